@@ -1,0 +1,37 @@
+"""Parse and format human durations such as ``30s``, ``5m``, ``1h30m``, ``2d``."""
+
+from __future__ import annotations
+
+import re
+
+_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0, "y": 31536000.0}
+_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w|y)")
+
+
+def parse_duration(text: str) -> float:
+    """Seconds in ``text``; raises ``ValueError`` with a readable message when it is not one."""
+    cleaned = text.strip().replace(" ", "")
+    if not cleaned:
+        raise ValueError("empty duration")
+    pos = 0
+    total = 0.0
+    for match in _PART.finditer(cleaned):
+        if match.start() != pos:
+            break
+        total += float(match.group(1)) * _UNITS[match.group(2)]
+        pos = match.end()
+    if pos != len(cleaned) or pos == 0:
+        raise ValueError(f"{text!r} is not a duration like 30s, 5m, 1h30m or 2d")
+    return total
+
+
+def format_duration(seconds: float) -> str:
+    """Compact form: ``45s``, ``3m``, ``2h05m``, ``3d04h``."""
+    s = int(round(seconds))
+    if s < 60:
+        return f"{s}s"
+    if s < 3600:
+        return f"{s // 60}m{s % 60:02d}s" if s % 60 else f"{s // 60}m"
+    if s < 86400:
+        return f"{s // 3600}h{(s % 3600) // 60:02d}m"
+    return f"{s // 86400}d{(s % 86400) // 3600:02d}h"

@@ -1,0 +1,160 @@
+"""Core value types shared by the engine, probes, store, exporters and UI.
+
+Nothing here imports Textual or does I/O.
+"""
+
+from __future__ import annotations
+
+import enum
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+
+class Status(enum.Enum):
+    """Health of a target. Each status has a word and a glyph so colour is never the only cue."""
+
+    OK = "OK"
+    UNKNOWN = "UNKNOWN"
+    WARN = "WARN"
+    CRIT = "CRIT"
+    DOWN = "DOWN"
+
+    @property
+    def rank(self) -> int:
+        """Severity for worst-of ordering: OK < UNKNOWN < WARN < CRIT < DOWN."""
+        return _RANK[self]
+
+    @property
+    def word(self) -> str:
+        return self.value
+
+    @property
+    def glyph(self) -> str:
+        return _GLYPH[self]
+
+    @property
+    def label(self) -> str:
+        """Glyph and word, e.g. ``"▼ DOWN"``."""
+        return f"{self.glyph} {self.value}"
+
+    @property
+    def exit_code(self) -> int:
+        """Nagios plugin exit code: 0 OK, 1 WARN, 2 CRIT or DOWN, 3 UNKNOWN."""
+        return _EXIT[self]
+
+    @staticmethod
+    def worst(statuses: Any) -> Status:
+        """The most severe of ``statuses``; UNKNOWN when there are none."""
+        result: Status | None = None
+        for status in statuses:
+            if result is None or status.rank > result.rank:
+                result = status
+        return result if result is not None else Status.UNKNOWN
+
+
+_RANK = {Status.OK: 0, Status.UNKNOWN: 1, Status.WARN: 2, Status.CRIT: 3, Status.DOWN: 4}
+_GLYPH = {
+    Status.OK: "✔",
+    Status.UNKNOWN: "?",
+    Status.WARN: "▲",
+    Status.CRIT: "✖",
+    Status.DOWN: "▼",
+}
+_EXIT = {Status.OK: 0, Status.WARN: 1, Status.CRIT: 2, Status.DOWN: 2, Status.UNKNOWN: 3}
+
+
+class TargetKind(enum.StrEnum):
+    """What sort of thing a target is; one per source family."""
+
+    DICOM_NODE = "dicom-node"
+    HL7_LINK = "hl7-link"
+    HL7_LISTENER = "hl7-listener"
+    VOLUME = "volume"
+    HOST = "host"
+    AUDIT_SOURCE = "audit-source"
+    BACKUP = "backup"
+    MIRROR = "mirror"
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """A watched thing with a stable id. ``labels`` holds site, role, address, AE title, …"""
+
+    id: str
+    kind: str
+    labels: Mapping[str, str] = field(default_factory=dict)
+
+    def label(self, name: str, default: str = "") -> str:
+        return self.labels.get(name, default)
+
+
+@dataclass(frozen=True, slots=True)
+class Sample:
+    """One number measured at ``ts`` (epoch seconds), in base units (seconds, bytes)."""
+
+    ts: float
+    target: str
+    metric: str
+    value: float
+
+
+class EventKind(enum.StrEnum):
+    """Kinds of discrete facts recorded as events."""
+
+    STATUS_CHANGE = "status-change"
+    PROBE = "probe"
+    OPERATOR = "operator"
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """A discrete fact: a status change, an operator action, an HL7 message's metadata, …"""
+
+    ts: float
+    target: str
+    kind: str
+    status: Status | None
+    summary: str
+    fields: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Result:
+    """What one run of a check found.
+
+    ``metrics`` are recorded as samples; ``details`` is free-form facts for the detail view and
+    ``diagnose`` (never PHI).
+    """
+
+    status: Status
+    reason: str = ""
+    metrics: Mapping[str, float] = field(default_factory=dict)
+    details: Mapping[str, Any] = field(default_factory=dict)
+    ts: float = field(default_factory=time.time)
+
+
+@dataclass(frozen=True, slots=True)
+class TargetState:
+    """The engine's view of one target now."""
+
+    target: Target
+    status: Status = Status.UNKNOWN
+    reason: str = "not checked yet"
+    since: float | None = None
+    last_seen: float | None = None
+    metrics: Mapping[str, float] = field(default_factory=dict)
+    details: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def id(self) -> str:
+        return self.target.id
+
+
+def iso(ts: float | None) -> str | None:
+    """ISO 8601 with a UTC offset, as every JSON contract wants."""
+    if ts is None:
+        return None
+    return datetime.fromtimestamp(ts, tz=UTC).isoformat(timespec="milliseconds")
