@@ -1,0 +1,462 @@
+"""Load, validate and locate the TOML config; every problem is reported at once, by key path.
+
+The result is a frozen :class:`Config`. Unknown keys are errors, so a typo never silently turns
+a check off.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import platformdirs
+
+from pacs_tui.durations import parse_duration
+
+APP_NAME = "pacs-tui"
+ENV_CONFIG = "PACS_TUI_CONFIG"
+ROLES = ("archive", "modality", "viewer", "ris", "his", "mirror", "other")
+# Tables ARCHITECTURE reserves for later sources: named so the error says "not yet", not "typo".
+FUTURE_TABLES = (
+    "hl7",
+    "storage",
+    "host",
+    "logtail",
+    "command",
+    "audit",
+    "backup",
+    "mirror",
+    "alerts",
+    "notify",
+    "exporters",
+    "operators",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """One thing wrong with the config: where, what was found, what was expected."""
+
+    key: str
+    value: Any
+    expected: str
+
+    def __str__(self) -> str:
+        if self.value is _MISSING:
+            return f"{self.key}: missing; expected {self.expected}"
+        return f"{self.key} = {_show(self.value)}: expected {self.expected}"
+
+
+class ConfigError(Exception):
+    """The config cannot be used; ``problems`` lists every reason."""
+
+    def __init__(self, problems: list[Problem], source: Path | None = None) -> None:
+        self.problems = problems
+        self.source = source
+        where = f" in {source}" if source else ""
+        lines = "\n".join(f"  - {p}" for p in problems)
+        super().__init__(f"{len(problems)} problem(s){where}:\n{lines}")
+
+
+class ConfigNotFound(Exception):
+    """No config file was found; ``searched`` lists where we looked, in order."""
+
+    def __init__(self, searched: list[Path], explicit: Path | None = None) -> None:
+        self.searched = searched
+        self.explicit = explicit
+        if explicit is not None:
+            super().__init__(f"config file {explicit} does not exist")
+        else:
+            super().__init__("no config file found")
+
+
+@dataclass(frozen=True, slots=True)
+class SiteConfig:
+    name: str = "pacs"
+    timezone: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryConfig:
+    path: Path = field(default_factory=lambda: default_history_path())
+    raw_retention: float = 48 * 3600.0
+    minute_retention: float = 30 * 86400.0
+    hour_retention: float = 2 * 365 * 86400.0
+    event_retention: float = 90 * 86400.0
+
+
+@dataclass(frozen=True, slots=True)
+class DicomNodeConfig:
+    id: str
+    aet: str
+    host: str
+    port: int
+    role: str = "other"
+    site: str = ""
+    description: str = ""
+    interval: float = 30.0
+    timeout: float = 5.0
+    warn_latency: float = 0.5
+    calling_aet: str = "PACSTUI"
+
+
+@dataclass(frozen=True, slots=True)
+class DicomConfig:
+    calling_aet: str = "PACSTUI"
+    interval: float = 30.0
+    timeout: float = 5.0
+    warn_latency: float = 0.5
+    max_workers: int = 8
+    nodes: tuple[DicomNodeConfig, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    site: SiteConfig = field(default_factory=SiteConfig)
+    history: HistoryConfig = field(default_factory=HistoryConfig)
+    dicom: DicomConfig = field(default_factory=DicomConfig)
+    source: Path | None = None
+
+
+def default_history_path() -> Path:
+    return Path(platformdirs.user_state_dir(APP_NAME)) / "history.sqlite"
+
+
+def default_log_dir() -> Path:
+    return Path(platformdirs.user_state_dir(APP_NAME))
+
+
+def default_config_path() -> Path:
+    return Path(platformdirs.user_config_dir(APP_NAME)) / "config.toml"
+
+
+def search_paths(explicit: Path | None = None) -> list[Path]:
+    """Where a config is looked for, in order: --config, $PACS_TUI_CONFIG, ./pacs-tui.toml,
+    the XDG config dir, /etc/pacs-tui/config.toml."""
+    paths: list[Path] = []
+    if explicit is not None:
+        return [explicit]
+    env = os.environ.get(ENV_CONFIG)
+    if env:
+        paths.append(Path(env))
+    paths.append(Path.cwd() / "pacs-tui.toml")
+    paths.append(default_config_path())
+    paths.append(Path("/etc/pacs-tui/config.toml"))
+    return paths
+
+
+def find_config(explicit: Path | None = None) -> Path:
+    """The first existing config file in the lookup order, or :class:`ConfigNotFound`."""
+    searched = search_paths(explicit)
+    for path in searched:
+        if path.is_file():
+            return path
+    raise ConfigNotFound(searched, explicit)
+
+
+def load_config(explicit: Path | None = None) -> Config:
+    """Find, read and validate the config."""
+    path = find_config(explicit)
+    return load_file(path)
+
+
+def load_file(path: Path) -> Config:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(
+            [Problem("(file)", str(path), f"a readable file ({exc.strerror})")], path
+        ) from None
+    except UnicodeDecodeError:
+        raise ConfigError([Problem("(file)", str(path), "UTF-8 text")], path) from None
+    return parse_config(text, source=path)
+
+
+def parse_config(text: str, source: Path | None = None) -> Config:
+    """Validate TOML text into a :class:`Config`; raises :class:`ConfigError` listing everything."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError([Problem("(syntax)", _MISSING, f"valid TOML: {exc}")], source) from None
+    reader = _Reader()
+    config = reader.config(data, source)
+    if reader.problems:
+        raise ConfigError(reader.problems, source)
+    return config
+
+
+class _Missing:
+    def __repr__(self) -> str:
+        return "<missing>"
+
+
+_MISSING: Any = _Missing()
+T = TypeVar("T")
+_AET_RE = re.compile(r"^[\x20-\x5b\x5d-\x7e]{1,16}$")  # printable ASCII without backslash
+_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, str):
+        return repr(value)
+    if isinstance(value, dict):
+        return "a table"
+    if isinstance(value, list):
+        return "a list"
+    return repr(value)
+
+
+class _Reader:
+    """Walks the parsed TOML, converting values and collecting problems instead of raising."""
+
+    def __init__(self) -> None:
+        self.problems: list[Problem] = []
+
+    def problem(self, key: str, value: Any, expected: str) -> None:
+        self.problems.append(Problem(key, value, expected))
+
+    def check_keys(self, table: Mapping[str, Any], path: str, allowed: set[str]) -> None:
+        for key in table:
+            if key not in allowed:
+                full = f"{path}.{key}" if path else key
+                known = ", ".join(sorted(allowed)) or "nothing"
+                self.problem(full, table[key], f"no such key (known here: {known})")
+
+    def table(self, data: Mapping[str, Any], key: str, path: str) -> Mapping[str, Any]:
+        value = data.get(key, _MISSING)
+        if value is _MISSING:
+            return {}
+        if not isinstance(value, dict):
+            self.problem(path, value, "a table")
+            return {}
+        return value
+
+    def get(
+        self,
+        table: Mapping[str, Any],
+        key: str,
+        path: str,
+        convert: Callable[[Any], T],
+        expected: str,
+        default: T | Any = _MISSING,
+    ) -> T | Any:
+        value = table.get(key, _MISSING)
+        full = f"{path}.{key}"
+        if value is _MISSING:
+            if default is _MISSING:
+                self.problem(full, _MISSING, expected)
+            return default
+        try:
+            return convert(value)
+        except (TypeError, ValueError):
+            self.problem(full, value, expected)
+            return default
+
+    # -- the tables ---------------------------------------------------------------------------
+
+    def config(self, data: Mapping[str, Any], source: Path | None) -> Config:
+        allowed = {"site", "history", "dicom"}
+        for key, value in data.items():
+            if key in FUTURE_TABLES:
+                self.problem(key, value, "a table this version (0.1) does not support yet")
+            elif key not in allowed:
+                self.problem(key, value, f"no such table (known: {', '.join(sorted(allowed))})")
+        site = self.site(self.table(data, "site", "site"))
+        history = self.history(self.table(data, "history", "history"), source)
+        dicom = self.dicom(self.table(data, "dicom", "dicom"), site)
+        return Config(site=site, history=history, dicom=dicom, source=source)
+
+    def site(self, t: Mapping[str, Any]) -> SiteConfig:
+        self.check_keys(t, "site", {"name", "timezone"})
+        name = self.get(t, "name", "site", _nonempty_str, "a non-empty string", "pacs")
+        tz = self.get(
+            t, "timezone", "site", _timezone, "an IANA time zone like 'Europe/Paris'", None
+        )
+        return SiteConfig(name=name, timezone=tz)
+
+    def history(self, t: Mapping[str, Any], source: Path | None) -> HistoryConfig:
+        keys = {"path", "raw_retention", "minute_retention", "hour_retention", "event_retention"}
+        self.check_keys(t, "history", keys)
+        d = HistoryConfig()
+        path = self.get(t, "path", "history", _nonempty_str, "a file path", None)
+        dur = "a duration like '48h' or '30d'"
+        return HistoryConfig(
+            path=_resolve(path, source) if path else d.path,
+            raw_retention=self.get(t, "raw_retention", "history", _duration, dur, d.raw_retention),
+            minute_retention=self.get(
+                t, "minute_retention", "history", _duration, dur, d.minute_retention
+            ),
+            hour_retention=self.get(
+                t, "hour_retention", "history", _duration, dur, d.hour_retention
+            ),
+            event_retention=self.get(
+                t, "event_retention", "history", _duration, dur, d.event_retention
+            ),
+        )
+
+    def dicom(self, t: Mapping[str, Any], site: SiteConfig) -> DicomConfig:
+        keys = {"calling_aet", "interval", "timeout", "warn_latency", "max_workers", "node"}
+        self.check_keys(t, "dicom", keys)
+        d = DicomConfig()
+        aet_expected = "an AE title of 1 to 16 printable ASCII characters, no backslash"
+        calling = self.get(t, "calling_aet", "dicom", _aet, aet_expected, d.calling_aet)
+        interval = self.get(t, "interval", "dicom", _positive_duration, _DUR_POS, d.interval)
+        timeout = self.get(t, "timeout", "dicom", _positive_duration, _DUR_POS, d.timeout)
+        warn = self.get(t, "warn_latency", "dicom", _positive_duration, _DUR_POS, d.warn_latency)
+        workers = self.get(
+            t, "max_workers", "dicom", _int_range(1, 64), "a whole number from 1 to 64", 8
+        )
+        defaults = DicomConfig(calling, interval, timeout, warn, workers)
+        raw_nodes = t.get("node", [])
+        nodes: list[DicomNodeConfig] = []
+        if not isinstance(raw_nodes, list):
+            self.problem("dicom.node", raw_nodes, "an array of tables: [[dicom.node]]")
+            raw_nodes = []
+        seen: dict[str, int] = {}
+        for index, raw in enumerate(raw_nodes):
+            path = f"dicom.node[{index}]"
+            if not isinstance(raw, dict):
+                self.problem(path, raw, "a table")
+                continue
+            node = self.dicom_node(raw, path, defaults, site)
+            if node is None:
+                continue
+            if node.id in seen:
+                self.problem(
+                    f"{path}.id", node.id, f"a unique id (dicom.node[{seen[node.id]}] has it)"
+                )
+            seen.setdefault(node.id, index)
+            nodes.append(node)
+        return DicomConfig(calling, interval, timeout, warn, workers, tuple(nodes))
+
+    def dicom_node(
+        self, t: Mapping[str, Any], path: str, defaults: DicomConfig, site: SiteConfig
+    ) -> DicomNodeConfig | None:
+        keys = {
+            "id",
+            "aet",
+            "host",
+            "port",
+            "role",
+            "site",
+            "description",
+            "interval",
+            "timeout",
+            "warn_latency",
+            "calling_aet",
+        }
+        self.check_keys(t, path, keys)
+        before = len(self.problems)
+        aet_expected = "an AE title of 1 to 16 printable ASCII characters, no backslash"
+        node_id = self.get(t, "id", path, _ident, _ID_EXPECTED)
+        aet = self.get(t, "aet", path, _aet, aet_expected)
+        host = self.get(t, "host", path, _nonempty_str, "a host name or IP address")
+        port = self.get(t, "port", path, _int_range(1, 65535), "a TCP port from 1 to 65535")
+        role = self.get(t, "role", path, _choice(ROLES), f"one of {', '.join(ROLES)}", "other")
+        node_site = self.get(t, "site", path, _nonempty_str, "a non-empty string", site.name)
+        description = self.get(t, "description", path, str, "a string", "")
+        interval = self.get(t, "interval", path, _positive_duration, _DUR_POS, defaults.interval)
+        timeout = self.get(t, "timeout", path, _positive_duration, _DUR_POS, defaults.timeout)
+        warn = self.get(
+            t, "warn_latency", path, _positive_duration, _DUR_POS, defaults.warn_latency
+        )
+        calling = self.get(t, "calling_aet", path, _aet, aet_expected, defaults.calling_aet)
+        if len(self.problems) > before:
+            return None
+        if timeout >= interval:
+            self.problem(f"{path}.timeout", t.get("timeout", timeout), "less than the interval")
+            return None
+        return DicomNodeConfig(
+            id=node_id,
+            aet=aet,
+            host=host,
+            port=port,
+            role=role,
+            site=node_site,
+            description=description,
+            interval=interval,
+            timeout=timeout,
+            warn_latency=warn,
+            calling_aet=calling,
+        )
+
+
+_DUR_POS = "a positive duration like '30s', '5m' or '500ms'"
+_ID_EXPECTED = "an id of letters, digits, '.', '_' or '-' (at most 64), starting alphanumeric"
+
+
+def _nonempty_str(value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError
+    return value.strip()
+
+
+def _ident(value: Any) -> str:
+    if not isinstance(value, str) or not _ID_RE.match(value):
+        raise ValueError
+    return value
+
+
+def _aet(value: Any) -> str:
+    if not isinstance(value, str) or not _AET_RE.match(value) or not value.strip():
+        raise ValueError
+    return value.strip()
+
+
+def _duration(value: Any) -> float:
+    if isinstance(value, bool):
+        raise ValueError
+    if isinstance(value, int | float):
+        return float(value)  # bare numbers are seconds
+    if not isinstance(value, str):
+        raise ValueError
+    return parse_duration(value)
+
+
+def _positive_duration(value: Any) -> float:
+    seconds = _duration(value)
+    if seconds <= 0:
+        raise ValueError
+    return seconds
+
+
+def _int_range(low: int, high: int) -> Callable[[Any], int]:
+    def convert(value: Any) -> int:
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            raise ValueError
+        return value
+
+    return convert
+
+
+def _choice(options: tuple[str, ...]) -> Callable[[Any], str]:
+    def convert(value: Any) -> str:
+        if value not in options:
+            raise ValueError
+        return str(value)
+
+    return convert
+
+
+def _timezone(value: Any) -> str:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    if not isinstance(value, str):
+        raise ValueError
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError from None
+    return value
+
+
+def _resolve(path: str, source: Path | None) -> Path:
+    p = Path(path).expanduser()
+    if not p.is_absolute() and source is not None:
+        p = source.parent / p
+    return p
