@@ -1,0 +1,262 @@
+"""The engine: runs the checks, folds results into per-target state, records history, tells
+subscribers. It never imports Textual; the UI, ``collect`` and ``status`` all drive this class.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
+
+from pacs_tui.config import Config
+from pacs_tui.model import Event, EventKind, Result, Sample, Status, Target, TargetState
+from pacs_tui.probes import build_checks
+from pacs_tui.probes.base import Check
+from pacs_tui.scheduler import Scheduler
+
+if TYPE_CHECKING:
+    from pacs_tui.store import SeriesPoint, Store
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class StateUpdate:
+    """A target's state after a check; ``previous`` is its status before."""
+
+    state: TargetState
+    previous: Status
+
+    @property
+    def changed(self) -> bool:
+        return self.state.status is not self.previous
+
+
+@dataclass(frozen=True, slots=True)
+class EventUpdate:
+    event: Event
+
+
+EngineUpdate = StateUpdate | EventUpdate
+Subscriber = Callable[[EngineUpdate], None]
+
+
+class Engine:
+    """One per site. Build it, ``await start()``, read :attr:`states`, ``await stop()``."""
+
+    def __init__(
+        self,
+        config: Config,
+        *,
+        checks: Sequence[Check] | None = None,
+        store: Store | None = None,
+        executor: ThreadPoolExecutor | None = None,
+        scheduler_options: dict[str, float] | None = None,
+    ) -> None:
+        self.config = config
+        self._own_executor = executor is None and checks is None
+        self.executor = executor or ThreadPoolExecutor(
+            max_workers=config.dicom.max_workers, thread_name_prefix="dicom"
+        )
+        self.checks: list[Check] = (
+            list(checks) if checks is not None else build_checks(config, self.executor)
+        )
+        self.store = store
+        self.states: dict[str, TargetState] = {c.target.id: TargetState(c.target) for c in self.checks}
+        self._subscribers: list[Subscriber] = []
+        self._last_known: dict[str, tuple[Status, str, float]] = {}
+        self._scheduler = Scheduler(self.checks, self._on_result, **(scheduler_options or {}))
+        self._started = False
+        self.started_at: float | None = None
+
+    # -- lifecycle --------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Start every check loop; with a store, restore "since" from the last recorded status."""
+        if self._started:
+            return
+        self._started = True
+        self.started_at = time.time()
+        if self.store is not None:
+            self.store.upsert_targets(self.targets)
+            try:
+                self._last_known = await self.store.last_statuses()
+            except Exception:
+                log.exception("could not read the last statuses from the history")
+        self._scheduler.start()
+        log.info("engine started: %d checks", len(self.checks))
+
+    async def stop(self) -> None:
+        """Cancel the checks, flush and close the history. Safe to call twice."""
+        await self._scheduler.stop()
+        for check in self.checks:
+            try:
+                await check.close()
+            except Exception:
+                log.exception("closing check %s", check.target.id)
+        if self.store is not None:
+            await self.store.close()
+            self.store = None
+        if self._own_executor:
+            # Associations still running finish on their own pynetdicom timeouts; don't wait.
+            self.executor.shutdown(wait=False, cancel_futures=True)
+        self._started = False
+        log.info("engine stopped")
+
+    async def run_once(self) -> list[TargetState]:
+        """Every check once (for ``status``): the states, worst first."""
+        await self._scheduler.run_once()
+        return self.worst_first()
+
+    # -- reading state ----------------------------------------------------------------------
+
+    @property
+    def targets(self) -> list[Target]:
+        return [c.target for c in self.checks]
+
+    def worst_first(self, kind: str | None = None) -> list[TargetState]:
+        states = [s for s in self.states.values() if kind is None or s.target.kind == kind]
+        return sorted(states, key=lambda s: (-s.status.rank, s.target.id))
+
+    def overall(self) -> Status:
+        return Status.worst(s.status for s in self.states.values())
+
+    def subscribe(self, callback: Subscriber) -> Callable[[], None]:
+        """Call ``callback`` on the loop for every update; returns the unsubscribe function."""
+        self._subscribers.append(callback)
+
+        def unsubscribe() -> None:
+            if callback in self._subscribers:
+                self._subscribers.remove(callback)
+
+        return unsubscribe
+
+    async def series(
+        self, target: str, metric: str, since: float, until: float | None = None
+    ) -> list[SeriesPoint]:
+        if self.store is None:
+            return []
+        return await self.store.series(target, metric, since, until)
+
+    async def events(
+        self, target: str | None = None, *, since: float | None = None, limit: int | None = None
+    ) -> list[Event]:
+        if self.store is None:
+            return []
+        return await self.store.events(target=target, since=since, limit=limit)
+
+    # -- actions ----------------------------------------------------------------------------
+
+    def probe_now(self, target_id: str, operator: str = "local") -> bool:
+        """Ask for an immediate check of one target; recorded in the operator trail."""
+        if not self._scheduler.trigger(target_id):
+            return False
+        self._emit_event(
+            Event(
+                time.time(),
+                target_id,
+                EventKind.OPERATOR,
+                None,
+                f"probe now requested by {operator}",
+                {"action": "probe-now", "operator": operator},
+            )
+        )
+        return True
+
+    def probe_all(self, operator: str = "local") -> int:
+        count = sum(self._scheduler.trigger(t.id) for t in self.targets)
+        self._emit_event(
+            Event(
+                time.time(),
+                "*",
+                EventKind.OPERATOR,
+                None,
+                f"probe all requested by {operator}",
+                {"action": "probe-all", "operator": operator},
+            )
+        )
+        return count
+
+    # -- folding results --------------------------------------------------------------------
+
+    def _on_result(self, check: Check, result: Result) -> None:
+        target = check.target
+        prev = self.states.get(target.id, TargetState(target))
+        status = result.status
+        since = prev.since
+        changed = status is not prev.status
+        if changed:
+            since = result.ts
+            known = self._last_known.pop(target.id, None)
+            if prev.status is Status.UNKNOWN and known is not None and known[0] is status:
+                # Same status as before a restart: keep its "since" and record no change.
+                since = known[2]
+                changed = False
+        state = replace(
+            prev,
+            status=status,
+            reason=result.reason or status.word,
+            since=since,
+            last_seen=result.ts if status is not Status.DOWN else prev.last_seen,
+            metrics=dict(result.metrics),
+            details=dict(result.details),
+        )
+        self.states[target.id] = state
+        if self.store is not None and result.metrics:
+            self.store.add_samples(
+                Sample(result.ts, target.id, name, value) for name, value in result.metrics.items()
+            )
+        self._publish(StateUpdate(state, prev.status))
+        if changed:
+            self._emit_event(
+                Event(
+                    result.ts,
+                    target.id,
+                    EventKind.STATUS_CHANGE,
+                    status,
+                    f"{prev.status.word} → {status.word}: {state.reason}",
+                    {"from": prev.status.word, "to": status.word, "reason": state.reason},
+                )
+            )
+
+    def _emit_event(self, event: Event) -> None:
+        if self.store is not None:
+            self.store.add_event(event)
+        self._publish(EventUpdate(event))
+
+    def _publish(self, update: EngineUpdate) -> None:
+        for callback in list(self._subscribers):
+            try:
+                callback(update)
+            except Exception:
+                log.exception("subscriber failed")
+
+
+async def open_engine(config: Config, *, history: bool = True) -> Engine:
+    """An engine for ``config`` with its history store opened (when ``history``), not started."""
+    store = None
+    if history:
+        from pacs_tui.store import Retention, Store
+
+        h = config.history
+        retention = Retention(
+            raw=h.raw_retention,
+            minute=h.minute_retention,
+            hour=h.hour_retention,
+            events=h.event_retention,
+        )
+        store = await Store.open(h.path, retention)
+    return Engine(config, store=store)
+
+
+async def wait_first_results(engine: Engine, timeout: float) -> None:
+    """Wait until every target has a status other than UNKNOWN, or ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if all(s.status is not Status.UNKNOWN for s in engine.states.values()):
+            return
+        await asyncio.sleep(0.05)

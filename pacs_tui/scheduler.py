@@ -1,0 +1,166 @@
+"""Run periodic checks: interval with jitter, a timeout, back-off while DOWN, one run at a time.
+
+Each check gets one asyncio task that loops, so two runs of the same check can never overlap;
+"probe now" wakes that loop instead of starting a second run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from pacs_tui.model import Result, Status
+from pacs_tui.probes.base import Check
+
+log = logging.getLogger(__name__)
+
+ResultCallback = Callable[[Check, Result], None]
+
+# Spread first runs so a site of 200 nodes does not open 200 associations in the same instant.
+FIRST_RUN_SPREAD = 1.0
+
+
+def next_delay(
+    interval: float,
+    down_streak: int,
+    *,
+    jitter: float = 0.1,
+    max_backoff: float = 300.0,
+    rng: random.Random | None = None,
+) -> float:
+    """Seconds until the next run.
+
+    While a target stays DOWN the wait doubles each time (interval, 2×, 4×, …) up to
+    ``max_backoff`` (never below ``interval``), so a dead node is not hammered; ``jitter`` spreads
+    runs by ±fraction so checks that started together drift apart.
+    """
+    base = interval
+    if down_streak > 1:
+        cap = max(max_backoff, interval)
+        base = min(interval * 2 ** min(down_streak - 1, 30), cap)
+    r = rng if rng is not None else random
+    return max(0.0, base * (1.0 + r.uniform(-jitter, jitter)))
+
+
+async def run_with_timeout(check: Check) -> Result:
+    """One run of ``check``: a DOWN result instead of any exception, and never past its timeout."""
+    # A little grace above the check's own timeout: the probe's internal timeouts should fire
+    # first and give the better reason ("timed out waiting for A-ASSOCIATE response").
+    limit = check.timeout + 1.0
+    try:
+        return await asyncio.wait_for(check.check(), limit)
+    except TimeoutError:
+        return Result(Status.DOWN, f"timed out after {check.timeout:g}s")
+    except asyncio.CancelledError:
+        raise
+    except Exception as exc:  # a probe bug must not kill the scheduler
+        log.exception("check %s failed unexpectedly", check.target.id)
+        return Result(Status.UNKNOWN, f"probe error: {type(exc).__name__}")
+
+
+@dataclass
+class _Slot:
+    check: Check
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
+    down_streak: int = 0
+    running: bool = False
+    runs: int = 0
+
+
+class Scheduler:
+    """Owns one looping task per check until :meth:`stop`."""
+
+    def __init__(
+        self,
+        checks: Iterable[Check],
+        on_result: ResultCallback,
+        *,
+        jitter: float = 0.1,
+        max_backoff: float = 300.0,
+        first_run_spread: float = FIRST_RUN_SPREAD,
+        rng: random.Random | None = None,
+    ) -> None:
+        self._slots = {c.target.id: _Slot(c) for c in checks}
+        self._on_result = on_result
+        self._jitter = jitter
+        self._max_backoff = max_backoff
+        self._spread = first_run_spread
+        self._rng = rng if rng is not None else random.Random()
+        self._tasks: list[asyncio.Task[None]] = []
+
+    @property
+    def checks(self) -> list[Check]:
+        return [s.check for s in self._slots.values()]
+
+    def start(self) -> None:
+        for target_id, slot in self._slots.items():
+            task = asyncio.create_task(self._loop(slot), name=f"check:{target_id}")
+            self._tasks.append(task)
+
+    def trigger(self, target_id: str) -> bool:
+        """Run that check as soon as it is not already running; False for an unknown id."""
+        slot = self._slots.get(target_id)
+        if slot is None:
+            return False
+        slot.wake.set()
+        return True
+
+    def is_running(self, target_id: str) -> bool:
+        slot = self._slots.get(target_id)
+        return bool(slot and slot.running)
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks.clear()
+
+    async def run_once(self) -> dict[str, Result]:
+        """Every check once, concurrently; used by ``status`` and tests."""
+        slots = list(self._slots.values())
+        results = await asyncio.gather(*(run_with_timeout(s.check) for s in slots))
+        out: dict[str, Result] = {}
+        for slot, result in zip(slots, results, strict=True):
+            self._deliver(slot, result)
+            out[slot.check.target.id] = result
+        return out
+
+    def _deliver(self, slot: _Slot, result: Result) -> None:
+        slot.runs += 1
+        slot.down_streak = slot.down_streak + 1 if result.status is Status.DOWN else 0
+        try:
+            self._on_result(slot.check, result)
+        except Exception:
+            log.exception("result handler failed for %s", slot.check.target.id)
+
+    async def _loop(self, slot: _Slot) -> None:
+        check = slot.check
+        first = self._rng.uniform(0, min(self._spread, check.interval))
+        await self._sleep_or_wake(slot, first)
+        while True:
+            slot.wake.clear()
+            slot.running = True
+            try:
+                result = await run_with_timeout(check)
+            finally:
+                slot.running = False
+            self._deliver(slot, result)
+            delay = next_delay(
+                check.interval,
+                slot.down_streak,
+                jitter=self._jitter,
+                max_backoff=self._max_backoff,
+                rng=self._rng,
+            )
+            await self._sleep_or_wake(slot, delay)
+
+    @staticmethod
+    async def _sleep_or_wake(slot: _Slot, delay: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(slot.wake.wait(), delay)
