@@ -66,7 +66,9 @@ class Engine:
             list(checks) if checks is not None else build_checks(config, self.executor)
         )
         self.store = store
-        self.states: dict[str, TargetState] = {c.target.id: TargetState(c.target) for c in self.checks}
+        self.states: dict[str, TargetState] = {
+            c.target.id: TargetState(c.target) for c in self.checks
+        }
         self._subscribers: list[Subscriber] = []
         self._last_known: dict[str, tuple[Status, str, float]] = {}
         self._scheduler = Scheduler(self.checks, self._on_result, **(scheduler_options or {}))

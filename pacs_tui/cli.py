@@ -1,0 +1,384 @@
+"""Command line: ``pacs-tui [run|demo|status|collect|history|config]``.
+
+Heavy imports (Textual, pynetdicom, aiosqlite) happen inside the command that needs them, so
+``--help`` and ``status`` start fast and the headless commands never load Textual.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from pacs_tui import __version__
+from pacs_tui.config import (
+    Config,
+    ConfigError,
+    ConfigNotFound,
+    default_config_path,
+    default_log_dir,
+    find_config,
+    load_config,
+    load_file,
+)
+from pacs_tui.durations import parse_duration
+from pacs_tui.logs import LEVELS, setup_logging
+from pacs_tui.model import Status
+
+if TYPE_CHECKING:
+    from pacs_tui.engine import Engine, EngineUpdate
+
+log = logging.getLogger("pacs_tui")
+
+EXIT_OK = 0
+EXIT_USAGE = 64  # EX_USAGE: bad arguments or an unusable config, for non-Nagios commands
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that exits with a one-line hint instead of a usage dump on a user mistake."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"{self.prog}: {message}\nTry '{self.prog} --help'.\n")
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--config",
+        metavar="FILE",
+        type=Path,
+        help="config file (default: $PACS_TUI_CONFIG, ./pacs-tui.toml, "
+        f"{default_config_path()}, /etc/pacs-tui/config.toml)",
+    )
+    parser.add_argument(
+        "--log-level", choices=LEVELS, default="info", help="log detail (default: info)"
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="pacs-tui",
+        description="Terminal supervisor for a hospital PACS/RIS: live status of DICOM nodes, "
+        "with history. Without a command, opens the UI on the configured site.",
+    )
+    parser.add_argument("--version", action="version", version=f"pacs-tui {__version__}")
+    _common(parser)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    p = sub.add_parser("run", help="open the UI on the configured site (the default)")
+    _common(p)
+    _ui_options(p)
+
+    p = sub.add_parser(
+        "demo", help="start a simulated hospital on loopback and open the UI on it (no config)"
+    )
+    _common(p)
+    _ui_options(p)
+    p.add_argument(
+        "--history",
+        metavar="FILE",
+        type=Path,
+        help="keep the demo's history in FILE (default: a temporary file, deleted on exit)",
+    )
+
+    p = sub.add_parser(
+        "status",
+        help="run every check once and print a table (or --json); exit code = worst status",
+        description="Exit code: 0 OK, 1 WARN, 2 CRIT or DOWN, 3 UNKNOWN or unusable config.",
+    )
+    _common(p)
+    p.add_argument("--json", action="store_true", help="print the JSON status document")
+
+    p = sub.add_parser(
+        "collect",
+        help="run the engine headless with history (for systemd); stops on SIGTERM/SIGINT",
+    )
+    _common(p)
+
+    p = sub.add_parser("history", help="query or export the recorded history")
+    _common(p)
+    p.add_argument("--target", metavar="ID", help="only this target")
+    p.add_argument("--kind", metavar="KIND", help="only targets of this kind, e.g. dicom-node")
+    p.add_argument(
+        "--since", metavar="DURATION", default="1h", help="how far back, e.g. 15m, 1h, 2d (1h)"
+    )
+    p.add_argument("--metric", metavar="NAME", help="only this metric, e.g. echo_seconds")
+    fmt = p.add_mutually_exclusive_group()
+    fmt.add_argument("--json", action="store_true", help="samples and events as JSON")
+    fmt.add_argument("--csv", action="store_true", help="samples as CSV")
+
+    p = sub.add_parser("config", help="check the config or write a starter one")
+    _common(p)
+    csub = p.add_subparsers(dest="config_command", metavar="ACTION", parser_class=_Parser)
+    c = csub.add_parser("check", help="print every problem in the config at once; exit 1 if any")
+    _common(c)
+    c = csub.add_parser("init", help="write a commented starter config")
+    _common(c)
+    c.add_argument(
+        "--path",
+        metavar="P",
+        type=Path,
+        help=f"where to write it (default: {default_config_path()})",
+    )
+    c.add_argument("--force", action="store_true", help="overwrite an existing file")
+    return parser
+
+
+def _ui_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--ansi", action="store_true", help="use the terminal's own colours (ansi theme)"
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    command = args.command or "run"
+    try:
+        if command == "run":
+            return cmd_run(args)
+        if command == "demo":
+            return cmd_demo(args)
+        if command == "status":
+            return cmd_status(args)
+        if command == "collect":
+            return cmd_collect(args)
+        if command == "history":
+            return cmd_history(args)
+        if command == "config":
+            if args.config_command == "init":
+                return cmd_config_init(args)
+            if args.config_command == "check":
+                return cmd_config_check(args)
+            parser.parse_args(["config", "--help"])
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return 130
+
+
+# -- config helpers -------------------------------------------------------------------------
+
+
+def _load(args: argparse.Namespace) -> Config | None:
+    """The config, or None after printing why it can't be had (never a traceback)."""
+    try:
+        return load_config(args.config)
+    except ConfigNotFound as exc:
+        _print_not_found(exc)
+    except ConfigError as exc:
+        _print_config_error(exc)
+    return None
+
+
+def _print_not_found(exc: ConfigNotFound) -> None:
+    err = sys.stderr
+    if exc.explicit is not None:
+        print(f"pacs-tui: config file {exc.explicit} does not exist.", file=err)
+    else:
+        print("pacs-tui: no config file found. Looked in, in order:", file=err)
+        for path in exc.searched:
+            print(f"  {path}", file=err)
+    print("\nTo start:", file=err)
+    print("  pacs-tui config init     write a commented starter config, then edit it", file=err)
+    print("  pacs-tui demo            try it on a simulated hospital, no config needed", file=err)
+
+
+def _print_config_error(exc: ConfigError) -> None:
+    where = f" in {exc.source}" if exc.source else ""
+    print(f"pacs-tui: the config{where} has {len(exc.problems)} problem(s):", file=sys.stderr)
+    for problem in exc.problems:
+        print(f"  - {problem}", file=sys.stderr)
+
+
+# -- commands -------------------------------------------------------------------------------
+
+
+def cmd_config_check(args: argparse.Namespace) -> int:
+    try:
+        path = find_config(args.config)
+    except ConfigNotFound as exc:
+        _print_not_found(exc)
+        return 1
+    try:
+        config = load_file(path)
+    except ConfigError as exc:
+        _print_config_error(exc)
+        return 1
+    print(f"{path}: OK — site {config.site.name!r}, {len(config.dicom.nodes)} DICOM node(s)")
+    print(f"history: {config.history.path}")
+    return 0
+
+
+def cmd_config_init(args: argparse.Namespace) -> int:
+    from pacs_tui.config_init import write_starter
+
+    path: Path = args.path or default_config_path()
+    try:
+        write_starter(path, force=args.force)
+    except FileExistsError as exc:
+        print(f"pacs-tui: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        print(f"pacs-tui: cannot write {path}: {exc.strerror}", file=sys.stderr)
+        return 1
+    print(f"Wrote a starter config to {path}")
+    print("Edit the [[dicom.node]] entries, then run: pacs-tui config check")
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    setup_logging(args.log_level if args.log_level != "info" else "warning")
+    config = _load(args)
+    if config is None:
+        return Status.UNKNOWN.exit_code
+    from pacs_tui.engine import Engine
+    from pacs_tui.report import status_json, status_table
+
+    async def once() -> int:
+        engine = Engine(config)
+        try:
+            states = await engine.run_once()
+        finally:
+            await engine.stop()
+        checked = time.time()
+        if args.json:
+            print(status_json(config.site.name, checked, states))
+        else:
+            print(status_table(config.site.name, states))
+        return Status.worst(s.status for s in states).exit_code
+
+    return asyncio.run(once())
+
+
+def cmd_collect(args: argparse.Namespace) -> int:
+    setup_logging(args.log_level)
+    config = _load(args)
+    if config is None:
+        return EXIT_USAGE
+    from pacs_tui.engine import open_engine
+
+    async def collect() -> int:
+        engine = await open_engine(config)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        engine.subscribe(_log_update)
+        await engine.start()
+        log.info(
+            "collecting: site %r, %d targets, history %s",
+            config.site.name,
+            len(engine.targets),
+            config.history.path,
+        )
+        await stop.wait()
+        log.info("stopping: flushing history")
+        await engine.stop()
+        log.info("stopped")
+        return 0
+
+    return asyncio.run(collect())
+
+
+def _log_update(update: EngineUpdate) -> None:
+    from pacs_tui.engine import EventUpdate
+
+    if isinstance(update, EventUpdate):
+        event = update.event
+        status = event.status.word if event.status is not None else "-"
+        log.info("%s %s %s: %s", event.kind, event.target, status, event.summary)
+
+
+def cmd_history(args: argparse.Namespace) -> int:
+    setup_logging(args.log_level if args.log_level != "info" else "warning")
+    config = _load(args)
+    if config is None:
+        return EXIT_USAGE
+    try:
+        window = parse_duration(args.since)
+    except ValueError as exc:
+        print(f"pacs-tui: --since: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    path = config.history.path
+    if not path.exists():
+        print(
+            f"pacs-tui: no history yet at {path} (run `pacs-tui collect` or the UI)",
+            file=sys.stderr,
+        )
+        return 1
+    from pacs_tui.report import history_csv, history_json_text, history_table
+    from pacs_tui.store import Store
+
+    async def query() -> int:
+        store = await Store.open(path, retention_interval=None)
+        try:
+            since = time.time() - window
+            samples = await store.samples(
+                target=args.target, metric=args.metric, since=since, kind=args.kind
+            )
+            events = await store.events(target=args.target, since=since, target_kind=args.kind)
+        finally:
+            await store.close()
+        if args.json:
+            print(history_json_text(samples, events))
+        elif args.csv:
+            sys.stdout.write(history_csv(samples))
+        else:
+            print(history_table(samples, events))
+        return 0
+
+    return asyncio.run(query())
+
+
+def _ui_log_file() -> Path:
+    return default_log_dir() / "pacs-tui.log"
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    config = _load(args)
+    if config is None:
+        return EXIT_USAGE
+    log_file = setup_logging(args.log_level, file=_ui_log_file())
+    from pacs_tui.engine import open_engine
+
+    async def build() -> Engine:
+        return await open_engine(config)
+
+    return _run_app(build, demo=False, ansi=args.ansi, log_file=log_file)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    log_file = setup_logging(args.log_level, file=_ui_log_file())
+    from pacs_tui.demo.dicom_nodes import DemoDicomSite
+    from pacs_tui.demo.site import demo_config
+    from pacs_tui.engine import open_engine
+
+    site = DemoDicomSite()
+    with tempfile.TemporaryDirectory(prefix="pacs-tui-demo-") as tmp:
+        history = args.history or Path(tmp) / "demo-history.sqlite"
+
+        async def build() -> Engine:
+            nodes = await asyncio.to_thread(site.start)
+            log.info("demo site started: %d DICOM nodes on loopback", len(nodes))
+            return await open_engine(demo_config(nodes, history))
+
+        try:
+            return _run_app(build, demo=True, ansi=args.ansi, log_file=log_file)
+        finally:
+            site.stop()
+
+
+def _run_app(build: object, *, demo: bool, ansi: bool, log_file: Path | None) -> int:
+    from pacs_tui.app import PacsApp
+
+    app = PacsApp(build, demo=demo, ansi=ansi)  # type: ignore[arg-type]
+    app.run()
+    if log_file is not None and app.return_code not in (0, None):
+        print(f"pacs-tui: the UI stopped with an error; see {log_file}", file=sys.stderr)
+    return app.return_code or 0

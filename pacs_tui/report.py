@@ -1,0 +1,142 @@
+"""Render states, samples and events as the text tables and JSON documents the CLI prints.
+
+The JSON shapes are the machine-readable contracts of ARCHITECTURE.md; change them only with a
+version bump noted in the README.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from pacs_tui.model import Event, Sample, Status, TargetState, iso
+
+STATUS_SCHEMA_VERSION = 1
+
+
+def status_document(site: str, checked_at: float, states: Iterable[TargetState]) -> dict[str, Any]:
+    return {
+        "site": site,
+        "checked_at": iso(checked_at),
+        "targets": [
+            {
+                "id": s.target.id,
+                "kind": s.target.kind,
+                "status": s.status.word,
+                "reason": s.reason,
+                "since": iso(s.since),
+                "metrics": dict(s.metrics),
+            }
+            for s in states
+        ],
+    }
+
+
+def status_json(site: str, checked_at: float, states: Iterable[TargetState]) -> str:
+    return json.dumps(status_document(site, checked_at, states), indent=2)
+
+
+def _table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    widths = [len(h) for h in headers]
+    for row in rows:
+        for i, cell in enumerate(row):
+            widths[i] = max(widths[i], len(cell))
+    lines = ["  ".join(h.ljust(widths[i]) for i, h in enumerate(headers)).rstrip()]
+    for row in rows:
+        lines.append("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip())
+    return "\n".join(lines)
+
+
+def fmt_ms(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    ms = seconds * 1000.0
+    return f"{ms:.1f} ms" if ms < 100 else f"{ms:.0f} ms"
+
+
+def status_table(site: str, states: Sequence[TargetState]) -> str:
+    rows = [
+        [
+            s.status.label,
+            s.target.id,
+            s.target.kind,
+            _address(s),
+            fmt_ms(s.metrics.get("echo_seconds")),
+            s.reason,
+        ]
+        for s in states
+    ]
+    overall = Status.worst(s.status for s in states)
+    head = f"{site}: {overall.label} ({len(states)} targets)"
+    return head + "\n" + _table(["STATUS", "TARGET", "KIND", "ADDRESS", "LATENCY", "REASON"], rows)
+
+
+def _address(state: TargetState) -> str:
+    labels = state.target.labels
+    if "host" in labels:
+        address = f"{labels['host']}:{labels.get('port', '')}"
+        return f"{labels['aet']}@{address}" if "aet" in labels else address
+    return ""
+
+
+def history_document(samples: Iterable[Sample], events: Iterable[Event]) -> dict[str, Any]:
+    return {
+        "samples": [
+            {"ts": iso(s.ts), "target": s.target, "metric": s.metric, "value": s.value}
+            for s in samples
+        ],
+        "events": [
+            {
+                "ts": iso(e.ts),
+                "target": e.target,
+                "kind": e.kind,
+                "status": e.status.word if e.status is not None else None,
+                "summary": e.summary,
+                "fields": dict(e.fields),
+            }
+            for e in events
+        ],
+    }
+
+
+def history_csv(samples: Iterable[Sample]) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["ts", "target", "metric", "value"])
+    for s in samples:
+        writer.writerow([iso(s.ts), s.target, s.metric, repr(s.value)])
+    return out.getvalue()
+
+
+def history_table(samples: Sequence[Sample], events: Sequence[Event]) -> str:
+    parts: list[str] = []
+    if events:
+        rows = [
+            [
+                iso(e.ts) or "",
+                e.target,
+                e.kind,
+                e.status.label if e.status is not None else "",
+                e.summary,
+            ]
+            for e in events
+        ]
+        parts.append(
+            f"Events ({len(events)})\n"
+            + _table(["TIME", "TARGET", "KIND", "STATUS", "SUMMARY"], rows)
+        )
+    if samples:
+        rows = [[iso(s.ts) or "", s.target, s.metric, f"{s.value:g}"] for s in samples]
+        parts.append(
+            f"Samples ({len(samples)})\n" + _table(["TIME", "TARGET", "METRIC", "VALUE"], rows)
+        )
+    if not parts:
+        return "No history in that window."
+    return "\n\n".join(parts)
+
+
+def history_json_text(samples: Iterable[Sample], events: Iterable[Event]) -> str:
+    return json.dumps(history_document(samples, events), indent=2, default=str)

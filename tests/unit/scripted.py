@@ -1,0 +1,44 @@
+"""A check that plays back scripted results: for scheduler and engine logic, not a peer stand-in."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+
+from pacs_tui.model import Result, Status, Target, TargetKind
+
+
+class ScriptedCheck:
+    def __init__(
+        self,
+        target_id: str,
+        results: Sequence[Result] = (),
+        *,
+        interval: float = 0.05,
+        timeout: float = 1.0,
+        delay: float = 0.0,
+    ) -> None:
+        self.target = Target(target_id, TargetKind.DICOM_NODE, {"aet": target_id.upper()})
+        self.interval = interval
+        self.timeout = timeout
+        self.delay = delay
+        self.results = list(results) or [Result(Status.OK, "echo ok", {"echo_seconds": 0.01})]
+        self.calls = 0
+        self.active = 0
+        self.max_active = 0
+        self.closed = False
+
+    async def check(self) -> Result:
+        self.calls += 1
+        self.active += 1
+        self.max_active = max(self.max_active, self.active)
+        try:
+            if self.delay:
+                await asyncio.sleep(self.delay)
+            result = self.results[min(self.calls - 1, len(self.results) - 1)]
+            return Result(result.status, result.reason, result.metrics, result.details)
+        finally:
+            self.active -= 1
+
+    async def close(self) -> None:
+        self.closed = True

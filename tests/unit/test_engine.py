@@ -1,0 +1,108 @@
+"""Engine: folding results into state, status-change events, history, subscribers."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from pacs_tui.config import Config, HistoryConfig
+from pacs_tui.engine import Engine, EventUpdate, StateUpdate
+from pacs_tui.model import EventKind, Result, Status
+from pacs_tui.store import Store
+
+from .scripted import ScriptedCheck
+
+
+async def test_state_folding_and_status_change_events(tmp_path: Path) -> None:
+    path = tmp_path / "h.sqlite"
+    store = await Store.open(path)
+    check = ScriptedCheck(
+        "node",
+        [
+            Result(Status.OK, "echo ok", {"echo_seconds": 0.01}),
+            Result(Status.OK, "echo ok", {"echo_seconds": 0.02}),
+            Result(Status.DOWN, "connection refused"),
+            Result(Status.OK, "echo ok", {"echo_seconds": 0.03}),
+        ],
+        interval=10,
+    )
+    engine = Engine(Config(history=HistoryConfig(path=path)), checks=[check], store=store)
+    updates: list[StateUpdate | EventUpdate] = []
+    engine.subscribe(updates.append)
+    for _ in range(4):
+        await engine.run_once()
+    state = engine.states["node"]
+    assert state.status is Status.OK and state.metrics == {"echo_seconds": 0.03}
+    changes = [u.event for u in updates if isinstance(u, EventUpdate)]
+    assert [e.status for e in changes] == [Status.OK, Status.DOWN, Status.OK]
+    assert changes[1].summary == "OK → DOWN: connection refused"
+    assert state.since == changes[2].ts
+    assert sum(isinstance(u, StateUpdate) for u in updates) == 4
+    await engine.stop()
+    assert check.closed
+
+    reader = await Store.open(path, retention_interval=None)
+    events = await reader.events(target="node", kind=EventKind.STATUS_CHANGE)
+    samples = await reader.samples(target="node", metric="echo_seconds")
+    await reader.close()
+    assert [e.status for e in events] == [Status.OK, Status.DOWN, Status.OK]
+    assert [s.value for s in samples] == [0.01, 0.02, 0.03]
+
+
+async def test_restart_keeps_since_when_status_unchanged(tmp_path: Path) -> None:
+    path = tmp_path / "h.sqlite"
+    config = Config(history=HistoryConfig(path=path))
+    first = Engine(
+        config,
+        checks=[ScriptedCheck("n", [Result(Status.DOWN, "refused")])],
+        store=await Store.open(path),
+    )
+    await first.run_once()
+    since = first.states["n"].since
+    await first.stop()
+
+    second = Engine(
+        config,
+        checks=[ScriptedCheck("n", [Result(Status.DOWN, "refused")])],
+        store=await Store.open(path),
+    )
+    events: list[object] = []
+    second.subscribe(lambda u: events.append(u) if isinstance(u, EventUpdate) else None)
+    await second.start()
+    await asyncio.sleep(0)
+    await second.run_once()
+    await second.stop()
+    assert second.states["n"].since == since
+    assert events == []
+
+
+async def test_probe_now_triggers_and_records_operator() -> None:
+    check = ScriptedCheck("n", interval=60)
+    engine = Engine(Config(), checks=[check], scheduler_options={"first_run_spread": 0})
+    events: list[EventUpdate] = []
+    engine.subscribe(lambda u: events.append(u) if isinstance(u, EventUpdate) else None)
+    await engine.start()
+    await asyncio.sleep(0.05)
+    assert check.calls == 1
+    assert engine.probe_now("n", operator="alice")
+    await asyncio.sleep(0.05)
+    assert check.calls == 2
+    assert not engine.probe_now("missing")
+    await engine.stop()
+    operator = [e.event for e in events if e.event.kind == EventKind.OPERATOR]
+    assert operator and operator[0].fields["operator"] == "alice"
+
+
+async def test_worst_first_and_overall() -> None:
+    checks = [
+        ScriptedCheck("a", [Result(Status.OK)]),
+        ScriptedCheck("b", [Result(Status.DOWN, "refused")]),
+        ScriptedCheck("c", [Result(Status.WARN, "slow")]),
+    ]
+    engine = Engine(Config(), checks=checks)
+    assert engine.overall() is Status.UNKNOWN
+    states = await engine.run_once()
+    await engine.stop()
+    assert [s.id for s in states] == ["b", "c", "a"]
+    assert engine.overall() is Status.DOWN
+    assert states[0].last_seen is None and states[2].last_seen is not None

@@ -1,0 +1,87 @@
+"""Scheduler: back-off while DOWN, jitter, timeouts, no overlapping runs, cancellation."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+
+from pacs_tui.model import Result, Status
+from pacs_tui.probes.base import Check
+from pacs_tui.scheduler import Scheduler, next_delay, run_with_timeout
+
+from .scripted import ScriptedCheck
+
+DOWN = Result(Status.DOWN, "connection refused")
+OK = Result(Status.OK, "echo ok")
+
+
+def test_backoff_doubles_while_down_and_is_capped() -> None:
+    delays = [next_delay(10, streak, jitter=0) for streak in range(0, 8)]
+    assert delays[:5] == [10, 10, 20, 40, 80]
+    assert next_delay(10, 50, jitter=0, max_backoff=300) == 300
+    assert next_delay(600, 5, jitter=0, max_backoff=300) == 600  # never below the interval
+
+
+def test_jitter_stays_within_bounds_and_varies() -> None:
+    rng = random.Random(1)
+    delays = [next_delay(10, 0, jitter=0.1, rng=rng) for _ in range(200)]
+    assert all(9.0 <= d <= 11.0 for d in delays)
+    assert len({round(d, 3) for d in delays}) > 50
+
+
+async def test_timeout_gives_down_with_reason() -> None:
+    check = ScriptedCheck("slow", delay=5, timeout=0.1)
+    result = await asyncio.wait_for(run_with_timeout(check), 3)
+    assert result.status is Status.DOWN
+    assert result.reason == "timed out after 0.1s"
+
+
+async def test_probe_exception_is_contained() -> None:
+    class Broken(ScriptedCheck):
+        async def check(self) -> Result:
+            raise RuntimeError("bug")
+
+    result = await run_with_timeout(Broken("b"))
+    assert result.status is Status.UNKNOWN and "RuntimeError" in result.reason
+
+
+async def test_runs_repeat_and_back_off_while_down() -> None:
+    up = ScriptedCheck("up", [OK], interval=0.02)
+    down = ScriptedCheck("down", [DOWN], interval=0.02)
+    seen: list[tuple[str, Status]] = []
+
+    def on_result(check: Check, result: Result) -> None:
+        seen.append((check.target.id, result.status))
+
+    sched = Scheduler([up, down], on_result, jitter=0, first_run_spread=0, max_backoff=10)
+    sched.start()
+    await asyncio.sleep(0.5)
+    await sched.stop()
+    # The healthy check ran about every 20 ms; the dead one backed off (20, 40, 80, 160 ms …).
+    assert up.calls >= 10
+    assert 3 <= down.calls <= 6
+    assert ("down", Status.DOWN) in seen
+
+
+async def test_never_two_runs_of_one_check_and_trigger_coalesces() -> None:
+    check = ScriptedCheck("busy", [OK], interval=10, delay=0.1)
+    sched = Scheduler([check], lambda c, r: None, first_run_spread=0)
+    sched.start()
+    await asyncio.sleep(0.02)
+    assert sched.is_running("busy")
+    for _ in range(5):
+        assert sched.trigger("busy")
+    await asyncio.sleep(0.35)
+    await sched.stop()
+    assert check.max_active == 1
+    assert check.calls == 2  # the first run plus one coalesced "probe now"
+    assert not sched.trigger("nope")
+
+
+async def test_stop_cancels_running_checks_promptly() -> None:
+    check = ScriptedCheck("hang", delay=30, timeout=60)
+    sched = Scheduler([check], lambda c, r: None, first_run_spread=0)
+    sched.start()
+    await asyncio.sleep(0.05)
+    await asyncio.wait_for(sched.stop(), 1)
+    assert check.active == 0
