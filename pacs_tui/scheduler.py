@@ -34,7 +34,7 @@ def next_delay(
 ) -> float:
     """Seconds until the next run.
 
-    While a target stays DOWN the wait doubles each time (interval, 2×, 4×, …) up to
+    While a target stays DOWN the wait doubles each time (interval, twice that, four times, …) up to
     ``max_backoff`` (never below ``interval``), so a dead node is not hammered; ``jitter`` spreads
     runs by ±fraction so checks that started together drift apart.
     """
