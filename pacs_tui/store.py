@@ -1,0 +1,591 @@
+"""History store: samples, per-minute/per-hour rollups, events and targets in SQLite (WAL).
+
+Producers only enqueue; one background writer batches rows into a transaction about once a second.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import math
+import os
+import stat
+import time
+from collections.abc import AsyncIterator, Iterable, Sequence
+from contextlib import asynccontextmanager, suppress
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Literal, Self
+
+import aiosqlite
+
+from pacs_tui.model import Event, EventKind, Sample, Status, Target
+
+log = logging.getLogger(__name__)
+
+Resolution = Literal["raw", "1m", "1h"]
+
+HOUR = 3600.0
+DAY = 86400.0
+RAW_MAX_WINDOW = 2 * HOUR
+MINUTE_MAX_WINDOW = 3 * DAY
+
+_BUCKET: dict[Resolution, float] = {"raw": 0.0, "1m": 60.0, "1h": HOUR}
+_TABLE: dict[Resolution, str] = {"raw": "samples", "1m": "samples_1m", "1h": "samples_1h"}
+
+
+@dataclass(frozen=True, slots=True)
+class Retention:
+    """How long each table keeps rows, in seconds."""
+
+    raw: float = 48 * HOUR
+    minute: float = 30 * DAY
+    hour: float = 2 * 365 * DAY
+    events: float = 90 * DAY
+
+
+@dataclass(frozen=True, slots=True)
+class SeriesPoint:
+    """One point of a metric's history; a raw sample has min == max == avg and count 1."""
+
+    ts: float
+    min: float
+    max: float
+    avg: float
+    count: int
+
+
+class StoreError(RuntimeError):
+    """The store cannot do what was asked (not started, closed, newer schema, …)."""
+
+
+def choose_resolution(
+    window_seconds: float, age_seconds_of_since: float, retention: Retention
+) -> Resolution:
+    """The coarsest table that still covers the window with useful resolution."""
+    if age_seconds_of_since <= retention.raw and window_seconds <= RAW_MAX_WINDOW:
+        return "raw"
+    if age_seconds_of_since <= retention.minute and window_seconds <= MINUTE_MAX_WINDOW:
+        return "1m"
+    return "1h"
+
+
+def _rollup_table(name: str) -> tuple[str, ...]:
+    return (
+        f"""CREATE TABLE {name} (
+            ts REAL NOT NULL,
+            target TEXT NOT NULL,
+            metric TEXT NOT NULL,
+            min REAL NOT NULL,
+            max REAL NOT NULL,
+            avg REAL NOT NULL,
+            count INTEGER NOT NULL,
+            PRIMARY KEY (target, metric, ts)
+        ) WITHOUT ROWID""",
+        f"CREATE INDEX {name}_ts ON {name}(ts)",
+    )
+
+
+# MIGRATIONS[n - 1] takes the schema from user_version n - 1 to n. Only ever append.
+# JSON columns are declared TEXT: a declared type "JSON" would get NUMERIC affinity.
+MIGRATIONS: tuple[tuple[str, ...], ...] = (
+    (
+        """CREATE TABLE targets (
+            id TEXT PRIMARY KEY,
+            kind TEXT NOT NULL,
+            labels TEXT NOT NULL DEFAULT '{}'
+        )""",
+        """CREATE TABLE samples (
+            ts REAL NOT NULL,
+            target TEXT NOT NULL,
+            metric TEXT NOT NULL,
+            value REAL NOT NULL
+        )""",
+        "CREATE INDEX samples_target_metric_ts ON samples(target, metric, ts)",
+        "CREATE INDEX samples_ts ON samples(ts)",
+        *_rollup_table("samples_1m"),
+        *_rollup_table("samples_1h"),
+        """CREATE TABLE events (
+            ts REAL NOT NULL,
+            target TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            status TEXT NULL,
+            summary TEXT NOT NULL,
+            fields TEXT NOT NULL DEFAULT '{}'
+        )""",
+        "CREATE INDEX events_target_ts ON events(target, ts)",
+        "CREATE INDEX events_kind_target_ts ON events(kind, target, ts)",
+        "CREATE INDEX events_ts ON events(ts)",
+    ),
+)
+SCHEMA_VERSION = len(MIGRATIONS)
+
+_SampleRow = tuple[float, str, str, float]
+_EventRow = tuple[float, str, str, str | None, str, str]
+_TargetRow = tuple[str, str, str]
+_RollupRow = tuple[float, str, str, float, float, float, int]
+
+_INSERT_SAMPLE = "INSERT INTO samples(ts, target, metric, value) VALUES (?, ?, ?, ?)"
+_INSERT_EVENT = (
+    "INSERT INTO events(ts, target, kind, status, summary, fields) VALUES (?, ?, ?, ?, ?, ?)"
+)
+_UPSERT_TARGET = (
+    "INSERT INTO targets(id, kind, labels) VALUES (?, ?, ?) "
+    "ON CONFLICT(id) DO UPDATE SET kind = excluded.kind, labels = excluded.labels"
+)
+# In an UPDATE every right-hand side sees the old row, so avg is weighted by the old count.
+_UPSERT_ROLLUP = """INSERT INTO {table}(ts, target, metric, min, max, avg, count)
+    VALUES (?, ?, ?, ?, ?, ?, ?)
+    ON CONFLICT(ts, target, metric) DO UPDATE SET
+        min = min(min, excluded.min),
+        max = max(max, excluded.max),
+        avg = (avg * count + excluded.avg * excluded.count) / (count + excluded.count),
+        count = count + excluded.count"""
+
+
+def _rollup(rows: Iterable[_SampleRow], bucket: float) -> list[_RollupRow]:
+    """Aggregate raw rows into (bucket start, target, metric) groups."""
+    acc: dict[tuple[float, str, str], list[float]] = {}
+    for ts, target, metric, value in rows:
+        key = (math.floor(ts / bucket) * bucket, target, metric)
+        group = acc.get(key)
+        if group is None:
+            acc[key] = [value, value, value, 1.0]
+        else:
+            group[0] = min(group[0], value)
+            group[1] = max(group[1], value)
+            group[2] += value
+            group[3] += 1.0
+    return [
+        (ts, target, metric, lo, hi, total / n, int(n))
+        for (ts, target, metric), (lo, hi, total, n) in acc.items()
+    ]
+
+
+def _status(word: str | None) -> Status | None:
+    if word is None:
+        return None
+    try:
+        return Status(word)
+    except ValueError:
+        return Status.UNKNOWN
+
+
+def _create_private_file(path: Path) -> None:
+    """Create the database file 0600 (directory 0700), or tighten an existing one."""
+    if not path.parent.exists():
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    os.close(fd)
+    # SQLite gives -wal/-shm the database file's mode, but stale ones may be looser.
+    for candidate in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+        with suppress(FileNotFoundError):
+            if stat.S_IMODE(candidate.stat().st_mode) & 0o077:
+                candidate.chmod(0o600)
+
+
+class Store:
+    """The history database. Enqueue with ``add_*``; query with the async methods.
+
+    ``add_*`` must be called from the event loop's thread. Pending rows are kept in memory until
+    written; if the database keeps failing, at most ``max_pending`` samples and events each are
+    kept (oldest dropped first, counted in ``dropped``).
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        retention: Retention | None = None,
+        *,
+        flush_interval: float = 1.0,
+        retention_interval: float | None = HOUR,
+        max_pending: int = 1_000_000,
+    ) -> None:
+        self.path = Path(path)
+        self.retention = retention if retention is not None else Retention()
+        self.flush_interval = flush_interval
+        self.retention_interval = retention_interval
+        self.max_pending = max_pending
+        self.dropped = 0
+        self._db: aiosqlite.Connection | None = None
+        self._writer: asyncio.Task[None] | None = None
+        self._lock = asyncio.Lock()
+        self._wake = asyncio.Event()
+        self._stop = asyncio.Event()
+        self._closed = False
+        self._samples: list[_SampleRow] = []
+        self._events: list[_EventRow] = []
+        self._targets: dict[str, _TargetRow] = {}
+
+    @classmethod
+    async def open(
+        cls,
+        path: str | os.PathLike[str],
+        retention: Retention | None = None,
+        **options: Any,
+    ) -> Store:
+        """Create a store, open its database and start the writer."""
+        store = cls(path, retention, **options)
+        await store.start()
+        return store
+
+    async def __aenter__(self) -> Self:
+        if self._db is None:
+            await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    # -- lifecycle ------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Open (creating or migrating) the database and start the background writer."""
+        if self._db is not None or self._closed:
+            raise StoreError("store already started or closed")
+        _create_private_file(self.path)
+        db = await aiosqlite.connect(self.path, isolation_level=None)
+        try:
+            await self._configure(db)
+            await self._migrate(db)
+        except BaseException:
+            await db.close()
+            raise
+        self._db = db
+        self._writer = asyncio.create_task(self._run_writer(), name="pacs-tui store writer")
+
+    async def close(self) -> None:
+        """Write everything pending, stop the writer and close the database."""
+        if self._closed:
+            return
+        self._closed = True
+        self._stop.set()
+        self._wake.set()
+        try:
+            if self._writer is not None:
+                await asyncio.wait({self._writer})
+            if self._db is not None:
+                await self.flush()
+        finally:
+            if self._db is not None:
+                await self._db.close()
+                self._db = None
+            if self.pending:
+                log.error("history store closed with %d rows unwritten", self.pending)
+
+    @staticmethod
+    async def _configure(db: aiosqlite.Connection) -> None:
+        rows = list(await db.execute_fetchall("PRAGMA journal_mode=WAL"))
+        if not rows or str(rows[0][0]).lower() != "wal":
+            log.warning("SQLite refused WAL mode; concurrent readers may block the writer")
+        await db.execute("PRAGMA synchronous=NORMAL")
+        await db.execute("PRAGMA busy_timeout=5000")
+
+    async def _migrate(self, db: aiosqlite.Connection) -> None:
+        rows = list(await db.execute_fetchall("PRAGMA user_version"))
+        version = int(rows[0][0])
+        if version > SCHEMA_VERSION:
+            raise StoreError(
+                f"{self.path} has schema version {version}; this pacs-tui knows up to "
+                f"{SCHEMA_VERSION}. Upgrade pacs-tui or use another history file."
+            )
+        for target in range(version + 1, SCHEMA_VERSION + 1):
+            await db.execute("BEGIN IMMEDIATE")
+            try:
+                for statement in MIGRATIONS[target - 1]:
+                    await db.execute(statement)
+                await db.execute(f"PRAGMA user_version = {target:d}")
+                await db.execute("COMMIT")
+            except BaseException:
+                await db.execute("ROLLBACK")
+                raise
+            log.info("history store %s migrated to schema version %d", self.path, target)
+
+    # -- enqueue (synchronous, never blocks) ----------------------------------------------------
+
+    @property
+    def pending(self) -> int:
+        """Rows queued and not yet taken by a flush."""
+        return len(self._samples) + len(self._events) + len(self._targets)
+
+    def add_samples(self, samples: Iterable[Sample]) -> None:
+        """Queue samples for the next flush. NaN values are skipped (SQLite stores NaN as NULL)."""
+        self._check_open()
+        rows = [
+            (float(s.ts), s.target, s.metric, value)
+            for s in samples
+            if not math.isnan(value := float(s.value))
+        ]
+        if rows:
+            self._samples.extend(rows)
+            self._trim(self._samples)
+            self._wake.set()
+
+    def add_event(self, event: Event) -> None:
+        """Queue one event for the next flush."""
+        self._check_open()
+        status = event.status.value if event.status is not None else None
+        fields = json.dumps(dict(event.fields), default=str)
+        row = (float(event.ts), event.target, str(event.kind), status, event.summary, fields)
+        self._events.append(row)
+        self._trim(self._events)
+        self._wake.set()
+
+    def upsert_targets(self, targets: Iterable[Target]) -> None:
+        """Queue targets to be inserted or updated (by id) at the next flush."""
+        self._check_open()
+        for target in targets:
+            labels = json.dumps(dict(target.labels), default=str)
+            self._targets[target.id] = (target.id, str(target.kind), labels)
+        self._wake.set()
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise StoreError("history store is closed")
+
+    def _trim(self, rows: list[Any]) -> None:
+        excess = len(rows) - self.max_pending
+        if excess > 0:
+            del rows[:excess]
+            self.dropped += excess
+            log.warning("history store backlog full: dropped %d oldest rows", excess)
+
+    # -- writing --------------------------------------------------------------------------------
+
+    async def flush(self) -> None:
+        """Write everything pending now, in one transaction."""
+        # Shielded so a cancelled caller cannot leave a batch half-known (written or re-queued).
+        await asyncio.shield(self._flush())
+
+    async def _flush(self) -> None:
+        async with self._lock:
+            targets = list(self._targets.values())
+            samples, events = self._samples, self._events
+            if not (targets or samples or events):
+                return
+            self._targets, self._samples, self._events = {}, [], []
+            try:
+                async with self._transaction() as db:
+                    if targets:
+                        await db.executemany(_UPSERT_TARGET, targets)
+                    if samples:
+                        await db.executemany(_INSERT_SAMPLE, samples)
+                        for resolution in ("1m", "1h"):
+                            sql = _UPSERT_ROLLUP.format(table=_TABLE[resolution])
+                            await db.executemany(sql, _rollup(samples, _BUCKET[resolution]))
+                    if events:
+                        await db.executemany(_INSERT_EVENT, events)
+            except BaseException:
+                # Put the batch back in front of anything queued meanwhile.
+                for target in targets:
+                    self._targets.setdefault(target[0], target)
+                self._samples[:0] = samples
+                self._events[:0] = events
+                self._trim(self._samples)
+                self._trim(self._events)
+                raise
+
+    async def run_retention(self, now: float | None = None) -> dict[str, int]:
+        """Delete rows older than each table's window; rows deleted per table."""
+        now = time.time() if now is None else now
+        windows = {
+            "samples": self.retention.raw,
+            "samples_1m": self.retention.minute,
+            "samples_1h": self.retention.hour,
+            "events": self.retention.events,
+        }
+        deleted: dict[str, int] = {}
+        async with self._lock, self._transaction() as db:
+            for table, window in windows.items():
+                cursor = await db.execute(f"DELETE FROM {table} WHERE ts < ?", (now - window,))
+                deleted[table] = max(cursor.rowcount, 0)
+        if any(deleted.values()):
+            log.info("history retention deleted %s", deleted)
+        return deleted
+
+    @asynccontextmanager
+    async def _transaction(self) -> AsyncIterator[aiosqlite.Connection]:
+        """One write transaction; the caller holds ``_lock``."""
+        db = self._conn()
+        await db.execute("BEGIN IMMEDIATE")
+        try:
+            yield db
+            await db.execute("COMMIT")
+        except BaseException:
+            if db.in_transaction:
+                with suppress(Exception):
+                    await db.execute("ROLLBACK")
+            raise
+
+    async def _run_writer(self) -> None:
+        loop = asyncio.get_running_loop()
+        next_retention = loop.time()
+        failures = 0
+        while not self._stop.is_set():
+            if self.retention_interval is not None and loop.time() >= next_retention:
+                try:
+                    await self.run_retention()
+                except Exception:
+                    log.exception("history retention failed")
+                next_retention = loop.time() + self.retention_interval
+            if not self.pending and not self._stop.is_set():
+                self._wake.clear()
+                timeout = None
+                if self.retention_interval is not None:
+                    timeout = max(next_retention - loop.time(), 0.0)
+                with suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), timeout)
+                continue
+            # Let rows accumulate so each transaction carries flush_interval's worth; after
+            # failures, back off (up to a minute) instead of retrying every interval.
+            delay = self.flush_interval
+            if failures:
+                delay = max(delay, min(self.flush_interval * 2**failures, 60.0))
+            with suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), delay)
+            if self._stop.is_set():
+                break  # close() does the final flush
+            if self.pending:
+                try:
+                    await self.flush()
+                    failures = 0
+                except Exception:
+                    failures = min(failures + 1, 10)
+                    log.exception("history flush failed; %d rows kept for retry", self.pending)
+
+    # -- queries --------------------------------------------------------------------------------
+
+    def _conn(self) -> aiosqlite.Connection:
+        if self._db is None:
+            raise StoreError("history store is not open")
+        return self._db
+
+    async def _fetch(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        return list(await self._conn().execute_fetchall(sql, params))
+
+    async def samples(
+        self,
+        target: str | None = None,
+        metric: str | None = None,
+        since: float | None = None,
+        until: float | None = None,
+        kind: str | None = None,
+    ) -> list[Sample]:
+        """Raw samples, oldest first; ``kind`` filters by the target's kind."""
+        where: list[str] = []
+        params: list[Any] = []
+        join = ""
+        if kind is not None:
+            join = " JOIN targets t ON t.id = s.target"
+            where.append("t.kind = ?")
+            params.append(str(kind))
+        for clause, value in (
+            ("s.target = ?", target),
+            ("s.metric = ?", metric),
+            ("s.ts >= ?", since),
+            ("s.ts <= ?", until),
+        ):
+            if value is not None:
+                where.append(clause)
+                params.append(value)
+        sql = f"SELECT s.ts, s.target, s.metric, s.value FROM samples s{join}"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY s.ts, s.rowid"
+        return [Sample(ts, tgt, met, val) for ts, tgt, met, val in await self._fetch(sql, params)]
+
+    async def series(
+        self, target: str, metric: str, since: float, until: float | None = None
+    ) -> list[SeriesPoint]:
+        """A metric's history from the coarsest table that suits the window, oldest first.
+
+        Rollup buckets are included when they start in [bucket of ``since``, ``until``].
+        """
+        now = time.time()
+        end = now if until is None else until
+        resolution = choose_resolution(end - since, now - since, self.retention)
+        params: list[Any] = [target, metric]
+        if resolution == "raw":
+            sql = "SELECT ts, value, value, value, 1 FROM samples"
+            params.append(since)
+        else:
+            bucket = _BUCKET[resolution]
+            sql = f"SELECT ts, min, max, avg, count FROM {_TABLE[resolution]}"
+            params.append(math.floor(since / bucket) * bucket)
+        sql += " WHERE target = ? AND metric = ? AND ts >= ?"
+        if until is not None:
+            sql += " AND ts <= ?"
+            params.append(until)
+        sql += " ORDER BY ts"
+        return [SeriesPoint(*row) for row in await self._fetch(sql, params)]
+
+    async def events(
+        self,
+        target: str | None = None,
+        kind: str | None = None,
+        since: float | None = None,
+        until: float | None = None,
+        limit: int | None = None,
+        target_kind: str | None = None,
+    ) -> list[Event]:
+        """Events oldest first; with ``limit``, only the most recent ``limit`` of them."""
+        where: list[str] = []
+        params: list[Any] = []
+        join = ""
+        if target_kind is not None:
+            join = " JOIN targets t ON t.id = e.target"
+            where.append("t.kind = ?")
+            params.append(str(target_kind))
+        for clause, value in (
+            ("e.target = ?", target),
+            ("e.kind = ?", None if kind is None else str(kind)),
+            ("e.ts >= ?", since),
+            ("e.ts <= ?", until),
+        ):
+            if value is not None:
+                where.append(clause)
+                params.append(value)
+        sql = f"SELECT e.ts, e.target, e.kind, e.status, e.summary, e.fields FROM events e{join}"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        if limit is not None:
+            sql += " ORDER BY e.ts DESC, e.rowid DESC LIMIT ?"
+            params.append(limit)
+        else:
+            sql += " ORDER BY e.ts, e.rowid"
+        rows = await self._fetch(sql, params)
+        if limit is not None:
+            rows.reverse()
+        return [
+            Event(ts, tgt, knd, _status(status), summary, json.loads(fields))
+            for ts, tgt, knd, status, summary, fields in rows
+        ]
+
+    async def targets(self) -> list[Target]:
+        """Every known target, by id."""
+        rows = await self._fetch("SELECT id, kind, labels FROM targets ORDER BY id")
+        return [Target(tid, kind, json.loads(labels)) for tid, kind, labels in rows]
+
+    async def last_statuses(self) -> dict[str, tuple[Status, str, float]]:
+        """Per target, its newest status-change event as (status, summary, ts)."""
+        rows = await self._fetch(
+            """SELECT target, status, summary, ts FROM (
+                SELECT target, status, summary, ts, row_number() OVER (
+                    PARTITION BY target ORDER BY ts DESC, rowid DESC) AS n
+                FROM events WHERE kind = ? AND status IS NOT NULL
+            ) WHERE n = 1""",
+            (EventKind.STATUS_CHANGE.value,),
+        )
+        result: dict[str, tuple[Status, str, float]] = {}
+        for target, word, summary, ts in rows:
+            status = _status(word)
+            assert status is not None  # the query excludes NULL status
+            result[target] = (status, summary, ts)
+        return result

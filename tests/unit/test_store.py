@@ -1,0 +1,416 @@
+"""History store: schema, file safety, batching, rollups, retention and queries."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import os
+import sqlite3
+import stat
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from pacs_tui import store as store_module
+from pacs_tui.model import Event, EventKind, Sample, Status, Target
+from pacs_tui.store import (
+    DAY,
+    HOUR,
+    SCHEMA_VERSION,
+    Retention,
+    SeriesPoint,
+    Store,
+    StoreError,
+    choose_resolution,
+)
+
+T0 = 1_699_999_200.0  # on an hour boundary
+
+
+def mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def rows(path: Path, sql: str) -> list[tuple[object, ...]]:
+    with sqlite3.connect(path) as conn:
+        return conn.execute(sql).fetchall()
+
+
+@pytest.fixture
+def db_path(tmp_path: Path) -> Path:
+    return tmp_path / "state" / "history.db"
+
+
+@pytest.fixture
+async def store(db_path: Path) -> AsyncIterator[Store]:
+    # Retention off: tests insert old timestamps on purpose. Tests flush explicitly.
+    s = await Store.open(db_path, flush_interval=3600, retention_interval=None)
+    yield s
+    await s.close()
+
+
+# -- choose_resolution ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("window", "age", "expected"),
+    [
+        (HOUR, HOUR, "raw"),
+        (2 * HOUR, 2 * HOUR, "raw"),
+        (2 * HOUR + 1, 2 * HOUR + 1, "1m"),  # window too wide for raw
+        (HOUR, 3 * DAY, "1m"),  # narrow window but older than raw retention
+        (3 * DAY, 3 * DAY, "1m"),
+        (3 * DAY + 1, 3 * DAY + 1, "1h"),
+        (30 * DAY, 30 * DAY, "1h"),
+        (HOUR, 60 * DAY, "1h"),  # older than minute retention
+    ],
+)
+def test_choose_resolution(window: float, age: float, expected: str) -> None:
+    assert choose_resolution(window, age, Retention()) == expected
+
+
+def test_choose_resolution_follows_retention() -> None:
+    short = Retention(raw=HOUR / 2, minute=DAY)
+    assert choose_resolution(HOUR / 4, HOUR, short) == "1m"
+    assert choose_resolution(HOUR, 2 * DAY, short) == "1h"
+
+
+def test_retention_defaults() -> None:
+    r = Retention()
+    assert (r.raw, r.minute, r.hour, r.events) == (48 * HOUR, 30 * DAY, 730 * DAY, 90 * DAY)
+
+
+# -- file and schema ------------------------------------------------------------------------
+
+
+async def test_new_file_is_private_and_versioned(store: Store, db_path: Path) -> None:
+    store.add_samples([Sample(T0, "a", "m", 1.0)])
+    await store.flush()
+    assert mode(db_path) == 0o600
+    assert mode(Path(f"{db_path}-wal")) == 0o600
+    assert mode(db_path.parent) == 0o700
+    assert rows(db_path, "PRAGMA user_version") == [(SCHEMA_VERSION,)]
+    assert SCHEMA_VERSION == 1
+    assert rows(db_path, "PRAGMA journal_mode") == [("wal",)]
+    tables = {r[0] for r in rows(db_path, "SELECT name FROM sqlite_master WHERE type='table'")}
+    assert {"targets", "samples", "samples_1m", "samples_1h", "events"} <= tables
+
+
+async def test_existing_loose_file_is_tightened(tmp_path: Path) -> None:
+    path = tmp_path / "history.db"
+    path.touch()
+    os.chmod(path, 0o644)
+    s = await Store.open(path, retention_interval=None)
+    try:
+        assert mode(path) == 0o600
+    finally:
+        await s.close()
+
+
+async def test_reopen_keeps_schema_and_data(db_path: Path) -> None:
+    async with Store(db_path, retention_interval=None) as s:
+        s.add_samples([Sample(T0, "pacs", "rtt", 1.0)])
+    async with Store(db_path, retention_interval=None) as s:
+        assert await s.samples() == [Sample(T0, "pacs", "rtt", 1.0)]
+    assert rows(db_path, "PRAGMA user_version") == [(SCHEMA_VERSION,)]
+
+
+async def test_newer_schema_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "history.db"
+    with sqlite3.connect(path) as conn:
+        conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    with pytest.raises(StoreError, match="schema version"):
+        await Store.open(path)
+
+
+# -- writing ----------------------------------------------------------------------------------
+
+
+async def test_samples_events_targets_round_trip(store: Store) -> None:
+    store.upsert_targets(
+        [
+            Target("pacs", "dicom-node", {"site": "north", "ae": "PACS1"}),
+            Target("ris", "hl7-link", {}),
+        ]
+    )
+    samples = [
+        Sample(T0 + 1, "pacs", "echo_rtt_seconds", 0.012),
+        Sample(T0 + 2, "ris", "queue_depth", 4.0),
+        Sample(T0 + 3, "pacs", "echo_rtt_seconds", 0.015),
+    ]
+    store.add_samples(samples)
+    down = Event(T0 + 4, "pacs", EventKind.STATUS_CHANGE, Status.DOWN, "no answer", {"n": 3})
+    note = Event(T0 + 5, "ris", "operator", None, "ack", {"when": Path("/x")})
+    store.add_event(down)
+    store.add_event(note)
+    assert store.pending == 2 + 3 + 2
+    assert await store.samples() == []  # nothing written until a flush
+    await store.flush()
+    assert store.pending == 0
+
+    assert await store.samples() == samples
+    assert await store.samples(target="pacs", since=T0 + 2) == [samples[2]]
+    assert await store.samples(metric="queue_depth") == [samples[1]]
+    assert await store.samples(kind="dicom-node") == [samples[0], samples[2]]
+    assert await store.samples(until=T0 + 1) == [samples[0]]
+
+    events = await store.events()
+    assert events[0] == Event(T0 + 4, "pacs", "status-change", Status.DOWN, "no answer", {"n": 3})
+    assert events[1].status is None
+    assert events[1].fields == {"when": "/x"}  # non-JSON values stored with str()
+    assert await store.events(kind="operator") == [events[1]]
+    assert await store.events(target_kind="dicom-node") == [events[0]]
+    assert await store.events(since=T0 + 5) == [events[1]]
+    assert rows(store.path, "SELECT status FROM events ORDER BY ts") == [("DOWN",), (None,)]
+
+    assert await store.targets() == [
+        Target("pacs", "dicom-node", {"site": "north", "ae": "PACS1"}),
+        Target("ris", "hl7-link", {}),
+    ]
+    store.upsert_targets([Target("ris", "hl7-listener", {"port": "2575"})])
+    await store.flush()
+    assert (await store.targets())[1] == Target("ris", "hl7-listener", {"port": "2575"})
+
+
+async def test_nan_samples_are_skipped(store: Store) -> None:
+    store.add_samples([Sample(T0, "a", "m", math.nan), Sample(T0, "a", "m", 2.0)])
+    await store.flush()
+    assert await store.samples() == [Sample(T0, "a", "m", 2.0)]
+
+
+async def test_rollups_combine_across_flushes(store: Store) -> None:
+    minute = T0 + 120
+    store.add_samples([Sample(minute + 1, "a", "m", 2.0), Sample(minute + 10, "a", "m", 4.0)])
+    await store.flush()
+    store.add_samples(
+        [
+            Sample(minute + 30, "a", "m", 9.0),
+            Sample(minute + 61, "a", "m", 100.0),  # next minute, same hour
+            Sample(minute + 5, "a", "other", 1.0),
+        ]
+    )
+    await store.flush()
+
+    one_minute = rows(
+        store.path,
+        "SELECT ts, min, max, avg, count FROM samples_1m "
+        "WHERE target='a' AND metric='m' ORDER BY ts",
+    )
+    assert one_minute == [(minute, 2.0, 9.0, 5.0, 3), (minute + 60, 100.0, 100.0, 100.0, 1)]
+    one_hour = rows(
+        store.path,
+        "SELECT ts, min, max, avg, count FROM samples_1h WHERE target='a' AND metric='m'",
+    )
+    assert one_hour == [(T0, 2.0, 100.0, pytest.approx(115 / 4), 4)]
+    assert rows(store.path, "SELECT count FROM samples_1m WHERE metric='other'") == [(1,)]
+
+
+async def test_background_writer_flushes_by_itself(db_path: Path) -> None:
+    s = await Store.open(db_path, flush_interval=0.05, retention_interval=None)
+    try:
+        s.add_samples([Sample(T0, "a", "m", 1.0)])
+        for _ in range(100):
+            if s.pending == 0 and await s.samples():
+                break
+            await asyncio.sleep(0.02)
+        assert await s.samples() == [Sample(T0, "a", "m", 1.0)]
+    finally:
+        await s.close()
+
+
+async def test_close_flushes_pending(db_path: Path) -> None:
+    s = await Store.open(db_path, flush_interval=3600, retention_interval=None)
+    s.upsert_targets([Target("a", "host")])
+    s.add_samples([Sample(T0 + i, "a", "m", float(i)) for i in range(1000)])
+    s.add_event(Event(T0, "a", "probe", Status.OK, "fine"))
+    await s.close()
+    with pytest.raises(StoreError):
+        s.add_samples([Sample(T0, "a", "m", 1.0)])
+
+    reopened = await Store.open(db_path, retention_interval=None)
+    try:
+        got = await reopened.samples()
+        assert len(got) == 1000
+        assert got[-1] == Sample(T0 + 999, "a", "m", 999.0)
+        assert [e.summary for e in await reopened.events()] == ["fine"]
+        assert await reopened.targets() == [Target("a", "host", {})]
+    finally:
+        await reopened.close()
+
+
+async def test_failed_flush_keeps_rows_and_writes_nothing(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store.add_samples([Sample(T0, "a", "m", 1.0)])
+    store.add_event(Event(T0, "a", "probe", None, "x"))
+    monkeypatch.setattr(store_module, "_INSERT_EVENT", "INSERT INTO no_such_table VALUES (?)")
+    with pytest.raises(sqlite3.OperationalError):
+        await store.flush()
+    assert store.pending == 2
+    assert rows(store.path, "SELECT count(*) FROM samples") == [(0,)]  # rolled back
+
+    monkeypatch.undo()
+    await store.flush()
+    assert await store.samples() == [Sample(T0, "a", "m", 1.0)]
+    assert rows(store.path, "SELECT count FROM samples_1m") == [(1,)]
+    assert [e.summary for e in await store.events()] == ["x"]
+
+
+async def test_second_connection_reads_while_writer_is_open(store: Store) -> None:
+    store.add_samples([Sample(T0, "a", "m", 1.0)])
+    await store.flush()
+
+    reader = sqlite3.connect(store.path, isolation_level=None)
+    try:
+        reader.execute("BEGIN")
+        assert reader.execute("SELECT count(*) FROM samples").fetchone() == (1,)
+        # The reader holds a snapshot; under WAL the writer still commits without waiting.
+        store.add_samples([Sample(T0 + 1, "a", "m", 2.0)])
+        started = time.monotonic()
+        await store.flush()
+        assert time.monotonic() - started < 1.0
+        assert reader.execute("SELECT count(*) FROM samples").fetchone() == (1,)
+        reader.execute("COMMIT")
+        assert reader.execute("SELECT count(*) FROM samples").fetchone() == (2,)
+    finally:
+        reader.close()
+
+    other = await Store.open(store.path, retention_interval=None)
+    try:
+        assert len(await other.samples()) == 2
+    finally:
+        await other.close()
+
+
+# -- retention --------------------------------------------------------------------------------
+
+
+async def test_retention_deletes_old_raw_but_keeps_rollups(store: Store) -> None:
+    now = T0 + 10 * DAY
+    old, recent = now - 3 * DAY, now - HOUR
+    store.add_samples([Sample(old, "a", "m", 1.0), Sample(recent, "a", "m", 2.0)])
+    store.add_event(Event(now - 100 * DAY, "a", "probe", None, "ancient"))
+    store.add_event(Event(now - DAY, "a", "probe", None, "yesterday"))
+    await store.flush()
+
+    deleted = await store.run_retention(now=now)
+
+    assert deleted == {"samples": 1, "samples_1m": 0, "samples_1h": 0, "events": 1}
+    assert await store.samples() == [Sample(recent, "a", "m", 2.0)]
+    assert rows(store.path, "SELECT count(*) FROM samples_1m") == [(2,)]
+    assert rows(store.path, "SELECT count(*) FROM samples_1h") == [(2,)]
+    assert [e.summary for e in await store.events()] == ["yesterday"]
+
+    # Much later the rollups age out too, each by its own window.
+    deleted = await store.run_retention(now=now + 40 * DAY)
+    assert deleted == {"samples": 1, "samples_1m": 2, "samples_1h": 0, "events": 0}
+
+
+async def test_retention_job_runs_in_writer(db_path: Path) -> None:
+    async with Store(db_path, retention_interval=None) as s:
+        s.add_samples([Sample(time.time() - 5 * DAY, "a", "m", 1.0)])
+    async with Store(db_path, retention_interval=3600) as s:
+        for _ in range(100):
+            if not await s.samples():
+                break
+            await asyncio.sleep(0.02)
+        assert await s.samples() == []
+
+
+# -- queries ----------------------------------------------------------------------------------
+
+
+async def test_series_uses_raw_for_one_hour(store: Store) -> None:
+    now = time.time()
+    store.add_samples(
+        [
+            Sample(now - 1800, "a", "m", 1.0),
+            Sample(now - 1790, "a", "m", 3.0),
+            Sample(now - 1000, "a", "m", 5.0),
+            Sample(now - 2 * HOUR, "a", "m", 7.0),  # outside the window
+            Sample(now - 1000, "a", "other", 9.0),
+        ]
+    )
+    await store.flush()
+
+    points = await store.series("a", "m", since=now - HOUR)
+
+    assert points == [
+        SeriesPoint(now - 1800, 1.0, 1.0, 1.0, 1),
+        SeriesPoint(now - 1790, 3.0, 3.0, 3.0, 1),
+        SeriesPoint(now - 1000, 5.0, 5.0, 5.0, 1),
+    ]
+
+
+async def test_series_uses_hour_table_for_thirty_days(store: Store) -> None:
+    now = time.time()
+    hour = math.floor((now - 10 * DAY) / HOUR) * HOUR
+    store.add_samples(
+        [
+            Sample(hour + 60, "a", "m", 1.0),
+            Sample(hour + 600, "a", "m", 2.0),
+            Sample(hour + 1200, "a", "m", 6.0),
+            Sample(hour + HOUR + 5, "a", "m", 10.0),
+            Sample(now - 40 * DAY, "a", "m", 50.0),  # before the window
+        ]
+    )
+    await store.flush()
+
+    points = await store.series("a", "m", since=now - 30 * DAY, until=now)
+
+    assert points == [
+        SeriesPoint(hour, 1.0, 6.0, 3.0, 3),
+        SeriesPoint(hour + HOUR, 10.0, 10.0, 10.0, 1),
+    ]
+
+
+async def test_series_uses_minute_table_for_a_day(store: Store) -> None:
+    now = time.time()
+    minute = math.floor((now - 5 * HOUR) / 60) * 60
+    store.add_samples([Sample(minute + 1, "a", "m", 1.0), Sample(minute + 2, "a", "m", 3.0)])
+    await store.flush()
+
+    points = await store.series("a", "m", since=now - DAY)
+
+    assert points == [SeriesPoint(minute, 1.0, 3.0, 2.0, 2)]
+
+
+async def test_events_limit_returns_most_recent_ascending(store: Store) -> None:
+    for i in range(10):
+        store.add_event(Event(T0 + i, "a", "probe", Status.OK, f"e{i}"))
+    store.add_event(Event(T0 + 100, "b", "probe", Status.OK, "other target"))
+    await store.flush()
+
+    assert [e.summary for e in await store.events(target="a", limit=3)] == ["e7", "e8", "e9"]
+    assert [e.summary for e in await store.events(limit=2)] == ["e9", "other target"]
+    assert len(await store.events()) == 11
+
+
+async def test_last_statuses(store: Store) -> None:
+    store.add_event(Event(T0, "a", "status-change", Status.OK, "up"))
+    store.add_event(Event(T0 + 60, "a", "status-change", Status.DOWN, "refused"))
+    store.add_event(Event(T0 + 90, "a", "probe", Status.OK, "not a status change"))
+    store.add_event(Event(T0 + 30, "b", "status-change", Status.WARN, "slow"))
+    store.add_event(Event(T0 + 40, "c", "operator", None, "ack"))
+    await store.flush()
+    store.add_event(Event(T0 + 10, "b", "status-change", Status.CRIT, "older, written later"))
+    await store.flush()
+
+    assert await store.last_statuses() == {
+        "a": (Status.DOWN, "refused", T0 + 60),
+        "b": (Status.WARN, "slow", T0 + 30),
+    }
+
+
+async def test_queries_need_an_open_store(tmp_path: Path) -> None:
+    s = Store(tmp_path / "h.db")
+    with pytest.raises(StoreError):
+        await s.samples()
+
+
+async def test_close_is_prompt_while_retention_runs(db_path: Path) -> None:
+    s = await Store.open(db_path, retention_interval=3600)
+    await asyncio.sleep(0)  # let the writer start its first retention pass
+    await asyncio.wait_for(s.close(), timeout=5)
