@@ -16,7 +16,7 @@ from pacs_tui.config import Config
 from pacs_tui.model import Event, EventKind, Result, Sample, Status, Target, TargetState
 from pacs_tui.probes import build_checks
 from pacs_tui.probes.base import Check
-from pacs_tui.scheduler import Scheduler
+from pacs_tui.scheduler import FIRST_RUN_SPREAD, Scheduler
 
 if TYPE_CHECKING:
     from pacs_tui.store import SeriesPoint, Store
@@ -55,7 +55,7 @@ class Engine:
         checks: Sequence[Check] | None = None,
         store: Store | None = None,
         executor: ThreadPoolExecutor | None = None,
-        scheduler_options: dict[str, float] | None = None,
+        first_run_spread: float = FIRST_RUN_SPREAD,
     ) -> None:
         self.config = config
         self._own_executor = executor is None and checks is None
@@ -71,7 +71,7 @@ class Engine:
         }
         self._subscribers: list[Subscriber] = []
         self._last_known: dict[str, tuple[Status, str, float]] = {}
-        self._scheduler = Scheduler(self.checks, self._on_result, **(scheduler_options or {}))
+        self._scheduler = Scheduler(self.checks, self._on_result, first_run_spread=first_run_spread)
         self._started = False
         self.started_at: float | None = None
 

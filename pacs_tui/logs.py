@@ -16,8 +16,8 @@ FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 def setup_logging(level: str, *, file: Path | None = None) -> Path | None:
     """Send logs to ``file`` (created 0600, parents 0700) or to stderr when ``file`` is None."""
     root = logging.getLogger()
-    for handler in list(root.handlers):
-        root.removeHandler(handler)
+    for old in list(root.handlers):
+        root.removeHandler(old)
     root.setLevel(level.upper())
     handler: logging.Handler
     if file is not None:

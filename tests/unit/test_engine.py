@@ -78,7 +78,7 @@ async def test_restart_keeps_since_when_status_unchanged(tmp_path: Path) -> None
 
 async def test_probe_now_triggers_and_records_operator() -> None:
     check = ScriptedCheck("n", interval=60)
-    engine = Engine(Config(), checks=[check], scheduler_options={"first_run_spread": 0})
+    engine = Engine(Config(), checks=[check], first_run_spread=0)
     events: list[EventUpdate] = []
     engine.subscribe(lambda u: events.append(u) if isinstance(u, EventUpdate) else None)
     await engine.start()

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Install what the test suite needs and run all of it: the README's test command and CI's.
+#   - as root: the Debian peers the interop tests talk to (orthanc, dcmtk) and python3-venv;
+#     without them (not root) the interop tests skip naming the missing peer, except under
+#     CI=true where a missing peer fails the run;
+#   - the project and its test extras into ./.venv (created if missing);
+#   - pytest over tests/ (unit, interop, ui). Extra arguments go to pytest.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PEERS=(orthanc dcmtk)
+if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    missing=()
+    for pkg in "${PEERS[@]}" python3-venv; do
+        dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "ok installed" || missing+=("$pkg")
+    done
+    if [ "${#missing[@]}" -gt 0 ]; then
+        echo "== installing Debian packages: ${missing[*]}"
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+            "${missing[@]}" >/dev/null
+    fi
+else
+    for bin in /usr/sbin/Orthanc /usr/bin/storescp /usr/bin/dcmqrscp /usr/bin/echoscu; do
+        [ -x "$bin" ] || echo "note: $bin is missing (sudo apt-get install ${PEERS[*]}); its interop tests will skip"
+    done
+fi
+
+PY=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+    echo "== creating .venv with $($PY --version)"
+    "$PY" -m venv .venv
+fi
+echo "== installing pacs-tui[test] into .venv"
+.venv/bin/python -m pip install -q --disable-pip-version-check -e ".[test]"
+
+echo "== running the test suite"
+exec .venv/bin/python -m pytest "$@"

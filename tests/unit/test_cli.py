@@ -1,0 +1,167 @@
+"""The command line as a user meets it: exit codes, messages, JSON contracts, clean shutdown."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from pynetdicom import AE, VerificationPresentationContexts
+
+CLI = [sys.executable, "-m", "pacs_tui"]
+
+
+def run(
+    *args: str, cwd: Path, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    full_env = {**os.environ, "XDG_CONFIG_HOME": str(cwd / "xdg"), **(env or {})}
+    full_env.pop("PACS_TUI_CONFIG", None)
+    return subprocess.run(
+        [*CLI, *args], cwd=cwd, env=full_env, capture_output=True, text=True, timeout=60
+    )
+
+
+@pytest.fixture
+def echo_server() -> Iterator[int]:
+    ae = AE(ae_title="ARCHIVE")
+    ae.supported_contexts = VerificationPresentationContexts
+    ae.require_called_aet = True
+    server = ae.start_server(("127.0.0.1", 0), block=False)
+    try:
+        yield int(server.server_address[1])
+    finally:
+        server.shutdown()
+
+
+def closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def write_config(path: Path, nodes: list[tuple[str, str, int]], history: Path) -> Path:
+    lines = [
+        '[site]\nname = "Test Site"\n',
+        f'[history]\npath = "{history}"\n',
+        '[dicom]\ncalling_aet = "PACSTUI"\ninterval = "1s"\ntimeout = "500ms"\n',
+    ]
+    for node_id, aet, port in nodes:
+        lines.append(
+            f'[[dicom.node]]\nid = "{node_id}"\naet = "{aet}"\nhost = "127.0.0.1"\nport = {port}\n'
+        )
+    path.write_text("\n".join(lines))
+    return path
+
+
+def test_version_and_help(tmp_path: Path) -> None:
+    out = run("--version", cwd=tmp_path)
+    assert out.returncode == 0 and out.stdout.startswith("pacs-tui 0.")
+    for command in ["run", "demo", "status", "collect", "history", "config"]:
+        out = run(command, "--help", cwd=tmp_path)
+        assert out.returncode == 0, command
+        assert "--config" in out.stdout and "--log-level" in out.stdout
+
+
+def test_no_config_says_where_it_looked_and_how_to_start(tmp_path: Path) -> None:
+    out = run("run", cwd=tmp_path)
+    assert out.returncode != 0
+    assert "Traceback" not in out.stderr
+    assert str(tmp_path / "pacs-tui.toml") in out.stderr
+    assert "pacs-tui config init" in out.stderr and "pacs-tui demo" in out.stderr
+
+
+def test_config_check_lists_every_problem(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[dicom]\ntimeout = "soon"\n[[dicom.node]]\nid = "x"\nport = 0\nhost="h"\n')
+    out = run("config", "check", "--config", str(bad), cwd=tmp_path)
+    assert out.returncode == 1
+    assert "dicom.timeout = 'soon'" in out.stderr
+    assert "dicom.node[0].aet: missing" in out.stderr
+    assert "dicom.node[0].port = 0" in out.stderr
+    assert "Traceback" not in out.stderr
+
+
+def test_config_init_then_check(tmp_path: Path) -> None:
+    target = tmp_path / "c.toml"
+    assert run("config", "init", "--path", str(target), cwd=tmp_path).returncode == 0
+    out = run("config", "check", "--config", str(target), cwd=tmp_path)
+    assert out.returncode == 0 and "OK" in out.stdout
+    again = run("config", "init", "--path", str(target), cwd=tmp_path)
+    assert again.returncode == 1 and "already exists" in again.stderr
+
+
+def test_status_json_contract_and_exit_code(tmp_path: Path, echo_server: int) -> None:
+    config = write_config(
+        tmp_path / "c.toml",
+        [("archive", "ARCHIVE", echo_server), ("gone", "GONE", closed_port())],
+        tmp_path / "h.sqlite",
+    )
+    out = run("status", "--json", "--config", str(config), cwd=tmp_path)
+    assert out.returncode == 2, out.stderr
+    doc = json.loads(out.stdout)
+    assert doc["site"] == "Test Site" and doc["checked_at"].endswith("+00:00")
+    by_id = {t["id"]: t for t in doc["targets"]}
+    assert by_id["archive"]["status"] == "OK"
+    assert by_id["archive"]["kind"] == "dicom-node"
+    assert by_id["archive"]["metrics"]["echo_seconds"] > 0
+    assert by_id["gone"]["status"] == "DOWN"
+    assert "connection refused" in by_id["gone"]["reason"]
+    assert set(by_id["gone"]) == {"id", "kind", "status", "reason", "since", "metrics"}
+
+    ok_only = write_config(tmp_path / "ok.toml", [("a", "ARCHIVE", echo_server)], tmp_path / "h")
+    table = run("status", "--config", str(ok_only), cwd=tmp_path)
+    assert table.returncode == 0
+    assert "✔ OK" in table.stdout and "ARCHIVE@127.0.0.1" in table.stdout
+
+
+def test_collect_stops_cleanly_and_history_reads_back(tmp_path: Path, echo_server: int) -> None:
+    history = tmp_path / "state" / "h.sqlite"
+    config = write_config(
+        tmp_path / "c.toml",
+        [("archive", "ARCHIVE", echo_server), ("gone", "GONE", closed_port())],
+        history,
+    )
+    env = {**os.environ, "XDG_CONFIG_HOME": str(tmp_path / "xdg")}
+    proc = subprocess.Popen(
+        [*CLI, "collect", "--config", str(config)],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and not history.exists():
+            time.sleep(0.1)
+        time.sleep(2.5)  # a few probe rounds at a 1 s interval
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=20)
+    assert proc.returncode == 0, err
+    assert "stopped" in err and "Traceback" not in err
+    assert history.stat().st_mode & 0o777 == 0o600
+
+    out = run("history", "--json", "--config", str(config), "--since", "10m", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    doc = json.loads(out.stdout)
+    echo = [s for s in doc["samples"] if s["target"] == "archive" and s["metric"] == "echo_seconds"]
+    assert len(echo) >= 2
+    assert echo[0]["ts"].endswith("+00:00")
+    changes = {(e["target"], e["status"]) for e in doc["events"] if e["kind"] == "status-change"}
+    assert ("archive", "OK") in changes and ("gone", "DOWN") in changes
+
+    csv_out = run("history", "--csv", "--target", "archive", "--config", str(config), cwd=tmp_path)
+    lines = csv_out.stdout.splitlines()
+    assert lines[0] == "ts,target,metric,value" and len(lines) > 2
+    assert all(",archive," in line for line in lines[1:])
+
+    bad = run("history", "--since", "yesterday", "--config", str(config), cwd=tmp_path)
+    assert bad.returncode != 0 and "not a duration" in bad.stderr
