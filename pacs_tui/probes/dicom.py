@@ -1,0 +1,559 @@
+"""DICOM C-ECHO check: is a node's DICOM service up, and how fast does it answer?
+
+:func:`echo` is blocking (pynetdicom is thread-based). It resolves the host, opens an
+association, sends one C-ECHO and releases, timing the association, the C-ECHO and the release
+separately, and says in words what went wrong ("connection refused", "association rejected:
+called AE title not recognised (permanent)", "timed out after 2.0s waiting for A-ASSOCIATE
+response", ...). It never raises for a failure of the peer.
+
+:class:`DicomEchoCheck` is the periodic :class:`~pacs_tui.probes.base.Check`: it runs
+:func:`echo` in the engine's bounded thread pool (:func:`make_executor`) so the asyncio loop never
+blocks, and turns the outcome into a :class:`~pacs_tui.model.Result`.
+
+Two fixes over stock pynetdicom 3.0, both through its own extension points (no monkeypatching):
+
+* **Delayed-ACK stall.** DCMTK-based peers (Orthanc, dcmqrscp, storescp and most PACS built on
+  DCMTK) write each reply PDU in two pieces without TCP_NODELAY. Nagle's algorithm holds the
+  second piece until the first is acknowledged, and the client kernel delays that ACK by ~40 ms
+  (Linux delayed ACK, "pingpong" mode after we sent a request). Stock pynetdicom loses ~45 ms per
+  C-ECHO to this. We set TCP_NODELAY on the client socket (our own small writes go out at once)
+  and TCP_QUICKACK before every read: setting QUICKACK while an ACK is pending sends it
+  immediately, and the option is not sticky in Linux, so it must be set again before each
+  ``recv``. pynetdicom has no socket-option setting; the client socket is built by
+  ``ApplicationEntity._create_socket`` → ``AssociationSocket._create_socket``, which we
+  subclass (:class:`_ProbeAE`, :class:`_ProbeAssociationSocket`).
+* **Release poll.** After the A-RELEASE-RP arrives, pynetdicom's ``Association.kill()`` polls
+  every 10 ms until the DUL thread has reached state Sta1; the requesting thread usually wakes
+  before the DUL thread gets there, so a release costs ~11 ms instead of ~1-3 ms. An
+  ``EVT_RELEASED`` handler, bound only around our own ``release()``, joins the DUL thread
+  (which has already been told to stop by then) so that ``kill()`` finds it finished. The
+  protocol exchange is unchanged: A-RELEASE-RQ, wait for A-RELEASE-RP, close.
+
+Timeouts: pynetdicom defaults are 30 s/30 s/60 s and no connect timeout, so every one is set
+explicitly from ``timeout``: the TCP connect and the wait for the A-ASSOCIATE response are each
+bounded by ``timeout``; the C-ECHO and the release get what is left of ``timeout`` since the
+start (at least a tenth of it). A peer that accepts TCP and never answers makes :func:`echo`
+return after ``timeout`` plus pynetdicom's fixed 0.1 s abort delay.
+
+pynetdicom logs on the ``pynetdicom`` logger (it installs a NullHandler); logging configuration
+is left to the application. Nothing here prints. This module does not import Textual.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import functools
+import logging
+import socket
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from pynetdicom import AE, evt
+from pynetdicom.pdu_primitives import A_ABORT, A_ASSOCIATE, A_P_ABORT
+from pynetdicom.transport import AddressInformation, AssociationSocket
+
+from pacs_tui.model import Result, Status, Target
+
+__all__ = [
+    "DicomEchoCheck",
+    "EchoOutcome",
+    "echo",
+    "make_executor",
+    "reject_reason",
+]
+
+LOGGER = logging.getLogger(__name__)
+
+# Linux only; elsewhere the QUICKACK half of the fix is skipped.
+_TCP_QUICKACK: int | None = getattr(socket, "TCP_QUICKACK", None)
+
+VERIFICATION_SOP_CLASS = "1.2.840.10008.1.1"
+"""Verification SOP Class UID (PS3.4 Annex A), the only context an echo asks for."""
+
+# PS3.8 Table 9-21, A-ASSOCIATE-RJ PDU fields: Result, Source, Reason/Diag.
+_REJECT_RESULT = {1: "permanent", 2: "transient"}
+_REJECT_SOURCE = {
+    1: "DICOM UL service-user",
+    2: "DICOM UL service-provider (ACSE related function)",
+    3: "DICOM UL service-provider (presentation related function)",
+}
+_REJECT_DIAGNOSTIC: dict[int, dict[int, str]] = {
+    1: {
+        1: "no reason given",
+        2: "application context name not supported",
+        3: "calling AE title not recognised",
+        7: "called AE title not recognised",
+    },
+    2: {1: "no reason given", 2: "protocol version not supported"},
+    3: {1: "temporary congestion", 2: "local limit exceeded"},
+}
+
+# PS3.8 Table 9-26, A-ABORT PDU: reason/diag. when the source is the service-provider.
+_ABORT_REASON = {
+    0: "reason not specified",
+    1: "unrecognized PDU",
+    2: "unexpected PDU",
+    4: "unrecognized PDU parameter",
+    5: "unexpected PDU parameter",
+    6: "invalid PDU parameter value",
+}
+
+
+def reject_reason(result: int | None, source: int | None, diagnostic: int | None) -> str:
+    """The words for an A-ASSOCIATE-RJ, e.g. ``"called AE title not recognised (permanent)"``.
+
+    ``result``, ``source`` and ``diagnostic`` are the PDU's Result, Source and Reason/Diag.
+    fields (PS3.8 9.3.4); unknown or reserved values are shown as numbers.
+    """
+    words = _REJECT_DIAGNOSTIC.get(source or 0, {}).get(diagnostic or 0)
+    if words is None:
+        words = f"reason {diagnostic} from source {source}"
+    kind = _REJECT_RESULT.get(result or 0, f"result {result}")
+    return f"{words} ({kind})"
+
+
+@dataclass(frozen=True, slots=True)
+class EchoOutcome:
+    """What one association + C-ECHO + release found.
+
+    Timings are in seconds and ``None`` when that step was not reached: ``associate_seconds``
+    (resolve + TCP connect + A-ASSOCIATE request/response, set as soon as a response, accept or
+    reject, came back), ``dimse_seconds`` (C-ECHO request to response), ``release_seconds``
+    (A-RELEASE request to response and close) and ``echo_seconds``, the total of all three,
+    set only when the whole exchange completed. ``elapsed_seconds`` is always set: how long
+    :func:`echo` took to reach this outcome, success or not.
+    """
+
+    ok: bool
+    reason: str
+    host: str
+    port: int
+    called_aet: str
+    calling_aet: str
+    elapsed_seconds: float
+    associate_seconds: float | None = None
+    dimse_seconds: float | None = None
+    release_seconds: float | None = None
+    echo_seconds: float | None = None
+    accepted: bool = False
+    """The peer accepted the association (A-ASSOCIATE-AC)."""
+    rejected: bool = False
+    """The peer rejected the association (A-ASSOCIATE-RJ); see ``reject_*``."""
+    released: bool = False
+    """The association ended with an orderly release rather than an abort."""
+    status: int | None = None
+    """The C-ECHO response's Status (0x0000 is success)."""
+    peer_implementation_class_uid: str | None = None
+    peer_implementation_version_name: str | None = None
+    peer_max_pdu: int | None = None
+    """The peer's Maximum Length Received (0 means unlimited)."""
+    reject_result: int | None = None
+    reject_source: int | None = None
+    reject_diagnostic: int | None = None
+    address: str | None = None
+    """The IP address the host name resolved to."""
+
+    def metrics(self) -> dict[str, float]:
+        """The timings that were measured, keyed by metric name (seconds)."""
+        names = ("associate_seconds", "dimse_seconds", "release_seconds", "echo_seconds")
+        values = {name: getattr(self, name) for name in names}
+        return {name: float(value) for name, value in values.items() if value is not None}
+
+
+@dataclass(slots=True)
+class _Budget:
+    """What is left of one echo's ``timeout``; every wait gets at least ``floor`` seconds."""
+
+    deadline: float
+    floor: float
+
+    def left(self) -> float:
+        return max(self.deadline - time.perf_counter(), self.floor)
+
+
+class _ProbeSocket(socket.socket):
+    """The OS socket: keeps why ``connect`` failed, and asks for a quick ACK before each read.
+
+    pynetdicom catches the ``OSError`` from ``connect`` and only logs it, so the error is kept
+    here to say "connection refused" rather than a bare failure. ``on_connected`` runs in the
+    DUL thread right after the TCP connect, before pynetdicom starts waiting for the
+    A-ASSOCIATE response.
+    """
+
+    connect_error: OSError | None = None
+    on_connected: Callable[[], None] | None = None
+
+    def connect(self, address: Any) -> None:
+        try:
+            super().connect(address)
+        except OSError as exc:
+            self.connect_error = exc
+            raise
+        if self.on_connected is not None:
+            self.on_connected()
+
+    def recv(self, bufsize: int, flags: int = 0) -> bytes:
+        # TCP_QUICKACK is not sticky (the kernel drops back to delayed ACKs), so set it before
+        # every read: if the peer's first piece of a reply is waiting for our ACK, the ACK goes
+        # out now and the peer's Nagle-held second piece follows at once, instead of ~40 ms on.
+        if _TCP_QUICKACK is not None:
+            with contextlib.suppress(OSError):
+                self.setsockopt(socket.IPPROTO_TCP, _TCP_QUICKACK, 1)
+        return super().recv(bufsize, flags)
+
+
+class _ProbeAssociationSocket(AssociationSocket):
+    """pynetdicom's association socket on a :class:`_ProbeSocket` with TCP_NODELAY.
+
+    After the TCP connect it gives the association's A-ASSOCIATE wait what is left of the
+    budget, so connect + associate together stay within ``timeout``.
+    """
+
+    def __init__(self, assoc: Any, address: AddressInformation, budget: _Budget) -> None:
+        self._budget = budget
+        self._probe_socket: _ProbeSocket | None = None
+        super().__init__(assoc, address=address)  # calls _create_socket
+
+    def _create_socket(self, address: AddressInformation) -> socket.socket:
+        # As AssociationSocket._create_socket (family, SO_REUSEADDR, network timeout, bind),
+        # plus TCP_NODELAY, on a socket class that keeps the connect error.
+        family = socket.AF_INET if address.is_ipv4 else socket.AF_INET6
+        sock = _ProbeSocket(family, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if self.assoc.network_timeout is not None:
+            sock.settimeout(self.assoc.network_timeout)
+        sock.bind(address.as_tuple)
+        sock.on_connected = self._on_connected
+        self._is_connected = False
+        self._probe_socket = sock
+        return sock
+
+    def _on_connected(self) -> None:
+        self.assoc.acse_timeout = self._budget.left()
+
+    @property
+    def connect_error(self) -> OSError | None:
+        """Why the TCP connect failed, or ``None``."""
+        # pynetdicom sets ``self.socket`` to None when connect fails, so keep our own reference.
+        sock = self._probe_socket
+        return sock.connect_error if sock is not None else None
+
+
+class _ProbeAE(AE):
+    """An AE whose requestor sockets are :class:`_ProbeAssociationSocket`."""
+
+    def __init__(self, ae_title: str, budget: _Budget) -> None:
+        super().__init__(ae_title=ae_title)
+        self._budget = budget
+
+    def _create_socket(
+        self, assoc: Any, address: AddressInformation, tls_args: Any
+    ) -> AssociationSocket:
+        sock = _ProbeAssociationSocket(assoc, address, self._budget)
+        sock.tls_args = tls_args
+        return sock
+
+
+def _seconds(value: float) -> str:
+    """``2.0s`` for a timeout, ``250 ms`` below a second."""
+    return f"{value:.1f}s" if value >= 0.95 else f"{value * 1000:.0f} ms"
+
+
+def _resolve(host: str, port: int) -> str:
+    """The first IPv4 address of ``host`` (else IPv6), as pynetdicom would pick it."""
+    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    for family in (socket.AF_INET, socket.AF_INET6):
+        for info in infos:
+            if info[0] == family:
+                return str(info[4][0])
+    raise socket.gaierror(socket.EAI_NONAME, "no IPv4 or IPv6 address")
+
+
+def _connect_reason(exc: OSError, where: str, timeout: float) -> str:
+    if isinstance(exc, ConnectionRefusedError):
+        return f"connection refused by {where}"
+    if isinstance(exc, TimeoutError):
+        return f"timed out after {_seconds(timeout)} connecting to {where}"
+    if exc.errno == errno.EHOSTUNREACH:
+        return f"host unreachable: {where}"
+    if exc.errno == errno.ENETUNREACH:
+        return f"network unreachable: {where}"
+    return f"connection to {where} failed: {exc.strerror or exc}"
+
+
+def _abort_reason(primitive: Any) -> str:
+    """Words for an A-ABORT or A-P-ABORT primitive.
+
+    pynetdicom turns an A-ABORT PDU from the service-user into ``A_ABORT`` and one from the
+    service-provider into ``A_P_ABORT``. It also issues ``A_P_ABORT`` itself: reason 0 when the
+    peer closes the TCP connection (indistinguishable from a provider abort with no reason) and
+    reason 5 when it receives something that is not a valid PDU (e.g. a web server's reply).
+    """
+    if isinstance(primitive, A_ABORT):
+        return "association aborted by the peer (service-user)"
+    if isinstance(primitive, A_P_ABORT):
+        reason = primitive.provider_reason or 0
+        if reason:
+            words = _ABORT_REASON.get(reason, f"reason {reason}")
+            return f"association aborted: protocol error ({words})"
+        return "association aborted: the peer closed the connection (or aborted, no reason)"
+    return "association aborted"
+
+
+def _aet_problem(value: str) -> str | None:
+    """Why ``value`` is not a valid AE title (PS3.5 AE: 1-16 characters, not all spaces, no
+    backslash or control characters), or ``None``."""
+    if not value.strip():
+        return "empty"
+    if len(value) > 16:
+        return "longer than 16 characters"
+    if any(ch == "\\" or not (" " <= ch <= "~") for ch in value):
+        return "only printable ASCII without backslash is allowed"
+    return None
+
+
+def echo(
+    host: str,
+    port: int,
+    called_aet: str,
+    calling_aet: str,
+    *,
+    timeout: float,
+) -> EchoOutcome:
+    """Open an association to ``called_aet`` at ``host:port``, send one C-ECHO, release.
+
+    Blocking; run it in a thread pool. Every wait (name lookup excepted: the system resolver
+    has its own timeouts) gets what is left of ``timeout`` seconds since the start, and at least
+    ``timeout / 10``: the TCP connect, the A-ASSOCIATE response, the C-ECHO response, the
+    A-RELEASE response. Never raises for a failure of the peer: ``ok`` is ``False`` and
+    ``reason`` says what happened in words.
+    """
+    if timeout <= 0:
+        raise ValueError(f"timeout must be positive, got {timeout!r}")
+    start = time.perf_counter()
+    budget = _Budget(deadline=start + timeout, floor=timeout / 10)
+    where = f"{host}:{port}"
+    base: dict[str, Any] = {
+        "host": host,
+        "port": port,
+        "called_aet": called_aet,
+        "calling_aet": calling_aet,
+    }
+
+    def outcome(ok: bool, reason: str, **fields: Any) -> EchoOutcome:
+        return EchoOutcome(
+            ok=ok, reason=reason, elapsed_seconds=time.perf_counter() - start, **base, **fields
+        )
+
+    for name, value in (("called", called_aet), ("calling", calling_aet)):
+        problem = _aet_problem(value)
+        if problem is not None:
+            return outcome(False, f"invalid {name} AE title {value!r}: {problem}")
+
+    try:
+        address = _resolve(host, port)
+    except (socket.gaierror, UnicodeError) as exc:
+        detail = exc.strerror if isinstance(exc, socket.gaierror) and exc.strerror else exc
+        return outcome(False, f"host not found: {host} ({detail})")
+    base["address"] = address
+
+    ae = _ProbeAE(calling_aet, budget)
+    ae.add_requested_context(VERIFICATION_SOP_CLASS)
+    # Never pynetdicom's defaults (no connect timeout, ACSE 30 s, DIMSE 30 s, network 60 s).
+    connect_timeout = budget.left()
+    ae.connection_timeout = connect_timeout
+    ae.acse_timeout = timeout  # replaced by what is left once connected (_on_connected)
+    ae.dimse_timeout = timeout  # replaced by what is left before the C-ECHO
+    ae.network_timeout = timeout  # idle limit of the association and socket reads
+
+    received: list[Any] = []
+
+    def on_acse_recv(event: Any) -> None:
+        received.append(event.primitive)
+
+    assoc = ae.associate(
+        address, port, ae_title=called_aet, evt_handlers=[(evt.EVT_ACSE_RECV, on_acse_recv)]
+    )
+    associated = time.perf_counter()
+
+    sock = assoc.dul.socket
+    connect_error = sock.connect_error if isinstance(sock, _ProbeAssociationSocket) else None
+    if connect_error is not None:
+        return outcome(False, _connect_reason(connect_error, where, connect_timeout))
+
+    response = assoc.acceptor.primitive
+    if isinstance(response, A_ASSOCIATE) and response.result is not None:
+        base["associate_seconds"] = associated - start
+    if isinstance(response, A_ASSOCIATE) and response.result == 0:
+        base["accepted"] = True
+        base["peer_implementation_class_uid"] = _text(assoc.acceptor.implementation_class_uid)
+        base["peer_implementation_version_name"] = _text(assoc.acceptor.implementation_version_name)
+        base["peer_max_pdu"] = assoc.acceptor.maximum_length
+
+    if assoc.is_rejected and isinstance(response, A_ASSOCIATE):
+        base["rejected"] = True
+        base["reject_result"] = response.result
+        base["reject_source"] = response.result_source
+        base["reject_diagnostic"] = response.diagnostic
+        words = reject_reason(response.result, response.result_source, response.diagnostic)
+        return outcome(False, f"association rejected: {words}")
+
+    if not assoc.is_established:
+        # pynetdicom can miss a quick abort: when the DUL thread has already closed the socket
+        # on the peer's A-ABORT, the requestor aborts too and never reads the indication, which
+        # is then still queued.
+        seen = received + list(assoc.dul.to_user_queue.queue)
+        aborts = [p for p in seen if isinstance(p, (A_ABORT, A_P_ABORT))]
+        if aborts:
+            return outcome(False, _abort_reason(aborts[0]))
+        if base.get("accepted"):
+            # Accepted, but not our one presentation context: pynetdicom aborts.
+            return outcome(
+                False,
+                "association aborted: the peer accepted no presentation context "
+                "for the Verification SOP Class",
+            )
+        waited = assoc.acse_timeout or timeout
+        if not seen and associated - start >= waited * 0.99:
+            return outcome(
+                False, f"timed out after {_seconds(waited)} waiting for A-ASSOCIATE response"
+            )
+        return outcome(False, "association aborted: no valid reply to the A-ASSOCIATE request")
+
+    dimse_timeout = budget.left()
+    assoc.dimse_timeout = dimse_timeout
+    echo_start = time.perf_counter()
+    status_ds = assoc.send_c_echo()
+    echo_end = time.perf_counter()
+    status: int | None = getattr(status_ds, "Status", None)
+    if status is None:
+        # pynetdicom has already aborted (timeout, invalid response) or seen the peer's abort.
+        if echo_end - echo_start >= dimse_timeout * 0.99:
+            reason = f"timed out after {_seconds(dimse_timeout)} waiting for C-ECHO response"
+        else:
+            reason = "association aborted while waiting for C-ECHO response"
+        return outcome(False, reason)
+    base["dimse_seconds"] = echo_end - echo_start
+    base["status"] = int(status)
+
+    release_timeout = budget.left()
+    assoc.acse_timeout = release_timeout
+
+    def on_released(event: Any) -> None:
+        # Once A-RELEASE-RP is handled the DUL thread has been told to stop; wait for it here
+        # so that Association.kill() finds it finished instead of polling every 10 ms.
+        event.assoc.dul.join(release_timeout)
+
+    assoc.bind(evt.EVT_RELEASED, on_released)
+    release_start = time.perf_counter()
+    assoc.release()
+    release_end = time.perf_counter()
+
+    ok = status == 0x0000
+    reason = "" if ok else f"C-ECHO failed with status 0x{status:04X}"
+    if assoc.is_released:
+        base["released"] = True
+        base["release_seconds"] = release_end - release_start
+        base["echo_seconds"] = release_end - start
+    elif ok:
+        aborts = [p for p in received if isinstance(p, (A_ABORT, A_P_ABORT))]
+        if aborts:
+            reason = f"release failed: {_abort_reason(aborts[0])}"
+        else:
+            reason = f"release failed: timed out after {_seconds(release_timeout)}"
+    return outcome(ok, reason)
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None else str(value).strip()
+
+
+def make_executor(max_workers: int = 8) -> ThreadPoolExecutor:
+    """The bounded thread pool that DICOM associations run in (threads named ``dicom_N``)."""
+    return ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="dicom")
+
+
+class DicomEchoCheck:
+    """Periodic C-ECHO of one DICOM node: OK, WARN when slower than ``warn_latency``, DOWN.
+
+    The association runs in ``executor`` (owned by the engine); the check never creates
+    threads itself (pynetdicom starts its own two per association inside that worker).
+    """
+
+    def __init__(
+        self,
+        target: Target,
+        *,
+        host: str,
+        port: int,
+        called_aet: str,
+        calling_aet: str,
+        interval: float,
+        timeout: float,
+        warn_latency: float,
+        executor: ThreadPoolExecutor,
+    ) -> None:
+        self.target = target
+        self.host = host
+        self.port = port
+        self.called_aet = called_aet
+        self.calling_aet = calling_aet
+        self.interval = interval
+        self.timeout = timeout
+        self.warn_latency = warn_latency
+        self._executor = executor
+
+    def __repr__(self) -> str:
+        return (
+            f"DicomEchoCheck({self.target.id!r}, {self.calling_aet}->{self.called_aet}"
+            f"@{self.host}:{self.port})"
+        )
+
+    async def check(self) -> Result:
+        loop = asyncio.get_running_loop()
+        call = functools.partial(
+            echo,
+            self.host,
+            self.port,
+            self.called_aet,
+            self.calling_aet,
+            timeout=self.timeout,
+        )
+        try:
+            outcome = await loop.run_in_executor(self._executor, call)
+        except Exception as exc:  # a bug in the probe, not a fault of the node
+            LOGGER.exception("C-ECHO probe of %s failed", self.target.id)
+            return Result(Status.DOWN, f"probe error: {type(exc).__name__}: {exc}")
+        return self.result(outcome)
+
+    def result(self, outcome: EchoOutcome) -> Result:
+        """Fold an :class:`EchoOutcome` into a :class:`Result`."""
+        details: dict[str, Any] = {
+            "called_aet": outcome.called_aet,
+            "calling_aet": outcome.calling_aet,
+            "accepted": outcome.accepted,
+            "peer_implementation_version_name": outcome.peer_implementation_version_name,
+            "peer_implementation_class_uid": outcome.peer_implementation_class_uid,
+            "peer_max_pdu": outcome.peer_max_pdu,
+            "echo_status": outcome.status,
+            "address": outcome.address,
+        }
+        metrics = outcome.metrics()
+        if not outcome.ok:
+            return Result(Status.DOWN, outcome.reason, metrics=metrics, details=details)
+        if outcome.reason:  # echo answered, release did not go cleanly
+            return Result(Status.WARN, outcome.reason, metrics=metrics, details=details)
+        total = outcome.echo_seconds
+        if total is not None and total > self.warn_latency:
+            reason = f"slow: echo {total * 1000:.0f} ms > {self.warn_latency * 1000:.0f} ms"
+            return Result(Status.WARN, reason, metrics=metrics, details=details)
+        return Result(Status.OK, "", metrics=metrics, details=details)
+
+    async def close(self) -> None:
+        """Nothing to close: every check opens and releases its own association."""
