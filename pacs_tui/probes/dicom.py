@@ -373,12 +373,20 @@ def echo(
     ae.network_timeout = timeout  # idle limit of the association and socket reads
 
     received: list[Any] = []
+    reply_at: list[float] = []
 
     def on_acse_recv(event: Any) -> None:
         received.append(event.primitive)
 
+    def on_pdu_recv(event: Any) -> None:
+        if not reply_at:  # in the DUL thread, as the A-ASSOCIATE-AC/RJ is decoded
+            reply_at.append(time.perf_counter())
+
     assoc = ae.associate(
-        address, port, ae_title=called_aet, evt_handlers=[(evt.EVT_ACSE_RECV, on_acse_recv)]
+        address,
+        port,
+        ae_title=called_aet,
+        evt_handlers=[(evt.EVT_ACSE_RECV, on_acse_recv), (evt.EVT_PDU_RECV, on_pdu_recv)],
     )
     associated = time.perf_counter()
 
@@ -387,16 +395,23 @@ def echo(
     if connect_error is not None:
         return outcome(False, _connect_reason(connect_error, where, connect_timeout))
 
+    # A race in pynetdicom 3.0: when the peer closes the connection right after its reply
+    # (storescp --refuse sends A-ASSOCIATE-RJ and closes; a peer's A-ABORT), the DUL thread can
+    # close our socket before the requesting thread reads the reply; pynetdicom then aborts
+    # locally (with a fixed 0.1 s sleep) and the reply is left in the DUL's queue. Read it there.
+    seen = received + list(assoc.dul.to_user_queue.queue)
     response = assoc.acceptor.primitive
-    if isinstance(response, A_ASSOCIATE) and response.result is not None:
-        base["associate_seconds"] = associated - start
+    if response is None:
+        response = next((p for p in seen if isinstance(p, A_ASSOCIATE)), None)
     if isinstance(response, A_ASSOCIATE) and response.result == 0:
+        base["associate_seconds"] = associated - start
         base["accepted"] = True
         base["peer_implementation_class_uid"] = _text(assoc.acceptor.implementation_class_uid)
         base["peer_implementation_version_name"] = _text(assoc.acceptor.implementation_version_name)
         base["peer_max_pdu"] = assoc.acceptor.maximum_length
 
-    if assoc.is_rejected and isinstance(response, A_ASSOCIATE):
+    if isinstance(response, A_ASSOCIATE) and response.result in (1, 2):
+        base["associate_seconds"] = (reply_at[0] if reply_at else associated) - start
         base["rejected"] = True
         base["reject_result"] = response.result
         base["reject_source"] = response.result_source
@@ -405,10 +420,6 @@ def echo(
         return outcome(False, f"association rejected: {words}")
 
     if not assoc.is_established:
-        # pynetdicom can miss a quick abort: when the DUL thread has already closed the socket
-        # on the peer's A-ABORT, the requestor aborts too and never reads the indication, which
-        # is then still queued.
-        seen = received + list(assoc.dul.to_user_queue.queue)
         aborts = [p for p in seen if isinstance(p, (A_ABORT, A_P_ABORT))]
         if aborts:
             return outcome(False, _abort_reason(aborts[0]))
