@@ -1,0 +1,307 @@
+"""The Textual app: wires one :class:`~pacs_tui.engine.Engine` to the screens.
+
+The app subscribes to the engine and turns its updates into Textual messages
+(:mod:`pacs_tui.messages`), which it forwards to the screen that is showing. It starts the engine
+after the first frame (so the UI appears at once) and stops it on the way out, which flushes the
+history. Screens are Textual *modes*, registered in :data:`SCREENS`: adding one (HL7, Storage, …)
+is one line there; its number key, help row and palette command follow from it.
+"""
+
+from __future__ import annotations
+
+import getpass
+import logging
+import time
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass
+from functools import partial
+from typing import ClassVar
+
+from textual import work
+from textual.app import App, SystemCommand
+from textual.binding import Binding, BindingType
+from textual.message import Message
+from textual.screen import ModalScreen, Screen
+
+from pacs_tui.commands import PacsCommands
+from pacs_tui.engine import Engine, EngineUpdate, EventUpdate, StateUpdate
+from pacs_tui.messages import EngineEventRecorded, RecentEventsLoaded, TargetStateChanged
+from pacs_tui.model import EventKind
+from pacs_tui.screens import RECENT_MAX, PacsScreen, StartingScreen, UiContext
+from pacs_tui.screens.help import HelpScreen, KeySection, bindings_of, key_rows
+from pacs_tui.screens.node_detail import NodeDetailScreen
+from pacs_tui.screens.nodes import NodesScreen
+from pacs_tui.screens.overview import OverviewScreen
+
+log = logging.getLogger(__name__)
+
+#: Events read from the history at start to find the recent status changes.
+RECENT_FETCH = 1000
+#: The theme used for ``ansi=True``: the terminal's own 16 colours.
+ANSI_THEME = "ansi-dark"
+
+
+@dataclass(frozen=True, slots=True)
+class ScreenSpec:
+    """A top-level screen: its mode name, number key and title."""
+
+    name: str
+    key: str
+    title: str
+    screen: type[PacsScreen]
+
+
+#: Top-level screens in key order. One line per screen.
+SCREENS: tuple[ScreenSpec, ...] = (
+    ScreenSpec("overview", "1", "Overview", OverviewScreen),
+    ScreenSpec("nodes", "2", "Nodes", NodesScreen),
+)
+
+#: Screens reached from another one (not by a number key), listed in the keys screen.
+SUB_SCREENS: tuple[tuple[str, type[Screen[None]]], ...] = (("Node detail", NodeDetailScreen),)
+
+
+def current_operator() -> str:
+    """Who is at the keyboard, for the engine's operator audit trail."""
+    try:
+        return getpass.getuser()
+    except Exception:  # no login name (a container without $USER, …)
+        return "unknown"
+
+
+EngineFactory = Callable[[], Awaitable[Engine]]
+
+
+class PacsApp(App[None]):
+    """The pacs-tui terminal UI.
+
+    ``engine`` is either a ready :class:`Engine` or an async factory that builds one (the CLI's
+    demo starts its simulated hospital there), called after the first frame so that the UI
+    shows at once. With ``start_engine`` the app starts the engine after the first frame and
+    stops it on the way out (flushing the history); without, the caller owns its lifecycle.
+    ``clock`` drives every "now" the UI shows (header clock, "3m ago"), so tests can fix it.
+    """
+
+    TITLE = "pacs-tui"
+    CSS_PATH = "app.tcss"
+    COMMANDS = App.COMMANDS | {PacsCommands}
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        *(
+            Binding(
+                spec.key,
+                f"go('{spec.name}')",
+                spec.title,
+                id=f"screen.{spec.name}",
+                tooltip=f"Show the {spec.title} screen",
+            )
+            for spec in SCREENS
+        ),
+        Binding(
+            "a", "probe_all", "Probe all", id="app.probe_all", tooltip="Check every target now"
+        ),
+        Binding("question_mark", "help", "Keys", id="app.help", tooltip="This list of keys"),
+        Binding(
+            "ctrl+p",
+            "command_palette",
+            "Commands",
+            id="app.palette",
+            show=False,
+            priority=True,
+            tooltip="Search every action (command palette)",
+        ),
+        Binding("q", "quit", "Quit", id="app.quit", tooltip="Quit (stops the engine)"),
+    ]
+
+    def __init__(
+        self,
+        engine: Engine | EngineFactory,
+        *,
+        demo: bool = False,
+        start_engine: bool = True,
+        clock: Callable[[], float] = time.time,
+        ansi: bool = False,
+        keymap: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__()
+        self._engine: Engine | None = engine if isinstance(engine, Engine) else None
+        self._factory: EngineFactory | None = None if isinstance(engine, Engine) else engine
+        self.demo = demo
+        self.start_engine = start_engine
+        self.clock = clock
+        self.operator = current_operator()
+        self.ctx: UiContext | None = None
+        self.screen_specs = SCREENS
+        self.first_frame_at: float | None = None
+        self.ready_at: float | None = None
+        self.keymap_overrides: dict[str, str] = {}
+        self._unsubscribe: Callable[[], None] | None = None
+        if ansi:
+            self.theme = ANSI_THEME
+        if keymap:
+            self.set_keymap(dict(keymap))
+
+    @property
+    def engine(self) -> Engine:
+        """The engine; only valid once the app is ready (see :attr:`ctx`)."""
+        if self._engine is None:
+            raise RuntimeError("the engine is not built yet")
+        return self._engine
+
+    # -- lifecycle --------------------------------------------------------------------------
+
+    def get_default_screen(self) -> Screen[None]:
+        return StartingScreen(demo=self.demo)
+
+    def on_mount(self) -> None:
+        if self._engine is not None:
+            self._install(self._engine)
+        self.call_after_refresh(self._after_first_frame)
+
+    def _install(self, engine: Engine) -> None:
+        """Register the screens for ``engine``, subscribe to it and show the first screen."""
+        self._engine = engine
+        self.ctx = UiContext(engine, self.clock, self.operator, self.demo)
+        self.sub_title = self.ctx.site
+        for spec in SCREENS:
+            self.add_mode(spec.name, partial(spec.screen, self.ctx))
+        self._unsubscribe = engine.subscribe(self._on_engine_update)
+        self.switch_mode(SCREENS[0].name)
+
+    def _after_first_frame(self) -> None:
+        self.first_frame_at = time.perf_counter()
+        self._bring_up()
+
+    @work(exclusive=True, group="engine-start")
+    async def _bring_up(self) -> None:
+        """Build (if needed) and start the engine, then read the recent history."""
+        try:
+            if self._engine is None and self._factory is not None:
+                self._install(await self._factory())
+            if self.start_engine or self._factory is not None:
+                await self.engine.start()
+        except Exception as exc:
+            log.exception("the engine did not start")
+            text = f"{type(exc).__name__}: {exc}"
+            if isinstance(self.screen, StartingScreen):
+                self.screen.show_failure(text)
+            self.notify(text, title="Engine did not start", severity="error", timeout=30)
+            return
+        self.ready_at = time.perf_counter()
+        await self._load_recent()
+
+    async def on_unmount(self) -> None:
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+            self._unsubscribe = None
+        if self._engine is not None and (self.start_engine or self._factory is not None):
+            await self._engine.stop()
+
+    # -- engine → messages ------------------------------------------------------------------
+
+    def _on_engine_update(self, update: EngineUpdate) -> None:
+        """Engine subscriber (called on the app's loop): post a message, never touch widgets."""
+        if isinstance(update, StateUpdate):
+            self.post_message(TargetStateChanged(update.state, update.previous))
+        elif isinstance(update, EventUpdate):
+            self.post_message(EngineEventRecorded(update.event))
+
+    def on_target_state_changed(self, message: TargetStateChanged) -> None:
+        self._forward(message.copy())
+
+    def on_engine_event_recorded(self, message: EngineEventRecorded) -> None:
+        if self.ctx is not None and message.event.kind == EventKind.STATUS_CHANGE:
+            self.ctx.add_recent(message.event)
+        self._forward(message.copy())
+
+    def _forward(self, message: Message) -> None:
+        """Hand a message to the screen that is showing; hidden screens catch up on resume."""
+        screen = self.screen
+        if isinstance(screen, PacsScreen):
+            screen.post_message(message)
+
+    async def _load_recent(self) -> None:
+        """Read the last status changes from the history into the shared list."""
+        ctx = self.ctx
+        if ctx is None:
+            return
+        try:
+            events = await self.engine.events(limit=RECENT_FETCH)
+        except Exception:
+            log.exception("could not read the recent events from the history")
+            return
+        changes = [e for e in events if e.kind == EventKind.STATUS_CHANGE]
+        seen = {(e.ts, e.target, e.summary) for e in changes}
+        live = [e for e in ctx.recent if (e.ts, e.target, e.summary) not in seen]
+        ctx.replace_recent((changes + live)[-RECENT_MAX:])
+        self._forward(RecentEventsLoaded())
+
+    # -- keys -------------------------------------------------------------------------------
+
+    def set_keymap(self, keymap: Mapping[str, str]) -> None:
+        self.keymap_overrides = dict(keymap)
+        super().set_keymap(dict(keymap))
+
+    def update_keymap(self, keymap: Mapping[str, str]) -> None:
+        self.keymap_overrides.update(keymap)
+        super().update_keymap(dict(keymap))
+
+    def key_for(self, binding_id: str) -> str:
+        """The key(s) bound to ``binding_id`` now, as shown to the user (``""`` if none)."""
+        for section in self.key_sections():
+            for row in section.rows:
+                if row.binding_id == binding_id:
+                    return row.keys
+        return ""
+
+    def key_sections(self) -> list[KeySection]:
+        """Every binding, grouped by where it works, with the keymap applied."""
+        keymap = self.keymap_overrides
+        display = self.get_key_display
+        sections = [KeySection("Everywhere", key_rows(bindings_of(type(self)), keymap, display))]
+        owners: Iterable[tuple[str, type[Screen[None]]]] = (
+            *((spec.title, spec.screen) for spec in SCREENS),
+            *SUB_SCREENS,
+        )
+        for title, owner in owners:
+            rows = key_rows(bindings_of(owner, below=Screen), keymap, display)
+            if rows:
+                sections.append(KeySection(title, rows))
+        return sections
+
+    # -- actions ----------------------------------------------------------------------------
+
+    async def action_go(self, mode: str) -> None:
+        """Show a top-level screen; pressed again, go back to its list from a detail screen."""
+        if self.ctx is None:
+            self.notify("Still starting…", timeout=2)
+            return
+        while isinstance(self.screen, ModalScreen):
+            self.pop_screen()
+        if self.current_mode == mode:
+            while len(self.screen_stack) > 1:
+                self.pop_screen()
+        else:
+            await self.switch_mode(mode)
+
+    def action_probe_all(self) -> None:
+        if self.ctx is None:
+            return
+        count = self.engine.probe_all(self.operator)
+        self.notify(f"Probing all {count} targets now…", title="Probe requested", timeout=3)
+
+    def action_help(self) -> None:
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen(self.key_sections()))
+
+    async def action_filter_nodes(self) -> None:
+        await self.action_go("nodes")
+        screen = self.screen
+        if isinstance(screen, NodesScreen):
+            screen.action_filter()
+
+    def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
+        # "Quit" is one of our own palette commands already.
+        for command in super().get_system_commands(screen):
+            if command.title != "Quit":
+                yield command

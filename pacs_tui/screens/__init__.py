@@ -1,0 +1,147 @@
+"""Screens of the UI and what they share: the :class:`UiContext` and the :class:`PacsScreen` base.
+
+Every screen gets the context in its constructor (engine, clock, operator, the shared list of
+recent status changes) and only *reads* from the engine or asks it for actions. The app forwards
+engine messages to the screen that is showing; a screen that is not showing gets nothing and
+re-reads ``engine.states`` in :meth:`PacsScreen.sync` when it is shown again.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from textual.app import ComposeResult
+from textual.screen import Screen
+from textual.widgets import Footer, Label
+
+from pacs_tui.engine import Engine
+from pacs_tui.messages import EngineEventRecorded, RecentEventsLoaded, TargetStateChanged
+from pacs_tui.model import Event, Status, TargetState
+from pacs_tui.widgets import StatusHeader
+
+#: How many recent status changes the app keeps in memory for the Overview.
+RECENT_MAX = 50
+
+
+@dataclass
+class UiContext:
+    """What every screen may use. Built once by the app."""
+
+    engine: Engine
+    now: Callable[[], float]
+    operator: str
+    demo: bool = False
+    recent: deque[Event] = field(default_factory=lambda: deque(maxlen=RECENT_MAX))
+    #: Bumped whenever :attr:`recent` changes, so a screen can tell whether to redraw it.
+    recent_version: int = 0
+
+    @property
+    def site(self) -> str:
+        return self.engine.config.site.name
+
+    @property
+    def tz(self) -> str | None:
+        return self.engine.config.site.timezone
+
+    def add_recent(self, event: Event) -> None:
+        self.recent.append(event)
+        self.recent_version += 1
+
+    def replace_recent(self, events: list[Event]) -> None:
+        self.recent.clear()
+        self.recent.extend(sorted(events, key=lambda e: e.ts))
+        self.recent_version += 1
+
+    def states(self, kind: str | None = None) -> list[TargetState]:
+        """The engine's current states (of ``kind``), worst first."""
+        return self.engine.worst_first(kind)
+
+
+class PacsScreen(Screen[None]):
+    """Header + body + footer, with hooks called for engine updates while the screen shows.
+
+    Subclasses implement :meth:`compose_body` and override :meth:`sync`, :meth:`apply_state`,
+    :meth:`apply_event` as needed (rather than defining message handlers themselves).
+    """
+
+    def __init__(self, ctx: UiContext, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.ctx = ctx
+
+    def compose(self) -> ComposeResult:
+        yield StatusHeader(
+            self.ctx.site,
+            self.ctx.engine.overall,
+            self.ctx.now,
+            tz=self.ctx.tz,
+            demo=self.ctx.demo,
+        )
+        yield from self.compose_body()
+        yield Footer(compact=True)
+
+    def compose_body(self) -> ComposeResult:
+        """The widgets between the header and the footer."""
+        return iter(())
+
+    # -- hooks ------------------------------------------------------------------------------
+
+    def sync(self) -> None:
+        """Bring everything up to date from ``engine.states`` (the screen is being shown)."""
+
+    def apply_state(self, state: TargetState, previous: Status) -> None:
+        """One target was checked (only called while this screen is showing)."""
+
+    def apply_event(self, event: Event) -> None:
+        """The engine recorded an event (only called while this screen is showing)."""
+
+    def apply_recent_loaded(self) -> None:
+        """The shared recent status changes were (re)loaded from the history."""
+
+    # -- plumbing ---------------------------------------------------------------------------
+
+    def on_target_state_changed(self, message: TargetStateChanged) -> None:
+        self.query_one(StatusHeader).refresh_status()
+        self.apply_state(message.state, message.previous)
+
+    def on_engine_event_recorded(self, message: EngineEventRecorded) -> None:
+        self.apply_event(message.event)
+
+    def on_recent_events_loaded(self, message: RecentEventsLoaded) -> None:
+        self.apply_recent_loaded()
+
+    def on_screen_resume(self) -> None:
+        self.query_one(StatusHeader).refresh_status()
+        self.sync()
+
+
+class StartingScreen(Screen[None]):
+    """Shown for the moment between the first frame and the engine being ready (or failing)."""
+
+    DEFAULT_CSS = """
+    StartingScreen { align: center middle; }
+    StartingScreen > #starting {
+        width: auto;
+        max-width: 90%;
+        padding: 1 2;
+        border: round $primary;
+    }
+    StartingScreen > #starting.failed { border: round $error; }
+    """
+
+    def __init__(self, *, demo: bool = False) -> None:
+        super().__init__(id="starting-screen")
+        self.demo = demo
+
+    def compose(self) -> ComposeResult:
+        yield StatusHeader("pacs-tui", lambda: Status.UNKNOWN, time.time, demo=self.demo)
+        what = "the simulated hospital and the engine" if self.demo else "the engine"
+        yield Label(f"Starting {what}…", id="starting", markup=False)
+        yield Footer(compact=True)
+
+    def show_failure(self, text: str) -> None:
+        label = self.query_one("#starting", Label)
+        label.update(f"Could not start: {text}\n\nq quits; the log has the details.")
+        label.add_class("failed")

@@ -1,0 +1,507 @@
+"""Nodes: every DICOM node in a keyed table, worst first, updated cell by cell.
+
+Row key = target id; column keys are the :data:`COLUMNS` keys. An update touches only the cells
+whose text changed, inside ``app.batch_update()``; rows are added or removed only when the filter
+changes. Below 120 columns the AE title, address and role columns are left out (the detail
+screen shows them) so that status, latency, trend, since and reason fit in 80 columns.
+
+The latency trend is the last hour of ``echo_seconds`` from the history, re-read every
+:data:`TREND_REFRESH` seconds in a worker and extended live from each check's result.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal
+from textual.events import Resize
+from textual.widgets import DataTable, Input, Label
+
+from pacs_tui.model import Status, TargetKind, TargetState
+from pacs_tui.screens import PacsScreen, UiContext
+from pacs_tui.ui_format import ago, bucket_series, ms, sparkline
+from pacs_tui.widgets import StatusTable
+from pacs_tui.widgets.status_table import plain
+
+log = logging.getLogger(__name__)
+
+METRIC = "echo_seconds"
+#: Seconds of history behind the trend column.
+TREND_WINDOW = 3600.0
+#: How often the trend is re-read from the history while the screen shows, in seconds.
+TREND_REFRESH = 30.0
+#: How often relative times ("3m ago") are refreshed while the screen shows, in seconds.
+TICK_SECONDS = 5.0
+#: Trend bars share one log scale, 1 ms (lowest) to 2 s (highest), so rows compare.
+TREND_LO = 0.001
+TREND_HI = 2.0
+#: At or above this terminal width every column is shown.
+WIDE = 120
+
+
+@dataclass(frozen=True, slots=True)
+class Column:
+    key: str
+    label: str
+    width: int | None  # None: sized from the data
+    narrow: bool  # shown below WIDE columns
+    description: str
+
+
+COLUMNS: tuple[Column, ...] = (
+    Column("status", "Status", 9, True, "worst first"),
+    Column("id", "Node", None, True, "id"),
+    Column("aet", "AE title", None, False, "AE title"),
+    Column("address", "Host:port", None, False, "host and port"),
+    Column("role", "Role", 8, False, "role"),
+    Column("latency", "Echo", 7, True, "echo latency, slowest first"),
+    Column("trend", "Last 1h", 12, True, "slowest hour first"),
+    Column("since", "Since", 10, True, "latest change first"),
+    Column("reason", "Reason", None, True, "reason"),
+)
+COLUMN_KEYS = tuple(c.key for c in COLUMNS)
+_NARROW_TREND = 8
+
+
+def address(state: TargetState) -> str:
+    host = state.target.label("host")
+    port = state.target.label("port")
+    return f"{host}:{port}" if port else host
+
+
+def matches(state: TargetState, needle: str) -> bool:
+    """Does the filter ``needle`` (lower case) occur in the id, AET, address, role or status?"""
+    if not needle:
+        return True
+    hay = (
+        state.target.id,
+        state.target.label("aet"),
+        address(state),
+        state.target.label("role"),
+        state.status.word,
+    )
+    return any(needle in field.lower() for field in hay)
+
+
+class NodesScreen(PacsScreen):
+    """The DICOM nodes table with filter, sorting and probe-now."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding(
+            "slash",
+            "filter",
+            "Filter",
+            id="nodes.filter",
+            tooltip="Filter rows by id, AE title, host, role or status",
+        ),
+        Binding(
+            "escape",
+            "clear_filter",
+            "Clear filter",
+            id="nodes.clear_filter",
+            show=False,
+            tooltip="Clear the filter and show every node",
+        ),
+        Binding(
+            "p", "probe_selected", "Probe", id="nodes.probe", tooltip="Check the selected node now"
+        ),
+        Binding(
+            "s",
+            "next_sort",
+            "Sort",
+            id="nodes.sort",
+            show=False,
+            tooltip="Sort by the next column (or click a column header)",
+        ),
+        Binding(
+            "r",
+            "reverse_sort",
+            "Reverse",
+            id="nodes.reverse",
+            show=False,
+            tooltip="Reverse the sort order",
+        ),
+    ]
+
+    AUTO_FOCUS = "#nodes-table"
+
+    def __init__(self, ctx: UiContext, *, kind: str = TargetKind.DICOM_NODE) -> None:
+        super().__init__(ctx, id="nodes")
+        self.kind = kind
+        self.filter_text = ""
+        self.sort_column = "status"
+        self.sort_reverse = False
+        self._columns: tuple[Column, ...] = ()
+        self._layout: tuple[Any, ...] = ()
+        #: What each shown cell holds now: (plain text, style) per column, per row key.
+        self._cells: dict[str, dict[str, tuple[str, str]]] = {}
+        self._trend: dict[str, list[tuple[float, float]]] = {}
+        self._trend_loaded_at: float | None = None
+
+    def compose_body(self) -> ComposeResult:
+        with Horizontal(id="nodes-bar"):
+            yield Label("", id="nodes-summary", markup=False)
+            yield Label("Filter:", id="filter-label")
+            yield Input(placeholder="id, AET, host, role or status", id="filter", compact=True)
+        yield StatusTable(id="nodes-table", cursor_type="row", zebra_stripes=True)
+
+    def on_mount(self) -> None:
+        self._relayout(self.app.size.width)
+        self.set_interval(TICK_SECONDS, self._tick)
+        self.set_interval(TREND_REFRESH, self._refresh_trend)
+        self.load_trend()
+
+    # -- reading ----------------------------------------------------------------------------
+
+    @property
+    def table(self) -> StatusTable:
+        return self.query_one("#nodes-table", StatusTable)
+
+    def states(self) -> list[TargetState]:
+        return [s for s in self.ctx.engine.states.values() if s.target.kind == self.kind]
+
+    def selected_id(self) -> str | None:
+        table = self.table
+        if table.row_count == 0:
+            return None
+        try:
+            row_key, _ = table.coordinate_to_cell_key(table.cursor_coordinate)
+        except Exception:
+            return None
+        return row_key.value
+
+    # -- hooks ------------------------------------------------------------------------------
+
+    def sync(self) -> None:
+        """Re-read every state (the screen is being shown again)."""
+        self._apply_filter()
+        loaded = self._trend_loaded_at
+        if loaded is None or self.ctx.now() - loaded >= TREND_REFRESH:
+            self.load_trend()
+
+    def apply_state(self, state: TargetState, previous: Status) -> None:
+        if state.target.kind != self.kind:
+            return
+        value = state.metrics.get(METRIC)
+        if value is not None and state.last_seen is not None:
+            points = self._trend.setdefault(state.id, [])
+            if not points or points[-1][0] < state.last_seen:
+                points.append((state.last_seen, value))
+        shown = state.id in self._cells
+        wanted = matches(state, self.filter_text)
+        if shown != wanted:
+            self._apply_filter()  # the status word changed in or out of the filter
+            return
+        if not shown:
+            return
+        before = self._sort_key(self.ctx.engine.states.get(state.id, state))
+        with self.app.batch_update():
+            self._update_row(state)
+            if self.sort_column not in ("id", "aet", "address", "role") or before != self._sort_key(
+                state
+            ):
+                self._sort()
+        self._update_summary()
+
+    # -- columns and rows -------------------------------------------------------------------
+
+    def on_resize(self, event: Resize) -> None:
+        self._relayout(event.size.width)
+
+    def _relayout(self, width: int) -> None:
+        """(Re)build the columns for ``width``; rows are re-added only when the layout changes."""
+        wide = width >= WIDE
+        states = self.states()
+        columns = tuple(c for c in COLUMNS if wide or c.narrow)
+        widths: dict[str, int] = {}
+        for column in columns:
+            if column.key == "trend" and not wide:
+                widths[column.key] = _NARROW_TREND
+            elif column.width is not None:
+                widths[column.key] = column.width
+            elif column.key != "reason":
+                longest = max((len(self._text(s, column.key)) for s in states), default=4)
+                widths[column.key] = min(max(longest, len(column.label)), 28)
+        padding = 2 * self.table.cell_padding
+        used = sum(widths.values()) + padding * len(columns) + 2  # + vertical scrollbar
+        widths["reason"] = max(12, width - used)
+        layout = (columns, tuple(sorted(widths.items())))
+        if layout == self._layout:
+            return
+        self._layout = layout
+        self._columns = columns
+        table = self.table
+        selected = self.selected_id()
+        with self.app.batch_update():
+            table.clear(columns=True)
+            self._cells.clear()
+            for column in columns:
+                table.add_column(column.label, width=widths[column.key], key=column.key)
+            self._apply_filter(selected)
+
+    def _apply_filter(self, keep: str | None = None) -> None:
+        """Add the rows that match the filter and are missing, remove those that no longer do.
+
+        The cursor stays on the node it was on (``keep``); on a fresh table it starts at the top.
+        """
+        table = self.table
+        fresh = not self._cells
+        keep = keep or (None if fresh else self.selected_id())
+        needle = self.filter_text.lower()
+        wanted = {s.id: s for s in self.states() if matches(s, needle)}
+        with self.app.batch_update():
+            for row_id in [r for r in self._cells if r not in wanted]:
+                table.remove_row(row_id)
+                del self._cells[row_id]
+            for row_id, state in wanted.items():
+                if row_id in self._cells:
+                    self._update_row(state)
+                else:
+                    cells = self._render_cells(state)
+                    table.add_row(*(cells[c.key] for c in self._columns), key=row_id)
+                    self._cells[row_id] = {k: _sig(v) for k, v in cells.items()}
+            self._sort(keep, top=fresh and keep is None)
+        self._update_summary()
+
+    def _update_row(self, state: TargetState, only: tuple[str, ...] | None = None) -> None:
+        """Write the cells of ``state``'s row whose content changed (call inside batch_update)."""
+        shown = self._cells.get(state.id)
+        if shown is None:
+            return
+        table = self.table
+        for key, cell in self._render_cells(state, only).items():
+            sig = _sig(cell)
+            if shown.get(key) != sig:
+                table.update_cell(state.id, key, cell)
+                shown[key] = sig
+
+    def _render_cells(
+        self, state: TargetState, only: tuple[str, ...] | None = None
+    ) -> dict[str, Text]:
+        table = self.table
+        cells: dict[str, Text] = {}
+        for column in self._columns:
+            key = column.key
+            if only is not None and key not in only:
+                continue
+            if key == "status":
+                cells[key] = table.status_text(state.status)
+            elif key == "trend":
+                cells[key] = Text(self._text(state, key), no_wrap=True, end="")
+            elif key == "latency":
+                cells[key] = Text(self._text(state, key), justify="right", no_wrap=True, end="")
+            elif key == "reason" and state.status is not Status.OK:
+                style = table.status_style(state.status)
+                cells[key] = Text(self._text(state, key), style=style, no_wrap=True, end="")
+            elif key in ("since", "role"):
+                cells[key] = table.dim_text(self._text(state, key))
+            else:
+                cells[key] = plain(self._text(state, key))
+        return cells
+
+    def _text(self, state: TargetState, key: str) -> str:
+        if key == "id":
+            return state.target.id
+        if key == "aet":
+            return state.target.label("aet")
+        if key == "address":
+            return address(state)
+        if key == "role":
+            return state.target.label("role")
+        if key == "latency":
+            return ms(state.metrics.get(METRIC)) if state.status is not Status.DOWN else "—"
+        if key == "trend":
+            return self._sparkline(state.id)
+        if key == "since":
+            return ago(state.since, self.ctx.now())
+        if key == "reason":
+            return "" if state.reason == state.status.word else state.reason
+        return state.status.label
+
+    def _trend_width(self) -> int:
+        wide = any(c.key == "aet" for c in self._columns)
+        return 12 if wide else _NARROW_TREND
+
+    def _sparkline(self, target_id: str) -> str:
+        now = self.ctx.now()
+        values = bucket_series(
+            self._trend.get(target_id, []), now - TREND_WINDOW, now, self._trend_width(), how="max"
+        )
+        return sparkline(values, lo=TREND_LO, hi=TREND_HI, log=True, gap="·")
+
+    # -- sorting ----------------------------------------------------------------------------
+
+    def _sort_key(self, state: TargetState) -> tuple[Any, ...]:
+        column = self.sort_column
+        tid = state.target.id
+        if column == "status":
+            return (-state.status.rank, tid)
+        if column == "latency":
+            value = state.metrics.get(METRIC)
+            missing = value is None or state.status is Status.DOWN
+            return (missing, -(value or 0.0), tid)
+        if column == "trend":
+            points = self._trend.get(tid, [])
+            high = max((v for _, v in points), default=math.nan)
+            return (math.isnan(high), -high if not math.isnan(high) else 0.0, tid)
+        if column == "since":
+            return (state.since is None, -(state.since or 0.0), tid)
+        if column == "address":
+            port = state.target.label("port")
+            return (state.target.label("host"), int(port) if port.isdigit() else 0, tid)
+        return (self._text(state, column).lower(), tid)
+
+    def _sort(self, keep: str | None = None, *, top: bool = False) -> None:
+        """Order the rows; the cursor stays on ``keep`` (default: the selected node) or, with
+        ``top``, goes to the first row."""
+        table = self.table
+        keep = None if top else keep or self.selected_id()
+        states = self.ctx.engine.states
+        fallback: Callable[[str], tuple[Any, ...]] = lambda tid: (tid,)  # noqa: E731
+
+        def key(cell: Text) -> tuple[Any, ...]:
+            state = states.get(cell.plain)
+            return self._sort_key(state) if state is not None else fallback(cell.plain)
+
+        table.sort("id", key=key, reverse=self.sort_reverse)
+        if keep is not None and keep in self._cells:
+            table.move_cursor(row=table.get_row_index(keep), animate=False)
+        elif table.row_count:
+            table.move_cursor(row=0, animate=False)
+        self._update_summary()
+
+    def _set_sort(self, column: str, reverse: bool) -> None:
+        self.sort_column = column
+        self.sort_reverse = reverse
+        with self.app.batch_update():
+            self._sort()
+
+    @on(DataTable.HeaderSelected, "#nodes-table")
+    def _header_clicked(self, event: DataTable.HeaderSelected) -> None:
+        column = str(event.column_key.value)
+        reverse = not self.sort_reverse if column == self.sort_column else False
+        self._set_sort(column, reverse)
+
+    def action_next_sort(self) -> None:
+        keys = [c.key for c in self._columns]
+        index = keys.index(self.sort_column) if self.sort_column in keys else -1
+        self._set_sort(keys[(index + 1) % len(keys)], False)
+
+    def action_reverse_sort(self) -> None:
+        self._set_sort(self.sort_column, not self.sort_reverse)
+
+    # -- summary line -----------------------------------------------------------------------
+
+    def _update_summary(self) -> None:
+        states = self.states()
+        bad = sum(1 for s in states if s.status is not Status.OK)
+        shown = len(self._cells)
+        label = next((c for c in COLUMNS if c.key == self.sort_column), COLUMNS[0])
+        order = "reversed" if self.sort_reverse else label.description
+        parts = [f"{len(states)} DICOM nodes", f"{bad} not OK"]
+        if self.filter_text:
+            parts.append(f"{shown} match “{self.filter_text}”")
+        parts.append(f"sort: {label.label.lower()} ({order})")
+        if not any(c.key == "aet" for c in self._columns):
+            parts.append("Enter: details")
+        self.query_one("#nodes-summary", Label).update(" · ".join(parts))
+
+    # -- timers and the trend worker --------------------------------------------------------
+
+    def _tick(self) -> None:
+        if not self.is_current:
+            return
+        with self.app.batch_update():
+            for state in self.states():
+                self._update_row(state, only=("since",))
+
+    def _refresh_trend(self) -> None:
+        if self.is_current:
+            self.load_trend()
+
+    @work(exclusive=True, group="nodes-trend")
+    async def load_trend(self) -> None:
+        """Re-read the last hour of echo latency of every node from the history."""
+        now = self.ctx.now()
+        since = now - TREND_WINDOW
+        try:
+            for state in self.states():
+                points = await self.ctx.engine.series(state.id, METRIC, since)
+                history = [(p.ts, p.avg) for p in points]
+                last = history[-1][0] if history else since
+                live = [p for p in self._trend.get(state.id, []) if p[0] > last]
+                self._trend[state.id] = history + live
+        except Exception:
+            log.exception("could not read the latency trend from the history")
+            return
+        self._trend_loaded_at = now
+        if self.is_current:
+            with self.app.batch_update():
+                for state in self.states():
+                    self._update_row(state, only=("trend",))
+                if self.sort_column == "trend":
+                    self._sort()
+
+    # -- filter -----------------------------------------------------------------------------
+
+    def action_filter(self) -> None:
+        self.query_one("#nodes-bar").add_class("-filtering")
+        self.query_one("#filter", Input).focus()
+
+    def action_clear_filter(self) -> None:
+        field = self.query_one("#filter", Input)
+        field.value = ""
+        self.query_one("#nodes-bar").remove_class("-filtering")
+        self.table.focus()
+        if self.filter_text:
+            self.filter_text = ""
+            self._apply_filter()
+
+    @on(Input.Changed, "#filter")
+    def _filter_changed(self, event: Input.Changed) -> None:
+        self.filter_text = event.value.strip()
+        self._apply_filter()
+
+    @on(Input.Submitted, "#filter")
+    def _filter_submitted(self, event: Input.Submitted) -> None:
+        self.table.focus()
+
+    # -- actions ----------------------------------------------------------------------------
+
+    @on(DataTable.RowSelected, "#nodes-table")
+    def _row_selected(self, event: DataTable.RowSelected) -> None:
+        if event.row_key.value is not None:
+            self.open_detail(event.row_key.value)
+
+    def open_detail(self, target_id: str) -> None:
+        from pacs_tui.screens.node_detail import NodeDetailScreen
+
+        if target_id in self.ctx.engine.states:
+            self.app.push_screen(NodeDetailScreen(self.ctx, target_id))
+
+    def action_probe_selected(self) -> None:
+        target_id = self.selected_id()
+        if target_id is None:
+            self.notify("No node selected.", severity="warning")
+            return
+        probe_now(self, target_id)
+
+
+def probe_now(screen: PacsScreen, target_id: str) -> None:
+    """Ask the engine to check ``target_id`` now and say so."""
+    if screen.ctx.engine.probe_now(target_id, screen.ctx.operator):
+        screen.notify(f"Probing {target_id} now…", title="Probe requested", timeout=3)
+    else:
+        screen.notify(f"{target_id} is not a known target.", severity="error")
+
+
+def _sig(cell: Text) -> tuple[str, str]:
+    return (cell.plain, str(cell.style))

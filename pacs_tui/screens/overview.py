@@ -1,0 +1,158 @@
+"""Overview: one worst-first tile per area that has targets, and the recent status changes.
+
+Areas are registered in :data:`AREAS` (one line each); an area with no configured target shows
+no tile. The recent changes come from the app's shared list (loaded from the history, then kept
+up to date live), newest first.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import Vertical
+from textual.events import Resize
+from textual.widgets import Label
+
+from pacs_tui.model import Event, EventKind, Status, TargetKind, TargetState
+from pacs_tui.screens import PacsScreen, UiContext
+from pacs_tui.ui_format import when
+from pacs_tui.widgets import AreaTile, StatusTable
+from pacs_tui.widgets.status_table import plain
+
+#: Status changes listed under "Recent status changes".
+RECENT_ROWS = 20
+#: How often relative times ("3m ago") in the tiles are refreshed, in seconds.
+TICK_SECONDS = 5.0
+
+
+@dataclass(frozen=True, slots=True)
+class Area:
+    """One tile: the targets of ``kinds``; ``screen`` is the mode that lists them in full."""
+
+    id: str
+    title: str
+    kinds: tuple[str, ...]
+    screen: str
+
+
+AREAS: tuple[Area, ...] = (Area("dicom", "DICOM nodes", (TargetKind.DICOM_NODE,), "nodes"),)
+
+
+def _status_word(word: object) -> Status | None:
+    try:
+        return Status(str(word))
+    except ValueError:
+        return None
+
+
+class OverviewScreen(PacsScreen):
+    """Tiles per area, worst first, and the last status changes."""
+
+    def __init__(self, ctx: UiContext) -> None:
+        super().__init__(ctx, id="overview")
+        self._shown_version = -1
+
+    def compose_body(self) -> ComposeResult:
+        with Vertical(id="overview-body"):
+            yield Vertical(id="tiles")
+            yield Label("Recent status changes", id="recent-title", classes="section-title")
+            yield StatusTable(
+                id="recent", cursor_type="none", zebra_stripes=False, show_cursor=False
+            )
+
+    def on_mount(self) -> None:
+        self._fit_recent(self.app.size.width)
+        tiles = self.query_one("#tiles", Vertical)
+        tiles.mount_all(AreaTile(area.title, area.id) for area in AREAS)
+        self.set_interval(TICK_SECONDS, self._tick)
+
+    # -- hooks ------------------------------------------------------------------------------
+
+    def sync(self) -> None:
+        self._update_tiles()
+        self._update_recent()
+
+    def apply_state(self, state: TargetState, previous: Status) -> None:
+        self._update_tiles(state.target.kind)
+
+    def on_resize(self, event: Resize) -> None:
+        if self._fit_recent(event.size.width):
+            self._shown_version = -1
+            self._update_recent()
+
+    def _fit_recent(self, width: int) -> bool:
+        target_width = max((len(t) for t in self.ctx.engine.states), default=6)
+        columns: list[tuple[str, str, int | None]] = [
+            ("Time", "time", 12),
+            ("Target", "target", max(6, min(target_width, 24))),
+            ("Change", "change", 18),
+            ("Reason", "reason", None),
+        ]
+        return self.query_one("#recent", StatusTable).fit_columns(columns, width)
+
+    def apply_event(self, event: Event) -> None:
+        if event.kind == EventKind.STATUS_CHANGE:
+            self._update_recent()
+
+    def apply_recent_loaded(self) -> None:
+        self._update_recent()
+
+    def _tick(self) -> None:
+        if self.is_current:
+            self._update_tiles()
+
+    # -- drawing ----------------------------------------------------------------------------
+
+    def _update_tiles(self, kind: str | None = None) -> None:
+        now = self.ctx.now()
+        tiles: list[AreaTile] = []
+        for area in AREAS:
+            tile = self.query_one(f"#tile-{area.id}", AreaTile)
+            tiles.append(tile)
+            states = [s for s in self.ctx.engine.states.values() if s.target.kind in area.kinds]
+            tile.display = bool(states)
+            if kind is not None and kind not in area.kinds:
+                continue
+            tile.show(states, now)
+        # Worst area first.
+        order = sorted(tiles, key=lambda t: (-t.worst.rank, AREAS_INDEX[t.id or ""]))
+        container = self.query_one("#tiles", Vertical)
+        if list(container.children) != order:
+            for index, tile in enumerate(order):
+                container.move_child(tile, before=index)
+
+    def _update_recent(self) -> None:
+        if self.ctx.recent_version == self._shown_version:
+            return
+        self._shown_version = self.ctx.recent_version
+        table = self.query_one("#recent", StatusTable)
+        now = self.ctx.now()
+        events = list(self.ctx.recent)[-RECENT_ROWS:]
+        with self.app.batch_update():
+            table.clear()
+            for event in reversed(events):
+                table.add_row(*self._event_cells(table, event, now))
+
+    def _event_cells(self, table: StatusTable, event: Event, now: float) -> list[Text]:
+        before = _status_word(event.fields.get("from"))
+        after = event.status or _status_word(event.fields.get("to"))
+        change = Text(no_wrap=True, end="")
+        if before is not None:
+            change.append_text(table.status_text(before))
+            change.append(" → ")
+        if after is not None:
+            change.append_text(table.status_text(after))
+        reason = str(event.fields.get("reason", event.summary))
+        if after is not None and reason == after.word:
+            reason = ""  # "→ OK" says it all
+        return [
+            plain(when(event.ts, now, self.ctx.tz)),
+            plain(event.target),
+            change,
+            plain(reason),
+        ]
+
+
+AREAS_INDEX = {f"tile-{area.id}": index for index, area in enumerate(AREAS)}

@@ -1,0 +1,13 @@
+"""Reusable widgets of the UI: the status header, status-coloured tables, area tiles, charts.
+
+Widgets take plain values (states, strings, callables); they never reach into the engine.
+"""
+
+from __future__ import annotations
+
+from pacs_tui.widgets.area_tile import AreaTile
+from pacs_tui.widgets.header import StatusHeader
+from pacs_tui.widgets.latency_chart import LatencyChart
+from pacs_tui.widgets.status_table import StatusTable
+
+__all__ = ["AreaTile", "LatencyChart", "StatusHeader", "StatusTable"]

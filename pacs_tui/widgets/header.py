@@ -1,0 +1,85 @@
+"""The one-line header on every screen: site name, overall status, demo marker, clock.
+
+The overall status is always glyph and word ("▼ DOWN"); its colour comes from a CSS class.
+The clock is the app's injected clock (so snapshot tests are deterministic) in the site's zone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from textual.app import ComposeResult
+from textual.containers import Horizontal
+from textual.widgets import Label
+
+from pacs_tui.model import Status
+from pacs_tui.ui_format import STATUS_ORDER, clock, status_class
+
+DEMO_MARKER = "DEMO — simulated hospital on loopback"
+
+
+class StatusHeader(Horizontal):
+    """Site, overall status, optional DEMO marker and a clock ticking once a second."""
+
+    DEFAULT_CSS = """
+    StatusHeader {
+        dock: top;
+        height: 1;
+        width: 1fr;
+        background: $panel;
+    }
+    StatusHeader > Label { height: 1; padding: 0 1; }
+    StatusHeader > #header-site { text-style: bold; max-width: 40%; text-overflow: ellipsis; }
+    StatusHeader > #header-overall { text-style: bold; }
+    StatusHeader > #header-demo {
+        width: 1fr;
+        content-align: center middle;
+        text-style: bold reverse;
+        color: $warning;
+    }
+    StatusHeader > #header-spacer { width: 1fr; }
+    StatusHeader > #header-clock { text-style: bold; }
+    """
+
+    def __init__(
+        self,
+        site: str,
+        overall: Callable[[], Status],
+        now: Callable[[], float],
+        *,
+        tz: str | None = None,
+        demo: bool = False,
+    ) -> None:
+        super().__init__(id="header")
+        self._site = site
+        self._overall = overall
+        self._now = now
+        self._tz = tz
+        self._demo = demo
+
+    def compose(self) -> ComposeResult:
+        yield Label(self._site, id="header-site", markup=False)
+        yield Label("", id="header-overall")
+        if self._demo:
+            yield Label(DEMO_MARKER, id="header-demo")
+        else:
+            yield Label("", id="header-spacer")
+        yield Label("", id="header-clock")
+
+    def on_mount(self) -> None:
+        self.refresh_status()
+        self.tick()
+        self.set_interval(1.0, self.tick)
+
+    def tick(self) -> None:
+        """Update the clock (only while its screen is showing)."""
+        if self.screen.is_current:
+            self.query_one("#header-clock", Label).update(clock(self._now(), self._tz))
+
+    def refresh_status(self) -> None:
+        """Re-read the overall status."""
+        status = self._overall()
+        label = self.query_one("#header-overall", Label)
+        label.update(status.label)
+        for other in STATUS_ORDER:
+            label.set_class(other is status, status_class(other))

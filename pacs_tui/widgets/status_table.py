@@ -1,0 +1,84 @@
+"""A DataTable whose status cells are coloured from the theme ($error, $warning, $success).
+
+Cells are always Rich ``Text`` (never markup strings: a reason such as ``"[Errno 111] …"``
+must print as it is). Colour comes from component classes resolved against the current theme, so
+it follows ``ansi-dark`` and disappears under ``NO_COLOR``; the glyph and word always remain.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import ClassVar
+
+from rich.style import Style
+from rich.text import Text
+from textual.widgets import DataTable
+
+from pacs_tui.model import Status
+
+
+class StatusTable(DataTable[Text]):
+    """A keyed table of Rich ``Text`` cells with theme-aware status styles."""
+
+    COMPONENT_CLASSES: ClassVar[set[str]] = {
+        "status--ok",
+        "status--unknown",
+        "status--warn",
+        "status--crit",
+        "status--down",
+        "status--dim",
+    }
+
+    DEFAULT_CSS = """
+    StatusTable > .status--ok { color: $success; }
+    StatusTable > .status--unknown { color: $text-muted; }
+    StatusTable > .status--warn { color: $warning; text-style: bold; }
+    StatusTable > .status--crit { color: $error; text-style: bold; }
+    StatusTable > .status--down { color: $error; text-style: bold; }
+    StatusTable > .status--dim { color: $text-muted; }
+    """
+
+    #: The column layout last applied by :meth:`fit_columns`.
+    _fitted: tuple[tuple[str, str, int], ...] = ()
+
+    def fit_columns(self, columns: Sequence[tuple[str, str, int | None]], width: int) -> bool:
+        """Set fixed-width columns ``(label, key, width)``; the one with ``None`` takes the rest
+        of ``width``. Returns True when the columns were (re)built, which also drops the rows.
+
+        Every column has a fixed width so that no row is ever drawn with a width that changes
+        afterwards (auto-width columns are re-measured only when the table is idle).
+        """
+        fixed = sum(w for _, _, w in columns if w is not None)
+        padding = 2 * self.cell_padding * len(columns)
+        rest = max(12, width - fixed - padding - 2)  # 2: room for a vertical scrollbar
+        layout = tuple((label, key, w if w is not None else rest) for label, key, w in columns)
+        if layout == self._fitted:
+            return False
+        self._fitted = layout
+        self.clear(columns=True)
+        for label, key, w in layout:
+            self.add_column(label, key=key, width=w)
+        return True
+
+    def status_style(self, status: Status) -> Style:
+        """The theme's style for ``status`` (foreground and weight only)."""
+        return self.get_component_rich_style(
+            f"status--{status.value.lower()}", partial=True, default=Style()
+        )
+
+    def status_text(self, status: Status) -> Text:
+        """``"▼ DOWN"`` in the status colour."""
+        return Text(status.label, style=self.status_style(status), no_wrap=True, end="")
+
+    def dim_text(self, text: str) -> Text:
+        return Text(
+            text,
+            style=self.get_component_rich_style("status--dim", partial=True, default=Style()),
+            no_wrap=True,
+            end="",
+        )
+
+
+def plain(text: str) -> Text:
+    """A cell that shows ``text`` literally (no markup), on one line."""
+    return Text(text, no_wrap=True, end="")

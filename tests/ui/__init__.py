@@ -1,0 +1,1 @@
+"""UI tests: Pilot runs against the demo hospital and deterministic snapshots."""

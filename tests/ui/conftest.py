@@ -1,0 +1,205 @@
+"""Deterministic fixtures for the UI tests: fixed checks, a fixed clock and a scripted history.
+
+The snapshot tests must draw the same screen on every run and every machine, so nothing here
+reads the real clock, the network or the local time zone (the site's zone is UTC).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from typing import Any
+
+from pacs_tui.config import Config, SiteConfig
+from pacs_tui.engine import Engine
+from pacs_tui.model import Event, EventKind, Result, Sample, Status, Target, TargetKind
+from pacs_tui.store import SeriesPoint
+
+#: 2024-03-05 03:12:00 UTC — the middle of a night shift.
+NOW = 1_709_608_320.0
+SITE = "St. Example Hospital"
+
+# id, aet, port, role, description, status, reason, echo seconds
+NODES: tuple[tuple[str, str, int, str, str, Status, str, float | None], ...] = (
+    ("archive-main", "ARCHIVE_MAIN", 11112, "archive", "Main archive", Status.OK, "", 0.0032),
+    ("archive-mirror", "ARCHIVE_MIRROR", 11113, "mirror", "Mirror", Status.OK, "", 0.0041),
+    ("ct-1", "CT_1", 104, "modality", "CT scanner, ER", Status.OK, "", 0.0025),
+    ("mr-1", "MR_1", 105, "modality", "MR scanner", Status.OK, "", 0.0029),
+    ("viewer-1", "VIEWER_1", 4006, "viewer", "Reading room", Status.OK, "", 0.0057),
+    (
+        "flaky-us",
+        "FLAKY_US",
+        4242,
+        "modality",
+        "Ultrasound, ward 3",
+        Status.DOWN,
+        "connection refused",
+        None,
+    ),
+    (
+        "slow-viewer",
+        "SLOW_VIEWER",
+        4007,
+        "viewer",
+        "Viewer in the basement",
+        Status.WARN,
+        "slow: echo 812 ms > 500 ms",
+        0.812,
+    ),
+)
+
+
+class FixedCheck:
+    """A :class:`~pacs_tui.probes.base.Check` that always returns the same result."""
+
+    def __init__(self, target: Target, result: Result, interval: float = 3600.0) -> None:
+        self.target = target
+        self.interval = interval
+        self.timeout = 1.0
+        self.result = result
+        self.calls = 0
+
+    async def check(self) -> Result:
+        self.calls += 1
+        return self.result
+
+    async def close(self) -> None:
+        return None
+
+
+def _history_events() -> list[Event]:
+    """A plausible night: everything came up, the ultrasound flapped, the slow viewer slowed."""
+
+    def change(ts: float, target: str, before: Status, after: Status, reason: str) -> Event:
+        return Event(
+            ts,
+            target,
+            EventKind.STATUS_CHANGE,
+            after,
+            f"{before.word} → {after.word}: {reason or after.word}",
+            {"from": before.word, "to": after.word, "reason": reason or after.word},
+        )
+
+    events = [
+        change(NOW - 5000 + i, node[0], Status.UNKNOWN, Status.OK, "")
+        for i, node in enumerate(NODES)
+    ]
+    events += [
+        change(NOW - 3000, "flaky-us", Status.OK, Status.DOWN, "connection refused"),
+        change(NOW - 2400, "flaky-us", Status.DOWN, Status.OK, ""),
+        change(NOW - 900, "slow-viewer", Status.OK, Status.WARN, "slow: echo 812 ms > 500 ms"),
+        change(NOW - 180, "flaky-us", Status.OK, Status.DOWN, "connection refused"),
+    ]
+    return sorted(events, key=lambda e: e.ts)
+
+
+def _latency(target: str, base: float, ts: float) -> float | None:
+    """A deterministic latency curve with the night's incidents in it."""
+    if target == "flaky-us" and (NOW - 3000 <= ts < NOW - 2400 or ts >= NOW - 180):
+        return None  # down: no sample
+    if target == "slow-viewer":
+        base = 0.8 if ts >= NOW - 900 else 0.05
+    wobble = 1.0 + 0.3 * math.sin(ts / 300.0 + len(target))
+    return base * wobble
+
+
+class ScriptedHistory:
+    """Stands in for :class:`~pacs_tui.store.Store`: fixed past events and samples, in memory."""
+
+    def __init__(self) -> None:
+        self.recorded_events = _history_events()
+        self.samples: list[Sample] = []
+        for node in NODES:
+            target, base = node[0], node[7] or 0.004
+            for step in range(120):
+                ts = NOW - 3600 + step * 30
+                value = _latency(target, base, ts)
+                if value is not None:
+                    self.samples.append(Sample(ts, target, "echo_seconds", value))
+        self.closed = False
+
+    # -- what the engine writes -------------------------------------------------------------
+
+    def upsert_targets(self, targets: Iterable[Target]) -> None:
+        return None
+
+    def add_samples(self, samples: Iterable[Sample]) -> None:
+        self.samples.extend(samples)
+
+    def add_event(self, event: Event) -> None:
+        self.recorded_events.append(event)
+
+    async def close(self) -> None:
+        self.closed = True
+
+    # -- what the engine and the UI read ----------------------------------------------------
+
+    async def last_statuses(self) -> dict[str, tuple[Status, str, float]]:
+        last: dict[str, tuple[Status, str, float]] = {}
+        for event in self.recorded_events:
+            if event.kind == EventKind.STATUS_CHANGE and event.status is not None:
+                last[event.target] = (event.status, event.summary, event.ts)
+        return last
+
+    async def series(
+        self, target: str, metric: str, since: float, until: float | None = None
+    ) -> list[SeriesPoint]:
+        return [
+            SeriesPoint(s.ts, s.value, s.value, s.value, 1)
+            for s in self.samples
+            if s.target == target
+            and s.metric == metric
+            and s.ts >= since
+            and (until is None or s.ts <= until)
+        ]
+
+    async def events(
+        self,
+        target: str | None = None,
+        kind: str | None = None,
+        since: float | None = None,
+        until: float | None = None,
+        limit: int | None = None,
+        **_: Any,
+    ) -> list[Event]:
+        found = [
+            e
+            for e in sorted(self.recorded_events, key=lambda e: e.ts)
+            if (target is None or e.target == target)
+            and (kind is None or e.kind == kind)
+            and (since is None or e.ts >= since)
+            and (until is None or e.ts <= until)
+        ]
+        return found[-limit:] if limit else found
+
+
+def scripted_engine() -> Engine:
+    """Seven nodes with fixed results (one DOWN, one WARN) and a scripted history."""
+    config = Config(site=SiteConfig(name=SITE, timezone="UTC"))
+    checks = []
+    since = {"flaky-us": NOW - 180, "slow-viewer": NOW - 900}
+    for node_id, aet, port, role, description, status, reason, echo in NODES:
+        target = Target(
+            node_id,
+            TargetKind.DICOM_NODE,
+            {
+                "aet": aet,
+                "host": "10.20.0.17" if node_id != "flaky-us" else "us3.ward.example.org",
+                "port": str(port),
+                "role": role,
+                "site": SITE,
+                "description": description,
+            },
+        )
+        metrics = {"echo_seconds": echo} if echo is not None else {}
+        details = {"peer_implementation_version_name": "OFFIS_DCMTK_367"} if echo else {}
+        ts = since.get(node_id, NOW - 2)
+        if status is Status.OK or node_id == "slow-viewer":
+            ts = NOW - 2  # last seen just now; "since" comes from the history
+        checks.append(FixedCheck(target, Result(status, reason, metrics, details, ts=ts)))
+    return Engine(
+        config,
+        checks=checks,
+        store=ScriptedHistory(),  # type: ignore[arg-type]
+        first_run_spread=0.0,
+    )

@@ -1,0 +1,140 @@
+"""The UI driven by the Pilot against the real demo hospital (pynetdicom SCPs on loopback).
+
+Real engine, real C-ECHO probes, real SQLite history: statuses arrive, number keys switch
+screens, ``/`` filters, Enter opens a node, ``?`` lists the keys, ``p`` probes, ``q`` quits and
+the engine is stopped (history flushed).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from textual.pilot import Pilot
+from textual.widgets import Input, Static
+
+from pacs_tui.app import PacsApp
+from pacs_tui.demo import DemoDicomSite
+from pacs_tui.demo.site import demo_config
+from pacs_tui.engine import Engine, open_engine
+from pacs_tui.model import Status
+from pacs_tui.screens.help import HelpScreen
+from pacs_tui.screens.node_detail import NodeDetailScreen
+from pacs_tui.screens.nodes import NodesScreen
+from pacs_tui.screens.overview import OverviewScreen
+from pacs_tui.widgets import StatusTable
+
+STATUS_WORDS = {s.word for s in Status}
+
+
+@pytest.fixture
+async def demo_engine(tmp_path: Path) -> AsyncIterator[Engine]:
+    # The flaky node stays up for the test's duration so the row count is stable.
+    site = DemoDicomSite(flap_up=600.0, flap_down=20.0, slow_delay=0.8)
+    nodes = await asyncio.to_thread(site.start)
+    try:
+        yield await open_engine(demo_config(nodes, tmp_path / "h.sqlite"))
+    finally:
+        await asyncio.to_thread(site.stop)
+
+
+async def wait_for(pilot: Pilot[None], condition: object, timeout: float = 10.0) -> None:
+    assert callable(condition)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not condition():
+        if loop.time() > deadline:
+            raise AssertionError(f"timed out waiting for {condition}")
+        await pilot.pause(0.05)
+
+
+def nodes_table(app: PacsApp) -> StatusTable:
+    screen = app.screen
+    assert isinstance(screen, NodesScreen)
+    return screen.table
+
+
+def row_ids(table: StatusTable) -> list[str]:
+    return [str(row.key.value) for row in table.ordered_rows]
+
+
+async def test_demo_site_end_to_end(demo_engine: Engine) -> None:
+    app = PacsApp(demo_engine, demo=True)
+    async with app.run_test(size=(160, 48)) as pilot:
+        # Statuses arrive from the real probes.
+        await wait_for(
+            pilot,
+            lambda: all(s.status is not Status.UNKNOWN for s in demo_engine.states.values()),
+        )
+        assert isinstance(app.screen, OverviewScreen)
+        assert app.screen.query_one("#header-demo").display
+
+        await pilot.press("2")
+        await wait_for(pilot, lambda: isinstance(app.screen, NodesScreen))
+        table = nodes_table(app)
+        await wait_for(pilot, lambda: table.row_count >= 6)
+        words = {table.get_cell(key, "status").plain.split()[-1] for key in row_ids(table)}
+        assert words <= STATUS_WORDS and words - {"UNKNOWN"}
+        slow = table.get_cell("slow-viewer", "status").plain
+        assert slow in ("▲ WARN", "✔ OK")  # 0.8 s > 0.5 s warn latency, barring a hiccup
+
+        # Worst first by default.
+        ranks = [demo_engine.states[i].status.rank for i in row_ids(table)]
+        assert ranks == sorted(ranks, reverse=True)
+
+        # "/" filters by substring; Escape restores every row.
+        await pilot.press("slash")
+        assert isinstance(app.focused, Input)
+        await pilot.press(*"archive")
+        await wait_for(pilot, lambda: len(row_ids(table)) == 2)
+        assert sorted(row_ids(table)) == ["archive-main", "archive-mirror"]
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: table.row_count == len(demo_engine.states))
+        assert app.focused is table
+
+        # p asks the engine for a probe of the selected node (recorded as an operator event).
+        selected = app.screen.selected_id()
+        assert selected is not None
+        await pilot.press("p")
+        await pilot.pause()
+        assert any(f"Probing {selected}" in str(n.message) for n in app._notifications)
+
+        # Enter opens the detail of the selected node.
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, NodeDetailScreen))
+        detail = app.screen
+        assert isinstance(detail, NodeDetailScreen)
+        assert detail.target_id == selected
+        title = str(detail.query_one("#detail-title", Static).render())
+        assert selected in title
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: isinstance(app.screen, NodesScreen))
+
+        # 1 goes back to the Overview, which lists the status changes of this run.
+        await pilot.press("1")
+        await wait_for(pilot, lambda: isinstance(app.screen, OverviewScreen))
+        recent = app.screen.query_one("#recent", StatusTable)
+        await wait_for(pilot, lambda: recent.row_count >= 6)
+
+        # ? lists every key, generated from the bindings.
+        await pilot.press("question_mark")
+        await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen))
+        help_screen = app.screen
+        assert isinstance(help_screen, HelpScreen)
+        rows = {
+            (section.title, row.keys, row.binding_id)
+            for section in help_screen.sections
+            for row in section.rows
+        }
+        assert ("Everywhere", "1", "screen.overview") in rows
+        assert ("Everywhere", "2", "screen.nodes") in rows
+        assert ("Nodes", "/", "nodes.filter") in rows
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: isinstance(app.screen, OverviewScreen))
+
+        await pilot.press("q")
+        await wait_for(pilot, lambda: not app.is_running)
+    # Quitting stopped the engine and closed the history.
+    assert demo_engine.store is None
