@@ -13,27 +13,35 @@ blocks, and turns the outcome into a :class:`~pacs_tui.model.Result`.
 Two fixes over stock pynetdicom 3.0, both through its own extension points (no monkeypatching):
 
 * **Delayed-ACK stall.** DCMTK-based peers (Orthanc, dcmqrscp, storescp and most PACS built on
-  DCMTK) write each reply PDU in two pieces without TCP_NODELAY. Nagle's algorithm holds the
-  second piece until the first is acknowledged, and the client kernel delays that ACK by ~40 ms
-  (Linux delayed ACK, "pingpong" mode after we sent a request). Stock pynetdicom loses ~45 ms per
-  C-ECHO to this. We set TCP_NODELAY on the client socket (our own small writes go out at once)
-  and TCP_QUICKACK before every read: setting QUICKACK while an ACK is pending sends it
-  immediately, and the option is not sticky in Linux, so it must be set again before each
-  ``recv``. pynetdicom has no socket-option setting; the client socket is built by
-  ``ApplicationEntity._create_socket`` → ``AssociationSocket._create_socket``, which we
-  subclass (:class:`_ProbeAE`, :class:`_ProbeAssociationSocket`).
+  DCMTK) write each reply PDU in two pieces with Nagle's algorithm on (DCMTK's default unless
+  the peer runs with ``TCP_NODELAY=1`` in its environment): the second piece waits until the
+  first is acknowledged, and the client kernel delays that ACK by ~40 ms (Linux delayed ACK,
+  "pingpong" mode after we sent a request). Stock pynetdicom loses ~43 ms per C-ECHO to this.
+  We set TCP_QUICKACK before every read: setting it while an ACK is pending sends the ACK at
+  once, and the option is not sticky, so it must be set again before each ``recv``. That alone
+  removes the stall for C-ECHO (measured: bench/README.md). We also set TCP_NODELAY, so that our
+  own requests made of two small writes (a C-FIND's command and identifier) are not held back
+  by the same mechanism on the peer's side. pynetdicom has no socket-option setting; the client
+  socket is built by ``ApplicationEntity._create_socket`` → ``AssociationSocket._create_socket``,
+  which we subclass (:class:`_ProbeAE`, :class:`_ProbeAssociationSocket`).
 * **Release poll.** After the A-RELEASE-RP arrives, pynetdicom's ``Association.kill()`` polls
   every 10 ms until the DUL thread has reached state Sta1; the requesting thread usually wakes
-  before the DUL thread gets there, so a release costs ~11 ms instead of ~1-3 ms. An
+  before the DUL thread gets there, so a release costs ~11 ms instead of ~1.5 ms. An
   ``EVT_RELEASED`` handler, bound only around our own ``release()``, joins the DUL thread
   (which has already been told to stop by then) so that ``kill()`` finds it finished. The
   protocol exchange is unchanged: A-RELEASE-RQ, wait for A-RELEASE-RP, close.
 
-Timeouts: pynetdicom defaults are 30 s/30 s/60 s and no connect timeout, so every one is set
-explicitly from ``timeout``: the TCP connect and the wait for the A-ASSOCIATE response are each
-bounded by ``timeout``; the C-ECHO and the release get what is left of ``timeout`` since the
-start (at least a tenth of it). A peer that accepts TCP and never answers makes :func:`echo`
-return after ``timeout`` plus pynetdicom's fixed 0.1 s abort delay.
+A pynetdicom 3.0 race is worked around too: when a peer closes the connection right after its
+A-ASSOCIATE-RJ or A-ABORT (``storescp --refuse`` does, about one time in ten), pynetdicom may
+notice the closed socket before it reads the reply, abort on its own and leave the reply queued;
+:func:`echo` reads it from the queue so the reason is still the peer's.
+
+Timeouts: pynetdicom's defaults are no connect timeout, ACSE 30 s, DIMSE 30 s, network 60 s, so
+all are set explicitly. ``timeout`` is the budget for the whole exchange: the TCP connect, the
+wait for the A-ASSOCIATE response, the C-ECHO response and the A-RELEASE response each get what
+is left of it (at least a tenth of it each). A peer that accepts TCP and never answers makes
+:func:`echo` return after ``timeout`` plus pynetdicom's fixed 0.1 s abort delay, within the
+scheduler's ``timeout + 1 s``.
 
 pynetdicom logs on the ``pynetdicom`` logger (it installs a NullHandler); logging configuration
 is left to the application. Nothing here prints. This module does not import Textual.
@@ -75,13 +83,9 @@ _TCP_QUICKACK: int | None = getattr(socket, "TCP_QUICKACK", None)
 VERIFICATION_SOP_CLASS = "1.2.840.10008.1.1"
 """Verification SOP Class UID (PS3.4 Annex A), the only context an echo asks for."""
 
-# PS3.8 Table 9-21, A-ASSOCIATE-RJ PDU fields: Result, Source, Reason/Diag.
+# PS3.8 Table 9-21, A-ASSOCIATE-RJ PDU fields: Result, and Reason/Diag. by Source (1: DICOM UL
+# service-user, 2: service-provider ACSE related, 3: service-provider presentation related).
 _REJECT_RESULT = {1: "permanent", 2: "transient"}
-_REJECT_SOURCE = {
-    1: "DICOM UL service-user",
-    2: "DICOM UL service-provider (ACSE related function)",
-    3: "DICOM UL service-provider (presentation related function)",
-}
 _REJECT_DIAGNOSTIC: dict[int, dict[int, str]] = {
     1: {
         1: "no reason given",
@@ -124,8 +128,9 @@ class EchoOutcome:
     Timings are in seconds and ``None`` when that step was not reached: ``associate_seconds``
     (resolve + TCP connect + A-ASSOCIATE request/response, set as soon as a response, accept or
     reject, came back), ``dimse_seconds`` (C-ECHO request to response), ``release_seconds``
-    (A-RELEASE request to response and close) and ``echo_seconds``, the total of all three,
-    set only when the whole exchange completed. ``elapsed_seconds`` is always set: how long
+    (A-RELEASE request to response and close) and ``echo_seconds``, the total from the start
+    (name lookup included) to the end of the release, set only when the whole exchange
+    completed. ``elapsed_seconds`` is always set: how long
     :func:`echo` took to reach this outcome, success or not.
     """
 
