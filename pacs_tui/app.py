@@ -15,6 +15,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from functools import partial
+from pathlib import Path
 from typing import ClassVar
 
 from textual import work
@@ -83,7 +84,7 @@ class PacsApp(App[None]):
     """
 
     TITLE = "pacs-tui"
-    CSS_PATH = "app.tcss"
+    CSS_PATH = str(Path(__file__).with_name("app.tcss"))  # absolute: subclasses live elsewhere
     COMMANDS = App.COMMANDS | {PacsCommands}
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -123,7 +124,9 @@ class PacsApp(App[None]):
         ansi: bool = False,
         keymap: Mapping[str, str] | None = None,
     ) -> None:
-        super().__init__()
+        # ansi_color must be known at construction: it picks the NO_COLOR filter (NoColor for
+        # the terminal's palette, Monochrome otherwise; Monochrome on ansi colours is unreadable).
+        super().__init__(ansi_color=True if ansi else None)
         self._engine: Engine | None = engine if isinstance(engine, Engine) else None
         self._factory: EngineFactory | None = None if isinstance(engine, Engine) else engine
         self.demo = demo

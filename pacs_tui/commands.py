@@ -93,7 +93,9 @@ def palette_commands(app: PacsApp, screen: Screen[Any]) -> list[PaletteCommand]:
         return commands
     for state in ctx.engine.worst_first():
         target_id = state.id
-        facts = f"{state.status.label} — {state.reason}"
+        facts = state.status.label
+        if state.reason != state.status.word:
+            facts += f" — {state.reason}"
         commands.append(
             PaletteCommand(
                 f"Probe {target_id} now",

@@ -70,6 +70,7 @@ class PacsScreen(Screen[None]):
     def __init__(self, ctx: UiContext, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.ctx = ctx
+        self._restyle_pending = False
 
     def compose(self) -> ComposeResult:
         yield StatusHeader(
@@ -100,7 +101,24 @@ class PacsScreen(Screen[None]):
     def apply_recent_loaded(self) -> None:
         """The shared recent status changes were (re)loaded from the history."""
 
+    def restyle(self) -> None:
+        """The theme changed: redraw cells whose colours were taken from the old theme."""
+
     # -- plumbing ---------------------------------------------------------------------------
+
+    def on_mount(self) -> None:
+        # Runs after the subclass's own on_mount (Textual dispatches along the MRO).
+        self.app.theme_changed_signal.subscribe(self, self._theme_changed)
+
+    def _theme_changed(self, _theme: object) -> None:
+        self._restyle_pending = True
+        if self.is_current:
+            self.call_after_refresh(self._restyle_now)
+
+    def _restyle_now(self) -> None:
+        if self._restyle_pending:
+            self._restyle_pending = False
+            self.restyle()
 
     def on_target_state_changed(self, message: TargetStateChanged) -> None:
         self.query_one(StatusHeader).refresh_status()
@@ -113,8 +131,12 @@ class PacsScreen(Screen[None]):
         self.apply_recent_loaded()
 
     def on_screen_resume(self) -> None:
-        self.query_one(StatusHeader).refresh_status()
+        header = self.query_one(StatusHeader)
+        header.refresh_status()
+        header.tick()
         self.sync()
+        if self._restyle_pending:
+            self.call_after_refresh(self._restyle_now)
 
 
 class StartingScreen(Screen[None]):

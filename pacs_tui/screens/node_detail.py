@@ -135,6 +135,9 @@ class NodeDetailScreen(PacsScreen):
         self._show_state()
         self._show_chart()
 
+    def restyle(self) -> None:
+        self._show_events()
+
     def apply_event(self, event: Event) -> None:
         if event.target == self.target_id:
             self._events.append(event)

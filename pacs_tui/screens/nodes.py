@@ -24,6 +24,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
 from textual.events import Resize
 from textual.widgets import DataTable, Input, Label
+from textual.widgets.data_table import CellDoesNotExist
 
 from pacs_tui.model import Status, TargetKind, TargetState
 from pacs_tui.screens import PacsScreen, UiContext
@@ -67,7 +68,8 @@ COLUMNS: tuple[Column, ...] = (
     Column("since", "Since", 10, True, "latest change first"),
     Column("reason", "Reason", None, True, "reason"),
 )
-COLUMN_KEYS = tuple(c.key for c in COLUMNS)
+#: Columns whose order can change when a check result arrives (the others are configuration).
+DYNAMIC_SORT = frozenset({"status", "latency", "trend", "since", "reason"})
 _NARROW_TREND = 8
 
 
@@ -174,7 +176,7 @@ class NodesScreen(PacsScreen):
             return None
         try:
             row_key, _ = table.coordinate_to_cell_key(table.cursor_coordinate)
-        except Exception:
+        except CellDoesNotExist:
             return None
         return row_key.value
 
@@ -196,20 +198,21 @@ class NodesScreen(PacsScreen):
             if not points or points[-1][0] < state.last_seen:
                 points.append((state.last_seen, value))
         shown = state.id in self._cells
-        wanted = matches(state, self.filter_text)
+        wanted = matches(state, self.filter_text.lower())
         if shown != wanted:
             self._apply_filter()  # the status word changed in or out of the filter
             return
         if not shown:
             return
-        before = self._sort_key(self.ctx.engine.states.get(state.id, state))
         with self.app.batch_update():
             self._update_row(state)
-            if self.sort_column not in ("id", "aet", "address", "role") or before != self._sort_key(
-                state
-            ):
+            if self.sort_column in DYNAMIC_SORT:
                 self._sort()
         self._update_summary()
+
+    def restyle(self) -> None:
+        self._layout = ()  # force the rebuild: every cell is drawn again with the new theme
+        self._relayout(self.size.width)
 
     # -- columns and rows -------------------------------------------------------------------
 
@@ -406,11 +409,12 @@ class NodesScreen(PacsScreen):
         shown = len(self._cells)
         label = next((c for c in COLUMNS if c.key == self.sort_column), COLUMNS[0])
         order = "reversed" if self.sort_reverse else label.description
-        parts = [f"{len(states)} DICOM nodes", f"{bad} not OK"]
         if self.filter_text:
-            parts.append(f"{shown} match “{self.filter_text}”")
+            parts = [f"{shown} of {len(states)} match"]
+        else:
+            parts = [f"{len(states)} DICOM nodes", f"{bad} not OK"]
         parts.append(f"sort: {label.label.lower()} ({order})")
-        if not any(c.key == "aet" for c in self._columns):
+        if not self.filter_text and not any(c.key == "aet" for c in self._columns):
             parts.append("Enter: details")
         self.query_one("#nodes-summary", Label).update(" · ".join(parts))
 

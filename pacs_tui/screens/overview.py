@@ -99,6 +99,10 @@ class OverviewScreen(PacsScreen):
     def apply_recent_loaded(self) -> None:
         self._update_recent()
 
+    def restyle(self) -> None:
+        self._shown_version = -1
+        self._update_recent()
+
     def _tick(self) -> None:
         if self.is_current:
             self._update_tiles()

@@ -261,3 +261,37 @@ async def test_no_color_and_ansi_keep_glyph_and_word(
         table = table_of(app)
         assert table.get_cell("flaky-us", "status").plain == "▼ DOWN"
         assert table.get_cell("slow-viewer", "status").plain == "▲ WARN"
+
+
+async def test_theme_change_recolours_status_cells() -> None:
+    app = PacsApp(scripted_engine(), clock=lambda: NOW)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("2")
+        await settle(pilot)
+        table = table_of(app)
+        before = table.get_cell("flaky-us", "status").style
+        app.theme = "nord"
+        await until(pilot, lambda: table.get_cell("flaky-us", "status").style != before)
+        assert table.get_cell("flaky-us", "status").plain == "▼ DOWN"
+        assert table.row_count == 7
+
+
+async def test_filter_by_status_word_follows_live_changes() -> None:
+    engine = scripted_engine()
+    app = PacsApp(engine, clock=lambda: NOW)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("2")
+        await settle(pilot)
+        table = table_of(app)
+        await pilot.press("slash", *"Down")
+        await until(pilot, lambda: ids(table) == ["flaky-us"])
+        # A node going DOWN while the filter is on joins the rows.
+        check_of(engine, "ct-1").result = Result(Status.DOWN, "connection refused", ts=NOW - 1)
+        engine.probe_now("ct-1")
+        await until(pilot, lambda: ids(table) == ["ct-1", "flaky-us"])
+        await pilot.press("enter")  # Enter in the filter goes back to the table, filter kept
+        assert app.focused is table and ids(table) == ["ct-1", "flaky-us"]
+        await pilot.press("escape")
+        await until(pilot, lambda: table.row_count == 7)
