@@ -154,7 +154,7 @@ class PacsApp(App[None]):
     # -- lifecycle --------------------------------------------------------------------------
 
     def get_default_screen(self) -> Screen[None]:
-        return StartingScreen(demo=self.demo)
+        return StartingScreen(demo=self.demo, now=self.clock)
 
     def on_mount(self) -> None:
         if self._engine is not None:

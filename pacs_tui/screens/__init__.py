@@ -153,12 +153,13 @@ class StartingScreen(Screen[None]):
     StartingScreen > #starting.failed { border: round $error; }
     """
 
-    def __init__(self, *, demo: bool = False) -> None:
+    def __init__(self, *, demo: bool = False, now: Callable[[], float] = time.time) -> None:
         super().__init__(id="starting-screen")
         self.demo = demo
+        self.now = now
 
     def compose(self) -> ComposeResult:
-        yield StatusHeader("pacs-tui", lambda: Status.UNKNOWN, time.time, demo=self.demo)
+        yield StatusHeader("pacs-tui", lambda: Status.UNKNOWN, self.now, demo=self.demo)
         what = "the simulated hospital and the engine" if self.demo else "the engine"
         yield Label(f"Starting {what}…", id="starting", markup=False)
         yield Footer(compact=True)

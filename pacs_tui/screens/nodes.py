@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -368,11 +367,10 @@ class NodesScreen(PacsScreen):
         table = self.table
         keep = None if top else keep or self.selected_id()
         states = self.ctx.engine.states
-        fallback: Callable[[str], tuple[Any, ...]] = lambda tid: (tid,)  # noqa: E731
 
         def key(cell: Text) -> tuple[Any, ...]:
-            state = states.get(cell.plain)
-            return self._sort_key(state) if state is not None else fallback(cell.plain)
+            # The id column holds the target id: sort by what the engine knows about it.
+            return self._sort_key(states[cell.plain])
 
         table.sort("id", key=key, reverse=self.sort_reverse)
         if keep is not None and keep in self._cells:

@@ -56,7 +56,9 @@ class OverviewScreen(PacsScreen):
 
     def compose_body(self) -> ComposeResult:
         with Vertical(id="overview-body"):
-            yield Vertical(id="tiles")
+            with Vertical(id="tiles"):
+                for area in AREAS:
+                    yield AreaTile(area.title, area.id)
             yield Label("Recent status changes", id="recent-title", classes="section-title")
             yield StatusTable(
                 id="recent", cursor_type="none", zebra_stripes=False, show_cursor=False
@@ -64,8 +66,6 @@ class OverviewScreen(PacsScreen):
 
     def on_mount(self) -> None:
         self._fit_recent(self.app.size.width)
-        tiles = self.query_one("#tiles", Vertical)
-        tiles.mount_all(AreaTile(area.title, area.id) for area in AREAS)
         self.set_interval(TICK_SECONDS, self._tick)
 
     # -- hooks ------------------------------------------------------------------------------
@@ -76,6 +76,17 @@ class OverviewScreen(PacsScreen):
 
     def apply_state(self, state: TargetState, previous: Status) -> None:
         self._update_tiles(state.target.kind)
+
+    def apply_event(self, event: Event) -> None:
+        if event.kind == EventKind.STATUS_CHANGE:
+            self._update_recent()
+
+    def apply_recent_loaded(self) -> None:
+        self._update_recent()
+
+    def restyle(self) -> None:
+        self._shown_version = -1
+        self._update_recent()
 
     def on_resize(self, event: Resize) -> None:
         if self._fit_recent(event.size.width):
@@ -91,17 +102,6 @@ class OverviewScreen(PacsScreen):
             ("Reason", "reason", None),
         ]
         return self.query_one("#recent", StatusTable).fit_columns(columns, width)
-
-    def apply_event(self, event: Event) -> None:
-        if event.kind == EventKind.STATUS_CHANGE:
-            self._update_recent()
-
-    def apply_recent_loaded(self) -> None:
-        self._update_recent()
-
-    def restyle(self) -> None:
-        self._shown_version = -1
-        self._update_recent()
 
     def _tick(self) -> None:
         if self.is_current:
@@ -119,7 +119,7 @@ class OverviewScreen(PacsScreen):
             tile.display = bool(states)
             if kind is not None and kind not in area.kinds:
                 continue
-            tile.show(states, now)
+            tile.show(states, now, hint=f" (see {area.screen.capitalize()})")
         # Worst area first.
         order = sorted(tiles, key=lambda t: (-t.worst.rank, AREAS_INDEX[t.id or ""]))
         container = self.query_one("#tiles", Vertical)
