@@ -37,7 +37,7 @@ from pacs_tui.screens.overview import OverviewScreen
 log = logging.getLogger(__name__)
 
 #: Events read from the history at start to find the recent status changes.
-RECENT_FETCH = 1000
+RECENT_FETCH = RECENT_MAX
 #: The theme used for ``ansi=True``: the terminal's own 16 colours.
 ANSI_THEME = "ansi-dark"
 
@@ -229,7 +229,7 @@ class PacsApp(App[None]):
         if ctx is None:
             return
         try:
-            events = await self.engine.events(limit=RECENT_FETCH)
+            events = await self.engine.events(kind=EventKind.STATUS_CHANGE, limit=RECENT_FETCH)
         except Exception:
             log.exception("could not read the recent events from the history")
             return

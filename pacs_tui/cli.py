@@ -13,7 +13,7 @@ import signal
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -33,6 +33,7 @@ from pacs_tui.logs import LEVELS, setup_logging
 from pacs_tui.model import Status
 
 if TYPE_CHECKING:
+    from pacs_tui.demo.dicom_nodes import DemoDicomSite
     from pacs_tui.engine import Engine, EngineUpdate
 
 log = logging.getLogger("pacs_tui")
@@ -355,15 +356,19 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     log_file = setup_logging(args.log_level, file=_ui_log_file())
-    from pacs_tui.demo.dicom_nodes import DemoDicomSite
-    from pacs_tui.demo.site import demo_config
     from pacs_tui.engine import open_engine
 
-    site = DemoDicomSite()
+    sites: list[DemoDicomSite] = []
     with tempfile.TemporaryDirectory(prefix="pacs-tui-demo-") as tmp:
         history = args.history or Path(tmp) / "demo-history.sqlite"
 
         async def build() -> Engine:
+            # Imported here, after the first frame: pynetdicom alone costs ~120 ms to import.
+            from pacs_tui.demo.dicom_nodes import DemoDicomSite
+            from pacs_tui.demo.site import demo_config
+
+            site = DemoDicomSite()
+            sites.append(site)
             nodes = await asyncio.to_thread(site.start)
             log.info("demo site started: %d DICOM nodes on loopback", len(nodes))
             return await open_engine(demo_config(nodes, history))
@@ -371,13 +376,16 @@ def cmd_demo(args: argparse.Namespace) -> int:
         try:
             return _run_app(build, demo=True, ansi=args.ansi, log_file=log_file)
         finally:
-            site.stop()
+            for site in sites:
+                site.stop()
 
 
-def _run_app(build: object, *, demo: bool, ansi: bool, log_file: Path | None) -> int:
+def _run_app(
+    build: Callable[[], Awaitable[Engine]], *, demo: bool, ansi: bool, log_file: Path | None
+) -> int:
     from pacs_tui.app import PacsApp
 
-    app = PacsApp(build, demo=demo, ansi=ansi)  # type: ignore[arg-type]
+    app = PacsApp(build, demo=demo, ansi=ansi)
     app.run()
     if log_file is not None and app.return_code not in (0, None):
         print(f"pacs-tui: the UI stopped with an error; see {log_file}", file=sys.stderr)

@@ -145,11 +145,16 @@ class Engine:
         return await self.store.series(target, metric, since, until)
 
     async def events(
-        self, target: str | None = None, *, since: float | None = None, limit: int | None = None
+        self,
+        target: str | None = None,
+        *,
+        kind: str | None = None,
+        since: float | None = None,
+        limit: int | None = None,
     ) -> list[Event]:
         if self.store is None:
             return []
-        return await self.store.events(target=target, since=since, limit=limit)
+        return await self.store.events(target=target, kind=kind, since=since, limit=limit)
 
     # -- actions ----------------------------------------------------------------------------
 
