@@ -34,7 +34,7 @@ from pacs_tui.model import Status
 
 if TYPE_CHECKING:
     from pacs_tui.demo.dicom_nodes import DemoDicomSite
-    from pacs_tui.engine import Engine, EngineUpdate
+    from pacs_tui.engine import Engine
 
 log = logging.getLogger("pacs_tui")
 
@@ -270,7 +270,6 @@ def cmd_collect(args: argparse.Namespace) -> int:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
-        engine.subscribe(_log_update)
         await engine.start()
         log.info(
             "collecting: site %r, %d targets, history %s",
@@ -285,15 +284,6 @@ def cmd_collect(args: argparse.Namespace) -> int:
         return 0
 
     return asyncio.run(collect())
-
-
-def _log_update(update: EngineUpdate) -> None:
-    from pacs_tui.engine import EventUpdate
-
-    if isinstance(update, EventUpdate):
-        event = update.event
-        status = event.status.word if event.status is not None else "-"
-        log.info("%s %s %s: %s", event.kind, event.target, status, event.summary)
 
 
 def cmd_history(args: argparse.Namespace) -> int:

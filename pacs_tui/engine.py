@@ -219,6 +219,7 @@ class Engine:
             )
         self._publish(StateUpdate(state, prev.status))
         if changed:
+            log.info("%s: %s → %s: %s", target.id, prev.status.word, status.word, state.reason)
             self._emit_event(
                 Event(
                     result.ts,
