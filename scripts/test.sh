@@ -32,7 +32,9 @@ if [ ! -x .venv/bin/python ]; then
     "$PY" -m venv .venv
 fi
 echo "== installing pacs-tui[test] into .venv"
-.venv/bin/python -m pip install -q --disable-pip-version-check -e ".[test]"
+# (the grep drops pip's notes about local index folders some machines configure)
+.venv/bin/python -m pip install -q --disable-pip-version-check -e ".[test]" 2>&1 \
+    | { grep -v "^WARNING: Location 'file:" || true; }
 
 echo "== running the test suite"
 exec .venv/bin/python -m pytest "$@"
