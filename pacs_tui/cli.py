@@ -39,7 +39,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("pacs_tui")
 
 EXIT_OK = 0
-EXIT_USAGE = 64  # EX_USAGE: bad arguments or an unusable config, for non-Nagios commands
+EXIT_USAGE = 2  # bad arguments or an unusable config, as argparse exits
 
 
 class _Parser(argparse.ArgumentParser):
@@ -49,16 +49,23 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: {message}\nTry '{self.prog} --help'.\n")
 
 
-def _common(parser: argparse.ArgumentParser) -> None:
+def _common(parser: argparse.ArgumentParser, *, top: bool = False) -> None:
+    # The options are accepted before and after the command. On the subcommands they default to
+    # SUPPRESS so that an option given before the command is not overwritten by a None default.
+    default: object = argparse.SUPPRESS
     parser.add_argument(
         "--config",
         metavar="FILE",
         type=Path,
+        default=None if top else default,
         help="config file (default: $PACS_TUI_CONFIG, ./pacs-tui.toml, "
         f"{default_config_path()}, /etc/pacs-tui/config.toml)",
     )
     parser.add_argument(
-        "--log-level", choices=LEVELS, default="info", help="log detail (default: info)"
+        "--log-level",
+        choices=LEVELS,
+        default="info" if top else default,
+        help="log detail (default: info)",
     )
 
 
@@ -69,15 +76,24 @@ def build_parser() -> argparse.ArgumentParser:
         "with history. Without a command, opens the UI on the configured site.",
     )
     parser.add_argument("--version", action="version", version=f"pacs-tui {__version__}")
-    _common(parser)
+    _common(parser, top=True)
+    _ui_options(parser, top=True)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
-    p = sub.add_parser("run", help="open the UI on the configured site (the default)")
+    p = sub.add_parser(
+        "run",
+        help="open the UI on the configured site (the default)",
+        description="Open the UI on the configured site. The engine runs inside the UI: it "
+        "probes the nodes and records the history until you quit (q).",
+    )
     _common(p)
     _ui_options(p)
 
     p = sub.add_parser(
-        "demo", help="start a simulated hospital on loopback and open the UI on it (no config)"
+        "demo",
+        help="start a simulated hospital on loopback and open the UI on it (no config)",
+        description="Start seven simulated DICOM nodes (real pynetdicom servers on 127.0.0.1, "
+        "free ports) and open the UI on them. Needs no config and no network.",
     )
     _common(p)
     _ui_options(p)
@@ -99,10 +115,18 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "collect",
         help="run the engine headless with history (for systemd); stops on SIGTERM/SIGINT",
+        description="Run the engine without a UI: probe every node, record the history, log "
+        "status changes to stderr. SIGTERM or SIGINT stop it with the history flushed.",
     )
     _common(p)
 
-    p = sub.add_parser("history", help="query or export the recorded history")
+    p = sub.add_parser(
+        "history",
+        help="query or export the recorded history",
+        description="Print the samples and events recorded in the history file of the config, "
+        "as a table, JSON (--json) or CSV of the samples (--csv). Reads only; safe while "
+        "`collect` or the UI writes.",
+    )
     _common(p)
     p.add_argument("--target", metavar="ID", help="only this target")
     p.add_argument("--kind", metavar="KIND", help="only targets of this kind, e.g. dicom-node")
@@ -114,12 +138,25 @@ def build_parser() -> argparse.ArgumentParser:
     fmt.add_argument("--json", action="store_true", help="samples and events as JSON")
     fmt.add_argument("--csv", action="store_true", help="samples as CSV")
 
-    p = sub.add_parser("config", help="check the config or write a starter one")
+    p = sub.add_parser(
+        "config",
+        help="check the config or write a starter one",
+        description="pacs-tui config check | init",
+    )
     _common(p)
     csub = p.add_subparsers(dest="config_command", metavar="ACTION", parser_class=_Parser)
-    c = csub.add_parser("check", help="print every problem in the config at once; exit 1 if any")
+    c = csub.add_parser(
+        "check",
+        help="print every problem in the config at once; exit 1 if any",
+        description="Print every problem in the config at once (key, value, what was expected); "
+        "exit 1 if there is any.",
+    )
     _common(c)
-    c = csub.add_parser("init", help="write a commented starter config")
+    c = csub.add_parser(
+        "init",
+        help="write a commented starter config",
+        description="Write a commented starter config (mode 0600); refuses to overwrite.",
+    )
     _common(c)
     c.add_argument(
         "--path",
@@ -131,9 +168,12 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _ui_options(parser: argparse.ArgumentParser) -> None:
+def _ui_options(parser: argparse.ArgumentParser, *, top: bool = False) -> None:
     parser.add_argument(
-        "--ansi", action="store_true", help="use the terminal's own colours (ansi theme)"
+        "--ansi",
+        action="store_true",
+        default=False if top else argparse.SUPPRESS,
+        help="use the terminal's own colours (ansi theme)",
     )
 
 

@@ -6,6 +6,8 @@ a check off.
 
 from __future__ import annotations
 
+import ipaddress
+import math
 import os
 import re
 import tomllib
@@ -153,6 +155,8 @@ def search_paths(explicit: Path | None = None) -> list[Path]:
 def find_config(explicit: Path | None = None) -> Path:
     """The first existing config file in the lookup order, or :class:`ConfigNotFound`."""
     searched = search_paths(explicit)
+    if explicit is not None and explicit.exists():
+        return explicit  # even a directory: reading it then says what is wrong
     for path in searched:
         if path.is_file():
             return path
@@ -268,7 +272,10 @@ class _Reader:
                 self.problem(key, value, f"no such table (known: {', '.join(sorted(allowed))})")
         site = self.site(self.table(data, "site", "site"))
         history = self.history(self.table(data, "history", "history"), source)
-        dicom = self.dicom(self.table(data, "dicom", "dicom"), site)
+        dicom_table = self.table(data, "dicom", "dicom")
+        dicom = self.dicom(dicom_table, site)
+        if "node" not in dicom_table:
+            self.problem("dicom.node", _MISSING, "at least one [[dicom.node]]: nothing to watch")
         return Config(site=site, history=history, dicom=dicom, source=source)
 
     def site(self, t: Mapping[str, Any]) -> SiteConfig:
@@ -284,30 +291,26 @@ class _Reader:
         self.check_keys(t, "history", keys)
         d = HistoryConfig()
         path = self.get(t, "path", "history", _nonempty_str, "a file path", None)
-        dur = "a duration like '48h' or '30d'"
+        dur = "a duration from 1h to 100y, like '48h' or '30d'"
+        keep = _duration_between(3600.0, 100 * 365 * 86400.0)
         return HistoryConfig(
             path=_resolve(path, source) if path else d.path,
-            raw_retention=self.get(t, "raw_retention", "history", _duration, dur, d.raw_retention),
+            raw_retention=self.get(t, "raw_retention", "history", keep, dur, d.raw_retention),
             minute_retention=self.get(
-                t, "minute_retention", "history", _duration, dur, d.minute_retention
+                t, "minute_retention", "history", keep, dur, d.minute_retention
             ),
-            hour_retention=self.get(
-                t, "hour_retention", "history", _duration, dur, d.hour_retention
-            ),
-            event_retention=self.get(
-                t, "event_retention", "history", _duration, dur, d.event_retention
-            ),
+            hour_retention=self.get(t, "hour_retention", "history", keep, dur, d.hour_retention),
+            event_retention=self.get(t, "event_retention", "history", keep, dur, d.event_retention),
         )
 
     def dicom(self, t: Mapping[str, Any], site: SiteConfig) -> DicomConfig:
         keys = {"calling_aet", "interval", "timeout", "warn_latency", "max_workers", "node"}
         self.check_keys(t, "dicom", keys)
         d = DicomConfig()
-        aet_expected = "an AE title of 1 to 16 printable ASCII characters, no backslash"
-        calling = self.get(t, "calling_aet", "dicom", _aet, aet_expected, d.calling_aet)
-        interval = self.get(t, "interval", "dicom", _positive_duration, _DUR_POS, d.interval)
-        timeout = self.get(t, "timeout", "dicom", _positive_duration, _DUR_POS, d.timeout)
-        warn = self.get(t, "warn_latency", "dicom", _positive_duration, _DUR_POS, d.warn_latency)
+        calling = self.get(t, "calling_aet", "dicom", _aet, _AET_EXPECTED, d.calling_aet)
+        interval = self.get(t, "interval", "dicom", _interval, _INTERVAL_EXPECTED, d.interval)
+        timeout = self.get(t, "timeout", "dicom", _timeout, _TIMEOUT_EXPECTED, d.timeout)
+        warn = self.get(t, "warn_latency", "dicom", _timeout, _WARN_EXPECTED, d.warn_latency)
         workers = self.get(
             t, "max_workers", "dicom", _int_range(1, 64), "a whole number from 1 to 64", 8
         )
@@ -323,15 +326,16 @@ class _Reader:
             if not isinstance(raw, dict):
                 self.problem(path, raw, "a table")
                 continue
+            raw_id = raw.get("id")
+            if isinstance(raw_id, str):
+                if raw_id in seen:
+                    self.problem(
+                        f"{path}.id", raw_id, f"a unique id (dicom.node[{seen[raw_id]}] has it)"
+                    )
+                seen.setdefault(raw_id, index)
             node = self.dicom_node(raw, path, defaults, site)
-            if node is None:
-                continue
-            if node.id in seen:
-                self.problem(
-                    f"{path}.id", node.id, f"a unique id (dicom.node[{seen[node.id]}] has it)"
-                )
-            seen.setdefault(node.id, index)
-            nodes.append(node)
+            if node is not None:
+                nodes.append(node)
         return DicomConfig(calling, interval, timeout, warn, workers, tuple(nodes))
 
     def dicom_node(
@@ -352,24 +356,35 @@ class _Reader:
         }
         self.check_keys(t, path, keys)
         before = len(self.problems)
-        aet_expected = "an AE title of 1 to 16 printable ASCII characters, no backslash"
         node_id = self.get(t, "id", path, _ident, _ID_EXPECTED)
-        aet = self.get(t, "aet", path, _aet, aet_expected)
-        host = self.get(t, "host", path, _nonempty_str, "a host name or IP address")
+        aet = self.get(t, "aet", path, _aet, _AET_EXPECTED)
+        host = self.get(t, "host", path, _host, "a host name or IP address")
         port = self.get(t, "port", path, _int_range(1, 65535), "a TCP port from 1 to 65535")
         role = self.get(t, "role", path, _choice(ROLES), f"one of {', '.join(ROLES)}", "other")
         node_site = self.get(t, "site", path, _nonempty_str, "a non-empty string", site.name)
-        description = self.get(t, "description", path, str, "a string", "")
-        interval = self.get(t, "interval", path, _positive_duration, _DUR_POS, defaults.interval)
-        timeout = self.get(t, "timeout", path, _positive_duration, _DUR_POS, defaults.timeout)
-        warn = self.get(
-            t, "warn_latency", path, _positive_duration, _DUR_POS, defaults.warn_latency
-        )
-        calling = self.get(t, "calling_aet", path, _aet, aet_expected, defaults.calling_aet)
+        description = self.get(t, "description", path, _string, "a string", "")
+        interval = self.get(t, "interval", path, _interval, _INTERVAL_EXPECTED, None)
+        timeout = self.get(t, "timeout", path, _timeout, _TIMEOUT_EXPECTED, None)
+        warn = self.get(t, "warn_latency", path, _timeout, _WARN_EXPECTED, None)
+        calling = self.get(t, "calling_aet", path, _aet, _AET_EXPECTED, defaults.calling_aet)
+        # Cross-checks run whenever both sides parsed, so they are reported with everything else.
+        # A value inherited from [dicom] is named as such, since that is where to fix it.
+        interval_v = interval if "interval" in t else defaults.interval
+        timeout_v = timeout if "timeout" in t else defaults.timeout
+        warn_v = warn if "warn_latency" in t else defaults.warn_latency
+        if interval_v is not None and timeout_v is not None and timeout_v >= interval_v:
+            self.problem(
+                _where(t, path, "timeout"),
+                t.get("timeout", timeout_v),
+                f"less than the interval ({_where(t, path, 'interval')} = {interval_v:g}s)",
+            )
+        if timeout_v is not None and warn_v is not None and warn_v >= timeout_v:
+            self.problem(
+                _where(t, path, "warn_latency"),
+                t.get("warn_latency", warn_v),
+                f"less than the timeout ({_where(t, path, 'timeout')} = {timeout_v:g}s)",
+            )
         if len(self.problems) > before:
-            return None
-        if timeout >= interval:
-            self.problem(f"{path}.timeout", t.get("timeout", timeout), "less than the interval")
             return None
         return DicomNodeConfig(
             id=node_id,
@@ -379,14 +394,21 @@ class _Reader:
             role=role,
             site=node_site,
             description=description,
-            interval=interval,
-            timeout=timeout,
-            warn_latency=warn,
+            interval=interval_v,
+            timeout=timeout_v,
+            warn_latency=warn_v,
             calling_aet=calling,
         )
 
 
-_DUR_POS = "a positive duration like '30s', '5m' or '500ms'"
+def _where(t: Mapping[str, Any], path: str, key: str) -> str:
+    return f"{path}.{key}" if key in t else f"dicom.{key} (inherited by {path})"
+
+
+_AET_EXPECTED = "an AE title of 1 to 16 printable ASCII characters, no backslash"
+_INTERVAL_EXPECTED = "a duration from 1s to 1d, like '30s' or '5m'"
+_TIMEOUT_EXPECTED = "a duration from 100ms to 10m, like '5s' or '500ms'"
+_WARN_EXPECTED = "a duration from 100ms to 10m, like '500ms' or '2s'"
 _ID_EXPECTED = "an id of letters, digits, '.', '_' or '-' (at most 64), starting alphanumeric"
 
 
@@ -412,17 +434,49 @@ def _duration(value: Any) -> float:
     if isinstance(value, bool):
         raise ValueError
     if isinstance(value, int | float):
+        if not math.isfinite(value):
+            raise ValueError
         return float(value)  # bare numbers are seconds
     if not isinstance(value, str):
         raise ValueError
     return parse_duration(value)
 
 
-def _positive_duration(value: Any) -> float:
-    seconds = _duration(value)
-    if seconds <= 0:
+def _duration_between(low: float, high: float) -> Callable[[Any], float]:
+    def convert(value: Any) -> float:
+        seconds = _duration(value)
+        if not math.isfinite(seconds) or not low <= seconds <= high:
+            raise ValueError
+        return seconds
+
+    return convert
+
+
+_interval = _duration_between(1.0, 86400.0)
+_timeout = _duration_between(0.1, 600.0)
+
+
+def _string(value: Any) -> str:
+    if not isinstance(value, str):
         raise ValueError
-    return seconds
+    return value
+
+
+_HOST_LABEL = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
+
+
+def _host(value: Any) -> str:
+    """An IP address or an RFC 1123 host name."""
+    host = _nonempty_str(value)
+    try:
+        ipaddress.ip_address(host)
+        return host
+    except ValueError:
+        pass
+    labels = host.rstrip(".").split(".")
+    if len(host) > 253 or not all(_HOST_LABEL.match(label) for label in labels):
+        raise ValueError
+    return host
 
 
 def _int_range(low: int, high: int) -> Callable[[Any], int]:

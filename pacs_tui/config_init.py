@@ -55,9 +55,9 @@ def starter_document(site_name: str = "My Hospital") -> tomlkit.TOMLDocument:
     node.add("role", "archive")
     node["role"].comment("archive | modality | viewer | ris | his | mirror | other")
     node.add("description", "Main archive")
-    node.add(
-        tomlkit.comment('site = "main"  interval = "30s"  timeout = "5s"  warn_latency = "1s"')
-    )
+    node.add(tomlkit.comment("Optional, per node (defaults from [dicom] and [site]):"))
+    for line in ('site = "main"', 'interval = "30s"', 'timeout = "5s"', 'warn_latency = "1s"'):
+        node.add(tomlkit.comment(line))
     nodes = AoT([node])
     dicom_table: Table = dicom
     dicom_table.append("node", nodes)

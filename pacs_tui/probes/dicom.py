@@ -545,7 +545,7 @@ class DicomEchoCheck:
             outcome = await loop.run_in_executor(self._executor, call)
         except Exception as exc:  # a bug in the probe, not a fault of the node
             LOGGER.exception("C-ECHO probe of %s failed", self.target.id)
-            return Result(Status.DOWN, f"probe error: {type(exc).__name__}: {exc}")
+            return Result(Status.UNKNOWN, f"probe error: {type(exc).__name__}: {exc}")
         return self.result(outcome)
 
     def result(self, outcome: EchoOutcome) -> Result:
@@ -569,7 +569,7 @@ class DicomEchoCheck:
         if total is not None and total > self.warn_latency:
             reason = f"slow: echo {total * 1000:.0f} ms > {self.warn_latency * 1000:.0f} ms"
             return Result(Status.WARN, reason, metrics=metrics, details=details)
-        return Result(Status.OK, "", metrics=metrics, details=details)
+        return Result(Status.OK, "echo ok", metrics=metrics, details=details)
 
     async def close(self) -> None:
         """Nothing to close: every check opens and releases its own association."""

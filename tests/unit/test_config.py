@@ -84,7 +84,7 @@ role = "boss"
     assert len(found) == 5
     joined = "\n".join(found)
     assert "site.colour = 'blue': expected no such key" in joined
-    assert "dicom.interval = '5x': expected a positive duration" in joined
+    assert "dicom.interval = '5x': expected a duration from 1s to 1d" in joined
     assert "dicom.node[0].aet = 'THIS_AE_TITLE_IS_TOO_LONG'" in joined
     assert "dicom.node[0].port = 70000: expected a TCP port from 1 to 65535" in joined
     assert "dicom.node[1].role = 'boss': expected one of archive" in joined
@@ -100,13 +100,48 @@ def test_missing_required_keys_are_named() -> None:
 def test_duplicate_ids_and_timeout_not_below_interval() -> None:
     node = "[[dicom.node]]\nid='a'\naet='A'\nhost='h'\nport=104\n"
     found = problems(node + node + "timeout='1m'\ninterval='30s'\n")
-    assert any("dicom.node[1].timeout = '1m': expected less than the interval" in p for p in found)
+    assert "dicom.node[1].id = 'a': expected a unique id (dicom.node[0] has it)" in found
+    assert (
+        "dicom.node[1].timeout = '1m': expected less than the interval "
+        "(dicom.node[1].interval = 30s)" in found
+    )
     found = problems(node + node)
     assert found == ["dicom.node[1].id = 'a': expected a unique id (dicom.node[0] has it)"]
 
 
+def test_cross_checks_are_reported_with_other_errors_and_name_inherited_keys() -> None:
+    found = problems(
+        "[dicom]\ntimeout = '1m'\n[[dicom.node]]\nid='a'\naet='A'\nhost='h'\nport=0\n"
+        "[[dicom.node]]\nid='a'\naet='B'\nhost='bad host!'\nport=104\nwarn_latency='1m30s'\n"
+    )
+    assert "dicom.node[0].port = 0: expected a TCP port from 1 to 65535" in found
+    assert any(
+        p.startswith("dicom.timeout (inherited by dicom.node[0]) = 60.0: expected less than")
+        for p in found
+    )
+    assert "dicom.node[1].id = 'a': expected a unique id (dicom.node[0] has it)" in found
+    assert "dicom.node[1].host = 'bad host!': expected a host name or IP address" in found
+    assert any(p.startswith("dicom.node[1].warn_latency = '1m30s'") for p in found)
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [("interval", "nan"), ("interval", "1e400"), ("timeout", "1e-9"), ("interval", "'0s'")],
+)
+def test_nonsense_durations_are_rejected(key: str, value: str) -> None:
+    node = "[[dicom.node]]\nid='a'\naet='A'\nhost='h'\nport=104\n"
+    found = problems(node + f"{key} = {value}\n")
+    assert any(p.startswith(f"dicom.node[0].{key} = ") for p in found)
+
+
+def test_a_config_with_nothing_to_watch_is_an_error() -> None:
+    assert problems("") == [
+        "dicom.node: missing; expected at least one [[dicom.node]]: nothing to watch"
+    ]
+
+
 def test_unknown_and_future_tables() -> None:
-    found = problems("[hl7]\n[frobnicate]\n")
+    found = problems("[hl7]\n[frobnicate]\n[[dicom.node]]\nid='a'\naet='A'\nhost='h'\nport=1\n")
     assert "does not support yet" in found[0]
     assert found[1].startswith("frobnicate = a table: expected no such table")
 
@@ -124,7 +159,9 @@ def test_toml_syntax_error_is_one_clear_problem() -> None:
 
 
 def test_relative_history_path_is_relative_to_the_config(tmp_path: Path) -> None:
-    config = parse_config("[history]\npath = 'h/history.sqlite'\n", source=tmp_path / "c.toml")
+    node = "[[dicom.node]]\nid='a'\naet='A'\nhost='h'\nport=104\n"
+    text = "[history]\npath = 'h/history.sqlite'\n" + node
+    config = parse_config(text, source=tmp_path / "c.toml")
     assert config.history.path == tmp_path / "h" / "history.sqlite"
 
 
@@ -156,3 +193,13 @@ def test_starter_config_is_valid_commented_and_private(tmp_path: Path) -> None:
         write_starter(path)
     doc = starter_document()
     assert tomlkit.dumps(doc) == text
+
+
+def test_starter_config_comments_uncomment_into_valid_config(tmp_path: Path) -> None:
+    text = tomlkit.dumps(starter_document())
+    uncommented = "\n".join(
+        line[2:] if line.startswith("# ") and "=" in line and "path" not in line else line
+        for line in text.splitlines()
+    )
+    node = parse_config(uncommented).dicom.nodes[0]
+    assert node.site == "main" and node.warn_latency == 1.0
