@@ -315,6 +315,8 @@ class _Reader:
             t, "max_workers", "dicom", _int_range(1, 64), "a whole number from 1 to 64", 8
         )
         defaults = DicomConfig(calling, interval, timeout, warn, workers)
+        self.cross_check(t, "dicom", "timeout", timeout, "interval", interval)
+        self.cross_check(t, "dicom", "warn_latency", warn, "timeout", timeout)
         raw_nodes = t.get("node", [])
         nodes: list[DicomNodeConfig] = []
         if not isinstance(raw_nodes, list):
@@ -337,6 +339,27 @@ class _Reader:
             if node is not None:
                 nodes.append(node)
         return DicomConfig(calling, interval, timeout, warn, workers, tuple(nodes))
+
+    def cross_check(
+        self,
+        t: Mapping[str, Any],
+        path: str,
+        key: str,
+        value: float | None,
+        limit_key: str,
+        limit: float | None,
+    ) -> None:
+        """``key`` must be less than ``limit_key``; a value inherited from [dicom] is named so."""
+        if value is None or limit is None or value < limit:
+            return
+        if path != "dicom" and key not in t and limit_key not in t:
+            return
+        where = _where(t, path, key)
+        self.problem(
+            where,
+            t.get(key, value),
+            f"less than the {limit_key} ({_where(t, path, limit_key)} = {limit:g}s)",
+        )
 
     def dicom_node(
         self, t: Mapping[str, Any], path: str, defaults: DicomConfig, site: SiteConfig
@@ -368,22 +391,12 @@ class _Reader:
         warn = self.get(t, "warn_latency", path, _timeout, _WARN_EXPECTED, None)
         calling = self.get(t, "calling_aet", path, _aet, _AET_EXPECTED, defaults.calling_aet)
         # Cross-checks run whenever both sides parsed, so they are reported with everything else.
-        # A value inherited from [dicom] is named as such, since that is where to fix it.
+        # A pair wholly inherited from [dicom] was checked there, once.
         interval_v = interval if "interval" in t else defaults.interval
         timeout_v = timeout if "timeout" in t else defaults.timeout
         warn_v = warn if "warn_latency" in t else defaults.warn_latency
-        if interval_v is not None and timeout_v is not None and timeout_v >= interval_v:
-            self.problem(
-                _where(t, path, "timeout"),
-                t.get("timeout", timeout_v),
-                f"less than the interval ({_where(t, path, 'interval')} = {interval_v:g}s)",
-            )
-        if timeout_v is not None and warn_v is not None and warn_v >= timeout_v:
-            self.problem(
-                _where(t, path, "warn_latency"),
-                t.get("warn_latency", warn_v),
-                f"less than the timeout ({_where(t, path, 'timeout')} = {timeout_v:g}s)",
-            )
+        self.cross_check(t, path, "timeout", timeout_v, "interval", interval_v)
+        self.cross_check(t, path, "warn_latency", warn_v, "timeout", timeout_v)
         if len(self.problems) > before:
             return None
         return DicomNodeConfig(
@@ -402,7 +415,9 @@ class _Reader:
 
 
 def _where(t: Mapping[str, Any], path: str, key: str) -> str:
-    return f"{path}.{key}" if key in t else f"dicom.{key} (inherited by {path})"
+    if key in t or path == "dicom":
+        return f"{path}.{key}"
+    return f"dicom.{key} (inherited by {path})"
 
 
 _AET_EXPECTED = "an AE title of 1 to 16 printable ASCII characters, no backslash"

@@ -111,12 +111,13 @@ def test_duplicate_ids_and_timeout_not_below_interval() -> None:
 
 def test_cross_checks_are_reported_with_other_errors_and_name_inherited_keys() -> None:
     found = problems(
-        "[dicom]\ntimeout = '1m'\n[[dicom.node]]\nid='a'\naet='A'\nhost='h'\nport=0\n"
+        "[dicom]\ntimeout = '5s'\n[[dicom.node]]\nid='a'\naet='A'\nhost='h'\nport=0\n"
+        "interval = '2s'\n"
         "[[dicom.node]]\nid='a'\naet='B'\nhost='bad host!'\nport=104\nwarn_latency='1m30s'\n"
     )
     assert "dicom.node[0].port = 0: expected a TCP port from 1 to 65535" in found
     assert any(
-        p.startswith("dicom.timeout (inherited by dicom.node[0]) = 60.0: expected less than")
+        p.startswith("dicom.timeout (inherited by dicom.node[0]) = 5.0: expected less than")
         for p in found
     )
     assert "dicom.node[1].id = 'a': expected a unique id (dicom.node[0] has it)" in found
@@ -203,3 +204,13 @@ def test_starter_config_comments_uncomment_into_valid_config(tmp_path: Path) -> 
     )
     node = parse_config(uncommented).dicom.nodes[0]
     assert node.site == "main" and node.warn_latency == 1.0
+
+
+def test_a_wholly_inherited_conflict_is_reported_once_at_its_source() -> None:
+    node = "[[dicom.node]]\nid='{}'\naet='A'\nhost='h'\nport=104\n"
+    found = problems(
+        "[dicom]\ntimeout='1s'\nwarn_latency='2s'\n" + node.format("a") + node.format("b")
+    )
+    assert found == [
+        "dicom.warn_latency = '2s': expected less than the timeout (dicom.timeout = 1s)"
+    ]

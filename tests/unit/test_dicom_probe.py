@@ -119,7 +119,7 @@ async def test_echo_ok_with_timings_and_peer_facts(
     check = make_check(scp_port, executor)
     result = await check.check()
     assert result.status is Status.OK, result.reason
-    assert result.reason == ""
+    assert result.reason == "echo ok"
     assert set(result.metrics) == {
         "associate_seconds",
         "dimse_seconds",
