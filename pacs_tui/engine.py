@@ -4,7 +4,6 @@ subscribers. It never imports Textual; the UI, ``collect`` and ``status`` all dr
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -259,12 +258,3 @@ async def open_engine(config: Config, *, history: bool = True) -> Engine:
         )
         store = await Store.open(h.path, retention)
     return Engine(config, store=store)
-
-
-async def wait_first_results(engine: Engine, timeout: float) -> None:
-    """Wait until every target has a status other than UNKNOWN, or ``timeout``."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if all(s.status is not Status.UNKNOWN for s in engine.states.values()):
-            return
-        await asyncio.sleep(0.05)

@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 import logging
 import random
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
 from pacs_tui.model import Result, Status
@@ -72,7 +72,13 @@ class _Slot:
 
 
 class Scheduler:
-    """Owns one looping task per check until :meth:`stop`."""
+    """Owns one looping task per check until :meth:`stop`.
+
+    ``pools`` bounds how many checks of one pool run at once (a check names its pool in a
+    ``pool`` attribute): a check waits for a free place *before* its timeout starts, so a burst
+    (start-up, "probe all", many nodes timing out together) never turns queueing into false
+    DOWNs. Size a pool like the thread pool its checks run in.
+    """
 
     def __init__(
         self,
@@ -83,8 +89,10 @@ class Scheduler:
         max_backoff: float = 300.0,
         first_run_spread: float = FIRST_RUN_SPREAD,
         rng: random.Random | None = None,
+        pools: Mapping[str, int] | None = None,
     ) -> None:
         self._slots = {c.target.id: _Slot(c) for c in checks}
+        self._pools = {name: asyncio.Semaphore(size) for name, size in (pools or {}).items()}
         self._on_result = on_result
         self._jitter = jitter
         self._max_backoff = max_backoff
@@ -124,12 +132,19 @@ class Scheduler:
     async def run_once(self) -> dict[str, Result]:
         """Every check once, concurrently; used by ``status`` and tests."""
         slots = list(self._slots.values())
-        results = await asyncio.gather(*(run_with_timeout(s.check) for s in slots))
+        results = await asyncio.gather(*(self._run(s.check) for s in slots))
         out: dict[str, Result] = {}
         for slot, result in zip(slots, results, strict=True):
             self._deliver(slot, result)
             out[slot.check.target.id] = result
         return out
+
+    async def _run(self, check: Check) -> Result:
+        pool = self._pools.get(getattr(check, "pool", ""))
+        if pool is None:
+            return await run_with_timeout(check)
+        async with pool:
+            return await run_with_timeout(check)
 
     def _deliver(self, slot: _Slot, result: Result) -> None:
         slot.runs += 1
@@ -147,7 +162,7 @@ class Scheduler:
             slot.wake.clear()
             slot.running = True
             try:
-                result = await run_with_timeout(check)
+                result = await self._run(check)
             finally:
                 slot.running = False
             self._deliver(slot, result)

@@ -7,7 +7,7 @@ called AE title not recognised (permanent)", "timed out after 2.0s waiting for A
 response", ...). It never raises for a failure of the peer.
 
 :class:`DicomEchoCheck` is the periodic :class:`~pacs_tui.probes.base.Check`: it runs
-:func:`echo` in the engine's bounded thread pool (:func:`make_executor`) so the asyncio loop never
+:func:`echo` in the engine's bounded thread pool (``[dicom] max_workers``) so the asyncio loop never
 blocks, and turns the outcome into a :class:`~pacs_tui.model.Result`.
 
 Two fixes over stock pynetdicom 3.0, both through its own extension points (no monkeypatching):
@@ -500,7 +500,11 @@ class DicomEchoCheck:
 
     The association runs in ``executor`` (owned by the engine); the check never creates
     threads itself (pynetdicom starts its own two per association inside that worker).
+    ``pool`` tells the scheduler to hold the check until a worker is free, so time spent
+    waiting for one never counts against the node's timeout.
     """
+
+    pool = "dicom"
 
     def __init__(
         self,

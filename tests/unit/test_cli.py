@@ -50,7 +50,8 @@ def write_config(path: Path, nodes: list[tuple[str, str, int]], history: Path) -
     lines = [
         '[site]\nname = "Test Site"\n',
         f'[history]\npath = "{history}"\n',
-        '[dicom]\ncalling_aet = "PACSTUI"\ninterval = "1s"\ntimeout = "500ms"\nwarn_latency = "200ms"\n',
+        '[dicom]\ncalling_aet = "PACSTUI"\ninterval = "1s"\n',
+        'timeout = "500ms"\nwarn_latency = "200ms"\n',
     ]
     for node_id, aet, port in nodes:
         lines.append(
