@@ -303,9 +303,14 @@ def cmd_collect(args: argparse.Namespace) -> int:
     if config is None:
         return EXIT_USAGE
     from pacs_tui.engine import open_engine
+    from pacs_tui.store import StoreError
 
     async def collect() -> int:
-        engine = await open_engine(config)
+        try:
+            engine = await open_engine(config)
+        except StoreError as exc:
+            log.error("cannot start: %s", exc)
+            return 1
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
@@ -344,11 +349,24 @@ def cmd_history(args: argparse.Namespace) -> int:
         )
         return 1
     from pacs_tui.report import history_csv, history_json_text, history_table
-    from pacs_tui.store import Store
+    from pacs_tui.store import Store, StoreError
 
     async def query() -> int:
-        store = await Store.open(path, retention_interval=None)
         try:
+            store = await Store.open(path, readonly=True)
+        except StoreError as exc:
+            print(f"pacs-tui: {exc}", file=sys.stderr)
+            return 1
+        try:
+            if args.target is not None:
+                known = sorted(t.id for t in await store.targets())
+                if args.target not in known:
+                    print(
+                        f"pacs-tui: no target {args.target!r} in the history {path}; "
+                        f"known: {', '.join(known) or 'none yet'}",
+                        file=sys.stderr,
+                    )
+                    return 1
             since = time.time() - window
             samples = await store.samples(
                 target=args.target, metric=args.metric, since=since, kind=args.kind

@@ -1,4 +1,4 @@
-"""Parse and format human durations such as ``30s``, ``5m``, ``1h30m``, ``2d``."""
+"""Parse and format human durations: ``30s``, ``5m``, ``1h30m``, ``2d``, or ``90`` (seconds)."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ _UNITS = {
     "w": 604800.0,
     "y": 31536000.0,
 }
+_PLAIN = re.compile(r"\d+(?:\.\d+)?")
 _PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w|y)")
 
 
@@ -21,6 +22,8 @@ def parse_duration(text: str) -> float:
     cleaned = text.strip().replace(" ", "")
     if not cleaned:
         raise ValueError("empty duration")
+    if _PLAIN.fullmatch(cleaned):
+        return float(cleaned)  # a bare number is seconds, as in the config
     pos = 0
     total = 0.0
     for match in _PART.finditer(cleaned):

@@ -1,12 +1,15 @@
 """Logging setup: the UI logs to a 0600 file (never onto the screen), headless commands to stderr.
 
-Log lines carry ids, statuses and reasons, never message bodies or patient data.
+Log lines carry ids, statuses and reasons, never message bodies or patient data. The exception
+is ``--log-level debug``, which lets pynetdicom log whole PDUs for troubleshooting a peer.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import sys
+from logging.handlers import RotatingFileHandler
 from pathlib import Path
 
 LEVELS = ("debug", "info", "warning", "error")
@@ -21,10 +24,20 @@ def setup_logging(level: str, *, file: Path | None = None) -> Path | None:
     root.setLevel(level.upper())
     handler: logging.Handler
     if file is not None:
-        file.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        fd = os.open(file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-        os.close(fd)
-        handler = logging.FileHandler(file, encoding="utf-8")
+        try:
+            file.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            fd = os.open(file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+            os.close(fd)
+            # Rotated so a NOC wall that runs for months does not fill the disk.
+            handler = RotatingFileHandler(file, maxBytes=5_000_000, backupCount=3, encoding="utf-8")
+        except OSError as exc:
+            print(
+                f"pacs-tui: cannot write the log file {file} ({exc.strerror}); "
+                "logging is off for this run",
+                file=sys.stderr,
+            )
+            root.addHandler(logging.NullHandler())
+            return None
     else:
         handler = logging.StreamHandler()
     handler.setFormatter(logging.Formatter(FORMAT))

@@ -6,11 +6,14 @@ Producers only enqueue; one background writer batches rows into a transaction ab
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import json
 import logging
 import math
 import os
+import sqlite3
 import stat
+import sys
 import time
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager, suppress
@@ -186,6 +189,32 @@ def _create_private_file(path: Path) -> None:
                 candidate.chmod(0o600)
 
 
+def _take_writer_lock(path: Path) -> int:
+    """Hold ``<history>.lock`` for as long as this store writes.
+
+    One engine per site (ARCHITECTURE rule 5): two engines writing one history would double
+    every status change and mix their samples. Readers (``pacs-tui history``) take no lock.
+    """
+    lock_path = Path(f"{path}.lock")
+    try:
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+    except OSError as exc:
+        raise StoreError(f"cannot create {lock_path}: {exc.strerror}") from None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.pread(fd, 200, 0).decode("utf-8", "replace").strip() or "another process"
+        os.close(fd)
+        raise StoreError(
+            f"the history {path} is already written by another pacs-tui engine ({holder}). "
+            "Only one engine may write a history: stop the other one, or give this one another "
+            "[history] path. `pacs-tui history` can read it meanwhile."
+        ) from None
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"pid {os.getpid()}: {' '.join(sys.argv[:2])}".encode(), 0)
+    return fd
+
+
 class Store:
     """The history database. Enqueue with ``add_*``; query with the async methods.
 
@@ -202,8 +231,11 @@ class Store:
         flush_interval: float = 1.0,
         retention_interval: float | None = HOUR,
         max_pending: int = 1_000_000,
+        readonly: bool = False,
     ) -> None:
         self.path = Path(path)
+        self.readonly = readonly
+        self._lock_fd: int | None = None
         self.retention = retention if retention is not None else Retention()
         self.flush_interval = flush_interval
         self.retention_interval = retention_interval
@@ -247,19 +279,66 @@ class Store:
     # -- lifecycle ------------------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Open (creating or migrating) the database and start the background writer."""
+        """Open (creating or migrating) the database and start the background writer.
+
+        Raises :class:`StoreError` with the path and the reason in words when the file cannot be
+        used (a directory, not a database, newer schema, held by another engine).
+        """
         if self._db is not None or self._closed:
             raise StoreError("store already started or closed")
-        _create_private_file(self.path)
-        db = await aiosqlite.connect(self.path, isolation_level=None)
+        if self.readonly:
+            await self._open_readonly()
+            return
+        try:
+            _create_private_file(self.path)
+        except OSError as exc:
+            raise StoreError(f"cannot create the history {self.path}: {exc.strerror}") from None
+        self._lock_fd = _take_writer_lock(self.path)
+        try:
+            db = await aiosqlite.connect(self.path, isolation_level=None)
+        except (OSError, sqlite3.Error) as exc:
+            self._release_lock()
+            raise StoreError(f"cannot open the history {self.path}: {exc}") from None
         try:
             await self._configure(db)
             await self._migrate(db)
+        except sqlite3.DatabaseError as exc:
+            await db.close()
+            self._release_lock()
+            raise StoreError(f"{self.path} is not a pacs-tui history ({exc})") from None
         except BaseException:
             await db.close()
+            self._release_lock()
             raise
         self._db = db
         self._writer = asyncio.create_task(self._run_writer(), name="pacs-tui store writer")
+
+    async def _open_readonly(self) -> None:
+        """Reader for ``pacs-tui history``: no create, no migration, no writer, no lock."""
+        if not self.path.is_file():
+            raise StoreError(f"no history at {self.path}")
+        uri = f"{self.path.resolve().as_uri()}?mode=ro"
+        try:
+            db = await aiosqlite.connect(uri, uri=True, isolation_level=None)
+        except (OSError, sqlite3.Error) as exc:
+            raise StoreError(f"cannot read the history {self.path}: {exc}") from None
+        try:
+            await db.execute("PRAGMA busy_timeout=5000")
+            rows = list(await db.execute_fetchall("PRAGMA user_version"))
+            version = int(rows[0][0])
+        except sqlite3.DatabaseError as exc:
+            await db.close()
+            raise StoreError(f"{self.path} is not a pacs-tui history ({exc})") from None
+        if not 1 <= version <= SCHEMA_VERSION:
+            await db.close()
+            what = "is not a pacs-tui history" if version == 0 else "is from a newer pacs-tui"
+            raise StoreError(f"{self.path} {what} (schema version {version})")
+        self._db = db
+
+    def _release_lock(self) -> None:
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)  # closing the descriptor releases the flock
+            self._lock_fd = None
 
     async def close(self) -> None:
         """Write everything pending, stop the writer and close the database."""
@@ -277,6 +356,7 @@ class Store:
             if self._db is not None:
                 await self._db.close()
                 self._db = None
+            self._release_lock()
             if self.pending:
                 log.error("history store closed with %d rows unwritten", self.pending)
 
@@ -349,6 +429,8 @@ class Store:
     def _check_open(self) -> None:
         if self._closed:
             raise StoreError("history store is closed")
+        if self.readonly:
+            raise StoreError("history store is open read-only")
 
     def _trim(self, rows: list[Any]) -> None:
         excess = len(rows) - self.max_pending

@@ -166,3 +166,20 @@ def test_collect_stops_cleanly_and_history_reads_back(tmp_path: Path, echo_serve
 
     bad = run("history", "--since", "yesterday", "--config", str(config), cwd=tmp_path)
     assert bad.returncode != 0 and "not a duration" in bad.stderr
+
+
+def test_global_options_before_the_command_are_kept(tmp_path: Path, echo_server: int) -> None:
+    config = write_config(tmp_path / "c.toml", [("a", "ARCHIVE", echo_server)], tmp_path / "h")
+    out = run("--config", str(config), "--log-level", "debug", "status", "--json", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["targets"][0]["status"] == "OK"
+
+
+def test_unusable_history_is_an_error_not_a_traceback(tmp_path: Path, echo_server: int) -> None:
+    (tmp_path / "adir").mkdir()
+    config = write_config(tmp_path / "c.toml", [("a", "ARCHIVE", echo_server)], tmp_path / "adir")
+    for command in (["collect"], ["history"]):
+        out = run(*command, "--config", str(config), cwd=tmp_path)
+        assert out.returncode == 1, command
+        assert "Traceback" not in out.stderr
+        assert str(tmp_path / "adir") in out.stderr

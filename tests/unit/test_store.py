@@ -277,7 +277,7 @@ async def test_second_connection_reads_while_writer_is_open(store: Store) -> Non
     finally:
         reader.close()
 
-    other = await Store.open(store.path, retention_interval=None)
+    other = await Store.open(store.path, readonly=True)
     try:
         assert len(await other.samples()) == 2
     finally:
@@ -414,3 +414,44 @@ async def test_close_is_prompt_while_retention_runs(db_path: Path) -> None:
     s = await Store.open(db_path, retention_interval=3600)
     await asyncio.sleep(0)  # let the writer start its first retention pass
     await asyncio.wait_for(s.close(), timeout=5)
+
+
+async def test_only_one_engine_writes_a_history(tmp_path: Path) -> None:
+    path = tmp_path / "h.sqlite"
+    first = await Store.open(path)
+    try:
+        with pytest.raises(StoreError, match="already written by another pacs-tui engine"):
+            await Store.open(path)
+    finally:
+        await first.close()
+    second = await Store.open(path)  # the lock went with the first store
+    await second.close()
+
+
+async def test_a_readonly_store_reads_while_the_writer_holds_the_lock(tmp_path: Path) -> None:
+    path = tmp_path / "h.sqlite"
+    writer = await Store.open(path)
+    writer.add_samples([Sample(1000.0, "n", "echo_seconds", 0.01)])
+    await writer.flush()
+    reader = await Store.open(path, readonly=True)
+    try:
+        assert [s.value for s in await reader.samples()] == [0.01]
+        with pytest.raises(StoreError, match="read-only"):
+            reader.add_samples([Sample(1001.0, "n", "echo_seconds", 0.02)])
+    finally:
+        await reader.close()
+        await writer.close()
+
+
+async def test_unusable_history_files_are_clear_errors(tmp_path: Path) -> None:
+    with pytest.raises(StoreError, match="cannot create the history"):
+        await Store.open(tmp_path)  # a directory
+    junk = tmp_path / "junk.sqlite"
+    junk.write_bytes(b"this is not a database" * 100)
+    with pytest.raises(StoreError, match="is not a pacs-tui history"):
+        await Store.open(junk)
+    with pytest.raises(StoreError, match="is not a pacs-tui history"):
+        await Store.open(junk, readonly=True)
+    with pytest.raises(StoreError, match="no history at"):
+        await Store.open(tmp_path / "missing.sqlite", readonly=True)
+    assert not (tmp_path / "missing.sqlite").exists()
