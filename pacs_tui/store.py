@@ -15,7 +15,7 @@ import sqlite3
 import stat
 import sys
 import time
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -232,6 +232,7 @@ class Store:
         retention_interval: float | None = HOUR,
         max_pending: int = 1_000_000,
         readonly: bool = False,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.path = Path(path)
         self.readonly = readonly
@@ -240,6 +241,7 @@ class Store:
         self.flush_interval = flush_interval
         self.retention_interval = retention_interval
         self.max_pending = max_pending
+        self.clock = clock  # "now" for series() and retention; tests replay a fixed moment
         self.dropped = 0
         self._db: aiosqlite.Connection | None = None
         self._writer: asyncio.Task[None] | None = None
@@ -476,7 +478,7 @@ class Store:
 
     async def run_retention(self, now: float | None = None) -> dict[str, int]:
         """Delete rows older than each table's window; rows deleted per table."""
-        now = time.time() if now is None else now
+        now = self.clock() if now is None else now
         windows = {
             "samples": self.retention.raw,
             "samples_1m": self.retention.minute,
@@ -590,7 +592,7 @@ class Store:
 
         Rollup buckets are included when they start in [bucket of ``since``, ``until``].
         """
-        now = time.time()
+        now = self.clock()
         end = now if until is None else until
         resolution = choose_resolution(end - since, now - since, self.retention)
         params: list[Any] = [target, metric]
