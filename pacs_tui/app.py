@@ -3,20 +3,24 @@
 The app subscribes to the engine and turns its updates into Textual messages
 (:mod:`pacs_tui.messages`), which it forwards to the screen that is showing. It starts the engine
 after the first frame (so the UI appears at once) and stops it on the way out, which flushes the
-history. Screens are Textual *modes*, registered in :data:`SCREENS`: adding one (HL7, Storage, …)
+history. SIGTERM and SIGHUP (``systemctl stop``, ``kill``, an SSH connection dropping) quit the
+same way as ``q``: the engine is stopped and the history flushed, and the CLI's clean-up runs.
+Screens are Textual *modes*, registered in :data:`SCREENS`: adding one (HL7, Storage, …)
 is one line there; its number key, help row and palette command follow from it.
 """
 
 from __future__ import annotations
 
+import asyncio
 import getpass
 import logging
+import signal
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from textual import work
 from textual.app import App, SystemCommand
@@ -31,7 +35,7 @@ from pacs_tui.model import EventKind
 from pacs_tui.screens import RECENT_MAX, PacsScreen, StartingScreen, UiContext
 from pacs_tui.screens.help import HelpScreen, KeySection, bindings_of, key_rows
 from pacs_tui.screens.node_detail import NodeDetailScreen
-from pacs_tui.screens.nodes import NodesScreen
+from pacs_tui.screens.nodes import NOTIFY_SECONDS, NodesScreen
 from pacs_tui.screens.overview import OverviewScreen
 
 log = logging.getLogger(__name__)
@@ -40,6 +44,14 @@ log = logging.getLogger(__name__)
 RECENT_FETCH = RECENT_MAX
 #: The theme used for ``ansi=True``: the terminal's own 16 colours.
 ANSI_THEME = "ansi-dark"
+#: Signals that quit the app cleanly (as ``q`` does): a service manager's stop, a hang-up.
+QUIT_SIGNALS: tuple[signal.Signals, ...] = tuple(
+    getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name)
+)
+#: The footer's entry for the number keys.
+SCREENS_GROUP = Binding.Group("Screens")
+#: Textual's own palette entries that ours replace ("Keys": our ``?`` list of keys).
+HIDDEN_SYSTEM_COMMANDS = frozenset({"Quit", "Keys"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +107,9 @@ class PacsApp(App[None]):
                 spec.title,
                 id=f"screen.{spec.name}",
                 tooltip=f"Show the {spec.title} screen",
+                # One footer entry for every number key ("1 2 Screens"), so that the footer fits
+                # 80 columns; the keys screen and the palette name each screen.
+                group=SCREENS_GROUP,
             )
             for spec in SCREENS
         ),
@@ -139,6 +154,10 @@ class PacsApp(App[None]):
         self.ready_at: float | None = None
         self.keymap_overrides: dict[str, str] = {}
         self._unsubscribe: Callable[[], None] | None = None
+        #: Signals whose handler this app installed on its loop, with the handler found before.
+        self._signals: dict[signal.Signals, Any] = {}
+        #: The quit signal received, if any (for the log and for tests).
+        self.quit_signal: signal.Signals | None = None
         if ansi:
             self.theme = ANSI_THEME
         if keymap:
@@ -157,9 +176,42 @@ class PacsApp(App[None]):
         return StartingScreen(demo=self.demo, now=self.clock)
 
     def on_mount(self) -> None:
+        self._install_signal_handlers()
         if self._engine is not None:
             self._install(self._engine)
         self.call_after_refresh(self._after_first_frame)
+
+    def _install_signal_handlers(self) -> None:
+        """Quit cleanly on SIGTERM/SIGHUP (only possible on the main thread, on Unix)."""
+        loop = asyncio.get_running_loop()
+        for sig in QUIT_SIGNALS:
+            previous = signal.getsignal(sig)
+            try:
+                loop.add_signal_handler(sig, self._quit_on_signal, sig)
+            except (NotImplementedError, RuntimeError, ValueError):
+                # Windows, or not the main thread (e.g. the app run in a test's thread).
+                log.debug("cannot handle %s here; it keeps its default action", sig.name)
+                continue
+            self._signals[sig] = previous
+
+    def _remove_signal_handlers(self) -> None:
+        """Give the signals back as they were (a test runner keeps its own SIGTERM handler)."""
+        loop = asyncio.get_running_loop()
+        for sig, previous in self._signals.items():
+            loop.remove_signal_handler(sig)
+            if previous is not None:
+                try:
+                    signal.signal(sig, previous)
+                except (ValueError, TypeError, OSError):
+                    log.debug("could not restore the handler of %s", sig.name)
+        self._signals.clear()
+
+    def _quit_on_signal(self, sig: signal.Signals) -> None:
+        """Runs on the loop: quit as ``q`` does (on_unmount stops the engine)."""
+        if self.quit_signal is None:
+            log.info("%s received: quitting (stopping the engine)", sig.name)
+        self.quit_signal = sig
+        self.exit()
 
     def _install(self, engine: Engine) -> None:
         """Register the screens for ``engine``, subscribe to it and show the first screen."""
@@ -194,11 +246,15 @@ class PacsApp(App[None]):
         await self._load_recent()
 
     async def on_unmount(self) -> None:
-        if self._unsubscribe is not None:
-            self._unsubscribe()
-            self._unsubscribe = None
-        if self._engine is not None and (self.start_engine or self._factory is not None):
-            await self._engine.stop()
+        try:
+            if self._unsubscribe is not None:
+                self._unsubscribe()
+                self._unsubscribe = None
+            if self._engine is not None and (self.start_engine or self._factory is not None):
+                await self._engine.stop()
+        finally:
+            # Only now: a second SIGTERM while the history is flushed must not kill the process.
+            self._remove_signal_handlers()
 
     # -- engine → messages ------------------------------------------------------------------
 
@@ -291,7 +347,7 @@ class PacsApp(App[None]):
         if self.ctx is None:
             return
         count = self.engine.probe_all(self.operator)
-        self.notify(f"Probing all {count} targets now…", title="Probe requested", timeout=3)
+        self.notify(f"Probing all {count} targets now…", timeout=NOTIFY_SECONDS)
 
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):
@@ -304,7 +360,7 @@ class PacsApp(App[None]):
             screen.action_filter()
 
     def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
-        # "Quit" is one of our own palette commands already.
+        # "Quit" and "Keys" are our own palette commands already ("Quit", "Show keys").
         for command in super().get_system_commands(screen):
-            if command.title != "Quit":
+            if command.title not in HIDDEN_SYSTEM_COMMANDS:
                 yield command

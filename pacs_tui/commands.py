@@ -113,8 +113,10 @@ def palette_commands(app: PacsApp, screen: Screen[Any]) -> list[PaletteCommand]:
 
 
 def _probe(app: PacsApp, target_id: str) -> None:
+    from pacs_tui.screens.nodes import NOTIFY_SECONDS
+
     if app.engine.probe_now(target_id, app.operator):
-        app.notify(f"Probing {target_id} now…", title="Probe requested", timeout=3)
+        app.notify(f"Probing {target_id} now…", timeout=NOTIFY_SECONDS)
 
 
 async def _open_node(app: PacsApp, target_id: str) -> None:

@@ -17,6 +17,9 @@ from pacs_tui.model import Status
 BLOCKS = "▁▂▃▄▅▆▇█"
 #: Shown instead of a value we do not have (never checked, no sample in that time bucket, …).
 NONE_TEXT = "—"
+#: Marks a time bucket in which the target was DOWN (sparklines, the chart's status strip): the
+#: DOWN glyph itself, so that it reads without colour.
+DOWN_MARK = Status.DOWN.glyph
 
 _MINUTE = 60
 _HOUR = 3600
@@ -169,20 +172,25 @@ def sparkline(
     hi: float | None = None,
     log: bool = False,
     gap: str = " ",
+    marks: Sequence[bool] | None = None,
+    mark: str = DOWN_MARK,
 ) -> str:
     """One character per value from ``"▁▂▃▄▅▆▇█"``; ``None`` becomes ``gap``.
 
     ``lo``/``hi`` fix the scale (values outside are clamped) so that rows of a table compare;
     by default the scale is the values' own range (all-equal values sit on the lowest block).
     ``log=True`` scales logarithmically, which suits latencies spanning 1 ms to seconds.
+    Where ``marks`` is true (a bucket in which the target was DOWN, see :func:`mark_buckets`)
+    the character is ``mark`` whatever the value.
     """
     present = [v for v in values if v is not None and not math.isnan(v)]
-    if not present:
-        return gap * len(values)
-    low = min(present) if lo is None else lo
-    high = max(present) if hi is None else hi
+    low = (min(present) if present else 0.0) if lo is None else lo
+    high = (max(present) if present else 0.0) if hi is None else hi
     out = []
-    for value in values:
+    for index, value in enumerate(values):
+        if marks is not None and index < len(marks) and marks[index]:
+            out.append(mark)
+            continue
         if value is None or math.isnan(value):
             out.append(gap)
             continue
@@ -248,3 +256,89 @@ def series_summary(
     if count == 0:
         return None
     return low, total / count, high
+
+
+# -- DOWN periods ---------------------------------------------------------------------------
+
+
+def _as_status(value: object) -> Status | None:
+    if isinstance(value, Status):
+        return value
+    try:
+        return Status(str(value))
+    except ValueError:
+        return None
+
+
+def down_periods(
+    changes: Iterable[tuple[float, object, object]],
+    start: float,
+    end: float,
+    *,
+    current: Status | None = None,
+    since: float | None = None,
+) -> list[tuple[float, float]]:
+    """The ``(from, to)`` spans within ``[start, end]`` during which the target was DOWN.
+
+    ``changes`` are status changes ``(ts, before, after)`` (statuses or their words, ``before``
+    may be ``None`` when unknown), in any order, possibly repeated. ``current``/``since`` are the
+    target's status now and when it began: they fill in a change the list missed, and give the
+    status of the whole window when nothing changed in it. Before the first change the status
+    is that change's ``before``.
+    """
+    if end <= start:
+        return []
+    points: dict[float, tuple[Status | None, Status | None]] = {}
+    for ts, before, after in changes:
+        points[ts] = (_as_status(before), _as_status(after))
+    if current is not None and since is not None and since <= end:
+        known = points.get(since)
+        points[since] = (known[0] if known else None, current)
+    timeline = sorted((ts, b, a) for ts, (b, a) in points.items() if ts <= end)
+    # The status at ``start``: the last change at or before it, else the first change's "before".
+    status: Status | None = None
+    earlier = [p for p in timeline if p[0] <= start]
+    later = [p for p in timeline if p[0] > start]
+    if earlier:
+        status = earlier[-1][2]
+    elif later:
+        status = later[0][1]
+    else:
+        status = current
+    periods: list[tuple[float, float]] = []
+    down_from = start if status is Status.DOWN else None
+    for ts, _before, after in later:
+        if after is Status.DOWN and down_from is None:
+            down_from = ts
+        elif after is not Status.DOWN and after is not None and down_from is not None:
+            if ts > down_from:
+                periods.append((down_from, ts))
+            down_from = None
+    if down_from is not None:
+        periods.append((down_from, end))
+    return periods
+
+
+def mark_buckets(
+    periods: Iterable[tuple[float, float]], start: float, end: float, buckets: int
+) -> list[bool]:
+    """For each of ``buckets`` equal slots of ``[start, end)``: does any period overlap it?
+
+    Any overlap counts, so an outage of a few seconds still marks its slot: an outage must never
+    vanish from a coarse trend.
+    """
+    if buckets <= 0 or end <= start:
+        return []
+    width = (end - start) / buckets
+    marks = [False] * buckets
+    for begin, finish in periods:
+        begin, finish = max(begin, start), min(finish, end)
+        if finish < begin:
+            continue
+        first = min(int((begin - start) / width), buckets - 1)
+        # A period ending exactly on a slot boundary does not touch the next slot.
+        last = min(math.ceil((finish - start) / width) - 1, buckets - 1)
+        last = max(first, last)
+        for index in range(first, last + 1):
+            marks[index] = True
+    return marks

@@ -1,15 +1,20 @@
 """Node detail: one DICOM node's facts, its latency over the last hour and its recent events.
 
 Pushed over the Nodes screen (Enter on a row); Escape goes back. The chart and the events come
-from the history in a worker and are extended live while the screen shows.
+from the history in a worker and are extended live while the screen shows; the chart marks the
+time the node was DOWN. The body scrolls (↓, PgDn, End) when it is taller than the terminal.
+
+Facts sit two to a line where they fit; a value too long for half the width (timings, a UID, a
+description) gets a line of its own, so that no value is ever broken in the middle ("4.8 / ms").
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar
 
+from rich.console import Console, ConsoleOptions, RenderResult
 from rich.table import Table
 from rich.text import Text
 from textual import work
@@ -19,10 +24,17 @@ from textual.containers import VerticalScroll
 from textual.events import Resize
 from textual.widgets import Label, Static
 
-from pacs_tui.model import Event, Status, TargetState
+from pacs_tui.model import Event, EventKind, Status, TargetState
 from pacs_tui.screens import PacsScreen, UiContext
 from pacs_tui.screens.nodes import METRIC, address, probe_now
-from pacs_tui.ui_format import STATUS_ORDER, ago, ms, series_summary, status_class
+from pacs_tui.ui_format import (
+    STATUS_ORDER,
+    ago,
+    down_periods,
+    ms,
+    series_summary,
+    status_class,
+)
 from pacs_tui.ui_format import when as when_text
 from pacs_tui.widgets import LatencyChart, StatusTable
 from pacs_tui.widgets.status_table import plain
@@ -81,6 +93,41 @@ def timings(metrics: Mapping[str, float]) -> str:
     return " · ".join(parts)
 
 
+class FactsGrid:
+    """``(label, value)`` facts laid out for the width they get (a Rich renderable).
+
+    Two facts per line while both values fit in half the width; a longer value gets a line of
+    its own (after the paired ones), where it is wrapped only if it is longer than the line.
+    """
+
+    def __init__(self, pairs: Sequence[tuple[str, str]]) -> None:
+        self.pairs = [(label, value or "—") for label, value in pairs]
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        label_width = max((len(label) for label, _ in self.pairs), default=0)
+        # Two pairs: label, value, label, value with a space between each.
+        half_value = (options.max_width - 2 * label_width - 3) // 2
+        short = [p for p in self.pairs if len(p[1]) <= half_value]
+        long = [p for p in self.pairs if len(p[1]) > half_value]
+        paired = Table.grid(padding=(0, 1), expand=True)
+        for _ in range(2):
+            paired.add_column(style="bold", no_wrap=True, width=label_width)
+            paired.add_column(ratio=1, no_wrap=True, overflow="ellipsis")
+        for index in range(0, len(short), 2):
+            cells: list[Text] = []
+            for label, value in short[index : index + 2]:
+                cells += [Text(label), Text(value)]
+            paired.add_row(*cells)
+        yield paired
+        if long:
+            single = Table.grid(padding=(0, 1), expand=True)
+            single.add_column(style="bold", no_wrap=True, width=label_width)
+            single.add_column(ratio=1, overflow="fold")
+            for label, value in long:
+                single.add_row(Text(label), Text(value))
+            yield single
+
+
 class NodeDetailScreen(PacsScreen):
     """Everything known about one node."""
 
@@ -89,11 +136,15 @@ class NodeDetailScreen(PacsScreen):
         Binding("p", "probe", "Probe", id="detail.probe", tooltip="Check this node now"),
     ]
 
+    AUTO_FOCUS = "#detail-body"
+
     def __init__(self, ctx: UiContext, target_id: str) -> None:
         super().__init__(ctx, id="node-detail")
         self.target_id = target_id
         self._points: list[tuple[float, float]] = []
         self._events: list[Event] = []
+        #: Status changes in the chart's window, from the history: (ts, before, after).
+        self._changes: list[tuple[float, object, object]] = []
         self._loaded = False
 
     @property
@@ -107,7 +158,9 @@ class NodeDetailScreen(PacsScreen):
             yield Label("", id="chart-title", classes="section-title", markup=False)
             yield LatencyChart(id="detail-chart")
             yield Label("Recent events", classes="section-title")
-            yield StatusTable(id="detail-events", cursor_type="none", show_cursor=False)
+            events = StatusTable(id="detail-events", cursor_type="none", show_cursor=False)
+            events.can_focus = False  # the body scrolls, not the table
+            yield events
 
     def on_mount(self) -> None:
         self._fit_events(self.app.size.width)
@@ -142,6 +195,8 @@ class NodeDetailScreen(PacsScreen):
         if event.target == self.target_id:
             self._events.append(event)
             self._show_events()
+            if event.kind == EventKind.STATUS_CHANGE:
+                self._show_chart()
 
     def on_resize(self, event: Resize) -> None:
         if self._fit_events(event.size.width):
@@ -177,8 +232,8 @@ class NodeDetailScreen(PacsScreen):
             return f"{moment(self._points[-1][0])}, history"
         return "never (this hour)" if self._loaded else "…"
 
-    def _facts(self, state: TargetState) -> Table:
-        """Two key/value pairs per line, so everything fits above the chart at 80x24."""
+    def _facts(self, state: TargetState) -> FactsGrid:
+        """Two key/value pairs per line where they fit, so that most fits above the chart."""
         now = self.ctx.now()
         tz = self.ctx.tz
         target = state.target
@@ -201,23 +256,14 @@ class NodeDetailScreen(PacsScreen):
         pairs += [(label, value) for label, value in detail_facts(state.details)]
         if target.label("description"):
             pairs.append(("Description", target.label("description")))
-        facts = Table.grid(padding=(0, 1), expand=True)
-        for _ in range(2):
-            facts.add_column(style="bold", no_wrap=True)
-            facts.add_column(ratio=1, overflow="fold")
-        for index in range(0, len(pairs), 2):
-            row = pairs[index : index + 2]
-            cells: list[Text] = []
-            for label, value in row:
-                cells += [Text(label), Text(value or "—")]
-            facts.add_row(*cells)
-        return facts
+        return FactsGrid(pairs)
 
     def _show_chart(self) -> None:
         now = self.ctx.now()
         start = now - CHART_WINDOW
         points = [p for p in self._points if p[0] >= start]
-        self.query_one(LatencyChart).set_series(points, start, now)
+        down = self.down_periods(start, now)
+        self.query_one(LatencyChart).set_series(points, start, now, down)
         stats = series_summary((v, v, v, 1) for _, v in points)
         if stats is None:
             figures = "no samples yet"
@@ -225,6 +271,17 @@ class NodeDetailScreen(PacsScreen):
             low, avg, high = stats
             figures = f"min {ms(low)} · avg {ms(avg)} · max {ms(high)}"
         self.query_one("#chart-title", Label).update(f"Echo latency, last hour — {figures}")
+
+    def down_periods(self, start: float, end: float) -> list[tuple[float, float]]:
+        """When this node was DOWN within ``[start, end]`` (history, live events, state now)."""
+        changes = list(self._changes)
+        changes += [
+            (e.ts, e.fields.get("from"), e.status or e.fields.get("to"))
+            for e in (*self._events, *self.ctx.recent)
+            if e.target == self.target_id and e.kind == EventKind.STATUS_CHANGE
+        ]
+        state = self.state
+        return down_periods(changes, start, end, current=state.status, since=state.since)
 
     def _show_events(self) -> None:
         table = self.query_one("#detail-events", StatusTable)
@@ -234,8 +291,12 @@ class NodeDetailScreen(PacsScreen):
             table.clear()
             for event in reversed(events):
                 status = table.status_text(event.status) if event.status else plain("")
+                # A long summary wraps onto more lines rather than being cut.
                 table.add_row(
-                    plain(when_text(event.ts, now, self.ctx.tz)), status, plain(event.summary)
+                    plain(when_text(event.ts, now, self.ctx.tz)),
+                    status,
+                    Text(event.summary, end=""),
+                    height=None,
                 )
 
     # -- history ----------------------------------------------------------------------------
@@ -248,10 +309,18 @@ class NodeDetailScreen(PacsScreen):
         try:
             points = await engine.series(self.target_id, METRIC, now - CHART_WINDOW)
             events = await engine.events(self.target_id, limit=EVENT_ROWS)
+            changes = await engine.events(
+                self.target_id, kind=EventKind.STATUS_CHANGE, since=now - CHART_WINDOW
+            )
         except Exception:
             log.exception("could not read the history of %s", self.target_id)
             self.notify("Could not read the history of this node.", severity="error")
             return
+        self._changes = [
+            (e.ts, e.fields.get("from"), e.status or e.fields.get("to"))
+            for e in changes
+            if e.kind == EventKind.STATUS_CHANGE
+        ]
         history = [(p.ts, p.avg) for p in points]
         last = history[-1][0] if history else now - CHART_WINDOW
         self._points = history + [p for p in self._points if p[0] > last]

@@ -3,10 +3,14 @@
 Row key = target id; column keys are the :data:`COLUMNS` keys. An update touches only the cells
 whose text changed, inside ``app.batch_update()``; rows are added or removed only when the filter
 changes. Below 120 columns the AE title, address and role columns are left out (the detail
-screen shows them) so that status, latency, trend, since and reason fit in 80 columns.
+screen shows them) so that status, latency, trend, since and reason fit in 80 columns. Below the
+table a line shows the selected node's status and reason in full (wrapped), so the words that
+explain a failure are never cut off, whatever the width. The sorted column's header carries ▲
+(ascending) or ▼ (descending).
 
 The latency trend is the last hour of ``echo_seconds`` from the history, re-read every
-:data:`TREND_REFRESH` seconds in a worker and extended live from each check's result.
+:data:`TREND_REFRESH` seconds in a worker and extended live from each check's result. Time slots
+in which the node was DOWN (from the status changes) show the DOWN glyph instead of a bar.
 """
 
 from __future__ import annotations
@@ -18,16 +22,26 @@ from typing import Any, ClassVar
 
 from rich.text import Text
 from textual import on, work
+from textual.actions import SkipAction
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
 from textual.events import Resize
-from textual.widgets import DataTable, Input, Label
+from textual.widgets import DataTable, Input, Label, Static
 from textual.widgets.data_table import CellDoesNotExist
 
-from pacs_tui.model import Status, TargetKind, TargetState
+from pacs_tui.model import EventKind, Status, TargetKind, TargetState
 from pacs_tui.screens import PacsScreen, UiContext
-from pacs_tui.ui_format import ago, bucket_series, ms, sparkline
+from pacs_tui.ui_format import (
+    DOWN_MARK,
+    ago,
+    bucket_series,
+    down_periods,
+    mark_buckets,
+    ms,
+    sparkline,
+    when,
+)
 from pacs_tui.widgets import StatusTable
 from pacs_tui.widgets.status_table import plain
 
@@ -45,6 +59,8 @@ TREND_LO = 0.001
 TREND_HI = 2.0
 #: At or above this terminal width every column is shown.
 WIDE = 120
+#: How long a "probing now" notice stays (short: it must not hide the chart for long).
+NOTIFY_SECONDS = 2.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,22 +69,30 @@ class Column:
     label: str
     width: int | None  # None: sized from the data
     narrow: bool  # shown below WIDE columns
-    description: str
+    #: How the default order reads in the summary ("worst first"); "" for plain A to Z.
+    order: str = ""
+    #: How the reversed order reads ("best first"); "" for "reversed".
+    reversed_order: str = ""
+    #: The default order is descending (worst, slowest, latest first): the header shows ▼.
+    descending: bool = False
 
 
 COLUMNS: tuple[Column, ...] = (
-    Column("status", "Status", 9, True, "worst first"),
-    Column("id", "Node", None, True, "id"),
-    Column("aet", "AE title", None, False, "AE title"),
-    Column("address", "Host:port", None, False, "host and port"),
-    Column("role", "Role", 8, False, "role"),
-    Column("latency", "Echo", 7, True, "echo latency, slowest first"),
-    Column("trend", "Last 1h", 12, True, "slowest hour first"),
-    Column("since", "Since", 10, True, "latest change first"),
-    Column("reason", "Reason", None, True, "reason"),
+    Column("status", "Status", 9, True, "worst first", "best first", descending=True),
+    Column("id", "Node", None, True),
+    Column("aet", "AE title", None, False),
+    Column("address", "Host:port", None, False),
+    Column("role", "Role", 8, False),
+    Column("latency", "Echo", 7, True, "slowest first", "fastest first", descending=True),
+    Column("trend", "Last 1h", 12, True, "slowest first", "fastest first", descending=True),
+    Column("since", "Since", 10, True, "latest change first", "oldest first", descending=True),
+    Column("reason", "Reason", None, True),
 )
 #: Columns whose order can change when a check result arrives (the others are configuration).
 DYNAMIC_SORT = frozenset({"status", "latency", "trend", "since", "reason"})
+#: Sort indicators on the sorted column's header.
+ASCENDING = "▲"
+DESCENDING = "▼"
 _NARROW_TREND = 8
 
 
@@ -112,6 +136,16 @@ class NodesScreen(PacsScreen):
             tooltip="Clear the filter and show every node",
         ),
         Binding(
+            "enter",
+            "open_selected",
+            "Details",
+            id="nodes.open",
+            # Priority, so that it is the table's Enter shown in the footer; in the filter field
+            # the action skips and Enter goes to the field.
+            priority=True,
+            tooltip="Open the selected node's details",
+        ),
+        Binding(
             "p", "probe_selected", "Probe", id="nodes.probe", tooltip="Check the selected node now"
         ),
         Binding(
@@ -145,14 +179,17 @@ class NodesScreen(PacsScreen):
         #: What each shown cell holds now: (plain text, style) per column, per row key.
         self._cells: dict[str, dict[str, tuple[str, str]]] = {}
         self._trend: dict[str, list[tuple[float, float]]] = {}
+        #: Status changes of the trend window per node, from the history: (ts, before, after).
+        self._changes: dict[str, list[tuple[float, object, object]]] = {}
         self._trend_loaded_at: float | None = None
 
     def compose_body(self) -> ComposeResult:
-        with Horizontal(id="nodes-bar"):
-            yield Label("", id="nodes-summary", markup=False)
+        yield Label("", id="nodes-summary", markup=False)
+        with Horizontal(id="filter-bar"):
             yield Label("Filter:", id="filter-label")
             yield Input(placeholder="id, AET, host, role or status", id="filter", compact=True)
         yield StatusTable(id="nodes-table", cursor_type="row", zebra_stripes=True)
+        yield Static("", id="nodes-selected")
 
     def on_mount(self) -> None:
         self._relayout(self.app.size.width)
@@ -208,6 +245,7 @@ class NodesScreen(PacsScreen):
             if self.sort_column in DYNAMIC_SORT:
                 self._sort()
         self._update_summary()
+        self._update_selected()
 
     def restyle(self) -> None:
         self._layout = ()  # force the rebuild: every cell is drawn again with the new theme
@@ -225,13 +263,14 @@ class NodesScreen(PacsScreen):
         columns = tuple(c for c in COLUMNS if wide or c.narrow)
         widths: dict[str, int] = {}
         for column in columns:
+            room = len(column.label) + 2  # the label and its sort indicator
             if column.key == "trend" and not wide:
-                widths[column.key] = _NARROW_TREND
+                widths[column.key] = max(_NARROW_TREND, room)
             elif column.width is not None:
-                widths[column.key] = column.width
+                widths[column.key] = max(column.width, room)
             elif column.key != "reason":
                 longest = max((len(self._text(s, column.key)) for s in states), default=4)
-                widths[column.key] = min(max(longest, len(column.label)), 28)
+                widths[column.key] = min(max(longest, room), 28)
         padding = 2 * self.table.cell_padding
         used = sum(widths.values()) + padding * len(columns) + 2  # + vertical scrollbar
         widths["reason"] = max(12, width - used)
@@ -246,7 +285,7 @@ class NodesScreen(PacsScreen):
             table.clear(columns=True)
             self._cells.clear()
             for column in columns:
-                table.add_column(column.label, width=widths[column.key], key=column.key)
+                table.add_column(self._header(column), width=widths[column.key], key=column.key)
             self._apply_filter(selected)
 
     def _apply_filter(self, keep: str | None = None) -> None:
@@ -297,12 +336,14 @@ class NodesScreen(PacsScreen):
             if key == "status":
                 cells[key] = table.status_text(state.status)
             elif key == "trend":
-                cells[key] = Text(self._text(state, key), no_wrap=True, end="")
+                cells[key] = self._trend_text(table, state)
             elif key == "latency":
                 cells[key] = Text(self._text(state, key), justify="right", no_wrap=True, end="")
             elif key == "reason" and state.status is not Status.OK:
                 style = table.status_style(state.status)
-                cells[key] = Text(self._text(state, key), style=style, no_wrap=True, end="")
+                cells[key] = Text(
+                    self._text(state, key), style=style, no_wrap=True, overflow="ellipsis", end=""
+                )
             elif key in ("since", "role"):
                 cells[key] = table.dim_text(self._text(state, key))
             else:
@@ -321,7 +362,7 @@ class NodesScreen(PacsScreen):
         if key == "latency":
             return ms(state.metrics.get(METRIC)) if state.status is not Status.DOWN else "—"
         if key == "trend":
-            return self._sparkline(state.id)
+            return self._sparkline(state)
         if key == "since":
             return ago(state.since, self.ctx.now())
         if key == "reason":
@@ -332,12 +373,36 @@ class NodesScreen(PacsScreen):
         wide = any(c.key == "aet" for c in self._columns)
         return 12 if wide else _NARROW_TREND
 
-    def _sparkline(self, target_id: str) -> str:
+    def _sparkline(self, state: TargetState) -> str:
         now = self.ctx.now()
-        values = bucket_series(
-            self._trend.get(target_id, []), now - TREND_WINDOW, now, self._trend_width(), how="max"
-        )
-        return sparkline(values, lo=TREND_LO, hi=TREND_HI, log=True, gap="·")
+        start = now - TREND_WINDOW
+        width = self._trend_width()
+        values = bucket_series(self._trend.get(state.id, []), start, now, width, how="max")
+        marks = mark_buckets(self.down_periods(state, start, now), start, now, width)
+        return sparkline(values, lo=TREND_LO, hi=TREND_HI, log=True, gap="·", marks=marks)
+
+    def _trend_text(self, table: StatusTable, state: TargetState) -> Text:
+        """The sparkline, its DOWN marks in the DOWN colour (the glyph says it without colour)."""
+        text = Text(self._sparkline(state), no_wrap=True, end="")
+        if DOWN_MARK in text.plain:
+            style = table.status_style(Status.DOWN)
+            for index, char in enumerate(text.plain):
+                if char == DOWN_MARK:
+                    text.stylize(style, index, index + 1)
+        return text
+
+    def down_periods(
+        self, state: TargetState, start: float, end: float
+    ) -> list[tuple[float, float]]:
+        """When ``state``'s node was DOWN within ``[start, end]``: the history's status changes,
+        the live ones the app keeps (also while this screen is hidden) and the current status."""
+        changes = list(self._changes.get(state.id, ()))
+        changes += [
+            (e.ts, e.fields.get("from"), e.status or e.fields.get("to"))
+            for e in self.ctx.recent
+            if e.target == state.id
+        ]
+        return down_periods(changes, start, end, current=state.status, since=state.since)
 
     # -- sorting ----------------------------------------------------------------------------
 
@@ -372,12 +437,22 @@ class NodesScreen(PacsScreen):
             # The id column holds the target id: sort by what the engine knows about it.
             return self._sort_key(states[cell.plain])
 
+        for column in self._columns:
+            table.set_column_label(column.key, self._header(column))
         table.sort("id", key=key, reverse=self.sort_reverse)
         if keep is not None and keep in self._cells:
             table.move_cursor(row=table.get_row_index(keep), animate=False)
         elif table.row_count:
             table.move_cursor(row=0, animate=False)
         self._update_summary()
+        self._update_selected()
+
+    def _header(self, column: Column) -> str:
+        """The column's label, with ▲ or ▼ when the rows are sorted by it."""
+        if column.key != self.sort_column:
+            return column.label
+        descending = column.descending != self.sort_reverse
+        return f"{column.label} {DESCENDING if descending else ASCENDING}"
 
     def _set_sort(self, column: str, reverse: bool) -> None:
         self.sort_column = column
@@ -401,20 +476,53 @@ class NodesScreen(PacsScreen):
 
     # -- summary line -----------------------------------------------------------------------
 
+    def sort_description(self) -> str:
+        """``"sort: status, worst first"``, ``"sort: node"``, ``"sort: node, reversed"``."""
+        column = next((c for c in COLUMNS if c.key == self.sort_column), COLUMNS[0])
+        order = (column.reversed_order or "reversed") if self.sort_reverse else column.order
+        return f"sort: {column.label.lower()}" + (f", {order}" if order else "")
+
     def _update_summary(self) -> None:
         states = self.states()
         bad = sum(1 for s in states if s.status is not Status.OK)
         shown = len(self._cells)
-        label = next((c for c in COLUMNS if c.key == self.sort_column), COLUMNS[0])
-        order = "reversed" if self.sort_reverse else label.description
         if self.filter_text:
             parts = [f"{shown} of {len(states)} match"]
         else:
             parts = [f"{len(states)} DICOM nodes", f"{bad} not OK"]
-        parts.append(f"sort: {label.label.lower()} ({order})")
-        if not self.filter_text and not any(c.key == "aet" for c in self._columns):
-            parts.append("Enter: details")
+        parts.append(self.sort_description())
         self.query_one("#nodes-summary", Label).update(" · ".join(parts))
+
+    # -- selected node line -----------------------------------------------------------------
+
+    def selected_text(self) -> Text:
+        """The selected node's status, its reason in full and since when; "" when none."""
+        target_id = self.selected_id()
+        state = self.ctx.engine.states.get(target_id) if target_id is not None else None
+        if state is None:
+            return Text("No node matches the filter." if self.filter_text else "")
+        table = self.table
+        style = table.status_style(state.status)
+        text = Text()
+        text.append_text(table.status_text(state.status))
+        text.append("  ")
+        text.append(state.target.id, style="bold")
+        if state.reason != state.status.word:
+            text.append(" — ")
+            text.append(state.reason, style=style if state.status is not Status.OK else "")
+        if state.since is not None:
+            now = self.ctx.now()
+            since = f"since {when(state.since, now, self.ctx.tz)} ({ago(state.since, now)})"
+            text.append(" · ")
+            text.append_text(table.dim_text(since))
+        return text
+
+    def _update_selected(self) -> None:
+        self.query_one("#nodes-selected", Static).update(self.selected_text())
+
+    @on(DataTable.RowHighlighted, "#nodes-table")
+    def _row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        self._update_selected()
 
     # -- timers and the trend worker --------------------------------------------------------
 
@@ -424,6 +532,7 @@ class NodesScreen(PacsScreen):
         with self.app.batch_update():
             for state in self.states():
                 self._update_row(state, only=("since",))
+        self._update_selected()
 
     def _refresh_trend(self) -> None:
         if self.is_current:
@@ -441,6 +550,14 @@ class NodesScreen(PacsScreen):
                 last = history[-1][0] if history else since
                 live = [p for p in self._trend.get(state.id, []) if p[0] > last]
                 self._trend[state.id] = history + live
+            events = await self.ctx.engine.events(kind=EventKind.STATUS_CHANGE, since=since)
+            changes: dict[str, list[tuple[float, object, object]]] = {}
+            for event in events:
+                if event.kind == EventKind.STATUS_CHANGE:
+                    changes.setdefault(event.target, []).append(
+                        (event.ts, event.fields.get("from"), event.status or event.fields.get("to"))
+                    )
+            self._changes = changes
         except Exception:
             log.exception("could not read the latency trend from the history")
             return
@@ -455,13 +572,13 @@ class NodesScreen(PacsScreen):
     # -- filter -----------------------------------------------------------------------------
 
     def action_filter(self) -> None:
-        self.query_one("#nodes-bar").add_class("-filtering")
+        self.query_one("#filter-bar").add_class("-filtering")
         self.query_one("#filter", Input).focus()
 
     def action_clear_filter(self) -> None:
         field = self.query_one("#filter", Input)
         field.value = ""
-        self.query_one("#nodes-bar").remove_class("-filtering")
+        self.query_one("#filter-bar").remove_class("-filtering")
         self.table.focus()
         if self.filter_text:
             self.filter_text = ""
@@ -483,6 +600,13 @@ class NodesScreen(PacsScreen):
         if event.row_key.value is not None:
             self.open_detail(event.row_key.value)
 
+    def action_open_selected(self) -> None:
+        if self.focused is not self.table:
+            raise SkipAction()  # Enter in the filter field goes to the field
+        target_id = self.selected_id()
+        if target_id is not None:
+            self.open_detail(target_id)
+
     def open_detail(self, target_id: str) -> None:
         from pacs_tui.screens.node_detail import NodeDetailScreen
 
@@ -500,7 +624,7 @@ class NodesScreen(PacsScreen):
 def probe_now(screen: PacsScreen, target_id: str) -> None:
     """Ask the engine to check ``target_id`` now and say so."""
     if screen.ctx.engine.probe_now(target_id, screen.ctx.operator):
-        screen.notify(f"Probing {target_id} now…", title="Probe requested", timeout=3)
+        screen.notify(f"Probing {target_id} now…", timeout=NOTIFY_SECONDS)
     else:
         screen.notify(f"{target_id} is not a known target.", severity="error")
 

@@ -25,6 +25,11 @@ from pacs_tui.widgets.status_table import plain
 RECENT_ROWS = 20
 #: How often relative times ("3m ago") in the tiles are refreshed, in seconds.
 TICK_SECONDS = 5.0
+#: At or above this terminal width the Change column spells out both statuses.
+WIDE = 120
+#: Width of the Change column: "? UNKNOWN → ▲ WARN", or narrow "? → ▲ WARN".
+CHANGE_WIDTH = 18
+CHANGE_WIDTH_NARROW = 11
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +58,7 @@ class OverviewScreen(PacsScreen):
     def __init__(self, ctx: UiContext) -> None:
         super().__init__(ctx, id="overview")
         self._shown_version = -1
+        self._shown_width = -1
 
     def compose_body(self) -> ComposeResult:
         with Vertical(id="overview-body"):
@@ -65,7 +71,6 @@ class OverviewScreen(PacsScreen):
             )
 
     def on_mount(self) -> None:
-        self._fit_recent(self.app.size.width)
         self.set_interval(TICK_SECONDS, self._tick)
 
     # -- hooks ------------------------------------------------------------------------------
@@ -89,16 +94,18 @@ class OverviewScreen(PacsScreen):
         self._update_recent()
 
     def on_resize(self, event: Resize) -> None:
-        if self._fit_recent(event.size.width):
+        if event.size.width != self._shown_width:
             self._shown_version = -1
             self._update_recent()
 
-    def _fit_recent(self, width: int) -> bool:
-        target_width = max((len(t) for t in self.ctx.engine.states), default=6)
+    def _fit_recent(self, events: list[Event], width: int, now: float) -> bool:
+        """Columns fitted to what is listed, so that the reason gets the rest of the width."""
+        times = [when(e.ts, now, self.ctx.tz) for e in events]
+        target_width = max((len(e.target) for e in events), default=6)
         columns: list[tuple[str, str, int | None]] = [
-            ("Time", "time", 12),
+            ("Time", "time", max((len(t) for t in times), default=8)),
             ("Target", "target", max(6, min(target_width, 24))),
-            ("Change", "change", 18),
+            ("Change", "change", CHANGE_WIDTH if width >= WIDE else CHANGE_WIDTH_NARROW),
             ("Reason", "reason", None),
         ]
         return self.query_one("#recent", StatusTable).fit_columns(columns, width)
@@ -128,23 +135,34 @@ class OverviewScreen(PacsScreen):
                 container.move_child(tile, before=index)
 
     def _update_recent(self) -> None:
-        if self.ctx.recent_version == self._shown_version:
+        width = self.app.size.width
+        if self.ctx.recent_version == self._shown_version and width == self._shown_width:
             return
         self._shown_version = self.ctx.recent_version
+        self._shown_width = width
         table = self.query_one("#recent", StatusTable)
         now = self.ctx.now()
         events = list(self.ctx.recent)[-RECENT_ROWS:]
+        narrow = width < WIDE
         with self.app.batch_update():
+            self._fit_recent(events, width, now)
             table.clear()
             for event in reversed(events):
-                table.add_row(*self._event_cells(table, event, now))
+                # A long reason wraps onto a second line rather than being cut.
+                table.add_row(*self._event_cells(table, event, now, narrow), height=None)
 
-    def _event_cells(self, table: StatusTable, event: Event, now: float) -> list[Text]:
+    def _event_cells(
+        self, table: StatusTable, event: Event, now: float, narrow: bool = False
+    ) -> list[Text]:
         before = _status_word(event.fields.get("from"))
         after = event.status or _status_word(event.fields.get("to"))
         change = Text(no_wrap=True, end="")
         if before is not None:
-            change.append_text(table.status_text(before))
+            # Narrow: the glyph alone says what it was ("✔ → ▼ DOWN"), leaving room for the reason.
+            text = table.status_text(before)
+            if narrow:
+                text = Text(before.glyph, style=text.style, no_wrap=True, end="")
+            change.append_text(text)
             change.append(" → ")
         if after is not None:
             change.append_text(table.status_text(after))
@@ -155,7 +173,7 @@ class OverviewScreen(PacsScreen):
             plain(when(event.ts, now, self.ctx.tz)),
             plain(event.target),
             change,
-            plain(reason),
+            Text(reason, end=""),
         ]
 
 

@@ -1,45 +1,64 @@
 """A multi-row bar chart of a latency series, drawn with block characters to fit its width.
 
 Gaps (no sample in a time slot: target down or not checked) stay blank with a dotted baseline,
-so "no data" never looks like "fast". The axis labels are plain text, readable without colour.
+so "no data" never looks like "fast". Under the bars a status strip marks with the DOWN glyph
+every slot in which the target was DOWN, so an outage shows as such and not only as a gap. The
+axis labels and marks are plain text, readable without colour.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import ClassVar
 
+from rich.style import Style
 from rich.table import Table
 from rich.text import Text
 from textual.widget import Widget
 
-from pacs_tui.ui_format import bar_chart, bucket_series, ms
+from pacs_tui.ui_format import DOWN_MARK, bar_chart, bucket_series, mark_buckets, ms
 
 _LABEL_WIDTH = 9
+#: Label of the status strip's row.
+DOWN_LABEL = "DOWN"
 
 
 class LatencyChart(Widget):
     """Bars of ``(ts, seconds)`` points over ``[start, end]``, one column per time slot."""
 
+    COMPONENT_CLASSES: ClassVar[set[str]] = {"latency-chart--down"}
+
     DEFAULT_CSS = """
-    LatencyChart { height: 6; color: $primary; text-wrap: nowrap; text-overflow: clip; }
+    LatencyChart { height: 7; color: $primary; text-wrap: nowrap; text-overflow: clip; }
+    LatencyChart > .latency-chart--down { color: $error; text-style: bold; }
     """
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self._points: list[tuple[float, float]] = []
+        self._down: list[tuple[float, float]] = []
         self._start = 0.0
         self._end = 0.0
 
-    def set_series(self, points: Sequence[tuple[float, float]], start: float, end: float) -> None:
+    def set_series(
+        self,
+        points: Sequence[tuple[float, float]],
+        start: float,
+        end: float,
+        down: Sequence[tuple[float, float]] = (),
+    ) -> None:
+        """Show ``points`` over ``[start, end]``; ``down`` are the spans the target was DOWN."""
         self._points = list(points)
+        self._down = list(down)
         self._start = start
         self._end = end
         self.refresh()
 
     def render(self) -> Table:
-        height = max(1, self.size.height - 1)  # last row: time axis
+        height = max(1, self.size.height - 2)  # last rows: the DOWN strip and the time axis
         width = max(1, self.size.width - _LABEL_WIDTH - 2)
         values = bucket_series(self._points, self._start, self._end, width, how="max")
+        marks = mark_buckets(self._down, self._start, self._end, width)
         present = [v for v in values if v is not None]
         top = max(present) if present else 0.0
         rows = bar_chart(values, height, hi=top if top > 0 else None, gap="·")
@@ -54,6 +73,12 @@ class LatencyChart(Widget):
             else:
                 label = ""
             grid.add_row(Text(label), Text("│" + row))
+        down_style = self.get_component_rich_style(
+            "latency-chart--down", partial=True, default=Style()
+        )
+        strip = Text("│")
+        strip.append("".join(DOWN_MARK if m else " " for m in marks), style=down_style)
+        grid.add_row(Text(DOWN_LABEL, style=down_style if any(marks) else ""), strip)
         span_minutes = round((self._end - self._start) / 60) if self._end > self._start else 0
         left = f"-{span_minutes}m" if span_minutes else ""
         grid.add_row(Text(""), Text("└" + left + "now".rjust(max(0, width - len(left)))))

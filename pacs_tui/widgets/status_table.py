@@ -13,6 +13,7 @@ from typing import ClassVar
 from rich.style import Style
 from rich.text import Text
 from textual.widgets import DataTable
+from textual.widgets.data_table import ColumnKey
 
 from pacs_tui.model import Status
 
@@ -59,6 +60,16 @@ class StatusTable(DataTable[Text]):
         for label, key, w in layout:
             self.add_column(label, key=key, width=w)
         return True
+
+    def set_column_label(self, key: str, label: str) -> None:
+        """Change a column's header text (e.g. to add a sort indicator); no-op if unchanged."""
+        column = self.columns.get(ColumnKey(key))
+        if column is None or column.label.plain == label:
+            return
+        column.label = Text(label)
+        # DataTable has no public call for this; its render caches are keyed by the update count.
+        self._update_count += 1
+        self.refresh()
 
     def status_style(self, status: Status) -> Style:
         """The theme's style for ``status`` (foreground and weight only)."""

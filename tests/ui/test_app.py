@@ -3,23 +3,34 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 from typing import Any
 
 import pytest
+from rich.console import Console
+from textual.command import CommandPalette
 from textual.pilot import Pilot
+from textual.widgets import Input, Label, Static
+from textual.widgets._footer import FooterKey
 
 from pacs_tui.app import PacsApp
 from pacs_tui.commands import palette_commands
 from pacs_tui.engine import Engine
-from pacs_tui.model import Result, Status
+from pacs_tui.model import Event, EventKind, Result, Status
 from pacs_tui.screens import StartingScreen
 from pacs_tui.screens.help import HelpScreen
-from pacs_tui.screens.node_detail import NodeDetailScreen
+from pacs_tui.screens.node_detail import FactsGrid, NodeDetailScreen
 from pacs_tui.screens.nodes import NodesScreen
 from pacs_tui.screens.overview import OverviewScreen
-from pacs_tui.widgets import StatusTable
+from pacs_tui.ui_format import DOWN_MARK
+from pacs_tui.widgets import LatencyChart, StatusTable
+from pacs_tui.widgets.area_tile import TileLine
 
-from .conftest import NOW, FixedCheck, scripted_engine
+from .conftest import NOW, FixedCheck, ScriptedHistory, scripted_engine
+
+#: A reason far longer than the Reason column at 80 columns.
+LONG_REASON = "association rejected: calling AE title not recognised (permanent)"
 
 
 async def settle(pilot: Pilot[None]) -> None:
@@ -85,8 +96,8 @@ async def test_updates_are_cell_by_cell_and_hidden_screens_do_nothing() -> None:
         def no_rebuild(*_: Any, **__: Any) -> None:
             raise AssertionError("the table was cleared on an update")
 
-        table.update_cell = spy  # type: ignore[method-assign]
-        table.clear = no_rebuild  # type: ignore[method-assign]
+        table.update_cell = spy  # type: ignore[method-assign, assignment]
+        table.clear = no_rebuild  # type: ignore[method-assign, assignment]
 
         # ct-1 goes DOWN while the Nodes screen shows: only its changed cells are written and
         # the row moves up (worst first), the cursor staying on the node it was on.
@@ -295,3 +306,267 @@ async def test_filter_by_status_word_follows_live_changes() -> None:
         assert app.focused is table and ids(table) == ["ct-1", "flaky-us"]
         await pilot.press("escape")
         await until(pilot, lambda: table.row_count == 7)
+
+
+async def test_sigterm_quits_cleanly_and_stops_the_engine() -> None:
+    engine = scripted_engine()
+    store = engine.store
+    assert isinstance(store, ScriptedHistory)
+    before = signal.getsignal(signal.SIGTERM)
+    app = PacsApp(engine, clock=lambda: NOW)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        # Never send the signal unless the app handles it: the default action kills pytest.
+        assert signal.SIGTERM in app._signals and signal.SIGHUP in app._signals
+        assert engine._scheduler._tasks  # the checks are running
+        os.kill(os.getpid(), signal.SIGTERM)
+        await until(pilot, lambda: app.quit_signal is signal.SIGTERM)
+    assert not app.is_running and app.return_code == 0
+    # on_unmount awaited engine.stop(): the check loops are gone and the history is closed.
+    assert engine._scheduler._tasks == []
+    assert store.closed and engine.store is None
+    # The handlers are removed again and pytest's own SIGTERM handling is back.
+    assert signal.getsignal(signal.SIGTERM) == before
+    assert app._signals == {}
+
+
+async def test_selected_node_shows_its_full_reason_at_80x24() -> None:
+    engine = scripted_engine()
+    app = PacsApp(engine, clock=lambda: NOW)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        check_of(engine, "ct-1").result = Result(Status.DOWN, LONG_REASON, ts=NOW - 1)
+        engine.probe_now("ct-1")
+        await until(pilot, lambda: engine.states["ct-1"].status is Status.DOWN)
+        await pilot.press("2")
+        await settle(pilot)
+        screen = app.screen
+        assert isinstance(screen, NodesScreen)
+        table = screen.table
+        # The Reason column cannot hold it at 80 columns ...
+        reason_width = table.columns[next(k for k in table.columns if k.value == "reason")].width
+        assert reason_width < len(LONG_REASON)
+        # ... but the line under the table shows the selected node's reason in full (wrapped).
+        table.move_cursor(row=ids(table).index("ct-1"))
+        await pilot.pause()
+        line = screen.query_one("#nodes-selected", Static)
+        text = str(line.render())
+        assert "▼ DOWN" in text and "ct-1" in text
+        assert " ".join(text.split()).count(LONG_REASON) == 1
+        assert line.region.height >= 2 and line.region.bottom <= 23  # above the footer
+        # It follows the cursor.
+        table.move_cursor(row=ids(table).index("slow-viewer"))
+        await pilot.pause()
+        assert "slow: echo 812 ms > 500 ms" in str(line.render())
+
+
+async def test_overview_tile_keeps_the_age_of_a_long_reason() -> None:
+    engine = scripted_engine()
+    app = PacsApp(engine, clock=lambda: NOW)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        check_of(engine, "ct-1").result = Result(Status.DOWN, LONG_REASON, ts=NOW - 120)
+        engine.probe_now("ct-1")
+        await until(pilot, lambda: engine.states["ct-1"].status is Status.DOWN)
+        await pilot.pause()
+        lines = [str(line.render()) for line in app.screen.query(TileLine) if line.display]
+        ct = next(line for line in lines if "ct-1" in line)
+        assert ct.endswith("(2m ago)") and "…" in ct and len(ct) <= 76
+        # The recent changes list gives the reason the rest of the width, wrapped, not cut.
+        recent = app.screen.query_one("#recent", StatusTable)
+        reason = recent.get_row_at(0)[-1]
+        assert reason.plain == LONG_REASON
+        assert recent.rows[recent.ordered_rows[0].key].height >= 2
+
+
+async def test_sort_is_named_once_and_the_header_shows_it() -> None:
+    app = PacsApp(scripted_engine(), clock=lambda: NOW)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("2")
+        await settle(pilot)
+        table = table_of(app)
+        summary = app.screen.query_one("#nodes-summary", Label)
+
+        def headers() -> dict[str, str]:
+            return {str(c.key.value): c.label.plain for c in table.ordered_columns}
+
+        assert "sort: status, worst first" in str(summary.render())
+        assert headers()["status"] == "Status ▼" and headers()["id"] == "Node"
+        await pilot.press("s")
+        assert str(summary.render()).endswith("sort: node")  # not "sort: node (id)"
+        assert headers()["id"] == "Node ▲" and headers()["status"] == "Status"
+        await pilot.press("r")
+        assert str(summary.render()).endswith("sort: node, reversed")
+        assert headers()["id"] == "Node ▼"
+        await pilot.press("s")  # echo latency, slowest first: descending
+        assert str(summary.render()).endswith("sort: echo, slowest first")
+        assert headers()["latency"] == "Echo ▼"
+        await pilot.press("r")
+        assert str(summary.render()).endswith("sort: echo, fastest first")
+        assert headers()["latency"] == "Echo ▲"
+        assert table.virtual_size.width <= 80
+
+
+async def test_filter_field_leaves_the_summary_readable() -> None:
+    app = PacsApp(scripted_engine(), clock=lambda: NOW)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("2")
+        await settle(pilot)
+        await pilot.press("slash", *"ok")
+        await pilot.pause()
+        summary = app.screen.query_one("#nodes-summary", Label)
+        field = app.screen.query_one("#filter", Input)
+        assert field.region.height == 1 and summary.region.height == 1
+        assert not summary.region.overlaps(field.region)
+        assert str(summary.render()) == "5 of 7 match · sort: status, worst first"
+        assert summary.region.width >= len(str(summary.render()))
+
+
+async def test_enter_opens_details_and_is_in_the_footer_and_help() -> None:
+    app = PacsApp(scripted_engine(), clock=lambda: NOW)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await settle(pilot)
+        await pilot.press("2")
+        await settle(pilot)
+        active = app.screen.active_bindings["enter"]
+        assert active.binding.id == "nodes.open" and active.binding.show
+        await pilot.pause()
+        footer = [(k.key_display, k.description) for k in app.screen.query(FooterKey)]
+        assert any(description == "Details" for _, description in footer)
+        assert app.key_for("nodes.open")
+        await pilot.press("enter")
+        await until(pilot, lambda: isinstance(app.screen, NodeDetailScreen))
+    async with PacsApp(scripted_engine(), clock=lambda: NOW).run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("2")
+        await settle(pilot)
+        # At 80 columns every footer key fits (none scrolled out of sight).
+        keys = list(pilot.app.screen.query(FooterKey))
+        assert keys and all(k.region.right <= 80 and k.region.width > 0 for k in keys)
+        assert any(k.description == "Details" for k in keys)
+        assert any(k.description == "Quit" for k in keys)
+
+
+async def test_palette_has_one_keys_entry() -> None:
+    app = PacsApp(scripted_engine(), clock=lambda: NOW)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        system = [c.title for c in app.get_system_commands(app.screen)]
+        assert "Keys" not in system and "Quit" not in system
+        assert "Theme" in system  # Textual's other entries stay
+        ours = [c.title for c in palette_commands(app, app.screen)]
+        assert ours.count("Show keys") == 1
+        # Through the real palette: searching "keys" finds ours only.
+        await pilot.press("ctrl+p")
+        await until(pilot, lambda: isinstance(app.screen, CommandPalette))
+        await pilot.press(*"keys")
+        await pilot.pause(0.5)
+        palette = app.screen
+        assert isinstance(palette, CommandPalette)
+        options = palette.query_one("CommandList")
+        prompts = [str(o.prompt) for o in options.options]  # type: ignore[attr-defined]
+        assert any("Show keys" in p for p in prompts)
+        assert not any(p.strip().startswith("Keys") for p in prompts)
+        await pilot.press("escape")
+
+
+async def test_down_periods_are_marked_in_the_trend_and_the_chart() -> None:
+    app = PacsApp(scripted_engine(), clock=lambda: NOW)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("2")
+        await settle(pilot)
+        table = table_of(app)
+        # flaky-us was DOWN 50 to 40 minutes ago and is DOWN since 3 minutes ago.
+        trend = table.get_cell("flaky-us", "trend").plain
+        assert trend.count(DOWN_MARK) >= 2 and trend.endswith(DOWN_MARK)
+        assert DOWN_MARK not in trend[:1] and DOWN_MARK not in trend[3:-1]
+        assert DOWN_MARK not in table.get_cell("ct-1", "trend").plain
+        await pilot.press("enter")
+        await until(pilot, lambda: isinstance(app.screen, NodeDetailScreen))
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        chart = app.screen.query_one(LatencyChart)
+        assert chart._down == [(NOW - 3000, NOW - 2400), (NOW - 180, NOW)]
+        console = Console(width=chart.size.width, record=True, color_system=None)
+        console.print(chart.render())
+        rows = console.export_text().splitlines()
+        strip = next(row for row in rows if row.strip().startswith("DOWN"))
+        assert strip.count(DOWN_MARK) >= 10 and strip.rstrip().endswith(DOWN_MARK)
+
+
+async def test_node_detail_keeps_values_whole_and_scrolls_to_the_events() -> None:
+    engine = scripted_engine()
+    metrics = {
+        "echo_seconds": 0.0048,
+        "associate_seconds": 0.0171,
+        "dimse_seconds": 0.0048,
+        "release_seconds": 0.0034,
+    }
+    details = {
+        "peer_implementation_version_name": "PYNETDICOM_304",
+        "peer_implementation_class_uid": "1.2.826.0.1.3680043.9.3811.3.0.4",
+        "peer_max_pdu": 16382,
+    }
+    check_of(engine, "ct-1").result = Result(Status.OK, "", metrics, details, ts=NOW - 1)
+    store = engine.store
+    assert isinstance(store, ScriptedHistory)
+    store.recorded_events += [  # enough events that the body must scroll to show them all
+        Event(NOW - 600 + i, "ct-1", EventKind.OPERATOR, None, f"probe now requested ({i})", {})
+        for i in range(12)
+    ]
+    app = PacsApp(engine, clock=lambda: NOW)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("2")
+        await settle(pilot)
+        table = table_of(app)
+        table.move_cursor(row=ids(table).index("ct-1"))
+        await pilot.press("enter")
+        await until(pilot, lambda: isinstance(app.screen, NodeDetailScreen))
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        screen = app.screen
+        facts = screen.query_one("#detail-facts", Static)
+        console = Console(width=facts.size.width, record=True, color_system=None)
+        console.print(facts.content)
+        text = console.export_text()
+        assert "assoc 17 ms · echo 4.8 ms · release 3.4 ms" in text
+        assert "1.2.826.0.1.3680043.9.3811.3.0.4" in text
+        # The body scrolls with the keyboard down to the recent events.
+        body = screen.query_one("#detail-body")
+        assert app.focused is body
+        assert body.max_scroll_y > 0
+        await pilot.press("end")
+        await until(pilot, lambda: body.scroll_y == body.max_scroll_y)
+        events = screen.query_one("#detail-events", StatusTable)
+        assert events.row_count == 13  # first seen OK, and the twelve probes
+        assert events.region.bottom <= 23
+        assert events.region.height == events.row_count + 1  # every row shows, and the header
+
+
+def test_facts_grid_pairs_short_values_and_gives_long_ones_a_line() -> None:
+    grid = FactsGrid([("Echo", "4.8 ms"), ("Role", "viewer"), ("Timings", "x " * 30)])
+    console = Console(width=60, record=True, color_system=None)
+    console.print(grid)
+    lines = console.export_text().splitlines()
+    assert lines[0].split() == ["Echo", "4.8", "ms", "Role", "viewer"]
+    assert lines[1].startswith("Timings")
+
+
+async def test_probe_notice_is_short_and_one_line() -> None:
+    app = PacsApp(scripted_engine(), clock=lambda: NOW)
+    async with app.run_test(size=(80, 24), notifications=True) as pilot:
+        await settle(pilot)
+        await pilot.press("2")
+        await settle(pilot)
+        await pilot.press("p")
+        await pilot.pause()
+        notice = next(n for n in app._notifications if "Probing" in n.message)
+        assert notice.timeout <= 2 and not notice.title
+        await pilot.pause(0.2)
+        toast = app.screen.query_one("Toast")
+        assert toast.region.height == 1
+        assert toast.region.y <= 2  # at the top, not over the selected node's line at the bottom

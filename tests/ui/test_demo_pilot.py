@@ -92,10 +92,12 @@ async def test_demo_site_end_to_end(demo_engine: Engine) -> None:
         assert sorted(row_ids(table)) == ["archive-main", "archive-mirror"]
         await pilot.press("escape")
         await wait_for(pilot, lambda: table.row_count == len(demo_engine.states))
-        assert app.focused is table
+        assert app.focused is table  # type: ignore[comparison-overlap]  # mypy narrowed it
 
         # p asks the engine for a probe of the selected node (recorded as an operator event).
-        selected = app.screen.selected_id()
+        nodes = app.screen
+        assert isinstance(nodes, NodesScreen)
+        selected = nodes.selected_id()
         assert selected is not None
         await pilot.press("p")
         await pilot.pause()

@@ -11,12 +11,15 @@ import pytest
 from pacs_tui.model import Status
 from pacs_tui.ui_format import (
     BLOCKS,
+    DOWN_MARK,
     ago,
     bar_chart,
     bucket_series,
     clock,
     count_summary,
+    down_periods,
     duration_short,
+    mark_buckets,
     ms,
     series_summary,
     sparkline,
@@ -145,6 +148,54 @@ def test_sparkline_scales_and_gaps() -> None:
     line = sparkline([0.001, 0.01, 0.1, 1.0], lo=0.001, hi=1.0, log=True)
     assert line == "▁▃▆█"
     assert sparkline([0.0, 5.0], lo=0.001, hi=1.0, log=True) == "▁█"
+
+
+def test_sparkline_marks_down_buckets_with_the_down_glyph() -> None:
+    marks = [False, True, True, False]
+    assert Status.DOWN.glyph == DOWN_MARK
+    assert sparkline([0, None, 5, 7], gap="·", marks=marks) == "▁▼▼█"
+    assert sparkline([None, None], gap="·", marks=[True, False]) == "▼·"
+    assert sparkline([1.0, 2.0], marks=[False]) == "▁█"  # short marks: the rest unmarked
+
+
+def test_down_periods_from_status_changes() -> None:
+    changes = [
+        (30.0, "OK", "DOWN"),
+        (50.0, Status.DOWN, Status.OK),
+        (80.0, "OK", "DOWN"),
+        (30.0, "OK", "DOWN"),  # the same change twice (history and live): counted once
+    ]
+    assert down_periods(changes, 0.0, 100.0) == [(30.0, 50.0), (80.0, 100.0)]
+    # The status at the window's start comes from the first change's "before" ...
+    assert down_periods([(10.0, "DOWN", "OK")], 0.0, 100.0) == [(0.0, 10.0)]
+    # ... or from a change before the window.
+    assert down_periods([(-50.0, "OK", "DOWN"), (20.0, "DOWN", "WARN")], 0.0, 100.0) == [
+        (0.0, 20.0)
+    ]
+    # No change in the window: the current status says it all.
+    assert down_periods([], 0.0, 100.0, current=Status.DOWN, since=-500.0) == [(0.0, 100.0)]
+    assert down_periods([], 0.0, 100.0, current=Status.OK, since=-500.0) == []
+    # A change the list missed is filled in from the current status and its "since".
+    assert down_periods([], 0.0, 100.0, current=Status.DOWN, since=90.0) == [(90.0, 100.0)]
+    # UNKNOWN (never checked) and WARN are not DOWN; an unreadable word changes nothing.
+    assert down_periods([(10.0, "UNKNOWN", "WARN"), (20.0, "WARN", "bogus")], 0, 100) == []
+    assert down_periods([(10.0, "OK", "DOWN")], 100.0, 100.0) == []
+
+
+def test_mark_buckets_any_overlap_counts() -> None:
+    assert mark_buckets([(30.0, 50.0)], 0.0, 100.0, 10) == [False] * 3 + [True] * 2 + [False] * 5
+    # A few seconds still mark their slot; a period ending on a boundary leaves the next alone.
+    assert mark_buckets([(41.0, 42.0)], 0.0, 100.0, 4) == [False, True, False, False]
+    assert mark_buckets([(0.0, 25.0)], 0.0, 100.0, 4) == [True, False, False, False]
+    # Clamped to the window; the end belongs to the last slot.
+    assert mark_buckets([(-50.0, 10.0), (100.0, 100.0)], 0.0, 100.0, 4) == [
+        True,
+        False,
+        False,
+        True,
+    ]
+    assert mark_buckets([(200.0, 300.0)], 0.0, 100.0, 4) == [False] * 4
+    assert mark_buckets([], 0.0, 100.0, 0) == []
 
 
 def test_bar_chart() -> None:
