@@ -5,8 +5,8 @@ whose text changed, inside ``app.batch_update()``; rows are added or removed onl
 changes. Below 120 columns the AE title, address and role columns are left out (the detail
 screen shows them) so that status, latency, trend, since and reason fit in 80 columns. Below the
 table a line shows the selected node's status and reason in full (wrapped), so the words that
-explain a failure are never cut off, whatever the width. The sorted column's header carries ▲
-(ascending) or ▼ (descending).
+explain a failure are never cut off, whatever the width. The sorted column's header carries ▴
+(ascending) or ▾ (descending).
 
 The latency trend is the last hour of ``echo_seconds`` from the history, re-read every
 :data:`TREND_REFRESH` seconds in a worker and extended live from each check's result. Time slots
@@ -73,7 +73,7 @@ class Column:
     order: str = ""
     #: How the reversed order reads ("best first"); "" for "reversed".
     reversed_order: str = ""
-    #: The default order is descending (worst, slowest, latest first): the header shows ▼.
+    #: The default order is descending (worst, slowest, latest first): the header shows ▾.
     descending: bool = False
 
 
@@ -91,8 +91,8 @@ COLUMNS: tuple[Column, ...] = (
 #: Columns whose order can change when a check result arrives (the others are configuration).
 DYNAMIC_SORT = frozenset({"status", "latency", "trend", "since", "reason"})
 #: Sort indicators on the sorted column's header.
-ASCENDING = "▲"
-DESCENDING = "▼"
+ASCENDING = "▴"
+DESCENDING = "▾"
 _NARROW_TREND = 8
 
 
@@ -448,7 +448,7 @@ class NodesScreen(PacsScreen):
         self._update_selected()
 
     def _header(self, column: Column) -> str:
-        """The column's label, with ▲ or ▼ when the rows are sorted by it."""
+        """The column's label, with ▴ or ▾ when the rows are sorted by it."""
         if column.key != self.sort_column:
             return column.label
         descending = column.descending != self.sort_reverse

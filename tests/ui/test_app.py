@@ -392,19 +392,19 @@ async def test_sort_is_named_once_and_the_header_shows_it() -> None:
             return {str(c.key.value): c.label.plain for c in table.ordered_columns}
 
         assert "sort: status, worst first" in str(summary.render())
-        assert headers()["status"] == "Status ▼" and headers()["id"] == "Node"
+        assert headers()["status"] == "Status ▾" and headers()["id"] == "Node"
         await pilot.press("s")
         assert str(summary.render()).endswith("sort: node")  # not "sort: node (id)"
-        assert headers()["id"] == "Node ▲" and headers()["status"] == "Status"
+        assert headers()["id"] == "Node ▴" and headers()["status"] == "Status"
         await pilot.press("r")
         assert str(summary.render()).endswith("sort: node, reversed")
-        assert headers()["id"] == "Node ▼"
+        assert headers()["id"] == "Node ▾"
         await pilot.press("s")  # echo latency, slowest first: descending
         assert str(summary.render()).endswith("sort: echo, slowest first")
-        assert headers()["latency"] == "Echo ▼"
+        assert headers()["latency"] == "Echo ▾"
         await pilot.press("r")
         assert str(summary.render()).endswith("sort: echo, fastest first")
-        assert headers()["latency"] == "Echo ▲"
+        assert headers()["latency"] == "Echo ▴"
         assert table.virtual_size.width <= 80
 
 
