@@ -283,6 +283,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 
     async def once() -> int:
         engine = Engine(config)
+        engine.remember(await _recorded_statuses(config))
         try:
             states = await engine.run_once()
         finally:
@@ -295,6 +296,24 @@ def cmd_status(args: argparse.Namespace) -> int:
         return Status.worst(s.status for s in states).exit_code
 
     return asyncio.run(once())
+
+
+async def _recorded_statuses(config: Config) -> dict[str, tuple[Status, str, float]]:
+    """The last recorded status of each target, when a history exists (a collector's, say), so
+    that ``status`` says since when a node has been DOWN rather than "since this check"."""
+    from pacs_tui.store import Store, StoreError
+
+    if not config.history.path.is_file():
+        return {}
+    try:
+        store = await Store.open(config.history.path, readonly=True)
+    except StoreError as exc:
+        log.warning("status: not reading the history: %s", exc)
+        return {}
+    try:
+        return await store.last_statuses()
+    finally:
+        await store.close()
 
 
 def cmd_collect(args: argparse.Namespace) -> int:

@@ -85,7 +85,7 @@ class Engine:
         if self.store is not None:
             self.store.upsert_targets(self.targets)
             try:
-                self._last_known = await self.store.last_statuses()
+                self.remember(await self.store.last_statuses())
             except Exception:
                 log.exception("could not read the last statuses from the history")
         self._scheduler.start()
@@ -107,6 +107,11 @@ class Engine:
             self.executor.shutdown(wait=False, cancel_futures=True)
         self._started = False
         log.info("engine stopped")
+
+    def remember(self, last: dict[str, tuple[Status, str, float]]) -> None:
+        """Statuses recorded before this engine started (status, summary, since), so that a
+        status that has not changed keeps its "since"."""
+        self._last_known.update(last)
 
     async def run_once(self) -> list[TargetState]:
         """Every check once (for ``status``): the states, worst first."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -14,6 +15,9 @@ from pathlib import Path
 
 import pytest
 from pynetdicom import AE, VerificationPresentationContexts
+
+from pacs_tui.model import Event, EventKind, Status
+from pacs_tui.store import Store
 
 CLI = [sys.executable, "-m", "pacs_tui"]
 
@@ -183,3 +187,23 @@ def test_unusable_history_is_an_error_not_a_traceback(tmp_path: Path, echo_serve
         assert out.returncode == 1, command
         assert "Traceback" not in out.stderr
         assert str(tmp_path / "adir") in out.stderr
+
+
+def test_status_says_since_when_from_the_recorded_history(tmp_path: Path) -> None:
+    history = tmp_path / "h.sqlite"
+    config = write_config(tmp_path / "c.toml", [("gone", "GONE", closed_port())], history)
+    first = json.loads(run("status", "--json", "--config", str(config), cwd=tmp_path).stdout)
+    assert first["targets"][0]["status"] == "DOWN"
+
+    # No history yet: "since" is this check. Record a DOWN an hour ago, as a collector would.
+    async def record() -> None:
+        store = await Store.open(history)
+        store.add_event(
+            Event(time.time() - 3600, "gone", EventKind.STATUS_CHANGE, Status.DOWN, "x")
+        )
+        await store.close()
+
+    asyncio.run(record())
+    doc = json.loads(run("status", "--json", "--config", str(config), cwd=tmp_path).stdout)
+    since = doc["targets"][0]["since"]
+    assert since < doc["checked_at"] and since < first["checked_at"]
