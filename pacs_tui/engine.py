@@ -83,6 +83,8 @@ class Engine:
         self._started = True
         self.started_at = time.time()
         if self.store is not None:
+            if not self.store.started:
+                await self.store.start()
             self.store.upsert_targets(self.targets)
             try:
                 self.remember(await self.store.last_statuses())

@@ -265,6 +265,14 @@ class Store:
         await store.start()
         return store
 
+    @property
+    def started(self) -> bool:
+        return self._db is not None
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
     async def __aenter__(self) -> Self:
         if self._db is None:
             await self.start()

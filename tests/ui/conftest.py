@@ -1,4 +1,5 @@
-"""Deterministic fixtures for the UI tests: fixed checks, a fixed clock and a scripted history.
+"""Deterministic fixtures for the UI tests: fixed checks, a fixed clock and a scripted history
+(a real history file, read as of a fixed moment).
 
 The snapshot tests must draw the same screen on every run and every machine, so nothing here
 reads the real clock, the network or the local time zone (the site's zone is UTC).
@@ -6,14 +7,19 @@ reads the real clock, the network or the local time zone (the site's zone is UTC
 
 from __future__ import annotations
 
+import asyncio
+import atexit
 import math
+import shutil
+import tempfile
 from collections.abc import Iterable
-from typing import Any
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 from pacs_tui.config import Config, SiteConfig
 from pacs_tui.engine import Engine
 from pacs_tui.model import Event, EventKind, Result, Sample, Status, Target, TargetKind
-from pacs_tui.store import SeriesPoint
+from pacs_tui.store import Store
 
 #: 2024-03-05 03:12:00 UTC — the middle of a night shift.
 NOW = 1_709_608_320.0
@@ -103,77 +109,43 @@ def _latency(target: str, base: float, ts: float) -> float | None:
     return base * wobble
 
 
-class ScriptedHistory:
-    """Stands in for :class:`~pacs_tui.store.Store`: fixed past events and samples, in memory."""
-
-    def __init__(self) -> None:
-        self.recorded_events = _history_events()
-        self.samples: list[Sample] = []
-        for node in NODES:
-            target, base = node[0], node[7] or 0.004
-            for step in range(120):
-                ts = NOW - 3600 + step * 30
-                value = _latency(target, base, ts)
-                if value is not None:
-                    self.samples.append(Sample(ts, target, "echo_seconds", value))
-        self.closed = False
-
-    # -- what the engine writes -------------------------------------------------------------
-
-    def upsert_targets(self, targets: Iterable[Target]) -> None:
-        return None
-
-    def add_samples(self, samples: Iterable[Sample]) -> None:
-        self.samples.extend(samples)
-
-    def add_event(self, event: Event) -> None:
-        self.recorded_events.append(event)
-
-    async def close(self) -> None:
-        self.closed = True
-
-    # -- what the engine and the UI read ----------------------------------------------------
-
-    async def last_statuses(self) -> dict[str, tuple[Status, str, float]]:
-        last: dict[str, tuple[Status, str, float]] = {}
-        for event in self.recorded_events:
-            if event.kind == EventKind.STATUS_CHANGE and event.status is not None:
-                last[event.target] = (event.status, event.summary, event.ts)
-        return last
-
-    async def series(
-        self, target: str, metric: str, since: float, until: float | None = None
-    ) -> list[SeriesPoint]:
-        return [
-            SeriesPoint(s.ts, s.value, s.value, s.value, 1)
-            for s in self.samples
-            if s.target == target
-            and s.metric == metric
-            and s.ts >= since
-            and (until is None or s.ts <= until)
-        ]
-
-    async def events(
-        self,
-        target: str | None = None,
-        kind: str | None = None,
-        since: float | None = None,
-        until: float | None = None,
-        limit: int | None = None,
-        **_: Any,
-    ) -> list[Event]:
-        found = [
-            e
-            for e in sorted(self.recorded_events, key=lambda e: e.ts)
-            if (target is None or e.target == target)
-            and (kind is None or e.kind == kind)
-            and (since is None or e.ts >= since)
-            and (until is None or e.ts <= until)
-        ]
-        return found[-limit:] if limit else found
+def _history_samples() -> list[Sample]:
+    samples: list[Sample] = []
+    for node in NODES:
+        target, base = node[0], node[7] or 0.004
+        for step in range(120):
+            ts = NOW - 3600 + step * 30
+            value = _latency(target, base, ts)
+            if value is not None:
+                samples.append(Sample(ts, target, "echo_seconds", value))
+    return samples
 
 
-def scripted_engine() -> Engine:
+def scripted_history(extra_events: Iterable[Event] = ()) -> Store:
+    """A real history file holding the scripted night, read as if it were ``NOW``.
+
+    Written by a real :class:`Store` in a thread of its own (the caller may already be inside
+    an event loop); returned unstarted: the engine starts it.
+    """
+    path = Path(tempfile.mkdtemp(prefix="pacs-tui-ui-", dir=_TMP)) / "history.sqlite"
+
+    async def seed() -> None:
+        store = await Store.open(path, clock=lambda: NOW, retention_interval=None)
+        store.add_samples(_history_samples())
+        for event in [*_history_events(), *extra_events]:
+            store.add_event(event)
+        await store.close()
+
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, seed()).result()
+    return Store(path, clock=lambda: NOW)
+
+
+_TMP = tempfile.mkdtemp(prefix="pacs-tui-ui-tests-")
+atexit.register(shutil.rmtree, _TMP, ignore_errors=True)
+
+
+def scripted_engine(extra_events: Iterable[Event] = ()) -> Engine:
     """Seven nodes with fixed results (one DOWN, one WARN) and a scripted history."""
     config = Config(site=SiteConfig(name=SITE, timezone="UTC"))
     checks = []
@@ -200,6 +172,6 @@ def scripted_engine() -> Engine:
     return Engine(
         config,
         checks=checks,
-        store=ScriptedHistory(),  # type: ignore[arg-type]
+        store=scripted_history(extra_events),
         first_run_spread=0.0,
     )

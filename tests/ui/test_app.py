@@ -27,7 +27,7 @@ from pacs_tui.ui_format import DOWN_MARK
 from pacs_tui.widgets import LatencyChart, StatusTable
 from pacs_tui.widgets.area_tile import TileLine
 
-from .conftest import NOW, FixedCheck, ScriptedHistory, scripted_engine
+from .conftest import NOW, FixedCheck, scripted_engine
 
 #: A reason far longer than the Reason column at 80 columns.
 LONG_REASON = "association rejected: calling AE title not recognised (permanent)"
@@ -311,7 +311,7 @@ async def test_filter_by_status_word_follows_live_changes() -> None:
 async def test_sigterm_quits_cleanly_and_stops_the_engine() -> None:
     engine = scripted_engine()
     store = engine.store
-    assert isinstance(store, ScriptedHistory)
+    assert store is not None
     before = signal.getsignal(signal.SIGTERM)
     app = PacsApp(engine, clock=lambda: NOW)
     async with app.run_test(size=(80, 24)) as pilot:
@@ -498,7 +498,11 @@ async def test_down_periods_are_marked_in_the_trend_and_the_chart() -> None:
 
 
 async def test_node_detail_keeps_values_whole_and_scrolls_to_the_events() -> None:
-    engine = scripted_engine()
+    # Enough events that the body must scroll to show them all.
+    engine = scripted_engine(
+        Event(NOW - 600 + i, "ct-1", EventKind.OPERATOR, None, f"probe now requested ({i})", {})
+        for i in range(12)
+    )
     metrics = {
         "echo_seconds": 0.0048,
         "associate_seconds": 0.0171,
@@ -511,12 +515,6 @@ async def test_node_detail_keeps_values_whole_and_scrolls_to_the_events() -> Non
         "peer_max_pdu": 16382,
     }
     check_of(engine, "ct-1").result = Result(Status.OK, "", metrics, details, ts=NOW - 1)
-    store = engine.store
-    assert isinstance(store, ScriptedHistory)
-    store.recorded_events += [  # enough events that the body must scroll to show them all
-        Event(NOW - 600 + i, "ct-1", EventKind.OPERATOR, None, f"probe now requested ({i})", {})
-        for i in range(12)
-    ]
     app = PacsApp(engine, clock=lambda: NOW)
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
