@@ -70,7 +70,14 @@ class Engine:
         }
         self._subscribers: list[Subscriber] = []
         self._last_known: dict[str, tuple[Status, str, float]] = {}
-        self._scheduler = Scheduler(self.checks, self._on_result, first_run_spread=first_run_spread)
+        self._scheduler = Scheduler(
+            self.checks,
+            self._on_result,
+            first_run_spread=first_run_spread,
+            # As many DICOM checks in flight as the thread pool has workers: a check waits for
+            # a worker before its timeout starts, never inside it.
+            pools={"dicom": config.dicom.max_workers},
+        )
         self._started = False
         self.started_at: float | None = None
 
