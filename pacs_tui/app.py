@@ -14,7 +14,9 @@ from __future__ import annotations
 import asyncio
 import getpass
 import logging
+import os
 import signal
+import sys
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -83,6 +85,22 @@ def current_operator() -> str:
 
 
 EngineFactory = Callable[[], Awaitable[Engine]]
+
+
+HANG_UP_GRACE = 10.0  # seconds to flush the history after a hang-up
+
+
+def _detach_from_terminal() -> None:
+    """After a hang-up the terminal is gone: send what Textual still writes on its way out
+    (restoring the screen) to /dev/null, where a write can never block the shutdown."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        for stream in (sys.__stdout__, sys.__stderr__):
+            if stream is not None:
+                os.dup2(devnull, stream.fileno())
+        os.close(devnull)
+    except OSError:
+        log.warning("could not detach from the terminal after a hang-up")
 
 
 class PacsApp(App[None]):
@@ -158,6 +176,10 @@ class PacsApp(App[None]):
         self._signals: dict[signal.Signals, Any] = {}
         #: The quit signal received, if any (for the log and for tests).
         self.quit_signal: signal.Signals | None = None
+        #: Why the engine did not start (shown on screen, and by the CLI after exit).
+        self.start_error: str | None = None
+        #: Run after a hang-up (SIGHUP), when the process leaves without returning from run().
+        self.hang_up_cleanups: list[Callable[[], None]] = []
         if ansi:
             self.theme = ANSI_THEME
         if keymap:
@@ -211,7 +233,31 @@ class PacsApp(App[None]):
         if self.quit_signal is None:
             log.info("%s received: quitting (stopping the engine)", sig.name)
         self.quit_signal = sig
+        if sig is signal.SIGHUP:
+            # The terminal is gone: Textual's own shutdown would try to restore a screen that
+            # no longer exists and can block on it for good (seen in tmux kill-session tests).
+            # Flush the history, release its lock, run the cleanups and leave at once.
+            self.run_worker(self._hang_up(), exclusive=True, group="hang-up")
+            return
         self.exit()
+
+    async def _hang_up(self) -> None:
+        _detach_from_terminal()
+        try:
+            if self._unsubscribe is not None:
+                self._unsubscribe()
+            if self._engine is not None and (self.start_engine or self._factory is not None):
+                await asyncio.wait_for(self._engine.stop(), HANG_UP_GRACE)
+        except Exception:
+            log.exception("stopping the engine after a hang-up")
+        for cleanup in self.hang_up_cleanups:
+            try:
+                cleanup()
+            except Exception:
+                log.exception("cleanup after a hang-up")
+        log.info("hang-up: engine stopped, exiting")
+        logging.shutdown()
+        os._exit(0)
 
     def _install(self, engine: Engine) -> None:
         """Register the screens for ``engine``, subscribe to it and show the first screen."""
@@ -236,11 +282,16 @@ class PacsApp(App[None]):
             if self.start_engine or self._factory is not None:
                 await self.engine.start()
         except Exception as exc:
+            from pacs_tui.store import StoreError  # loaded by now: the engine holds a Store
+
             log.exception("the engine did not start")
-            text = f"{type(exc).__name__}: {exc}"
+            text = str(exc) if isinstance(exc, StoreError) else f"{type(exc).__name__}: {exc}"
+            self.start_error = text
             if isinstance(self.screen, StartingScreen):
                 self.screen.show_failure(text)
-            self.notify(text, title="Engine did not start", severity="error", timeout=30)
+            self.notify(
+                text, title="Engine did not start", severity="error", timeout=30, markup=False
+            )
             return
         self.ready_at = time.perf_counter()
         await self._load_recent()

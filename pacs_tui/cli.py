@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import shutil
 import signal
 import sys
 import tempfile
@@ -45,8 +46,10 @@ EXIT_USAGE = 2  # bad arguments or an unusable config, as argparse exits
 class _Parser(argparse.ArgumentParser):
     """argparse that exits with a one-line hint instead of a usage dump on a user mistake."""
 
+    usage_exit = EXIT_USAGE
+
     def error(self, message: str) -> None:  # type: ignore[override]
-        self.exit(2, f"{self.prog}: {message}\nTry '{self.prog} --help'.\n")
+        self.exit(self.usage_exit, f"{self.prog}: {message}\nTry '{self.prog} --help'.\n")
 
 
 def _common(parser: argparse.ArgumentParser, *, top: bool = False) -> None:
@@ -110,6 +113,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Exit code: 0 OK, 1 WARN, 2 CRIT or DOWN, 3 UNKNOWN or unusable config.",
     )
     _common(p)
+    # A monitoring system reads the exit code: a mistyped option is UNKNOWN, never CRITICAL.
+    p.usage_exit = Status.UNKNOWN.exit_code
     p.add_argument("--json", action="store_true", help="print the JSON status document")
 
     p = sub.add_parser(
@@ -179,8 +184,13 @@ def _ui_options(parser: argparse.ArgumentParser, *, top: bool = False) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
     command = args.command or "run"
+    if extra:
+        code = Status.UNKNOWN.exit_code if command == "status" else EXIT_USAGE
+        print(f"pacs-tui {command}: unrecognized arguments: {' '.join(extra)}", file=sys.stderr)
+        print(f"Try 'pacs-tui {command} --help'.", file=sys.stderr)
+        return code
     try:
         if command == "run":
             return cmd_run(args)
@@ -197,7 +207,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 return cmd_config_init(args)
             if args.config_command == "check":
                 return cmd_config_check(args)
-            parser.parse_args(["config", "--help"])
+            print("pacs-tui config: say check or init (pacs-tui config --help)", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         return 130
@@ -220,7 +230,7 @@ def _load(args: argparse.Namespace) -> Config | None:
 def _print_not_found(exc: ConfigNotFound) -> None:
     err = sys.stderr
     if exc.explicit is not None:
-        print(f"pacs-tui: config file {exc.explicit} does not exist.", file=err)
+        print(f"pacs-tui: config file {exc.explicit} (from {exc.via}) does not exist.", file=err)
     else:
         print("pacs-tui: no config file found. Looked in, in order:", file=err)
         for path in exc.searched:
@@ -321,20 +331,21 @@ def cmd_collect(args: argparse.Namespace) -> int:
     config = _load(args)
     if config is None:
         return EXIT_USAGE
-    from pacs_tui.engine import open_engine
+    from pacs_tui.engine import engine_with_history
     from pacs_tui.store import StoreError
 
     async def collect() -> int:
-        try:
-            engine = await open_engine(config)
-        except StoreError as exc:
-            log.error("cannot start: %s", exc)
-            return 1
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
-        await engine.start()
+        engine = engine_with_history(config)
+        try:
+            await engine.start()
+        except StoreError as exc:
+            log.error("cannot start: %s", exc)
+            await engine.stop()
+            return 1
         log.info(
             "collecting: site %r, %d targets, history %s",
             config.site.name,
@@ -413,17 +424,17 @@ def cmd_run(args: argparse.Namespace) -> int:
     if config is None:
         return EXIT_USAGE
     log_file = setup_logging(args.log_level, file=_ui_log_file())
-    from pacs_tui.engine import open_engine
+    from pacs_tui.engine import engine_with_history
 
     async def build() -> Engine:
-        return await open_engine(config)
+        return engine_with_history(config)
 
     return _run_app(build, demo=False, ansi=args.ansi, log_file=log_file)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
     log_file = setup_logging(args.log_level, file=_ui_log_file())
-    from pacs_tui.engine import open_engine
+    from pacs_tui.engine import engine_with_history
 
     sites: list[DemoDicomSite] = []
     with tempfile.TemporaryDirectory(prefix="pacs-tui-demo-") as tmp:
@@ -438,22 +449,37 @@ def cmd_demo(args: argparse.Namespace) -> int:
             sites.append(site)
             nodes = await asyncio.to_thread(site.start)
             log.info("demo site started: %d DICOM nodes on loopback", len(nodes))
-            return await open_engine(demo_config(nodes, history))
+            return engine_with_history(demo_config(nodes, history))
+
+        def cleanup() -> None:
+            for site in sites:
+                site.stop()
+            shutil.rmtree(tmp, ignore_errors=True)
 
         try:
-            return _run_app(build, demo=True, ansi=args.ansi, log_file=log_file)
+            return _run_app(build, demo=True, ansi=args.ansi, log_file=log_file, cleanup=cleanup)
         finally:
             for site in sites:
                 site.stop()
 
 
 def _run_app(
-    build: Callable[[], Awaitable[Engine]], *, demo: bool, ansi: bool, log_file: Path | None
+    build: Callable[[], Awaitable[Engine]],
+    *,
+    demo: bool,
+    ansi: bool,
+    log_file: Path | None,
+    cleanup: Callable[[], None] | None = None,
 ) -> int:
     from pacs_tui.app import PacsApp
 
     app = PacsApp(build, demo=demo, ansi=ansi)
+    if cleanup is not None:
+        app.hang_up_cleanups.append(cleanup)
     app.run()
+    if app.start_error is not None:
+        print(f"pacs-tui: the engine did not start: {app.start_error}", file=sys.stderr)
+        return 1
     if log_file is not None and app.return_code not in (0, None):
         print(f"pacs-tui: the UI stopped with an error; see {log_file}", file=sys.stderr)
     return app.return_code or 0

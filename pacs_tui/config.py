@@ -68,11 +68,14 @@ class ConfigError(Exception):
 class ConfigNotFound(Exception):
     """No config file was found; ``searched`` lists where we looked, in order."""
 
-    def __init__(self, searched: list[Path], explicit: Path | None = None) -> None:
+    def __init__(
+        self, searched: list[Path], explicit: Path | None = None, via: str = "--config"
+    ) -> None:
         self.searched = searched
         self.explicit = explicit
+        self.via = via
         if explicit is not None:
-            super().__init__(f"config file {explicit} does not exist")
+            super().__init__(f"config file {explicit} (from {via}) does not exist")
         else:
             super().__init__("no config file found")
 
@@ -155,6 +158,11 @@ def search_paths(explicit: Path | None = None) -> list[Path]:
 def find_config(explicit: Path | None = None) -> Path:
     """The first existing config file in the lookup order, or :class:`ConfigNotFound`."""
     searched = search_paths(explicit)
+    if explicit is None and os.environ.get(ENV_CONFIG):
+        # Set on purpose: a typo must not silently fall through to another site's config.
+        explicit = Path(os.environ[ENV_CONFIG])
+        if not explicit.exists():
+            raise ConfigNotFound([explicit], explicit, via=f"${ENV_CONFIG}")
     if explicit is not None and explicit.exists():
         return explicit  # even a directory: reading it then says what is wrong
     for path in searched:

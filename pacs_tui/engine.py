@@ -257,18 +257,17 @@ class Engine:
                 log.exception("subscriber failed")
 
 
-async def open_engine(config: Config, *, history: bool = True) -> Engine:
-    """An engine for ``config`` with its history store opened (when ``history``), not started."""
-    store = None
-    if history:
-        from pacs_tui.store import Retention, Store
+def engine_with_history(config: Config) -> Engine:
+    """An engine for ``config`` with its history store; :meth:`Engine.start` opens the store,
+    so whoever holds the engine also owns closing it (``stop``), even if the start is cut short.
+    """
+    from pacs_tui.store import Retention, Store
 
-        h = config.history
-        retention = Retention(
-            raw=h.raw_retention,
-            minute=h.minute_retention,
-            hour=h.hour_retention,
-            events=h.event_retention,
-        )
-        store = await Store.open(h.path, retention)
-    return Engine(config, store=store)
+    h = config.history
+    retention = Retention(
+        raw=h.raw_retention,
+        minute=h.minute_retention,
+        hour=h.hour_retention,
+        events=h.event_retention,
+    )
+    return Engine(config, store=Store(h.path, retention))

@@ -1,7 +1,6 @@
 """Logging setup: the UI logs to a 0600 file (never onto the screen), headless commands to stderr.
 
-Log lines carry ids, statuses and reasons, never message bodies or patient data. The exception
-is ``--log-level debug``, which lets pynetdicom log whole PDUs for troubleshooting a peer.
+Log lines carry ids, statuses and reasons, never message bodies or patient data, at any level.
 """
 
 from __future__ import annotations
@@ -44,6 +43,7 @@ def setup_logging(level: str, *, file: Path | None = None) -> Path | None:
     root.addHandler(handler)
     # pynetdicom logs every association at INFO and every reject or refused connection at
     # ERROR, once per probe; the engine already logs status changes with the reason in words.
-    if level.lower() != "debug":
-        logging.getLogger("pynetdicom").setLevel(logging.CRITICAL)
+    # At DEBUG it dumps whole PDUs and datasets (patient names and ids), so it stays quiet at
+    # every level: no log line may carry a message body.
+    logging.getLogger("pynetdicom").setLevel(logging.CRITICAL)
     return file

@@ -237,6 +237,7 @@ class Store:
         self.path = Path(path)
         self.readonly = readonly
         self._lock_fd: int | None = None
+        self._starting: asyncio.Future[None] | None = None
         self.retention = retention if retention is not None else Retention()
         self.flush_interval = flush_interval
         self.retention_interval = retention_interval
@@ -292,10 +293,16 @@ class Store:
         """Open (creating or migrating) the database and start the background writer.
 
         Raises :class:`StoreError` with the path and the reason in words when the file cannot be
-        used (a directory, not a database, newer schema, held by another engine).
+        used (a directory, not a database, newer schema, held by another engine). A caller
+        cancelled meanwhile does not cut the opening short: it completes in the background and
+        :meth:`close` waits for it, so no connection thread or lock is ever left behind.
         """
-        if self._db is not None or self._closed:
+        if self._db is not None or self._closed or self._starting is not None:
             raise StoreError("store already started or closed")
+        self._starting = asyncio.ensure_future(self._start())
+        await asyncio.shield(self._starting)
+
+    async def _start(self) -> None:
         if self.readonly:
             await self._open_readonly()
             return
@@ -357,6 +364,10 @@ class Store:
         self._closed = True
         self._stop.set()
         self._wake.set()
+        if self._starting is not None:
+            await asyncio.wait({self._starting})
+            if not self._starting.cancelled():
+                self._starting.exception()  # retrieved; start()'s caller has reported it
         try:
             if self._writer is not None:
                 await asyncio.wait({self._writer})

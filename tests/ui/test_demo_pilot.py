@@ -18,7 +18,7 @@ from textual.widgets import Input, Static
 from pacs_tui.app import PacsApp
 from pacs_tui.demo import DemoDicomSite
 from pacs_tui.demo.site import demo_config
-from pacs_tui.engine import Engine, open_engine
+from pacs_tui.engine import Engine, engine_with_history
 from pacs_tui.model import Status
 from pacs_tui.screens.help import HelpScreen
 from pacs_tui.screens.node_detail import NodeDetailScreen
@@ -35,7 +35,7 @@ async def demo_engine(tmp_path: Path) -> AsyncIterator[Engine]:
     site = DemoDicomSite(flap_up=600.0, flap_down=20.0, slow_delay=0.8)
     nodes = await asyncio.to_thread(site.start)
     try:
-        yield await open_engine(demo_config(nodes, tmp_path / "h.sqlite"))
+        yield engine_with_history(demo_config(nodes, tmp_path / "h.sqlite"))
     finally:
         await asyncio.to_thread(site.stop)
 

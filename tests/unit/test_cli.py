@@ -25,8 +25,9 @@ CLI = [sys.executable, "-m", "pacs_tui"]
 def run(
     *args: str, cwd: Path, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
-    full_env = {**os.environ, "XDG_CONFIG_HOME": str(cwd / "xdg"), **(env or {})}
+    full_env = {**os.environ, "XDG_CONFIG_HOME": str(cwd / "xdg")}
     full_env.pop("PACS_TUI_CONFIG", None)
+    full_env.update(env or {})
     return subprocess.run(
         [*CLI, *args], cwd=cwd, env=full_env, capture_output=True, text=True, timeout=60
     )
@@ -207,3 +208,15 @@ def test_status_says_since_when_from_the_recorded_history(tmp_path: Path) -> Non
     doc = json.loads(run("status", "--json", "--config", str(config), cwd=tmp_path).stdout)
     since = doc["targets"][0]["since"]
     assert since < doc["checked_at"] and since < first["checked_at"]
+
+
+def test_status_usage_errors_are_unknown_for_monitoring(tmp_path: Path) -> None:
+    out = run("status", "--jsn", cwd=tmp_path)
+    assert out.returncode == 3 and "unrecognized arguments: --jsn" in out.stderr
+
+
+def test_a_mistyped_config_variable_is_an_error(tmp_path: Path) -> None:
+    (tmp_path / "pacs-tui.toml").write_text("[site]\nname = 'other site'\n")
+    out = run("config", "check", cwd=tmp_path, env={"PACS_TUI_CONFIG": str(tmp_path / "typo.toml")})
+    assert out.returncode == 1
+    assert "typo.toml (from $PACS_TUI_CONFIG) does not exist" in out.stderr

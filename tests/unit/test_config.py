@@ -176,9 +176,13 @@ def test_lookup_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert paths[1] == tmp_path / "pacs-tui.toml"
     assert paths[-1] == Path("/etc/pacs-tui/config.toml")
     (tmp_path / "pacs-tui.toml").write_text("")
-    assert find_config() == tmp_path / "pacs-tui.toml"  # env file missing: falls through
+    with pytest.raises(ConfigNotFound) as missing:  # set on purpose: a typo is an error
+        find_config()
+    assert missing.value.explicit == env_file and missing.value.via == "$PACS_TUI_CONFIG"
     env_file.write_text("")
     assert find_config() == env_file
+    monkeypatch.delenv("PACS_TUI_CONFIG")
+    assert find_config() == tmp_path / "pacs-tui.toml"
     with pytest.raises(ConfigNotFound) as info:
         find_config(tmp_path / "nope.toml")
     assert info.value.searched == [tmp_path / "nope.toml"]
