@@ -384,7 +384,10 @@ class PacsApp(App[None]):
     async def action_go(self, mode: str) -> None:
         """Show a top-level screen; pressed again, go back to its list from a detail screen."""
         if self.ctx is None:
-            self.notify("Still starting…", timeout=2)
+            if self.start_error is not None:
+                self.notify(self.start_error, title="Engine did not start", markup=False)
+            else:
+                self.notify("Still starting…", timeout=2)
             return
         while isinstance(self.screen, ModalScreen):
             self.pop_screen()

@@ -388,8 +388,17 @@ def cmd_history(args: argparse.Namespace) -> int:
             print(f"pacs-tui: {exc}", file=sys.stderr)
             return 1
         try:
+            targets = await store.targets()
+            kinds = sorted({str(t.kind) for t in targets})
+            if args.kind is not None and args.kind not in kinds:
+                print(
+                    f"pacs-tui: no target of kind {args.kind!r} in the history {path}; "
+                    f"known: {', '.join(kinds) or 'none yet'}",
+                    file=sys.stderr,
+                )
+                return 1
             if args.target is not None:
-                known = sorted(t.id for t in await store.targets())
+                known = sorted(t.id for t in targets)
                 if args.target not in known:
                     print(
                         f"pacs-tui: no target {args.target!r} in the history {path}; "

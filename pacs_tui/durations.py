@@ -1,4 +1,4 @@
-"""Parse and format human durations: ``30s``, ``5m``, ``1h30m``, ``2d``, or ``90`` (seconds)."""
+"""Parse human durations: ``30s``, ``5m``, ``1h30m``, ``2d``, or ``90`` (seconds)."""
 
 from __future__ import annotations
 
@@ -34,15 +34,3 @@ def parse_duration(text: str) -> float:
     if pos != len(cleaned) or pos == 0:
         raise ValueError(f"{text!r} is not a duration like 30s, 5m, 1h30m or 2d")
     return total
-
-
-def format_duration(seconds: float) -> str:
-    """Compact form: ``45s``, ``3m``, ``2h05m``, ``3d04h``."""
-    s = round(seconds)
-    if s < 60:
-        return f"{s}s"
-    if s < 3600:
-        return f"{s // 60}m{s % 60:02d}s" if s % 60 else f"{s // 60}m"
-    if s < 86400:
-        return f"{s // 3600}h{(s % 3600) // 60:02d}m"
-    return f"{s // 86400}d{(s % 86400) // 3600:02d}h"

@@ -496,7 +496,8 @@ class NodesScreen(PacsScreen):
     # -- selected node line -----------------------------------------------------------------
 
     def selected_text(self) -> Text:
-        """The selected node's status, its reason in full and since when; "" when none."""
+        """The selected node's status, AE title, address and role, its reason in full and since
+        when; "" when none."""
         target_id = self.selected_id()
         state = self.ctx.engine.states.get(target_id) if target_id is not None else None
         if state is None:
@@ -507,6 +508,11 @@ class NodesScreen(PacsScreen):
         text.append_text(table.status_text(state.status))
         text.append("  ")
         text.append(state.target.id, style="bold")
+        labels = state.target.labels
+        if "aet" in labels:  # the columns an 80-column table leaves out
+            address = f"{labels['aet']}@{labels.get('host', '')}:{labels.get('port', '')}"
+            role = labels.get("role")
+            text.append_text(table.dim_text(f" {address}" + (f" {role}" if role else "")))
         if state.reason != state.status.word:
             text.append(" — ")
             text.append(state.reason, style=style if state.status is not Status.OK else "")

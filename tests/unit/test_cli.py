@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from pynetdicom import AE, VerificationPresentationContexts
 
-from pacs_tui.model import Event, EventKind, Status
+from pacs_tui.model import Event, EventKind, Status, Target, TargetKind
 from pacs_tui.store import Store
 
 CLI = [sys.executable, "-m", "pacs_tui"]
@@ -220,3 +220,18 @@ def test_a_mistyped_config_variable_is_an_error(tmp_path: Path) -> None:
     out = run("config", "check", cwd=tmp_path, env={"PACS_TUI_CONFIG": str(tmp_path / "typo.toml")})
     assert out.returncode == 1
     assert "typo.toml (from $PACS_TUI_CONFIG) does not exist" in out.stderr
+
+
+def test_history_names_unknown_kinds(tmp_path: Path) -> None:
+    history = tmp_path / "h.sqlite"
+    config = write_config(tmp_path / "c.toml", [("gone", "GONE", closed_port())], history)
+
+    async def record() -> None:
+        store = await Store.open(history)
+        store.upsert_targets([Target("gone", TargetKind.DICOM_NODE)])
+        await store.close()
+
+    asyncio.run(record())
+    out = run("history", "--kind", "dicom-nodes", "--config", str(config), cwd=tmp_path)
+    assert out.returncode == 1
+    assert "no target of kind 'dicom-nodes'" in out.stderr and "known: dicom-node" in out.stderr

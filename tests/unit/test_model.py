@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pacs_tui.durations import format_duration, parse_duration
+from pacs_tui.durations import parse_duration
 from pacs_tui.model import Status, iso
 
 
@@ -52,10 +52,3 @@ def test_parse_duration(text: str, seconds: float) -> None:
 def test_parse_duration_rejects(text: str) -> None:
     with pytest.raises(ValueError):
         parse_duration(text)
-
-
-def test_format_duration() -> None:
-    assert format_duration(45) == "45s"
-    assert format_duration(180) == "3m"
-    assert format_duration(7500) == "2h05m"
-    assert format_duration(3 * 86400 + 4 * 3600) == "3d04h"
