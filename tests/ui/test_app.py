@@ -75,6 +75,13 @@ def ids(table: StatusTable) -> list[str]:
     return [str(row.key.value) for row in table.ordered_rows]
 
 
+async def report(pilot: Pilot[None], engine: Engine, node: str, result: Result) -> None:
+    """Make ``node``'s check return ``result``, probe it now and wait until the engine has it."""
+    check_of(engine, node).result = result
+    assert engine.probe_now(node)
+    await until(pilot, lambda: engine.states[node].status is result.status)
+
+
 async def test_updates_are_cell_by_cell_and_hidden_screens_do_nothing() -> None:
     engine = scripted_engine()
     app = PacsApp(engine, clock=lambda: NOW)
@@ -102,9 +109,7 @@ async def test_updates_are_cell_by_cell_and_hidden_screens_do_nothing() -> None:
         # ct-1 goes DOWN while the Nodes screen shows: only its changed cells are written and
         # the row moves up (worst first), the cursor staying on the node it was on.
         table.move_cursor(row=ids(table).index("viewer-1"))
-        check_of(engine, "ct-1").result = Result(Status.DOWN, "connection refused", ts=NOW - 1)
-        assert engine.probe_now("ct-1")
-        await until(pilot, lambda: engine.states["ct-1"].status is Status.DOWN)
+        await report(pilot, engine, "ct-1", Result(Status.DOWN, "connection refused", ts=NOW - 1))
         await pilot.pause()
         assert {c for r, c in writes if r == "ct-1"} >= {"status", "reason", "latency"}
         assert {r for r, _ in writes} == {"ct-1"}
@@ -116,9 +121,7 @@ async def test_updates_are_cell_by_cell_and_hidden_screens_do_nothing() -> None:
         await pilot.press("1")
         await until(pilot, lambda: isinstance(app.screen, OverviewScreen))
         writes.clear()
-        check_of(engine, "mr-1").result = Result(Status.WARN, "slow: echo 600 ms", ts=NOW - 1)
-        engine.probe_now("mr-1")
-        await until(pilot, lambda: engine.states["mr-1"].status is Status.WARN)
+        await report(pilot, engine, "mr-1", Result(Status.WARN, "slow: echo 600 ms", ts=NOW - 1))
         await pilot.pause()
         assert writes == []
         # ... while the Overview's tile shows it at once.
@@ -335,9 +338,7 @@ async def test_selected_node_shows_its_full_reason_at_80x24() -> None:
     app = PacsApp(engine, clock=lambda: NOW)
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
-        check_of(engine, "ct-1").result = Result(Status.DOWN, LONG_REASON, ts=NOW - 1)
-        engine.probe_now("ct-1")
-        await until(pilot, lambda: engine.states["ct-1"].status is Status.DOWN)
+        await report(pilot, engine, "ct-1", Result(Status.DOWN, LONG_REASON, ts=NOW - 1))
         await pilot.press("2")
         await settle(pilot)
         screen = app.screen
@@ -365,9 +366,7 @@ async def test_overview_tile_keeps_the_age_of_a_long_reason() -> None:
     app = PacsApp(engine, clock=lambda: NOW)
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
-        check_of(engine, "ct-1").result = Result(Status.DOWN, LONG_REASON, ts=NOW - 120)
-        engine.probe_now("ct-1")
-        await until(pilot, lambda: engine.states["ct-1"].status is Status.DOWN)
+        await report(pilot, engine, "ct-1", Result(Status.DOWN, LONG_REASON, ts=NOW - 120))
         await pilot.pause()
         lines = [str(line.render()) for line in app.screen.query(TileLine) if line.display]
         ct = next(line for line in lines if "ct-1" in line)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from typing import Any
 
 from pacs_tui.model import Result, Status, Target, TargetKind
 
@@ -42,3 +43,29 @@ class ScriptedCheck:
 
     async def close(self) -> None:
         self.closed = True
+
+
+class Gauge:
+    """How many checks are in flight at once, across many checks."""
+
+    def __init__(self) -> None:
+        self.active = 0
+        self.peak = 0
+
+
+class PooledCheck(ScriptedCheck):
+    """A scripted check in the "dicom" pool, counted on a shared :class:`Gauge`."""
+
+    pool = "dicom"
+
+    def __init__(self, target_id: str, gauge: Gauge, **options: Any) -> None:
+        super().__init__(target_id, **options)
+        self.gauge = gauge
+
+    async def check(self) -> Result:
+        self.gauge.active += 1
+        self.gauge.peak = max(self.gauge.peak, self.gauge.active)
+        try:
+            return await super().check()
+        finally:
+            self.gauge.active -= 1

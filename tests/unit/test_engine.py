@@ -10,7 +10,7 @@ from pacs_tui.engine import Engine, EventUpdate, StateUpdate
 from pacs_tui.model import EventKind, Result, Status
 from pacs_tui.store import Store
 
-from .scripted import ScriptedCheck
+from .scripted import Gauge, PooledCheck, ScriptedCheck
 
 
 async def test_state_folding_and_status_change_events(tmp_path: Path) -> None:
@@ -111,23 +111,10 @@ async def test_worst_first_and_overall() -> None:
 async def test_engine_bounds_dicom_checks_by_max_workers() -> None:
     """The engine sizes the scheduler's DICOM pool from [dicom] max_workers, so a check that
     waits for a worker is not timed out while it waits (the scheduler test shows why)."""
-    active = 0
-    peak = 0
-
-    class Pooled(ScriptedCheck):
-        pool = "dicom"
-
-        async def check(self) -> Result:
-            nonlocal active, peak
-            active += 1
-            peak = max(peak, active)
-            await asyncio.sleep(0.15)
-            active -= 1
-            return Result(Status.OK, "echo ok")
-
-    checks = [Pooled(f"n{i}", timeout=0.2) for i in range(10)]
+    gauge = Gauge()
+    checks = [PooledCheck(f"n{i}", gauge, delay=0.15, timeout=0.2) for i in range(10)]
     engine = Engine(Config(dicom=DicomConfig(max_workers=1)), checks=checks)
     states = await engine.run_once()
     await engine.stop()
-    assert peak == 1
+    assert gauge.peak == 1
     assert {s.status for s in states} == {Status.OK}  # the last waited 1.35 s, timeout 0.2 s

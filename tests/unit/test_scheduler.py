@@ -9,7 +9,7 @@ from pacs_tui.model import Result, Status
 from pacs_tui.probes.base import Check
 from pacs_tui.scheduler import Scheduler, next_delay, run_with_timeout
 
-from .scripted import ScriptedCheck
+from .scripted import Gauge, PooledCheck, ScriptedCheck
 
 DOWN = Result(Status.DOWN, "connection refused")
 OK = Result(Status.OK, "echo ok")
@@ -88,36 +88,22 @@ async def test_stop_cancels_running_checks_promptly() -> None:
 
 
 async def test_waiting_for_a_pool_place_does_not_count_against_the_timeout() -> None:
-    class Pooled(ScriptedCheck):
-        pool = "dicom"
-
     # Ten checks of 0.15 s, one place: the last waits 1.35 s for it, past its 0.2 s timeout
     # plus the scheduler's 1 s grace. Counted from the start of the wait, it would be DOWN.
-    checks = [Pooled(f"n{i}", [OK], delay=0.15, timeout=0.2) for i in range(10)]
+    gauge = Gauge()
+    checks = [PooledCheck(f"n{i}", gauge, delay=0.15, timeout=0.2) for i in range(10)]
     results: dict[str, Result] = {}
     sched = Scheduler(checks, lambda c, r: results.__setitem__(c.target.id, r), pools={"dicom": 1})
     await sched.run_once()
     assert [results[f"n{i}"].status for i in range(10)] == [Status.OK] * 10
+    assert gauge.peak == 1
 
 
 async def test_without_a_pool_checks_run_all_at_once() -> None:
-    active = 0
-    peak = 0
-
-    class Counting(ScriptedCheck):
-        pool = "dicom"
-
-        async def check(self) -> Result:
-            nonlocal active, peak
-            active += 1
-            peak = max(peak, active)
-            await asyncio.sleep(0.05)
-            active -= 1
-            return OK
-
-    checks = [Counting(f"n{i}") for i in range(5)]
+    gauge = Gauge()
+    checks = [PooledCheck(f"n{i}", gauge, delay=0.05) for i in range(5)]
     await Scheduler(checks, lambda c, r: None).run_once()
-    assert peak == 5
-    peak = 0
+    assert gauge.peak == 5
+    gauge.peak = 0
     await Scheduler(checks, lambda c, r: None, pools={"dicom": 2}).run_once()
-    assert peak == 2
+    assert gauge.peak == 2
