@@ -180,6 +180,7 @@ class PacsApp(App[None]):
         self.start_error: str | None = None
         #: Run after a hang-up (SIGHUP), when the process leaves without returning from run().
         self.hang_up_cleanups: list[Callable[[], None]] = []
+        self._hanging_up = False
         if ansi:
             self.theme = ANSI_THEME
         if keymap:
@@ -228,6 +229,11 @@ class PacsApp(App[None]):
                     log.debug("could not restore the handler of %s", sig.name)
         self._signals.clear()
 
+    @property
+    def _owns_engine(self) -> bool:
+        """The app starts and stops the engine unless it was handed a running one."""
+        return self.start_engine or self._factory is not None
+
     def _quit_on_signal(self, sig: signal.Signals) -> None:
         """Runs on the loop: quit as ``q`` does (on_unmount stops the engine)."""
         if self.quit_signal is None:
@@ -237,25 +243,33 @@ class PacsApp(App[None]):
             # The terminal is gone: Textual's own shutdown would try to restore a screen that
             # no longer exists and can block on it for good (seen in tmux kill-session tests).
             # Flush the history, release its lock, run the cleanups and leave at once.
-            self.run_worker(self._hang_up(), exclusive=True, group="hang-up")
+            # One hang-up worker only: a real SSH drop brings SIGHUP twice (the shell's and
+            # the tty's), and a second worker must not cancel the first mid-flush.
+            if not self._hanging_up:
+                self._hanging_up = True
+                self.run_worker(self._hang_up(), group="hang-up")
             return
         self.exit()
 
     async def _hang_up(self) -> None:
         _detach_from_terminal()
+        stopped = "engine stopped"
         try:
             if self._unsubscribe is not None:
                 self._unsubscribe()
-            if self._engine is not None and (self.start_engine or self._factory is not None):
+            if self._owns_engine and self._engine is not None:
                 await asyncio.wait_for(self._engine.stop(), HANG_UP_GRACE)
+        except TimeoutError:
+            stopped = f"engine did not stop within {HANG_UP_GRACE:g}s; history may be incomplete"
         except Exception:
             log.exception("stopping the engine after a hang-up")
+            stopped = "engine stop failed; history may be incomplete"
         for cleanup in self.hang_up_cleanups:
             try:
                 cleanup()
             except Exception:
                 log.exception("cleanup after a hang-up")
-        log.info("hang-up: engine stopped, exiting")
+        log.info("hang-up: %s, exiting", stopped)
         logging.shutdown()
         os._exit(0)
 
@@ -279,7 +293,7 @@ class PacsApp(App[None]):
         try:
             if self._engine is None and self._factory is not None:
                 self._install(await self._factory())
-            if self.start_engine or self._factory is not None:
+            if self._owns_engine:
                 await self.engine.start()
         except Exception as exc:
             from pacs_tui.store import StoreError  # loaded by now: the engine holds a Store
@@ -301,7 +315,7 @@ class PacsApp(App[None]):
             if self._unsubscribe is not None:
                 self._unsubscribe()
                 self._unsubscribe = None
-            if self._engine is not None and (self.start_engine or self._factory is not None):
+            if self._owns_engine and self._engine is not None:
                 await self._engine.stop()
         finally:
             # Only now: a second SIGTERM while the history is flushed must not kill the process.

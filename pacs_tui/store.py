@@ -238,6 +238,7 @@ class Store:
         self.readonly = readonly
         self._lock_fd: int | None = None
         self._starting: asyncio.Future[None] | None = None
+        self._closing: asyncio.Future[None] | None = None
         self.retention = retention if retention is not None else Retention()
         self.flush_interval = flush_interval
         self.retention_interval = retention_interval
@@ -358,9 +359,17 @@ class Store:
             self._lock_fd = None
 
     async def close(self) -> None:
-        """Write everything pending, stop the writer and close the database."""
-        if self._closed:
-            return
+        """Write everything pending, stop the writer and close the database.
+
+        Every caller waits for the same closing: a second ``close()`` (a second signal, say)
+        returns only once the history is really flushed and its lock released, and cancelling
+        one caller does not cut the closing short.
+        """
+        if self._closing is None:
+            self._closing = asyncio.ensure_future(self._close())
+        await asyncio.shield(self._closing)
+
+    async def _close(self) -> None:
         self._closed = True
         self._stop.set()
         self._wake.set()

@@ -16,8 +16,13 @@ import pytest
 from pacs_tui.store import Store
 
 
-@pytest.mark.parametrize("after", [0.3, 2.5])  # during start-up, and once the checks run
-def test_hang_up_stops_the_engine_and_frees_the_history(tmp_path: Path, after: float) -> None:
+@pytest.mark.parametrize(
+    ("after", "signals"),
+    [(0.3, 1), (2.5, 1), (2.5, 2)],  # during start-up; once the checks run; twice, as SSH does
+)
+def test_hang_up_stops_the_engine_and_frees_the_history(
+    tmp_path: Path, after: float, signals: int
+) -> None:
     history = tmp_path / "h.sqlite"
     config = tmp_path / "c.toml"
     config.write_text(
@@ -38,7 +43,9 @@ def test_hang_up_stops_the_engine_and_frees_the_history(tmp_path: Path, after: f
     os.close(child)
     try:
         time.sleep(after)
-        proc.send_signal(signal.SIGHUP)
+        for _ in range(signals):
+            proc.send_signal(signal.SIGHUP)
+            time.sleep(0.01)
         os.close(main)  # the terminal is gone, as after an SSH drop
         main = -1
         code = proc.wait(timeout=15)
@@ -61,6 +68,5 @@ def test_hang_up_stops_the_engine_and_frees_the_history(tmp_path: Path, after: f
     events = asyncio.run(reopen())
     if after > 2:
         assert events >= 1  # the node's first status change was flushed before leaving
-    if after > 2:
         log = (tmp_path / "state" / "pacs-tui" / "pacs-tui.log").read_text()
         assert "hang-up: engine stopped, exiting" in log

@@ -455,3 +455,22 @@ async def test_unusable_history_files_are_clear_errors(tmp_path: Path) -> None:
     with pytest.raises(StoreError, match="no history at"):
         await Store.open(tmp_path / "missing.sqlite", readonly=True)
     assert not (tmp_path / "missing.sqlite").exists()
+
+
+async def test_a_second_close_waits_for_the_flush_even_if_the_first_is_cancelled(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "h.sqlite"
+    store = await Store.open(path, flush_interval=3600, retention_interval=None)
+    store.add_samples([Sample(1000.0 + i, "n", "echo_seconds", 0.01) for i in range(100)])
+    first = asyncio.create_task(store.close())
+    await asyncio.sleep(0)
+    first.cancel()  # a second signal cancels the first stop ...
+    await store.close()  # ... and the second must still find the history flushed and closed
+    reader = await Store.open(path, readonly=True)
+    try:
+        assert len(await reader.samples()) == 100
+    finally:
+        await reader.close()
+    again = await Store.open(path)  # and the lock released
+    await again.close()
