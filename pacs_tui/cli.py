@@ -317,13 +317,13 @@ async def _recorded_statuses(config: Config) -> dict[str, tuple[Status, str, flo
         return {}
     try:
         store = await Store.open(config.history.path, readonly=True)
+        try:
+            return await store.last_statuses()
+        finally:
+            await store.close()
     except StoreError as exc:
         log.warning("status: not reading the history: %s", exc)
         return {}
-    try:
-        return await store.last_statuses()
-    finally:
-        await store.close()
 
 
 def cmd_collect(args: argparse.Namespace) -> int:
@@ -354,7 +354,11 @@ def cmd_collect(args: argparse.Namespace) -> int:
         )
         await stop.wait()
         log.info("stopping: flushing history")
-        await engine.stop()
+        try:
+            await engine.stop()
+        except StoreError as exc:
+            log.error("stopped, but the history could not be flushed: %s", exc)
+            return 1
         log.info("stopped")
         return 0
 
@@ -411,6 +415,9 @@ def cmd_history(args: argparse.Namespace) -> int:
                 target=args.target, metric=args.metric, since=since, kind=args.kind
             )
             events = await store.events(target=args.target, since=since, target_kind=args.kind)
+        except StoreError as exc:
+            print(f"pacs-tui: {exc}", file=sys.stderr)
+            return 1
         finally:
             await store.close()
         if args.json:

@@ -124,6 +124,8 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
+# "PTUI": marks the file as a pacs-tui history, so another program's SQLite file is refused.
+APPLICATION_ID = 0x50545549
 
 _SampleRow = tuple[float, str, str, float]
 _EventRow = tuple[float, str, str, str | None, str, str]
@@ -342,11 +344,13 @@ class Store:
             raise StoreError(f"cannot read the history {self.path}: {exc}") from None
         try:
             await db.execute("PRAGMA busy_timeout=5000")
-            rows = list(await db.execute_fetchall("PRAGMA user_version"))
-            version = int(rows[0][0])
+            version = await self._check_identity(db)
         except sqlite3.DatabaseError as exc:
             await db.close()
             raise StoreError(f"{self.path} is not a pacs-tui history ({exc})") from None
+        except StoreError:
+            await db.close()
+            raise
         if not 1 <= version <= SCHEMA_VERSION:
             await db.close()
             what = "is not a pacs-tui history" if version == 0 else "is from a newer pacs-tui"
@@ -398,9 +402,19 @@ class Store:
         await db.execute("PRAGMA synchronous=NORMAL")
         await db.execute("PRAGMA busy_timeout=5000")
 
+    async def _check_identity(self, db: aiosqlite.Connection) -> int:
+        """The schema version of a pacs-tui history; StoreError for another program's SQLite
+        file (told apart by ``PRAGMA application_id``) or a newer pacs-tui's."""
+        (app_id,) = next(iter(await db.execute_fetchall("PRAGMA application_id")))
+        (version,) = next(iter(await db.execute_fetchall("PRAGMA user_version")))
+        if version == 0 and app_id == 0:
+            return 0  # a new, empty file
+        if app_id != APPLICATION_ID:
+            raise StoreError(f"{self.path} is not a pacs-tui history (another program's SQLite)")
+        return int(version)
+
     async def _migrate(self, db: aiosqlite.Connection) -> None:
-        rows = list(await db.execute_fetchall("PRAGMA user_version"))
-        version = int(rows[0][0])
+        version = await self._check_identity(db)
         if version > SCHEMA_VERSION:
             raise StoreError(
                 f"{self.path} has schema version {version}; this pacs-tui knows up to "
@@ -412,6 +426,7 @@ class Store:
                 for statement in MIGRATIONS[target - 1]:
                     await db.execute(statement)
                 await db.execute(f"PRAGMA user_version = {target:d}")
+                await db.execute(f"PRAGMA application_id = {APPLICATION_ID:d}")
                 await db.execute("COMMIT")
             except BaseException:
                 await db.execute("ROLLBACK")
@@ -580,7 +595,10 @@ class Store:
         return self._db
 
     async def _fetch(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
-        return list(await self._conn().execute_fetchall(sql, params))
+        try:
+            return list(await self._conn().execute_fetchall(sql, params))
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot read the history {self.path}: {exc}") from None
 
     async def samples(
         self,

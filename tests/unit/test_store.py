@@ -16,6 +16,7 @@ import pytest
 from pacs_tui import store as store_module
 from pacs_tui.model import Event, EventKind, Sample, Status, Target
 from pacs_tui.store import (
+    APPLICATION_ID,
     DAY,
     HOUR,
     SCHEMA_VERSION,
@@ -121,6 +122,7 @@ async def test_newer_schema_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "history.db"
     with sqlite3.connect(path) as conn:
         conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+        conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")  # a newer pacs-tui's file
     with pytest.raises(StoreError, match="schema version"):
         await Store.open(path)
 
@@ -474,3 +476,17 @@ async def test_a_second_close_waits_for_the_flush_even_if_the_first_is_cancelled
         await reader.close()
     again = await Store.open(path)  # and the lock released
     await again.close()
+
+
+async def test_another_programs_sqlite_file_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "other.sqlite"
+    with sqlite3.connect(path) as db:
+        db.execute("PRAGMA user_version = 1")  # looks like our version, is not our schema
+        db.execute("CREATE TABLE things (x)")
+    for readonly in (False, True):
+        with pytest.raises(StoreError, match="not a pacs-tui history"):
+            await Store.open(path, readonly=readonly)
+    mine = tmp_path / "mine.sqlite"
+    await (await Store.open(mine)).close()
+    with sqlite3.connect(mine) as db:
+        assert db.execute("PRAGMA application_id").fetchone()[0] == 0x50545549
