@@ -10,8 +10,9 @@ import asyncio
 import contextlib
 import logging
 import random
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from pacs_tui.model import Result, Status
 from pacs_tui.probes.base import Check
@@ -46,13 +47,16 @@ def next_delay(
     return max(0.0, base * (1.0 + r.uniform(-jitter, jitter)))
 
 
-async def run_with_timeout(check: Check) -> Result:
-    """One run of ``check``: a DOWN result instead of any exception, and never past its timeout."""
+async def run_with_timeout(check: Check, run: Awaitable[Result] | None = None) -> Result:
+    """One run of ``check`` (or the already started ``run`` of it): a DOWN result instead of any
+    exception, and never past its timeout. A started ``run`` is left running on timeout."""
     # A little grace above the check's own timeout: the probe's internal timeouts should fire
     # first and give the better reason ("timed out waiting for A-ASSOCIATE response").
     limit = check.timeout + 1.0
     try:
-        return await asyncio.wait_for(check.check(), limit)
+        if run is None:
+            return await asyncio.wait_for(check.check(), limit)
+        return await asyncio.wait_for(asyncio.shield(run), limit)
     except TimeoutError:
         return Result(Status.DOWN, f"timed out after {check.timeout:g}s")
     except asyncio.CancelledError:
@@ -68,7 +72,6 @@ class _Slot:
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     down_streak: int = 0
     running: bool = False
-    runs: int = 0
 
 
 class Scheduler:
@@ -99,6 +102,8 @@ class Scheduler:
         self._spread = first_run_spread
         self._rng = rng if rng is not None else random.Random()
         self._tasks: list[asyncio.Task[None]] = []
+        # Runs reported as timed out that still hold a pool place until they really end.
+        self._overdue: set[asyncio.Future[Result]] = set()
 
     @property
     def checks(self) -> list[Check]:
@@ -122,12 +127,13 @@ class Scheduler:
         return bool(slot and slot.running)
 
     async def stop(self) -> None:
-        for task in self._tasks:
+        tasks: list[asyncio.Future[Any]] = [*self._tasks, *self._overdue]
+        for task in tasks:
             task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        # gather, not a suppressed await: a cancel aimed at our caller must still reach it.
+        await asyncio.gather(*tasks, return_exceptions=True)
         self._tasks.clear()
+        self._overdue.clear()
 
     async def run_once(self) -> dict[str, Result]:
         """Every check once, concurrently; used by ``status`` and tests."""
@@ -143,11 +149,24 @@ class Scheduler:
         pool = self._pools.get(getattr(check, "pool", ""))
         if pool is None:
             return await run_with_timeout(check)
-        async with pool:
-            return await run_with_timeout(check)
+        await pool.acquire()
+        # The place is given back when the run really ends, not when it is reported timed out:
+        # a worker thread stuck in a slow name lookup is still busy, and the next check must
+        # wait for a free one *before* its own timeout starts.
+        run = asyncio.ensure_future(check.check())
+        run.add_done_callback(lambda done: self._finished(done, pool))
+        result = await run_with_timeout(check, run)
+        if not run.done():
+            self._overdue.add(run)
+        return result
+
+    def _finished(self, run: asyncio.Future[Result], pool: asyncio.Semaphore) -> None:
+        pool.release()
+        self._overdue.discard(run)
+        if not run.cancelled() and run.exception() is not None:
+            log.debug("an overdue check ended with %r", run.exception())
 
     def _deliver(self, slot: _Slot, result: Result) -> None:
-        slot.runs += 1
         slot.down_streak = slot.down_streak + 1 if result.status is Status.DOWN else 0
         try:
             self._on_result(slot.check, result)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import random
+import time
+from concurrent.futures import ThreadPoolExecutor
 
 from pacs_tui.model import Result, Status
 from pacs_tui.probes.base import Check
@@ -107,3 +109,29 @@ async def test_without_a_pool_checks_run_all_at_once() -> None:
     gauge.peak = 0
     await Scheduler(checks, lambda c, r: None, pools={"dicom": 2}).run_once()
     assert gauge.peak == 2
+
+
+async def test_a_run_past_its_timeout_keeps_its_pool_place_until_it_really_ends() -> None:
+    """A worker thread stuck (say, in a slow name lookup) cannot be cancelled: the next check
+    must wait for the pool place before its own timeout starts, not queue behind the thread
+    inside it."""
+    worker = ThreadPoolExecutor(max_workers=1)  # the engine's DICOM pool, one worker
+
+    class Threaded(ScriptedCheck):
+        pool = "dicom"
+
+        async def check(self) -> Result:
+            await asyncio.get_running_loop().run_in_executor(worker, time.sleep, self.delay)
+            return OK
+
+    stuck = Threaded("stuck", delay=2.5, timeout=0.2)  # given up on after 1.2 s, busy 2.5 s
+    healthy = Threaded("healthy", delay=0.05, timeout=0.2)
+    results: dict[str, Result] = {}
+    sched = Scheduler(
+        [stuck, healthy], lambda c, r: results.__setitem__(c.target.id, r), pools={"dicom": 1}
+    )
+    await sched.run_once()
+    await sched.stop()
+    worker.shutdown()
+    assert results["stuck"].status is Status.DOWN
+    assert results["healthy"].status is Status.OK, results["healthy"].reason
