@@ -32,6 +32,7 @@ from textual.screen import ModalScreen, Screen
 
 from pacs_tui.commands import PacsCommands
 from pacs_tui.engine import Engine, EngineUpdate, EventUpdate, StateUpdate
+from pacs_tui.logs import close_logs
 from pacs_tui.messages import EngineEventRecorded, RecentEventsLoaded, TargetStateChanged
 from pacs_tui.model import EventKind
 from pacs_tui.screens import RECENT_MAX, PacsScreen, StartingScreen, UiContext
@@ -270,7 +271,7 @@ class PacsApp(App[None]):
             except Exception:
                 log.exception("cleanup after a hang-up")
         log.info("hang-up: %s, exiting", stopped)
-        logging.shutdown()
+        close_logs()
         os._exit(0)
 
     def _install(self, engine: Engine) -> None:

@@ -1,22 +1,49 @@
 """Logging setup: the UI logs to a 0600 file (never onto the screen), headless commands to stderr.
 
 Log lines carry ids, statuses and reasons, never message bodies or patient data, at any level.
+The UI's file is written by a background thread (a queue in between), so a slow disk never
+stalls the event loop.
 """
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
+import queue
 import sys
-from logging.handlers import RotatingFileHandler
+from logging.handlers import QueueHandler, QueueListener, RotatingFileHandler
 from pathlib import Path
 
 LEVELS = ("debug", "info", "warning", "error")
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
+_listeners: list[QueueListener] = []
+
+
+def close_logs() -> None:
+    """Write out every queued log line and close the files (also run at normal exit; call it
+    before ``os._exit``, which skips that)."""
+    while _listeners:
+        _listeners.pop().stop()
+    logging.shutdown()
+
+
+atexit.register(close_logs)
+
+
+class PrivateRotatingFileHandler(RotatingFileHandler):
+    """Rotated so a NOC wall that runs for months does not fill the disk; every file 0600."""
+
+    def _open(self):  # type: ignore[no-untyped-def]
+        fd = os.open(self.baseFilename, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        os.fchmod(fd, 0o600)
+        return os.fdopen(fd, self.mode, encoding=self.encoding, errors=self.errors)
+
+
 def setup_logging(level: str, *, file: Path | None = None) -> Path | None:
-    """Send logs to ``file`` (created 0600, parents 0700) or to stderr when ``file`` is None."""
+    """Send logs to ``file`` (0600, parents 0700) or to stderr when ``file`` is None."""
     root = logging.getLogger()
     for old in list(root.handlers):
         root.removeHandler(old)
@@ -25,10 +52,9 @@ def setup_logging(level: str, *, file: Path | None = None) -> Path | None:
     if file is not None:
         try:
             file.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-            fd = os.open(file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-            os.close(fd)
-            # Rotated so a NOC wall that runs for months does not fill the disk.
-            handler = RotatingFileHandler(file, maxBytes=5_000_000, backupCount=3, encoding="utf-8")
+            target = PrivateRotatingFileHandler(
+                file, maxBytes=5_000_000, backupCount=3, encoding="utf-8"
+            )
         except OSError as exc:
             print(
                 f"pacs-tui: cannot write the log file {file} ({exc.strerror}); "
@@ -37,9 +63,15 @@ def setup_logging(level: str, *, file: Path | None = None) -> Path | None:
             )
             root.addHandler(logging.NullHandler())
             return None
+        target.setFormatter(logging.Formatter(FORMAT))
+        records: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
+        listener = QueueListener(records, target)
+        listener.start()
+        _listeners.append(listener)
+        handler = QueueHandler(records)
     else:
         handler = logging.StreamHandler()
-    handler.setFormatter(logging.Formatter(FORMAT))
+        handler.setFormatter(logging.Formatter(FORMAT))
     root.addHandler(handler)
     # pynetdicom logs every association at INFO and every reject or refused connection at
     # ERROR, once per probe; the engine already logs status changes with the reason in words.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import signal
 import socket
@@ -16,6 +17,7 @@ from pathlib import Path
 import pytest
 from pynetdicom import AE, VerificationPresentationContexts
 
+from pacs_tui.logs import PrivateRotatingFileHandler, close_logs, setup_logging
 from pacs_tui.model import Event, EventKind, Status, Target, TargetKind
 from pacs_tui.store import Store
 
@@ -235,3 +237,26 @@ def test_history_names_unknown_kinds(tmp_path: Path) -> None:
     out = run("history", "--kind", "dicom-nodes", "--config", str(config), cwd=tmp_path)
     assert out.returncode == 1
     assert "no target of kind 'dicom-nodes'" in out.stderr and "known: dicom-node" in out.stderr
+
+
+def test_ui_log_files_stay_private_across_rotation(tmp_path: Path) -> None:
+    log_file = tmp_path / "logs" / "pacs-tui.log"
+    setup_logging("info", file=log_file)
+    try:
+        handler = logging.getLogger().handlers[0]
+        assert type(handler).__name__ == "QueueHandler"  # the loop never writes the file itself
+        for i in range(3):
+            logging.getLogger("t").info("line %d", i)
+    finally:
+        close_logs()
+        for old in list(logging.getLogger().handlers):
+            logging.getLogger().removeHandler(old)
+    assert "line 2" in log_file.read_text()
+    rotating = PrivateRotatingFileHandler(log_file, maxBytes=10, backupCount=2)
+    rotating.emit(logging.makeLogRecord({"msg": "x" * 50}))
+    rotating.emit(logging.makeLogRecord({"msg": "y" * 50}))
+    rotating.close()
+    files = sorted(log_file.parent.iterdir())
+    assert len(files) >= 2
+    assert all(f.stat().st_mode & 0o777 == 0o600 for f in files)
+    assert log_file.parent.stat().st_mode & 0o777 == 0o700
