@@ -7,7 +7,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from .conftest import HOST, Peer
+
+pytestmark = pytest.mark.interop
 
 
 def test_status_json_against_orthanc_and_dcmqrscp(

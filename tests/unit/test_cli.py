@@ -41,6 +41,7 @@ def echo_server() -> Iterator[int]:
     ae.supported_contexts = VerificationPresentationContexts
     ae.require_called_aet = True
     server = ae.start_server(("127.0.0.1", 0), block=False)
+    assert server is not None  # block=False returns the running server
     try:
         yield int(server.server_address[1])
     finally:

@@ -33,6 +33,7 @@ def serve(handlers: list[Any] | None = None, **ae_settings: Any) -> Iterator[int
     for name, value in ae_settings.items():
         setattr(ae, name, value)
     server = ae.start_server((HOST, 0), block=False, evt_handlers=handlers or [])
+    assert server is not None  # block=False returns the running server
     try:
         yield int(server.server_address[1])
     finally:
@@ -81,7 +82,7 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def raw_server(handle: Callable[[socket.socket], None]) -> tuple[int, Callable[[], None]]:
+def raw_server(handle: Callable[[socket.socket], object]) -> tuple[int, Callable[[], None]]:
     """A TCP server on a free port that runs ``handle`` on the first connection."""
     listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     listener.bind((HOST, 0))
