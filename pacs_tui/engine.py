@@ -79,7 +79,6 @@ class Engine:
             pools={"dicom": config.dicom.max_workers},
         )
         self._started = False
-        self.started_at: float | None = None
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -88,7 +87,6 @@ class Engine:
         if self._started:
             return
         self._started = True
-        self.started_at = time.time()
         if self.store is not None:
             if not self.store.started:
                 await self.store.start()

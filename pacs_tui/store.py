@@ -310,10 +310,10 @@ class Store:
             await self._open_readonly()
             return
         try:
-            _create_private_file(self.path)
+            await asyncio.to_thread(_create_private_file, self.path)
         except OSError as exc:
             raise StoreError(f"cannot create the history {self.path}: {exc.strerror}") from None
-        self._lock_fd = _take_writer_lock(self.path)
+        self._lock_fd = await asyncio.to_thread(_take_writer_lock, self.path)
         try:
             db = await aiosqlite.connect(self.path, isolation_level=None)
         except (OSError, sqlite3.Error) as exc:
@@ -481,8 +481,9 @@ class Store:
         excess = len(rows) - self.max_pending
         if excess > 0:
             del rows[:excess]
+            if not self.dropped:  # once: this runs on every add while the database is down
+                log.warning("history store backlog full: dropping the oldest rows")
             self.dropped += excess
-            log.warning("history store backlog full: dropped %d oldest rows", excess)
 
     # -- writing --------------------------------------------------------------------------------
 

@@ -28,6 +28,7 @@ def test_jitter_stays_within_bounds_and_varies() -> None:
     rng = random.Random(1)
     delays = [next_delay(10, 0, jitter=0.1, rng=rng) for _ in range(200)]
     assert all(9.0 <= d <= 11.0 for d in delays)
+    assert min(delays) < 9.5 and max(delays) > 10.5  # spread both ways, not only later
     assert len({round(d, 3) for d in delays}) > 50
 
 

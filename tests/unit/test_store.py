@@ -308,6 +308,8 @@ async def test_retention_deletes_old_raw_but_keeps_rollups(store: Store) -> None
     # Much later the rollups age out too, each by its own window.
     deleted = await store.run_retention(now=now + 40 * DAY)
     assert deleted == {"samples": 1, "samples_1m": 2, "samples_1h": 0, "events": 0}
+    deleted = await store.run_retention(now=now + 731 * DAY)
+    assert deleted == {"samples": 0, "samples_1m": 0, "samples_1h": 2, "events": 1}
 
 
 async def test_retention_job_runs_in_writer(db_path: Path) -> None:
