@@ -79,27 +79,35 @@ class Engine:
             pools={"dicom": config.dicom.max_workers},
         )
         self._started = False
+        self._stopped = False
 
     # -- lifecycle --------------------------------------------------------------------------
 
     async def start(self) -> None:
         """Start every check loop; with a store, restore "since" from the last recorded status."""
-        if self._started:
+        if self._started or self._stopped:
             return
-        self._started = True
-        if self.store is not None:
-            if not self.store.started:
-                await self.store.start()
-            self.store.upsert_targets(self.targets)
+        store = self.store
+        if store is not None:
+            if not store.started:
+                await store.start()  # a StoreError leaves the engine unstarted; start may retry
+            if self._stopped:  # stop() ran while the history was opening: it closed it
+                return
+            store.upsert_targets(self.targets)
             try:
-                self.remember(await self.store.last_statuses())
+                self.remember(await store.last_statuses())
             except Exception:
                 log.exception("could not read the last statuses from the history")
+        if self._stopped:
+            return
+        self._started = True
         self._scheduler.start()
         log.info("engine started: %d checks", len(self.checks))
 
     async def stop(self) -> None:
-        """Cancel the checks, flush and close the history. Safe to call twice."""
+        """Cancel the checks, flush and close the history. Safe to call twice, and while
+        :meth:`start` is still opening the history (the engine then never starts)."""
+        self._stopped = True
         await self._scheduler.stop()
         for check in self.checks:
             try:

@@ -5,10 +5,12 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import pytest
+
 from pacs_tui.config import Config, DicomConfig, HistoryConfig
 from pacs_tui.engine import Engine, EventUpdate, StateUpdate
 from pacs_tui.model import EventKind, Result, Status
-from pacs_tui.store import Store
+from pacs_tui.store import Store, StoreError
 
 from .scripted import Gauge, PooledCheck, ScriptedCheck
 
@@ -118,3 +120,27 @@ async def test_engine_bounds_dicom_checks_by_max_workers() -> None:
     await engine.stop()
     assert gauge.peak == 1
     assert {s.status for s in states} == {Status.OK}  # the last waited 1.35 s, timeout 0.2 s
+
+
+async def test_stop_while_the_history_is_opening_leaves_nothing_running(tmp_path: Path) -> None:
+    check = ScriptedCheck("n", interval=60)
+    store = Store(tmp_path / "h.sqlite")
+    engine = Engine(Config(), checks=[check], store=store, first_run_spread=0)
+    starting = asyncio.create_task(engine.start())
+    await asyncio.sleep(0)  # the store is opening
+    await engine.stop()
+    await starting
+    await asyncio.sleep(0.05)
+    assert check.calls == 0  # the scheduler never started
+    assert store.closed
+    again = await Store.open(tmp_path / "h.sqlite")  # and the lock is free
+    await again.close()
+
+
+async def test_a_failed_start_runs_no_checks_and_stops_cleanly(tmp_path: Path) -> None:
+    (tmp_path / "h.sqlite").mkdir()  # unusable: a directory
+    engine = Engine(Config(), checks=[ScriptedCheck("n")], store=Store(tmp_path / "h.sqlite"))
+    with pytest.raises(StoreError):
+        await engine.start()
+    assert not engine._scheduler._tasks
+    await engine.stop()
