@@ -75,6 +75,13 @@ def ids(table: StatusTable) -> list[str]:
     return [str(row.key.value) for row in table.ordered_rows]
 
 
+async def show_nodes(pilot: Pilot[None]) -> None:
+    """Let the app start, then switch to the Nodes screen and let it draw."""
+    await settle(pilot)
+    await pilot.press("2")
+    await settle(pilot)
+
+
 async def report(pilot: Pilot[None], engine: Engine, node: str, result: Result) -> None:
     """Make ``node``'s check return ``result``, probe it now and wait until the engine has it."""
     check_of(engine, node).result = result
@@ -86,9 +93,7 @@ async def test_updates_are_cell_by_cell_and_hidden_screens_do_nothing() -> None:
     engine = scripted_engine()
     app = PacsApp(engine, clock=lambda: NOW)
     async with app.run_test(size=(160, 48)) as pilot:
-        await settle(pilot)
-        await pilot.press("2")
-        await settle(pilot)
+        await show_nodes(pilot)
         table = table_of(app)
         nodes = app.screen
         assert ids(table)[:2] == ["flaky-us", "slow-viewer"]
@@ -139,9 +144,7 @@ async def test_updates_are_cell_by_cell_and_hidden_screens_do_nothing() -> None:
 async def test_sort_keys_and_header_click() -> None:
     app = PacsApp(scripted_engine(), clock=lambda: NOW)
     async with app.run_test(size=(160, 48)) as pilot:
-        await settle(pilot)
-        await pilot.press("2")
-        await settle(pilot)
+        await show_nodes(pilot)
         table = table_of(app)
         await pilot.press("s")  # next column after status: node id
         assert ids(table) == sorted(ids(table))
@@ -158,9 +161,7 @@ async def test_sort_keys_and_header_click() -> None:
 async def test_narrow_terminal_keeps_the_essential_columns() -> None:
     app = PacsApp(scripted_engine(), clock=lambda: NOW)
     async with app.run_test(size=(80, 24)) as pilot:
-        await settle(pilot)
-        await pilot.press("2")
-        await settle(pilot)
+        await show_nodes(pilot)
         table = table_of(app)
         keys = [str(c.key.value) for c in table.ordered_columns]
         assert keys == ["status", "id", "latency", "trend", "since", "reason"]
@@ -175,9 +176,7 @@ async def test_narrow_terminal_keeps_the_essential_columns() -> None:
 async def test_detail_screen_and_back() -> None:
     app = PacsApp(scripted_engine(), clock=lambda: NOW)
     async with app.run_test(size=(80, 24)) as pilot:
-        await settle(pilot)
-        await pilot.press("2")
-        await settle(pilot)
+        await show_nodes(pilot)
         await pilot.press("enter")
         await until(pilot, lambda: isinstance(app.screen, NodeDetailScreen))
         await app.workers.wait_for_complete()
@@ -205,9 +204,7 @@ async def test_keymap_rebinds_by_id_and_help_follows() -> None:
 async def test_palette_lists_every_action() -> None:
     app = PacsApp(scripted_engine(), clock=lambda: NOW)
     async with app.run_test(size=(80, 24)) as pilot:
-        await settle(pilot)
-        await pilot.press("2")
-        await settle(pilot)
+        await show_nodes(pilot)
         titles = [c.title for c in palette_commands(app, app.screen)]
         for expected in (
             "Go to Overview",
@@ -280,9 +277,7 @@ async def test_no_color_and_ansi_keep_glyph_and_word(
 async def test_theme_change_recolours_status_cells() -> None:
     app = PacsApp(scripted_engine(), clock=lambda: NOW)
     async with app.run_test(size=(80, 24)) as pilot:
-        await settle(pilot)
-        await pilot.press("2")
-        await settle(pilot)
+        await show_nodes(pilot)
         table = table_of(app)
         before = table.get_cell("flaky-us", "status").style
         app.theme = "nord"
@@ -295,9 +290,7 @@ async def test_filter_by_status_word_follows_live_changes() -> None:
     engine = scripted_engine()
     app = PacsApp(engine, clock=lambda: NOW)
     async with app.run_test(size=(80, 24)) as pilot:
-        await settle(pilot)
-        await pilot.press("2")
-        await settle(pilot)
+        await show_nodes(pilot)
         table = table_of(app)
         await pilot.press("slash", *"Down")
         await until(pilot, lambda: ids(table) == ["flaky-us"])
@@ -381,9 +374,7 @@ async def test_overview_tile_keeps_the_age_of_a_long_reason() -> None:
 async def test_sort_is_named_once_and_the_header_shows_it() -> None:
     app = PacsApp(scripted_engine(), clock=lambda: NOW)
     async with app.run_test(size=(80, 24)) as pilot:
-        await settle(pilot)
-        await pilot.press("2")
-        await settle(pilot)
+        await show_nodes(pilot)
         table = table_of(app)
         summary = app.screen.query_one("#nodes-summary", Label)
 
@@ -410,9 +401,7 @@ async def test_sort_is_named_once_and_the_header_shows_it() -> None:
 async def test_filter_field_leaves_the_summary_readable() -> None:
     app = PacsApp(scripted_engine(), clock=lambda: NOW)
     async with app.run_test(size=(80, 24)) as pilot:
-        await settle(pilot)
-        await pilot.press("2")
-        await settle(pilot)
+        await show_nodes(pilot)
         await pilot.press("slash", *"ok")
         await pilot.pause()
         summary = app.screen.query_one("#nodes-summary", Label)
@@ -426,9 +415,7 @@ async def test_filter_field_leaves_the_summary_readable() -> None:
 async def test_enter_opens_details_and_is_in_the_footer_and_help() -> None:
     app = PacsApp(scripted_engine(), clock=lambda: NOW)
     async with app.run_test(size=(160, 48)) as pilot:
-        await settle(pilot)
-        await pilot.press("2")
-        await settle(pilot)
+        await show_nodes(pilot)
         active = app.screen.active_bindings["enter"]
         assert active.binding.id == "nodes.open" and active.binding.show
         await pilot.pause()
@@ -438,9 +425,7 @@ async def test_enter_opens_details_and_is_in_the_footer_and_help() -> None:
         await pilot.press("enter")
         await until(pilot, lambda: isinstance(app.screen, NodeDetailScreen))
     async with PacsApp(scripted_engine(), clock=lambda: NOW).run_test(size=(80, 24)) as pilot:
-        await settle(pilot)
-        await pilot.press("2")
-        await settle(pilot)
+        await show_nodes(pilot)
         # At 80 columns every footer key fits (none scrolled out of sight).
         keys = list(pilot.app.screen.query(FooterKey))
         assert keys and all(k.region.right <= 80 and k.region.width > 0 for k in keys)
@@ -474,9 +459,7 @@ async def test_palette_has_one_keys_entry() -> None:
 async def test_down_periods_are_marked_in_the_trend_and_the_chart() -> None:
     app = PacsApp(scripted_engine(), clock=lambda: NOW)
     async with app.run_test(size=(80, 24)) as pilot:
-        await settle(pilot)
-        await pilot.press("2")
-        await settle(pilot)
+        await show_nodes(pilot)
         table = table_of(app)
         # flaky-us was DOWN 50 to 40 minutes ago and is DOWN since 3 minutes ago.
         trend = table.get_cell("flaky-us", "trend").plain
@@ -516,9 +499,7 @@ async def test_node_detail_keeps_values_whole_and_scrolls_to_the_events() -> Non
     check_of(engine, "ct-1").result = Result(Status.OK, "", metrics, details, ts=NOW - 1)
     app = PacsApp(engine, clock=lambda: NOW)
     async with app.run_test(size=(80, 24)) as pilot:
-        await settle(pilot)
-        await pilot.press("2")
-        await settle(pilot)
+        await show_nodes(pilot)
         table = table_of(app)
         table.move_cursor(row=ids(table).index("ct-1"))
         await pilot.press("enter")
@@ -556,9 +537,7 @@ def test_facts_grid_pairs_short_values_and_gives_long_ones_a_line() -> None:
 async def test_probe_notice_is_short_and_one_line() -> None:
     app = PacsApp(scripted_engine(), clock=lambda: NOW)
     async with app.run_test(size=(80, 24), notifications=True) as pilot:
-        await settle(pilot)
-        await pilot.press("2")
-        await settle(pilot)
+        await show_nodes(pilot)
         await pilot.press("p")
         await pilot.pause()
         notice = next(n for n in app._notifications if "Probing" in n.message)
