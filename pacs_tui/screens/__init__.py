@@ -24,6 +24,10 @@ from pacs_tui.widgets import StatusHeader
 
 #: How many recent status changes the app keeps in memory for the Overview.
 RECENT_MAX = 50
+#: How often relative times ("3m ago") are refreshed while a screen shows, in seconds.
+TICK_SECONDS = 5.0
+#: At or above this terminal width the screens show every column and spell statuses out.
+WIDE = 120
 
 
 @dataclass

@@ -31,7 +31,7 @@ from textual.widgets import DataTable, Input, Label, Static
 from textual.widgets.data_table import CellDoesNotExist
 
 from pacs_tui.model import EventKind, Status, TargetKind, TargetState
-from pacs_tui.screens import PacsScreen, UiContext
+from pacs_tui.screens import TICK_SECONDS, WIDE, PacsScreen, UiContext
 from pacs_tui.ui_format import (
     DOWN_MARK,
     ago,
@@ -52,13 +52,9 @@ METRIC = "echo_seconds"
 TREND_WINDOW = 3600.0
 #: How often the trend is re-read from the history while the screen shows, in seconds.
 TREND_REFRESH = 30.0
-#: How often relative times ("3m ago") are refreshed while the screen shows, in seconds.
-TICK_SECONDS = 5.0
 #: Trend bars share one log scale, 1 ms (lowest) to 2 s (highest), so rows compare.
 TREND_LO = 0.001
 TREND_HI = 2.0
-#: At or above this terminal width every column is shown.
-WIDE = 120
 #: How long a "probing now" notice stays (short: it must not hide the chart for long).
 NOTIFY_SECONDS = 2.0
 

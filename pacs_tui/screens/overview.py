@@ -16,17 +16,13 @@ from textual.events import Resize
 from textual.widgets import Label
 
 from pacs_tui.model import Event, EventKind, Status, TargetKind, TargetState
-from pacs_tui.screens import PacsScreen, UiContext
+from pacs_tui.screens import TICK_SECONDS, WIDE, PacsScreen, UiContext
 from pacs_tui.ui_format import when
 from pacs_tui.widgets import AreaTile, StatusTable
 from pacs_tui.widgets.status_table import plain
 
 #: Status changes listed under "Recent status changes".
 RECENT_ROWS = 20
-#: How often relative times ("3m ago") in the tiles are refreshed, in seconds.
-TICK_SECONDS = 5.0
-#: At or above this terminal width the Change column spells out both statuses.
-WIDE = 120
 #: Width of the Change column: "? UNKNOWN → ▲ WARN", or narrow "? → ▲ WARN".
 CHANGE_WIDTH = 18
 CHANGE_WIDTH_NARROW = 11
