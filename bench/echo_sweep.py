@@ -25,13 +25,11 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime as dt
-import json
 import os
 import platform
 import resource
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -55,12 +53,18 @@ from pacs_tui.probes.dicom import (
     echo,
     make_executor,
 )
+from tests.peers import (  # the same peer command lines as the interop tests
+    DCMQRSCP,
+    HOST,
+    ORTHANC,
+    STORESCP,
+    dcmqrscp_args,
+    free_port,
+    orthanc_args,
+    storescp_args,
+)
 
-HOST = "127.0.0.1"
 CALLING = "BENCH"
-ORTHANC = "/usr/sbin/Orthanc"
-STORESCP = "/usr/bin/storescp"
-DCMQRSCP = "/usr/bin/dcmqrscp"
 ECHOSCU = "/usr/bin/echoscu"
 KINDS = ("orthanc", "dcmqrscp", "storescp")
 
@@ -76,42 +80,13 @@ class Node:
     process: subprocess.Popen[bytes]
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return int(sock.getsockname()[1])
-
-
 def peer_command(kind: str, aet: str, port: int, workdir: Path) -> list[str]:
     workdir.mkdir(parents=True, exist_ok=True)
     if kind == "orthanc":
-        config = {
-            "Name": aet,
-            "StorageDirectory": str(workdir),
-            "IndexDirectory": str(workdir),
-            "HttpServerEnabled": False,
-            "DicomPort": port,
-            "DicomAet": aet,
-            "RemoteAccessAllowed": False,
-            "AuthenticationEnabled": False,
-            "DicomCheckCalledAet": True,
-            "DicomAlwaysAllowEcho": True,
-            "DicomModalities": {},
-            "SaveJobs": False,
-            "Plugins": [],
-        }
-        path = workdir / "orthanc.json"
-        path.write_text(json.dumps(config))
-        return [ORTHANC, str(path)]
+        return orthanc_args(ORTHANC, workdir, aet, port)
     if kind == "dcmqrscp":
-        path = workdir / "dcmqrscp.cfg"
-        path.write_text(
-            f"NetworkTCPPort = {port}\nMaxPDUSize = 16384\nMaxAssociations = 64\n"
-            "HostTable BEGIN\nHostTable END\nVendorTable BEGIN\nVendorTable END\n"
-            f"AETable BEGIN\n{aet} {workdir} RW (200, 1024mb) ANY\nAETable END\n"
-        )
-        return [DCMQRSCP, "-c", str(path), str(port)]
-    return [STORESCP, "-aet", aet, "--output-directory", str(workdir), str(port)]
+        return dcmqrscp_args(DCMQRSCP, workdir, aet, port, max_associations=64)
+    return storescp_args(STORESCP, workdir, aet, port)
 
 
 def start_node(kind: str, index: int, root: Path, nodelay: bool = False) -> Node:

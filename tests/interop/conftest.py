@@ -12,11 +12,9 @@ ever connect to 127.0.0.1.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import time
 from collections.abc import Callable, Iterator
@@ -28,11 +26,18 @@ import pytest
 
 from pacs_tui.probes.dicom import echo, make_executor
 
-HOST = "127.0.0.1"
+from ..peers import (
+    DCMQRSCP,
+    HOST,
+    ORTHANC,
+    STORESCP,
+    dcmqrscp_args,
+    free_port,
+    orthanc_args,
+    storescp_args,
+)
+
 CALLING_AET = "PACSTUI"
-ORTHANC = "/usr/sbin/Orthanc"
-STORESCP = "/usr/bin/storescp"
-DCMQRSCP = "/usr/bin/dcmqrscp"
 READY_WITHIN = 15.0
 
 
@@ -56,13 +61,6 @@ def require_peer(path_or_name: str, package: str) -> str:
     if os.environ.get("CI") == "true":
         pytest.fail(message, pytrace=False)
     pytest.skip(message)
-
-
-def free_port() -> int:
-    """A loopback port that was free a moment ago (bind to port 0, read it, close)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((HOST, 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass
@@ -158,66 +156,17 @@ def start_peer(
 
 def orthanc_command(workdir: Path, aet: str) -> Callable[[int], list[str]]:
     binary = require_peer(ORTHANC, "orthanc")
-    storage = workdir / "storage"
-    storage.mkdir(exist_ok=True)
-
-    def command(port: int) -> list[str]:
-        config = {
-            "Name": "pacs-tui-interop",
-            "StorageDirectory": str(storage),
-            "IndexDirectory": str(storage),
-            "HttpServerEnabled": False,
-            "DicomPort": port,
-            "DicomAet": aet,
-            "RemoteAccessAllowed": False,
-            "AuthenticationEnabled": False,
-            "DicomCheckCalledAet": True,
-            "DicomAlwaysAllowEcho": True,
-            "DicomAlwaysAllowFind": True,
-            "DicomAlwaysAllowStore": True,
-            "DicomModalities": {},
-            "SaveJobs": False,
-            "Plugins": [],
-        }
-        path = workdir / "orthanc.json"
-        path.write_text(json.dumps(config, indent=2))
-        return [binary, str(path)]
-
-    return command
+    return lambda port: orthanc_args(binary, workdir, aet, port)
 
 
 def storescp_command(workdir: Path, aet: str, *options: str) -> Callable[[int], list[str]]:
     binary = require_peer(STORESCP, "dcmtk")
-    out = workdir / "incoming"
-    out.mkdir(exist_ok=True)
-    return lambda port: [binary, "-aet", aet, *options, "--output-directory", str(out), str(port)]
+    return lambda port: storescp_args(binary, workdir, aet, port, *options)
 
 
 def dcmqrscp_command(workdir: Path, aet: str) -> Callable[[int], list[str]]:
     binary = require_peer(DCMQRSCP, "dcmtk")
-    db = workdir / "db"
-    db.mkdir(exist_ok=True)
-
-    def command(port: int) -> list[str]:
-        config = workdir / "dcmqrscp.cfg"
-        config.write_text(
-            f"NetworkTCPPort  = {port}\n"
-            "MaxPDUSize      = 16384\n"
-            "MaxAssociations = 16\n"
-            "\n"
-            "HostTable BEGIN\n"
-            "HostTable END\n"
-            "\n"
-            "VendorTable BEGIN\n"
-            "VendorTable END\n"
-            "\n"
-            "AETable BEGIN\n"
-            f"{aet}  {db}  RW (200, 1024mb) ANY\n"
-            "AETable END\n"
-        )
-        return [binary, "-c", str(config), str(port)]
-
-    return command
+    return lambda port: dcmqrscp_args(binary, workdir, aet, port)
 
 
 @pytest.fixture(scope="session")

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import HOST, Peer
+from ..peers import HOST
+from .conftest import Peer
 
 pytestmark = pytest.mark.interop
 

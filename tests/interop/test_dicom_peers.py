@@ -19,11 +19,10 @@ import pytest
 from pacs_tui.model import Status, Target, TargetKind
 from pacs_tui.probes.dicom import DicomEchoCheck, echo
 
+from ..peers import HOST, free_port
 from .conftest import (
     CALLING_AET,
-    HOST,
     Peer,
-    free_port,
     require_peer,
     start_peer,
     storescp_command,
