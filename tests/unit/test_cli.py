@@ -8,6 +8,7 @@ import logging
 import os
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -130,6 +131,20 @@ def test_status_json_contract_and_exit_code(tmp_path: Path, echo_server: int) ->
     assert "✔ OK" in table.stdout and "ARCHIVE@127.0.0.1" in table.stdout
 
 
+def echo_rows(history: Path) -> int:
+    """Echo samples of the archive in the history so far, read as any other reader would."""
+    if not history.exists():
+        return 0
+    try:
+        with sqlite3.connect(f"{history.as_uri()}?mode=ro", uri=True) as db:
+            query = (
+                "SELECT count(*) FROM samples WHERE target = 'archive' AND metric = 'echo_seconds'"
+            )
+            return int(db.execute(query).fetchone()[0])
+    except sqlite3.Error:  # not created yet
+        return 0
+
+
 def test_collect_stops_cleanly_and_history_reads_back(tmp_path: Path, echo_server: int) -> None:
     history = tmp_path / "state" / "h.sqlite"
     config = write_config(
@@ -147,10 +162,10 @@ def test_collect_stops_cleanly_and_history_reads_back(tmp_path: Path, echo_serve
         text=True,
     )
     try:
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline and not history.exists():
-            time.sleep(0.1)
-        time.sleep(2.5)  # a few probe rounds at a 1 s interval
+        # Until two echoes of the archive are on disk (a 1 s interval, flushed every second).
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and echo_rows(history) < 2:
+            time.sleep(0.2)
     finally:
         proc.send_signal(signal.SIGTERM)
         _, err = proc.communicate(timeout=20)
