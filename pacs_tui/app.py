@@ -355,10 +355,9 @@ class PacsApp(App[None]):
         except Exception:
             log.exception("could not read the recent events from the history")
             return
-        changes = [e for e in events if e.kind == EventKind.STATUS_CHANGE]
-        seen = {(e.ts, e.target, e.summary) for e in changes}
+        seen = {(e.ts, e.target, e.summary) for e in events}
         live = [e for e in ctx.recent if (e.ts, e.target, e.summary) not in seen]
-        ctx.replace_recent((changes + live)[-RECENT_MAX:])
+        ctx.replace_recent((events + live)[-RECENT_MAX:])
         self._forward(RecentEventsLoaded())
 
     # -- keys -------------------------------------------------------------------------------

@@ -393,20 +393,14 @@ def cmd_history(args: argparse.Namespace) -> int:
             return 1
         try:
             targets = await store.targets()
-            kinds = sorted({str(t.kind) for t in targets})
-            if args.kind is not None and args.kind not in kinds:
-                print(
-                    f"pacs-tui: no target of kind {args.kind!r} in the history {path}; "
-                    f"known: {', '.join(kinds) or 'none yet'}",
-                    file=sys.stderr,
-                )
-                return 1
-            if args.target is not None:
-                known = sorted(t.id for t in targets)
-                if args.target not in known:
+            for what, asked, known in (
+                ("target of kind", args.kind, {str(t.kind) for t in targets}),
+                ("target", args.target, {t.id for t in targets}),
+            ):
+                if asked is not None and asked not in known:
                     print(
-                        f"pacs-tui: no target {args.target!r} in the history {path}; "
-                        f"known: {', '.join(known) or 'none yet'}",
+                        f"pacs-tui: no {what} {asked!r} in the history {path}; "
+                        f"known: {', '.join(sorted(known)) or 'none yet'}",
                         file=sys.stderr,
                     )
                     return 1

@@ -13,6 +13,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from pacs_tui.model import Event, Sample, Status, TargetState, iso
+from pacs_tui.ui_format import ms
 
 STATUS_SCHEMA_VERSION = 1
 
@@ -50,13 +51,6 @@ def _table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     return "\n".join(lines)
 
 
-def fmt_ms(seconds: float | None) -> str:
-    if seconds is None:
-        return "-"
-    ms = seconds * 1000.0
-    return f"{ms:.1f} ms" if ms < 100 else f"{ms:.0f} ms"
-
-
 def status_table(site: str, states: Sequence[TargetState]) -> str:
     rows = [
         [
@@ -64,7 +58,7 @@ def status_table(site: str, states: Sequence[TargetState]) -> str:
             s.target.id,
             s.target.kind,
             _address(s),
-            fmt_ms(s.metrics.get("echo_seconds")),
+            ms(s.metrics.get("echo_seconds")),
             s.reason,
         ]
         for s in states
