@@ -50,7 +50,7 @@ is left to the application. Nothing here prints. This module does not import Tex
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import dataclasses
 import errno
 import functools
 import logging
@@ -61,11 +61,12 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from pynetdicom import AE, evt
+import pydicom.config
+from pynetdicom import evt
 from pynetdicom.pdu_primitives import A_ABORT, A_ASSOCIATE, A_P_ABORT
-from pynetdicom.transport import AddressInformation, AssociationSocket
 
 from pacs_tui.model import Result, Status, Target
+from pacs_tui.probes.dicom_transport import Budget, ProbeAE
 
 __all__ = [
     "DicomEchoCheck",
@@ -77,8 +78,10 @@ __all__ = [
 
 LOGGER = logging.getLogger(__name__)
 
-# Linux only; elsewhere the QUICKACK half of the fix is skipped.
-_TCP_QUICKACK: int | None = getattr(socket, "TCP_QUICKACK", None)
+# pydicom validates every UID pynetdicom decodes and, for a peer's non-conformant
+# Implementation Class UID, logs a warning and raises a UserWarning on every check (~4 lines
+# each time). The probe validates nothing through pydicom, so reading validation is off.
+pydicom.config.settings.reading_validation_mode = pydicom.config.IGNORE
 
 VERIFICATION_SOP_CLASS = "1.2.840.10008.1.1"
 """Verification SOP Class UID (PS3.4 Annex A), the only context an echo asks for."""
@@ -170,101 +173,6 @@ class EchoOutcome:
         return {name: float(value) for name, value in values.items() if value is not None}
 
 
-@dataclass(slots=True)
-class _Budget:
-    """What is left of one echo's ``timeout``; every wait gets at least ``floor`` seconds."""
-
-    deadline: float
-    floor: float
-
-    def left(self) -> float:
-        return max(self.deadline - time.perf_counter(), self.floor)
-
-
-class _ProbeSocket(socket.socket):
-    """The OS socket: keeps why ``connect`` failed, and asks for a quick ACK before each read.
-
-    pynetdicom catches the ``OSError`` from ``connect`` and only logs it, so the error is kept
-    here to say "connection refused" rather than a bare failure. ``on_connected`` runs in the
-    DUL thread right after the TCP connect, before pynetdicom starts waiting for the
-    A-ASSOCIATE response.
-    """
-
-    connect_error: OSError | None = None
-    on_connected: Callable[[], None] | None = None
-
-    def connect(self, address: Any) -> None:
-        try:
-            super().connect(address)
-        except OSError as exc:
-            self.connect_error = exc
-            raise
-        if self.on_connected is not None:
-            self.on_connected()
-
-    def recv(self, bufsize: int, flags: int = 0) -> bytes:
-        # TCP_QUICKACK is not sticky (the kernel drops back to delayed ACKs), so set it before
-        # every read: if the peer's first piece of a reply is waiting for our ACK, the ACK goes
-        # out now and the peer's Nagle-held second piece follows at once, instead of ~40 ms on.
-        if _TCP_QUICKACK is not None:
-            with contextlib.suppress(OSError):
-                self.setsockopt(socket.IPPROTO_TCP, _TCP_QUICKACK, 1)
-        return super().recv(bufsize, flags)
-
-
-class _ProbeAssociationSocket(AssociationSocket):
-    """pynetdicom's association socket on a :class:`_ProbeSocket` with TCP_NODELAY.
-
-    After the TCP connect it gives the association's A-ASSOCIATE wait what is left of the
-    budget, so connect + associate together stay within ``timeout``.
-    """
-
-    def __init__(self, assoc: Any, address: AddressInformation, budget: _Budget) -> None:
-        self._budget = budget
-        self._probe_socket: _ProbeSocket | None = None
-        super().__init__(assoc, address=address)  # calls _create_socket
-
-    def _create_socket(self, address: AddressInformation) -> socket.socket:
-        # As AssociationSocket._create_socket (family, SO_REUSEADDR, network timeout, bind),
-        # plus TCP_NODELAY, on a socket class that keeps the connect error.
-        family = socket.AF_INET if address.is_ipv4 else socket.AF_INET6
-        sock = _ProbeSocket(family, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        if self.assoc.network_timeout is not None:
-            sock.settimeout(self.assoc.network_timeout)
-        sock.bind(address.as_tuple)
-        sock.on_connected = self._on_connected
-        self._is_connected = False
-        self._probe_socket = sock
-        return sock
-
-    def _on_connected(self) -> None:
-        self.assoc.acse_timeout = self._budget.left()
-
-    @property
-    def connect_error(self) -> OSError | None:
-        """Why the TCP connect failed, or ``None``."""
-        # pynetdicom sets ``self.socket`` to None when connect fails, so keep our own reference.
-        sock = self._probe_socket
-        return sock.connect_error if sock is not None else None
-
-
-class _ProbeAE(AE):
-    """An AE whose requestor sockets are :class:`_ProbeAssociationSocket`."""
-
-    def __init__(self, ae_title: str, budget: _Budget) -> None:
-        super().__init__(ae_title=ae_title)
-        self._budget = budget
-
-    def _create_socket(
-        self, assoc: Any, address: AddressInformation, tls_args: Any
-    ) -> AssociationSocket:
-        sock = _ProbeAssociationSocket(assoc, address, self._budget)
-        sock.tls_args = tls_args
-        return sock
-
-
 def _seconds(value: float) -> str:
     """``2.0s`` for a timeout, ``250 ms`` below a second."""
     return f"{value:.1f}s" if value >= 0.95 else f"{value * 1000:.0f} ms"
@@ -342,7 +250,7 @@ def echo(
     if timeout <= 0:
         raise ValueError(f"timeout must be positive, got {timeout!r}")
     start = time.perf_counter()
-    budget = _Budget(deadline=start + timeout, floor=timeout / 10)
+    budget = Budget.for_timeout(start, timeout)
     where = f"{host}:{port}"
     base: dict[str, Any] = {
         "host": host,
@@ -368,7 +276,34 @@ def echo(
         return outcome(False, f"host not found: {host} ({detail})")
     base["address"] = address
 
-    ae = _ProbeAE(calling_aet, budget)
+    ae = ProbeAE(calling_aet, budget)
+    try:
+        result = _exchange(ae, base, where, budget, start, timeout, outcome)
+    finally:
+        # Whatever state pynetdicom was left in (a DUL thread that died on an invalid event
+        # leaves its socket open), the connection ends with the check.
+        if ae.socket is not None:
+            ae.socket.close_os_socket()
+    fault = ae.socket.fault if ae.socket is not None else None
+    if fault is None:
+        return result
+    # The guard's words say what the peer did; pynetdicom only saw a closed connection.
+    if not result.ok:
+        return dataclasses.replace(result, reason=fault)
+    return dataclasses.replace(result, reason=f"release failed: {fault}")
+
+
+def _exchange(
+    ae: ProbeAE,
+    base: dict[str, Any],
+    where: str,
+    budget: Budget,
+    start: float,
+    timeout: float,
+    outcome: Callable[..., EchoOutcome],
+) -> EchoOutcome:
+    """Associate, C-ECHO and release on ``ae``; the body of :func:`echo`. What it learns goes
+    into ``base``, which ``outcome`` reads."""
     ae.add_requested_context(VERIFICATION_SOP_CLASS)
     # Never pynetdicom's defaults (no connect timeout, ACSE 30 s, DIMSE 30 s, network 60 s).
     connect_timeout = budget.left()
@@ -388,15 +323,14 @@ def echo(
             reply_at.append(time.perf_counter())
 
     assoc = ae.associate(
-        address,
-        port,
-        ae_title=called_aet,
+        base["address"],
+        base["port"],
+        ae_title=base["called_aet"],
         evt_handlers=[(evt.EVT_ACSE_RECV, on_acse_recv), (evt.EVT_PDU_RECV, on_pdu_recv)],
     )
     associated = time.perf_counter()
 
-    sock = assoc.dul.socket
-    connect_error = sock.connect_error if isinstance(sock, _ProbeAssociationSocket) else None
+    connect_error = ae.socket.connect_error if ae.socket is not None else None
     if connect_error is not None:
         return outcome(False, _connect_reason(connect_error, where, connect_timeout))
 

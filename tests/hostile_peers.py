@@ -1,0 +1,415 @@
+"""Hostile DICOM peers on loopback: one small TCP server per misbehaviour, written in raw PDUs.
+
+A well-behaved peer is built from the same pieces (:func:`polite`), so the suite proves the
+PDUs here are valid before it bends them. Shared by the hostile-peer tests and
+``bench/soak.py``; no pytest here. Every server binds 127.0.0.1 port 0, every loop is bounded
+in time and bytes, and :meth:`HostilePeer.close` ends all of it within a second.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import random
+import socket
+import struct
+import threading
+import time
+from collections.abc import Callable, Iterator
+
+HOST = "127.0.0.1"
+VERIFICATION = b"1.2.840.10008.1.1"
+IMPLICIT_LE = b"1.2.840.10008.1.2"
+APP_CONTEXT = b"1.2.840.10008.3.1.1.1"
+
+# A stream from a hostile peer stops here even if the client never hangs up, so a broken
+# guard fails its test instead of filling this machine's memory.
+STREAM_CAP = 1 << 30
+
+
+class Conn:
+    """One accepted connection, as the behaviour sees it."""
+
+    def __init__(self, sock: socket.socket, stop: threading.Event) -> None:
+        self.sock = sock
+        self.stop = stop
+        self.sent = 0
+
+    def read_exact(self, n: int, timeout: float = 5.0) -> bytes:
+        self.sock.settimeout(timeout)
+        data = bytearray()
+        while len(data) < n:
+            chunk = self.sock.recv(min(n - len(data), 65536))
+            if not chunk:
+                raise ConnectionError("client closed")
+            data += chunk
+        return bytes(data)
+
+    def read_pdu(self, timeout: float = 5.0) -> bytes:
+        """One whole PDU from the client (they are small: ours are below 16 kB)."""
+        header = self.read_exact(6, timeout)
+        (length,) = struct.unpack(">L", header[2:6])
+        if length > 1 << 20:
+            raise ConnectionError(f"client PDU of {length} bytes")
+        return header + self.read_exact(length, timeout)
+
+    def send(self, data: bytes) -> None:
+        self.sock.sendall(data)
+        self.sent += len(data)
+
+    def trickle(self, data: bytes, every: float) -> None:
+        """Send ``data`` one byte every ``every`` seconds until done, stopped or hung up."""
+        for i in range(len(data)):
+            if self.stop.wait(every if i else 0):
+                return
+            self.send(data[i : i + 1])
+
+    def stream(self, chunk: bytes) -> None:
+        """Send ``chunk`` again and again until the client hangs up (or the cap, or stop)."""
+        self.sock.settimeout(1.0)
+        while not self.stop.is_set() and self.sent < STREAM_CAP:
+            try:
+                self.send(chunk)
+            except TimeoutError:
+                continue
+
+    def hold(self) -> None:
+        """Keep the connection open and say nothing, reading what comes, until stopped."""
+        self.sock.settimeout(0.2)
+        while not self.stop.is_set():
+            try:
+                if not self.sock.recv(65536):
+                    return
+            except TimeoutError:
+                continue
+
+
+Behaviour = Callable[[Conn], None]
+
+
+class HostilePeer:
+    """A loopback TCP server that runs ``behaviour`` on each connection in its own thread."""
+
+    def __init__(self, behaviour: Behaviour) -> None:
+        self.behaviour = behaviour
+        self.stop = threading.Event()
+        self.connections = 0
+        self.conns: list[Conn] = []
+        self._listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._listener.bind((HOST, 0))
+        self._listener.listen(64)
+        self._listener.settimeout(0.2)
+        self.port = int(self._listener.getsockname()[1])
+        self._threads: list[threading.Thread] = []
+        self._accepter = threading.Thread(target=self._accept, name="hostile-accept", daemon=True)
+        self._accepter.start()
+
+    @property
+    def bytes_sent(self) -> int:
+        return sum(c.sent for c in self.conns)
+
+    def _accept(self) -> None:
+        while not self.stop.is_set():
+            try:
+                sock, _ = self._listener.accept()
+            except (TimeoutError, OSError):
+                continue
+            self.connections += 1
+            conn = Conn(sock, self.stop)
+            self.conns.append(conn)
+            thread = threading.Thread(target=self._serve, args=(conn,), daemon=True)
+            self._threads.append(thread)
+            thread.start()
+
+    def _serve(self, conn: Conn) -> None:
+        with contextlib.suppress(OSError, ConnectionError):
+            self.behaviour(conn)
+        if not getattr(conn, "reset", False):
+            with contextlib.suppress(OSError):
+                conn.sock.close()
+
+    def close(self) -> None:
+        self.stop.set()
+        with contextlib.suppress(OSError):
+            self._listener.close()
+        for conn in self.conns:
+            with contextlib.suppress(OSError):
+                conn.sock.shutdown(socket.SHUT_RDWR)
+        for thread in [self._accepter, *self._threads]:
+            thread.join(1.0)
+
+
+@contextlib.contextmanager
+def running(behaviour: Behaviour) -> Iterator[HostilePeer]:
+    peer = HostilePeer(behaviour)
+    try:
+        yield peer
+    finally:
+        peer.close()
+
+
+# --- PDUs (PS3.8 section 9.3) -------------------------------------------------------------
+
+
+def _item(item_type: int, value: bytes) -> bytes:
+    return struct.pack(">BBH", item_type, 0, len(value)) + value
+
+
+def _pdu(pdu_type: int, body: bytes) -> bytes:
+    return struct.pack(">BBL", pdu_type, 0, len(body)) + body
+
+
+def _context_ids(rq: bytes) -> list[int]:
+    """The presentation context IDs asked for in an A-ASSOCIATE-RQ."""
+    ids = []
+    offset = 74
+    while offset + 4 <= len(rq):
+        item_type, _, length = struct.unpack(">BBH", rq[offset : offset + 4])
+        if item_type == 0x20:
+            ids.append(rq[offset + 4])
+        offset += 4 + length
+    return ids or [1]
+
+
+def associate_ac(
+    rq: bytes,
+    *,
+    implementation_uid: bytes = b"1.2.826.0.1.3680043.9.7433.1",
+    version_name: bytes = b"HOSTILE_1",
+    called_aet: bytes | None = None,
+    max_pdu: int = 16384,
+) -> bytes:
+    """An A-ASSOCIATE-AC accepting every context of ``rq`` with Implicit VR Little Endian."""
+    called = called_aet if called_aet is not None else rq[10:26]
+    header = struct.pack(">HH", 1, 0) + called[:16].ljust(16) + rq[26:42] + bytes(32)
+    items = _item(0x10, APP_CONTEXT)
+    for cid in _context_ids(rq):
+        items += _item(0x21, bytes([cid, 0, 0, 0]) + _item(0x40, IMPLICIT_LE))
+    user = _item(0x51, struct.pack(">L", max_pdu)) + _item(0x52, implementation_uid)
+    user += _item(0x55, version_name)
+    return _pdu(0x02, header + items + _item(0x50, user))
+
+
+def associate_rj(result: int, source: int, reason: int) -> bytes:
+    return _pdu(0x03, bytes([0, result, source, reason]))
+
+
+def abort(source: int = 0, reason: int = 0) -> bytes:
+    return _pdu(0x07, bytes([0, 0, source, reason]))
+
+
+RELEASE_RP = _pdu(0x06, bytes(4))
+
+
+def _element(tag: tuple[int, int], value: bytes) -> bytes:
+    if len(value) % 2:
+        value += b"\0"
+    return struct.pack("<HHL", tag[0], tag[1], len(value)) + value
+
+
+def echo_rsp(pdata: bytes) -> bytes:
+    """A P-DATA-TF with the C-ECHO-RSP (Success) to the C-ECHO-RQ in ``pdata``."""
+    cid = pdata[10]
+    command = pdata[12:]
+    message_id = 1
+    offset = 0
+    while offset + 8 <= len(command):
+        group, elem, length = struct.unpack("<HHL", command[offset : offset + 8])
+        if (group, elem) == (0x0000, 0x0110):
+            (message_id,) = struct.unpack("<H", command[offset + 8 : offset + 10])
+        offset += 8 + length
+    body = _element((0, 0x0002), VERIFICATION)
+    body += _element((0, 0x0100), struct.pack("<H", 0x8030))
+    body += _element((0, 0x0120), struct.pack("<H", message_id))
+    body += _element((0, 0x0800), struct.pack("<H", 0x0101))
+    body += _element((0, 0x0900), struct.pack("<H", 0))
+    command_set = _element((0, 0x0000), struct.pack("<L", len(body))) + body
+    pdv = bytes([cid, 0x03]) + command_set  # command, last fragment
+    return _pdu(0x04, struct.pack(">L", len(pdv)) + pdv)
+
+
+# --- behaviours ----------------------------------------------------------------------------
+
+
+def polite(conn: Conn) -> None:
+    """A correct Verification SCP: accept, answer the echo, answer the release."""
+    conn.send(associate_ac(conn.read_pdu()))
+    while True:
+        pdu = conn.read_pdu()
+        if pdu[0] == 0x04:
+            conn.send(echo_rsp(pdu))
+        elif pdu[0] == 0x05:
+            conn.send(RELEASE_RP)
+            conn.hold()
+            return
+        else:
+            return
+
+
+def silent(conn: Conn) -> None:
+    conn.hold()
+
+
+def random_bytes(conn: Conn) -> None:
+    conn.read_pdu()
+    conn.send(random.Random(7).randbytes(4096))
+    conn.hold()
+
+
+def huge_header_silent(conn: Conn) -> None:
+    conn.read_pdu()
+    conn.send(b"\x02\x00\xff\xff\xff\xff")
+    conn.hold()
+
+
+def huge_header_stream(conn: Conn) -> None:
+    conn.read_pdu()
+    conn.send(b"\x02\x00\xff\xff\xff\xff")
+    conn.stream(bytes(65536))
+
+
+def ac_trickle(conn: Conn) -> None:
+    conn.trickle(associate_ac(conn.read_pdu()), every=1.0)
+    conn.hold()
+
+
+def random_trickle(conn: Conn) -> None:
+    conn.read_pdu()
+    conn.trickle(random.Random(11).randbytes(4096), every=1.0)
+    conn.hold()
+
+
+def close_at_once(conn: Conn) -> None:
+    conn.sock.close()
+
+
+def reset(conn: Conn) -> None:
+    """Close with an RST (SO_LINGER 0) once the request has arrived."""
+    conn.read_pdu()
+    conn.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    conn.sock.close()
+    conn.reset = True  # type: ignore[attr-defined]
+
+
+def aborts(conn: Conn) -> None:
+    conn.read_pdu()
+    conn.send(abort(source=0, reason=0))
+    conn.hold()
+
+
+def rq_back(conn: Conn) -> None:
+    """Answer an A-ASSOCIATE-RQ with the same RQ, as if we had called it."""
+    conn.send(conn.read_pdu())
+    conn.hold()
+
+
+def rj_out_of_range(conn: Conn) -> None:
+    conn.read_pdu()
+    conn.send(associate_rj(9, 9, 9))
+    conn.hold()
+
+
+def accept_no_echo(conn: Conn) -> None:
+    conn.send(associate_ac(conn.read_pdu()))
+    conn.hold()
+
+
+def no_release(conn: Conn) -> None:
+    conn.send(associate_ac(conn.read_pdu()))
+    conn.send(echo_rsp(conn.read_pdu()))
+    conn.hold()
+
+
+ESC_UID = "9\x1b]2;PWNED\x1b\\"
+ESC_VERSION = "[/]RED[b]x"
+
+
+def escapes_in_fields(conn: Conn) -> None:
+    """Accept with terminal escapes in the UID and AE title, and markup in the version name
+    (pynetdicom refuses control characters in the version name: see ``esc_in_version``)."""
+    conn.send(
+        associate_ac(
+            conn.read_pdu(),
+            implementation_uid=ESC_UID.encode(),
+            version_name=ESC_VERSION.encode(),
+            called_aet=b"\x1b]52;c;QUJD\x07",
+        )
+    )
+    polite_after_ac(conn)
+
+
+def esc_in_version(conn: Conn) -> None:
+    conn.send(associate_ac(conn.read_pdu(), version_name=b"\x1b[31mRED"))
+    polite_after_ac(conn)
+
+
+def c1_in_version(conn: Conn) -> None:
+    """Accept with a C1 control (0x9B, CSI) in the version name: not ASCII."""
+    conn.send(associate_ac(conn.read_pdu(), version_name=b"\x9b31mRED"))
+    polite_after_ac(conn)
+
+
+def partial_ac_silent(conn: Conn) -> None:
+    """Send the first 20 bytes of a valid A-ASSOCIATE-AC, then nothing."""
+    conn.send(associate_ac(conn.read_pdu())[:20])
+    conn.hold()
+
+
+def long_version_name(conn: Conn) -> None:
+    conn.send(associate_ac(conn.read_pdu(), version_name=b"V" * 60_000))
+    polite_after_ac(conn)
+
+
+def pdata_bomb(conn: Conn) -> None:
+    """Accept, then answer the C-ECHO with a P-DATA-TF claiming 2 GiB and stream zeros."""
+    conn.send(associate_ac(conn.read_pdu()))
+    conn.read_pdu()
+    conn.send(b"\x04\x00\x7f\xff\xff\xff")
+    conn.stream(bytes(65536))
+
+
+def polite_after_ac(conn: Conn) -> None:
+    while True:
+        pdu = conn.read_pdu()
+        if pdu[0] == 0x04:
+            conn.send(echo_rsp(pdu))
+        elif pdu[0] == 0x05:
+            conn.send(RELEASE_RP)
+            conn.hold()
+            return
+        else:
+            return
+
+
+def wait_for(predicate: Callable[[], bool], timeout: float, every: float = 0.02) -> bool:
+    """Poll ``predicate`` until true or ``timeout``; True if it became true."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(every)
+    return predicate()
+
+
+BEHAVIOURS: dict[str, Behaviour] = {
+    "silent": silent,
+    "random_bytes": random_bytes,
+    "huge_header_silent": huge_header_silent,
+    "huge_header_stream": huge_header_stream,
+    "ac_trickle": ac_trickle,
+    "random_trickle": random_trickle,
+    "close_at_once": close_at_once,
+    "reset": reset,
+    "abort": aborts,
+    "rq_back": rq_back,
+    "rj_out_of_range": rj_out_of_range,
+    "accept_no_echo": accept_no_echo,
+    "no_release": no_release,
+    "escapes_in_fields": escapes_in_fields,
+    "c1_in_version": c1_in_version,
+    "esc_in_version": esc_in_version,
+    "partial_ac_silent": partial_ac_silent,
+    "long_version_name": long_version_name,
+    "pdata_bomb": pdata_bomb,
+}
+"""Every hostile behaviour by name (``polite`` is the control, not in here)."""
