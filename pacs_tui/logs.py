@@ -2,7 +2,9 @@
 
 Log lines carry ids, statuses and reasons, never message bodies or patient data, at any level.
 The UI's file is written by a background thread (a queue in between), so a slow disk never
-stalls the event loop.
+stalls the event loop. Every line goes through :class:`VisibleLogFilter`: a reason or an AE
+title that a peer filled with escape sequences or newlines cannot act on the terminal of an admin
+who tails the log, nor forge a log line.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ import queue
 import sys
 from logging.handlers import QueueHandler, QueueListener, RotatingFileHandler
 from pathlib import Path
+
+from pacs_tui.visible import visible
 
 LEVELS = ("debug", "info", "warning", "error")
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -31,6 +35,37 @@ def close_logs() -> None:
 
 
 atexit.register(close_logs)
+
+
+class VisibleLogFilter(logging.Filter):
+    """Makes a record's message (with its arguments) :func:`~pacs_tui.visible.visible`; its
+    traceback and stack keep their line breaks, every line made visible.
+
+    A handler's filter, so it runs before any formatting (also before a ``QueueHandler`` flattens
+    the record into one string, after which a message's newline and a traceback's could no
+    longer be told apart). A record whose arguments do not fit its format is left alone: the
+    handler reports it as logging always does.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:
+            return True
+        record.msg = visible(message)
+        record.args = None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = _visible_lines(_PLAIN.formatException(record.exc_info))
+        if record.stack_info:
+            record.stack_info = _visible_lines(record.stack_info)
+        return True
+
+
+_PLAIN = logging.Formatter()
+
+
+def _visible_lines(text: str) -> str:
+    return "\n".join(visible(line) for line in text.split("\n"))
 
 
 class PrivateRotatingFileHandler(RotatingFileHandler):
@@ -72,6 +107,7 @@ def setup_logging(level: str, *, file: Path | None = None) -> Path | None:
     else:
         handler = logging.StreamHandler()
         handler.setFormatter(logging.Formatter(FORMAT))
+    handler.addFilter(VisibleLogFilter())
     root.addHandler(handler)
     # pynetdicom logs every association at INFO and every reject or refused connection at
     # ERROR, once per probe; the engine already logs status changes with the reason in words.

@@ -1,7 +1,10 @@
 """Render states, samples and events as the text tables and JSON documents the CLI prints.
 
 The JSON shapes are the machine-readable contracts of ARCHITECTURE.md; change them only with a
-version bump noted in the README.
+version bump noted in the README. JSON needs no escaping of ours (``json.dumps`` writes every
+control and non-ASCII character as ``\\uXXXX``); the text tables show every string that came
+from outside (ids, AE titles, hosts, reasons, summaries, the site name) through
+:func:`~pacs_tui.visible.visible`, so a peer's escape sequence never reaches the terminal.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from typing import Any
 
 from pacs_tui.model import Event, Sample, Status, TargetState, iso
 from pacs_tui.ui_format import ms
+from pacs_tui.visible import TEXT_LIMIT, VALUE_LIMIT, host_port, visible
 
 STATUS_SCHEMA_VERSION = 1
 
@@ -55,24 +59,25 @@ def status_table(site: str, states: Sequence[TargetState]) -> str:
     rows = [
         [
             s.status.label,
-            s.target.id,
-            s.target.kind,
+            visible(s.target.id, VALUE_LIMIT),
+            visible(s.target.kind, VALUE_LIMIT),
             _address(s),
             ms(s.metrics.get("echo_seconds")),
-            s.reason,
+            visible(s.reason, TEXT_LIMIT),
         ]
         for s in states
     ]
     overall = Status.worst(s.status for s in states)
-    head = f"{site}: {overall.label} ({len(states)} targets)"
+    head = f"{visible(site, VALUE_LIMIT)}: {overall.label} ({len(states)} targets)"
     return head + "\n" + _table(["STATUS", "TARGET", "KIND", "ADDRESS", "LATENCY", "REASON"], rows)
 
 
 def _address(state: TargetState) -> str:
+    """``AET@host:port`` (``[::1]:104`` for IPv6), made visible; "" without a host."""
     labels = state.target.labels
     if "host" in labels:
-        address = f"{labels['host']}:{labels.get('port', '')}"
-        return f"{labels['aet']}@{address}" if "aet" in labels else address
+        address = host_port(labels["host"], labels.get("port"))
+        return f"{visible(labels['aet'], VALUE_LIMIT)}@{address}" if "aet" in labels else address
     return ""
 
 
@@ -111,10 +116,10 @@ def history_table(samples: Sequence[Sample], events: Sequence[Event]) -> str:
         rows = [
             [
                 iso(e.ts) or "",
-                e.target,
-                e.kind,
+                visible(e.target, VALUE_LIMIT),
+                visible(e.kind, VALUE_LIMIT),
                 e.status.label if e.status is not None else "",
-                e.summary,
+                visible(e.summary, TEXT_LIMIT),
             ]
             for e in events
         ]
@@ -123,7 +128,10 @@ def history_table(samples: Sequence[Sample], events: Sequence[Event]) -> str:
             + _table(["TIME", "TARGET", "KIND", "STATUS", "SUMMARY"], rows)
         )
     if samples:
-        rows = [[iso(s.ts) or "", s.target, s.metric, f"{s.value:g}"] for s in samples]
+        rows = [
+            [iso(s.ts) or "", visible(s.target, VALUE_LIMIT), visible(s.metric), f"{s.value:g}"]
+            for s in samples
+        ]
         parts.append(
             f"Samples ({len(samples)})\n" + _table(["TIME", "TARGET", "METRIC", "VALUE"], rows)
         )
