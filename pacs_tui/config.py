@@ -10,6 +10,7 @@ import ipaddress
 import math
 import os
 import re
+import stat
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -177,16 +178,62 @@ def load_config(explicit: Path | None = None) -> Config:
     return load_file(path)
 
 
+MAX_CONFIG_BYTES = 1 << 20
+
+
 def load_file(path: Path) -> Config:
+    """Read and validate one config file: a regular file of at most 1 MiB of UTF-8 text."""
     try:
-        text = path.read_text(encoding="utf-8")
+        data = _read_bounded(path)
     except OSError as exc:
         raise ConfigError(
             [Problem("(file)", str(path), f"a readable file ({exc.strerror})")], path
         ) from None
+    except ValueError as exc:
+        raise ConfigError([Problem("(file)", str(path), str(exc))], path) from None
+    try:
+        text = data.decode("utf-8")
     except UnicodeDecodeError:
         raise ConfigError([Problem("(file)", str(path), "UTF-8 text")], path) from None
     return parse_config(text, source=path)
+
+
+def _read_bounded(path: Path) -> bytes:
+    """The file's bytes; ValueError if it is not a regular file or is over 1 MiB.
+
+    Checked before opening (opening a device or a FIFO can block or have effects), and again on
+    the descriptor; the read itself is bounded, whatever the size the file claims.
+    """
+    if kind := _not_regular(os.stat(path).st_mode):
+        raise ValueError(f"a regular file, not a {kind}")
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        if kind := _not_regular(os.fstat(fd).st_mode):  # replaced since the stat
+            raise ValueError(f"a regular file, not a {kind}")
+        chunks: list[bytes] = []
+        size = 0
+        while size <= MAX_CONFIG_BYTES and (chunk := os.read(fd, MAX_CONFIG_BYTES + 1 - size)):
+            chunks.append(chunk)
+            size += len(chunk)
+    finally:
+        os.close(fd)
+    if size > MAX_CONFIG_BYTES:
+        raise ValueError("a config file of at most 1 MiB (this one is larger)")
+    return b"".join(chunks)
+
+
+def _not_regular(mode: int) -> str:
+    """What a non-regular file is, in words; "" for a regular file."""
+    if stat.S_ISREG(mode):
+        return ""
+    kinds = {
+        stat.S_IFDIR: "directory",
+        stat.S_IFCHR: "character device",
+        stat.S_IFBLK: "block device",
+        stat.S_IFIFO: "FIFO",
+        stat.S_IFSOCK: "socket",
+    }
+    return kinds.get(stat.S_IFMT(mode), "special file")
 
 
 def parse_config(text: str, source: Path | None = None) -> Config:
@@ -219,7 +266,7 @@ def _show(value: Any) -> str:
     if isinstance(value, dict):
         return "a table"
     if isinstance(value, list):
-        return "a list"
+        return "a list" if value else "an empty list"
     return repr(value)
 
 
@@ -282,8 +329,9 @@ class _Reader:
         history = self.history(self.table(data, "history", "history"), source)
         dicom_table = self.table(data, "dicom", "dicom")
         dicom = self.dicom(dicom_table, site)
-        if "node" not in dicom_table:
-            self.problem("dicom.node", _MISSING, "at least one [[dicom.node]]: nothing to watch")
+        nodes = dicom_table.get("node", _MISSING)
+        if nodes is _MISSING or nodes == []:  # `dicom.node = []` watches nothing either
+            self.problem("dicom.node", nodes, "at least one [[dicom.node]]: nothing to watch")
         return Config(site=site, history=history, dicom=dicom, source=source)
 
     def site(self, t: Mapping[str, Any]) -> SiteConfig:

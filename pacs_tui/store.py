@@ -6,6 +6,7 @@ Producers only enqueue; one background writer batches rows into a transaction ab
 from __future__ import annotations
 
 import asyncio
+import errno
 import fcntl
 import json
 import logging
@@ -13,7 +14,6 @@ import math
 import os
 import sqlite3
 import stat
-import sys
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager, suppress
@@ -124,6 +124,7 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
+_TABLES = {"targets", "samples", "samples_1m", "samples_1h", "events"}
 # "PTUI": marks the file as a pacs-tui history, so another program's SQLite file is refused.
 APPLICATION_ID = 0x50545549
 
@@ -178,43 +179,161 @@ def _status(word: str | None) -> Status | None:
         return Status.UNKNOWN
 
 
-def _create_private_file(path: Path) -> None:
-    """Create the database file 0600 (directory 0700), or tighten an existing one."""
+_KINDS = {
+    stat.S_IFDIR: "directory",
+    stat.S_IFCHR: "character device",
+    stat.S_IFBLK: "block device",
+    stat.S_IFIFO: "FIFO",
+    stat.S_IFSOCK: "socket",
+}
+# Files SQLite opens beside the history, by name: we check them too, since SQLite follows links.
+_SIBLINGS = ("-wal", "-shm", "-journal")
+_OPEN_FLAGS = os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC  # NONBLOCK: a FIFO cannot hang us
+
+
+def _refuse_unless_regular(path: Path, mode: int) -> None:
+    if stat.S_ISLNK(mode):
+        raise StoreError(f"{path} is a symbolic link; give the real path of the history")
+    if not stat.S_ISREG(mode):
+        kind = _KINDS.get(stat.S_IFMT(mode), "special file")
+        raise StoreError(f"{path} is not a regular file ({kind})")
+
+
+def _check_paths(path: Path, real: Path) -> bool:
+    """Refuse a history (or a sibling SQLite would open) that is a link or not a regular file,
+    without opening anything. True if the history exists. Messages name the path as given."""
+    exists = False
+    for suffix in ("", *_SIBLINGS):
+        try:
+            st = os.lstat(f"{real}{suffix}")
+        except FileNotFoundError:
+            continue
+        _refuse_unless_regular(Path(f"{path}{suffix}"), st.st_mode)
+        exists = exists or not suffix
+    return exists
+
+
+def _real_path(path: Path) -> Path:
+    """The history in its real folder: a symlinked folder is fine, a symlinked file is not."""
+    return Path(os.path.realpath(path.parent)) / path.name
+
+
+def _open_for_writing(path: Path) -> tuple[int, Path]:
+    """Open (creating it 0600, its folder 0700) and lock the history; return (fd, real path).
+
+    The lock is a ``flock`` on the history file itself, not on a ``.lock`` beside it, so it is
+    keyed on the file's device and inode: the same history reached through a symlinked folder, a
+    bind mount or a hard link is still written by one engine only, and there is no second file
+    to guard. flock and SQLite's own POSIX (fcntl) locks do not interact on Linux's local file
+    systems (a WAL history needs a local one anyway). The descriptor must outlive the SQLite
+    connection: closing any descriptor of a file drops the process's POSIX locks on it.
+    """
     if not path.parent.exists():
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-    os.close(fd)
-    # SQLite gives -wal/-shm the database file's mode, but stale ones may be looser.
-    for candidate in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
-        with suppress(FileNotFoundError):
-            if stat.S_IMODE(candidate.stat().st_mode) & 0o077:
-                candidate.chmod(0o600)
-
-
-def _take_writer_lock(path: Path) -> int:
-    """Hold ``<history>.lock`` for as long as this store writes.
-
-    One engine per site (ARCHITECTURE rule 5): two engines writing one history would double
-    every status change and mix their samples. Readers (``pacs-tui history``) take no lock.
-    """
-    lock_path = Path(f"{path}.lock")
+    real = _real_path(path)
+    _check_paths(path, real)
     try:
-        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        fd = os.open(real, os.O_RDWR | os.O_CREAT | _OPEN_FLAGS, 0o600)
     except OSError as exc:
-        raise StoreError(f"cannot create {lock_path}: {exc.strerror}") from None
+        if exc.errno == errno.ELOOP:  # became a link after the check
+            raise StoreError(
+                f"{path} is a symbolic link; give the real path of the history"
+            ) from None
+        raise StoreError(f"cannot create the history {path}: {exc.strerror}") from None
     try:
+        _refuse_unless_regular(path, os.fstat(fd).st_mode)
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
-        holder = os.pread(fd, 200, 0).decode("utf-8", "replace").strip() or "another process"
+        holder = _lock_holder(os.fstat(fd).st_ino)
         os.close(fd)
         raise StoreError(
             f"the history {path} is already written by another pacs-tui engine ({holder}). "
             "Only one engine may write a history: stop the other one, or give this one another "
             "[history] path. `pacs-tui history` can read it meanwhile."
         ) from None
-    os.ftruncate(fd, 0)
-    os.pwrite(fd, f"pid {os.getpid()}: {' '.join(sys.argv[:2])}".encode(), 0)
-    return fd
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd, real
+
+
+def _lock_holder(inode: int) -> str:
+    """Who holds the flock on ``inode``, from /proc/locks (best effort: "another process")."""
+    try:
+        with open("/proc/locks", encoding="ascii", errors="replace") as fh:
+            lines = fh.read(1 << 20).splitlines()
+    except OSError:
+        return "another process"
+    for line in lines:
+        # "1: FLOCK  ADVISORY  WRITE 6327 fe:00:2146493 0 EOF"; waiters have "->" in field 1
+        fields = line.split()
+        if len(fields) >= 6 and fields[1] == "FLOCK" and fields[5].endswith(f":{inode}"):
+            pid = fields[4]
+            try:
+                with open(f"/proc/{pid}/cmdline", "rb") as fh:
+                    argv = fh.read(4096).split(b"\0")
+            except OSError:
+                return f"pid {pid}"
+            command = " ".join(a.decode("utf-8", "replace") for a in argv if a)[:160]
+            return f"pid {pid}: {_visible(command)}"
+    return "another process"
+
+
+def _visible(text: str) -> str:
+    """``text`` with control characters shown as escapes (it comes from another process)."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
+def _tighten(fd: int, path: Path, real: Path) -> None:
+    """Mode 0600 for the history (through its descriptor) and for stale -wal/-shm files (SQLite
+    gives new ones the history's mode, but stale ones may be looser)."""
+    if stat.S_IMODE(os.fstat(fd).st_mode) & 0o077:
+        os.fchmod(fd, 0o600)
+    for suffix in ("-wal", "-shm"):
+        try:
+            sibling = os.open(f"{real}{suffix}", os.O_RDONLY | _OPEN_FLAGS)
+        except FileNotFoundError:
+            continue
+        except OSError as exc:
+            raise StoreError(f"cannot open {path}{suffix}: {exc.strerror}") from None
+        try:
+            st = os.fstat(sibling)
+            _refuse_unless_regular(Path(f"{path}{suffix}"), st.st_mode)
+            if stat.S_IMODE(st.st_mode) & 0o077:
+                os.fchmod(sibling, 0o600)
+        finally:
+            os.close(sibling)  # no connection of ours has it open yet, so no lock is lost
+
+
+def _same_file(fd: int, real: Path) -> bool:
+    try:
+        st = os.lstat(real)
+    except OSError:
+        return False
+    mine = os.fstat(fd)
+    return (st.st_dev, st.st_ino) == (mine.st_dev, mine.st_ino)
+
+
+def _uri(real: Path, query: str) -> str:
+    return f"{real.as_uri()}?{query}"
+
+
+def _describe(path: Path, exc: sqlite3.Error, doing: str) -> StoreError:
+    """An SQLite error in words, naming the history (no traceback reaches the user)."""
+    code = getattr(exc, "sqlite_errorcode", 0) & 0xFF  # the primary result code
+    if code == sqlite3.SQLITE_CORRUPT:
+        return StoreError(
+            f"the history file {path} is corrupt: {exc}. Move it aside to start a new history."
+        )
+    if code == sqlite3.SQLITE_NOTADB:
+        return StoreError(f"{path} is not a pacs-tui history ({exc})")
+    if code == sqlite3.SQLITE_FULL:
+        return StoreError(f"disk full writing the history {path}: {exc}")
+    if code == sqlite3.SQLITE_IOERR:
+        return StoreError(f"I/O error trying to {doing} the history {path}: {exc}")
+    if code in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
+        return StoreError(f"the history {path} is locked by another program: {exc}")
+    return StoreError(f"cannot {doing} the history {path}: {exc}")
 
 
 class Store:
@@ -309,25 +428,31 @@ class Store:
         if self.readonly:
             await self._open_readonly()
             return
+        # Order matters: refuse links and special files before opening anything, then check
+        # the file is ours (or new) through a read-only connection, and only then chmod, switch
+        # to WAL (a write) and migrate. A refused file is left exactly as it was.
+        fd, real = await asyncio.to_thread(_open_for_writing, self.path)
+        self._lock_fd = fd
         try:
-            await asyncio.to_thread(_create_private_file, self.path)
-        except OSError as exc:
-            raise StoreError(f"cannot create the history {self.path}: {exc.strerror}") from None
-        self._lock_fd = await asyncio.to_thread(_take_writer_lock, self.path)
-        try:
-            db = await aiosqlite.connect(self.path, isolation_level=None)
-        except (OSError, sqlite3.Error) as exc:
+            probe = await aiosqlite.connect(_uri(real, "mode=ro"), uri=True, isolation_level=None)
+            try:
+                await self._check_identity(probe)
+            finally:
+                await probe.close()
+            await asyncio.to_thread(_tighten, fd, self.path, real)
+            db = await aiosqlite.connect(real, isolation_level=None)
+            try:
+                if not _same_file(fd, real):
+                    raise StoreError(f"{self.path} was replaced while it was being opened")
+                await self._configure(db)
+                await self._migrate(db)
+            except BaseException:
+                await db.close()
+                raise
+        except sqlite3.Error as exc:
             self._release_lock()
-            raise StoreError(f"cannot open the history {self.path}: {exc}") from None
-        try:
-            await self._configure(db)
-            await self._migrate(db)
-        except sqlite3.DatabaseError as exc:
-            await db.close()
-            self._release_lock()
-            raise StoreError(f"{self.path} is not a pacs-tui history ({exc})") from None
+            raise _describe(self.path, exc, "open") from None
         except BaseException:
-            await db.close()
             self._release_lock()
             raise
         self._db = db
@@ -335,27 +460,54 @@ class Store:
 
     async def _open_readonly(self) -> None:
         """Reader for ``pacs-tui history``: no create, no migration, no writer, no lock."""
-        if not self.path.is_file():
+        real = _real_path(self.path)
+        if not await asyncio.to_thread(_check_paths, self.path, real):
             raise StoreError(f"no history at {self.path}")
-        uri = f"{self.path.resolve().as_uri()}?mode=ro"
         try:
-            db = await aiosqlite.connect(uri, uri=True, isolation_level=None)
-        except (OSError, sqlite3.Error) as exc:
-            raise StoreError(f"cannot read the history {self.path}: {exc}") from None
+            try:
+                db = await self._connect_readonly(real, "mode=ro")
+            except sqlite3.Error as exc:
+                if not self._needs_immutable(exc, real):
+                    raise
+                # A read-only folder: SQLite cannot create the -shm index a WAL reader needs.
+                # Without a -wal log no writer is live and the file holds every row, so it can be
+                # read as immutable; a writer starting meanwhile only appends to a new -wal.
+                db = await self._connect_readonly(real, "mode=ro&immutable=1")
+        except sqlite3.Error as exc:
+            raise _describe(self.path, exc, "read") from None
+        self._db = db
+
+    async def _connect_readonly(self, real: Path, query: str) -> aiosqlite.Connection:
+        db = await aiosqlite.connect(_uri(real, query), uri=True, isolation_level=None)
         try:
             await db.execute("PRAGMA busy_timeout=5000")
             version = await self._check_identity(db)
-        except sqlite3.DatabaseError as exc:
-            await db.close()
-            raise StoreError(f"{self.path} is not a pacs-tui history ({exc})") from None
-        except StoreError:
+            if version == 0:
+                raise StoreError(f"the history {self.path} is empty: nothing recorded yet")
+        except BaseException:
             await db.close()
             raise
-        if not 1 <= version <= SCHEMA_VERSION:
-            await db.close()
-            what = "is not a pacs-tui history" if version == 0 else "is from a newer pacs-tui"
-            raise StoreError(f"{self.path} {what} (schema version {version})")
-        self._db = db
+        return db
+
+    def _needs_immutable(self, exc: sqlite3.Error, real: Path) -> bool:
+        """Whether a failed read-only open is the read-only-folder case; StoreError if that
+        folder also holds a -wal log, whose rows only a connection able to write -shm can see."""
+        code = getattr(exc, "sqlite_errorcode", 0)
+        if code not in (
+            sqlite3.SQLITE_CANTOPEN,
+            sqlite3.SQLITE_READONLY_DIRECTORY,
+            sqlite3.SQLITE_READONLY_CANTINIT,
+            sqlite3.SQLITE_READONLY_RECOVERY,
+        ) or os.access(real.parent, os.W_OK):
+            return False
+        if Path(f"{real}-wal").exists():
+            raise StoreError(
+                f"cannot read the history {self.path}: its folder {self.path.parent} is not "
+                f"writable and the history has a WAL log ({self.path}-wal) that SQLite can only "
+                "read with a writable folder. Run this as the user that writes the history, or "
+                "copy the history with its -wal file to a writable folder."
+            ) from None
+        return True
 
     def _release_lock(self) -> None:
         if self._lock_fd is not None:
@@ -387,10 +539,14 @@ class Store:
             if self._db is not None:
                 await self.flush()
         finally:
-            if self._db is not None:
-                await self._db.close()
+            try:
+                if self._db is not None:
+                    await self._db.close()
+            except sqlite3.Error as exc:
+                raise _describe(self.path, exc, "close") from None
+            finally:
                 self._db = None
-            self._release_lock()
+                self._release_lock()
             if self.pending:
                 log.error("history store closed with %d rows unwritten", self.pending)
 
@@ -403,23 +559,32 @@ class Store:
         await db.execute("PRAGMA busy_timeout=5000")
 
     async def _check_identity(self, db: aiosqlite.Connection) -> int:
-        """The schema version of a pacs-tui history; StoreError for another program's SQLite
-        file (told apart by ``PRAGMA application_id``) or a newer pacs-tui's."""
+        """The schema version of a pacs-tui history, 0 for a new (empty) file; StoreError for
+        another program's SQLite file (told apart by ``PRAGMA application_id``) or a newer
+        pacs-tui's. Only reads."""
         (app_id,) = next(iter(await db.execute_fetchall("PRAGMA application_id")))
         (version,) = next(iter(await db.execute_fetchall("PRAGMA user_version")))
-        if version == 0 and app_id == 0:
-            return 0  # a new, empty file
-        if app_id != APPLICATION_ID:
-            raise StoreError(f"{self.path} is not a pacs-tui history (another program's SQLite)")
-        return int(version)
-
-    async def _migrate(self, db: aiosqlite.Connection) -> None:
-        version = await self._check_identity(db)
+        names = {row[0] for row in await db.execute_fetchall("SELECT name FROM sqlite_master")}
+        ours = app_id == APPLICATION_ID
+        if app_id == 0:
+            if version == 0 and not names:
+                return 0
+            # A history written before pacs-tui set application_id: our version and tables.
+            ours = 1 <= version <= SCHEMA_VERSION and names >= _TABLES
+        if not ours:
+            raise StoreError(
+                f"{self.path} is not a pacs-tui history: it is another program's SQLite file "
+                f"(application_id 0x{app_id & 0xFFFFFFFF:08x}, user_version {version})"
+            )
         if version > SCHEMA_VERSION:
             raise StoreError(
                 f"{self.path} has schema version {version}; this pacs-tui knows up to "
                 f"{SCHEMA_VERSION}. Upgrade pacs-tui or use another history file."
             )
+        return int(version)
+
+    async def _migrate(self, db: aiosqlite.Connection) -> None:
+        version = await self._check_identity(db)
         for target in range(version + 1, SCHEMA_VERSION + 1):
             await db.execute("BEGIN IMMEDIATE")
             try:
@@ -432,6 +597,9 @@ class Store:
                 await db.execute("ROLLBACK")
                 raise
             log.info("history store %s migrated to schema version %d", self.path, target)
+        (app_id,) = next(iter(await db.execute_fetchall("PRAGMA application_id")))
+        if app_id != APPLICATION_ID:  # a history from before application ids
+            await db.execute(f"PRAGMA application_id = {APPLICATION_ID:d}")
 
     # -- enqueue (synchronous, never blocks) ----------------------------------------------------
 
@@ -542,14 +710,16 @@ class Store:
     async def _transaction(self) -> AsyncIterator[aiosqlite.Connection]:
         """One write transaction; the caller holds ``_lock``."""
         db = self._conn()
-        await db.execute("BEGIN IMMEDIATE")
         try:
+            await db.execute("BEGIN IMMEDIATE")
             yield db
             await db.execute("COMMIT")
-        except BaseException:
+        except BaseException as exc:
             if db.in_transaction:
                 with suppress(Exception):
                     await db.execute("ROLLBACK")
+            if isinstance(exc, sqlite3.Error):
+                raise _describe(self.path, exc, "write") from None
             raise
 
     async def _run_writer(self) -> None:
@@ -560,6 +730,8 @@ class Store:
             if self.retention_interval is not None and loop.time() >= next_retention:
                 try:
                     await self.run_retention()
+                except StoreError as exc:
+                    log.error("history retention failed: %s", exc)
                 except Exception:
                     log.exception("history retention failed")
                 next_retention = loop.time() + self.retention_interval
@@ -584,9 +756,13 @@ class Store:
                 try:
                     await self.flush()
                     failures = 0
-                except Exception:
+                except Exception as exc:
                     failures = min(failures + 1, 10)
-                    log.exception("history flush failed; %d rows kept for retry", self.pending)
+                    message = "history flush failed; %d rows kept for retry"
+                    if isinstance(exc, StoreError):  # in words, without a traceback
+                        log.error(message + ": %s", self.pending, exc)
+                    else:
+                        log.exception(message, self.pending)
 
     # -- queries --------------------------------------------------------------------------------
 
@@ -599,7 +775,16 @@ class Store:
         try:
             return list(await self._conn().execute_fetchall(sql, params))
         except sqlite3.Error as exc:
-            raise StoreError(f"cannot read the history {self.path}: {exc}") from None
+            raise _describe(self.path, exc, "read") from None
+
+    def _json(self, text: Any, what: str) -> dict[str, Any]:
+        try:
+            value = json.loads(text)
+        except (TypeError, ValueError):
+            value = None
+        if not isinstance(value, dict):
+            raise StoreError(f"the history file {self.path} is corrupt: {what} are not JSON")
+        return value
 
     async def samples(
         self,
@@ -695,14 +880,16 @@ class Store:
         if limit is not None:
             rows.reverse()
         return [
-            Event(ts, tgt, knd, _status(status), summary, json.loads(fields))
+            Event(ts, tgt, knd, _status(status), summary, self._json(fields, "an event's fields"))
             for ts, tgt, knd, status, summary, fields in rows
         ]
 
     async def targets(self) -> list[Target]:
         """Every known target, by id."""
         rows = await self._fetch("SELECT id, kind, labels FROM targets ORDER BY id")
-        return [Target(tid, kind, json.loads(labels)) for tid, kind, labels in rows]
+        return [
+            Target(tid, kind, self._json(labels, "a target's labels")) for tid, kind, labels in rows
+        ]
 
     async def last_statuses(self) -> dict[str, tuple[Status, str, float]]:
         """Per target, its newest status-change event as (status, summary, ts)."""
