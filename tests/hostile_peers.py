@@ -33,6 +33,9 @@ class Conn:
         self.sock = sock
         self.stop = stop
         self.sent = 0
+        self.closed_by_client = False
+        """The behaviour ended before the server was stopped: the client hung up (or the
+        behaviour itself closed the connection)."""
 
     def read_exact(self, n: int, timeout: float = 5.0) -> bytes:
         self.sock.settimeout(timeout)
@@ -124,6 +127,7 @@ class HostilePeer:
     def _serve(self, conn: Conn) -> None:
         with contextlib.suppress(OSError, ConnectionError):
             self.behaviour(conn)
+        conn.closed_by_client = not self.stop.is_set()
         if not getattr(conn, "reset", False):
             with contextlib.suppress(OSError):
                 conn.sock.close()

@@ -1,0 +1,190 @@
+"""The C-ECHO check against hostile loopback peers: each misbehaviour gets its status, its
+reason in words and a time bound, leaves no thread behind and prints nothing."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import re
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from pacs_tui.model import Result, Status, Target, TargetKind
+from pacs_tui.probes.dicom import DicomEchoCheck, make_executor
+from pacs_tui.scheduler import Scheduler
+from tests import hostile_peers as hp
+
+TIMEOUT = 1.0
+# The scheduler's limit for one run; a check must be back within it whatever the peer does.
+BOUND = TIMEOUT + 1.0
+
+# behaviour -> (status, pattern the reason must match)
+EXPECTED: dict[str, tuple[Status, str]] = {
+    "silent": (Status.DOWN, r"^timed out after 1\.0s waiting for A-ASSOCIATE response$"),
+    "random_bytes": (Status.DOWN, r"^peer sent bytes that are not a DICOM PDU \(PDU type 0x"),
+    "huge_header_silent": (
+        Status.DOWN,
+        r"^peer announced an A-ASSOCIATE-AC of 4,294,967,295 bytes, over the 256 kB limit$",
+    ),
+    "huge_header_stream": (
+        Status.DOWN,
+        r"^peer announced an A-ASSOCIATE-AC of 4,294,967,295 bytes",
+    ),
+    "ac_trickle": (
+        Status.DOWN,
+        r"^peer sent the header of an A-ASSOCIATE-AC too slowly: \d of 6 bytes in .* "
+        r"\(about 1 byte a second\)$",
+    ),
+    "random_trickle": (Status.DOWN, r"too slowly: \d of 6 bytes .*\(about 1 byte a second\)$"),
+    "partial_ac_silent": (
+        Status.DOWN,
+        r"^peer sent 14 of \d+ bytes of an A-ASSOCIATE-AC then went silent$",
+    ),
+    "close_at_once": (Status.DOWN, r"the peer closed the connection"),
+    "reset": (Status.DOWN, r"the peer closed the connection"),
+    "abort": (Status.DOWN, r"^association aborted by the peer \(service-user\)$"),
+    "rq_back": (Status.DOWN, r"^peer answered with an A-ASSOCIATE-RQ of its own"),
+    "rj_out_of_range": (
+        Status.DOWN,
+        r"^association rejected with out-of-range fields \(result 9, source 9, reason 9\)$",
+    ),
+    "accept_no_echo": (Status.DOWN, r"^timed out after .* waiting for C-ECHO response$"),
+    "no_release": (Status.WARN, r"^release failed: timed out after "),
+    "escapes_in_fields": (Status.OK, r"^echo ok$"),
+    "esc_in_version": (
+        Status.DOWN,
+        r"Implementation Version Name has control characters or a backslash$",
+    ),
+    "c1_in_version": (Status.DOWN, r"Implementation Version Name is not ASCII$"),
+    "long_version_name": (
+        Status.DOWN,
+        r"Implementation Version Name is 60,000 bytes \(1 to 16 allowed\)$",
+    ),
+    "pdata_bomb": (
+        Status.DOWN,
+        r"^peer announced a P-DATA-TF of 2,147,483,647 bytes, over the maximum PDU of "
+        r"16,382 bytes we announced$",
+    ),
+}
+
+
+def test_every_behaviour_has_an_expectation() -> None:
+    assert set(EXPECTED) == set(hp.BEHAVIOURS)
+
+
+@pytest.fixture
+def executor() -> Iterator[ThreadPoolExecutor]:
+    pool = make_executor(2)
+    yield pool
+    pool.shutdown(wait=True)
+
+
+def node(
+    target_id: str, port: int, executor: ThreadPoolExecutor, **options: float
+) -> DicomEchoCheck:
+    return DicomEchoCheck(
+        Target(target_id, TargetKind.DICOM_NODE, {}),
+        host=hp.HOST,
+        port=port,
+        called_aet="PEER",
+        calling_aet="PACSTUI",
+        interval=options.get("interval", 30.0),
+        timeout=options.get("timeout", TIMEOUT),
+        warn_latency=2.0,
+        executor=executor,
+    )
+
+
+def test_polite_peer_is_a_valid_scp(executor: ThreadPoolExecutor) -> None:
+    """The control: the raw PDUs of the hostile peers make a correct Verification SCP."""
+    with hp.running(hp.polite) as peer:
+        result = asyncio.run(node("polite", peer.port, executor).check())
+    assert (result.status, result.reason) == (Status.OK, "echo ok")
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_hostile_peer(
+    name: str, executor: ThreadPoolExecutor, capfd: pytest.CaptureFixture[str]
+) -> None:
+    status, pattern = EXPECTED[name]
+    threads_before = threading.active_count()
+    with hp.running(hp.BEHAVIOURS[name]) as peer:
+        started = time.perf_counter()
+        result = asyncio.run(node(name, peer.port, executor).check())
+        elapsed = time.perf_counter() - started
+        assert result.status is status, result.reason
+        assert re.search(pattern, result.reason), result.reason
+        assert elapsed <= BOUND, f"{name} took {elapsed:.2f}s"
+        # The association is over: the peer sees our side close (no lingering connection).
+        assert hp.wait_for(lambda: all(c.closed_by_client for c in peer.conns), 2.0)
+        if name.endswith(("_stream", "_bomb")):
+            assert peer.bytes_sent < 64 << 20, "the client kept reading the stream"
+    # pynetdicom's own threads (the association and its DUL reactor) are gone.
+    assert hp.wait_for(lambda: threading.active_count() <= threads_before + 2, 2.0)
+    out, err = capfd.readouterr()
+    assert "Traceback" not in err and "Warning" not in err, err
+    assert not out
+
+
+def test_peer_strings_are_kept_verbatim_for_the_display_layer(executor: ThreadPoolExecutor) -> None:
+    """Escapes in peer fields are kept as sent (the UI and text output make them visible)."""
+    with hp.running(hp.escapes_in_fields) as peer:
+        result = asyncio.run(node("esc", peer.port, executor).check())
+    assert result.details["peer_implementation_class_uid"] == hp.ESC_UID
+    assert result.details["peer_implementation_version_name"] == hp.ESC_VERSION
+
+
+STALLERS = ("huge_header_silent", "ac_trickle", "partial_ac_silent", "accept_no_echo")
+
+
+async def test_healthy_node_keeps_its_cadence_beside_stalling_peers() -> None:
+    """Two workers, four stalling nodes checked every second: the healthy node beside them
+    is still checked about every second, and every stalling node is DOWN with its reason."""
+    interval = 1.0
+    executor = make_executor(2)
+    results: dict[str, list[tuple[float, Result]]] = {}
+    with (
+        hp.running(hp.polite) as good,
+        hp.running(hp.huge_header_silent) as p1,
+        hp.running(hp.ac_trickle) as p2,
+        hp.running(hp.partial_ac_silent) as p3,
+        hp.running(hp.accept_no_echo) as p4,
+    ):
+        checks = [node("good", good.port, executor, interval=interval, timeout=0.8)]
+        checks += [
+            node(name, peer.port, executor, interval=interval, timeout=0.8)
+            for name, peer in zip(STALLERS, (p1, p2, p3, p4), strict=True)
+        ]
+        scheduler = Scheduler(
+            checks,
+            lambda check, result: results.setdefault(check.target.id, []).append(
+                (time.monotonic(), result)
+            ),
+            pools={"dicom": 2},
+            max_backoff=interval,  # keep the stallers coming back every second
+        )
+        scheduler.start()
+        deadline = time.monotonic() + 20.0
+        while len(results.get("good", [])) < 6 and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        stopping = time.monotonic()
+        await scheduler.stop()
+        stopped = time.monotonic() - stopping
+    executor.shutdown(wait=False, cancel_futures=True)
+    good_runs = results.get("good", [])
+    assert all(r.status is Status.OK for _, r in good_runs)
+    times = [t for t, _ in good_runs]
+    gaps = [b - a for a, b in itertools.pairwise(times)]
+    # Every check waits its turn for one of two workers shared with four 0.8 s stalls, so a
+    # gap may reach interval + two rounds of stalls; never the unbounded wait of a lost pool.
+    assert len(good_runs) >= 6, gaps
+    assert max(gaps) <= interval * 1.1 + 2 * (0.8 + 1.0), gaps
+    for name in STALLERS:
+        seen = results.get(name, [])
+        assert seen and all(r.status is Status.DOWN for _, r in seen), name
+        assert re.match(r"(peer |timed out after )", seen[-1][1].reason), seen[-1][1].reason
+    assert stopped < 5.0
