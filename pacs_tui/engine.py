@@ -210,6 +210,8 @@ class Engine:
     # -- folding results --------------------------------------------------------------------
 
     def _on_result(self, check: Check, result: Result) -> None:
+        if self._stopped:  # nothing is recorded after "stopping"
+            return
         target = check.target
         prev = self.states.get(target.id, TargetState(target))
         status = result.status

@@ -1,7 +1,8 @@
 """Run periodic checks: interval with jitter, a timeout, back-off while DOWN, one run at a time.
 
 Each check gets one asyncio task that loops, so two runs of the same check can never overlap;
-"probe now" wakes that loop instead of starting a second run.
+"probe now" wakes that loop instead of starting a second run. :meth:`Scheduler.stop` ends every
+loop within a bound, even on Python 3.11, where a cancel can be lost (see there).
 """
 
 from __future__ import annotations
@@ -23,6 +24,9 @@ ResultCallback = Callable[[Check, Result], None]
 
 # Spread first runs so a site of 200 nodes does not open 200 associations in the same instant.
 FIRST_RUN_SPREAD = 1.0
+
+# How long stop() keeps cancelling loops that have not ended before it gives up on them.
+STOP_BOUND = 3.0
 
 
 def next_delay(
@@ -102,6 +106,7 @@ class Scheduler:
         self._spread = first_run_spread
         self._rng = rng if rng is not None else random.Random()
         self._tasks: list[asyncio.Task[None]] = []
+        self._stopping = False
         # Runs reported as timed out that still hold a pool place until they really end.
         self._overdue: set[asyncio.Future[Result]] = set()
 
@@ -110,6 +115,8 @@ class Scheduler:
         return [s.check for s in self._slots.values()]
 
     def start(self) -> None:
+        if self._stopping:
+            return
         for target_id, slot in self._slots.items():
             task = asyncio.create_task(self._loop(slot), name=f"check:{target_id}")
             self._tasks.append(task)
@@ -127,11 +134,27 @@ class Scheduler:
         return bool(slot and slot.running)
 
     async def stop(self) -> None:
-        tasks: list[asyncio.Future[Any]] = [*self._tasks, *self._overdue]
-        for task in tasks:
-            task.cancel()
-        # gather, not a suppressed await: a cancel aimed at our caller must still reach it.
-        await asyncio.gather(*tasks, return_exceptions=True)
+        """End every check loop: nothing is run or delivered after this starts.
+
+        On Python 3.11 (Debian 12's) ``asyncio.wait_for`` can return the inner result instead
+        of raising ``CancelledError`` when the outer task is cancelled just as the inner one
+        finishes (fixed in 3.12), so a loop can survive one ``cancel()``. The ``_stopping``
+        flag makes such a loop leave at its next turn, and loops still running are cancelled
+        again until they end or :data:`STOP_BOUND` passes; threads of runs already handed to
+        a pool are not waited for (they end on their own timeouts).
+        """
+        self._stopping = True
+        pending: set[asyncio.Future[Any]] = {*self._tasks, *self._overdue}
+        bound = asyncio.get_running_loop().time() + STOP_BOUND
+        while pending:
+            for task in pending:
+                task.cancel()
+            left = bound - asyncio.get_running_loop().time()
+            if left <= 0:
+                log.warning("%d check loops did not stop; leaving them", len(pending))
+                break
+            # asyncio.wait, not a suppressed await: a cancel aimed at our caller reaches it.
+            _, pending = await asyncio.wait(pending, timeout=min(left, 0.2))
         self._tasks.clear()
         self._overdue.clear()
 
@@ -167,6 +190,8 @@ class Scheduler:
             log.debug("an overdue check ended with %r", run.exception())
 
     def _deliver(self, slot: _Slot, result: Result) -> None:
+        if self._stopping:
+            return
         slot.down_streak = slot.down_streak + 1 if result.status is Status.DOWN else 0
         try:
             self._on_result(slot.check, result)
@@ -177,7 +202,7 @@ class Scheduler:
         check = slot.check
         first = self._rng.uniform(0, min(self._spread, check.interval))
         await self._sleep_or_wake(slot, first)
-        while True:
+        while not self._stopping:
             slot.wake.clear()
             slot.running = True
             try:

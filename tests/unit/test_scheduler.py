@@ -136,3 +136,26 @@ async def test_a_run_past_its_timeout_keeps_its_pool_place_until_it_really_ends(
     worker.shutdown()
     assert results["stuck"].status is Status.DOWN
     assert results["healthy"].status is Status.OK, results["healthy"].reason
+
+
+async def test_stop_ends_every_loop_even_when_a_cancel_races_a_result() -> None:
+    """Python 3.11's ``wait_for`` can swallow a cancel that arrives as the run finishes; with
+    2,000 checks finishing all the time, stop() still ends every loop, within its bound, and
+    nothing is run or delivered once it has begun."""
+    rng = random.Random(5)
+    for _ in range(4):
+        checks = [ScriptedCheck(f"n{i}", interval=0.0, delay=0.0) for i in range(2000)]
+        delivered: list[float] = []
+        scheduler = Scheduler(
+            checks, lambda _c, _r: delivered.append(time.monotonic()), first_run_spread=0.01
+        )
+        scheduler.start()
+        await asyncio.sleep(rng.uniform(0.05, 0.3))
+        stop_started = time.monotonic()
+        await asyncio.wait_for(scheduler.stop(), 10)
+        assert time.monotonic() - stop_started < 5
+        assert all(t < stop_started for t in delivered)
+        calls = sum(c.calls for c in checks)
+        for _ in range(20):  # twenty turns of the event loop: a surviving loop would run again
+            await asyncio.sleep(0)
+        assert sum(c.calls for c in checks) == calls
