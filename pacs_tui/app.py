@@ -27,10 +27,12 @@ from typing import Any, ClassVar
 from textual import work
 from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
+from textual.command import CommandPalette
 from textual.message import Message
 from textual.screen import ModalScreen, Screen
+from textual.theme import ThemeProvider
 
-from pacs_tui.commands import PacsCommands
+from pacs_tui.commands import PacsCommandPalette, PacsCommands
 from pacs_tui.engine import Engine, EngineUpdate, EventUpdate, StateUpdate
 from pacs_tui.logs import close_logs
 from pacs_tui.messages import EngineEventRecorded, RecentEventsLoaded, TargetStateChanged
@@ -40,6 +42,7 @@ from pacs_tui.screens.help import HelpScreen, KeySection, bindings_of, key_rows
 from pacs_tui.screens.node_detail import NodeDetailScreen
 from pacs_tui.screens.nodes import NOTIFY_SECONDS, NodesScreen
 from pacs_tui.screens.overview import OverviewScreen
+from pacs_tui.visible import TEXT_LIMIT, VALUE_LIMIT, visible, visible_lines
 
 log = logging.getLogger(__name__)
 
@@ -278,7 +281,7 @@ class PacsApp(App[None]):
         """Register the screens for ``engine``, subscribe to it and show the first screen."""
         self._engine = engine
         self.ctx = UiContext(engine, self.clock, self.operator, self.demo)
-        self.sub_title = self.ctx.site
+        self.sub_title = visible(self.ctx.site, VALUE_LIMIT)
         for spec in SCREENS:
             self.add_mode(spec.name, partial(spec.screen, self.ctx))
         self._unsubscribe = engine.subscribe(self._on_engine_update)
@@ -305,7 +308,11 @@ class PacsApp(App[None]):
             if isinstance(self.screen, StartingScreen):
                 self.screen.show_failure(text)
             self.notify(
-                text, title="Engine did not start", severity="error", timeout=30, markup=False
+                visible_lines(text, TEXT_LIMIT),
+                title="Engine did not start",
+                severity="error",
+                timeout=30,
+                markup=False,
             )
             return
         self.ready_at = time.perf_counter()
@@ -399,7 +406,11 @@ class PacsApp(App[None]):
         """Show a top-level screen; pressed again, go back to its list from a detail screen."""
         if self.ctx is None:
             if self.start_error is not None:
-                self.notify(self.start_error, title="Engine did not start", markup=False)
+                self.notify(
+                    visible_lines(self.start_error, TEXT_LIMIT),
+                    title="Engine did not start",
+                    markup=False,
+                )
             else:
                 self.notify("Still starting…", timeout=2)
             return
@@ -426,6 +437,19 @@ class PacsApp(App[None]):
         screen = self.screen
         if isinstance(screen, NodesScreen):
             screen.action_filter()
+
+    # -- command palettes: ours guards its page keys (see PacsCommandPalette) ----------------
+    # (App.search_commands, unused here, would still open Textual's own palette.)
+
+    def action_command_palette(self) -> None:
+        # As upstream's, with our palette; CommandPalette.is_open is typed for App[object].
+        if self.use_command_palette and not isinstance(self.screen, CommandPalette):
+            self.push_screen(PacsCommandPalette(id="--command-palette"))
+
+    def search_themes(self) -> None:
+        self.push_screen(
+            PacsCommandPalette(providers=[ThemeProvider], placeholder="Search for themes…")
+        )
 
     def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
         # "Quit" and "Keys" are our own palette commands already ("Quit", "Show keys").

@@ -3,6 +3,13 @@
 The list is built from the app's screen registry, its actions and the launching screen's active
 bindings (so a binding added to a screen shows up here with its key), plus one "Probe …" and
 one "Open …" per node when searching.
+
+Textual reads a hit's text and help as *markup*: a node's id or a reason quoting a peer (``[/]``)
+would be taken for tags, and a bad tag raises in the palette's worker. So titles are handed over
+as :class:`~textual.content.Content` (highlighted here, as the matcher would), and help texts with
+every ``[`` escaped (:func:`literal`); ids and reasons are :func:`~pacs_tui.visible.visible`.
+
+:class:`PacsCommandPalette` is Textual's palette with page moves guarded (see there).
 """
 
 from __future__ import annotations
@@ -10,10 +17,15 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from textual.command import DiscoveryHit, Hit, Hits, Provider
+from textual.binding import Binding, BindingType
+from textual.command import CommandList, CommandPalette, DiscoveryHit, Hit, Hits, Provider
+from textual.content import Content
+from textual.fuzzy import Matcher
 from textual.screen import Screen
+
+from pacs_tui.visible import VALUE_LIMIT, visible
 
 if TYPE_CHECKING:
     from pacs_tui.app import PacsApp
@@ -65,7 +77,7 @@ def palette_commands(app: PacsApp, screen: Screen[Any]) -> list[PaletteCommand]:
         owner, target_id, probe_id = selected
     if selected is not None and target_id is not None:
         add(
-            f"Probe selected node now ({target_id})",
+            f"Probe selected node now ({visible(target_id, VALUE_LIMIT)})",
             "Check this node at once",
             partial(probe_now, owner, target_id),
             probe_id,
@@ -93,12 +105,13 @@ def palette_commands(app: PacsApp, screen: Screen[Any]) -> list[PaletteCommand]:
         return commands
     for state in ctx.engine.worst_first():
         target_id = state.id
+        shown = visible(target_id, VALUE_LIMIT)
         facts = state.status.label
         if state.reason != state.status.word:
-            facts += f" — {state.reason}"
+            facts += f" — {visible(state.reason, VALUE_LIMIT)}"
         commands.append(
             PaletteCommand(
-                f"Probe {target_id} now",
+                f"Probe {shown} now",
                 facts,
                 partial(_probe, app, target_id),
                 discover=False,
@@ -106,7 +119,7 @@ def palette_commands(app: PacsApp, screen: Screen[Any]) -> list[PaletteCommand]:
         )
         commands.append(
             PaletteCommand(
-                f"Open {target_id}", facts, partial(_open_node, app, target_id), discover=False
+                f"Open {shown}", facts, partial(_open_node, app, target_id), discover=False
             )
         )
     return commands
@@ -116,7 +129,8 @@ def _probe(app: PacsApp, target_id: str) -> None:
     from pacs_tui.screens.nodes import NOTIFY_SECONDS
 
     if app.engine.probe_now(target_id, app.operator):
-        app.notify(f"Probing {target_id} now…", timeout=NOTIFY_SECONDS)
+        shown = visible(target_id, VALUE_LIMIT)
+        app.notify(f"Probing {shown} now…", timeout=NOTIFY_SECONDS, markup=False)
 
 
 async def _open_node(app: PacsApp, target_id: str) -> None:
@@ -140,12 +154,78 @@ class PacsCommands(Provider):
     async def discover(self) -> Hits:
         for command in self._commands():
             if command.discover:
-                yield DiscoveryHit(command.title, command.callback, help=command.help)
+                yield DiscoveryHit(
+                    Content(command.title),
+                    command.callback,
+                    text=command.title,
+                    help=literal(command.help),
+                )
 
     async def search(self, query: str) -> Hits:
         matcher = self.matcher(query)
         for command in self._commands():
             score = matcher.match(command.title)
             if score > 0:
-                title = matcher.highlight(command.title)
-                yield Hit(score, title, command.callback, help=command.help)
+                yield Hit(
+                    score,
+                    highlight(matcher, command.title),
+                    command.callback,
+                    text=command.title,
+                    help=literal(command.help),
+                )
+
+
+def literal(text: str) -> str:
+    """Markup that reads as ``text`` itself (``Content.from_markup(literal(t)).plain == t``).
+
+    Textual's ``markup.escape`` misses tags such as ``[ANY]`` and a backslash before ``[``;
+    escaping every ``[`` (``\\[``) leaves nothing that can open a tag.
+    """
+    return text.replace("[", "\\[")
+
+
+def highlight(matcher: Matcher, title: str) -> Content:
+    """``title`` as plain content with the matched characters in the match style (what
+    ``Matcher.highlight`` does, without reading ``title`` as markup)."""
+    content = Content(title)
+    score, offsets = matcher.fuzzy_search.match(matcher.query, title)
+    if not score:
+        return content
+    for offset in offsets:
+        if not title[offset].isspace():
+            content = content.stylize(matcher.match_style, offset, offset + 1)
+    return content
+
+
+class PacsCommandPalette(CommandPalette):
+    """Textual's command palette, with PageUp/PageDown safe before its list is laid out.
+
+    Textual 8.2.8, ``OptionList._move_page`` (``widgets/_option_list.py``) looks up the line of
+    the highlighted option in ``_index_to_line``, which ``_update_lines`` fills only once the
+    list has a size. The palette highlights its first command as soon as the commands are
+    gathered, before the next layout gives the list a size; a page key in that window (ctrl+p
+    then PageDown at once: 5 of 6 tries in a real terminal) raised ``KeyError: 0`` and took the
+    whole app down. Here the page keys go through :meth:`action_page`, which pages only a list
+    that has its size, else waits for the next refresh (and drops the key if the list still has
+    none then: it is hidden, there is nothing to page through).
+    """
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        # Same keys as upstream's ("command_list('page_down')"), which these replace.
+        Binding("pagedown", "page(1)", "Next page", show=False),
+        Binding("pageup", "page(-1)", "Previous page", show=False),
+    ]
+
+    def action_page(self, direction: int) -> None:
+        self._page(direction, retry=True)
+
+    def _page(self, direction: int, *, retry: bool) -> None:
+        commands = self.query_one(CommandList)
+        if commands.scrollable_content_region:  # laid out: every option has its lines
+            # Upstream's actions carry no annotations.
+            if direction > 0:
+                commands.action_page_down()  # type: ignore[no-untyped-call]
+            else:
+                commands.action_page_up()  # type: ignore[no-untyped-call]
+        elif retry:
+            self.call_after_refresh(self._page, direction, retry=False)

@@ -17,7 +17,7 @@ import sys
 from logging.handlers import QueueHandler, QueueListener, RotatingFileHandler
 from pathlib import Path
 
-from pacs_tui.visible import visible
+from pacs_tui.visible import visible, visible_lines
 
 LEVELS = ("debug", "info", "warning", "error")
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -55,17 +55,13 @@ class VisibleLogFilter(logging.Filter):
         record.msg = visible(message)
         record.args = None
         if record.exc_info and not record.exc_text:
-            record.exc_text = _visible_lines(_PLAIN.formatException(record.exc_info))
+            record.exc_text = visible_lines(_PLAIN.formatException(record.exc_info))
         if record.stack_info:
-            record.stack_info = _visible_lines(record.stack_info)
+            record.stack_info = visible_lines(record.stack_info)
         return True
 
 
 _PLAIN = logging.Formatter()
-
-
-def _visible_lines(text: str) -> str:
-    return "\n".join(visible(line) for line in text.split("\n"))
 
 
 class PrivateRotatingFileHandler(RotatingFileHandler):

@@ -93,6 +93,14 @@ def visible(text: object, limit: int | None = None) -> str:
     return "".join(out) + ELLIPSIS
 
 
+def visible_lines(text: object, limit: int | None = None) -> str:
+    """:func:`visible` line by line: the line breaks (``\\n``) of a text of several lines (a
+    traceback, a list of config errors) stay, everything else is made visible. With ``limit``,
+    each line is cut to at most ``limit`` characters."""
+    raw = text if isinstance(text, str) else str(text)
+    return "\n".join(visible(line, limit) for line in raw.split("\n"))
+
+
 def host_port(host: object, port: object = None) -> str:
     """``host:port`` as people and URLs write it: an IPv6 address in brackets (``[::1]:104``,
     ``[fe80::1%eth0]:11112``), the host alone when there is no port. Made :func:`visible`."""

@@ -20,6 +20,7 @@ from textual.widgets import Footer, Label
 from pacs_tui.engine import Engine
 from pacs_tui.messages import EngineEventRecorded, RecentEventsLoaded, TargetStateChanged
 from pacs_tui.model import Event, Status, TargetState
+from pacs_tui.visible import TEXT_LIMIT, visible_lines
 from pacs_tui.widgets import StatusHeader
 
 #: How many recent status changes the app keeps in memory for the Overview.
@@ -170,5 +171,7 @@ class StartingScreen(Screen[None]):
 
     def show_failure(self, text: str) -> None:
         label = self.query_one("#starting", Label)
-        label.update(f"Could not start: {text}\n\nq quits; the log has the details.")
+        # The error may quote the config or a file (a path, a value): shown made visible.
+        shown = visible_lines(text, TEXT_LIMIT)
+        label.update(f"Could not start: {shown}\n\nq quits; the log has the details.")
         label.add_class("failed")

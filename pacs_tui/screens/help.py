@@ -19,6 +19,8 @@ from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Label, Static
 
+from pacs_tui.visible import VALUE_LIMIT, visible
+
 
 @dataclass(frozen=True, slots=True)
 class KeyRow:
@@ -126,7 +128,9 @@ class HelpScreen(ModalScreen[None]):
         for section in self.sections:
             table.add_row("", Text(section.title, style="bold underline"), "")
             for row in section.rows:
-                table.add_row(Text(row.keys), Text(row.description), Text(row.binding_id))
+                # The keys may come from the user's keymap (config): shown made visible.
+                keys = Text(visible(row.keys, VALUE_LIMIT))
+                table.add_row(keys, Text(row.description), Text(row.binding_id))
         return table
 
     def on_mount(self) -> None:

@@ -6,6 +6,11 @@ time the node was DOWN. The body scrolls (↓, PgDn, End) when it is taller than
 
 Facts sit two to a line where they fit; a value too long for half the width (timings, a UID, a
 description) gets a line of its own, so that no value is ever broken in the middle ("4.8 / ms").
+
+Most of what this screen shows came from outside: the peer's implementation class UID and
+version name, the reason (which quotes the peer), the config's AE title, host and description,
+the events' summaries. All of it is shown :func:`~pacs_tui.visible.visible` and as ``Text``,
+never as markup.
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ from textual.widgets import Label, Static
 
 from pacs_tui.model import Event, EventKind, Status, TargetState
 from pacs_tui.screens import PacsScreen, UiContext
-from pacs_tui.screens.nodes import METRIC, address, probe_now
+from pacs_tui.screens.nodes import METRIC, address, probe_now, shown_id
 from pacs_tui.ui_format import (
     STATUS_ORDER,
     ago,
@@ -36,6 +41,7 @@ from pacs_tui.ui_format import (
     status_class,
 )
 from pacs_tui.ui_format import when as when_text
+from pacs_tui.visible import TEXT_LIMIT, VALUE_LIMIT, visible
 from pacs_tui.widgets import LatencyChart, StatusTable
 from pacs_tui.widgets.status_table import plain
 
@@ -98,10 +104,15 @@ class FactsGrid:
 
     Two facts per line while both values fit in half the width; a longer value gets a line of
     its own (after the paired ones), where it is wrapped only if it is longer than the line.
+    Labels and values are shown :func:`~pacs_tui.visible.visible` (a probe's details and their
+    keys come from the peer), a value cut at :data:`~pacs_tui.visible.TEXT_LIMIT` characters.
     """
 
     def __init__(self, pairs: Sequence[tuple[str, str]]) -> None:
-        self.pairs = [(label, value or "—") for label, value in pairs]
+        self.pairs = [
+            (visible(label, VALUE_LIMIT), visible(value, TEXT_LIMIT) if value else "—")
+            for label, value in pairs
+        ]
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
         label_width = max((len(label) for label, _ in self.pairs), default=0)
@@ -216,10 +227,9 @@ class NodeDetailScreen(PacsScreen):
 
     def _show_state(self) -> None:
         state = self.state
-        target = state.target
         title = self.query_one("#detail-title", Label)
         reason = "" if state.reason == state.status.word else f" — {state.reason}"
-        title.update(f"{state.status.label}  {target.id}{reason}")
+        title.update(visible(f"{state.status.label}  {shown_id(state)}{reason}", TEXT_LIMIT))
         for status in STATUS_ORDER:
             title.set_class(status is state.status, status_class(status))
         self.query_one("#detail-facts", Static).update(self._facts(state))
@@ -295,7 +305,7 @@ class NodeDetailScreen(PacsScreen):
                 table.add_row(
                     plain(when_text(event.ts, now, self.ctx.tz)),
                     status,
-                    Text(event.summary, end=""),
+                    Text(visible(event.summary, TEXT_LIMIT), end=""),
                     height=None,
                 )
 

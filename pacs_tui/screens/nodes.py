@@ -8,6 +8,10 @@ table a line shows the selected node's status and reason in full (wrapped), so t
 explain a failure are never cut off, whatever the width. The sorted column's header carries ▴
 (ascending) or ▾ (descending).
 
+Ids, AE titles, addresses, roles and reasons come from the config and from peers: every cell
+and line shows them :func:`~pacs_tui.visible.visible` (control characters as ``␛``, never as
+markup), and the filter matches what is shown.
+
 The latency trend is the last hour of ``echo_seconds`` from the history, re-read every
 :data:`TREND_REFRESH` seconds in a worker and extended live from each check's result. Time slots
 in which the node was DOWN (from the status changes) show the DOWN glyph instead of a bar.
@@ -42,6 +46,7 @@ from pacs_tui.ui_format import (
     sparkline,
     when,
 )
+from pacs_tui.visible import TEXT_LIMIT, VALUE_LIMIT, host_port, visible
 from pacs_tui.widgets import StatusTable
 from pacs_tui.widgets.status_table import plain
 
@@ -93,20 +98,25 @@ _NARROW_TREND = 8
 
 
 def address(state: TargetState) -> str:
-    host = state.target.label("host")
-    port = state.target.label("port")
-    return f"{host}:{port}" if port else host
+    """``host:port`` (``[::1]:104`` for IPv6), made visible."""
+    return host_port(state.target.label("host"), state.target.label("port") or None)
+
+
+def shown_id(state: TargetState) -> str:
+    """The target's id as the screens show it."""
+    return visible(state.target.id, VALUE_LIMIT)
 
 
 def matches(state: TargetState, needle: str) -> bool:
-    """Does the filter ``needle`` (lower case) occur in the id, AET, address, role or status?"""
+    """Does the filter ``needle`` (lower case) occur in the id, AET, address, role or status, as
+    they are shown?"""
     if not needle:
         return True
     hay = (
-        state.target.id,
-        state.target.label("aet"),
+        shown_id(state),
+        visible(state.target.label("aet"), VALUE_LIMIT),
         address(state),
-        state.target.label("role"),
+        visible(state.target.label("role"), VALUE_LIMIT),
         state.status.word,
     )
     return any(needle in field.lower() for field in hay)
@@ -348,13 +358,13 @@ class NodesScreen(PacsScreen):
 
     def _text(self, state: TargetState, key: str) -> str:
         if key == "id":
-            return state.target.id
+            return shown_id(state)
         if key == "aet":
-            return state.target.label("aet")
+            return visible(state.target.label("aet"), VALUE_LIMIT)
         if key == "address":
             return address(state)
         if key == "role":
-            return state.target.label("role")
+            return visible(state.target.label("role"), VALUE_LIMIT)
         if key == "latency":
             return ms(state.metrics.get(METRIC)) if state.status is not Status.DOWN else "—"
         if key == "trend":
@@ -362,7 +372,7 @@ class NodesScreen(PacsScreen):
         if key == "since":
             return ago(state.since, self.ctx.now())
         if key == "reason":
-            return "" if state.reason == state.status.word else state.reason
+            return "" if state.reason == state.status.word else visible(state.reason, TEXT_LIMIT)
         return state.status.label
 
     def _trend_width(self) -> int:
@@ -427,11 +437,11 @@ class NodesScreen(PacsScreen):
         ``top``, goes to the first row."""
         table = self.table
         keep = None if top else keep or self.selected_id()
-        states = self.ctx.engine.states
+        # The id column holds the id as shown: sort by what the engine knows about that target.
+        by_shown = {shown_id(s): s for s in self.ctx.engine.states.values()}
 
         def key(cell: Text) -> tuple[Any, ...]:
-            # The id column holds the target id: sort by what the engine knows about it.
-            return self._sort_key(states[cell.plain])
+            return self._sort_key(by_shown[cell.plain])
 
         for column in self._columns:
             table.set_column_label(column.key, self._header(column))
@@ -503,15 +513,16 @@ class NodesScreen(PacsScreen):
         text = Text()
         text.append_text(table.status_text(state.status))
         text.append("  ")
-        text.append(state.target.id, style="bold")
+        text.append(shown_id(state), style="bold")
         labels = state.target.labels
         if "aet" in labels:  # the columns an 80-column table leaves out
-            address = f"{labels['aet']}@{labels.get('host', '')}:{labels.get('port', '')}"
-            role = labels.get("role")
-            text.append_text(table.dim_text(f" {address}" + (f" {role}" if role else "")))
+            where = f"{visible(labels['aet'], VALUE_LIMIT)}@{address(state)}"
+            role = visible(labels.get("role", ""), VALUE_LIMIT)
+            text.append_text(table.dim_text(f" {where}" + (f" {role}" if role else "")))
         if state.reason != state.status.word:
             text.append(" — ")
-            text.append(state.reason, style=style if state.status is not Status.OK else "")
+            reason = visible(state.reason, TEXT_LIMIT)
+            text.append(reason, style=style if state.status is not Status.OK else "")
         if state.since is not None:
             now = self.ctx.now()
             since = f"since {when(state.since, now, self.ctx.tz)} ({ago(state.since, now)})"
@@ -625,10 +636,11 @@ class NodesScreen(PacsScreen):
 
 def probe_now(screen: PacsScreen, target_id: str) -> None:
     """Ask the engine to check ``target_id`` now and say so."""
+    shown = visible(target_id, VALUE_LIMIT)
     if screen.ctx.engine.probe_now(target_id, screen.ctx.operator):
-        screen.notify(f"Probing {target_id} now…", timeout=NOTIFY_SECONDS)
+        screen.notify(f"Probing {shown} now…", timeout=NOTIFY_SECONDS, markup=False)
     else:
-        screen.notify(f"{target_id} is not a known target.", severity="error")
+        screen.notify(f"{shown} is not a known target.", severity="error", markup=False)
 
 
 def _sig(cell: Text) -> tuple[str, str]:

@@ -2,7 +2,8 @@
 
 Areas are registered in :data:`AREAS` (one line each); an area with no configured target shows
 no tile. The recent changes come from the app's shared list (loaded from the history, then kept
-up to date live), newest first.
+up to date live), newest first; their targets and reasons are shown
+:func:`~pacs_tui.visible.visible`.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from textual.widgets import Label
 from pacs_tui.model import Event, EventKind, Status, TargetKind, TargetState
 from pacs_tui.screens import TICK_SECONDS, WIDE, PacsScreen, UiContext
 from pacs_tui.ui_format import when
+from pacs_tui.visible import TEXT_LIMIT, VALUE_LIMIT, visible
 from pacs_tui.widgets import AreaTile, StatusTable
 from pacs_tui.widgets.status_table import plain
 
@@ -97,7 +99,7 @@ class OverviewScreen(PacsScreen):
     def _fit_recent(self, events: list[Event], width: int, now: float) -> bool:
         """Columns fitted to what is listed, so that the reason gets the rest of the width."""
         times = [when(e.ts, now, self.ctx.tz) for e in events]
-        target_width = max((len(e.target) for e in events), default=6)
+        target_width = max((len(visible(e.target, VALUE_LIMIT)) for e in events), default=6)
         columns: list[tuple[str, str, int | None]] = [
             ("Time", "time", max((len(t) for t in times), default=8)),
             ("Target", "target", max(6, min(target_width, 24))),
@@ -167,9 +169,9 @@ class OverviewScreen(PacsScreen):
             reason = ""  # "→ OK" says it all
         return [
             plain(when(event.ts, now, self.ctx.tz)),
-            plain(event.target),
+            plain(visible(event.target, VALUE_LIMIT)),
             change,
-            Text(reason, end=""),
+            Text(visible(reason, TEXT_LIMIT), end=""),
         ]
 
 

@@ -3,7 +3,7 @@
 First line: counts per status, worst first ("▼ 1 DOWN  ▲ 1 WARN  ✔ 5 OK"); then every target
 that is not OK, worst first, with its reason and how long ago it began. When a line is too long
 the reason is cut short ("…"), never the age: "(2m ago)" is what an admin needs to see. The border
-takes the colour of the worst status.
+takes the colour of the worst status. Ids and reasons are shown :func:`~pacs_tui.visible.visible`.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from textual.widgets import Label
 
 from pacs_tui.model import Status, TargetState
 from pacs_tui.ui_format import STATUS_ORDER, ago, count_summary, status_class
+from pacs_tui.visible import TEXT_LIMIT, VALUE_LIMIT, visible
 
 #: Lines of "not OK" targets shown before "… and N more".
 MAX_PROBLEMS = 8
@@ -88,11 +89,14 @@ class AreaTile(Vertical):
             (s for s in states if s.status is not Status.OK),
             key=lambda s: (-s.status.rank, s.target.id),
         )
-        width = max((len(s.target.id) for s in problems), default=0)
+        shown = problems[:MAX_PROBLEMS]
+        ids = [visible(s.target.id, VALUE_LIMIT) for s in shown]
+        width = max((len(i) for i in ids), default=0)
         lines: list[tuple[str, str, Status, str]] = []
-        for state in problems[:MAX_PROBLEMS]:
+        for state, target_id in zip(shown, ids, strict=True):
             since = f"({ago(state.since, now)})" if state.since is not None else ""
-            text = f"{state.status.label:<9} {state.target.id:<{width}}  {state.reason}"
+            reason = visible(state.reason, TEXT_LIMIT)
+            text = f"{state.status.label:<9} {target_id:<{width}}  {reason}"
             lines.append((text, since, state.status, "tile-problem"))
         if len(problems) > MAX_PROBLEMS:
             more = f"… and {len(problems) - MAX_PROBLEMS} more{hint}"

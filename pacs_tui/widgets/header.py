@@ -1,6 +1,7 @@
 """The one-line header on every screen: site name, overall status, demo marker, clock.
 
 The overall status is always glyph and word ("▼ DOWN"); its colour comes from a CSS class.
+The site name comes from the config: it is shown made visible, never as markup.
 The clock is the app's injected clock (so snapshot tests are deterministic) in the site's zone.
 """
 
@@ -14,6 +15,7 @@ from textual.widgets import Label
 
 from pacs_tui.model import Status
 from pacs_tui.ui_format import STATUS_ORDER, clock, status_class
+from pacs_tui.visible import VALUE_LIMIT, visible
 
 DEMO_MARKER = "DEMO — simulated hospital on loopback"
 
@@ -58,7 +60,7 @@ class StatusHeader(Horizontal):
         self._demo = demo
 
     def compose(self) -> ComposeResult:
-        yield Label(self._site, id="header-site", markup=False)
+        yield Label(visible(self._site, VALUE_LIMIT), id="header-site", markup=False)
         yield Label("", id="header-overall")
         if self._demo:
             yield Label(DEMO_MARKER, id="header-demo")

@@ -12,7 +12,7 @@ import atexit
 import math
 import shutil
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -145,9 +145,17 @@ _TMP = tempfile.mkdtemp(prefix="pacs-tui-ui-tests-")
 atexit.register(shutil.rmtree, _TMP, ignore_errors=True)
 
 
-def scripted_engine(extra_events: Iterable[Event] = ()) -> Engine:
-    """Seven nodes with fixed results (one DOWN, one WARN) and a scripted history."""
-    config = Config(site=SiteConfig(name=SITE, timezone="UTC"))
+def scripted_engine(
+    extra_events: Iterable[Event] = (),
+    *,
+    site: str = SITE,
+    labels: Mapping[str, Mapping[str, str]] | None = None,
+) -> Engine:
+    """Seven nodes with fixed results (one DOWN, one WARN) and a scripted history.
+
+    ``labels`` replaces some labels of some nodes (``{"ct-1": {"description": …}}``).
+    """
+    config = Config(site=SiteConfig(name=site, timezone="UTC"))
     checks = []
     since = {"flaky-us": NOW - 180, "slow-viewer": NOW - 900}
     for node_id, aet, port, role, description, status, reason, echo in NODES:
@@ -161,6 +169,7 @@ def scripted_engine(extra_events: Iterable[Event] = ()) -> Engine:
                 "role": role,
                 "site": SITE,
                 "description": description,
+                **(labels or {}).get(node_id, {}),
             },
         )
         metrics = {"echo_seconds": echo} if echo is not None else {}
