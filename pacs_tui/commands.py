@@ -19,11 +19,13 @@ from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from textual import on
 from textual.binding import Binding, BindingType
 from textual.command import CommandList, CommandPalette, DiscoveryHit, Hit, Hits, Provider
 from textual.content import Content
 from textual.fuzzy import Matcher
 from textual.screen import Screen
+from textual.widgets import Input, OptionList
 
 from pacs_tui.visible import VALUE_LIMIT, visible
 
@@ -198,16 +200,25 @@ def highlight(matcher: Matcher, title: str) -> Content:
 
 
 class PacsCommandPalette(CommandPalette):
-    """Textual's command palette, with PageUp/PageDown safe before its list is laid out.
+    """Textual's command palette with two crashes of Textual 8.2.8 guarded.
 
-    Textual 8.2.8, ``OptionList._move_page`` (``widgets/_option_list.py``) looks up the line of
-    the highlighted option in ``_index_to_line``, which ``_update_lines`` fills only once the
-    list has a size. The palette highlights its first command as soon as the commands are
-    gathered, before the next layout gives the list a size; a page key in that window (ctrl+p
-    then PageDown at once: 5 of 6 tries in a real terminal) raised ``KeyError: 0`` and took the
-    whole app down. Here the page keys go through :meth:`action_page`, which pages only a list
-    that has its size, else waits for the next refresh (and drops the key if the list still has
-    none then: it is hidden, there is nothing to page through).
+    **Page keys before the list is laid out.** ``OptionList._move_page``
+    (``widgets/_option_list.py``) looks up the line of the highlighted option in
+    ``_index_to_line``, which ``_update_lines`` fills only once the list has a size. The palette
+    highlights its first command as soon as the commands are gathered, before the next layout
+    gives the list a size; a page key in that window (ctrl+p then PageDown at once: 5 of 6 tries
+    in a real terminal) raised ``KeyError: 0`` and took the whole app down. Here the page keys
+    go through :meth:`action_page`, which pages only a list that has its size, else waits for
+    the next refresh (and drops the key if the list still has none then: it is hidden, there is
+    nothing to page through).
+
+    **A second Enter.** Two Enters delivered together (a double tap, a key repeat, the random
+    keys test) both select: the first dismisses the palette and runs the command, the second's
+    selection reaches the palette after it has left the stack, and ``CommandPalette`` dismisses
+    it again (``_select_command`` → ``_select_or_command`` → ``dismiss``), which pops the screen
+    below: ``ScreenStackError: Can't pop screen`` and the app died. :meth:`_closed_already`
+    drops a selection or submission that reaches the palette once it is no longer the screen
+    shown, before upstream's handlers see it.
     """
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -215,6 +226,13 @@ class PacsCommandPalette(CommandPalette):
         Binding("pagedown", "page(1)", "Next page", show=False),
         Binding("pageup", "page(-1)", "Previous page", show=False),
     ]
+
+    @on(OptionList.OptionSelected)
+    @on(Input.Submitted)
+    def _closed_already(self, event: OptionList.OptionSelected | Input.Submitted) -> None:
+        if not self.is_active:
+            event.prevent_default()  # upstream's handlers (base class) do not run
+            event.stop()
 
     def action_page(self, direction: int) -> None:
         self._page(direction, retry=True)

@@ -1,11 +1,15 @@
-"""ctrl+p followed at once by PageUp/PageDown: Textual 8.2.8 raised ``KeyError: 0`` in
-``OptionList._move_page`` and the app died (5 of 6 tries in a real terminal). Our palette
-(:class:`~pacs_tui.commands.PacsCommandPalette`) guards it.
+"""Two crashes of Textual 8.2.8's command palette that our palette
+(:class:`~pacs_tui.commands.PacsCommandPalette`) guards:
+
+- ctrl+p followed at once by PageUp/PageDown raised ``KeyError: 0`` in
+  ``OptionList._move_page`` (5 of 6 tries in a real terminal);
+- two Enters delivered together on the palette raised ``ScreenStackError`` (the second one
+  dismissed the palette again, popping the screen below), found by the random keys test.
 
 Keys are sent as a terminal sends them: straight to the driver, without the Pilot's wait for
 the app to be idle after each key (that wait lets the list be laid out, which hides the bug).
-The same keys against Textual's own palette must still crash: when that test fails, Textual
-has fixed ``_move_page`` and the guard can go.
+The same keys against Textual's own palette must still crash: when such a test fails, Textual
+has fixed that bug and its guard can go.
 """
 
 from __future__ import annotations
@@ -14,13 +18,14 @@ import asyncio
 
 import pytest
 from textual import events
+from textual.app import ScreenStackError
 from textual.command import CommandList, CommandPalette
 
 from pacs_tui.app import PacsApp
 from pacs_tui.commands import PacsCommandPalette
 
 from .conftest import NOW, scripted_engine
-from .test_app import settle
+from .test_app import settle, until
 
 #: Pauses between ctrl+p and the page key, in seconds: all within a fast typist's burst.
 DELAYS = (0.0, 0.001, 0.005, 0.02)
@@ -111,3 +116,41 @@ async def test_upstream_palette_still_crashes() -> None:
             crashes += 1
             break
     assert crashes, "Textual's palette no longer crashes: PacsCommandPalette's guard can go"
+
+
+async def open_palette_on(app: PacsApp, query: str) -> None:
+    """ctrl+p, type ``query`` and let the palette list its hits."""
+    send(app, "ctrl+p")
+    await asyncio.sleep(0.1)
+    send(app, *query)
+    await asyncio.sleep(0.5)
+    assert isinstance(app.screen, CommandPalette)
+
+
+def probing_all_notices(app: PacsApp) -> int:
+    return sum("Probing all" in str(n.message) for n in app._notifications)
+
+
+async def test_double_enter_on_the_palette_runs_the_command_once() -> None:
+    app = PacsApp(scripted_engine(), clock=lambda: NOW)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        for enters in (2, 3):
+            await open_palette_on(app, "probe all")
+            before = probing_all_notices(app)
+            send(app, *["enter"] * enters)
+            await until(pilot, lambda: not isinstance(app.screen, CommandPalette))
+            await pilot.pause(0.3)
+            assert app.is_running
+            assert probing_all_notices(app) == before + 1
+
+
+async def test_upstream_palette_still_crashes_on_double_enter() -> None:
+    """Without the guard two Enters kill the app (Textual 8.2.8)."""
+    app = UpstreamPaletteApp(scripted_engine(), clock=lambda: NOW)
+    with pytest.raises(ScreenStackError):
+        async with app.run_test(size=(80, 24)) as pilot:
+            await settle(pilot)
+            await open_palette_on(app, "probe all")
+            send(app, "enter", "enter")
+            await asyncio.sleep(0.5)
