@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import secrets
+import stat
 from pathlib import Path
 
 import tomlkit
@@ -65,13 +67,72 @@ def starter_document(site_name: str = "My Hospital") -> tomlkit.TOMLDocument:
     return doc
 
 
+class RefusedDestination(FileExistsError):
+    """The destination is something we must not write through (a link, a device, a folder)."""
+
+
 def write_starter(path: Path, *, force: bool = False) -> Path:
-    """Write the starter config to ``path`` (0600, parents 0700); refuse to overwrite."""
-    if path.exists() and not force:
-        raise FileExistsError(f"{path} already exists (use --force to overwrite)")
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    text = tomlkit.dumps(starter_document())
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(text)
+    """Write the starter config to ``path``, atomically: mode 0600, missing folders 0700.
+
+    Never writes through what is at ``path``: a symbolic link or a non-regular file there is
+    refused (with ``force`` too); a regular file is replaced only with ``force``, by renaming a
+    new 0600 file over it, so a loose mode does not survive and a crash leaves old or new.
+    """
+    try:
+        mode = os.lstat(path).st_mode
+    except FileNotFoundError:
+        mode = None
+    if mode is not None:
+        if stat.S_ISLNK(mode):
+            raise RefusedDestination(
+                f"{path} is a symbolic link; refusing to write through it (give the real path)"
+            )
+        if not stat.S_ISREG(mode):
+            raise RefusedDestination(f"{path} exists and is not a regular file")
+        if not force:
+            raise FileExistsError(f"{path} already exists (use --force to overwrite)")
+    _make_private_dirs(path.parent)
+    data = tomlkit.dumps(starter_document()).encode("utf-8")
+    tmp = path.parent / f".{path.name}.{secrets.token_hex(6)}.tmp"
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+    fd = os.open(tmp, flags, 0o600)
+    try:
+        os.fchmod(fd, 0o600)  # exactly 0600 whatever the umask
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+        os.fsync(fd)
+    except BaseException:
+        os.close(fd)
+        tmp.unlink(missing_ok=True)
+        raise
+    os.close(fd)
+    try:
+        os.replace(tmp, path)  # a link put there meanwhile is replaced, never followed
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    dir_fd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        os.fsync(dir_fd)  # the rename itself survives a crash
+    finally:
+        os.close(dir_fd)
     return path
+
+
+def _make_private_dirs(folder: Path) -> None:
+    """Create ``folder`` and its missing parents 0700, whatever the umask (mkdir's mode is
+    masked by it, and ``Path.mkdir(parents=True)`` gives the parents default modes)."""
+    missing: list[Path] = []
+    while not folder.exists():
+        missing.append(folder)
+        if folder.parent == folder:
+            break
+        folder = folder.parent
+    for created in reversed(missing):
+        os.mkdir(created, 0o700)
+        fd = os.open(created, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        try:
+            os.fchmod(fd, 0o700)
+        finally:
+            os.close(fd)

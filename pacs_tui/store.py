@@ -25,6 +25,7 @@ from typing import Any, Literal, Self
 import aiosqlite
 
 from pacs_tui.model import Event, EventKind, Sample, Status, Target
+from pacs_tui.visible import visible
 
 log = logging.getLogger(__name__)
 
@@ -274,14 +275,9 @@ def _lock_holder(inode: int) -> str:
                     argv = fh.read(4096).split(b"\0")
             except OSError:
                 return f"pid {pid}"
-            command = " ".join(a.decode("utf-8", "replace") for a in argv if a)[:160]
-            return f"pid {pid}: {_visible(command)}"
+            command = " ".join(a.decode("utf-8", "replace") for a in argv if a)
+            return f"pid {pid}: {visible(command, 160)}"
     return "another process"
-
-
-def _visible(text: str) -> str:
-    """``text`` with control characters shown as escapes (it comes from another process)."""
-    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 def _tighten(fd: int, path: Path, real: Path) -> None:

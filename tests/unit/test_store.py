@@ -248,7 +248,7 @@ async def test_failed_flush_keeps_rows_and_writes_nothing(
     store.add_samples([Sample(T0, "a", "m", 1.0)])
     store.add_event(Event(T0, "a", "probe", None, "x"))
     monkeypatch.setattr(store_module, "_INSERT_EVENT", "INSERT INTO no_such_table VALUES (?)")
-    with pytest.raises(StoreError, match="cannot write the history .*no such table"):
+    with pytest.raises(StoreError, match=r"cannot write the history .*no such table"):
         await store.flush()
     assert store.pending == 2
     assert rows(store.path, "SELECT count(*) FROM samples") == [(0,)]  # rolled back
