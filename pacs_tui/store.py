@@ -427,7 +427,10 @@ class Store:
         # Order matters: refuse links and special files before opening anything, then check
         # the file is ours (or new) through a read-only connection, and only then chmod, switch
         # to WAL (a write) and migrate. A refused file is left exactly as it was.
-        fd, real = await asyncio.to_thread(_open_for_writing, self.path)
+        try:
+            fd, real = await asyncio.to_thread(_open_for_writing, self.path)
+        except OSError as exc:
+            raise StoreError(f"cannot create the history {self.path}: {exc.strerror}") from None
         self._lock_fd = fd
         try:
             probe = await aiosqlite.connect(_uri(real, "mode=ro"), uri=True, isolation_level=None)
@@ -448,6 +451,9 @@ class Store:
         except sqlite3.Error as exc:
             self._release_lock()
             raise _describe(self.path, exc, "open") from None
+        except OSError as exc:
+            self._release_lock()
+            raise StoreError(f"cannot open the history {self.path}: {exc.strerror}") from None
         except BaseException:
             self._release_lock()
             raise
@@ -457,7 +463,11 @@ class Store:
     async def _open_readonly(self) -> None:
         """Reader for ``pacs-tui history``: no create, no migration, no writer, no lock."""
         real = _real_path(self.path)
-        if not await asyncio.to_thread(_check_paths, self.path, real):
+        try:
+            exists = await asyncio.to_thread(_check_paths, self.path, real)
+        except OSError as exc:
+            raise StoreError(f"cannot read the history {self.path}: {exc.strerror}") from None
+        if not exists:
             raise StoreError(f"no history at {self.path}")
         try:
             try:
@@ -470,6 +480,11 @@ class Store:
                 # read as immutable; a writer starting meanwhile only appends to a new -wal.
                 db = await self._connect_readonly(real, "mode=ro&immutable=1")
         except sqlite3.Error as exc:
+            if not os.access(real, os.R_OK):
+                raise StoreError(
+                    f"cannot read the history {self.path}: permission denied (run this as the "
+                    "user that writes the history)"
+                ) from None
             raise _describe(self.path, exc, "read") from None
         self._db = db
 

@@ -168,6 +168,13 @@ async def test_an_empty_file_or_an_empty_database_is_initialised(tmp_path: Path)
         db.close()
 
 
+async def test_a_reader_of_an_empty_history_says_nothing_is_recorded_yet(tmp_path: Path) -> None:
+    path = tmp_path / "h.sqlite"
+    path.touch()  # a writer created it and has not written yet
+    with pytest.raises(StoreError, match=f"the history {path} is empty: nothing recorded yet"):
+        await Store.open(path, readonly=True)
+
+
 async def test_a_history_from_before_application_ids_is_adopted(tmp_path: Path) -> None:
     path = tmp_path / "h.sqlite"
     await write_history(path)
@@ -388,6 +395,31 @@ def test_a_read_only_folder_with_a_wal_log_is_a_clear_error(
     assert "Traceback" not in out.stderr
     assert "not a pacs-tui history" not in out.stderr
     assert f"folder {readonly_folder} is not writable and the history has a WAL log" in out.stderr
+
+
+def test_unreadable_or_unwritable_histories_are_errors_in_words(
+    tmp_path: Path, readonly_folder: Path, unprivileged: tuple[str, ...]
+) -> None:
+    history = tmp_path / "h.sqlite"
+    asyncio.run(write_history(history))
+    history.chmod(0)
+    out = cli(
+        "history", "--config", str(config_file(tmp_path, history)), cwd=tmp_path,
+        prefix=unprivileged,
+    )  # fmt: skip
+    assert out.returncode == 1
+    assert out.stderr == (
+        f"pacs-tui: cannot read the history {history}: permission denied "
+        "(run this as the user that writes the history)\n"
+    )
+    readonly_folder.chmod(0o555)
+    new = readonly_folder / "new.sqlite"
+    out = cli(
+        "collect", "--config", str(config_file(tmp_path, new)), cwd=tmp_path, prefix=unprivileged
+    )
+    assert out.returncode == 1
+    assert "Traceback" not in out.stderr
+    assert f"cannot create the history {new}: Permission denied" in out.stderr
 
 
 # -- config init --------------------------------------------------------------------------------
