@@ -62,7 +62,8 @@ class SeriesPoint:
 
 
 class StoreError(RuntimeError):
-    """The store cannot do what was asked (not started, closed, newer schema, …)."""
+    """The store cannot do what was asked (not started, closed, newer schema, …). Every SQLite
+    and OS error at the store's boundary comes out as one, in words, naming the history."""
 
 
 def choose_resolution(
@@ -411,7 +412,8 @@ class Store:
         """Open (creating or migrating) the database and start the background writer.
 
         Raises :class:`StoreError` with the path and the reason in words when the file cannot be
-        used (a directory, not a database, newer schema, held by another engine). A caller
+        used (a link, a device, another program's database, corrupt, a newer schema, held by
+        another engine); a refused file is left as it was. A caller
         cancelled meanwhile does not cut the opening short: it completes in the background and
         :meth:`close` waits for it, so no connection thread or lock is ever left behind.
         """
@@ -558,8 +560,8 @@ class Store:
             finally:
                 self._db = None
                 self._release_lock()
-            if self.pending:
-                log.error("history store closed with %d rows unwritten", self.pending)
+                if self.pending:
+                    log.error("history store closed with %d rows unwritten", self.pending)
 
     @staticmethod
     async def _configure(db: aiosqlite.Connection) -> None:
