@@ -45,14 +45,8 @@ from pynetdicom import AE
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from pacs_tui.probes.dicom import (
-    VERIFICATION_SOP_CLASS,
-    EchoOutcome,
-    _Budget,
-    _ProbeAE,
-    echo,
-    make_executor,
-)
+from pacs_tui.probes.dicom import VERIFICATION_SOP_CLASS, EchoOutcome, echo, make_executor
+from pacs_tui.probes.dicom_transport import Budget, ProbeAE
 from tests.peers import (  # the same peer command lines as the interop tests
     DCMQRSCP,
     HOST,
@@ -253,7 +247,8 @@ def open_association_cpu(node: Node, count: int, timeout: float) -> tuple[float,
     unexpected C-ECHO service message", then a DIMSE timeout and an abort). pacs-tui's check
     sends one C-ECHO per association and is not exposed to that.
     """
-    ae = _ProbeAE(CALLING, _Budget(time.perf_counter() + 3600, timeout))
+    # One association for the whole run: its hard deadline is an hour away.
+    ae = ProbeAE(CALLING, Budget.for_timeout(time.perf_counter(), 3600))
     ae.add_requested_context(VERIFICATION_SOP_CLASS)
     ae.connection_timeout = ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = timeout
     assoc = ae.associate(HOST, node.port, ae_title=node.aet)

@@ -1,7 +1,5 @@
 """Entry point for ``python -m pacs_tui``."""
 
-import sys
+from pacs_tui.cli import entry
 
-from pacs_tui.cli import main
-
-sys.exit(main())
+entry()

@@ -8,15 +8,18 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
+import os
 import shutil
 import signal
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 from pacs_tui import __version__
 from pacs_tui.config import (
@@ -180,6 +183,36 @@ def _ui_options(parser: argparse.ArgumentParser, *, top: bool = False) -> None:
         default=False if top else argparse.SUPPRESS,
         help="use the terminal's own colours (ansi theme)",
     )
+
+
+# How long the process waits at exit for threads still running (an association past its
+# deadline, a name lookup the resolver holds) before it leaves them behind.
+EXIT_THREAD_GRACE = 2.0
+
+
+def entry() -> NoReturn:
+    """The ``pacs-tui`` command: :func:`main`, then leave within a bound whatever threads remain.
+
+    Python's normal exit joins every non-daemon thread, and the thread pool's workers and
+    pynetdicom's association threads are non-daemon: one blocked in a system call the deadline
+    cannot reach (a name lookup) would keep ``status`` or ``collect`` alive after its work is
+    done. So after :data:`EXIT_THREAD_GRACE` the process ends with ``os._exit``, streams flushed.
+    """
+    code = main()
+    deadline = time.monotonic() + EXIT_THREAD_GRACE
+    for thread in threading.enumerate():
+        if thread is not threading.current_thread() and not thread.daemon:
+            thread.join(max(0.0, deadline - time.monotonic()))
+    left = [t.name for t in threading.enumerate() if t.is_alive() and not t.daemon]
+    if len(left) > 1:  # more than the main thread
+        log.warning("leaving %d threads still running at exit: %s", len(left) - 1, left[1:])
+        logging.shutdown()
+        with contextlib.suppress(Exception):
+            sys.stdout.flush()
+        with contextlib.suppress(Exception):
+            sys.stderr.flush()
+        os._exit(code)
+    sys.exit(code)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

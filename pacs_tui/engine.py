@@ -94,8 +94,12 @@ class Engine:
             if self._stopped:  # stop() ran while the history was opening: it closed it
                 return
             store.upsert_targets(self.targets)
+            from pacs_tui.store import StoreError  # store (aiosqlite) is imported lazily
+
             try:
                 self.remember(await store.last_statuses())
+            except StoreError as exc:  # a damaged history: say so in one line, keep watching
+                log.error("could not read the last statuses from the history: %s", exc)
             except Exception:
                 log.exception("could not read the last statuses from the history")
         if self._stopped:

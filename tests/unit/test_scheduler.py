@@ -146,13 +146,16 @@ async def test_stop_ends_every_loop_even_when_a_cancel_races_a_result() -> None:
     for _ in range(4):
         checks = [ScriptedCheck(f"n{i}", interval=0.0, delay=0.0) for i in range(2000)]
         delivered: list[float] = []
-        scheduler = Scheduler(
-            checks, lambda _c, _r: delivered.append(time.monotonic()), first_run_spread=0.01
-        )
+
+        def record(_check: Check, _result: Result, seen: list[float] = delivered) -> None:
+            seen.append(time.monotonic())
+
+        scheduler = Scheduler(checks, record, first_run_spread=0.01)
         scheduler.start()
         await asyncio.sleep(rng.uniform(0.05, 0.3))
         stop_started = time.monotonic()
-        await asyncio.wait_for(scheduler.stop(), 10)
+        async with asyncio.timeout(10):  # not wait_for: that would start stop() a turn later
+            await scheduler.stop()
         assert time.monotonic() - stop_started < 5
         assert all(t < stop_started for t in delivered)
         calls = sum(c.calls for c in checks)
