@@ -205,7 +205,7 @@ def entry() -> NoReturn:
             thread.join(max(0.0, deadline - time.monotonic()))
     left = [t.name for t in threading.enumerate() if t.is_alive() and not t.daemon]
     if len(left) > 1:  # more than the main thread
-        log.warning("leaving %d threads still running at exit: %s", len(left) - 1, left[1:])
+        log.warning("leaving threads still running at exit: %s", left[1:])
         logging.shutdown()
         with contextlib.suppress(Exception):
             sys.stdout.flush()

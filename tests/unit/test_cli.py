@@ -276,3 +276,25 @@ def test_ui_log_files_stay_private_across_rotation(tmp_path: Path) -> None:
     assert len(files) >= 2
     assert all(f.stat().st_mode & 0o777 == 0o600 for f in files)
     assert log_file.parent.stat().st_mode & 0o777 == 0o700
+
+
+def test_the_command_leaves_within_a_bound_whatever_threads_remain(tmp_path: Path) -> None:
+    """A non-daemon thread that never ends (as a worker stuck in a name lookup would be) does
+    not keep the finished command alive: it exits with its own code about 2 s later."""
+    script = (
+        "import sys, threading, time\n"
+        "threading.Thread(target=time.sleep, args=(120,), name='stuck').start()\n"
+        "sys.argv = ['pacs-tui', 'config', 'check', '--config', sys.argv[1]]\n"
+        "from pacs_tui.cli import entry\n"
+        "entry()\n"
+    )
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[site]\nnmae = 'typo'\n")
+    started = time.monotonic()
+    proc = subprocess.run(
+        [sys.executable, "-c", script, str(bad)], capture_output=True, text=True, timeout=60
+    )
+    assert time.monotonic() - started < 10
+    assert proc.returncode == 1, proc.stderr  # config check's own code for a bad config
+    assert "nmae" in proc.stderr
+    assert "leaving threads still running at exit: ['stuck']" in proc.stderr
