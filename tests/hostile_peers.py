@@ -8,6 +8,7 @@ in time and bytes, and :meth:`HostilePeer.close` ends all of it within a second.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import random
 import socket
@@ -96,7 +97,8 @@ class HostilePeer:
         self.behaviour = behaviour
         self.stop = threading.Event()
         self.connections = 0
-        self.conns: list[Conn] = []
+        # The latest connections only, so a long soak does not grow the peer itself.
+        self.conns: collections.deque[Conn] = collections.deque(maxlen=64)
         self._listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self._listener.bind((HOST, 0))
@@ -121,6 +123,7 @@ class HostilePeer:
             conn = Conn(sock, self.stop)
             self.conns.append(conn)
             thread = threading.Thread(target=self._serve, args=(conn,), daemon=True)
+            self._threads = [t for t in self._threads if t.is_alive()]
             self._threads.append(thread)
             thread.start()
 
