@@ -111,7 +111,7 @@ class HostilePeer:
 
     @property
     def bytes_sent(self) -> int:
-        return sum(c.sent for c in self.conns)
+        return sum(c.sent for c in list(self.conns))
 
     def _accept(self) -> None:
         while not self.stop.is_set():
@@ -139,7 +139,7 @@ class HostilePeer:
         self.stop.set()
         with contextlib.suppress(OSError):
             self._listener.close()
-        for conn in self.conns:
+        for conn in list(self.conns):
             with contextlib.suppress(OSError):
                 conn.sock.shutdown(socket.SHUT_RDWR)
         for thread in [self._accepter, *self._threads]:

@@ -120,7 +120,7 @@ def test_hostile_peer(
         assert re.search(pattern, result.reason), result.reason
         assert elapsed <= BOUND, f"{name} took {elapsed:.2f}s"
         # The association is over: the peer sees our side close (no lingering connection).
-        assert hp.wait_for(lambda: all(c.closed_by_client for c in peer.conns), 2.0)
+        assert hp.wait_for(lambda: all(c.closed_by_client for c in list(peer.conns)), 2.0)
         if name.endswith(("_stream", "_bomb")):
             assert peer.bytes_sent < 64 << 20, "the client kept reading the stream"
     # pynetdicom's own threads (the association and its DUL reactor) are gone.
