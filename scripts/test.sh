@@ -26,7 +26,16 @@ else
     done
 fi
 
-PY=${PYTHON:-python3}
+# Debian's own Python when it is new enough (3.11 on Debian 12): the Python a hospital server
+# runs, whose asyncio quirks the tests must meet; else python3 from PATH; $PYTHON overrides.
+PY=${PYTHON:-}
+if [ -z "$PY" ]; then
+    if /usr/bin/python3 -c 'import sys, venv; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
+        PY=/usr/bin/python3
+    else
+        PY=python3
+    fi
+fi
 if [ ! -x .venv/bin/python ]; then
     echo "== creating .venv with $($PY --version)"
     "$PY" -m venv .venv
