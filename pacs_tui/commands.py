@@ -200,7 +200,7 @@ def highlight(matcher: Matcher, title: str) -> Content:
 
 
 class PacsCommandPalette(CommandPalette):
-    """Textual's command palette with two crashes of Textual 8.2.8 guarded.
+    """Textual's command palette with three crashes of Textual 8.2.8 guarded.
 
     **Page keys before the list is laid out.** ``OptionList._move_page``
     (``widgets/_option_list.py``) looks up the line of the highlighted option in
@@ -212,13 +212,17 @@ class PacsCommandPalette(CommandPalette):
     the next refresh (and drops the key if the list still has none then: it is hidden, there is
     nothing to page through).
 
-    **A second Enter.** Two Enters delivered together (a double tap, a key repeat, the random
-    keys test) both select: the first dismisses the palette and runs the command, the second's
-    selection reaches the palette after it has left the stack, and ``CommandPalette`` dismisses
-    it again (``_select_command`` → ``_select_or_command`` → ``dismiss``), which pops the screen
-    below: ``ScreenStackError: Can't pop screen`` and the app died. :meth:`_closed_already`
-    drops a selection or submission that reaches the palette once it is no longer the screen
-    shown, before upstream's handlers see it.
+    **Input after the palette closed.** Two Enters delivered together (a double tap, a key
+    repeat, the random keys test) both select: the first dismisses the palette and runs the
+    command, the second's selection reaches the palette after it has left the stack, and
+    ``CommandPalette`` dismisses it again (``_select_command`` → ``_select_or_command`` →
+    ``dismiss``), which pops the screen below: ``ScreenStackError: Can't pop screen`` and the
+    app died. Likewise a letter typed just before Escape (ctrl+p, r, Escape in one burst): its
+    ``Input.Changed`` reaches the palette after Escape closed it, upstream's handler starts the
+    search worker, whose ``query_one(CommandList)`` on the removed palette raises ``NoMatches``,
+    and the worker's failure took the app down. :meth:`_closed_already` drops a selection,
+    submission or edit that reaches the palette once it is no longer the screen shown, before
+    upstream's handlers see it.
     """
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -229,7 +233,10 @@ class PacsCommandPalette(CommandPalette):
 
     @on(OptionList.OptionSelected)
     @on(Input.Submitted)
-    def _closed_already(self, event: OptionList.OptionSelected | Input.Submitted) -> None:
+    @on(Input.Changed)
+    def _closed_already(
+        self, event: OptionList.OptionSelected | Input.Submitted | Input.Changed
+    ) -> None:
         if not self.is_active:
             event.prevent_default()  # upstream's handlers (base class) do not run
             event.stop()
@@ -238,9 +245,11 @@ class PacsCommandPalette(CommandPalette):
         self._page(direction, retry=True)
 
     def _page(self, direction: int, *, retry: bool) -> None:
-        commands = self.query_one(CommandList)
-        if commands.scrollable_content_region:  # laid out: every option has its lines
-            # Upstream's actions carry no annotations.
+        if not self.is_active:  # closed while the key waited
+            return
+        commands = next(iter(self.query(CommandList)), None)  # None: not mounted yet
+        if commands is not None and commands.scrollable_content_region:
+            # Laid out: upstream has the lines of every option (its actions are unannotated).
             if direction > 0:
                 commands.action_page_down()  # type: ignore[no-untyped-call]
             else:

@@ -111,6 +111,14 @@ class PacsScreen(Screen[None]):
 
     # -- plumbing ---------------------------------------------------------------------------
 
+    @property
+    def closing(self) -> bool:
+        """The screen is being removed (popped, or the app quits): its widgets may be gone
+        already while messages queued before still arrive (Enter then Escape in one burst of
+        keys), so the hooks do nothing. Textual 8.2 marks a node being removed with these
+        flags (``DOMNode.display`` reads them too); there is no public property for it."""
+        return self._pruning or self._closing or self._closed
+
     def on_mount(self) -> None:
         # Runs after the subclass's own on_mount (Textual dispatches along the MRO).
         self.app.theme_changed_signal.subscribe(self, self._theme_changed)
@@ -121,21 +129,27 @@ class PacsScreen(Screen[None]):
             self.call_after_refresh(self._restyle_now)
 
     def _restyle_now(self) -> None:
-        if self._restyle_pending:
+        if self._restyle_pending and not self.closing:
             self._restyle_pending = False
             self.restyle()
 
     def on_target_state_changed(self, message: TargetStateChanged) -> None:
+        if self.closing:
+            return
         self.query_one(StatusHeader).refresh_status()
         self.apply_state(message.state, message.previous)
 
     def on_engine_event_recorded(self, message: EngineEventRecorded) -> None:
-        self.apply_event(message.event)
+        if not self.closing:
+            self.apply_event(message.event)
 
     def on_recent_events_loaded(self, message: RecentEventsLoaded) -> None:
-        self.apply_recent_loaded()
+        if not self.closing:
+            self.apply_recent_loaded()
 
     def on_screen_resume(self) -> None:
+        if self.closing:
+            return
         header = self.query_one(StatusHeader)
         header.refresh_status()
         header.tick()

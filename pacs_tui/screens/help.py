@@ -107,7 +107,9 @@ class HelpScreen(ModalScreen[None]):
     """
 
     def __init__(self, sections: Iterable[KeySection]) -> None:
-        super().__init__(id="help")
+        # No id: closed and opened again in one burst of keys, the old one is still registered
+        # while the new one is pushed, and a second "help" would raise DuplicateIds.
+        super().__init__()
         self.sections = tuple(sections)
 
     def compose(self) -> ComposeResult:

@@ -150,7 +150,10 @@ class NodeDetailScreen(PacsScreen):
     AUTO_FOCUS = "#detail-body"
 
     def __init__(self, ctx: UiContext, target_id: str) -> None:
-        super().__init__(ctx, id="node-detail")
+        # No id: a detail screen being popped is still registered while a new one is pushed
+        # (back and open again in one burst of keys), and a second "node-detail" would raise
+        # DuplicateIds.
+        super().__init__(ctx)
         self.target_id = target_id
         self._points: list[tuple[float, float]] = []
         self._events: list[Event] = []
@@ -174,6 +177,8 @@ class NodeDetailScreen(PacsScreen):
             yield events
 
     def on_mount(self) -> None:
+        if self.closing:
+            return  # closed as soon as it opened (Enter, Escape in one burst): widgets gone
         self._fit_events(self.app.size.width)
         self._show_state()
         self._show_chart()
@@ -210,7 +215,7 @@ class NodeDetailScreen(PacsScreen):
                 self._show_chart()
 
     def on_resize(self, event: Resize) -> None:
-        if self._fit_events(event.size.width):
+        if not self.closing and self._fit_events(event.size.width):
             self._show_events()
 
     def _fit_events(self, width: int) -> bool:
@@ -338,6 +343,8 @@ class NodeDetailScreen(PacsScreen):
         self._events = events + [e for e in self._events if (e.ts, e.kind, e.summary) not in seen]
         self._events.sort(key=lambda e: e.ts)
         self._loaded = True
+        if self.closing:
+            return  # closed (Escape) while the history was read: its widgets are gone
         self._show_state()
         self._show_chart()
         self._show_events()

@@ -575,7 +575,7 @@ class NodesScreen(PacsScreen):
             log.exception("could not read the latency trend from the history")
             return
         self._trend_loaded_at = now
-        if self.is_current:
+        if self.is_current and not self.closing:  # closing: the app quits, the table is gone
             with self.app.batch_update():
                 for state in self.states():
                     self._update_row(state, only=("trend",))
@@ -623,7 +623,9 @@ class NodesScreen(PacsScreen):
     def open_detail(self, target_id: str) -> None:
         from pacs_tui.screens.node_detail import NodeDetailScreen
 
-        if target_id in self.ctx.engine.states:
+        # Only from the screen shown: an Enter that reaches this screen after a detail screen was
+        # pushed over it (two in one burst) must not stack a second one.
+        if target_id in self.ctx.engine.states and self.is_active:
             self.app.push_screen(NodeDetailScreen(self.ctx, target_id))
 
     def action_probe_selected(self) -> None:

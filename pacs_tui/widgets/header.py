@@ -58,15 +58,19 @@ class StatusHeader(Horizontal):
         self._now = now
         self._tz = tz
         self._demo = demo
+        # Kept, not queried: a screen closed as soon as it opened (Enter, Escape in one burst)
+        # has its labels removed before the header's Mount is handled, and a query would raise.
+        self._overall_label = Label("", id="header-overall")
+        self._clock_label = Label("", id="header-clock")
 
     def compose(self) -> ComposeResult:
         yield Label(visible(self._site, VALUE_LIMIT), id="header-site", markup=False)
-        yield Label("", id="header-overall")
+        yield self._overall_label
         if self._demo:
             yield Label(DEMO_MARKER, id="header-demo")
         else:
             yield Label("", id="header-spacer")
-        yield Label("", id="header-clock")
+        yield self._clock_label
 
     def on_mount(self) -> None:
         self.refresh_status()
@@ -76,12 +80,12 @@ class StatusHeader(Horizontal):
     def tick(self) -> None:
         """Update the clock (only while its screen is showing)."""
         if self.screen.is_current:
-            self.query_one("#header-clock", Label).update(clock(self._now(), self._tz))
+            self._clock_label.update(clock(self._now(), self._tz))
 
     def refresh_status(self) -> None:
         """Re-read the overall status."""
         status = self._overall()
-        label = self.query_one("#header-overall", Label)
+        label = self._overall_label
         label.update(status.label)
         for other in STATUS_ORDER:
             label.set_class(other is status, status_class(other))
