@@ -43,7 +43,7 @@ class PaletteCommand:
 
 
 def _key_hint(app: PacsApp, binding_id: str) -> str:
-    keys = app.key_for(binding_id)
+    keys = visible(app.key_for(binding_id), VALUE_LIMIT)  # keys may come from the keymap
     return f" (key {keys})" if keys else ""
 
 
