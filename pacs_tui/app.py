@@ -182,6 +182,8 @@ class PacsApp(App[None]):
         self.quit_signal: signal.Signals | None = None
         #: Why the engine did not start (shown on screen, and by the CLI after exit).
         self.start_error: str | None = None
+        #: Why stopping the engine failed at quit (the history not flushed), for the CLI.
+        self.stop_error: str | None = None
         #: Run after a hang-up (SIGHUP), when the process leaves without returning from run().
         self.hang_up_cleanups: list[Callable[[], None]] = []
         self._hanging_up = False
@@ -324,7 +326,16 @@ class PacsApp(App[None]):
                 self._unsubscribe()
                 self._unsubscribe = None
             if self._owns_engine and self._engine is not None:
-                await self._engine.stop()
+                try:
+                    await self._engine.stop()
+                except Exception as exc:
+                    from pacs_tui.store import StoreError  # the store is imported lazily
+
+                    if not isinstance(exc, StoreError):
+                        raise
+                    # A history that cannot be flushed (disk full, corrupt): said after exit.
+                    log.error("the history was not flushed at quit: %s", exc)
+                    self.stop_error = str(exc)
         finally:
             # Only now: a second SIGTERM while the history is flushed must not kill the process.
             self._remove_signal_handlers()

@@ -35,6 +35,7 @@ from pacs_tui.config import (
 from pacs_tui.durations import parse_duration
 from pacs_tui.logs import LEVELS, setup_logging
 from pacs_tui.model import Status
+from pacs_tui.visible import visible, visible_lines
 
 if TYPE_CHECKING:
     from pacs_tui.demo.dicom_nodes import DemoDicomSite
@@ -221,8 +222,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     command = args.command or "run"
     if extra:
         code = Status.UNKNOWN.exit_code if command == "status" else EXIT_USAGE
-        print(f"pacs-tui {command}: unrecognized arguments: {' '.join(extra)}", file=sys.stderr)
-        print(f"Try 'pacs-tui {command} --help'.", file=sys.stderr)
+        _err(f"pacs-tui {command}: unrecognized arguments: {' '.join(extra)}")
+        _err(f"Try 'pacs-tui {command} --help'.")
         return code
     try:
         if command == "run":
@@ -240,7 +241,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 return cmd_config_init(args)
             if args.config_command == "check":
                 return cmd_config_check(args)
-            print("pacs-tui config: say check or init (pacs-tui config --help)", file=sys.stderr)
+            _err("pacs-tui config: say check or init (pacs-tui config --help)")
         return EXIT_USAGE
     except KeyboardInterrupt:
         return 130
@@ -260,24 +261,29 @@ def _load(args: argparse.Namespace) -> Config | None:
     return None
 
 
+def _err(message: object) -> None:
+    """Print to stderr with control characters made visible: error texts carry paths, config
+    keys and peer or process strings that did not come from our own code."""
+    print(visible_lines(message), file=sys.stderr)
+
+
 def _print_not_found(exc: ConfigNotFound) -> None:
-    err = sys.stderr
     if exc.explicit is not None:
-        print(f"pacs-tui: config file {exc.explicit} (from {exc.via}) does not exist.", file=err)
+        _err(f"pacs-tui: config file {exc.explicit} (from {exc.via}) does not exist.")
     else:
-        print("pacs-tui: no config file found. Looked in, in order:", file=err)
+        _err("pacs-tui: no config file found. Looked in, in order:")
         for path in exc.searched:
-            print(f"  {path}", file=err)
-    print("\nTo start:", file=err)
-    print("  pacs-tui config init     write a commented starter config, then edit it", file=err)
-    print("  pacs-tui demo            try it on a simulated hospital, no config needed", file=err)
+            _err(f"  {path}")
+    _err("\nTo start:")
+    _err("  pacs-tui config init     write a commented starter config, then edit it")
+    _err("  pacs-tui demo            try it on a simulated hospital, no config needed")
 
 
 def _print_config_error(exc: ConfigError) -> None:
     where = f" in {exc.source}" if exc.source else ""
-    print(f"pacs-tui: the config{where} has {len(exc.problems)} problem(s):", file=sys.stderr)
+    _err(f"pacs-tui: the config{where} has {len(exc.problems)} problem(s):")
     for problem in exc.problems:
-        print(f"  - {problem}", file=sys.stderr)
+        _err(f"  - {problem}")
 
 
 # -- commands -------------------------------------------------------------------------------
@@ -294,8 +300,10 @@ def cmd_config_check(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         _print_config_error(exc)
         return 1
-    print(f"{path}: OK — site {config.site.name!r}, {len(config.dicom.nodes)} DICOM node(s)")
-    print(f"history: {config.history.path}")
+    print(
+        visible(f"{path}: OK — site {config.site.name!r}, {len(config.dicom.nodes)} DICOM node(s)")
+    )
+    print(visible(f"history: {config.history.path}"))
     return 0
 
 
@@ -306,12 +314,12 @@ def cmd_config_init(args: argparse.Namespace) -> int:
     try:
         write_starter(path, force=args.force)
     except FileExistsError as exc:
-        print(f"pacs-tui: {exc}", file=sys.stderr)
+        _err(f"pacs-tui: {exc}")
         return 1
     except OSError as exc:
-        print(f"pacs-tui: cannot write {path}: {exc.strerror}", file=sys.stderr)
+        _err(f"pacs-tui: cannot write {path}: {exc.strerror}")
         return 1
-    print(f"Wrote a starter config to {path}")
+    print(visible(f"Wrote a starter config to {path}"))
     print("Edit the [[dicom.node]] entries, then run: pacs-tui config check")
     return 0
 
@@ -406,14 +414,11 @@ def cmd_history(args: argparse.Namespace) -> int:
     try:
         window = parse_duration(args.since)
     except ValueError as exc:
-        print(f"pacs-tui: --since: {exc}", file=sys.stderr)
+        _err(f"pacs-tui: --since: {exc}")
         return EXIT_USAGE
     path = config.history.path
     if not path.exists():
-        print(
-            f"pacs-tui: no history yet at {path} (run `pacs-tui collect` or the UI)",
-            file=sys.stderr,
-        )
+        _err(f"pacs-tui: no history yet at {path} (run `pacs-tui collect` or the UI)")
         return 1
     from pacs_tui.report import history_csv, history_json_text, history_table
     from pacs_tui.store import Store, StoreError
@@ -422,7 +427,7 @@ def cmd_history(args: argparse.Namespace) -> int:
         try:
             store = await Store.open(path, readonly=True)
         except StoreError as exc:
-            print(f"pacs-tui: {exc}", file=sys.stderr)
+            _err(f"pacs-tui: {exc}")
             return 1
         try:
             targets = await store.targets()
@@ -431,10 +436,9 @@ def cmd_history(args: argparse.Namespace) -> int:
                 ("target", args.target, {t.id for t in targets}),
             ):
                 if asked is not None and asked not in known:
-                    print(
+                    _err(
                         f"pacs-tui: no {what} {asked!r} in the history {path}; "
-                        f"known: {', '.join(sorted(known)) or 'none yet'}",
-                        file=sys.stderr,
+                        f"known: {', '.join(sorted(known)) or 'none yet'}"
                     )
                     return 1
             since = time.time() - window
@@ -443,7 +447,7 @@ def cmd_history(args: argparse.Namespace) -> int:
             )
             events = await store.events(target=args.target, since=since, target_kind=args.kind)
         except StoreError as exc:
-            print(f"pacs-tui: {exc}", file=sys.stderr)
+            _err(f"pacs-tui: {exc}")
             return 1
         finally:
             await store.close()
@@ -521,8 +525,11 @@ def _run_app(
         app.hang_up_cleanups.append(cleanup)
     app.run()
     if app.start_error is not None:
-        print(f"pacs-tui: the engine did not start: {app.start_error}", file=sys.stderr)
+        _err(f"pacs-tui: the engine did not start: {app.start_error}")
+        return 1
+    if app.stop_error is not None:
+        _err(f"pacs-tui: the history was not fully written at quit: {app.stop_error}")
         return 1
     if log_file is not None and app.return_code not in (0, None):
-        print(f"pacs-tui: the UI stopped with an error; see {log_file}", file=sys.stderr)
+        _err(f"pacs-tui: the UI stopped with an error; see {log_file}")
     return app.return_code or 0

@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 import platformdirs
 
 from pacs_tui.durations import parse_duration
+from pacs_tui.visible import visible
 
 APP_NAME = "pacs-tui"
 ENV_CONFIG = "PACS_TUI_CONFIG"
@@ -50,9 +51,11 @@ class Problem:
     expected: str
 
     def __str__(self) -> str:
+        # A quoted TOML key may hold any character: show it made visible.
+        key = visible(self.key)
         if self.value is _MISSING:
-            return f"{self.key}: missing; expected {self.expected}"
-        return f"{self.key} = {_show(self.value)}: expected {self.expected}"
+            return f"{key}: missing; expected {self.expected}"
+        return f"{key} = {_show(self.value)}: expected {self.expected}"
 
 
 class ConfigError(Exception):

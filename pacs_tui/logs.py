@@ -14,6 +14,7 @@ import logging
 import os
 import queue
 import sys
+import threading
 from logging.handlers import QueueHandler, QueueListener, RotatingFileHandler
 from pathlib import Path
 
@@ -110,4 +111,19 @@ def setup_logging(level: str, *, file: Path | None = None) -> Path | None:
     # At DEBUG it dumps whole PDUs and datasets (patient names and ids), so it stays quiet at
     # every level: no log line may carry a message body.
     logging.getLogger("pynetdicom").setLevel(logging.CRITICAL)
+    # An exception that ends a thread (pynetdicom's reactor threads raise on some invalid
+    # event orders) would print a traceback on stderr: over the UI's screen, or unescaped.
+    threading.excepthook = _log_thread_exception
     return file
+
+
+def _log_thread_exception(args: threading.ExceptHookArgs) -> None:
+    """Log a thread's uncaught exception (made visible, to the log) instead of printing it."""
+    if args.exc_type is SystemExit:
+        return
+    name = args.thread.name if args.thread is not None else "a thread"
+    logging.getLogger("pacs_tui.threads").error(
+        "uncaught exception in thread %s",
+        name,
+        exc_info=(args.exc_type, args.exc_value, args.exc_traceback),  # type: ignore[arg-type]
+    )

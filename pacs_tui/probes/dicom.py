@@ -67,6 +67,7 @@ from pynetdicom.pdu_primitives import A_ABORT, A_ASSOCIATE, A_P_ABORT
 
 from pacs_tui.model import Result, Status, Target
 from pacs_tui.probes.dicom_transport import Budget, ProbeAE
+from pacs_tui.visible import host_port
 
 __all__ = [
     "DicomEchoCheck",
@@ -251,7 +252,7 @@ def echo(
         raise ValueError(f"timeout must be positive, got {timeout!r}")
     start = time.perf_counter()
     budget = Budget.for_timeout(start, timeout)
-    where = f"{host}:{port}"
+    where = host_port(host, port)  # [::1]:104 for IPv6
     base: dict[str, Any] = {
         "host": host,
         "port": port,
@@ -466,7 +467,7 @@ class DicomEchoCheck:
     def __repr__(self) -> str:
         return (
             f"DicomEchoCheck({self.target.id!r}, {self.calling_aet}->{self.called_aet}"
-            f"@{self.host}:{self.port})"
+            f"@{host_port(self.host, self.port)})"
         )
 
     async def check(self) -> Result:

@@ -17,7 +17,7 @@ from textual.widgets._footer import FooterKey
 from pacs_tui.app import PacsApp
 from pacs_tui.commands import palette_commands
 from pacs_tui.engine import Engine
-from pacs_tui.model import Event, EventKind, Result, Status
+from pacs_tui.model import Event, EventKind, Result, Sample, Status
 from pacs_tui.screens import StartingScreen
 from pacs_tui.screens.help import HelpScreen
 from pacs_tui.screens.node_detail import FactsGrid, NodeDetailScreen
@@ -546,3 +546,19 @@ async def test_probe_notice_is_short_and_one_line() -> None:
         toast = app.screen.query_one("Toast")
         assert toast.region.height == 1
         assert toast.region.y <= 2  # at the top, not over the selected node's line at the bottom
+
+
+async def test_a_history_that_cannot_be_flushed_at_quit_is_said_not_a_traceback() -> None:
+    """A full disk at quit: the app still leaves, and says why the history is incomplete."""
+    engine = scripted_engine()
+    app = PacsApp(engine)
+    async with app.run_test() as pilot:
+        await settle(pilot)
+        store = engine.store
+        assert store is not None
+        db = store._conn()  # a real SQLITE_FULL: the file may not grow past its present size
+        ((pages,),) = await db.execute_fetchall("PRAGMA page_count")
+        await db.execute(f"PRAGMA max_page_count = {pages}")
+        store.add_samples([Sample(NOW + i, "ct-1", "echo_seconds", 0.01) for i in range(5000)])
+        await pilot.press("q")
+    assert app.stop_error is not None and "disk full" in app.stop_error

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import threading
 import unicodedata
 from pathlib import Path
 
@@ -216,3 +217,34 @@ def test_the_ui_log_file_holds_one_visible_line_per_record(tmp_path: Path) -> No
     assert lines[0].endswith("ct-1 is DOWN: rejected␊2026-01-01 ERROR forged␛[2J")
     assert lines[1].endswith("probe failed") and lines[2].startswith("Traceback")
     assert lines[-1] == "OSError: peer said ␛]52;c;eA==␇"
+
+
+def test_a_thread_that_dies_is_logged_not_printed(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """An exception that ends a thread (pynetdicom's reactor can raise one) goes to the log,
+    made visible, never onto the terminal the UI draws on."""
+    log_file = tmp_path / "pacs-tui.log"
+    root = logging.getLogger()
+    level = root.level
+    hook = threading.excepthook
+    setup_logging("info", file=log_file)
+    try:
+
+        def boom() -> None:
+            raise RuntimeError("invalid event \x1b[2J")
+
+        thread = threading.Thread(target=boom, name="reactor-1")
+        thread.start()
+        thread.join()
+    finally:
+        close_logs()
+        for old in list(root.handlers):
+            root.removeHandler(old)
+        root.setLevel(level)
+        threading.excepthook = hook
+    _, err = capfd.readouterr()
+    assert "Traceback" not in err and "invalid event" not in err
+    text = log_file.read_text(encoding="utf-8")
+    assert "uncaught exception in thread reactor-1" in text
+    assert "RuntimeError: invalid event ␛[2J" in text
