@@ -241,16 +241,7 @@ def echo_rsp(pdata: bytes) -> bytes:
 def polite(conn: Conn) -> None:
     """A correct Verification SCP: accept, answer the echo, answer the release."""
     conn.send(associate_ac(conn.read_pdu()))
-    while True:
-        pdu = conn.read_pdu()
-        if pdu[0] == 0x04:
-            conn.send(echo_rsp(pdu))
-        elif pdu[0] == 0x05:
-            conn.send(RELEASE_RP)
-            conn.hold()
-            return
-        else:
-            return
+    polite_after_ac(conn)
 
 
 def silent(conn: Conn) -> None:
@@ -376,6 +367,7 @@ def pdata_bomb(conn: Conn) -> None:
 
 
 def polite_after_ac(conn: Conn) -> None:
+    """After an A-ASSOCIATE-AC: answer each C-ECHO, then the release, then wait for the close."""
     while True:
         pdu = conn.read_pdu()
         if pdu[0] == 0x04:
