@@ -111,6 +111,11 @@ def setup_logging(level: str, *, file: Path | None = None) -> Path | None:
     # At DEBUG it dumps whole PDUs and datasets (patient names and ids), so it stays quiet at
     # every level: no log line may carry a message body.
     logging.getLogger("pynetdicom").setLevel(logging.CRITICAL)
+    # pydicom, the same: its warnings quote the values it decodes (a peer's character set,
+    # a dataset's elements). Python warnings (pydicom raises UserWarnings beside its log
+    # lines) go through logging too, so they are filtered and made visible like every line.
+    logging.getLogger("pydicom").setLevel(logging.CRITICAL)
+    logging.captureWarnings(True)
     # An exception that ends a thread (pynetdicom's reactor threads raise on some invalid
     # event orders) would print a traceback on stderr: over the UI's screen, or unescaped.
     threading.excepthook = _log_thread_exception
@@ -118,12 +123,17 @@ def setup_logging(level: str, *, file: Path | None = None) -> Path | None:
 
 
 def _log_thread_exception(args: threading.ExceptHookArgs) -> None:
-    """Log a thread's uncaught exception (made visible, to the log) instead of printing it."""
+    """Log a thread's uncaught exception in one line (the traceback at debug level) instead of
+    printing it: on the UI's screen it would tear the display, and on ``status``'s stderr a
+    peer's misbehaviour (pynetdicom's reactor raises on some invalid event orders) is not a
+    traceback the admin should read."""
     if args.exc_type is SystemExit:
         return
     name = args.thread.name if args.thread is not None else "a thread"
-    logging.getLogger("pacs_tui.threads").error(
-        "uncaught exception in thread %s",
+    log = logging.getLogger("pacs_tui.threads")
+    log.error("thread %s ended on an error: %s: %s", name, args.exc_type.__name__, args.exc_value)
+    log.debug(
+        "traceback of thread %s",
         name,
         exc_info=(args.exc_type, args.exc_value, args.exc_traceback),  # type: ignore[arg-type]
     )

@@ -246,5 +246,28 @@ def test_a_thread_that_dies_is_logged_not_printed(
     _, err = capfd.readouterr()
     assert "Traceback" not in err and "invalid event" not in err
     text = log_file.read_text(encoding="utf-8")
-    assert "uncaught exception in thread reactor-1" in text
-    assert "RuntimeError: invalid event ␛[2J" in text
+    assert "thread reactor-1 ended on an error: RuntimeError: invalid event ␛[2J" in text
+    assert "Traceback" not in text  # at debug level only
+
+
+def test_python_warnings_go_through_the_log_filter(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """pydicom warns with a peer's own text (an unknown character set): never raw on stderr."""
+    import warnings
+
+    root = logging.getLogger()
+    level = root.level
+    setup_logging("info")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("always")
+            warnings.warn("Unknown encoding '\x1b]2;PWN\x07'", UserWarning, stacklevel=1)
+    finally:
+        close_logs()
+        for old in list(root.handlers):
+            root.removeHandler(old)
+        root.setLevel(level)
+        logging.captureWarnings(False)
+    _, err = capfd.readouterr()
+    assert "\x1b" not in err and "Unknown encoding '␛]2;PWN␇'" in err
