@@ -115,6 +115,7 @@ def setup_logging(level: str, *, file: Path | None = None) -> Path | None:
     # a dataset's elements). Python warnings (pydicom raises UserWarnings beside its log
     # lines) go through logging too, so they are filtered and made visible like every line.
     logging.getLogger("pydicom").setLevel(logging.CRITICAL)
+    logging.captureWarnings(False)  # (re)capture: a second setup must not keep a stale hook
     logging.captureWarnings(True)
     # An exception that ends a thread (pynetdicom's reactor threads raise on some invalid
     # event orders) would print a traceback on stderr: over the UI's screen, or unescaped.
