@@ -10,7 +10,6 @@ import ipaddress
 import math
 import os
 import re
-import stat
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -20,6 +19,7 @@ from typing import Any, TypeVar
 import platformdirs
 
 from pacs_tui.durations import parse_duration
+from pacs_tui.private_paths import file_kind
 from pacs_tui.visible import visible
 
 APP_NAME = "pacs-tui"
@@ -185,7 +185,8 @@ MAX_CONFIG_BYTES = 1 << 20
 
 
 def load_file(path: Path) -> Config:
-    """Read and validate one config file: a regular file of at most 1 MiB of UTF-8 text."""
+    """Read and validate one config file: a regular file of at most 1 MiB of UTF-8 text (a
+    leading byte-order mark is allowed)."""
     try:
         data = _read_bounded(path)
     except OSError as exc:
@@ -195,7 +196,9 @@ def load_file(path: Path) -> Config:
     except ValueError as exc:
         raise ConfigError([Problem("(file)", str(path), str(exc))], path) from None
     try:
-        text = data.decode("utf-8")
+        # "utf-8-sig": one leading byte-order mark (Windows editors save one) is not part of
+        # the TOML; tomllib would call it an invalid statement at line 1, column 1.
+        text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
         raise ConfigError([Problem("(file)", str(path), "UTF-8 text")], path) from None
     return parse_config(text, source=path)
@@ -207,11 +210,11 @@ def _read_bounded(path: Path) -> bytes:
     Checked before opening (opening a device or a FIFO can block or have effects), and again on
     the descriptor; the read itself is bounded, whatever the size the file claims.
     """
-    if kind := _not_regular(os.stat(path).st_mode):
+    if kind := file_kind(os.stat(path).st_mode):
         raise ValueError(f"a regular file, not a {kind}")
     fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     try:
-        if kind := _not_regular(os.fstat(fd).st_mode):  # replaced since the stat
+        if kind := file_kind(os.fstat(fd).st_mode):  # replaced since the stat
             raise ValueError(f"a regular file, not a {kind}")
         chunks: list[bytes] = []
         size = 0
@@ -223,20 +226,6 @@ def _read_bounded(path: Path) -> bytes:
     if size > MAX_CONFIG_BYTES:
         raise ValueError("a config file of at most 1 MiB (this one is larger)")
     return b"".join(chunks)
-
-
-def _not_regular(mode: int) -> str:
-    """What a non-regular file is, in words; "" for a regular file."""
-    if stat.S_ISREG(mode):
-        return ""
-    kinds = {
-        stat.S_IFDIR: "directory",
-        stat.S_IFCHR: "character device",
-        stat.S_IFBLK: "block device",
-        stat.S_IFIFO: "FIFO",
-        stat.S_IFSOCK: "socket",
-    }
-    return kinds.get(stat.S_IFMT(mode), "special file")
 
 
 def parse_config(text: str, source: Path | None = None) -> Config:

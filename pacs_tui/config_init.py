@@ -10,6 +10,8 @@ from pathlib import Path
 import tomlkit
 from tomlkit.items import AoT, Table
 
+from pacs_tui.private_paths import file_kind, make_private_dirs
+
 
 def starter_document(site_name: str = "My Hospital") -> tomlkit.TOMLDocument:
     """A valid config with one example DICOM node and every key explained."""
@@ -87,11 +89,11 @@ def write_starter(path: Path, *, force: bool = False) -> Path:
             raise RefusedDestination(
                 f"{path} is a symbolic link; refusing to write through it (give the real path)"
             )
-        if not stat.S_ISREG(mode):
-            raise RefusedDestination(f"{path} exists and is not a regular file")
+        if kind := file_kind(mode):
+            raise RefusedDestination(f"{path} exists and is not a regular file ({kind})")
         if not force:
             raise FileExistsError(f"{path} already exists (use --force to overwrite)")
-    _make_private_dirs(path.parent)
+    make_private_dirs(path.parent)
     data = tomlkit.dumps(starter_document()).encode("utf-8")
     tmp = path.parent / f".{path.name}.{secrets.token_hex(6)}.tmp"
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
@@ -118,21 +120,3 @@ def write_starter(path: Path, *, force: bool = False) -> Path:
     finally:
         os.close(dir_fd)
     return path
-
-
-def _make_private_dirs(folder: Path) -> None:
-    """Create ``folder`` and its missing parents 0700, whatever the umask (mkdir's mode is
-    masked by it, and ``Path.mkdir(parents=True)`` gives the parents default modes)."""
-    missing: list[Path] = []
-    while not folder.exists():
-        missing.append(folder)
-        if folder.parent == folder:
-            break
-        folder = folder.parent
-    for created in reversed(missing):
-        os.mkdir(created, 0o700)
-        fd = os.open(created, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
-        try:
-            os.fchmod(fd, 0o700)
-        finally:
-            os.close(fd)

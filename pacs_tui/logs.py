@@ -10,6 +10,7 @@ who tails the log, nor forge a log line.
 from __future__ import annotations
 
 import atexit
+import io
 import logging
 import os
 import queue
@@ -18,6 +19,7 @@ import threading
 from logging.handlers import QueueHandler, QueueListener, RotatingFileHandler
 from pathlib import Path
 
+from pacs_tui.private_paths import make_private_dirs, open_private
 from pacs_tui.visible import visible, visible_lines
 
 LEVELS = ("debug", "info", "warning", "error")
@@ -66,12 +68,33 @@ _PLAIN = logging.Formatter()
 
 
 class PrivateRotatingFileHandler(RotatingFileHandler):
-    """Rotated so a NOC wall that runs for months does not fill the disk; every file 0600."""
+    """Rotated so a NOC wall that runs for months does not fill the disk; every file 0600.
 
-    def _open(self):  # type: ignore[no-untyped-def]
-        fd = os.open(self.baseFilename, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-        os.fchmod(fd, 0o600)
-        return os.fdopen(fd, self.mode, encoding=self.encoding, errors=self.errors)
+    The file is opened only if it is a regular file (never through a symbolic link, never
+    blocking on a FIFO) and chmodded through its descriptor; an :class:`OSError` says why not
+    (:class:`~pacs_tui.private_paths.RefusedPath` for a link or a special file). Rotation only
+    renames (a rename moves a link, never what it points to) and reopens the name the same way.
+    """
+
+    def _open(self) -> io.TextIOWrapper:
+        fd = open_private(self.baseFilename, os.O_WRONLY | os.O_APPEND)
+        return open(fd, "a", encoding=self.encoding, errors=self.errors)
+
+    def doRollover(self) -> None:
+        """The stock rotation, with ``lexists`` for ``exists``: a dangling link is moved along
+        like anything else rather than left in the way."""
+        if self.stream:
+            self.stream.close()
+            self.stream = None
+        if self.backupCount > 0:
+            for i in range(self.backupCount - 1, 0, -1):
+                source = self.rotation_filename(f"{self.baseFilename}.{i}")
+                if os.path.lexists(source):
+                    os.replace(source, self.rotation_filename(f"{self.baseFilename}.{i + 1}"))
+            if os.path.lexists(self.baseFilename):
+                os.replace(self.baseFilename, self.rotation_filename(f"{self.baseFilename}.1"))
+        if not self.delay:
+            self.stream = self._open()
 
 
 def setup_logging(level: str, *, file: Path | None = None) -> Path | None:
@@ -83,7 +106,7 @@ def setup_logging(level: str, *, file: Path | None = None) -> Path | None:
     handler: logging.Handler
     if file is not None:
         try:
-            file.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            make_private_dirs(file.parent)
             target = PrivateRotatingFileHandler(
                 file, maxBytes=5_000_000, backupCount=3, encoding="utf-8"
             )

@@ -14,6 +14,7 @@ import math
 import os
 import sqlite3
 import stat
+import struct
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager, suppress
@@ -25,6 +26,7 @@ from typing import Any, Literal, Self
 import aiosqlite
 
 from pacs_tui.model import Event, EventKind, Sample, Status, Target
+from pacs_tui.private_paths import NOFOLLOW_FLAGS, file_kind, make_private_dirs
 from pacs_tui.visible import visible
 
 log = logging.getLogger(__name__)
@@ -181,23 +183,21 @@ def _status(word: str | None) -> Status | None:
         return Status.UNKNOWN
 
 
-_KINDS = {
-    stat.S_IFDIR: "directory",
-    stat.S_IFCHR: "character device",
-    stat.S_IFBLK: "block device",
-    stat.S_IFIFO: "FIFO",
-    stat.S_IFSOCK: "socket",
-}
 # Files SQLite opens beside the history, by name: we check them too, since SQLite follows links.
 _SIBLINGS = ("-wal", "-shm", "-journal")
-_OPEN_FLAGS = os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC  # NONBLOCK: a FIFO cannot hang us
+_OPEN_FLAGS = NOFOLLOW_FLAGS  # O_NOFOLLOW | O_NONBLOCK (a FIFO cannot hang us) | O_CLOEXEC
+# The 100-byte database header (sqlite.org/fileformat.html): magic, then big-endian fields.
+_HEADER_SIZE = 100
+_MAGIC = b"SQLite format 3\x00"
+_USER_VERSION_AT = 60
+_APPLICATION_ID_AT = 68
 
 
 def _refuse_unless_regular(path: Path, mode: int) -> None:
-    if stat.S_ISLNK(mode):
+    kind = file_kind(mode)
+    if kind == "symbolic link":
         raise StoreError(f"{path} is a symbolic link; give the real path of the history")
-    if not stat.S_ISREG(mode):
-        kind = _KINDS.get(stat.S_IFMT(mode), "special file")
+    if kind:
         raise StoreError(f"{path} is not a regular file ({kind})")
 
 
@@ -230,8 +230,7 @@ def _open_for_writing(path: Path) -> tuple[int, Path]:
     systems (a WAL history needs a local one anyway). The descriptor must outlive the SQLite
     connection: closing any descriptor of a file drops the process's POSIX locks on it.
     """
-    if not path.parent.exists():
-        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    make_private_dirs(path.parent)
     real = _real_path(path)
     _check_paths(path, real)
     try:
@@ -309,6 +308,48 @@ def _same_file(fd: int, real: Path) -> bool:
         return False
     mine = os.fstat(fd)
     return (st.st_dev, st.st_ino) == (mine.st_dev, mine.st_ino)
+
+
+def _read_header(fd: int) -> bytes:
+    """Up to the first 100 bytes of the history (fewer for a shorter file), one bounded read."""
+    chunks: list[bytes] = []
+    size = 0
+    while size < _HEADER_SIZE and (chunk := os.pread(fd, _HEADER_SIZE - size, size)):
+        chunks.append(chunk)
+        size += len(chunk)
+    return b"".join(chunks)
+
+
+def _read_header_of(path: Path, real: Path) -> bytes:
+    """The history's header for a reader: opened ``O_NOFOLLOW | O_NONBLOCK``, checked to be a
+    regular file on the descriptor, read without SQLite (which would make -wal and -shm files
+    beside a WAL-mode database just to look at it)."""
+    try:
+        fd = os.open(real, os.O_RDONLY | _OPEN_FLAGS)
+    except PermissionError:
+        raise StoreError(
+            f"cannot read the history {path}: permission denied (run this as the user that "
+            "writes the history)"
+        ) from None
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:  # became a link after the check
+            raise StoreError(
+                f"{path} is a symbolic link; give the real path of the history"
+            ) from None
+        raise StoreError(f"cannot read the history {path}: {exc.strerror}") from None
+    try:
+        _refuse_unless_regular(path, os.fstat(fd).st_mode)
+        return _read_header(fd)
+    finally:
+        os.close(fd)
+
+
+def _probe_query(real: Path) -> str:
+    """How to open a history just to read its identity: immutable (no locks, no -shm, no -wal
+    made) unless a -wal or -journal beside it holds changes only a normal reader sees."""
+    if any(os.path.lexists(f"{real}{suffix}") for suffix in ("-wal", "-journal")):
+        return "mode=ro"
+    return "mode=ro&immutable=1"
 
 
 def _uri(real: Path, query: str) -> str:
@@ -427,19 +468,17 @@ class Store:
             await self._open_readonly()
             return
         # Order matters: refuse links and special files before opening anything, then check
-        # the file is ours (or new) through a read-only connection, and only then chmod, switch
-        # to WAL (a write) and migrate. A refused file is left exactly as it was.
+        # the file is ours (or new) from its header and through a read-only connection that
+        # makes no file beside it, and only then chmod, switch to WAL (a write) and migrate.
+        # A refused file is left exactly as it was, with nothing added to its folder.
         try:
             fd, real = await asyncio.to_thread(_open_for_writing, self.path)
         except OSError as exc:
             raise StoreError(f"cannot create the history {self.path}: {exc.strerror}") from None
         self._lock_fd = fd
         try:
-            probe = await aiosqlite.connect(_uri(real, "mode=ro"), uri=True, isolation_level=None)
-            try:
-                await self._check_identity(probe)
-            finally:
-                await probe.close()
+            if self._identity_from_header(await asyncio.to_thread(_read_header, fd)) is not None:
+                await self._probe_identity(real)
             await asyncio.to_thread(_tighten, fd, self.path, real)
             db = await aiosqlite.connect(real, isolation_level=None)
             try:
@@ -471,8 +510,14 @@ class Store:
             raise StoreError(f"cannot read the history {self.path}: {exc.strerror}") from None
         if not exists:
             raise StoreError(f"no history at {self.path}")
+        header = await asyncio.to_thread(_read_header_of, self.path, real)
+        app_id = self._identity_from_header(header)
+        if app_id is None:
+            raise StoreError(f"the history {self.path} is empty: nothing recorded yet")
         try:
             try:
+                if app_id == 0:  # ours from before application ids, or another program's
+                    await self._probe_identity(real)
                 db = await self._connect_readonly(real, "mode=ro")
             except sqlite3.Error as exc:
                 if not self._needs_immutable(exc, real):
@@ -571,6 +616,40 @@ class Store:
         await db.execute("PRAGMA synchronous=NORMAL")
         await db.execute("PRAGMA busy_timeout=5000")
 
+    def _identity_from_header(self, header: bytes) -> int | None:
+        """The ``application_id`` in a history's header, None for an empty (new) file.
+
+        StoreError, without SQLite having opened the file, for a file that is not an SQLite
+        database or whose application id is another program's. The header of a WAL-mode file
+        may lag behind its -wal log, so an id of 0 (or ours) still needs :meth:`_check_identity`.
+        """
+        if not header:
+            return None
+        if len(header) < _HEADER_SIZE or not header.startswith(_MAGIC):
+            raise StoreError(f"{self.path} is not a pacs-tui history (not an SQLite database)")
+        (version,) = struct.unpack_from(">i", header, _USER_VERSION_AT)
+        (app_id,) = struct.unpack_from(">i", header, _APPLICATION_ID_AT)
+        if app_id not in (0, APPLICATION_ID):
+            raise self._foreign(app_id, version)
+        return int(app_id)
+
+    async def _probe_identity(self, real: Path) -> None:
+        """:meth:`_check_identity` through a connection of its own that creates nothing beside
+        the file (see :func:`_probe_query`)."""
+        probe = await aiosqlite.connect(
+            _uri(real, _probe_query(real)), uri=True, isolation_level=None
+        )
+        try:
+            await self._check_identity(probe)
+        finally:
+            await probe.close()
+
+    def _foreign(self, app_id: int, version: int) -> StoreError:
+        return StoreError(
+            f"{self.path} is not a pacs-tui history: it is another program's SQLite file "
+            f"(application_id 0x{app_id & 0xFFFFFFFF:08x}, user_version {version})"
+        )
+
     async def _check_identity(self, db: aiosqlite.Connection) -> int:
         """The schema version of a pacs-tui history, 0 for a new (empty) file; StoreError for
         another program's SQLite file (told apart by ``PRAGMA application_id``) or a newer
@@ -585,10 +664,7 @@ class Store:
             # A history written before pacs-tui set application_id: our version and tables.
             ours = 1 <= version <= SCHEMA_VERSION and names >= _TABLES
         if not ours:
-            raise StoreError(
-                f"{self.path} is not a pacs-tui history: it is another program's SQLite file "
-                f"(application_id 0x{app_id & 0xFFFFFFFF:08x}, user_version {version})"
-            )
+            raise self._foreign(app_id, version)
         if version > SCHEMA_VERSION:
             raise StoreError(
                 f"{self.path} has schema version {version}; this pacs-tui knows up to "

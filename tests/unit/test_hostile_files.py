@@ -25,6 +25,7 @@ import pytest
 
 from pacs_tui.config import ConfigError, load_file, parse_config
 from pacs_tui.config_init import RefusedDestination, write_starter
+from pacs_tui.logs import PrivateRotatingFileHandler, close_logs, setup_logging
 from pacs_tui.model import Event, EventKind, Sample, Status
 from pacs_tui.store import APPLICATION_ID, SCHEMA_VERSION, Store, StoreError
 
@@ -125,23 +126,27 @@ async def test_a_character_device_is_refused_not_chmodded(tmp_path: Path) -> Non
     assert siblings(path) == set()  # no -journal, no .lock
 
 
-def foreign_database(path: Path, app_id: int, user_version: int) -> None:
+def foreign_database(path: Path, app_id: int, user_version: int, wal: bool = False) -> None:
     with sqlite3.connect(path) as db:
+        if wal:
+            db.execute("PRAGMA journal_mode = WAL")
         db.execute(f"PRAGMA application_id = {app_id}")
         db.execute(f"PRAGMA user_version = {user_version}")
         db.execute("CREATE TABLE things (x)")
         db.execute("INSERT INTO things VALUES (1)")
-    db.close()
+    db.close()  # the last connection: a WAL file is checkpointed, its -wal and -shm removed
     path.chmod(0o644)
 
 
+@pytest.mark.parametrize("wal", [False, True], ids=["rollback-journal", "wal"])
 @pytest.mark.parametrize(("app_id", "user_version"), [(0, 0), (0, 1), (0x12345678, 1)])
 async def test_another_programs_database_is_refused_with_nothing_changed(
-    tmp_path: Path, app_id: int, user_version: int
+    tmp_path: Path, app_id: int, user_version: int, wal: bool
 ) -> None:
     path = tmp_path / "other.sqlite"
-    foreign_database(path, app_id, user_version)
+    foreign_database(path, app_id, user_version, wal)
     before = snapshot(path)
+    folder = sorted(p.name for p in tmp_path.iterdir())
     for readonly in (False, True):
         with pytest.raises(
             StoreError,
@@ -150,10 +155,24 @@ async def test_another_programs_database_is_refused_with_nothing_changed(
         ):
             await Store.open(path, readonly=readonly)
     assert snapshot(path) == before  # not switched to WAL, not chmodded, no tables added
-    assert siblings(path) == set()
+    assert sorted(p.name for p in tmp_path.iterdir()) == folder  # no -wal, -shm, -journal
     with sqlite3.connect(path) as db:
-        assert db.execute("PRAGMA journal_mode").fetchone() == ("delete",)
+        assert db.execute("PRAGMA journal_mode").fetchone() == ("wal" if wal else "delete",)
     db.close()
+
+
+def test_cli_leaves_a_foreign_wal_database_exactly_as_it_was(tmp_path: Path) -> None:
+    history = tmp_path / "data" / "other.sqlite"
+    history.parent.mkdir()
+    foreign_database(history, 0x12345678, 3, wal=True)
+    before = snapshot(history)
+    config = config_file(tmp_path, history)
+    for command in (["history"], ["status"], ["collect"]):
+        out = cli(*command, "--config", str(config), cwd=tmp_path)
+        assert f"{history} is not a pacs-tui history" in out.stderr, (command, out.stderr)
+        assert "Traceback" not in out.stderr
+        assert [p.name for p in history.parent.iterdir()] == ["other.sqlite"], command
+        assert snapshot(history) == before
 
 
 async def test_an_empty_file_or_an_empty_database_is_initialised(tmp_path: Path) -> None:
@@ -206,6 +225,124 @@ async def test_one_writer_per_file_whatever_the_path(tmp_path: Path) -> None:
     finally:
         await first.close()
     await (await Store.open(tmp_path / "hard.sqlite")).close()  # the lock went with the first
+
+
+async def test_missing_history_folders_are_private_whatever_the_umask(tmp_path: Path) -> None:
+    path = tmp_path / "deep" / "a" / "b" / "c" / "h.sqlite"
+    old = os.umask(0)
+    try:
+        await (await Store.open(path)).close()
+    finally:
+        os.umask(old)
+    for folder in ("deep", "deep/a", "deep/a/b", "deep/a/b/c"):
+        assert stat.S_IMODE((tmp_path / folder).stat().st_mode) == 0o700, folder
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+# -- the UI log file ----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def ui_log() -> Iterator[None]:
+    """Puts logging back as it was after a test that sets up the UI's log file."""
+    root = logging.getLogger()
+    level, handlers, hook = root.level, list(root.handlers), threading.excepthook
+    yield
+    close_logs()
+    for handler in list(root.handlers):
+        root.removeHandler(handler)
+    for handler in handlers:
+        root.addHandler(handler)
+    root.setLevel(level)
+    threading.excepthook = hook
+    logging.captureWarnings(False)
+
+
+def test_a_symlinked_ui_log_is_refused_and_its_target_untouched(
+    tmp_path: Path, ui_log: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    victim = tmp_path / "victim"
+    victim.write_text("precious")
+    victim.chmod(0o644)
+    before = snapshot(victim)
+    link = tmp_path / "pacs-tui.log"
+    link.symlink_to(victim)
+    assert setup_logging("info", file=link) is None
+    logging.getLogger("t").warning("a line that must go nowhere")
+    close_logs()
+    assert snapshot(victim) == before  # not chmodded to 0600, no log line appended
+    assert capsys.readouterr().err == (
+        f"pacs-tui: cannot write the log file {link} (it is a symbolic link); "
+        "logging is off for this run\n"
+    )
+
+
+@pytest.mark.parametrize("kind", ["FIFO", "directory"])
+def test_a_ui_log_that_is_not_a_regular_file_is_refused_at_once(tmp_path: Path, kind: str) -> None:
+    path = tmp_path / "pacs-tui.log"
+    if kind == "FIFO":
+        os.mkfifo(path)  # opening it to write would wait for a reader: a blank UI for ever
+    else:
+        path.mkdir()
+    path.chmod(0o644)
+    script = (
+        "import sys\nfrom pathlib import Path\nfrom pacs_tui.logs import setup_logging\n"
+        "print(setup_logging('info', file=Path(sys.argv[1])))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script, str(path)], capture_output=True, text=True, timeout=20
+    )
+    assert out.stdout == "None\n"
+    assert out.stderr == (
+        f"pacs-tui: cannot write the log file {path} (it is a {kind}, not a regular file); "
+        "logging is off for this run\n"
+    )
+    assert stat.S_IMODE(path.lstat().st_mode) == 0o644
+
+
+def test_ui_log_rotation_never_writes_or_chmods_through_a_link(tmp_path: Path) -> None:
+    log_file = tmp_path / "pacs-tui.log"
+    victims = []
+    for i in range(4):
+        victim = tmp_path / f"victim{i}"
+        victim.write_text("precious")
+        victim.chmod(0o644)
+        victims.append((victim, snapshot(victim)))
+    for i in (1, 2, 3):
+        Path(f"{log_file}.{i}").symlink_to(victims[i][0])
+    handler = PrivateRotatingFileHandler(log_file, maxBytes=100, backupCount=3)
+    try:
+        for i in range(10):
+            if i == 5:  # the live file swapped for a link: the next rotation reopens its name
+                log_file.unlink()
+                log_file.symlink_to(victims[0][0])
+            handler.emit(logging.makeLogRecord({"msg": f"{i} " + "x" * 60}))
+    finally:
+        handler.close()
+    for victim, before in victims:
+        assert snapshot(victim) == before, victim
+    for path in (log_file, *(Path(f"{log_file}.{i}") for i in (1, 2, 3))):
+        if not path.is_symlink():
+            assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
+
+
+def test_missing_ui_log_folders_are_private_whatever_the_umask(
+    tmp_path: Path, ui_log: None
+) -> None:
+    home = tmp_path / "home"
+    home.mkdir()
+    log_file = home / ".local" / "state" / "pacs-tui" / "pacs-tui.log"
+    old = os.umask(0)
+    try:
+        assert setup_logging("info", file=log_file) == log_file
+        logging.getLogger("t").warning("a line")
+        close_logs()
+    finally:
+        os.umask(old)
+    for folder in (".local", ".local/state", ".local/state/pacs-tui"):
+        assert stat.S_IMODE((home / folder).stat().st_mode) == 0o700, folder
+    assert stat.S_IMODE(log_file.stat().st_mode) == 0o600
+    assert "a line" in log_file.read_text()
 
 
 # -- corrupt and full histories -----------------------------------------------------------------
@@ -469,6 +606,20 @@ def test_config_init_makes_private_folders_whatever_the_umask(tmp_path: Path) ->
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
 
 
+def test_config_init_refuses_a_link_in_place_of_a_folder_it_would_make(tmp_path: Path) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    elsewhere.chmod(0o755)
+    (tmp_path / "a").symlink_to(elsewhere)  # an existing folder link is used as it is ...
+    write_starter(tmp_path / "a" / "b" / "config.toml")
+    assert stat.S_IMODE((elsewhere / "b").stat().st_mode) == 0o700
+    assert stat.S_IMODE(elsewhere.stat().st_mode) == 0o755  # ... and never chmodded
+    (tmp_path / "dangling").symlink_to(tmp_path / "nowhere")
+    with pytest.raises(OSError):
+        write_starter(tmp_path / "dangling" / "config.toml")  # not created through the link
+    assert not (tmp_path / "nowhere").exists()
+
+
 def test_config_init_refuses_a_device(tmp_path: Path) -> None:
     path = tmp_path / "config.toml"
     os.mkfifo(path)
@@ -509,6 +660,15 @@ def test_a_config_that_is_not_a_regular_file_is_refused_at_once(tmp_path: Path, 
     )  # fmt: skip
     assert out.returncode == 1
     assert f"(file) = '{path}': expected a regular file, not a {kind}" in out.stderr
+
+
+def test_a_config_saved_with_a_byte_order_mark_is_read(tmp_path: Path) -> None:
+    path = tmp_path / "c.toml"
+    path.write_bytes(b"\xef\xbb\xbf" + f'[dicom]\ncalling_aet = "T"\n{NODE}'.encode())
+    assert load_file(path).dicom.calling_aet == "T"
+    path.write_bytes(b"\xef\xbb\xbf\xef\xbb\xbf" + f'[dicom]\ncalling_aet = "T"\n{NODE}'.encode())
+    with pytest.raises(ConfigError, match="valid TOML"):
+        load_file(path)  # one mark is a text editor's; a second is in the TOML itself
 
 
 @pytest.mark.parametrize(
