@@ -351,10 +351,13 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 async def _recorded_statuses(config: Config) -> dict[str, tuple[Status, str, float]]:
     """The last recorded status of each target, when a history exists (a collector's, say), so
-    that ``status`` says since when a node has been DOWN rather than "since this check"."""
+    that ``status`` says since when a node has been DOWN rather than "since this check".
+
+    No history is no warning; anything at the history's path that the store refuses (a link,
+    a FIFO, a folder, a device, another program's file) is one warning, and the check runs."""
     from pacs_tui.store import Store, StoreError
 
-    if not config.history.path.is_file():
+    if not os.path.lexists(config.history.path):
         return {}
     try:
         store = await Store.open(config.history.path, readonly=True)

@@ -228,6 +228,37 @@ def test_status_says_since_when_from_the_recorded_history(tmp_path: Path) -> Non
     assert since < doc["checked_at"] and since < first["checked_at"]
 
 
+@pytest.mark.parametrize("kind", ["symbolic link", "FIFO", "directory", "character device"])
+def test_status_warns_about_every_history_it_refuses(tmp_path: Path, kind: str) -> None:
+    history = tmp_path / "h.sqlite"
+    if kind == "symbolic link":
+
+        async def make() -> None:
+            await (await Store.open(tmp_path / "real.sqlite")).close()
+
+        asyncio.run(make())
+        history.symlink_to(tmp_path / "real.sqlite")
+    elif kind == "FIFO":
+        os.mkfifo(history)
+    elif kind == "directory":
+        history.mkdir()
+    else:
+        history = Path("/dev/null")
+    config = write_config(tmp_path / "c.toml", [("gone", "GONE", closed_port())], history)
+    out = run("status", "--config", str(config), cwd=tmp_path)
+    assert out.returncode == 2, out.stderr  # the check itself still runs: DOWN
+    assert "status: not reading the history:" in out.stderr
+    assert f"{history} is " in out.stderr and kind in out.stderr
+
+
+def test_status_is_quiet_without_a_history(tmp_path: Path) -> None:
+    config = write_config(tmp_path / "c.toml", [("gone", "GONE", closed_port())], tmp_path / "h")
+    out = run("status", "--config", str(config), cwd=tmp_path)
+    assert out.returncode == 2
+    assert "history" not in out.stderr
+    assert not (tmp_path / "h").exists()
+
+
 def test_status_usage_errors_are_unknown_for_monitoring(tmp_path: Path) -> None:
     out = run("status", "--jsn", cwd=tmp_path)
     assert out.returncode == 3 and "unrecognized arguments: --jsn" in out.stderr
