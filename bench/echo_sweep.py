@@ -248,7 +248,12 @@ def open_association_cpu(node: Node, count: int, timeout: float) -> tuple[float,
     sends one C-ECHO per association and is not exposed to that.
     """
     # One association for the whole run: its hard deadline is an hour away.
-    ae = ProbeAE(CALLING, Budget.for_timeout(time.perf_counter(), 3600))
+    ae = ProbeAE(
+        CALLING,
+        Budget.for_timeout(time.perf_counter(), 3600),
+        pdata_limit=64 << 20,
+        expecting="a run of C-ECHO responses",
+    )
     ae.add_requested_context(VERIFICATION_SOP_CLASS)
     ae.connection_timeout = ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = timeout
     assoc = ae.associate(HOST, node.port, ae_title=node.aet)

@@ -214,24 +214,39 @@ def _element(tag: tuple[int, int], value: bytes) -> bytes:
     return struct.pack("<HHL", tag[0], tag[1], len(value)) + value
 
 
-def echo_rsp(pdata: bytes) -> bytes:
-    """A P-DATA-TF with the C-ECHO-RSP (Success) to the C-ECHO-RQ in ``pdata``."""
+def echo_rsp(
+    pdata: bytes,
+    *,
+    command_field: int = 0x8030,
+    message_id: int | None = None,
+    sop_class: bytes = VERIFICATION,
+    status: int = 0,
+    extra: bytes = b"",
+) -> bytes:
+    """A P-DATA-TF with the C-ECHO-RSP to the C-ECHO-RQ in ``pdata`` (Success); the keywords
+    bend it (another command field, message ID, SOP class or status; ``extra`` elements)."""
     cid = pdata[10]
     command = pdata[12:]
-    message_id = 1
+    asked = 1
     offset = 0
     while offset + 8 <= len(command):
         group, elem, length = struct.unpack("<HHL", command[offset : offset + 8])
         if (group, elem) == (0x0000, 0x0110):
-            (message_id,) = struct.unpack("<H", command[offset + 8 : offset + 10])
+            (asked,) = struct.unpack("<H", command[offset + 8 : offset + 10])
         offset += 8 + length
-    body = _element((0, 0x0002), VERIFICATION)
-    body += _element((0, 0x0100), struct.pack("<H", 0x8030))
-    body += _element((0, 0x0120), struct.pack("<H", message_id))
+    body = _element((0, 0x0002), sop_class)
+    body += _element((0, 0x0100), struct.pack("<H", command_field))
+    body += _element((0, 0x0120), struct.pack("<H", asked if message_id is None else message_id))
     body += _element((0, 0x0800), struct.pack("<H", 0x0101))
-    body += _element((0, 0x0900), struct.pack("<H", 0))
+    body += _element((0, 0x0900), struct.pack("<H", status)) + extra
     command_set = _element((0, 0x0000), struct.pack("<L", len(body))) + body
     pdv = bytes([cid, 0x03]) + command_set  # command, last fragment
+    return _pdu(0x04, struct.pack(">L", len(pdv)) + pdv)
+
+
+def pdata(cid: int, header: int, data: bytes) -> bytes:
+    """A P-DATA-TF with one PDV (``header``: bit 0 command, bit 1 last fragment)."""
+    pdv = bytes([cid, header]) + data
     return _pdu(0x04, struct.pack(">L", len(pdv)) + pdv)
 
 
@@ -366,6 +381,101 @@ def pdata_bomb(conn: Conn) -> None:
     conn.stream(bytes(65536))
 
 
+def fragment_flood(conn: Conn) -> None:
+    """Accept, then answer the C-ECHO with command fragments of legal size, none of them last."""
+    conn.send(associate_ac(conn.read_pdu()))
+    cid = conn.read_pdu()[10]
+    conn.stream(pdata(cid, 0x01, bytes(16382 - 6)))
+
+
+def small_pdata_flood(conn: Conn) -> None:
+    """Accept, then answer the C-ECHO with an endless run of tiny P-DATA-TFs."""
+    conn.send(associate_ac(conn.read_pdu()))
+    cid = conn.read_pdu()[10]
+    conn.stream(pdata(cid, 0x01, b"\0\0") * 4096)
+
+
+def max_pdu_6(conn: Conn) -> None:
+    """Accept, announcing a maximum PDU length of 6 bytes (pynetdicom divides by zero)."""
+    conn.send(associate_ac(conn.read_pdu(), max_pdu=6))
+    polite_after_ac(conn)
+
+
+def double_ac(conn: Conn) -> None:
+    """Accept twice."""
+    ac = associate_ac(conn.read_pdu())
+    conn.send(ac)
+    time.sleep(0.05)
+    conn.send(ac)
+    polite_after_ac(conn)
+
+
+def glued_ac_echo(conn: Conn) -> None:
+    """Accept, and in the same write a C-ECHO-RSP to a request not sent yet."""
+    rq = conn.read_pdu()
+    fake_rq = pdata(_context_ids(rq)[0], 0x03, b"")
+    conn.send(associate_ac(rq) + echo_rsp(fake_rq))
+    polite_after_ac(conn)
+
+
+def glued_ac_release_rp(conn: Conn) -> None:
+    """Accept, and in the same write an A-RELEASE-RP nobody asked for."""
+    conn.send(associate_ac(conn.read_pdu()) + RELEASE_RP)
+    polite_after_ac(conn)
+
+
+def glued_echo_rp(conn: Conn) -> None:
+    """Answer the C-ECHO and, in the same write, the release not asked for yet."""
+    conn.send(associate_ac(conn.read_pdu()))
+    conn.send(echo_rsp(conn.read_pdu()) + RELEASE_RP)
+    polite_after_ac(conn)
+
+
+def rsp_unknown_field(conn: Conn) -> None:
+    """Answer the C-ECHO with a command field no DIMSE service has (0x9999)."""
+    conn.send(associate_ac(conn.read_pdu()))
+    conn.send(echo_rsp(conn.read_pdu(), command_field=0x9999))
+    polite_after_ac(conn)
+
+
+def rsp_cfind_field(conn: Conn) -> None:
+    """Answer the C-ECHO with a C-FIND-RSP."""
+    conn.send(associate_ac(conn.read_pdu()))
+    conn.send(echo_rsp(conn.read_pdu(), command_field=0x8020))
+    polite_after_ac(conn)
+
+
+def rsp_wrong_message_id(conn: Conn) -> None:
+    conn.send(associate_ac(conn.read_pdu()))
+    conn.send(echo_rsp(conn.read_pdu(), message_id=999))
+    polite_after_ac(conn)
+
+
+def rsp_wrong_sop(conn: Conn) -> None:
+    conn.send(associate_ac(conn.read_pdu()))
+    conn.send(echo_rsp(conn.read_pdu(), sop_class=b"1.2.3.4"))
+    polite_after_ac(conn)
+
+
+def rsp_trickle(conn: Conn) -> None:
+    """Answer the C-ECHO two bytes a second."""
+    conn.send(associate_ac(conn.read_pdu()))
+    rsp = echo_rsp(conn.read_pdu())
+    for i in range(0, len(rsp), 2):
+        if conn.stop.wait(0.5 if i else 0):
+            return
+        conn.send(rsp[i : i + 2])
+    conn.hold()
+
+
+def rsp_charset_escape(conn: Conn) -> None:
+    """Fail the C-ECHO (0xC001) with terminal escapes in a Specific Character Set element."""
+    conn.send(associate_ac(conn.read_pdu()))
+    charset = _element((0x0008, 0x0005), b"\x1b]2;CSPWN\x07\x1b[41m")
+    conn.send(echo_rsp(conn.read_pdu(), status=0xC001, extra=charset))
+    polite_after_ac(conn)
+
+
 def polite_after_ac(conn: Conn) -> None:
     """After an A-ASSOCIATE-AC: answer each C-ECHO, then the release, then wait for the close."""
     while True:
@@ -410,5 +520,18 @@ BEHAVIOURS: dict[str, Behaviour] = {
     "partial_ac_silent": partial_ac_silent,
     "long_version_name": long_version_name,
     "pdata_bomb": pdata_bomb,
+    "fragment_flood": fragment_flood,
+    "small_pdata_flood": small_pdata_flood,
+    "max_pdu_6": max_pdu_6,
+    "double_ac": double_ac,
+    "glued_ac_echo": glued_ac_echo,
+    "glued_ac_release_rp": glued_ac_release_rp,
+    "glued_echo_rp": glued_echo_rp,
+    "rsp_unknown_field": rsp_unknown_field,
+    "rsp_cfind_field": rsp_cfind_field,
+    "rsp_wrong_message_id": rsp_wrong_message_id,
+    "rsp_wrong_sop": rsp_wrong_sop,
+    "rsp_trickle": rsp_trickle,
+    "rsp_charset_escape": rsp_charset_escape,
 }
 """Every hostile behaviour by name (``polite`` is the control, not in here)."""

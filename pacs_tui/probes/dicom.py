@@ -66,8 +66,9 @@ from pynetdicom import evt
 from pynetdicom.pdu_primitives import A_ABORT, A_ASSOCIATE, A_P_ABORT
 
 from pacs_tui.model import Result, Status, Target
+from pacs_tui.probes.dicom_conduct import DIMSE_COMMANDS
 from pacs_tui.probes.dicom_transport import Budget, ProbeAE
-from pacs_tui.visible import host_port
+from pacs_tui.visible import host_port, visible
 
 __all__ = [
     "DicomEchoCheck",
@@ -78,6 +79,9 @@ __all__ = [
 ]
 
 LOGGER = logging.getLogger(__name__)
+
+# What a peer may send back in P-DATA for one C-ECHO: the response is about 100 bytes.
+ECHO_PDATA_LIMIT = 64 * 1024
 
 # pydicom validates every UID pynetdicom decodes and, for a peer's non-conformant
 # Implementation Class UID, logs a warning and raises a UserWarning on every check (~4 lines
@@ -261,8 +265,9 @@ def echo(
     }
 
     def outcome(ok: bool, reason: str, **fields: Any) -> EchoOutcome:
+        known = {k: v for k, v in base.items() if not k.startswith("_")}  # "_": our own marks
         return EchoOutcome(
-            ok=ok, reason=reason, elapsed_seconds=time.perf_counter() - start, **base, **fields
+            ok=ok, reason=reason, elapsed_seconds=time.perf_counter() - start, **known, **fields
         )
 
     for name, value in (("called", called_aet), ("calling", calling_aet)):
@@ -277,21 +282,25 @@ def echo(
         return outcome(False, f"host not found: {host} ({detail})")
     base["address"] = address
 
-    ae = ProbeAE(calling_aet, budget)
+    ae = ProbeAE(calling_aet, budget, pdata_limit=ECHO_PDATA_LIMIT, expecting="a C-ECHO response")
     try:
         result = _exchange(ae, base, where, budget, start, timeout, outcome)
     finally:
-        # Whatever state pynetdicom was left in (a DUL thread that died on an invalid event
-        # leaves its socket open), the connection ends with the check.
+        # Whatever state pynetdicom was left in (a reactor thread that died on an invalid
+        # event leaves its socket open; an exception in pynetdicom leaves the association
+        # thread running), the connection and its threads end with the check.
         if ae.socket is not None:
             ae.socket.close_os_socket()
-    fault = ae.socket.fault if ae.socket is not None else None
-    if fault is None:
+        for assoc in ae.active_associations:
+            assoc.kill()
+    sock = ae.socket
+    if sock is None or sock.fault is None:
         return result
     # The guard's words say what the peer did; pynetdicom only saw a closed connection.
-    if not result.ok:
-        return dataclasses.replace(result, reason=fault)
-    return dataclasses.replace(result, reason=f"release failed: {fault}")
+    echoed_at = base.get("_echoed_at")
+    if not result.ok or echoed_at is None or (sock.fault_at or 0.0) < echoed_at:
+        return dataclasses.replace(result, ok=False, reason=sock.fault)
+    return dataclasses.replace(result, reason=f"release failed: {sock.fault}")
 
 
 def _exchange(
@@ -315,6 +324,10 @@ def _exchange(
 
     received: list[Any] = []
     reply_at: list[float] = []
+    responses: list[Any] = []
+
+    def on_dimse_recv(event: Any) -> None:
+        responses.append(event.message.command_set)
 
     def on_acse_recv(event: Any) -> None:
         received.append(event.primitive)
@@ -327,7 +340,11 @@ def _exchange(
         base["address"],
         base["port"],
         ae_title=base["called_aet"],
-        evt_handlers=[(evt.EVT_ACSE_RECV, on_acse_recv), (evt.EVT_PDU_RECV, on_pdu_recv)],
+        evt_handlers=[
+            (evt.EVT_ACSE_RECV, on_acse_recv),
+            (evt.EVT_PDU_RECV, on_pdu_recv),
+            (evt.EVT_DIMSE_RECV, on_dimse_recv),
+        ],
     )
     associated = time.perf_counter()
 
@@ -392,6 +409,11 @@ def _exchange(
         return outcome(False, reason)
     base["dimse_seconds"] = echo_end - echo_start
     base["status"] = int(status)
+    base["_echoed_at"] = echo_end
+    wrong = _wrong_response(responses)
+    if wrong is not None:
+        assoc.abort()
+        return outcome(False, wrong)
 
     release_timeout = budget.left()
     assoc.acse_timeout = release_timeout
@@ -419,6 +441,31 @@ def _exchange(
         else:
             reason = f"release failed: timed out after {_seconds(release_timeout)}"
     return outcome(ok, reason)
+
+
+def _wrong_response(commands: list[Any]) -> str | None:
+    """Why the reply to our C-ECHO (message 1) is not its C-ECHO-RSP, in words, or ``None``.
+
+    pynetdicom's ``send_c_echo`` returns the Status of whatever DIMSE message came first: a
+    C-FIND-RSP, a response to another message or for another SOP class would pass as an echo.
+    """
+    if not commands:
+        return None
+    command = commands[0]
+    field = command.get("CommandField")
+    if field != 0x8030:
+        what = DIMSE_COMMANDS.get(field, "a DIMSE message") if isinstance(field, int) else None
+        return f"peer answered the C-ECHO with {what or 'a message without a command field'}"
+    answered = command.get("MessageIDBeingRespondedTo")
+    if answered != 1:
+        return f"peer answered message {answered}, not our C-ECHO (message 1)"
+    sop_class = command.get("AffectedSOPClassUID")
+    if sop_class is not None and str(sop_class) != VERIFICATION_SOP_CLASS:
+        return (
+            f"peer answered the C-ECHO for SOP class {visible(str(sop_class), 64)}, "
+            "not Verification"
+        )
+    return None
 
 
 def _text(value: Any) -> str | None:

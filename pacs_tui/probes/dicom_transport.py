@@ -1,4 +1,4 @@
-"""The DICOM probe's socket: deadlines, PDU size caps and quick ACKs under pynetdicom 3.0.
+"""The DICOM probe's socket: deadlines, a judge of every PDU, and quick ACKs, under pynetdicom 3.0.
 
 pynetdicom builds a requestor's socket through ``AE._create_socket`` →
 ``AssociationSocket._create_socket``, and its DUL thread reads every PDU through
@@ -12,14 +12,9 @@ pynetdicom trusts the peer completely:
   for ever; ``Association.kill()`` then spins waiting for it and the worker thread is lost.
   Here every read and write gets what is left of the check's hard deadline, checked again
   before each ``recv``, so a trickle cannot stretch it.
-* **Lengths are believed.** The header's 32-bit length is read in full, so a peer that
-  announces 4 GiB and streams zeros grows memory without bound. Here each PDU type has a cap
-  (an A-ASSOCIATE-AC is a few kB; a P-DATA-TF may not exceed the maximum PDU we announced) and
-  a PDU over it is refused before anything is allocated.
-* **Invalid replies kill the DUL thread or lose the reason.** An A-ASSOCIATE-RJ with
-  out-of-range fields raises ``ValueError`` in the DUL thread's state machine (a thread
-  traceback on stderr; the caller sees a timeout), and a field pynetdicom cannot decode
-  (a version name over 16 bytes) is only logged. Both are checked here first.
+* **Every PDU is believed.** Lengths, order and fields are taken as sent; what that costs
+  and what is checked instead is in :mod:`pacs_tui.probes.dicom_conduct`, which judges each
+  header before its body is read and each body before pynetdicom decodes it.
 
 When the guard refuses something it records why (:attr:`ProbeAssociationSocket.fault`, in
 words), sends an A-ABORT, shuts the socket down and hands pynetdicom a short read, which it
@@ -37,39 +32,19 @@ import socket
 import struct
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from pynetdicom import AE
 from pynetdicom.transport import AddressInformation, AssociationSocket
 
+from pacs_tui.probes.dicom_conduct import PDU_NAMES, PeerConduct, named
+
 # Linux only; elsewhere the QUICKACK half of the fix is skipped.
 _TCP_QUICKACK: int | None = getattr(socket, "TCP_QUICKACK", None)
 
-PDU_NAMES = {
-    0x01: "A-ASSOCIATE-RQ",
-    0x02: "A-ASSOCIATE-AC",
-    0x03: "A-ASSOCIATE-RJ",
-    0x04: "P-DATA-TF",
-    0x05: "A-RELEASE-RQ",
-    0x06: "A-RELEASE-RP",
-    0x07: "A-ABORT",
-}
-
-# Largest length field we accept per PDU type (PS3.8 9.3). An A-ASSOCIATE-AC answering our
-# one presentation context is a few hundred bytes; 128 contexts and a 64 kB user identity
-# response stay well under 256 kB. The fixed-size PDUs are always 4 bytes long.
-ASSOCIATE_CAP = 256 * 1024
-_FIXED_LENGTH = {0x03: 4, 0x05: 4, 0x06: 4, 0x07: 4}
-
 # A-ABORT, source 2 (service-provider), reason 6 (invalid PDU parameter value).
 _ABORT_PDU = bytes([0x07, 0, 0, 0, 0, 4, 0, 0, 2, 6])
-
-# PS3.8 9.3.4: Result 1-2, Source 1-3, and the reasons each source may give.
-_RJ_REASONS = {1: {1, 2, 3, 7}, 2: {1, 2}, 3: {1, 2}}
-
-# User information sub-items pynetdicom refuses when too long: (max bytes, name).
-_USER_FIELDS = {0x52: (64, "Implementation Class UID"), 0x55: (16, "Implementation Version Name")}
 
 
 @dataclass(slots=True)
@@ -100,11 +75,6 @@ class Budget:
 
 def _seconds(value: float) -> str:
     return f"{value:.1f}s" if value >= 0.95 else f"{value * 1000:.0f} ms"
-
-
-def _named(pdu_type: int) -> str:
-    name = PDU_NAMES.get(pdu_type)
-    return f"an {name}" if name and name[0] in "AE" else (f"a {name}" if name else "a PDU")
 
 
 class ProbeSocket(socket.socket):
@@ -139,22 +109,26 @@ class ProbeSocket(socket.socket):
 
 
 class ProbeAssociationSocket(AssociationSocket):
-    """pynetdicom's association socket with deadlines, PDU caps and TCP_NODELAY.
+    """pynetdicom's association socket with deadlines, a judge of every PDU, and TCP_NODELAY.
 
-    ``max_pdu`` is the Maximum Length Received we announce: no P-DATA-TF may be longer. After
-    the TCP connect it gives the association's A-ASSOCIATE wait what is left of the budget, so
-    connect + associate together stay within ``timeout``.
+    ``conduct`` judges each PDU header and body (:class:`~pacs_tui.probes.dicom_conduct.
+    PeerConduct`). After the TCP connect the socket gives the association's A-ASSOCIATE wait
+    what is left of the budget, so connect + associate together stay within ``timeout``.
     """
 
     def __init__(
-        self, assoc: Any, address: AddressInformation, budget: Budget, max_pdu: int
+        self, assoc: Any, address: AddressInformation, budget: Budget, conduct: PeerConduct
     ) -> None:
         self._budget = budget
-        self._max_pdu = max_pdu
+        self.conduct = conduct
         self._probe_socket: ProbeSocket | None = None
         self._pending_type: int | None = None  # type of the PDU whose header was just read
+        self._pdu = _PduClock()
+        self._received = 0
         self.fault: str | None = None
         """Why the guard refused the peer's data, in words; ``None`` while all is well."""
+        self.fault_at: float | None = None
+        """When (``time.perf_counter()``) the fault was found."""
         super().__init__(assoc, address=address)  # calls _create_socket
 
     def _create_socket(self, address: AddressInformation) -> socket.socket:
@@ -200,36 +174,33 @@ class ProbeAssociationSocket(AssociationSocket):
         if sock is None or self.fault is not None:
             return bytearray()
         header = self._pending_type is None
-        what = "a PDU header" if header else _named(self._pending_type or 0)
-        data = self._read(sock, nr_bytes, what)
+        if header:
+            self._pdu = _PduClock(wanted=6)
+        data = self._read(sock, nr_bytes)
         if len(data) < nr_bytes:
             self._pending_type = None
             return data
         if header:
             pdu_type, _, length = struct.unpack(">BBL", data)
-            problem = self._length_problem(pdu_type, length)
-            if problem is not None:
-                self._refuse(problem)
-                return bytearray()
-            self._pending_type = pdu_type
-            return data
-        pdu_type, self._pending_type = self._pending_type, None
-        problem = self._content_problem(pdu_type or 0, data)
+            self._pdu.pdu_type, self._pdu.wanted = pdu_type, 6 + length
+            problem = self.conduct.header_problem(pdu_type, length)
+            if problem is None:
+                self._pending_type = pdu_type
+        else:
+            pdu_type, self._pending_type = self._pending_type or 0, None
+            problem = self.conduct.body_problem(pdu_type, data)
         if problem is not None:
             self._refuse(problem)
             return bytearray()
         return data
 
-    def _read(self, sock: socket.socket, nr_bytes: int, what: str) -> bytearray:
+    def _read(self, sock: socket.socket, nr_bytes: int) -> bytearray:
         data = bytearray()
-        started = time.perf_counter()
-        first = last = 0.0
+        clock = self._pdu
         while len(data) < nr_bytes:
             left = self._budget.hard_left()
             if left <= 0:
-                if what == "a PDU header" and data:
-                    what = f"the header of {_named(data[0])}"
-                self._refuse(_stall_words(what, len(data), nr_bytes, started, first, last))
+                self._refuse(self._deadline_words())
                 return data
             try:
                 sock.settimeout(left)
@@ -240,47 +211,29 @@ class ProbeAssociationSocket(AssociationSocket):
                 return data
             if not chunk:
                 return data
-            last = time.perf_counter()
-            first = first or last
+            clock.got_bytes(len(chunk))
+            if clock.pdu_type is None and not data:
+                clock.pdu_type = chunk[0] if chunk[0] in PDU_NAMES else None
+            self._received += len(chunk)
             data += chunk
         return data
 
-    def _length_problem(self, pdu_type: int, length: int) -> str | None:
-        name = PDU_NAMES.get(pdu_type)
-        if name is None:
-            return f"peer sent bytes that are not a DICOM PDU (PDU type 0x{pdu_type:02X})"
-        if pdu_type == 0x01:
-            return "peer answered with an A-ASSOCIATE-RQ of its own instead of an AC or RJ"
-        fixed = _FIXED_LENGTH.get(pdu_type)
-        if fixed is not None and length != fixed:
-            return f"peer sent {_named(pdu_type)} of {length:,} bytes (it is always {fixed})"
-        limit = self._max_pdu if pdu_type == 0x04 else ASSOCIATE_CAP
-        if fixed is None and length > limit:
-            over = (
-                f"the maximum PDU of {limit:,} bytes we announced"
-                if pdu_type == 0x04
-                else f"the {limit // 1024} kB limit"
+    def _deadline_words(self) -> str:
+        """What the peer was doing when the hard deadline passed, in words."""
+        clock = self._pdu
+        if clock.got == 0:
+            # Between PDUs with more data waiting: the peer kept sending.
+            return (
+                f"peer was still sending when the deadline passed: {self.conduct.pdus} PDUs, "
+                f"{self._received:,} bytes"
             )
-            return f"peer announced {_named(pdu_type)} of {length:,} bytes, over {over}"
-        return None
-
-    @staticmethod
-    def _content_problem(pdu_type: int, body: bytes | bytearray) -> str | None:
-        if pdu_type == 0x03:
-            result, source, reason = body[1], body[2], body[3]
-            if result not in (1, 2) or reason not in _RJ_REASONS.get(source, set()):
-                return (
-                    "association rejected with out-of-range fields "
-                    f"(result {result}, source {source}, reason {reason})"
-                )
-        if pdu_type == 0x02:
-            return _user_info_problem(body)
-        return None
+        return clock.stall_words()
 
     def _refuse(self, reason: str) -> None:
         """Record ``reason``, tell the peer (A-ABORT) and shut the connection down."""
         if self.fault is None:
             self.fault = reason
+            self.fault_at = time.perf_counter()
         sock = self.socket
         if sock is None:
             return
@@ -292,77 +245,68 @@ class ProbeAssociationSocket(AssociationSocket):
 
     def send(self, bytestream: bytes) -> None:
         """Send by the hard deadline (pynetdicom turns a failed send into a closed connection)."""
+        if bytestream:
+            self.conduct.we_sent(bytestream[0])
         if self.socket is not None:
             with contextlib.suppress(OSError):
                 self.socket.settimeout(max(self._budget.hard_left(), 0.01))
         super().send(bytestream)
 
 
-def _stall_words(
-    what: str, got: int, wanted: int, started: float, first: float, last: float
-) -> str:
-    """Words for a read the deadline cut short: a peer that went silent, or one that trickled."""
-    now = time.perf_counter()
-    if got == 0:
-        return f"peer went silent in the middle of {what} ({_seconds(now - started)})"
-    if got == 1 or now - last >= (now - started) / 2:
-        return f"peer sent {got} of {wanted} bytes of {what} then went silent"
-    rate = (got - 1) / max(last - first, 1e-3)
-    per = f"{rate:.0f} bytes a second" if round(rate) != 1 else "1 byte a second"
-    return (
-        f"peer sent {what} too slowly: {got} of {wanted} bytes in {_seconds(now - started)} "
-        f"(about {per})"
-    )
+@dataclass(slots=True)
+class _PduClock:
+    """How one PDU (header and body together) has arrived so far, for the stall words."""
 
+    wanted: int = 6
+    pdu_type: int | None = None
+    got: int = 0
+    started: float = field(default_factory=time.perf_counter)
+    first: float = 0.0
+    first_count: int = 0
+    last: float = 0.0
 
-def _user_info_problem(body: bytes | bytearray) -> str | None:
-    """What in an A-ASSOCIATE-AC's user information pynetdicom would choke on, in words.
+    def got_bytes(self, count: int) -> None:
+        self.last = time.perf_counter()
+        if not self.first:
+            self.first, self.first_count = self.last, count
+        self.got += count
 
-    pynetdicom refuses an Implementation Class UID over 64 bytes, a version name over 16 or
-    bytes it cannot decode as ASCII, but only logs why; we say it. ``body`` is the PDU after
-    its 6-byte header: 68 fixed bytes, then items (type, reserved, 2-byte length, value).
-    """
-    offset = 68
-    while offset + 4 <= len(body):
-        item_type, _, length = struct.unpack(">BBH", body[offset : offset + 4])
-        value = body[offset + 4 : offset + 4 + length]
-        if item_type == 0x50:
-            sub = 0
-            while sub + 4 <= len(value):
-                sub_type, _, sub_length = struct.unpack(">BBH", value[sub : sub + 4])
-                field = value[sub + 4 : sub + 4 + sub_length]
-                limit, name = _USER_FIELDS.get(sub_type, (0, ""))
-                if limit and not 0 < len(field) <= limit:
-                    return (
-                        f"peer's A-ASSOCIATE-AC is invalid: its {name} is {len(field):,} bytes "
-                        f"(1 to {limit} allowed)"
-                    )
-                if limit and not field.isascii():
-                    return f"peer's A-ASSOCIATE-AC is invalid: its {name} is not ASCII"
-                # pynetdicom checks the version name as an AE title: no controls, no backslash.
-                if sub_type == 0x55 and any(b < 0x20 or b in (0x5C, 0x7F) for b in field):
-                    return (
-                        f"peer's A-ASSOCIATE-AC is invalid: its {name} has control characters "
-                        "or a backslash"
-                    )
-                sub += 4 + sub_length
-        offset += 4 + length
-    return None
+    def stall_words(self) -> str:
+        """A peer that went silent part way through the PDU, or one that trickled it."""
+        now = time.perf_counter()
+        what = named(self.pdu_type) if self.pdu_type is not None else "a PDU"
+        # The PDU's length is known once its 6-byte header is in.
+        count = f"{self.got} of {self.wanted:,} bytes" if self.got >= 6 else f"{self.got} bytes"
+        if self.got == self.first_count or now - self.last >= (now - self.started) / 2:
+            return f"peer sent {count} of {what} then went silent"
+        # The rate after the first read: bytes that came in while we waited for them.
+        rate = (self.got - self.first_count) / max(self.last - self.first, 1e-3)
+        per = f"{rate:.0f} bytes a second" if round(rate) != 1 else "1 byte a second"
+        return (
+            f"peer sent {what} too slowly: {count} in {_seconds(now - self.started)} (about {per})"
+        )
 
 
 class ProbeAE(AE):
-    """An AE whose requestor sockets are :class:`ProbeAssociationSocket`."""
+    """An AE whose requestor sockets are :class:`ProbeAssociationSocket`.
 
-    def __init__(self, ae_title: str, budget: Budget) -> None:
+    ``pdata_limit`` and ``expecting`` bound what the peer may send back in P-DATA (see
+    :class:`~pacs_tui.probes.dicom_conduct.PeerConduct`).
+    """
+
+    def __init__(self, ae_title: str, budget: Budget, *, pdata_limit: int, expecting: str) -> None:
         super().__init__(ae_title=ae_title)
         self._budget = budget
+        self._pdata_limit = pdata_limit
+        self._expecting = expecting
         self.socket: ProbeAssociationSocket | None = None
         """The socket of the association this AE requested (one per AE)."""
 
     def _create_socket(
         self, assoc: Any, address: AddressInformation, tls_args: Any
     ) -> AssociationSocket:
-        sock = ProbeAssociationSocket(assoc, address, self._budget, self.maximum_pdu_size)
+        conduct = PeerConduct(self.maximum_pdu_size, self._pdata_limit, self._expecting)
+        sock = ProbeAssociationSocket(assoc, address, self._budget, conduct)
         sock.tls_args = tls_args
         self.socket = sock
         return sock

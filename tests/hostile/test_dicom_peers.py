@@ -19,6 +19,7 @@ from pacs_tui.scheduler import Scheduler
 from tests import hostile_peers as hp
 
 TIMEOUT = 1.0
+FLOOD = r"^peer sent over 65,536 bytes of P-DATA where a C-ECHO response takes a few hundred bytes"
 # The scheduler's limit for one run; a check must be back within it whatever the peer does.
 BOUND = TIMEOUT + 1.0
 
@@ -36,13 +37,12 @@ EXPECTED: dict[str, tuple[Status, str]] = {
     ),
     "ac_trickle": (
         Status.DOWN,
-        r"^peer sent the header of an A-ASSOCIATE-AC too slowly: \d of 6 bytes in .* "
-        r"\(about 1 byte a second\)$",
+        r"^peer sent an A-ASSOCIATE-AC too slowly: \d bytes in .* \(about 1 byte a second\)$",
     ),
-    "random_trickle": (Status.DOWN, r"too slowly: \d of 6 bytes .*\(about 1 byte a second\)$"),
+    "random_trickle": (Status.DOWN, r"too slowly: \d bytes in .*\(about 1 byte a second\)$"),
     "partial_ac_silent": (
         Status.DOWN,
-        r"^peer sent 14 of \d+ bytes of an A-ASSOCIATE-AC then went silent$",
+        r"^peer sent 20 of \d+ bytes of an A-ASSOCIATE-AC then went silent$",
     ),
     "close_at_once": (Status.DOWN, r"the peer closed the connection"),
     "reset": (Status.DOWN, r"the peer closed the connection"),
@@ -69,7 +69,41 @@ EXPECTED: dict[str, tuple[Status, str]] = {
         r"^peer announced a P-DATA-TF of 2,147,483,647 bytes, over the maximum PDU of "
         r"16,382 bytes we announced$",
     ),
+    "fragment_flood": (Status.DOWN, FLOOD),
+    "small_pdata_flood": (Status.DOWN, FLOOD),
+    "max_pdu_6": (
+        Status.DOWN,
+        r"^peer's A-ASSOCIATE-AC is invalid: it can receive PDUs of only 6 bytes "
+        r"\(at least 256 needed\)$",
+    ),
+    "double_ac": (Status.DOWN, r"^peer sent an A-ASSOCIATE-AC after the association was accepted$"),
+    "glued_ac_echo": (Status.DOWN, r"^peer sent a P-DATA-TF before we sent a request$"),
+    "glued_ac_release_rp": (Status.DOWN, r"^peer sent an A-RELEASE-RP before we asked to release$"),
+    # The C-ECHO is answered; whether the stray A-RELEASE-RP is read before the answer is
+    # handed over depends on the threads, so DOWN or a WARN "release failed: …".
+    "glued_echo_rp": (Status.DOWN, r"^(release failed: )?peer sent an A-RELEASE-RP before we"),
+    "rsp_unknown_field": (
+        Status.DOWN,
+        r"^peer sent a DIMSE message with an unknown command field 0x9999$",
+    ),
+    "rsp_cfind_field": (Status.DOWN, r"^peer answered the C-ECHO with C-FIND-RSP$"),
+    "rsp_wrong_message_id": (
+        Status.DOWN,
+        r"^peer answered message 999, not our C-ECHO \(message 1\)$",
+    ),
+    "rsp_wrong_sop": (
+        Status.DOWN,
+        r"^peer answered the C-ECHO for SOP class 1\.2\.3\.4, not Verification$",
+    ),
+    "rsp_trickle": (
+        Status.DOWN,
+        r"^peer sent a P-DATA-TF too slowly: \d+ of \d+ bytes in .* "
+        r"\(about [3-5] bytes a second\)$",
+    ),
+    "rsp_charset_escape": (Status.DOWN, r"^C-ECHO failed with status 0xC001$"),
 }
+# Either status is right for these (see the table).
+ALSO: dict[str, Status] = {"glued_echo_rp": Status.WARN}
 
 
 def test_every_behaviour_has_an_expectation() -> None:
@@ -116,12 +150,12 @@ def test_hostile_peer(
         started = time.perf_counter()
         result = asyncio.run(node(name, peer.port, executor).check())
         elapsed = time.perf_counter() - started
-        assert result.status is status, result.reason
+        assert result.status in (status, ALSO.get(name, status)), result.reason
         assert re.search(pattern, result.reason), result.reason
         assert elapsed <= BOUND, f"{name} took {elapsed:.2f}s"
         # The association is over: the peer sees our side close (no lingering connection).
         assert hp.wait_for(lambda: all(c.closed_by_client for c in list(peer.conns)), 2.0)
-        if name.endswith(("_stream", "_bomb")):
+        if name.endswith(("_stream", "_bomb", "_flood")):
             assert peer.bytes_sent < 64 << 20, "the client kept reading the stream"
     # pynetdicom's own threads (the association and its DUL reactor) are gone.
     assert hp.wait_for(lambda: threading.active_count() <= threads_before + 2, 2.0)
