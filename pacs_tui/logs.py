@@ -137,13 +137,22 @@ def setup_logging(level: str, *, file: Path | None = None) -> Path | None:
     # pydicom, the same: its warnings quote the values it decodes (a peer's character set,
     # a dataset's elements). Python warnings (pydicom raises UserWarnings beside its log
     # lines) go through logging too, so they are filtered and made visible like every line.
-    logging.getLogger("pydicom").setLevel(logging.CRITICAL)
+    # A filter, not a level: importing pydicom resets its logger's level to WARNING.
+    pydicom_log = logging.getLogger("pydicom")
+    for stale in [f for f in pydicom_log.filters if isinstance(f, _CriticalOnly)]:
+        pydicom_log.removeFilter(stale)
+    pydicom_log.addFilter(_CriticalOnly())
     logging.captureWarnings(False)  # (re)capture: a second setup must not keep a stale hook
     logging.captureWarnings(True)
     # An exception that ends a thread (pynetdicom's reactor threads raise on some invalid
     # event orders) would print a traceback on stderr: over the UI's screen, or unescaped.
     threading.excepthook = _log_thread_exception
     return file
+
+
+class _CriticalOnly(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno >= logging.CRITICAL
 
 
 def _log_thread_exception(args: threading.ExceptHookArgs) -> None:

@@ -344,9 +344,13 @@ def _read_header_of(path: Path, real: Path) -> bytes:
         os.close(fd)
 
 
-def _probe_query(real: Path) -> str:
+def _probe_query(real: Path) -> str | None:
     """How to open a history just to read its identity: immutable (no locks, no -shm, no -wal
-    made) unless a -wal or -journal beside it holds changes only a normal reader sees."""
+    made) unless a -wal or -journal beside it holds changes only a normal reader sees. None
+    when a -wal has no -shm: a normal reader would create one beside what may be another
+    program's database, and an immutable one would miss a schema that lives only in the -wal."""
+    if os.path.lexists(f"{real}-wal") and not os.path.lexists(f"{real}-shm"):
+        return None
     if any(os.path.lexists(f"{real}{suffix}") for suffix in ("-wal", "-journal")):
         return "mode=ro"
     return "mode=ro&immutable=1"
@@ -477,13 +481,17 @@ class Store:
             raise StoreError(f"cannot create the history {self.path}: {exc.strerror}") from None
         self._lock_fd = fd
         try:
-            if self._identity_from_header(await asyncio.to_thread(_read_header, fd)) is not None:
-                await self._probe_identity(real)
+            header_id = self._identity_from_header(await asyncio.to_thread(_read_header, fd))
+            if header_id is not None:
+                await self._probe_identity(real, header_id)
             await asyncio.to_thread(_tighten, fd, self.path, real)
             db = await aiosqlite.connect(real, isolation_level=None)
             try:
                 if not _same_file(fd, real):
                     raise StoreError(f"{self.path} was replaced while it was being opened")
+                # Stamp a new file before WAL mode, so the id is in the main file's header at
+                # once (in WAL mode it would sit in the -wal until the first checkpoint).
+                await db.execute(f"PRAGMA application_id = {APPLICATION_ID:d}")
                 await self._configure(db)
                 await self._migrate(db)
             except BaseException:
@@ -517,7 +525,7 @@ class Store:
         try:
             try:
                 if app_id == 0:  # ours from before application ids, or another program's
-                    await self._probe_identity(real)
+                    await self._probe_identity(real, app_id)
                 db = await self._connect_readonly(real, "mode=ro")
             except sqlite3.Error as exc:
                 if not self._needs_immutable(exc, real):
@@ -633,12 +641,20 @@ class Store:
             raise self._foreign(app_id, version)
         return int(app_id)
 
-    async def _probe_identity(self, real: Path) -> None:
+    async def _probe_identity(self, real: Path, header_id: int) -> None:
         """:meth:`_check_identity` through a connection of its own that creates nothing beside
         the file (see :func:`_probe_query`)."""
-        probe = await aiosqlite.connect(
-            _uri(real, _probe_query(real)), uri=True, isolation_level=None
-        )
+        query = _probe_query(real)
+        if query is None and header_id == APPLICATION_ID:
+            query = "mode=ro"  # ours by its header: a normal reader may make its -shm
+        if query is None:
+            raise StoreError(
+                f"{self.path} has a write-ahead log ({self.path}-wal) but no {self.path}-shm, "
+                "and its header does not say it is a pacs-tui history: pacs-tui will not "
+                "recover it. If it is one, open it once with `sqlite3` to recover it, then "
+                "try again."
+            )
+        probe = await aiosqlite.connect(_uri(real, query), uri=True, isolation_level=None)
         try:
             await self._check_identity(probe)
         finally:

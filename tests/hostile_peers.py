@@ -184,15 +184,22 @@ def associate_ac(
     implementation_uid: bytes = b"1.2.826.0.1.3680043.9.7433.1",
     version_name: bytes = b"HOSTILE_1",
     called_aet: bytes | None = None,
-    max_pdu: int = 16384,
+    max_pdu: int | None = 16384,
+    transfer_syntax: bytes | None = IMPLICIT_LE,
+    context_id: int | None = None,
+    version: int = 1,
 ) -> bytes:
-    """An A-ASSOCIATE-AC accepting every context of ``rq`` with Implicit VR Little Endian."""
+    """An A-ASSOCIATE-AC accepting every context of ``rq`` with Implicit VR Little Endian; the
+    keywords bend it (no max-length item when ``max_pdu`` is None, no transfer syntax when
+    ``transfer_syntax`` is None, another context ID, another protocol version)."""
     called = called_aet if called_aet is not None else rq[10:26]
-    header = struct.pack(">HH", 1, 0) + called[:16].ljust(16) + rq[26:42] + bytes(32)
+    header = struct.pack(">HH", version, 0) + called[:16].ljust(16) + rq[26:42] + bytes(32)
     items = _item(0x10, APP_CONTEXT)
     for cid in _context_ids(rq):
-        items += _item(0x21, bytes([cid, 0, 0, 0]) + _item(0x40, IMPLICIT_LE))
-    user = _item(0x51, struct.pack(">L", max_pdu)) + _item(0x52, implementation_uid)
+        syntax = _item(0x40, transfer_syntax) if transfer_syntax is not None else b""
+        items += _item(0x21, bytes([context_id or cid, 0, 0, 0]) + syntax)
+    user = _item(0x51, struct.pack(">L", max_pdu)) if max_pdu is not None else b""
+    user += _item(0x52, implementation_uid)
     user += _item(0x55, version_name)
     return _pdu(0x02, header + items + _item(0x50, user))
 
@@ -476,6 +483,90 @@ def rsp_charset_escape(conn: Conn) -> None:
     polite_after_ac(conn)
 
 
+def no_max_length(conn: Conn) -> None:
+    """Accept with no Maximum Length sub-item (pynetdicom: TypeError in the caller)."""
+    conn.send(associate_ac(conn.read_pdu(), max_pdu=None))
+    polite_after_ac(conn)
+
+
+def no_transfer_syntax(conn: Conn) -> None:
+    """Accept the context with no transfer syntax (pynetdicom: IndexError in the caller)."""
+    conn.send(associate_ac(conn.read_pdu(), transfer_syntax=None))
+    polite_after_ac(conn)
+
+
+def even_context_id(conn: Conn) -> None:
+    """Accept presentation context 2, an even ID (pynetdicom: ValueError in its reactor)."""
+    conn.send(associate_ac(conn.read_pdu(), context_id=2))
+    polite_after_ac(conn)
+
+
+def protocol_version_2(conn: Conn) -> None:
+    conn.send(associate_ac(conn.read_pdu(), version=2))
+    polite_after_ac(conn)
+
+
+def unknown_field_fragmented(conn: Conn) -> None:
+    """Answer with command field 0x9999 in a command set split over two fragments."""
+    conn.send(associate_ac(conn.read_pdu()))
+    rsp = echo_rsp(conn.read_pdu(), command_field=0x9999)
+    cid, command = rsp[10], rsp[12:]
+    conn.send(pdata(cid, 0x01, command[:20]) + pdata(cid, 0x03, command[20:]))
+    polite_after_ac(conn)
+
+
+def command_field_4_bytes(conn: Conn) -> None:
+    """Answer with a Command Field element 4 bytes long (pynetdicom: TypeError in its reactor)."""
+    conn.send(associate_ac(conn.read_pdu()))
+    cid = conn.read_pdu()[10]
+    body = _element((0, 0x0100), struct.pack("<L", 0x8030))
+    body += _element((0, 0x0120), struct.pack("<H", 1))
+    body += _element((0, 0x0800), struct.pack("<H", 0x0101))
+    body += _element((0, 0x0900), struct.pack("<H", 0))
+    command = _element((0, 0x0000), struct.pack("<L", len(body))) + body
+    conn.send(pdata(cid, 0x03, command))
+    polite_after_ac(conn)
+
+
+def abort_out_of_range(conn: Conn) -> None:
+    """Accept, then abort with source 3, reason 7 (pynetdicom: ValueError in its reactor)."""
+    conn.send(associate_ac(conn.read_pdu()))
+    conn.read_pdu()
+    conn.send(abort(source=3, reason=7))
+    conn.hold()
+
+
+def release_instead_of_answer(conn: Conn) -> None:
+    """Accept, then answer the C-ECHO with an A-RELEASE-RQ of its own."""
+    conn.send(associate_ac(conn.read_pdu()))
+    conn.read_pdu()
+    conn.send(_pdu(0x05, bytes(4)))
+    conn.hold()
+
+
+def answer_then_release(conn: Conn) -> None:
+    """Answer the C-ECHO and ask to release in the same write."""
+    conn.send(associate_ac(conn.read_pdu()))
+    conn.send(echo_rsp(conn.read_pdu()) + _pdu(0x05, bytes(4)))
+    conn.hold()
+
+
+def answer_on_context_99(conn: Conn) -> None:
+    """Answer the C-ECHO on presentation context 99, which was never proposed."""
+    conn.send(associate_ac(conn.read_pdu()))
+    rsp = bytearray(echo_rsp(conn.read_pdu()))
+    rsp[10] = 99
+    conn.send(bytes(rsp))
+    polite_after_ac(conn)
+
+
+def half_close_after_ac(conn: Conn) -> None:
+    """Accept, then close its sending side (FIN) and keep reading."""
+    conn.send(associate_ac(conn.read_pdu()))
+    conn.sock.shutdown(socket.SHUT_WR)
+    conn.hold()
+
+
 def polite_after_ac(conn: Conn) -> None:
     """After an A-ASSOCIATE-AC: answer each C-ECHO, then the release, then wait for the close."""
     while True:
@@ -533,5 +624,16 @@ BEHAVIOURS: dict[str, Behaviour] = {
     "rsp_wrong_sop": rsp_wrong_sop,
     "rsp_trickle": rsp_trickle,
     "rsp_charset_escape": rsp_charset_escape,
+    "no_max_length": no_max_length,
+    "no_transfer_syntax": no_transfer_syntax,
+    "even_context_id": even_context_id,
+    "protocol_version_2": protocol_version_2,
+    "unknown_field_fragmented": unknown_field_fragmented,
+    "command_field_4_bytes": command_field_4_bytes,
+    "abort_out_of_range": abort_out_of_range,
+    "release_instead_of_answer": release_instead_of_answer,
+    "answer_then_release": answer_then_release,
+    "answer_on_context_99": answer_on_context_99,
+    "half_close_after_ac": half_close_after_ac,
 }
 """Every hostile behaviour by name (``polite`` is the control, not in here)."""

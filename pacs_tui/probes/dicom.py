@@ -285,6 +285,10 @@ def echo(
     ae = ProbeAE(calling_aet, budget, pdata_limit=ECHO_PDATA_LIMIT, expecting="a C-ECHO response")
     try:
         result = _exchange(ae, base, where, budget, start, timeout, outcome)
+    except Exception as exc:  # pynetdicom failing on what a peer sent, in the caller's thread
+        LOGGER.debug("C-ECHO of %s failed inside pynetdicom", where, exc_info=True)
+        detail = visible(f"{type(exc).__name__}: {exc}", 160)
+        result = outcome(False, f"pynetdicom could not go on with what the peer sent ({detail})")
     finally:
         # Whatever state pynetdicom was left in (a reactor thread that died on an invalid
         # event leaves its socket open; an exception in pynetdicom leaves the association
@@ -402,8 +406,15 @@ def _exchange(
     status: int | None = getattr(status_ds, "Status", None)
     if status is None:
         # pynetdicom has already aborted (timeout, invalid response) or seen the peer's abort.
+        aborts = [
+            p
+            for p in received + list(assoc.dul.to_user_queue.queue)
+            if isinstance(p, (A_ABORT, A_P_ABORT))
+        ]
         if echo_end - echo_start >= dimse_timeout * 0.99:
             reason = f"timed out after {_seconds(dimse_timeout)} waiting for C-ECHO response"
+        elif aborts:
+            reason = f"{_abort_reason(aborts[0])} while waiting for C-ECHO response"
         else:
             reason = "association aborted while waiting for C-ECHO response"
         return outcome(False, reason)

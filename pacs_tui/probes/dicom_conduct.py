@@ -43,6 +43,9 @@ FIXED_LENGTH = {0x03: 4, 0x05: 4, 0x06: 4, 0x07: 4}
 # 4096, and no real implementation announces less than a few kB.
 MIN_PEER_MAX_PDU = 256
 
+# PS3.8 9.3.8: A-ABORT source 0 (service-user) or 2 (service-provider, with these reasons).
+_ABORT_REASONS = {0, 1, 2, 4, 5, 6}
+
 # PS3.8 9.3.4: Result 1-2, Source 1-3, and the reasons each source may give.
 _RJ_REASONS = {1: {1, 2, 3, 7}, 2: {1, 2}, 3: {1, 2}}
 
@@ -99,6 +102,10 @@ class PeerConduct:
     expecting: str
     sent: set[int] = field(default_factory=set)
     accepted: bool = False
+    contexts: set[int] = field(default_factory=set)
+    """Presentation context IDs the peer accepted."""
+    answered: bool = False
+    """A P-DATA-TF came back after our request."""
     pdus: int = 0
     pdata_bytes: int = 0
 
@@ -125,6 +132,8 @@ class PeerConduct:
 
     def _order_problem(self, pdu_type: int, length: int) -> str | None:
         if pdu_type == 0x01:
+            if self.accepted:
+                return "peer sent an A-ASSOCIATE-RQ in the middle of the association"
             return "peer answered with an A-ASSOCIATE-RQ of its own instead of an AC or RJ"
         if pdu_type in (0x02, 0x03) and (self.accepted or self.pdus):
             return f"peer sent {named(pdu_type)} after the association was accepted"
@@ -143,6 +152,12 @@ class PeerConduct:
             self.pdata_bytes += length
         if pdu_type == 0x06 and 0x05 not in self.sent:
             return "peer sent an A-RELEASE-RP before we asked to release"
+        if pdu_type == 0x05 and 0x05 not in self.sent:
+            # PS3.8 lets the acceptor ask, but pynetdicom cannot take it while its own request
+            # is under way, and a node that hangs up on a check is not answering it.
+            if 0x04 in self.sent and not self.answered:
+                return f"peer asked to release the association instead of sending {self.expecting}"
+            return "peer asked to release the association before we were done"
         return None
 
     def body_problem(self, pdu_type: int, body: bytes | bytearray) -> str | None:
@@ -156,13 +171,64 @@ class PeerConduct:
                     f"(result {result}, source {source}, reason {reason})"
                 )
         if pdu_type == 0x02:
-            problem = user_info_problem(body)
+            problem = accept_problem(body) or user_info_problem(body)
             if problem is None:
                 self.accepted = True
+                self.contexts = accepted_contexts(body)
             return problem
         if pdu_type == 0x04:
-            return pdata_problem(body)
+            self.answered = True
+            return pdata_problem(body, self.contexts)
+        if pdu_type == 0x07:
+            source, reason = body[2], body[3]
+            if source not in (0, 2) or (source == 2 and reason not in _ABORT_REASONS):
+                return f"peer aborted with out-of-range fields (source {source}, reason {reason})"
         return None
+
+
+def accept_problem(body: bytes | bytearray) -> str | None:
+    """What is wrong with an A-ASSOCIATE-AC's fixed fields and item layout, in words.
+
+    pynetdicom refuses items that run past the PDU or an accepted presentation context with no
+    transfer syntax only by aborting ("unexpected PDU parameter") or by crashing later in the
+    caller (``IndexError``); an even context ID crashes its reactor thread.
+    """
+    prefix = "peer's A-ASSOCIATE-AC is invalid"
+    if len(body) < 68:
+        return f"{prefix}: it is {len(body)} bytes, shorter than its fixed fields (68)"
+    if not body[1] & 0x01:  # protocol version: bit 0 is version 1, the only one there is
+        return f"{prefix}: it does not support DICOM UL protocol version 1"
+    items = _items(body, 68)
+    if items is None:
+        return f"{prefix}: an item's length runs past the end of the PDU"
+    user = [value for item_type, value in items if item_type == 0x50]
+    if len(user) != 1:
+        return f"{prefix}: it has {len(user)} user information items (exactly 1 needed)"
+    sub_items = _items(user[0], 0)
+    if sub_items is None:
+        return f"{prefix}: a user information sub-item runs past the end of its item"
+    if not any(sub_type == 0x51 and len(value) == 4 for sub_type, value in sub_items):
+        return f"{prefix}: it does not say the largest PDU it can receive"
+    for item_type, value in items:
+        if item_type != 0x21:
+            continue
+        if len(value) < 4:
+            return f"{prefix}: a presentation context item is too short"
+        context_id, result = value[0], value[2]
+        if context_id % 2 == 0:
+            return f"{prefix}: presentation context ID {context_id} is even (IDs are odd)"
+        syntaxes = _items(value, 4)
+        if syntaxes is None:
+            return f"{prefix}: a transfer syntax runs past the end of its context item"
+        if result == 0 and not [v for t, v in syntaxes if t == 0x40 and v.strip(b"\0 ")]:
+            return f"{prefix}: it accepts presentation context {context_id} with no transfer syntax"
+    return None
+
+
+def accepted_contexts(body: bytes | bytearray) -> set[int]:
+    """The presentation context IDs an A-ASSOCIATE-AC accepts (result 0)."""
+    items = _items(body, 68) or []
+    return {v[0] for t, v in items if t == 0x21 and len(v) >= 4 and v[2] == 0}
 
 
 def user_info_problem(body: bytes | bytearray) -> str | None:
@@ -171,10 +237,10 @@ def user_info_problem(body: bytes | bytearray) -> str | None:
     ``body`` is the PDU after its 6-byte header: 68 fixed bytes, then items (type, reserved,
     2-byte length, value); the user information item (0x50) holds sub-items the same way.
     """
-    for item_type, value in _items(body, 68):
+    for item_type, value in _items(body, 68) or []:
         if item_type != 0x50:
             continue
-        for sub_type, field_value in _items(value, 0):
+        for sub_type, field_value in _items(value, 0) or []:
             if sub_type == 0x51 and len(field_value) == 4:
                 (max_pdu,) = struct.unpack(">L", field_value)
                 if 0 < max_pdu < MIN_PEER_MAX_PDU:
@@ -201,8 +267,9 @@ def user_info_problem(body: bytes | bytearray) -> str | None:
     return None
 
 
-def pdata_problem(body: bytes | bytearray) -> str | None:
-    """A P-DATA-TF whose PDV items do not add up, or whose command names no DIMSE service.
+def pdata_problem(body: bytes | bytearray, contexts: set[int] | None = None) -> str | None:
+    """A P-DATA-TF whose PDV items do not add up, that uses a presentation context the peer did
+    not accept (when ``contexts`` is given), or whose command names no DIMSE service.
 
     Only the first fragment of a command set is read for its Command Field (it starts with
     the Command Group Length, (0000,0000)); the command set is Implicit VR Little Endian.
@@ -214,7 +281,9 @@ def pdata_problem(body: bytes | bytearray) -> str | None:
         (length,) = struct.unpack(">L", body[offset : offset + 4])
         if length < 2 or offset + 4 + length > len(body):
             return "peer sent a P-DATA-TF whose items do not add up"
-        header = body[offset + 5]
+        context_id, header = body[offset + 4], body[offset + 5]
+        if contexts is not None and context_id not in contexts:
+            return f"peer sent data on presentation context {context_id}, which it never accepted"
         data = body[offset + 6 : offset + 4 + length]
         if header & 0x01 and data[:4] == b"\0\0\0\0":
             command = _command_field(data)
@@ -236,11 +305,16 @@ def _command_field(data: bytes | bytearray) -> int | None:
     return None
 
 
-def _items(data: bytes | bytearray, offset: int) -> list[tuple[int, bytes | bytearray]]:
-    """(type, value) of each item from ``offset``: type, reserved, 2-byte length, value."""
+def _items(data: bytes | bytearray, offset: int) -> list[tuple[int, bytes | bytearray]] | None:
+    """(type, value) of each item from ``offset`` (type, reserved, 2-byte length, value), or
+    ``None`` when the items do not exactly fill the data (one runs past its end)."""
     items = []
-    while offset + 4 <= len(data):
+    while offset < len(data):
+        if offset + 4 > len(data):
+            return None
         item_type, _, length = struct.unpack(">BBH", data[offset : offset + 4])
+        if offset + 4 + length > len(data):
+            return None
         items.append((item_type, data[offset + 4 : offset + 4 + length]))
         offset += 4 + length
     return items

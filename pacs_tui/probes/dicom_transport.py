@@ -28,6 +28,7 @@ The delayed-ACK fix (TCP_QUICKACK before every read, TCP_NODELAY) lives here too
 from __future__ import annotations
 
 import contextlib
+import logging
 import socket
 import struct
 import time
@@ -36,9 +37,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pynetdicom import AE
+from pynetdicom.fsm import StateMachine
 from pynetdicom.transport import AddressInformation, AssociationSocket
 
 from pacs_tui.probes.dicom_conduct import PDU_NAMES, PeerConduct, named
+from pacs_tui.visible import visible
+
+LOGGER = logging.getLogger(__name__)
 
 # Linux only; elsewhere the QUICKACK half of the fix is skipped.
 _TCP_QUICKACK: int | None = getattr(socket, "TCP_QUICKACK", None)
@@ -229,6 +234,15 @@ class ProbeAssociationSocket(AssociationSocket):
             )
         return clock.stall_words()
 
+    @property
+    def last_pdu(self) -> int | None:
+        """The type of the last PDU the peer began to send, if any."""
+        return self._pdu.pdu_type
+
+    def refuse(self, reason: str) -> None:
+        """Refuse the peer for ``reason`` (from outside the read: the state machine)."""
+        self._refuse(reason)
+
     def _refuse(self, reason: str) -> None:
         """Record ``reason``, tell the peer (A-ABORT) and shut the connection down."""
         if self.fault is None:
@@ -287,6 +301,39 @@ class _PduClock:
         )
 
 
+class GuardedStateMachine(StateMachine):
+    """pynetdicom's DUL state machine, minus the crash.
+
+    pynetdicom 3.0 calls ``state_machine.do_action`` outside the reactor's ``try``: an
+    exception there (an event invalid in the current state, a DIMSE message it cannot decode:
+    ``InvalidEventError``, ``KeyError``, ``AttributeError``, ``ValueError``) ends the reactor
+    thread, the association is never aborted and the caller waits out its whole timeout, then
+    reports a timeout the peer did not cause. Here the exception becomes the socket's fault, in
+    words; the socket is shut down, so the reactor's next turn sees a closed connection and
+    aborts the association at once.
+    """
+
+    def __init__(self, dul: Any, sock: ProbeAssociationSocket) -> None:
+        super().__init__(dul)
+        self._sock = sock
+
+    def do_action(self, event: str) -> None:
+        try:
+            super().do_action(event)
+        except Exception as exc:
+            state = self.current_state
+            last = self._sock.last_pdu
+            what = f" after {named(last)}" if last is not None else ""
+            detail = visible(f"{type(exc).__name__}: {exc}", 160)
+            LOGGER.debug("pynetdicom failed on %s in %s", event, state, exc_info=True)
+            self._sock.refuse(
+                f"pynetdicom could not go on with what the peer sent{what} ({detail})"
+            )
+            # A caller waiting for a DIMSE reply is not woken by the abort: wake it.
+            with contextlib.suppress(Exception):
+                self.dul.assoc.dimse.msg_queue.put((None, None))
+
+
 class ProbeAE(AE):
     """An AE whose requestor sockets are :class:`ProbeAssociationSocket`.
 
@@ -309,4 +356,6 @@ class ProbeAE(AE):
         sock = ProbeAssociationSocket(assoc, address, self._budget, conduct)
         sock.tls_args = tls_args
         self.socket = sock
+        # Called before the association's threads start: its state machine is still idle.
+        assoc.dul.state_machine = GuardedStateMachine(assoc.dul, sock)
         return sock

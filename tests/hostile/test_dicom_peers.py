@@ -19,6 +19,7 @@ from pacs_tui.scheduler import Scheduler
 from tests import hostile_peers as hp
 
 TIMEOUT = 1.0
+AC_INVALID = r"^peer's A-ASSOCIATE-AC is invalid: "
 FLOOD = r"^peer sent over 65,536 bytes of P-DATA where a C-ECHO response takes a few hundred bytes"
 # The scheduler's limit for one run; a check must be back within it whatever the peer does.
 BOUND = TIMEOUT + 1.0
@@ -101,9 +102,49 @@ EXPECTED: dict[str, tuple[Status, str]] = {
         r"\(about [3-5] bytes a second\)$",
     ),
     "rsp_charset_escape": (Status.DOWN, r"^C-ECHO failed with status 0xC001$"),
+    "no_max_length": (Status.DOWN, AC_INVALID + r"it does not say the largest PDU it can receive$"),
+    "no_transfer_syntax": (
+        Status.DOWN,
+        AC_INVALID + r"it accepts presentation context 1 with no transfer syntax$",
+    ),
+    "even_context_id": (Status.DOWN, AC_INVALID + r"presentation context ID 2 is even"),
+    "protocol_version_2": (
+        Status.DOWN,
+        AC_INVALID + r"it does not support DICOM UL protocol version 1$",
+    ),
+    "unknown_field_fragmented": (
+        Status.DOWN,
+        r"^pynetdicom could not go on with what the peer sent after a P-DATA-TF "
+        r"\(KeyError: 39321\)$",
+    ),
+    "command_field_4_bytes": (
+        Status.DOWN,
+        r"^pynetdicom could not go on with what the peer sent after a P-DATA-TF \(TypeError",
+    ),
+    "abort_out_of_range": (
+        Status.DOWN,
+        r"^peer aborted with out-of-range fields \(source 3, reason 7\)$",
+    ),
+    "release_instead_of_answer": (
+        Status.DOWN,
+        r"^peer asked to release the association instead of sending a C-ECHO response$",
+    ),
+    # As glued_echo_rp: the echo is answered, the release request may be read before or after.
+    "answer_then_release": (
+        Status.DOWN,
+        r"^(release failed: )?peer asked to release the association before we were done$",
+    ),
+    "answer_on_context_99": (
+        Status.DOWN,
+        r"^peer sent data on presentation context 99, which it never accepted$",
+    ),
+    "half_close_after_ac": (
+        Status.DOWN,
+        r"the peer closed the connection .*while waiting for C-ECHO response$",
+    ),
 }
 # Either status is right for these (see the table).
-ALSO: dict[str, Status] = {"glued_echo_rp": Status.WARN}
+ALSO: dict[str, Status] = {"glued_echo_rp": Status.WARN, "answer_then_release": Status.WARN}
 
 
 def test_every_behaviour_has_an_expectation() -> None:

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import struct
 
-from pacs_tui.probes.dicom_conduct import PeerConduct, pdata_problem, user_info_problem
+from pacs_tui.probes.dicom_conduct import (
+    PeerConduct,
+    accept_problem,
+    pdata_problem,
+    user_info_problem,
+)
 from tests import hostile_peers as hp
 
 RQ = bytes(74)  # an A-ASSOCIATE-RQ with no items: the AC then carries context 1
@@ -65,3 +70,22 @@ def test_pdata_items_must_add_up_and_name_a_dimse_command() -> None:
     unknown = bytes([1, 0x03]) + command
     body = struct.pack(">L", len(unknown)) + unknown
     assert pdata_problem(body) == "peer sent a DIMSE message with an unknown command field 0x9999"
+
+
+def test_an_accept_whose_items_run_past_its_end_is_refused_in_words() -> None:
+    body = bytearray(ac_body(16384))
+    body[68 + 2 : 68 + 4] = (0xFFFF).to_bytes(2, "big")  # the first item claims 64 kB
+    assert accept_problem(bytes(body)) == (
+        "peer's A-ASSOCIATE-AC is invalid: an item's length runs past the end of the PDU"
+    )
+    assert accept_problem(ac_body(16384)) is None
+
+
+def test_aborts_must_carry_a_defined_source_and_reason() -> None:
+    conduct = accepted()
+    assert conduct.body_problem(0x07, bytes([0, 0, 0, 0])) is None
+    assert conduct.body_problem(0x07, bytes([0, 0, 2, 6])) is None
+    assert conduct.body_problem(0x07, bytes([0, 0, 1, 0])) == (
+        "peer aborted with out-of-range fields (source 1, reason 0)"
+    )
+    assert "source 2, reason 3" in (conduct.body_problem(0x07, bytes([0, 0, 2, 3])) or "")

@@ -175,6 +175,31 @@ def test_cli_leaves_a_foreign_wal_database_exactly_as_it_was(tmp_path: Path) -> 
         assert snapshot(history) == before
 
 
+async def test_a_foreign_database_left_with_a_wal_and_no_shm_gains_no_shm(tmp_path: Path) -> None:
+    """Another program killed mid-write leaves its -wal; its cleanup removed the -shm. Reading
+    the file's identity must not create one (SQLite would, for a normal read-only open)."""
+    path = tmp_path / "other.sqlite"
+    with sqlite3.connect(path) as db:
+        db.execute("PRAGMA journal_mode = WAL")
+        db.execute("CREATE TABLE things (x)")
+        saved = tmp_path / "saved"
+        saved.mkdir()
+        db.execute("INSERT INTO things VALUES (1)")
+        db.commit()
+        for suffix in ("", "-wal"):  # copy while the writer still holds them: a crash image
+            (saved / f"other.sqlite{suffix}").write_bytes(Path(f"{path}{suffix}").read_bytes())
+    db.close()
+    path.unlink()
+    for suffix in ("", "-wal"):
+        Path(f"{path}{suffix}").write_bytes((saved / f"other.sqlite{suffix}").read_bytes())
+    folder = sorted(p.name for p in tmp_path.iterdir())
+    assert "other.sqlite-wal" in folder and "other.sqlite-shm" not in folder
+    for readonly in (False, True):
+        with pytest.raises(StoreError, match=r"has a write-ahead log .* will not recover it"):
+            await Store.open(path, readonly=readonly)
+    assert sorted(p.name for p in tmp_path.iterdir()) == folder
+
+
 async def test_an_empty_file_or_an_empty_database_is_initialised(tmp_path: Path) -> None:
     empty = tmp_path / "empty.sqlite"
     empty.touch()
