@@ -68,7 +68,8 @@ def status_table(site: str, states: Sequence[TargetState]) -> str:
         for s in states
     ]
     overall = Status.worst(s.status for s in states)
-    head = f"{visible(site, VALUE_LIMIT)}: {overall.label} ({len(states)} targets)"
+    count = f"{len(states)} target{'s' if len(states) != 1 else ''}"
+    head = f"{visible(site, VALUE_LIMIT)}: {overall.label} ({count})"
     return head + "\n" + _table(["STATUS", "TARGET", "KIND", "ADDRESS", "LATENCY", "REASON"], rows)
 
 

@@ -246,7 +246,8 @@ def user_info_problem(body: bytes | bytearray) -> str | None:
                 if 0 < max_pdu < MIN_PEER_MAX_PDU:
                     return (
                         f"peer's A-ASSOCIATE-AC is invalid: it can receive PDUs of only "
-                        f"{max_pdu} bytes (at least {MIN_PEER_MAX_PDU} needed)"
+                        f"{max_pdu} byte{'s' if max_pdu != 1 else ''} "
+                        f"(at least {MIN_PEER_MAX_PDU} needed)"
                     )
             limit, name = _USER_FIELDS.get(sub_type, (0, ""))
             if not limit:

@@ -290,7 +290,8 @@ class _PduClock:
         now = time.perf_counter()
         what = named(self.pdu_type) if self.pdu_type is not None else "a PDU"
         # The PDU's length is known once its 6-byte header is in.
-        count = f"{self.got} of {self.wanted:,} bytes" if self.got >= 6 else f"{self.got} bytes"
+        unit = "byte" if self.got == 1 else "bytes"
+        count = f"{self.got} of {self.wanted:,} bytes" if self.got >= 6 else f"{self.got} {unit}"
         if self.got == self.first_count or now - self.last >= (now - self.started) / 2:
             return f"peer sent {count} of {what} then went silent"
         # The rate after the first read: bytes that came in while we waited for them.
