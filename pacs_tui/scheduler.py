@@ -107,8 +107,9 @@ class Scheduler:
         self._rng = rng if rng is not None else random.Random()
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping = False
-        # Runs reported as timed out that still hold a pool place until they really end.
-        self._overdue: set[asyncio.Future[Result]] = set()
+        # Pooled runs until they really end (a run reported as timed out still holds its pool
+        # place): their own tasks, which stop() must cancel as well as the loops awaiting them.
+        self._runs: set[asyncio.Future[Result]] = set()
 
     @property
     def checks(self) -> list[Check]:
@@ -144,7 +145,7 @@ class Scheduler:
         a pool are not waited for (they end on their own timeouts).
         """
         self._stopping = True
-        pending: set[asyncio.Future[Any]] = {*self._tasks, *self._overdue}
+        pending: set[asyncio.Future[Any]] = {*self._tasks, *self._runs}
         bound = asyncio.get_running_loop().time() + STOP_BOUND
         while pending:
             for task in pending:
@@ -156,7 +157,7 @@ class Scheduler:
             # asyncio.wait, not a suppressed await: a cancel aimed at our caller reaches it.
             _, pending = await asyncio.wait(pending, timeout=min(left, 0.2))
         self._tasks.clear()
-        self._overdue.clear()
+        self._runs.clear()
 
     async def run_once(self) -> dict[str, Result]:
         """Every check once, concurrently; used by ``status`` and tests."""
@@ -177,15 +178,13 @@ class Scheduler:
         # a worker thread stuck in a slow name lookup is still busy, and the next check must
         # wait for a free one *before* its own timeout starts.
         run = asyncio.ensure_future(check.check())
+        self._runs.add(run)
         run.add_done_callback(lambda done: self._finished(done, pool))
-        result = await run_with_timeout(check, run)
-        if not run.done():
-            self._overdue.add(run)
-        return result
+        return await run_with_timeout(check, run)
 
     def _finished(self, run: asyncio.Future[Result], pool: asyncio.Semaphore) -> None:
         pool.release()
-        self._overdue.discard(run)
+        self._runs.discard(run)
         if not run.cancelled() and run.exception() is not None:
             log.debug("an overdue check ended with %r", run.exception())
 

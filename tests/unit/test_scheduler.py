@@ -162,3 +162,21 @@ async def test_stop_ends_every_loop_even_when_a_cancel_races_a_result() -> None:
         for _ in range(20):  # twenty turns of the event loop: a surviving loop would run again
             await asyncio.sleep(0)
         assert sum(c.calls for c in checks) == calls
+
+
+async def test_stop_cancels_an_in_flight_pooled_check_and_frees_its_place() -> None:
+    """A pooled run is a task of its own (so a timed-out run keeps its place): stop must
+    cancel it too, not only the loop that awaits it."""
+    gauge = Gauge()
+    check = PooledCheck("hang", gauge, delay=30, timeout=60)
+    sched = Scheduler([check], lambda c, r: None, first_run_spread=0, pools={"dicom": 1})
+    sched.start()
+    for _ in range(100):
+        if check.active:
+            break
+        await asyncio.sleep(0.01)
+    assert check.active == 1
+    await asyncio.wait_for(sched.stop(), 5)
+    for _ in range(3):  # the cancelled run needs a turn or two of the loop to unwind
+        await asyncio.sleep(0)
+    assert check.active == 0 and gauge.active == 0
