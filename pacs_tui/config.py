@@ -6,11 +6,14 @@ a check off.
 
 from __future__ import annotations
 
+import difflib
 import ipaddress
 import math
 import os
 import re
+import stat
 import tomllib
+import unicodedata
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,7 +23,7 @@ import platformdirs
 
 from pacs_tui.durations import parse_duration
 from pacs_tui.private_paths import file_kind
-from pacs_tui.visible import visible
+from pacs_tui.visible import ELLIPSIS, visible
 
 APP_NAME = "pacs-tui"
 ENV_CONFIG = "PACS_TUI_CONFIG"
@@ -49,13 +52,19 @@ class Problem:
     key: str
     value: Any
     expected: str
+    #: Lines shown under the problem, already made visible (the TOML line of a syntax error).
+    detail: tuple[str, ...] = ()
 
     def __str__(self) -> str:
         # A quoted TOML key may hold any character: show it made visible.
         key = visible(self.key)
         if self.value is _MISSING:
-            return f"{key}: missing; expected {self.expected}"
-        return f"{key} = {_show(self.value)}: expected {self.expected}"
+            text = f"{key}: missing; expected {self.expected}"
+        elif self.value is _NO_VALUE:
+            text = f"{key}: expected {self.expected}"
+        else:
+            text = f"{key} = {_show(self.value)}: expected {self.expected}"
+        return "".join([text, *(f"\n      {line}" for line in self.detail)])
 
 
 class ConfigError(Exception):
@@ -184,9 +193,10 @@ def load_config(explicit: Path | None = None) -> Config:
 MAX_CONFIG_BYTES = 1 << 20
 
 
-def load_file(path: Path) -> Config:
+def load_file(path: Path, *, check_paths: bool = False) -> Config:
     """Read and validate one config file: a regular file of at most 1 MiB of UTF-8 text (a
-    leading byte-order mark is allowed)."""
+    leading byte-order mark is allowed). With ``check_paths``, also check that the history's
+    path could be created (:func:`history_path_problems`); nothing is created."""
     try:
         data = _read_bounded(path)
     except OSError as exc:
@@ -201,7 +211,7 @@ def load_file(path: Path) -> Config:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
         raise ConfigError([Problem("(file)", str(path), "UTF-8 text")], path) from None
-    return parse_config(text, source=path)
+    return parse_config(text, source=path, check_paths=check_paths)
 
 
 def _read_bounded(path: Path) -> bytes:
@@ -228,13 +238,15 @@ def _read_bounded(path: Path) -> bytes:
     return b"".join(chunks)
 
 
-def parse_config(text: str, source: Path | None = None) -> Config:
-    """Validate TOML text into a :class:`Config`; raises :class:`ConfigError` listing everything."""
+def parse_config(text: str, source: Path | None = None, *, check_paths: bool = False) -> Config:
+    """Validate TOML text into a :class:`Config`; raises :class:`ConfigError` listing everything.
+
+    With ``check_paths``, the history's path is also checked on the file system (read only)."""
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError([Problem("(syntax)", _MISSING, f"valid TOML: {exc}")], source) from None
-    reader = _Reader()
+        raise ConfigError([_syntax_problem(text, exc)], source) from None
+    reader = _Reader(check_paths=check_paths)
     config = reader.config(data, source)
     if reader.problems:
         raise ConfigError(reader.problems, source)
@@ -247,6 +259,15 @@ class _Missing:
 
 
 _MISSING: Any = _Missing()
+
+
+class _NoValue:
+    def __repr__(self) -> str:
+        return "<no value>"
+
+
+#: A problem with no value to show (a syntax error): "key: expected ...".
+_NO_VALUE: Any = _NoValue()
 T = TypeVar("T")
 _AET_RE = re.compile(r"^[\x20-\x5b\x5d-\x7e]{1,16}$")  # printable ASCII without backslash
 _ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
@@ -262,11 +283,31 @@ def _show(value: Any) -> str:
     return repr(value)
 
 
+class _NumberAsString(ValueError):
+    """A numeric key given a quoted number (``port = "104"``): said as such."""
+
+
+def _node_path(index: int, raw: Any) -> str:
+    """How a ``[[dicom.node]]`` is named in messages: by its id when it has a valid one, always
+    with its place in the file (#1 is the first), since two nodes may share an id by mistake."""
+    raw_id = raw.get("id") if isinstance(raw, dict) else None
+    if isinstance(raw_id, str) and _ID_RE.match(raw_id):
+        return f'dicom.node "{raw_id}" (#{index + 1})'
+    return f"dicom.node (#{index + 1})"
+
+
+def _did_you_mean(word: str, known: set[str] | tuple[str, ...]) -> str:
+    """ "did you mean 'x'? " for the closest known word, or ""."""
+    close = difflib.get_close_matches(word, sorted(known), n=1)
+    return f"did you mean {close[0]!r}? " if close else ""
+
+
 class _Reader:
     """Walks the parsed TOML, converting values and collecting problems instead of raising."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, check_paths: bool = False) -> None:
         self.problems: list[Problem] = []
+        self.check_paths = check_paths
 
     def problem(self, key: str, value: Any, expected: str) -> None:
         self.problems.append(Problem(key, value, expected))
@@ -276,7 +317,8 @@ class _Reader:
             if key not in allowed:
                 full = f"{path}.{key}" if path else key
                 known = ", ".join(sorted(allowed)) or "nothing"
-                self.problem(full, table[key], f"no such key (known here: {known})")
+                hint = _did_you_mean(key, allowed)
+                self.problem(full, table[key], f"no such key; {hint}(known here: {known})")
 
     def table(self, data: Mapping[str, Any], key: str, path: str) -> Mapping[str, Any]:
         value = data.get(key, _MISSING)
@@ -304,6 +346,11 @@ class _Reader:
             return default
         try:
             return convert(value)
+        except _NumberAsString:
+            number = value.strip()
+            hint = f"a number, not a string (write {key} = {number}, without quotes)"
+            self.problem(full, value, f"{expected}; {hint}")
+            return default
         except (TypeError, ValueError):
             self.problem(full, value, expected)
             return default
@@ -316,7 +363,9 @@ class _Reader:
             if key in FUTURE_TABLES:
                 self.problem(key, value, "a table this version (0.1) does not support yet")
             elif key not in allowed:
-                self.problem(key, value, f"no such table (known: {', '.join(sorted(allowed))})")
+                known = ", ".join(sorted(allowed))
+                hint = _did_you_mean(key, allowed)
+                self.problem(key, value, f"no such table; {hint}(known: {known})")
         site = self.site(self.table(data, "site", "site"))
         history = self.history(self.table(data, "history", "history"), source)
         dicom_table = self.table(data, "dicom", "dicom")
@@ -341,8 +390,12 @@ class _Reader:
         path = self.get(t, "path", "history", _nonempty_str, "a file path", None)
         dur = "a duration from 1h to 100y, like '48h' or '30d'"
         keep = _duration_between(3600.0, 100 * 365 * 86400.0)
+        resolved = _resolve(path, source) if path else d.path
+        if self.check_paths:
+            key = "history.path" if path else "history.path (default)"
+            self.problems.extend(history_path_problems(resolved, key, path or str(resolved)))
         return HistoryConfig(
-            path=_resolve(path, source) if path else d.path,
+            path=resolved,
             raw_retention=self.get(t, "raw_retention", "history", keep, dur, d.raw_retention),
             minute_retention=self.get(
                 t, "minute_retention", "history", keep, dur, d.minute_retention
@@ -372,16 +425,15 @@ class _Reader:
             raw_nodes = []
         seen: dict[str, int] = {}
         for index, raw in enumerate(raw_nodes):
-            path = f"dicom.node[{index}]"
+            path = _node_path(index, raw)
             if not isinstance(raw, dict):
                 self.problem(path, raw, "a table")
                 continue
             raw_id = raw.get("id")
             if isinstance(raw_id, str):
                 if raw_id in seen:
-                    self.problem(
-                        f"{path}.id", raw_id, f"a unique id (dicom.node[{seen[raw_id]}] has it)"
-                    )
+                    first = _node_path(seen[raw_id], raw_nodes[seen[raw_id]])
+                    self.problem(f"{path}.id", raw_id, f"a unique id ({first} has it)")
                 seen.setdefault(raw_id, index)
             node = self.dicom_node(raw, path, defaults, site)
             if node is not None:
@@ -542,8 +594,13 @@ def _host(value: Any) -> str:
     return host
 
 
+_NUMBER_RE = re.compile(r"^[+-]?[0-9][0-9_]*(\.[0-9]+)?([eE][+-]?[0-9]+)?$")
+
+
 def _int_range(low: int, high: int) -> Callable[[Any], int]:
     def convert(value: Any) -> int:
+        if isinstance(value, str) and _NUMBER_RE.match(value.strip()):
+            raise _NumberAsString
         if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
             raise ValueError
         return value
@@ -577,3 +634,109 @@ def _resolve(path: str, source: Path | None) -> Path:
     if not p.is_absolute() and source is not None:
         p = source.parent / p
     return p
+
+
+# -- syntax errors --------------------------------------------------------------------------
+
+_POSITION_RE = re.compile(
+    r"^(?P<msg>.*) \((?:at line (?P<line>\d+), column (?P<col>\d+)|at end of document)\)$"
+)
+#: How much of the offending line is shown on each side of the caret.
+_SHOWN_AROUND = 60
+
+
+def _syntax_problem(text: str, exc: tomllib.TOMLDecodeError) -> Problem:
+    """A TOML syntax error as one problem: where, tomllib's words, and the offending line of the
+    file (made visible: it is file content) with a caret under the column."""
+    message = str(exc)
+    match = _POSITION_RE.match(message)
+    if match is None:
+        return Problem("(syntax)", _NO_VALUE, f"valid TOML: {message}")
+    lines = text.split("\n")
+    if match["line"] is not None:
+        number, column = int(match["line"]), int(match["col"])
+        where = f"(syntax) line {number}, column {column}"
+    else:  # at the end of the document: show the last line that has anything on it
+        number = len(lines)
+        while number > 1 and not lines[number - 1].strip():
+            number -= 1
+        column = len(lines[number - 1].rstrip("\r")) + 1
+        where = f"(syntax) at the end of the file, after line {number}"
+    expected = f"valid TOML: {match['msg']}"
+    if not 1 <= number <= len(lines):
+        return Problem(where, _NO_VALUE, expected)
+    line = lines[number - 1].removesuffix("\r")
+    before, after = line[: column - 1], line[column - 1 :]
+    if len(before) > _SHOWN_AROUND:
+        before = ELLIPSIS + before[-_SHOWN_AROUND:]
+    shown_before = visible(before)
+    shown = shown_before + visible(after, _SHOWN_AROUND)
+    gutter = f"{number} | "
+    caret = " " * (len(gutter) - 2) + "| " + " " * _cells(shown_before) + "^"
+    return Problem(where, _NO_VALUE, expected, (gutter + shown, caret))
+
+
+def _cells(text: str) -> int:
+    """Terminal columns of ``text``: wide (CJK, emoji) characters take two, combining none."""
+    width = 0
+    for char in text:
+        if unicodedata.combining(char):
+            continue
+        width += 2 if unicodedata.east_asian_width(char) in ("W", "F") else 1
+    return width
+
+
+# -- the history's path, checked on the file system (read only) ---------------------------
+
+#: Kernel file systems: nothing of ours can live there.
+KERNEL_FILE_SYSTEMS = (Path("/proc"), Path("/sys"), Path("/dev"))
+
+
+def history_path_problems(path: Path, key: str = "history.path", value: str = "") -> list[Problem]:
+    """Why the history could not be created or opened at ``path``, from ``stat`` calls only:
+    nothing is created. Refused: a path under /proc, /sys or /dev; an existing directory or
+    anything but a regular file; a path one of whose folders is a file. A folder we may not
+    enter is left for the store to report (``config check`` may run as another user)."""
+    shown = value or str(path)
+    full = Path(os.path.abspath(path))
+
+    def problem(expected: str) -> list[Problem]:
+        return [Problem(key, shown, expected)]
+
+    for candidate in (full, Path(os.path.realpath(full))):
+        for root in KERNEL_FILE_SYSTEMS:
+            if candidate == root or root in candidate.parents:
+                where = f"{candidate} is " if candidate != full else ""
+                return problem(
+                    f"a path outside /proc, /sys and /dev ({where}under {root}, a kernel "
+                    "file system)"
+                )
+    try:
+        st = os.lstat(full)
+    except (FileNotFoundError, NotADirectoryError):
+        pass  # not there yet: its folders are looked at below
+    except PermissionError:
+        return []
+    except OSError as exc:
+        return problem(f"a path the system accepts ({exc.strerror})")
+    else:
+        kind = file_kind(st.st_mode)
+        if kind == "directory":
+            return problem(f"the path of a file, not a directory (like {full / 'history.sqlite'})")
+        if kind:
+            return problem(f"a regular file or a path where one can be created, not a {kind}")
+        return []
+    for parent in full.parents:
+        try:
+            st = os.stat(parent)  # a symlinked folder is fine
+        except (FileNotFoundError, NotADirectoryError):
+            continue
+        except PermissionError:
+            return []
+        except OSError as exc:
+            return problem(f"a path the system accepts ({parent}: {exc.strerror})")
+        if not stat.S_ISDIR(st.st_mode):
+            kind = file_kind(st.st_mode) or "regular file"
+            return problem(f"a path whose folders can be created ({parent} is a {kind})")
+        return []
+    return []

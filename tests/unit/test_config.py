@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -85,28 +86,32 @@ role = "boss"
     joined = "\n".join(found)
     assert "site.colour = 'blue': expected no such key" in joined
     assert "dicom.interval = '5x': expected a duration from 1s to 1d" in joined
-    assert "dicom.node[0].aet = 'THIS_AE_TITLE_IS_TOO_LONG'" in joined
-    assert "dicom.node[0].port = 70000: expected a TCP port from 1 to 65535" in joined
-    assert "dicom.node[1].role = 'boss': expected one of archive" in joined
+    assert "dicom.node \"a\" (#1).aet = 'THIS_AE_TITLE_IS_TOO_LONG'" in joined
+    assert 'dicom.node "a" (#1).port = 70000: expected a TCP port from 1 to 65535' in joined
+    assert "dicom.node \"b\" (#2).role = 'boss': expected one of archive" in joined
 
 
 def test_missing_required_keys_are_named() -> None:
     found = problems("[[dicom.node]]\nid = 'x'\n")
-    assert "dicom.node[0].aet: missing; expected an AE title" in found[0]
-    assert any(p.startswith("dicom.node[0].host: missing") for p in found)
-    assert any(p.startswith("dicom.node[0].port: missing") for p in found)
+    assert 'dicom.node "x" (#1).aet: missing; expected an AE title' in found[0]
+    assert any(p.startswith('dicom.node "x" (#1).host: missing') for p in found)
+    assert any(p.startswith('dicom.node "x" (#1).port: missing') for p in found)
 
 
 def test_duplicate_ids_and_timeout_not_below_interval() -> None:
     node = "[[dicom.node]]\nid='a'\naet='A'\nhost='h'\nport=104\n"
     found = problems(node + node + "timeout='1m'\ninterval='30s'\n")
-    assert "dicom.node[1].id = 'a': expected a unique id (dicom.node[0] has it)" in found
     assert (
-        "dicom.node[1].timeout = '1m': expected less than the interval "
-        "(dicom.node[1].interval = 30s)" in found
+        'dicom.node "a" (#2).id = \'a\': expected a unique id (dicom.node "a" (#1) has it)' in found
+    )
+    assert (
+        "dicom.node \"a\" (#2).timeout = '1m': expected less than the interval "
+        '(dicom.node "a" (#2).interval = 30s)' in found
     )
     found = problems(node + node)
-    assert found == ["dicom.node[1].id = 'a': expected a unique id (dicom.node[0] has it)"]
+    assert found == [
+        'dicom.node "a" (#2).id = \'a\': expected a unique id (dicom.node "a" (#1) has it)'
+    ]
 
 
 def test_cross_checks_are_reported_with_other_errors_and_name_inherited_keys() -> None:
@@ -115,14 +120,16 @@ def test_cross_checks_are_reported_with_other_errors_and_name_inherited_keys() -
         "interval = '2s'\n"
         "[[dicom.node]]\nid='a'\naet='B'\nhost='bad host!'\nport=104\nwarn_latency='1m30s'\n"
     )
-    assert "dicom.node[0].port = 0: expected a TCP port from 1 to 65535" in found
+    assert 'dicom.node "a" (#1).port = 0: expected a TCP port from 1 to 65535' in found
     assert any(
-        p.startswith("dicom.timeout (inherited by dicom.node[0]) = 5.0: expected less than")
+        p.startswith('dicom.timeout (inherited by dicom.node "a" (#1)) = 5.0: expected less than')
         for p in found
     )
-    assert "dicom.node[1].id = 'a': expected a unique id (dicom.node[0] has it)" in found
-    assert "dicom.node[1].host = 'bad host!': expected a host name or IP address" in found
-    assert any(p.startswith("dicom.node[1].warn_latency = '1m30s'") for p in found)
+    assert (
+        'dicom.node "a" (#2).id = \'a\': expected a unique id (dicom.node "a" (#1) has it)' in found
+    )
+    assert "dicom.node \"a\" (#2).host = 'bad host!': expected a host name or IP address" in found
+    assert any(p.startswith("dicom.node \"a\" (#2).warn_latency = '1m30s'") for p in found)
 
 
 @pytest.mark.parametrize(
@@ -132,7 +139,7 @@ def test_cross_checks_are_reported_with_other_errors_and_name_inherited_keys() -
 def test_nonsense_durations_are_rejected(key: str, value: str) -> None:
     node = "[[dicom.node]]\nid='a'\naet='A'\nhost='h'\nport=104\n"
     found = problems(node + f"{key} = {value}\n")
-    assert any(p.startswith(f"dicom.node[0].{key} = ") for p in found)
+    assert any(p.startswith(f'dicom.node "a" (#1).{key} = ') for p in found)
 
 
 def test_a_config_with_nothing_to_watch_is_an_error() -> None:
@@ -217,4 +224,168 @@ def test_a_wholly_inherited_conflict_is_reported_once_at_its_source() -> None:
     )
     assert found == [
         "dicom.warn_latency = '2s': expected less than the timeout (dicom.timeout = 1s)"
+    ]
+
+
+NODE = "[[dicom.node]]\nid='{}'\naet='A'\nhost='h'\nport=104\n"
+
+
+def test_a_node_is_named_by_its_id_and_its_place() -> None:
+    found = problems(NODE.format("archive-main") + "role='boss'\n" + "[[dicom.node]]\nport=0\n")
+    assert "dicom.node \"archive-main\" (#1).role = 'boss': expected one of archive" in found[0]
+    # No id (or an invalid one) to name it by: its place in the file alone.
+    assert "dicom.node (#2).id: missing; expected an id" in found[1]
+    assert "dicom.node (#2).port = 0: expected a TCP port" in found[-1]
+    found = problems(NODE.format("bad id!"))
+    assert found[0].startswith("dicom.node (#1).id = 'bad id!'")
+    found = problems("[dicom]\nnode = [3]\n")
+    assert "dicom.node (#1) = 3: expected a table" in found
+
+
+def test_an_unknown_key_suggests_the_closest_known_one() -> None:
+    found = problems("[dicom]\nwarn_latncy = '1s'\n[dicm]\n[site]\nzzz = 1\n" + NODE.format("a"))
+    assert (
+        "dicm = a table: expected no such table; did you mean 'dicom'? "
+        "(known: dicom, history, site)" in found
+    )
+    assert any(
+        p.startswith("dicom.warn_latncy = '1s': expected no such key; did you mean 'warn_latency'?")
+        for p in found
+    )
+    assert "site.zzz = 1: expected no such key; (known here: name, timezone)" in found
+    found = problems(NODE.format("a") + "prot = 11112\n")
+    assert any("(#1).prot = 11112: expected no such key; did you mean 'port'?" in p for p in found)
+
+
+def test_a_quoted_number_is_said_to_be_a_string() -> None:
+    found = problems("[dicom]\nmax_workers = '8'\n[[dicom.node]]\nid='a'\naet='A'\nhost='h'\n")
+    assert found == [
+        "dicom.max_workers = '8': expected a whole number from 1 to 64; a number, not a "
+        "string (write max_workers = 8, without quotes)",
+        'dicom.node "a" (#1).port: missing; expected a TCP port from 1 to 65535',
+    ]
+    found = problems(NODE.format("a").replace("port=104", "port = ' 104'"))
+    assert found == [
+        "dicom.node \"a\" (#1).port = ' 104': expected a TCP port from 1 to 65535; a number, "
+        "not a string (write port = 104, without quotes)"
+    ]
+    found = problems(NODE.format("a").replace("port=104", "port = 'dicom'"))
+    assert found == ["dicom.node \"a\" (#1).port = 'dicom': expected a TCP port from 1 to 65535"]
+
+
+def test_a_syntax_error_shows_the_line_and_a_caret() -> None:
+    found = problems("[site]\nname = 'x'\n[[dicom.node]]\nport = 10 4\n")
+    assert found == [
+        "(syntax) line 4, column 11: expected valid TOML: Expected newline or end of document "
+        "after a statement\n"
+        "      4 | port = 10 4\n"
+        "        |           ^"
+    ]
+
+
+def test_a_syntax_error_line_is_made_visible_and_the_caret_counts_cells() -> None:
+    found = problems("a = 1\n\n\n\n\n\n\n\n\nname = '\u202e漢字' x\r\n")
+    first, line, caret = found[0].split("\n")
+    assert first.startswith("(syntax) line 10, column 14: expected valid TOML")
+    assert line == "      10 | name = '\\u202e漢字' x"
+    # Under the x: the made-visible override is 6 cells, 漢字 are 4.
+    assert caret == "         | " + " " * (8 + 6 + 4 + 2) + "^"
+    assert "\u202e" not in found[0]
+    found = problems("name = '\x1b[2J'\n")
+    assert found[0].split("\n")[1] == "      1 | name = '␛[2J'"
+
+
+def test_a_syntax_error_at_the_end_points_after_the_last_line() -> None:
+    found = problems("a = 1\nb = [1,\n\n")
+    assert found == [
+        "(syntax) at the end of the file, after line 2: expected valid TOML: Invalid value\n"
+        "      2 | b = [1,\n"
+        "        |        ^"
+    ]
+
+
+def test_a_very_long_syntax_error_line_is_cut_around_the_caret() -> None:
+    found = problems("a = '" + "x" * 500 + "' y\n")
+    line, caret = found[0].split("\n")[1:]
+    assert len(line) < 140 and line.index("y") == caret.index("^")
+
+
+# -- config check: the history's path, read only ---------------------------------------------
+
+
+def check_paths(history: str, tmp_path: Path) -> list[str]:
+    text = f"[history]\npath = '{history}'\n" + NODE.format("a")
+    with pytest.raises(ConfigError) as info:
+        parse_config(text, source=tmp_path / "c.toml", check_paths=True)
+    return [str(p) for p in info.value.problems]
+
+
+def test_a_history_path_that_is_a_directory_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "state").mkdir()
+    assert check_paths("state", tmp_path) == [
+        f"history.path = 'state': expected the path of a file, not a directory "
+        f"(like {tmp_path / 'state' / 'history.sqlite'})"
+    ]
+
+
+def test_a_history_path_under_a_file_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "afile").write_text("")
+    assert check_paths(f"{tmp_path}/afile/sub/h.sqlite", tmp_path) == [
+        f"history.path = '{tmp_path}/afile/sub/h.sqlite': expected a path whose folders can be "
+        f"created ({tmp_path / 'afile'} is a regular file)"
+    ]
+
+
+@pytest.mark.parametrize("where", ["/proc/h.sqlite", "/sys/x/h", "/dev/shm/h.sqlite", "/dev"])
+def test_a_history_path_on_a_kernel_file_system_is_refused(tmp_path: Path, where: str) -> None:
+    found = check_paths(where, tmp_path)
+    assert found == [
+        f"history.path = '{where}': expected a path outside /proc, /sys and /dev "
+        f"(under /{where.split('/')[1]}, a kernel file system)"
+    ]
+
+
+def test_a_history_path_through_a_link_into_proc_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "link").symlink_to("/proc/self")
+    found = check_paths("link/h.sqlite", tmp_path)
+    assert len(found) == 1 and "under /proc, a kernel file system" in found[0]
+
+
+def test_a_history_path_that_is_a_fifo_is_refused(tmp_path: Path) -> None:
+    os.mkfifo(tmp_path / "h")
+    assert check_paths("h", tmp_path) == [
+        "history.path = 'h': expected a regular file or a path where one can be created, not a FIFO"
+    ]
+
+
+def test_a_good_history_path_passes_and_nothing_is_created(tmp_path: Path) -> None:
+    before = sorted(tmp_path.rglob("*"))
+    text = "[history]\npath = 'new/dir/history.sqlite'\n" + NODE.format("a")
+    config = parse_config(text, source=tmp_path / "c.toml", check_paths=True)
+    assert config.history.path == tmp_path / "new" / "dir" / "history.sqlite"
+    assert sorted(tmp_path.rglob("*")) == before
+    (tmp_path / "existing.sqlite").write_bytes(b"")
+    parse_config(
+        "[history]\npath = 'existing.sqlite'\n" + NODE.format("a"),
+        source=tmp_path / "c.toml",
+        check_paths=True,
+    )
+
+
+def test_the_history_path_is_checked_only_when_asked_and_with_the_other_problems(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "state").mkdir()
+    text = "[history]\npath = 'state'\n" + NODE.format("a")
+    assert parse_config(text, source=tmp_path / "c.toml").history.path == tmp_path / "state"
+    found = check_paths("state", tmp_path) + problems("[site]\nnmae = 1\n")
+    assert len(found) == 3
+    # The default path is checked too, named as the default.
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "afile"))
+    (tmp_path / "afile").write_text("")
+    with pytest.raises(ConfigError) as info:
+        parse_config(NODE.format("a"), check_paths=True)
+    assert [str(p) for p in info.value.problems] == [
+        f"history.path (default) = '{tmp_path}/afile/pacs-tui/history.sqlite': expected a path "
+        f"whose folders can be created ({tmp_path / 'afile'} is a regular file)"
     ]
