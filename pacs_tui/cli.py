@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import difflib
 import logging
 import os
 import shutil
@@ -53,7 +54,25 @@ class _Parser(argparse.ArgumentParser):
     usage_exit = EXIT_USAGE
 
     def error(self, message: str) -> None:  # type: ignore[override]
-        self.exit(self.usage_exit, f"{self.prog}: {message}\nTry '{self.prog} --help'.\n")
+        # The message quotes what was typed: made visible, as every error line is.
+        text = visible_lines(f"{self.prog}: {message}\nTry '{self.prog} --help'.")
+        self.exit(self.usage_exit, text + "\n")
+
+    def _check_value(self, action: argparse.Action, value: object) -> None:
+        """An unknown command or choice names the closest known one (``stauts``: did you mean
+        'status'?); the exit code stays this parser's usage code."""
+        choices = action.choices
+        if choices is None or value in choices:
+            return
+        known = [str(choice) for choice in choices]
+        close = difflib.get_close_matches(str(value), known, n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        if isinstance(action, argparse._SubParsersAction):
+            what = "command" if self.prog == "pacs-tui" else "action"
+            message = f"unknown {what} {value!r}{hint} (known: {', '.join(known)})"
+            raise argparse.ArgumentError(None, message)
+        message = f"invalid choice: {value!r}{hint} (choose from {', '.join(known)})"
+        raise argparse.ArgumentError(action, message)
 
 
 def _common(parser: argparse.ArgumentParser, *, top: bool = False) -> None:
@@ -296,7 +315,8 @@ def cmd_config_check(args: argparse.Namespace) -> int:
         _print_not_found(exc)
         return 1
     try:
-        config = load_file(path)
+        # Also checks that the history could be created there (read-only: creates nothing).
+        config = load_file(path, check_paths=True)
     except ConfigError as exc:
         _print_config_error(exc)
         return 1

@@ -93,8 +93,8 @@ def test_config_check_lists_every_problem(tmp_path: Path) -> None:
     out = run("config", "check", "--config", str(bad), cwd=tmp_path)
     assert out.returncode == 1
     assert "dicom.timeout = 'soon'" in out.stderr
-    assert "dicom.node[0].aet: missing" in out.stderr
-    assert "dicom.node[0].port = 0" in out.stderr
+    assert 'dicom.node "x" (#1).aet: missing' in out.stderr
+    assert 'dicom.node "x" (#1).port = 0' in out.stderr
     assert "Traceback" not in out.stderr
 
 
@@ -329,3 +329,102 @@ def test_the_command_leaves_within_a_bound_whatever_threads_remain(tmp_path: Pat
     assert proc.returncode == 1, proc.stderr  # config check's own code for a bad config
     assert "nmae" in proc.stderr
     assert "leaving threads still running at exit: ['stuck']" in proc.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "hint"),
+    [
+        (["stauts"], 2, "pacs-tui: unknown command 'stauts'; did you mean 'status'?"),
+        (["--config", "c.toml", "histroy"], 2, "did you mean 'history'?"),
+        (["config", "chek"], 2, "pacs-tui config: unknown action 'chek'; did you mean 'check'?"),
+        (["status", "--log-level", "debgu"], 3, "invalid choice: 'debgu'; did you mean 'debug'?"),
+        (["frobnicate"], 2, "pacs-tui: unknown command 'frobnicate' (known: run, demo,"),
+    ],
+)
+def test_a_mistyped_command_or_choice_names_the_closest(
+    tmp_path: Path, args: list[str], code: int, hint: str
+) -> None:
+    out = run(*args, cwd=tmp_path)
+    assert out.returncode == code
+    assert hint in out.stderr and "Try 'pacs-tui" in out.stderr
+    assert "Traceback" not in out.stderr
+
+
+def test_a_usage_error_quoting_what_was_typed_is_made_visible(tmp_path: Path) -> None:
+    # argparse quotes an ambiguous option as typed, escape sequence and all.
+    out = run("history", "--c=\x1b[2J\x1b]52;c;x\x07", cwd=tmp_path)
+    assert out.returncode == 2
+    assert "ambiguous option: --c=␛[2J␛]52;c;x␇ could match --config, --csv" in out.stderr
+    assert "\x1b" not in out.stderr and "\x07" not in out.stderr
+
+
+@pytest.mark.parametrize("kind", ["directory", "under a file", "under /proc"])
+def test_config_check_refuses_a_history_that_cannot_be_created(tmp_path: Path, kind: str) -> None:
+    if kind == "directory":
+        (tmp_path / "state").mkdir()
+        history, expected = tmp_path / "state", "expected the path of a file, not a directory"
+    elif kind == "under a file":
+        (tmp_path / "afile").write_text("")
+        history = tmp_path / "afile" / "h.sqlite"
+        expected = f"expected a path whose folders can be created ({tmp_path / 'afile'} is a"
+    else:
+        history = Path("/proc/pacs-tui/h.sqlite")
+        expected = "expected a path outside /proc, /sys and /dev"
+    config = write_config(tmp_path / "c.toml", [("a", "A", 104)], history)
+    before = sorted(tmp_path.rglob("*"))
+    out = run("config", "check", "--config", str(config), cwd=tmp_path)
+    assert out.returncode == 1, out.stderr
+    assert f"history.path = '{history}': {expected}" in out.stderr
+    assert sorted(tmp_path.rglob("*")) == before  # nothing created by the check
+
+
+def test_config_check_shows_a_syntax_error_with_its_line(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[site]\nname = 'x\u202e'\n[[dicom.node]\n")
+    out = run("config", "check", "--config", str(bad), cwd=tmp_path)
+    assert out.returncode == 1
+    assert "  - (syntax) line 3, column 13: expected valid TOML" in out.stderr
+    assert "      3 | [[dicom.node]\n        |             ^\n" in out.stderr
+    assert "\u202e" not in out.stderr
+
+
+def readme_exit_codes() -> dict[str, dict[str, int]]:
+    """The README's table of exit codes for a missing or broken config, by command."""
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    header = "| exit code when… | `status` | `run`, `collect`, `history` | `config check` |"
+    assert header in readme
+    rows = readme.split(header, 1)[1].split("\n\n", 1)[0].strip().splitlines()[1:]
+    table: dict[str, dict[str, int]] = {}
+    for row in rows:
+        cells = [c.strip() for c in row.strip("|").split("|")]
+        codes = [int(c) for c in cells[1:]]
+        by_command = {"status": codes[0], "config check": codes[2]}
+        by_command |= dict.fromkeys(("run", "collect", "history"), codes[1])
+        table[cells[0]] = by_command
+    return table
+
+
+@pytest.mark.parametrize("command", ["status", "run", "collect", "history", "config check"])
+def test_exit_codes_for_a_missing_or_broken_config_are_the_readmes(
+    tmp_path: Path, command: str
+) -> None:
+    table = readme_exit_codes()
+    missing = table["no config found (or `--config` / `$PACS_TUI_CONFIG` names a missing file)"]
+    broken = table["the config has problems (syntax, keys, values)"]
+    mistyped = table["a mistyped option or value"]
+    args = command.split()
+    out = run(*args, cwd=tmp_path)
+    assert out.returncode == missing[command], out.stderr
+    assert "no config file found" in out.stderr
+    out = run(*args, "--config", str(tmp_path / "nope.toml"), cwd=tmp_path)
+    assert out.returncode == missing[command], out.stderr
+    out = run(*args, cwd=tmp_path, env={"PACS_TUI_CONFIG": str(tmp_path / "nope.toml")})
+    assert out.returncode == missing[command], out.stderr
+    bad = tmp_path / "bad.toml"
+    for text in ("[site\n", "[site]\nnmae = 'x'\n"):
+        bad.write_text(text)
+        out = run(*args, "--config", str(bad), cwd=tmp_path)
+        assert out.returncode == broken[command], out.stderr
+        assert "problem(s)" in out.stderr and "Traceback" not in out.stderr
+    out = run(*args, "--bogus", cwd=tmp_path)
+    assert out.returncode == mistyped[command], out.stderr
