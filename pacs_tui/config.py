@@ -297,9 +297,9 @@ def _node_path(index: int, raw: Any) -> str:
 
 
 def _did_you_mean(word: str, known: set[str] | tuple[str, ...]) -> str:
-    """ "did you mean 'x'? " for the closest known word, or ""."""
+    """ "; did you mean 'x'?" for the closest known word, or ""."""
     close = difflib.get_close_matches(word, sorted(known), n=1)
-    return f"did you mean {close[0]!r}? " if close else ""
+    return f"; did you mean {close[0]!r}?" if close else ""
 
 
 class _Reader:
@@ -318,7 +318,7 @@ class _Reader:
                 full = f"{path}.{key}" if path else key
                 known = ", ".join(sorted(allowed)) or "nothing"
                 hint = _did_you_mean(key, allowed)
-                self.problem(full, table[key], f"no such key; {hint}(known here: {known})")
+                self.problem(full, table[key], f"no such key{hint} (known here: {known})")
 
     def table(self, data: Mapping[str, Any], key: str, path: str) -> Mapping[str, Any]:
         value = data.get(key, _MISSING)
@@ -365,7 +365,7 @@ class _Reader:
             elif key not in allowed:
                 known = ", ".join(sorted(allowed))
                 hint = _did_you_mean(key, allowed)
-                self.problem(key, value, f"no such table; {hint}(known: {known})")
+                self.problem(key, value, f"no such table{hint} (known: {known})")
         site = self.site(self.table(data, "site", "site"))
         history = self.history(self.table(data, "history", "history"), source)
         dicom_table = self.table(data, "dicom", "dicom")

@@ -252,7 +252,7 @@ def test_an_unknown_key_suggests_the_closest_known_one() -> None:
         p.startswith("dicom.warn_latncy = '1s': expected no such key; did you mean 'warn_latency'?")
         for p in found
     )
-    assert "site.zzz = 1: expected no such key; (known here: name, timezone)" in found
+    assert "site.zzz = 1: expected no such key (known here: name, timezone)" in found
     found = problems(NODE.format("a") + "prot = 11112\n")
     assert any("(#1).prot = 11112: expected no such key; did you mean 'port'?" in p for p in found)
 
