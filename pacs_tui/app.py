@@ -304,18 +304,24 @@ class PacsApp(App[None]):
         except Exception as exc:
             from pacs_tui.store import StoreError  # loaded by now: the engine holds a Store
 
-            log.exception("the engine did not start")
-            text = str(exc) if isinstance(exc, StoreError) else f"{type(exc).__name__}: {exc}"
+            if isinstance(exc, StoreError):
+                # Expected (a collector already writes this history, an unusable file): the
+                # words are the whole story, no traceback.
+                log.error("the engine did not start: %s", exc)
+                text = str(exc)
+            else:
+                log.exception("the engine did not start")
+                text = f"{type(exc).__name__}: {exc}"
             self.start_error = text
-            if isinstance(self.screen, StartingScreen):
-                self.screen.show_failure(text)
-            self.notify(
-                visible_lines(text, TEXT_LIMIT),
-                title="Engine did not start",
-                severity="error",
-                timeout=30,
-                markup=False,
-            )
+            if not isinstance(self.screen, StartingScreen):
+                # The screens are up but their engine is not: every node would read UNKNOWN
+                # and every action do nothing. Cover them with the reason and what to do.
+                await self.push_screen(
+                    StartingScreen(demo=self.demo, now=self.clock, screen_id=None)
+                )
+            screen = self.screen
+            if isinstance(screen, StartingScreen):
+                screen.show_failure(text)
             return
         self.ready_at = time.perf_counter()
         await self._load_recent()

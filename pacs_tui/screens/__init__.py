@@ -172,8 +172,14 @@ class StartingScreen(Screen[None]):
     StartingScreen > #starting.failed { border: round $error; }
     """
 
-    def __init__(self, *, demo: bool = False, now: Callable[[], float] = time.time) -> None:
-        super().__init__(id="starting-screen")
+    def __init__(
+        self,
+        *,
+        demo: bool = False,
+        now: Callable[[], float] = time.time,
+        screen_id: str | None = "starting-screen",
+    ) -> None:
+        super().__init__(id=screen_id)
         self.demo = demo
         self.now = now
 

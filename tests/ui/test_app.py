@@ -562,3 +562,25 @@ async def test_a_history_that_cannot_be_flushed_at_quit_is_said_not_a_traceback(
         store.add_samples([Sample(NOW + i, "ct-1", "echo_seconds", 0.01) for i in range(5000)])
         await pilot.press("q")
     assert app.stop_error is not None and "disk full" in app.stop_error
+
+
+async def test_an_engine_that_cannot_start_covers_the_screens_with_why() -> None:
+    """Beside a collector that writes the same history, the UI's own engine cannot start: a
+    full-screen message says why and what to do, instead of every node UNKNOWN and a toast."""
+    from pacs_tui.store import Store
+
+    engine = scripted_engine()
+    assert engine.store is not None
+    collector = await Store.open(engine.store.path)  # another engine already writes it
+    try:
+        app = PacsApp(engine)
+        async with app.run_test() as pilot:
+            await until(pilot, lambda: app.start_error is not None)
+            await pilot.pause()
+            assert isinstance(app.screen, StartingScreen)
+            shown = str(app.screen.query_one("#starting", Label).render())
+            assert "already written by another pacs-tui engine" in shown
+            assert "q quits" in shown
+            await pilot.press("q")
+    finally:
+        await collector.close()
