@@ -22,6 +22,12 @@ from pacs_tui.visible import TEXT_LIMIT, VALUE_LIMIT, host_port, visible
 STATUS_SCHEMA_VERSION = 1
 
 
+def _number(value: float) -> float:
+    """A metric for JSON: rounded to the microsecond (metrics are in base units, seconds and
+    bytes; float noise below 1e-6 only makes documents longer and diffs noisier)."""
+    return round(value, 6) if isinstance(value, float) else value
+
+
 def status_document(site: str, checked_at: float, states: Iterable[TargetState]) -> dict[str, Any]:
     return {
         "site": site,
@@ -33,7 +39,7 @@ def status_document(site: str, checked_at: float, states: Iterable[TargetState])
                 "status": s.status.word,
                 "reason": s.reason,
                 "since": iso(s.since),
-                "metrics": dict(s.metrics),
+                "metrics": {name: _number(value) for name, value in s.metrics.items()},
             }
             for s in states
         ],
@@ -85,7 +91,7 @@ def _address(state: TargetState) -> str:
 def history_document(samples: Iterable[Sample], events: Iterable[Event]) -> dict[str, Any]:
     return {
         "samples": [
-            {"ts": iso(s.ts), "target": s.target, "metric": s.metric, "value": s.value}
+            {"ts": iso(s.ts), "target": s.target, "metric": s.metric, "value": _number(s.value)}
             for s in samples
         ],
         "events": [

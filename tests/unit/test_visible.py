@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from pacs_tui.logs import VisibleLogFilter, close_logs, setup_logging
-from pacs_tui.model import Event, EventKind, Status, Target, TargetKind, TargetState
+from pacs_tui.model import Event, EventKind, Sample, Status, Target, TargetKind, TargetState
 from pacs_tui.report import history_table, status_table
 from pacs_tui.visible import ELLIPSIS, host_port, visible
 
@@ -271,3 +271,16 @@ def test_python_warnings_go_through_the_log_filter(tmp_path: Path) -> None:
         logging.captureWarnings(False)
     text = log_file.read_text(encoding="utf-8")
     assert ESC not in text and "Unknown encoding '␛]2;PWN␇'" in text
+
+
+def test_json_metrics_are_rounded_to_the_microsecond() -> None:
+    import json
+
+    from pacs_tui.report import history_json_text, status_json
+
+    target = Target("ct-1", TargetKind.DICOM_NODE, {})
+    state = TargetState(target, Status.OK, metrics={"echo_seconds": 0.0123456789})
+    doc = json.loads(status_json("site", 0.0, [state]))
+    assert doc["targets"][0]["metrics"] == {"echo_seconds": 0.012346}
+    history = json.loads(history_json_text([Sample(0.0, "ct-1", "echo_seconds", 1 / 3)], []))
+    assert history["samples"][0]["value"] == 0.333333
