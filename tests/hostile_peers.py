@@ -16,6 +16,7 @@ import struct
 import threading
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 HOST = "127.0.0.1"
 VERIFICATION = b"1.2.840.10008.1.1"
@@ -589,6 +590,31 @@ def wait_for(predicate: Callable[[], bool], timeout: float, every: float = 0.02)
             return True
         time.sleep(every)
     return predicate()
+
+
+def site_config(
+    history: Path,
+    ports: dict[str, int],
+    *,
+    site: str = "Hostile",
+    interval: str = "1s",
+    timeout: str = "800ms",
+    warn_latency: str = "500ms",
+    workers: int = 2,
+) -> str:
+    """A pacs-tui config watching ``ports`` (node id → loopback port, AE title PEER)."""
+    lines = [
+        f'[site]\nname = "{site}"\n',
+        f'[history]\npath = "{history}"\n',
+        f'[dicom]\ncalling_aet = "PACSTUI"\ninterval = "{interval}"\ntimeout = "{timeout}"\n'
+        f'warn_latency = "{warn_latency}"\nmax_workers = {workers}\n',
+    ]
+    for node_id, port in ports.items():
+        lines.append(
+            f'[[dicom.node]]\nid = "{node_id.replace("_", "-")}"\naet = "PEER"\n'
+            f'host = "{HOST}"\nport = {port}\n'
+        )
+    return "\n".join(lines)
 
 
 BEHAVIOURS: dict[str, Behaviour] = {

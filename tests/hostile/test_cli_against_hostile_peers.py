@@ -30,20 +30,9 @@ def peers() -> Iterator[dict[str, hp.HostilePeer]]:
 
 
 def write_config(tmp_path: Path, peers: dict[str, hp.HostilePeer], workers: int) -> Path:
-    lines = [
-        '[site]\nname = "Hostile"\n',
-        f'[history]\npath = "{tmp_path / "history.sqlite"}"\n',
-        '[dicom]\ncalling_aet = "PACSTUI"\ninterval = "1s"\ntimeout = "800ms"\n',
-        f'warn_latency = "500ms"\nmax_workers = {workers}\n',
-    ]
-    for name, peer in peers.items():
-        node_id = name.replace("_", "-")
-        lines.append(
-            f'[[dicom.node]]\nid = "{node_id}"\naet = "PEER"\nhost = "127.0.0.1"\n'
-            f"port = {peer.port}\n"
-        )
+    ports = {name: peer.port for name, peer in peers.items()}
     path = tmp_path / "pacs-tui.toml"
-    path.write_text("\n".join(lines))
+    path.write_text(hp.site_config(tmp_path / "history.sqlite", ports, workers=workers))
     return path
 
 

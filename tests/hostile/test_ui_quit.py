@@ -24,20 +24,19 @@ STALLERS = ("huge_header_silent", "ac_trickle", "partial_ac_silent", "accept_no_
 @pytest.fixture
 def config(tmp_path: Path) -> Iterator[Path]:
     with contextlib.ExitStack() as stack:
-        lines = [
-            '[site]\nname = "Quit Test"\n',
-            f'[history]\npath = "{tmp_path / "history.sqlite"}"\n',
-            '[dicom]\ncalling_aet = "PACSTUI"\ninterval = "4s"\ntimeout = "3s"\n',
-            'warn_latency = "2s"\nmax_workers = 2\n',
-        ]
-        for name in STALLERS:
-            peer = stack.enter_context(hp.running(hp.BEHAVIOURS[name]))
-            lines.append(
-                f'[[dicom.node]]\nid = "{name.replace("_", "-")}"\naet = "PEER"\n'
-                f'host = "127.0.0.1"\nport = {peer.port}\n'
-            )
+        ports = {
+            name: stack.enter_context(hp.running(hp.BEHAVIOURS[name])).port for name in STALLERS
+        }
         path = tmp_path / "pacs-tui.toml"
-        path.write_text("\n".join(lines))
+        text = hp.site_config(
+            tmp_path / "history.sqlite",
+            ports,
+            site="Quit Test",
+            interval="4s",
+            timeout="3s",
+            warn_latency="2s",
+        )
+        path.write_text(text)
         yield path
 
 
