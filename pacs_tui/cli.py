@@ -35,7 +35,7 @@ from pacs_tui.config import (
 )
 from pacs_tui.durations import parse_duration
 from pacs_tui.logs import LEVELS, setup_logging
-from pacs_tui.model import Status
+from pacs_tui.model import EventKind, Status
 from pacs_tui.visible import visible, visible_lines
 
 if TYPE_CHECKING:
@@ -157,7 +157,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _common(p)
     p.add_argument("--target", metavar="ID", help="only this target")
-    p.add_argument("--kind", metavar="KIND", help="only targets of this kind, e.g. dicom-node")
+    p.add_argument(
+        "--kind",
+        metavar="KIND",
+        help="only targets of this kind, e.g. dicom-node (kinds of event: see --event)",
+    )
+    p.add_argument(
+        "--event",
+        metavar="EVENT",
+        choices=[str(kind) for kind in EventKind],
+        help="only events of this kind, and no samples: "
+        + ", ".join(str(kind) for kind in EventKind),
+    )
     p.add_argument(
         "--since", metavar="DURATION", default="1h", help="how far back, e.g. 15m, 1h, 2d (1h)"
     )
@@ -465,10 +476,16 @@ def cmd_history(args: argparse.Namespace) -> int:
                     )
                     return 1
             since = time.time() - window
-            samples = await store.samples(
-                target=args.target, metric=args.metric, since=since, kind=args.kind
+            samples = (
+                []
+                if args.event
+                else await store.samples(
+                    target=args.target, metric=args.metric, since=since, kind=args.kind
+                )
             )
-            events = await store.events(target=args.target, since=since, target_kind=args.kind)
+            events = await store.events(
+                target=args.target, kind=args.event, since=since, target_kind=args.kind
+            )
         except StoreError as exc:
             _err(f"pacs-tui: {exc}")
             return 1

@@ -132,7 +132,7 @@ def history_table(samples: Sequence[Sample], events: Sequence[Event]) -> str:
         ]
         parts.append(
             f"Events ({len(events)})\n"
-            + _table(["TIME", "TARGET", "KIND", "STATUS", "SUMMARY"], rows)
+            + _table(["TIME", "TARGET", "EVENT", "STATUS", "SUMMARY"], rows)
         )
     if samples:
         rows = [

@@ -19,7 +19,7 @@ import pytest
 from pynetdicom import AE, VerificationPresentationContexts
 
 from pacs_tui.logs import PrivateRotatingFileHandler, close_logs, setup_logging
-from pacs_tui.model import Event, EventKind, Status, Target, TargetKind
+from pacs_tui.model import Event, EventKind, Sample, Status, Target, TargetKind
 from pacs_tui.store import Store
 
 CLI = [sys.executable, "-m", "pacs_tui"]
@@ -284,6 +284,34 @@ def test_history_names_unknown_kinds(tmp_path: Path) -> None:
     out = run("history", "--kind", "dicom-nodes", "--config", str(config), cwd=tmp_path)
     assert out.returncode == 1
     assert "no target of kind 'dicom-nodes'" in out.stderr and "known: dicom-node" in out.stderr
+
+
+def test_history_filters_target_kinds_and_event_kinds_apart(tmp_path: Path) -> None:
+    history = tmp_path / "h.sqlite"
+    config = write_config(tmp_path / "c.toml", [("ct", "CT", closed_port())], history)
+    now = time.time()
+
+    async def record() -> None:
+        store = await Store.open(history)
+        store.upsert_targets([Target("ct", TargetKind.DICOM_NODE)])
+        store.add_samples([Sample(now - 5, "ct", "echo_seconds", 0.01)])
+        store.add_event(Event(now - 4, "ct", EventKind.STATUS_CHANGE, Status.DOWN, "OK → DOWN"))
+        store.add_event(Event(now - 3, "ct", EventKind.PROBE, None, "probe now by admin"))
+        await store.close()
+
+    asyncio.run(record())
+    out = run("history", "--event", "status-change", "--config", str(config), cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert "OK → DOWN" in out.stdout and "probe now by admin" not in out.stdout
+    assert "Samples" not in out.stdout  # events only
+    assert "EVENT" in out.stdout.splitlines()[1]  # the column says what it holds
+    both = run("history", "--kind", "dicom-node", "--config", str(config), cwd=tmp_path)
+    assert "probe now by admin" in both.stdout and "Samples (1)" in both.stdout
+    wrong = run("history", "--event", "status-changes", "--config", str(config), cwd=tmp_path)
+    assert wrong.returncode == 2 and "did you mean 'status-change'?" in wrong.stderr
+    helped = run("history", "--help", cwd=tmp_path)
+    words = " ".join(helped.stdout.split())  # argparse wraps the help text
+    assert "--event EVENT" in words and "(kinds of event: see --event)" in words
 
 
 def test_ui_log_files_stay_private_across_rotation(tmp_path: Path) -> None:
