@@ -188,6 +188,9 @@ class NodesScreen(PacsScreen):
         #: Status changes of the trend window per node, from the history: (ts, before, after).
         self._changes: dict[str, list[tuple[float, object, object]]] = {}
         self._trend_loaded_at: float | None = None
+        #: The one clock every "since" on this screen is shown against: set by the tick and
+        #: when the screen is shown, so the table and the selected line always agree.
+        self._clock: float | None = None
 
     def compose_body(self) -> ComposeResult:
         yield Label("", id="nodes-summary", markup=False)
@@ -224,8 +227,18 @@ class NodesScreen(PacsScreen):
 
     # -- hooks ------------------------------------------------------------------------------
 
+    def shown_now(self) -> float:
+        """The moment "since" is shown against (see ``_clock``)."""
+        return self._clock if self._clock is not None else self.ctx.now()
+
+    def _ago(self, ts: float | None) -> str:
+        now = self.shown_now()
+        # A change newer than the clock (between two ticks) reads "just now", never "in 3s".
+        return ago(ts, max(now, ts) if ts is not None else now)
+
     def sync(self) -> None:
         """Re-read every state (the screen is being shown again)."""
+        self._clock = self.ctx.now()
         self._apply_filter()
         loaded = self._trend_loaded_at
         if loaded is None or self.ctx.now() - loaded >= TREND_REFRESH:
@@ -370,7 +383,7 @@ class NodesScreen(PacsScreen):
         if key == "trend":
             return self._sparkline(state)
         if key == "since":
-            return ago(state.since, self.ctx.now())
+            return self._ago(state.since)
         if key == "reason":
             return "" if state.reason == state.status.word else visible(state.reason, TEXT_LIMIT)
         return state.status.label
@@ -524,8 +537,8 @@ class NodesScreen(PacsScreen):
             reason = visible(state.reason, TEXT_LIMIT)
             text.append(reason, style=style if state.status is not Status.OK else "")
         if state.since is not None:
-            now = self.ctx.now()
-            since = f"since {when(state.since, now, self.ctx.tz)} ({ago(state.since, now)})"
+            when_text = when(state.since, self.shown_now(), self.ctx.tz)
+            since = f"since {when_text} ({self._ago(state.since)})"
             text.append(" · ")
             text.append_text(table.dim_text(since))
         return text
@@ -542,6 +555,7 @@ class NodesScreen(PacsScreen):
     def _tick(self) -> None:
         if not self.is_current:
             return
+        self._clock = self.ctx.now()
         with self.app.batch_update():
             for state in self.states():
                 self._update_row(state, only=("since",))

@@ -584,3 +584,22 @@ async def test_an_engine_that_cannot_start_covers_the_screens_with_why() -> None
             await pilot.press("q")
     finally:
         await collector.close()
+
+
+async def test_the_table_and_the_selected_line_read_since_from_one_clock() -> None:
+    """Between two ticks, the selected node's line says the same "since" as its row."""
+    now = [NOW]
+    engine = scripted_engine()
+    app = PacsApp(engine, clock=lambda: now[0])
+    async with app.run_test(size=(160, 48)) as pilot:
+        await show_nodes(pilot)
+        now[0] += 600  # ten minutes on; the next tick has not come yet
+        await pilot.press("down")
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, NodesScreen)
+        selected = screen.selected_id()
+        assert selected is not None
+        in_table = str(table_of(app).get_cell(selected, "since"))
+        assert in_table.endswith("ago") or in_table == "just now"
+        assert f"({in_table})" in screen.selected_text().plain
