@@ -95,6 +95,8 @@ DYNAMIC_SORT = frozenset({"status", "latency", "trend", "since", "reason"})
 ASCENDING = "▴"
 DESCENDING = "▾"
 _NARROW_TREND = 8
+#: The reason is what an admin reads first: below this width, optional columns give way.
+REASON_FIRST = 36
 
 
 def address(state: TargetState) -> str:
@@ -191,6 +193,7 @@ class NodesScreen(PacsScreen):
         #: The one clock every "since" on this screen is shown against: set by the tick and
         #: when the screen is shown, so the table and the selected line always agree.
         self._clock: float | None = None
+        self._wide = False
 
     def compose_body(self) -> ComposeResult:
         yield Label("", id="nodes-summary", markup=False)
@@ -276,23 +279,22 @@ class NodesScreen(PacsScreen):
         self._relayout(event.size.width)
 
     def _relayout(self, width: int) -> None:
-        """(Re)build the columns for ``width``; rows are re-added only when the layout changes."""
+        """(Re)build the columns for ``width``; rows are re-added only when the layout changes.
+
+        The reason gets its room first: when it would be narrower than :data:`REASON_FIRST`,
+        the columns the selected-node line repeats (role, AE title, address) are left out, in
+        that order, before the reason is squeezed.
+        """
         wide = width >= WIDE
-        states = self.states()
+        self._wide = wide
         columns = tuple(c for c in COLUMNS if wide or c.narrow)
-        widths: dict[str, int] = {}
-        for column in columns:
-            room = len(column.label) + 2  # the label and its sort indicator
-            if column.key == "trend" and not wide:
-                widths[column.key] = max(_NARROW_TREND, room)
-            elif column.width is not None:
-                widths[column.key] = max(column.width, room)
-            elif column.key != "reason":
-                longest = max((len(self._text(s, column.key)) for s in states), default=4)
-                widths[column.key] = min(max(longest, room), 28)
-        padding = 2 * self.table.cell_padding
-        used = sum(widths.values()) + padding * len(columns) + 2  # + vertical scrollbar
-        widths["reason"] = max(12, width - used)
+        widths = self._widths(columns, wide, width)
+        for optional in ("role", "aet", "address"):
+            if widths["reason"] >= REASON_FIRST:
+                break
+            if any(c.key == optional for c in columns):
+                columns = tuple(c for c in columns if c.key != optional)
+                widths = self._widths(columns, wide, width)
         layout = (columns, tuple(sorted(widths.items())))
         if layout == self._layout:
             return
@@ -306,6 +308,23 @@ class NodesScreen(PacsScreen):
             for column in columns:
                 table.add_column(self._header(column), width=widths[column.key], key=column.key)
             self._apply_filter(selected)
+
+    def _widths(self, columns: tuple[Column, ...], wide: bool, width: int) -> dict[str, int]:
+        states = self.states()
+        widths: dict[str, int] = {}
+        for column in columns:
+            room = len(column.label) + 2  # the label and its sort indicator
+            if column.key == "trend" and not wide:
+                widths[column.key] = max(_NARROW_TREND, room)
+            elif column.width is not None:
+                widths[column.key] = max(column.width, room)
+            elif column.key != "reason":
+                longest = max((len(self._text(s, column.key)) for s in states), default=4)
+                widths[column.key] = min(max(longest, room), 28)
+        padding = 2 * self.table.cell_padding
+        used = sum(widths.values()) + padding * len(columns) + 2  # + vertical scrollbar
+        widths["reason"] = max(12, width - used)
+        return widths
 
     def _apply_filter(self, keep: str | None = None) -> None:
         """Add the rows that match the filter and are missing, remove those that no longer do.
@@ -389,7 +408,7 @@ class NodesScreen(PacsScreen):
         return state.status.label
 
     def _trend_width(self) -> int:
-        wide = any(c.key == "aet" for c in self._columns)
+        wide = any(c.key == "trend" and c.width == 12 for c in self._columns) and self._wide
         return 12 if wide else _NARROW_TREND
 
     def _sparkline(self, state: TargetState) -> str:

@@ -603,3 +603,19 @@ async def test_the_table_and_the_selected_line_read_since_from_one_clock() -> No
         in_table = str(table_of(app).get_cell(selected, "since"))
         assert in_table.endswith("ago") or in_table == "just now"
         assert f"({in_table})" in screen.selected_text().plain
+
+
+@pytest.mark.parametrize("width", [120, 130, 160])
+async def test_the_reason_gets_its_room_first(width: int) -> None:
+    """At 120 columns the reason was squeezed to 17 characters by columns the selected line
+    repeats anyway; now those give way first."""
+    app = PacsApp(scripted_engine(), clock=lambda: NOW)
+    async with app.run_test(size=(width, 40)) as pilot:
+        await show_nodes(pilot)
+        table = table_of(app)
+        widths = {str(key.value): column.width for key, column in table.columns.items()}
+        assert widths["reason"] >= 36
+        shown = set(widths)
+        assert {"status", "id", "latency", "since", "reason"} <= shown
+        if width >= 160:
+            assert {"aet", "address", "role"} <= shown  # room for everything there
