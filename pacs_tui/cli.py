@@ -12,6 +12,7 @@ import contextlib
 import difflib
 import logging
 import os
+import shlex
 import shutil
 import signal
 import sys
@@ -305,7 +306,12 @@ def _print_not_found(exc: ConfigNotFound) -> None:
         for path in exc.searched:
             _err(f"  {path}")
     _err("\nTo start:")
-    _err("  pacs-tui config init     write a commented starter config, then edit it")
+    if exc.explicit is not None:
+        # Write the starter config where it was looked for, not in the default place.
+        _err(f"  pacs-tui config init --path {shlex.quote(str(exc.explicit))}")
+        _err("                           write a commented starter config there, then edit it")
+    else:
+        _err("  pacs-tui config init     write a commented starter config, then edit it")
     _err("  pacs-tui demo            try it on a simulated hospital, no config needed")
 
 

@@ -269,6 +269,7 @@ def test_a_mistyped_config_variable_is_an_error(tmp_path: Path) -> None:
     out = run("config", "check", cwd=tmp_path, env={"PACS_TUI_CONFIG": str(tmp_path / "typo.toml")})
     assert out.returncode == 1
     assert "typo.toml (from $PACS_TUI_CONFIG) does not exist" in out.stderr
+    assert "pacs-tui config init --path " in out.stderr and "typo.toml" in out.stderr
 
 
 def test_history_names_unknown_kinds(tmp_path: Path) -> None:
