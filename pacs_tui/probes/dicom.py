@@ -23,7 +23,9 @@ Two fixes over stock pynetdicom 3.0, both through its own extension points (no m
   own requests made of two small writes (a C-FIND's command and identifier) are not held back
   by the same mechanism on the peer's side. pynetdicom has no socket-option setting; the client
   socket is built by ``ApplicationEntity._create_socket`` → ``AssociationSocket._create_socket``,
-  which we subclass (:class:`_ProbeAE`, :class:`_ProbeAssociationSocket`).
+  which we subclass (:class:`~pacs_tui.probes.dicom_transport.ProbeAE`,
+  :class:`~pacs_tui.probes.dicom_transport.ProbeAssociationSocket`). The same socket guards
+  every read against hostile peers (deadlines, PDU checks): see that module.
 * **Release poll.** After the A-RELEASE-RP arrives, pynetdicom's ``Association.kill()`` polls
   every 10 ms until the DUL thread has reached state Sta1; the requesting thread usually wakes
   before the DUL thread gets there, so a release costs ~11 ms instead of ~1.5 ms. An
@@ -67,7 +69,7 @@ from pynetdicom.pdu_primitives import A_ABORT, A_ASSOCIATE, A_P_ABORT
 
 from pacs_tui.model import Result, Status, Target
 from pacs_tui.probes.dicom_conduct import DIMSE_COMMANDS
-from pacs_tui.probes.dicom_transport import Budget, ProbeAE
+from pacs_tui.probes.dicom_transport import Budget, ProbeAE, seconds_text
 from pacs_tui.visible import host_port, visible
 
 __all__ = [
@@ -178,11 +180,6 @@ class EchoOutcome:
         return {name: float(value) for name, value in values.items() if value is not None}
 
 
-def _seconds(value: float) -> str:
-    """``2.0s`` for a timeout, ``250 ms`` below a second."""
-    return f"{value:.1f}s" if value >= 0.95 else f"{value * 1000:.0f} ms"
-
-
 def _resolve(host: str, port: int) -> str:
     """The first IPv4 address of ``host`` (else IPv6), as pynetdicom would pick it."""
     infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
@@ -197,7 +194,7 @@ def _connect_reason(exc: OSError, where: str, timeout: float) -> str:
     if isinstance(exc, ConnectionRefusedError):
         return f"connection refused by {where}"
     if isinstance(exc, TimeoutError):
-        return f"timed out after {_seconds(timeout)} connecting to {where}"
+        return f"timed out after {seconds_text(timeout)} connecting to {where}"
     if exc.errno == errno.EHOSTUNREACH:
         return f"host unreachable: {where}"
     if exc.errno == errno.ENETUNREACH:
@@ -394,7 +391,7 @@ def _exchange(
         waited = assoc.acse_timeout or timeout
         if not seen and associated - start >= waited * 0.99:
             return outcome(
-                False, f"timed out after {_seconds(waited)} waiting for A-ASSOCIATE response"
+                False, f"timed out after {seconds_text(waited)} waiting for A-ASSOCIATE response"
             )
         return outcome(False, "association aborted: no valid reply to the A-ASSOCIATE request")
 
@@ -412,7 +409,7 @@ def _exchange(
             if isinstance(p, (A_ABORT, A_P_ABORT))
         ]
         if echo_end - echo_start >= dimse_timeout * 0.99:
-            reason = f"timed out after {_seconds(dimse_timeout)} waiting for C-ECHO response"
+            reason = f"timed out after {seconds_text(dimse_timeout)} waiting for C-ECHO response"
         elif aborts:
             reason = f"{_abort_reason(aborts[0])} while waiting for C-ECHO response"
         else:
@@ -450,7 +447,7 @@ def _exchange(
         if aborts:
             reason = f"release failed: {_abort_reason(aborts[0])}"
         else:
-            reason = f"release failed: timed out after {_seconds(release_timeout)}"
+            reason = f"release failed: timed out after {seconds_text(release_timeout)}"
     return outcome(ok, reason)
 
 

@@ -78,7 +78,8 @@ class Budget:
         return self.hard_end - time.perf_counter()
 
 
-def _seconds(value: float) -> str:
+def seconds_text(value: float) -> str:
+    """``2.0s`` for a timeout, ``250 ms`` below a second."""
     return f"{value:.1f}s" if value >= 0.95 else f"{value * 1000:.0f} ms"
 
 
@@ -297,9 +298,8 @@ class _PduClock:
         # The rate after the first read: bytes that came in while we waited for them.
         rate = (self.got - self.first_count) / max(self.last - self.first, 1e-3)
         per = f"{rate:.0f} bytes a second" if round(rate) != 1 else "1 byte a second"
-        return (
-            f"peer sent {what} too slowly: {count} in {_seconds(now - self.started)} (about {per})"
-        )
+        took = seconds_text(now - self.started)
+        return f"peer sent {what} too slowly: {count} in {took} (about {per})"
 
 
 class GuardedStateMachine(StateMachine):
