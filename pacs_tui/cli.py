@@ -232,12 +232,14 @@ def entry() -> NoReturn:
     """
     code = main()
     deadline = time.monotonic() + EXIT_THREAD_GRACE
-    for thread in threading.enumerate():
-        if thread is not threading.current_thread() and not thread.daemon:
-            thread.join(max(0.0, deadline - time.monotonic()))
-    left = [t.name for t in threading.enumerate() if t.is_alive() and not t.daemon]
-    if len(left) > 1:  # more than the main thread
-        log.warning("leaving threads still running at exit: %s", left[1:])
+    others = [
+        t for t in threading.enumerate() if t is not threading.current_thread() and not t.daemon
+    ]
+    for thread in others:
+        thread.join(max(0.0, deadline - time.monotonic()))
+    left = [t.name for t in others if t.is_alive()]
+    if left:
+        log.warning("leaving threads still running at exit: %s", left)
         logging.shutdown()
         with contextlib.suppress(Exception):
             sys.stdout.flush()
