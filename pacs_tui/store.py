@@ -6,7 +6,6 @@ Producers only enqueue; one background writer batches rows into a transaction ab
 from __future__ import annotations
 
 import asyncio
-import errno
 import fcntl
 import json
 import logging
@@ -26,7 +25,12 @@ from typing import Any, Literal, Self
 import aiosqlite
 
 from pacs_tui.model import Event, EventKind, Sample, Status, Target
-from pacs_tui.private_paths import NOFOLLOW_FLAGS, file_kind, make_private_dirs
+from pacs_tui.private_paths import (
+    RefusedPath,
+    file_kind,
+    make_private_dirs,
+    open_regular,
+)
 from pacs_tui.visible import visible
 
 log = logging.getLogger(__name__)
@@ -185,7 +189,6 @@ def _status(word: str | None) -> Status | None:
 
 # Files SQLite opens beside the history, by name: we check them too, since SQLite follows links.
 _SIBLINGS = ("-wal", "-shm", "-journal")
-_OPEN_FLAGS = NOFOLLOW_FLAGS  # O_NOFOLLOW | O_NONBLOCK (a FIFO cannot hang us) | O_CLOEXEC
 # The 100-byte database header (sqlite.org/fileformat.html): magic, then big-endian fields.
 _HEADER_SIZE = 100
 _MAGIC = b"SQLite format 3\x00"
@@ -193,12 +196,23 @@ _USER_VERSION_AT = 60
 _APPLICATION_ID_AT = 68
 
 
-def _refuse_unless_regular(path: Path, mode: int) -> None:
-    kind = file_kind(mode)
+def _refusal(path: Path, kind: str) -> StoreError:
     if kind == "symbolic link":
-        raise StoreError(f"{path} is a symbolic link; give the real path of the history")
-    if kind:
-        raise StoreError(f"{path} is not a regular file ({kind})")
+        return StoreError(f"{path} is a symbolic link; give the real path of the history")
+    return StoreError(f"{path} is not a regular file ({kind})")
+
+
+def _refuse_unless_regular(path: Path, mode: int) -> None:
+    if kind := file_kind(mode):
+        raise _refusal(path, kind)
+
+
+def _open_history(path: Path, real: Path, flags: int) -> int:
+    """:func:`~pacs_tui.private_paths.open_regular` on the history, a refusal in its words."""
+    try:
+        return open_regular(real, flags)
+    except RefusedPath as exc:
+        raise _refusal(path, exc.kind) from None
 
 
 def _check_paths(path: Path, real: Path) -> bool:
@@ -234,15 +248,12 @@ def _open_for_writing(path: Path) -> tuple[int, Path]:
     real = _real_path(path)
     _check_paths(path, real)
     try:
-        fd = os.open(real, os.O_RDWR | os.O_CREAT | _OPEN_FLAGS, 0o600)
+        fd = _open_history(path, real, os.O_RDWR | os.O_CREAT)
+    except StoreError:
+        raise
     except OSError as exc:
-        if exc.errno == errno.ELOOP:  # became a link after the check
-            raise StoreError(
-                f"{path} is a symbolic link; give the real path of the history"
-            ) from None
         raise StoreError(f"cannot create the history {path}: {exc.strerror}") from None
     try:
-        _refuse_unless_regular(path, os.fstat(fd).st_mode)
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         holder = _lock_holder(os.fstat(fd).st_ino)
@@ -287,15 +298,13 @@ def _tighten(fd: int, path: Path, real: Path) -> None:
         os.fchmod(fd, 0o600)
     for suffix in ("-wal", "-shm"):
         try:
-            sibling = os.open(f"{real}{suffix}", os.O_RDONLY | _OPEN_FLAGS)
+            sibling = _open_history(Path(f"{path}{suffix}"), Path(f"{real}{suffix}"), os.O_RDONLY)
         except FileNotFoundError:
             continue
         except OSError as exc:
             raise StoreError(f"cannot open {path}{suffix}: {exc.strerror}") from None
         try:
-            st = os.fstat(sibling)
-            _refuse_unless_regular(Path(f"{path}{suffix}"), st.st_mode)
-            if stat.S_IMODE(st.st_mode) & 0o077:
+            if stat.S_IMODE(os.fstat(sibling).st_mode) & 0o077:
                 os.fchmod(sibling, 0o600)
         finally:
             os.close(sibling)  # no connection of ours has it open yet, so no lock is lost
@@ -325,20 +334,15 @@ def _read_header_of(path: Path, real: Path) -> bytes:
     regular file on the descriptor, read without SQLite (which would make -wal and -shm files
     beside a WAL-mode database just to look at it)."""
     try:
-        fd = os.open(real, os.O_RDONLY | _OPEN_FLAGS)
+        fd = _open_history(path, real, os.O_RDONLY)
     except PermissionError:
         raise StoreError(
             f"cannot read the history {path}: permission denied (run this as the user that "
             "writes the history)"
         ) from None
     except OSError as exc:
-        if exc.errno == errno.ELOOP:  # became a link after the check
-            raise StoreError(
-                f"{path} is a symbolic link; give the real path of the history"
-            ) from None
         raise StoreError(f"cannot read the history {path}: {exc.strerror}") from None
     try:
-        _refuse_unless_regular(path, os.fstat(fd).st_mode)
         return _read_header(fd)
     finally:
         os.close(fd)
