@@ -339,11 +339,22 @@ def cmd_config_check(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         _print_config_error(exc)
         return 1
-    print(
-        visible(f"{path}: OK — site {config.site.name!r}, {len(config.dicom.nodes)} DICOM node(s)")
-    )
+    print(visible(f"{path}: OK — site {config.site.name!r}, {_watched(config)}"))
     print(visible(f"history: {config.history.path}"))
     return 0
+
+
+def _watched(config: Config) -> str:
+    """What the config watches, per source: "3 DICOM nodes, 1 command check"."""
+    from pacs_tui.probes import SOURCES
+
+    parts = []
+    for source in SOURCES:
+        section = config.section(source.name)
+        count = len(source.targets(section)) if section is not None else 0
+        if count:
+            parts.append(f"{count} {source.noun}{'s' if count != 1 else ''}")
+    return ", ".join(parts)
 
 
 def cmd_config_init(args: argparse.Namespace) -> int:
@@ -359,7 +370,9 @@ def cmd_config_init(args: argparse.Namespace) -> int:
         _err(f"pacs-tui: cannot write {path}: {exc.strerror}")
         return 1
     print(visible(f"Wrote a starter config to {path}"))
-    print("Edit the [[dicom.node]] entries, then run: pacs-tui config check")
+    print(
+        "Edit the examples (delete the sections you do not need), then run: pacs-tui config check"
+    )
     return 0
 
 

@@ -6,35 +6,31 @@ a check off.
 
 from __future__ import annotations
 
-import difflib
-import ipaddress
-import math
 import os
 import re
 import stat
 import tomllib
 import unicodedata
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import platformdirs
 
-from pacs_tui.durations import parse_duration
+from pacs_tui import config_reader as cv
+from pacs_tui.config_reader import NO_VALUE, Problem, Reader, did_you_mean
 from pacs_tui.private_paths import file_kind
 from pacs_tui.visible import ELLIPSIS, visible
 
 APP_NAME = "pacs-tui"
 ENV_CONFIG = "PACS_TUI_CONFIG"
-ROLES = ("archive", "modality", "viewer", "ris", "his", "mirror", "other")
 # Tables ARCHITECTURE reserves for later sources: named so the error says "not yet", not "typo".
 FUTURE_TABLES = (
     "hl7",
     "storage",
     "host",
     "logtail",
-    "command",
     "audit",
     "backup",
     "mirror",
@@ -43,28 +39,6 @@ FUTURE_TABLES = (
     "exporters",
     "operators",
 )
-
-
-@dataclass(frozen=True, slots=True)
-class Problem:
-    """One thing wrong with the config: where, what was found, what was expected."""
-
-    key: str
-    value: Any
-    expected: str
-    #: Lines shown under the problem, already made visible (the TOML line of a syntax error).
-    detail: tuple[str, ...] = ()
-
-    def __str__(self) -> str:
-        # A quoted TOML key may hold any character: show it made visible.
-        key = visible(self.key)
-        if self.value is _MISSING:
-            text = f"{key}: missing; expected {self.expected}"
-        elif self.value is _NO_VALUE:
-            text = f"{key}: expected {self.expected}"
-        else:
-            text = f"{key} = {_show(self.value)}: expected {self.expected}"
-        return "".join([text, *(f"\n      {line}" for line in self.detail)])
 
 
 class ConfigError(Exception):
@@ -109,36 +83,18 @@ class HistoryConfig:
 
 
 @dataclass(frozen=True, slots=True)
-class DicomNodeConfig:
-    id: str
-    aet: str
-    host: str
-    port: int
-    role: str = "other"
-    site: str = ""
-    description: str = ""
-    interval: float = 30.0
-    timeout: float = 5.0
-    warn_latency: float = 0.5
-    calling_aet: str = "PACSTUI"
-
-
-@dataclass(frozen=True, slots=True)
-class DicomConfig:
-    calling_aet: str = "PACSTUI"
-    interval: float = 30.0
-    timeout: float = 5.0
-    warn_latency: float = 0.5
-    max_workers: int = 8
-    nodes: tuple[DicomNodeConfig, ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
 class Config:
+    """The whole config: the site, the history, and each registered source's own section
+    (by source name: ``config.section("dicom")``)."""
+
     site: SiteConfig = field(default_factory=SiteConfig)
     history: HistoryConfig = field(default_factory=HistoryConfig)
-    dicom: DicomConfig = field(default_factory=DicomConfig)
+    sections: Mapping[str, Any] = field(default_factory=dict)
     source: Path | None = None
+
+    def section(self, name: str) -> Any:
+        """The section of source ``name``; ``None`` when the config has none."""
+        return self.sections.get(name)
 
 
 def default_history_path() -> Path:
@@ -246,394 +202,79 @@ def parse_config(text: str, source: Path | None = None, *, check_paths: bool = F
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError([_syntax_problem(text, exc)], source) from None
-    reader = _Reader(check_paths=check_paths)
-    config = reader.config(data, source)
+    reader = Reader(check_paths=check_paths, source=source)
+    config = _read(reader, data, source)
     if reader.problems:
         raise ConfigError(reader.problems, source)
     return config
 
 
-class _Missing:
-    def __repr__(self) -> str:
-        return "<missing>"
-
-
-_MISSING: Any = _Missing()
-
-
-class _NoValue:
-    def __repr__(self) -> str:
-        return "<no value>"
-
-
-#: A problem with no value to show (a syntax error): "key: expected ...".
-_NO_VALUE: Any = _NoValue()
-T = TypeVar("T")
-_AET_RE = re.compile(r"^[\x20-\x5b\x5d-\x7e]{1,16}$")  # printable ASCII without backslash
-_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
-
-
-def _show(value: Any) -> str:
-    if isinstance(value, str):
-        return repr(value)
-    if isinstance(value, dict):
-        return "a table"
-    if isinstance(value, list):
-        return "a list" if value else "an empty list"
-    return repr(value)
-
-
-class _NumberAsString(ValueError):
-    """A numeric key given a quoted number (``port = "104"``): said as such."""
-
-
-def _node_path(index: int, raw: Any) -> str:
-    """How a ``[[dicom.node]]`` is named in messages: by its id when it has a valid one, always
-    with its place in the file (#1 is the first), since two nodes may share an id by mistake."""
-    raw_id = raw.get("id") if isinstance(raw, dict) else None
-    if isinstance(raw_id, str) and _ID_RE.match(raw_id):
-        return f'dicom.node "{raw_id}" (#{index + 1})'
-    return f"dicom.node (#{index + 1})"
-
-
-def _did_you_mean(word: str, known: set[str] | tuple[str, ...]) -> str:
-    """ "; did you mean 'x'?" for the closest known word, or ""."""
-    close = difflib.get_close_matches(word, sorted(known), n=1)
-    return f"; did you mean {close[0]!r}?" if close else ""
-
-
-class _Reader:
-    """Walks the parsed TOML, converting values and collecting problems instead of raising."""
-
-    def __init__(self, *, check_paths: bool = False) -> None:
-        self.problems: list[Problem] = []
-        self.check_paths = check_paths
-
-    def problem(self, key: str, value: Any, expected: str) -> None:
-        self.problems.append(Problem(key, value, expected))
-
-    def check_keys(self, table: Mapping[str, Any], path: str, allowed: set[str]) -> None:
-        for key in table:
-            if key not in allowed:
-                full = f"{path}.{key}" if path else key
-                known = ", ".join(sorted(allowed)) or "nothing"
-                hint = _did_you_mean(key, allowed)
-                self.problem(full, table[key], f"no such key{hint} (known here: {known})")
-
-    def table(self, data: Mapping[str, Any], key: str, path: str) -> Mapping[str, Any]:
-        value = data.get(key, _MISSING)
-        if value is _MISSING:
-            return {}
-        if not isinstance(value, dict):
-            self.problem(path, value, "a table")
-            return {}
-        return value
-
-    def get(
-        self,
-        table: Mapping[str, Any],
-        key: str,
-        path: str,
-        convert: Callable[[Any], T],
-        expected: str,
-        default: T | Any = _MISSING,
-    ) -> T | Any:
-        value = table.get(key, _MISSING)
-        full = f"{path}.{key}"
-        if value is _MISSING:
-            if default is _MISSING:
-                self.problem(full, _MISSING, expected)
-            return default
-        try:
-            return convert(value)
-        except _NumberAsString:
-            number = value.strip()
-            hint = f"a number, not a string (write {key} = {number}, without quotes)"
-            self.problem(full, value, f"{expected}; {hint}")
-            return default
-        except (TypeError, ValueError):
-            self.problem(full, value, expected)
-            return default
-
-    # -- the tables ---------------------------------------------------------------------------
-
-    def config(self, data: Mapping[str, Any], source: Path | None) -> Config:
-        allowed = {"site", "history", "dicom"}
-        for key, value in data.items():
-            if key in FUTURE_TABLES:
-                self.problem(key, value, "a table this version (0.1) does not support yet")
-            elif key not in allowed:
-                known = ", ".join(sorted(allowed))
-                hint = _did_you_mean(key, allowed)
-                self.problem(key, value, f"no such table{hint} (known: {known})")
-        site = self.site(self.table(data, "site", "site"))
-        history = self.history(self.table(data, "history", "history"), source)
-        dicom_table = self.table(data, "dicom", "dicom")
-        dicom = self.dicom(dicom_table, site)
-        nodes = dicom_table.get("node", _MISSING)
-        if nodes is _MISSING or nodes == []:  # `dicom.node = []` watches nothing either
-            self.problem("dicom.node", nodes, "at least one [[dicom.node]]: nothing to watch")
-        return Config(site=site, history=history, dicom=dicom, source=source)
-
-    def site(self, t: Mapping[str, Any]) -> SiteConfig:
-        self.check_keys(t, "site", {"name", "timezone"})
-        name = self.get(t, "name", "site", _nonempty_str, "a non-empty string", "pacs")
-        tz = self.get(
-            t, "timezone", "site", _timezone, "an IANA time zone like 'Europe/Paris'", None
-        )
-        return SiteConfig(name=name, timezone=tz)
-
-    def history(self, t: Mapping[str, Any], source: Path | None) -> HistoryConfig:
-        keys = {"path", "raw_retention", "minute_retention", "hour_retention", "event_retention"}
-        self.check_keys(t, "history", keys)
-        d = HistoryConfig()
-        path = self.get(t, "path", "history", _nonempty_str, "a file path", None)
-        dur = "a duration from 1h to 100y, like '48h' or '30d'"
-        keep = _duration_between(3600.0, 100 * 365 * 86400.0)
-        resolved = _resolve(path, source) if path else d.path
-        if self.check_paths:
-            key = "history.path" if path else "history.path (default)"
-            self.problems.extend(history_path_problems(resolved, key, path or str(resolved)))
-        return HistoryConfig(
-            path=resolved,
-            raw_retention=self.get(t, "raw_retention", "history", keep, dur, d.raw_retention),
-            minute_retention=self.get(
-                t, "minute_retention", "history", keep, dur, d.minute_retention
-            ),
-            hour_retention=self.get(t, "hour_retention", "history", keep, dur, d.hour_retention),
-            event_retention=self.get(t, "event_retention", "history", keep, dur, d.event_retention),
-        )
-
-    def dicom(self, t: Mapping[str, Any], site: SiteConfig) -> DicomConfig:
-        keys = {"calling_aet", "interval", "timeout", "warn_latency", "max_workers", "node"}
-        self.check_keys(t, "dicom", keys)
-        d = DicomConfig()
-        calling = self.get(t, "calling_aet", "dicom", _aet, _AET_EXPECTED, d.calling_aet)
-        interval = self.get(t, "interval", "dicom", _interval, _INTERVAL_EXPECTED, d.interval)
-        timeout = self.get(t, "timeout", "dicom", _timeout, _TIMEOUT_EXPECTED, d.timeout)
-        warn = self.get(t, "warn_latency", "dicom", _timeout, _WARN_EXPECTED, d.warn_latency)
-        workers = self.get(
-            t, "max_workers", "dicom", _int_range(1, 64), "a whole number from 1 to 64", 8
-        )
-        defaults = DicomConfig(calling, interval, timeout, warn, workers)
-        self.cross_check(t, "dicom", "timeout", timeout, "interval", interval)
-        self.cross_check(t, "dicom", "warn_latency", warn, "timeout", timeout)
-        raw_nodes = t.get("node", [])
-        nodes: list[DicomNodeConfig] = []
-        if not isinstance(raw_nodes, list):
-            self.problem("dicom.node", raw_nodes, "an array of tables: [[dicom.node]]")
-            raw_nodes = []
-        seen: dict[str, int] = {}
-        for index, raw in enumerate(raw_nodes):
-            path = _node_path(index, raw)
-            if not isinstance(raw, dict):
-                self.problem(path, raw, "a table")
-                continue
-            raw_id = raw.get("id")
-            if isinstance(raw_id, str):
-                if raw_id in seen:
-                    first = _node_path(seen[raw_id], raw_nodes[seen[raw_id]])
-                    self.problem(f"{path}.id", raw_id, f"a unique id ({first} has it)")
-                seen.setdefault(raw_id, index)
-            node = self.dicom_node(raw, path, defaults, site)
-            if node is not None:
-                nodes.append(node)
-        return DicomConfig(calling, interval, timeout, warn, workers, tuple(nodes))
-
-    def cross_check(
-        self,
-        t: Mapping[str, Any],
-        path: str,
-        key: str,
-        value: float | None,
-        limit_key: str,
-        limit: float | None,
-    ) -> None:
-        """``key`` must be less than ``limit_key``; a value inherited from [dicom] is named so."""
-        if value is None or limit is None or value < limit:
-            return
-        if path != "dicom" and key not in t and limit_key not in t:
-            return
-        where = _where(t, path, key)
-        self.problem(
-            where,
-            t.get(key, value),
-            f"less than the {limit_key} ({_where(t, path, limit_key)} = {limit:g}s)",
-        )
-
-    def dicom_node(
-        self, t: Mapping[str, Any], path: str, defaults: DicomConfig, site: SiteConfig
-    ) -> DicomNodeConfig | None:
-        keys = {
-            "id",
-            "aet",
-            "host",
-            "port",
-            "role",
-            "site",
-            "description",
-            "interval",
-            "timeout",
-            "warn_latency",
-            "calling_aet",
-        }
-        self.check_keys(t, path, keys)
-        before = len(self.problems)
-        node_id = self.get(t, "id", path, _ident, _ID_EXPECTED)
-        aet = self.get(t, "aet", path, _aet, _AET_EXPECTED)
-        host = self.get(t, "host", path, _host, "a host name or IP address")
-        port = self.get(t, "port", path, _int_range(1, 65535), "a TCP port from 1 to 65535")
-        role = self.get(t, "role", path, _choice(ROLES), f"one of {', '.join(ROLES)}", "other")
-        node_site = self.get(t, "site", path, _nonempty_str, "a non-empty string", site.name)
-        description = self.get(t, "description", path, _string, "a string", "")
-        interval = self.get(t, "interval", path, _interval, _INTERVAL_EXPECTED, None)
-        timeout = self.get(t, "timeout", path, _timeout, _TIMEOUT_EXPECTED, None)
-        warn = self.get(t, "warn_latency", path, _timeout, _WARN_EXPECTED, None)
-        calling = self.get(t, "calling_aet", path, _aet, _AET_EXPECTED, defaults.calling_aet)
-        # Cross-checks run whenever both sides parsed, so they are reported with everything else.
-        # A pair wholly inherited from [dicom] was checked there, once.
-        interval_v = interval if "interval" in t else defaults.interval
-        timeout_v = timeout if "timeout" in t else defaults.timeout
-        warn_v = warn if "warn_latency" in t else defaults.warn_latency
-        self.cross_check(t, path, "timeout", timeout_v, "interval", interval_v)
-        self.cross_check(t, path, "warn_latency", warn_v, "timeout", timeout_v)
-        if len(self.problems) > before:
-            return None
-        return DicomNodeConfig(
-            id=node_id,
-            aet=aet,
-            host=host,
-            port=port,
-            role=role,
-            site=node_site,
-            description=description,
-            interval=interval_v,
-            timeout=timeout_v,
-            warn_latency=warn_v,
-            calling_aet=calling,
-        )
-
-
-def _where(t: Mapping[str, Any], path: str, key: str) -> str:
-    if key in t or path == "dicom":
-        return f"{path}.{key}"
-    return f"dicom.{key} (inherited by {path})"
-
-
-_AET_EXPECTED = "an AE title of 1 to 16 printable ASCII characters, no backslash"
-_INTERVAL_EXPECTED = "a duration from 1s to 1d, like '30s' or '5m'"
-_TIMEOUT_EXPECTED = "a duration from 100ms to 10m, like '5s' or '500ms'"
-_WARN_EXPECTED = "a duration from 100ms to 10m, like '500ms' or '2s'"
-_ID_EXPECTED = "an id of letters, digits, '.', '_' or '-' (at most 64), starting alphanumeric"
-
-
-def _nonempty_str(value: Any) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise ValueError
-    return value.strip()
-
-
-def _ident(value: Any) -> str:
-    if not isinstance(value, str) or not _ID_RE.match(value):
-        raise ValueError
-    return value
-
-
-def _aet(value: Any) -> str:
-    if not isinstance(value, str) or not _AET_RE.match(value) or not value.strip():
-        raise ValueError
-    return value.strip()
-
-
-def _duration(value: Any) -> float:
-    if isinstance(value, bool):
-        raise ValueError
-    if isinstance(value, int | float):
-        if not math.isfinite(value):
-            raise ValueError
-        return float(value)  # bare numbers are seconds
-    if not isinstance(value, str):
-        raise ValueError
-    return parse_duration(value)
-
-
-def _duration_between(low: float, high: float) -> Callable[[Any], float]:
-    def convert(value: Any) -> float:
-        seconds = _duration(value)
-        if not math.isfinite(seconds) or not low <= seconds <= high:
-            raise ValueError
-        return seconds
-
-    return convert
-
-
-_interval = _duration_between(1.0, 86400.0)
-_timeout = _duration_between(0.1, 600.0)
-
-
-def _string(value: Any) -> str:
-    if not isinstance(value, str):
-        raise ValueError
-    return value
-
-
-_HOST_LABEL = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
-
-
-def _host(value: Any) -> str:
-    """An IP address or an RFC 1123 host name."""
-    host = _nonempty_str(value)
-    try:
-        ipaddress.ip_address(host)
-        return host
-    except ValueError:
-        pass
-    labels = host.rstrip(".").split(".")
-    if len(host) > 253 or not all(_HOST_LABEL.match(label) for label in labels):
-        raise ValueError
-    return host
-
-
-_NUMBER_RE = re.compile(r"^[+-]?[0-9][0-9_]*(\.[0-9]+)?([eE][+-]?[0-9]+)?$")
-
-
-def _int_range(low: int, high: int) -> Callable[[Any], int]:
-    def convert(value: Any) -> int:
-        if isinstance(value, str) and _NUMBER_RE.match(value.strip()):
-            raise _NumberAsString
-        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-            raise ValueError
-        return value
-
-    return convert
-
-
-def _choice(options: tuple[str, ...]) -> Callable[[Any], str]:
-    def convert(value: Any) -> str:
-        if value not in options:
-            raise ValueError
-        return str(value)
-
-    return convert
-
-
-def _timezone(value: Any) -> str:
-    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-    if not isinstance(value, str):
-        raise ValueError
-    try:
-        ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ValueError from None
-    return value
-
-
-def _resolve(path: str, source: Path | None) -> Path:
-    p = Path(path).expanduser()
-    if not p.is_absolute() and source is not None:
-        p = source.parent / p
-    return p
+def _read(reader: Reader, data: Mapping[str, Any], source: Path | None) -> Config:
+    """The top level: ``[site]``, ``[history]`` and each registered source's key."""
+    from pacs_tui.probes import SOURCES  # the registry imports the source modules
+
+    tables = {"site", "history"} | {s.name for s in SOURCES}
+    for key, value in data.items():
+        if key in FUTURE_TABLES:
+            reader.problem(key, value, "a table this version (0.2) does not support yet")
+        elif key not in tables:
+            known = ", ".join(sorted(tables))
+            hint = did_you_mean(key, tables)
+            reader.problem(key, value, f"no such table{hint} (known: {known})")
+    site = _site(reader, reader.table(data, "site", "site"))
+    history = _history(reader, reader.table(data, "history", "history"))
+    sections: dict[str, Any] = {}
+    for src in SOURCES:
+        sections[src.name] = src.read(reader, data.get(src.name), site.name)
+    config = Config(site=site, history=history, sections=sections, source=source)
+    if not any(src.targets(sections[src.name]) for src in SOURCES) and not _has_entries(data):
+        # An entry that did not parse was reported already; an empty config watches nothing.
+        where = " or ".join(src.entry for src in SOURCES)
+        reader.problem("(nothing to watch)", NO_VALUE, f"at least one {where}")
+    return config
+
+
+def _has_entries(data: Mapping[str, Any]) -> bool:
+    """Does the file hold any entry at all (one that failed to parse still counts)?"""
+    from pacs_tui.probes import SOURCES
+
+    for src in SOURCES:
+        value = data.get(src.name)
+        if isinstance(value, list) and value:
+            return True
+        if isinstance(value, dict) and any(isinstance(v, list) and v for v in value.values()):
+            return True
+    return False
+
+
+def _site(reader: Reader, t: Mapping[str, Any]) -> SiteConfig:
+    reader.check_keys(t, "site", {"name", "timezone"})
+    name = reader.get(t, "name", "site", cv.nonempty_str, "a non-empty string", "pacs")
+    tz = reader.get(
+        t, "timezone", "site", cv.timezone, "an IANA time zone like 'Europe/Paris'", None
+    )
+    return SiteConfig(name=name, timezone=tz)
+
+
+def _history(reader: Reader, t: Mapping[str, Any]) -> HistoryConfig:
+    keys = {"path", "raw_retention", "minute_retention", "hour_retention", "event_retention"}
+    reader.check_keys(t, "history", keys)
+    d = HistoryConfig()
+    get = reader.get
+    path = get(t, "path", "history", cv.nonempty_str, "a file path", None)
+    dur = "a duration from 1h to 100y, like '48h' or '30d'"
+    keep = cv.duration_between(3600.0, 100 * 365 * 86400.0)
+    resolved = reader.resolve(path) if path else d.path
+    if reader.check_paths:
+        key = "history.path" if path else "history.path (default)"
+        reader.problems.extend(history_path_problems(resolved, key, path or str(resolved)))
+    return HistoryConfig(
+        path=resolved,
+        raw_retention=get(t, "raw_retention", "history", keep, dur, d.raw_retention),
+        minute_retention=get(t, "minute_retention", "history", keep, dur, d.minute_retention),
+        hour_retention=get(t, "hour_retention", "history", keep, dur, d.hour_retention),
+        event_retention=get(t, "event_retention", "history", keep, dur, d.event_retention),
+    )
 
 
 # -- syntax errors --------------------------------------------------------------------------
@@ -651,7 +292,7 @@ def _syntax_problem(text: str, exc: tomllib.TOMLDecodeError) -> Problem:
     message = str(exc)
     match = _POSITION_RE.match(message)
     if match is None:
-        return Problem("(syntax)", _NO_VALUE, f"valid TOML: {message}")
+        return Problem("(syntax)", NO_VALUE, f"valid TOML: {message}")
     lines = text.split("\n")
     if match["line"] is not None:
         number, column = int(match["line"]), int(match["col"])
@@ -664,7 +305,7 @@ def _syntax_problem(text: str, exc: tomllib.TOMLDecodeError) -> Problem:
         where = f"(syntax) at the end of the file, after line {number}"
     expected = f"valid TOML: {match['msg']}"
     if not 1 <= number <= len(lines):
-        return Problem(where, _NO_VALUE, expected)
+        return Problem(where, NO_VALUE, expected)
     line = lines[number - 1].removesuffix("\r")
     before, after = line[: column - 1], line[column - 1 :]
     if len(before) > _SHOWN_AROUND:
@@ -673,7 +314,7 @@ def _syntax_problem(text: str, exc: tomllib.TOMLDecodeError) -> Problem:
     shown = shown_before + visible(after, _SHOWN_AROUND)
     gutter = f"{number} | "
     caret = " " * (len(gutter) - 2) + "| " + " " * _cells(shown_before) + "^"
-    return Problem(where, _NO_VALUE, expected, (gutter + shown, caret))
+    return Problem(where, NO_VALUE, expected, (gutter + shown, caret))
 
 
 def _cells(text: str) -> int:

@@ -8,13 +8,13 @@ import stat
 from pathlib import Path
 
 import tomlkit
-from tomlkit.items import AoT, Table
 
 from pacs_tui.private_paths import file_kind, make_private_dirs
 
 
 def starter_document(site_name: str = "My Hospital") -> tomlkit.TOMLDocument:
-    """A valid config with one example DICOM node and every key explained."""
+    """A valid config with each registered source's commented example and every key
+    explained."""
     doc = tomlkit.document()
     doc.add(tomlkit.comment("pacs-tui configuration. Check it with: pacs-tui config check"))
     doc.add(tomlkit.comment("Durations: 500ms, 30s, 5m, 1h, 2d. Unknown keys are errors."))
@@ -37,35 +37,13 @@ def starter_document(site_name: str = "My Hospital") -> tomlkit.TOMLDocument:
     history.add("event_retention", "90d")
     doc.add("history", history)
 
-    dicom = tomlkit.table()
-    dicom.add("calling_aet", "PACSTUI")
-    dicom["calling_aet"].comment("our AE title; add it to the nodes' allowed callers")
-    dicom.add("interval", "30s")
-    dicom["interval"].comment("default time between C-ECHOs of a node")
-    dicom.add("timeout", "5s")
-    dicom["timeout"].comment("default limit for connect + associate + echo + release")
-    dicom.add("warn_latency", "500ms")
-    dicom["warn_latency"].comment("echo slower than this is WARN")
-    dicom.add("max_workers", 8)
-    dicom["max_workers"].comment("parallel DICOM associations")
+    from pacs_tui.probes import SOURCES
 
-    node = tomlkit.table()
-    node.add("id", "archive-main")
-    node["id"].comment("stable id used in history, alerts and metrics")
-    node.add("aet", "ARCHIVE")
-    node["aet"].comment("the node's (called) AE title")
-    node.add("host", "127.0.0.1")
-    node.add("port", 104)
-    node.add("role", "archive")
-    node["role"].comment("archive | modality | viewer | ris | his | mirror | other")
-    node.add("description", "Main archive")
-    node.add(tomlkit.comment("Optional, per node (defaults from [dicom] and [site]):"))
-    for line in ('site = "main"', 'interval = "30s"', 'timeout = "5s"', 'warn_latency = "1s"'):
-        node.add(tomlkit.comment(line))
-    nodes = AoT([node])
-    dicom_table: Table = dicom
-    dicom_table.append("node", nodes)
-    doc.add("dicom", dicom)
+    for source in SOURCES:
+        doc.add(tomlkit.nl())
+        doc.add(tomlkit.comment(f"-- {source.title}: {source.entry} (delete if unused) --"))
+        for key, item in source.example():
+            doc.add(key, item)
     return doc
 
 

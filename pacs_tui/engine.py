@@ -1,5 +1,6 @@
-"""The engine: runs the checks, folds results into per-target state, records history, tells
-subscribers. It never imports Textual; the UI, ``collect`` and ``status`` all drive this class.
+"""The engine: builds every registered source's checks and services, runs them, folds results
+into per-target state, records history, tells subscribers. It never imports Textual; the UI
+(through :mod:`pacs_tui.view`), ``collect`` and ``status`` all drive this class.
 """
 
 from __future__ import annotations
@@ -13,9 +14,9 @@ from typing import TYPE_CHECKING
 
 from pacs_tui.config import Config
 from pacs_tui.model import Event, EventKind, Result, Sample, Status, Target, TargetState
-from pacs_tui.probes import build_checks
-from pacs_tui.probes.base import Check
-from pacs_tui.scheduler import FIRST_RUN_SPREAD, Scheduler
+from pacs_tui.probes import SOURCES
+from pacs_tui.scheduler import FIRST_RUN_SPREAD, Scheduler, Services
+from pacs_tui.source import BuildContext, Runnable, Service, runnable_targets
 
 if TYPE_CHECKING:
     from pacs_tui.store import SeriesPoint, Store
@@ -51,32 +52,51 @@ class Engine:
         self,
         config: Config,
         *,
-        checks: Sequence[Check] | None = None,
+        checks: Sequence[Runnable] | None = None,
         store: Store | None = None,
         executor: ThreadPoolExecutor | None = None,
         first_run_spread: float = FIRST_RUN_SPREAD,
     ) -> None:
+        """``checks`` replaces what the sources would build (tests); ``executor`` is the
+        thread pool for a source that asks for threads (the DICOM one), else the engine makes
+        one per such source and shuts it down at :meth:`stop`."""
         self.config = config
-        self._own_executor = executor is None and checks is None
-        self.executor = executor or ThreadPoolExecutor(
-            max_workers=config.dicom.max_workers, thread_name_prefix="dicom"
-        )
-        self.checks: list[Check] = (
-            list(checks) if checks is not None else build_checks(config, self.executor)
-        )
+        #: Thread pools this engine made, shut down at stop.
+        self._executors: list[ThreadPoolExecutor] = []
+        pools: dict[str, int] = {}
+        built: list[Runnable] = []
+        for source in SOURCES:
+            section = config.section(source.name)
+            if section is None:
+                continue
+            limit = source.workers(section)
+            pools[source.name] = limit.size
+            if checks is not None or not source.targets(section):
+                continue
+            pool = executor
+            if limit.threads and pool is None:
+                pool = ThreadPoolExecutor(limit.size, thread_name_prefix=source.name)
+                self._executors.append(pool)
+            context = BuildContext(config.site.name, pool if limit.threads else None)
+            built.extend(source.build(section, context))
+        self.checks: list[Runnable] = list(checks) if checks is not None else built
         self.store = store
         self.states: dict[str, TargetState] = {
-            c.target.id: TargetState(c.target) for c in self.checks
+            t.id: TargetState(t) for run in self.checks for t in runnable_targets(run)
         }
         self._subscribers: list[Subscriber] = []
         self._last_known: dict[str, tuple[Status, str, float]] = {}
+        periodic = [c for c in self.checks if not isinstance(c, Service)]
         self._scheduler = Scheduler(
-            self.checks,
+            periodic,
             self._on_result,
             first_run_spread=first_run_spread,
-            # As many DICOM checks in flight as the thread pool has workers: a check waits for
-            # a worker before its timeout starts, never inside it.
-            pools={"dicom": config.dicom.max_workers},
+            # Each source's own worker limit: a run waits for a place before its timeout
+            # starts, and a slow plugin never holds a DICOM worker.
+            pools=pools,
+        )
+        self._services = Services(
+            [c for c in self.checks if isinstance(c, Service)], self._on_result, self._emit_event
         )
         self._started = False
         self._stopped = False
@@ -106,24 +126,26 @@ class Engine:
             return
         self._started = True
         self._scheduler.start()
-        log.info("engine started: %d checks", len(self.checks))
+        self._services.start()
+        log.info("engine started: %d targets", len(self.states))
 
     async def stop(self) -> None:
         """Cancel the checks, flush and close the history. Safe to call twice, and while
         :meth:`start` is still opening the history (the engine then never starts)."""
         self._stopped = True
         await self._scheduler.stop()
+        await self._services.stop()
         for check in self.checks:
             try:
                 await check.close()
             except Exception:
-                log.exception("closing check %s", check.target.id)
+                log.exception("closing %r", check)
         if self.store is not None:
             await self.store.close()
             self.store = None
-        if self._own_executor:
+        for pool in self._executors:
             # Associations still running finish on their own pynetdicom timeouts; don't wait.
-            self.executor.shutdown(wait=False, cancel_futures=True)
+            pool.shutdown(wait=False, cancel_futures=True)
         self._started = False
         log.info("engine stopped")
 
@@ -141,7 +163,7 @@ class Engine:
 
     @property
     def targets(self) -> list[Target]:
-        return [c.target for c in self.checks]
+        return [s.target for s in self.states.values()]
 
     def worst_first(self, kind: str | None = None) -> list[TargetState]:
         states = [s for s in self.states.values() if kind is None or s.target.kind == kind]
@@ -213,10 +235,9 @@ class Engine:
 
     # -- folding results --------------------------------------------------------------------
 
-    def _on_result(self, check: Check, result: Result) -> None:
+    def _on_result(self, target: Target, result: Result) -> None:
         if self._stopped:  # nothing is recorded after "stopping"
             return
-        target = check.target
         prev = self.states.get(target.id, TargetState(target))
         status = result.status
         since = prev.since

@@ -77,6 +77,7 @@ class TargetKind(enum.StrEnum):
     AUDIT_SOURCE = "audit-source"
     BACKUP = "backup"
     MIRROR = "mirror"
+    COMMAND = "command"
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,8 +1,10 @@
-"""Run periodic checks: interval with jitter, a timeout, back-off while DOWN, one run at a time.
+"""Run periodic checks: interval with jitter, a timeout, back-off while DOWN, one run at a time;
+and keep long-running services up, restarted with back-off when they die.
 
-Each check gets one asyncio task that loops, so two runs of the same check can never overlap;
-"probe now" wakes that loop instead of starting a second run. :meth:`Scheduler.stop` ends every
-loop within a bound, even on Python 3.11, where a cancel can be lost (see there).
+Each periodic check (one target, or a batch reporting several) gets one asyncio task that loops,
+so two runs of the same check can never overlap; "probe now" wakes that loop instead of starting
+a second run. :meth:`Scheduler.stop` ends every loop within a bound, even on Python 3.11, where
+a cancel can be lost (see there).
 """
 
 from __future__ import annotations
@@ -11,16 +13,19 @@ import asyncio
 import contextlib
 import logging
 import random
+import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from pacs_tui.model import Result, Status
-from pacs_tui.probes.base import Check
+from pacs_tui.model import Event, Result, Status, Target
+from pacs_tui.source import BatchCheck, Check, Service
 
 log = logging.getLogger(__name__)
 
-ResultCallback = Callable[[Check, Result], None]
+ResultCallback = Callable[[Target, Result], None]
+EventCallback = Callable[[Event], None]
+Periodic = Check | BatchCheck
 
 # Spread first runs so a site of 200 nodes does not open 200 associations in the same instant.
 FIRST_RUN_SPREAD = 1.0
@@ -51,45 +56,86 @@ def next_delay(
     return max(0.0, base * (1.0 + r.uniform(-jitter, jitter)))
 
 
-async def run_with_timeout(check: Check, run: Awaitable[Result] | None = None) -> Result:
-    """One run of ``check`` (or the already started ``run`` of it): a DOWN result instead of any
-    exception, and never past its timeout. A started ``run`` is left running on timeout."""
+def _name(check: Periodic) -> str:
+    return check.target.id if isinstance(check, Check) else check.id
+
+
+def _targets(check: Periodic) -> tuple[Target, ...]:
+    return (check.target,) if isinstance(check, Check) else tuple(check.targets)
+
+
+def _start(check: Periodic) -> Awaitable[Any]:
+    return check.check() if isinstance(check, Check) else check.check_all()
+
+
+def _results(check: Periodic, outcome: Result | Mapping[str, Result]) -> dict[str, Result]:
+    """A run's outcome by target id; a batch's target it left out is UNKNOWN for this run."""
+    if isinstance(outcome, Result):
+        return {t.id: outcome for t in _targets(check)}
+    return {
+        t.id: outcome.get(t.id) or Result(Status.UNKNOWN, "not reported by this run")
+        for t in _targets(check)
+    }
+
+
+async def run_with_timeout(check: Periodic, run: Awaitable[Any] | None = None) -> dict[str, Result]:
+    """One run of ``check`` (or the already started ``run`` of it), by target id: a DOWN result
+    instead of any exception, and never past its timeout. A started ``run`` is left running on
+    timeout."""
     # A little grace above the check's own timeout: the probe's internal timeouts should fire
     # first and give the better reason ("timed out waiting for A-ASSOCIATE response").
     limit = check.timeout + 1.0
     try:
         if run is None:
-            return await asyncio.wait_for(check.check(), limit)
-        return await asyncio.wait_for(asyncio.shield(run), limit)
+            outcome = await asyncio.wait_for(_start(check), limit)
+        else:
+            outcome = await asyncio.wait_for(asyncio.shield(run), limit)
+        return _results(check, outcome)
     except TimeoutError:
-        return Result(Status.DOWN, f"timed out after {check.timeout:g}s")
+        return _results(check, Result(Status.DOWN, f"timed out after {check.timeout:g}s"))
     except asyncio.CancelledError:
         raise
     except Exception as exc:  # a probe bug must not kill the scheduler
-        log.exception("check %s failed unexpectedly", check.target.id)
-        return Result(Status.UNKNOWN, f"probe error: {type(exc).__name__}")
+        log.exception("check %s failed unexpectedly", _name(check))
+        return _results(check, Result(Status.UNKNOWN, f"probe error: {type(exc).__name__}"))
+
+
+async def cancel_until_done(tasks: set[asyncio.Future[Any]], what: str) -> None:
+    """Cancel ``tasks`` again and again until they end or :data:`STOP_BOUND` passes (a cancel
+    can be lost on Python 3.11, see :meth:`Scheduler.stop`)."""
+    pending = tasks
+    bound = asyncio.get_running_loop().time() + STOP_BOUND
+    while pending:
+        for task in pending:
+            task.cancel()
+        left = bound - asyncio.get_running_loop().time()
+        if left <= 0:
+            log.warning("%d %s did not stop; leaving them", len(pending), what)
+            break
+        # asyncio.wait, not a suppressed await: a cancel aimed at our caller reaches it.
+        _, pending = await asyncio.wait(pending, timeout=min(left, 0.2))
 
 
 @dataclass
 class _Slot:
-    check: Check
+    check: Periodic
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     down_streak: int = 0
     running: bool = False
 
 
 class Scheduler:
-    """Owns one looping task per check until :meth:`stop`.
+    """Owns one looping task per periodic check until :meth:`stop`.
 
-    ``pools`` bounds how many checks of one pool run at once (a check names its pool in a
-    ``pool`` attribute): a check waits for a free place *before* its timeout starts, so a burst
-    (start-up, "probe all", many nodes timing out together) never turns queueing into false
-    DOWNs. Size a pool like the thread pool its checks run in.
+    ``pools`` bounds how many checks of one pool run at once (a check names its pool, its
+    source's name, in a ``pool`` attribute): a check waits for a free place *before* its
+    timeout starts, so a burst (start-up, "probe all", many nodes timing out together) never
+    turns queueing into false DOWNs. Size a pool like the thread pool its checks run in.
     """
 
     def __init__(
         self,
-        checks: Iterable[Check],
+        checks: Iterable[Periodic],
         on_result: ResultCallback,
         *,
         jitter: float = 0.1,
@@ -98,7 +144,11 @@ class Scheduler:
         rng: random.Random | None = None,
         pools: Mapping[str, int] | None = None,
     ) -> None:
-        self._slots = {c.target.id: _Slot(c) for c in checks}
+        self._slots = {_name(c): _Slot(c) for c in checks}
+        #: Which slot runs each target (a batch runs several).
+        self._by_target = {
+            t.id: slot for slot in self._slots.values() for t in _targets(slot.check)
+        }
         self._pools = {name: asyncio.Semaphore(size) for name, size in (pools or {}).items()}
         self._on_result = on_result
         self._jitter = jitter
@@ -109,10 +159,10 @@ class Scheduler:
         self._stopping = False
         # Pooled runs until they really end (a run reported as timed out still holds its pool
         # place): their own tasks, which stop() must cancel as well as the loops awaiting them.
-        self._runs: set[asyncio.Future[Result]] = set()
+        self._runs: set[asyncio.Future[Any]] = set()
 
     @property
-    def checks(self) -> list[Check]:
+    def checks(self) -> list[Periodic]:
         return [s.check for s in self._slots.values()]
 
     def start(self) -> None:
@@ -123,15 +173,16 @@ class Scheduler:
             self._tasks.append(task)
 
     def trigger(self, target_id: str) -> bool:
-        """Run that check as soon as it is not already running; False for an unknown id."""
-        slot = self._slots.get(target_id)
+        """Run the check of that target as soon as it is not already running; False for an
+        unknown id."""
+        slot = self._by_target.get(target_id)
         if slot is None:
             return False
         slot.wake.set()
         return True
 
     def is_running(self, target_id: str) -> bool:
-        slot = self._slots.get(target_id)
+        slot = self._by_target.get(target_id)
         return bool(slot and slot.running)
 
     async def stop(self) -> None:
@@ -145,31 +196,21 @@ class Scheduler:
         a pool are not waited for (they end on their own timeouts).
         """
         self._stopping = True
-        pending: set[asyncio.Future[Any]] = {*self._tasks, *self._runs}
-        bound = asyncio.get_running_loop().time() + STOP_BOUND
-        while pending:
-            for task in pending:
-                task.cancel()
-            left = bound - asyncio.get_running_loop().time()
-            if left <= 0:
-                log.warning("%d check loops did not stop; leaving them", len(pending))
-                break
-            # asyncio.wait, not a suppressed await: a cancel aimed at our caller reaches it.
-            _, pending = await asyncio.wait(pending, timeout=min(left, 0.2))
+        await cancel_until_done({*self._tasks, *self._runs}, "check loops")
         self._tasks.clear()
         self._runs.clear()
 
     async def run_once(self) -> dict[str, Result]:
-        """Every check once, concurrently; used by ``status`` and tests."""
+        """Every check once, concurrently; used by ``status`` and tests. Results by target."""
         slots = list(self._slots.values())
-        results = await asyncio.gather(*(self._run(s.check) for s in slots))
+        outcomes = await asyncio.gather(*(self._run(s.check) for s in slots))
         out: dict[str, Result] = {}
-        for slot, result in zip(slots, results, strict=True):
-            self._deliver(slot, result)
-            out[slot.check.target.id] = result
+        for slot, results in zip(slots, outcomes, strict=True):
+            self._deliver(slot, results)
+            out.update(results)
         return out
 
-    async def _run(self, check: Check) -> Result:
+    async def _run(self, check: Periodic) -> dict[str, Result]:
         pool = self._pools.get(getattr(check, "pool", ""))
         if pool is None:
             return await run_with_timeout(check)
@@ -177,25 +218,29 @@ class Scheduler:
         # The place is given back when the run really ends, not when it is reported timed out:
         # a worker thread stuck in a slow name lookup is still busy, and the next check must
         # wait for a free one *before* its own timeout starts.
-        run = asyncio.ensure_future(check.check())
+        run = asyncio.ensure_future(_start(check))
         self._runs.add(run)
         run.add_done_callback(lambda done: self._finished(done, pool))
         return await run_with_timeout(check, run)
 
-    def _finished(self, run: asyncio.Future[Result], pool: asyncio.Semaphore) -> None:
+    def _finished(self, run: asyncio.Future[Any], pool: asyncio.Semaphore) -> None:
         pool.release()
         self._runs.discard(run)
         if not run.cancelled() and run.exception() is not None:
             log.debug("an overdue check ended with %r", run.exception())
 
-    def _deliver(self, slot: _Slot, result: Result) -> None:
+    def _deliver(self, slot: _Slot, results: Mapping[str, Result]) -> None:
         if self._stopping:
             return
-        slot.down_streak = slot.down_streak + 1 if result.status is Status.DOWN else 0
-        try:
-            self._on_result(slot.check, result)
-        except Exception:
-            log.exception("result handler failed for %s", slot.check.target.id)
+        # Back off while every target of the run is DOWN (one for a single check).
+        down = bool(results) and all(r.status is Status.DOWN for r in results.values())
+        slot.down_streak = slot.down_streak + 1 if down else 0
+        targets = {t.id: t for t in _targets(slot.check)}
+        for target_id, result in results.items():
+            try:
+                self._on_result(targets[target_id], result)
+            except Exception:
+                log.exception("result handler failed for %s", target_id)
 
     async def _loop(self, slot: _Slot) -> None:
         check = slot.check
@@ -205,10 +250,10 @@ class Scheduler:
             slot.wake.clear()
             slot.running = True
             try:
-                result = await self._run(check)
+                results = await self._run(check)
             finally:
                 slot.running = False
-            self._deliver(slot, result)
+            self._deliver(slot, results)
             delay = next_delay(
                 check.interval,
                 slot.down_streak,
@@ -222,3 +267,99 @@ class Scheduler:
     async def _sleep_or_wake(slot: _Slot, delay: float) -> None:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(slot.wake.wait(), delay)
+
+
+#: A service that died is started again after 1 s, then 2 s, 4 s, … at most this.
+SERVICE_MAX_BACKOFF = 60.0
+#: A service that ran this long before dying starts its back-off afresh.
+SERVICE_HEALTHY_RUN = 60.0
+
+
+class _ServiceEmit:
+    """The ``emit`` a service gets: only its own targets, nothing once stopping began."""
+
+    def __init__(self, owner: Services, service: Service) -> None:
+        self._owner = owner
+        self._service = service
+        self._targets = {t.id: t for t in service.targets}
+
+    def result(self, target_id: str, result: Result) -> None:
+        target = self._targets.get(target_id)
+        if target is None:
+            log.warning(
+                "service %s reported %r, not one of its targets", self._service.id, target_id
+            )
+            return
+        self._owner.deliver(target, result)
+
+    def event(self, event: Event) -> None:
+        if not self._owner.stopping:
+            self._owner.on_event(event)
+
+
+class Services:
+    """Keeps each long-running service's ``serve(emit)`` running until :meth:`stop`: when it
+    returns or raises, its targets are DOWN with the reason and it is started again after a
+    back-off (1 s doubling to :data:`SERVICE_MAX_BACKOFF`)."""
+
+    def __init__(
+        self,
+        services: Iterable[Service],
+        on_result: ResultCallback,
+        on_event: EventCallback,
+        *,
+        first_backoff: float = 1.0,
+        max_backoff: float = SERVICE_MAX_BACKOFF,
+    ) -> None:
+        self.services = list(services)
+        self._on_result = on_result
+        self.on_event = on_event
+        self._first = first_backoff
+        self._max = max_backoff
+        self._tasks: set[asyncio.Future[Any]] = set()
+        self.stopping = False
+
+    def start(self) -> None:
+        if self.stopping:
+            return
+        for service in self.services:
+            self._tasks.add(asyncio.create_task(self._keep_up(service), name=f"serve:{service.id}"))
+
+    def deliver(self, target: Target, result: Result) -> None:
+        if self.stopping:
+            return
+        try:
+            self._on_result(target, result)
+        except Exception:
+            log.exception("result handler failed for %s", target.id)
+
+    async def _keep_up(self, service: Service) -> None:
+        emit = _ServiceEmit(self, service)
+        failures = 0
+        while not self.stopping:
+            started = time.monotonic()
+            try:
+                await service.serve(emit)
+                why = "stopped on its own"
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # the service's bug or its socket's: keep the others up
+                log.error("service %s failed: %s: %s", service.id, type(exc).__name__, exc)
+                why = f"failed: {type(exc).__name__}: {exc}"
+            if self.stopping:
+                return
+            if time.monotonic() - started >= SERVICE_HEALTHY_RUN:
+                failures = 0
+            failures += 1
+            delay = min(self._first * 2 ** min(failures - 1, 30), self._max)
+            reason = f"{why}; restarting in {delay:g}s"
+            for target in service.targets:
+                self.deliver(target, Result(Status.DOWN, reason))
+            await asyncio.sleep(delay)
+
+    async def stop(self) -> None:
+        """Cancel every service (bounded like :meth:`Scheduler.stop`); nothing is delivered
+        after this starts."""
+        self.stopping = True
+        await cancel_until_done(set(self._tasks), "services")
+        self._tasks.clear()

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pacs_tui.config import Config, DicomConfig, DicomNodeConfig, HistoryConfig, SiteConfig
+from pacs_tui.config import Config, HistoryConfig, SiteConfig
 from pacs_tui.demo.dicom_nodes import DemoDicomSite, DemoNode
+from pacs_tui.probes.dicom_source import DicomConfig, DicomNodeConfig
 
 DEMO_INTERVAL = 5.0
 DEMO_TIMEOUT = 2.0
@@ -35,13 +36,15 @@ def demo_config(
     return Config(
         site=SiteConfig(name=site_name),
         history=HistoryConfig(path=history_path),
-        dicom=DicomConfig(
-            calling_aet="PACSTUI",
-            interval=DEMO_INTERVAL,
-            timeout=DEMO_TIMEOUT,
-            warn_latency=DEMO_WARN_LATENCY,
-            nodes=dicom_nodes,
-        ),
+        sections={
+            "dicom": DicomConfig(
+                calling_aet="PACSTUI",
+                interval=DEMO_INTERVAL,
+                timeout=DEMO_TIMEOUT,
+                warn_latency=DEMO_WARN_LATENCY,
+                nodes=dicom_nodes,
+            )
+        },
     )
 
 

@@ -1,56 +1,36 @@
-"""Probe registry: each source contributes a function that builds its checks from the config.
+"""The source registry: every source the engine, the config and the screens know.
 
-Adding a source is one module in this package and one line in ``SOURCES``.
+Adding a source is one module in this package (its :class:`~pacs_tui.source.Source`) and one
+line in :data:`SOURCES`; the order here is the order of the Overview's tiles and of the
+screens' number keys.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from pacs_tui.model import TargetKind
+from pacs_tui.probes import command_source, dicom_source
+from pacs_tui.source import MetricSpec, Source, spec_from_name
 
-from pacs_tui.config import Config
-from pacs_tui.model import Target, TargetKind
-from pacs_tui.probes.base import Check
-
-CheckFactory = Callable[[Config, ThreadPoolExecutor], list[Check]]
-
-
-def dicom_checks(config: Config, executor: ThreadPoolExecutor) -> list[Check]:
-    from pacs_tui.probes.dicom import DicomEchoCheck
-
-    checks: list[Check] = []
-    for node in config.dicom.nodes:
-        target = Target(
-            node.id,
-            TargetKind.DICOM_NODE,
-            {
-                "aet": node.aet,
-                "host": node.host,
-                "port": str(node.port),
-                "role": node.role,
-                "site": node.site,
-                "description": node.description,
-            },
-        )
-        checks.append(
-            DicomEchoCheck(
-                target,
-                host=node.host,
-                port=node.port,
-                called_aet=node.aet,
-                calling_aet=node.calling_aet,
-                interval=node.interval,
-                timeout=node.timeout,
-                warn_latency=node.warn_latency,
-                executor=executor,
-            )
-        )
-    return checks
+SOURCES: tuple[Source, ...] = (
+    dicom_source.SOURCE,
+    command_source.SOURCE,
+)
 
 
-SOURCES: list[CheckFactory] = [dicom_checks]
+def source_named(name: str) -> Source | None:
+    return next((s for s in SOURCES if s.name == name), None)
 
 
-def build_checks(config: Config, executor: ThreadPoolExecutor) -> list[Check]:
-    """Every configured check, in config order."""
-    return [check for factory in SOURCES for check in factory(config, executor)]
+def source_of_kind(kind: str) -> Source | None:
+    """The source that produces targets of ``kind``."""
+    return next((s for s in SOURCES if kind in s.kinds), None)
+
+
+def metric_spec(kind: str, name: str) -> MetricSpec:
+    """The declaration of metric ``name`` of a target of ``kind`` (by its name's unit suffix
+    when no source declares it)."""
+    source = source_of_kind(kind)
+    return source.metric(name) if source is not None else spec_from_name(name)
+
+
+__all__ = ["SOURCES", "TargetKind", "metric_spec", "source_named", "source_of_kind"]

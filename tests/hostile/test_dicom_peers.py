@@ -236,7 +236,7 @@ async def test_healthy_node_keeps_its_cadence_beside_stalling_peers() -> None:
         ]
         scheduler = Scheduler(
             checks,
-            lambda check, result: results.setdefault(check.target.id, []).append(
+            lambda target, result: results.setdefault(target.id, []).append(
                 (time.monotonic(), result)
             ),
             pools={"dicom": 2},

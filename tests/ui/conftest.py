@@ -56,7 +56,7 @@ NODES: tuple[tuple[str, str, int, str, str, Status, str, float | None], ...] = (
 
 
 class FixedCheck:
-    """A :class:`~pacs_tui.probes.base.Check` that always returns the same result."""
+    """A :class:`~pacs_tui.source.Check` that always returns the same result."""
 
     def __init__(self, target: Target, result: Result, interval: float = 3600.0) -> None:
         self.target = target

@@ -60,8 +60,7 @@ async def until(pilot: Pilot[None], condition: Any, timeout: float = 5.0) -> Non
 
 
 def check_of(engine: Engine, target_id: str) -> FixedCheck:
-    check = next(c for c in engine.checks if c.target.id == target_id)
-    assert isinstance(check, FixedCheck)
+    check = next(c for c in engine.checks if isinstance(c, FixedCheck) and c.target.id == target_id)
     return check
 
 

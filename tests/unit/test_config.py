@@ -54,7 +54,7 @@ def problems(text: str) -> list[str]:
 def test_good_config_parses_with_defaults_and_overrides() -> None:
     config = parse_config(GOOD)
     assert config.site.name == "St Example"
-    archive, ct = config.dicom.nodes
+    archive, ct = config.section("dicom").nodes
     assert archive.interval == 60.0 and archive.timeout == 3.0
     assert archive.calling_aet == "SUPERVISOR"
     assert archive.site == "St Example"
@@ -142,9 +142,10 @@ def test_nonsense_durations_are_rejected(key: str, value: str) -> None:
     assert any(p.startswith(f'dicom.node "a" (#1).{key} = ') for p in found)
 
 
-def test_a_config_with_nothing_to_watch_is_an_error() -> None:
-    assert problems("") == [
-        "dicom.node: missing; expected at least one [[dicom.node]]: nothing to watch"
+@pytest.mark.parametrize("text", ["", "[dicom]\nnode = []\n", "command = []\n"])
+def test_a_config_with_nothing_to_watch_is_an_error(text: str) -> None:
+    assert problems(text) == [
+        "(nothing to watch): expected at least one [[dicom.node]] or [[command]]"
     ]
 
 
@@ -199,7 +200,7 @@ def test_starter_config_is_valid_commented_and_private(tmp_path: Path) -> None:
     path = write_starter(tmp_path / "sub" / "config.toml")
     text = path.read_text()
     assert "# " in text and "[[dicom.node]]" in text
-    assert parse_config(text).dicom.nodes[0].id == "archive-main"
+    assert parse_config(text).section("dicom").nodes[0].id == "archive-main"
     assert path.stat().st_mode & 0o777 == 0o600
     with pytest.raises(FileExistsError):
         write_starter(path)
@@ -213,8 +214,11 @@ def test_starter_config_comments_uncomment_into_valid_config(tmp_path: Path) -> 
         line[2:] if line.startswith("# ") and "=" in line and "path" not in line else line
         for line in text.splitlines()
     )
-    node = parse_config(uncommented).dicom.nodes[0]
+    config = parse_config(uncommented)
+    node = config.section("dicom").nodes[0]
     assert node.site == "main" and node.warn_latency == 1.0
+    (command,) = config.section("command")
+    assert command.site == "main" and command.env == {"PGCONNECT_TIMEOUT": "5"}
 
 
 def test_a_wholly_inherited_conflict_is_reported_once_at_its_source() -> None:
@@ -246,7 +250,7 @@ def test_an_unknown_key_suggests_the_closest_known_one() -> None:
     found = problems("[dicom]\nwarn_latncy = '1s'\n[dicm]\n[site]\nzzz = 1\n" + NODE.format("a"))
     assert (
         "dicm = a table: expected no such table; did you mean 'dicom'? "
-        "(known: dicom, history, site)" in found
+        "(known: command, dicom, history, site)" in found
     )
     assert any(
         p.startswith("dicom.warn_latncy = '1s': expected no such key; did you mean 'warn_latency'?")

@@ -16,8 +16,8 @@ from pynetdicom import AE, VerificationPresentationContexts, evt
 
 from pacs_tui.model import Status, Target, TargetKind
 from pacs_tui.probes import dicom
-from pacs_tui.probes.base import Check
 from pacs_tui.probes.dicom import DicomEchoCheck, echo, make_executor, reject_reason
+from pacs_tui.source import Check
 
 SCP_AET = "TESTSCP"
 HOST = "127.0.0.1"

@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from pacs_tui.config import Config, DicomConfig, HistoryConfig
+from pacs_tui.config import Config, HistoryConfig
 from pacs_tui.engine import Engine, EventUpdate, StateUpdate
 from pacs_tui.model import EventKind, Result, Status
+from pacs_tui.probes.dicom_source import DicomConfig
 from pacs_tui.store import Store, StoreError
 
 from .scripted import Gauge, PooledCheck, ScriptedCheck
@@ -115,7 +116,7 @@ async def test_engine_bounds_dicom_checks_by_max_workers() -> None:
     waits for a worker is not timed out while it waits (the scheduler test shows why)."""
     gauge = Gauge()
     checks = [PooledCheck(f"n{i}", gauge, delay=0.15, timeout=0.2) for i in range(10)]
-    engine = Engine(Config(dicom=DicomConfig(max_workers=1)), checks=checks)
+    engine = Engine(Config(sections={"dicom": DicomConfig(max_workers=1)}), checks=checks)
     states = await engine.run_once()
     await engine.stop()
     assert gauge.peak == 1

@@ -693,7 +693,7 @@ def test_a_config_that_is_not_a_regular_file_is_refused_at_once(tmp_path: Path, 
 def test_a_config_saved_with_a_byte_order_mark_is_read(tmp_path: Path) -> None:
     path = tmp_path / "c.toml"
     path.write_bytes(b"\xef\xbb\xbf" + f'[dicom]\ncalling_aet = "T"\n{NODE}'.encode())
-    assert load_file(path).dicom.calling_aet == "T"
+    assert load_file(path).section("dicom").calling_aet == "T"
     path.write_bytes(b"\xef\xbb\xbf\xef\xbb\xbf" + f'[dicom]\ncalling_aet = "T"\n{NODE}'.encode())
     with pytest.raises(ConfigError, match="valid TOML"):
         load_file(path)  # one mark is a text editor's; a second is in the TOML itself
@@ -710,5 +710,5 @@ def test_an_empty_node_list_is_nothing_to_watch(text: str) -> None:
     with pytest.raises(ConfigError) as info:
         parse_config(text)
     assert [str(p) for p in info.value.problems] == [
-        "dicom.node = an empty list: expected at least one [[dicom.node]]: nothing to watch"
+        "(nothing to watch): expected at least one [[dicom.node]] or [[command]]"
     ]

@@ -7,8 +7,7 @@ import random
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from pacs_tui.model import Result, Status
-from pacs_tui.probes.base import Check
+from pacs_tui.model import Result, Status, Target
 from pacs_tui.scheduler import Scheduler, next_delay, run_with_timeout
 
 from .scripted import Gauge, PooledCheck, ScriptedCheck
@@ -34,7 +33,7 @@ def test_jitter_stays_within_bounds_and_varies() -> None:
 
 async def test_timeout_gives_down_with_reason() -> None:
     check = ScriptedCheck("slow", delay=5, timeout=0.1)
-    result = await asyncio.wait_for(run_with_timeout(check), 3)
+    result = (await asyncio.wait_for(run_with_timeout(check), 3))["slow"]
     assert result.status is Status.DOWN
     assert result.reason == "timed out after 0.1s"
 
@@ -44,7 +43,7 @@ async def test_probe_exception_is_contained() -> None:
         async def check(self) -> Result:
             raise RuntimeError("bug")
 
-    result = await run_with_timeout(Broken("b"))
+    result = (await run_with_timeout(Broken("b")))["b"]
     assert result.status is Status.UNKNOWN and "RuntimeError" in result.reason
 
 
@@ -53,8 +52,8 @@ async def test_runs_repeat_and_back_off_while_down() -> None:
     down = ScriptedCheck("down", [DOWN], interval=0.02)
     seen: list[tuple[str, Status]] = []
 
-    def on_result(check: Check, result: Result) -> None:
-        seen.append((check.target.id, result.status))
+    def on_result(target: Target, result: Result) -> None:
+        seen.append((target.id, result.status))
 
     sched = Scheduler([up, down], on_result, jitter=0, first_run_spread=0, max_backoff=10)
     sched.start()
@@ -96,7 +95,7 @@ async def test_waiting_for_a_pool_place_does_not_count_against_the_timeout() -> 
     gauge = Gauge()
     checks = [PooledCheck(f"n{i}", gauge, delay=0.15, timeout=0.2) for i in range(10)]
     results: dict[str, Result] = {}
-    sched = Scheduler(checks, lambda c, r: results.__setitem__(c.target.id, r), pools={"dicom": 1})
+    sched = Scheduler(checks, lambda c, r: results.__setitem__(c.id, r), pools={"dicom": 1})
     await sched.run_once()
     assert [results[f"n{i}"].status for i in range(10)] == [Status.OK] * 10
     assert gauge.peak == 1
@@ -129,7 +128,7 @@ async def test_a_run_past_its_timeout_keeps_its_pool_place_until_it_really_ends(
     healthy = Threaded("healthy", delay=0.05, timeout=0.2)
     results: dict[str, Result] = {}
     sched = Scheduler(
-        [stuck, healthy], lambda c, r: results.__setitem__(c.target.id, r), pools={"dicom": 1}
+        [stuck, healthy], lambda c, r: results.__setitem__(c.id, r), pools={"dicom": 1}
     )
     await sched.run_once()
     await sched.stop()
@@ -147,7 +146,7 @@ async def test_stop_ends_every_loop_even_when_a_cancel_races_a_result() -> None:
         checks = [ScriptedCheck(f"n{i}", interval=0.0, delay=0.0) for i in range(2000)]
         delivered: list[float] = []
 
-        def record(_check: Check, _result: Result, seen: list[float] = delivered) -> None:
+        def record(_target: Target, _result: Result, seen: list[float] = delivered) -> None:
             seen.append(time.monotonic())
 
         scheduler = Scheduler(checks, record, first_run_spread=0.01)

@@ -1,0 +1,336 @@
+"""The pieces every config section is read with: :class:`Problem`, the :class:`Reader` that
+collects problems instead of raising, and the value converters (durations, ids, hosts, ports).
+
+Each source module reads its own section with these (see :mod:`pacs_tui.source`), so every
+section reports its problems the same way and all of them are listed at once.
+"""
+
+from __future__ import annotations
+
+import difflib
+import ipaddress
+import math
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+from pacs_tui.durations import parse_duration
+from pacs_tui.visible import visible
+
+
+class _Missing:
+    def __repr__(self) -> str:
+        return "<missing>"
+
+
+#: A key that is not there: "key: missing; expected ...".
+MISSING: Any = _Missing()
+
+
+class _NoValue:
+    def __repr__(self) -> str:
+        return "<no value>"
+
+
+#: A problem with no value to show (a syntax error): "key: expected ...".
+NO_VALUE: Any = _NoValue()
+T = TypeVar("T")
+E = TypeVar("E")
+_AET_RE = re.compile(r"^[\x20-\x5b\x5d-\x7e]{1,16}$")  # printable ASCII without backslash
+ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """One thing wrong with the config: where, what was found, what was expected."""
+
+    key: str
+    value: Any
+    expected: str
+    #: Lines shown under the problem, already made visible (the TOML line of a syntax error).
+    detail: tuple[str, ...] = ()
+
+    def __str__(self) -> str:
+        # A quoted TOML key may hold any character: show it made visible.
+        key = visible(self.key)
+        if self.value is MISSING:
+            text = f"{key}: missing; expected {self.expected}"
+        elif self.value is NO_VALUE:
+            text = f"{key}: expected {self.expected}"
+        else:
+            text = f"{key} = {_show(self.value)}: expected {self.expected}"
+        return "".join([text, *(f"\n      {line}" for line in self.detail)])
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, str):
+        return repr(value)
+    if isinstance(value, dict):
+        return "a table"
+    if isinstance(value, list):
+        return "a list" if value else "an empty list"
+    return repr(value)
+
+
+class NumberAsString(ValueError):
+    """A numeric key given a quoted number (``port = "104"``): said as such."""
+
+
+def did_you_mean(word: str, known: set[str] | tuple[str, ...]) -> str:
+    """ "; did you mean 'x'?" for the closest known word, or ""."""
+    close = difflib.get_close_matches(word, sorted(known), n=1)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
+def entry_path(table: str, index: int, raw: Any) -> str:
+    """How an entry of an array of tables (``[[dicom.node]]``, ``[[command]]``) is named in
+    messages: by its id when it has a valid one, always with its place in the file (#1 is the
+    first), since two entries may share an id by mistake."""
+    raw_id = raw.get("id") if isinstance(raw, dict) else None
+    if isinstance(raw_id, str) and ID_RE.match(raw_id):
+        return f'{table} "{raw_id}" (#{index + 1})'
+    return f"{table} (#{index + 1})"
+
+
+class Reader:
+    """Walks the parsed TOML, converting values and collecting problems instead of raising."""
+
+    def __init__(self, *, check_paths: bool = False, source: Path | None = None) -> None:
+        self.problems: list[Problem] = []
+        self.check_paths = check_paths
+        #: The config file being read: relative paths in it are relative to its folder.
+        self.source = source
+
+    def problem(self, key: str, value: Any, expected: str) -> None:
+        self.problems.append(Problem(key, value, expected))
+
+    def check_keys(self, table: Mapping[str, Any], path: str, allowed: set[str]) -> None:
+        for key in table:
+            if key not in allowed:
+                full = f"{path}.{key}" if path else key
+                known = ", ".join(sorted(allowed)) or "nothing"
+                hint = did_you_mean(key, allowed)
+                self.problem(full, table[key], f"no such key{hint} (known here: {known})")
+
+    def table(self, data: Mapping[str, Any], key: str, path: str) -> Mapping[str, Any]:
+        value = data.get(key, MISSING)
+        if value is MISSING:
+            return {}
+        if not isinstance(value, dict):
+            self.problem(path, value, "a table")
+            return {}
+        return value
+
+    def get(
+        self,
+        table: Mapping[str, Any],
+        key: str,
+        path: str,
+        convert: Callable[[Any], T],
+        expected: str,
+        default: T | Any = MISSING,
+    ) -> T | Any:
+        value = table.get(key, MISSING)
+        full = f"{path}.{key}"
+        if value is MISSING:
+            if default is MISSING:
+                self.problem(full, MISSING, expected)
+            return default
+        try:
+            return convert(value)
+        except NumberAsString:
+            number = value.strip()
+            hint = f"a number, not a string (write {key} = {number}, without quotes)"
+            self.problem(full, value, f"{expected}; {hint}")
+            return default
+        except (TypeError, ValueError):
+            self.problem(full, value, expected)
+            return default
+
+    def entries(
+        self,
+        raw: Any,
+        table: str,
+        read_one: Callable[[Mapping[str, Any], str], E | None],
+    ) -> tuple[E, ...]:
+        """Every entry of the array of tables ``[[table]]`` read with ``read_one(entry, path)``;
+        an entry that is not a table, or whose id another entry already has, is a problem."""
+        if not isinstance(raw, list):
+            self.problem(table, raw, f"an array of tables: [[{table}]]")
+            return ()
+        seen: dict[str, int] = {}
+        out: list[E] = []
+        for index, item in enumerate(raw):
+            path = entry_path(table, index, item)
+            if not isinstance(item, dict):
+                self.problem(path, item, "a table")
+                continue
+            raw_id = item.get("id")
+            if isinstance(raw_id, str):
+                if raw_id in seen:
+                    first = entry_path(table, seen[raw_id], raw[seen[raw_id]])
+                    self.problem(f"{path}.id", raw_id, f"a unique id ({first} has it)")
+                seen.setdefault(raw_id, index)
+            entry = read_one(item, path)
+            if entry is not None:
+                out.append(entry)
+        return tuple(out)
+
+    def cross_check(
+        self,
+        t: Mapping[str, Any],
+        path: str,
+        key: str,
+        value: float | None,
+        limit_key: str,
+        limit: float | None,
+        *,
+        parent: str | None = None,
+    ) -> None:
+        """``key`` must be less than ``limit_key``. In an entry whose defaults come from the
+        ``parent`` table, a value inherited from there is named so, and a pair wholly
+        inherited was checked there, once."""
+        if value is None or limit is None or value < limit:
+            return
+        if parent is not None and path != parent and key not in t and limit_key not in t:
+            return
+
+        def where(name: str) -> str:
+            if name in t or parent is None or path == parent:
+                return f"{path}.{name}"
+            return f"{parent}.{name} (inherited by {path})"
+
+        self.problem(
+            where(key),
+            t.get(key, value),
+            f"less than the {limit_key} ({where(limit_key)} = {limit:g}s)",
+        )
+
+    def resolve(self, path: str) -> Path:
+        """A path from the config: ``~`` expanded, relative to the config file's folder."""
+        p = Path(path).expanduser()
+        if not p.is_absolute() and self.source is not None:
+            p = self.source.parent / p
+        return p
+
+
+# -- converters: each raises ValueError (or TypeError) for a value it does not accept ---------
+
+AET_EXPECTED = "an AE title of 1 to 16 printable ASCII characters, no backslash"
+INTERVAL_EXPECTED = "a duration from 1s to 1d, like '30s' or '5m'"
+TIMEOUT_EXPECTED = "a duration from 100ms to 10m, like '5s' or '500ms'"
+WARN_EXPECTED = "a duration from 100ms to 10m, like '500ms' or '2s'"
+ID_EXPECTED = "an id of letters, digits, '.', '_' or '-' (at most 64), starting alphanumeric"
+
+
+def nonempty_str(value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError
+    return value.strip()
+
+
+def ident(value: Any) -> str:
+    if not isinstance(value, str) or not ID_RE.match(value):
+        raise ValueError
+    return value
+
+
+def aet(value: Any) -> str:
+    if not isinstance(value, str) or not _AET_RE.match(value) or not value.strip():
+        raise ValueError
+    return value.strip()
+
+
+def duration(value: Any) -> float:
+    if isinstance(value, bool):
+        raise ValueError
+    if isinstance(value, int | float):
+        if not math.isfinite(value):
+            raise ValueError
+        return float(value)  # bare numbers are seconds
+    if not isinstance(value, str):
+        raise ValueError
+    return parse_duration(value)
+
+
+def duration_between(low: float, high: float) -> Callable[[Any], float]:
+    def convert(value: Any) -> float:
+        seconds = duration(value)
+        if not math.isfinite(seconds) or not low <= seconds <= high:
+            raise ValueError
+        return seconds
+
+    return convert
+
+
+interval = duration_between(1.0, 86400.0)
+timeout = duration_between(0.1, 600.0)
+
+
+def string(value: Any) -> str:
+    if not isinstance(value, str):
+        raise ValueError
+    return value
+
+
+def string_list(value: Any, *, max_items: int = 256, max_length: int = 4096) -> tuple[str, ...]:
+    """A non-empty list of strings without NUL (an argv): bounded in count and length."""
+    if not isinstance(value, list) or not 1 <= len(value) <= max_items:
+        raise ValueError
+    if not all(isinstance(v, str) and "\0" not in v and len(v) <= max_length for v in value):
+        raise ValueError
+    return tuple(value)
+
+
+_HOST_LABEL = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
+
+
+def host(value: Any) -> str:
+    """An IP address or an RFC 1123 host name."""
+    name = nonempty_str(value)
+    try:
+        ipaddress.ip_address(name)
+        return name
+    except ValueError:
+        pass
+    labels = name.rstrip(".").split(".")
+    if len(name) > 253 or not all(_HOST_LABEL.match(label) for label in labels):
+        raise ValueError
+    return name
+
+
+_NUMBER_RE = re.compile(r"^[+-]?[0-9][0-9_]*(\.[0-9]+)?([eE][+-]?[0-9]+)?$")
+
+
+def int_range(low: int, high: int) -> Callable[[Any], int]:
+    def convert(value: Any) -> int:
+        if isinstance(value, str) and _NUMBER_RE.match(value.strip()):
+            raise NumberAsString
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            raise ValueError
+        return value
+
+    return convert
+
+
+def choice(options: Sequence[str]) -> Callable[[Any], str]:
+    def convert(value: Any) -> str:
+        if value not in options:
+            raise ValueError
+        return str(value)
+
+    return convert
+
+
+def timezone(value: Any) -> str:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    if not isinstance(value, str):
+        raise ValueError
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError from None
+    return value

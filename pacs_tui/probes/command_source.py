@@ -1,0 +1,255 @@
+"""The command source: any Nagios / Monitoring Plugins check run as a target (``[[command]]``).
+
+Exit code → status (0 OK, 1 WARN, 2 CRIT, 3 UNKNOWN, anything else UNKNOWN in words), the
+first line → reason, perfdata → samples in base units named with their unit's suffix
+(``perf.time_seconds``, ``perf./_bytes``). The argv is a list (never a shell), the environment
+is only what the config gives plus a fixed minimal one, the output is capped and a timeout
+kills the whole process group (:mod:`pacs_tui.probes.plugin_run`).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import tomlkit
+from tomlkit.items import AoT
+
+from pacs_tui import config_reader as cv
+from pacs_tui.config_reader import Reader
+from pacs_tui.model import Result, Status, Target, TargetKind, TargetState
+from pacs_tui.source import BuildContext, Column, MetricSpec, Runnable, Source, WorkerLimit
+from pacs_tui.visible import TEXT_LIMIT
+
+#: Plugins of one site run at most this many at a time (subprocess slots, not DICOM workers).
+SLOTS = 4
+#: What a plugin's environment holds unless the entry's ``env`` says otherwise: a fixed PATH
+#: and the C locale, so numbers in perfdata use a decimal point whatever the server's locale.
+BASE_ENV: Mapping[str, str] = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LC_ALL": "C"}
+#: At most this much of a plugin's output is read (the rest is drained and dropped).
+OUTPUT_LIMIT = 64 * 1024
+
+RUN_SECONDS = MetricSpec(
+    "run_seconds", "s", "Run", description="the plugin's run time", scale=(0.001, 10.0)
+)
+METRICS = (RUN_SECONDS,)
+
+_NAGIOS_STATUS = {0: Status.OK, 1: Status.WARN, 2: Status.CRIT, 3: Status.UNKNOWN}
+_UNIT_SUFFIX = {"s": "_seconds", "B": "_bytes", "%": "_percent", "c": "_total", "": ""}
+
+
+@dataclass(frozen=True, slots=True)
+class CommandConfig:
+    id: str
+    command: tuple[str, ...]
+    interval: float = 60.0
+    timeout: float = 10.0
+    site: str = ""
+    description: str = ""
+    env: Mapping[str, str] = field(default_factory=dict)
+
+
+def read(reader: Reader, raw: Any, site: str) -> tuple[CommandConfig, ...]:
+    """The ``[[command]]`` entries (absent: none)."""
+    if raw is None:
+        return ()
+    return reader.entries(raw, "command", lambda t, path: _entry(reader, t, path, site))
+
+
+def _entry(reader: Reader, t: Mapping[str, Any], path: str, site: str) -> CommandConfig | None:
+    keys = {"id", "command", "interval", "timeout", "site", "description", "env"}
+    reader.check_keys(t, path, keys)
+    before = len(reader.problems)
+    get = reader.get
+    entry_id = get(t, "id", path, cv.ident, cv.ID_EXPECTED)
+    argv = get(
+        t,
+        "command",
+        path,
+        _argv,
+        "the plugin and its arguments as a list of strings, the plugin an absolute path "
+        '(like ["/usr/lib/nagios/plugins/check_tcp", "-H", "db1", "-p", "5432"]); '
+        "no shell is used",
+    )
+    interval = get(t, "interval", path, cv.interval, cv.INTERVAL_EXPECTED, 60.0)
+    timeout = get(t, "timeout", path, cv.timeout, cv.TIMEOUT_EXPECTED, 10.0)
+    entry_site = get(t, "site", path, cv.nonempty_str, "a non-empty string", site)
+    description = get(t, "description", path, cv.string, "a string", "")
+    env = get(
+        t,
+        "env",
+        path,
+        _env,
+        'a table of environment variables (NAME = "value"); secrets belong in a 0600 '
+        "file the plugin reads, not here",
+        {},
+    )
+    reader.cross_check(t, path, "timeout", timeout, "interval", interval)
+    if len(reader.problems) > before:
+        return None
+    return CommandConfig(entry_id, argv, interval, timeout, entry_site, description, env)
+
+
+def _argv(value: Any) -> tuple[str, ...]:
+    argv = cv.string_list(value)
+    if not os.path.isabs(argv[0]):
+        raise ValueError
+    return argv
+
+
+_ENV_NAME = cv.ID_RE
+
+
+def _env(value: Any) -> dict[str, str]:
+    if not isinstance(value, dict) or len(value) > 64:
+        raise ValueError
+    out: dict[str, str] = {}
+    for name, text in value.items():
+        if not _ENV_NAME.match(name) or not isinstance(text, str) or "\0" in text:
+            raise ValueError
+        out[name] = text
+    return out
+
+
+def command_target(entry: CommandConfig) -> Target:
+    return Target(
+        entry.id,
+        TargetKind.COMMAND,
+        {"plugin": entry.command[0], "site": entry.site, "description": entry.description},
+    )
+
+
+def targets(entries: tuple[CommandConfig, ...]) -> list[Target]:
+    return [command_target(e) for e in entries]
+
+
+class CommandCheck:
+    """Run one plugin every ``interval``; the result is what its exit code and output say."""
+
+    pool = "command"
+
+    def __init__(self, entry: CommandConfig) -> None:
+        self.entry = entry
+        self.target = command_target(entry)
+        self.interval = entry.interval
+        self.timeout = entry.timeout
+
+    def __repr__(self) -> str:
+        return f"CommandCheck({self.target.id!r}, {self.entry.command[0]!r})"
+
+    async def check(self) -> Result:
+        from pacs_tui.probes.perfdata import parse_output
+        from pacs_tui.probes.plugin_run import exit_status_words, run_plugin
+
+        started = time.monotonic()
+        run = await run_plugin(
+            self.entry.command,
+            timeout=self.timeout,
+            env={**BASE_ENV, **self.entry.env},
+            output_limit=OUTPUT_LIMIT,
+        )
+        elapsed = time.monotonic() - started
+        metrics: dict[str, float] = {RUN_SECONDS.name: elapsed}
+        if run.error is not None:
+            return Result(Status.UNKNOWN, run.error, metrics)
+        code, words = exit_status_words(run)
+        parsed = parse_output(run.output)
+        headline: str | None = None
+        for value in parsed.perfdata:
+            if value.value is None:
+                continue
+            name = f"perf.{_safe(value.label)}{_UNIT_SUFFIX.get(value.unit, '')}"
+            if name not in metrics:
+                metrics[name] = value.value
+                headline = headline or name
+        if run.timed_out:
+            status = Status.CRIT
+        else:
+            status = (
+                _NAGIOS_STATUS.get(code, Status.UNKNOWN) if code is not None else Status.UNKNOWN
+            )
+        summary = parsed.summary.strip()
+        if not summary:
+            first_err = run.stderr.strip().splitlines()[:1]
+            summary = f"no output; stderr: {first_err[0]}" if first_err else "no output"
+        plain = not run.timed_out and code in _NAGIOS_STATUS
+        reason = summary if plain else f"{words}; {summary}"
+        details: dict[str, Any] = {
+            "exit_code": run.exit_code,
+            "exit": words,
+            "long_text": "\n".join(parsed.long_text)[:TEXT_LIMIT],
+            "perfdata_problems": list(parsed.problems)[:8],
+            "truncated": run.truncated,
+            "headline": headline or RUN_SECONDS.name,
+        }
+        return Result(status, reason[:TEXT_LIMIT], metrics, details)
+
+    async def close(self) -> None:
+        """Nothing to close: each run's process group is gone when the run returns."""
+
+
+def _safe(label: str) -> str:
+    """A perfdata label as part of a metric name: whitespace and control characters become
+    ``_`` (a label comes from the plugin and may hold anything), at most 64 characters."""
+    return "".join("_" if ch.isspace() or not ch.isprintable() else ch for ch in label)[:64]
+
+
+def build(entries: tuple[CommandConfig, ...], ctx: BuildContext) -> list[Runnable]:
+    return [CommandCheck(e) for e in entries]
+
+
+def workers(entries: tuple[CommandConfig, ...]) -> WorkerLimit:
+    return WorkerLimit(SLOTS)
+
+
+def headline(state: TargetState) -> str | None:
+    name = state.details.get("headline")
+    return name if isinstance(name, str) else RUN_SECONDS.name
+
+
+def example() -> list[tuple[str, Any]]:
+    entry = tomlkit.table()
+    entry.add(tomlkit.comment("Any Nagios or Monitoring Plugins check, run as a target."))
+    entry.add("id", "ris-db")
+    entry.add(
+        "command",
+        ["/usr/lib/nagios/plugins/check_tcp", "-H", "127.0.0.1", "-p", "5432"],
+    )
+    entry["command"].comment("the plugin (absolute path) and its arguments; no shell")
+    entry.add("interval", "1m")
+    entry.add("timeout", "10s")
+    entry["timeout"].comment("then the plugin's whole process group is killed (CRIT)")
+    entry.add("description", "RIS database port")
+    entry.add(tomlkit.comment("Optional (a plugin gets PATH, LC_ALL and only these variables):"))
+    entry.add(tomlkit.comment('site = "main"'))
+    entry.add(tomlkit.comment('env = { PGCONNECT_TIMEOUT = "5" }'))
+    return [("command", AoT([entry]))]
+
+
+COLUMNS = (
+    Column("status", "Status", "status", 9, True, "", "worst first", "best first", True),
+    Column("id", "Check", "id", None, True),
+    Column("plugin", "Plugin", "label", None, False, "plugin"),
+    Column("value", "Value", "value", 10, True, "", "highest first", "lowest first", True),
+    Column("since", "Since", "since", 10, True, "", "latest change first", "oldest first", True),
+    Column("reason", "Output", "reason", None, True),
+)
+
+SOURCE = Source(
+    name="command",
+    title="Command checks",
+    kinds=(TargetKind.COMMAND,),
+    read=read,
+    targets=targets,
+    build=build,
+    workers=workers,
+    example=example,
+    metrics=METRICS,
+    columns=COLUMNS,
+    headline=headline,
+    noun="command check",
+    entry="[[command]]",
+)

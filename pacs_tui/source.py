@@ -1,0 +1,215 @@
+"""The Source interface: what one source module declares, and the shapes the engine runs.
+
+A source (DICOM nodes, command checks, later HL7, storage, audit, backups) is one module in
+:mod:`pacs_tui.probes` that builds a :class:`Source` and one line in ``probes.SOURCES``. It
+declares its config section (read with :mod:`pacs_tui.config_reader`), the targets it produces,
+its metrics and table columns, its worker limit, and builds what runs: periodic
+:class:`Check` / :class:`BatchCheck` objects (the scheduler's interval, jitter, timeout and
+back-off) or long-running :class:`Service` objects (``serve(emit)``, restarted with back-off).
+Nothing here imports Textual or does I/O.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol, runtime_checkable
+
+from pacs_tui.config_reader import Reader
+from pacs_tui.model import Event, Result, Target, TargetState
+
+MetricKind = Literal["gauge", "counter"]
+
+
+@dataclass(frozen=True, slots=True)
+class MetricSpec:
+    """One metric a source records, in base units: ``unit`` is "s", "B", "%", "c" (a count)
+    or "" (a plain number). ``warn``/``crit`` are the defaults a value at or over which is
+    WARN/CRIT (the config may override them per target)."""
+
+    name: str
+    unit: str
+    label: str
+    kind: MetricKind = "gauge"
+    description: str = ""
+    warn: float | None = None
+    crit: float | None = None
+    #: The source's headline value: the table's value column, ``status``'s VALUE, the trend.
+    headline: bool = False
+    #: Lowest and highest value of the trend bars' shared (log for "s") scale.
+    scale: tuple[float, float] | None = None
+
+
+#: Metric-name suffixes that carry the unit of a metric no source declared in advance (a
+#: plugin's perfdata): Prometheus' base-unit naming.
+UNIT_SUFFIXES: tuple[tuple[str, str], ...] = (
+    ("_seconds", "s"),
+    ("_bytes", "B"),
+    ("_percent", "%"),
+    ("_total", "c"),
+)
+
+
+def spec_from_name(name: str) -> MetricSpec:
+    """A spec for a metric known only by its name: the unit from its suffix, the label from
+    the rest (``perf.time_seconds`` → "time", seconds)."""
+    label = name.removeprefix("perf.")
+    for suffix, unit in UNIT_SUFFIXES:
+        if label.endswith(suffix):
+            return MetricSpec(name, unit, label.removesuffix(suffix) or label)
+    return MetricSpec(name, "", label)
+
+
+CellKind = Literal["status", "id", "label", "address", "value", "trend", "since", "reason"]
+
+
+@dataclass(frozen=True, slots=True)
+class Column:
+    """One column of a source's target table: what its cells hold and how it sorts.
+
+    ``cell`` is "status", "id", "label" (the target label named by ``arg``), "address"
+    (host:port, with the AE title when the target has one), "value" (the headline metric, or
+    the metric named by ``arg``), "trend" (the headline metric's last hour), "since" or
+    "reason"."""
+
+    key: str
+    label: str
+    cell: CellKind
+    width: int | None  # None: sized from the data
+    narrow: bool  # shown below the wide width too
+    arg: str = ""
+    #: How the default order reads in the summary ("worst first"); "" for plain A to Z.
+    order: str = ""
+    #: How the reversed order reads ("best first"); "" for "reversed".
+    reversed_order: str = ""
+    #: The default order is descending (worst, slowest, latest first): the header shows ▾.
+    descending: bool = False
+
+    @property
+    def dynamic(self) -> bool:
+        """Can the order of this column change when a result arrives (not configuration)?"""
+        return self.cell in ("status", "value", "trend", "since", "reason")
+
+
+class Emit(Protocol):
+    """What a long-running service pushes results and events through."""
+
+    def result(self, target_id: str, result: Result) -> None: ...
+
+    def event(self, event: Event) -> None: ...
+
+
+@runtime_checkable
+class Check(Protocol):
+    """A periodic probe of one target.
+
+    The scheduler calls :meth:`check` every ``interval`` seconds (with jitter), reports it DOWN
+    when it has not answered ``timeout`` + 1 seconds after it started (the probe's own timeouts
+    should fire first, with a better reason) and backs off while the target is DOWN. ``check``
+    must not raise for a failure of the target: it returns a DOWN result whose reason says what
+    went wrong in words. ``pool`` names the worker limit it waits for (its source's name).
+    """
+
+    target: Target
+    interval: float
+    timeout: float
+
+    async def check(self) -> Result: ...
+
+    async def close(self) -> None: ...
+
+
+@runtime_checkable
+class BatchCheck(Protocol):
+    """A periodic run that reports several targets at once (every volume of a host): results
+    by target id; a target missing from a run's results is UNKNOWN for that run."""
+
+    id: str
+    targets: Sequence[Target]
+    interval: float
+    timeout: float
+
+    async def check_all(self) -> Mapping[str, Result]: ...
+
+    async def close(self) -> None: ...
+
+
+@runtime_checkable
+class Service(Protocol):
+    """A long-running source (a listener, a follower): ``serve`` runs until cancelled, pushing
+    results and events through ``emit`` as they come. If it returns or raises, the engine marks
+    its targets DOWN with the reason and starts it again with back-off."""
+
+    id: str
+    targets: Sequence[Target]
+
+    async def serve(self, emit: Emit) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+Runnable = Check | BatchCheck | Service
+
+
+def runnable_targets(run: Runnable) -> Sequence[Target]:
+    if isinstance(run, Check):
+        return (run.target,)
+    return run.targets
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerLimit:
+    """How many runs of a source may be in flight at once. With ``threads`` the engine also
+    gives the source a thread pool of that size (blocking libraries such as pynetdicom); a run
+    waits for a free place *before* its timeout starts."""
+
+    size: int
+    threads: bool = False
+
+
+@dataclass
+class BuildContext:
+    """What a source's ``build`` gets besides its section: its own thread pool, if it asked."""
+
+    site: str
+    executor: ThreadPoolExecutor | None = None
+
+
+@dataclass(frozen=True)
+class Source:
+    """One source's declaration. ``read`` turns the TOML value of its top-level key (a table or
+    an array of tables; absent: ``None``) and the site's name into its own config object,
+    reporting problems on the reader."""
+
+    name: str
+    title: str
+    kinds: tuple[str, ...]
+    read: Callable[[Reader, Any, str], Any]
+    targets: Callable[[Any], list[Target]]
+    build: Callable[[Any, BuildContext], list[Runnable]]
+    workers: Callable[[Any], WorkerLimit]
+    example: Callable[[], list[tuple[str, Any]]]
+    metrics: tuple[MetricSpec, ...] = ()
+    columns: tuple[Column, ...] = ()
+    #: The metric shown as a target's value and trend (the source's headline metric unless
+    #: the target's own result names one, as a plugin's first perfdata item does).
+    headline: Callable[[TargetState], str | None] | None = None
+    #: What one target is called in ``config check``'s count ("DICOM node").
+    noun: str = "target"
+    #: How its entries are written in the TOML, for messages ("[[dicom.node]]").
+    entry: str = ""
+
+    def metric(self, name: str) -> MetricSpec:
+        for spec in self.metrics:
+            if spec.name == name:
+                return spec
+        return spec_from_name(name)
+
+    def headline_metric(self, state: TargetState) -> str | None:
+        if self.headline is not None:
+            return self.headline(state)
+        for spec in self.metrics:
+            if spec.headline:
+                return spec.name
+        return None
