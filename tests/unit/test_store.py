@@ -13,7 +13,6 @@ from pathlib import Path
 
 import pytest
 
-from pacs_tui import store as store_module
 from pacs_tui.model import Event, EventKind, Sample, Status, Target
 from pacs_tui.store import (
     APPLICATION_ID,
@@ -26,6 +25,7 @@ from pacs_tui.store import (
     StoreError,
     choose_resolution,
 )
+from pacs_tui.store import writer as store_module  # _INSERT_EVENT, patched below
 
 T0 = 1_699_999_200.0  # on an hour boundary
 
