@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install what the test suite needs and run all of it: the README's test command and CI's.
-#   - as root: the Debian peers the interop tests talk to (orthanc, dcmtk) and python3-venv;
+#   - as root: the Debian peers the interop tests talk to (orthanc, dcmtk, the Monitoring
+#     Plugins in monitoring-plugins-basic) and python3-venv;
 #     without them (not root) the interop tests skip naming the missing peer, except under
 #     CI=true where a missing peer fails the run;
 #   - the project and its test extras into ./.venv (created if missing);
@@ -8,7 +9,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-PEERS=(orthanc dcmtk)
+PEERS=(orthanc dcmtk monitoring-plugins-basic)
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     missing=()
     for pkg in "${PEERS[@]}" python3-venv; do
@@ -21,7 +22,10 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
             "${missing[@]}" >/dev/null
     fi
 else
-    for bin in /usr/sbin/Orthanc /usr/bin/storescp /usr/bin/dcmqrscp /usr/bin/echoscu; do
+    for bin in /usr/sbin/Orthanc /usr/bin/storescp /usr/bin/dcmqrscp /usr/bin/echoscu \
+        /usr/lib/nagios/plugins/check_dummy /usr/lib/nagios/plugins/check_tcp \
+        /usr/lib/nagios/plugins/check_disk /usr/lib/nagios/plugins/check_load \
+        /usr/lib/nagios/plugins/check_procs; do
         [ -x "$bin" ] || echo "note: $bin is missing (sudo apt-get install ${PEERS[*]}); its interop tests will skip"
     done
 fi

@@ -141,7 +141,7 @@ class CommandCheck:
         return f"CommandCheck({self.target.id!r}, {self.entry.command[0]!r})"
 
     async def check(self) -> Result:
-        from pacs_tui.probes.perfdata import parse_output
+        from pacs_tui.probes.perfdata import metric_name, parse_output
         from pacs_tui.probes.plugin_run import exit_status_words, run_plugin
 
         started = time.monotonic()
@@ -161,7 +161,7 @@ class CommandCheck:
         for value in parsed.perfdata:
             if value.value is None:
                 continue
-            name = f"perf.{_safe(value.label)}{_UNIT_SUFFIX.get(value.unit, '')}"
+            name = metric_name(value.label) + _UNIT_SUFFIX.get(value.unit, "")
             if name not in metrics:
                 metrics[name] = value.value
                 headline = headline or name
@@ -189,12 +189,6 @@ class CommandCheck:
 
     async def close(self) -> None:
         """Nothing to close: each run's process group is gone when the run returns."""
-
-
-def _safe(label: str) -> str:
-    """A perfdata label as part of a metric name: whitespace and control characters become
-    ``_`` (a label comes from the plugin and may hold anything), at most 64 characters."""
-    return "".join("_" if ch.isspace() or not ch.isprintable() else ch for ch in label)[:64]
 
 
 def build(entries: tuple[CommandConfig, ...], ctx: BuildContext) -> list[Runnable]:
@@ -252,4 +246,8 @@ SOURCE = Source(
     headline=headline,
     noun="command check",
     entry="[[command]]",
+    screen="checks",
+    screen_title="Checks",
+    detail_labels={"exit": "Exit", "long_text": "Output", "perfdata_problems": "Perfdata"},
+    hidden_details=frozenset({"exit_code", "headline", "truncated"}),
 )
