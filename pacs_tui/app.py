@@ -5,8 +5,9 @@ The app subscribes to the engine and turns its updates into Textual messages
 after the first frame (so the UI appears at once) and stops it on the way out, which flushes the
 history. SIGTERM and SIGHUP (``systemctl stop``, ``kill``, an SSH connection dropping) quit the
 same way as ``q``: the engine is stopped and the history flushed, and the CLI's clean-up runs.
-Screens are Textual *modes*, registered in :data:`SCREENS`: adding one (HL7, Storage, …)
-is one line there; its number key, help row and palette command follow from it.
+Screens are Textual *modes*, listed in :data:`SCREENS`: the Overview, then one target table per
+registered source (:data:`pacs_tui.probes.SOURCES`); a number key, help row and palette command
+follow from each. Screens see the engine only through a :class:`~pacs_tui.view.LocalView`.
 """
 
 from __future__ import annotations
@@ -37,11 +38,13 @@ from pacs_tui.engine import Engine, EngineUpdate, EventUpdate, StateUpdate
 from pacs_tui.logs import close_logs
 from pacs_tui.messages import EngineEventRecorded, RecentEventsLoaded, TargetStateChanged
 from pacs_tui.model import EventKind
+from pacs_tui.probes import SOURCES
 from pacs_tui.screens import RECENT_MAX, PacsScreen, StartingScreen, UiContext
 from pacs_tui.screens.help import HelpScreen, KeySection, bindings_of, key_rows
-from pacs_tui.screens.node_detail import NodeDetailScreen
-from pacs_tui.screens.nodes import NOTIFY_SECONDS, NodesScreen
 from pacs_tui.screens.overview import OverviewScreen
+from pacs_tui.screens.target_detail import TargetDetailScreen
+from pacs_tui.screens.target_table import NOTIFY_SECONDS, TargetTableScreen
+from pacs_tui.view import LocalView
 from pacs_tui.visible import TEXT_LIMIT, VALUE_LIMIT, visible, visible_lines
 
 log = logging.getLogger(__name__)
@@ -62,22 +65,36 @@ HIDDEN_SYSTEM_COMMANDS = frozenset({"Quit", "Keys"})
 
 @dataclass(frozen=True, slots=True)
 class ScreenSpec:
-    """A top-level screen: its mode name, number key and title."""
+    """A top-level screen: its mode name, number key, title, class and how to build it."""
 
     name: str
     key: str
     title: str
     screen: type[PacsScreen]
+    build: Callable[[UiContext], PacsScreen]
 
 
-#: Top-level screens in key order. One line per screen.
-SCREENS: tuple[ScreenSpec, ...] = (
-    ScreenSpec("overview", "1", "Overview", OverviewScreen),
-    ScreenSpec("nodes", "2", "Nodes", NodesScreen),
-)
+def _screen_specs() -> tuple[ScreenSpec, ...]:
+    """The Overview, then each source's table in registry order (keys 2, 3, …)."""
+    specs = [ScreenSpec("overview", "1", "Overview", OverviewScreen, OverviewScreen)]
+    for number, source in enumerate(SOURCES, start=2):
+        specs.append(
+            ScreenSpec(
+                source.screen,
+                str(number),
+                source.screen_title,
+                TargetTableScreen,
+                partial(TargetTableScreen, source=source),
+            )
+        )
+    return tuple(specs)
+
+
+#: Top-level screens in key order.
+SCREENS: tuple[ScreenSpec, ...] = _screen_specs()
 
 #: Screens reached from another one (not by a number key), listed in the keys screen.
-SUB_SCREENS: tuple[tuple[str, type[Screen[None]]], ...] = (("Node detail", NodeDetailScreen),)
+SUB_SCREENS: tuple[tuple[str, type[Screen[None]]], ...] = (("Detail", TargetDetailScreen),)
 
 
 def current_operator() -> str:
@@ -282,10 +299,10 @@ class PacsApp(App[None]):
     def _install(self, engine: Engine) -> None:
         """Register the screens for ``engine``, subscribe to it and show the first screen."""
         self._engine = engine
-        self.ctx = UiContext(engine, self.clock, self.operator, self.demo)
+        self.ctx = UiContext(LocalView(engine, self.operator), self.clock, self.demo)
         self.sub_title = visible(self.ctx.site, VALUE_LIMIT)
         for spec in SCREENS:
-            self.add_mode(spec.name, partial(spec.screen, self.ctx))
+            self.add_mode(spec.name, partial(spec.build, self.ctx))
         self._unsubscribe = engine.subscribe(self._on_engine_update)
         self.switch_mode(SCREENS[0].name)
 
@@ -375,7 +392,7 @@ class PacsApp(App[None]):
         if ctx is None:
             return
         try:
-            events = await self.engine.events(kind=EventKind.STATUS_CHANGE, limit=RECENT_FETCH)
+            events = await ctx.view.events(kind=EventKind.STATUS_CHANGE, limit=RECENT_FETCH)
         except Exception:
             log.exception("could not read the recent events from the history")
             return
@@ -407,8 +424,12 @@ class PacsApp(App[None]):
         keymap = self.keymap_overrides
         display = self.get_key_display
         sections = [KeySection("Everywhere", key_rows(bindings_of(type(self)), keymap, display))]
+        # Screens of one class (the target tables) share their keys: one section for all.
+        titles: dict[type[Screen[None]], list[str]] = {}
+        for spec in SCREENS:
+            titles.setdefault(spec.screen, []).append(spec.title)
         owners: Iterable[tuple[str, type[Screen[None]]]] = (
-            *((spec.title, spec.screen) for spec in SCREENS),
+            *((", ".join(names), owner) for owner, names in titles.items()),
             *SUB_SCREENS,
         )
         for title, owner in owners:
@@ -442,17 +463,19 @@ class PacsApp(App[None]):
     def action_probe_all(self) -> None:
         if self.ctx is None:
             return
-        count = self.engine.probe_all(self.operator)
+        count = self.ctx.view.probe_all()
         self.notify(f"Probing all {count} targets now…", timeout=NOTIFY_SECONDS)
 
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):
             self.push_screen(HelpScreen(self.key_sections()))
 
-    async def action_filter_nodes(self) -> None:
-        await self.action_go("nodes")
+    async def action_filter_table(self) -> None:
+        """Filter the table showing, or the first one (DICOM nodes) from another screen."""
+        if not isinstance(self.screen, TargetTableScreen):
+            await self.action_go(SCREENS[1].name)
         screen = self.screen
-        if isinstance(screen, NodesScreen):
+        if isinstance(screen, TargetTableScreen):
             screen.action_filter()
 
     # -- command palettes: ours guards three crashes of Textual 8.2.8 (see PacsCommandPalette) -

@@ -27,6 +27,7 @@ from textual.fuzzy import Matcher
 from textual.screen import Screen
 from textual.widgets import Input, OptionList
 
+from pacs_tui.probes import source_of_kind
 from pacs_tui.visible import VALUE_LIMIT, visible
 
 if TYPE_CHECKING:
@@ -49,8 +50,8 @@ def _key_hint(app: PacsApp, binding_id: str) -> str:
 
 def palette_commands(app: PacsApp, screen: Screen[Any]) -> list[PaletteCommand]:
     """The commands for the palette opened over ``screen``."""
-    from pacs_tui.screens.node_detail import NodeDetailScreen
-    from pacs_tui.screens.nodes import NodesScreen, probe_now
+    from pacs_tui.screens.target_detail import TargetDetailScreen
+    from pacs_tui.screens.target_table import TargetTableScreen, probe_now
 
     commands: list[PaletteCommand] = []
     covered: set[str] = set()
@@ -70,22 +71,22 @@ def palette_commands(app: PacsApp, screen: Screen[Any]) -> list[PaletteCommand]:
     add(
         "Probe all targets now", "Check every target at once", app.action_probe_all, "app.probe_all"
     )
-    selected: tuple[NodesScreen | NodeDetailScreen, str | None, str] | None = None
-    if isinstance(screen, NodesScreen):
-        selected = (screen, screen.selected_id(), "nodes.probe")
-    elif isinstance(screen, NodeDetailScreen):
+    selected: tuple[TargetTableScreen | TargetDetailScreen, str | None, str] | None = None
+    if isinstance(screen, TargetTableScreen):
+        selected = (screen, screen.selected_id(), "table.probe")
+    elif isinstance(screen, TargetDetailScreen):
         selected = (screen, screen.target_id, "detail.probe")
     if selected is not None:
         owner, target_id, probe_id = selected
     if selected is not None and target_id is not None:
         add(
-            f"Probe selected node now ({visible(target_id, VALUE_LIMIT)})",
-            "Check this node at once",
+            f"Probe selected target now ({visible(target_id, VALUE_LIMIT)})",
+            "Check this target at once",
             partial(probe_now, owner, target_id),
             probe_id,
         )
-    add("Filter nodes", "Show the Nodes screen and type a filter", app.action_filter_nodes)
-    covered.add("nodes.filter")
+    add("Filter the table", "Type a filter for the table shown", app.action_filter_table)
+    covered.add("table.filter")
     add("Show keys", "Every key of every screen", app.action_help, "app.help")
     add("Quit", "Leave pacs-tui (stops the engine, flushes the history)", app.exit, "app.quit")
 
@@ -105,7 +106,7 @@ def palette_commands(app: PacsApp, screen: Screen[Any]) -> list[PaletteCommand]:
     ctx = app.ctx
     if ctx is None:  # still starting
         return commands
-    for state in ctx.engine.worst_first():
+    for state in ctx.view.states():
         target_id = state.id
         shown = visible(target_id, VALUE_LIMIT)
         facts = state.status.label
@@ -128,19 +129,23 @@ def palette_commands(app: PacsApp, screen: Screen[Any]) -> list[PaletteCommand]:
 
 
 def _probe(app: PacsApp, target_id: str) -> None:
-    from pacs_tui.screens.nodes import NOTIFY_SECONDS
+    from pacs_tui.screens.target_table import NOTIFY_SECONDS
 
-    if app.engine.probe_now(target_id, app.operator):
+    if app.ctx is not None and app.ctx.view.probe_now(target_id):
         shown = visible(target_id, VALUE_LIMIT)
         app.notify(f"Probing {shown} now…", timeout=NOTIFY_SECONDS, markup=False)
 
 
 async def _open_node(app: PacsApp, target_id: str) -> None:
-    from pacs_tui.screens.nodes import NodesScreen
+    from pacs_tui.screens.target_table import TargetTableScreen
 
-    await app.action_go("nodes")
+    state = app.ctx.view.state(target_id) if app.ctx is not None else None
+    source = source_of_kind(state.target.kind) if state is not None else None
+    if source is None:
+        return
+    await app.action_go(source.screen)
     screen = app.screen
-    if isinstance(screen, NodesScreen):
+    if isinstance(screen, TargetTableScreen):
         screen.open_detail(target_id)
 
 

@@ -16,7 +16,8 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from pacs_tui.model import Event, Sample, Status, TargetState, iso
-from pacs_tui.ui_format import ms
+from pacs_tui.probes import source_of_kind
+from pacs_tui.units import NONE_TEXT, format_metric
 from pacs_tui.visible import TEXT_LIMIT, VALUE_LIMIT, host_port, visible
 
 STATUS_SCHEMA_VERSION = 1
@@ -68,7 +69,7 @@ def status_table(site: str, states: Sequence[TargetState]) -> str:
             visible(s.target.id, VALUE_LIMIT),
             visible(s.target.kind, VALUE_LIMIT),
             _address(s),
-            ms(s.metrics.get("echo_seconds")),
+            headline_text(s),
             visible(s.reason, TEXT_LIMIT),
         ]
         for s in states
@@ -76,7 +77,19 @@ def status_table(site: str, states: Sequence[TargetState]) -> str:
     overall = Status.worst(s.status for s in states)
     count = f"{len(states)} target{'s' if len(states) != 1 else ''}"
     head = f"{visible(site, VALUE_LIMIT)}: {overall.label} ({count})"
-    return head + "\n" + _table(["STATUS", "TARGET", "KIND", "ADDRESS", "LATENCY", "REASON"], rows)
+    return head + "\n" + _table(["STATUS", "TARGET", "KIND", "ADDRESS", "VALUE", "REASON"], rows)
+
+
+def headline_text(state: TargetState) -> str:
+    """The target's headline metric as its source declares it: ``"echo 12 ms"``; "—" when
+    there is none (never checked, DOWN)."""
+    source = source_of_kind(state.target.kind)
+    name = source.headline_metric(state) if source is not None else None
+    if source is None or name is None or name not in state.metrics:
+        return NONE_TEXT
+    spec = source.metric(name)
+    label = visible(spec.label.lower(), VALUE_LIMIT)
+    return f"{label} {format_metric(spec, state.metrics[name])}"
 
 
 def _address(state: TargetState) -> str:

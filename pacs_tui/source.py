@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, runtime_checkable
 
 from pacs_tui.config_reader import Reader
@@ -39,6 +39,8 @@ class MetricSpec:
     headline: bool = False
     #: Lowest and highest value of the trend bars' shared (log for "s") scale.
     scale: tuple[float, float] | None = None
+    #: The chart's title ("Echo latency"); the label when empty.
+    title: str = ""
 
 
 #: Metric-name suffixes that carry the unit of a metric no source declared in advance (a
@@ -199,6 +201,15 @@ class Source:
     noun: str = "target"
     #: How its entries are written in the TOML, for messages ("[[dicom.node]]").
     entry: str = ""
+    #: Its table screen: the mode name and the title of its number key ("nodes", "Nodes").
+    screen: str = ""
+    screen_title: str = ""
+    #: Labels of the detail screen's facts from a result's details, in the order shown (other
+    #: keys follow, capitalised); ``hidden_details`` repeat what is shown elsewhere.
+    detail_labels: Mapping[str, str] = field(default_factory=dict)
+    hidden_details: frozenset[str] = frozenset()
+    #: How a detail's value reads, when ``str(value)`` is not enough (a status code in hex).
+    detail_text: Callable[[str, Any], str | None] | None = None
 
     def metric(self, name: str) -> MetricSpec:
         for spec in self.metrics:

@@ -12,11 +12,12 @@ from datetime import datetime, tzinfo
 from zoneinfo import ZoneInfo
 
 from pacs_tui.model import Status
+from pacs_tui.units import NONE_TEXT, ms
+
+__all__ = ["NONE_TEXT", "ms"]  # re-exported: shown instead of a value we do not have
 
 #: Eight block heights, lowest first; a sparkline cell is one of these (or the gap character).
 BLOCKS = "▁▂▃▄▅▆▇█"
-#: Shown instead of a value we do not have (never checked, no sample in that time bucket, …).
-NONE_TEXT = "—"
 #: Marks a time bucket in which the target was DOWN (sparklines, the chart's status strip): the
 #: DOWN glyph itself, so that it reads without colour.
 DOWN_MARK = Status.DOWN.glyph
@@ -83,18 +84,6 @@ def when(ts: float | None, now: float, tz: str | None = None) -> str:
 
 
 # -- numbers --------------------------------------------------------------------------------
-
-
-def ms(seconds: float | None) -> str:
-    """Seconds as a latency a human reads at a glance: ``"0.4 ms"``, ``"12 ms"``, ``"1.25 s"``."""
-    if seconds is None or math.isnan(seconds):
-        return NONE_TEXT
-    millis = seconds * 1000.0
-    if millis < 10:
-        return f"{millis:.1f} ms"
-    if millis < 1000:
-        return f"{millis:.0f} ms"
-    return f"{seconds:.2f} s"
 
 
 # -- status ---------------------------------------------------------------------------------

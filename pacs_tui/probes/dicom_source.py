@@ -27,6 +27,7 @@ ECHO_SECONDS = MetricSpec(
     warn=0.5,
     headline=True,
     scale=(0.001, 2.0),
+    title="Echo latency",
 )
 METRICS = (
     ECHO_SECONDS,
@@ -229,6 +230,24 @@ COLUMNS = (
     Column("reason", "Reason", "reason", None, True),
 )
 
+DETAIL_LABELS = {
+    "peer_implementation_version_name": "Peer version",
+    "peer_implementation_class_uid": "Peer class UID",
+    "peer_max_pdu": "Peer max PDU",
+    "address": "Resolved IP",
+    "calling_aet": "Calling AE",
+    "echo_status": "C-ECHO status",
+}
+
+
+def detail_text(key: str, value: Any) -> str | None:
+    if key == "echo_status" and isinstance(value, int):
+        return f"0x{value:04X}" + (" (success)" if value == 0 else "")
+    if key == "peer_max_pdu" and value == 0:
+        return "unlimited"
+    return None
+
+
 SOURCE = Source(
     name="dicom",
     title="DICOM nodes",
@@ -242,4 +261,9 @@ SOURCE = Source(
     columns=COLUMNS,
     noun="DICOM node",
     entry="[[dicom.node]]",
+    screen="nodes",
+    screen_title="Nodes",
+    detail_labels=DETAIL_LABELS,
+    hidden_details=frozenset({"called_aet", "accepted"}),
+    detail_text=detail_text,
 )

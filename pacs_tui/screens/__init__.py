@@ -1,9 +1,10 @@
 """Screens of the UI and what they share: the :class:`UiContext` and the :class:`PacsScreen` base.
 
-Every screen gets the context in its constructor (engine, clock, operator, the shared list of
-recent status changes) and only *reads* from the engine or asks it for actions. The app forwards
-engine messages to the screen that is showing; a screen that is not showing gets nothing and
-re-reads ``engine.states`` in :meth:`PacsScreen.sync` when it is shown again.
+Every screen gets the context in its constructor (the engine's view, the clock, the shared list
+of recent status changes) and only reads through the :class:`~pacs_tui.view.EngineView` or asks
+it for actions: never the engine itself. The app forwards engine messages to the screen that is
+showing; a screen that is not showing gets nothing and re-reads the view's states in
+:meth:`PacsScreen.sync` when it is shown again.
 """
 
 from __future__ import annotations
@@ -17,9 +18,9 @@ from textual.app import ComposeResult
 from textual.screen import Screen
 from textual.widgets import Footer, Label
 
-from pacs_tui.engine import Engine
 from pacs_tui.messages import EngineEventRecorded, RecentEventsLoaded, TargetStateChanged
 from pacs_tui.model import Event, Status, TargetState
+from pacs_tui.view import EngineView
 from pacs_tui.visible import TEXT_LIMIT, visible_lines
 from pacs_tui.widgets import StatusHeader
 
@@ -35,9 +36,8 @@ WIDE = 120
 class UiContext:
     """What every screen may use. Built once by the app."""
 
-    engine: Engine
+    view: EngineView
     now: Callable[[], float]
-    operator: str
     demo: bool = False
     recent: deque[Event] = field(default_factory=lambda: deque(maxlen=RECENT_MAX))
     #: Bumped whenever :attr:`recent` changes, so a screen can tell whether to redraw it.
@@ -45,11 +45,11 @@ class UiContext:
 
     @property
     def site(self) -> str:
-        return self.engine.config.site.name
+        return self.view.site
 
     @property
     def tz(self) -> str | None:
-        return self.engine.config.site.timezone
+        return self.view.timezone
 
     def add_recent(self, event: Event) -> None:
         self.recent.append(event)
@@ -61,8 +61,8 @@ class UiContext:
         self.recent_version += 1
 
     def states(self, kind: str | None = None) -> list[TargetState]:
-        """The engine's current states (of ``kind``), worst first."""
-        return self.engine.worst_first(kind)
+        """The current states (of ``kind``), worst first."""
+        return self.view.states(kind)
 
 
 class PacsScreen(Screen[None]):
@@ -80,7 +80,7 @@ class PacsScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         yield StatusHeader(
             self.ctx.site,
-            self.ctx.engine.overall,
+            self.ctx.view.overall,
             self.ctx.now,
             tz=self.ctx.tz,
             demo=self.ctx.demo,
@@ -95,7 +95,7 @@ class PacsScreen(Screen[None]):
     # -- hooks ------------------------------------------------------------------------------
 
     def sync(self) -> None:
-        """Bring everything up to date from ``engine.states`` (the screen is being shown)."""
+        """Bring everything up to date from the view's states (the screen is being shown)."""
 
     def apply_state(self, state: TargetState, previous: Status) -> None:
         """One target was checked (only called while this screen is showing)."""

@@ -1,9 +1,10 @@
 """Overview: one worst-first tile per area that has targets, and the recent status changes.
 
-Areas are registered in :data:`AREAS` (one line each); an area with no configured target shows
-no tile. The recent changes come from the app's shared list (loaded from the history, then kept
-up to date live), newest first; their targets and reasons are shown
-:func:`~pacs_tui.visible.visible`.
+There is one area per registered source (:data:`pacs_tui.probes.SOURCES`); an area with no
+configured target shows no tile. A tile is redrawn when a status in it changes, and every
+:data:`~pacs_tui.screens.TICK_SECONDS` (its "since" times), not on every result. The recent
+changes come from the app's shared list (loaded from the history, then kept up to date live),
+newest first; their targets and reasons are shown :func:`~pacs_tui.visible.visible`.
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ from textual.containers import Vertical
 from textual.events import Resize
 from textual.widgets import Label
 
-from pacs_tui.model import Event, EventKind, Status, TargetKind, TargetState
+from pacs_tui.model import Event, EventKind, Status, TargetState
+from pacs_tui.probes import SOURCES
 from pacs_tui.screens import TICK_SECONDS, WIDE, PacsScreen, UiContext
 from pacs_tui.ui_format import when
 from pacs_tui.visible import TEXT_LIMIT, VALUE_LIMIT, visible
@@ -38,9 +40,12 @@ class Area:
     title: str
     kinds: tuple[str, ...]
     screen: str
+    screen_title: str
 
 
-AREAS: tuple[Area, ...] = (Area("dicom", "DICOM nodes", (TargetKind.DICOM_NODE,), "nodes"),)
+AREAS: tuple[Area, ...] = tuple(
+    Area(s.name, s.title, s.kinds, s.screen, s.screen_title) for s in SOURCES
+)
 
 
 def _status_word(word: object) -> Status | None:
@@ -78,7 +83,8 @@ class OverviewScreen(PacsScreen):
         self._update_recent()
 
     def apply_state(self, state: TargetState, previous: Status) -> None:
-        self._update_tiles(state.target.kind)
+        if state.status is not previous:  # reasons and times catch up at the next tick
+            self._update_tiles(state.target.kind)
 
     def apply_event(self, event: Event) -> None:
         if event.kind == EventKind.STATUS_CHANGE:
@@ -117,14 +123,15 @@ class OverviewScreen(PacsScreen):
     def _update_tiles(self, kind: str | None = None) -> None:
         now = self.ctx.now()
         tiles: list[AreaTile] = []
+        everything = self.ctx.view.states()
         for area in AREAS:
             tile = self.query_one(f"#tile-{area.id}", AreaTile)
             tiles.append(tile)
-            states = [s for s in self.ctx.engine.states.values() if s.target.kind in area.kinds]
+            states = [s for s in everything if s.target.kind in area.kinds]
             tile.display = bool(states)
             if kind is not None and kind not in area.kinds:
                 continue
-            tile.show(states, now, hint=f" (see {area.screen.capitalize()})")
+            tile.show(states, now, hint=f" (see {area.screen_title})")
         # Worst area first.
         order = sorted(tiles, key=lambda t: (-t.worst.rank, AREAS_INDEX[t.id or ""]))
         container = self.query_one("#tiles", Vertical)

@@ -1,8 +1,9 @@
-"""Node detail: one DICOM node's facts, its latency over the last hour and its recent events.
+"""Target detail: one target's facts, its headline metric over the last hour and its recent
+events, for any source (the labels, metric names and units come from its declaration).
 
-Pushed over the Nodes screen (Enter on a row); Escape goes back. The chart and the events come
+Pushed over a target table (Enter on a row); Escape goes back. The chart and the events come
 from the history in a worker and are extended live while the screen shows; the chart marks the
-time the node was DOWN. The body scrolls (↓, PgDn, End) when it is taller than the terminal.
+time the target was DOWN. The body scrolls (↓, PgDn, End) when it is taller than the terminal.
 
 Facts sit two to a line where they fit; a value too long for half the width (timings, a UID, a
 description) gets a line of its own, so that no value is ever broken in the middle ("4.8 / ms").
@@ -30,19 +31,16 @@ from textual.events import Resize
 from textual.widgets import Label, Static
 
 from pacs_tui.model import Event, EventKind, Status, TargetState
+from pacs_tui.probes import source_of_kind
 from pacs_tui.screens import PacsScreen, UiContext
-from pacs_tui.screens.nodes import METRIC, address, probe_now, shown_id
-from pacs_tui.ui_format import (
-    STATUS_ORDER,
-    ago,
-    down_periods,
-    ms,
-    series_summary,
-    status_class,
-)
+from pacs_tui.screens.table_cells import address, shown_id
+from pacs_tui.screens.target_table import probe_now
+from pacs_tui.source import MetricSpec, Source, spec_from_name
+from pacs_tui.ui_format import STATUS_ORDER, ago, down_periods, series_summary, status_class
 from pacs_tui.ui_format import when as when_text
+from pacs_tui.units import format_metric
 from pacs_tui.visible import TEXT_LIMIT, VALUE_LIMIT, visible
-from pacs_tui.widgets import LatencyChart, StatusTable
+from pacs_tui.widgets import MetricChart, StatusTable
 from pacs_tui.widgets.status_table import plain
 
 log = logging.getLogger(__name__)
@@ -53,49 +51,40 @@ CHART_WINDOW = 3600.0
 EVENT_ROWS = 30
 
 
-#: Labels for the probe's details, in the order shown; other keys are shown after them.
-DETAIL_LABELS: dict[str, str] = {
-    "peer_implementation_version_name": "Peer version",
-    "peer_implementation_class_uid": "Peer class UID",
-    "peer_max_pdu": "Peer max PDU",
-    "address": "Resolved IP",
-    "calling_aet": "Calling AE",
-    "echo_status": "C-ECHO status",
-}
-#: Details that repeat what is shown elsewhere.
-HIDDEN_DETAILS = {"called_aet", "accepted"}
-
-
-def detail_facts(details: Mapping[str, Any]) -> list[tuple[str, str]]:
-    """The probe's details as (label, text), known ones first, empty ones left out."""
-    known = [k for k in DETAIL_LABELS if k in details]
-    other = sorted(k for k in details if k not in DETAIL_LABELS and k not in HIDDEN_DETAILS)
+def detail_facts(source: Source | None, details: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """A result's details as (label, text), the source's known ones first, empty ones left
+    out."""
+    labels = source.detail_labels if source is not None else {}
+    hidden = source.hidden_details if source is not None else frozenset()
+    known = [k for k in labels if k in details]
+    other = sorted(k for k in details if k not in labels and k not in hidden)
     facts: list[tuple[str, str]] = []
     for key in (*known, *other):
         value = details[key]
-        if value is None or value == "":
+        if value is None or value == "" or value == []:
             continue
-        if key == "echo_status" and isinstance(value, int):
-            text = f"0x{value:04X}" + (" (success)" if value == 0 else "")
-        elif key == "peer_max_pdu" and value == 0:
-            text = "unlimited"
+        special = source.detail_text(key, value) if source and source.detail_text else None
+        if special is not None:
+            text = special
+        elif isinstance(value, list):
+            text = "; ".join(str(v) for v in value)
         else:
             text = str(value)
-        facts.append((DETAIL_LABELS.get(key, key.replace("_", " ").capitalize()), text))
+        facts.append((labels.get(key, key.replace("_", " ").capitalize()), text))
     return facts
 
 
-def timings(metrics: Mapping[str, float]) -> str:
-    """``"associate 1.2 ms · C-ECHO 0.4 ms · release 0.3 ms"`` from the probe's metrics."""
-    parts = [
-        f"{label} {ms(metrics[name])}"
-        for name, label in (
-            ("associate_seconds", "assoc"),
-            ("dimse_seconds", "echo"),
-            ("release_seconds", "release"),
-        )
-        if name in metrics
-    ]
+def other_metrics(source: Source | None, metrics: Mapping[str, float], headline: str) -> str:
+    """``"assoc 1.2 ms · echo 0.4 ms · release 0.3 ms"``: the metrics besides the headline,
+    declared ones first, each with its label and unit."""
+    declared = [m.name for m in source.metrics] if source is not None else []
+    names = [n for n in declared if n in metrics] + sorted(n for n in metrics if n not in declared)
+    parts = []
+    for name in names:
+        if name == headline:
+            continue
+        spec = source.metric(name) if source is not None else spec_from_name(name)
+        parts.append(f"{spec.label} {format_metric(spec, metrics[name])}")
     return " · ".join(parts)
 
 
@@ -139,12 +128,12 @@ class FactsGrid:
             yield single
 
 
-class NodeDetailScreen(PacsScreen):
-    """Everything known about one node."""
+class TargetDetailScreen(PacsScreen):
+    """Everything known about one target."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "back", "Back", id="detail.back", tooltip="Back to the list"),
-        Binding("p", "probe", "Probe", id="detail.probe", tooltip="Check this node now"),
+        Binding("p", "probe", "Probe", id="detail.probe", tooltip="Check this target now"),
     ]
 
     AUTO_FOCUS = "#detail-body"
@@ -155,6 +144,10 @@ class NodeDetailScreen(PacsScreen):
         # DuplicateIds.
         super().__init__(ctx)
         self.target_id = target_id
+        first = ctx.view.state(target_id)
+        self.source = source_of_kind(first.target.kind) if first is not None else None
+        #: The charted metric: the target's headline one when its screen opens.
+        self.metric = (self.source.headline_metric(first) if self.source and first else None) or ""
         self._points: list[tuple[float, float]] = []
         self._events: list[Event] = []
         #: Status changes in the chart's window, from the history: (ts, before, after).
@@ -163,14 +156,22 @@ class NodeDetailScreen(PacsScreen):
 
     @property
     def state(self) -> TargetState:
-        return self.ctx.engine.states[self.target_id]
+        state = self.ctx.view.state(self.target_id)
+        assert state is not None, "a detail screen opens only for a known target"
+        return state
+
+    @property
+    def spec(self) -> MetricSpec:
+        if self.source is not None:
+            return self.source.metric(self.metric)
+        return spec_from_name(self.metric)
 
     def compose_body(self) -> ComposeResult:
         with VerticalScroll(id="detail-body"):
             yield Label("", id="detail-title", markup=False)
             yield Static("", id="detail-facts")
             yield Label("", id="chart-title", classes="section-title", markup=False)
-            yield LatencyChart(id="detail-chart")
+            yield MetricChart(unit=self.spec.unit, id="detail-chart")
             yield Label("Recent events", classes="section-title")
             events = StatusTable(id="detail-events", cursor_type="none", show_cursor=False)
             events.can_focus = False  # the body scrolls, not the table
@@ -193,7 +194,7 @@ class NodeDetailScreen(PacsScreen):
     def apply_state(self, state: TargetState, previous: Status) -> None:
         if state.id != self.target_id:
             return
-        value = state.metrics.get(METRIC)
+        value = state.metrics.get(self.metric)
         seen = state.last_seen
         if (
             value is not None
@@ -240,7 +241,8 @@ class NodeDetailScreen(PacsScreen):
         self.query_one("#detail-facts", Static).update(self._facts(state))
 
     def _last_seen(self, state: TargetState, moment: Callable[[float | None], str]) -> str:
-        """When the node last answered; after a restart, from the last sample in the history."""
+        """When the target last answered; after a restart, from the last sample in the
+        history."""
         if state.last_seen is not None:
             return moment(state.last_seen)
         if self._points:
@@ -258,17 +260,28 @@ class NodeDetailScreen(PacsScreen):
                 return "never"
             return f"{ago(ts, now)} ({when_text(ts, now, tz)})"
 
-        pairs: list[tuple[str, str]] = [
-            ("AE title", target.label("aet")),
-            ("Address", address(state)),
-            ("Role", target.label("role")),
+        source = self.source
+        pairs: list[tuple[str, str]] = []
+        if target.label("aet"):
+            pairs.append(("AE title", target.label("aet")))
+        if target.label("host"):
+            pairs.append(("Address", address(state)))
+        for column in source.columns if source is not None else ():
+            if column.cell == "label" and column.arg != "aet":
+                pairs.append((column.label, target.label(column.arg)))
+        pairs += [
             ("Site", target.label("site")),
             ("Since", moment(state.since)),
             ("Last seen", self._last_seen(state, moment)),
-            ("Echo", ms(state.metrics.get(METRIC))),
-            ("Timings", timings(state.metrics)),
         ]
-        pairs += [(label, value) for label, value in detail_facts(state.details)]
+        if self.metric:
+            pairs.append(
+                (self.spec.label, format_metric(self.spec, state.metrics.get(self.metric)))
+            )
+        others = other_metrics(source, state.metrics, self.metric)
+        if others:
+            pairs.append(("Timings" if self.spec.unit == "s" else "Metrics", others))
+        pairs += [(label, value) for label, value in detail_facts(source, state.details)]
         if target.label("description"):
             pairs.append(("Description", target.label("description")))
         return FactsGrid(pairs)
@@ -278,17 +291,19 @@ class NodeDetailScreen(PacsScreen):
         start = now - CHART_WINDOW
         points = [p for p in self._points if p[0] >= start]
         down = self.down_periods(start, now)
-        self.query_one(LatencyChart).set_series(points, start, now, down)
+        self.query_one(MetricChart).set_series(points, start, now, down)
+        spec = self.spec
         stats = series_summary((v, v, v, 1) for _, v in points)
         if stats is None:
             figures = "no samples yet"
         else:
-            low, avg, high = stats
-            figures = f"min {ms(low)} · avg {ms(avg)} · max {ms(high)}"
-        self.query_one("#chart-title", Label).update(f"Echo latency, last hour — {figures}")
+            low, avg, high = (format_metric(spec, v) for v in stats)
+            figures = f"min {low} · avg {avg} · max {high}"
+        title = visible(spec.title or spec.label, VALUE_LIMIT)
+        self.query_one("#chart-title", Label).update(f"{title}, last hour — {figures}")
 
     def down_periods(self, start: float, end: float) -> list[tuple[float, float]]:
-        """When this node was DOWN within ``[start, end]`` (history, live events, state now)."""
+        """When this target was DOWN within ``[start, end]`` (history, live events, state now)."""
         changes = list(self._changes)
         changes += [
             (e.ts, e.fields.get("from"), e.status or e.fields.get("to"))
@@ -318,18 +333,18 @@ class NodeDetailScreen(PacsScreen):
 
     @work(exclusive=True, group="detail-history")
     async def load_history(self) -> None:
-        """Read the last hour of latency and the recent events of this node."""
-        engine = self.ctx.engine
+        """Read the last hour of the charted metric and the recent events of this target."""
+        view = self.ctx.view
         now = self.ctx.now()
         try:
-            points = await engine.series(self.target_id, METRIC, now - CHART_WINDOW)
-            events = await engine.events(self.target_id, limit=EVENT_ROWS)
-            changes = await engine.events(
+            points = await view.series(self.target_id, self.metric, now - CHART_WINDOW)
+            events = await view.events(self.target_id, limit=EVENT_ROWS)
+            changes = await view.events(
                 self.target_id, kind=EventKind.STATUS_CHANGE, since=now - CHART_WINDOW
             )
         except Exception:
             log.exception("could not read the history of %s", self.target_id)
-            self.notify("Could not read the history of this node.", severity="error")
+            self.notify("Could not read the history of this target.", severity="error")
             return
         self._changes = [
             (e.ts, e.fields.get("from"), e.status or e.fields.get("to"))

@@ -1,27 +1,23 @@
-"""Nodes: every DICOM node in a keyed table, worst first, updated cell by cell.
+"""A target table: one source's targets in a keyed table, worst first, updated cell by cell.
 
-Row key = target id; column keys are the :data:`COLUMNS` keys. An update touches only the cells
-whose text changed, inside ``app.batch_update()``; rows are added or removed only when the filter
-changes. Below 120 columns the AE title, address and role columns are left out (the detail
-screen shows them) so that status, latency, trend, since and reason fit in 80 columns. Below the
-table a line shows the selected node's status and reason in full (wrapped), so the words that
-explain a failure are never cut off, whatever the width. The sorted column's header carries ▴
-(ascending) or ▾ (descending).
+The screen is generic: a source's :class:`~pacs_tui.source.Column` spec says what each column
+holds (:mod:`pacs_tui.screens.table_cells` draws it), so the DICOM nodes and the command checks
+are two instances of this class. Row key = target id; column keys are the spec's keys. An
+update touches only the cells whose text changed, inside ``app.batch_update()``; rows are added
+or removed only when the filter changes, and the rows are re-sorted only when a row's sort key
+moved (at most every :data:`SORT_DELAY` seconds). Below 120 columns the wide-only columns are
+left out (the selected line and the detail screen show them). Below the table a line shows the
+selected target's status and reason in full (wrapped), so the words that explain a failure are
+never cut off. The sorted column's header carries ▴ (ascending) or ▾ (descending).
 
-Ids, AE titles, addresses, roles and reasons come from the config and from peers: every cell
-and line shows them :func:`~pacs_tui.visible.visible` (control characters as ``␛``, never as
-markup), and the filter matches what is shown.
-
-The latency trend is the last hour of ``echo_seconds`` from the history, re-read every
-:data:`TREND_REFRESH` seconds in a worker and extended live from each check's result. Time slots
-in which the node was DOWN (from the status changes) show the DOWN glyph instead of a bar.
+The trend is the last hour of each target's headline metric from the history, re-read every
+:data:`TREND_REFRESH` seconds in a worker and extended live from each result. Time slots in
+which the target was DOWN (from the status changes) show the DOWN glyph instead of a bar.
 """
 
 from __future__ import annotations
 
 import logging
-import math
-from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from rich.text import Text
@@ -31,66 +27,38 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
 from textual.events import Resize
+from textual.timer import Timer
 from textual.widgets import DataTable, Input, Label, Static
 from textual.widgets.data_table import CellDoesNotExist
 
-from pacs_tui.model import EventKind, Status, TargetKind, TargetState
+from pacs_tui.model import EventKind, Status, TargetState
 from pacs_tui.screens import TICK_SECONDS, WIDE, PacsScreen, UiContext
+from pacs_tui.screens import table_cells as cells
+from pacs_tui.source import Column, Source
 from pacs_tui.ui_format import (
     DOWN_MARK,
     ago,
     bucket_series,
     down_periods,
     mark_buckets,
-    ms,
     sparkline,
     when,
 )
-from pacs_tui.visible import TEXT_LIMIT, VALUE_LIMIT, host_port, visible
+from pacs_tui.visible import VALUE_LIMIT, visible
 from pacs_tui.widgets import StatusTable
 from pacs_tui.widgets.status_table import plain
 
 log = logging.getLogger(__name__)
 
-METRIC = "echo_seconds"
 #: Seconds of history behind the trend column.
 TREND_WINDOW = 3600.0
 #: How often the trend is re-read from the history while the screen shows, in seconds.
 TREND_REFRESH = 30.0
-#: Trend bars share one log scale, 1 ms (lowest) to 2 s (highest), so rows compare.
-TREND_LO = 0.001
-TREND_HI = 2.0
 #: How long a "probing now" notice stays (short: it must not hide the chart for long).
 NOTIFY_SECONDS = 2.0
-
-
-@dataclass(frozen=True, slots=True)
-class Column:
-    key: str
-    label: str
-    width: int | None  # None: sized from the data
-    narrow: bool  # shown below WIDE columns
-    #: How the default order reads in the summary ("worst first"); "" for plain A to Z.
-    order: str = ""
-    #: How the reversed order reads ("best first"); "" for "reversed".
-    reversed_order: str = ""
-    #: The default order is descending (worst, slowest, latest first): the header shows ▾.
-    descending: bool = False
-
-
-COLUMNS: tuple[Column, ...] = (
-    Column("status", "Status", 9, True, "worst first", "best first", descending=True),
-    Column("id", "Node", None, True),
-    Column("aet", "AE title", None, False),
-    Column("address", "Host:port", None, False),
-    Column("role", "Role", 8, False),
-    Column("latency", "Echo", 7, True, "slowest first", "fastest first", descending=True),
-    Column("trend", "Last 1h", 12, True, "slowest first", "fastest first", descending=True),
-    Column("since", "Since", 10, True, "latest change first", "oldest first", descending=True),
-    Column("reason", "Reason", None, True),
-)
-#: Columns whose order can change when a check result arrives (the others are configuration).
-DYNAMIC_SORT = frozenset({"status", "latency", "trend", "since", "reason"})
+#: Rows whose sort key moved are re-sorted together, at most this often (seconds): 200 nodes
+#: report ~7 results a second, and a sort redraws the whole table.
+SORT_DELAY = 0.3
 #: Sort indicators on the sorted column's header.
 ASCENDING = "▴"
 DESCENDING = "▾"
@@ -99,68 +67,47 @@ _NARROW_TREND = 8
 REASON_FIRST = 36
 
 
-def address(state: TargetState) -> str:
-    """``host:port`` (``[::1]:104`` for IPv6), made visible."""
-    return host_port(state.target.label("host"), state.target.label("port") or None)
-
-
-def shown_id(state: TargetState) -> str:
-    """The target's id as the screens show it."""
-    return visible(state.target.id, VALUE_LIMIT)
-
-
-def matches(state: TargetState, needle: str) -> bool:
-    """Does the filter ``needle`` (lower case) occur in the id, AET, address, role or status, as
-    they are shown?"""
-    if not needle:
-        return True
-    hay = (
-        shown_id(state),
-        visible(state.target.label("aet"), VALUE_LIMIT),
-        address(state),
-        visible(state.target.label("role"), VALUE_LIMIT),
-        state.status.word,
-    )
-    return any(needle in field.lower() for field in hay)
-
-
-class NodesScreen(PacsScreen):
-    """The DICOM nodes table with filter, sorting and probe-now."""
+class TargetTableScreen(PacsScreen):
+    """One source's targets in a table with filter, sorting, details and probe-now."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding(
             "slash",
             "filter",
             "Filter",
-            id="nodes.filter",
-            tooltip="Filter rows by id, AE title, host, role or status",
+            id="table.filter",
+            tooltip="Filter rows by id, labels, address or status",
         ),
         Binding(
             "escape",
             "clear_filter",
             "Clear filter",
-            id="nodes.clear_filter",
+            id="table.clear_filter",
             show=False,
-            tooltip="Clear the filter and show every node",
+            tooltip="Clear the filter and show every row",
         ),
         Binding(
             "enter",
             "open_selected",
             "Details",
-            id="nodes.open",
+            id="table.open",
             # Priority, so that it is the table's Enter shown in the footer; in the filter field
             # the action skips and Enter goes to the field.
             priority=True,
-            tooltip="Open the selected node's details",
+            tooltip="Open the selected target's details",
         ),
         Binding(
-            "p", "probe_selected", "Probe", id="nodes.probe", tooltip="Check the selected node now"
+            "p",
+            "probe_selected",
+            "Probe",
+            id="table.probe",
+            tooltip="Check the selected target now",
         ),
         Binding(
             "s",
             "next_sort",
             "Sort",
-            id="nodes.sort",
+            id="table.sort",
             show=False,
             tooltip="Sort by the next column (or click a column header)",
         ),
@@ -168,17 +115,17 @@ class NodesScreen(PacsScreen):
             "r",
             "reverse_sort",
             "Reverse",
-            id="nodes.reverse",
+            id="table.reverse",
             show=False,
             tooltip="Reverse the sort order",
         ),
     ]
 
-    AUTO_FOCUS = "#nodes-table"
+    AUTO_FOCUS = "#target-table"
 
-    def __init__(self, ctx: UiContext, *, kind: str = TargetKind.DICOM_NODE) -> None:
-        super().__init__(ctx, id="nodes")
-        self.kind = kind
+    def __init__(self, ctx: UiContext, source: Source, *, screen_id: str | None = None) -> None:
+        super().__init__(ctx, id=screen_id or source.screen)
+        self.source = source
         self.filter_text = ""
         self.sort_column = "status"
         self.sort_reverse = False
@@ -194,14 +141,21 @@ class NodesScreen(PacsScreen):
         #: when the screen is shown, so the table and the selected line always agree.
         self._clock: float | None = None
         self._wide = False
+        #: Each shown row's key in the sorted column, to tell whether a result moved it.
+        self._keys: dict[str, tuple[Any, ...]] = {}
+        self._sort_timer: Timer | None = None
+        #: The texts last written to the summary and selected lines (an unchanged text is not
+        #: written again: a Label update re-lays the screen out).
+        self._summary_shown: str | None = None
+        self._selected_shown: Text | None = None
 
     def compose_body(self) -> ComposeResult:
-        yield Label("", id="nodes-summary", markup=False)
+        yield Label("", id="table-summary", markup=False)
         with Horizontal(id="filter-bar"):
             yield Label("Filter:", id="filter-label")
-            yield Input(placeholder="id, AET, host, role or status", id="filter", compact=True)
-        yield StatusTable(id="nodes-table", cursor_type="row", zebra_stripes=True)
-        yield Static("", id="nodes-selected")
+            yield Input(placeholder=cells.filter_hint(self.source), id="filter", compact=True)
+        yield StatusTable(id="target-table", cursor_type="row", zebra_stripes=True)
+        yield Static("", id="table-selected")
 
     def on_mount(self) -> None:
         self._relayout(self.app.size.width)
@@ -213,10 +167,14 @@ class NodesScreen(PacsScreen):
 
     @property
     def table(self) -> StatusTable:
-        return self.query_one("#nodes-table", StatusTable)
+        return self.query_one("#target-table", StatusTable)
 
     def states(self) -> list[TargetState]:
-        return [s for s in self.ctx.engine.states.values() if s.target.kind == self.kind]
+        kinds = self.source.kinds
+        return [s for s in self.ctx.view.states() if s.target.kind in kinds]
+
+    def column(self, key: str) -> Column:
+        return next((c for c in self.source.columns if c.key == key), self.source.columns[0])
 
     def selected_id(self) -> str | None:
         table = self.table
@@ -248,15 +206,16 @@ class NodesScreen(PacsScreen):
             self.load_trend()
 
     def apply_state(self, state: TargetState, previous: Status) -> None:
-        if state.target.kind != self.kind:
+        if state.target.kind not in self.source.kinds:
             return
-        value = state.metrics.get(METRIC)
+        metric = self.source.headline_metric(state)
+        value = state.metrics.get(metric) if metric else None
         if value is not None and state.last_seen is not None:
             points = self._trend.setdefault(state.id, [])
             if not points or points[-1][0] < state.last_seen:
                 points.append((state.last_seen, value))
         shown = state.id in self._cells
-        wanted = matches(state, self.filter_text.lower())
+        wanted = cells.matches(self.source, state, self.filter_text.lower())
         if shown != wanted:
             self._apply_filter()  # the status word changed in or out of the filter
             return
@@ -264,10 +223,31 @@ class NodesScreen(PacsScreen):
             return
         with self.app.batch_update():
             self._update_row(state)
-            if self.sort_column in DYNAMIC_SORT:
+        if self.column(self.sort_column).dynamic and self._key_moved(state):
+            self._sort_soon()
+        if state.status is not previous:
+            self._update_summary()
+        if state.id == self.selected_id():
+            self._update_selected()
+
+    def _key_moved(self, state: TargetState) -> bool:
+        """Did ``state``'s row's sort key change (so the order may have)?"""
+        key = self._sort_key(state)
+        if self._keys.get(state.id) == key:
+            return False
+        self._keys[state.id] = key
+        return True
+
+    def _sort_soon(self) -> None:
+        """Sort once after :data:`SORT_DELAY`, however many rows moved meanwhile."""
+        if self._sort_timer is None:
+            self._sort_timer = self.set_timer(SORT_DELAY, self._sort_now)
+
+    def _sort_now(self) -> None:
+        self._sort_timer = None
+        if self.is_current and not self.closing:
+            with self.app.batch_update():
                 self._sort()
-        self._update_summary()
-        self._update_selected()
 
     def restyle(self) -> None:
         self._layout = ()  # force the rebuild: every cell is drawn again with the new theme
@@ -287,14 +267,14 @@ class NodesScreen(PacsScreen):
         """
         wide = width >= WIDE
         self._wide = wide
-        columns = tuple(c for c in COLUMNS if wide or c.narrow)
+        columns = tuple(c for c in self.source.columns if wide or c.narrow)
         widths = self._widths(columns, wide, width)
-        for optional in ("role", "aet", "address"):
-            if widths["reason"] >= REASON_FIRST:
+        # The wide-only columns the selected line repeats give way first, last declared first.
+        for optional in [c for c in reversed(columns) if not c.narrow]:
+            if widths.get("reason", REASON_FIRST) >= REASON_FIRST:
                 break
-            if any(c.key == optional for c in columns):
-                columns = tuple(c for c in columns if c.key != optional)
-                widths = self._widths(columns, wide, width)
+            columns = tuple(c for c in columns if c is not optional)
+            widths = self._widths(columns, wide, width)
         layout = (columns, tuple(sorted(widths.items())))
         if layout == self._layout:
             return
@@ -314,16 +294,18 @@ class NodesScreen(PacsScreen):
         widths: dict[str, int] = {}
         for column in columns:
             room = len(column.label) + 2  # the label and its sort indicator
-            if column.key == "trend" and not wide:
+            if column.cell == "trend" and not wide:
                 widths[column.key] = max(_NARROW_TREND, room)
             elif column.width is not None:
                 widths[column.key] = max(column.width, room)
-            elif column.key != "reason":
-                longest = max((len(self._text(s, column.key)) for s in states), default=4)
+            elif column.cell != "reason":
+                longest = max((len(self._text(s, column)) for s in states), default=4)
                 widths[column.key] = min(max(longest, room), 28)
         padding = 2 * self.table.cell_padding
         used = sum(widths.values()) + padding * len(columns) + 2  # + vertical scrollbar
-        widths["reason"] = max(12, width - used)
+        for column in columns:
+            if column.cell == "reason":  # the reason takes the rest
+                widths[column.key] = max(12, width - used)
         return widths
 
     def _apply_filter(self, keep: str | None = None) -> None:
@@ -335,18 +317,19 @@ class NodesScreen(PacsScreen):
         fresh = not self._cells
         keep = keep or (None if fresh else self.selected_id())
         needle = self.filter_text.lower()
-        wanted = {s.id: s for s in self.states() if matches(s, needle)}
+        wanted = {s.id: s for s in self.states() if cells.matches(self.source, s, needle)}
         with self.app.batch_update():
             for row_id in [r for r in self._cells if r not in wanted]:
                 table.remove_row(row_id)
                 del self._cells[row_id]
+                self._keys.pop(row_id, None)
             for row_id, state in wanted.items():
                 if row_id in self._cells:
                     self._update_row(state)
                 else:
-                    cells = self._render_cells(state)
-                    table.add_row(*(cells[c.key] for c in self._columns), key=row_id)
-                    self._cells[row_id] = {k: _sig(v) for k, v in cells.items()}
+                    row = self._render_cells(state)
+                    table.add_row(*(row[c.key] for c in self._columns), key=row_id)
+                    self._cells[row_id] = {k: _sig(v) for k, v in row.items()}
             self._sort(keep, top=fresh and keep is None)
         self._update_summary()
 
@@ -366,62 +349,52 @@ class NodesScreen(PacsScreen):
         self, state: TargetState, only: tuple[str, ...] | None = None
     ) -> dict[str, Text]:
         table = self.table
-        cells: dict[str, Text] = {}
+        out: dict[str, Text] = {}
         for column in self._columns:
             key = column.key
-            if only is not None and key not in only:
+            if only is not None and column.cell not in only:
                 continue
-            if key == "status":
-                cells[key] = table.status_text(state.status)
-            elif key == "trend":
-                cells[key] = self._trend_text(table, state)
-            elif key == "latency":
-                cells[key] = Text(self._text(state, key), justify="right", no_wrap=True, end="")
-            elif key == "reason" and state.status is not Status.OK:
+            cell = column.cell
+            if cell == "status":
+                out[key] = table.status_text(state.status)
+            elif cell == "trend":
+                out[key] = self._trend_text(table, state, column)
+            elif cell == "value":
+                text = self._text(state, column)
+                out[key] = Text(text, justify="right", no_wrap=True, end="")
+            elif cell == "reason" and state.status is not Status.OK:
                 style = table.status_style(state.status)
-                cells[key] = Text(
-                    self._text(state, key), style=style, no_wrap=True, overflow="ellipsis", end=""
-                )
-            elif key in ("since", "role"):
-                cells[key] = table.dim_text(self._text(state, key))
+                text = self._text(state, column)
+                out[key] = Text(text, style=style, no_wrap=True, overflow="ellipsis", end="")
+            elif cell == "since" or (cell == "label" and column.width is not None):
+                out[key] = table.dim_text(self._text(state, column))
             else:
-                cells[key] = plain(self._text(state, key))
-        return cells
+                out[key] = plain(self._text(state, column))
+        return out
 
-    def _text(self, state: TargetState, key: str) -> str:
-        if key == "id":
-            return shown_id(state)
-        if key == "aet":
-            return visible(state.target.label("aet"), VALUE_LIMIT)
-        if key == "address":
-            return address(state)
-        if key == "role":
-            return visible(state.target.label("role"), VALUE_LIMIT)
-        if key == "latency":
-            return ms(state.metrics.get(METRIC)) if state.status is not Status.DOWN else "—"
-        if key == "trend":
-            return self._sparkline(state)
-        if key == "since":
+    def _text(self, state: TargetState, column: Column) -> str:
+        if column.cell == "since":
             return self._ago(state.since)
-        if key == "reason":
-            return "" if state.reason == state.status.word else visible(state.reason, TEXT_LIMIT)
-        return state.status.label
+        if column.cell == "trend":
+            return self._sparkline(state, column)
+        return cells.plain_text(self.source, state, column)
 
     def _trend_width(self) -> int:
-        wide = any(c.key == "trend" and c.width == 12 for c in self._columns) and self._wide
-        return 12 if wide else _NARROW_TREND
+        return 12 if self._wide else _NARROW_TREND
 
-    def _sparkline(self, state: TargetState) -> str:
+    def _sparkline(self, state: TargetState, column: Column) -> str:
+        found = cells.headline(self.source, state, column)
         now = self.ctx.now()
         start = now - TREND_WINDOW
         width = self._trend_width()
         values = bucket_series(self._trend.get(state.id, []), start, now, width, how="max")
         marks = mark_buckets(self.down_periods(state, start, now), start, now, width)
-        return sparkline(values, lo=TREND_LO, hi=TREND_HI, log=True, gap="·", marks=marks)
+        lo, hi, log_scale = cells.trend_scale(found[1]) if found else (None, None, False)
+        return sparkline(values, lo=lo, hi=hi, log=log_scale, gap="·", marks=marks)
 
-    def _trend_text(self, table: StatusTable, state: TargetState) -> Text:
+    def _trend_text(self, table: StatusTable, state: TargetState, column: Column) -> Text:
         """The sparkline, its DOWN marks in the DOWN colour (the glyph says it without colour)."""
-        text = Text(self._sparkline(state), no_wrap=True, end="")
+        text = Text(self._sparkline(state, column), no_wrap=True, end="")
         if DOWN_MARK in text.plain:
             style = table.status_style(Status.DOWN)
             for index, char in enumerate(text.plain):
@@ -432,7 +405,7 @@ class NodesScreen(PacsScreen):
     def down_periods(
         self, state: TargetState, start: float, end: float
     ) -> list[tuple[float, float]]:
-        """When ``state``'s node was DOWN within ``[start, end]``: the history's status changes,
+        """When ``state``'s target was DOWN within ``[start, end]``: the history's status changes,
         the live ones the app keeps (also while this screen is hidden) and the current status."""
         changes = list(self._changes.get(state.id, ()))
         changes += [
@@ -445,39 +418,26 @@ class NodesScreen(PacsScreen):
     # -- sorting ----------------------------------------------------------------------------
 
     def _sort_key(self, state: TargetState) -> tuple[Any, ...]:
-        column = self.sort_column
-        tid = state.target.id
-        if column == "status":
-            return (-state.status.rank, tid)
-        if column == "latency":
-            value = state.metrics.get(METRIC)
-            missing = value is None or state.status is Status.DOWN
-            return (missing, -(value or 0.0), tid)
-        if column == "trend":
-            points = self._trend.get(tid, [])
-            high = max((v for _, v in points), default=math.nan)
-            return (math.isnan(high), -high if not math.isnan(high) else 0.0, tid)
-        if column == "since":
-            return (state.since is None, -(state.since or 0.0), tid)
-        if column == "address":
-            port = state.target.label("port")
-            return (state.target.label("host"), int(port) if port.isdigit() else 0, tid)
-        return (self._text(state, column).lower(), tid)
+        column = self.column(self.sort_column)
+        return cells.sort_key(self.source, state, column, self._trend.get(state.id, ()))
 
     def _sort(self, keep: str | None = None, *, top: bool = False) -> None:
         """Order the rows; the cursor stays on ``keep`` (default: the selected node) or, with
         ``top``, goes to the first row."""
         table = self.table
         keep = None if top else keep or self.selected_id()
-        # The id column holds the id as shown: sort by what the engine knows about that target.
-        by_shown = {shown_id(s): s for s in self.ctx.engine.states.values()}
+        # The id column holds the id as shown: sort by what the view knows about that target.
+        by_shown = {cells.shown_id(s): s for s in self.states()}
+        self._keys = {s.id: self._sort_key(s) for s in by_shown.values()}
 
         def key(cell: Text) -> tuple[Any, ...]:
-            return self._sort_key(by_shown[cell.plain])
+            state = by_shown.get(cell.plain)
+            return self._keys[state.id] if state is not None else (True, cell.plain)
 
         for column in self._columns:
             table.set_column_label(column.key, self._header(column))
-        table.sort("id", key=key, reverse=self.sort_reverse)
+        id_key = next(c.key for c in self._columns if c.cell == "id")
+        table.sort(id_key, key=key, reverse=self.sort_reverse)
         if keep is not None and keep in self._cells:
             table.move_cursor(row=table.get_row_index(keep), animate=False)
         elif table.row_count:
@@ -498,7 +458,7 @@ class NodesScreen(PacsScreen):
         with self.app.batch_update():
             self._sort()
 
-    @on(DataTable.HeaderSelected, "#nodes-table")
+    @on(DataTable.HeaderSelected, "#target-table")
     def _header_clicked(self, event: DataTable.HeaderSelected) -> None:
         column = str(event.column_key.value)
         reverse = not self.sort_reverse if column == self.sort_column else False
@@ -516,7 +476,7 @@ class NodesScreen(PacsScreen):
 
     def sort_description(self) -> str:
         """``"sort: status, worst first"``, ``"sort: node"``, ``"sort: node, reversed"``."""
-        column = next((c for c in COLUMNS if c.key == self.sort_column), COLUMNS[0])
+        column = self.column(self.sort_column)
         order = (column.reversed_order or "reversed") if self.sort_reverse else column.order
         return f"sort: {column.label.lower()}" + (f", {order}" if order else "")
 
@@ -527,33 +487,35 @@ class NodesScreen(PacsScreen):
         if self.filter_text:
             parts = [f"{shown} of {len(states)} match"]
         else:
-            parts = [f"{len(states)} DICOM nodes", f"{bad} not OK"]
+            noun = self.source.noun + ("s" if len(states) != 1 else "")
+            parts = [f"{len(states)} {noun}", f"{bad} not OK"]
         parts.append(self.sort_description())
-        self.query_one("#nodes-summary", Label).update(" · ".join(parts))
+        text = " · ".join(parts)
+        if text != self._summary_shown:
+            self._summary_shown = text
+            self.query_one("#table-summary", Label).update(text)
 
     # -- selected node line -----------------------------------------------------------------
 
     def selected_text(self) -> Text:
-        """The selected node's status, AE title, address and role, its reason in full and since
+        """The selected target's status, address and labels, its reason in full and since
         when; "" when none."""
         target_id = self.selected_id()
-        state = self.ctx.engine.states.get(target_id) if target_id is not None else None
+        state = self.ctx.view.state(target_id) if target_id is not None else None
         if state is None:
-            return Text("No node matches the filter." if self.filter_text else "")
+            return Text("Nothing matches the filter." if self.filter_text else "")
         table = self.table
         style = table.status_style(state.status)
         text = Text()
         text.append_text(table.status_text(state.status))
         text.append("  ")
-        text.append(shown_id(state), style="bold")
-        labels = state.target.labels
-        if "aet" in labels:  # the columns an 80-column table leaves out
-            where = f"{visible(labels['aet'], VALUE_LIMIT)}@{address(state)}"
-            role = visible(labels.get("role", ""), VALUE_LIMIT)
-            text.append_text(table.dim_text(f" {where}" + (f" {role}" if role else "")))
+        text.append(cells.shown_id(state), style="bold")
+        facts = cells.selected_facts(self.source, state)
+        if facts:  # the columns an 80-column table leaves out
+            text.append_text(table.dim_text(f" {facts}"))
         if state.reason != state.status.word:
             text.append(" — ")
-            reason = visible(state.reason, TEXT_LIMIT)
+            reason = cells.reason_text(state)
             text.append(reason, style=style if state.status is not Status.OK else "")
         if state.since is not None:
             when_text = when(state.since, self.shown_now(), self.ctx.tz)
@@ -563,9 +525,12 @@ class NodesScreen(PacsScreen):
         return text
 
     def _update_selected(self) -> None:
-        self.query_one("#nodes-selected", Static).update(self.selected_text())
+        text = self.selected_text()
+        if text != self._selected_shown:
+            self._selected_shown = text
+            self.query_one("#table-selected", Static).update(text)
 
-    @on(DataTable.RowHighlighted, "#nodes-table")
+    @on(DataTable.RowHighlighted, "#target-table")
     def _row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         self._update_selected()
 
@@ -579,24 +544,31 @@ class NodesScreen(PacsScreen):
             for state in self.states():
                 self._update_row(state, only=("since",))
         self._update_selected()
+        if self.sort_column == "since":
+            self._sort_soon()
 
     def _refresh_trend(self) -> None:
         if self.is_current:
             self.load_trend()
 
-    @work(exclusive=True, group="nodes-trend")
+    @work(exclusive=True, group="table-trend")
     async def load_trend(self) -> None:
-        """Re-read the last hour of echo latency of every node from the history."""
+        """Re-read the last hour of every target's headline metric from the history."""
         now = self.ctx.now()
         since = now - TREND_WINDOW
+        if not any(c.cell == "trend" for c in self.source.columns):
+            return
         try:
             for state in self.states():
-                points = await self.ctx.engine.series(state.id, METRIC, since)
+                metric = self.source.headline_metric(state)
+                if metric is None:
+                    continue
+                points = await self.ctx.view.series(state.id, metric, since)
                 history = [(p.ts, p.avg) for p in points]
                 last = history[-1][0] if history else since
                 live = [p for p in self._trend.get(state.id, []) if p[0] > last]
                 self._trend[state.id] = history + live
-            events = await self.ctx.engine.events(kind=EventKind.STATUS_CHANGE, since=since)
+            events = await self.ctx.view.events(kind=EventKind.STATUS_CHANGE, since=since)
             changes: dict[str, list[tuple[float, object, object]]] = {}
             for event in events:
                 if event.kind == EventKind.STATUS_CHANGE:
@@ -605,14 +577,14 @@ class NodesScreen(PacsScreen):
                     )
             self._changes = changes
         except Exception:
-            log.exception("could not read the latency trend from the history")
+            log.exception("could not read the trend from the history")
             return
         self._trend_loaded_at = now
         if self.is_current and not self.closing:  # closing: the app quits, the table is gone
             with self.app.batch_update():
                 for state in self.states():
                     self._update_row(state, only=("trend",))
-                if self.sort_column == "trend":
+                if self.column(self.sort_column).cell == "trend":
                     self._sort()
 
     # -- filter -----------------------------------------------------------------------------
@@ -641,7 +613,7 @@ class NodesScreen(PacsScreen):
 
     # -- actions ----------------------------------------------------------------------------
 
-    @on(DataTable.RowSelected, "#nodes-table")
+    @on(DataTable.RowSelected, "#target-table")
     def _row_selected(self, event: DataTable.RowSelected) -> None:
         if event.row_key.value is not None:
             self.open_detail(event.row_key.value)
@@ -654,17 +626,17 @@ class NodesScreen(PacsScreen):
             self.open_detail(target_id)
 
     def open_detail(self, target_id: str) -> None:
-        from pacs_tui.screens.node_detail import NodeDetailScreen
+        from pacs_tui.screens.target_detail import TargetDetailScreen
 
         # Only from the screen shown: an Enter that reaches this screen after a detail screen was
         # pushed over it (two in one burst) must not stack a second one.
-        if target_id in self.ctx.engine.states and self.is_active:
-            self.app.push_screen(NodeDetailScreen(self.ctx, target_id))
+        if self.ctx.view.state(target_id) is not None and self.is_active:
+            self.app.push_screen(TargetDetailScreen(self.ctx, target_id))
 
     def action_probe_selected(self) -> None:
         target_id = self.selected_id()
         if target_id is None:
-            self.notify("No node selected.", severity="warning")
+            self.notify("Nothing selected.", severity="warning")
             return
         probe_now(self, target_id)
 
@@ -672,8 +644,10 @@ class NodesScreen(PacsScreen):
 def probe_now(screen: PacsScreen, target_id: str) -> None:
     """Ask the engine to check ``target_id`` now and say so."""
     shown = visible(target_id, VALUE_LIMIT)
-    if screen.ctx.engine.probe_now(target_id, screen.ctx.operator):
+    if screen.ctx.view.probe_now(target_id):
         screen.notify(f"Probing {shown} now…", timeout=NOTIFY_SECONDS, markup=False)
+    elif screen.ctx.view.state(target_id) is not None:
+        screen.notify(f"{shown} reports on its own; it cannot be probed.", markup=False)
     else:
         screen.notify(f"{shown} is not a known target.", severity="error", markup=False)
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pacs_tui.widgets.area_tile import AreaTile
 from pacs_tui.widgets.header import StatusHeader
-from pacs_tui.widgets.latency_chart import LatencyChart
+from pacs_tui.widgets.metric_chart import MetricChart
 from pacs_tui.widgets.status_table import StatusTable
 
-__all__ = ["AreaTile", "LatencyChart", "StatusHeader", "StatusTable"]
+__all__ = ["AreaTile", "MetricChart", "StatusHeader", "StatusTable"]

@@ -72,6 +72,7 @@ class AreaTile(Vertical):
         super().__init__(id=f"tile-{area_id}", classes="tile")
         self.border_title = title
         self.worst = Status.UNKNOWN
+        self._counts: str | None = None
 
     def compose(self) -> ComposeResult:
         yield Label("", classes="tile-counts", markup=False)
@@ -84,7 +85,10 @@ class AreaTile(Vertical):
         self.worst = Status.worst(s.status for s in states) if states else Status.UNKNOWN
         for status in STATUS_ORDER:
             self.set_class(status is self.worst, status_class(status))
-        self.query_one(".tile-counts", Label).update(count_summary(s.status for s in states))
+        counts = count_summary(s.status for s in states)
+        if counts != self._counts:  # an update re-lays the screen out: only when it changed
+            self._counts = counts
+            self.query_one(".tile-counts", Label).update(counts)
         problems = sorted(
             (s for s in states if s.status is not Status.OK),
             key=lambda s: (-s.status.rank, s.target.id),
@@ -108,11 +112,13 @@ class AreaTile(Vertical):
         labels = list(self.query(".tile-line").results(TileLine))
         for index, label in enumerate(labels):
             if index >= len(lines):
-                label.display = False
+                if label.display:
+                    label.display = False
                 continue
             text, age, status, kind = lines[index]
             label.set(text, age)
-            label.display = True
+            if not label.display:
+                label.display = True
             for other in STATUS_ORDER:
                 label.set_class(other is status and kind == "tile-problem", status_class(other))
             label.set_class(kind == "tile-more", "tile-more")

@@ -1,4 +1,5 @@
-"""A multi-row bar chart of a latency series, drawn with block characters to fit its width.
+"""A multi-row bar chart of one metric's series, drawn with block characters to fit its width;
+the axis says the values in the metric's unit.
 
 Gaps (no sample in a time slot: target down or not checked) stay blank with a dotted baseline,
 so "no data" never looks like "fast". Under the bars a status strip marks with the DOWN glyph
@@ -16,25 +17,32 @@ from rich.table import Table
 from rich.text import Text
 from textual.widget import Widget
 
-from pacs_tui.ui_format import DOWN_MARK, bar_chart, bucket_series, mark_buckets, ms
+from pacs_tui.ui_format import DOWN_MARK, bar_chart, bucket_series, mark_buckets
+from pacs_tui.units import format_value
 
 _LABEL_WIDTH = 9
 #: Label of the status strip's row.
 DOWN_LABEL = "DOWN"
 
 
-class LatencyChart(Widget):
-    """Bars of ``(ts, seconds)`` points over ``[start, end]``, one column per time slot."""
+#: The axis' zero, by unit ("0 ms" reads better than "0.0 ms").
+ZERO = {"s": "0 ms", "B": "0 B", "%": "0 %"}
 
-    COMPONENT_CLASSES: ClassVar[set[str]] = {"latency-chart--down"}
+
+class MetricChart(Widget):
+    """Bars of ``(ts, value)`` points over ``[start, end]``, one column per time slot; values
+    in base units of ``unit`` ("s", "B", "%", "c" or "")."""
+
+    COMPONENT_CLASSES: ClassVar[set[str]] = {"metric-chart--down"}
 
     DEFAULT_CSS = """
-    LatencyChart { height: 7; color: $primary; text-wrap: nowrap; text-overflow: clip; }
-    LatencyChart > .latency-chart--down { color: $error; text-style: bold; }
+    MetricChart { height: 7; color: $primary; text-wrap: nowrap; text-overflow: clip; }
+    MetricChart > .metric-chart--down { color: $error; text-style: bold; }
     """
 
-    def __init__(self, *, id: str | None = None) -> None:
+    def __init__(self, *, unit: str = "s", id: str | None = None) -> None:
         super().__init__(id=id)
+        self.unit = unit
         self._points: list[tuple[float, float]] = []
         self._down: list[tuple[float, float]] = []
         self._start = 0.0
@@ -67,14 +75,14 @@ class LatencyChart(Widget):
         grid.add_column(no_wrap=True, overflow="crop")
         for index, row in enumerate(rows):
             if index == 0:
-                label = ms(top) if present else "no data"
+                label = format_value(self.unit, top) if present else "no data"
             elif index == len(rows) - 1:
-                label = "0 ms"
+                label = ZERO.get(self.unit, "0")
             else:
                 label = ""
             grid.add_row(Text(label), Text("│" + row))
         down_style = self.get_component_rich_style(
-            "latency-chart--down", partial=True, default=Style()
+            "metric-chart--down", partial=True, default=Style()
         )
         strip = Text("│")
         strip.append("".join(DOWN_MARK if m else " " for m in marks), style=down_style)

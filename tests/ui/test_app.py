@@ -20,11 +20,11 @@ from pacs_tui.engine import Engine
 from pacs_tui.model import Event, EventKind, Result, Sample, Status
 from pacs_tui.screens import StartingScreen
 from pacs_tui.screens.help import HelpScreen
-from pacs_tui.screens.node_detail import FactsGrid, NodeDetailScreen
-from pacs_tui.screens.nodes import NodesScreen
 from pacs_tui.screens.overview import OverviewScreen
+from pacs_tui.screens.target_detail import FactsGrid, TargetDetailScreen
+from pacs_tui.screens.target_table import TargetTableScreen
 from pacs_tui.ui_format import DOWN_MARK
-from pacs_tui.widgets import LatencyChart, StatusTable
+from pacs_tui.widgets import MetricChart, StatusTable
 from pacs_tui.widgets.area_tile import TileLine
 
 from .conftest import NOW, FixedCheck, scripted_engine
@@ -41,7 +41,7 @@ async def settle(pilot: Pilot[None]) -> None:
         if (
             app.ready_at is not None
             and ctx is not None
-            and all(s.status is not Status.UNKNOWN for s in ctx.engine.states.values())
+            and all(s.status is not Status.UNKNOWN for s in ctx.view.states())
         ):
             break
         await pilot.pause(0.01)
@@ -66,7 +66,7 @@ def check_of(engine: Engine, target_id: str) -> FixedCheck:
 
 def table_of(app: PacsApp) -> StatusTable:
     screen = app.screen
-    assert isinstance(screen, NodesScreen)
+    assert isinstance(screen, TargetTableScreen)
     return screen.table
 
 
@@ -117,7 +117,8 @@ async def test_updates_are_cell_by_cell_and_hidden_screens_do_nothing() -> None:
         await pilot.pause()
         assert {c for r, c in writes if r == "ct-1"} >= {"status", "reason", "latency"}
         assert {r for r, _ in writes} == {"ct-1"}
-        assert ids(table)[:3] == ["ct-1", "flaky-us", "slow-viewer"]  # DOWN by id, then WARN
+        # Rows that moved are re-sorted together, a moment later (SORT_DELAY).
+        await until(pilot, lambda: ids(table)[:3] == ["ct-1", "flaky-us", "slow-viewer"])
         assert table.get_cell("ct-1", "status").plain == "▼ DOWN"
         assert nodes.selected_id() == "viewer-1"  # type: ignore[attr-defined]
 
@@ -134,7 +135,7 @@ async def test_updates_are_cell_by_cell_and_hidden_screens_do_nothing() -> None:
 
         # Shown again, it catches up from engine.states.
         await pilot.press("2")
-        await until(pilot, lambda: isinstance(app.screen, NodesScreen))
+        await until(pilot, lambda: isinstance(app.screen, TargetTableScreen))
         await pilot.pause()
         assert table.get_cell("mr-1", "status").plain == "▲ WARN"
         assert ("mr-1", "status") in writes
@@ -177,15 +178,15 @@ async def test_detail_screen_and_back() -> None:
     async with app.run_test(size=(80, 24)) as pilot:
         await show_nodes(pilot)
         await pilot.press("enter")
-        await until(pilot, lambda: isinstance(app.screen, NodeDetailScreen))
+        await until(pilot, lambda: isinstance(app.screen, TargetDetailScreen))
         await app.workers.wait_for_complete()
         await pilot.pause()
         screen = app.screen
-        assert isinstance(screen, NodeDetailScreen) and screen.target_id == "flaky-us"
+        assert isinstance(screen, TargetDetailScreen) and screen.target_id == "flaky-us"
         events = screen.query_one("#detail-events", StatusTable)
         assert events.row_count == 4  # first seen OK, then down, up, down
         await pilot.press("2")  # the number key of the current screen goes back to its list
-        await until(pilot, lambda: isinstance(app.screen, NodesScreen))
+        await until(pilot, lambda: isinstance(app.screen, TargetTableScreen))
 
 
 async def test_keymap_rebinds_by_id_and_help_follows() -> None:
@@ -193,7 +194,7 @@ async def test_keymap_rebinds_by_id_and_help_follows() -> None:
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
         await pilot.press("n")
-        await until(pilot, lambda: isinstance(app.screen, NodesScreen))
+        await until(pilot, lambda: isinstance(app.screen, TargetTableScreen))
         await pilot.press("question_mark")
         await until(pilot, lambda: isinstance(app.screen, HelpScreen))
         assert app.key_for("screen.nodes") == "n"
@@ -209,8 +210,9 @@ async def test_palette_lists_every_action() -> None:
             "Go to Overview",
             "Go to Nodes",
             "Probe all targets now",
-            "Probe selected node now (flaky-us)",
-            "Filter nodes",
+            "Go to Checks",
+            "Probe selected target now (flaky-us)",
+            "Filter the table",
             "Show keys",
             "Quit",
             "Sort",  # from the screen's bindings
@@ -334,7 +336,7 @@ async def test_selected_node_shows_its_full_reason_at_80x24() -> None:
         await pilot.press("2")
         await settle(pilot)
         screen = app.screen
-        assert isinstance(screen, NodesScreen)
+        assert isinstance(screen, TargetTableScreen)
         table = screen.table
         # The Reason column cannot hold it at 80 columns ...
         reason_width = table.columns[next(k for k in table.columns if k.value == "reason")].width
@@ -342,7 +344,7 @@ async def test_selected_node_shows_its_full_reason_at_80x24() -> None:
         # ... but the line under the table shows the selected node's reason in full (wrapped).
         table.move_cursor(row=ids(table).index("ct-1"))
         await pilot.pause()
-        line = screen.query_one("#nodes-selected", Static)
+        line = screen.query_one("#table-selected", Static)
         text = str(line.render())
         assert "▼ DOWN" in text and "ct-1" in text
         assert " ".join(text.split()).count(LONG_REASON) == 1
@@ -375,7 +377,7 @@ async def test_sort_is_named_once_and_the_header_shows_it() -> None:
     async with app.run_test(size=(80, 24)) as pilot:
         await show_nodes(pilot)
         table = table_of(app)
-        summary = app.screen.query_one("#nodes-summary", Label)
+        summary = app.screen.query_one("#table-summary", Label)
 
         def headers() -> dict[str, str]:
             return {str(c.key.value): c.label.plain for c in table.ordered_columns}
@@ -403,7 +405,7 @@ async def test_filter_field_leaves_the_summary_readable() -> None:
         await show_nodes(pilot)
         await pilot.press("slash", *"ok")
         await pilot.pause()
-        summary = app.screen.query_one("#nodes-summary", Label)
+        summary = app.screen.query_one("#table-summary", Label)
         field = app.screen.query_one("#filter", Input)
         assert field.region.height == 1 and summary.region.height == 1
         assert not summary.region.overlaps(field.region)
@@ -416,13 +418,13 @@ async def test_enter_opens_details_and_is_in_the_footer_and_help() -> None:
     async with app.run_test(size=(160, 48)) as pilot:
         await show_nodes(pilot)
         active = app.screen.active_bindings["enter"]
-        assert active.binding.id == "nodes.open" and active.binding.show
+        assert active.binding.id == "table.open" and active.binding.show
         await pilot.pause()
         footer = [(k.key_display, k.description) for k in app.screen.query(FooterKey)]
         assert any(description == "Details" for _, description in footer)
-        assert app.key_for("nodes.open")
+        assert app.key_for("table.open")
         await pilot.press("enter")
-        await until(pilot, lambda: isinstance(app.screen, NodeDetailScreen))
+        await until(pilot, lambda: isinstance(app.screen, TargetDetailScreen))
     async with PacsApp(scripted_engine(), clock=lambda: NOW).run_test(size=(80, 24)) as pilot:
         await show_nodes(pilot)
         # At 80 columns every footer key fits (none scrolled out of sight).
@@ -466,10 +468,10 @@ async def test_down_periods_are_marked_in_the_trend_and_the_chart() -> None:
         assert DOWN_MARK not in trend[:1] and DOWN_MARK not in trend[3:-1]
         assert DOWN_MARK not in table.get_cell("ct-1", "trend").plain
         await pilot.press("enter")
-        await until(pilot, lambda: isinstance(app.screen, NodeDetailScreen))
+        await until(pilot, lambda: isinstance(app.screen, TargetDetailScreen))
         await app.workers.wait_for_complete()
         await pilot.pause()
-        chart = app.screen.query_one(LatencyChart)
+        chart = app.screen.query_one(MetricChart)
         assert chart._down == [(NOW - 3000, NOW - 2400), (NOW - 180, NOW)]
         console = Console(width=chart.size.width, record=True, color_system=None)
         console.print(chart.render())
@@ -502,7 +504,7 @@ async def test_node_detail_keeps_values_whole_and_scrolls_to_the_events() -> Non
         table = table_of(app)
         table.move_cursor(row=ids(table).index("ct-1"))
         await pilot.press("enter")
-        await until(pilot, lambda: isinstance(app.screen, NodeDetailScreen))
+        await until(pilot, lambda: isinstance(app.screen, TargetDetailScreen))
         await app.workers.wait_for_complete()
         await pilot.pause()
         screen = app.screen
@@ -596,7 +598,7 @@ async def test_the_table_and_the_selected_line_read_since_from_one_clock() -> No
         await pilot.press("down")
         await pilot.pause()
         screen = app.screen
-        assert isinstance(screen, NodesScreen)
+        assert isinstance(screen, TargetTableScreen)
         selected = screen.selected_id()
         assert selected is not None
         in_table = str(table_of(app).get_cell(selected, "since"))

@@ -21,9 +21,9 @@ from pacs_tui.demo.site import demo_config
 from pacs_tui.engine import Engine, engine_with_history
 from pacs_tui.model import Status
 from pacs_tui.screens.help import HelpScreen
-from pacs_tui.screens.node_detail import NodeDetailScreen
-from pacs_tui.screens.nodes import NodesScreen
 from pacs_tui.screens.overview import OverviewScreen
+from pacs_tui.screens.target_detail import TargetDetailScreen
+from pacs_tui.screens.target_table import TargetTableScreen
 from pacs_tui.widgets import StatusTable
 
 STATUS_WORDS = {s.word for s in Status}
@@ -52,7 +52,7 @@ async def wait_for(pilot: Pilot[None], condition: object, timeout: float = 10.0)
 
 def nodes_table(app: PacsApp) -> StatusTable:
     screen = app.screen
-    assert isinstance(screen, NodesScreen)
+    assert isinstance(screen, TargetTableScreen)
     return screen.table
 
 
@@ -72,7 +72,7 @@ async def test_demo_site_end_to_end(demo_engine: Engine) -> None:
         assert app.screen.query_one("#header-demo").display
 
         await pilot.press("2")
-        await wait_for(pilot, lambda: isinstance(app.screen, NodesScreen))
+        await wait_for(pilot, lambda: isinstance(app.screen, TargetTableScreen))
         table = nodes_table(app)
         await wait_for(pilot, lambda: table.row_count >= 6)
         words = {table.get_cell(key, "status").plain.split()[-1] for key in row_ids(table)}
@@ -96,7 +96,7 @@ async def test_demo_site_end_to_end(demo_engine: Engine) -> None:
 
         # p asks the engine for a probe of the selected node (recorded as an operator event).
         nodes = app.screen
-        assert isinstance(nodes, NodesScreen)
+        assert isinstance(nodes, TargetTableScreen)
         selected = nodes.selected_id()
         assert selected is not None
         await pilot.press("p")
@@ -105,14 +105,14 @@ async def test_demo_site_end_to_end(demo_engine: Engine) -> None:
 
         # Enter opens the detail of the selected node.
         await pilot.press("enter")
-        await wait_for(pilot, lambda: isinstance(app.screen, NodeDetailScreen))
+        await wait_for(pilot, lambda: isinstance(app.screen, TargetDetailScreen))
         detail = app.screen
-        assert isinstance(detail, NodeDetailScreen)
+        assert isinstance(detail, TargetDetailScreen)
         assert detail.target_id == selected
         title = str(detail.query_one("#detail-title", Static).render())
         assert selected in title
         await pilot.press("escape")
-        await wait_for(pilot, lambda: isinstance(app.screen, NodesScreen))
+        await wait_for(pilot, lambda: isinstance(app.screen, TargetTableScreen))
 
         # 1 goes back to the Overview, which lists the status changes of this run.
         await pilot.press("1")
@@ -132,7 +132,8 @@ async def test_demo_site_end_to_end(demo_engine: Engine) -> None:
         }
         assert ("Everywhere", "1", "screen.overview") in rows
         assert ("Everywhere", "2", "screen.nodes") in rows
-        assert ("Nodes", "/", "nodes.filter") in rows
+        assert ("Everywhere", "3", "screen.checks") in rows
+        assert ("Nodes, Checks", "/", "table.filter") in rows
         await pilot.press("escape")
         await wait_for(pilot, lambda: isinstance(app.screen, OverviewScreen))
 

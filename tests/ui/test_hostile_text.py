@@ -15,9 +15,9 @@ from textual.pilot import Pilot
 from pacs_tui.app import PacsApp
 from pacs_tui.commands import highlight, literal
 from pacs_tui.model import Result, Status
-from pacs_tui.screens.node_detail import NodeDetailScreen
-from pacs_tui.screens.nodes import NodesScreen
 from pacs_tui.screens.overview import OverviewScreen
+from pacs_tui.screens.target_detail import TargetDetailScreen
+from pacs_tui.screens.target_table import TargetTableScreen
 
 from .conftest import NOW, scripted_engine
 from .test_app import ids, report, settle, show_nodes, table_of, until
@@ -90,7 +90,7 @@ async def test_node_detail_shows_peer_strings_visibly() -> None:
         assert "association rejected by ␛]52;c;cGF5bG9hZA==␇ [/] \\u202eevil" in shown
 
         await pilot.press("enter")
-        await until(pilot, lambda: isinstance(app.screen, NodeDetailScreen))
+        await until(pilot, lambda: isinstance(app.screen, TargetDetailScreen))
         await app.workers.wait_for_complete()
         await pilot.pause()
         shown = screen_text(app)
@@ -123,11 +123,13 @@ async def test_palette_and_notices_show_peer_strings_literally() -> None:
         # The palette's help line holds the reason: "[/]" is text, not a closing tag.
         assert "Open ct-1" in shown and "␛]52;c;cGF5bG9hZA==␇ [/] \\u202eevil" in shown
         await pilot.press("enter")
-        await until(pilot, lambda: isinstance(app.screen, NodeDetailScreen))
+        await until(pilot, lambda: isinstance(app.screen, TargetDetailScreen))
         await pilot.press("p")
         await pilot.pause()
         assert_harmless(screen_text(app))
-        assert isinstance(app.screen, NodeDetailScreen) and not isinstance(app.screen, NodesScreen)
+        assert isinstance(app.screen, TargetDetailScreen) and not isinstance(
+            app.screen, TargetTableScreen
+        )
 
 
 async def test_settle_with_hostile_config_strings() -> None:

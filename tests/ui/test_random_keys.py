@@ -21,9 +21,9 @@ from textual.screen import Screen
 
 from pacs_tui.app import PacsApp
 from pacs_tui.screens.help import HelpScreen
-from pacs_tui.screens.node_detail import NodeDetailScreen
-from pacs_tui.screens.nodes import NodesScreen
 from pacs_tui.screens.overview import OverviewScreen
+from pacs_tui.screens.target_detail import TargetDetailScreen
+from pacs_tui.screens.target_table import TargetTableScreen
 
 from .conftest import NOW, scripted_engine
 from .test_app import settle, show_nodes, until
@@ -137,8 +137,8 @@ async def test_random_keys_never_crash_the_app() -> None:
     # The keys went everywhere: the screens, the detail, the keys list and the palette.
     assert {
         "OverviewScreen",
-        "NodesScreen",
-        "NodeDetailScreen",
+        "TargetTableScreen",
+        "TargetDetailScreen",
         "HelpScreen",
         "PacsCommandPalette",
     } <= screens_seen
@@ -154,12 +154,15 @@ async def test_enter_that_reaches_nodes_late_opens_no_second_detail() -> None:
     async with app.run_test(size=(80, 24)) as pilot:
         await show_nodes(pilot)
         nodes = app.screen
-        assert isinstance(nodes, NodesScreen)
+        assert isinstance(nodes, TargetTableScreen)
         await pilot.press("enter")
-        await until(pilot, lambda: isinstance(app.screen, NodeDetailScreen))
+        await until(pilot, lambda: isinstance(app.screen, TargetDetailScreen))
         nodes.open_detail("ct-1")  # what the late Enter's RowSelected does
         await pilot.pause()
-        assert [type(s).__name__ for s in app.screen_stack] == ["NodesScreen", "NodeDetailScreen"]
+        assert [type(s).__name__ for s in app.screen_stack] == [
+            "TargetTableScreen",
+            "TargetDetailScreen",
+        ]
 
 
 async def test_back_and_open_again_at_once() -> None:
@@ -169,14 +172,14 @@ async def test_back_and_open_again_at_once() -> None:
     async with app.run_test(size=(80, 24)) as pilot:
         await show_nodes(pilot)
         nodes = app.screen
-        assert isinstance(nodes, NodesScreen)
+        assert isinstance(nodes, TargetTableScreen)
         for _ in range(3):
             nodes.open_detail("ct-1")
             await pilot.pause()
             app.pop_screen()  # not awaited: the old screen is still registered
             nodes.open_detail("ct-1")
             await pilot.pause()
-            assert isinstance(app.screen, NodeDetailScreen)
+            assert isinstance(app.screen, TargetDetailScreen)
             app.pop_screen()
             await pilot.pause()
         app.action_help()
@@ -206,7 +209,7 @@ async def test_detail_closed_while_its_history_is_read() -> None:
         for spins in range(12):
             gate.clear()
             await pilot.press("enter")
-            await until(pilot, lambda: isinstance(app.screen, NodeDetailScreen))
+            await until(pilot, lambda: isinstance(app.screen, TargetDetailScreen))
             await pilot.pause()
             app.pop_screen()
             for _ in range(spins):
@@ -214,5 +217,5 @@ async def test_detail_closed_while_its_history_is_read() -> None:
             gate.set()
             await pilot.pause(0.05)
             assert app.is_running, f"crashed when the read returned {spins} loop turns late"
-            assert isinstance(app.screen, NodesScreen)
+            assert isinstance(app.screen, TargetTableScreen)
     assert app.return_code in (None, 0)

@@ -30,7 +30,7 @@ async def settle(pilot: Pilot[None]) -> None:
     assert isinstance(app, PacsApp)
     for _ in range(500):
         if app.ready_at is not None and app.ctx is not None:
-            states = app.ctx.engine.states.values()
+            states = app.ctx.view.states()
             if all(s.status is not Status.UNKNOWN for s in states):
                 break
         await pilot.pause(0.01)

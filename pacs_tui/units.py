@@ -1,0 +1,72 @@
+"""Numbers in base units as people read them, by unit: one formatter for the CLI's tables, the
+screens, the charts' axes and ``report`` (seconds as ms or s, bytes as KiB…TiB, percent,
+counts). No Textual here.
+"""
+
+from __future__ import annotations
+
+import math
+
+from pacs_tui.source import MetricSpec
+
+#: What an absent value reads as.
+NONE_TEXT = "—"
+_BYTE_UNITS = ("B", "KiB", "MiB", "GiB", "TiB", "PiB")
+
+
+def ms(seconds: float | None) -> str:
+    """Seconds as a latency a human reads at a glance: ``"0.4 ms"``, ``"12 ms"``, ``"1.25 s"``."""
+    if seconds is None or math.isnan(seconds):
+        return NONE_TEXT
+    millis = seconds * 1000.0
+    if millis < 10:
+        return f"{millis:.1f} ms"
+    if millis < 1000:
+        return f"{millis:.0f} ms"
+    if seconds < 600:
+        return f"{seconds:.2f} s"
+    return f"{seconds / 60:.0f} min"
+
+
+def size(count: float) -> str:
+    """Bytes in binary units: ``"512 B"``, ``"1.5 GiB"``."""
+    value = float(count)
+    for unit in _BYTE_UNITS:
+        if abs(value) < 1024 or unit == _BYTE_UNITS[-1]:
+            if unit == "B":
+                return f"{value:.0f} B"
+            return f"{value:.1f} {unit}" if abs(value) < 100 else f"{value:.0f} {unit}"
+        value /= 1024
+    return f"{value:.0f} {_BYTE_UNITS[-1]}"  # not reached
+
+
+def number(value: float) -> str:
+    """A plain number: whole numbers with thousands separators, others to 4 significant
+    digits."""
+    if value == int(value) and abs(value) < 1e15:
+        return f"{int(value):,}"
+    return f"{value:.4g}"
+
+
+def format_value(unit: str, value: float | None) -> str:
+    """``value`` (in base units) for a person, by ``unit`` ("s", "B", "%", "c" or "")."""
+    if value is None or math.isnan(value):
+        return NONE_TEXT
+    if math.isinf(value):
+        return "∞" if value > 0 else "-∞"
+    if unit == "s":
+        return ms(value)
+    if unit == "B":
+        return size(value)
+    if unit == "%":
+        return f"{value:.1f} %" if abs(value) < 10 else f"{value:.0f} %"
+    return number(value)
+
+
+def format_metric(spec: MetricSpec, value: float | None) -> str:
+    return format_value(spec.unit, value)
+
+
+def unit_word(unit: str) -> str:
+    """The unit as an axis or a column says it."""
+    return {"s": "seconds", "B": "bytes", "%": "percent", "c": "count"}.get(unit, "")

@@ -1,0 +1,129 @@
+"""The view seam: everything a screen may ask of the engine, and nothing more.
+
+Screens talk to an :class:`EngineView`: a snapshot of target states, a change stream, history
+queries and actions that carry the operator's identity (recorded as operator events). They
+never touch the engine object, its dicts or its config. :class:`LocalView` is the in-process
+implementation over an :class:`~pacs_tui.engine.Engine`; a view over the collector's socket
+implements the same protocol without touching a screen. No Textual here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Protocol
+
+from pacs_tui.model import Event, Status, TargetState
+from pacs_tui.probes import SOURCES
+from pacs_tui.source import Source
+
+if TYPE_CHECKING:
+    from pacs_tui.engine import Engine, Subscriber
+    from pacs_tui.store import SeriesPoint
+
+
+class EngineView(Protocol):
+    """What the UI reads and asks for. Reads are snapshots (immutable states)."""
+
+    @property
+    def site(self) -> str: ...
+
+    @property
+    def timezone(self) -> str | None: ...
+
+    @property
+    def operator(self) -> str:
+        """Who the actions are recorded as (the OS user)."""
+        ...
+
+    @property
+    def sources(self) -> tuple[Source, ...]: ...
+
+    def states(self, kind: str | None = None) -> list[TargetState]:
+        """Current states (of targets of ``kind``), worst first."""
+        ...
+
+    def state(self, target_id: str) -> TargetState | None: ...
+
+    def overall(self) -> Status: ...
+
+    def subscribe(self, callback: Subscriber) -> Callable[[], None]:
+        """Every change (state or event) from now on; returns the unsubscribe function."""
+        ...
+
+    async def series(
+        self, target: str, metric: str, since: float, until: float | None = None
+    ) -> list[SeriesPoint]: ...
+
+    async def events(
+        self,
+        target: str | None = None,
+        *,
+        kind: str | None = None,
+        since: float | None = None,
+        limit: int | None = None,
+    ) -> list[Event]: ...
+
+    def probe_now(self, target_id: str) -> bool:
+        """Check one target now; False for a target that cannot be probed."""
+        ...
+
+    def probe_all(self) -> int:
+        """Check every periodic target now; how many were asked."""
+        ...
+
+
+class LocalView:
+    """An :class:`EngineView` over an engine in this process, acting as ``operator``."""
+
+    def __init__(self, engine: Engine, operator: str) -> None:
+        self._engine = engine
+        self._operator = operator
+
+    @property
+    def site(self) -> str:
+        return self._engine.config.site.name
+
+    @property
+    def timezone(self) -> str | None:
+        return self._engine.config.site.timezone
+
+    @property
+    def operator(self) -> str:
+        return self._operator
+
+    @property
+    def sources(self) -> tuple[Source, ...]:
+        return SOURCES
+
+    def states(self, kind: str | None = None) -> list[TargetState]:
+        return self._engine.worst_first(kind)
+
+    def state(self, target_id: str) -> TargetState | None:
+        return self._engine.states.get(target_id)
+
+    def overall(self) -> Status:
+        return self._engine.overall()
+
+    def subscribe(self, callback: Subscriber) -> Callable[[], None]:
+        return self._engine.subscribe(callback)
+
+    async def series(
+        self, target: str, metric: str, since: float, until: float | None = None
+    ) -> list[SeriesPoint]:
+        return await self._engine.series(target, metric, since, until)
+
+    async def events(
+        self,
+        target: str | None = None,
+        *,
+        kind: str | None = None,
+        since: float | None = None,
+        limit: int | None = None,
+    ) -> list[Event]:
+        return await self._engine.events(target, kind=kind, since=since, limit=limit)
+
+    def probe_now(self, target_id: str) -> bool:
+        return self._engine.probe_now(target_id, self._operator)
+
+    def probe_all(self) -> int:
+        return self._engine.probe_all(self._operator)
