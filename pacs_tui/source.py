@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, runtime_checkable
 
 from pacs_tui.config_reader import Reader
-from pacs_tui.model import Event, Result, Target, TargetState
+from pacs_tui.model import Event, Result, Status, Target, TargetState
 
 MetricKind = Literal["gauge", "counter"]
 
@@ -41,6 +41,27 @@ class MetricSpec:
     scale: tuple[float, float] | None = None
     #: The chart's title ("Echo latency"); the label when empty.
     title: str = ""
+
+
+def over_threshold(
+    spec: MetricSpec, value: float | None, warn: float | None = None, crit: float | None = None
+) -> tuple[Status, str] | None:
+    """WARN or CRIT, with the reason in words, when ``value`` is over the threshold (the
+    target's own ``warn``/``crit``, else the declared default); ``None`` when it is not.
+
+    >>> over_threshold(MetricSpec("echo_seconds", "s", "Echo", warn=0.5), 0.812)
+    (<Status.WARN: 'WARN'>, 'slow: echo 812 ms > 500 ms')
+    """
+    from pacs_tui.units import format_metric  # units imports this module
+
+    if value is None:
+        return None
+    word = "slow" if spec.unit == "s" else "high"
+    for status, limit in ((Status.CRIT, crit or spec.crit), (Status.WARN, warn or spec.warn)):
+        if limit is not None and value > limit:
+            shown, bound = format_metric(spec, value), format_metric(spec, limit)
+            return status, f"{word}: {spec.label.lower()} {shown} > {bound}"
+    return None
 
 
 #: Metric-name suffixes that carry the unit of a metric no source declared in advance (a

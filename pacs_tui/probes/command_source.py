@@ -75,7 +75,9 @@ def _entry(reader: Reader, t: Mapping[str, Any], path: str, site: str) -> Comman
         "no shell is used",
     )
     interval = get(t, "interval", path, cv.interval, cv.INTERVAL_EXPECTED, 60.0)
-    timeout = get(t, "timeout", path, cv.timeout, cv.TIMEOUT_EXPECTED, 10.0)
+    # Unless given, the timeout is 10 s, or half the interval for a check run more often.
+    default_timeout = min(10.0, interval / 2) if isinstance(interval, float) else 10.0
+    timeout = get(t, "timeout", path, cv.timeout, cv.TIMEOUT_EXPECTED, default_timeout)
     entry_site = get(t, "site", path, cv.nonempty_str, "a non-empty string", site)
     description = get(t, "description", path, cv.string, "a string", "")
     env = get(

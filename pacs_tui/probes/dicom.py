@@ -69,7 +69,9 @@ from pynetdicom.pdu_primitives import A_ABORT, A_ASSOCIATE, A_P_ABORT
 
 from pacs_tui.model import Result, Status, Target
 from pacs_tui.probes.dicom_conduct import DIMSE_COMMANDS
+from pacs_tui.probes.dicom_source import ECHO_SECONDS
 from pacs_tui.probes.dicom_transport import Budget, ProbeAE, seconds_text
+from pacs_tui.source import over_threshold
 from pacs_tui.visible import host_port, visible
 
 __all__ = [
@@ -559,10 +561,9 @@ class DicomEchoCheck:
             return Result(Status.DOWN, outcome.reason, metrics=metrics, details=details)
         if outcome.reason:  # echo answered, release did not go cleanly
             return Result(Status.WARN, outcome.reason, metrics=metrics, details=details)
-        total = outcome.echo_seconds
-        if total is not None and total > self.warn_latency:
-            reason = f"slow: echo {total * 1000:.0f} ms > {self.warn_latency * 1000:.0f} ms"
-            return Result(Status.WARN, reason, metrics=metrics, details=details)
+        over = over_threshold(ECHO_SECONDS, outcome.echo_seconds, warn=self.warn_latency)
+        if over is not None:
+            return Result(over[0], over[1], metrics=metrics, details=details)
         return Result(Status.OK, "echo ok", metrics=metrics, details=details)
 
     async def close(self) -> None:

@@ -19,12 +19,14 @@ from pacs_tui.source import BuildContext, Column, MetricSpec, Runnable, Source, 
 
 ROLES = ("archive", "modality", "viewer", "ris", "his", "mirror", "other")
 
+#: An echo slower than this is WARN unless a node's ``warn_latency`` says otherwise.
+DEFAULT_WARN_LATENCY = 0.5
 ECHO_SECONDS = MetricSpec(
     "echo_seconds",
     "s",
     "Echo",
     description="associate + C-ECHO + release",
-    warn=0.5,
+    warn=DEFAULT_WARN_LATENCY,
     headline=True,
     scale=(0.001, 2.0),
     title="Echo latency",
@@ -48,7 +50,7 @@ class DicomNodeConfig:
     description: str = ""
     interval: float = 30.0
     timeout: float = 5.0
-    warn_latency: float = 0.5
+    warn_latency: float = DEFAULT_WARN_LATENCY
     calling_aet: str = "PACSTUI"
 
 
@@ -57,7 +59,7 @@ class DicomConfig:
     calling_aet: str = "PACSTUI"
     interval: float = 30.0
     timeout: float = 5.0
-    warn_latency: float = 0.5
+    warn_latency: float = DEFAULT_WARN_LATENCY
     max_workers: int = 8
     nodes: tuple[DicomNodeConfig, ...] = ()
 
