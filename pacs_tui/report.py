@@ -16,7 +16,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from pacs_tui.model import Event, Sample, Status, TargetState, iso
-from pacs_tui.probes import source_of_kind
+from pacs_tui.probes import find_metric, source_of_kind
 from pacs_tui.units import NONE_TEXT, format_metric
 from pacs_tui.visible import TEXT_LIMIT, VALUE_LIMIT, host_port, visible
 
@@ -149,7 +149,12 @@ def history_table(samples: Sequence[Sample], events: Sequence[Event]) -> str:
         )
     if samples:
         rows = [
-            [iso(s.ts) or "", visible(s.target, VALUE_LIMIT), visible(s.metric), f"{s.value:g}"]
+            [
+                iso(s.ts) or "",
+                visible(s.target, VALUE_LIMIT),
+                visible(s.metric, VALUE_LIMIT),
+                format_metric(find_metric(s.metric), s.value),
+            ]
             for s in samples
         ]
         parts.append(

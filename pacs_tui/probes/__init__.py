@@ -33,4 +33,14 @@ def metric_spec(kind: str, name: str) -> MetricSpec:
     return source.metric(name) if source is not None else spec_from_name(name)
 
 
-__all__ = ["SOURCES", "TargetKind", "metric_spec", "source_named", "source_of_kind"]
+def find_metric(name: str) -> MetricSpec:
+    """The declaration of metric ``name`` by whichever source declares it (by its name's unit
+    suffix when none does), for places that know a sample's metric but not its target's kind."""
+    for source in SOURCES:
+        for spec in source.metrics:
+            if spec.name == name:
+                return spec
+    return spec_from_name(name)
+
+
+__all__ = ["SOURCES", "TargetKind", "find_metric", "metric_spec", "source_named", "source_of_kind"]

@@ -120,7 +120,11 @@ def command_target(entry: CommandConfig) -> Target:
     return Target(
         entry.id,
         TargetKind.COMMAND,
-        {"plugin": entry.command[0], "site": entry.site, "description": entry.description},
+        {
+            "plugin": os.path.basename(entry.command[0]),
+            "site": entry.site,
+            "description": entry.description,
+        },
     )
 
 
@@ -156,7 +160,7 @@ class CommandCheck:
         elapsed = time.monotonic() - started
         metrics: dict[str, float] = {RUN_SECONDS.name: elapsed}
         if run.error is not None:
-            return Result(Status.UNKNOWN, run.error, metrics)
+            return Result(Status.UNKNOWN, run.error, metrics, {"path": self.entry.command[0]})
         code, words = exit_status_words(run)
         parsed = parse_output(run.output)
         headline: str | None = None
@@ -180,6 +184,7 @@ class CommandCheck:
         plain = not run.timed_out and code in _NAGIOS_STATUS
         reason = summary if plain else f"{words}; {summary}"
         details: dict[str, Any] = {
+            "path": self.entry.command[0],
             "exit_code": run.exit_code,
             "exit": words,
             "long_text": "\n".join(parsed.long_text)[:TEXT_LIMIT],
@@ -250,6 +255,11 @@ SOURCE = Source(
     entry="[[command]]",
     screen="checks",
     screen_title="Checks",
-    detail_labels={"exit": "Exit", "long_text": "Output", "perfdata_problems": "Perfdata"},
+    detail_labels={
+        "path": "Path",
+        "exit": "Exit",
+        "long_text": "Output",
+        "perfdata_problems": "Perfdata",
+    },
     hidden_details=frozenset({"exit_code", "headline", "truncated"}),
 )

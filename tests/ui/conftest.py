@@ -145,20 +145,61 @@ _TMP = tempfile.mkdtemp(prefix="pacs-tui-ui-tests-")
 atexit.register(shutil.rmtree, _TMP, ignore_errors=True)
 
 
+#: Command checks: id, plugin, status, first line, perfdata metrics.
+COMMANDS: tuple[tuple[str, str, Status, str, dict[str, float]], ...] = (
+    (
+        "ris-db",
+        "/usr/lib/nagios/plugins/check_pgsql",
+        Status.OK,
+        "OK - database ris (2 ms)",
+        {"perf.time_seconds": 0.002},
+    ),
+    (
+        "archive-disk",
+        "/usr/lib/nagios/plugins/check_disk",
+        Status.WARN,
+        "DISK WARNING - free space: /srv/pacs 41 GiB (8% inode=90%);",
+        {"perf./srv/pacs_bytes": 483.0 * 2**30},
+    ),
+    (
+        "hl7-port",
+        "/usr/lib/nagios/plugins/check_tcp",
+        Status.CRIT,
+        "connect to address 10.20.0.40 and port 2575: Connection refused",
+        {},
+    ),
+)
+
+
+def command_checks() -> list[FixedCheck]:
+    checks = []
+    for check_id, plugin, status, line, perf in COMMANDS:
+        labels = {"plugin": plugin.rsplit("/", 1)[-1], "site": SITE}
+        target = Target(check_id, TargetKind.COMMAND, labels)
+        metrics = {"run_seconds": 0.004, **perf}
+        headline = next(iter(perf), "run_seconds")
+        details = {"path": plugin, "exit": status.word, "headline": headline}
+        checks.append(FixedCheck(target, Result(status, line, metrics, details, ts=NOW - 2)))
+    return checks
+
+
 def scripted_engine(
     extra_events: Iterable[Event] = (),
     *,
     site: str = SITE,
     labels: Mapping[str, Mapping[str, str]] | None = None,
+    nodes: bool = True,
+    commands: bool = False,
 ) -> Engine:
-    """Seven nodes with fixed results (one DOWN, one WARN) and a scripted history.
+    """Seven nodes with fixed results (one DOWN, one WARN) and a scripted history; with
+    ``commands``, three command checks too (OK, WARN, CRIT); without ``nodes``, no node.
 
     ``labels`` replaces some labels of some nodes (``{"ct-1": {"description": …}}``).
     """
     config = Config(site=SiteConfig(name=site, timezone="UTC"))
-    checks = []
+    checks: list[FixedCheck] = command_checks() if commands else []
     since = {"flaky-us": NOW - 180, "slow-viewer": NOW - 900}
-    for node_id, aet, port, role, description, status, reason, echo in NODES:
+    for node_id, aet, port, role, description, status, reason, echo in NODES if nodes else ():
         target = Target(
             node_id,
             TargetKind.DICOM_NODE,

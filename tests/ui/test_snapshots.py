@@ -71,3 +71,15 @@ def test_node_detail_80x24(snap_compare: Any) -> None:
 
 def test_help_80x24(snap_compare: Any) -> None:
     assert snap_compare(make_app(), terminal_size=(80, 24), run_before=on_screen("question_mark"))
+
+
+def test_checks_160x48(snap_compare: Any) -> None:
+    """The command checks' table: the same screen class as Nodes, from the command source's
+    column spec (value in its unit, plugin, output)."""
+    app = PacsApp(scripted_engine(commands=True), clock=lambda: NOW)
+    assert snap_compare(app, terminal_size=(160, 48), run_before=on_screen("3"))
+
+
+def test_overview_with_two_areas_80x24(snap_compare: Any) -> None:
+    app = PacsApp(scripted_engine(commands=True), clock=lambda: NOW)
+    assert snap_compare(app, terminal_size=(80, 24), run_before=on_screen())
