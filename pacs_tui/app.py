@@ -39,11 +39,11 @@ from pacs_tui.logs import close_logs
 from pacs_tui.messages import EngineEventRecorded, RecentEventsLoaded, TargetStateChanged
 from pacs_tui.model import EventKind
 from pacs_tui.probes import SOURCES
-from pacs_tui.screens import RECENT_MAX, PacsScreen, StartingScreen, UiContext
+from pacs_tui.screens import NOTIFY_SECONDS, RECENT_MAX, PacsScreen, StartingScreen, UiContext
 from pacs_tui.screens.help import HelpScreen, KeySection, bindings_of, key_rows
 from pacs_tui.screens.overview import OverviewScreen
 from pacs_tui.screens.target_detail import TargetDetailScreen
-from pacs_tui.screens.target_table import NOTIFY_SECONDS, TargetTableScreen
+from pacs_tui.screens.target_table import TargetTableScreen
 from pacs_tui.view import LocalView
 from pacs_tui.visible import TEXT_LIMIT, VALUE_LIMIT, visible, visible_lines
 

@@ -50,8 +50,9 @@ def _key_hint(app: PacsApp, binding_id: str) -> str:
 
 def palette_commands(app: PacsApp, screen: Screen[Any]) -> list[PaletteCommand]:
     """The commands for the palette opened over ``screen``."""
+    from pacs_tui.screens import probe_now
     from pacs_tui.screens.target_detail import TargetDetailScreen
-    from pacs_tui.screens.target_table import TargetTableScreen, probe_now
+    from pacs_tui.screens.target_table import TargetTableScreen
 
     commands: list[PaletteCommand] = []
     covered: set[str] = set()
@@ -129,7 +130,7 @@ def palette_commands(app: PacsApp, screen: Screen[Any]) -> list[PaletteCommand]:
 
 
 def _probe(app: PacsApp, target_id: str) -> None:
-    from pacs_tui.screens.target_table import NOTIFY_SECONDS
+    from pacs_tui.screens import NOTIFY_SECONDS
 
     if app.ctx is not None and app.ctx.view.probe_now(target_id):
         shown = visible(target_id, VALUE_LIMIT)

@@ -21,7 +21,7 @@ from textual.widgets import Footer, Label
 from pacs_tui.messages import EngineEventRecorded, RecentEventsLoaded, TargetStateChanged
 from pacs_tui.model import Event, Status, TargetState
 from pacs_tui.view import EngineView
-from pacs_tui.visible import TEXT_LIMIT, visible_lines
+from pacs_tui.visible import TEXT_LIMIT, VALUE_LIMIT, visible, visible_lines
 from pacs_tui.widgets import StatusHeader
 
 #: How many recent status changes the app keeps in memory for the Overview.
@@ -30,6 +30,8 @@ RECENT_MAX = 50
 TICK_SECONDS = 5.0
 #: At or above this terminal width the screens show every column and spell statuses out.
 WIDE = 120
+#: How long a "probing now" notice stays (short: it must not hide the chart for long).
+NOTIFY_SECONDS = 2.0
 
 
 @dataclass
@@ -156,6 +158,17 @@ class PacsScreen(Screen[None]):
         self.sync()
         if self._restyle_pending:
             self.call_after_refresh(self._restyle_now)
+
+
+def probe_now(screen: PacsScreen, target_id: str) -> None:
+    """Ask the engine to check ``target_id`` now and say so."""
+    shown = visible(target_id, VALUE_LIMIT)
+    if screen.ctx.view.probe_now(target_id):
+        screen.notify(f"Probing {shown} now…", timeout=NOTIFY_SECONDS, markup=False)
+    elif screen.ctx.view.state(target_id) is not None:
+        screen.notify(f"{shown} reports on its own; it cannot be probed.", markup=False)
+    else:
+        screen.notify(f"{shown} is not a known target.", severity="error", markup=False)
 
 
 class StartingScreen(Screen[None]):

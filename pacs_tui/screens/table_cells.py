@@ -9,13 +9,20 @@ the filter matches what is shown.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
+from rich.style import Style
+from rich.text import Text
+
 from pacs_tui.model import Status, TargetState
+from pacs_tui.screens import WIDE
 from pacs_tui.source import Column, MetricSpec, Source
+from pacs_tui.ui_format import DOWN_MARK
 from pacs_tui.units import NONE_TEXT, format_metric
 from pacs_tui.visible import TEXT_LIMIT, VALUE_LIMIT, host_port, visible
+from pacs_tui.widgets import StatusTable
+from pacs_tui.widgets.status_table import plain
 
 #: Trend bars of metrics that declare no scale: linear from 0 to the row's own highest value.
 TrendScale = tuple[float | None, float | None, bool]
@@ -92,6 +99,18 @@ def matches(source: Source, state: TargetState, needle: str) -> bool:
     return any(needle in field.lower() for field in hay)
 
 
+def summary(source: Source, states: Sequence[TargetState], shown: int | None, order: str) -> str:
+    """The line over a table: "7 DICOM nodes · 2 not OK · sort: …", or with a filter (``shown``
+    rows) "2 of 7 match · sort: …"."""
+    if shown is not None:
+        parts = [f"{shown} of {len(states)} match"]
+    else:
+        noun = source.noun + ("s" if len(states) != 1 else "")
+        bad = sum(1 for s in states if s.status is not Status.OK)
+        parts = [f"{len(states)} {noun}", f"{bad} not OK"]
+    return " · ".join([*parts, order])
+
+
 def filter_hint(source: Source) -> str:
     """What the filter field says it matches: "id, AE title, host:port, role or status"."""
     names = ["id"] + [c.label.lower() for c in source.columns if c.cell in ("label", "address")]
@@ -139,3 +158,105 @@ def selected_facts(source: Source, state: TargetState) -> str:
             if text:
                 parts.append(text)
     return " ".join(parts)
+
+
+#: Width of the trend column, wide and below :data:`~pacs_tui.screens.WIDE` columns.
+TREND_WIDE = 12
+TREND_NARROW = 8
+#: The reason is what an admin reads first: below this width, optional columns give way.
+REASON_FIRST = 36
+#: A column sized from its data is at most this wide.
+LONGEST = 28
+
+
+def fit_columns(
+    declared: Sequence[Column], width: int, padding: int, longest: Callable[[Column], int]
+) -> tuple[tuple[Column, ...], dict[str, int]]:
+    """The columns shown at ``width`` and their widths; the reason column takes the rest.
+
+    Below :data:`~pacs_tui.screens.WIDE` only the narrow columns are shown. The reason gets its
+    room first: when it would be narrower than :data:`REASON_FIRST`, the wide-only columns (the
+    selected line repeats them) are left out, last declared first, before it is squeezed.
+    """
+    wide = width >= WIDE
+    columns = tuple(c for c in declared if wide or c.narrow)
+    widths = _widths(columns, wide, width, padding, longest)
+    for optional in [c for c in reversed(columns) if not c.narrow]:
+        if all(widths[c.key] >= REASON_FIRST for c in columns if c.cell == "reason"):
+            break
+        columns = tuple(c for c in columns if c is not optional)
+        widths = _widths(columns, wide, width, padding, longest)
+    return columns, widths
+
+
+def _widths(
+    columns: Sequence[Column],
+    wide: bool,
+    width: int,
+    padding: int,
+    longest: Callable[[Column], int],
+) -> dict[str, int]:
+    widths: dict[str, int] = {}
+    for column in columns:
+        room = len(column.label) + 2  # the label and its sort indicator
+        if column.cell == "trend":
+            widths[column.key] = max(TREND_WIDE if wide else TREND_NARROW, room)
+        elif column.width is not None:
+            widths[column.key] = max(column.width, room)
+        elif column.cell != "reason":
+            widths[column.key] = min(max(longest(column), room), LONGEST)
+    used = sum(widths.values()) + padding * len(columns) + 2  # + vertical scrollbar
+    for column in columns:
+        if column.cell == "reason":
+            widths[column.key] = max(12, width - used)
+    return widths
+
+
+def selected_line(
+    table: StatusTable, source: Source, state: TargetState, since: str | None
+) -> Text:
+    """The line under a table: the status, the id, what the narrow table leaves out, the
+    reason in full and ``since``."""
+    style = table.status_style(state.status)
+    text = Text()
+    text.append_text(table.status_text(state.status))
+    text.append("  ")
+    text.append(shown_id(state), style="bold")
+    facts = selected_facts(source, state)
+    if facts:
+        text.append_text(table.dim_text(f" {facts}"))
+    if state.reason != state.status.word:
+        text.append(" — ")
+        text.append(reason_text(state), style=style if state.status is not Status.OK else "")
+    if since is not None:
+        text.append(" · ")
+        text.append_text(table.dim_text(since))
+    return text
+
+
+def styled(table: StatusTable, column: Column, state: TargetState, text: str) -> Text:
+    """A cell's ``text`` as drawn: the status in its colour (word and glyph too), a reason
+    that is not OK in its status's colour, values right-aligned, "since" and fixed-width
+    labels dimmed, the trend's DOWN marks in the DOWN colour."""
+    cell = column.cell
+    if cell == "status":
+        return table.status_text(state.status)
+    if cell == "trend":
+        return marked(text, table.status_style(Status.DOWN))
+    if cell == "value":
+        return Text(text, justify="right", no_wrap=True, end="")
+    if cell == "reason" and state.status is not Status.OK:
+        style = table.status_style(state.status)
+        return Text(text, style=style, no_wrap=True, overflow="ellipsis", end="")
+    if cell == "since" or (cell == "label" and column.width is not None):
+        return table.dim_text(text)
+    return plain(text)
+
+
+def marked(line: str, down_style: Style) -> Text:
+    """A sparkline, its DOWN marks in the DOWN colour (the glyph says it without colour)."""
+    text = Text(line, no_wrap=True, end="")
+    for index, char in enumerate(line):
+        if char == DOWN_MARK:
+            text.stylize(down_style, index, index + 1)
+    return text

@@ -32,9 +32,8 @@ from textual.widgets import Label, Static
 
 from pacs_tui.model import Event, EventKind, Status, TargetState
 from pacs_tui.probes import source_of_kind
-from pacs_tui.screens import PacsScreen, UiContext
+from pacs_tui.screens import PacsScreen, UiContext, probe_now
 from pacs_tui.screens.table_cells import address, shown_id
-from pacs_tui.screens.target_table import probe_now
 from pacs_tui.source import MetricSpec, Source, spec_from_name
 from pacs_tui.ui_format import STATUS_ORDER, ago, down_periods, series_summary, status_class
 from pacs_tui.ui_format import when as when_text
