@@ -401,6 +401,21 @@ def cmd_status(args: argparse.Namespace) -> int:
     return asyncio.run(once())
 
 
+def _history_there(path: Path) -> bool:
+    """Is there anything at the history's path? ``PermissionError`` (in words) when a folder
+    above it may not be entered, so no one mistakes that for "no history yet"."""
+    try:
+        os.lstat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return False
+    except PermissionError:
+        raise PermissionError(
+            f"cannot reach the history {path}: permission denied on a folder above it "
+            "(run this as the user that writes the history)"
+        ) from None
+    return True
+
+
 async def _recorded_statuses(config: Config) -> dict[str, tuple[Status, str, float]]:
     """The last recorded status of each target, when a history exists (a collector's, say), so
     that ``status`` says since when a node has been DOWN rather than "since this check".
@@ -409,7 +424,11 @@ async def _recorded_statuses(config: Config) -> dict[str, tuple[Status, str, flo
     a FIFO, a folder, a device, another program's file) is one warning, and the check runs."""
     from pacs_tui.store import Store, StoreError
 
-    if not os.path.lexists(config.history.path):
+    try:
+        if not _history_there(config.history.path):
+            return {}
+    except PermissionError as exc:
+        log.warning("status: not reading the history: %s", exc)
         return {}
     try:
         store = await Store.open(config.history.path, readonly=True)
@@ -472,7 +491,12 @@ def cmd_history(args: argparse.Namespace) -> int:
         _err(f"pacs-tui: --since: {exc}")
         return EXIT_USAGE
     path = config.history.path
-    if not path.exists():
+    try:
+        there = _history_there(path)
+    except PermissionError as exc:
+        _err(f"pacs-tui: {exc}")
+        return 1
+    if not there:
         _err(f"pacs-tui: no history yet at {path} (run `pacs-tui collect` or the UI)")
         return 1
     from pacs_tui.report import history_csv, history_json_text, history_table

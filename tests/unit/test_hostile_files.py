@@ -591,6 +591,34 @@ def test_unreadable_or_unwritable_histories_are_errors_in_words(
     assert f"cannot create the history {new}: Permission denied" in out.stderr
 
 
+def test_a_history_in_a_folder_that_cannot_be_entered(
+    tmp_path: Path, unprivileged: tuple[str, ...]
+) -> None:
+    """``status`` still checks (exit = worst status) and says why it reads no history;
+    ``history`` says so and exits 1; neither shows a traceback nor says "no history yet"."""
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    history = locked / "h.sqlite"
+    asyncio.run(write_history(history))
+    config = tmp_path / "plugin.toml"
+    config.write_text(
+        f'[history]\npath = "{history}"\n[[command]]\nid = "d"\n'
+        'command = ["/bin/sh", "-c", "echo WARNING - meh; exit 1"]\n'
+    )
+    locked.chmod(0)
+    try:
+        status = cli("status", "--config", str(config), cwd=tmp_path, prefix=unprivileged)
+        shown = cli("history", "--config", str(config), cwd=tmp_path, prefix=unprivileged)
+    finally:
+        locked.chmod(0o700)
+    words = f"cannot reach the history {history}: permission denied on a folder above it"
+    assert status.returncode == 1, status.stderr  # the check's WARN
+    assert "WARNING - meh" in status.stdout and words in status.stderr
+    assert shown.returncode == 1 and words in shown.stderr
+    assert "Traceback" not in status.stderr + shown.stderr
+    assert "no history yet" not in shown.stderr
+
+
 # -- config init --------------------------------------------------------------------------------
 
 
