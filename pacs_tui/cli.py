@@ -99,8 +99,8 @@ def _common(parser: argparse.ArgumentParser, *, top: bool = False) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="pacs-tui",
-        description="Terminal supervisor for a hospital PACS/RIS: live status of DICOM nodes, "
-        "with history. Without a command, opens the UI on the configured site.",
+        description="Terminal supervisor for a hospital PACS/RIS: live status of DICOM nodes "
+        "and Nagios-style plugin checks, with history. Without a command, opens the UI on the configured site.",
     )
     parser.add_argument("--version", action="version", version=f"pacs-tui {__version__}")
     _common(parser, top=True)
@@ -111,7 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
         "run",
         help="open the UI on the configured site (the default)",
         description="Open the UI on the configured site. The engine runs inside the UI: it "
-        "probes the nodes and records the history until you quit (q).",
+        "checks every target and records the history until you quit (q).",
     )
     _common(p)
     _ui_options(p)
@@ -144,7 +144,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "collect",
         help="run the engine headless with history (for systemd); stops on SIGTERM/SIGINT",
-        description="Run the engine without a UI: probe every node, record the history, log "
+        description="Run the engine without a UI: check every target, record the history, log "
         "status changes to stderr. SIGTERM or SIGINT stop it with the history flushed.",
     )
     _common(p)
