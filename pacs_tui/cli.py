@@ -100,7 +100,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="pacs-tui",
         description="Terminal supervisor for a hospital PACS/RIS: live status of DICOM nodes "
-        "and Nagios-style plugin checks, with history. Without a command, opens the UI on the configured site.",
+        "and Nagios-style plugin checks, with history. Without a command, opens the UI on the "
+        "configured site.",
     )
     parser.add_argument("--version", action="version", version=f"pacs-tui {__version__}")
     _common(parser, top=True)
