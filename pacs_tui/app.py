@@ -1,6 +1,6 @@
 """The Textual app: wires one :class:`~pacs_tui.engine.Engine` to the screens.
 
-The app subscribes to the engine and turns its updates into Textual messages
+The app subscribes to the engine's view and turns its updates into Textual messages
 (:mod:`pacs_tui.messages`), which it forwards to the screen that is showing. It starts the engine
 after the first frame (so the UI appears at once) and stops it on the way out, which flushes the
 history. SIGTERM and SIGHUP (``systemctl stop``, ``kill``, an SSH connection dropping) quit the
@@ -297,13 +297,15 @@ class PacsApp(App[None]):
         os._exit(0)
 
     def _install(self, engine: Engine) -> None:
-        """Register the screens for ``engine``, subscribe to it and show the first screen."""
+        """Register the screens for ``engine``'s view, subscribe to it and show the first
+        screen."""
         self._engine = engine
-        self.ctx = UiContext(LocalView(engine, self.operator), self.clock, self.demo)
+        view = LocalView(engine, self.operator)
+        self.ctx = UiContext(view, self.clock, self.demo)
         self.sub_title = visible(self.ctx.site, VALUE_LIMIT)
         for spec in SCREENS:
             self.add_mode(spec.name, partial(spec.build, self.ctx))
-        self._unsubscribe = engine.subscribe(self._on_engine_update)
+        self._unsubscribe = view.subscribe(self._on_engine_update)
         self.switch_mode(SCREENS[0].name)
 
     def _after_first_frame(self) -> None:

@@ -45,7 +45,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("pacs_tui")
 
-EXIT_OK = 0
 EXIT_USAGE = 2  # bad arguments or an unusable config, as argparse exits
 
 

@@ -1,10 +1,10 @@
-"""Textual messages carrying engine updates into the UI: the one seam between engine and widgets.
+"""Textual messages carrying engine updates into the UI.
 
-The app subscribes to the engine; its callback (run on the same asyncio loop) turns each
-:class:`~pacs_tui.engine.StateUpdate` / :class:`~pacs_tui.engine.EventUpdate` into one of these
-messages and posts it. The app handles it (header, recent events) and forwards a fresh copy to
-the screen that is showing, so hidden screens do no work; they re-read ``engine.states`` when
-they are shown again.
+The app subscribes to the view's change stream (:meth:`pacs_tui.view.EngineView.subscribe`); its
+callback (run on the same asyncio loop) turns each :class:`~pacs_tui.engine.StateUpdate` /
+:class:`~pacs_tui.engine.EventUpdate` into one of these messages and posts it. The app handles it
+(header, recent events) and forwards a fresh copy to the screen that is showing, so hidden
+screens do no work; they re-read the view's states when they are shown again.
 
 The messages do not bubble: a forwarded copy must not travel back up to the app.
 """
@@ -19,18 +19,13 @@ from pacs_tui.model import Event, Status, TargetState
 class TargetStateChanged(Message, bubble=False):
     """A target was checked; ``state`` is its new state, ``previous`` its status before.
 
-    Sent after every check (latency and "last seen" change even when the status does not);
-    :attr:`status_changed` tells the two apart.
+    Sent after every check (latency and "last seen" change even when the status does not).
     """
 
     def __init__(self, state: TargetState, previous: Status) -> None:
         super().__init__()
         self.state = state
         self.previous = previous
-
-    @property
-    def status_changed(self) -> bool:
-        return self.state.status is not self.previous
 
     def copy(self) -> TargetStateChanged:
         """A new message with the same payload, for forwarding to a screen."""

@@ -57,7 +57,9 @@ def over_threshold(
     if value is None:
         return None
     word = "slow" if spec.unit == "s" else "high"
-    for status, limit in ((Status.CRIT, crit or spec.crit), (Status.WARN, warn or spec.warn)):
+    crit = crit if crit is not None else spec.crit
+    warn = warn if warn is not None else spec.warn
+    for status, limit in ((Status.CRIT, crit), (Status.WARN, warn)):
         if limit is not None and value > limit:
             shown, bound = format_metric(spec, value), format_metric(spec, limit)
             return status, f"{word}: {spec.label.lower()} {shown} > {bound}"

@@ -65,8 +65,3 @@ def format_value(unit: str, value: float | None) -> str:
 
 def format_metric(spec: MetricSpec, value: float | None) -> str:
     return format_value(spec.unit, value)
-
-
-def unit_word(unit: str) -> str:
-    """The unit as an axis or a column says it."""
-    return {"s": "seconds", "B": "bytes", "%": "percent", "c": "count"}.get(unit, "")

@@ -13,8 +13,6 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol
 
 from pacs_tui.model import Event, Status, TargetState
-from pacs_tui.probes import SOURCES
-from pacs_tui.source import Source
 
 if TYPE_CHECKING:
     from pacs_tui.engine import Engine, Subscriber
@@ -34,9 +32,6 @@ class EngineView(Protocol):
     def operator(self) -> str:
         """Who the actions are recorded as (the OS user)."""
         ...
-
-    @property
-    def sources(self) -> tuple[Source, ...]: ...
 
     def states(self, kind: str | None = None) -> list[TargetState]:
         """Current states (of targets of ``kind``), worst first."""
@@ -90,10 +85,6 @@ class LocalView:
     @property
     def operator(self) -> str:
         return self._operator
-
-    @property
-    def sources(self) -> tuple[Source, ...]:
-        return SOURCES
 
     def states(self, kind: str | None = None) -> list[TargetState]:
         return self._engine.worst_first(kind)

@@ -155,7 +155,7 @@ async def test_warn_when_slower_than_warn_latency(
     result = await make_check(scp_port, executor, warn_latency=1e-6).check()
     assert result.status is Status.WARN
     assert result.reason.startswith("slow: echo ")
-    assert result.reason.endswith(" ms > 0 ms")
+    assert result.reason.endswith(" ms > 0.0 ms")  # 1 µs, as ms
     assert "echo_seconds" in result.metrics
 
 
