@@ -138,7 +138,8 @@ class PacsScreen(Screen[None]):
     def on_target_state_changed(self, message: TargetStateChanged) -> None:
         if self.closing:
             return
-        self.query_one(StatusHeader).refresh_status()
+        if message.state.status is not message.previous:  # the overall is worst-of: O(targets)
+            self.query_one(StatusHeader).refresh_status()
         self.apply_state(message.state, message.previous)
 
     def on_engine_event_recorded(self, message: EngineEventRecorded) -> None:

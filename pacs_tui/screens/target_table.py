@@ -27,6 +27,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
 from textual.events import Resize
+from textual.timer import Timer
 from textual.widgets import DataTable, Input, Label, Static
 from textual.widgets.data_table import CellDoesNotExist
 
@@ -43,6 +44,9 @@ from pacs_tui.ui_format import (
 from pacs_tui.widgets import StatusTable
 
 log = logging.getLogger(__name__)
+
+#: Results are drawn at most this often (seconds): one redraw of the rows that changed.
+FLUSH_SECONDS = 1.0
 
 #: How often the trend is re-read from the history while the screen shows, in seconds.
 TREND_REFRESH = 30.0
@@ -126,6 +130,9 @@ class TargetTableScreen(SortedRows):
         #: written again: a Label update re-lays the screen out).
         self._summary_shown: str | None = None
         self._selected_shown: Text | None = None
+        #: Targets that reported since the last flush, with their status before.
+        self._dirty: dict[str, Status] = {}
+        self._flush_timer: Timer | None = None
 
     def compose_body(self) -> ComposeResult:
         yield Label("", id="table-summary", markup=False)
@@ -187,21 +194,40 @@ class TargetTableScreen(SortedRows):
         if state.target.kind not in self.source.kinds:
             return
         self.trend.add_live(state)
-        shown = state.id in self._cells
-        wanted = cells.matches(self.source, state, self.filter_text.lower())
-        if shown != wanted:
-            self._apply_filter()  # the status word changed in or out of the filter
+        # Results are drawn together every FLUSH_SECONDS: one redraw of the changed rows, one
+        # sort, however many targets reported meanwhile.
+        self._dirty.setdefault(state.id, previous)
+        if self._flush_timer is None:
+            self._flush_timer = self.set_timer(FLUSH_SECONDS, self._flush)
+
+    def _flush(self) -> None:
+        """Draw the results that came in since the last flush."""
+        self._flush_timer = None
+        dirty, self._dirty = self._dirty, {}
+        if self.closing or not self._shown():
+            return  # hidden: sync() re-reads everything when the screen is shown again
+        view = self.ctx.view
+        states = [s for s in (view.state(t) for t in dirty) if s is not None]
+        needle = self.filter_text.lower()
+        if any((s.id in self._cells) != cells.matches(self.source, s, needle) for s in states):
+            self._apply_filter()  # a status word changed in or out of the filter
             return
-        if not shown:
-            return
+        shown = [s for s in states if s.id in self._cells]
         with self.app.batch_update():
-            self._update_row(state)
-        if self.column(self.sort_column).dynamic and self._key_moved(state):
-            self._sort_soon()
-        if state.status is not previous:
+            self.table.update_cells([c for s in shown for c in self._row_changes(s)])
+            if self.column(self.sort_column).dynamic:
+                moved = [self._key_moved(s) for s in shown]  # every key, not the first moved
+                if any(moved):
+                    self._sort()
+        if any(s.status is not dirty[s.id] for s in states):
             self._update_summary()
-        if state.id == self.selected_id():
+        if self.selected_id() in dirty:
             self._update_selected()
+
+    def _shown(self) -> bool:
+        """Is this screen the one on top? (``is_current`` is also true for the screen under a
+        detail screen, which must not keep redrawing a table no one sees.)"""
+        return self.app.screen is self
 
     def restyle(self) -> None:
         self._layout = ()  # force the rebuild: every cell is drawn again with the new theme
@@ -253,27 +279,33 @@ class TargetTableScreen(SortedRows):
                 table.remove_row(row_id)
                 del self._cells[row_id]
                 self._keys.pop(row_id, None)
+            changes = []
             for row_id, state in wanted.items():
                 if row_id in self._cells:
-                    self._update_row(state)
+                    changes += self._row_changes(state)
                 else:
                     row = self._render_cells(state)
                     table.add_row(*(row[c.key] for c in self._columns), key=row_id)
                     self._cells[row_id] = {k: _sig(v) for k, v in row.items()}
+            table.update_cells(changes)
             self._sort(keep, top=fresh and keep is None)
         self._update_summary()
 
-    def _update_row(self, state: TargetState, only: tuple[str, ...] | None = None) -> None:
-        """Write the cells of ``state``'s row whose content changed (call inside batch_update)."""
+    def _row_changes(
+        self, state: TargetState, only: tuple[str, ...] | None = None
+    ) -> list[tuple[str, str, Text]]:
+        """The cells of ``state``'s row whose content changed, as (row, column, cell) for
+        :meth:`StatusTable.update_cells`; they are recorded as shown."""
         shown = self._cells.get(state.id)
         if shown is None:
-            return
-        table = self.table
+            return []
+        changes = []
         for key, cell in self._render_cells(state, only).items():
             sig = _sig(cell)
             if shown.get(key) != sig:
-                table.update_cell(state.id, key, cell)
                 shown[key] = sig
+                changes.append((state.id, key, cell))
+        return changes
 
     def _render_cells(
         self, state: TargetState, only: tuple[str, ...] | None = None
@@ -342,18 +374,18 @@ class TargetTableScreen(SortedRows):
     # -- timers and the trend worker --------------------------------------------------------
 
     def _tick(self) -> None:
-        if not self.is_current:
+        if not self._shown():
             return
         self._clock = self.ctx.now()
         with self.app.batch_update():
-            for state in self.states():
-                self._update_row(state, only=("since",))
+            changes = [c for s in self.states() for c in self._row_changes(s, only=("since",))]
+            self.table.update_cells(changes)
         self._update_selected()
         if self.sort_column == "since":
             self._sort_soon()
 
     def _refresh_trend(self) -> None:
-        if self.is_current:
+        if self._shown():
             self.load_trend()
 
     @work(exclusive=True, group="table-trend")
@@ -368,8 +400,8 @@ class TargetTableScreen(SortedRows):
             return
         if self.is_current and not self.closing:  # closing: the app quits, the table is gone
             with self.app.batch_update():
-                for state in self.states():
-                    self._update_row(state, only=("trend",))
+                changes = [c for s in self.states() for c in self._row_changes(s, ("trend",))]
+                self.table.update_cells(changes)
                 if self.column(self.sort_column).cell == "trend":
                     self._sort()
 

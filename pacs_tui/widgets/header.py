@@ -3,14 +3,20 @@
 The overall status is always glyph and word ("▼ DOWN"); its colour comes from a CSS class.
 The site name comes from the config: it is shown made visible, never as markup.
 The clock is the app's injected clock (so snapshot tests are deterministic) in the site's zone.
+The status and the clock are :class:`HeaderText` widgets: a new text only repaints that one cell
+run (a ``Label.update`` re-lays the whole screen out), and nothing when the text is the same.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
+from rich.cells import cell_len
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Horizontal
+from textual.geometry import Size
+from textual.widget import Widget
 from textual.widgets import Label
 
 from pacs_tui.model import Status
@@ -18,6 +24,30 @@ from pacs_tui.ui_format import STATUS_ORDER, clock, status_class
 from pacs_tui.visible import VALUE_LIMIT, visible
 
 DEMO_MARKER = "DEMO — simulated hospital on loopback"
+
+
+class HeaderText(Widget):
+    """One line of plain text, as wide as its text; ``set`` repaints only when it changed and
+    re-lays out only when its width changed."""
+
+    DEFAULT_CSS = "HeaderText { width: auto; height: 1; padding: 0 1; }"
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.text = ""
+
+    def set(self, text: str) -> None:
+        if text == self.text:
+            return
+        resized = len(text) != len(self.text)
+        self.text = text
+        self.refresh(layout=resized)
+
+    def get_content_width(self, container: Size, viewport: Size) -> int:
+        return cell_len(self.text)
+
+    def render(self) -> Text:
+        return Text(self.text, no_wrap=True, end="")
 
 
 class StatusHeader(Horizontal):
@@ -60,8 +90,8 @@ class StatusHeader(Horizontal):
         self._demo = demo
         # Kept, not queried: a screen closed as soon as it opened (Enter, Escape in one burst)
         # has its labels removed before the header's Mount is handled, and a query would raise.
-        self._overall_label = Label("", id="header-overall")
-        self._clock_label = Label("", id="header-clock")
+        self._overall_label = HeaderText(id="header-overall")
+        self._clock_label = HeaderText(id="header-clock")
 
     def compose(self) -> ComposeResult:
         yield Label(visible(self._site, VALUE_LIMIT), id="header-site", markup=False)
@@ -78,14 +108,14 @@ class StatusHeader(Horizontal):
         self.set_interval(1.0, self.tick)
 
     def tick(self) -> None:
-        """Update the clock (only while its screen is showing)."""
-        if self.screen.is_current:
-            self._clock_label.update(clock(self._now(), self._tz))
+        """Update the clock (only while its screen is on top)."""
+        if self.app.screen is self.screen:
+            self._clock_label.set(clock(self._now(), self._tz))
 
     def refresh_status(self) -> None:
         """Re-read the overall status."""
         status = self._overall()
         label = self._overall_label
-        label.update(status.label)
+        label.set(status.label)
         for other in STATUS_ORDER:
             label.set_class(other is status, status_class(other))

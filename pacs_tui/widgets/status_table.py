@@ -7,13 +7,14 @@ it follows ``ansi-dark`` and disappears under ``NO_COLOR``; the glyph and word a
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import ClassVar
+from collections.abc import Collection, Iterable, Sequence
+from typing import Any, ClassVar
 
 from rich.style import Style
 from rich.text import Text
+from textual.cache import LRUCache
 from textual.widgets import DataTable
-from textual.widgets.data_table import ColumnKey
+from textual.widgets.data_table import ColumnKey, RowKey
 
 from pacs_tui.model import Status
 
@@ -61,6 +62,35 @@ class StatusTable(DataTable[Text]):
             self.add_column(label, key=key, width=w)
         return True
 
+    def update_cells(self, changes: Iterable[tuple[str, str, Text]]) -> None:
+        """Write ``(row key, column key, cell)`` changes and redraw only the rows they touch.
+
+        ``DataTable.update_cell`` bumps the table's update count, which every render cache is
+        keyed by: the next frame renders every visible cell again through Rich (measured: ~85 %
+        of the UI's CPU on a 200-node table, one full redraw per result). Here the rows' data is
+        written and only the cache entries of those rows are dropped, so a frame re-renders
+        the changed cells alone. Rows are never added, removed or moved here, and widths are
+        fixed, so the other caches (row order, offsets) stay true. Textual 8.2's caches are
+        private: if their shape differs, this falls back to ``update_cell``.
+        """
+        written = list(changes)
+        if not written:
+            return
+        rows = {RowKey(row) for row, _, _ in written}
+        try:
+            for row, column, cell in written:
+                self._data[RowKey(row)][ColumnKey(column)] = cell
+            indices = {self._row_locations.get(key) for key in rows}
+            _drop(self._cell_render_cache, 0, rows)
+            _drop(self._row_render_cache, 0, rows)
+            _drop(self._row_renderable_cache, 1, indices)
+            self._line_cache.clear()
+        except (AttributeError, IndexError, TypeError):  # another Textual: the public way
+            for row, column, cell in written:
+                self.update_cell(row, column, cell)
+            return
+        self.refresh()
+
     def set_column_label(self, key: str, label: str) -> None:
         """Change a column's header text (e.g. to add a sort indicator); no-op if unchanged."""
         column = self.columns.get(ColumnKey(key))
@@ -88,6 +118,12 @@ class StatusTable(DataTable[Text]):
             no_wrap=True,
             end="",
         )
+
+
+def _drop(cache: LRUCache[Any, Any], position: int, keys: Collection[object]) -> None:
+    """Drop the entries of ``cache`` whose key has one of ``keys`` at ``position``."""
+    for key in [k for k in cache.keys() if k[position] in keys]:  # noqa: SIM118 (no __iter__)
+        cache.discard(key)
 
 
 def plain(text: str) -> Text:

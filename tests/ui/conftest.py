@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import io
 import math
 import shutil
 import tempfile
@@ -16,6 +17,9 @@ from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from rich.console import Console
+
+from pacs_tui.app import PacsApp
 from pacs_tui.config import Config, SiteConfig
 from pacs_tui.engine import Engine
 from pacs_tui.model import Event, EventKind, Result, Sample, Status, Target, TargetKind
@@ -225,3 +229,21 @@ def scripted_engine(
         store=scripted_history(extra_events),
         first_run_spread=0.0,
     )
+
+
+def screen_text(app: PacsApp) -> str:
+    """The characters of the screen as the terminal would be sent them (as in a screenshot)."""
+    width, height = app.size
+    console = Console(
+        width=width,
+        height=height,
+        file=io.StringIO(),
+        force_terminal=True,
+        color_system="truecolor",
+        record=True,
+        legacy_windows=False,
+        safe_box=False,
+    )
+    # What App.export_screenshot renders, as text instead of SVG.
+    console.print(app.screen._compositor.render_update(full=True))
+    return console.export_text(styles=False)

@@ -22,12 +22,12 @@ from pacs_tui.screens import StartingScreen
 from pacs_tui.screens.help import HelpScreen
 from pacs_tui.screens.overview import OverviewScreen
 from pacs_tui.screens.target_detail import FactsGrid, TargetDetailScreen
-from pacs_tui.screens.target_table import TargetTableScreen
+from pacs_tui.screens.target_table import FLUSH_SECONDS, TargetTableScreen
 from pacs_tui.ui_format import DOWN_MARK
 from pacs_tui.widgets import MetricChart, StatusTable
 from pacs_tui.widgets.area_tile import TileLine
 
-from .conftest import NOW, FixedCheck, scripted_engine
+from .conftest import NOW, FixedCheck, screen_text, scripted_engine
 
 #: A reason far longer than the Reason column at 80 columns.
 LONG_REASON = "association rejected: calling AE title not recognised (permanent)"
@@ -98,42 +98,47 @@ async def test_updates_are_cell_by_cell_and_hidden_screens_do_nothing() -> None:
         assert ids(table)[:2] == ["flaky-us", "slow-viewer"]
 
         writes: list[tuple[str, str]] = []
-        original_update = table.update_cell
+        original_update = table.update_cells
 
-        def spy(row: Any, column: Any, value: Any, **kw: Any) -> None:
-            writes.append((str(row), str(column)))
-            original_update(row, column, value, **kw)
+        def spy(changes: Any) -> None:
+            changes = list(changes)
+            writes.extend((str(row), str(column)) for row, column, _ in changes)
+            original_update(changes)
 
         def no_rebuild(*_: Any, **__: Any) -> None:
-            raise AssertionError("the table was cleared on an update")
+            raise AssertionError("the table was cleared or fully redrawn on an update")
 
-        table.update_cell = spy  # type: ignore[method-assign, assignment]
+        table.update_cells = spy  # type: ignore[method-assign]
         table.clear = no_rebuild  # type: ignore[method-assign, assignment]
+        table.update_cell = no_rebuild  # type: ignore[method-assign]
 
-        # ct-1 goes DOWN while the Nodes screen shows: only its changed cells are written and
-        # the row moves up (worst first), the cursor staying on the node it was on.
+        # ct-1 goes DOWN while the Nodes screen shows: only its changed cells are written (at
+        # the next flush) and the row moves up (worst first), the cursor staying where it was.
         table.move_cursor(row=ids(table).index("viewer-1"))
         await report(pilot, engine, "ct-1", Result(Status.DOWN, "connection refused", ts=NOW - 1))
-        await pilot.pause()
+        await until(pilot, lambda: bool(writes))
         assert {c for r, c in writes if r == "ct-1"} >= {"status", "reason", "latency"}
         assert {r for r, _ in writes} == {"ct-1"}
-        # Rows that moved are re-sorted together, a moment later (SORT_DELAY).
         await until(pilot, lambda: ids(table)[:3] == ["ct-1", "flaky-us", "slow-viewer"])
         assert table.get_cell("ct-1", "status").plain == "▼ DOWN"
         assert nodes.selected_id() == "viewer-1"  # type: ignore[attr-defined]
+        # What is drawn is the new value, not a cached old one.
+        await pilot.pause()
+        drawn = [line for line in screen_text(app).splitlines() if " ct-1 " in line]
+        assert drawn and "▼ DOWN" in drawn[0] and "connection refused" in drawn[0]
 
         # With the Overview showing, the hidden Nodes screen does no table work at all ...
         await pilot.press("1")
         await until(pilot, lambda: isinstance(app.screen, OverviewScreen))
         writes.clear()
         await report(pilot, engine, "mr-1", Result(Status.WARN, "slow: echo 600 ms", ts=NOW - 1))
-        await pilot.pause()
+        await pilot.pause(FLUSH_SECONDS + 0.2)
         assert writes == []
         # ... while the Overview's tile shows it at once.
         tile_text = " ".join(str(label.render()) for label in app.screen.query(".tile-line"))
         assert "mr-1" in tile_text and "slow: echo 600 ms" in tile_text
 
-        # Shown again, it catches up from engine.states.
+        # Shown again, it catches up from the view's states.
         await pilot.press("2")
         await until(pilot, lambda: isinstance(app.screen, TargetTableScreen))
         await pilot.pause()

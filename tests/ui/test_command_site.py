@@ -9,9 +9,8 @@ from pacs_tui.screens.target_detail import TargetDetailScreen
 from pacs_tui.screens.target_table import TargetTableScreen
 from pacs_tui.widgets import AreaTile, MetricChart
 
-from .conftest import NOW, scripted_engine
+from .conftest import NOW, screen_text, scripted_engine
 from .test_app import until
-from .test_hostile_text import screen_text
 
 
 async def test_a_command_only_site_in_every_screen() -> None:

@@ -3,10 +3,8 @@ visible and never as markup: what the admin sees is checked on the rendered scre
 
 from __future__ import annotations
 
-import io
 import random
 
-from rich.console import Console
 from textual.command import CommandPalette
 from textual.content import Content
 from textual.fuzzy import Matcher
@@ -19,7 +17,7 @@ from pacs_tui.screens.overview import OverviewScreen
 from pacs_tui.screens.target_detail import TargetDetailScreen
 from pacs_tui.screens.target_table import TargetTableScreen
 
-from .conftest import NOW, scripted_engine
+from .conftest import NOW, screen_text, scripted_engine
 from .test_app import ids, report, settle, show_nodes, table_of, until
 
 ESC = "\x1b"
@@ -30,24 +28,6 @@ REASON = "association rejected by \x1b]52;c;cGF5bG9hZA==\x07 [/] \u202eevil"  # 
 DESCRIPTION = "CT \x1b[5mblink [bold]loud[/bold]"
 SITE = "Site\x1b]2;PWNED\x07 [b]H[/b]"
 AET = "CT\x1b[2J"  # CSI: clear the screen
-
-
-def screen_text(app: PacsApp) -> str:
-    """The characters of the screen as the terminal would be sent them (as in a screenshot)."""
-    width, height = app.size
-    console = Console(
-        width=width,
-        height=height,
-        file=io.StringIO(),
-        force_terminal=True,
-        color_system="truecolor",
-        record=True,
-        legacy_windows=False,
-        safe_box=False,
-    )
-    # What App.export_screenshot renders, as text instead of SVG.
-    console.print(app.screen._compositor.render_update(full=True))
-    return console.export_text(styles=False)
 
 
 def hostile_app() -> PacsApp:
