@@ -344,7 +344,8 @@ class TargetTableScreen(SortedRows):
         text = cells.summary(self.source, states, shown, self.sort_description())
         if text != self._summary_shown:
             self._summary_shown = text
-            self.query_one("#table-summary", Label).update(text)
+            # One line of the full width whatever it says: no layout pass needed.
+            self.query_one("#table-summary", Label).update(text, layout=False)
 
     # -- selected node line -----------------------------------------------------------------
 
@@ -363,9 +364,13 @@ class TargetTableScreen(SortedRows):
 
     def _update_selected(self) -> None:
         text = self.selected_text()
-        if text != self._selected_shown:
+        old = self._selected_shown
+        if text != old:
             self._selected_shown = text
-            self.query_one("#table-selected", Static).update(text)
+            # Its height follows its wrapped length: lay out again only if the length changed
+            # (the tick's "12s ago" → "17s ago" does not).
+            resized = old is None or old.cell_len != text.cell_len
+            self.query_one("#table-selected", Static).update(text, layout=resized)
 
     @on(DataTable.RowHighlighted, "#target-table")
     def _row_highlighted(self, event: DataTable.RowHighlighted) -> None:

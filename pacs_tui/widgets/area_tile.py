@@ -88,7 +88,7 @@ class AreaTile(Vertical):
         counts = count_summary(s.status for s in states)
         if counts != self._counts:  # an update re-lays the screen out: only when it changed
             self._counts = counts
-            self.query_one(".tile-counts", Label).update(counts)
+            self.query_one(".tile-counts", Label).update(counts, layout=False)  # one line
         problems = sorted(
             (s for s in states if s.status is not Status.OK),
             key=lambda s: (-s.status.rank, s.target.id),

@@ -68,9 +68,11 @@ class StatusTable(DataTable[Text]):
         ``DataTable.update_cell`` bumps the table's update count, which every render cache is
         keyed by: the next frame renders every visible cell again through Rich (measured: ~85 %
         of the UI's CPU on a 200-node table, one full redraw per result). Here the rows' data is
-        written and only the cache entries of those rows are dropped, so a frame re-renders
-        the changed cells alone. Rows are never added, removed or moved here, and widths are
-        fixed, so the other caches (row order, offsets) stay true. Textual 8.2's caches are
+        written and only the cache entries of those cells (and the joined lines of their rows)
+        are dropped, and only those rows are repainted, so a frame re-renders the changed cells
+        alone. Rows are never added,
+        removed or moved here, and widths are fixed, so the other caches (row order, offsets)
+        stay true. Textual 8.2's caches are
         private: if their shape differs, this falls back to ``update_cell``.
         """
         written = list(changes)
@@ -81,15 +83,21 @@ class StatusTable(DataTable[Text]):
             for row, column, cell in written:
                 self._data[RowKey(row)][ColumnKey(column)] = cell
             indices = {self._row_locations.get(key) for key in rows}
-            _drop(self._cell_render_cache, 0, rows)
+            cells = {(RowKey(row), ColumnKey(column)) for row, column, _ in written}
+            # Only the changed cells are rendered again; their rows' lines are re-joined.
+            for key in [k for k in self._cell_render_cache.keys() if k[:2] in cells]:  # noqa: SIM118
+                self._cell_render_cache.discard(key)
             _drop(self._row_render_cache, 0, rows)
             _drop(self._row_renderable_cache, 1, indices)
-            self._line_cache.clear()
+            regions = [self._get_row_region(index) for index in indices if index is not None]
+            _drop(self._line_cache, 0, {y for r in regions for y in range(r.y, r.bottom)})
         except (AttributeError, IndexError, TypeError):  # another Textual: the public way
             for row, column, cell in written:
                 self.update_cell(row, column, cell)
             return
-        self.refresh()
+        for index in indices:  # repaint those rows where they are on screen, nothing else
+            if index is not None:
+                self.refresh_row(index)
 
     def set_column_label(self, key: str, label: str) -> None:
         """Change a column's header text (e.g. to add a sort indicator); no-op if unchanged."""

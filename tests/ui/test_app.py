@@ -146,6 +146,32 @@ async def test_updates_are_cell_by_cell_and_hidden_screens_do_nothing() -> None:
         assert ("mr-1", "status") in writes
 
 
+async def test_a_row_updated_off_screen_is_drawn_new_when_scrolled_to() -> None:
+    """Only the changed rows' cached renders are dropped: a row updated while scrolled out of
+    sight shows its new cells when it comes into view, and the rows on screen stay right."""
+    engine = scripted_engine()
+    app = PacsApp(engine, clock=lambda: NOW)
+    async with app.run_test(size=(100, 12)) as pilot:  # room for about four rows
+        await show_nodes(pilot)
+        table = table_of(app)
+        await pilot.press("s")  # by node id: the order stays put while statuses change
+        last = ids(table)[-1]
+        assert f" {last} " not in screen_text(app)
+        await report(pilot, engine, last, Result(Status.CRIT, "disk full on the store", ts=NOW))
+        await until(pilot, lambda: table.get_cell(last, "status").plain == "✖ CRIT")
+        first = ids(table)[0]
+        await report(pilot, engine, first, Result(Status.WARN, "slow: echo 900 ms", ts=NOW))
+        await until(pilot, lambda: "slow: echo 900 ms" in screen_text(app))
+        await pilot.press(*["down"] * len(ids(table)))  # the cursor takes the view down
+        await until(pilot, lambda: f" {last} " in screen_text(app))
+        drawn = [line for line in screen_text(app).splitlines() if f" {last} " in line]
+        assert "✖ CRIT" in drawn[0] and "disk full" in drawn[0]
+        await pilot.press(*["up"] * len(ids(table)))
+        await until(pilot, lambda: f" {first} " in screen_text(app))
+        drawn = [line for line in screen_text(app).splitlines() if f" {first} " in line]
+        assert "▲ WARN" in drawn[0]
+
+
 async def test_sort_keys_and_header_click() -> None:
     app = PacsApp(scripted_engine(), clock=lambda: NOW)
     async with app.run_test(size=(160, 48)) as pilot:

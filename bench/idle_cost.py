@@ -1,0 +1,701 @@
+"""What the pacs-tui UI costs left open on a wall, beside Glances measured in the same run.
+
+For each ``--nodes`` count N it writes a config of N DICOM nodes split between two stock Orthanc
+instances (Debian package, free loopback ports, throwaway storage; they accept any called and
+calling AE title), interval 30 s, timeout 5 s, and measures, one after the other:
+
+    pacs-tui collect     the headless engine alone: the floor under the UI's figure
+    pacs-tui run         the UI in a tmux pane of 160x48, on each screen in turn: Overview
+                         (key 1), Nodes (key 2) and the first node's detail (Enter on Nodes);
+                         the Checks screen (key 3) has nothing to show here and is left out
+    Glances              from PyPI, in its own venv, default curses UI (2 s refresh), tmux 160x48
+
+Each is measured over the same ``--window``: CPU as a percentage of one core, from utime+stime
+in /proc/PID/stat (every thread of the process), and the largest RSS seen (/proc/PID/status,
+sampled every second). The tmux column is the tmux server's CPU over the window: the cost of
+taking in what the program writes to its terminal; "machine" is every process's CPU, to show how
+busy the rest of the machine was. The UI and ``collect`` run the same engine in their process,
+so "UI-collect" is what the screens add on top of it. "checks" is the number of C-ECHOs the
+history recorded in the window: the default 60 s window is two intervals, so about 2N, but the
+rounds drift (±10 % jitter), and the column shows what each figure actually carried.
+
+The measurement starts once the first round of checks is over (every node has a status, seen on
+screen for the UI, in the history for ``collect``) and, for the UI, once every screen has been
+shown once (so a window holds no first-time mount). Then the figures are compared with the goals
+of the issue: the UI on any screen at most Glances's CPU at 200 nodes and at most twice it at
+1,000, and an RSS of at most 120 MiB.
+
+    .venv/bin/python bench/idle_cost.py [--nodes 200,1000] [--window 60] [--size 160x48]
+
+Needs tmux and the Debian ``orthanc`` package; the first run creates the Glances venv under
+``~/.cache/pacs-tui-bench/glances-venv`` (``$XDG_CACHE_HOME`` if set) with pip, which needs PyPI.
+Glances is started with ``--disable-check-update`` so that it makes no network call. A run with
+the defaults takes about 9 minutes. Everything it starts (tmux server on its own socket, Orthanc,
+the collector) and its temporary folder are removed at the end, on Ctrl-C and on an error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime as dt
+import functools
+import importlib.metadata
+import json
+import os
+import platform
+import re
+import shlex
+import shutil
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from tests.peers import HOST, ORTHANC, free_port
+
+REPO = Path(__file__).resolve().parent.parent
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+#: How long the first round of checks may take before the run gives up on it.
+FIRST_ROUND_LIMIT = 180.0
+#: How long a screen may take to show after its key.
+SCREEN_LIMIT = 60.0
+#: RSS goal of the issue, for any number of nodes.
+RSS_GOAL_MIB = 120.0
+#: CPU goal of the issue: (up to this many nodes, times Glances's CPU).
+CPU_GOALS: tuple[tuple[int, float], ...] = ((200, 1.0), (1000, 2.0))
+#: The counts on the Overview's tile: "▼ 1 DOWN  ▲ 1 WARN  ✔ 198 OK".
+COUNT = re.compile(r"(\d+) (OK|WARN|CRIT|DOWN|UNKNOWN)\b")
+SITE = "Idle bench"
+
+
+# -- processes -------------------------------------------------------------------------------
+
+
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of every thread of ``pid`` so far, in seconds."""
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    fields = stat[stat.rindex(")") + 2 :].split()  # after "pid (comm) ": state is field 3
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+def rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise ProcessLookupError(pid)
+
+
+def machine_busy_seconds() -> float:
+    """CPU seconds spent by every core on anything but idle and iowait, since boot."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    return (sum(fields[:8]) - fields[3] - fields[4]) / CLOCK_TICKS
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    return state[state.rindex(")") + 2] != "Z"
+
+
+@dataclass(frozen=True)
+class Figures:
+    cpu: float  # % of one core over the window
+    rss: float  # largest RSS seen in the window, MiB
+    tmux: float | None  # % of one core spent by the tmux server over the window
+    machine: float  # % of one core spent by every process of the machine over the window
+    seconds: float
+    wall: tuple[float, float]  # the window in time.time(), to count the checks made in it
+
+
+def measure(pid: int, window: float, tmux_pid: int | None = None) -> Figures:
+    """CPU of ``pid`` (and of the tmux server) over ``window`` seconds, and its largest RSS."""
+    wall_start = time.time()
+    start = time.monotonic()
+    busy0 = machine_busy_seconds()
+    cpu0 = cpu_seconds(pid)
+    tmux0 = cpu_seconds(tmux_pid) if tmux_pid is not None else 0.0
+    peak = rss_mib(pid)
+    end = start + window
+    while (left := end - time.monotonic()) > 0:
+        time.sleep(min(1.0, left))
+        peak = max(peak, rss_mib(pid))  # raises if the process died: the run stops there
+    cpu1 = cpu_seconds(pid)
+    tmux1 = cpu_seconds(tmux_pid) if tmux_pid is not None else 0.0
+    busy1 = machine_busy_seconds()
+    seconds = time.monotonic() - start
+    tmux = 100 * (tmux1 - tmux0) / seconds if tmux_pid is not None else None
+    machine = 100 * (busy1 - busy0) / seconds
+    wall = (wall_start, time.time())
+    return Figures(100 * (cpu1 - cpu0) / seconds, peak, tmux, machine, seconds, wall)
+
+
+def wait_until(what: str, ready: Callable[[], bool], limit: float, poll: float = 0.1) -> float:
+    """Poll ``ready`` until it holds; the seconds it took. TimeoutError after ``limit``."""
+    start = time.monotonic()
+    while not ready():
+        if time.monotonic() - start > limit:
+            raise TimeoutError(f"{what}: not after {limit:g}s")
+        time.sleep(poll)
+    return time.monotonic() - start
+
+
+def stop_process(proc: subprocess.Popen[bytes], sig: int = signal.SIGTERM) -> None:
+    """Signal ``proc`` and wait for it; SIGKILL after 10 s."""
+    if proc.poll() is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        proc.send_signal(sig)
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+# -- tmux ------------------------------------------------------------------------------------
+
+
+class Tmux:
+    """A private tmux server (its own socket, no user config): killing it kills only ours."""
+
+    def __init__(self, name: str) -> None:
+        self.base = ["tmux", "-L", name, "-f", "/dev/null"]
+        self.started = False
+        self.pids: list[int] = []
+
+    def cmd(self, *args: str) -> str:
+        done = subprocess.run(
+            [*self.base, *args], capture_output=True, text=True, check=True, timeout=10
+        )
+        return done.stdout
+
+    def start(self, session: str, command: str, size: str) -> int:
+        """Run ``command`` (which must ``exec`` the program) in a new session; the program's
+        pid (the pane's: ``exec`` keeps it)."""
+        width, height = size.split("x")
+        self.started = True
+        self.cmd("new-session", "-d", "-s", session, "-x", width, "-y", height, command)
+        self.cmd("set-option", "-t", session, "remain-on-exit", "off")
+        pid = int(self.cmd("display-message", "-p", "-t", session, "#{pane_pid}").strip())
+        self.pids.append(pid)
+        return pid
+
+    def server_pid(self) -> int:
+        return int(self.cmd("display-message", "-p", "#{pid}").strip())
+
+    def screen(self, session: str) -> str:
+        try:
+            return self.cmd("capture-pane", "-p", "-t", session)
+        except subprocess.CalledProcessError:
+            return ""  # the session is gone (the program exited)
+
+    def keys(self, session: str, *keys: str) -> None:
+        self.cmd("send-keys", "-t", session, *keys)
+
+    def kill_server(self) -> None:
+        """Kill the server (its panes get SIGHUP) and wait for the programs to be gone, so that
+        none still writes into the temporary folder when it is removed; SIGKILL after 15 s."""
+        if not self.started:
+            return
+        subprocess.run([*self.base, "kill-server"], capture_output=True, check=False)
+        self.started = False
+        with contextlib.suppress(TimeoutError):
+            wait_until("tmux programs to exit", lambda: not any(map(alive, self.pids)), 15.0)
+        for pid in filter(alive, self.pids):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+
+
+def wait_screen(tmux: Tmux, session: str, what: str, ready: Callable[[str], bool]) -> str:
+    """Wait until the pane's text satisfies ``ready``; that text."""
+    seen: list[str] = []
+
+    def check() -> bool:
+        seen[:] = [tmux.screen(session)]
+        return ready(seen[0])
+
+    try:
+        wait_until(what, check, SCREEN_LIMIT)
+    except TimeoutError:
+        print(f"--- screen while waiting for {what} ---\n{seen[0] if seen else ''}")
+        raise
+    return seen[0]
+
+
+# -- peers and configs -----------------------------------------------------------------------
+
+
+def orthanc_config(workdir: Path, port: int) -> Path:
+    """A stock Orthanc that answers C-ECHO whatever the called AE title (every node has its
+    own) and whoever calls (``DicomAlwaysAllowEcho``: no need to list PACSTUI)."""
+    storage = workdir / "storage"
+    storage.mkdir(parents=True)
+    config = {
+        "Name": "idle-bench",
+        "StorageDirectory": str(storage),
+        "IndexDirectory": str(storage),
+        "HttpServerEnabled": False,
+        "DicomServerEnabled": True,
+        "DicomPort": port,
+        "DicomAet": "ORTHANC",
+        "DicomCheckCalledAet": False,
+        "DicomAlwaysAllowEcho": True,
+        "DicomModalities": {},
+        "RemoteAccessAllowed": False,
+        "AuthenticationEnabled": False,
+        "SaveJobs": False,
+        "Plugins": [],
+    }
+    path = workdir / "orthanc.json"
+    path.write_text(json.dumps(config, indent=2))
+    return path
+
+
+def listening(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex((HOST, port)) == 0
+
+
+def write_config(folder: Path, nodes: int, ports: list[int]) -> Path:
+    """A pacs-tui config of ``nodes`` DICOM nodes spread over ``ports``, its history inside
+    ``folder``."""
+    folder.mkdir(parents=True)
+    lines = [
+        f'[site]\nname = "{SITE}"\n',
+        f'[history]\npath = "{folder / "history.sqlite"}"\n',
+        '[dicom]\ncalling_aet = "PACSTUI"\ninterval = "30s"\ntimeout = "5s"\n',
+    ]
+    for i in range(1, nodes + 1):
+        lines.append(
+            f'[[dicom.node]]\nid = "node-{i:04d}"\naet = "NODE{i:04d}"\nhost = "{HOST}"\n'
+            f'port = {ports[i % len(ports)]}\nrole = "modality"\n'
+        )
+    path = folder / "pacs-tui.toml"
+    path.write_text("\n".join(lines))
+    return path
+
+
+def checked_in_history(history: Path) -> int:
+    """How many nodes have a status change in the history (each gets one, ? → OK, once
+    checked)."""
+    if not history.exists():
+        return 0
+    try:
+        with contextlib.closing(sqlite3.connect(f"{history.as_uri()}?mode=ro", uri=True)) as db:
+            query = "SELECT count(DISTINCT target) FROM events WHERE kind = 'status-change'"
+            return int(db.execute(query).fetchone()[0])
+    except sqlite3.Error:
+        return 0
+
+
+def checks_in(history: Path, wall: tuple[float, float]) -> int:
+    """How many C-ECHOs the history recorded within ``wall`` (read once the writer is gone,
+    so that every sample is flushed)."""
+    with contextlib.closing(sqlite3.connect(f"{history.as_uri()}?mode=ro", uri=True)) as db:
+        query = "SELECT count(*) FROM samples WHERE metric = 'echo_seconds' AND ts BETWEEN ? AND ?"
+        return int(db.execute(query, wall).fetchone()[0])
+
+
+def counts_on(screen: str) -> dict[str, int]:
+    """The status counts on the Overview's DICOM tile (its first line)."""
+    for line in screen.splitlines():
+        found = COUNT.findall(line)
+        if found:
+            return {word: int(n) for n, word in found}
+    return {}
+
+
+# -- the measurements ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Row:
+    what: str
+    nodes: int | None
+    figures: Figures
+    checks: int | None = None  # C-ECHOs made in the window
+
+
+def run_collect(
+    pacs: Path, config: Path, nodes: int, window: float, env: dict[str, str], notes: list[str]
+) -> Row:
+    log = (config.parent / "collect.log").open("wb")
+    with log:
+        proc = subprocess.Popen(
+            [str(pacs), "collect", "--config", str(config)],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=log,
+            env=env,
+            start_new_session=True,  # Ctrl-C reaches this script only, which stops it
+        )
+        try:
+            history = config.parent / "history.sqlite"
+            try:
+                took = wait_until(
+                    f"collect: first round of {nodes} nodes",
+                    lambda: proc.poll() is None and checked_in_history(history) >= nodes,
+                    FIRST_ROUND_LIMIT,
+                    poll=0.5,
+                )
+            except TimeoutError:
+                tail = (config.parent / "collect.log").read_text(errors="replace")[-2000:]
+                print(f"--- collect (exit code {proc.poll()}), end of its log ---\n{tail}")
+                raise
+            print(f"  collect, {nodes} nodes: every node checked after {took:.1f}s; measuring")
+            figures = measure(proc.pid, window)
+        finally:
+            stop_process(proc)
+    text = (config.parent / "collect.log").read_text(errors="replace")
+    notes.append(
+        f"collect, {nodes} nodes: first round {took:.1f}s; exit code {proc.returncode} after "
+        f"SIGTERM; tracebacks in its log: {text.count('Traceback')}"
+    )
+    return Row("pacs-tui collect", nodes, figures, checks_in(history, figures.wall))
+
+
+@dataclass(frozen=True)
+class Screen:
+    name: str
+    keys: tuple[str, ...]
+    ready: Callable[[str], bool]
+
+
+def ui_screens(nodes: int) -> list[Screen]:
+    """The screens in the order they are measured; each key is pressed from the one before."""
+    return [
+        Screen("Overview", ("1",), lambda s: "Recent status changes" in s),
+        Screen("Nodes", ("2",), lambda s: f"{nodes} DICOM nodes" in s),
+        # Enter on the Nodes table (focused, first row selected) opens that node's detail.
+        Screen("Node detail", ("Enter",), lambda s: "Recent events" in s),
+    ]
+
+
+def run_ui(
+    pacs: Path,
+    config: Path,
+    nodes: int,
+    window: float,
+    size: str,
+    tmux: Tmux,
+    state: Path,
+    notes: list[str],
+) -> list[Row]:
+    session = f"ui{nodes}"
+    command = (
+        f"exec env XDG_STATE_HOME={shlex.quote(str(state))} "
+        f"{shlex.quote(str(pacs))} run --config {shlex.quote(str(config))}"
+    )
+    start = time.monotonic()
+    pid = tmux.start(session, command, size)
+    server = tmux.server_pid()
+    rows: list[Row] = []
+    try:
+        wait_screen(tmux, session, "the UI's first frame", lambda s: SITE in s or "pacs-tui" in s)
+        first_frame = time.monotonic() - start
+
+        def checked(screen: str) -> bool:
+            counts = counts_on(screen)
+            return not counts.get("UNKNOWN") and sum(counts.values()) == nodes
+
+        seen: list[str] = [""]
+
+        def round_done() -> bool:
+            seen[0] = tmux.screen(session)
+            return alive(pid) and checked(seen[0])
+
+        try:
+            wait_until(f"UI: first round of {nodes} nodes", round_done, FIRST_ROUND_LIMIT, 0.25)
+        except TimeoutError:
+            print(f"--- UI screen (running: {alive(pid)}) ---\n{seen[0]}")
+            raise
+        first_round = time.monotonic() - start
+        counts = ", ".join(f"{n} {w}" for w, n in counts_on(seen[0]).items())
+        print(f"  UI, {nodes} nodes: every node checked after {first_round:.1f}s ({counts})")
+        screens = ui_screens(nodes)
+        # Show every screen once before measuring, so that no window holds a first mount:
+        # Overview, Nodes, detail, back to the Nodes list (2 again pops the detail), Overview.
+        overview, nodes_list, _detail = screens
+        for screen in [*screens, nodes_list, overview]:
+            tmux.keys(session, *screen.keys)
+            wait_screen(tmux, session, screen.name, screen.ready)
+        for screen in screens:
+            if screen is not screens[0]:
+                tmux.keys(session, *screen.keys)
+                wait_screen(tmux, session, screen.name, screen.ready)
+            print(f"  UI, {nodes} nodes, {screen.name}: measuring {window:g}s")
+            figures = measure(pid, window, server)
+            rows.append(Row(f"pacs-tui UI: {screen.name}", nodes, figures))
+        tmux.keys(session, "q")
+        quit_took = wait_until("UI: exit after q", lambda: not alive(pid), 30.0)
+    finally:
+        with contextlib.suppress(subprocess.CalledProcessError, subprocess.TimeoutExpired):
+            tmux.cmd("kill-session", "-t", session)
+        if alive(pid):  # kill-session sends SIGHUP: the UI flushes and leaves
+            with contextlib.suppress(TimeoutError):
+                wait_until("UI: exit after SIGHUP", lambda: not alive(pid), 15.0)
+    log = state / "pacs-tui" / "pacs-tui.log"
+    text = log.read_text(errors="replace") if log.exists() else ""
+    notes.append(
+        f"UI, {nodes} nodes: first frame {first_frame:.1f}s, first round {first_round:.1f}s "
+        f"({counts}); exit {quit_took:.1f}s after q; tracebacks in its log: "
+        f"{text.count('Traceback')}"
+    )
+    history = config.parent / "history.sqlite"
+    return [Row(r.what, nodes, r.figures, checks_in(history, r.figures.wall)) for r in rows]
+
+
+def cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "pacs-tui-bench"
+
+
+def glances_venv() -> Path:
+    """Glances from PyPI in its own venv (created on the first run); its ``glances``."""
+    venv = cache_dir() / "glances-venv"
+    glances = venv / "bin" / "glances"
+    if not glances.exists():
+        print(f"installing Glances from PyPI into {venv} …")
+        venv.parent.mkdir(parents=True, exist_ok=True)
+        subprocess.run([sys.executable, "-m", "venv", "--clear", str(venv)], check=True)
+        pip = [str(venv / "bin" / "pip"), "install", "--quiet", "--disable-pip-version-check"]
+        subprocess.run([*pip, "glances"], check=True)
+    return glances
+
+
+def glances_version(glances: Path) -> str:
+    python = glances.with_name("python")
+    code = "import importlib.metadata as m; print(m.version('glances'), m.version('psutil'))"
+    out = subprocess.run([str(python), "-c", code], capture_output=True, text=True, check=True)
+    glances_v, psutil_v = out.stdout.split()
+    return f"Glances {glances_v} (psutil {psutil_v})"
+
+
+def run_glances(
+    glances: Path, window: float, size: str, tmux: Tmux, home: Path, notes: list[str]
+) -> Row:
+    session = "glances"
+    # Its own empty config folder: the stock defaults whatever ~/.config/glances holds.
+    command = (
+        f"exec env XDG_CONFIG_HOME={shlex.quote(str(home))} "
+        f"{shlex.quote(str(glances))} --disable-check-update"
+    )
+    pid = tmux.start(session, command, size)
+    server = tmux.server_pid()
+    try:
+        # The curses UI is up when its header, CPU and process list are drawn.
+        wait_screen(
+            tmux,
+            session,
+            "Glances's first frame",
+            lambda s: "CPU" in s and "MEM" in s and ("TASKS" in s or "PID" in s),
+        )
+        print(f"  Glances: measuring {window:g}s")
+        figures = measure(pid, window, server)
+        tmux.keys(session, "q")
+        with contextlib.suppress(TimeoutError):
+            wait_until("Glances: exit after q", lambda: not alive(pid), 15.0)
+    finally:
+        with contextlib.suppress(subprocess.CalledProcessError, subprocess.TimeoutExpired):
+            tmux.cmd("kill-session", "-t", session)
+    processes = sum(1 for p in Path("/proc").iterdir() if p.name.isdigit())
+    notes.append(f"Glances: {processes} processes on the machine (its process list)")
+    return Row("Glances (curses, 2 s)", None, figures)
+
+
+# -- report ----------------------------------------------------------------------------------
+
+
+def machine() -> str:
+    model = "unknown CPU"
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            model = line.split(":", 1)[1].strip()
+            break
+    return (
+        f"{model}, {os.cpu_count()} cores, kernel {platform.release()}, "
+        f"Python {platform.python_version()}, textual {importlib.metadata.version('textual')}"
+    )
+
+
+def source_state() -> str:
+    """The commit measured, and whether pacs_tui/ had uncommitted changes (the venv's install
+    is editable: the working tree is what runs)."""
+    try:
+        head = subprocess.run(
+            ["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", str(REPO), "status", "--porcelain", "--", "pacs_tui"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.splitlines()
+    except (OSError, subprocess.CalledProcessError):
+        return "not a git checkout"
+    return f"commit {head}" + (f", {len(dirty)} changed file(s) in pacs_tui/" if dirty else "")
+
+
+def orthanc_version() -> str:
+    out = subprocess.run([ORTHANC, "--version"], capture_output=True, text=True, check=False)
+    first = out.stdout.splitlines()[0] if out.stdout else "Orthanc"
+    return first.replace("/usr/sbin/", "")
+
+
+def cpu_goal(nodes: int) -> float | None:
+    for limit, factor in CPU_GOALS:
+        if nodes <= limit:
+            return factor
+    return None
+
+
+def verdict(row: Row, glances_cpu: float) -> str:
+    """The goals of the issue for a UI row, each said met or not met."""
+    if row.nodes is None or not row.what.startswith("pacs-tui UI"):
+        return ""
+    parts = []
+    factor = cpu_goal(row.nodes)
+    if factor is None:
+        parts.append("CPU: no goal above 1,000 nodes")
+    else:
+        limit = factor * glances_cpu
+        met = "met" if row.figures.cpu <= limit else "not met"
+        parts.append(f"CPU ≤ {limit:.1f} ({factor:g} x Glances): {met}")
+    met = "met" if row.figures.rss <= RSS_GOAL_MIB else "not met"
+    parts.append(f"RSS ≤ {RSS_GOAL_MIB:g} MiB: {met}")
+    return "; ".join(parts)
+
+
+def print_table(rows: list[Row], glances_cpu: float) -> None:
+    collect = {r.nodes: r.figures.cpu for r in rows if r.what == "pacs-tui collect"}
+    head = (
+        f"{'what':27} {'N':>5} {'checks':>6} {'CPU %':>6} {'UI-collect':>10} {'RSS MiB':>8} "
+        f"{'tmux %':>7} {'machine %':>9}  goal"
+    )
+    print(head)
+    print("-" * (len(head) + 50))
+    for row in rows:
+        f = row.figures
+        extra = ""
+        if row.what.startswith("pacs-tui UI") and row.nodes in collect:
+            extra = f"{f.cpu - collect[row.nodes]:+.1f}"
+        tmux = f"{f.tmux:.1f}" if f.tmux is not None else ""
+        nodes = str(row.nodes) if row.nodes is not None else "-"
+        checks = str(row.checks) if row.checks is not None else ""
+        print(
+            f"{row.what:27} {nodes:>5} {checks:>6} {f.cpu:6.1f} {extra:>10} {f.rss:8.1f} {tmux:>7} "
+            f"{f.machine:9.1f}  {verdict(row, glances_cpu)}"
+        )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--nodes", default="200", help="comma-separated node counts, each run in turn (200)"
+    )
+    parser.add_argument("--window", type=float, default=60.0, help="seconds per figure (60)")
+    parser.add_argument("--size", default="160x48", help="tmux pane size (160x48)")
+    args = parser.parse_args()
+    counts = [int(n) for n in args.nodes.split(",") if n.strip()]
+    if shutil.which("tmux") is None:
+        print("needs tmux (apt-get install tmux)", file=sys.stderr)
+        return 1
+    if not Path(ORTHANC).exists():
+        print(f"needs Orthanc at {ORTHANC} (apt-get install orthanc)", file=sys.stderr)
+        return 1
+    pacs = Path(sys.executable).with_name("pacs-tui")
+    if not pacs.exists():
+        print(f"no {pacs}: run with the project's venv (.venv/bin/python)", file=sys.stderr)
+        return 1
+
+    started = dt.datetime.now().astimezone()
+    source_at_start = source_state()
+    glances = glances_venv()
+    rows: list[Row] = []
+    notes: list[str] = []
+    with contextlib.ExitStack() as stack:
+        tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="idle-cost-")))
+        tmux = Tmux(f"pacs-idle-{os.getpid()}")
+        stack.callback(tmux.kill_server)
+        ports: list[int] = []
+        for index in range(2):
+            port = free_port()
+            workdir = tmp / f"orthanc-{index}"
+            workdir.mkdir()
+            log = stack.enter_context((workdir / "orthanc.log").open("wb"))
+            orthanc = subprocess.Popen(
+                [ORTHANC, str(orthanc_config(workdir, port))],
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=log,
+                start_new_session=True,
+            )
+            stack.callback(stop_process, orthanc, signal.SIGKILL)  # its storage is thrown away
+            ports.append(port)
+            wait_until(f"Orthanc on port {port}", functools.partial(listening, port), 30.0)
+        print(f"2 Orthanc peers on {HOST} ports {ports[0]} and {ports[1]}")
+
+        glances_row = run_glances(
+            glances, args.window, args.size, tmux, tmp / "glances-config", notes
+        )
+        rows.append(glances_row)
+        for nodes in counts:
+            folder = tmp / f"n{nodes}"
+            env = {**os.environ, "XDG_STATE_HOME": str(folder / "collect-state")}
+            collect_config = write_config(folder / "collect", nodes, ports)
+            rows.append(run_collect(pacs, collect_config, nodes, args.window, env, notes))
+            ui_config = write_config(folder / "ui", nodes, ports)
+            ui_state = folder / "ui-state"
+            rows.extend(
+                run_ui(pacs, ui_config, nodes, args.window, args.size, tmux, ui_state, notes)
+            )
+
+    print()
+    print(
+        f"UI idle cost, {started:%Y-%m-%d %H:%M %Z}: {args.window:g} s windows, tmux "
+        f"{args.size}, nodes interval 30 s, timeout 5 s, split over 2 Orthanc"
+    )
+    print(f"machine: {machine()}")
+    source = source_state()
+    if source != source_at_start:  # the working tree moved under the run
+        source = f"{source_at_start} at the start, {source} at the end"
+    print(f"peers: {glances_version(glances)}, {orthanc_version()}; pacs-tui {source}")
+    print(
+        "CPU % is of one core (utime+stime of every thread); RSS is the largest seen; tmux % "
+        "is the tmux server's CPU; machine % is every process's (of one core: 100 = a core); "
+        "checks: C-ECHOs recorded in the window"
+    )
+    print()
+    print_table(rows, glances_row.figures.cpu)
+    print()
+    for note in notes:
+        print(f"  {note}")
+    return 0
+
+
+if __name__ == "__main__":
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    signal.signal(signal.SIGHUP, signal.default_int_handler)
+    try:
+        raise SystemExit(main())
+    except KeyboardInterrupt:  # Ctrl-C, SIGTERM, SIGHUP: everything was stopped on the way out
+        print(
+            "interrupted: peers, UI, tmux server and temporary folder cleaned up", file=sys.stderr
+        )
+        raise SystemExit(130) from None
