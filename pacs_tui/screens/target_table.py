@@ -45,8 +45,10 @@ from pacs_tui.widgets import StatusTable
 
 log = logging.getLogger(__name__)
 
-#: Results are drawn at most this often (seconds): one redraw of the rows that changed.
-FLUSH_SECONDS = 1.0
+#: Results are drawn at most this often (seconds): one redraw of the rows that changed, as
+#: often as Glances refreshes. A change of status is drawn at once (after STATUS_FLUSH).
+FLUSH_SECONDS = 2.0
+STATUS_FLUSH = 0.1
 
 #: How often the trend is re-read from the history while the screen shows, in seconds.
 TREND_REFRESH = 30.0
@@ -133,6 +135,7 @@ class TargetTableScreen(SortedRows):
         #: Targets that reported since the last flush, with their status before.
         self._dirty: dict[str, Status] = {}
         self._flush_timer: Timer | None = None
+        self._flush_urgent = False
 
     def compose_body(self) -> ComposeResult:
         yield Label("", id="table-summary", markup=False)
@@ -197,12 +200,19 @@ class TargetTableScreen(SortedRows):
         # Results are drawn together every FLUSH_SECONDS: one redraw of the changed rows, one
         # sort, however many targets reported meanwhile.
         self._dirty.setdefault(state.id, previous)
-        if self._flush_timer is None:
-            self._flush_timer = self.set_timer(FLUSH_SECONDS, self._flush)
+        urgent = state.status is not previous
+        if self._flush_timer is None or (urgent and not self._flush_urgent):
+            if self._flush_timer is not None:
+                self._flush_timer.stop()
+            self._flush_urgent = urgent
+            self._flush_timer = self.set_timer(
+                STATUS_FLUSH if urgent else FLUSH_SECONDS, self._flush
+            )
 
     def _flush(self) -> None:
         """Draw the results that came in since the last flush."""
         self._flush_timer = None
+        self._flush_urgent = False
         dirty, self._dirty = self._dirty, {}
         if self.closing or not self._shown():
             return  # hidden: sync() re-reads everything when the screen is shown again

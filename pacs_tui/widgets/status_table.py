@@ -13,6 +13,7 @@ from typing import Any, ClassVar
 from rich.style import Style
 from rich.text import Text
 from textual.cache import LRUCache
+from textual.geometry import Region
 from textual.widgets import DataTable
 from textual.widgets.data_table import ColumnKey, RowKey
 
@@ -89,15 +90,17 @@ class StatusTable(DataTable[Text]):
                 self._cell_render_cache.discard(key)
             _drop(self._row_render_cache, 0, rows)
             _drop(self._row_renderable_cache, 1, indices)
-            regions = [self._get_row_region(index) for index in indices if index is not None]
-            _drop(self._line_cache, 0, {y for r in regions for y in range(r.y, r.bottom)})
+            # The table's lines (header first) of those rows, from its own line → row map.
+            header = self.header_height if self.show_header else 0
+            lines = [y + header for y, (key, _) in enumerate(self._y_offsets) if key in rows]
+            _drop(self._line_cache, 0, set(lines))
         except (AttributeError, IndexError, TypeError):  # another Textual: the public way
             for row, column, cell in written:
                 self.update_cell(row, column, cell)
             return
-        for index in indices:  # repaint those rows where they are on screen, nothing else
-            if index is not None:
-                self.refresh_row(index)
+        width = self.size.width
+        for y in lines:  # repaint those lines where they are on screen, nothing else
+            self._refresh_region(Region(0, y, width, 1))
 
     def set_column_label(self, key: str, label: str) -> None:
         """Change a column's header text (e.g. to add a sort indicator); no-op if unchanged."""
