@@ -189,6 +189,13 @@ class Engine:
             return []
         return await self.store.series(target, metric, since, until)
 
+    async def series_of(
+        self, targets: Sequence[str], metric: str, since: float
+    ) -> dict[str, list[SeriesPoint]]:
+        if self.store is None:
+            return {t: [] for t in targets}
+        return await self.store.series_of(targets, metric, since)
+
     async def events(
         self,
         target: str | None = None,

@@ -9,7 +9,7 @@ implements the same protocol without touching a screen. No Textual here.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Protocol
 
 from pacs_tui.model import Event, Status, TargetState
@@ -48,6 +48,12 @@ class EngineView(Protocol):
     async def series(
         self, target: str, metric: str, since: float, until: float | None = None
     ) -> list[SeriesPoint]: ...
+
+    async def series_of(
+        self, targets: Sequence[str], metric: str, since: float
+    ) -> dict[str, list[SeriesPoint]]:
+        """One metric's history up to now for many targets at once (a trend column)."""
+        ...
 
     async def events(
         self,
@@ -102,6 +108,11 @@ class LocalView:
         self, target: str, metric: str, since: float, until: float | None = None
     ) -> list[SeriesPoint]:
         return await self._engine.series(target, metric, since, until)
+
+    async def series_of(
+        self, targets: Sequence[str], metric: str, since: float
+    ) -> dict[str, list[SeriesPoint]]:
+        return await self._engine.series_of(targets, metric, since)
 
     async def events(
         self,

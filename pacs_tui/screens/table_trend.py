@@ -43,15 +43,18 @@ class TableTrend:
     async def load(self, view: EngineView, states: Iterable[TargetState], now: float) -> None:
         """Re-read the window of every target's headline metric and the status changes."""
         since = now - TREND_WINDOW
+        by_metric: dict[str, list[str]] = {}
         for state in states:
             metric = self.source.headline_metric(state)
-            if metric is None:
-                continue
-            rows = await view.series(state.id, metric, since)
-            history = [(p.ts, p.avg) for p in rows]
-            last = history[-1][0] if history else since
-            live = [p for p in self._points.get(state.id, []) if p[0] > last]
-            self._points[state.id] = history + live
+            if metric is not None:
+                by_metric.setdefault(metric, []).append(state.id)
+        for metric, targets in by_metric.items():  # one query per metric, not per target
+            found = await view.series_of(targets, metric, since)
+            for target_id in targets:
+                history = [(p.ts, p.avg) for p in found.get(target_id, ())]
+                last = history[-1][0] if history else since
+                live = [p for p in self._points.get(target_id, []) if p[0] > last]
+                self._points[target_id] = history + live
         events = await view.events(kind=EventKind.STATUS_CHANGE, since=since)
         changes: dict[str, list[Change]] = {}
         for event in events:

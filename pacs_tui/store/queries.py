@@ -110,6 +110,32 @@ class QueriesMixin:
         sql += " ORDER BY ts"
         return [SeriesPoint(*row) for row in await self._fetch(sql, params)]
 
+    async def series_of(
+        self, targets: Sequence[str], metric: str, since: float
+    ) -> dict[str, list[SeriesPoint]]:
+        """:meth:`series` of one metric for many targets up to now, in one query per 500
+        targets (a table's trend column: one query instead of one per row)."""
+        now = self.clock()
+        resolution = choose_resolution(now - since, now - since, self.retention)
+        if resolution == "raw":
+            columns, table, start = "ts, value, value, value, 1", "samples", since
+        else:
+            bucket = _BUCKET[resolution]
+            columns, table = "ts, min, max, avg, count", _TABLE[resolution]
+            start = math.floor(since / bucket) * bucket
+        out: dict[str, list[SeriesPoint]] = {t: [] for t in targets}
+        wanted = list(out)
+        for first in range(0, len(wanted), 500):  # SQLite's bound on host parameters
+            chunk = wanted[first : first + 500]
+            marks = ",".join("?" * len(chunk))
+            sql = (
+                f"SELECT target, {columns} FROM {table} WHERE metric = ? AND ts >= ? "
+                f"AND target IN ({marks}) ORDER BY target, ts"
+            )
+            for target, *point in await self._fetch(sql, [metric, start, *chunk]):
+                out[target].append(SeriesPoint(*point))
+        return out
+
     async def events(
         self,
         target: str | None = None,

@@ -348,6 +348,27 @@ async def test_series_uses_raw_for_one_hour(store: Store) -> None:
     ]
 
 
+@pytest.mark.parametrize("window", [HOUR, DAY])
+async def test_series_of_many_targets_is_each_ones_series(store: Store, window: float) -> None:
+    """One query for a table's trend column gives what one query per target would, for more
+    targets than one SQL statement may name (chunks of 500)."""
+    now = time.time()
+    targets = [f"n{i}" for i in range(1203)]
+    store.add_samples(
+        Sample(now - 50 * (i % 7 + 1), t, "m", float(i)) for i, t in enumerate(targets[:1200])
+    )
+    store.add_samples([Sample(now - 100, "n0", "other", 5.0)])  # another metric: left out
+    await store.flush()
+
+    found = await store.series_of(targets, "m", since=now - window)
+
+    assert set(found) == set(targets)
+    for target in ("n0", "n6", "n499", "n500", "n1199"):
+        assert found[target] == await store.series(target, "m", since=now - window)
+        assert found[target]
+    assert found["n1200"] == found["n1202"] == []
+
+
 async def test_series_uses_hour_table_for_thirty_days(store: Store) -> None:
     now = time.time()
     hour = math.floor((now - 10 * DAY) / HOUR) * HOUR
