@@ -515,8 +515,10 @@ def cmd_history(args: argparse.Namespace) -> int:
                 ("target", args.target, {t.id for t in targets}),
             ):
                 if asked is not None and asked not in known:
+                    close = difflib.get_close_matches(asked, sorted(known), n=1)
+                    hint = f" (did you mean {close[0]!r}?)" if close else ""
                     _err(
-                        f"pacs-tui: no {what} {asked!r} in the history {path}; "
+                        f"pacs-tui: no {what} {asked!r} in the history {path}{hint}; "
                         f"known: {', '.join(sorted(known)) or 'none yet'}"
                     )
                     return 1

@@ -227,6 +227,18 @@ def _read(reader: Reader, data: Mapping[str, Any], source: Path | None) -> Confi
     for src in SOURCES:
         sections[src.name] = src.read(reader, data.get(src.name), site.name)
     config = Config(site=site, history=history, sections=sections, source=source)
+    # Ids name targets in the history, the screens and the exports: unique across sections.
+    owners: dict[str, str] = {}
+    for src in SOURCES:
+        for target in src.targets(sections[src.name]):
+            first = owners.setdefault(target.id, src.entry)
+            if first != src.entry:
+                reader.problem(
+                    f"{src.entry} id",
+                    target.id,
+                    f"an id no other target has (a {first} has it; ids are unique across "
+                    "every kind of section)",
+                )
     if not any(src.targets(sections[src.name]) for src in SOURCES) and not _has_entries(data):
         # An entry that did not parse was reported already; an empty config watches nothing.
         where = " or ".join(src.entry for src in SOURCES)

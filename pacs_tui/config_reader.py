@@ -202,11 +202,11 @@ class Reader:
                 return f"{path}.{name}"
             return f"{parent}.{name} (inherited by {path})"
 
-        self.problem(
-            where(key),
-            t.get(key, value),
-            f"less than the {limit_key} ({where(limit_key)} = {limit:g}s)",
-        )
+        expected = f"less than the {limit_key} ({where(limit_key)} = {limit:g}s)"
+        if key not in t and (parent is None or path == parent):  # a default, not the user's
+            self.problem(f"{path}.{key} (default {value:g}s)", NO_VALUE, f"{expected}; set {key}")
+            return
+        self.problem(where(key), t.get(key, value), expected)
 
     def resolve(self, path: str) -> Path:
         """A path from the config: ``~`` expanded, relative to the config file's folder."""

@@ -248,14 +248,20 @@ class Engine:
         prev = self.states.get(target.id, TargetState(target))
         status = result.status
         since = prev.since
-        changed = status is not prev.status
+        before = prev.status
+        # The first result is a change even when it is UNKNOWN ("not checked yet" → a plugin
+        # that is missing), so it gets a "since" and an event.
+        changed = status is not prev.status or prev.since is None
         if changed:
             since = result.ts
             known = self._last_known.pop(target.id, None)
-            if prev.status is Status.UNKNOWN and known is not None and known[0] is status:
-                # Same status as before a restart: keep its "since" and record no change.
-                since = known[2]
-                changed = False
+            if prev.since is None and known is not None:
+                if known[0] is status:
+                    # Same status as before a restart: keep its "since", record no change.
+                    since = known[2]
+                    changed = False
+                else:  # the change is from the status recorded before the restart
+                    before = known[0]
         state = replace(
             prev,
             status=status,
@@ -272,15 +278,15 @@ class Engine:
             )
         self._publish(StateUpdate(state, prev.status))
         if changed:
-            log.info("%s: %s → %s: %s", target.id, prev.status.word, status.word, state.reason)
+            log.info("%s: %s → %s: %s", target.id, before.word, status.word, state.reason)
             self._emit_event(
                 Event(
                     result.ts,
                     target.id,
                     EventKind.STATUS_CHANGE,
                     status,
-                    f"{prev.status.word} → {status.word}: {state.reason}",
-                    {"from": prev.status.word, "to": status.word, "reason": state.reason},
+                    f"{before.word} → {status.word}: {state.reason}",
+                    {"from": before.word, "to": status.word, "reason": state.reason},
                 )
             )
 

@@ -134,6 +134,9 @@ def setup_logging(level: str, *, file: Path | None = None) -> Path | None:
     # At DEBUG it dumps whole PDUs and datasets (patient names and ids), so it stays quiet at
     # every level: no log line may carry a message body.
     logging.getLogger("pynetdicom").setLevel(logging.CRITICAL)
+    # aiosqlite logs every statement with its parameters at DEBUG: the history's rows (a
+    # plugin's output, a reason quoting a peer) would end up in the log. Warnings and up only.
+    logging.getLogger("aiosqlite").setLevel(logging.WARNING)
     # pydicom, the same: its warnings quote the values it decodes (a peer's character set,
     # a dataset's elements). Python warnings (pydicom raises UserWarnings beside its log
     # lines) go through logging too, so they are filtered and made visible like every line.

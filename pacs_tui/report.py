@@ -95,6 +95,8 @@ def headline_text(state: TargetState) -> str:
 def _address(state: TargetState) -> str:
     """``AET@host:port`` (``[::1]:104`` for IPv6), made visible; "" without a host."""
     labels = state.target.labels
+    if "plugin" in labels:  # a command check: its plugin
+        return visible(labels["plugin"], VALUE_LIMIT)
     if "host" in labels:
         address = host_port(labels["host"], labels.get("port"))
         return f"{visible(labels['aet'], VALUE_LIMIT)}@{address}" if "aet" in labels else address

@@ -80,6 +80,13 @@ def spec_from_name(name: str) -> MetricSpec:
     """A spec for a metric known only by its name: the unit from its suffix, the label from
     the rest (``perf.time_seconds`` → "time", seconds)."""
     label = name.removeprefix("perf.")
+    # A perfdata label made safe for a name ends in "~" and a hash of the original: drop it.
+    hashed = label.rfind("~")
+    for suffix, unit in UNIT_SUFFIXES:
+        if hashed > 0 and label.endswith(suffix):
+            return MetricSpec(name, unit, label[:hashed])
+    if hashed > 0:
+        return MetricSpec(name, "", label[:hashed])
     for suffix, unit in UNIT_SUFFIXES:
         if label.endswith(suffix):
             return MetricSpec(name, unit, label.removesuffix(suffix) or label)
@@ -110,6 +117,8 @@ class Column:
     reversed_order: str = ""
     #: The default order is descending (worst, slowest, latest first): the header shows ▾.
     descending: bool = False
+    #: A value cell says what it is ("load1 0.15"), for a column whose rows differ in metric.
+    labelled: bool = False
 
     @property
     def dynamic(self) -> bool:

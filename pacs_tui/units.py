@@ -58,8 +58,8 @@ def format_value(unit: str, value: float | None) -> str:
         return ms(value)
     if unit == "B":
         return size(value)
-    if unit == "%":
-        return f"{value:.1f} %" if abs(value) < 10 else f"{value:.0f} %"
+    if unit == "%":  # 99.5 % is not "100 %": a disk that is not full must not read full
+        return f"{value:.0f} %" if value == int(value) else f"{value:.1f} %"
     return number(value)
 
 

@@ -10,6 +10,7 @@ kills the whole process group (:mod:`pacs_tui.probes.plugin_run`).
 from __future__ import annotations
 
 import os
+import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -25,7 +26,7 @@ from pacs_tui.source import BuildContext, Column, MetricSpec, Runnable, Source, 
 from pacs_tui.visible import TEXT_LIMIT
 
 #: Plugins of one site run at most this many at a time (subprocess slots, not DICOM workers).
-SLOTS = 4
+SLOTS = 32
 #: What a plugin's environment holds unless the entry's ``env`` says otherwise: a fixed PATH
 #: and the C locale, so numbers in perfdata use a decimal point whatever the server's locale.
 BASE_ENV: Mapping[str, str] = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LC_ALL": "C"}
@@ -65,54 +66,84 @@ def _entry(reader: Reader, t: Mapping[str, Any], path: str, site: str) -> Comman
     before = len(reader.problems)
     get = reader.get
     entry_id = get(t, "id", path, cv.ident, cv.ID_EXPECTED)
-    argv = get(
-        t,
-        "command",
-        path,
-        _argv,
-        "the plugin and its arguments as a list of strings, the plugin an absolute path "
-        '(like ["/usr/lib/nagios/plugins/check_tcp", "-H", "db1", "-p", "5432"]); '
-        "no shell is used",
-    )
+    argv = _argv(reader, t.get("command", cv.MISSING), f"{path}.command")
     interval = get(t, "interval", path, cv.interval, cv.INTERVAL_EXPECTED, 60.0)
     # Unless given, the timeout is 10 s, or half the interval for a check run more often.
     default_timeout = min(10.0, interval / 2) if isinstance(interval, float) else 10.0
     timeout = get(t, "timeout", path, cv.timeout, cv.TIMEOUT_EXPECTED, default_timeout)
     entry_site = get(t, "site", path, cv.nonempty_str, "a non-empty string", site)
     description = get(t, "description", path, cv.string, "a string", "")
-    env = get(
-        t,
-        "env",
-        path,
-        _env,
-        'a table of environment variables (NAME = "value"); secrets belong in a 0600 '
-        "file the plugin reads, not here",
-        {},
-    )
+    env = _env(reader, t.get("env", {}), f"{path}.env")
     reader.cross_check(t, path, "timeout", timeout, "interval", interval)
     if len(reader.problems) > before:
         return None
     return CommandConfig(entry_id, argv, interval, timeout, entry_site, description, env)
 
 
-def _argv(value: Any) -> tuple[str, ...]:
-    argv = cv.string_list(value)
-    if not os.path.isabs(argv[0]):
-        raise ValueError
-    return argv
+#: Bounds of an argv and of an environment (a value over them is a config error, not an
+#: "argument list too long" at run time).
+MAX_ARGS = 256
+MAX_ARG_LENGTH = 4096
+MAX_ENV = 64
+_ARGV_EXPECTED = (
+    "the plugin and its arguments as a list of strings, the plugin an absolute path "
+    '(like ["/usr/lib/nagios/plugins/check_tcp", "-H", "db1", "-p", "5432"]); no shell is used'
+)
+#: POSIX environment variable names.
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
 
 
-_ENV_NAME = cv.ID_RE
+def _argv(reader: Reader, value: Any, key: str) -> tuple[str, ...]:
+    """The argv, each problem named by its place (``command[0]``); () when there are any."""
+    if value is cv.MISSING:
+        reader.problem(key, cv.MISSING, _ARGV_EXPECTED)
+        return ()
+    if not isinstance(value, list) or not value:
+        reader.problem(key, value, _ARGV_EXPECTED)
+        return ()
+    before = len(reader.problems)
+    if len(value) > MAX_ARGS:
+        reader.problem(key, value, f"at most {MAX_ARGS} arguments (this has {len(value):,})")
+    for index, arg in enumerate(value[: MAX_ARGS + 1]):
+        where = f"{key}[{index}]"
+        if not isinstance(arg, str):
+            reader.problem(where, arg, 'a string (write numbers in quotes: "5432")')
+        elif "\0" in arg:
+            reader.problem(where, arg, "a string without NUL characters")
+        elif len(arg) > MAX_ARG_LENGTH:
+            shown = f"{arg[:40]}…"
+            reader.problem(where, shown, f"at most {MAX_ARG_LENGTH:,} characters")
+    first = value[0]
+    if isinstance(first, str) and not os.path.isabs(first):
+        reader.problem(
+            f"{key}[0]",
+            first,
+            "the plugin's absolute path (like /usr/lib/nagios/plugins/check_tcp): the "
+            "plugin is not looked up in PATH",
+        )
+    return tuple(value) if len(reader.problems) == before else ()
 
 
-def _env(value: Any) -> dict[str, str]:
-    if not isinstance(value, dict) or len(value) > 64:
-        raise ValueError
+def _env(reader: Reader, value: Any, key: str) -> dict[str, str]:
+    if not isinstance(value, dict):
+        reader.problem(key, value, 'a table of environment variables: { NAME = "value" }')
+        return {}
+    if len(value) > MAX_ENV:
+        reader.problem(key, value, f"at most {MAX_ENV} variables")
+        return {}
     out: dict[str, str] = {}
     for name, text in value.items():
-        if not _ENV_NAME.match(name) or not isinstance(text, str) or "\0" in text:
-            raise ValueError
-        out[name] = text
+        where = f"{key}.{name}"
+        if not _ENV_NAME.match(name):
+            reader.problem(
+                where, text, "a variable name of letters, digits and '_', not starting with a digit"
+            )
+        elif not isinstance(text, str) or "\0" in text:
+            reader.problem(where, text, "a string without NUL characters")
+        elif len(text) > MAX_ARG_LENGTH:
+            reader.problem(where, f"{text[:40]}…", f"at most {MAX_ARG_LENGTH:,} characters")
+        else:
+            out[name] = text
     return out
 
 
@@ -162,7 +193,8 @@ class CommandCheck:
         if run.error is not None:
             return Result(Status.UNKNOWN, run.error, metrics, {"path": self.entry.command[0]})
         code, words = exit_status_words(run)
-        parsed = parse_output(run.output)
+        text = _is_text(run.output)
+        parsed = parse_output(run.output if text else "")
         headline: str | None = None
         for value in parsed.perfdata:
             if value.value is None:
@@ -171,18 +203,21 @@ class CommandCheck:
             if name not in metrics:
                 metrics[name] = value.value
                 headline = headline or name
-        if run.timed_out:
-            status = Status.CRIT
+        # A plugin that timed out is CRIT, as Nagios' service_check_timeout_state defaults to.
+        status = Status.CRIT if run.timed_out else _NAGIOS_STATUS.get(code, Status.UNKNOWN)
+        if not text:
+            summary = f"output is not text ({len(run.output):,} characters, perfdata ignored)"
         else:
-            status = (
-                _NAGIOS_STATUS.get(code, Status.UNKNOWN) if code is not None else Status.UNKNOWN
-            )
-        summary = parsed.summary.strip()
+            summary = _first_line(parsed.summary)
         if not summary:
             first_err = run.stderr.strip().splitlines()[:1]
-            summary = f"no output; stderr: {first_err[0]}" if first_err else "no output"
-        plain = not run.timed_out and code in _NAGIOS_STATUS
-        reason = summary if plain else f"{words}; {summary}"
+            summary = (
+                f"no output; stderr: {_first_line(first_err[0])}" if first_err else "no output"
+            )
+        # The plugin's own status reads as its first line; anything else (a signal, exit 127,
+        # a timeout) says what happened first.
+        own = not run.timed_out and run.signal is None and run.exit_code in _NAGIOS_STATUS
+        reason = summary if own else f"{words}; {summary}"
         details: dict[str, Any] = {
             "path": self.entry.command[0],
             "exit_code": run.exit_code,
@@ -192,10 +227,27 @@ class CommandCheck:
             "truncated": run.truncated,
             "headline": headline or RUN_SECONDS.name,
         }
-        return Result(status, reason[:TEXT_LIMIT], metrics, details)
+        return Result(status, reason, metrics, details)
 
     async def close(self) -> None:
         """Nothing to close: each run's process group is gone when the run returns."""
+
+
+#: A reason is the plugin's first line, cut here (the guidelines ask for a short one; the rest
+#: of the output is in the detail screen).
+REASON_LIMIT = 300
+
+
+def _first_line(text: str) -> str:
+    line = text.strip()
+    return line if len(line) <= REASON_LIMIT else line[: REASON_LIMIT - 1] + "…"
+
+
+def _is_text(output: str) -> bool:
+    """Is this what a plugin prints, not binary (NULs, or bytes that were not UTF-8)?"""
+    if "\0" in output:
+        return False
+    return output.count("\ufffd") <= max(2, len(output) // 100)
 
 
 def build(entries: tuple[CommandConfig, ...], ctx: BuildContext) -> list[Runnable]:
@@ -203,7 +255,9 @@ def build(entries: tuple[CommandConfig, ...], ctx: BuildContext) -> list[Runnabl
 
 
 def workers(entries: tuple[CommandConfig, ...]) -> WorkerLimit:
-    return WorkerLimit(SLOTS)
+    # A place per check (each runs once at a time), so a hung plugin holds only its own;
+    # bounded, so a site of hundreds of checks never forks hundreds of plugins at once.
+    return WorkerLimit(max(1, min(len(entries), SLOTS)))
 
 
 def headline(state: TargetState) -> str | None:
@@ -234,7 +288,7 @@ COLUMNS = (
     Column("status", "Status", "status", 9, True, "", "worst first", "best first", True),
     Column("id", "Check", "id", None, True),
     Column("plugin", "Plugin", "label", None, False, "plugin"),
-    Column("value", "Value", "value", 10, True, "", "highest first", "lowest first", True),
+    Column("value", "Value", "value", None, True, "", "highest first", "lowest first", True, True),
     Column("since", "Since", "since", 10, True, "", "latest change first", "oldest first", True),
     Column("reason", "Output", "reason", None, True),
 )

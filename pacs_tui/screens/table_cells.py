@@ -54,7 +54,8 @@ def value_text(source: Source, state: TargetState, column: Column) -> str:
     if found is None or state.status is Status.DOWN:
         return NONE_TEXT
     name, spec = found
-    return format_metric(spec, state.metrics.get(name))
+    value = format_metric(spec, state.metrics.get(name))
+    return f"{visible(spec.label, VALUE_LIMIT)} {value}" if column.labelled else value
 
 
 def reason_text(state: TargetState) -> str:
@@ -102,6 +103,8 @@ def matches(source: Source, state: TargetState, needle: str) -> bool:
 def summary(source: Source, states: Sequence[TargetState], shown: int | None, order: str) -> str:
     """The line over a table: "7 DICOM nodes · 2 not OK · sort: …", or with a filter (``shown``
     rows) "2 of 7 match · sort: …"."""
+    if not states:  # a site without this kind of section: say how to add one
+        return f"No {source.noun}s configured: add {source.entry} sections to the config"
     if shown is not None:
         parts = [f"{shown} of {len(states)} match"]
     else:

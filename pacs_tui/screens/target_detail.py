@@ -279,7 +279,10 @@ class TargetDetailScreen(PacsScreen):
             )
         others = other_metrics(source, state.metrics, self.metric)
         if others:
-            pairs.append(("Timings" if self.spec.unit == "s" else "Metrics", others))
+            units = {
+                (source.metric(n) if source else spec_from_name(n)).unit for n in state.metrics
+            }
+            pairs.append(("Timings" if units == {"s"} else "Metrics", others))
         pairs += [(label, value) for label, value in detail_facts(source, state.details)]
         if target.label("description"):
             pairs.append(("Description", target.label("description")))

@@ -174,3 +174,30 @@ def test_the_command_source_headline_is_the_first_perfdata_value() -> None:
     )
     assert SOURCE.headline_metric(state) == "perf.time_seconds"
     assert SOURCE.metric("perf.time_seconds").unit == "s"
+
+
+@pytest.mark.parametrize(
+    ("argv", "status", "reason"),
+    [
+        (["99"], Status.UNKNOWN, "exit code 99: not a plugin status (0 to 3); EXIT - exit code 99"),
+        (["signal", "9"], Status.UNKNOWN, "killed by signal 9 (SIGKILL); SIGNAL - about to get"),
+        (["2"], Status.CRIT, "EXIT - exit code 2"),
+        (["3"], Status.UNKNOWN, "EXIT - exit code 3"),
+    ],
+)
+async def test_the_reason_says_why_a_plugin_is_unknown(
+    argv: list[str], status: Status, reason: str
+) -> None:
+    check = CommandCheck(CommandConfig("x", (str(OURS / "exit_code.sh"), *argv)))
+    result = await check.check()
+    assert result.status is status
+    assert result.reason.startswith(reason)
+
+
+async def test_binary_output_is_said_to_be_binary_not_shown() -> None:
+    script = "head -c 3000 /dev/urandom | tr -d '\\n'; echo ' | x=1'; exit 0"  # random bytes, NULs
+    check = CommandCheck(CommandConfig("bin", ("/bin/sh", "-c", script)))
+    result = await check.check()
+    assert result.status is Status.OK  # the plugin's exit code still counts
+    assert result.reason.startswith("output is not text (")
+    assert set(result.metrics) == {"run_seconds"}  # no perfdata read out of garbage

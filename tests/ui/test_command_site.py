@@ -33,9 +33,10 @@ async def test_a_command_only_site_in_every_screen() -> None:
         headers = [str(c.label).split(" ")[0] for c in table.columns.values()]
         assert headers == ["Status", "Check", "Plugin", "Value", "Since", "Output"]
         rows = {str(table.get_row_at(i)[1].plain): table.get_row_at(i) for i in range(3)}
-        assert rows["archive-disk"][3].plain == "483 GiB"  # bytes, in binary units
-        assert rows["ris-db"][3].plain == "2.0 ms"
-        assert rows["hl7-port"][3].plain == "4.0 ms"  # no perfdata: the plugin's run time
+        # Each row says which perfdata value it shows, in its unit (bytes in binary units).
+        assert rows["archive-disk"][3].plain == "/srv/pacs 483 GiB"
+        assert rows["ris-db"][3].plain == "time 2.0 ms"
+        assert rows["hl7-port"][3].plain == "Run 4.0 ms"  # no perfdata: the plugin's run time
         assert str(table.get_row_at(0)[1].plain) == "hl7-port"  # worst first
 
         # The filter matches the plugin's path too.

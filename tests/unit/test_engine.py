@@ -9,7 +9,7 @@ import pytest
 
 from pacs_tui.config import Config, HistoryConfig
 from pacs_tui.engine import Engine, EventUpdate, StateUpdate
-from pacs_tui.model import EventKind, Result, Status
+from pacs_tui.model import Event, EventKind, Result, Status
 from pacs_tui.probes.dicom_source import DicomConfig
 from pacs_tui.store import Store, StoreError
 
@@ -145,3 +145,38 @@ async def test_a_failed_start_runs_no_checks_and_stops_cleanly(tmp_path: Path) -
         await engine.start()
     assert not engine._scheduler._tasks
     await engine.stop()
+
+
+async def test_a_first_result_of_unknown_is_a_change_with_a_since() -> None:
+    """A check that is UNKNOWN from its very first run (a plugin that is missing) gets a
+    "since" and a status-change event, like any other first result."""
+    engine = Engine(Config(), checks=[ScriptedCheck("p", [Result(Status.UNKNOWN, "no such file")])])
+    events: list[Event] = []
+    engine.subscribe(lambda u: events.append(u.event) if isinstance(u, EventUpdate) else None)
+    await engine.run_once()
+    assert engine.states["p"].since is not None
+    assert [e.summary for e in events] == ["UNKNOWN → UNKNOWN: no such file"]
+    await engine.run_once()  # the same again: no new event
+    assert len(events) == 1
+
+
+async def test_after_a_restart_a_change_is_from_the_recorded_status(tmp_path: Path) -> None:
+    path = tmp_path / "h.sqlite"
+    config = Config(history=HistoryConfig(path=path))
+    first = Engine(
+        config, checks=[ScriptedCheck("n", [Result(Status.OK, "ok")])], store=await Store.open(path)
+    )
+    await first.run_once()
+    await first.stop()
+    second = Engine(
+        config,
+        checks=[ScriptedCheck("n", [Result(Status.CRIT, "disk full")])],
+        store=await Store.open(path),
+    )
+    events: list[Event] = []
+    second.subscribe(lambda u: events.append(u.event) if isinstance(u, EventUpdate) else None)
+    await second.start()
+    await second.run_once()
+    await second.stop()
+    assert [e.summary for e in events] == ["OK → CRIT: disk full"]
+    assert events[0].fields["from"] == "OK"

@@ -7,9 +7,10 @@ import asyncio
 import time
 from collections.abc import Callable, Mapping, Sequence
 
+import pytest
 import tomlkit
 
-from pacs_tui.config import Config, parse_config
+from pacs_tui.config import Config, ConfigError, parse_config
 from pacs_tui.config_init import starter_document
 from pacs_tui.config_reader import Reader
 from pacs_tui.engine import Engine, EngineUpdate, EventUpdate
@@ -72,16 +73,46 @@ def test_a_config_with_only_command_checks_is_valid() -> None:
     assert [t.id for t in engine.targets] == ["db"]
 
 
-def test_a_command_must_be_an_argv_list_with_an_absolute_plugin() -> None:
-    for bad in ('"check_tcp -H x"', '["check_tcp"]', "[]", '["/bin/x", 3]'):
-        text = f'[[command]]\nid = "x"\ncommand = {bad}\n'
-        try:
-            parse_config(text)
-        except Exception as exc:
-            assert 'command "x" (#1).command' in str(exc)
-            assert "list of strings" in str(exc)
-        else:
-            raise AssertionError(f"accepted {bad}")
+@pytest.mark.parametrize(
+    ("value", "said"),
+    [
+        ('"check_tcp -H x"', "command = 'check_tcp -H x': expected the plugin and its arguments"),
+        ("[]", "command = an empty list: expected the plugin and its arguments as a list"),
+        ('["check_tcp"]', "command[0] = 'check_tcp': expected the plugin's absolute path"),
+        ('["/bin/x", 3]', "command[1] = 3: expected a string (write numbers in quotes"),
+        ('["/bin/x", "' + "a" * 5000 + '"]', "command[1] = 'aaaa"),
+        (
+            "[" + ", ".join(['"/bin/x"'] * 300) + "]",
+            "command = a list: expected at most 256",
+        ),
+    ],
+)
+def test_a_bad_command_is_named_by_its_place(value: str, said: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_config(f'[[command]]\nid = "x"\ncommand = {value}\n')
+    text = str(info.value)
+    assert f'command "x" (#1).{said}' in text
+
+
+@pytest.mark.parametrize(
+    ("env", "said"),
+    [
+        ('{ _JAVA_OPTIONS = "-Xmx64m" }', None),
+        ('{ "A=B" = "x" }', "env.A=B = 'x': expected a variable name"),
+        ('{ "" = "x" }', "env. = 'x': expected a variable name"),
+        ('{ BIG = "' + "v" * 5000 + '" }', "env.BIG = 'vvvv"),
+        ("{ N = 5 }", "env.N = 5: expected a string"),
+    ],
+)
+def test_a_bad_environment_is_named_by_its_variable(env: str, said: str | None) -> None:
+    text = f'[[command]]\nid = "x"\ncommand = ["/bin/true"]\nenv = {env}\n'
+    if said is None:
+        (entry,) = parse_config(text).section("command")
+        assert entry.env == {"_JAVA_OPTIONS": "-Xmx64m"}
+        return
+    with pytest.raises(ConfigError) as info:
+        parse_config(text)
+    assert f'command "x" (#1).{said}' in str(info.value)
 
 
 def test_metric_specs_come_from_declarations_or_unit_suffixes() -> None:
@@ -243,3 +274,16 @@ def test_thresholds_come_from_the_declaration_unless_the_target_overrides() -> N
         "slow: echo 2.50 s > 2.00 s",
     )
     assert over_threshold(echo, None) is None
+
+
+def test_ids_are_unique_across_every_kind_of_section() -> None:
+    text = (
+        '[[dicom.node]]\nid = "dup"\naet = "A"\nhost = "127.0.0.1"\nport = 104\n'
+        '[[command]]\nid = "dup"\ncommand = ["/bin/true"]\n'
+    )
+    with pytest.raises(ConfigError) as info:
+        parse_config(text)
+    assert [str(p) for p in info.value.problems] == [
+        "[[command]] id = 'dup': expected an id no other target has (a [[dicom.node]] has it; "
+        "ids are unique across every kind of section)"
+    ]
