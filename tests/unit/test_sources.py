@@ -17,7 +17,7 @@ from pacs_tui.engine import Engine, EngineUpdate, EventUpdate
 from pacs_tui.model import Event, EventKind, Result, Status, Target
 from pacs_tui.probes import SOURCES, metric_spec, source_of_kind
 from pacs_tui.scheduler import Scheduler, Services
-from pacs_tui.source import BatchCheck, Check, Emit, Service, over_threshold
+from pacs_tui.source import BatchCheck, Check, Emit, Service, over_threshold, spec_from_name
 
 from .scripted import ScriptedCheck
 
@@ -286,4 +286,26 @@ def test_ids_are_unique_across_every_kind_of_section() -> None:
     assert [str(p) for p in info.value.problems] == [
         "[[command]] id = 'dup': expected an id no other target has (a [[dicom.node]] has it; "
         "ids are unique across every kind of section)"
+    ]
+
+
+def test_values_read_as_an_admin_reads_them() -> None:
+    from pacs_tui.units import format_value
+
+    assert format_value("%", 99.5) == "99.5 %"  # not "100 %": the disk is not full
+    assert format_value("%", 85.0) == "85 %"
+    assert format_value("B", 483.0 * 2**30) == "483 GiB"
+    assert format_value("s", 0.0123) == "12 ms"
+    assert format_value("", 1234567.0) == "1,234,567"
+    # A label made safe for a metric name shows without its hash.
+    assert spec_from_name("perf.quoted_label~0e2d6f4cbaca_seconds").label == "quoted_label"
+    assert spec_from_name("perf.quoted_label~0e2d6f4cbaca_seconds").unit == "s"
+
+
+def test_a_defaulted_timeout_over_the_interval_is_named_as_the_default() -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_config('[dicom]\ninterval = "5s"\n[[command]]\nid = "x"\ncommand = ["/bin/true"]\n')
+    assert [str(p) for p in info.value.problems] == [
+        "dicom.timeout (default 5s): expected less than the interval (dicom.interval = 5s); "
+        "set timeout"
     ]
