@@ -34,7 +34,7 @@ from textual.widgets.data_table import CellDoesNotExist
 from pacs_tui.model import Status, TargetState
 from pacs_tui.screens import TICK_SECONDS, WIDE, UiContext, probe_now
 from pacs_tui.screens import table_cells as cells
-from pacs_tui.screens.table_sort import SortedRows
+from pacs_tui.screens.table_rows import TableRows
 from pacs_tui.screens.table_trend import TableTrend
 from pacs_tui.source import Column, Source
 from pacs_tui.ui_format import (
@@ -54,7 +54,7 @@ STATUS_FLUSH = 0.1
 TREND_REFRESH = 30.0
 
 
-class TargetTableScreen(SortedRows):
+class TargetTableScreen(TableRows):
     """One source's targets in a table with filter, sorting, details and probe-now."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -209,36 +209,6 @@ class TargetTableScreen(SortedRows):
                 STATUS_FLUSH if urgent else FLUSH_SECONDS, self._flush
             )
 
-    def _flush(self) -> None:
-        """Draw the results that came in since the last flush."""
-        self._flush_timer = None
-        self._flush_urgent = False
-        dirty, self._dirty = self._dirty, {}
-        if self.closing or not self._shown():
-            return  # hidden: sync() re-reads everything when the screen is shown again
-        view = self.ctx.view
-        states = [s for s in (view.state(t) for t in dirty) if s is not None]
-        needle = self.filter_text.lower()
-        if any((s.id in self._cells) != cells.matches(self.source, s, needle) for s in states):
-            self._apply_filter()  # a status word changed in or out of the filter
-            return
-        shown = [s for s in states if s.id in self._cells]
-        with self.app.batch_update():
-            self.table.update_cells([c for s in shown for c in self._row_changes(s)])
-            if self.column(self.sort_column).dynamic:
-                moved = [self._key_moved(s) for s in shown]  # every key, not the first moved
-                if any(moved):
-                    self._sort()
-        if any(s.status is not dirty[s.id] for s in states):
-            self._update_summary()
-        if self.selected_id() in dirty:
-            self._update_selected()
-
-    def _shown(self) -> bool:
-        """Is this screen the one on top? (``is_current`` is also true for the screen under a
-        detail screen, which must not keep redrawing a table no one sees.)"""
-        return self.app.screen is self
-
     def restyle(self) -> None:
         self._layout = ()  # force the rebuild: every cell is drawn again with the new theme
         self._relayout(self.size.width)
@@ -274,71 +244,7 @@ class TargetTableScreen(SortedRows):
                 table.add_column(self._header(column), width=widths[column.key], key=column.key)
             self._apply_filter(selected)
 
-    def _apply_filter(self, keep: str | None = None) -> None:
-        """Add the rows that match the filter and are missing, remove those that no longer do.
-
-        The cursor stays on the node it was on (``keep``); on a fresh table it starts at the top.
-        """
-        table = self.table
-        fresh = not self._cells
-        keep = keep or (None if fresh else self.selected_id())
-        needle = self.filter_text.lower()
-        wanted = {s.id: s for s in self.states() if cells.matches(self.source, s, needle)}
-        with self.app.batch_update():
-            for row_id in [r for r in self._cells if r not in wanted]:
-                table.remove_row(row_id)
-                del self._cells[row_id]
-                self._keys.pop(row_id, None)
-            changes = []
-            for row_id, state in wanted.items():
-                if row_id in self._cells:
-                    changes += self._row_changes(state)
-                else:
-                    row = self._render_cells(state)
-                    table.add_row(*(row[c.key] for c in self._columns), key=row_id)
-                    self._cells[row_id] = {k: _sig(v) for k, v in row.items()}
-            table.update_cells(changes)
-            self._sort(keep, top=fresh and keep is None)
-        self._update_summary()
-
-    def _row_changes(
-        self, state: TargetState, only: tuple[str, ...] | None = None
-    ) -> list[tuple[str, str, Text]]:
-        """The cells of ``state``'s row whose content changed, as (row, column, cell) for
-        :meth:`StatusTable.update_cells`; they are recorded as shown."""
-        shown = self._cells.get(state.id)
-        if shown is None:
-            return []
-        changes = []
-        for key, cell in self._render_cells(state, only).items():
-            sig = _sig(cell)
-            if shown.get(key) != sig:
-                shown[key] = sig
-                changes.append((state.id, key, cell))
-        return changes
-
-    def _render_cells(
-        self, state: TargetState, only: tuple[str, ...] | None = None
-    ) -> dict[str, Text]:
-        table = self.table
-        return {
-            c.key: cells.styled(table, c, state, self._text(state, c))
-            for c in self._columns
-            if only is None or c.cell in only
-        }
-
-    def _text(self, state: TargetState, column: Column) -> str:
-        if column.cell == "since":
-            return self._ago(state.since)
-        if column.cell == "trend":
-            return self._sparkline(state, column)
-        return cells.plain_text(self.source, state, column)
-
-    def _sparkline(self, state: TargetState, column: Column) -> str:
-        width = cells.TREND_WIDE if self._wide else cells.TREND_NARROW
-        return self.trend.sparkline(state, column, self.ctx.now(), width, self.ctx.recent)
-
-    # -- sorting (the rest is in SortedRows) -------------------------------------------------
+    # -- sorting (the rest is in TableRows) --------------------------------------------------
 
     @on(DataTable.HeaderSelected, "#target-table")
     def _header_clicked(self, event: DataTable.HeaderSelected) -> None:
@@ -472,7 +378,3 @@ class TargetTableScreen(SortedRows):
             self.notify("Nothing selected.", severity="warning")
             return
         probe_now(self, target_id)
-
-
-def _sig(cell: Text) -> tuple[str, str]:
-    return (cell.plain, str(cell.style))

@@ -1,0 +1,229 @@
+"""The rows of a target table: which are shown (the filter), what their cells say, how results
+reach them (together, every ``FLUSH_SECONDS``, only the cells that changed) and their order
+(the chosen column, ascending or reversed, the header marked ▴/▾; re-sorted only when a result
+moved a row's key)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from rich.text import Text
+from textual.timer import Timer
+
+from pacs_tui.model import Status, TargetState
+from pacs_tui.screens import PacsScreen
+from pacs_tui.screens import table_cells as cells
+from pacs_tui.source import Column, Source
+
+if TYPE_CHECKING:
+    from pacs_tui.screens.table_trend import TableTrend
+    from pacs_tui.widgets import StatusTable
+
+#: Rows whose sort key moved are re-sorted together, at most this often (seconds).
+SORT_DELAY = 0.3
+#: Sort indicators on the sorted column's header.
+ASCENDING = "▴"
+DESCENDING = "▾"
+
+
+class TableRows(PacsScreen):
+    """The rows half of :class:`~pacs_tui.screens.target_table.TargetTableScreen`, which
+    provides the table, its columns, the filter text and the trend."""
+
+    sort_column: str = "status"
+    sort_reverse: bool = False
+    _keys: dict[str, tuple[Any, ...]]
+    _sort_timer: Timer | None = None
+    if TYPE_CHECKING:
+        source: Source
+        trend: TableTrend
+        _columns: tuple[Column, ...]
+        _cells: dict[str, dict[str, tuple[str, str]]]
+
+        @property
+        def table(self) -> StatusTable: ...
+        def column(self, key: str) -> Column: ...
+        def states(self) -> list[TargetState]: ...
+        def selected_id(self) -> str | None: ...
+        def _update_summary(self) -> None: ...
+        def _update_selected(self) -> None: ...
+        def _ago(self, ts: float | None) -> str: ...
+
+        filter_text: str
+        _wide: bool
+        #: Targets that reported since the last flush, with their status before.
+        _dirty: dict[str, Status]
+        _flush_timer: Timer | None
+        _flush_urgent: bool
+
+    def _key_moved(self, state: TargetState) -> bool:
+        """Did ``state``'s row's sort key change (so the order may have)?"""
+        key = self._sort_key(state)
+        if self._keys.get(state.id) == key:
+            return False
+        self._keys[state.id] = key
+        return True
+
+    def _sort_soon(self) -> None:
+        """Sort once after :data:`SORT_DELAY`, however many rows moved meanwhile."""
+        if self._sort_timer is None:
+            self._sort_timer = self.set_timer(SORT_DELAY, self._sort_now)
+
+    def _sort_now(self) -> None:
+        self._sort_timer = None
+        if self.is_current and not self.closing:
+            with self.app.batch_update():
+                self._sort()
+
+    def _sort_key(self, state: TargetState) -> tuple[Any, ...]:
+        column = self.column(self.sort_column)
+        return cells.sort_key(self.source, state, column, self.trend.points(state.id))
+
+    def _sort(self, keep: str | None = None, *, top: bool = False) -> None:
+        """Order the rows; the cursor stays on ``keep`` (default: the selected node) or, with
+        ``top``, goes to the first row."""
+        table = self.table
+        keep = None if top else keep or self.selected_id()
+        # The id column holds the id as shown: sort by what the view knows about that target.
+        by_shown = {cells.shown_id(s): s for s in self.states()}
+        self._keys = {s.id: self._sort_key(s) for s in by_shown.values()}
+
+        def key(cell: Text) -> tuple[Any, ...]:
+            state = by_shown.get(cell.plain)
+            return self._keys[state.id] if state is not None else (True, cell.plain)
+
+        for column in self._columns:
+            table.set_column_label(column.key, self._header(column))
+        id_key = next(c.key for c in self._columns if c.cell == "id")
+        table.sort(id_key, key=key, reverse=self.sort_reverse)
+        if keep is not None and keep in self._cells:
+            table.move_cursor(row=table.get_row_index(keep), animate=False)
+        elif table.row_count:
+            table.move_cursor(row=0, animate=False)
+        self._update_summary()
+        self._update_selected()
+
+    def _header(self, column: Column) -> str:
+        """The column's label, with ▴ or ▾ when the rows are sorted by it."""
+        if column.key != self.sort_column:
+            return column.label
+        descending = column.descending != self.sort_reverse
+        return f"{column.label} {DESCENDING if descending else ASCENDING}"
+
+    def _set_sort(self, column: str, reverse: bool) -> None:
+        self.sort_column = column
+        self.sort_reverse = reverse
+        with self.app.batch_update():
+            self._sort()
+
+    def action_next_sort(self) -> None:
+        keys = [c.key for c in self._columns]
+        index = keys.index(self.sort_column) if self.sort_column in keys else -1
+        self._set_sort(keys[(index + 1) % len(keys)], False)
+
+    def action_reverse_sort(self) -> None:
+        self._set_sort(self.sort_column, not self.sort_reverse)
+
+    def sort_description(self) -> str:
+        """``"sort: status, worst first"``, ``"sort: node"``, ``"sort: node, reversed"``."""
+        column = self.column(self.sort_column)
+        order = (column.reversed_order or "reversed") if self.sort_reverse else column.order
+        return f"sort: {column.label.lower()}" + (f", {order}" if order else "")
+
+    def _flush(self) -> None:
+        """Draw the results that came in since the last flush."""
+        self._flush_timer = None
+        self._flush_urgent = False
+        dirty, self._dirty = self._dirty, {}
+        if self.closing or not self._shown():
+            return  # hidden: sync() re-reads everything when the screen is shown again
+        view = self.ctx.view
+        states = [s for s in (view.state(t) for t in dirty) if s is not None]
+        needle = self.filter_text.lower()
+        if any((s.id in self._cells) != cells.matches(self.source, s, needle) for s in states):
+            self._apply_filter()  # a status word changed in or out of the filter
+            return
+        shown = [s for s in states if s.id in self._cells]
+        with self.app.batch_update():
+            self.table.update_cells([c for s in shown for c in self._row_changes(s)])
+            if self.column(self.sort_column).dynamic:
+                moved = [self._key_moved(s) for s in shown]  # every key, not the first moved
+                if any(moved):
+                    self._sort()
+        if any(s.status is not dirty[s.id] for s in states):
+            self._update_summary()
+        if self.selected_id() in dirty:
+            self._update_selected()
+
+    def _shown(self) -> bool:
+        """Is this screen the one on top? (``is_current`` is also true for the screen under a
+        detail screen, which must not keep redrawing a table no one sees.)"""
+        return self.app.screen is self
+
+    def _apply_filter(self, keep: str | None = None) -> None:
+        """Add the rows that match the filter and are missing, remove those that no longer do.
+
+        The cursor stays on the node it was on (``keep``); on a fresh table it starts at the top.
+        """
+        table = self.table
+        fresh = not self._cells
+        keep = keep or (None if fresh else self.selected_id())
+        needle = self.filter_text.lower()
+        wanted = {s.id: s for s in self.states() if cells.matches(self.source, s, needle)}
+        with self.app.batch_update():
+            for row_id in [r for r in self._cells if r not in wanted]:
+                table.remove_row(row_id)
+                del self._cells[row_id]
+                self._keys.pop(row_id, None)
+            changes = []
+            for row_id, state in wanted.items():
+                if row_id in self._cells:
+                    changes += self._row_changes(state)
+                else:
+                    row = self._render_cells(state)
+                    table.add_row(*(row[c.key] for c in self._columns), key=row_id)
+                    self._cells[row_id] = {k: _sig(v) for k, v in row.items()}
+            table.update_cells(changes)
+            self._sort(keep, top=fresh and keep is None)
+        self._update_summary()
+
+    def _row_changes(
+        self, state: TargetState, only: tuple[str, ...] | None = None
+    ) -> list[tuple[str, str, Text]]:
+        """The cells of ``state``'s row whose content changed, as (row, column, cell) for
+        :meth:`StatusTable.update_cells`; they are recorded as shown."""
+        shown = self._cells.get(state.id)
+        if shown is None:
+            return []
+        changes = []
+        for key, cell in self._render_cells(state, only).items():
+            sig = _sig(cell)
+            if shown.get(key) != sig:
+                shown[key] = sig
+                changes.append((state.id, key, cell))
+        return changes
+
+    def _render_cells(
+        self, state: TargetState, only: tuple[str, ...] | None = None
+    ) -> dict[str, Text]:
+        table = self.table
+        return {
+            c.key: cells.styled(table, c, state, self._text(state, c))
+            for c in self._columns
+            if only is None or c.cell in only
+        }
+
+    def _text(self, state: TargetState, column: Column) -> str:
+        if column.cell == "since":
+            return self._ago(state.since)
+        if column.cell == "trend":
+            return self._sparkline(state, column)
+        return cells.plain_text(self.source, state, column)
+
+    def _sparkline(self, state: TargetState, column: Column) -> str:
+        width = cells.TREND_WIDE if self._wide else cells.TREND_NARROW
+        return self.trend.sparkline(state, column, self.ctx.now(), width, self.ctx.recent)
+
+
+def _sig(cell: Text) -> tuple[str, str]:
+    return (cell.plain, str(cell.style))
