@@ -1,4 +1,6 @@
-"""Command line: ``pacs-tui [run|demo|status|collect|history|config]``.
+"""Command line: ``pacs-tui [run|demo|status|collect|history|config]``: the parser, the entry
+point (bounded exit), and the config commands. The other commands live in
+:mod:`pacs_tui.cli_engine` (status, collect, history) and :mod:`pacs_tui.cli_ui` (run, demo).
 
 Heavy imports (Textual, pynetdicom, aiosqlite) happen inside the command that needs them, so
 ``--help`` and ``status`` start fast and the headless commands never load Textual.
@@ -7,19 +9,14 @@ Heavy imports (Textual, pynetdicom, aiosqlite) happen inside the command that ne
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
 import difflib
 import logging
 import os
-import shlex
-import shutil
-import signal
 import sys
-import tempfile
 import threading
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
@@ -29,23 +26,17 @@ from pacs_tui.config import (
     ConfigError,
     ConfigNotFound,
     default_config_path,
-    default_log_dir,
     find_config,
-    load_config,
     load_file,
 )
-from pacs_tui.durations import parse_duration
-from pacs_tui.logs import LEVELS, setup_logging
+from pacs_tui.logs import LEVELS
 from pacs_tui.model import EventKind, Status
 from pacs_tui.visible import visible, visible_lines
 
 if TYPE_CHECKING:
-    from pacs_tui.demo.dicom_nodes import DemoDicomSite
-    from pacs_tui.engine import Engine
+    pass
 
-log = logging.getLogger("pacs_tui")
-
-EXIT_USAGE = 2  # bad arguments or an unusable config, as argparse exits
+from pacs_tui.cli_common import EXIT_USAGE, _err, _print_config_error, _print_not_found, log
 
 
 class _Parser(argparse.ArgumentParser):
@@ -258,17 +249,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         _err(f"pacs-tui {command}: unrecognized arguments: {' '.join(extra)}")
         _err(f"Try 'pacs-tui {command} --help'.")
         return code
+    # The commands' modules are imported for the command that runs (start-up stays light).
     try:
-        if command == "run":
-            return cmd_run(args)
-        if command == "demo":
-            return cmd_demo(args)
-        if command == "status":
-            return cmd_status(args)
-        if command == "collect":
-            return cmd_collect(args)
-        if command == "history":
-            return cmd_history(args)
+        if command in ("run", "demo"):
+            from pacs_tui import cli_ui
+
+            return cli_ui.cmd_run(args) if command == "run" else cli_ui.cmd_demo(args)
+        if command in ("status", "collect", "history"):
+            from pacs_tui import cli_engine
+
+            run: dict[str, Callable[[argparse.Namespace], int]] = {
+                "status": cli_engine.cmd_status,
+                "collect": cli_engine.cmd_collect,
+                "history": cli_engine.cmd_history,
+            }
+            return run[command](args)
         if command == "config":
             if args.config_command == "init":
                 return cmd_config_init(args)
@@ -281,47 +276,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 # -- config helpers -------------------------------------------------------------------------
-
-
-def _load(args: argparse.Namespace) -> Config | None:
-    """The config, or None after printing why it can't be had (never a traceback)."""
-    try:
-        return load_config(args.config)
-    except ConfigNotFound as exc:
-        _print_not_found(exc)
-    except ConfigError as exc:
-        _print_config_error(exc)
-    return None
-
-
-def _err(message: object) -> None:
-    """Print to stderr with control characters made visible: error texts carry paths, config
-    keys and peer or process strings that did not come from our own code."""
-    print(visible_lines(message), file=sys.stderr)
-
-
-def _print_not_found(exc: ConfigNotFound) -> None:
-    if exc.explicit is not None:
-        _err(f"pacs-tui: config file {exc.explicit} (from {exc.via}) does not exist.")
-    else:
-        _err("pacs-tui: no config file found. Looked in, in order:")
-        for path in exc.searched:
-            _err(f"  {path}")
-    _err("\nTo start:")
-    if exc.explicit is not None:
-        # Write the starter config where it was looked for, not in the default place.
-        _err(f"  pacs-tui config init --path {shlex.quote(str(exc.explicit))}")
-        _err("                           write a commented starter config there, then edit it")
-    else:
-        _err("  pacs-tui config init     write a commented starter config, then edit it")
-    _err("  pacs-tui demo            try it on a simulated hospital, no config needed")
-
-
-def _print_config_error(exc: ConfigError) -> None:
-    where = f" in {exc.source}" if exc.source else ""
-    _err(f"pacs-tui: the config{where} has {len(exc.problems)} problem(s):")
-    for problem in exc.problems:
-        _err(f"  - {problem}")
 
 
 # -- commands -------------------------------------------------------------------------------
@@ -374,249 +328,3 @@ def cmd_config_init(args: argparse.Namespace) -> int:
         "Edit the examples (delete the sections you do not need), then run: pacs-tui config check"
     )
     return 0
-
-
-def cmd_status(args: argparse.Namespace) -> int:
-    setup_logging(args.log_level if args.log_level != "info" else "warning")
-    config = _load(args)
-    if config is None:
-        return Status.UNKNOWN.exit_code
-    from pacs_tui.engine import Engine
-    from pacs_tui.report import status_json, status_table
-
-    async def once() -> int:
-        engine = Engine(config)
-        engine.remember(await _recorded_statuses(config))
-        try:
-            states = await engine.run_once()
-        finally:
-            await engine.stop()
-        checked = time.time()
-        if args.json:
-            print(status_json(config.site.name, checked, states))
-        else:
-            print(status_table(config.site.name, states))
-        return Status.worst(s.status for s in states).exit_code
-
-    return asyncio.run(once())
-
-
-def _history_there(path: Path) -> bool:
-    """Is there anything at the history's path? ``PermissionError`` (in words) when a folder
-    above it may not be entered, so no one mistakes that for "no history yet"."""
-    try:
-        os.lstat(path)
-    except (FileNotFoundError, NotADirectoryError):
-        return False
-    except PermissionError:
-        raise PermissionError(
-            f"cannot reach the history {path}: permission denied on a folder above it "
-            "(run this as the user that writes the history)"
-        ) from None
-    return True
-
-
-async def _recorded_statuses(config: Config) -> dict[str, tuple[Status, str, float]]:
-    """The last recorded status of each target, when a history exists (a collector's, say), so
-    that ``status`` says since when a node has been DOWN rather than "since this check".
-
-    No history is no warning; anything at the history's path that the store refuses (a link,
-    a FIFO, a folder, a device, another program's file) is one warning, and the check runs."""
-    from pacs_tui.store import Store, StoreError
-
-    try:
-        if not _history_there(config.history.path):
-            return {}
-    except PermissionError as exc:
-        log.warning("status: not reading the history: %s", exc)
-        return {}
-    try:
-        store = await Store.open(config.history.path, readonly=True)
-        try:
-            return await store.last_statuses()
-        finally:
-            await store.close()
-    except StoreError as exc:
-        log.warning("status: not reading the history: %s", exc)
-        return {}
-
-
-def cmd_collect(args: argparse.Namespace) -> int:
-    setup_logging(args.log_level)
-    config = _load(args)
-    if config is None:
-        return EXIT_USAGE
-    from pacs_tui.engine import engine_with_history
-    from pacs_tui.store import StoreError
-
-    async def collect() -> int:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop.set)
-        engine = engine_with_history(config)
-        try:
-            await engine.start()
-        except StoreError as exc:
-            log.error("cannot start: %s", exc)
-            await engine.stop()
-            return 1
-        log.info(
-            "collecting: site %r, %d targets, history %s",
-            config.site.name,
-            len(engine.targets),
-            config.history.path,
-        )
-        await stop.wait()
-        log.info("stopping: flushing history")
-        try:
-            await engine.stop()
-        except StoreError as exc:
-            log.error("stopped, but the history could not be flushed: %s", exc)
-            return 1
-        log.info("stopped")
-        return 0
-
-    return asyncio.run(collect())
-
-
-def cmd_history(args: argparse.Namespace) -> int:
-    setup_logging(args.log_level if args.log_level != "info" else "warning")
-    config = _load(args)
-    if config is None:
-        return EXIT_USAGE
-    try:
-        window = parse_duration(args.since)
-    except ValueError as exc:
-        _err(f"pacs-tui: --since: {exc}")
-        return EXIT_USAGE
-    path = config.history.path
-    try:
-        there = _history_there(path)
-    except PermissionError as exc:
-        _err(f"pacs-tui: {exc}")
-        return 1
-    if not there:
-        _err(f"pacs-tui: no history yet at {path} (run `pacs-tui collect` or the UI)")
-        return 1
-    from pacs_tui.report import history_csv, history_json_text, history_table
-    from pacs_tui.store import Store, StoreError
-
-    async def query() -> int:
-        try:
-            store = await Store.open(path, readonly=True)
-        except StoreError as exc:
-            _err(f"pacs-tui: {exc}")
-            return 1
-        try:
-            targets = await store.targets()
-            for what, asked, known in (
-                ("target of kind", args.kind, {str(t.kind) for t in targets}),
-                ("target", args.target, {t.id for t in targets}),
-            ):
-                if asked is not None and asked not in known:
-                    close = difflib.get_close_matches(asked, sorted(known), n=1)
-                    hint = f" (did you mean {close[0]!r}?)" if close else ""
-                    _err(
-                        f"pacs-tui: no {what} {asked!r} in the history {path}{hint}; "
-                        f"known: {', '.join(sorted(known)) or 'none yet'}"
-                    )
-                    return 1
-            since = time.time() - window
-            samples = (
-                []
-                if args.event
-                else await store.samples(
-                    target=args.target, metric=args.metric, since=since, kind=args.kind
-                )
-            )
-            events = await store.events(
-                target=args.target, kind=args.event, since=since, target_kind=args.kind
-            )
-        except StoreError as exc:
-            _err(f"pacs-tui: {exc}")
-            return 1
-        finally:
-            await store.close()
-        if args.json:
-            print(history_json_text(samples, events))
-        elif args.csv:
-            sys.stdout.write(history_csv(samples))
-        else:
-            print(history_table(samples, events))
-        return 0
-
-    return asyncio.run(query())
-
-
-def _ui_log_file() -> Path:
-    return default_log_dir() / "pacs-tui.log"
-
-
-def cmd_run(args: argparse.Namespace) -> int:
-    config = _load(args)
-    if config is None:
-        return EXIT_USAGE
-    log_file = setup_logging(args.log_level, file=_ui_log_file())
-    from pacs_tui.engine import engine_with_history
-
-    async def build() -> Engine:
-        return engine_with_history(config)
-
-    return _run_app(build, demo=False, ansi=args.ansi, log_file=log_file)
-
-
-def cmd_demo(args: argparse.Namespace) -> int:
-    log_file = setup_logging(args.log_level, file=_ui_log_file())
-    from pacs_tui.engine import engine_with_history
-
-    sites: list[DemoDicomSite] = []
-    with tempfile.TemporaryDirectory(prefix="pacs-tui-demo-") as tmp:
-        history = args.history or Path(tmp) / "demo-history.sqlite"
-
-        async def build() -> Engine:
-            # Imported here, after the first frame: pynetdicom alone costs ~120 ms to import.
-            from pacs_tui.demo.dicom_nodes import DemoDicomSite
-            from pacs_tui.demo.site import demo_config
-
-            site = DemoDicomSite()
-            sites.append(site)
-            nodes = await asyncio.to_thread(site.start)
-            log.info("demo site started: %d DICOM nodes on loopback", len(nodes))
-            return engine_with_history(demo_config(nodes, history))
-
-        def cleanup() -> None:
-            for site in sites:
-                site.stop()
-            shutil.rmtree(tmp, ignore_errors=True)
-
-        try:
-            return _run_app(build, demo=True, ansi=args.ansi, log_file=log_file, cleanup=cleanup)
-        finally:
-            for site in sites:
-                site.stop()
-
-
-def _run_app(
-    build: Callable[[], Awaitable[Engine]],
-    *,
-    demo: bool,
-    ansi: bool,
-    log_file: Path | None,
-    cleanup: Callable[[], None] | None = None,
-) -> int:
-    from pacs_tui.app import PacsApp
-
-    app = PacsApp(build, demo=demo, ansi=ansi)
-    if cleanup is not None:
-        app.hang_up_cleanups.append(cleanup)
-    app.run()
-    if app.start_error is not None:
-        _err(f"pacs-tui: the engine did not start: {app.start_error}")
-        return 1
-    if app.stop_error is not None:
-        _err(f"pacs-tui: the history was not fully written at quit: {app.stop_error}")
-        return 1
-    if log_file is not None and app.return_code not in (0, None):
-        _err(f"pacs-tui: the UI stopped with an error; see {log_file}")
-    return app.return_code or 0

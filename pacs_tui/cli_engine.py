@@ -1,0 +1,192 @@
+"""The engine's commands: ``status`` (every check once), ``collect`` (the headless engine) and
+``history`` (read what was recorded)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import difflib
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+
+from pacs_tui.cli_common import EXIT_USAGE, _err, _load, log
+from pacs_tui.config import Config
+from pacs_tui.durations import parse_duration
+from pacs_tui.logs import setup_logging
+from pacs_tui.model import Status
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    setup_logging(args.log_level if args.log_level != "info" else "warning")
+    config = _load(args)
+    if config is None:
+        return Status.UNKNOWN.exit_code
+    from pacs_tui.engine import Engine
+    from pacs_tui.report import status_json, status_table
+
+    async def once() -> int:
+        engine = Engine(config)
+        engine.remember(await _recorded_statuses(config))
+        try:
+            states = await engine.run_once()
+        finally:
+            await engine.stop()
+        checked = time.time()
+        if args.json:
+            print(status_json(config.site.name, checked, states))
+        else:
+            print(status_table(config.site.name, states))
+        return Status.worst(s.status for s in states).exit_code
+
+    return asyncio.run(once())
+
+
+def _history_there(path: Path) -> bool:
+    """Is there anything at the history's path? ``PermissionError`` (in words) when a folder
+    above it may not be entered, so no one mistakes that for "no history yet"."""
+    try:
+        os.lstat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return False
+    except PermissionError:
+        raise PermissionError(
+            f"cannot reach the history {path}: permission denied on a folder above it "
+            "(run this as the user that writes the history)"
+        ) from None
+    return True
+
+
+async def _recorded_statuses(config: Config) -> dict[str, tuple[Status, str, float]]:
+    """The last recorded status of each target, when a history exists (a collector's, say), so
+    that ``status`` says since when a node has been DOWN rather than "since this check".
+
+    No history is no warning; anything at the history's path that the store refuses (a link,
+    a FIFO, a folder, a device, another program's file) is one warning, and the check runs."""
+    from pacs_tui.store import Store, StoreError
+
+    try:
+        if not _history_there(config.history.path):
+            return {}
+    except PermissionError as exc:
+        log.warning("status: not reading the history: %s", exc)
+        return {}
+    try:
+        store = await Store.open(config.history.path, readonly=True)
+        try:
+            return await store.last_statuses()
+        finally:
+            await store.close()
+    except StoreError as exc:
+        log.warning("status: not reading the history: %s", exc)
+        return {}
+
+
+def cmd_collect(args: argparse.Namespace) -> int:
+    setup_logging(args.log_level)
+    config = _load(args)
+    if config is None:
+        return EXIT_USAGE
+    from pacs_tui.engine import engine_with_history
+    from pacs_tui.store import StoreError
+
+    async def collect() -> int:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        engine = engine_with_history(config)
+        try:
+            await engine.start()
+        except StoreError as exc:
+            log.error("cannot start: %s", exc)
+            await engine.stop()
+            return 1
+        log.info(
+            "collecting: site %r, %d targets, history %s",
+            config.site.name,
+            len(engine.targets),
+            config.history.path,
+        )
+        await stop.wait()
+        log.info("stopping: flushing history")
+        try:
+            await engine.stop()
+        except StoreError as exc:
+            log.error("stopped, but the history could not be flushed: %s", exc)
+            return 1
+        log.info("stopped")
+        return 0
+
+    return asyncio.run(collect())
+
+
+def cmd_history(args: argparse.Namespace) -> int:
+    setup_logging(args.log_level if args.log_level != "info" else "warning")
+    config = _load(args)
+    if config is None:
+        return EXIT_USAGE
+    try:
+        window = parse_duration(args.since)
+    except ValueError as exc:
+        _err(f"pacs-tui: --since: {exc}")
+        return EXIT_USAGE
+    path = config.history.path
+    try:
+        there = _history_there(path)
+    except PermissionError as exc:
+        _err(f"pacs-tui: {exc}")
+        return 1
+    if not there:
+        _err(f"pacs-tui: no history yet at {path} (run `pacs-tui collect` or the UI)")
+        return 1
+    from pacs_tui.report import history_csv, history_json_text, history_table
+    from pacs_tui.store import Store, StoreError
+
+    async def query() -> int:
+        try:
+            store = await Store.open(path, readonly=True)
+        except StoreError as exc:
+            _err(f"pacs-tui: {exc}")
+            return 1
+        try:
+            targets = await store.targets()
+            for what, asked, known in (
+                ("target of kind", args.kind, {str(t.kind) for t in targets}),
+                ("target", args.target, {t.id for t in targets}),
+            ):
+                if asked is not None and asked not in known:
+                    close = difflib.get_close_matches(asked, sorted(known), n=1)
+                    hint = f" (did you mean {close[0]!r}?)" if close else ""
+                    _err(
+                        f"pacs-tui: no {what} {asked!r} in the history {path}{hint}; "
+                        f"known: {', '.join(sorted(known)) or 'none yet'}"
+                    )
+                    return 1
+            since = time.time() - window
+            samples = (
+                []
+                if args.event
+                else await store.samples(
+                    target=args.target, metric=args.metric, since=since, kind=args.kind
+                )
+            )
+            events = await store.events(
+                target=args.target, kind=args.event, since=since, target_kind=args.kind
+            )
+        except StoreError as exc:
+            _err(f"pacs-tui: {exc}")
+            return 1
+        finally:
+            await store.close()
+        if args.json:
+            print(history_json_text(samples, events))
+        elif args.csv:
+            sys.stdout.write(history_csv(samples))
+        else:
+            print(history_table(samples, events))
+        return 0
+
+    return asyncio.run(query())
