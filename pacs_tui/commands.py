@@ -130,11 +130,10 @@ def palette_commands(app: PacsApp, screen: Screen[Any]) -> list[PaletteCommand]:
 
 
 def _probe(app: PacsApp, target_id: str) -> None:
-    from pacs_tui.screens import NOTIFY_SECONDS
+    from pacs_tui.screens import probe_and_say
 
-    if app.ctx is not None and app.ctx.view.probe_now(target_id):
-        shown = visible(target_id, VALUE_LIMIT)
-        app.notify(f"Probing {shown} now…", timeout=NOTIFY_SECONDS, markup=False)
+    if app.ctx is not None:
+        probe_and_say(app.ctx.view, app.notify, target_id)
 
 
 async def _open_node(app: PacsApp, target_id: str) -> None:

@@ -11,10 +11,10 @@ import re
 import stat
 import tomllib
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import platformdirs
 
@@ -22,6 +22,9 @@ from pacs_tui import config_reader as cv
 from pacs_tui.config_reader import NO_VALUE, Problem, Reader, did_you_mean
 from pacs_tui.private_paths import file_kind
 from pacs_tui.visible import ELLIPSIS, visible
+
+if TYPE_CHECKING:
+    from pacs_tui.source import Source
 
 APP_NAME = "pacs-tui"
 ENV_CONFIG = "PACS_TUI_CONFIG"
@@ -239,18 +242,16 @@ def _read(reader: Reader, data: Mapping[str, Any], source: Path | None) -> Confi
                     f"an id no other target has (a {first} has it; ids are unique across "
                     "every kind of section)",
                 )
-    if not any(src.targets(sections[src.name]) for src in SOURCES) and not _has_entries(data):
+    if not owners and not _has_entries(data, SOURCES):
         # An entry that did not parse was reported already; an empty config watches nothing.
         where = " or ".join(src.entry for src in SOURCES)
         reader.problem("(nothing to watch)", NO_VALUE, f"at least one {where}")
     return config
 
 
-def _has_entries(data: Mapping[str, Any]) -> bool:
+def _has_entries(data: Mapping[str, Any], sources: Iterable[Source]) -> bool:
     """Does the file hold any entry at all (one that failed to parse still counts)?"""
-    from pacs_tui.probes import SOURCES
-
-    for src in SOURCES:
+    for src in sources:
         value = data.get(src.name)
         if isinstance(value, list) and value:
             return True

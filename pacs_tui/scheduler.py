@@ -119,6 +119,8 @@ async def cancel_until_done(tasks: set[asyncio.Future[Any]], what: str) -> None:
 @dataclass
 class _Slot:
     check: Periodic
+    #: The targets its runs report, by id.
+    targets: dict[str, Target] = field(default_factory=dict)
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     down_streak: int = 0
     running: bool = False
@@ -144,11 +146,9 @@ class Scheduler:
         rng: random.Random | None = None,
         pools: Mapping[str, int] | None = None,
     ) -> None:
-        self._slots = {_name(c): _Slot(c) for c in checks}
+        self._slots = {_name(c): _Slot(c, {t.id: t for t in _targets(c)}) for c in checks}
         #: Which slot runs each target (a batch runs several).
-        self._by_target = {
-            t.id: slot for slot in self._slots.values() for t in _targets(slot.check)
-        }
+        self._by_target = {tid: slot for slot in self._slots.values() for tid in slot.targets}
         self._pools = {name: asyncio.Semaphore(size) for name, size in (pools or {}).items()}
         self._on_result = on_result
         self._jitter = jitter
@@ -235,10 +235,9 @@ class Scheduler:
         # Back off while every target of the run is DOWN (one for a single check).
         down = bool(results) and all(r.status is Status.DOWN for r in results.values())
         slot.down_streak = slot.down_streak + 1 if down else 0
-        targets = {t.id: t for t in _targets(slot.check)}
         for target_id, result in results.items():
             try:
-                self._on_result(targets[target_id], result)
+                self._on_result(slot.targets[target_id], result)
             except Exception:
                 log.exception("result handler failed for %s", target_id)
 

@@ -79,18 +79,14 @@ UNIT_SUFFIXES: tuple[tuple[str, str], ...] = (
 def spec_from_name(name: str) -> MetricSpec:
     """A spec for a metric known only by its name: the unit from its suffix, the label from
     the rest (``perf.time_seconds`` → "time", seconds)."""
-    label = name.removeprefix("perf.")
+    label, unit = name.removeprefix("perf."), ""
+    for suffix, suffix_unit in UNIT_SUFFIXES:
+        if label.endswith(suffix):
+            label, unit = label.removesuffix(suffix) or label, suffix_unit
+            break
     # A perfdata label made safe for a name ends in "~" and a hash of the original: drop it.
     hashed = label.rfind("~")
-    for suffix, unit in UNIT_SUFFIXES:
-        if hashed > 0 and label.endswith(suffix):
-            return MetricSpec(name, unit, label[:hashed])
-    if hashed > 0:
-        return MetricSpec(name, "", label[:hashed])
-    for suffix, unit in UNIT_SUFFIXES:
-        if label.endswith(suffix):
-            return MetricSpec(name, unit, label.removesuffix(suffix) or label)
-    return MetricSpec(name, "", label)
+    return MetricSpec(name, unit, label[:hashed] if hashed > 0 else label)
 
 
 CellKind = Literal["status", "id", "label", "address", "value", "trend", "since", "reason"]
@@ -101,7 +97,7 @@ class Column:
     """One column of a source's target table: what its cells hold and how it sorts.
 
     ``cell`` is "status", "id", "label" (the target label named by ``arg``), "address"
-    (host:port, with the AE title when the target has one), "value" (the headline metric, or
+    (host:port), "value" (the headline metric, or
     the metric named by ``arg``), "trend" (the headline metric's last hour), "since" or
     "reason"."""
 

@@ -22,7 +22,15 @@ from tomlkit.items import AoT
 from pacs_tui import config_reader as cv
 from pacs_tui.config_reader import Reader
 from pacs_tui.model import Result, Status, Target, TargetKind, TargetState
-from pacs_tui.source import BuildContext, Column, MetricSpec, Runnable, Source, WorkerLimit
+from pacs_tui.source import (
+    UNIT_SUFFIXES,
+    BuildContext,
+    Column,
+    MetricSpec,
+    Runnable,
+    Source,
+    WorkerLimit,
+)
 from pacs_tui.visible import TEXT_LIMIT
 
 #: Plugins of one site run at most this many at a time (subprocess slots, not DICOM workers).
@@ -39,7 +47,8 @@ RUN_SECONDS = MetricSpec(
 METRICS = (RUN_SECONDS,)
 
 _NAGIOS_STATUS = {0: Status.OK, 1: Status.WARN, 2: Status.CRIT, 3: Status.UNKNOWN}
-_UNIT_SUFFIX = {"s": "_seconds", "B": "_bytes", "%": "_percent", "c": "_total", "": ""}
+#: A perfdata value's base unit → its metric-name suffix (the naming spec_from_name reads).
+_UNIT_SUFFIX = {unit: suffix for suffix, unit in UNIT_SUFFIXES}
 
 
 @dataclass(frozen=True, slots=True)

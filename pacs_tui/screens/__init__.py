@@ -162,14 +162,20 @@ class PacsScreen(Screen[None]):
 
 
 def probe_now(screen: PacsScreen, target_id: str) -> None:
-    """Ask the engine to check ``target_id`` now and say so."""
+    """Ask the engine to check ``target_id`` now and say so on ``screen``."""
+    probe_and_say(screen.ctx.view, screen.notify, target_id)
+
+
+def probe_and_say(view: EngineView, notify: Callable[..., None], target_id: str) -> None:
+    """Ask ``view`` to check ``target_id`` now and say so with ``notify`` (a screen's or the
+    app's)."""
     shown = visible(target_id, VALUE_LIMIT)
-    if screen.ctx.view.probe_now(target_id):
-        screen.notify(f"Probing {shown} now…", timeout=NOTIFY_SECONDS, markup=False)
-    elif screen.ctx.view.state(target_id) is not None:
-        screen.notify(f"{shown} reports on its own; it cannot be probed.", markup=False)
+    if view.probe_now(target_id):
+        notify(f"Probing {shown} now…", timeout=NOTIFY_SECONDS, markup=False)
+    elif view.state(target_id) is not None:
+        notify(f"{shown} reports on its own; it cannot be probed.", markup=False)
     else:
-        screen.notify(f"{shown} is not a known target.", severity="error", markup=False)
+        notify(f"{shown} is not a known target.", severity="error", markup=False)
 
 
 class StartingScreen(Screen[None]):

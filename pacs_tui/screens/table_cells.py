@@ -92,11 +92,9 @@ def matches(source: Source, state: TargetState, needle: str) -> bool:
     if not needle:
         return True
     hay = [shown_id(state), state.status.word]
-    for column in source.columns:
+    for column in source.columns:  # every label column, shown at this width or not
         if column.cell in ("label", "address"):
             hay.append(plain_text(source, state, column))
-    if state.target.label("aet"):
-        hay.append(label_text(state, "aet"))
     return any(needle in field.lower() for field in hay)
 
 

@@ -71,7 +71,7 @@ class TableRows(PacsScreen):
 
     def _sort_now(self) -> None:
         self._sort_timer = None
-        if self.is_current and not self.closing:
+        if self._shown() and not self.closing:
             with self.app.batch_update():
                 self._sort()
 

@@ -73,6 +73,11 @@ def detail_facts(source: Source | None, details: Mapping[str, Any]) -> list[tupl
     return facts
 
 
+def _spec(source: Source | None, name: str) -> MetricSpec:
+    """The declaration of metric ``name`` (by its name's unit suffix without a source)."""
+    return source.metric(name) if source is not None else spec_from_name(name)
+
+
 def other_metrics(source: Source | None, metrics: Mapping[str, float], headline: str) -> str:
     """``"assoc 1.2 ms · echo 0.4 ms · release 0.3 ms"``: the metrics besides the headline,
     declared ones first, each with its label and unit."""
@@ -82,7 +87,7 @@ def other_metrics(source: Source | None, metrics: Mapping[str, float], headline:
     for name in names:
         if name == headline:
             continue
-        spec = source.metric(name) if source is not None else spec_from_name(name)
+        spec = _spec(source, name)
         parts.append(f"{spec.label} {format_metric(spec, metrics[name])}")
     return " · ".join(parts)
 
@@ -161,9 +166,7 @@ class TargetDetailScreen(PacsScreen):
 
     @property
     def spec(self) -> MetricSpec:
-        if self.source is not None:
-            return self.source.metric(self.metric)
-        return spec_from_name(self.metric)
+        return _spec(self.source, self.metric)
 
     def compose_body(self) -> ComposeResult:
         with VerticalScroll(id="detail-body"):
@@ -279,9 +282,7 @@ class TargetDetailScreen(PacsScreen):
             )
         others = other_metrics(source, state.metrics, self.metric)
         if others:
-            units = {
-                (source.metric(n) if source else spec_from_name(n)).unit for n in state.metrics
-            }
+            units = {_spec(source, n).unit for n in state.metrics}
             pairs.append(("Timings" if units == {"s"} else "Metrics", others))
         pairs += [(label, value) for label, value in detail_facts(source, state.details)]
         if target.label("description"):
