@@ -91,7 +91,8 @@ async def test_demo_site_end_to_end(demo_engine: Engine) -> None:
         await wait_for(pilot, lambda: len(row_ids(table)) == 2)
         assert sorted(row_ids(table)) == ["archive-main", "archive-mirror"]
         await pilot.press("escape")
-        await wait_for(pilot, lambda: table.row_count == len(demo_engine.states))
+        dicom = [s for s in demo_engine.states.values() if s.target.kind == "dicom-node"]
+        await wait_for(pilot, lambda: table.row_count == len(dicom))
         assert app.focused is table  # type: ignore[comparison-overlap]  # mypy narrowed it
 
         # p asks the engine for a probe of the selected node (recorded as an operator event).
@@ -120,6 +121,16 @@ async def test_demo_site_end_to_end(demo_engine: Engine) -> None:
         recent = app.screen.query_one("#recent", StatusTable)
         await wait_for(pilot, lambda: recent.row_count >= 6)
 
+        # 3: the demo's command checks, their plugins played by this Python, with a value.
+        await pilot.press("3")
+        await wait_for(pilot, lambda: isinstance(app.screen, TargetTableScreen))
+        checks = nodes_table(app)
+        await wait_for(pilot, lambda: sorted(row_ids(checks)) == ["archive-disk", "ris-db"])
+        await wait_for(pilot, lambda: checks.get_cell("ris-db", "value").plain == "time 4.0 ms")
+        disk = checks.get_cell("archive-disk", "status").plain
+        assert disk in ("▲ WARN", "✔ OK")  # it fills with the clock
+        assert checks.get_cell("archive-disk", "value").plain.startswith("/srv/pacs 8")
+
         # ? lists every key, generated from the bindings.
         await pilot.press("question_mark")
         await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen))
@@ -134,8 +145,8 @@ async def test_demo_site_end_to_end(demo_engine: Engine) -> None:
         assert ("Everywhere", "2", "screen.nodes") in rows
         assert ("Everywhere", "3", "screen.checks") in rows
         assert ("Nodes, Checks", "/", "table.filter") in rows
-        await pilot.press("escape")
-        await wait_for(pilot, lambda: isinstance(app.screen, OverviewScreen))
+        await pilot.press("escape")  # back to the Checks screen it was opened over
+        await wait_for(pilot, lambda: isinstance(app.screen, TargetTableScreen))
 
         await pilot.press("q")
         await wait_for(pilot, lambda: not app.is_running)
