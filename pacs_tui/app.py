@@ -7,7 +7,10 @@ history. SIGTERM and SIGHUP (``systemctl stop``, ``kill``, an SSH connection dro
 same way as ``q``: the engine is stopped and the history flushed, and the CLI's clean-up runs.
 Screens are Textual *modes*, listed in :data:`SCREENS`: the Overview, then one target table per
 registered source (:data:`pacs_tui.probes.SOURCES`); a number key, help row and palette command
-follow from each. Screens see the engine only through a :class:`~pacs_tui.view.LocalView`.
+follow from each. Screens see the engine only through an :class:`~pacs_tui.view.EngineView`:
+a :class:`~pacs_tui.view.LocalView` over an engine the app runs, or a
+:class:`~pacs_tui.collector_client.RemoteView` attached to the collector (the app then runs no
+engine; the header says where the data come from, or since when the collector is gone).
 """
 
 from __future__ import annotations
@@ -33,10 +36,16 @@ from textual.message import Message
 from textual.screen import ModalScreen, Screen
 from textual.theme import ThemeProvider
 
+from pacs_tui.collector_client import AttachError, RemoteView
 from pacs_tui.commands import PacsCommandPalette, PacsCommands
 from pacs_tui.engine import Engine, EngineUpdate, EventUpdate, StateUpdate
 from pacs_tui.logs import close_logs
-from pacs_tui.messages import EngineEventRecorded, RecentEventsLoaded, TargetStateChanged
+from pacs_tui.messages import (
+    CollectorLinkChanged,
+    EngineEventRecorded,
+    RecentEventsLoaded,
+    TargetStateChanged,
+)
 from pacs_tui.model import EventKind
 from pacs_tui.probes import SOURCES
 from pacs_tui.screens import NOTIFY_SECONDS, RECENT_MAX, PacsScreen, StartingScreen, UiContext
@@ -44,7 +53,7 @@ from pacs_tui.screens.help import HelpScreen, KeySection, bindings_of, key_rows
 from pacs_tui.screens.overview import OverviewScreen
 from pacs_tui.screens.target_detail import TargetDetailScreen
 from pacs_tui.screens.target_table import TargetTableScreen
-from pacs_tui.view import LocalView
+from pacs_tui.view import EngineView, LinkUpdate, LocalView
 from pacs_tui.visible import TEXT_LIMIT, VALUE_LIMIT, visible, visible_lines
 
 log = logging.getLogger(__name__)
@@ -105,7 +114,7 @@ def current_operator() -> str:
         return "unknown"
 
 
-EngineFactory = Callable[[], Awaitable[Engine]]
+EngineFactory = Callable[[], Awaitable[Engine | RemoteView]]
 
 
 HANG_UP_GRACE = 10.0  # seconds to flush the history after a hang-up
@@ -128,8 +137,9 @@ class PacsApp(App[None]):
     """The pacs-tui terminal UI.
 
     ``engine`` is either a ready :class:`Engine` or an async factory that builds one (the CLI's
-    demo starts its simulated hospital there), called after the first frame so that the UI
-    shows at once. With ``start_engine`` the app starts the engine after the first frame and
+    demo starts its simulated hospital there) or attaches to the collector (a
+    :class:`RemoteView`, closed at quit), called after the first frame so that the UI shows at
+    once. With ``start_engine`` the app starts the engine after the first frame and
     stops it on the way out (flushing the history); without, the caller owns its lifecycle.
     ``clock`` drives every "now" the UI shows (header clock, "3m ago"), so tests can fix it.
     """
@@ -182,6 +192,7 @@ class PacsApp(App[None]):
         # the terminal's palette, Monochrome otherwise; Monochrome on ansi colours is unreadable).
         super().__init__(ansi_color=True if ansi else None)
         self._engine: Engine | None = engine if isinstance(engine, Engine) else None
+        self._remote: RemoteView | None = None
         self._factory: EngineFactory | None = None if isinstance(engine, Engine) else engine
         self.demo = demo
         self.start_engine = start_engine
@@ -197,8 +208,10 @@ class PacsApp(App[None]):
         self._signals: dict[signal.Signals, Any] = {}
         #: The quit signal received, if any (for the log and for tests).
         self.quit_signal: signal.Signals | None = None
-        #: Why the engine did not start (shown on screen, and by the CLI after exit).
+        #: Why the engine did not start or the attach failed (on screen, and by the CLI).
         self.start_error: str | None = None
+        #: What failed, for the CLI's message: starting an engine or attaching to a collector.
+        self.start_what = "the engine did not start"
         #: Why stopping the engine failed at quit (the history not flushed), for the CLI.
         self.stop_error: str | None = None
         #: Run after a hang-up (SIGHUP), when the process leaves without returning from run().
@@ -282,6 +295,8 @@ class PacsApp(App[None]):
                 self._unsubscribe()
             if self._owns_engine and self._engine is not None:
                 await asyncio.wait_for(self._engine.stop(), HANG_UP_GRACE)
+            if self._remote is not None:
+                await self._remote.close()
         except TimeoutError:
             stopped = f"engine did not stop within {HANG_UP_GRACE:g}s; history may be incomplete"
         except Exception:
@@ -296,11 +311,16 @@ class PacsApp(App[None]):
         close_logs()
         os._exit(0)
 
-    def _install(self, engine: Engine) -> None:
-        """Register the screens for ``engine``'s view, subscribe to it and show the first
-        screen."""
-        self._engine = engine
-        view = LocalView(engine, self.operator)
+    def _install(self, source: Engine | RemoteView) -> None:
+        """Register the screens for the view of ``source`` (an engine here, or the collector
+        attached to), subscribe to it and show the first screen."""
+        view: EngineView
+        if isinstance(source, Engine):
+            self._engine = source
+            view = LocalView(source, self.operator)
+        else:
+            self._remote = view = source
+            self.operator = source.operator  # as the collector records it (SO_PEERCRED)
         self.ctx = UiContext(view, self.clock, self.demo)
         self.sub_title = visible(self.ctx.site, VALUE_LIMIT)
         for spec in SCREENS:
@@ -318,15 +338,17 @@ class PacsApp(App[None]):
         try:
             if self._engine is None and self._factory is not None:
                 self._install(await self._factory())
-            if self._owns_engine:
+            if self._owns_engine and self._engine is not None:
                 await self.engine.start()
         except Exception as exc:
             from pacs_tui.store import StoreError  # loaded by now: the engine holds a Store
 
-            if isinstance(exc, StoreError):
-                # Expected (a collector already writes this history, an unusable file): the
-                # words are the whole story, no traceback.
-                log.error("the engine did not start: %s", exc)
+            if isinstance(exc, AttachError):
+                self.start_what = "could not attach to the collector"
+            if isinstance(exc, (StoreError, AttachError)):
+                # Expected (a collector already writes this history, an unusable file, a
+                # socket this user may not use): the words are the whole story, no traceback.
+                log.error("%s: %s", self.start_what, exc)
                 text = str(exc)
             else:
                 log.exception("the engine did not start")
@@ -340,7 +362,7 @@ class PacsApp(App[None]):
                 )
             screen = self.screen
             if isinstance(screen, StartingScreen):
-                screen.show_failure(text)
+                screen.show_failure(text, attach=isinstance(exc, AttachError))
             return
         self.ready_at = time.perf_counter()
         await self._load_recent()
@@ -350,6 +372,8 @@ class PacsApp(App[None]):
             if self._unsubscribe is not None:
                 self._unsubscribe()
                 self._unsubscribe = None
+            if self._remote is not None:
+                await self._remote.close()
             if self._owns_engine and self._engine is not None:
                 try:
                     await self._engine.stop()
@@ -367,12 +391,19 @@ class PacsApp(App[None]):
 
     # -- engine → messages ------------------------------------------------------------------
 
-    def _on_engine_update(self, update: EngineUpdate) -> None:
-        """Engine subscriber (called on the app's loop): post a message, never touch widgets."""
+    def _on_engine_update(self, update: EngineUpdate | LinkUpdate) -> None:
+        """View subscriber (called on the app's loop): post a message, never touch widgets."""
         if isinstance(update, StateUpdate):
             self.post_message(TargetStateChanged(update.state, update.previous))
         elif isinstance(update, EventUpdate):
             self.post_message(EngineEventRecorded(update.event))
+        elif isinstance(update, LinkUpdate):
+            self.post_message(CollectorLinkChanged(update.link))
+
+    def on_collector_link_changed(self, message: CollectorLinkChanged) -> None:
+        if message.link.connected:  # reattached: events may have been missed meanwhile
+            self.run_worker(self._load_recent(), group="recent", exclusive=True)
+        self._forward(message.copy())
 
     def on_target_state_changed(self, message: TargetStateChanged) -> None:
         self._forward(message.copy())

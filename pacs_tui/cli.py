@@ -101,11 +101,21 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "run",
         help="open the UI on the configured site (the default)",
-        description="Open the UI on the configured site. The engine runs inside the UI: it "
-        "checks every target and records the history until you quit (q).",
+        description="Open the UI on the configured site. When the site's collector "
+        "(`pacs-tui collect`) is running, the UI attaches to it over its socket "
+        "([collector] socket; default: collector.sock beside the history) and shows what it "
+        "sees; else the engine runs inside the UI: it checks every target and records the "
+        "history until you quit (q).",
     )
     _common(p)
     _ui_options(p)
+    p.add_argument(
+        "--attach",
+        metavar="PATH",
+        type=Path,
+        help="attach to the collector serving the socket at PATH (no config needed); never "
+        "start an engine of its own",
+    )
 
     p = sub.add_parser(
         "demo",
@@ -125,18 +135,28 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "status",
         help="run every check once and print a table (or --json); exit code = worst status",
-        description="Exit code: 0 OK, 1 WARN, 2 CRIT or DOWN, 3 UNKNOWN or unusable config.",
+        description="When the site's collector is running, print its state (no second round "
+        "of probes against every node); else, or with --fresh, run every check once. "
+        "Exit code: 0 OK, 1 WARN, 2 CRIT or DOWN, 3 UNKNOWN or unusable config.",
     )
     _common(p)
     # A monitoring system reads the exit code: a mistyped option is UNKNOWN, never CRITICAL.
     p.usage_exit = Status.UNKNOWN.exit_code
     p.add_argument("--json", action="store_true", help="print the JSON status document")
+    p.add_argument(
+        "--fresh",
+        action="store_true",
+        help="run every check now even when a collector is running (default: read the "
+        "collector's state, without probing every node a second time)",
+    )
 
     p = sub.add_parser(
         "collect",
         help="run the engine headless with history (for systemd); stops on SIGTERM/SIGINT",
         description="Run the engine without a UI: check every target, record the history, log "
-        "status changes to stderr. SIGTERM or SIGINT stop it with the history flushed.",
+        "status changes to stderr, and serve attached UIs (`pacs-tui run`) on a Unix socket: "
+        "[collector] socket, default collector.sock beside the history; 0660 in a 0700 folder "
+        "(0750 with [collector] group). SIGTERM or SIGINT stop it with the history flushed.",
     )
     _common(p)
 

@@ -16,7 +16,7 @@ from pacs_tui.cli_common import EXIT_USAGE, _err, _load, log
 from pacs_tui.config import Config
 from pacs_tui.durations import parse_duration
 from pacs_tui.logs import setup_logging
-from pacs_tui.model import Status
+from pacs_tui.model import Status, TargetState
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -28,12 +28,14 @@ def cmd_status(args: argparse.Namespace) -> int:
     from pacs_tui.report import status_json, status_table
 
     async def once() -> int:
-        engine = Engine(config)
-        engine.remember(await _recorded_statuses(config))
-        try:
-            states = await engine.run_once()
-        finally:
-            await engine.stop()
+        states = None if args.fresh else await _collector_states(config)
+        if states is None:
+            engine = Engine(config)
+            engine.remember(await _recorded_statuses(config))
+            try:
+                states = await engine.run_once()
+            finally:
+                await engine.stop()
         checked = time.time()
         if args.json:
             print(status_json(config.site.name, checked, states))
@@ -42,6 +44,24 @@ def cmd_status(args: argparse.Namespace) -> int:
         return Status.worst(s.status for s in states).exit_code
 
     return asyncio.run(once())
+
+
+async def _collector_states(config: Config) -> list[TargetState] | None:
+    """The running collector's states (worst first), or None when none answers (then
+    ``status`` checks every target itself). A collector that answers but refuses is said."""
+    from pacs_tui.collector_client import AttachError, NoCollector, RemoteView
+
+    try:
+        view = await RemoteView.attach(config.socket_path)
+    except NoCollector:
+        return None
+    except AttachError as exc:
+        log.warning("status: not reading the collector (checking every target here): %s", exc)
+        return None
+    try:
+        return view.states()
+    finally:
+        await view.close()
 
 
 def _history_there(path: Path) -> bool:
@@ -89,6 +109,8 @@ def cmd_collect(args: argparse.Namespace) -> int:
     config = _load(args)
     if config is None:
         return EXIT_USAGE
+    from pacs_tui.collector_server import CollectorServer
+    from pacs_tui.collector_socket import SocketPathError
     from pacs_tui.engine import engine_with_history
     from pacs_tui.store import StoreError
 
@@ -104,13 +126,23 @@ def cmd_collect(args: argparse.Namespace) -> int:
             log.error("cannot start: %s", exc)
             await engine.stop()
             return 1
+        # After the history's lock: a second collector stops there, before touching the socket.
+        server = CollectorServer(engine, config.socket_path, config.collector.group)
+        try:
+            await server.start()
+        except (SocketPathError, OSError) as exc:
+            log.error("cannot serve viewers: %s", exc)
+            await engine.stop()
+            return 1
         log.info(
-            "collecting: site %r, %d targets, history %s",
+            "collecting: site %r, %d targets, history %s, viewers on %s",
             config.site.name,
             len(engine.targets),
             config.history.path,
+            config.socket_path,
         )
         await stop.wait()
+        await server.stop()
         log.info("stopping: flushing history")
         try:
             await engine.stop()

@@ -16,6 +16,7 @@ from pacs_tui.config import default_log_dir
 from pacs_tui.logs import setup_logging
 
 if TYPE_CHECKING:
+    from pacs_tui.collector_client import RemoteView
     from pacs_tui.demo.dicom_nodes import DemoDicomSite
     from pacs_tui.engine import Engine
 
@@ -25,14 +26,27 @@ def _ui_log_file() -> Path:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    config = _load(args)
-    if config is None:
+    attach: Path | None = getattr(args, "attach", None)
+    config = _load(args) if attach is None else None
+    if config is None and attach is None:
         return EXIT_USAGE
     log_file = setup_logging(args.log_level, file=_ui_log_file())
-    from pacs_tui.engine import engine_with_history
 
-    async def build() -> Engine:
-        return engine_with_history(config)
+    async def build() -> Engine | RemoteView:
+        from pacs_tui.collector_client import NoCollector, RemoteView
+
+        if attach is not None:  # that collector or nothing
+            return await RemoteView.attach(attach)
+        assert config is not None
+        try:
+            return await RemoteView.attach(config.socket_path)
+        except NoCollector:
+            # No collector runs for this site: the UI runs the engine itself. (One that holds
+            # the history without its socket is stopped by the history's lock, in words.)
+            from pacs_tui.engine import engine_with_history
+
+            log.info("no collector at %s: running the engine in the UI", config.socket_path)
+            return engine_with_history(config)
 
     return _run_app(build, demo=False, ansi=args.ansi, log_file=log_file)
 
@@ -69,7 +83,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _run_app(
-    build: Callable[[], Awaitable[Engine]],
+    build: Callable[[], Awaitable[Engine | RemoteView]],
     *,
     demo: bool,
     ansi: bool,
@@ -83,7 +97,7 @@ def _run_app(
         app.hang_up_cleanups.append(cleanup)
     app.run()
     if app.start_error is not None:
-        _err(f"pacs-tui: the engine did not start: {app.start_error}")
+        _err(f"pacs-tui: {app.start_what}: {app.start_error}")
         return 1
     if app.stop_error is not None:
         _err(f"pacs-tui: the history was not fully written at quit: {app.stop_error}")

@@ -6,6 +6,7 @@ a check off.
 
 from __future__ import annotations
 
+import grp
 import os
 import re
 import stat
@@ -86,6 +87,19 @@ class HistoryConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class CollectorConfig:
+    """``[collector]``: where ``collect`` serves viewers, and which group may attach besides its
+    own user (``None``: its user and root only)."""
+
+    socket: Path | None = None
+    group: str | None = None
+
+
+#: The socket's name beside the history when ``[collector] socket`` is not set.
+SOCKET_NAME = "collector.sock"
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     """The whole config: the site, the history, and each registered source's own section
     (by source name: ``config.section("dicom")``)."""
@@ -94,6 +108,12 @@ class Config:
     history: HistoryConfig = field(default_factory=HistoryConfig)
     sections: Mapping[str, Any] = field(default_factory=dict)
     source: Path | None = None
+    collector: CollectorConfig = field(default_factory=CollectorConfig)
+
+    @property
+    def socket_path(self) -> Path:
+        """The collector's socket: ``[collector] socket``, else beside the history."""
+        return self.collector.socket or self.history.path.parent / SOCKET_NAME
 
     def section(self, name: str) -> Any:
         """The section of source ``name``; ``None`` when the config has none."""
@@ -216,7 +236,7 @@ def _read(reader: Reader, data: Mapping[str, Any], source: Path | None) -> Confi
     """The top level: ``[site]``, ``[history]`` and each registered source's key."""
     from pacs_tui.probes import SOURCES  # the registry imports the source modules
 
-    tables = {"site", "history"} | {s.name for s in SOURCES}
+    tables = {"site", "history", "collector"} | {s.name for s in SOURCES}
     for key, value in data.items():
         if key in FUTURE_TABLES:
             reader.problem(key, value, "a table this version (0.2) does not support yet")
@@ -226,10 +246,13 @@ def _read(reader: Reader, data: Mapping[str, Any], source: Path | None) -> Confi
             reader.problem(key, value, f"no such table{hint} (known: {known})")
     site = _site(reader, reader.table(data, "site", "site"))
     history = _history(reader, reader.table(data, "history", "history"))
+    collector = _collector(reader, reader.table(data, "collector", "collector"))
     sections: dict[str, Any] = {}
     for src in SOURCES:
         sections[src.name] = src.read(reader, data.get(src.name), site.name)
-    config = Config(site=site, history=history, sections=sections, source=source)
+    config = Config(
+        site=site, history=history, sections=sections, source=source, collector=collector
+    )
     # Ids name targets in the history, the screens and the exports: unique across sections.
     owners: dict[str, str] = {}
     for src in SOURCES:
@@ -288,6 +311,19 @@ def _history(reader: Reader, t: Mapping[str, Any]) -> HistoryConfig:
         hour_retention=get(t, "hour_retention", "history", keep, dur, d.hour_retention),
         event_retention=get(t, "event_retention", "history", keep, dur, d.event_retention),
     )
+
+
+def _collector(reader: Reader, t: Mapping[str, Any]) -> CollectorConfig:
+    reader.check_keys(t, "collector", {"socket", "group"})
+    path = reader.get(t, "socket", "collector", cv.nonempty_str, "a file path", None)
+    group = reader.get(t, "group", "collector", cv.nonempty_str, "a group name", None)
+    socket = reader.resolve(path) if path else None
+    if group is not None and reader.check_paths:
+        try:
+            grp.getgrnam(group)
+        except KeyError:
+            reader.problem("collector.group", group, "a group that exists on this machine")
+    return CollectorConfig(socket=socket, group=group)
 
 
 # -- syntax errors --------------------------------------------------------------------------

@@ -226,6 +226,10 @@ class Engine:
         )
         return True
 
+    def probeable(self) -> set[str]:
+        """The targets :meth:`probe_now` can check (the periodic ones)."""
+        return self._scheduler.triggerable()
+
     def probe_all(self, operator: str = "local") -> int:
         count = sum(self._scheduler.trigger(t.id) for t in self.targets)
         self._emit_event(

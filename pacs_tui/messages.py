@@ -14,6 +14,7 @@ from __future__ import annotations
 from textual.message import Message
 
 from pacs_tui.model import Event, Status, TargetState
+from pacs_tui.view import LinkState
 
 
 class TargetStateChanged(Message, bubble=False):
@@ -46,3 +47,14 @@ class EngineEventRecorded(Message, bubble=False):
 
 class RecentEventsLoaded(Message, bubble=False):
     """The recent status changes were read from the history into the app's shared list."""
+
+
+class CollectorLinkChanged(Message, bubble=False):
+    """The link to the collector went down, or came back with a fresh snapshot."""
+
+    def __init__(self, link: LinkState) -> None:
+        super().__init__()
+        self.link = link
+
+    def copy(self) -> CollectorLinkChanged:
+        return CollectorLinkChanged(self.link)

@@ -181,6 +181,10 @@ class Scheduler:
         slot.wake.set()
         return True
 
+    def triggerable(self) -> set[str]:
+        """The ids :meth:`trigger` can run now."""
+        return set(self._by_target)
+
     def is_running(self, target_id: str) -> bool:
         slot = self._by_target.get(target_id)
         return bool(slot and slot.running)

@@ -3,20 +3,56 @@
 Screens talk to an :class:`EngineView`: a snapshot of target states, a change stream, history
 queries and actions that carry the operator's identity (recorded as operator events). They
 never touch the engine object, its dicts or its config. :class:`LocalView` is the in-process
-implementation over an :class:`~pacs_tui.engine.Engine`; a view over the collector's socket
-implements the same protocol without touching a screen. No Textual here.
+implementation over an :class:`~pacs_tui.engine.Engine`;
+:class:`~pacs_tui.collector_client.RemoteView` is the same protocol over the collector's socket,
+whose :attr:`EngineView.link` says whether it is attached (and the change stream says when that
+changes, with a :class:`LinkUpdate`). No Textual here.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 from pacs_tui.model import Event, Status, TargetState
+from pacs_tui.ui_format import clock
 
 if TYPE_CHECKING:
-    from pacs_tui.engine import Engine, Subscriber
+    from pacs_tui.engine import Engine, EngineUpdate
     from pacs_tui.store import SeriesPoint
+
+
+@dataclass(frozen=True, slots=True)
+class LinkState:
+    """A view's link to a collector: where, and whether it is up (else since when it is not)."""
+
+    host: str
+    pid: int
+    path: str
+    gone_since: float | None = None
+    #: Why the link is down, or why the last reattach failed.
+    reason: str = ""
+
+    @property
+    def connected(self) -> bool:
+        return self.gone_since is None
+
+    def describe(self, tz: str | None = None) -> str:
+        """One line for the header: where the screens' data come from, or that it is stale."""
+        if self.gone_since is None:
+            return f"attached to collector on {self.host} (pid {self.pid})"
+        return f"collector gone since {clock(self.gone_since, tz)} — reconnecting; values are stale"
+
+
+@dataclass(frozen=True, slots=True)
+class LinkUpdate:
+    """The link to the collector went down or came back (then with a fresh snapshot)."""
+
+    link: LinkState
+
+
+ViewSubscriber = Callable[["EngineUpdate | LinkUpdate"], None]
 
 
 class EngineView(Protocol):
@@ -41,8 +77,13 @@ class EngineView(Protocol):
 
     def overall(self) -> Status: ...
 
-    def subscribe(self, callback: Subscriber) -> Callable[[], None]:
-        """Every change (state or event) from now on; returns the unsubscribe function."""
+    @property
+    def link(self) -> LinkState | None:
+        """The link to the collector this view is attached to; ``None`` in-process."""
+        ...
+
+    def subscribe(self, callback: ViewSubscriber) -> Callable[[], None]:
+        """Every change (state, event, link) from now on; returns the unsubscribe function."""
         ...
 
     async def series(
@@ -101,7 +142,11 @@ class LocalView:
     def overall(self) -> Status:
         return self._engine.overall()
 
-    def subscribe(self, callback: Subscriber) -> Callable[[], None]:
+    @property
+    def link(self) -> LinkState | None:
+        return None
+
+    def subscribe(self, callback: ViewSubscriber) -> Callable[[], None]:
         return self._engine.subscribe(callback)
 
     async def series(

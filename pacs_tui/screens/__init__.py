@@ -18,7 +18,12 @@ from textual.app import ComposeResult
 from textual.screen import Screen
 from textual.widgets import Footer, Label
 
-from pacs_tui.messages import EngineEventRecorded, RecentEventsLoaded, TargetStateChanged
+from pacs_tui.messages import (
+    CollectorLinkChanged,
+    EngineEventRecorded,
+    RecentEventsLoaded,
+    TargetStateChanged,
+)
 from pacs_tui.model import Event, Status, TargetState
 from pacs_tui.view import EngineView
 from pacs_tui.visible import TEXT_LIMIT, VALUE_LIMIT, visible, visible_lines
@@ -86,6 +91,7 @@ class PacsScreen(Screen[None]):
             self.ctx.now,
             tz=self.ctx.tz,
             demo=self.ctx.demo,
+            link=lambda: self.ctx.view.link,
         )
         yield from self.compose_body()
         yield Footer(compact=True)
@@ -150,12 +156,23 @@ class PacsScreen(Screen[None]):
         if not self.closing:
             self.apply_recent_loaded()
 
+    def on_collector_link_changed(self, message: CollectorLinkChanged) -> None:
+        if not self.closing:
+            self._show_link()
+
+    def _show_link(self) -> None:
+        """The header's line about the collector, and the body marked stale while it is gone."""
+        link = self.ctx.view.link
+        self.set_class(link is not None and not link.connected, "-stale")
+        self.query_one(StatusHeader).refresh_link()
+
     def on_screen_resume(self) -> None:
         if self.closing:
             return
         header = self.query_one(StatusHeader)
         header.refresh_status()
         header.tick()
+        self._show_link()
         self.sync()
         if self._restyle_pending:
             self.call_after_refresh(self._restyle_now)
@@ -209,9 +226,10 @@ class StartingScreen(Screen[None]):
         yield Label(f"Starting {what}…", id="starting", markup=False)
         yield Footer(compact=True)
 
-    def show_failure(self, text: str) -> None:
+    def show_failure(self, text: str, *, attach: bool = False) -> None:
         label = self.query_one("#starting", Label)
         # The error may quote the config or a file (a path, a value): shown made visible.
         shown = visible_lines(text, TEXT_LIMIT)
-        label.update(f"Could not start: {shown}\n\nq quits; the log has the details.")
+        what = "Could not attach to the collector" if attach else "Could not start"
+        label.update(f"{what}: {shown}\n\nq quits; the log has the details.")
         label.add_class("failed")

@@ -1,4 +1,5 @@
-"""The one-line header on every screen: site name, overall status, demo marker, clock.
+"""The one-line header on every screen: site name, overall status, demo marker or the link to
+the collector ("attached to collector on HOST (pid N)", or since when it is gone), clock.
 
 The overall status is always glyph and word ("▼ DOWN"); its colour comes from a CSS class.
 The site name comes from the config: it is shown made visible, never as markup.
@@ -21,6 +22,7 @@ from textual.widgets import Label
 
 from pacs_tui.model import Status
 from pacs_tui.ui_format import STATUS_ORDER, clock, status_class
+from pacs_tui.view import LinkState
 from pacs_tui.visible import VALUE_LIMIT, visible
 
 DEMO_MARKER = "DEMO — simulated hospital on loopback"
@@ -70,6 +72,14 @@ class StatusHeader(Horizontal):
         color: $warning;
     }
     StatusHeader > #header-spacer { width: 1fr; }
+    StatusHeader > #header-link {
+        width: 1fr;
+        content-align: center middle;
+        color: $text-muted;
+        text-overflow: ellipsis;
+        text-wrap: nowrap;
+    }
+    StatusHeader > #header-link.-gone { text-style: bold reverse; color: $warning; }
     StatusHeader > #header-clock { text-style: bold; }
     """
 
@@ -81,8 +91,10 @@ class StatusHeader(Horizontal):
         *,
         tz: str | None = None,
         demo: bool = False,
+        link: Callable[[], LinkState | None] | None = None,
     ) -> None:
         super().__init__(id="header")
+        self._link = link
         self._site = site
         self._overall = overall
         self._now = now
@@ -98,11 +110,14 @@ class StatusHeader(Horizontal):
         yield self._overall_label
         if self._demo:
             yield Label(DEMO_MARKER, id="header-demo")
+        elif self._link is not None and self._link() is not None:
+            yield Label("", id="header-link", markup=False)
         else:
             yield Label("", id="header-spacer")
         yield self._clock_label
 
     def on_mount(self) -> None:
+        self.refresh_link()
         self.refresh_status()
         self.tick()
         self.set_interval(1.0, self.tick)
@@ -119,3 +134,13 @@ class StatusHeader(Horizontal):
         label.set(status.label)
         for other in STATUS_ORDER:
             label.set_class(other is status, status_class(other))
+
+    def refresh_link(self) -> None:
+        """Re-read the link to the collector (a view attached to one has a link)."""
+        link = self._link() if self._link is not None else None
+        if link is None:
+            return
+        for label in self.query("#header-link").results(Label):
+            gone = not link.connected
+            label.update(("⚠ " if gone else "") + link.describe(self._tz))
+            label.set_class(gone, "-gone")

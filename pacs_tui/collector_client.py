@@ -1,0 +1,380 @@
+"""The viewer's side of attach: :class:`RemoteView`, an :class:`~pacs_tui.view.EngineView` over
+the collector's Unix socket.
+
+It keeps a mirror of the collector's states (the snapshot, then each change) so that reads
+are local and never wait on the socket; history queries are requests with a deadline; actions
+are sent and recorded by the collector under the user the kernel names for this connection.
+When the collector goes away the mirror stays (stale, said by :attr:`RemoteView.link`) and the
+view reattaches with back-off; a fresh snapshot then updates every target. No Textual here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import logging
+import os
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pacs_tui import wire
+from pacs_tui.collector_socket import address
+from pacs_tui.engine import EventUpdate, StateUpdate
+from pacs_tui.model import Event, Status, TargetState
+from pacs_tui.view import LinkState, LinkUpdate, ViewSubscriber
+from pacs_tui.visible import TEXT_LIMIT, visible
+
+if TYPE_CHECKING:
+    from pacs_tui.store import SeriesPoint
+
+log = logging.getLogger(__name__)
+
+#: Seconds to connect and read the welcome and the whole snapshot.
+ATTACH_SECONDS = 10.0
+#: Seconds a history query may take.
+REQUEST_SECONDS = 15.0
+#: Reattach back-off: the first wait, doubled up to the last.
+RETRY_FIRST = 0.5
+RETRY_MAX = 8.0
+
+
+class AttachError(Exception):
+    """Attaching failed; the message says why and what to do."""
+
+
+class NoCollector(AttachError):
+    """Nothing listens at the socket (none there, or one left by a collector that stopped)."""
+
+
+class RemoteView:
+    """An engine's view served by a collector. Build with :meth:`attach`; :meth:`close` at
+    the end."""
+
+    def __init__(self, path: Path, *, clock: Callable[[], float] = time.time) -> None:
+        self.path = path
+        self._clock = clock
+        self._states: dict[str, TargetState] = {}
+        self._incoming: dict[str, TargetState] | None = None
+        self._subscribers: list[ViewSubscriber] = []
+        self._welcome: dict[str, Any] = {}
+        self._probeable: set[str] = set()
+        self._writer: asyncio.StreamWriter | None = None
+        self._reader: asyncio.StreamReader | None = None
+        self._pending: dict[int, asyncio.Future[Any]] = {}
+        self._next_id = 0
+        self._task: asyncio.Task[None] | None = None
+        self._closed = False
+        self._link = LinkState("", 0, str(path))
+
+    @classmethod
+    async def attach(cls, path: Path, *, clock: Callable[[], float] = time.time) -> RemoteView:
+        """Connect, read the welcome and the snapshot, then follow the changes."""
+        view = cls(path, clock=clock)
+        await view._connect()
+        view._task = asyncio.create_task(view._follow())
+        return view
+
+    async def close(self) -> None:
+        self._closed = True
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        self._drop_connection("closed")
+
+    # -- EngineView ---------------------------------------------------------------------------
+
+    @property
+    def site(self) -> str:
+        return str(self._welcome.get("site", ""))
+
+    @property
+    def timezone(self) -> str | None:
+        tz = self._welcome.get("timezone")
+        return tz if isinstance(tz, str) else None
+
+    @property
+    def operator(self) -> str:
+        return str(self._welcome.get("operator", "unknown"))
+
+    @property
+    def link(self) -> LinkState:
+        return self._link
+
+    def states(self, kind: str | None = None) -> list[TargetState]:
+        states = [s for s in self._states.values() if kind is None or s.target.kind == kind]
+        return sorted(states, key=lambda s: (-s.status.rank, s.target.id))
+
+    def state(self, target_id: str) -> TargetState | None:
+        return self._states.get(target_id)
+
+    def overall(self) -> Status:
+        return Status.worst(s.status for s in self._states.values())
+
+    def subscribe(self, callback: ViewSubscriber) -> Callable[[], None]:
+        self._subscribers.append(callback)
+
+        def unsubscribe() -> None:
+            if callback in self._subscribers:
+                self._subscribers.remove(callback)
+
+        return unsubscribe
+
+    async def series(
+        self, target: str, metric: str, since: float, until: float | None = None
+    ) -> list[SeriesPoint]:
+        found = await self._call(
+            "series", {"target": target, "metric": metric, "since": since, "until": until}
+        )
+        return wire.points_in(found)
+
+    async def series_of(
+        self, targets: Sequence[str], metric: str, since: float
+    ) -> dict[str, list[SeriesPoint]]:
+        found = await self._call(
+            "series_of", {"targets": list(targets), "metric": metric, "since": since}
+        )
+        if not isinstance(found, dict):
+            raise wire.WireError("series_of: expected an object")
+        return {str(t): wire.points_in(p) for t, p in found.items()}
+
+    async def events(
+        self,
+        target: str | None = None,
+        *,
+        kind: str | None = None,
+        since: float | None = None,
+        limit: int | None = None,
+    ) -> list[Event]:
+        found = await self._call(
+            "events", {"target": target, "kind": kind, "since": since, "limit": limit}
+        )
+        if not isinstance(found, list):
+            raise wire.WireError("events: expected a list")
+        return [wire.event_in(e) for e in found]
+
+    def probe_now(self, target_id: str) -> bool:
+        """Sent, not waited for: the collector records it (and says so with an event)."""
+        if not self._link.connected or target_id not in self._probeable:
+            return False
+        self._send("probe_now", {"target": target_id})
+        return True
+
+    def probe_all(self) -> int:
+        if not self._link.connected:
+            return 0
+        self._send("probe_all", {})
+        return len(self._probeable)
+
+    # -- requests -----------------------------------------------------------------------------
+
+    def _send(self, op: str, args: dict[str, Any]) -> asyncio.Future[Any]:
+        """Write a request; the future gets its result (or an :class:`AttachError`)."""
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        writer = self._writer
+        if writer is None or writer.is_closing():
+            future.set_exception(AttachError(self._gone_words()))
+            future.exception()  # retrieved: nobody may await a fire-and-forget action
+            return future
+        self._next_id += 1
+        ident = self._next_id
+        self._pending[ident] = future
+        future.add_done_callback(lambda f: self._pending.pop(ident, None))
+        writer.write(wire.encode({"id": ident, "op": op, **args}))
+        return future
+
+    async def _call(self, op: str, args: dict[str, Any]) -> Any:
+        future = self._send(op, args)
+        try:
+            return await asyncio.wait_for(future, REQUEST_SECONDS)
+        except TimeoutError:
+            raise AttachError(
+                f"the collector did not answer {op} within {REQUEST_SECONDS:g}s"
+            ) from None
+
+    def _gone_words(self) -> str:
+        return f"not attached to the collector at {self.path}: {self._link.reason or 'gone'}"
+
+    # -- the connection -----------------------------------------------------------------------
+
+    async def _connect(self) -> None:
+        """Open the socket, say hello, read the welcome and the snapshot; :class:`AttachError`
+        in words otherwise."""
+        path = os.fspath(self.path)
+        try:
+            with address(self.path) as where:
+                reader, writer = await asyncio.wait_for(
+                    asyncio.open_unix_connection(where, limit=wire.FRAME_LIMIT), ATTACH_SECONDS
+                )
+        except TimeoutError:
+            raise AttachError(
+                f"the collector at {path} did not accept within {ATTACH_SECONDS:g}s"
+            ) from None
+        except OSError as exc:
+            raise _connect_error(path, exc) from None
+        try:
+            hello = {"type": "hello", "magic": wire.MAGIC, "version": wire.PROTOCOL}
+            writer.write(wire.encode(hello))
+            async with asyncio.timeout(ATTACH_SECONDS):
+                welcome = await self._frame(reader)
+                if welcome.get("type") == "refused":
+                    reason = visible(str(welcome.get("reason", "")), TEXT_LIMIT)
+                    raise AttachError(f"the collector at {path} refused this viewer: {reason}")
+                if welcome.get("type") != "welcome" or welcome.get("magic") != wire.MAGIC:
+                    raise AttachError(f"{path} is not a pacs-tui collector's socket")
+                states: dict[str, TargetState] = {}
+                while True:
+                    frame = await self._frame(reader)
+                    if frame.get("type") != "states":
+                        raise wire.WireError("expected the snapshot")
+                    for item in wire.need(frame, "states", list):
+                        state = wire.state_in(item)
+                        states[state.id] = state
+                    if frame.get("done") is True:
+                        break
+        except TimeoutError:
+            writer.close()
+            raise AttachError(
+                f"the collector at {path} did not send its state within {ATTACH_SECONDS:g}s"
+            ) from None
+        except (wire.WireError, AttachError, OSError, ValueError) as exc:
+            writer.close()
+            if isinstance(exc, AttachError):
+                raise
+            raise AttachError(f"the collector at {path} broke the protocol: {exc}") from None
+        self._welcome = welcome
+        self._probeable = {str(t) for t in welcome.get("probeable", ()) if isinstance(t, str)}
+        self._reader, self._writer = reader, writer
+        self._link = LinkState(
+            visible(str(welcome.get("host", "?")), 64),
+            int(welcome.get("pid", 0)) if isinstance(welcome.get("pid"), int) else 0,
+            path,
+        )
+        log.info("attached to the collector at %s (%d targets)", path, len(states))
+        self._apply_snapshot(states)
+
+    @staticmethod
+    async def _frame(reader: asyncio.StreamReader) -> dict[str, Any]:
+        line = await reader.readline()
+        if not line:
+            raise ConnectionResetError(errno.ECONNRESET, "the collector closed the connection")
+        return wire.decode(line)
+
+    async def _follow(self) -> None:
+        """Read changes until the link breaks, then reattach with back-off; until closed."""
+        while not self._closed:
+            reader = self._reader
+            reason = "gone"
+            if reader is not None:
+                try:
+                    while True:
+                        self._handle(await self._frame(reader))
+                except (OSError, ValueError, wire.WireError) as exc:
+                    reason = _words(exc)
+            self._drop_connection(reason)
+            log.warning("the collector at %s is gone (%s); reconnecting", self.path, reason)
+            self._link = LinkState(
+                self._link.host, self._link.pid, self._link.path, self._clock(), reason
+            )
+            self._publish(LinkUpdate(self._link))
+            delay = RETRY_FIRST
+            while not self._closed:
+                await asyncio.sleep(delay)
+                try:
+                    await self._connect()
+                except AttachError as exc:
+                    self._link = LinkState(
+                        self._link.host, self._link.pid, self._link.path, self._link.gone_since,
+                        str(exc),
+                    )  # fmt: skip
+                    delay = min(delay * 2, RETRY_MAX)
+                    continue
+                self._publish(LinkUpdate(self._link))
+                break
+
+    def _handle(self, frame: dict[str, Any]) -> None:
+        kind = frame.get("type")
+        if kind == "state":
+            state = wire.state_in(wire.need(frame, "state", dict))
+            before = self._states.get(state.id)
+            self._states[state.id] = state
+            previous = before.status if before is not None else Status.UNKNOWN
+            self._publish(StateUpdate(state, previous))
+        elif kind == "event":
+            self._publish(EventUpdate(wire.event_in(wire.need(frame, "event", dict))))
+        elif kind == "reply":
+            self._answer(frame)
+        elif kind == "states":  # the collector resent everything (this viewer fell behind)
+            incoming = self._incoming if self._incoming is not None else {}
+            for item in wire.need(frame, "states", list):
+                state = wire.state_in(item)
+                incoming[state.id] = state
+            self._incoming = incoming
+            if frame.get("done") is True:
+                self._incoming = None
+                self._apply_snapshot(incoming)
+                self._publish(LinkUpdate(self._link))
+        else:
+            raise wire.WireError(f"unknown frame type {visible(str(kind), 40)!r}")
+
+    def _answer(self, frame: dict[str, Any]) -> None:
+        ident = frame.get("id")
+        future = self._pending.get(ident) if isinstance(ident, int) else None
+        if future is None or future.done():
+            if "error" in frame:
+                log.warning("the collector refused a request: %s", visible(str(frame["error"])))
+            return
+        if "error" in frame:
+            future.set_exception(AttachError(f"the collector says: {frame['error']}"))
+            future.exception()  # an action's reply is not awaited
+        else:
+            future.set_result(frame.get("result"))
+
+    def _apply_snapshot(self, states: dict[str, TargetState]) -> None:
+        old = self._states
+        self._states = states
+        for state in states.values():
+            before = old.get(state.id)
+            if before is None or before != state:
+                previous = before.status if before is not None else Status.UNKNOWN
+                self._publish(StateUpdate(state, previous))
+
+    def _drop_connection(self, reason: str) -> None:
+        if self._writer is not None and not self._writer.is_closing():
+            self._writer.close()
+        self._reader = self._writer = None
+        self._incoming = None
+        for future in list(self._pending.values()):
+            if not future.done():
+                future.set_exception(AttachError(f"the collector went away: {reason}"))
+                future.exception()
+        self._pending.clear()
+
+    def _publish(self, update: StateUpdate | EventUpdate | LinkUpdate) -> None:
+        for callback in list(self._subscribers):
+            try:
+                callback(update)
+            except Exception:
+                log.exception("subscriber failed")
+
+
+def _connect_error(path: str, exc: OSError) -> AttachError:
+    if exc.errno in (errno.ENOENT, errno.ENOTDIR):
+        return NoCollector(f"no collector socket at {path}")
+    if exc.errno == errno.ECONNREFUSED:
+        return NoCollector(f"no collector is listening on {path} (the socket of one that stopped)")
+    if exc.errno in (errno.EACCES, errno.EPERM):
+        return AttachError(
+            f"may not connect to the collector's socket {path} (permission denied): run as "
+            "the collector's user, or ask for its [collector] group"
+        )
+    return AttachError(f"cannot connect to the collector's socket {path}: {_words(exc)}")
+
+
+def _words(exc: BaseException) -> str:
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    return str(exc) or type(exc).__name__

@@ -1,0 +1,382 @@
+"""The collector's side of attach: serves the engine's view to viewers on a Unix socket.
+
+Each viewer gets the welcome, a snapshot, then every change. Changes are kept per viewer in a
+bounded backlog: the newest state of each target (so the backlog is never larger than the
+site) and up to :data:`EVENT_BACKLOG` events; a viewer that stops reading (suspended, its SSH
+link frozen) overflows it, loses the backlog and gets a fresh snapshot when it reads again,
+and never slows the engine or another viewer. Actions are recorded under the user the kernel
+names for the connection. Garbage, a wrong version, an oversized line or a silent client are
+dropped with a log line. No Textual here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+from collections import deque
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pacs_tui import collector_socket, wire
+from pacs_tui.engine import EventUpdate, StateUpdate
+from pacs_tui.visible import VALUE_LIMIT, visible
+
+if TYPE_CHECKING:
+    from pacs_tui.engine import Engine, EngineUpdate
+
+log = logging.getLogger(__name__)
+
+#: Seconds a new connection has to say hello.
+HELLO_SECONDS = 5.0
+#: Events kept for a viewer that is not reading; past this, it is resynchronised.
+EVENT_BACKLOG = 1000
+#: Requests of one viewer answered at once; more are refused as busy.
+MAX_IN_FLIGHT = 8
+#: Replies waiting for a viewer that sends requests without reading them; past this, dropped.
+MAX_REPLIES_WAITING = 64
+#: Bounds on what a request may ask for.
+MAX_TARGETS_PER_REQUEST = 10_000
+MAX_EVENTS_PER_REQUEST = 10_000
+
+
+class CollectorServer:
+    """Serve ``engine`` on the Unix socket at ``path``; ``group`` may attach besides this user."""
+
+    def __init__(self, engine: Engine, path: Path, group: str | None = None) -> None:
+        self.engine = engine
+        self.path = path
+        self.group_name = group
+        self._group: int | None = None
+        self._server: asyncio.AbstractServer | None = None
+        self._inode: int | None = None
+        self._viewers: set[Viewer] = set()
+        self._unsubscribe: Callable[[], None] | None = None
+        self.host = socket.gethostname()
+
+    @property
+    def viewers(self) -> int:
+        return sum(1 for v in self._viewers if v.attached)
+
+    async def start(self) -> None:
+        """Bind the socket; :class:`~pacs_tui.collector_socket.SocketPathError` in words."""
+        if self.group_name is not None:
+            self._group = collector_socket.group_id(self.group_name)
+        collector_socket.prepare(self.path, self._group)
+        with collector_socket.address(self.path) as where:
+            self._server = await asyncio.start_unix_server(
+                self._connected, path=where, limit=wire.REQUEST_LIMIT
+            )
+        self._inode = collector_socket.publish(self.path, self._group)
+        self._unsubscribe = self.engine.subscribe(self._on_update)
+        log.info("serving viewers on %s", self.path)
+
+    async def stop(self) -> None:
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+            self._unsubscribe = None
+        if self._server is not None:
+            self._server.close()
+            self._server = None
+        for viewer in list(self._viewers):
+            viewer.close()
+        if self._inode is not None:
+            collector_socket.remove(self.path, self._inode)
+            self._inode = None
+
+    def welcome(self, peer: collector_socket.Peer) -> dict[str, Any]:
+        config = self.engine.config
+        return {
+            "type": "welcome",
+            "magic": wire.MAGIC,
+            "version": wire.PROTOCOL,
+            "site": config.site.name,
+            "timezone": config.site.timezone,
+            "host": self.host,
+            "pid": os.getpid(),
+            "operator": peer.user,
+            "probeable": sorted(self.engine.probeable()),
+        }
+
+    def snapshot(self) -> list[bytes]:
+        """Every state now, as ``states`` frames (the last one says ``done``)."""
+        states = [wire.state_out(s) for s in self.engine.worst_first()]
+        chunks = [
+            states[i : i + wire.SNAPSHOT_CHUNK] for i in range(0, len(states), wire.SNAPSHOT_CHUNK)
+        ] or [[]]
+        return [
+            wire.encode({"type": "states", "states": chunk, "done": n == len(chunks) - 1})
+            for n, chunk in enumerate(chunks)
+        ]
+
+    def _on_update(self, update: EngineUpdate) -> None:
+        """Engine subscriber: encode once, hand the bytes to every attached viewer."""
+        if not self._viewers:
+            return
+        if isinstance(update, StateUpdate):
+            line = wire.encode({"type": "state", "state": wire.state_out(update.state)})
+            for viewer in self._viewers:
+                viewer.offer_state(update.state.id, line)
+        elif isinstance(update, EventUpdate):
+            line = wire.encode({"type": "event", "event": wire.event_out(update.event)})
+            for viewer in self._viewers:
+                viewer.offer_event(line)
+
+    async def _connected(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        viewer = Viewer(self, reader, writer)
+        self._viewers.add(viewer)
+        try:
+            await viewer.serve()
+        except Exception:
+            log.exception("viewer %s: dropped after an error", viewer.who)
+        finally:
+            self._viewers.discard(viewer)
+            viewer.close()
+
+
+class Viewer:
+    """One connection: its handshake, its backlog, its requests."""
+
+    def __init__(
+        self, server: CollectorServer, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        self.server = server
+        self.reader = reader
+        self.writer = writer
+        self.attached = False
+        self.who = "a process"
+        self._states: dict[str, bytes] = {}
+        self._events: deque[bytes] = deque()
+        self._replies: deque[bytes] = deque()
+        self._resync = False
+        self._wake = asyncio.Event()
+        self._in_flight = 0
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._operator = "unknown"
+
+    # -- backlog ------------------------------------------------------------------------------
+
+    def offer_state(self, target: str, line: bytes) -> None:
+        if not self.attached or self._resync:
+            return
+        self._states.pop(target, None)  # keep the order of arrival: newest last
+        self._states[target] = line
+        self._wake.set()
+
+    def offer_event(self, line: bytes) -> None:
+        if not self.attached or self._resync:
+            return
+        if len(self._events) >= EVENT_BACKLOG:
+            log.warning("viewer %s is not reading: backlog dropped, it will be resent", self.who)
+            self._resync = True
+            self._states.clear()
+            self._events.clear()
+        else:
+            self._events.append(line)
+        self._wake.set()
+
+    def _reply(self, frame: Mapping[str, Any]) -> None:
+        line = wire.encode(frame)
+        if len(line) > wire.FRAME_LIMIT:
+            line = wire.encode(
+                {"type": "reply", "id": frame.get("id"), "error": "the answer is too large"}
+            )
+        self._replies.append(line)
+        self._wake.set()
+
+    # -- the connection -----------------------------------------------------------------------
+
+    async def serve(self) -> None:
+        sock = self.writer.get_extra_info("socket")
+        peer = collector_socket.peer_of(sock)
+        self.who = peer.describe()
+        if not collector_socket.may_attach(peer, self.server._group):
+            log.warning("refused %s: not this user, root or the collector's group", self.who)
+            await self._refuse(
+                f"{peer.user} may not attach to this collector (only its own user, root "
+                + (f"and group {self.server.group_name})" if self.server.group_name else ")")
+            )
+            return
+        hello = await self._hello()
+        if hello is None:
+            return
+        self._operator = peer.user
+        await self._send(wire.encode(self.server.welcome(peer)))
+        # Attached and snapshot in one step: no change can fall between them.
+        self.attached = True
+        snapshot = self.server.snapshot()
+        log.info("viewer attached: %s", self.who)
+        writing = asyncio.create_task(self._write_loop(snapshot))
+        try:
+            await self._read_loop()
+        finally:
+            writing.cancel()
+            for task in list(self._tasks):
+                task.cancel()
+            log.info("viewer left: %s", self.who)
+
+    async def _hello(self) -> dict[str, Any] | None:
+        try:
+            line = await asyncio.wait_for(self.reader.readline(), HELLO_SECONDS)
+        except TimeoutError:
+            log.warning("dropped %s: no hello within %gs", self.who, HELLO_SECONDS)
+            return None
+        except (ValueError, asyncio.LimitOverrunError):
+            log.warning("dropped %s: hello longer than %d bytes", self.who, wire.REQUEST_LIMIT)
+            return None
+        if not line:
+            return None
+        try:
+            hello = wire.decode(line)
+        except wire.WireError as exc:
+            log.warning("dropped %s: not a pacs-tui viewer (%s)", self.who, exc)
+            return None
+        if hello.get("type") != "hello" or hello.get("magic") != wire.MAGIC:
+            log.warning("dropped %s: not a pacs-tui hello", self.who)
+            return None
+        version = hello.get("version")
+        if version != wire.PROTOCOL:
+            shown = visible(str(version), 20)
+            log.warning("refused %s: protocol version %s", self.who, shown)
+            await self._refuse(
+                f"this collector speaks protocol version {wire.PROTOCOL}, the viewer {shown}: "
+                "run the same pacs-tui version on both sides"
+            )
+            return None
+        return hello
+
+    async def _refuse(self, reason: str) -> None:
+        with contextlib.suppress(TimeoutError, OSError):
+            await asyncio.wait_for(
+                self._send(wire.encode({"type": "refused", "reason": reason})), HELLO_SECONDS
+            )
+
+    async def _send(self, line: bytes) -> None:
+        self.writer.write(line)
+        await self.writer.drain()
+
+    async def _write_loop(self, snapshot: list[bytes]) -> None:
+        try:
+            for line in snapshot:
+                await self._send(line)
+            while True:
+                await self._wake.wait()
+                self._wake.clear()
+                while self._replies:
+                    await self._send(self._replies.popleft())
+                if self._resync:
+                    # Cleared before the snapshot is taken: changes from now on are kept again.
+                    self._resync = False
+                    for line in self.server.snapshot():
+                        await self._send(line)
+                    log.info("viewer %s resynchronised", self.who)
+                batch = [*self._events, *self._states.values()]
+                self._events.clear()
+                self._states.clear()
+                if batch:
+                    self.writer.write(b"".join(batch))
+                    await self.writer.drain()
+        except (ConnectionError, OSError):
+            self.close()
+
+    async def _read_loop(self) -> None:
+        while True:
+            try:
+                line = await self.reader.readline()
+            except (ValueError, asyncio.LimitOverrunError):
+                log.warning(
+                    "dropped %s: a request longer than %d bytes", self.who, wire.REQUEST_LIMIT
+                )
+                return
+            except (ConnectionError, OSError):
+                return
+            if not line:
+                return
+            try:
+                frame = wire.decode(line)
+            except wire.WireError as exc:
+                log.warning("dropped %s: %s", self.who, exc)
+                return
+            self._request(frame)
+
+    def _request(self, frame: dict[str, Any]) -> None:
+        if len(self._replies) >= MAX_REPLIES_WAITING:
+            log.warning("dropped %s: sends requests without reading the replies", self.who)
+            self.close()
+            return
+        ident = frame.get("id")
+        if not isinstance(ident, int) or isinstance(ident, bool):
+            self._reply({"type": "reply", "id": None, "error": "a request needs an integer id"})
+            return
+        if self._in_flight >= MAX_IN_FLIGHT:
+            self._reply({"type": "reply", "id": ident, "error": "busy: too many requests"})
+            return
+        self._in_flight += 1
+        task = asyncio.create_task(self._answer(ident, frame))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _answer(self, ident: int, frame: dict[str, Any]) -> None:
+        try:
+            result = await self._perform(frame)
+        except wire.WireError as exc:
+            self._reply({"type": "reply", "id": ident, "error": f"bad request: {exc}"})
+        except Exception as exc:
+            log.exception("viewer %s: request %s failed", self.who, frame.get("op"))
+            self._reply({"type": "reply", "id": ident, "error": f"{type(exc).__name__}: {exc}"})
+        else:
+            self._reply({"type": "reply", "id": ident, "result": result})
+        finally:
+            self._in_flight -= 1
+
+    async def _perform(self, frame: dict[str, Any]) -> Any:
+        engine = self.server.engine
+        op = frame.get("op")
+        if op == "probe_now":
+            return engine.probe_now(wire.need(frame, "target", str), self._operator)
+        if op == "probe_all":
+            return engine.probe_all(self._operator)
+        if op == "series":
+            points = await engine.series(
+                wire.need(frame, "target", str),
+                wire.need(frame, "metric", str),
+                float(wire.need(frame, "since", (int, float))),
+                _float_or_none(wire.optional(frame, "until", (int, float))),
+            )
+            return wire.points_out(points)
+        if op == "series_of":
+            targets = wire.need(frame, "targets", list)
+            if len(targets) > MAX_TARGETS_PER_REQUEST or not all(
+                isinstance(t, str) for t in targets
+            ):
+                raise wire.WireError(f"targets: at most {MAX_TARGETS_PER_REQUEST} strings")
+            found = await engine.series_of(
+                targets,
+                wire.need(frame, "metric", str),
+                float(wire.need(frame, "since", (int, float))),
+            )
+            return {t: wire.points_out(p) for t, p in found.items()}
+        if op == "events":
+            limit = wire.optional(frame, "limit", int)
+            if limit is not None and not 0 < limit <= MAX_EVENTS_PER_REQUEST:
+                raise wire.WireError(f"limit: from 1 to {MAX_EVENTS_PER_REQUEST}")
+            events = await engine.events(
+                wire.optional(frame, "target", str),
+                kind=wire.optional(frame, "kind", str),
+                since=_float_or_none(wire.optional(frame, "since", (int, float))),
+                limit=limit if limit is not None else MAX_EVENTS_PER_REQUEST,
+            )
+            return [wire.event_out(e) for e in events]
+        raise wire.WireError(f"no such operation: {visible(str(op), VALUE_LIMIT)!r}")
+
+    def close(self) -> None:
+        self.attached = False
+        if not self.writer.is_closing():
+            self.writer.close()
+
+
+def _float_or_none(value: Any) -> float | None:
+    return None if value is None else float(value)
