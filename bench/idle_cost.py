@@ -7,17 +7,22 @@ calling AE title), interval 30 s, timeout 5 s, and measures, one after the other
     pacs-tui collect     the headless engine alone: the floor under the UI's figure
     pacs-tui run         the UI in a tmux pane of 160x48, on each screen in turn: Overview
                          (key 1), Nodes (key 2) and the first node's detail (Enter on Nodes);
-                         the Checks screen (key 3) has nothing to show here and is left out
+                         the Checks screen (key 3) has nothing to show here and is left out.
+                         Twice: with the engine inside the UI (no collector running), then
+                         attached to a running ``collect`` (the UI process runs no engine; the
+                         collector's CPU over the same window is shown beside it)
     Glances              from PyPI, in its own venv, default curses UI (2 s refresh), tmux 160x48
 
 Each is measured over the same ``--window``: CPU as a percentage of one core, from utime+stime
 in /proc/PID/stat (every thread of the process), and the largest RSS seen (/proc/PID/status,
 sampled every second). The tmux column is the tmux server's CPU over the window: the cost of
 taking in what the program writes to its terminal; "machine" is every process's CPU, to show how
-busy the rest of the machine was. The UI and ``collect`` run the same engine in their process,
-so "UI-collect" is what the screens add on top of it. "checks" is the number of C-ECHOs the
-history recorded in the window: the default 60 s window is two intervals, so about 2N, but the
-rounds drift (±10 % jitter), and the column shows what each figure actually carried.
+busy the rest of the machine was. The in-process UI and ``collect`` run the same engine in their
+process, so "UI-collect" is what the screens add on top of it; an attached UI runs no engine, so
+its own CPU is what the screens cost, and "collector %" is the collector's CPU serving it over
+the same window. "checks" is the number of C-ECHOs the history recorded in the window: the
+default 60 s window is two intervals, so about 2N, but the rounds drift (±10 % jitter), and the
+column shows what each figure actually carried.
 
 The measurement starts once the first round of checks is over (every node has a status, seen on
 screen for the UI, in the history for ``collect``) and, for the UI, once every screen has been
@@ -30,7 +35,7 @@ of the issue: the UI on any screen at most Glances's CPU at 200 nodes and at mos
 Needs tmux and the Debian ``orthanc`` package; the first run creates the Glances venv under
 ``~/.cache/pacs-tui-bench/glances-venv`` (``$XDG_CACHE_HOME`` if set) with pip, which needs PyPI.
 Glances is started with ``--disable-check-update`` so that it makes no network call. A run with
-the defaults takes about 9 minutes. Everything it starts (tmux server on its own socket, Orthanc,
+the defaults takes about 13 minutes. Everything it starts (tmux server on its own socket, Orthanc,
 the collector) and its temporary folder are removed at the end, on Ctrl-C and on an error.
 """
 
@@ -117,14 +122,19 @@ class Figures:
     machine: float  # % of one core spent by every process of the machine over the window
     seconds: float
     wall: tuple[float, float]  # the window in time.time(), to count the checks made in it
+    also: float | None = None  # % of one core of a second process over the same window
 
 
-def measure(pid: int, window: float, tmux_pid: int | None = None) -> Figures:
-    """CPU of ``pid`` (and of the tmux server) over ``window`` seconds, and its largest RSS."""
+def measure(
+    pid: int, window: float, tmux_pid: int | None = None, also: int | None = None
+) -> Figures:
+    """CPU of ``pid`` (and of the tmux server, and of process ``also``) over ``window``
+    seconds, and its largest RSS."""
     wall_start = time.time()
     start = time.monotonic()
     busy0 = machine_busy_seconds()
     cpu0 = cpu_seconds(pid)
+    also0 = cpu_seconds(also) if also is not None else 0.0
     tmux0 = cpu_seconds(tmux_pid) if tmux_pid is not None else 0.0
     peak = rss_mib(pid)
     end = start + window
@@ -132,13 +142,15 @@ def measure(pid: int, window: float, tmux_pid: int | None = None) -> Figures:
         time.sleep(min(1.0, left))
         peak = max(peak, rss_mib(pid))  # raises if the process died: the run stops there
     cpu1 = cpu_seconds(pid)
+    also1 = cpu_seconds(also) if also is not None else 0.0
     tmux1 = cpu_seconds(tmux_pid) if tmux_pid is not None else 0.0
     busy1 = machine_busy_seconds()
     seconds = time.monotonic() - start
     tmux = 100 * (tmux1 - tmux0) / seconds if tmux_pid is not None else None
     machine = 100 * (busy1 - busy0) / seconds
     wall = (wall_start, time.time())
-    return Figures(100 * (cpu1 - cpu0) / seconds, peak, tmux, machine, seconds, wall)
+    extra = 100 * (also1 - also0) / seconds if also is not None else None
+    return Figures(100 * (cpu1 - cpu0) / seconds, peak, tmux, machine, seconds, wall, extra)
 
 
 def wait_until(what: str, ready: Callable[[], bool], limit: float, poll: float = 0.1) -> float:
@@ -329,11 +341,11 @@ class Row:
     checks: int | None = None  # C-ECHOs made in the window
 
 
-def run_collect(
-    pacs: Path, config: Path, nodes: int, window: float, env: dict[str, str], notes: list[str]
-) -> Row:
-    log = (config.parent / "collect.log").open("wb")
-    with log:
+def start_collect(
+    pacs: Path, config: Path, nodes: int, env: dict[str, str]
+) -> tuple[subprocess.Popen[bytes], float]:
+    """``collect`` on ``config``, once it has checked every node; the seconds that took."""
+    with (config.parent / "collect.log").open("ab") as log:
         proc = subprocess.Popen(
             [str(pacs), "collect", "--config", str(config)],
             stdin=subprocess.DEVNULL,
@@ -342,23 +354,32 @@ def run_collect(
             env=env,
             start_new_session=True,  # Ctrl-C reaches this script only, which stops it
         )
-        try:
-            history = config.parent / "history.sqlite"
-            try:
-                took = wait_until(
-                    f"collect: first round of {nodes} nodes",
-                    lambda: proc.poll() is None and checked_in_history(history) >= nodes,
-                    FIRST_ROUND_LIMIT,
-                    poll=0.5,
-                )
-            except TimeoutError:
-                tail = (config.parent / "collect.log").read_text(errors="replace")[-2000:]
-                print(f"--- collect (exit code {proc.poll()}), end of its log ---\n{tail}")
-                raise
-            print(f"  collect, {nodes} nodes: every node checked after {took:.1f}s; measuring")
-            figures = measure(proc.pid, window)
-        finally:
-            stop_process(proc)
+    history = config.parent / "history.sqlite"
+    try:
+        took = wait_until(
+            f"collect: first round of {nodes} nodes",
+            lambda: proc.poll() is None and checked_in_history(history) >= nodes,
+            FIRST_ROUND_LIMIT,
+            poll=0.5,
+        )
+    except TimeoutError:
+        tail = (config.parent / "collect.log").read_text(errors="replace")[-2000:]
+        print(f"--- collect (exit code {proc.poll()}), end of its log ---\n{tail}")
+        stop_process(proc)
+        raise
+    return proc, took
+
+
+def run_collect(
+    pacs: Path, config: Path, nodes: int, window: float, env: dict[str, str], notes: list[str]
+) -> Row:
+    history = config.parent / "history.sqlite"
+    proc, took = start_collect(pacs, config, nodes, env)
+    try:
+        print(f"  collect, {nodes} nodes: every node checked after {took:.1f}s; measuring")
+        figures = measure(proc.pid, window)
+    finally:
+        stop_process(proc)
     text = (config.parent / "collect.log").read_text(errors="replace")
     notes.append(
         f"collect, {nodes} nodes: first round {took:.1f}s; exit code {proc.returncode} after "
@@ -393,8 +414,12 @@ def run_ui(
     tmux: Tmux,
     state: Path,
     notes: list[str],
+    collector: subprocess.Popen[bytes] | None = None,
 ) -> list[Row]:
-    session = f"ui{nodes}"
+    """The UI on each screen; with ``collector`` (running on ``config``) the UI attaches to it
+    and the collector's CPU is measured over the same windows."""
+    mode = "attached" if collector is not None else "in-process"
+    session = f"ui{nodes}{mode}"
     command = (
         f"exec env XDG_STATE_HOME={shlex.quote(str(state))} "
         f"{shlex.quote(str(pacs))} run --config {shlex.quote(str(config))}"
@@ -406,6 +431,8 @@ def run_ui(
     try:
         wait_screen(tmux, session, "the UI's first frame", lambda s: SITE in s or "pacs-tui" in s)
         first_frame = time.monotonic() - start
+        if collector is not None:
+            wait_screen(tmux, session, "attached", lambda s: "attached to collector on" in s)
 
         def checked(screen: str) -> bool:
             counts = counts_on(screen)
@@ -436,9 +463,11 @@ def run_ui(
             if screen is not screens[0]:
                 tmux.keys(session, *screen.keys)
                 wait_screen(tmux, session, screen.name, screen.ready)
-            print(f"  UI, {nodes} nodes, {screen.name}: measuring {window:g}s")
-            figures = measure(pid, window, server)
-            rows.append(Row(f"pacs-tui UI: {screen.name}", nodes, figures))
+            print(f"  UI ({mode}), {nodes} nodes, {screen.name}: measuring {window:g}s")
+            also = collector.pid if collector is not None else None
+            figures = measure(pid, window, server, also)
+            what = "pacs-tui UI" + (" attached" if collector is not None else "")
+            rows.append(Row(f"{what}: {screen.name}", nodes, figures))
         tmux.keys(session, "q")
         quit_took = wait_until("UI: exit after q", lambda: not alive(pid), 30.0)
     finally:
@@ -450,10 +479,13 @@ def run_ui(
     log = state / "pacs-tui" / "pacs-tui.log"
     text = log.read_text(errors="replace") if log.exists() else ""
     notes.append(
-        f"UI, {nodes} nodes: first frame {first_frame:.1f}s, first round {first_round:.1f}s "
+        f"UI ({mode}), {nodes} nodes: first frame {first_frame:.1f}s, first round "
+        f"{first_round:.1f}s "
         f"({counts}); exit {quit_took:.1f}s after q; tracebacks in its log: "
         f"{text.count('Traceback')}"
     )
+    if collector is not None:
+        stop_process(collector)  # the checks are counted once the history is flushed
     history = config.parent / "history.sqlite"
     return [Row(r.what, nodes, r.figures, checks_in(history, r.figures.wall)) for r in rows]
 
@@ -585,22 +617,24 @@ def verdict(row: Row, glances_cpu: float) -> str:
 def print_table(rows: list[Row], glances_cpu: float) -> None:
     collect = {r.nodes: r.figures.cpu for r in rows if r.what == "pacs-tui collect"}
     head = (
-        f"{'what':27} {'N':>5} {'checks':>6} {'CPU %':>6} {'UI-collect':>10} {'RSS MiB':>8} "
-        f"{'tmux %':>7} {'machine %':>9}  goal"
+        f"{'what':36} {'N':>5} {'checks':>6} {'CPU %':>6} {'UI-collect':>10} "
+        f"{'collector %':>11} {'RSS MiB':>8} {'tmux %':>7} {'machine %':>9}  goal"
     )
     print(head)
     print("-" * (len(head) + 50))
     for row in rows:
         f = row.figures
         extra = ""
-        if row.what.startswith("pacs-tui UI") and row.nodes in collect:
+        attached = f.also is not None
+        if row.what.startswith("pacs-tui UI") and row.nodes in collect and not attached:
             extra = f"{f.cpu - collect[row.nodes]:+.1f}"
+        also = f"{f.also:.1f}" if f.also is not None else ""
         tmux = f"{f.tmux:.1f}" if f.tmux is not None else ""
         nodes = str(row.nodes) if row.nodes is not None else "-"
         checks = str(row.checks) if row.checks is not None else ""
         print(
-            f"{row.what:27} {nodes:>5} {checks:>6} {f.cpu:6.1f} {extra:>10} {f.rss:8.1f} {tmux:>7} "
-            f"{f.machine:9.1f}  {verdict(row, glances_cpu)}"
+            f"{row.what:36} {nodes:>5} {checks:>6} {f.cpu:6.1f} {extra:>10} {also:>11} "
+            f"{f.rss:8.1f} {tmux:>7} {f.machine:9.1f}  {verdict(row, glances_cpu)}"
         )
 
 
@@ -664,6 +698,23 @@ def main() -> int:
             ui_state = folder / "ui-state"
             rows.extend(
                 run_ui(pacs, ui_config, nodes, args.window, args.size, tmux, ui_state, notes)
+            )
+            attach_config = write_config(folder / "attached", nodes, ports)
+            collector, took = start_collect(pacs, attach_config, nodes, env)
+            stack.callback(stop_process, collector)
+            print(f"  collect for the attached UI: every node checked after {took:.1f}s")
+            rows.extend(
+                run_ui(
+                    pacs,
+                    attach_config,
+                    nodes,
+                    args.window,
+                    args.size,
+                    tmux,
+                    folder / "attached-state",
+                    notes,
+                    collector,
+                )
             )
 
     print()

@@ -55,7 +55,9 @@ class CollectorServer:
         self._inode: int | None = None
         self._viewers: set[Viewer] = set()
         self._unsubscribe: Callable[[], None] | None = None
+        #: Who the welcome says is serving (the header's "on HOST (pid N)").
         self.host = socket.gethostname()
+        self.pid = os.getpid()
 
     @property
     def viewers(self) -> int:
@@ -96,7 +98,7 @@ class CollectorServer:
             "site": config.site.name,
             "timezone": config.site.timezone,
             "host": self.host,
-            "pid": os.getpid(),
+            "pid": self.pid,
             "operator": peer.user,
             "probeable": sorted(self.engine.probeable()),
         }

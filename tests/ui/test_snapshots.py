@@ -6,13 +6,17 @@ and the UTC time zone. Regenerate with ``pytest tests/ui --snapshot-update`` and
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
 from textual.pilot import Pilot
 
 from pacs_tui.app import PacsApp
+from pacs_tui.collector_client import RemoteView
+from pacs_tui.collector_server import CollectorServer
 from pacs_tui.model import Status
 
 from .conftest import NOW, scripted_engine
@@ -83,3 +87,45 @@ def test_checks_160x48(snap_compare: Any) -> None:
 def test_overview_with_two_areas_80x24(snap_compare: Any) -> None:
     app = PacsApp(scripted_engine(commands=True), clock=lambda: NOW)
     assert snap_compare(app, terminal_size=(80, 24), run_before=on_screen())
+
+
+def attached_app(folder: Path) -> tuple[PacsApp, list[CollectorServer]]:
+    """The scripted site served by a collector in the test's loop, the app attached to it (the
+    collector's host and pid fixed, so the header is the same on every machine)."""
+    servers: list[CollectorServer] = []
+
+    async def attach() -> RemoteView:
+        engine = scripted_engine()
+        await engine.start()
+        server = CollectorServer(engine, folder / "sock" / "collector.sock")
+        server.host, server.pid = "pacs-srv-1", 4242
+        await server.start()
+        servers.append(server)
+        return await RemoteView.attach(server.path, clock=lambda: NOW - 75)
+
+    return PacsApp(attach, clock=lambda: NOW), servers
+
+
+def test_attached_overview_160x48(snap_compare: Any) -> None:
+    """The header says which collector the screens show."""
+    with tempfile.TemporaryDirectory(prefix="pt-") as folder:
+        app, _ = attached_app(Path(folder))
+        assert snap_compare(app, terminal_size=(160, 48), run_before=on_screen())
+
+
+def test_attached_nodes_collector_gone_80x24(snap_compare: Any) -> None:
+    """The collector went away: the last known values stay, dimmed, under the banner."""
+    with tempfile.TemporaryDirectory(prefix="pt-") as folder:
+        app, servers = attached_app(Path(folder))
+
+        async def run_before(pilot: Pilot[None]) -> None:
+            await on_screen("2")(pilot)
+            await servers[0].stop()
+            await servers[0].engine.stop()
+            for _ in range(500):
+                if app.screen.has_class("-stale"):
+                    break
+                await pilot.pause(0.01)
+            await pilot.pause()
+
+        assert snap_compare(app, terminal_size=(80, 24), run_before=run_before)

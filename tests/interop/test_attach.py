@@ -1,0 +1,254 @@
+"""UIs attached to a real ``pacs-tui collect`` subprocess: two at once see the same changes, an
+action is recorded under the OS user, the collector killed and restarted is reattached to; a
+user outside the collector's group is refused; ``status`` reads the collector's state."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import pwd
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from functools import partial
+from pathlib import Path
+
+import pytest
+
+from pacs_tui.app import PacsApp
+from pacs_tui.collector_client import RemoteView
+from pacs_tui.collector_socket import answers
+
+from ..ui.conftest import screen_text
+from ..ui.test_app import until
+
+pytestmark = pytest.mark.interop
+
+ME = pwd.getpwuid(os.geteuid()).pw_name
+
+
+class Site:
+    """A config of two command checks (one turned CRIT by a flag file) and a collector for it."""
+
+    def __init__(self, folder: Path, extra: str = "") -> None:
+        self.folder = folder
+        self.flag = folder / "flag"
+        self.runs = folder / "runs"
+        self.history = folder / "state" / "history.sqlite"
+        self.socket = self.history.parent / "collector.sock"  # the default: beside the history
+        flappy = f'test -e {self.flag} && {{ echo "BAD: flag set"; exit 2; }}; echo "ok"'
+        counted = f'echo run >> {self.runs}; echo "counted"'
+        self.config = folder / "site.toml"
+        self.config.write_text(
+            f'[site]\nname = "Attach ward"\n[history]\npath = "{self.history}"\n{extra}'
+            f'[[command]]\nid = "flappy"\ncommand = ["/bin/sh", "-c", {json.dumps(flappy)}]\n'
+            'interval = "1s"\n'
+            f'[[command]]\nid = "counted"\ncommand = ["/bin/sh", "-c", {json.dumps(counted)}]\n'
+            'interval = "1h"\n'
+        )
+        self.process: subprocess.Popen[bytes] | None = None
+        self.log = folder / "collect.log"
+
+    def start(self) -> int:
+        """Start ``collect``; its pid once its socket answers."""
+        with self.log.open("ab") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "pacs_tui", "collect", "--config", str(self.config)],
+                stdout=log,
+                stderr=log,
+            )
+        deadline = time.monotonic() + 30
+        while not (self.socket.exists() and answers(self.socket)):
+            assert self.process.poll() is None, self.log.read_text()
+            assert time.monotonic() < deadline, "the collector's socket never answered"
+            time.sleep(0.05)
+        return self.process.pid
+
+    def kill(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(10)
+
+    def stop(self) -> int:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGTERM)
+        return self.process.wait(10)
+
+    def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "pacs_tui", *args, "--config", str(self.config)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+
+@pytest.fixture
+def site(tmp_path: Path) -> Iterator[Site]:
+    watched = Site(tmp_path)
+    yield watched
+    watched.kill()
+
+
+def line_of(app: PacsApp, target: str) -> str:
+    """The table line the user sees for ``target``."""
+    for line in screen_text(app).splitlines():
+        if f" {target} " in line and ("OK" in line or "CRIT" in line):
+            return line
+    return ""
+
+
+def selected_line(app: PacsApp) -> str:
+    """The selected target's full line, under the table."""
+    lines = [line for line in screen_text(app).splitlines() if " since " in line]
+    return lines[-1] if lines else ""
+
+
+async def test_two_uis_follow_act_and_reattach(site: Site) -> None:
+    site.start()
+    first = PacsApp(partial(RemoteView.attach, site.socket))
+    second = PacsApp(partial(RemoteView.attach, site.socket))
+    async with (
+        first.run_test(size=(160, 48)) as one,
+        second.run_test(size=(160, 48)) as two,
+    ):
+        for app, pilot in ((first, one), (second, two)):
+            await until(pilot, lambda app=app: "attached to collector on" in screen_text(app), 15)
+            await pilot.press("3")
+            await until(pilot, lambda app=app: "OK" in line_of(app, "flappy"), 15)
+        # Both see a check go CRIT.
+        site.flag.touch()
+        for app, pilot in ((first, one), (second, two)):
+            await until(pilot, lambda app=app: "CRIT" in line_of(app, "flappy"), 15)
+            assert "BAD: flag set" in line_of(app, "flappy")
+        # An action from one is recorded under this process's OS user (by the collector).
+        await one.press("slash", *"flappy", "enter")  # only its row: it is the selected one
+        await until(one, lambda: "flappy" in selected_line(first))
+        await one.press("p")
+        deadline = time.monotonic() + 15
+        while True:
+            shown = site.cli("history", "--event", "operator", "--json", "--since", "5m")
+            events = json.loads(shown.stdout)["events"] if shown.returncode == 0 else []
+            if events:
+                break
+            assert time.monotonic() < deadline, shown.stderr
+            await one.pause(0.2)
+        assert events[0]["target"] == "flappy"
+        assert events[0]["summary"] == f"probe now requested by {ME}"
+        # The collector dies: both keep their screens, say so, and reattach when it returns.
+        site.kill()
+        for app, pilot in ((first, one), (second, two)):
+            await until(pilot, lambda app=app: "collector gone since" in screen_text(app), 15)
+            assert "values are stale" in screen_text(app)
+            assert "CRIT" in line_of(app, "flappy")  # the last known value stays
+        site.flag.unlink()
+        pid = site.start()
+        for app, pilot in ((first, one), (second, two)):
+            await until(pilot, lambda app=app: f"(pid {pid})" in screen_text(app), 20)
+            await until(pilot, lambda app=app: "OK" in line_of(app, "flappy"), 15)
+            assert "collector gone" not in screen_text(app)
+    assert site.stop() == 0
+
+
+def test_status_reads_the_collector_unless_fresh(site: Site) -> None:
+    site.start()
+    deadline = time.monotonic() + 15
+    while not site.runs.exists():  # "counted" runs once at start, then once an hour
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    while (shown := site.cli("status", "--json")).returncode == 3:  # until both were checked
+        assert time.monotonic() < deadline, shown.stdout
+        time.sleep(0.1)
+    runs = site.runs.read_text().count("run")
+    shown = site.cli("status", "--json")
+    assert shown.returncode == 0, shown.stderr
+    by_id = {t["id"]: t for t in json.loads(shown.stdout)["targets"]}
+    assert by_id["counted"]["reason"] == "counted"
+    assert site.runs.read_text().count("run") == runs  # read from the collector: not run again
+    fresh = site.cli("status", "--fresh")
+    assert fresh.returncode == 0, fresh.stderr
+    assert site.runs.read_text().count("run") == runs + 1
+    assert site.stop() == 0
+
+
+#: A viewer's first steps in the standard library only, so that any Python can run it as
+#: ``nobody`` (this project's virtualenv may sit where nobody can read): connect, say hello,
+#: print the collector's first line or the error.
+HELLO = (
+    "import json, socket, sys\n"
+    "s = socket.socket(socket.AF_UNIX)\n"
+    "try:\n"
+    "    s.connect(sys.argv[1])\n"
+    "except OSError as exc:\n"
+    "    print('connect:', exc.strerror); sys.exit()\n"
+    "try:\n"
+    "    s.sendall(json.dumps({'type': 'hello', 'magic': 'pacs-tui', 'version': 1}).encode()"
+    " + b'\\n')\n"
+    "except BrokenPipeError:\n"
+    "    pass  # refused at once: the refusal is still there to read\n"
+    "print(s.makefile().readline().strip())\n"
+)
+
+
+def as_nobody(socket_path: Path) -> str:
+    """What ``nobody`` (its own uid: the kernel tells the collector) gets from the socket."""
+    python = "/usr/bin/python3"
+    if os.geteuid() != 0 or shutil.which("runuser") is None or not os.path.exists(python):
+        why = "needs root, runuser (util-linux) and /usr/bin/python3 to act as another user"
+        if os.environ.get("CI") == "true":
+            pytest.fail(why)
+        pytest.skip(why)
+    done = subprocess.run(
+        ["runuser", "-u", "nobody", "--", python, "-c", HELLO, str(socket_path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
+
+
+@contextlib.contextmanager
+def open_folder() -> Iterator[Path]:
+    """A folder everyone may pass through (the socket's own folder below it is the collector's
+    to make private)."""
+    with tempfile.TemporaryDirectory(prefix="pt-") as tmp:
+        os.chmod(tmp, 0o755)
+        yield Path(tmp)
+
+
+def test_another_user_is_refused_unless_in_the_group() -> None:
+    with open_folder() as folder:
+        socket_path = folder / "run" / "collector.sock"
+        site = Site(folder, f'[collector]\nsocket = "{socket_path}"\n')
+        site.socket = socket_path
+        try:
+            site.start()
+            # The folder is 0700: the kernel refuses nobody before the collector hears of it.
+            assert as_nobody(socket_path) == "connect: Permission denied"
+            # Opened by hand: the collector still refuses, by the kernel's word for who it is.
+            os.chmod(socket_path.parent, 0o755)
+            os.chmod(socket_path, 0o666)
+            refused = json.loads(as_nobody(socket_path))
+            assert refused["type"] == "refused"
+            assert refused["reason"].startswith("nobody may not attach to this collector")
+            assert site.stop() == 0
+            assert "refused user nobody" in site.log.read_text()
+        finally:
+            site.kill()
+        # With nobody's group as the collector's group, nobody attaches (and acts as nobody).
+        site = Site(folder, f'[collector]\nsocket = "{socket_path}"\ngroup = "nogroup"\n')
+        site.socket = socket_path
+        try:
+            site.start()
+            assert oct(os.stat(socket_path.parent).st_mode & 0o777) == "0o750"
+            welcome = json.loads(as_nobody(socket_path))
+            assert welcome["type"] == "welcome" and welcome["operator"] == "nobody"
+            assert site.stop() == 0
+        finally:
+            site.kill()

@@ -1,0 +1,387 @@
+"""The collector's socket with an in-process engine: viewers attach, follow, act and reattach;
+hostile clients are dropped in words; a viewer that stops reading slows no one."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import socket
+import stat
+import tempfile
+from collections.abc import AsyncIterator, Callable, Iterator
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pacs_tui import collector_server, wire
+from pacs_tui.collector_client import AttachError, NoCollector, RemoteView
+from pacs_tui.collector_server import CollectorServer
+from pacs_tui.collector_socket import SocketPathError
+from pacs_tui.config import Config, SiteConfig
+from pacs_tui.engine import Engine, StateUpdate
+from pacs_tui.model import EventKind, Result, Status, Target
+from pacs_tui.view import LinkUpdate
+
+
+class Flipping:
+    """A check whose status alternates OK/CRIT on every run (every ``interval`` seconds)."""
+
+    def __init__(self, target_id: str, interval: float = 3600.0) -> None:
+        self.target = Target(target_id, "command", {"name": target_id})
+        self.interval = interval
+        self.timeout = 1.0
+        self.runs = 0
+
+    async def check(self) -> Result:
+        self.runs += 1
+        status = Status.CRIT if self.runs % 2 else Status.OK
+        return Result(status, f"run {self.runs}", {"run_seconds": 0.001 * self.runs})
+
+    async def close(self) -> None:
+        return None
+
+
+@pytest.fixture
+def folder() -> Iterator[Path]:
+    # Short, under /tmp: the socket's own folder, made and checked by the server.
+    with tempfile.TemporaryDirectory(prefix="pt-") as tmp:
+        yield Path(tmp)
+
+
+async def serving(
+    folder: Path, checks: list[Flipping], **server: Any
+) -> tuple[Engine, CollectorServer]:
+    engine = Engine(Config(site=SiteConfig("Attach ward")), checks=checks, first_run_spread=0)
+    await engine.start()
+    collector = CollectorServer(engine, folder / "sock" / "collector.sock", **server)
+    await collector.start()
+    return engine, collector
+
+
+@pytest.fixture
+async def site(folder: Path) -> AsyncIterator[tuple[Engine, CollectorServer, list[Flipping]]]:
+    checks = [Flipping("ris-db"), Flipping("archive-disk")]
+    engine, collector = await serving(folder, checks)
+    yield engine, collector, checks
+    await collector.stop()
+    await engine.stop()
+
+
+async def until(condition: Callable[[], object], timeout: float = 5.0) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not condition():
+        assert loop.time() < deadline, "timed out"
+        await asyncio.sleep(0.01)
+
+
+async def test_a_viewer_sees_the_snapshot_then_every_change(
+    site: tuple[Engine, CollectorServer, list[Flipping]],
+) -> None:
+    engine, collector, _ = site
+    await until(lambda: all(s.since is not None for s in engine.states.values()))
+    view = await RemoteView.attach(collector.path)
+    try:
+        assert view.site == "Attach ward"
+        assert view.link.connected and view.link.pid == os.getpid()
+        assert view.link.describe().startswith("attached to collector on ")
+        assert {s.id: s.status for s in view.states()} == {
+            s.id: s.status for s in engine.states.values()
+        }
+        assert view.overall() is engine.overall()
+        seen: list[StateUpdate] = []
+        view.subscribe(lambda u: seen.append(u) if isinstance(u, StateUpdate) else None)
+        assert engine.probe_now("ris-db")
+        await until(lambda: any(u.state.id == "ris-db" for u in seen))
+        update = next(u for u in seen if u.state.id == "ris-db")
+        assert update.state == engine.states["ris-db"]
+        assert update.previous is Status.CRIT and update.state.status is Status.OK
+        # History queries travel too.
+        events = await view.events("ris-db", kind=EventKind.STATUS_CHANGE)
+        assert events == []  # no store in this engine: nothing recorded, and no error
+    finally:
+        await view.close()
+
+
+async def test_an_action_is_recorded_under_the_kernels_user(
+    site: tuple[Engine, CollectorServer, list[Flipping]],
+) -> None:
+    _, collector, checks = site
+    import pwd
+
+    me = pwd.getpwuid(os.geteuid()).pw_name
+    view = await RemoteView.attach(collector.path)
+    try:
+        assert view.operator == me
+        operator_events: list[str] = []
+        view.subscribe(
+            lambda u: (
+                operator_events.append(u.event.summary)  # type: ignore[union-attr]
+                if getattr(getattr(u, "event", None), "kind", None) == EventKind.OPERATOR
+                else None
+            )
+        )
+        runs = checks[1].runs
+        assert view.probe_now("archive-disk")
+        await until(lambda: checks[1].runs > runs)
+        await until(lambda: operator_events)
+        assert operator_events == [f"probe now requested by {me}"]
+        assert not view.probe_now("no-such-target")
+        assert view.probe_all() == 2
+        await until(lambda: len(operator_events) == 2)
+        assert operator_events[1] == f"probe all requested by {me}"
+    finally:
+        await view.close()
+
+
+async def test_the_viewer_reattaches_when_the_collector_returns(folder: Path) -> None:
+    checks = [Flipping("ris-db")]
+    engine, collector = await serving(folder, checks)
+    view = await RemoteView.attach(collector.path)
+    links: list[LinkUpdate] = []
+    view.subscribe(lambda u: links.append(u) if isinstance(u, LinkUpdate) else None)
+    try:
+        before = view.state("ris-db")
+        await collector.stop()
+        await engine.stop()
+        await until(lambda: links)
+        gone = links[-1].link
+        assert not gone.connected and gone.gone_since is not None
+        assert "collector gone since" in gone.describe() and "stale" in gone.describe()
+        assert view.state("ris-db") == before  # the last known value stays
+        assert not view.probe_now("ris-db")  # nothing to ask while it is gone
+        with pytest.raises(AttachError, match="not attached"):
+            await view.series("ris-db", "run_seconds", 0)
+        engine, collector = await serving(folder, [Flipping("ris-db"), Flipping("new-one")])
+        await until(lambda: len(links) >= 2, timeout=10)
+        assert links[-1].link.connected
+        await until(lambda: view.state("new-one") is not None)
+    finally:
+        await view.close()
+        await collector.stop()
+        await engine.stop()
+
+
+async def test_the_socket_is_private(folder: Path) -> None:
+    engine, collector = await serving(folder, [Flipping("a")])
+    try:
+        info = os.lstat(collector.path)
+        assert stat.S_ISSOCK(info.st_mode) and stat.S_IMODE(info.st_mode) == 0o660
+        assert stat.S_IMODE(os.stat(collector.path.parent).st_mode) == 0o700
+    finally:
+        await collector.stop()
+        await engine.stop()
+    assert not collector.path.exists()  # removed at stop
+
+
+async def test_with_a_group_the_folder_is_the_groups(folder: Path) -> None:
+    import grp
+
+    group = grp.getgrgid(os.getegid()).gr_name  # a group this process may give files to
+    engine, collector = await serving(folder, [Flipping("a")], group=group)
+    try:
+        info = os.stat(collector.path.parent)
+        assert stat.S_IMODE(info.st_mode) == 0o750 and info.st_gid == os.getegid()
+        assert os.lstat(collector.path).st_gid == os.getegid()
+    finally:
+        await collector.stop()
+        await engine.stop()
+    with pytest.raises(SocketPathError, match="no such group"):
+        await serving(folder, [Flipping("a")], group="no-such-group-here")
+
+
+async def test_a_dead_socket_is_replaced_and_anything_else_refused(folder: Path) -> None:
+    path = folder / "sock" / "collector.sock"
+    path.parent.mkdir(mode=0o700)
+    dead = socket.socket(socket.AF_UNIX)
+    dead.bind(os.fspath(path))
+    dead.close()  # a socket nobody listens on: left by a collector that was killed
+    engine, collector = await serving(folder, [Flipping("a")])
+    view = await RemoteView.attach(path)
+    await view.close()
+    with pytest.raises(SocketPathError, match="another collector is answering"):
+        await CollectorServer(engine, path).start()
+    await collector.stop()
+    await engine.stop()
+    path.write_text("not a socket")
+    with pytest.raises(SocketPathError, match="exists and is not a socket"):
+        await serving(folder, [Flipping("a")])
+    assert path.read_text() == "not a socket"
+
+
+async def test_a_socket_path_longer_than_a_unix_socket_holds(folder: Path) -> None:
+    deep = folder / ("d" * 60) / ("e" * 60)
+    engine = Engine(Config(), checks=[Flipping("a")], first_run_spread=0)
+    await engine.start()
+    collector = CollectorServer(engine, deep / "collector.sock")
+    await collector.start()
+    try:
+        assert len(os.fsencode(collector.path)) > 108 and collector.path.exists()
+        view = await RemoteView.attach(collector.path)
+        assert [s.id for s in view.states()] == ["a"]
+        await view.close()
+    finally:
+        await collector.stop()
+        await engine.stop()
+
+
+async def test_no_collector_is_told_apart_from_a_refusal(folder: Path) -> None:
+    with pytest.raises(NoCollector, match="no collector socket"):
+        await RemoteView.attach(folder / "nothing.sock")
+    dead = socket.socket(socket.AF_UNIX)
+    dead.bind(os.fspath(folder / "dead.sock"))
+    dead.close()
+    with pytest.raises(NoCollector, match="no collector is listening"):
+        await RemoteView.attach(folder / "dead.sock")
+
+
+def ran(checks: list[Flipping], runs: int) -> bool:
+    return sum(c.runs for c in checks) >= runs
+
+
+def reached(items: list[StateUpdate], count: int) -> bool:
+    return len(items) >= count
+
+
+# -- hostile clients ----------------------------------------------------------------------------
+
+
+async def raw(path: Path) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    return await asyncio.open_unix_connection(os.fspath(path), limit=wire.FRAME_LIMIT)
+
+
+async def closed_by_server(reader: asyncio.StreamReader, timeout: float = 5.0) -> list[bytes]:
+    """Every line the server sent until it closed the connection."""
+    lines: list[bytes] = []
+    async with asyncio.timeout(timeout):
+        while line := await reader.readline():
+            lines.append(line)
+    return lines
+
+
+async def test_hostile_clients_are_dropped_in_words_and_others_still_served(
+    site: tuple[Engine, CollectorServer, list[Flipping]],
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    _, collector, _ = site
+    caplog.set_level(logging.INFO, logger="pacs_tui.collector_server")
+    monkeypatch.setattr(collector_server, "HELLO_SECONDS", 0.3)
+    silent_reader, silent = await raw(collector.path)  # half-open: never says anything
+
+    reader, writer = await raw(collector.path)
+    writer.write(b"\x16\x03\x01\x02\x00garbage that is not JSON\n")
+    assert await closed_by_server(reader) == []
+
+    reader, writer = await raw(collector.path)
+    writer.write(b'{"type": "hello", "magic": "pacs-tui", "version": 99}\n')
+    (refusal,) = await closed_by_server(reader)
+    assert json.loads(refusal)["type"] == "refused"
+    assert "protocol version 1, the viewer 99" in json.loads(refusal)["reason"]
+
+    reader, writer = await raw(collector.path)
+    writer.write(b'{"type": "hello", "magic": "' + b"x" * (wire.REQUEST_LIMIT + 10))
+    assert await closed_by_server(reader) == []
+
+    reader, writer = await raw(collector.path)
+    writer.write(b"[1, 2, 3]\n")
+    assert await closed_by_server(reader) == []
+
+    assert await closed_by_server(silent_reader) == []  # dropped after HELLO_SECONDS
+    silent.close()
+    said = caplog.text
+    for words in (
+        "not a pacs-tui viewer",
+        "protocol version 99",
+        f"hello longer than {wire.REQUEST_LIMIT} bytes",
+        "no hello within 0.3s",
+    ):
+        assert words in said
+    view = await RemoteView.attach(collector.path)  # the collector is none the worse
+    assert len(view.states()) == 2
+    await view.close()
+
+
+async def test_bad_requests_get_an_error_reply(
+    site: tuple[Engine, CollectorServer, list[Flipping]],
+) -> None:
+    _, collector, _ = site
+    reader, writer = await raw(collector.path)
+    writer.write(wire.encode({"type": "hello", "magic": wire.MAGIC, "version": wire.PROTOCOL}))
+    assert wire.decode(await reader.readline())["type"] == "welcome"
+    while not wire.decode(await reader.readline()).get("done"):
+        pass
+    for request in (
+        {"id": 1, "op": "format_disk"},
+        {"id": 2, "op": "series", "target": 5, "metric": "x", "since": 0},
+        {"id": 3, "op": "events", "limit": 10**9},
+        {"id": 4, "op": "series_of", "targets": [1, 2], "metric": "x", "since": 0},
+        {"id": True, "op": "probe_all"},
+    ):
+        writer.write(wire.encode(request))
+    errors: dict[Any, str] = {}
+    async with asyncio.timeout(5):
+        while len(errors) < 5:
+            frame = wire.decode(await reader.readline())
+            if frame["type"] == "reply":
+                errors[frame["id"]] = frame["error"]
+    assert "no such operation: 'format_disk'" in errors[1]
+    assert "target: expected str, got int" in errors[2]
+    assert "limit: from 1 to" in errors[3]
+    assert "at most" in errors[4]
+    assert "integer id" in errors[None]
+    writer.close()
+
+
+async def test_a_viewer_that_stops_reading_slows_no_one_and_is_resent_everything(
+    folder: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="pacs_tui.collector_server")
+    checks = [Flipping(f"node-{n:02}") for n in range(40)]
+    engine, collector = await serving(folder, checks)
+    # A plain socket that stops reading (an asyncio reader would keep reading into memory).
+    stalled = socket.socket(socket.AF_UNIX)
+    stalled.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    stalled.connect(os.fspath(collector.path))
+    stalled.sendall(wire.encode({"type": "hello", "magic": wire.MAGIC, "version": wire.PROTOCOL}))
+    view = await RemoteView.attach(collector.path)
+    try:
+        changes: list[StateUpdate] = []
+        view.subscribe(lambda u: changes.append(u) if isinstance(u, StateUpdate) else None)
+        # Every target changes status at each probe: one event and one state per target.
+        rounds = 0
+        while "backlog dropped" not in caplog.text:
+            engine.probe_all()
+            rounds += 1
+            want = len(checks) * rounds
+            await until(partial(ran, checks, want + len(checks)))
+            # The viewer that reads keeps up, round after round.
+            await until(partial(reached, changes, want), timeout=2)
+            assert rounds < 200, "the backlog was never dropped"
+        assert len(engine.states) == len(view.states())
+        # The stalled viewer reads again: a fresh snapshot, not the dropped backlog.
+        stalled_reader, _ = await asyncio.open_unix_connection(sock=stalled, limit=wire.FRAME_LIMIT)
+        seen: list[dict[str, Any]] = []
+        async with asyncio.timeout(10):
+            while sum(1 for f in seen if f["type"] == "states" and f.get("done")) < 2:
+                seen.append(wire.decode(await stalled_reader.readline()))
+        # The welcome, the first snapshot, what fitted in the socket, then everything again.
+        assert seen[0]["type"] == "welcome"
+        last = max(i for i, f in enumerate(seen) if f["type"] == "states" and f.get("done"))
+        first = last
+        while seen[first - 1]["type"] == "states":
+            first -= 1
+        resent = [s["target"]["id"] for f in seen[first : last + 1] for s in f["states"]]
+        assert sorted(resent) == sorted(engine.states)
+        # Far fewer frames than the changes that happened while it did not read.
+        assert len(seen) < 2 * len(checks) * rounds
+        assert "viewer user" in caplog.text and "resynchronised" in caplog.text
+    finally:
+        stalled.close()
+        await view.close()
+        await collector.stop()
+        await engine.stop()
