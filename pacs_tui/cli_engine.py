@@ -16,7 +16,7 @@ from pacs_tui.cli_common import EXIT_USAGE, _err, _load, log
 from pacs_tui.config import Config
 from pacs_tui.durations import parse_duration
 from pacs_tui.logs import setup_logging
-from pacs_tui.model import Status, TargetState
+from pacs_tui.model import Event, Sample, Status, Target, TargetState
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -165,54 +165,20 @@ def cmd_history(args: argparse.Namespace) -> int:
     except ValueError as exc:
         _err(f"pacs-tui: --since: {exc}")
         return EXIT_USAGE
-    path = config.history.path
-    try:
-        there = _history_there(path)
-    except PermissionError as exc:
-        _err(f"pacs-tui: {exc}")
-        return 1
-    if not there:
-        _err(f"pacs-tui: no history yet at {path} (run `pacs-tui collect` or the UI)")
-        return 1
     from pacs_tui.report import history_csv, history_json_text, history_table
-    from pacs_tui.store import Store, StoreError
+    from pacs_tui.store import StoreError
 
     async def query() -> int:
+        since = time.time() - window
         try:
-            store = await Store.open(path, readonly=True)
-        except StoreError as exc:
+            found = await _history_read(config, args, since)
+        except (StoreError, PermissionError, FileNotFoundError) as exc:
             _err(f"pacs-tui: {exc}")
             return 1
-        try:
-            targets = await store.targets()
-            for what, asked, known in (
-                ("target of kind", args.kind, {str(t.kind) for t in targets}),
-                ("target", args.target, {t.id for t in targets}),
-            ):
-                if asked is not None and asked not in known:
-                    close = difflib.get_close_matches(asked, sorted(known), n=1)
-                    hint = f" (did you mean {close[0]!r}?)" if close else ""
-                    _err(
-                        f"pacs-tui: no {what} {asked!r} in the history {path}{hint}; "
-                        f"known: {', '.join(sorted(known)) or 'none yet'}"
-                    )
-                    return 1
-            since = time.time() - window
-            samples = (
-                []
-                if args.event
-                else await store.samples(
-                    target=args.target, metric=args.metric, since=since, kind=args.kind
-                )
-            )
-            events = await store.events(
-                target=args.target, kind=args.event, since=since, target_kind=args.kind
-            )
-        except StoreError as exc:
-            _err(f"pacs-tui: {exc}")
+        except LookupError as exc:  # no such target or kind
+            _err(f"pacs-tui: {exc.args[0]}")
             return 1
-        finally:
-            await store.close()
+        samples, events = found
         if args.json:
             print(history_json_text(samples, events))
         elif args.csv:
@@ -222,3 +188,80 @@ def cmd_history(args: argparse.Namespace) -> int:
         return 0
 
     return asyncio.run(query())
+
+
+async def _history_read(
+    config: Config, args: argparse.Namespace, since: float
+) -> tuple[list[Sample], list[Event]]:
+    """The samples and events asked for: from the history file (read-only, beside a running
+    collector too); when this user may not read it, through the collector's socket (a member
+    of its group, say). ``LookupError`` in words for an unknown target or kind."""
+    from pacs_tui.store import Store, StoreError
+
+    path = config.history.path
+    try:
+        if not _history_there(path):
+            raise FileNotFoundError(f"no history yet at {path} (run `pacs-tui collect` or the UI)")
+        store = await Store.open(path, readonly=True)
+    except (PermissionError, StoreError) as exc:
+        remote = await _history_via_collector(config, args, since)
+        if remote is None:
+            raise exc from None
+        return remote
+    try:
+        _known(path, args, await store.targets())
+        samples = (
+            []
+            if args.event
+            else await store.samples(
+                target=args.target, metric=args.metric, since=since, kind=args.kind
+            )
+        )
+        events = await store.events(
+            target=args.target, kind=args.event, since=since, target_kind=args.kind
+        )
+    finally:
+        await store.close()
+    return samples, events
+
+
+async def _history_via_collector(
+    config: Config, args: argparse.Namespace, since: float
+) -> tuple[list[Sample], list[Event]] | None:
+    """The history through the running collector; None when none answers."""
+    from pacs_tui.collector_client import AttachError, RemoteView
+
+    try:
+        view = await RemoteView.attach(config.socket_path)
+    except AttachError:
+        return None
+    try:
+        _known(config.socket_path, args, await view.recorded_targets())
+        samples: list[Sample] = []
+        if not args.event:
+            samples, cut = await view.samples(args.target, args.metric, since, args.kind)
+            if cut:
+                _err(f"pacs-tui: only the newest {len(samples):,} samples (narrow --since)")
+        events = await view.events_of_kind(
+            args.target, kind=args.event, since=since, target_kind=args.kind
+        )
+    except AttachError as exc:
+        raise PermissionError(f"reading the history through the collector: {exc}") from None
+    finally:
+        await view.close()
+    return samples, events
+
+
+def _known(where: Path, args: argparse.Namespace, targets: list[Target]) -> None:
+    """``LookupError`` (with the closest name) for a --kind or --target the history lacks."""
+    for what, asked, known in (
+        ("target of kind", args.kind, {str(t.kind) for t in targets}),
+        ("target", args.target, {t.id for t in targets}),
+    ):
+        if asked is not None and asked not in known:
+            close = difflib.get_close_matches(asked, sorted(known), n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise LookupError(
+                f"no {what} {asked!r} in the history {where}{hint}; "
+                f"known: {', '.join(sorted(known)) or 'none yet'}"
+            )

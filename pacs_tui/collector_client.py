@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from pacs_tui import wire
 from pacs_tui.collector_socket import address
 from pacs_tui.engine import EventUpdate, StateUpdate
-from pacs_tui.model import Event, Status, TargetState
+from pacs_tui.model import Event, Sample, Status, Target, TargetState
 from pacs_tui.view import LinkState, LinkUpdate, ViewSubscriber
 from pacs_tui.visible import TEXT_LIMIT, visible
 
@@ -151,6 +151,46 @@ class RemoteView:
     ) -> list[Event]:
         found = await self._call(
             "events", {"target": target, "kind": kind, "since": since, "limit": limit}
+        )
+        if not isinstance(found, list):
+            raise wire.WireError("events: expected a list")
+        return [wire.event_in(e) for e in found]
+
+    # -- the history, for ``pacs-tui history`` (not part of EngineView) ----------------------
+
+    async def recorded_targets(self) -> list[Target]:
+        found = await self._call("targets", {})
+        if not isinstance(found, list):
+            raise wire.WireError("targets: expected a list")
+        return [wire.target_in(t) for t in found]
+
+    async def samples(
+        self,
+        target: str | None = None,
+        metric: str | None = None,
+        since: float | None = None,
+        kind: str | None = None,
+    ) -> tuple[list[Sample], bool]:
+        """Recorded samples, oldest first, and whether the collector kept only the newest."""
+        found = await self._call(
+            "samples", {"target": target, "metric": metric, "since": since, "kind": kind}
+        )
+        if not isinstance(found, dict):
+            raise wire.WireError("samples: expected an object")
+        return wire.samples_in(found.get("samples")), found.get("cut") is True
+
+    async def events_of_kind(
+        self,
+        target: str | None = None,
+        *,
+        kind: str | None = None,
+        since: float | None = None,
+        target_kind: str | None = None,
+    ) -> list[Event]:
+        """Recorded events, oldest first, of targets of ``target_kind``."""
+        found = await self._call(
+            "events",
+            {"target": target, "kind": kind, "since": since, "target_kind": target_kind},
         )
         if not isinstance(found, list):
             raise wire.WireError("events: expected a list")

@@ -41,6 +41,8 @@ MAX_REPLIES_WAITING = 64
 #: Bounds on what a request may ask for.
 MAX_TARGETS_PER_REQUEST = 10_000
 MAX_EVENTS_PER_REQUEST = 10_000
+#: Samples in one answer (about 60 bytes each on the wire).
+MAX_SAMPLES_PER_REQUEST = 200_000
 
 
 class CollectorServer:
@@ -370,8 +372,22 @@ class Viewer:
                 kind=wire.optional(frame, "kind", str),
                 since=_float_or_none(wire.optional(frame, "since", (int, float))),
                 limit=limit if limit is not None else MAX_EVENTS_PER_REQUEST,
+                target_kind=wire.optional(frame, "target_kind", str),
             )
             return [wire.event_out(e) for e in events]
+        if op == "targets":
+            return [wire.target_out(t) for t in await engine.recorded_targets()]
+        if op == "samples":
+            samples = await engine.samples(
+                wire.optional(frame, "target", str),
+                wire.optional(frame, "metric", str),
+                _float_or_none(wire.optional(frame, "since", (int, float))),
+                wire.optional(frame, "kind", str),
+            )
+            # The newest ones when there are too many for one answer (said by "cut").
+            cut = len(samples) > MAX_SAMPLES_PER_REQUEST
+            kept = samples[-MAX_SAMPLES_PER_REQUEST:]
+            return {"samples": [[s.ts, s.target, s.metric, s.value] for s in kept], "cut": cut}
         raise wire.WireError(f"no such operation: {visible(str(op), VALUE_LIMIT)!r}")
 
     def close(self) -> None:

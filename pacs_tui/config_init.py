@@ -37,6 +37,18 @@ def starter_document(site_name: str = "My Hospital") -> tomlkit.TOMLDocument:
     history.add("event_retention", "90d")
     doc.add("history", history)
 
+    collector = tomlkit.table()
+    collector.add(tomlkit.comment("Where `pacs-tui collect` serves the UIs that attach to it."))
+    collector.add(
+        tomlkit.comment(
+            'socket = "/run/pacs-tui/collector.sock"  # default: collector.sock beside the history'
+        )
+    )
+    collector.add(
+        tomlkit.comment('group = "pacsadmins"  # its members may attach too (default: none)')
+    )
+    doc.add("collector", collector)
+
     from pacs_tui.probes import SOURCES
 
     for source in SOURCES:

@@ -203,10 +203,29 @@ class Engine:
         kind: str | None = None,
         since: float | None = None,
         limit: int | None = None,
+        target_kind: str | None = None,
     ) -> list[Event]:
         if self.store is None:
             return []
-        return await self.store.events(target=target, kind=kind, since=since, limit=limit)
+        return await self.store.events(
+            target=target, kind=kind, since=since, limit=limit, target_kind=target_kind
+        )
+
+    async def recorded_targets(self) -> list[Target]:
+        """Every target the history knows (today's and earlier ones), by id."""
+        return [] if self.store is None else await self.store.targets()
+
+    async def samples(
+        self,
+        target: str | None = None,
+        metric: str | None = None,
+        since: float | None = None,
+        kind: str | None = None,
+    ) -> list[Sample]:
+        """Recorded raw samples, oldest first (for ``history`` through the collector)."""
+        if self.store is None:
+            return []
+        return await self.store.samples(target=target, metric=metric, since=since, kind=kind)
 
     # -- actions ----------------------------------------------------------------------------
 

@@ -18,7 +18,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from pacs_tui.model import Event, Status, Target, TargetState
+from pacs_tui.model import Event, Sample, Status, Target, TargetState
 from pacs_tui.store.schema import SeriesPoint
 
 #: The protocol version this build speaks; a viewer and a collector must agree exactly.
@@ -122,10 +122,19 @@ def _float_map(frame: Mapping[str, Any], key: str) -> dict[str, float]:
 # -- value types ------------------------------------------------------------------------------
 
 
+def target_out(target: Target) -> dict[str, Any]:
+    return {"id": target.id, "kind": str(target.kind), "labels": dict(target.labels)}
+
+
+def target_in(frame: Any) -> Target:
+    if not isinstance(frame, Mapping):
+        raise WireError("a target must be an object")
+    return Target(need(frame, "id", str), need(frame, "kind", str), _str_map(frame, "labels"))
+
+
 def state_out(state: TargetState) -> dict[str, Any]:
-    target = state.target
     return {
-        "target": {"id": target.id, "kind": str(target.kind), "labels": dict(target.labels)},
+        "target": target_out(state.target),
         "status": state.status.value,
         "reason": state.reason,
         "since": state.since,
@@ -138,10 +147,8 @@ def state_out(state: TargetState) -> dict[str, Any]:
 def state_in(frame: Mapping[str, Any]) -> TargetState:
     if not isinstance(frame, Mapping):
         raise WireError("a state must be an object")
-    t = need(frame, "target", dict)
-    target = Target(need(t, "id", str), need(t, "kind", str), _str_map(t, "labels"))
     return TargetState(
-        target,
+        target_in(need(frame, "target", dict)),
         status=_status(frame.get("status")),
         reason=need(frame, "reason", str),
         since=_optional_number(frame, "since"),
@@ -193,3 +200,20 @@ def points_in(value: Any) -> list[SeriesPoint]:
             raise WireError("a series point must be five numbers")
         points.append(SeriesPoint(float(row[0]), row[1], row[2], row[3], int(row[4])))
     return points
+
+
+def samples_in(value: Any) -> list[Sample]:
+    if not isinstance(value, list):
+        raise WireError("samples must be a list")
+    samples: list[Sample] = []
+    for row in value:
+        if (
+            not isinstance(row, list)
+            or len(row) != 4
+            or not isinstance(row[1], str)
+            or not isinstance(row[2], str)
+            or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in row[::3])
+        ):
+            raise WireError("a sample must be [ts, target, metric, value]")
+        samples.append(Sample(float(row[0]), row[1], row[2], float(row[3])))
+    return samples

@@ -157,8 +157,12 @@ class PacsScreen(Screen[None]):
             self.apply_recent_loaded()
 
     def on_collector_link_changed(self, message: CollectorLinkChanged) -> None:
-        if not self.closing:
-            self._show_link()
+        if self.closing:
+            return
+        self._show_link()
+        if message.link.connected:  # a fresh snapshot: targets may have come or gone
+            self.query_one(StatusHeader).refresh_status()
+            self.sync()
 
     def _show_link(self) -> None:
         """The header's line about the collector, and the body marked stale while it is gone."""

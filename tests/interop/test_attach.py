@@ -252,3 +252,48 @@ def test_another_user_is_refused_unless_in_the_group() -> None:
             assert site.stop() == 0
         finally:
             site.kill()
+
+
+def without_root_file_access() -> tuple[str, ...]:
+    """A command prefix under which root is held to file permissions like any user."""
+    if os.geteuid() != 0 or shutil.which("setpriv") is None:
+        why = "needs root and setpriv (util-linux) to take away root's file-permission bypass"
+        if os.environ.get("CI") == "true":
+            pytest.fail(why)
+        pytest.skip(why)
+    return ("setpriv", "--bounding-set", "-dac_override,-dac_read_search", "--")
+
+
+def test_history_through_the_collector_when_the_file_is_out_of_reach() -> None:
+    prefix = without_root_file_access()
+    with open_folder() as folder:
+        socket_path = folder / "run" / "collector.sock"
+        site = Site(folder, f'[collector]\nsocket = "{socket_path}"\n')
+        site.socket = socket_path
+        try:
+            site.start()
+            deadline = time.monotonic() + 15
+            while "counted" not in site.cli("history", "--since", "5m").stdout:
+                assert time.monotonic() < deadline
+                time.sleep(0.1)
+            # The history's folder becomes another user's: this user may not enter it.
+            os.chown(site.history.parent, 65534, 65534)
+            argv = [*prefix, sys.executable, "-m", "pacs_tui", "history", "--json"]
+            argv += ["--since", "5m", "--config", str(site.config)]
+            shown = subprocess.run(argv, capture_output=True, text=True, timeout=60)
+            assert shown.returncode == 0, shown.stderr
+            found = json.loads(shown.stdout)
+            assert {s["target"] for s in found["samples"]} == {"flappy", "counted"}
+            assert {e["target"] for e in found["events"]} >= {"flappy", "counted"}
+            wrong = subprocess.run(
+                [*argv, "--target", "flapy"], capture_output=True, text=True, timeout=60
+            )
+            assert wrong.returncode == 1
+            assert "no target 'flapy'" in wrong.stderr and "did you mean 'flappy'" in wrong.stderr
+            assert site.stop() == 0
+            # No collector: the file's problem, in words.
+            alone = subprocess.run(argv, capture_output=True, text=True, timeout=60)
+            assert alone.returncode == 1
+            assert "permission denied on a folder above it" in alone.stderr
+        finally:
+            site.kill()

@@ -219,6 +219,19 @@ def test_starter_config_comments_uncomment_into_valid_config(tmp_path: Path) -> 
     assert node.site == "main" and node.warn_latency == 1.0
     (command,) = config.section("command")
     assert command.site == "main" and command.env == {"PGCONNECT_TIMEOUT": "5"}
+    assert config.socket_path == Path("/run/pacs-tui/collector.sock")
+    assert config.collector.group == "pacsadmins"
+
+
+def test_the_collectors_socket_defaults_to_beside_the_history(tmp_path: Path) -> None:
+    config = parse_config(f'[history]\npath = "{tmp_path}/h.sqlite"\n{NODE.format("a")}')
+    assert config.socket_path == tmp_path / "collector.sock"
+    found = problems('[collector]\nsockett = "/run/x.sock"\ngroup = 5\n' + NODE.format("a"))
+    assert found == [
+        "collector.sockett = '/run/x.sock': expected no such key; did you mean 'socket'? "
+        "(known here: group, socket)",
+        "collector.group = 5: expected a group name",
+    ]
 
 
 def test_a_wholly_inherited_conflict_is_reported_once_at_its_source() -> None:
