@@ -43,9 +43,14 @@ class _Parser(argparse.ArgumentParser):
     """argparse that exits with a one-line hint instead of a usage dump on a user mistake."""
 
     usage_exit = EXIT_USAGE
+    #: A monitoring plugin (``check``) says a usage mistake as its one line on stdout.
+    plugin_line = False
 
     def error(self, message: str) -> None:  # type: ignore[override]
         # The message quotes what was typed: made visible, as every error line is.
+        if self.plugin_line:
+            print(visible(f"PACS-TUI UNKNOWN - {message} (see {self.prog} --help)"))
+            self.exit(self.usage_exit)
         text = visible_lines(f"{self.prog}: {message}\nTry '{self.prog} --help'.")
         self.exit(self.usage_exit, text + "\n")
 
@@ -148,6 +153,31 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="run every check now even when a collector is running (default: read the "
         "collector's state, without probing every node a second time)",
+    )
+
+    p = sub.add_parser(
+        "check",
+        help="a Nagios / Zabbix / Icinga check: one line and exit 0 OK, 1 WARNING, 2 CRITICAL, "
+        "3 UNKNOWN",
+        description="The Monitoring Plugins contract: `PACS-TUI <STATUS> - summary | perfdata`, "
+        "perfdata from every declared metric in base units. Reads the running collector's "
+        "state (a target not checked for twice its interval is UNKNOWN, stale), else runs the "
+        "checks once. --warn/--crit are Nagios ranges (10, 10:, ~:10, 10:20, @10:20) on each "
+        "target's headline value in base units (seconds for an echo: 0.5 is 500 ms).",
+    )
+    _common(p)
+    p.usage_exit = Status.UNKNOWN.exit_code
+    p.plugin_line = True
+    which = p.add_mutually_exclusive_group()
+    which.add_argument("--target", metavar="ID", help="only this target")
+    which.add_argument("--kind", metavar="KIND", help="only targets of this kind (dicom-node, …)")
+    p.add_argument("--warn", metavar="RANGE", help="WARNING outside this range")
+    p.add_argument("--crit", metavar="RANGE", help="CRITICAL outside this range")
+    p.add_argument(
+        "--timeout",
+        metavar="DURATION",
+        default="30s",
+        help="UNKNOWN when there is no answer within this (30s)",
     )
 
     p = sub.add_parser(
@@ -265,7 +295,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args, extra = parser.parse_known_args(argv)
     command = args.command or "run"
     if extra:
-        code = Status.UNKNOWN.exit_code if command == "status" else EXIT_USAGE
+        code = Status.UNKNOWN.exit_code if command in ("status", "check") else EXIT_USAGE
+        if command == "check":  # a plugin's one line, on stdout
+            print(visible(f"PACS-TUI UNKNOWN - unrecognized arguments: {' '.join(extra)}"))
+            return code
         _err(f"pacs-tui {command}: unrecognized arguments: {' '.join(extra)}")
         _err(f"Try 'pacs-tui {command} --help'.")
         return code
@@ -275,6 +308,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from pacs_tui import cli_ui
 
             return cli_ui.cmd_run(args) if command == "run" else cli_ui.cmd_demo(args)
+        if command == "check":
+            from pacs_tui.cli_check import cmd_check
+
+            return cmd_check(args)
         if command in ("status", "collect", "history"):
             from pacs_tui import cli_engine
 

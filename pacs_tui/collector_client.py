@@ -104,6 +104,18 @@ class RemoteView:
     def link(self) -> LinkState:
         return self._link
 
+    @property
+    def intervals(self) -> dict[str, float]:
+        """Each periodic target's interval, as the collector runs it."""
+        found = self._welcome.get("intervals")
+        if not isinstance(found, dict):
+            return {}
+        return {
+            str(t): float(v)
+            for t, v in found.items()
+            if isinstance(v, (int, float)) and not isinstance(v, bool)
+        }
+
     def states(self, kind: str | None = None) -> list[TargetState]:
         states = [s for s in self._states.values() if kind is None or s.target.kind == kind]
         return sorted(states, key=lambda s: (-s.status.rank, s.target.id))

@@ -103,6 +103,7 @@ class CollectorServer:
             "pid": self.pid,
             "operator": peer.user,
             "probeable": sorted(self.engine.probeable()),
+            "intervals": self.engine.intervals(),
         }
 
     def snapshot(self) -> list[bytes]:

@@ -245,6 +245,15 @@ class Engine:
         )
         return True
 
+    def intervals(self) -> dict[str, float]:
+        """Each periodic target's interval (a result older than twice it is stale)."""
+        return {
+            t.id: run.interval
+            for run in self.checks
+            if not isinstance(run, Service)
+            for t in runnable_targets(run)
+        }
+
     def probeable(self) -> set[str]:
         """The targets :meth:`probe_now` can check (the periodic ones)."""
         return self._scheduler.triggerable()
@@ -291,6 +300,7 @@ class Engine:
             reason=result.reason or status.word,
             since=since,
             last_seen=result.ts if status is not Status.DOWN else prev.last_seen,
+            checked=result.ts,
             metrics=dict(result.metrics),
             details=dict(result.details),
         )

@@ -148,6 +148,8 @@ class TargetState:
     last_seen: float | None = None
     metrics: Mapping[str, float] = field(default_factory=dict)
     details: Mapping[str, Any] = field(default_factory=dict)
+    #: When the last result came (whatever its status); ``None`` before the first.
+    checked: float | None = None
 
     @property
     def id(self) -> str:

@@ -29,6 +29,8 @@ Periodic = Check | BatchCheck
 
 # Spread first runs so a site of 200 nodes does not open 200 associations in the same instant.
 FIRST_RUN_SPREAD = 1.0
+#: The longest wait between two runs of a check whose target stays DOWN.
+MAX_BACKOFF = 300.0
 
 # How long stop() keeps cancelling loops that have not ended before it gives up on them.
 STOP_BOUND = 3.0
@@ -39,7 +41,7 @@ def next_delay(
     down_streak: int,
     *,
     jitter: float = 0.1,
-    max_backoff: float = 300.0,
+    max_backoff: float = MAX_BACKOFF,
     rng: random.Random | None = None,
 ) -> float:
     """Seconds until the next run.
@@ -141,7 +143,7 @@ class Scheduler:
         on_result: ResultCallback,
         *,
         jitter: float = 0.1,
-        max_backoff: float = 300.0,
+        max_backoff: float = MAX_BACKOFF,
         first_run_spread: float = FIRST_RUN_SPREAD,
         rng: random.Random | None = None,
         pools: Mapping[str, int] | None = None,

@@ -139,6 +139,7 @@ def state_out(state: TargetState) -> dict[str, Any]:
         "reason": state.reason,
         "since": state.since,
         "last_seen": state.last_seen,
+        "checked": state.checked,
         "metrics": dict(state.metrics),
         "details": dict(state.details),
     }
@@ -153,6 +154,7 @@ def state_in(frame: Mapping[str, Any]) -> TargetState:
         reason=need(frame, "reason", str),
         since=_optional_number(frame, "since"),
         last_seen=_optional_number(frame, "last_seen"),
+        checked=_optional_number(frame, "checked"),
         metrics=_float_map(frame, "metrics"),
         details=dict(need(frame, "details", dict)),
     )

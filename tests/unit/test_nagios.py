@@ -1,0 +1,104 @@
+"""``pacs-tui check``'s verdict and line: statuses, staleness, thresholds, and perfdata that a
+parser following the Monitoring Plugins guidelines reads back (ours, the command source's)."""
+
+from __future__ import annotations
+
+import pytest
+
+from pacs_tui.model import Status, Target, TargetKind, TargetState
+from pacs_tui.nagios import Thresholds, judge, render
+from pacs_tui.probes.perfdata import parse_output, parse_range
+from pacs_tui.scheduler import MAX_BACKOFF
+
+NOW = 1_800_000_000.0
+
+
+def node(
+    tid: str, status: Status, echo: float | None, checked: float, reason: str = ""
+) -> TargetState:
+    metrics = {"echo_seconds": echo} if echo is not None else {}
+    return TargetState(
+        Target(tid, TargetKind.DICOM_NODE, {"aet": tid.upper()}),
+        status=status,
+        reason=reason or status.word,
+        since=checked - 100,
+        metrics=metrics,
+        checked=checked,
+    )
+
+
+def test_one_target_ok_with_its_perfdata_read_back_by_the_guidelines() -> None:
+    verdicts = judge([node("archive", Status.OK, 0.0032, NOW - 5)], now=NOW)
+    line = render(verdicts)
+    assert line.startswith("PACS-TUI OK - archive OK: OK | ")
+    parsed = parse_output(line)
+    assert parsed.problems == ()
+    (echo,) = parsed.perfdata
+    assert echo.label == "archive echo"
+    assert echo.value == pytest.approx(0.0032) and echo.unit == "s"
+    assert echo.warn == "0.5" and echo.minimum == 0.0  # the declared WARN threshold
+
+
+def test_several_targets_worst_first_and_down_is_critical() -> None:
+    states = [
+        node("archive", Status.OK, 0.003, NOW - 5),
+        node("ct-1", Status.DOWN, None, NOW - 5, "connection refused"),
+        node("viewer", Status.WARN, 0.8, NOW - 5, "slow: echo 800 ms > 500 ms"),
+    ]
+    verdicts = judge(states, now=NOW)
+    line = render(verdicts)
+    assert line.startswith(
+        "PACS-TUI CRITICAL - 3 targets: 1 DOWN, 1 WARN, 1 OK; ct-1 DOWN: connection refused; "
+        "viewer WARN: slow: echo 800 ms > 500 ms | "
+    )
+    assert [p.label for p in parse_output(line).perfdata] == ["archive echo", "viewer echo"]
+    assert Status.worst(v.status for v in verdicts).exit_code == 2
+
+
+def test_a_stale_state_is_unknown_in_words() -> None:
+    intervals = {"archive": 30.0, "ct-1": 30.0}
+    states = [
+        node("archive", Status.OK, 0.003, NOW - 61),  # two intervals and a second ago
+        # DOWN backs off up to MAX_BACKOFF: not stale before twice that.
+        node("ct-1", Status.DOWN, None, NOW - MAX_BACKOFF, "connection refused"),
+    ]
+    archive, ct = judge(states, now=NOW, intervals=intervals)
+    assert archive.status is Status.UNKNOWN
+    assert archive.reason == (
+        "stale: last checked 61s ago, every 30s expected (is the collector probing?)"
+    )
+    assert ct.status is Status.DOWN
+    (late,) = judge(
+        [node("ct-1", Status.DOWN, None, NOW - 2 * MAX_BACKOFF - 1)], now=NOW, intervals=intervals
+    )
+    assert late.status is Status.UNKNOWN and "stale: last checked 10m ago" in late.reason
+    fresh = judge([node("archive", Status.OK, 0.003, NOW - 59)], now=NOW, intervals=intervals)
+    assert fresh[0].status is Status.OK
+
+
+def test_thresholds_on_the_headline_value() -> None:
+    warn, crit = parse_range("0.01"), parse_range("0.1")
+    limits = Thresholds(warn, crit, "0.01", "0.1")
+    states = [
+        node("fast", Status.OK, 0.005, NOW),
+        node("slowish", Status.OK, 0.05, NOW),
+        node("slow", Status.OK, 0.2, NOW),
+        node("down", Status.DOWN, None, NOW, "connection refused"),
+    ]
+    fast, slowish, slow, down = judge(states, now=NOW, thresholds=limits)
+    assert fast.status is Status.OK
+    assert (slowish.status, slowish.reason) == (Status.WARN, "echo 50 ms outside 0.01")
+    assert (slow.status, slow.reason) == (Status.CRIT, "echo 200 ms outside 0.1")
+    assert down.status is Status.DOWN  # no value: the threshold cannot make it better
+    perf = parse_output(render([fast], limits)).perfdata
+    assert (perf[0].warn, perf[0].crit) == ("0.01", "0.1")
+
+
+def test_outside_strings_cannot_break_the_line() -> None:
+    nasty = node("ct|1", Status.CRIT, 0.003, NOW, "peer said \x1b[2J|x=1\nOK")
+    line = render(judge([nasty], now=NOW))
+    assert "\n" not in line and "\x1b" not in line
+    head = line.partition(" | ")[0]
+    assert "|" not in head and "␛[2J" in head
+    assert [p.label for p in parse_output(line).perfdata] == ["ct¦1 echo"]
+    assert render([]) == "PACS-TUI UNKNOWN - no targets"
