@@ -394,7 +394,9 @@ class PacsApp(App[None]):
     def _on_engine_update(self, update: EngineUpdate | LinkUpdate) -> None:
         """View subscriber (called on the app's loop): post a message, never touch widgets."""
         if isinstance(update, StateUpdate):
-            self.post_message(TargetStateChanged(update.state, update.previous))
+            # Straight to the screen that shows (the app has nothing to do with a state): one
+            # message per result instead of two, which is most of the UI's own work per result.
+            self._forward(TargetStateChanged(update.state, update.previous))
         elif isinstance(update, EventUpdate):
             self.post_message(EngineEventRecorded(update.event))
         elif isinstance(update, LinkUpdate):
@@ -403,9 +405,6 @@ class PacsApp(App[None]):
     def on_collector_link_changed(self, message: CollectorLinkChanged) -> None:
         if message.link.connected:  # reattached: events may have been missed meanwhile
             self.run_worker(self._load_recent(), group="recent", exclusive=True)
-        self._forward(message.copy())
-
-    def on_target_state_changed(self, message: TargetStateChanged) -> None:
         self._forward(message.copy())
 
     def on_engine_event_recorded(self, message: EngineEventRecorded) -> None:

@@ -10,13 +10,18 @@ import os
 import signal
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pacs_tui.cli_common import EXIT_USAGE, _err, _load, log
-from pacs_tui.config import Config
+from pacs_tui.config import Config, ConfigError, load_file
 from pacs_tui.durations import parse_duration
 from pacs_tui.logs import setup_logging
 from pacs_tui.model import Event, Sample, Status, Target, TargetState
+
+if TYPE_CHECKING:
+    from pacs_tui.engine import Engine
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -134,6 +139,23 @@ def cmd_collect(args: argparse.Namespace) -> int:
             log.error("cannot serve viewers: %s", exc)
             await engine.stop()
             return 1
+        metrics = None
+        if config.exporters.prometheus is not None:
+            from pacs_tui.exporter import MetricsServer
+
+            host, port = config.exporters.prometheus
+            metrics = MetricsServer(engine, host, port, lambda: server.viewers)
+            try:
+                await metrics.start()
+            except OSError as exc:
+                log.error(
+                    "cannot serve Prometheus metrics on %s ([exporters.prometheus] bind): %s",
+                    metrics.address,
+                    exc.strerror or exc,
+                )
+                await server.stop()
+                await engine.stop()
+                return 1
         log.info(
             "collecting: site %r, %d targets, history %s, viewers on %s",
             config.site.name,
@@ -141,7 +163,13 @@ def cmd_collect(args: argparse.Namespace) -> int:
             config.history.path,
             config.socket_path,
         )
+        asked = asyncio.Event()
+        loop.add_signal_handler(signal.SIGHUP, asked.set)
+        reloading = asyncio.create_task(_reload_on_sighup(engine, config, asked))
         await stop.wait()
+        reloading.cancel()
+        if metrics is not None:
+            await metrics.stop()
         await server.stop()
         log.info("stopping: flushing history")
         try:
@@ -153,6 +181,45 @@ def cmd_collect(args: argparse.Namespace) -> int:
         return 0
 
     return asyncio.run(collect())
+
+
+#: What a reload cannot change while running: (what, how it is read from a config).
+RESTART_ONLY: tuple[tuple[str, Callable[[Config], object]], ...] = (
+    ("[history]", lambda c: c.history),
+    ("[collector]", lambda c: (c.socket_path, c.collector.group)),
+    ("[exporters]", lambda c: c.exporters),
+)
+
+
+async def _reload_on_sighup(engine: Engine, first: Config, asked: asyncio.Event) -> None:
+    """``systemctl reload`` (SIGHUP): read the same config file again and run it; a config with
+    problems is refused in the log and the running one goes on."""
+    path = first.source
+    while True:
+        await asked.wait()
+        asked.clear()
+        if path is None:
+            log.warning("SIGHUP: no config file to read again")
+            continue
+        log.info("SIGHUP: reading %s again", path)
+        try:
+            config = load_file(path)
+        except ConfigError as exc:
+            log.error(
+                "reload refused, still running the previous config: %s has %d problem(s)",
+                path,
+                len(exc.problems),
+            )
+            for problem in exc.problems:
+                log.error("  - %s", problem)
+            continue
+        for what, part in RESTART_ONLY:
+            if part(config) != part(engine.config):
+                log.warning("%s changed: it takes effect at the next restart", what)
+        try:
+            await engine.reload(config)
+        except Exception:
+            log.exception("reload failed; the checks that were running go on")
 
 
 def cmd_history(args: argparse.Namespace) -> int:

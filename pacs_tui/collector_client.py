@@ -359,6 +359,11 @@ class RemoteView:
             self._publish(EventUpdate(wire.event_in(wire.need(frame, "event", dict))))
         elif kind == "reply":
             self._answer(frame)
+        elif kind == "site":  # the collector reloaded its config; a snapshot follows
+            self._welcome.update(
+                {k: frame[k] for k in ("site", "timezone", "probeable", "intervals") if k in frame}
+            )
+            self._probeable = {str(t) for t in frame.get("probeable", ()) if isinstance(t, str)}
         elif kind == "states":  # the collector resent everything (this viewer fell behind)
             incoming = self._incoming if self._incoming is not None else {}
             for item in wire.need(frame, "states", list):

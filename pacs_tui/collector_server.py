@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pacs_tui import collector_socket, wire
-from pacs_tui.engine import EventUpdate, StateUpdate
+from pacs_tui.engine import EventUpdate, ReloadUpdate, StateUpdate
 from pacs_tui.visible import VALUE_LIMIT, visible
 
 if TYPE_CHECKING:
@@ -92,16 +92,22 @@ class CollectorServer:
             self._inode = None
 
     def welcome(self, peer: collector_socket.Peer) -> dict[str, Any]:
-        config = self.engine.config
         return {
             "type": "welcome",
             "magic": wire.MAGIC,
             "version": wire.PROTOCOL,
-            "site": config.site.name,
-            "timezone": config.site.timezone,
             "host": self.host,
             "pid": self.pid,
             "operator": peer.user,
+            **self.site_facts(),
+        }
+
+    def site_facts(self) -> dict[str, Any]:
+        """What the welcome says of the site, and a ``site`` frame again after a reload."""
+        config = self.engine.config
+        return {
+            "site": config.site.name,
+            "timezone": config.site.timezone,
             "probeable": sorted(self.engine.probeable()),
             "intervals": self.engine.intervals(),
         }
@@ -129,6 +135,11 @@ class CollectorServer:
             line = wire.encode({"type": "event", "event": wire.event_out(update.event)})
             for viewer in self._viewers:
                 viewer.offer_event(line)
+        elif isinstance(update, ReloadUpdate):
+            # Targets came and went: every viewer gets the site's facts and everything again.
+            line = wire.encode({"type": "site", **self.site_facts()})
+            for viewer in self._viewers:
+                viewer.resend_all(line)
 
     async def _connected(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         viewer = Viewer(self, reader, writer)
@@ -181,6 +192,16 @@ class Viewer:
             self._events.clear()
         else:
             self._events.append(line)
+        self._wake.set()
+
+    def resend_all(self, first: bytes) -> None:
+        """Drop the backlog: ``first``, then a fresh snapshot, is what this viewer gets next."""
+        if not self.attached:
+            return
+        self._resync = True
+        self._states.clear()
+        self._events.clear()
+        self._replies.append(first)
         self._wake.set()
 
     def _reply(self, frame: Mapping[str, Any]) -> None:

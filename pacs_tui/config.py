@@ -40,7 +40,6 @@ FUTURE_TABLES = (
     "mirror",
     "alerts",
     "notify",
-    "exporters",
     "operators",
 )
 
@@ -95,6 +94,13 @@ class CollectorConfig:
     group: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class ExportersConfig:
+    """``[exporters.prometheus] bind``: where ``collect`` serves /metrics (off when ``None``)."""
+
+    prometheus: tuple[str, int] | None = None
+
+
 #: The socket's name beside the history when ``[collector] socket`` is not set.
 SOCKET_NAME = "collector.sock"
 
@@ -109,6 +115,7 @@ class Config:
     sections: Mapping[str, Any] = field(default_factory=dict)
     source: Path | None = None
     collector: CollectorConfig = field(default_factory=CollectorConfig)
+    exporters: ExportersConfig = field(default_factory=ExportersConfig)
 
     @property
     def socket_path(self) -> Path:
@@ -236,7 +243,7 @@ def _read(reader: Reader, data: Mapping[str, Any], source: Path | None) -> Confi
     """The top level: ``[site]``, ``[history]`` and each registered source's key."""
     from pacs_tui.probes import SOURCES  # the registry imports the source modules
 
-    tables = {"site", "history", "collector"} | {s.name for s in SOURCES}
+    tables = {"site", "history", "collector", "exporters"} | {s.name for s in SOURCES}
     for key, value in data.items():
         if key in FUTURE_TABLES:
             reader.problem(key, value, "a table this version (0.2) does not support yet")
@@ -247,11 +254,17 @@ def _read(reader: Reader, data: Mapping[str, Any], source: Path | None) -> Confi
     site = _site(reader, reader.table(data, "site", "site"))
     history = _history(reader, reader.table(data, "history", "history"))
     collector = _collector(reader, reader.table(data, "collector", "collector"))
+    exporters = _exporters(reader, reader.table(data, "exporters", "exporters"))
     sections: dict[str, Any] = {}
     for src in SOURCES:
         sections[src.name] = src.read(reader, data.get(src.name), site.name)
     config = Config(
-        site=site, history=history, sections=sections, source=source, collector=collector
+        site=site,
+        history=history,
+        sections=sections,
+        source=source,
+        collector=collector,
+        exporters=exporters,
     )
     # Ids name targets in the history, the screens and the exports: unique across sections.
     owners: dict[str, str] = {}
@@ -324,6 +337,22 @@ def _collector(reader: Reader, t: Mapping[str, Any]) -> CollectorConfig:
         except KeyError:
             reader.problem("collector.group", group, "a group that exists on this machine")
     return CollectorConfig(socket=socket, group=group)
+
+
+def _exporters(reader: Reader, t: Mapping[str, Any]) -> ExportersConfig:
+    reader.check_keys(t, "exporters", {"prometheus"})
+    prom = reader.table(t, "prometheus", "exporters.prometheus")
+    reader.check_keys(prom, "exporters.prometheus", {"bind"})
+    bind = reader.get(
+        prom,
+        "bind",
+        "exporters.prometheus",
+        cv.bind_address,
+        "an IP address and port to listen on, like '127.0.0.1:9464' (loopback unless the "
+        "scraper is elsewhere)",
+        None,
+    )
+    return ExportersConfig(prometheus=bind)
 
 
 # -- syntax errors --------------------------------------------------------------------------

@@ -315,6 +315,27 @@ def int_range(low: int, high: int) -> Callable[[Any], int]:
     return convert
 
 
+def bind_address(value: Any) -> tuple[str, int]:
+    """``"127.0.0.1:9464"``, ``"[::1]:9464"`` or a bare port (on 127.0.0.1): an IP address to
+    listen on and a TCP port (a name would be resolved to who knows what)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        text = f"127.0.0.1:{value}"
+    else:
+        text = nonempty_str(value)
+    if text.isdigit():
+        text = f"127.0.0.1:{text}"
+    address, colon, port_text = text.rpartition(":")
+    if not colon or not port_text.isdigit():
+        raise ValueError
+    if address.startswith("[") and address.endswith("]"):
+        address = address[1:-1]
+    ip = ipaddress.ip_address(address)  # ValueError: not an IP address
+    port = int(port_text)
+    if not 1 <= port <= 65535:
+        raise ValueError
+    return str(ip), port
+
+
 def choice(options: Sequence[str]) -> Callable[[Any], str]:
     def convert(value: Any) -> str:
         if value not in options:

@@ -5,6 +5,7 @@ into per-target state, records history, tells subscribers. It never imports Text
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -15,6 +16,7 @@ from typing import TYPE_CHECKING
 from pacs_tui.config import Config
 from pacs_tui.model import Event, EventKind, Result, Sample, Status, Target, TargetState
 from pacs_tui.probes import SOURCES
+from pacs_tui.reload_plan import Reloaded, plan_reload
 from pacs_tui.scheduler import FIRST_RUN_SPREAD, Scheduler, Services
 from pacs_tui.source import BuildContext, Runnable, Service, runnable_targets
 
@@ -41,7 +43,14 @@ class EventUpdate:
     event: Event
 
 
-EngineUpdate = StateUpdate | EventUpdate
+@dataclass(frozen=True, slots=True)
+class ReloadUpdate:
+    """The engine runs a new config: targets may have come and gone (re-read every state)."""
+
+    reloaded: Reloaded
+
+
+EngineUpdate = StateUpdate | EventUpdate | ReloadUpdate
 Subscriber = Callable[[EngineUpdate], None]
 
 
@@ -61,24 +70,10 @@ class Engine:
         thread pool for a source that asks for threads (the DICOM one), else the engine makes
         one per such source and shuts it down at :meth:`stop`."""
         self.config = config
-        #: Thread pools this engine made, shut down at stop.
-        self._executors: list[ThreadPoolExecutor] = []
-        pools: dict[str, int] = {}
-        built: list[Runnable] = []
-        for source in SOURCES:
-            section = config.section(source.name)
-            if section is None:
-                continue
-            limit = source.workers(section)
-            pools[source.name] = limit.size
-            if checks is not None or not source.targets(section):
-                continue
-            pool = executor
-            if limit.threads and pool is None:
-                pool = ThreadPoolExecutor(limit.size, thread_name_prefix=source.name)
-                self._executors.append(pool)
-            context = BuildContext(config.site.name, pool if limit.threads else None)
-            built.extend(source.build(section, context))
+        #: Thread pools this engine made (by source), shut down at stop.
+        self._executors: dict[str, ThreadPoolExecutor] = {}
+        self._executor = executor
+        built, pools = self._build(config, build=checks is None)
         self.checks: list[Runnable] = list(checks) if checks is not None else built
         self.store = store
         self.states: dict[str, TargetState] = {
@@ -100,6 +95,69 @@ class Engine:
         )
         self._started = False
         self._stopped = False
+
+    def _build(
+        self, config: Config, *, build: bool = True
+    ) -> tuple[list[Runnable], dict[str, int]]:
+        """What every source builds for ``config`` and each source's worker limit; a source
+        that asks for threads gets its pool (made once, kept across reloads)."""
+        pools: dict[str, int] = {}
+        built: list[Runnable] = []
+        for source in SOURCES:
+            section = config.section(source.name)
+            if section is None:
+                continue
+            limit = source.workers(section)
+            pools[source.name] = limit.size
+            if not build or not source.targets(section):
+                continue
+            pool = self._executor or self._executors.get(source.name)
+            if limit.threads and pool is None:
+                pool = ThreadPoolExecutor(limit.size, thread_name_prefix=source.name)
+                self._executors[source.name] = pool
+            context = BuildContext(config.site.name, pool if limit.threads else None)
+            built.extend(source.build(section, context))
+        return built, pools
+
+    async def reload(self, config: Config) -> Reloaded:
+        """Run ``config`` from now on: a check whose target and settings are unchanged keeps
+        running with its state and "since"; new ones start, removed ones stop (their history
+        stays). Long-running services are kept as they are (none can change yet)."""
+        built, _ = self._build(config)
+        keep, add, gone = plan_reload(self.checks, built)
+        await self._scheduler.remove(gone)
+        for run in gone:
+            with contextlib.suppress(Exception):
+                await run.close()
+        services = [run for run in self.checks if isinstance(run, Service)]
+        self.checks = [*keep, *add, *services]
+        self.config = config
+        wanted = {t.id: t for run in self.checks for t in runnable_targets(run)}
+        removed = [tid for tid in self.states if tid not in wanted]
+        for tid in removed:
+            del self.states[tid]
+        added = [tid for tid in wanted if tid not in self.states]
+        for tid, target in wanted.items():
+            state = self.states.get(tid)
+            if state is None:
+                self.states[tid] = TargetState(target)
+            elif state.target != target:  # a label that does not change the check
+                self.states[tid] = replace(state, target=target)
+        if self.store is not None:
+            self.store.upsert_targets(self.targets)
+        self._scheduler.add(add)
+        report = Reloaded(
+            added=tuple(added), removed=tuple(removed), started=len(add), kept=len(keep)
+        )
+        log.info(
+            "config reloaded: %d targets added, %d removed, %d checks restarted, %d kept",
+            len(added),
+            len(removed),
+            len(add) - len(added),
+            len(keep),
+        )
+        self._publish(ReloadUpdate(report))
+        return report
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -143,7 +201,7 @@ class Engine:
         if self.store is not None:
             await self.store.close()
             self.store = None
-        for pool in self._executors:
+        for pool in self._executors.values():
             # Associations still running finish on their own pynetdicom timeouts; don't wait.
             pool.shutdown(wait=False, cancel_futures=True)
         self._started = False

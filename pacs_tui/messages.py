@@ -1,10 +1,10 @@
 """Textual messages carrying engine updates into the UI.
 
 The app subscribes to the view's change stream (:meth:`pacs_tui.view.EngineView.subscribe`); its
-callback (run on the same asyncio loop) turns each :class:`~pacs_tui.engine.StateUpdate` /
-:class:`~pacs_tui.engine.EventUpdate` into one of these messages and posts it. The app handles it
-(header, recent events) and forwards a fresh copy to the screen that is showing, so hidden
-screens do no work; they re-read the view's states when they are shown again.
+callback (run on the same asyncio loop) turns each :class:`~pacs_tui.engine.StateUpdate` into a
+:class:`TargetStateChanged` posted straight to the screen that is showing, and each event or
+link change into a message the app handles (recent events, reloading them) and forwards a fresh
+copy of. Hidden screens do no work; they re-read the view's states when they are shown again.
 
 The messages do not bubble: a forwarded copy must not travel back up to the app.
 """

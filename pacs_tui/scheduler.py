@@ -126,6 +126,8 @@ class _Slot:
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     down_streak: int = 0
     running: bool = False
+    #: Taken out by :meth:`Scheduler.remove`: a run still in flight delivers nothing.
+    removed: bool = False
 
 
 class Scheduler:
@@ -157,7 +159,8 @@ class Scheduler:
         self._max_backoff = max_backoff
         self._spread = first_run_spread
         self._rng = rng if rng is not None else random.Random()
-        self._tasks: list[asyncio.Task[None]] = []
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._started = False
         self._stopping = False
         # Pooled runs until they really end (a run reported as timed out still holds its pool
         # place): their own tasks, which stop() must cancel as well as the loops awaiting them.
@@ -170,9 +173,36 @@ class Scheduler:
     def start(self) -> None:
         if self._stopping:
             return
-        for target_id, slot in self._slots.items():
-            task = asyncio.create_task(self._loop(slot), name=f"check:{target_id}")
-            self._tasks.append(task)
+        self._started = True
+        for name, slot in self._slots.items():
+            self._tasks[name] = asyncio.create_task(self._loop(slot), name=f"check:{name}")
+
+    def add(self, checks: Iterable[Periodic]) -> None:
+        """Run these checks too (a config reload); started at once if the scheduler runs."""
+        for check in checks:
+            name = _name(check)
+            slot = _Slot(check, {t.id: t for t in _targets(check)})
+            self._slots[name] = slot
+            self._by_target.update(dict.fromkeys(slot.targets, slot))
+            if self._started and not self._stopping:
+                self._tasks[name] = asyncio.create_task(self._loop(slot), name=f"check:{name}")
+
+    async def remove(self, checks: Iterable[Periodic]) -> None:
+        """Stop running these checks (a config reload): nothing of theirs is delivered after."""
+        tasks: set[asyncio.Future[Any]] = set()
+        for check in checks:
+            slot = self._slots.pop(_name(check), None)
+            if slot is None:
+                continue
+            slot.removed = True
+            for target_id in slot.targets:
+                if self._by_target.get(target_id) is slot:
+                    del self._by_target[target_id]
+            task = self._tasks.pop(_name(check), None)
+            if task is not None:
+                tasks.add(task)
+        if tasks:
+            await cancel_until_done(tasks, "removed check loops")
 
     def trigger(self, target_id: str) -> bool:
         """Run the check of that target as soon as it is not already running; False for an
@@ -202,7 +232,7 @@ class Scheduler:
         a pool are not waited for (they end on their own timeouts).
         """
         self._stopping = True
-        await cancel_until_done({*self._tasks, *self._runs}, "check loops")
+        await cancel_until_done({*self._tasks.values(), *self._runs}, "check loops")
         self._tasks.clear()
         self._runs.clear()
 
@@ -236,7 +266,7 @@ class Scheduler:
             log.debug("an overdue check ended with %r", run.exception())
 
     def _deliver(self, slot: _Slot, results: Mapping[str, Result]) -> None:
-        if self._stopping:
+        if self._stopping or slot.removed:
             return
         # Back off while every target of the run is DOWN (one for a single check).
         down = bool(results) and all(r.status is Status.DOWN for r in results.values())
@@ -251,7 +281,7 @@ class Scheduler:
         check = slot.check
         first = self._rng.uniform(0, min(self._spread, check.interval))
         await self._sleep_or_wake(slot, first)
-        while not self._stopping:
+        while not self._stopping and not slot.removed:
             slot.wake.clear()
             slot.running = True
             try:

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install what the test suite needs and run all of it: the README's test command and CI's.
 #   - as root: the Debian peers the interop tests talk to (orthanc, dcmtk, the Monitoring
-#     Plugins in monitoring-plugins-basic) and python3-venv;
+#     Plugins in monitoring-plugins-basic, prometheus) and python3-venv; their services are
+#     not started by the install (a policy-rc.d for its duration): the tests start their own;
 #     without them (not root) the interop tests skip naming the missing peer, except under
 #     CI=true where a missing peer fails the run;
 #   - the project and its test extras into ./.venv (created if missing);
@@ -9,7 +10,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-PEERS=(orthanc dcmtk monitoring-plugins-basic)
+PEERS=(orthanc dcmtk monitoring-plugins-basic prometheus systemd)
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     missing=()
     for pkg in "${PEERS[@]}" python3-venv; do
@@ -18,14 +19,28 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     if [ "${#missing[@]}" -gt 0 ]; then
         echo "== installing Debian packages: ${missing[*]}"
         apt-get update -qq
+        # No daemon started by a package's install (prometheus, orthanc): the tests start
+        # their own on free loopback ports. Docker's way: policy-rc.d says "not now".
+        made_policy=
+        if [ ! -e /usr/sbin/policy-rc.d ]; then
+            printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
+            chmod 755 /usr/sbin/policy-rc.d
+            made_policy=1
+            trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+        fi
         DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
             "${missing[@]}" >/dev/null
+        if [ -n "$made_policy" ]; then
+            rm -f /usr/sbin/policy-rc.d
+            trap - EXIT
+        fi
     fi
 else
     for bin in /usr/sbin/Orthanc /usr/bin/storescp /usr/bin/dcmqrscp /usr/bin/echoscu \
         /usr/lib/nagios/plugins/check_dummy /usr/lib/nagios/plugins/check_tcp \
         /usr/lib/nagios/plugins/check_disk /usr/lib/nagios/plugins/check_load \
-        /usr/lib/nagios/plugins/check_procs; do
+        /usr/lib/nagios/plugins/check_procs /usr/lib/nagios/plugins/negate \
+        /usr/bin/prometheus /usr/bin/promtool; do
         [ -x "$bin" ] || echo "note: $bin is missing (sudo apt-get install ${PEERS[*]}); its interop tests will skip"
     done
 fi

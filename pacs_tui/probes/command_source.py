@@ -186,6 +186,11 @@ class CommandCheck:
     def __repr__(self) -> str:
         return f"CommandCheck({self.target.id!r}, {self.entry.command[0]!r})"
 
+    @property
+    def settings(self) -> CommandConfig:
+        """Its whole entry (argv, env, …): a reload that leaves it alone keeps it running."""
+        return self.entry
+
     async def check(self) -> Result:
         from pacs_tui.probes.perfdata import metric_name, parse_output
         from pacs_tui.probes.plugin_run import exit_status_words, run_plugin

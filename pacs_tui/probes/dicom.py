@@ -498,6 +498,12 @@ class DicomEchoCheck:
 
     pool = "dicom"
 
+    @property
+    def settings(self) -> tuple[object, ...]:
+        """What the check does besides its target, interval and timeout (a reload that leaves
+        these alone keeps it running)."""
+        return (self.host, self.port, self.called_aet, self.calling_aet, self.warn_latency)
+
     def __init__(
         self,
         target: Target,

@@ -38,7 +38,7 @@ class TableRows(PacsScreen):
         source: Source
         trend: TableTrend
         _columns: tuple[Column, ...]
-        _cells: dict[str, dict[str, tuple[str, str]]]
+        _cells: dict[str, dict[str, tuple[str, Status]]]
 
         @property
         def table(self) -> StatusTable: ...
@@ -180,9 +180,10 @@ class TableRows(PacsScreen):
                 if row_id in self._cells:
                     changes += self._row_changes(state)
                 else:
-                    row = self._render_cells(state)
-                    table.add_row(*(row[c.key] for c in self._columns), key=row_id)
-                    self._cells[row_id] = {k: _sig(v) for k, v in row.items()}
+                    texts = {c.key: self._text(state, c) for c in self._columns}
+                    row = [cells.styled(table, c, state, texts[c.key]) for c in self._columns]
+                    table.add_row(*row, key=row_id)
+                    self._cells[row_id] = {k: (t, state.status) for k, t in texts.items()}
             table.update_cells(changes)
             self._sort(keep, top=fresh and keep is None)
         self._update_summary()
@@ -196,22 +197,18 @@ class TableRows(PacsScreen):
         if shown is None:
             return []
         changes = []
-        for key, cell in self._render_cells(state, only).items():
-            sig = _sig(cell)
-            if shown.get(key) != sig:
-                shown[key] = sig
-                changes.append((state.id, key, cell))
+        for column in self._columns:
+            if only is not None and column.cell not in only:
+                continue
+            # A cell's look follows from its text and the status (the theme's changes rebuild
+            # every row): a cell is styled only when one of them changed, not at every result.
+            text = self._text(state, column)
+            sig = (text, state.status)
+            if shown.get(column.key) != sig:
+                shown[column.key] = sig
+                cell = cells.styled(self.table, column, state, text)
+                changes.append((state.id, column.key, cell))
         return changes
-
-    def _render_cells(
-        self, state: TargetState, only: tuple[str, ...] | None = None
-    ) -> dict[str, Text]:
-        table = self.table
-        return {
-            c.key: cells.styled(table, c, state, self._text(state, c))
-            for c in self._columns
-            if only is None or c.cell in only
-        }
 
     def _text(self, state: TargetState, column: Column) -> str:
         if column.cell == "since":
@@ -223,7 +220,3 @@ class TableRows(PacsScreen):
     def _sparkline(self, state: TargetState, column: Column) -> str:
         width = cells.TREND_WIDE if self._wide else cells.TREND_NARROW
         return self.trend.sparkline(state, column, self.ctx.now(), width, self.ctx.recent)
-
-
-def _sig(cell: Text) -> tuple[str, str]:
-    return (cell.plain, str(cell.style))

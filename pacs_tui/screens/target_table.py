@@ -119,7 +119,7 @@ class TargetTableScreen(TableRows):
         self._columns: tuple[Column, ...] = ()
         self._layout: tuple[Any, ...] = ()
         #: What each shown cell holds now: (plain text, style) per column, per row key.
-        self._cells: dict[str, dict[str, tuple[str, str]]] = {}
+        self._cells: dict[str, dict[str, tuple[str, Status]]] = {}
         self.trend = TableTrend(source)
         #: The one clock every "since" on this screen is shown against: set by the tick and
         #: when the screen is shown, so the table and the selected line always agree.

@@ -297,3 +297,55 @@ def test_history_through_the_collector_when_the_file_is_out_of_reach() -> None:
             assert "permission denied on a folder above it" in alone.stderr
         finally:
             site.kill()
+
+
+async def test_sighup_reloads_the_config_and_viewers_follow(site: Site) -> None:
+    import asyncio
+
+    site.start()
+    view = await RemoteView.attach(site.socket)
+    try:
+        deadline = time.monotonic() + 15
+        while not all(s.checked for s in view.states()):
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.05)
+        counted_since = view.state("counted").since  # type: ignore[union-attr]
+        original = site.config.read_text()
+        # A broken config is refused in the log; the running one goes on.
+        site.config.write_text(original + "[[command]]\nid = 5\n")
+        assert site.process is not None
+        site.process.send_signal(signal.SIGHUP)
+        deadline = time.monotonic() + 15
+        while "reload refused" not in site.log.read_text():
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.05)
+        assert "still running the previous config" in site.log.read_text()
+        assert "command (#3).id = 5: expected an id" in site.log.read_text()
+        assert {s.id for s in view.states()} == {"flappy", "counted"}
+        # flappy removed, counted unchanged, a new check added: the viewer sees it, attached.
+        added = (
+            '[[command]]\nid = "added"\ncommand = ["/bin/sh", "-c", "echo new one"]\n'
+            'interval = "1s"\n'
+        )
+        kept = original[original.index('[[command]]\nid = "counted"') :]
+        head = original[: original.index("[[command]]")]
+        site.config.write_text(head + kept + added)
+        site.process.send_signal(signal.SIGHUP)
+        deadline = time.monotonic() + 15
+        while {s.id for s in view.states()} != {"counted", "added"}:
+            assert time.monotonic() < deadline, [s.id for s in view.states()]
+            await asyncio.sleep(0.05)
+        assert view.link.connected  # no reconnection needed
+        deadline = time.monotonic() + 15
+        while view.state("added").checked is None:  # type: ignore[union-attr]
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.05)
+        assert view.state("added").reason == "new one"  # type: ignore[union-attr]
+        # The unchanged check kept running: same "since", and not run again (hourly).
+        assert view.state("counted").since == counted_since  # type: ignore[union-attr]
+        assert site.runs.read_text().count("run") == 1
+        assert "1 targets added, 1 removed, 0 checks restarted, 1 kept" in site.log.read_text()
+        assert view.probe_now("added") and not view.probe_now("flappy")
+    finally:
+        await view.close()
+    assert site.stop() == 0

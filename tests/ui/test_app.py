@@ -351,7 +351,7 @@ async def test_sigterm_quits_cleanly_and_stops_the_engine() -> None:
         await until(pilot, lambda: app.quit_signal is signal.SIGTERM)
     assert not app.is_running and app.return_code == 0
     # on_unmount awaited engine.stop(): the check loops are gone and the history is closed.
-    assert engine._scheduler._tasks == []
+    assert not engine._scheduler._tasks
     assert store.closed and engine.store is None
     # The handlers are removed again and pytest's own SIGTERM handling is back.
     assert signal.getsignal(signal.SIGTERM) == before

@@ -263,7 +263,7 @@ def test_an_unknown_key_suggests_the_closest_known_one() -> None:
     found = problems("[dicom]\nwarn_latncy = '1s'\n[dicm]\n[site]\nzzz = 1\n" + NODE.format("a"))
     assert (
         "dicm = a table: expected no such table; did you mean 'dicom'? "
-        "(known: collector, command, dicom, history, site)" in found
+        "(known: collector, command, dicom, exporters, history, site)" in found
     )
     assert any(
         p.startswith("dicom.warn_latncy = '1s': expected no such key; did you mean 'warn_latency'?")
@@ -405,4 +405,24 @@ def test_the_history_path_is_checked_only_when_asked_and_with_the_other_problems
     assert [str(p) for p in info.value.problems] == [
         f"history.path (default) = '{tmp_path}/afile/pacs-tui/history.sqlite': expected a path "
         f"whose folders can be created ({tmp_path / 'afile'} is a regular file)"
+    ]
+
+
+def test_the_prometheus_exporter_binds_to_an_address_and_a_port() -> None:
+    assert parse_config(NODE.format("a")).exporters.prometheus is None
+    for bind, found in (
+        ("127.0.0.1:9464", ("127.0.0.1", 9464)),
+        ("[::1]:9464", ("::1", 9464)),
+        ("9464", ("127.0.0.1", 9464)),
+        (9464, ("127.0.0.1", 9464)),
+        ("0.0.0.0:9464", ("0.0.0.0", 9464)),
+    ):
+        text = f"[exporters.prometheus]\nbind = {bind!r}\n" + NODE.format("a")
+        assert parse_config(text.replace("'", '"')).exporters.prometheus == found
+    for bind in ("localhost:9464", "127.0.0.1:70000", "127.0.0.1", "x"):
+        found_problems = problems(f'[exporters.prometheus]\nbind = "{bind}"\n' + NODE.format("a"))
+        assert len(found_problems) == 1
+        assert found_problems[0].startswith(f"exporters.prometheus.bind = '{bind}': expected an IP")
+    assert problems("[exporters.grafana]\n" + NODE.format("a")) == [
+        "exporters.grafana = a table: expected no such key (known here: prometheus)"
     ]

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from pacs_tui.config import Config, HistoryConfig
-from pacs_tui.engine import Engine, EventUpdate, StateUpdate
+from pacs_tui.engine import Engine, EngineUpdate, EventUpdate, StateUpdate
 from pacs_tui.model import Event, EventKind, Result, Status
 from pacs_tui.probes.dicom_source import DicomConfig
 from pacs_tui.store import Store, StoreError
@@ -30,7 +30,7 @@ async def test_state_folding_and_status_change_events(tmp_path: Path) -> None:
         interval=10,
     )
     engine = Engine(Config(history=HistoryConfig(path=path)), checks=[check], store=store)
-    updates: list[StateUpdate | EventUpdate] = []
+    updates: list[EngineUpdate] = []
     engine.subscribe(updates.append)
     for _ in range(4):
         await engine.run_once()
@@ -180,3 +180,49 @@ async def test_after_a_restart_a_change_is_from_the_recorded_status(tmp_path: Pa
     await second.stop()
     assert [e.summary for e in events] == ["OK → CRIT: disk full"]
     assert events[0].fields["from"] == "OK"
+
+
+async def test_a_reload_keeps_unchanged_checks_restarts_changed_ones(tmp_path: Path) -> None:
+    from pacs_tui.config import parse_config
+    from pacs_tui.engine import ReloadUpdate
+
+    def entry(cid: str, text: str, interval: str = "1h") -> str:
+        return (
+            f'[[command]]\nid = "{cid}"\ncommand = ["/bin/sh", "-c", "echo {text}"]\n'
+            f'interval = "{interval}"\n'
+        )
+
+    first = parse_config(entry("same", "same") + entry("changed", "before") + entry("gone", "x"))
+    engine = Engine(first, first_run_spread=0)
+    updates: list[EngineUpdate] = []
+    engine.subscribe(updates.append)
+    await engine.start()
+    try:
+        for _ in range(500):
+            if all(s.checked for s in engine.states.values()):
+                break
+            await asyncio.sleep(0.01)
+        same = engine.states["same"]
+        second = parse_config(
+            entry("same", "same") + entry("changed", "after") + entry("new", "hello", "2s")
+        )
+        report = await engine.reload(second)
+        assert (report.added, report.removed, report.started, report.kept) == (
+            ("new",),
+            ("gone",),
+            2,
+            1,
+        )
+        assert isinstance(updates[-1], ReloadUpdate)
+        assert set(engine.states) == {"same", "changed", "new"}
+        assert engine.states["same"] is same  # untouched: not run again (hourly), same since
+        assert engine.probeable() == {"same", "changed", "new"}
+        for _ in range(500):
+            if engine.states["changed"].reason == "after" and engine.states["new"].checked:
+                break
+            await asyncio.sleep(0.01)
+        assert engine.states["changed"].reason == "after"  # the new argv runs
+        assert engine.states["new"].reason == "hello"
+        assert engine.intervals()["new"] == 2.0
+    finally:
+        await engine.stop()
