@@ -420,23 +420,28 @@ def test_config_check_shows_a_syntax_error_with_its_line(tmp_path: Path) -> None
 def readme_exit_codes() -> dict[str, dict[str, int]]:
     """The README's table of exit codes for a missing or broken config, by command."""
     readme = (Path(__file__).parents[2] / "README.md").read_text()
-    header = "| exit code when… | `status` | `run`, `collect`, `history` | `config check` |"
+    header = (
+        "| exit code when… | `status`, `check` | `run`, `collect`, `history` | `config check` |"
+    )
     assert header in readme
     rows = readme.split(header, 1)[1].split("\n\n", 1)[0].strip().splitlines()[1:]
     table: dict[str, dict[str, int]] = {}
     for row in rows:
         cells = [c.strip() for c in row.strip("|").split("|")]
         codes = [int(c) for c in cells[1:]]
-        by_command = {"status": codes[0], "config check": codes[2]}
+        by_command = {"status": codes[0], "check": codes[0], "config check": codes[2]}
         by_command |= dict.fromkeys(("run", "collect", "history"), codes[1])
         table[cells[0]] = by_command
     return table
 
 
-@pytest.mark.parametrize("command", ["status", "run", "collect", "history", "config check"])
+@pytest.mark.parametrize(
+    "command", ["status", "check", "run", "collect", "history", "config check"]
+)
 def test_exit_codes_for_a_missing_or_broken_config_are_the_readmes(
     tmp_path: Path, command: str
 ) -> None:
+    """``check`` says it all on its one stdout line, as a plugin must; the others on stderr."""
     table = readme_exit_codes()
     missing = table["no config found (or `--config` / `$PACS_TUI_CONFIG` names a missing file)"]
     broken = table["the config has problems (syntax, keys, values)"]
@@ -444,7 +449,8 @@ def test_exit_codes_for_a_missing_or_broken_config_are_the_readmes(
     args = command.split()
     out = run(*args, cwd=tmp_path)
     assert out.returncode == missing[command], out.stderr
-    assert "no config file found" in out.stderr
+    said = out.stdout if command == "check" else out.stderr
+    assert "no config file found" in said
     out = run(*args, "--config", str(tmp_path / "nope.toml"), cwd=tmp_path)
     assert out.returncode == missing[command], out.stderr
     out = run(*args, cwd=tmp_path, env={"PACS_TUI_CONFIG": str(tmp_path / "nope.toml")})
@@ -454,6 +460,10 @@ def test_exit_codes_for_a_missing_or_broken_config_are_the_readmes(
         bad.write_text(text)
         out = run(*args, "--config", str(bad), cwd=tmp_path)
         assert out.returncode == broken[command], out.stderr
-        assert "problem(s)" in out.stderr and "Traceback" not in out.stderr
+        assert "Traceback" not in out.stderr + out.stdout
+        if command == "check":
+            assert out.stdout.startswith(f"PACS-TUI UNKNOWN - config {bad}: ")
+        else:
+            assert "problem(s)" in out.stderr
     out = run(*args, "--bogus", cwd=tmp_path)
     assert out.returncode == mistyped[command], out.stderr
