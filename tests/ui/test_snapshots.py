@@ -89,6 +89,18 @@ def test_overview_with_two_areas_80x24(snap_compare: Any) -> None:
     assert snap_compare(app, terminal_size=(80, 24), run_before=on_screen())
 
 
+class AttachedApp(PacsApp):
+    """The app attached to a collector it does not own, which it stops when it is unmounted
+    (the scripted engine holds a history: left open, its thread would keep pytest alive)."""
+
+    servers: list[CollectorServer]
+
+    async def on_unmount(self) -> None:  # Textual also runs PacsApp's own, after this one
+        for server in self.servers:
+            await server.stop()
+            await server.engine.stop()
+
+
 def attached_app(folder: Path) -> tuple[PacsApp, list[CollectorServer]]:
     """The scripted site served by a collector in the test's loop, the app attached to it (the
     collector's host and pid fixed, so the header is the same on every machine)."""
@@ -103,7 +115,9 @@ def attached_app(folder: Path) -> tuple[PacsApp, list[CollectorServer]]:
         servers.append(server)
         return await RemoteView.attach(server.path, clock=lambda: NOW - 75)
 
-    return PacsApp(attach, clock=lambda: NOW), servers
+    app = AttachedApp(attach, clock=lambda: NOW)
+    app.servers = servers
+    return app, servers
 
 
 def test_attached_overview_160x48(snap_compare: Any) -> None:
