@@ -1,3 +1,3 @@
 """pacs-tui: a terminal supervisor for a hospital's PACS/RIS."""
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"

@@ -246,7 +246,7 @@ def _read(reader: Reader, data: Mapping[str, Any], source: Path | None) -> Confi
     tables = {"site", "history", "collector", "exporters"} | {s.name for s in SOURCES}
     for key, value in data.items():
         if key in FUTURE_TABLES:
-            reader.problem(key, value, "a table this version (0.2) does not support yet")
+            reader.problem(key, value, "a table this version (0.3) does not support yet")
         elif key not in tables:
             known = ", ".join(sorted(tables))
             hint = did_you_mean(key, tables)

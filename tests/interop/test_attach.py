@@ -35,12 +35,18 @@ ME = pwd.getpwuid(os.geteuid()).pw_name
 class Site:
     """A config of two command checks (one turned CRIT by a flag file) and a collector for it."""
 
-    def __init__(self, folder: Path, extra: str = "") -> None:
+    def __init__(
+        self, folder: Path, extra: str = "", *, socket: Path | None = None, group: str = ""
+    ) -> None:
         self.folder = folder
         self.flag = folder / "flag"
         self.runs = folder / "runs"
         self.history = folder / "state" / "history.sqlite"
-        self.socket = self.history.parent / "collector.sock"  # the default: beside the history
+        # The default is beside the history.
+        self.socket = socket or self.history.parent / "collector.sock"
+        if socket is not None:
+            extra += f'[collector]\nsocket = "{socket}"\n'
+            extra += f'group = "{group}"\n' if group else ""
         flappy = f'test -e {self.flag} && {{ echo "BAD: flag set"; exit 2; }}; echo "ok"'
         counted = f'echo run >> {self.runs}; echo "counted"'
         self.config = folder / "site.toml"
@@ -225,8 +231,7 @@ def open_folder() -> Iterator[Path]:
 def test_another_user_is_refused_unless_in_the_group() -> None:
     with open_folder() as folder:
         socket_path = folder / "run" / "collector.sock"
-        site = Site(folder, f'[collector]\nsocket = "{socket_path}"\n')
-        site.socket = socket_path
+        site = Site(folder, socket=socket_path)
         try:
             site.start()
             # The folder is 0700: the kernel refuses nobody before the collector hears of it.
@@ -242,8 +247,7 @@ def test_another_user_is_refused_unless_in_the_group() -> None:
         finally:
             site.kill()
         # With nobody's group as the collector's group, nobody attaches (and acts as nobody).
-        site = Site(folder, f'[collector]\nsocket = "{socket_path}"\ngroup = "nogroup"\n')
-        site.socket = socket_path
+        site = Site(folder, socket=socket_path, group="nogroup")
         try:
             site.start()
             assert oct(os.stat(socket_path.parent).st_mode & 0o777) == "0o750"
@@ -268,8 +272,7 @@ def test_history_through_the_collector_when_the_file_is_out_of_reach() -> None:
     prefix = without_root_file_access()
     with open_folder() as folder:
         socket_path = folder / "run" / "collector.sock"
-        site = Site(folder, f'[collector]\nsocket = "{socket_path}"\n')
-        site.socket = socket_path
+        site = Site(folder, socket=socket_path)
         try:
             site.start()
             deadline = time.monotonic() + 15
