@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import difflib
 import logging
 import os
 import sys
@@ -37,6 +36,7 @@ if TYPE_CHECKING:
     pass
 
 from pacs_tui.cli_common import EXIT_USAGE, _err, _print_config_error, _print_not_found, log
+from pacs_tui.config_reader import did_you_mean
 
 
 class _Parser(argparse.ArgumentParser):
@@ -61,8 +61,7 @@ class _Parser(argparse.ArgumentParser):
         if choices is None or value in choices:
             return
         known = [str(choice) for choice in choices]
-        close = difflib.get_close_matches(str(value), known, n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
+        hint = did_you_mean(str(value), tuple(known))
         if isinstance(action, argparse._SubParsersAction):
             what = "command" if self.prog == "pacs-tui" else "action"
             message = f"unknown {what} {value!r}{hint} (known: {', '.join(known)})"

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import difflib
 import logging
 import time
 
 from pacs_tui.config import Config, ConfigError, ConfigNotFound, load_config
+from pacs_tui.config_reader import closest
 from pacs_tui.durations import parse_duration
 from pacs_tui.logs import setup_logging
 from pacs_tui.model import Status, TargetState
@@ -81,19 +81,14 @@ def _thresholds(warn: str | None, crit: str | None) -> Thresholds:
 async def _states(config: Config) -> tuple[list[TargetState], dict[str, float] | None]:
     """The collector's states and intervals (so stale ones can be told), else the states of
     one run of every check (fresh: no intervals)."""
-    from pacs_tui.collector_client import AttachError, NoCollector, RemoteView
+    from pacs_tui.collector_client import AttachError, collector_states
 
     try:
-        view = await RemoteView.attach(config.socket_path)
-    except NoCollector:
-        view = None
+        found = await collector_states(config.socket_path)
     except AttachError as exc:
         raise CheckProblem(f"the collector: {exc}") from None
-    if view is not None:
-        try:
-            return view.states(), view.intervals
-        finally:
-            await view.close()
+    if found is not None:
+        return found
     from pacs_tui.engine import Engine
 
     engine = Engine(config)
@@ -109,8 +104,8 @@ def _chosen(states: list[TargetState], target: str | None, kind: str | None) -> 
         (kind, sorted({str(s.target.kind) for s in states}), "kind of target"),
     ):
         if asked is not None and asked not in known:
-            close = difflib.get_close_matches(asked, known, n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            close = closest(asked, known)
+            hint = f" (did you mean {close!r}?)" if close else ""
             raise CheckProblem(f"no {what} {asked!r}{hint}")
     return [
         s

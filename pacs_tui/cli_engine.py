@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import difflib
 import os
 import signal
 import sys
@@ -16,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from pacs_tui.cli_common import EXIT_USAGE, _err, _load, log
 from pacs_tui.config import Config, ConfigError, load_file
+from pacs_tui.config_reader import closest
 from pacs_tui.durations import parse_duration
 from pacs_tui.logs import setup_logging
 from pacs_tui.model import Event, Sample, Status, Target, TargetState
@@ -54,19 +54,14 @@ def cmd_status(args: argparse.Namespace) -> int:
 async def _collector_states(config: Config) -> list[TargetState] | None:
     """The running collector's states (worst first), or None when none answers (then
     ``status`` checks every target itself). A collector that answers but refuses is said."""
-    from pacs_tui.collector_client import AttachError, NoCollector, RemoteView
+    from pacs_tui.collector_client import AttachError, collector_states
 
     try:
-        view = await RemoteView.attach(config.socket_path)
-    except NoCollector:
-        return None
+        found = await collector_states(config.socket_path)
     except AttachError as exc:
         log.warning("status: not reading the collector (checking every target here): %s", exc)
         return None
-    try:
-        return view.states()
-    finally:
-        await view.close()
+    return found[0] if found is not None else None
 
 
 def _history_there(path: Path) -> bool:
@@ -309,9 +304,7 @@ async def _history_via_collector(
             samples, cut = await view.samples(args.target, args.metric, since, args.kind)
             if cut:
                 _err(f"pacs-tui: only the newest {len(samples):,} samples (narrow --since)")
-        events = await view.events_of_kind(
-            args.target, kind=args.event, since=since, target_kind=args.kind
-        )
+        events = await view.events(args.target, kind=args.event, since=since, target_kind=args.kind)
     except AttachError as exc:
         raise PermissionError(f"reading the history through the collector: {exc}") from None
     finally:
@@ -326,8 +319,8 @@ def _known(where: Path, args: argparse.Namespace, targets: list[Target]) -> None
         ("target", args.target, {t.id for t in targets}),
     ):
         if asked is not None and asked not in known:
-            close = difflib.get_close_matches(asked, sorted(known), n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            close = closest(asked, known)
+            hint = f" (did you mean {close!r}?)" if close else ""
             raise LookupError(
                 f"no {what} {asked!r} in the history {where}{hint}; "
                 f"known: {', '.join(sorted(known)) or 'none yet'}"

@@ -17,6 +17,7 @@ import logging
 import os
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -24,6 +25,7 @@ from pacs_tui import wire
 from pacs_tui.collector_socket import address
 from pacs_tui.engine import EventUpdate, StateUpdate
 from pacs_tui.model import Event, Sample, Status, Target, TargetState
+from pacs_tui.subscribers import Subscribers
 from pacs_tui.view import LinkState, LinkUpdate, ViewSubscriber
 from pacs_tui.visible import TEXT_LIMIT, visible
 
@@ -39,6 +41,8 @@ REQUEST_SECONDS = 15.0
 #: Reattach back-off: the first wait, doubled up to the last.
 RETRY_FIRST = 0.5
 RETRY_MAX = 8.0
+#: The welcome's facts about the site, sent again in a ``site`` frame after a reload.
+SITE_FACTS = ("site", "timezone", "probeable", "intervals")
 
 
 class AttachError(Exception):
@@ -58,7 +62,7 @@ class RemoteView:
         self._clock = clock
         self._states: dict[str, TargetState] = {}
         self._incoming: dict[str, TargetState] | None = None
-        self._subscribers: list[ViewSubscriber] = []
+        self._subscribers: Subscribers[StateUpdate | EventUpdate | LinkUpdate] = Subscribers()
         self._welcome: dict[str, Any] = {}
         self._probeable: set[str] = set()
         self._writer: asyncio.StreamWriter | None = None
@@ -107,14 +111,10 @@ class RemoteView:
     @property
     def intervals(self) -> dict[str, float]:
         """Each periodic target's interval, as the collector runs it."""
-        found = self._welcome.get("intervals")
-        if not isinstance(found, dict):
+        try:
+            return wire.float_map(self._welcome, "intervals")
+        except wire.WireError:  # a collector that sent none
             return {}
-        return {
-            str(t): float(v)
-            for t, v in found.items()
-            if isinstance(v, (int, float)) and not isinstance(v, bool)
-        }
 
     def states(self, kind: str | None = None) -> list[TargetState]:
         states = [s for s in self._states.values() if kind is None or s.target.kind == kind]
@@ -127,13 +127,7 @@ class RemoteView:
         return Status.worst(s.status for s in self._states.values())
 
     def subscribe(self, callback: ViewSubscriber) -> Callable[[], None]:
-        self._subscribers.append(callback)
-
-        def unsubscribe() -> None:
-            if callback in self._subscribers:
-                self._subscribers.remove(callback)
-
-        return unsubscribe
+        return self._subscribers.add(callback)
 
     async def series(
         self, target: str, metric: str, since: float, until: float | None = None
@@ -160,9 +154,19 @@ class RemoteView:
         kind: str | None = None,
         since: float | None = None,
         limit: int | None = None,
+        target_kind: str | None = None,
     ) -> list[Event]:
+        """Recorded events, oldest first; ``target_kind`` (for ``history``) picks the events
+        of targets of that kind."""
         found = await self._call(
-            "events", {"target": target, "kind": kind, "since": since, "limit": limit}
+            "events",
+            {
+                "target": target,
+                "kind": kind,
+                "since": since,
+                "limit": limit,
+                "target_kind": target_kind,
+            },
         )
         if not isinstance(found, list):
             raise wire.WireError("events: expected a list")
@@ -190,23 +194,6 @@ class RemoteView:
         if not isinstance(found, dict):
             raise wire.WireError("samples: expected an object")
         return wire.samples_in(found.get("samples")), found.get("cut") is True
-
-    async def events_of_kind(
-        self,
-        target: str | None = None,
-        *,
-        kind: str | None = None,
-        since: float | None = None,
-        target_kind: str | None = None,
-    ) -> list[Event]:
-        """Recorded events, oldest first, of targets of ``target_kind``."""
-        found = await self._call(
-            "events",
-            {"target": target, "kind": kind, "since": since, "target_kind": target_kind},
-        )
-        if not isinstance(found, list):
-            raise wire.WireError("events: expected a list")
-        return [wire.event_in(e) for e in found]
 
     def probe_now(self, target_id: str) -> bool:
         """Sent, not waited for: the collector records it (and says so with an event)."""
@@ -297,8 +284,8 @@ class RemoteView:
             if isinstance(exc, AttachError):
                 raise
             raise AttachError(f"the collector at {path} broke the protocol: {exc}") from None
-        self._welcome = welcome
-        self._probeable = {str(t) for t in welcome.get("probeable", ()) if isinstance(t, str)}
+        self._welcome = dict(welcome)
+        self._take_site_facts(welcome)
         self._reader, self._writer = reader, writer
         self._link = LinkState(
             visible(str(welcome.get("host", "?")), 64),
@@ -328,9 +315,7 @@ class RemoteView:
                     reason = _words(exc)
             self._drop_connection(reason)
             log.warning("the collector at %s is gone (%s); reconnecting", self.path, reason)
-            self._link = LinkState(
-                self._link.host, self._link.pid, self._link.path, self._clock(), reason
-            )
+            self._link = replace(self._link, gone_since=self._clock(), reason=reason)
             self._publish(LinkUpdate(self._link))
             delay = RETRY_FIRST
             while not self._closed:
@@ -338,10 +323,7 @@ class RemoteView:
                 try:
                     await self._connect()
                 except AttachError as exc:
-                    self._link = LinkState(
-                        self._link.host, self._link.pid, self._link.path, self._link.gone_since,
-                        str(exc),
-                    )  # fmt: skip
+                    self._link = replace(self._link, reason=str(exc))
                     delay = min(delay * 2, RETRY_MAX)
                     continue
                 self._publish(LinkUpdate(self._link))
@@ -360,10 +342,7 @@ class RemoteView:
         elif kind == "reply":
             self._answer(frame)
         elif kind == "site":  # the collector reloaded its config; a snapshot follows
-            self._welcome.update(
-                {k: frame[k] for k in ("site", "timezone", "probeable", "intervals") if k in frame}
-            )
-            self._probeable = {str(t) for t in frame.get("probeable", ()) if isinstance(t, str)}
+            self._take_site_facts(frame)
         elif kind == "states":  # the collector resent everything (this viewer fell behind)
             incoming = self._incoming if self._incoming is not None else {}
             for item in wire.need(frame, "states", list):
@@ -376,6 +355,11 @@ class RemoteView:
                 self._publish(LinkUpdate(self._link))
         else:
             raise wire.WireError(f"unknown frame type {visible(str(kind), 40)!r}")
+
+    def _take_site_facts(self, frame: dict[str, Any]) -> None:
+        """What the welcome (or a ``site`` frame after a reload) says of the site."""
+        self._welcome.update({k: frame[k] for k in SITE_FACTS if k in frame})
+        self._probeable = {t for t in frame.get("probeable", ()) if isinstance(t, str)}
 
     def _answer(self, frame: dict[str, Any]) -> None:
         ident = frame.get("id")
@@ -411,11 +395,21 @@ class RemoteView:
         self._pending.clear()
 
     def _publish(self, update: StateUpdate | EventUpdate | LinkUpdate) -> None:
-        for callback in list(self._subscribers):
-            try:
-                callback(update)
-            except Exception:
-                log.exception("subscriber failed")
+        self._subscribers.publish(update)
+
+
+async def collector_states(path: Path) -> tuple[list[TargetState], dict[str, float]] | None:
+    """The states (worst first) and check intervals of the collector at ``path``, read once;
+    ``None`` when no collector runs there. :class:`AttachError` when one runs but cannot be
+    read (refused, not answering)."""
+    try:
+        view = await RemoteView.attach(path)
+    except NoCollector:
+        return None
+    try:
+        return view.states(), view.intervals
+    finally:
+        await view.close()
 
 
 def _connect_error(path: str, exc: OSError) -> AttachError:

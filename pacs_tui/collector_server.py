@@ -187,9 +187,7 @@ class Viewer:
             return
         if len(self._events) >= EVENT_BACKLOG:
             log.warning("viewer %s is not reading: backlog dropped, it will be resent", self.who)
-            self._resync = True
-            self._states.clear()
-            self._events.clear()
+            self._drop_backlog()
         else:
             self._events.append(line)
         self._wake.set()
@@ -198,11 +196,15 @@ class Viewer:
         """Drop the backlog: ``first``, then a fresh snapshot, is what this viewer gets next."""
         if not self.attached:
             return
+        self._drop_backlog()
+        self._replies.append(first)
+        self._wake.set()
+
+    def _drop_backlog(self) -> None:
+        """Forget the changes not yet sent: a fresh snapshot is sent instead."""
         self._resync = True
         self._states.clear()
         self._events.clear()
-        self._replies.append(first)
-        self._wake.set()
 
     def _reply(self, frame: Mapping[str, Any]) -> None:
         line = wire.encode(frame)
@@ -369,8 +371,8 @@ class Viewer:
             points = await engine.series(
                 wire.need(frame, "target", str),
                 wire.need(frame, "metric", str),
-                float(wire.need(frame, "since", (int, float))),
-                _float_or_none(wire.optional(frame, "until", (int, float))),
+                wire.number(frame, "since"),
+                wire.optional_number(frame, "until"),
             )
             return wire.points_out(points)
         if op == "series_of":
@@ -382,7 +384,7 @@ class Viewer:
             found = await engine.series_of(
                 targets,
                 wire.need(frame, "metric", str),
-                float(wire.need(frame, "since", (int, float))),
+                wire.number(frame, "since"),
             )
             return {t: wire.points_out(p) for t, p in found.items()}
         if op == "events":
@@ -392,7 +394,7 @@ class Viewer:
             events = await engine.events(
                 wire.optional(frame, "target", str),
                 kind=wire.optional(frame, "kind", str),
-                since=_float_or_none(wire.optional(frame, "since", (int, float))),
+                since=wire.optional_number(frame, "since"),
                 limit=limit if limit is not None else MAX_EVENTS_PER_REQUEST,
                 target_kind=wire.optional(frame, "target_kind", str),
             )
@@ -403,20 +405,16 @@ class Viewer:
             samples = await engine.samples(
                 wire.optional(frame, "target", str),
                 wire.optional(frame, "metric", str),
-                _float_or_none(wire.optional(frame, "since", (int, float))),
+                wire.optional_number(frame, "since"),
                 wire.optional(frame, "kind", str),
             )
             # The newest ones when there are too many for one answer (said by "cut").
             cut = len(samples) > MAX_SAMPLES_PER_REQUEST
             kept = samples[-MAX_SAMPLES_PER_REQUEST:]
-            return {"samples": [[s.ts, s.target, s.metric, s.value] for s in kept], "cut": cut}
+            return {"samples": wire.samples_out(kept), "cut": cut}
         raise wire.WireError(f"no such operation: {visible(str(op), VALUE_LIMIT)!r}")
 
     def close(self) -> None:
         self.attached = False
         if not self.writer.is_closing():
             self.writer.close()
-
-
-def _float_or_none(value: Any) -> float | None:
-    return None if value is None else float(value)

@@ -83,9 +83,10 @@ def may_attach(peer: Peer, group: int | None) -> bool:
 
 def prepare(path: Path, group: int | None) -> None:
     """Make ``path``'s folder ours and private (0700; 0750 and owned by ``group`` when one is
-    set), and clear a dead socket left at ``path``. Refused in words: a path too long for a
-    socket, a folder of another user or one others may write in, something at the path that is
-    not a socket, a collector already answering there."""
+    set), and clear a dead socket left at ``path``. Refused in words: a folder of another
+    user, a folder that is a symbolic link, something at the path that is not a socket, a
+    collector already answering there. (A path longer than a socket's is fine: see
+    :func:`address`.)"""
     folder = path.parent
     try:
         make_private_dirs(folder)

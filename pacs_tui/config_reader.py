@@ -11,7 +11,7 @@ import difflib
 import ipaddress
 import math
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -78,10 +78,16 @@ class NumberAsString(ValueError):
     """A numeric key given a quoted number (``port = "104"``): said as such."""
 
 
+def closest(word: str, known: Iterable[str]) -> str | None:
+    """The known word closest to ``word`` (a typo's likely meaning), if one is close."""
+    close = difflib.get_close_matches(word, sorted(known), n=1)
+    return close[0] if close else None
+
+
 def did_you_mean(word: str, known: set[str] | tuple[str, ...]) -> str:
     """ "; did you mean 'x'?" for the closest known word, or ""."""
-    close = difflib.get_close_matches(word, sorted(known), n=1)
-    return f"; did you mean {close[0]!r}?" if close else ""
+    close = closest(word, known)
+    return f"; did you mean {close!r}?" if close else ""
 
 
 def entry_path(table: str, index: int, raw: Any) -> str:

@@ -19,6 +19,7 @@ from pacs_tui.probes import SOURCES
 from pacs_tui.reload_plan import Reloaded, plan_reload
 from pacs_tui.scheduler import FIRST_RUN_SPREAD, Scheduler, Services
 from pacs_tui.source import BuildContext, Runnable, Service, runnable_targets
+from pacs_tui.subscribers import Subscribers
 
 if TYPE_CHECKING:
     from pacs_tui.store import SeriesPoint, Store
@@ -79,7 +80,7 @@ class Engine:
         self.states: dict[str, TargetState] = {
             t.id: TargetState(t) for run in self.checks for t in runnable_targets(run)
         }
-        self._subscribers: list[Subscriber] = []
+        self._subscribers: Subscribers[EngineUpdate] = Subscribers()
         self._last_known: dict[str, tuple[Status, str, float]] = {}
         periodic = [c for c in self.checks if not isinstance(c, Service)]
         self._scheduler = Scheduler(
@@ -149,11 +150,14 @@ class Engine:
         report = Reloaded(
             added=tuple(added), removed=tuple(removed), started=len(add), kept=len(keep)
         )
+        # A started check whose targets were watched already replaces one that changed.
+        new = set(added)
+        restarted = sum(1 for run in add if not {t.id for t in runnable_targets(run)} & new)
         log.info(
             "config reloaded: %d targets added, %d removed, %d checks restarted, %d kept",
             len(added),
             len(removed),
-            len(add) - len(added),
+            restarted,
             len(keep),
         )
         self._publish(ReloadUpdate(report))
@@ -232,13 +236,7 @@ class Engine:
 
     def subscribe(self, callback: Subscriber) -> Callable[[], None]:
         """Call ``callback`` on the loop for every update; returns the unsubscribe function."""
-        self._subscribers.append(callback)
-
-        def unsubscribe() -> None:
-            if callback in self._subscribers:
-                self._subscribers.remove(callback)
-
-        return unsubscribe
+        return self._subscribers.add(callback)
 
     async def series(
         self, target: str, metric: str, since: float, until: float | None = None
@@ -387,11 +385,7 @@ class Engine:
         self._publish(EventUpdate(event))
 
     def _publish(self, update: EngineUpdate) -> None:
-        for callback in list(self._subscribers):
-            try:
-                callback(update)
-            except Exception:
-                log.exception("subscriber failed")
+        self._subscribers.publish(update)
 
 
 def engine_with_history(config: Config) -> Engine:

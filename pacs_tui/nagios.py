@@ -15,10 +15,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from pacs_tui.model import Status, TargetState
-from pacs_tui.probes import metric_spec, source_of_kind
+from pacs_tui.probes import headline, metric_spec
 from pacs_tui.probes.perfdata import Range
 from pacs_tui.scheduler import MAX_BACKOFF
-from pacs_tui.source import MetricSpec
 from pacs_tui.units import format_metric
 from pacs_tui.visible import visible
 
@@ -102,15 +101,6 @@ def _over(state: TargetState, thresholds: Thresholds) -> tuple[Status, str] | No
     return None
 
 
-def headline(state: TargetState) -> tuple[MetricSpec | None, float | None]:
-    """The target's headline metric (as its source declares it) and its value now."""
-    source = source_of_kind(state.target.kind)
-    name = source.headline_metric(state) if source is not None else None
-    if name is None:
-        return None, None
-    return metric_spec(state.target.kind, name), state.metrics.get(name)
-
-
 def render(verdicts: Sequence[Verdict], thresholds: Thresholds = Thresholds()) -> str:
     """The plugin's output line."""
     worst = Status.worst(v.status for v in verdicts)
@@ -146,9 +136,6 @@ def _shown(text: str) -> str:
     return visible(text, REASON_LIMIT).replace("|", "¦")
 
 
-UOM = {"s": "s", "B": "B", "%": "%", "c": "c", "": ""}
-
-
 def perfdata(state: TargetState, thresholds: Thresholds = Thresholds()) -> list[str]:
     """``'target label'=value[UOM];warn;crit;min;max`` for each of its metrics, base units."""
     items: list[str] = []
@@ -169,7 +156,8 @@ def perfdata(state: TargetState, thresholds: Thresholds = Thresholds()) -> list[
         minimum = "0" if spec.unit in ("s", "B", "%", "c") else ""
         maximum = "100" if spec.unit == "%" else ""
         label = _label(f"{state.id} {spec.label.lower()}")
-        fields = [f"{_number(value)}{UOM.get(spec.unit, '')}", warn, crit, minimum, maximum]
+        # The declared units (s, B, %, c or none) are the guidelines' UOMs as they are.
+        fields = [f"{_number(value)}{spec.unit}", warn, crit, minimum, maximum]
         items.append(f"{label}=" + ";".join(fields).rstrip(";"))
     return items
 

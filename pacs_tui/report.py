@@ -16,7 +16,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from pacs_tui.model import Event, Sample, Status, TargetState, iso
-from pacs_tui.probes import find_metric, source_of_kind
+from pacs_tui.probes import find_metric, headline
 from pacs_tui.units import NONE_TEXT, format_metric
 from pacs_tui.visible import TEXT_LIMIT, VALUE_LIMIT, host_port, visible
 
@@ -83,13 +83,11 @@ def status_table(site: str, states: Sequence[TargetState]) -> str:
 def headline_text(state: TargetState) -> str:
     """The target's headline metric as its source declares it: ``"echo 12 ms"``; "—" when
     there is none (never checked, DOWN)."""
-    source = source_of_kind(state.target.kind)
-    name = source.headline_metric(state) if source is not None else None
-    if source is None or name is None or name not in state.metrics:
+    spec, value = headline(state)
+    if spec is None or value is None:
         return NONE_TEXT
-    spec = source.metric(name)
     label = visible(spec.label.lower(), VALUE_LIMIT)
-    return f"{label} {format_metric(spec, state.metrics[name])}"
+    return f"{label} {format_metric(spec, value)}"
 
 
 def _address(state: TargetState) -> str:

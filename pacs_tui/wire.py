@@ -89,13 +89,17 @@ def _names(kinds: tuple[type, ...]) -> str:
     return " or ".join(k.__name__ for k in kinds)
 
 
-def _number(frame: Mapping[str, Any], key: str) -> float:
+def number(frame: Mapping[str, Any], key: str) -> float:
     return float(need(frame, key, (int, float)))
 
 
-def _optional_number(frame: Mapping[str, Any], key: str) -> float | None:
+def optional_number(frame: Mapping[str, Any], key: str) -> float | None:
     value = optional(frame, key, (int, float))
     return None if value is None else float(value)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def _status(word: Any, key: str = "status") -> Status:
@@ -110,13 +114,10 @@ def _str_map(frame: Mapping[str, Any], key: str) -> dict[str, str]:
     return {str(k): str(v) for k, v in value.items()}
 
 
-def _float_map(frame: Mapping[str, Any], key: str) -> dict[str, float]:
+def float_map(frame: Mapping[str, Any], key: str) -> dict[str, float]:
+    """``frame[key]``, an object, with its numbers as floats (anything else left out)."""
     value = need(frame, key, dict)
-    out: dict[str, float] = {}
-    for name, number in value.items():
-        if isinstance(number, (int, float)) and not isinstance(number, bool):
-            out[str(name)] = float(number)
-    return out
+    return {str(name): float(v) for name, v in value.items() if _is_number(v)}
 
 
 # -- value types ------------------------------------------------------------------------------
@@ -152,10 +153,10 @@ def state_in(frame: Mapping[str, Any]) -> TargetState:
         target_in(need(frame, "target", dict)),
         status=_status(frame.get("status")),
         reason=need(frame, "reason", str),
-        since=_optional_number(frame, "since"),
-        last_seen=_optional_number(frame, "last_seen"),
-        checked=_optional_number(frame, "checked"),
-        metrics=_float_map(frame, "metrics"),
+        since=optional_number(frame, "since"),
+        last_seen=optional_number(frame, "last_seen"),
+        checked=optional_number(frame, "checked"),
+        metrics=float_map(frame, "metrics"),
         details=dict(need(frame, "details", dict)),
     )
 
@@ -176,13 +177,17 @@ def event_in(frame: Mapping[str, Any]) -> Event:
         raise WireError("an event must be an object")
     status = frame.get("status")
     return Event(
-        _number(frame, "ts"),
+        number(frame, "ts"),
         need(frame, "target", str),
         need(frame, "kind", str),
         None if status is None else _status(status),
         need(frame, "summary", str),
         dict(need(frame, "fields", dict)),
     )
+
+
+def samples_out(samples: list[Sample]) -> list[list[Any]]:
+    return [[s.ts, s.target, s.metric, s.value] for s in samples]
 
 
 def points_out(points: list[SeriesPoint]) -> list[list[float]]:
@@ -194,11 +199,7 @@ def points_in(value: Any) -> list[SeriesPoint]:
         raise WireError("a series must be a list")
     points: list[SeriesPoint] = []
     for row in value:
-        if (
-            not isinstance(row, list)
-            or len(row) != 5
-            or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in row)
-        ):
+        if not isinstance(row, list) or len(row) != 5 or not all(_is_number(v) for v in row):
             raise WireError("a series point must be five numbers")
         points.append(SeriesPoint(float(row[0]), row[1], row[2], row[3], int(row[4])))
     return points
@@ -214,7 +215,7 @@ def samples_in(value: Any) -> list[Sample]:
             or len(row) != 4
             or not isinstance(row[1], str)
             or not isinstance(row[2], str)
-            or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in row[::3])
+            or not (_is_number(row[0]) and _is_number(row[3]))
         ):
             raise WireError("a sample must be [ts, target, metric, value]")
         samples.append(Sample(float(row[0]), row[1], row[2], float(row[3])))

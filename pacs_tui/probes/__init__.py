@@ -7,7 +7,7 @@ screens' number keys.
 
 from __future__ import annotations
 
-from pacs_tui.model import TargetKind
+from pacs_tui.model import TargetKind, TargetState
 from pacs_tui.probes import command_source, dicom_source
 from pacs_tui.source import MetricSpec, Source, spec_from_name
 
@@ -33,6 +33,16 @@ def metric_spec(kind: str, name: str) -> MetricSpec:
     return source.metric(name) if source is not None else spec_from_name(name)
 
 
+def headline(state: TargetState) -> tuple[MetricSpec | None, float | None]:
+    """The target's headline metric as its source declares it, and its value now (``None``
+    when it has none, or no value: never checked, DOWN)."""
+    source = source_of_kind(state.target.kind)
+    name = source.headline_metric(state) if source is not None else None
+    if source is None or name is None:
+        return None, None
+    return source.metric(name), state.metrics.get(name)
+
+
 def find_metric(name: str) -> MetricSpec:
     """The declaration of metric ``name`` by whichever source declares it (by its name's unit
     suffix when none does), for places that know a sample's metric but not its target's kind."""
@@ -43,4 +53,12 @@ def find_metric(name: str) -> MetricSpec:
     return spec_from_name(name)
 
 
-__all__ = ["SOURCES", "TargetKind", "find_metric", "metric_spec", "source_named", "source_of_kind"]
+__all__ = [
+    "SOURCES",
+    "TargetKind",
+    "find_metric",
+    "headline",
+    "metric_spec",
+    "source_named",
+    "source_of_kind",
+]
