@@ -45,10 +45,8 @@ import argparse
 import contextlib
 import datetime as dt
 import functools
-import importlib.metadata
 import json
 import os
-import platform
 import re
 import shlex
 import shutil
@@ -65,15 +63,22 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from benchkit import (
+    Tmux,
+    alive,
+    checked_in_history,
+    machine,
+    measure_pids,
+    source_state,
+    stop_process,
+    wait_screen,
+    wait_until,
+)
+
 from tests.peers import HOST, ORTHANC, free_port
 
-REPO = Path(__file__).resolve().parent.parent
-
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 #: How long the first round of checks may take before the run gives up on it.
 FIRST_ROUND_LIMIT = 180.0
-#: How long a screen may take to show after its key.
-SCREEN_LIMIT = 60.0
 #: RSS goal of the issue, for any number of nodes.
 RSS_GOAL_MIB = 120.0
 #: CPU goal of the issue: (up to this many nodes, times Glances's CPU).
@@ -81,37 +86,6 @@ CPU_GOALS: tuple[tuple[int, float], ...] = ((200, 1.0), (1000, 2.0))
 #: The counts on the Overview's tile: "▼ 1 DOWN  ▲ 1 WARN  ✔ 198 OK".
 COUNT = re.compile(r"(\d+) (OK|WARN|CRIT|DOWN|UNKNOWN)\b")
 SITE = "Idle bench"
-
-
-# -- processes -------------------------------------------------------------------------------
-
-
-def cpu_seconds(pid: int) -> float:
-    """utime + stime of every thread of ``pid`` so far, in seconds."""
-    stat = Path(f"/proc/{pid}/stat").read_text()
-    fields = stat[stat.rindex(")") + 2 :].split()  # after "pid (comm) ": state is field 3
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
-
-
-def rss_mib(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    raise ProcessLookupError(pid)
-
-
-def machine_busy_seconds() -> float:
-    """CPU seconds spent by every core on anything but idle and iowait, since boot."""
-    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-    return (sum(fields[:8]) - fields[3] - fields[4]) / CLOCK_TICKS
-
-
-def alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text()
-    except FileNotFoundError:
-        return False
-    return state[state.rindex(")") + 2] != "Z"
 
 
 @dataclass(frozen=True)
@@ -130,120 +104,11 @@ def measure(
 ) -> Figures:
     """CPU of ``pid`` (and of the tmux server, and of process ``also``) over ``window``
     seconds, and its largest RSS."""
-    wall_start = time.time()
-    start = time.monotonic()
-    busy0 = machine_busy_seconds()
-    cpu0 = cpu_seconds(pid)
-    also0 = cpu_seconds(also) if also is not None else 0.0
-    tmux0 = cpu_seconds(tmux_pid) if tmux_pid is not None else 0.0
-    peak = rss_mib(pid)
-    end = start + window
-    while (left := end - time.monotonic()) > 0:
-        time.sleep(min(1.0, left))
-        peak = max(peak, rss_mib(pid))  # raises if the process died: the run stops there
-    cpu1 = cpu_seconds(pid)
-    also1 = cpu_seconds(also) if also is not None else 0.0
-    tmux1 = cpu_seconds(tmux_pid) if tmux_pid is not None else 0.0
-    busy1 = machine_busy_seconds()
-    seconds = time.monotonic() - start
-    tmux = 100 * (tmux1 - tmux0) / seconds if tmux_pid is not None else None
-    machine = 100 * (busy1 - busy0) / seconds
-    wall = (wall_start, time.time())
-    extra = 100 * (also1 - also0) / seconds if also is not None else None
-    return Figures(100 * (cpu1 - cpu0) / seconds, peak, tmux, machine, seconds, wall, extra)
-
-
-def wait_until(what: str, ready: Callable[[], bool], limit: float, poll: float = 0.1) -> float:
-    """Poll ``ready`` until it holds; the seconds it took. TimeoutError after ``limit``."""
-    start = time.monotonic()
-    while not ready():
-        if time.monotonic() - start > limit:
-            raise TimeoutError(f"{what}: not after {limit:g}s")
-        time.sleep(poll)
-    return time.monotonic() - start
-
-
-def stop_process(proc: subprocess.Popen[bytes], sig: int = signal.SIGTERM) -> None:
-    """Signal ``proc`` and wait for it; SIGKILL after 10 s."""
-    if proc.poll() is not None:
-        return
-    with contextlib.suppress(ProcessLookupError):
-        proc.send_signal(sig)
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-
-
-# -- tmux ------------------------------------------------------------------------------------
-
-
-class Tmux:
-    """A private tmux server (its own socket, no user config): killing it kills only ours."""
-
-    def __init__(self, name: str) -> None:
-        self.base = ["tmux", "-L", name, "-f", "/dev/null"]
-        self.started = False
-        self.pids: list[int] = []
-
-    def cmd(self, *args: str) -> str:
-        done = subprocess.run(
-            [*self.base, *args], capture_output=True, text=True, check=True, timeout=10
-        )
-        return done.stdout
-
-    def start(self, session: str, command: str, size: str) -> int:
-        """Run ``command`` (which must ``exec`` the program) in a new session; the program's
-        pid (the pane's: ``exec`` keeps it)."""
-        width, height = size.split("x")
-        self.started = True
-        self.cmd("new-session", "-d", "-s", session, "-x", width, "-y", height, command)
-        self.cmd("set-option", "-t", session, "remain-on-exit", "off")
-        pid = int(self.cmd("display-message", "-p", "-t", session, "#{pane_pid}").strip())
-        self.pids.append(pid)
-        return pid
-
-    def server_pid(self) -> int:
-        return int(self.cmd("display-message", "-p", "#{pid}").strip())
-
-    def screen(self, session: str) -> str:
-        try:
-            return self.cmd("capture-pane", "-p", "-t", session)
-        except subprocess.CalledProcessError:
-            return ""  # the session is gone (the program exited)
-
-    def keys(self, session: str, *keys: str) -> None:
-        self.cmd("send-keys", "-t", session, *keys)
-
-    def kill_server(self) -> None:
-        """Kill the server (its panes get SIGHUP) and wait for the programs to be gone, so that
-        none still writes into the temporary folder when it is removed; SIGKILL after 15 s."""
-        if not self.started:
-            return
-        subprocess.run([*self.base, "kill-server"], capture_output=True, check=False)
-        self.started = False
-        with contextlib.suppress(TimeoutError):
-            wait_until("tmux programs to exit", lambda: not any(map(alive, self.pids)), 15.0)
-        for pid in filter(alive, self.pids):
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
-
-
-def wait_screen(tmux: Tmux, session: str, what: str, ready: Callable[[str], bool]) -> str:
-    """Wait until the pane's text satisfies ``ready``; that text."""
-    seen: list[str] = []
-
-    def check() -> bool:
-        seen[:] = [tmux.screen(session)]
-        return ready(seen[0])
-
-    try:
-        wait_until(what, check, SCREEN_LIMIT)
-    except TimeoutError:
-        print(f"--- screen while waiting for {what} ---\n{seen[0] if seen else ''}")
-        raise
-    return seen[0]
+    others = [p for p in (tmux_pid, also) if p is not None]
+    used = measure_pids([pid, *others], window)
+    tmux = used.cpu[tmux_pid] if tmux_pid is not None else None
+    extra = used.cpu[also] if also is not None else None
+    return Figures(used.cpu[pid], used.rss[pid], tmux, used.machine, used.seconds, used.wall, extra)
 
 
 # -- peers and configs -----------------------------------------------------------------------
@@ -298,19 +163,6 @@ def write_config(folder: Path, nodes: int, ports: list[int]) -> Path:
     path = folder / "pacs-tui.toml"
     path.write_text("\n".join(lines))
     return path
-
-
-def checked_in_history(history: Path) -> int:
-    """How many nodes have a status change in the history (each gets one, ? → OK, once
-    checked)."""
-    if not history.exists():
-        return 0
-    try:
-        with contextlib.closing(sqlite3.connect(f"{history.as_uri()}?mode=ro", uri=True)) as db:
-            query = "SELECT count(DISTINCT target) FROM events WHERE kind = 'status-change'"
-            return int(db.execute(query).fetchone()[0])
-    except sqlite3.Error:
-        return 0
 
 
 def checks_in(history: Path, wall: tuple[float, float]) -> int:
@@ -549,39 +401,6 @@ def run_glances(
 
 
 # -- report ----------------------------------------------------------------------------------
-
-
-def machine() -> str:
-    model = "unknown CPU"
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            model = line.split(":", 1)[1].strip()
-            break
-    return (
-        f"{model}, {os.cpu_count()} cores, kernel {platform.release()}, "
-        f"Python {platform.python_version()}, textual {importlib.metadata.version('textual')}"
-    )
-
-
-def source_state() -> str:
-    """The commit measured, and whether pacs_tui/ had uncommitted changes (the venv's install
-    is editable: the working tree is what runs)."""
-    try:
-        head = subprocess.run(
-            ["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "-C", str(REPO), "status", "--porcelain", "--", "pacs_tui"],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.splitlines()
-    except (OSError, subprocess.CalledProcessError):
-        return "not a git checkout"
-    return f"commit {head}" + (f", {len(dirty)} changed file(s) in pacs_tui/" if dirty else "")
 
 
 def orthanc_version() -> str:

@@ -44,9 +44,9 @@ from pacs_tui.messages import (
     CollectorLinkChanged,
     EngineEventRecorded,
     RecentEventsLoaded,
-    TargetStateChanged,
+    TargetStatesChanged,
 )
-from pacs_tui.model import EventKind
+from pacs_tui.model import EventKind, Status, TargetState
 from pacs_tui.probes import SOURCES
 from pacs_tui.screens import NOTIFY_SECONDS, RECENT_MAX, PacsScreen, StartingScreen, UiContext
 from pacs_tui.screens.help import HelpScreen, KeySection, bindings_of, key_rows
@@ -60,6 +60,9 @@ log = logging.getLogger(__name__)
 
 #: Events read from the history at start to find the recent status changes.
 RECENT_FETCH = RECENT_MAX
+#: Results that change no status reach the screen in batches at most this old (seconds): they
+#: are drawn every couple of seconds anyway, and one message each was most of the UI's work.
+RESULTS_BATCH = 0.25
 #: The theme used for ``ansi=True``: the terminal's own 16 colours.
 ANSI_THEME = "ansi-dark"
 #: Signals that quit the app cleanly (as ``q`` does): a service manager's stop, a hang-up.
@@ -204,6 +207,9 @@ class PacsApp(App[None]):
         self.ready_at: float | None = None
         self.keymap_overrides: dict[str, str] = {}
         self._unsubscribe: Callable[[], None] | None = None
+        #: Results not yet sent to the screen, and the timer that sends them.
+        self._results: list[tuple[TargetState, Status]] = []
+        self._results_timer: asyncio.TimerHandle | None = None
         #: Signals whose handler this app installed on its loop, with the handler found before.
         self._signals: dict[signal.Signals, Any] = {}
         #: The quit signal received, if any (for the log and for tests).
@@ -372,6 +378,9 @@ class PacsApp(App[None]):
             if self._unsubscribe is not None:
                 self._unsubscribe()
                 self._unsubscribe = None
+            if self._results_timer is not None:
+                self._results_timer.cancel()
+                self._results_timer = None
             if self._remote is not None:
                 await self._remote.close()
             if self._owns_engine and self._engine is not None:
@@ -394,9 +403,15 @@ class PacsApp(App[None]):
     def _on_engine_update(self, update: EngineUpdate | LinkUpdate) -> None:
         """View subscriber (called on the app's loop): post a message, never touch widgets."""
         if isinstance(update, StateUpdate):
-            # Straight to the screen that shows (the app has nothing to do with a state): one
-            # message per result instead of two, which is most of the UI's own work per result.
-            self._forward(TargetStateChanged(update.state, update.previous))
+            # Results go to the screen that shows in batches (a Textual message per result was
+            # most of an attached UI's own work at 200 results a second); a change of status
+            # goes at once, with the results before it.
+            self._results.append((update.state, update.previous))
+            if update.changed:
+                self._send_results()
+            elif self._results_timer is None:
+                loop = asyncio.get_running_loop()
+                self._results_timer = loop.call_later(RESULTS_BATCH, self._send_results)
         elif isinstance(update, EventUpdate):
             self.post_message(EngineEventRecorded(update.event))
         elif isinstance(update, LinkUpdate):
@@ -412,11 +427,20 @@ class PacsApp(App[None]):
             self.ctx.add_recent(message.event)
         self._forward(message.copy())
 
+    def _send_results(self) -> None:
+        if self._results_timer is not None:
+            self._results_timer.cancel()
+            self._results_timer = None
+        results, self._results = self._results, []
+        if results:
+            self._forward(TargetStatesChanged(tuple(results)))
+
     def _forward(self, message: Message) -> None:
-        """Hand a message to the screen that is showing; hidden screens catch up on resume."""
-        screen = self.screen
-        if isinstance(screen, PacsScreen):
-            screen.post_message(message)
+        """Hand a message to the screen that is showing; hidden screens catch up on resume.
+        (None shows while the app quits: the collector's updates go on arriving until then.)"""
+        stack = self.screen_stack
+        if stack and isinstance(stack[-1], PacsScreen):
+            stack[-1].post_message(message)
 
     async def _load_recent(self) -> None:
         """Read the last status changes from the history into the shared list."""

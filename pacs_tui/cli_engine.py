@@ -109,73 +109,78 @@ def cmd_collect(args: argparse.Namespace) -> int:
     config = _load(args)
     if config is None:
         return EXIT_USAGE
+    from pacs_tui.engine import engine_with_history
+
+    return asyncio.run(serve_collector(config, engine_with_history))
+
+
+async def serve_collector(config: Config, make_engine: Callable[[Config], Engine]) -> int:
+    """Run ``make_engine(config)`` with its socket for viewers (and its Prometheus exporter when
+    configured) until SIGTERM or SIGINT; SIGHUP reloads the config file. ``collect`` runs it
+    with the configured checks, ``bench/attach.py`` with simulated ones."""
     from pacs_tui.collector_server import CollectorServer
     from pacs_tui.collector_socket import SocketPathError
-    from pacs_tui.engine import engine_with_history
     from pacs_tui.store import StoreError
 
-    async def collect() -> int:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop.set)
-        engine = engine_with_history(config)
-        try:
-            await engine.start()
-        except StoreError as exc:
-            log.error("cannot start: %s", exc)
-            await engine.stop()
-            return 1
-        # After the history's lock: a second collector stops there, before touching the socket.
-        server = CollectorServer(engine, config.socket_path, config.collector.group)
-        try:
-            await server.start()
-        except (SocketPathError, OSError) as exc:
-            log.error("cannot serve viewers: %s", exc)
-            await engine.stop()
-            return 1
-        metrics = None
-        if config.exporters.prometheus is not None:
-            from pacs_tui.exporter import MetricsServer
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    engine = make_engine(config)
+    try:
+        await engine.start()
+    except StoreError as exc:
+        log.error("cannot start: %s", exc)
+        await engine.stop()
+        return 1
+    # After the history's lock: a second collector stops there, before touching the socket.
+    server = CollectorServer(engine, config.socket_path, config.collector.group)
+    try:
+        await server.start()
+    except (SocketPathError, OSError) as exc:
+        log.error("cannot serve viewers: %s", exc)
+        await engine.stop()
+        return 1
+    metrics = None
+    if config.exporters.prometheus is not None:
+        from pacs_tui.exporter import MetricsServer
 
-            host, port = config.exporters.prometheus
-            metrics = MetricsServer(engine, host, port, lambda: server.viewers)
-            try:
-                await metrics.start()
-            except OSError as exc:
-                log.error(
-                    "cannot serve Prometheus metrics on %s ([exporters.prometheus] bind): %s",
-                    metrics.address,
-                    exc.strerror or exc,
-                )
-                await server.stop()
-                await engine.stop()
-                return 1
-        log.info(
-            "collecting: site %r, %d targets, history %s, viewers on %s",
-            config.site.name,
-            len(engine.targets),
-            config.history.path,
-            config.socket_path,
-        )
-        asked = asyncio.Event()
-        loop.add_signal_handler(signal.SIGHUP, asked.set)
-        reloading = asyncio.create_task(_reload_on_sighup(engine, config, asked))
-        await stop.wait()
-        reloading.cancel()
-        if metrics is not None:
-            await metrics.stop()
-        await server.stop()
-        log.info("stopping: flushing history")
+        host, port = config.exporters.prometheus
+        metrics = MetricsServer(engine, host, port, lambda: server.viewers)
         try:
+            await metrics.start()
+        except OSError as exc:
+            log.error(
+                "cannot serve Prometheus metrics on %s ([exporters.prometheus] bind): %s",
+                metrics.address,
+                exc.strerror or exc,
+            )
+            await server.stop()
             await engine.stop()
-        except StoreError as exc:
-            log.error("stopped, but the history could not be flushed: %s", exc)
             return 1
-        log.info("stopped")
-        return 0
-
-    return asyncio.run(collect())
+    log.info(
+        "collecting: site %r, %d targets, history %s, viewers on %s",
+        config.site.name,
+        len(engine.targets),
+        config.history.path,
+        config.socket_path,
+    )
+    asked = asyncio.Event()
+    loop.add_signal_handler(signal.SIGHUP, asked.set)
+    reloading = asyncio.create_task(_reload_on_sighup(engine, config, asked))
+    await stop.wait()
+    reloading.cancel()
+    if metrics is not None:
+        await metrics.stop()
+    await server.stop()
+    log.info("stopping: flushing history")
+    try:
+        await engine.stop()
+    except StoreError as exc:
+        log.error("stopped, but the history could not be flushed: %s", exc)
+        return 1
+    log.info("stopped")
+    return 0
 
 
 #: What a reload cannot change while running: (what, how it is read from a config).

@@ -388,9 +388,10 @@ class Engine:
         self._subscribers.publish(update)
 
 
-def engine_with_history(config: Config) -> Engine:
+def engine_with_history(config: Config, checks: Sequence[Runnable] | None = None) -> Engine:
     """An engine for ``config`` with its history store; :meth:`Engine.start` opens the store,
     so whoever holds the engine also owns closing it (``stop``), even if the start is cut short.
+    ``checks`` replaces what the sources would build (``bench/attach.py``'s simulated nodes).
     """
     from pacs_tui.store import Retention, Store
 
@@ -401,4 +402,4 @@ def engine_with_history(config: Config) -> Engine:
         hour=h.hour_retention,
         events=h.event_retention,
     )
-    return Engine(config, store=Store(h.path, retention))
+    return Engine(config, checks=checks, store=Store(h.path, retention))

@@ -1,10 +1,11 @@
 """Textual messages carrying engine updates into the UI.
 
 The app subscribes to the view's change stream (:meth:`pacs_tui.view.EngineView.subscribe`); its
-callback (run on the same asyncio loop) turns each :class:`~pacs_tui.engine.StateUpdate` into a
-:class:`TargetStateChanged` posted straight to the screen that is showing, and each event or
-link change into a message the app handles (recent events, reloading them) and forwards a fresh
-copy of. Hidden screens do no work; they re-read the view's states when they are shown again.
+callback (run on the same asyncio loop) gathers the :class:`~pacs_tui.engine.StateUpdate` s into
+:class:`TargetStatesChanged` messages posted straight to the screen that is showing (at once when
+a status changed, else every ``RESULTS_BATCH`` seconds), and turns each event or link change into
+a message the app handles (recent events, reloading them) and forwards a fresh copy of. Hidden
+screens do no work; they re-read the view's states when they are shown again.
 
 The messages do not bubble: a forwarded copy must not travel back up to the app.
 """
@@ -17,20 +18,15 @@ from pacs_tui.model import Event, Status, TargetState
 from pacs_tui.view import LinkState
 
 
-class TargetStateChanged(Message, bubble=False):
-    """A target was checked; ``state`` is its new state, ``previous`` its status before.
+class TargetStatesChanged(Message, bubble=False):
+    """Targets were checked: each new state with the status before it, oldest first.
 
-    Sent after every check (latency and "last seen" change even when the status does not).
+    Every check is in one (latency and "last seen" change even when the status does not).
     """
 
-    def __init__(self, state: TargetState, previous: Status) -> None:
+    def __init__(self, results: tuple[tuple[TargetState, Status], ...]) -> None:
         super().__init__()
-        self.state = state
-        self.previous = previous
-
-    def copy(self) -> TargetStateChanged:
-        """A new message with the same payload, for forwarding to a screen."""
-        return TargetStateChanged(self.state, self.previous)
+        self.results = results
 
 
 class EngineEventRecorded(Message, bubble=False):

@@ -22,7 +22,7 @@ from pacs_tui.messages import (
     CollectorLinkChanged,
     EngineEventRecorded,
     RecentEventsLoaded,
-    TargetStateChanged,
+    TargetStatesChanged,
 )
 from pacs_tui.model import Event, Status, TargetState
 from pacs_tui.view import EngineView
@@ -141,12 +141,13 @@ class PacsScreen(Screen[None]):
             self._restyle_pending = False
             self.restyle()
 
-    def on_target_state_changed(self, message: TargetStateChanged) -> None:
+    def on_target_states_changed(self, message: TargetStatesChanged) -> None:
         if self.closing:
             return
-        if message.state.status is not message.previous:  # the overall is worst-of: O(targets)
-            self.query_one(StatusHeader).refresh_status()
-        self.apply_state(message.state, message.previous)
+        if any(state.status is not previous for state, previous in message.results):
+            self.query_one(StatusHeader).refresh_status()  # the overall is worst-of: O(targets)
+        for state, previous in message.results:
+            self.apply_state(state, previous)
 
     def on_engine_event_recorded(self, message: EngineEventRecorded) -> None:
         if not self.closing:

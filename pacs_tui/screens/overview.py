@@ -16,6 +16,7 @@ from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.events import Resize
 from textual.widgets import Label
+from textual.widgets.data_table import ColumnKey
 
 from pacs_tui.model import Event, EventKind, Status, TargetState
 from pacs_tui.probes import SOURCES
@@ -152,9 +153,13 @@ class OverviewScreen(PacsScreen):
         with self.app.batch_update():
             self._fit_recent(events, width, now)
             table.clear()
+            room = table.columns[ColumnKey("reason")].width
             for event in reversed(events):
-                # A long reason wraps onto a second line rather than being cut.
-                table.add_row(*self._event_cells(table, event, now, narrow), height=None)
+                cells = self._event_cells(table, event, now, narrow)
+                # A long reason wraps onto a second line rather than being cut; a row that
+                # fits says so (an auto-height row is measured by rendering it, every time).
+                fits = cells[-1].cell_len <= room
+                table.add_row(*cells, height=1 if fits else None)
 
     def _event_cells(
         self, table: StatusTable, event: Event, now: float, narrow: bool = False

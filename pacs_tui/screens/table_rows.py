@@ -54,7 +54,8 @@ class TableRows(PacsScreen):
         #: Targets that reported since the last flush, with their status before.
         _dirty: dict[str, Status]
         _flush_timer: Timer | None
-        _flush_urgent: bool
+        _status_changed: set[str]
+        _status_timer: Timer | None
 
     def _key_moved(self, state: TargetState) -> bool:
         """Did ``state``'s row's sort key change (so the order may have)?"""
@@ -133,9 +134,20 @@ class TableRows(PacsScreen):
     def _flush(self) -> None:
         """Draw the results that came in since the last flush."""
         self._flush_timer = None
-        self._flush_urgent = False
         dirty, self._dirty = self._dirty, {}
-        if self.closing or not self._shown():
+        self._draw(dirty, sort_now=True)
+
+    def _flush_status(self) -> None:
+        """Draw the rows whose status changed, now; they move to their place at the next sort
+        (within :data:`SORT_DELAY`), the other results wait for the next flush."""
+        self._status_timer = None
+        changed, self._status_changed = self._status_changed, set()
+        self._draw({t: self._dirty.pop(t) for t in changed if t in self._dirty}, sort_now=False)
+
+    def _draw(self, dirty: dict[str, Status], *, sort_now: bool) -> None:
+        """Redraw the cells of the ``dirty`` rows that changed (with each one's status before
+        its first result since the last draw); re-sort if a key moved."""
+        if not dirty or self.closing or not self._shown():
             return  # hidden: sync() re-reads everything when the screen is shown again
         view = self.ctx.view
         states = [s for s in (view.state(t) for t in dirty) if s is not None]
@@ -149,7 +161,10 @@ class TableRows(PacsScreen):
             if self.column(self.sort_column).dynamic:
                 moved = [self._key_moved(s) for s in shown]  # every key, not the first moved
                 if any(moved):
-                    self._sort()
+                    if sort_now:
+                        self._sort()
+                    else:
+                        self._sort_soon()
         if any(s.status is not dirty[s.id] for s in states):
             self._update_summary()
         if self.selected_id() in dirty:

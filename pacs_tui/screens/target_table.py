@@ -46,9 +46,11 @@ from pacs_tui.widgets import StatusTable
 log = logging.getLogger(__name__)
 
 #: Results are drawn at most this often (seconds): one redraw of the rows that changed, as
-#: often as Glances refreshes. A change of status is drawn at once (after STATUS_FLUSH).
+#: often as Glances refreshes. A change of status is drawn at once: its row alone, after
+#: STATUS_FLUSH (which gathers a burst of changes, an outage of a whole ward, into one redraw);
+#: the rows move to their sorted place SORT_DELAY later.
 FLUSH_SECONDS = 2.0
-STATUS_FLUSH = 0.1
+STATUS_FLUSH = 0.02
 
 #: How often the trend is re-read from the history while the screen shows, in seconds.
 TREND_REFRESH = 30.0
@@ -135,7 +137,9 @@ class TargetTableScreen(TableRows):
         #: Targets that reported since the last flush, with their status before.
         self._dirty: dict[str, Status] = {}
         self._flush_timer: Timer | None = None
-        self._flush_urgent = False
+        #: Targets whose status changed since the last status flush.
+        self._status_changed: set[str] = set()
+        self._status_timer: Timer | None = None
 
     def compose_body(self) -> ComposeResult:
         yield Label("", id="table-summary", markup=False)
@@ -198,16 +202,14 @@ class TargetTableScreen(TableRows):
             return
         self.trend.add_live(state)
         # Results are drawn together every FLUSH_SECONDS: one redraw of the changed rows, one
-        # sort, however many targets reported meanwhile.
+        # sort, however many targets reported meanwhile. A new status is drawn at once, alone.
         self._dirty.setdefault(state.id, previous)
-        urgent = state.status is not previous
-        if self._flush_timer is None or (urgent and not self._flush_urgent):
-            if self._flush_timer is not None:
-                self._flush_timer.stop()
-            self._flush_urgent = urgent
-            self._flush_timer = self.set_timer(
-                STATUS_FLUSH if urgent else FLUSH_SECONDS, self._flush
-            )
+        if self._flush_timer is None:
+            self._flush_timer = self.set_timer(FLUSH_SECONDS, self._flush)
+        if state.status is not previous:
+            self._status_changed.add(state.id)
+            if self._status_timer is None:
+                self._status_timer = self.set_timer(STATUS_FLUSH, self._flush_status)
 
     def restyle(self) -> None:
         self._layout = ()  # force the rebuild: every cell is drawn again with the new theme
