@@ -42,6 +42,7 @@ import argparse
 import asyncio
 import contextlib
 import datetime as dt
+import math
 import os
 import random
 import re
@@ -414,9 +415,9 @@ def delays(seen: Sequence[tuple[float, str]], changes: Sequence[tuple[float, str
 
 
 def percentile(values: Sequence[float], p: float) -> float:
+    """The nearest-rank percentile: the smallest value with ``p`` % of them at or below it."""
     ordered = sorted(values)
-    index = max(0, min(len(ordered) - 1, round(p / 100 * len(ordered) + 0.5) - 1))
-    return ordered[index]
+    return ordered[max(0, math.ceil(p / 100 * len(ordered)) - 1)]
 
 
 # -- the run ----------------------------------------------------------------------------------

@@ -95,6 +95,8 @@ class OverviewScreen(PacsScreen):
         self._update_recent()
 
     def restyle(self) -> None:
+        for tile in self.query(AreaTile):
+            tile.show_border()  # set inline from the old theme's colours
         self._shown_version = -1
         self._update_recent()
 

@@ -96,7 +96,7 @@ class TableRows(PacsScreen):
         for column in self._columns:
             table.set_column_label(column.key, self._header(column))
         id_key = next(c.key for c in self._columns if c.cell == "id")
-        table.sort(id_key, key=key, reverse=self.sort_reverse)
+        table.reorder(id_key, key, self.sort_reverse)
         if keep is not None and keep in self._cells:
             table.move_cursor(row=table.get_row_index(keep), animate=False)
         elif table.row_count:

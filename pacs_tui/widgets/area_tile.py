@@ -9,8 +9,10 @@ takes the colour of the worst status. Ids and reasons are shown :func:`~pacs_tui
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import ClassVar
 
 from rich.cells import cell_len
+from rich.style import Style
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical
@@ -18,7 +20,7 @@ from textual.widget import Widget
 from textual.widgets import Label
 
 from pacs_tui.model import Status, TargetState
-from pacs_tui.ui_format import STATUS_ORDER, ago, count_summary, status_class
+from pacs_tui.ui_format import STATUS_ORDER, ago, count_summary
 from pacs_tui.visible import TEXT_LIMIT, VALUE_LIMIT, visible
 
 #: Lines of "not OK" targets shown before "… and N more".
@@ -26,7 +28,11 @@ MAX_PROBLEMS = 8
 
 
 class TileLine(Widget):
-    """One line of a tile: a text cut to fit (with "…") and, kept whole after it, an age."""
+    """One line of a tile: a text cut to fit (with "…") and, kept whole after it, an age.
+
+    Its colour is its tile's style for the line's status (a component class of the tile): a
+    line that changes status is redrawn, never restyled (a CSS class change re-matches the
+    stylesheet, which was most of what a change of status cost the Overview)."""
 
     DEFAULT_CSS = """
     TileLine { height: 1; width: 1fr; }
@@ -36,17 +42,26 @@ class TileLine(Widget):
         super().__init__(classes=classes)
         self.text = ""
         self.age = ""
+        self.look = ""
 
-    def set(self, text: str, age: str = "") -> None:
-        if (text, age) != (self.text, self.age):
+    def set(self, text: str, age: str = "", look: str = "") -> None:
+        """Show ``text`` and ``age`` in the tile's component style ``look`` (none: plain)."""
+        if (text, age, look) != (self.text, self.age, self.look):
             self.text = text
             self.age = age
+            self.look = look
             self.refresh()
 
     def render(self) -> Text:
         age = f" {self.age}" if self.age else ""
         room = max(1, self.size.width - cell_len(age))
-        line = Text(self.text, no_wrap=True, end="")
+        tile = self.parent
+        style = (
+            tile.get_component_rich_style(self.look, partial=True)
+            if self.look and isinstance(tile, AreaTile)
+            else Style()
+        )
+        line = Text(self.text, style=style, no_wrap=True, end="")
         line.truncate(room, overflow="ellipsis")
         line.append(age)
         return line
@@ -54,6 +69,14 @@ class TileLine(Widget):
 
 class AreaTile(Vertical):
     """Counts and the non-OK targets of one area."""
+
+    #: The lines' looks (``tile--down`` …) and the border's colour for each worst status
+    #: (``tile-border--down`` …): component styles, so that a change of status restyles nothing.
+    COMPONENT_CLASSES: ClassVar[set[str]] = {
+        *(f"tile--{s.value.lower()}" for s in STATUS_ORDER),
+        *(f"tile-border--{s.value.lower()}" for s in STATUS_ORDER),
+        "tile--more",
+    }
 
     DEFAULT_CSS = """
     AreaTile {
@@ -65,7 +88,13 @@ class AreaTile(Vertical):
     AreaTile > Label { width: 1fr; text-overflow: ellipsis; text-wrap: nowrap; }
     AreaTile > TileLine { text-wrap: nowrap; }
     AreaTile > .tile-counts { text-style: bold; }
-    AreaTile > .tile-more { color: $text-muted; }
+    AreaTile > .tile--ok, AreaTile > .tile-border--ok { color: $success; }
+    AreaTile > .tile--unknown { color: $text-muted; }
+    AreaTile > .tile-border--unknown { color: $foreground 50%; }
+    AreaTile > .tile--warn, AreaTile > .tile-border--warn { color: $warning; text-style: bold; }
+    AreaTile > .tile--crit, AreaTile > .tile-border--crit { color: $error; text-style: bold; }
+    AreaTile > .tile--down, AreaTile > .tile-border--down { color: $error; text-style: bold; }
+    AreaTile > .tile--more { color: $text-muted; }
     """
 
     def __init__(self, title: str, area_id: str) -> None:
@@ -83,8 +112,7 @@ class AreaTile(Vertical):
     def show(self, states: Sequence[TargetState], now: float, hint: str = "") -> None:
         """Show ``states`` (any order): counts and the non-OK ones worst first."""
         self.worst = Status.worst(s.status for s in states) if states else Status.UNKNOWN
-        for status in STATUS_ORDER:
-            self.set_class(status is self.worst, status_class(status))
+        self.show_border()
         counts = count_summary(s.status for s in states)
         if counts != self._counts:  # an update re-lays the screen out: only when it changed
             self._counts = counts
@@ -107,6 +135,18 @@ class AreaTile(Vertical):
             lines.append((more, "", Status.UNKNOWN, "tile-more"))
         self._set_lines(lines)
 
+    def show_border(self) -> None:
+        """The border and the counts in the worst status's colour (again after a change of
+        theme)."""
+        worst = self.worst.value.lower()
+        color = self.get_component_styles(f"tile-border--{worst}").color
+        if self.styles.border_top != ("round", color):
+            self.styles.border = ("round", color)
+        counts = self.query_one(".tile-counts", Label)
+        text_color = self.get_component_styles(f"tile--{worst}").color
+        if counts.styles.color != text_color:
+            counts.styles.color = text_color
+
     def _set_lines(self, lines: list[tuple[str, str, Status, str]]) -> None:
         """Fill the pool of lines; the unused ones are hidden."""
         labels = list(self.query(".tile-line").results(TileLine))
@@ -116,9 +156,7 @@ class AreaTile(Vertical):
                     label.display = False
                 continue
             text, age, status, kind = lines[index]
-            label.set(text, age)
+            look = f"tile--{status.value.lower()}" if kind == "tile-problem" else "tile--more"
+            label.set(text, age, look)
             if not label.display:
                 label.display = True
-            for other in STATUS_ORDER:
-                label.set_class(other is status and kind == "tile-problem", status_class(other))
-            label.set_class(kind == "tile-more", "tile-more")

@@ -146,6 +146,36 @@ async def test_updates_are_cell_by_cell_and_hidden_screens_do_nothing() -> None:
         assert ("mr-1", "status") in writes
 
 
+async def test_a_change_of_status_is_drawn_alone_before_the_other_results() -> None:
+    """A new status does not wait for the next flush of every result: its row is drawn alone
+    first, and a result that changed no status is drawn later, at the flush."""
+    engine = scripted_engine()
+    app = PacsApp(engine, clock=lambda: NOW)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await show_nodes(pilot)
+        table = table_of(app)
+        writes: list[list[str]] = []
+        original_update = table.update_cells
+
+        def spy(changes: Any) -> None:
+            changes = list(changes)
+            if changes:
+                writes.append(sorted({str(row) for row, _, _ in changes}))
+            original_update(changes)
+
+        table.update_cells = spy  # type: ignore[method-assign]
+        slower = Result(Status.OK, "echo ok", {"echo_seconds": 0.25}, ts=NOW - 1)
+        check_of(engine, "viewer-1").result = slower
+        assert engine.probe_now("viewer-1")
+        await until(pilot, lambda: engine.states["viewer-1"].metrics.get("echo_seconds") == 0.25)
+        await report(pilot, engine, "ct-1", Result(Status.DOWN, "connection refused", ts=NOW))
+        await until(pilot, lambda: bool(writes))
+        assert writes[0] == ["ct-1"]  # drawn alone; viewer-1's new latency waits
+        await until(pilot, lambda: ["viewer-1"] in writes, timeout=FLUSH_SECONDS + 3)
+        await until(pilot, lambda: ids(table)[0] == "ct-1")  # then it moved to the top
+        assert table.get_cell("viewer-1", "latency").plain.strip() == "250 ms"
+
+
 async def test_a_row_updated_off_screen_is_drawn_new_when_scrolled_to() -> None:
     """Only the changed rows' cached renders are dropped: a row updated while scrolled out of
     sight shows its new cells when it comes into view, and the rows on screen stay right."""
