@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from pacs_tui import wire
 from pacs_tui.collector_socket import address
 from pacs_tui.engine import EventUpdate, StateUpdate
-from pacs_tui.model import Event, Sample, Status, Target, TargetState
+from pacs_tui.model import Event, Sample, Status, Target, TargetState, worst_first
 from pacs_tui.subscribers import Subscribers
 from pacs_tui.view import LinkState, LinkUpdate, ViewSubscriber
 from pacs_tui.visible import TEXT_LIMIT, visible
@@ -118,7 +118,7 @@ class RemoteView:
 
     def states(self, kind: str | None = None) -> list[TargetState]:
         states = [s for s in self._states.values() if kind is None or s.target.kind == kind]
-        return sorted(states, key=lambda s: (-s.status.rank, s.target.id))
+        return worst_first(states)
 
     def state(self, target_id: str) -> TargetState | None:
         return self._states.get(target_id)

@@ -14,7 +14,16 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from pacs_tui.config import Config
-from pacs_tui.model import Event, EventKind, Result, Sample, Status, Target, TargetState
+from pacs_tui.model import (
+    Event,
+    EventKind,
+    Result,
+    Sample,
+    Status,
+    Target,
+    TargetState,
+    worst_first,
+)
 from pacs_tui.probes import SOURCES
 from pacs_tui.reload_plan import Reloaded, plan_reload
 from pacs_tui.scheduler import FIRST_RUN_SPREAD, Scheduler, Services
@@ -229,7 +238,7 @@ class Engine:
 
     def worst_first(self, kind: str | None = None) -> list[TargetState]:
         states = [s for s in self.states.values() if kind is None or s.target.kind == kind]
-        return sorted(states, key=lambda s: (-s.status.rank, s.target.id))
+        return worst_first(states)
 
     def overall(self) -> Status:
         return Status.worst(s.status for s in self.states.values())

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import enum
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -161,3 +161,9 @@ def iso(ts: float | None) -> str | None:
     if ts is None:
         return None
     return datetime.fromtimestamp(ts, tz=UTC).isoformat(timespec="milliseconds")
+
+
+def worst_first(states: Iterable[TargetState]) -> list[TargetState]:
+    """``states`` worst status first, then by id (the rank read from the table directly: a
+    screen sorts a thousand states several times per change of status)."""
+    return sorted(states, key=lambda s: (-_RANK[s.status], s.target.id))

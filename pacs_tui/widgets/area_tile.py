@@ -19,7 +19,7 @@ from textual.containers import Vertical
 from textual.widget import Widget
 from textual.widgets import Label
 
-from pacs_tui.model import Status, TargetState
+from pacs_tui.model import Status, TargetState, worst_first
 from pacs_tui.ui_format import STATUS_ORDER, ago, count_summary
 from pacs_tui.visible import TEXT_LIMIT, VALUE_LIMIT, visible
 
@@ -117,10 +117,7 @@ class AreaTile(Vertical):
         if counts != self._counts:  # an update re-lays the screen out: only when it changed
             self._counts = counts
             self.query_one(".tile-counts", Label).update(counts, layout=False)  # one line
-        problems = sorted(
-            (s for s in states if s.status is not Status.OK),
-            key=lambda s: (-s.status.rank, s.target.id),
-        )
+        problems = worst_first(s for s in states if s.status is not Status.OK)
         shown = problems[:MAX_PROBLEMS]
         ids = [visible(s.target.id, VALUE_LIMIT) for s in shown]
         width = max((len(i) for i in ids), default=0)
