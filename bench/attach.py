@@ -503,10 +503,24 @@ class Run:
         wait_screen(self.tmux, name, f"{name}: Nodes", lambda s: "DICOM" in s)
         self.tmux.keys(name, "2")
         wait_screen(self.tmux, name, f"{name}: {nodes} nodes", lambda s: f"{nodes} DICOM" in s)
+        self.select_marker(name)
         if screen.name != "Nodes":
             self.tmux.keys(name, *screen.keys)
             wait_screen(self.tmux, name, f"{name}: {screen.name}", screen.ready)
         return pid
+
+    def select_marker(self, name: str) -> None:
+        """Put the Nodes list's cursor on the marker (its row is the first while it is DOWN).
+        The cursor stays on its node as rows move: left on a node that blipped, it would
+        follow that node down the list and take the marker off the screen."""
+        first_row = 3  # under the header, the summary and the column titles
+
+        def marker_first(screen: str) -> bool:
+            lines = screen.splitlines()
+            return len(lines) > first_row and MARKER in lines[first_row]
+
+        wait_screen(self.tmux, name, f"{name}: {MARKER} first", marker_first)
+        self.tmux.keys(name, "C-Home")
 
     def watch(self, sessions: dict[str, Screen]) -> dict[str, ScreenWatch]:
         return {
@@ -598,6 +612,8 @@ class Run:
             for screen in on.values():
                 self.tmux.keys(name, *screen.keys)
                 wait_screen(self.tmux, name, screen.name, screen.ready)
+                if screen.name == "Nodes":
+                    self.select_marker(name)
                 print(f"in-process UI, {screen.name}: measuring {args.window:g}s")
                 used = measure_pids([pid], args.window)
                 self.cpu.append(
