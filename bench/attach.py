@@ -48,7 +48,6 @@ import random
 import re
 import shlex
 import shutil
-import signal
 import sqlite3
 import statistics
 import subprocess
@@ -69,6 +68,7 @@ from benchkit import (
     checked_in_history,
     machine,
     measure_pids,
+    run_main,
     source_state,
     stop_process,
     wait_screen,
@@ -77,9 +77,9 @@ from benchkit import (
 
 from pacs_tui.config import Config, load_config
 from pacs_tui.model import Result
+from pacs_tui.probes import dicom_source
 from pacs_tui.probes.dicom import DicomEchoCheck, EchoOutcome
-from pacs_tui.probes.dicom_source import node_target
-from pacs_tui.source import Runnable
+from pacs_tui.source import BuildContext, Runnable
 
 SITE = "Attach bench"
 MARKER = "node-0001"
@@ -95,46 +95,40 @@ RECENT_LINE = re.compile(r"(\d\d:\d\d:\d\d).*?→\s*\S*\s*(OK|WARN|CRIT|DOWN|UNK
 # -- the simulated site (runs in the collector and in the in-process UI) ---------------------
 
 
-class SimulatedEcho(DicomEchoCheck):
-    """A DICOM node that answers without a network: ``check`` sleeps like an echo and returns
-    what :meth:`DicomEchoCheck.result` makes of a stock peer's answer, or of a refused
-    connection (a blip, or every other check for the marker)."""
+class SimulatedEcho:
+    """A DICOM node that answers without a network: the check the DICOM source built for it
+    (``real``) is never run; ``check`` sleeps like an echo and returns what the real check's
+    :meth:`~DicomEchoCheck.result` makes of a stock peer's answer, or of a refused connection
+    (a blip, or every other check for the marker)."""
 
-    def __init__(self, *args: object, blip: float, flips: bool, seed: int, **kwargs: object):
-        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+    def __init__(self, real: DicomEchoCheck, *, blip: float, flips: bool, seed: int) -> None:
+        self.real = real
+        self.target = real.target
+        self.interval = real.interval
+        self.timeout = real.timeout
         self.blip = blip
         self.flips = flips
         self._down = False
         self._random = random.Random(seed)
 
     async def check(self) -> Result:
+        real = self.real
         latency = self._random.uniform(0.004, 0.012)
         await asyncio.sleep(latency)
         if self.flips:
             self._down = not self._down
         else:
             self._down = self._random.random() < self.blip
+        peer = (real.host, real.port, real.called_aet, real.calling_aet)
         if self._down:
-            return self.result(
-                EchoOutcome(
-                    False,
-                    f"connection refused by {self.host}:{self.port} (simulated)",
-                    self.host,
-                    self.port,
-                    self.called_aet,
-                    self.calling_aet,
-                    elapsed_seconds=0.001,
-                )
-            )
+            reason = f"connection refused by {real.host}:{real.port} (simulated)"
+            return real.result(EchoOutcome(False, reason, *peer, elapsed_seconds=0.001))
         third = latency / 3
-        return self.result(
+        return real.result(
             EchoOutcome(
                 True,
                 "",
-                self.host,
-                self.port,
-                self.called_aet,
-                self.calling_aet,
+                *peer,
                 elapsed_seconds=latency,
                 associate_seconds=third,
                 dimse_seconds=third,
@@ -146,37 +140,28 @@ class SimulatedEcho(DicomEchoCheck):
                 peer_implementation_class_uid="1.2.276.0.7230010.3.0.3.6.7",
                 peer_implementation_version_name="OFFIS_DCMTK_367",
                 peer_max_pdu=16384,
-                address=self.host,
+                address=real.host,
             )
         )
+
+    async def close(self) -> None:
+        return None
 
 
 def simulated_checks(config: Config, blips: float) -> list[Runnable]:
-    """One :class:`SimulatedEcho` per configured DICOM node; ``blips`` DOWN answers a second
-    on average over all of them (the marker aside)."""
+    """What the DICOM source builds for ``config``, each node simulated; ``blips`` DOWN answers
+    a second on average over all of them (the marker aside)."""
     section = config.section("dicom")
     assert section is not None, "the bench's config has a [dicom] section"
-    nodes = section.nodes
-    unused = ThreadPoolExecutor(1)  # DicomEchoCheck wants one; a simulated node never uses it
+    unused = ThreadPoolExecutor(1)  # the source asks for one; a simulated node never uses it
+    built = [c for c in dicom_source.build(section, BuildContext(config.site.name, unused))]
     checks: list[Runnable] = []
-    for index, node in enumerate(nodes):
-        checks_per_second = len(nodes) / node.interval
-        checks.append(
-            SimulatedEcho(
-                node_target(node),
-                host=node.host,
-                port=node.port,
-                called_aet=node.aet,
-                calling_aet=node.calling_aet,
-                interval=node.interval,
-                timeout=node.timeout,
-                warn_latency=node.warn_latency,
-                executor=unused,
-                blip=blips / checks_per_second,
-                flips=node.id == MARKER,
-                seed=index,
-            )
-        )
+    for index, real in enumerate(built):
+        assert isinstance(real, DicomEchoCheck)
+        checks_per_second = len(built) / real.interval
+        flips = real.target.id == MARKER
+        blip = blips / checks_per_second
+        checks.append(SimulatedEcho(real, blip=blip, flips=flips, seed=index))
     return checks
 
 
@@ -632,8 +617,7 @@ class Run:
             self.tmux.keys(name, "q")
             wait_until("in-process UI: exit after q", lambda: not alive(pid), 30.0)
         finally:
-            with contextlib.suppress(subprocess.CalledProcessError, subprocess.TimeoutExpired):
-                self.tmux.cmd("kill-session", "-t", name)
+            self.tmux.kill_session(name)
         changes = marker_changes(config.parent / "history.sqlite")
         for screen, watch in rows:
             self.delay.append(
@@ -731,10 +715,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    signal.signal(signal.SIGTERM, signal.default_int_handler)
-    signal.signal(signal.SIGHUP, signal.default_int_handler)
-    try:
-        raise SystemExit(main())
-    except KeyboardInterrupt:
-        print("interrupted: collector, viewers, tmux server and folder cleaned up", file=sys.stderr)
-        raise SystemExit(130) from None
+    run_main(main, "collector, viewers, tmux server and folder")

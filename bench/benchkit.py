@@ -10,10 +10,12 @@ import platform
 import signal
 import sqlite3
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NoReturn
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -158,6 +160,11 @@ class Tmux:
         except subprocess.CalledProcessError:
             return ""  # the session is gone (the program exited)
 
+    def kill_session(self, session: str) -> None:
+        """End ``session`` (its program gets SIGHUP); nothing if it is gone already."""
+        with contextlib.suppress(subprocess.CalledProcessError, subprocess.TimeoutExpired):
+            self.cmd("kill-session", "-t", session)
+
     def keys(self, session: str, *keys: str) -> None:
         self.cmd("send-keys", "-t", session, *keys)
 
@@ -225,3 +232,15 @@ def source_state() -> str:
     except (OSError, subprocess.CalledProcessError):
         return "not a git checkout"
     return f"commit {head}" + (f", {len(dirty)} changed file(s) in pacs_tui/" if dirty else "")
+
+
+def run_main(main: Callable[[], int], cleaned: str) -> NoReturn:
+    """Exit with ``main()``'s code; Ctrl-C, SIGTERM and SIGHUP stop it the same way (everything
+    it started is stopped on the way out), saying ``cleaned`` and exiting 130."""
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    signal.signal(signal.SIGHUP, signal.default_int_handler)
+    try:
+        raise SystemExit(main())
+    except KeyboardInterrupt:
+        print(f"interrupted: {cleaned} cleaned up", file=sys.stderr)
+        raise SystemExit(130) from None

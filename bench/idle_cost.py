@@ -69,6 +69,7 @@ from benchkit import (
     checked_in_history,
     machine,
     measure_pids,
+    run_main,
     source_state,
     stop_process,
     wait_screen,
@@ -323,8 +324,7 @@ def run_ui(
         tmux.keys(session, "q")
         quit_took = wait_until("UI: exit after q", lambda: not alive(pid), 30.0)
     finally:
-        with contextlib.suppress(subprocess.CalledProcessError, subprocess.TimeoutExpired):
-            tmux.cmd("kill-session", "-t", session)
+        tmux.kill_session(session)
         if alive(pid):  # kill-session sends SIGHUP: the UI flushes and leaves
             with contextlib.suppress(TimeoutError):
                 wait_until("UI: exit after SIGHUP", lambda: not alive(pid), 15.0)
@@ -393,8 +393,7 @@ def run_glances(
         with contextlib.suppress(TimeoutError):
             wait_until("Glances: exit after q", lambda: not alive(pid), 15.0)
     finally:
-        with contextlib.suppress(subprocess.CalledProcessError, subprocess.TimeoutExpired):
-            tmux.cmd("kill-session", "-t", session)
+        tmux.kill_session(session)
     processes = sum(1 for p in Path("/proc").iterdir() if p.name.isdigit())
     notes.append(f"Glances: {processes} processes on the machine (its process list)")
     return Row("Glances (curses, 2 s)", None, figures)
@@ -560,12 +559,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    signal.signal(signal.SIGTERM, signal.default_int_handler)
-    signal.signal(signal.SIGHUP, signal.default_int_handler)
-    try:
-        raise SystemExit(main())
-    except KeyboardInterrupt:  # Ctrl-C, SIGTERM, SIGHUP: everything was stopped on the way out
-        print(
-            "interrupted: peers, UI, tmux server and temporary folder cleaned up", file=sys.stderr
-        )
-        raise SystemExit(130) from None
+    run_main(main, "peers, UI, tmux server and temporary folder")
