@@ -31,7 +31,7 @@ The control clients run only during the delay windows, so they are not in the CP
     .venv/bin/python bench/attach.py [--nodes 1000] [--viewers 10] [--interval 5] [--flip 2]
                                      [--blips 0.2] [--window 60] [--delay-window 60]
 
-Needs tmux and the project's venv. A run with the defaults takes about 8 minutes. Everything it
+Needs tmux and the project's venv. A run with the defaults takes about 11 minutes. Everything it
 starts (its tmux server, the collector) and its temporary folder are removed at the end, on
 Ctrl-C and on an error.
 """
