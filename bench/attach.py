@@ -42,12 +42,12 @@ import argparse
 import asyncio
 import contextlib
 import datetime as dt
+import functools
 import math
 import os
 import random
 import re
 import shlex
-import shutil
 import sqlite3
 import statistics
 import subprocess
@@ -63,19 +63,22 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchkit import (
+    PACS_TUI,
     Tmux,
     alive,
-    checked_in_history,
     machine,
     measure_pids,
+    pacs_tui_beside_tmux,
     run_main,
     source_state,
+    start_collector,
     stop_process,
     wait_screen,
     wait_until,
 )
 
 from pacs_tui.config import Config, load_config
+from pacs_tui.engine import Engine, engine_with_history
 from pacs_tui.model import Result
 from pacs_tui.probes import dicom_source
 from pacs_tui.probes.dicom import DicomEchoCheck, EchoOutcome
@@ -165,26 +168,25 @@ def simulated_checks(config: Config, blips: float) -> list[Runnable]:
     return checks
 
 
+def simulated_engine(config: Config, blips: float) -> Engine:
+    """The engine of ``config`` with its history, its nodes simulated."""
+    return engine_with_history(config, simulated_checks(config, blips))
+
+
 def serve(config_path: Path, blips: float, log_level: str) -> int:
     """The collector of the run (``pacs-tui collect`` with the simulated nodes)."""
     from pacs_tui.cli_engine import serve_collector
-    from pacs_tui.engine import engine_with_history
     from pacs_tui.logs import setup_logging
 
     setup_logging(log_level)
     config = load_config(config_path)
-
-    def make(config: Config):  # type: ignore[no-untyped-def]
-        return engine_with_history(config, simulated_checks(config, blips))
-
-    return asyncio.run(serve_collector(config, make))
+    return asyncio.run(serve_collector(config, functools.partial(simulated_engine, blips=blips)))
 
 
 def ui(config_path: Path, blips: float) -> int:
     """The UI with its own engine on the simulated site (``pacs-tui run`` without a
     collector)."""
     from pacs_tui.app import PacsApp
-    from pacs_tui.engine import Engine, engine_with_history
     from pacs_tui.logs import setup_logging
 
     state = Path(os.environ.get("XDG_STATE_HOME", tempfile.gettempdir()))
@@ -192,7 +194,7 @@ def ui(config_path: Path, blips: float) -> int:
     config = load_config(config_path)
 
     async def build() -> Engine:
-        return engine_with_history(config, simulated_checks(config, blips))
+        return simulated_engine(config, blips)
 
     app = PacsApp(build, demo=False, ansi=False)
     app.run()
@@ -450,30 +452,10 @@ class Run:
         ]
 
     def start_collector(self, config: Path) -> subprocess.Popen[bytes]:
-        log = (config.parent / "collector.log").open("ab")
-        proc = subprocess.Popen(
-            self.bench_command("serve", config),
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=log,
-            env={**os.environ, "XDG_STATE_HOME": str(config.parent / "state")},
-            start_new_session=True,  # Ctrl-C reaches this script only, which stops it
-        )
-        log.close()
-        history = config.parent / "history.sqlite"
+        env = {**os.environ, "XDG_STATE_HOME": str(config.parent / "state")}
         nodes = self.args.nodes
-        try:
-            took = wait_until(
-                f"collector: first round of {nodes} nodes",
-                lambda: proc.poll() is None and checked_in_history(history) >= nodes,
-                FIRST_ROUND_LIMIT,
-                poll=0.5,
-            )
-        except TimeoutError:
-            tail = (config.parent / "collector.log").read_text(errors="replace")[-2000:]
-            print(f"--- collector (exit code {proc.poll()}), end of its log ---\n{tail}")
-            stop_process(proc)
-            raise
+        command = self.bench_command("serve", config)
+        proc, took = start_collector(command, config, nodes, env, FIRST_ROUND_LIMIT)
         print(f"collector: {nodes} simulated nodes checked after {took:.1f}s")
         return proc
 
@@ -522,7 +504,7 @@ class Run:
                 CpuRow("collector, 0 viewers", used.cpu[collector.pid], used.rss[collector.pid])
             )
             print(f"collector, 0 viewers: {used.cpu[collector.pid]:.1f} % over {args.window:g}s")
-            pacs = Path(sys.executable).with_name("pacs-tui")
+            pacs = PACS_TUI
             socket = config.parent / "run" / "collector.sock"
             on = screens(args.nodes)
             sessions: dict[str, Screen] = {}
@@ -691,11 +673,7 @@ def main() -> int:
         return serve(args.config, args.blips, "info")
     if args.mode == "ui":
         return ui(args.config, args.blips)
-    if shutil.which("tmux") is None:
-        print("needs tmux (apt-get install tmux)", file=sys.stderr)
-        return 1
-    if not Path(sys.executable).with_name("pacs-tui").exists():
-        print("run with the project's venv (.venv/bin/python)", file=sys.stderr)
+    if pacs_tui_beside_tmux() is None:
         return 1
     started = dt.datetime.now().astimezone()
     source = source_state()

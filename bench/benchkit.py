@@ -7,6 +7,7 @@ import contextlib
 import importlib.metadata
 import os
 import platform
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -18,10 +19,24 @@ from pathlib import Path
 from typing import NoReturn
 
 REPO = Path(__file__).resolve().parent.parent
+#: The project's command, in the venv whose Python runs the bench.
+PACS_TUI = Path(sys.executable).with_name("pacs-tui")
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 #: How long a screen may take to show after its key.
 SCREEN_LIMIT = 60.0
+
+
+def pacs_tui_beside_tmux() -> Path | None:
+    """The project's ``pacs-tui`` when tmux is there too; else None, after saying what is
+    missing."""
+    if shutil.which("tmux") is None:
+        print("needs tmux (apt-get install tmux)", file=sys.stderr)
+        return None
+    if not PACS_TUI.exists():
+        print(f"no {PACS_TUI}: run with the project's venv (.venv/bin/python)", file=sys.stderr)
+        return None
+    return PACS_TUI
 
 
 # -- processes -------------------------------------------------------------------------------
@@ -121,6 +136,39 @@ def checked_in_history(history: Path) -> int:
             return int(db.execute(query).fetchone()[0])
     except sqlite3.Error:
         return 0
+
+
+def start_collector(
+    command: list[str], config: Path, nodes: int, env: dict[str, str], limit: float
+) -> tuple[subprocess.Popen[bytes], float]:
+    """Run ``command`` (a collector of ``config``, its output in ``collector.log`` beside it)
+    until its history has a status for ``nodes`` targets; the process and the seconds that
+    took. TimeoutError after ``limit``, with the end of its log printed and the process
+    stopped."""
+    log = config.parent / "collector.log"
+    with log.open("ab") as out:
+        proc = subprocess.Popen(
+            command,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=out,
+            env=env,
+            start_new_session=True,  # Ctrl-C reaches the bench only, which stops it
+        )
+    history = config.parent / "history.sqlite"
+    try:
+        took = wait_until(
+            f"collector: first round of {nodes} nodes",
+            lambda: proc.poll() is None and checked_in_history(history) >= nodes,
+            limit,
+            poll=0.5,
+        )
+    except TimeoutError:
+        tail = log.read_text(errors="replace")[-2000:]
+        print(f"--- collector (exit code {proc.poll()}), end of its log ---\n{tail}")
+        stop_process(proc)
+        raise
+    return proc, took
 
 
 # -- tmux ------------------------------------------------------------------------------------

@@ -49,7 +49,6 @@ import json
 import os
 import re
 import shlex
-import shutil
 import signal
 import socket
 import sqlite3
@@ -66,11 +65,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benchkit import (
     Tmux,
     alive,
-    checked_in_history,
     machine,
     measure_pids,
+    pacs_tui_beside_tmux,
     run_main,
     source_state,
+    start_collector,
     stop_process,
     wait_screen,
     wait_until,
@@ -198,29 +198,8 @@ def start_collect(
     pacs: Path, config: Path, nodes: int, env: dict[str, str]
 ) -> tuple[subprocess.Popen[bytes], float]:
     """``collect`` on ``config``, once it has checked every node; the seconds that took."""
-    with (config.parent / "collect.log").open("ab") as log:
-        proc = subprocess.Popen(
-            [str(pacs), "collect", "--config", str(config)],
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=log,
-            env=env,
-            start_new_session=True,  # Ctrl-C reaches this script only, which stops it
-        )
-    history = config.parent / "history.sqlite"
-    try:
-        took = wait_until(
-            f"collect: first round of {nodes} nodes",
-            lambda: proc.poll() is None and checked_in_history(history) >= nodes,
-            FIRST_ROUND_LIMIT,
-            poll=0.5,
-        )
-    except TimeoutError:
-        tail = (config.parent / "collect.log").read_text(errors="replace")[-2000:]
-        print(f"--- collect (exit code {proc.poll()}), end of its log ---\n{tail}")
-        stop_process(proc)
-        raise
-    return proc, took
+    command = [str(pacs), "collect", "--config", str(config)]
+    return start_collector(command, config, nodes, env, FIRST_ROUND_LIMIT)
 
 
 def run_collect(
@@ -233,7 +212,7 @@ def run_collect(
         figures = measure(proc.pid, window)
     finally:
         stop_process(proc)
-    text = (config.parent / "collect.log").read_text(errors="replace")
+    text = (config.parent / "collector.log").read_text(errors="replace")
     notes.append(
         f"collect, {nodes} nodes: first round {took:.1f}s; exit code {proc.returncode} after "
         f"SIGTERM; tracebacks in its log: {text.count('Traceback')}"
@@ -465,15 +444,11 @@ def main() -> int:
     parser.add_argument("--size", default="160x48", help="tmux pane size (160x48)")
     args = parser.parse_args()
     counts = [int(n) for n in args.nodes.split(",") if n.strip()]
-    if shutil.which("tmux") is None:
-        print("needs tmux (apt-get install tmux)", file=sys.stderr)
-        return 1
     if not Path(ORTHANC).exists():
         print(f"needs Orthanc at {ORTHANC} (apt-get install orthanc)", file=sys.stderr)
         return 1
-    pacs = Path(sys.executable).with_name("pacs-tui")
-    if not pacs.exists():
-        print(f"no {pacs}: run with the project's venv (.venv/bin/python)", file=sys.stderr)
+    pacs = pacs_tui_beside_tmux()
+    if pacs is None:
         return 1
 
     started = dt.datetime.now().astimezone()

@@ -117,8 +117,7 @@ class RemoteView:
             return {}
 
     def states(self, kind: str | None = None) -> list[TargetState]:
-        states = [s for s in self._states.values() if kind is None or s.target.kind == kind]
-        return worst_first(states)
+        return worst_first(self._states.values(), kind)
 
     def state(self, target_id: str) -> TargetState | None:
         return self._states.get(target_id)

@@ -237,8 +237,7 @@ class Engine:
         return [s.target for s in self.states.values()]
 
     def worst_first(self, kind: str | None = None) -> list[TargetState]:
-        states = [s for s in self.states.values() if kind is None or s.target.kind == kind]
-        return worst_first(states)
+        return worst_first(self.states.values(), kind)
 
     def overall(self) -> Status:
         return Status.worst(s.status for s in self.states.values())

@@ -163,7 +163,11 @@ def iso(ts: float | None) -> str | None:
     return datetime.fromtimestamp(ts, tz=UTC).isoformat(timespec="milliseconds")
 
 
-def worst_first(states: Iterable[TargetState]) -> list[TargetState]:
-    """``states`` worst status first, then by id (the rank read from the table directly: a
-    screen sorts a thousand states several times per change of status)."""
-    return sorted(states, key=lambda s: (-_RANK[s.status], s.target.id))
+def worst_first(states: Iterable[TargetState], kind: str | None = None) -> list[TargetState]:
+    """``states`` (those of ``kind`` only, if given) worst status first, then by id (the rank
+    read from the table directly: a screen sorts a thousand states several times per change of
+    status)."""
+    return sorted(
+        (s for s in states if kind is None or s.target.kind == kind),
+        key=lambda s: (-_RANK[s.status], s.target.id),
+    )
