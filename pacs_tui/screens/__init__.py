@@ -25,6 +25,7 @@ from pacs_tui.messages import (
     TargetStatesChanged,
 )
 from pacs_tui.model import Event, Status, TargetState
+from pacs_tui.screens.on_top import OnTopActions
 from pacs_tui.view import EngineView
 from pacs_tui.visible import TEXT_LIMIT, VALUE_LIMIT, visible, visible_lines
 from pacs_tui.widgets import StatusHeader
@@ -72,7 +73,7 @@ class UiContext:
         return self.view.states(kind)
 
 
-class PacsScreen(Screen[None]):
+class PacsScreen(OnTopActions, Screen[None]):
     """Header + body + footer, with hooks called for engine updates while the screen shows.
 
     Subclasses implement :meth:`compose_body` and override :meth:`sync`, :meth:`apply_state`,

@@ -19,6 +19,7 @@ from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Label, Static
 
+from pacs_tui.screens.on_top import OnTopActions
 from pacs_tui.visible import VALUE_LIMIT, visible
 
 
@@ -82,7 +83,7 @@ def key_rows(
     return tuple(KeyRow(" ".join(keys[a]), texts[a], ids[a]) for a in keys)
 
 
-class HelpScreen(ModalScreen[None]):
+class HelpScreen(OnTopActions, ModalScreen[None]):
     """A modal list of keys, grouped by where they work."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
