@@ -16,14 +16,13 @@ from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.events import Resize
 from textual.widgets import Label
-from textual.widgets.data_table import ColumnKey
 
 from pacs_tui.model import Event, EventKind, Status, TargetState
 from pacs_tui.probes import SOURCES
 from pacs_tui.screens import TICK_SECONDS, WIDE, PacsScreen, UiContext
 from pacs_tui.ui_format import when
 from pacs_tui.visible import TEXT_LIMIT, VALUE_LIMIT, visible
-from pacs_tui.widgets import AreaTile, StatusTable
+from pacs_tui.widgets import AreaTile, LightTable
 from pacs_tui.widgets.status_table import plain
 
 #: Status changes listed under "Recent status changes".
@@ -70,9 +69,7 @@ class OverviewScreen(PacsScreen):
                 for area in AREAS:
                     yield AreaTile(area.title, area.id)
             yield Label("Recent status changes", id="recent-title", classes="section-title")
-            yield StatusTable(
-                id="recent", cursor_type="none", zebra_stripes=False, show_cursor=False
-            )
+            yield LightTable(id="recent")
 
     def on_mount(self) -> None:
         self.set_interval(TICK_SECONDS, self._tick)
@@ -115,7 +112,7 @@ class OverviewScreen(PacsScreen):
             ("Change", "change", CHANGE_WIDTH if width >= WIDE else CHANGE_WIDTH_NARROW),
             ("Reason", "reason", None),
         ]
-        return self.query_one("#recent", StatusTable).fit_columns(columns, width)
+        return self.query_one("#recent", LightTable).fit_columns(columns, width)
 
     def _tick(self) -> None:
         if self.is_current:
@@ -148,23 +145,16 @@ class OverviewScreen(PacsScreen):
             return
         self._shown_version = self.ctx.recent_version
         self._shown_width = width
-        table = self.query_one("#recent", StatusTable)
+        table = self.query_one("#recent", LightTable)
         now = self.ctx.now()
         events = list(self.ctx.recent)[-RECENT_ROWS:]
         narrow = width < WIDE
-        with self.app.batch_update():
-            self._fit_recent(events, width, now)
-            table.clear()
-            room = table.columns[ColumnKey("reason")].width
-            for event in reversed(events):
-                cells = self._event_cells(table, event, now, narrow)
-                # A long reason wraps onto a second line rather than being cut; a row that
-                # fits says so (an auto-height row is measured by rendering it, every time).
-                fits = cells[-1].cell_len <= room
-                table.add_row(*cells, height=1 if fits else None)
+        self._fit_recent(events, width, now)
+        # A long reason wraps onto more lines rather than being cut.
+        table.set_rows(self._event_cells(table, event, now, narrow) for event in reversed(events))
 
     def _event_cells(
-        self, table: StatusTable, event: Event, now: float, narrow: bool = False
+        self, table: LightTable, event: Event, now: float, narrow: bool = False
     ) -> list[Text]:
         before = _status_word(event.fields.get("from"))
         after = event.status or _status_word(event.fields.get("to"))

@@ -123,8 +123,8 @@ class StatusHeader(Horizontal):
         self.set_interval(1.0, self.tick)
 
     def tick(self) -> None:
-        """Update the clock (only while its screen is on top)."""
-        if self.app.screen is self.screen:
+        """Update the clock (only while its screen is shown: not while the app quits)."""
+        if self.screen.is_current:
             self._clock_label.set(clock(self._now(), self._tz))
 
     def refresh_status(self) -> None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Iterable, Sequence
 from typing import Any, ClassVar
 
-from rich.style import Style
 from rich.text import Text
 from textual._two_way_dict import TwoWayDict
 from textual.cache import LRUCache
@@ -18,44 +17,28 @@ from textual.geometry import Region
 from textual.widgets import DataTable
 from textual.widgets.data_table import ColumnKey, RowKey
 
-from pacs_tui.model import Status
+from pacs_tui.widgets.columns import Column, FittedColumn, fit_layout
+from pacs_tui.widgets.status_colours import STATUS_COMPONENTS, StatusColours, status_css
 
 
-class StatusTable(DataTable[Text]):
+class StatusTable(StatusColours, DataTable[Text]):
     """A keyed table of Rich ``Text`` cells with theme-aware status styles."""
 
-    COMPONENT_CLASSES: ClassVar[set[str]] = {
-        "status--ok",
-        "status--unknown",
-        "status--warn",
-        "status--crit",
-        "status--down",
-        "status--dim",
-    }
+    COMPONENT_CLASSES: ClassVar[set[str]] = set(STATUS_COMPONENTS)
 
-    DEFAULT_CSS = """
-    StatusTable > .status--ok { color: $success; }
-    StatusTable > .status--unknown { color: $text-muted; }
-    StatusTable > .status--warn { color: $warning; text-style: bold; }
-    StatusTable > .status--crit { color: $error; text-style: bold; }
-    StatusTable > .status--down { color: $error; text-style: bold; }
-    StatusTable > .status--dim { color: $text-muted; }
-    """
+    DEFAULT_CSS = status_css("StatusTable")
 
     #: The column layout last applied by :meth:`fit_columns`.
-    _fitted: tuple[tuple[str, str, int], ...] = ()
+    _fitted: tuple[FittedColumn, ...] = ()
 
-    def fit_columns(self, columns: Sequence[tuple[str, str, int | None]], width: int) -> bool:
+    def fit_columns(self, columns: Sequence[Column], width: int) -> bool:
         """Set fixed-width columns ``(label, key, width)``; the one with ``None`` takes the rest
         of ``width``. Returns True when the columns were (re)built, which also drops the rows.
 
         Every column has a fixed width so that no row is ever drawn with a width that changes
         afterwards (auto-width columns are re-measured only when the table is idle).
         """
-        fixed = sum(w for _, _, w in columns if w is not None)
-        padding = 2 * self.cell_padding * len(columns)
-        rest = max(12, width - fixed - padding - 2)  # 2: room for a vertical scrollbar
-        layout = tuple((label, key, w if w is not None else rest) for label, key, w in columns)
+        layout = fit_layout(columns, width, self.cell_padding)
         if layout == self._fitted:
             return False
         self._fitted = layout
@@ -148,24 +131,6 @@ class StatusTable(DataTable[Text]):
         # DataTable has no public call for this; its render caches are keyed by the update count.
         self._update_count += 1
         self.refresh()
-
-    def status_style(self, status: Status) -> Style:
-        """The theme's style for ``status`` (foreground and weight only)."""
-        return self.get_component_rich_style(
-            f"status--{status.value.lower()}", partial=True, default=Style()
-        )
-
-    def status_text(self, status: Status) -> Text:
-        """``"▼ DOWN"`` in the status colour."""
-        return Text(status.label, style=self.status_style(status), no_wrap=True, end="")
-
-    def dim_text(self, text: str) -> Text:
-        return Text(
-            text,
-            style=self.get_component_rich_style("status--dim", partial=True, default=Style()),
-            no_wrap=True,
-            end="",
-        )
 
 
 def _drop(cache: LRUCache[Any, Any], position: int, keys: Collection[object]) -> None:

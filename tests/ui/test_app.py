@@ -24,7 +24,7 @@ from pacs_tui.screens.overview import OverviewScreen
 from pacs_tui.screens.target_detail import FactsGrid, TargetDetailScreen
 from pacs_tui.screens.target_table import FLUSH_SECONDS, TargetTableScreen
 from pacs_tui.ui_format import DOWN_MARK
-from pacs_tui.widgets import MetricChart, StatusTable
+from pacs_tui.widgets import LightTable, MetricChart, StatusTable
 from pacs_tui.widgets.area_tile import TileLine
 
 from .conftest import NOW, FixedCheck, screen_text, scripted_engine
@@ -427,10 +427,9 @@ async def test_overview_tile_keeps_the_age_of_a_long_reason() -> None:
         ct = next(line for line in lines if "ct-1" in line)
         assert ct.endswith("(2m ago)") and "…" in ct and len(ct) <= 76
         # The recent changes list gives the reason the rest of the width, wrapped, not cut.
-        recent = app.screen.query_one("#recent", StatusTable)
-        reason = recent.get_row_at(0)[-1]
-        assert reason.plain == LONG_REASON
-        assert recent.rows[recent.ordered_rows[0].key].height >= 2
+        recent = app.screen.query_one("#recent", LightTable)
+        assert recent.row(0)[-1].plain == LONG_REASON
+        assert recent.row_height(0) >= 2
 
 
 async def test_sort_is_named_once_and_the_header_shows_it() -> None:

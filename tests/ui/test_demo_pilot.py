@@ -24,7 +24,7 @@ from pacs_tui.screens.help import HelpScreen
 from pacs_tui.screens.overview import OverviewScreen
 from pacs_tui.screens.target_detail import TargetDetailScreen
 from pacs_tui.screens.target_table import TargetTableScreen
-from pacs_tui.widgets import StatusTable
+from pacs_tui.widgets import LightTable, StatusTable
 
 STATUS_WORDS = {s.word for s in Status}
 
@@ -118,7 +118,7 @@ async def test_demo_site_end_to_end(demo_engine: Engine) -> None:
         # 1 goes back to the Overview, which lists the status changes of this run.
         await pilot.press("1")
         await wait_for(pilot, lambda: isinstance(app.screen, OverviewScreen))
-        recent = app.screen.query_one("#recent", StatusTable)
+        recent = app.screen.query_one("#recent", LightTable)
         await wait_for(pilot, lambda: recent.row_count >= 6)
 
         # 3: the demo's command checks, their plugins played by this Python, with a value.
