@@ -33,6 +33,8 @@ class TableRows(PacsScreen):
     sort_column: str = "status"
     sort_reverse: bool = False
     _keys: dict[str, tuple[Any, ...]]
+    #: Target ids by the id as shown in the table's id column, for the sort.
+    _ids: dict[str, str]
     _sort_timer: Timer | None = None
     if TYPE_CHECKING:
         source: Source
@@ -74,24 +76,30 @@ class TableRows(PacsScreen):
         self._sort_timer = None
         if self._shown() and not self.closing:
             with self.app.batch_update():
-                self._sort()
+                self._sort(keys_kept=True)
 
     def _sort_key(self, state: TargetState) -> tuple[Any, ...]:
         column = self.column(self.sort_column)
         return cells.sort_key(self.source, state, column, self.trend.points(state.id))
 
-    def _sort(self, keep: str | None = None, *, top: bool = False) -> None:
+    def _sort(self, keep: str | None = None, *, top: bool = False, keys_kept: bool = False) -> None:
         """Order the rows; the cursor stays on ``keep`` (default: the selected node) or, with
-        ``top``, goes to the first row."""
+        ``top``, goes to the first row. With ``keys_kept`` the rows' keys are those
+        :meth:`_key_moved` kept up to date (a re-sort after results: computing all 1,000 again
+        was most of a sort's cost); otherwise every key is computed again (a new column, new
+        rows, new trends)."""
         table = self.table
         keep = None if top else keep or self.selected_id()
-        # The id column holds the id as shown: sort by what the view knows about that target.
-        by_shown = {cells.shown_id(s): s for s in self.states()}
-        self._keys = {s.id: self._sort_key(s) for s in by_shown.values()}
+        if not keys_kept or not self._ids:
+            # The id column holds the id as shown: sort by what the view knows about that target.
+            states = self.states()
+            self._ids = {cells.shown_id(s): s.id for s in states}
+            self._keys = {s.id: self._sort_key(s) for s in states}
+        ids, keys = self._ids, self._keys
 
         def key(cell: Text) -> tuple[Any, ...]:
-            state = by_shown.get(cell.plain)
-            return self._keys[state.id] if state is not None else (True, cell.plain)
+            target = ids.get(cell.plain)
+            return keys[target] if target is not None else (True, cell.plain)
 
         for column in self._columns:
             table.set_column_label(column.key, self._header(column))
@@ -162,7 +170,7 @@ class TableRows(PacsScreen):
                 moved = [self._key_moved(s) for s in shown]  # every key, not the first moved
                 if any(moved):
                     if sort_now:
-                        self._sort()
+                        self._sort(keys_kept=True)
                     else:
                         self._sort_soon()
         if any(s.status is not dirty[s.id] for s in states):

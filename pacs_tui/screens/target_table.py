@@ -129,6 +129,7 @@ class TargetTableScreen(TableRows):
         self._wide = False
         #: Each shown row's key in the sorted column, to tell whether a result moved it.
         self._keys = {}
+        self._ids = {}
         self._sort_timer = None
         #: The texts last written to the summary and selected lines (an unchanged text is not
         #: written again: a Label update re-lays the screen out).
