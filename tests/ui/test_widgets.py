@@ -1,0 +1,170 @@
+"""The table widgets on their own, in a small app: what each line shows, with which style, and
+how much Rich rendering a change costs (counted through the cells' own render calls)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from rich.console import Console, ConsoleOptions
+from rich.segment import Segment
+from rich.text import Text
+from textual.app import App, ComposeResult
+from textual.coordinate import Coordinate
+
+from pacs_tui.widgets import LightTable, StatusTable
+
+COLUMNS: list[tuple[str, str, int | None]] = [("Time", "time", 8), ("Reason", "reason", None)]
+
+
+class CountedText(Text):
+    """A cell that counts how often Rich renders it."""
+
+    renders = 0
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> Iterable[Segment]:
+        CountedText.renders += 1
+        return super().__rich_console__(console, options)
+
+
+def row(time: str, reason: str) -> list[Text]:
+    return [CountedText(time, no_wrap=True, end=""), CountedText(reason, end="")]
+
+
+class LightApp(App[None]):
+    def compose(self) -> ComposeResult:
+        yield LightTable(id="list")
+
+
+def shown(table: LightTable, lines: Iterable[int]) -> list[str]:
+    return [table.render_line(y).text.rstrip() for y in lines]
+
+
+async def test_light_table_shows_a_header_and_rows_top_first() -> None:
+    app = LightApp()
+    async with app.run_test(size=(60, 10)) as pilot:
+        table = app.query_one(LightTable)
+        table.fit_columns(COLUMNS, 60)
+        table.set_rows([row("10:00:02", "second"), row("10:00:01", "first")])
+        await pilot.pause()
+        assert shown(table, range(3)) == [
+            " Time      Reason",
+            " 10:00:02  second",
+            " 10:00:01  first",
+        ]
+        assert table.row_count == 2 and table.row(1)[1].plain == "first"
+
+
+async def test_light_table_renders_only_the_new_row_when_one_comes_on_top() -> None:
+    app = LightApp()
+    async with app.run_test(size=(60, 10)) as pilot:
+        table = app.query_one(LightTable)
+        table.fit_columns(COLUMNS, 60)
+        older = [row(f"10:00:0{i}", f"change {i}") for i in (3, 2, 1)]
+        table.set_rows(older)
+        await pilot.pause()
+        before = CountedText.renders
+        table.set_rows([row("10:00:04", "change 4"), *older])
+        await pilot.pause()
+        assert CountedText.renders - before == 2  # the new row's two cells, nothing else
+        assert shown(table, range(1, 5)) == [
+            " 10:00:04  change 4",
+            " 10:00:03  change 3",
+            " 10:00:02  change 2",
+            " 10:00:01  change 1",
+        ]
+        # The same rows again: nothing rendered, nothing to redraw.
+        before = CountedText.renders
+        table.set_rows([row("10:00:04", "change 4"), *older])
+        assert CountedText.renders == before
+
+
+async def test_light_table_wraps_a_long_cell_onto_more_lines() -> None:
+    app = LightApp()
+    async with app.run_test(size=(40, 10)) as pilot:
+        table = app.query_one(LightTable)
+        table.fit_columns(COLUMNS, 40)
+        reason = "association rejected by the called AE: calling AE title not recognised"
+        table.set_rows([row("10:00:01", reason), row("10:00:00", "ok")])
+        await pilot.pause()
+        assert table.row_height(0) >= 3 and table.row_height(1) == 1
+        lines = shown(table, range(1, 1 + table.row_height(0)))
+        assert " ".join(line[11:].strip() for line in lines) == reason
+        assert shown(table, [1 + table.row_height(0)]) == [" 10:00:00  ok"]
+
+
+async def test_light_table_keeps_its_header_while_scrolled_to_the_end() -> None:
+    app = LightApp()
+    async with app.run_test(size=(40, 6)) as pilot:
+        table = app.query_one(LightTable)
+        table.fit_columns(COLUMNS, 40)
+        table.set_rows(row(f"10:00:{i:02d}", f"change {i}") for i in range(20, 0, -1))
+        await pilot.pause()
+        table.scroll_end(animate=False)
+        await pilot.pause()
+        lines = shown(table, range(table.size.height))
+        assert lines[0].split() == ["Time", "Reason"]
+        assert lines[-1].startswith(" 10:00:01  change 1")
+
+
+async def test_light_table_follows_the_theme() -> None:
+    app = LightApp()
+    async with app.run_test(size=(40, 6)) as pilot:
+        table = app.query_one(LightTable)
+        table.fit_columns(COLUMNS, 40)
+        table.set_rows([[Text("10:00:00"), Text("echo ok")]])
+        await pilot.pause()
+
+        def backgrounds() -> tuple[set[object], set[object]]:
+            return tuple(  # type: ignore[return-value]
+                {s.style.bgcolor for s in table.render_line(y) if s.style is not None}
+                for y in (0, 1)
+            )
+
+        dark = backgrounds()
+        app.theme = "textual-light"
+        await pilot.pause()
+        light = backgrounds()  # the rows' cached renders were dropped with the old colours
+        assert len(light[0]) == len(light[1]) == 1  # nothing left in the old colours
+        assert dark[0] != light[0] and dark[1] != light[1]
+        assert table.render_line(1).text.split() == ["10:00:00", "echo", "ok"]
+
+
+class NodesApp(App[None]):
+    def compose(self) -> ComposeResult:
+        yield StatusTable(id="nodes", cursor_type="row")
+
+    def on_mount(self) -> None:
+        table = self.query_one(StatusTable)
+        table.fit_columns([("Node", "node", 10), ("Status", "status", None)], 40)
+        for i in range(8):
+            table.add_row(Text(f"node-{i}"), Text("OK"), key=f"node-{i}")
+
+
+def cursor_rows(table: StatusTable) -> list[int]:
+    """The rows (0 = first under the header) drawn with the cursor's background."""
+    cursor = table.get_component_styles("datatable--cursor").rich_style.bgcolor
+    return [
+        y - 1
+        for y in range(1, table.row_count + 1)
+        if any(s.style is not None and s.style.bgcolor == cursor for s in table.render_line(y))
+    ]
+
+
+async def test_status_table_draws_the_cursor_on_its_row_only_as_it_moves_and_rows_move() -> None:
+    app = NodesApp()
+    async with app.run_test(size=(40, 12)) as pilot:
+        table = app.query_one(StatusTable)
+        await pilot.pause()
+        assert cursor_rows(table) == [0]
+        table.move_cursor(row=3)
+        await pilot.pause()
+        assert cursor_rows(table) == [3]
+        # node-5 goes DOWN and to the top; the cursor follows node-3 one row down.
+        table.update_cells([("node-5", "status", Text("DOWN"))])
+        table.reorder("status", lambda cell: cell.plain != "DOWN")
+        table.move_cursor(row=table.get_row_index("node-3"))
+        await pilot.pause()
+        assert [table.get_row_at(i)[0].plain for i in range(3)] == ["node-5", "node-0", "node-1"]
+        assert table.cursor_coordinate == Coordinate(4, 0)
+        assert cursor_rows(table) == [4]
+        assert table.render_line(5).text.split() == ["node-3", "OK"]
