@@ -15,6 +15,7 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.events import Resize
+from textual.timer import Timer
 from textual.widgets import Label
 
 from pacs_tui.model import Event, EventKind, Status, TargetState
@@ -27,6 +28,10 @@ from pacs_tui.widgets.status_table import plain
 
 #: Status changes listed under "Recent status changes".
 RECENT_ROWS = 20
+#: A change of status is listed under the recent changes at once; the tiles follow this much
+#: later, once for every change meanwhile (a tile that gains or loses a line re-lays the whole
+#: screen out: most of what a change costs the Overview, and the list says it first).
+TILES_DELAY = 0.1
 #: Width of the Change column: "? UNKNOWN → ▲ WARN", or narrow "? → ▲ WARN".
 CHANGE_WIDTH = 18
 CHANGE_WIDTH_NARROW = 11
@@ -62,6 +67,8 @@ class OverviewScreen(PacsScreen):
         super().__init__(ctx, id="overview")
         self._shown_version = -1
         self._shown_width = -1
+        self._tiles_timer: Timer | None = None
+        self._tile_kinds: set[str] = set()
 
     def compose_body(self) -> ComposeResult:
         with Vertical(id="overview-body"):
@@ -82,7 +89,16 @@ class OverviewScreen(PacsScreen):
 
     def apply_state(self, state: TargetState, previous: Status) -> None:
         if state.status is not previous:  # reasons and times catch up at the next tick
-            self._update_tiles(state.target.kind)
+            self._tile_kinds.add(state.target.kind)
+            if self._tiles_timer is None:
+                self._tiles_timer = self.set_timer(TILES_DELAY, self._update_changed_tiles)
+
+    def _update_changed_tiles(self) -> None:
+        self._tiles_timer = None
+        kinds, self._tile_kinds = self._tile_kinds, set()
+        if self.is_current and not self.closing:
+            for kind in kinds:
+                self._update_tiles(kind)
 
     def apply_event(self, event: Event) -> None:
         if event.kind == EventKind.STATUS_CHANGE:
