@@ -64,6 +64,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchkit import (
     PACS_TUI,
+    SCREEN_LIMIT,
     Tmux,
     alive,
     machine,
@@ -478,15 +479,17 @@ class Run:
 
     def select_marker(self, name: str) -> None:
         """Put the Nodes list's cursor on the marker (its row is the first while it is DOWN).
-        The cursor stays on its node as rows move: left on a node that blipped, it would
-        follow that node down the list and take the marker off the screen."""
+        The cursor stays on its node as rows move: left on a node that blipped, it follows that
+        node down the list and the marker goes off the screen, so the cursor is sent back to the
+        top (C-Home) until the marker shows first, and once more then."""
         first_row = 3  # under the header, the summary and the column titles
 
-        def marker_first(screen: str) -> bool:
-            lines = screen.splitlines()
+        def marker_first() -> bool:
+            self.tmux.keys(name, "C-Home")
+            lines = self.tmux.screen(name).splitlines()
             return len(lines) > first_row and MARKER in lines[first_row]
 
-        wait_screen(self.tmux, name, f"{name}: {MARKER} first", marker_first)
+        wait_until(f"{name}: {MARKER} first", marker_first, SCREEN_LIMIT, poll=0.5)
         self.tmux.keys(name, "C-Home")
 
     def watch(self, sessions: dict[str, Screen]) -> dict[str, ScreenWatch]:
