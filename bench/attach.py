@@ -547,9 +547,16 @@ class Run:
             )
             print(f"delay: watching every viewer for {args.delay_window:g}s")
             watches = self.watch(sessions)
-            time.sleep(args.delay_window)
+            # What watching costs (the watchers' threads in this process, the tmux server that
+            # answers their captures) competes with the viewers for the same cores: said.
+            watching = measure_pids([os.getpid(), server], args.delay_window)
             for w in watches.values():
                 w.stop()
+            self.notes.append(
+                f"while watching: the machine {watching.machine:.0f} % of one core, of which"
+                f" the watchers {watching.cpu[os.getpid()]:.0f} % and the tmux server"
+                f" {watching.cpu[server]:.0f} %"
+            )
             for name in pids:
                 self.tmux.keys(name, "q")
             wait_until("viewers: exit after q", lambda: not any(map(alive, pids.values())), 30.0)

@@ -39,6 +39,7 @@ from textual.theme import ThemeProvider
 from pacs_tui.collector_client import AttachError, RemoteView
 from pacs_tui.commands import PacsCommandPalette, PacsCommands
 from pacs_tui.engine import Engine, EngineUpdate, EventUpdate, StateUpdate
+from pacs_tui.gc_pauses import freeze_startup_objects
 from pacs_tui.logs import close_logs
 from pacs_tui.messages import (
     CollectorLinkChanged,
@@ -333,6 +334,7 @@ class PacsApp(App[None]):
             self.add_mode(spec.name, partial(spec.build, self.ctx))
         self._unsubscribe = view.subscribe(self._on_engine_update)
         self.switch_mode(SCREENS[0].name)
+        self.call_after_refresh(freeze_startup_objects)  # once the first screen is built
 
     def _after_first_frame(self) -> None:
         self.first_frame_at = time.perf_counter()

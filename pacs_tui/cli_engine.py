@@ -17,6 +17,7 @@ from pacs_tui.cli_common import EXIT_USAGE, _err, _load, log
 from pacs_tui.config import Config, ConfigError, load_file
 from pacs_tui.config_reader import closest
 from pacs_tui.durations import parse_duration
+from pacs_tui.gc_pauses import freeze_startup_objects
 from pacs_tui.logs import setup_logging
 from pacs_tui.model import Event, Sample, Status, Target, TargetState
 
@@ -165,6 +166,7 @@ async def serve_collector(config: Config, make_engine: Callable[[Config], Engine
         config.history.path,
         config.socket_path,
     )
+    freeze_startup_objects()
     asked = asyncio.Event()
     loop.add_signal_handler(signal.SIGHUP, asked.set)
     reloading = asyncio.create_task(_reload_on_sighup(engine, config, asked))
