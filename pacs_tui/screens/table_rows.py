@@ -35,6 +35,8 @@ class TableRows(PacsScreen):
     _keys: dict[str, tuple[Any, ...]]
     #: Target ids by the id as shown in the table's id column, for the sort.
     _ids: dict[str, str]
+    #: Rows off screen whose cells are behind their state (see :meth:`_show_stale`).
+    _stale: set[str]
     _sort_timer: Timer | None = None
     if TYPE_CHECKING:
         source: Source
@@ -111,6 +113,30 @@ class TableRows(PacsScreen):
             table.move_cursor(row=0, animate=False)
         self._update_summary()
         self._update_selected()
+        self._show_stale()  # rows the sort brought into view
+
+    def _show_stale(self) -> None:
+        """Write the cells of the rows on screen that results reached while they were off it.
+
+        A table of 1,000 targets shows ~40 rows: writing the cells of every row that reported
+        (~400 every 2 s at 200 results a second, and every row's "since" at each tick) was
+        most of what a Nodes screen cost, in bursts of 40 to 100 ms that held a change of status
+        back behind them. Rows off screen keep their sort key current (the order is right);
+        their cells are written when a scroll, a resize or a sort shows them.
+        """
+        if not self._stale or self.closing or not self._shown():
+            return
+        view = self.ctx.view
+        changes: list[tuple[str, str, Text]] = []
+        for row_id in self.table.rows_on_screen():
+            if row_id in self._stale:
+                self._stale.discard(row_id)
+                state = view.state(row_id)
+                if state is not None:
+                    changes += self._row_changes(state)
+        if changes:
+            with self.app.batch_update():
+                self.table.update_cells(changes)
 
     def _header(self, column: Column) -> str:
         """The column's label, with ▴ or ▾ when the rows are sorted by it."""
@@ -164,8 +190,13 @@ class TableRows(PacsScreen):
             self._apply_filter()  # a status word changed in or out of the filter
             return
         shown = [s for s in states if s.id in self._cells]
+        # Only the rows on screen are written; the others when they come into view.
+        on_screen = set(self.table.rows_on_screen())
+        self._stale.update(s.id for s in shown if s.id not in on_screen)
         with self.app.batch_update():
-            self.table.update_cells([c for s in shown for c in self._row_changes(s)])
+            self.table.update_cells(
+                [c for s in shown if s.id in on_screen for c in self._row_changes(s)]
+            )
             if self.column(self.sort_column).dynamic:
                 moved = [self._key_moved(s) for s in shown]  # every key, not the first moved
                 if any(moved):
@@ -208,6 +239,7 @@ class TableRows(PacsScreen):
                     table.add_row(*row, key=row_id)
                     self._cells[row_id] = {k: (t, state.status) for k, t in texts.items()}
             table.update_cells(changes)
+            self._stale.clear()  # every row was written
             self._sort(keep, top=fresh and keep is None)
         self._update_summary()
 

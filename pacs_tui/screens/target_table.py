@@ -130,6 +130,7 @@ class TargetTableScreen(TableRows):
         #: Each shown row's key in the sorted column, to tell whether a result moved it.
         self._keys = {}
         self._ids = {}
+        self._stale = set()
         self._sort_timer = None
         #: The texts last written to the summary and selected lines (an unchanged text is not
         #: written again: a Label update re-lays the screen out).
@@ -291,6 +292,10 @@ class TargetTableScreen(TableRows):
             resized = old is None or old.cell_len != text.cell_len
             self.query_one("#table-selected", Static).update(text, layout=resized)
 
+    @on(StatusTable.RowsShown, "#target-table")
+    def _rows_shown(self) -> None:
+        self._show_stale()
+
     @on(DataTable.RowHighlighted, "#target-table")
     def _row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         self._update_selected()
@@ -301,8 +306,12 @@ class TargetTableScreen(TableRows):
         if not self._shown():
             return
         self._clock = self.ctx.now()
+        on_screen = self.table.rows_on_screen()
+        self._stale.update(self._cells.keys() - set(on_screen))  # their "since" when shown
+        view = self.ctx.view
+        states = [s for s in map(view.state, on_screen) if s is not None]
         with self.app.batch_update():
-            changes = [c for s in self.states() for c in self._row_changes(s, only=("since",))]
+            changes = [c for s in states for c in self._row_changes(s, only=("since",))]
             self.table.update_cells(changes)
         self._update_selected()
         if self.sort_column == "since":

@@ -17,6 +17,7 @@ from textual._types import SegmentLines
 from textual.cache import LRUCache
 from textual.coordinate import Coordinate
 from textual.geometry import Region
+from textual.message import Message
 from textual.widgets import DataTable
 from textual.widgets.data_table import ColumnKey, RowKey
 
@@ -33,6 +34,17 @@ class StatusTable(StatusColours, DataTable[Text]):
     COMPONENT_CLASSES: ClassVar[set[str]] = set(STATUS_COMPONENTS)
 
     DEFAULT_CSS = status_css("StatusTable")
+
+    class RowsShown(Message):
+        """Rows that were off screen may be on screen now (the table scrolled or grew)."""
+
+        def __init__(self, table: StatusTable) -> None:
+            super().__init__()
+            self.table = table
+
+        @property
+        def control(self) -> StatusTable:
+            return self.table
 
     #: The column layout last applied by :meth:`fit_columns`.
     _fitted: tuple[FittedColumn, ...] = ()
@@ -150,6 +162,21 @@ class StatusTable(StatusColours, DataTable[Text]):
         return super()._render_line_in_row(
             row_key, line_no, base_style, cursor_location, hover_location
         )
+
+    def rows_on_screen(self) -> list[str]:
+        """The keys of the rows the table shows now, top first (rows one line high)."""
+        header = self.header_height if self.show_header else 0
+        top = self.scroll_offset.y
+        shown = self.ordered_rows[top : top + max(0, self.size.height - header)]
+        return [str(row.key.value) for row in shown]
+
+    def watch_scroll_y(self, old_value: float, new_value: float) -> None:
+        super().watch_scroll_y(old_value, new_value)
+        if round(old_value) != round(new_value):
+            self.post_message(self.RowsShown(self))
+
+    def on_resize(self) -> None:
+        self.post_message(self.RowsShown(self))
 
     def set_column_label(self, key: str, label: str) -> None:
         """Change a column's header text (e.g. to add a sort indicator); no-op if unchanged."""
