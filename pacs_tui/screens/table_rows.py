@@ -138,6 +138,15 @@ class TableRows(PacsScreen):
             with self.app.batch_update():
                 self.table.update_cells(changes)
 
+    def _write_on_screen(self, only: tuple[str, ...]) -> None:
+        """Write the ``only`` cells (by kind) of the rows on screen; the others are written
+        whole when they come into view."""
+        on_screen = self.table.rows_on_screen()
+        self._stale.update(self._cells.keys() - set(on_screen))
+        states = [s for s in map(self.ctx.view.state, on_screen) if s is not None]
+        with self.app.batch_update():
+            self.table.update_cells([c for s in states for c in self._row_changes(s, only)])
+
     def _header(self, column: Column) -> str:
         """The column's label, with ▴ or ▾ when the rows are sorted by it."""
         if column.key != self.sort_column:

@@ -306,13 +306,7 @@ class TargetTableScreen(TableRows):
         if not self._shown():
             return
         self._clock = self.ctx.now()
-        on_screen = self.table.rows_on_screen()
-        self._stale.update(self._cells.keys() - set(on_screen))  # their "since" when shown
-        view = self.ctx.view
-        states = [s for s in map(view.state, on_screen) if s is not None]
-        with self.app.batch_update():
-            changes = [c for s in states for c in self._row_changes(s, only=("since",))]
-            self.table.update_cells(changes)
+        self._write_on_screen(("since",))
         self._update_selected()
         if self.sort_column == "since":
             self._sort_soon()
@@ -333,8 +327,7 @@ class TargetTableScreen(TableRows):
             return
         if self.is_current and not self.closing:  # closing: the app quits, the table is gone
             with self.app.batch_update():
-                changes = [c for s in self.states() for c in self._row_changes(s, ("trend",))]
-                self.table.update_cells(changes)
+                self._write_on_screen(("trend",))
                 if self.column(self.sort_column).cell == "trend":
                     self._sort()
 
