@@ -38,11 +38,18 @@ class LinkState:
     def connected(self) -> bool:
         return self.gone_since is None
 
-    def describe(self, tz: str | None = None) -> str:
-        """One line for the header: where the screens' data come from, or that it is stale."""
+    def describe(self, tz: str | None = None, *, short: bool = False) -> str:
+        """One line for the header: where the screens' data come from, or that it is stale;
+        ``short`` for a narrow terminal (80 columns), where the long one was cut before
+        "stale"."""
         if self.gone_since is None:
+            if short:
+                return f"attached to {self.host} (pid {self.pid})"
             return f"attached to collector on {self.host} (pid {self.pid})"
-        return f"collector gone since {clock(self.gone_since, tz)} — reconnecting; values are stale"
+        since = clock(self.gone_since, tz)
+        if short:
+            return f"collector gone {since}, stale"
+        return f"collector gone since {since} — reconnecting; values are stale"
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,6 +26,9 @@ from pacs_tui.view import LinkState
 from pacs_tui.visible import VALUE_LIMIT, visible
 
 DEMO_MARKER = "DEMO — simulated hospital on loopback"
+#: Below this width the line about the collector is the short one ("collector gone 14:03:12,
+#: stale"): the long one, beside the site and the clock, was cut before "stale" at 80 columns.
+SHORT_LINK_BELOW = 120
 
 
 class HeaderText(Widget):
@@ -140,7 +143,11 @@ class StatusHeader(Horizontal):
         link = self._link() if self._link is not None else None
         if link is None:
             return
+        short = (self.size.width or self.app.size.width) < SHORT_LINK_BELOW
         for label in self.query("#header-link").results(Label):
             gone = not link.connected
-            label.update(("⚠ " if gone else "") + link.describe(self._tz))
+            label.update(("⚠ " if gone else "") + link.describe(self._tz, short=short))
             label.set_class(gone, "-gone")
+
+    def on_resize(self) -> None:
+        self.refresh_link()

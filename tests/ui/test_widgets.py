@@ -11,7 +11,9 @@ from rich.text import Text
 from textual.app import App, ComposeResult
 from textual.coordinate import Coordinate
 
-from pacs_tui.widgets import LightTable, StatusTable
+from pacs_tui.model import Status
+from pacs_tui.view import LinkState
+from pacs_tui.widgets import LightTable, StatusHeader, StatusTable
 
 COLUMNS: list[tuple[str, str, int | None]] = [("Time", "time", 8), ("Reason", "reason", None)]
 
@@ -168,3 +170,33 @@ async def test_status_table_draws_the_cursor_on_its_row_only_as_it_moves_and_row
         assert table.cursor_coordinate == Coordinate(4, 0)
         assert cursor_rows(table) == [4]
         assert table.render_line(5).text.split() == ["node-3", "OK"]
+
+
+class HeaderApp(App[None]):
+    def __init__(self, link: LinkState) -> None:
+        super().__init__()
+        self.link = link
+
+    def compose(self) -> ComposeResult:
+        yield StatusHeader(
+            "St. Example Hospital",
+            lambda: Status.DOWN,
+            lambda: 0.0,
+            tz="UTC",
+            link=lambda: self.link,
+        )
+
+
+async def test_header_says_the_collector_is_gone_in_full_even_at_80_columns() -> None:
+    gone = LinkState("pacs-srv", 4242, "/run/pacs-tui/collector.sock", gone_since=3723.0)
+    for width, words in ((80, "collector gone 01:02:03, stale"), (160, "values are stale")):
+        app = HeaderApp(gone)
+        async with app.run_test(size=(width, 5)) as pilot:
+            await pilot.pause()
+            header = app.query_one(StatusHeader)
+            line = "".join(
+                str(label.render()) for label in header.query("Label") if label.id == "header-link"
+            )
+            assert words in line
+            assert line.startswith("⚠ collector gone")
+            assert header.query_one("#header-link").size.width >= len(line)  # not cut

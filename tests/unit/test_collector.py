@@ -152,6 +152,9 @@ async def test_the_viewer_reattaches_when_the_collector_returns(folder: Path) ->
         gone = links[-1].link
         assert not gone.connected and gone.gone_since is not None
         assert "collector gone since" in gone.describe() and "stale" in gone.describe()
+        assert "collector gone" in gone.describe(short=True) and "stale" in gone.describe(
+            short=True
+        )
         assert view.state("ris-db") == before  # the last known value stays
         assert not view.probe_now("ris-db")  # nothing to ask while it is gone
         with pytest.raises(AttachError, match="not attached"):
