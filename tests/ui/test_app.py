@@ -428,8 +428,11 @@ async def test_overview_tile_keeps_the_age_of_a_long_reason() -> None:
         def tile_lines() -> list[str]:
             return [str(line.render()) for line in app.screen.query(TileLine) if line.display]
 
-        await until(pilot, lambda: any("ct-1" in line for line in tile_lines()))  # 0.1 s later
-        ct = next(line for line in tile_lines() if "ct-1" in line)
+        def ct_down() -> list[str]:
+            return [line for line in tile_lines() if "ct-1" in line and "DOWN" in line]
+
+        await until(pilot, ct_down)  # the tiles follow 0.1 s after the list
+        ct = ct_down()[0]
         assert ct.endswith("(2m ago)") and "…" in ct and len(ct) <= 76
         # The recent changes list gives the reason the rest of the width, wrapped, not cut.
         recent = app.screen.query_one("#recent", LightTable)
