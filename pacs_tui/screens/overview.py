@@ -9,6 +9,7 @@ newest first; their targets and reasons are shown :func:`~pacs_tui.visible.visib
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 
 from rich.text import Text
@@ -97,8 +98,7 @@ class OverviewScreen(PacsScreen):
         self._tiles_timer = None
         kinds, self._tile_kinds = self._tile_kinds, set()
         if self.is_current and not self.closing:
-            for kind in kinds:
-                self._update_tiles(kind)
+            self._update_tiles(kinds)
 
     def apply_event(self, event: Event) -> None:
         if event.kind == EventKind.STATUS_CHANGE:
@@ -136,7 +136,8 @@ class OverviewScreen(PacsScreen):
 
     # -- drawing ----------------------------------------------------------------------------
 
-    def _update_tiles(self, kind: str | None = None) -> None:
+    def _update_tiles(self, kinds: Collection[str] | None = None) -> None:
+        """Redraw the tiles of ``kinds`` (all by default) and put the worst area first."""
         now = self.ctx.now()
         tiles: list[AreaTile] = []
         everything = self.ctx.view.states()
@@ -145,7 +146,7 @@ class OverviewScreen(PacsScreen):
             tiles.append(tile)
             states = [s for s in everything if s.target.kind in area.kinds]
             tile.display = bool(states)
-            if kind is not None and kind not in area.kinds:
+            if kinds is not None and not any(k in kinds for k in area.kinds):
                 continue
             tile.show(states, now, hint=f" (see {area.screen_title})")
         # Worst area first.

@@ -116,7 +116,7 @@ class TableRows(PacsScreen):
         self._show_stale()  # rows the sort brought into view
 
     def _show_stale(self) -> None:
-        """Write the cells of the rows on screen that results reached while they were off it.
+        """Write the rows on screen that results reached while they were off it.
 
         A table of 1,000 targets shows ~40 rows: writing the cells of every row that reported
         (~400 every 2 s at 200 results a second, and every row's "since" at each tick) was
@@ -124,28 +124,27 @@ class TableRows(PacsScreen):
         back behind them. Rows off screen keep their sort key current (the order is right);
         their cells are written when a scroll, a resize or a sort shows them.
         """
-        if not self._stale or self.closing or not self._shown():
-            return
+        if self._stale and not self.closing and self._shown():
+            self._write_on_screen()
+
+    def _write_on_screen(self, only: tuple[str, ...] = ()) -> None:
+        """Write the rows on screen: whole if results reached them while they were off it,
+        else their ``only`` cells (by kind); with ``only``, the rows off screen are left
+        behind, to be written whole when they come into view."""
+        on_screen = self.table.rows_on_screen()
+        if only:
+            self._stale.update(self._cells.keys() - set(on_screen))
         view = self.ctx.view
         changes: list[tuple[str, str, Text]] = []
-        for row_id in self.table.rows_on_screen():
-            if row_id in self._stale:
-                self._stale.discard(row_id)
-                state = view.state(row_id)
-                if state is not None:
-                    changes += self._row_changes(state)
+        for row_id in on_screen:
+            whole = row_id in self._stale
+            self._stale.discard(row_id)
+            state = view.state(row_id)
+            if state is not None and (whole or only):
+                changes += self._row_changes(state, None if whole else only)
         if changes:
             with self.app.batch_update():
                 self.table.update_cells(changes)
-
-    def _write_on_screen(self, only: tuple[str, ...]) -> None:
-        """Write the ``only`` cells (by kind) of the rows on screen; the others are written
-        whole when they come into view."""
-        on_screen = self.table.rows_on_screen()
-        self._stale.update(self._cells.keys() - set(on_screen))
-        states = [s for s in map(self.ctx.view.state, on_screen) if s is not None]
-        with self.app.batch_update():
-            self.table.update_cells([c for s in states for c in self._row_changes(s, only)])
 
     def _header(self, column: Column) -> str:
         """The column's label, with ▴ or ▾ when the rows are sorted by it."""
