@@ -79,10 +79,11 @@ class SiteConfig:
 @dataclass(frozen=True, slots=True)
 class HistoryConfig:
     path: Path = field(default_factory=lambda: default_history_path())
-    raw_retention: float = 48 * 3600.0
-    minute_retention: float = 30 * 86400.0
-    hour_retention: float = 2 * 365 * 86400.0
-    event_retention: float = 90 * 86400.0
+    raw_retention: float = 24 * 3600.0
+    five_minute_retention: float = 35 * 86400.0
+    hour_retention: float = 400 * 86400.0
+    event_retention: float = 400 * 86400.0
+    message_retention: float = 14 * 86400.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -306,7 +307,15 @@ def _site(reader: Reader, t: Mapping[str, Any]) -> SiteConfig:
 
 
 def _history(reader: Reader, t: Mapping[str, Any]) -> HistoryConfig:
-    keys = {"path", "raw_retention", "minute_retention", "hour_retention", "event_retention"}
+    keys = {
+        "path",
+        "raw_retention",
+        "five_minute_retention",
+        "minute_retention",  # 0.1-0.3's name of the tier that keeps 5-minute buckets now
+        "hour_retention",
+        "event_retention",
+        "message_retention",
+    }
     reader.check_keys(t, "history", keys)
     d = HistoryConfig()
     get = reader.get
@@ -317,12 +326,14 @@ def _history(reader: Reader, t: Mapping[str, Any]) -> HistoryConfig:
     if reader.check_paths:
         key = "history.path" if path else "history.path (default)"
         reader.problems.extend(history_path_problems(resolved, key, path or str(resolved)))
+    old_name = get(t, "minute_retention", "history", keep, dur, d.five_minute_retention)
     return HistoryConfig(
         path=resolved,
         raw_retention=get(t, "raw_retention", "history", keep, dur, d.raw_retention),
-        minute_retention=get(t, "minute_retention", "history", keep, dur, d.minute_retention),
+        five_minute_retention=get(t, "five_minute_retention", "history", keep, dur, old_name),
         hour_retention=get(t, "hour_retention", "history", keep, dur, d.hour_retention),
         event_retention=get(t, "event_retention", "history", keep, dur, d.event_retention),
+        message_retention=get(t, "message_retention", "history", keep, dur, d.message_retention),
     )
 
 

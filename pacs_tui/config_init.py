@@ -31,10 +31,13 @@ def starter_document(site_name: str = "My Hospital") -> tomlkit.TOMLDocument:
     history.add(
         tomlkit.comment('path = "/var/lib/pacs-tui/history.sqlite"  # default: XDG state dir')
     )
-    history.add("raw_retention", "48h")
-    history.add("minute_retention", "30d")
-    history.add("hour_retention", "2y")
-    history.add("event_retention", "90d")
+    history.add(tomlkit.comment("A year of 1,000 targets x 4 metrics at 30 s: ~1.6 GB (README)."))
+    history.add("raw_retention", "24h")
+    history.add("five_minute_retention", "35d")
+    history.add("hour_retention", "400d")
+    history.add("event_retention", "400d")
+    history.add("message_retention", "14d")
+    history["message_retention"].comment("the HL7 and audit message log")
     doc.add("history", history)
 
     collector = tomlkit.table()

@@ -24,7 +24,7 @@ from pacs_tui.model import (
     TargetState,
     worst_first,
 )
-from pacs_tui.probes import SOURCES
+from pacs_tui.probes import SOURCES, metric_spec
 from pacs_tui.reload_plan import Reloaded, plan_reload
 from pacs_tui.scheduler import FIRST_RUN_SPREAD, Scheduler, Services
 from pacs_tui.source import BuildContext, Runnable, Service, runnable_targets
@@ -370,8 +370,14 @@ class Engine:
         )
         self.states[target.id] = state
         if self.store is not None and result.metrics:
+            metrics = result.metrics.items()
             self.store.add_samples(
-                Sample(result.ts, target.id, name, value) for name, value in result.metrics.items()
+                (Sample(result.ts, target.id, name, value) for name, value in metrics),
+                counters=[
+                    name
+                    for name in result.metrics
+                    if metric_spec(target.kind, name).kind == "counter"
+                ],
             )
         self._publish(StateUpdate(state, prev.status))
         if changed:
@@ -406,8 +412,9 @@ def engine_with_history(config: Config, checks: Sequence[Runnable] | None = None
     h = config.history
     retention = Retention(
         raw=h.raw_retention,
-        minute=h.minute_retention,
+        five_minute=h.five_minute_retention,
         hour=h.hour_retention,
         events=h.event_retention,
+        messages=h.message_retention,
     )
     return Engine(config, checks=checks, store=Store(h.path, retention))

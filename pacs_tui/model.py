@@ -123,6 +123,26 @@ class Event:
 
 
 @dataclass(frozen=True, slots=True)
+class LoggedMessage:
+    """One message's metadata in the message log (HL7 traffic, audit records): never its
+    body, never a patient's name or identifier. ``ack`` is the answer's code ("AA", "AE",
+    "CA", …; None while unanswered or when no answer is expected); ``latency`` the seconds
+    until the answer; ``size`` the message's bytes; ``detail`` a short note (an error's text)."""
+
+    ts: float
+    link: str
+    direction: str
+    type: str
+    control_id: str
+    ack: str | None = None
+    latency: float | None = None
+    size: int = 0
+    sender: str = ""
+    receiver: str = ""
+    detail: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class Result:
     """What one run of a check found.
 

@@ -27,3 +27,7 @@ def _describe(path: Path, exc: sqlite3.Error, doing: str) -> StoreError:
     if code in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
         return StoreError(f"the history {path} is locked by another program: {exc}")
     return StoreError(f"cannot {doing} the history {path}: {exc}")
+
+
+class UpkeepStopped(Exception):
+    """The store is closing: the rollups and the retention stop between two of their steps."""

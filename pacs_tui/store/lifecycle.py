@@ -32,30 +32,33 @@ from pacs_tui.store.files import (
     _tighten,
     _uri,
 )
+from pacs_tui.store.maintenance import MaintenanceMixin
+from pacs_tui.store.migrate import STEPS
 from pacs_tui.store.queries import QueriesMixin
 from pacs_tui.store.schema import (
     _TABLES,
+    _TABLES_V1,
     APPLICATION_ID,
-    HOUR,
     MIGRATIONS,
     SCHEMA_VERSION,
     Retention,
     _EventRow,
-    _SampleRow,
+    _MessageRow,
     _TargetRow,
 )
-from pacs_tui.store.writer import WriterMixin
+from pacs_tui.store.writer import WriterMixin, _PendingSample
 
 # Logs as "pacs_tui.store" (not __name__), the name the history's log lines have always had.
 log = logging.getLogger("pacs_tui.store")
 
 
-class Store(WriterMixin, QueriesMixin):
+class Store(WriterMixin, MaintenanceMixin, QueriesMixin):
     """The history database. Enqueue with ``add_*``; query with the async methods.
 
     ``add_*`` must be called from the event loop's thread. Pending rows are kept in memory until
     written; if the database keeps failing, at most ``max_pending`` samples and events each are
-    kept (oldest dropped first, counted in ``dropped``).
+    kept (oldest dropped first, counted in ``dropped``). Rollups and retention run every
+    ``retention_interval`` seconds (None: only when :meth:`maintain` is called).
     """
 
     def __init__(
@@ -64,7 +67,7 @@ class Store(WriterMixin, QueriesMixin):
         retention: Retention | None = None,
         *,
         flush_interval: float = 1.0,
-        retention_interval: float | None = HOUR,
+        retention_interval: float | None = 60.0,
         max_pending: int = 1_000_000,
         readonly: bool = False,
         clock: Callable[[], float] = time.time,
@@ -81,14 +84,21 @@ class Store(WriterMixin, QueriesMixin):
         self.clock = clock  # "now" for series() and retention; tests replay a fixed moment
         self.dropped = 0
         self._db: aiosqlite.Connection | None = None
+        self._reader: aiosqlite.Connection | None = None
         self._writer: asyncio.Task[None] | None = None
+        self._upkeep: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
         self._wake = asyncio.Event()
         self._stop = asyncio.Event()
         self._closed = False
-        self._samples: list[_SampleRow] = []
+        self._samples: list[_PendingSample] = []
         self._events: list[_EventRow] = []
+        self._messages: list[_MessageRow] = []
         self._targets: dict[str, _TargetRow] = {}
+        self._series: dict[tuple[str, str], tuple[int, str]] | None = None  # read at 1st flush
+        self._written_since: float | None = None
+        #: The longest transaction the rollups and the retention have held, in seconds.
+        self.longest_hold = 0.0
 
     @classmethod
     async def open(
@@ -166,6 +176,13 @@ class Store(WriterMixin, QueriesMixin):
                 await db.execute(f"PRAGMA application_id = {APPLICATION_ID:d}")
                 await self._configure(db)
                 await self._migrate(db)
+                reader = await aiosqlite.connect(real, isolation_level=None)
+                try:
+                    await reader.execute("PRAGMA query_only = ON")
+                    await reader.execute("PRAGMA busy_timeout=5000")
+                except BaseException:
+                    await reader.close()
+                    raise
             except BaseException:
                 await db.close()
                 raise
@@ -179,7 +196,10 @@ class Store(WriterMixin, QueriesMixin):
             self._release_lock()
             raise
         self._db = db
+        self._reader = reader
         self._writer = asyncio.create_task(self._run_writer(), name="pacs-tui store writer")
+        if self.retention_interval is not None:
+            self._upkeep = asyncio.create_task(self._run_upkeep(), name="pacs-tui store upkeep")
 
     async def _open_readonly(self) -> None:
         """Reader for ``pacs-tui history``: no create, no migration, no writer, no lock."""
@@ -272,18 +292,21 @@ class Store(WriterMixin, QueriesMixin):
             if not self._starting.cancelled():
                 self._starting.exception()  # retrieved; start()'s caller has reported it
         try:
-            if self._writer is not None:
-                await asyncio.wait({self._writer})
+            tasks = {t for t in (self._writer, self._upkeep) if t is not None}
+            if tasks:
+                await asyncio.wait(tasks)
             if self._db is not None:
                 await self.flush()
         finally:
             try:
+                if self._reader is not None:
+                    await self._reader.close()
                 if self._db is not None:
                     await self._db.close()
             except sqlite3.Error as exc:
                 raise _describe(self.path, exc, "close") from None
             finally:
-                self._db = None
+                self._db = self._reader = None
                 self._release_lock()
                 if self.pending:
                     log.error("history store closed with %d rows unwritten", self.pending)
@@ -350,7 +373,9 @@ class Store(WriterMixin, QueriesMixin):
             if version == 0 and not names:
                 return 0
             # A history written before pacs-tui set application_id: our version and tables.
-            ours = 1 <= version <= SCHEMA_VERSION and names >= _TABLES
+            ours = 1 <= version <= SCHEMA_VERSION and names >= (
+                _TABLES_V1 if version == 1 else _TABLES
+            )
         if not ours:
             raise self._foreign(app_id, version)
         if version > SCHEMA_VERSION:
@@ -367,6 +392,9 @@ class Store(WriterMixin, QueriesMixin):
             try:
                 for statement in MIGRATIONS[target - 1]:
                     await db.execute(statement)
+                step = STEPS.get(target)
+                if step is not None:
+                    await step(db)
                 await db.execute(f"PRAGMA user_version = {target:d}")
                 await db.execute(f"PRAGMA application_id = {APPLICATION_ID:d}")
                 await db.execute("COMMIT")

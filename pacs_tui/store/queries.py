@@ -1,5 +1,5 @@
-"""The store's read queries (raw samples, a metric's series, events, targets, last
-statuses), as a mixin of :class:`~pacs_tui.store.Store`."""
+"""The store's read queries (raw samples, a metric's series, events, the message log,
+targets, last statuses), as a mixin of :class:`~pacs_tui.store.Store`."""
 
 from __future__ import annotations
 
@@ -12,9 +12,10 @@ from typing import Any
 
 import aiosqlite
 
-from pacs_tui.model import Event, EventKind, Sample, Status, Target
+from pacs_tui.model import Event, EventKind, LoggedMessage, Sample, Status, Target
 from pacs_tui.store.errors import StoreError, _describe
-from pacs_tui.store.schema import _BUCKET, _TABLE, Retention, SeriesPoint, choose_resolution
+from pacs_tui.store.schema import Retention, SeriesPoint, choose_resolution
+from pacs_tui.store.tiers import FIVE_MINUTES, HOURLY, Tier, increase, unpack_row
 
 
 def _status(word: str | None) -> Status | None:
@@ -33,6 +34,8 @@ class QueriesMixin:
     retention: Retention
     clock: Callable[[], float]
     _db: aiosqlite.Connection | None
+    #: A connection of its own for reads, so that a read never queues behind a write.
+    _reader: aiosqlite.Connection | None
 
     def _conn(self) -> aiosqlite.Connection:
         if self._db is None:
@@ -40,8 +43,9 @@ class QueriesMixin:
         return self._db
 
     async def _fetch(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        db = self._reader if self._reader is not None else self._conn()
         try:
-            return list(await self._conn().execute_fetchall(sql, params))
+            return list(await db.execute_fetchall(sql, params))
         except sqlite3.Error as exc:
             raise _describe(self.path, exc, "read") from None
 
@@ -73,68 +77,114 @@ class QueriesMixin:
         for clause, value in (
             ("s.target = ?", target),
             ("s.metric = ?", metric),
-            ("s.ts >= ?", since),
-            ("s.ts <= ?", until),
+            ("r.ts >= ?", None if since is None else math.ceil(since * 1000)),
+            ("r.ts <= ?", None if until is None else math.floor(until * 1000)),
         ):
             if value is not None:
                 where.append(clause)
                 params.append(value)
-        sql = f"SELECT s.ts, s.target, s.metric, s.value FROM samples s{join}"
+        sql = (
+            "SELECT r.ts, s.target, s.metric, r.value FROM series s "
+            f"JOIN raw r ON r.series = s.id{join}"
+        )
         if where:
             sql += " WHERE " + " AND ".join(where)
-        sql += " ORDER BY s.ts, s.rowid"
-        return [Sample(ts, tgt, met, val) for ts, tgt, met, val in await self._fetch(sql, params)]
+        sql += " ORDER BY r.ts, s.id"
+        rows = await self._fetch(sql, params)
+        return [Sample(ts / 1000, tgt, met, val) for ts, tgt, met, val in rows]
 
     async def series(
         self, target: str, metric: str, since: float, until: float | None = None
     ) -> list[SeriesPoint]:
-        """A metric's history from the coarsest table that suits the window, oldest first.
+        """A metric's history from the coarsest tier that suits the window, oldest first.
 
-        Rollup buckets are included when they start in [bucket of ``since``, ``until``].
-        """
+        Buckets are included when they start in [bucket of ``since``, ``until``]; the newest
+        buckets, not rolled up yet, are computed from the raw samples."""
+        return (await self.series_of([target], metric, since, until))[target]
+
+    async def series_of(
+        self,
+        targets: Sequence[str],
+        metric: str,
+        since: float,
+        until: float | None = None,
+    ) -> dict[str, list[SeriesPoint]]:
+        """:meth:`series` of one metric for many targets, in one query per 500 targets (a
+        table's trend column: one query instead of one per row)."""
         now = self.clock()
         end = now if until is None else until
         resolution = choose_resolution(end - since, now - since, self.retention)
-        params: list[Any] = [target, metric]
-        if resolution == "raw":
-            sql = "SELECT ts, value, value, value, 1 FROM samples"
-            params.append(since)
-        else:
-            bucket = _BUCKET[resolution]
-            sql = f"SELECT ts, min, max, avg, count FROM {_TABLE[resolution]}"
-            params.append(math.floor(since / bucket) * bucket)
-        sql += " WHERE target = ? AND metric = ? AND ts >= ?"
-        if until is not None:
-            sql += " AND ts <= ?"
-            params.append(until)
-        sql += " ORDER BY ts"
-        return [SeriesPoint(*row) for row in await self._fetch(sql, params)]
-
-    async def series_of(
-        self, targets: Sequence[str], metric: str, since: float
-    ) -> dict[str, list[SeriesPoint]]:
-        """:meth:`series` of one metric for many targets up to now, in one query per 500
-        targets (a table's trend column: one query instead of one per row)."""
-        now = self.clock()
-        resolution = choose_resolution(now - since, now - since, self.retention)
-        if resolution == "raw":
-            columns, table, start = "ts, value, value, value, 1", "samples", since
-        else:
-            bucket = _BUCKET[resolution]
-            columns, table = "ts, min, max, avg, count", _TABLE[resolution]
-            start = math.floor(since / bucket) * bucket
         out: dict[str, list[SeriesPoint]] = {t: [] for t in targets}
         wanted = list(out)
         for first in range(0, len(wanted), 500):  # SQLite's bound on host parameters
             chunk = wanted[first : first + 500]
             marks = ",".join("?" * len(chunk))
-            sql = (
-                f"SELECT target, {columns} FROM {table} WHERE metric = ? AND ts >= ? "
-                f"AND target IN ({marks}) ORDER BY target, ts"
+            found = await self._fetch(
+                f"SELECT id, target, kind FROM series WHERE metric = ? AND target IN ({marks})",
+                [metric, *chunk],
             )
-            for target, *point in await self._fetch(sql, [metric, start, *chunk]):
-                out[target].append(SeriesPoint(*point))
+            if resolution == "raw" and found:
+                names = {series: target for series, target, _ in found}
+                ids = ",".join("?" * len(names))
+                for series, ts, value in await self._fetch(
+                    f"SELECT series, ts, value FROM raw WHERE series IN ({ids}) "
+                    "AND ts >= ? AND ts <= ? ORDER BY series, ts",
+                    [*names, math.ceil(since * 1000), math.floor(end * 1000)],
+                ):
+                    out[names[series]].append(SeriesPoint(ts / 1000, value, value, value, 1))
+                continue
+            tier = FIVE_MINUTES if resolution == "5m" else HOURLY
+            for series, target, kind in found:
+                out[target] = await self._tier_points(tier, series, kind, since, end)
         return out
+
+    async def _tier_points(
+        self, tier: Tier, series: int, kind: str, since: float, end: float
+    ) -> list[SeriesPoint]:
+        start = tier.bucket_start(since)
+        points: list[SeriesPoint] = []
+        for row_id, data in await self._fetch(
+            f"SELECT id, data FROM {tier.table} WHERE id >= ? AND id <= ? ORDER BY id",
+            (tier.row_id(series, start), tier.row_id(series, end)),
+        ):
+            points.extend(p for p in unpack_row(tier, row_id, data) if start <= p.ts <= end)
+        # Buckets not rolled up yet (the last minutes, up to an hour for the hourly tier)
+        # come from the raw samples, as the rollup will make them.
+        done = await self._fetch("SELECT until FROM rollup_done WHERE tier = ?", (tier.name,))
+        tail = max(int(done[0][0]) if done else start, start)
+        if tail <= end:
+            points = [p for p in points if p.ts < tail]
+            points.extend(await self._raw_buckets(tier, series, kind, tail, end))
+        return points
+
+    async def _raw_buckets(
+        self, tier: Tier, series: int, kind: str, start: float, end: float
+    ) -> list[SeriesPoint]:
+        low = math.ceil(start * 1000)
+        rows = await self._fetch(
+            "SELECT ts, value FROM raw WHERE series = ? AND ts >= ? AND ts < ? ORDER BY ts",
+            (series, low, math.floor((tier.bucket_start(end) + tier.bucket) * 1000)),
+        )
+        before: float | None = None
+        if kind == "counter" and rows:
+            prev = await self._fetch(
+                "SELECT value FROM raw WHERE series = ? AND ts < ? ORDER BY ts DESC LIMIT 1",
+                (series, low),
+            )
+            before = prev[0][0] if prev else None
+        buckets: dict[int, list[float]] = {}
+        for ts, value in rows:
+            buckets.setdefault(tier.bucket_start(ts / 1000), []).append(value)
+        points = []
+        for bucket, values in buckets.items():
+            if kind == "counter":
+                up = increase(before, values)
+                before = values[-1]
+                points.append(SeriesPoint(float(bucket), up, up, up, len(values)))
+            else:
+                lo, hi, mean = min(values), max(values), sum(values) / len(values)
+                points.append(SeriesPoint(float(bucket), lo, hi, mean, len(values)))
+        return points
 
     async def events(
         self,
@@ -201,3 +251,37 @@ class QueriesMixin:
             assert status is not None  # the query excludes NULL status
             result[target] = (status, summary, ts)
         return result
+
+    async def messages(
+        self,
+        link: str | None = None,
+        *,
+        control_id: str | None = None,
+        ack: str | None = None,
+        since: float | None = None,
+        until: float | None = None,
+        limit: int = 500,
+    ) -> list[LoggedMessage]:
+        """The newest ``limit`` rows of the message log that match, newest first (by link and
+        time, by control ID, by ACK code: each has its index)."""
+        where: list[str] = []
+        params: list[Any] = []
+        for clause, value in (
+            ("link = ?", link),
+            ("control_id = ?", control_id),
+            ("ack = ?", ack),
+            ("ts >= ?", None if since is None else math.ceil(since * 1000)),
+            ("ts <= ?", None if until is None else math.floor(until * 1000)),
+        ):
+            if value is not None:
+                where.append(clause)
+                params.append(value)
+        sql = (
+            "SELECT ts, link, direction, type, control_id, ack, latency, size, sender, receiver, "
+            "detail FROM messages"
+        )
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY ts DESC, id DESC LIMIT ?"
+        params.append(max(int(limit), 0))
+        return [LoggedMessage(ts / 1000, *rest) for ts, *rest in await self._fetch(sql, params)]

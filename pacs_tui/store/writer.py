@@ -1,5 +1,6 @@
 """The store's write side, as a mixin of :class:`~pacs_tui.store.Store`: rows queued in
-memory by ``add_*``, written in batches (with their rollups) by one background writer."""
+memory by ``add_*``, written in batches by one background writer, which also runs the
+rollups and the retention (:mod:`.maintenance`) between batches."""
 
 from __future__ import annotations
 
@@ -8,44 +9,42 @@ import json
 import logging
 import math
 import sqlite3
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Collection, Iterable
 from contextlib import asynccontextmanager, suppress
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import aiosqlite
 
-from pacs_tui.model import Event, Sample, Target
-from pacs_tui.store.errors import StoreError, _describe
-from pacs_tui.store.schema import (
-    _BUCKET,
-    _TABLE,
-    Retention,
-    _EventRow,
-    _rollup,
-    _SampleRow,
-    _TargetRow,
-)
+from pacs_tui.model import Event, LoggedMessage, Sample, Target
+from pacs_tui.store.errors import StoreError, UpkeepStopped, _describe
+from pacs_tui.store.schema import Retention, _EventRow, _MessageRow, _TargetRow
 
 # Logs as "pacs_tui.store" (not __name__), the name the history's log lines have always had.
 log = logging.getLogger("pacs_tui.store")
 
-_INSERT_SAMPLE = "INSERT INTO samples(ts, target, metric, value) VALUES (?, ?, ?, ?)"
+# (ts in ms, target, metric, value, kind)
+_PendingSample = tuple[int, str, str, float, str]
+
+# Within a batch a second sample of a series in the same millisecond is moved 1 ms later
+# (_raw_rows); across batches (a clock set back) the newer one replaces the older.
+_INSERT_RAW = "INSERT OR REPLACE INTO raw(series, ts, value) VALUES (?, ?, ?)"
 _INSERT_EVENT = (
     "INSERT INTO events(ts, target, kind, status, summary, fields) VALUES (?, ?, ?, ?, ?, ?)"
 )
-_UPSERT_TARGET = (
-    "INSERT INTO targets(id, kind, labels) VALUES (?, ?, ?) "
-    "ON CONFLICT(id) DO UPDATE SET kind = excluded.kind, labels = excluded.labels"
+_INSERT_MESSAGE = (
+    "INSERT INTO messages(ts, link, direction, type, control_id, ack, latency, size, sender, "
+    "receiver, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
-# In an UPDATE every right-hand side sees the old row, so avg is weighted by the old count.
-_UPSERT_ROLLUP = """INSERT INTO {table}(ts, target, metric, min, max, avg, count)
-    VALUES (?, ?, ?, ?, ?, ?, ?)
-    ON CONFLICT(ts, target, metric) DO UPDATE SET
-        min = min(min, excluded.min),
-        max = max(max, excluded.max),
-        avg = (avg * count + excluded.avg * excluded.count) / (count + excluded.count),
-        count = count + excluded.count"""
+_UPSERT_TARGET = (
+    "INSERT INTO targets(id, kind, labels, seen) VALUES (?, ?, ?, ?) "
+    "ON CONFLICT(id) DO UPDATE SET kind = excluded.kind, labels = excluded.labels, "
+    "seen = excluded.seen"
+)
+_NEW_SERIES = (
+    "INSERT INTO series(target, metric, kind) VALUES (?, ?, ?) "
+    "ON CONFLICT(target, metric) DO UPDATE SET kind = excluded.kind RETURNING id"
+)
 
 
 class WriterMixin:
@@ -63,26 +62,42 @@ class WriterMixin:
     _wake: asyncio.Event
     _stop: asyncio.Event
     _closed: bool
-    _samples: list[_SampleRow]
+    _samples: list[_PendingSample]
     _events: list[_EventRow]
+    _messages: list[_MessageRow]
     _targets: dict[str, _TargetRow]
+    #: (target, metric) → (series id, kind), read at start, grown by each flush.
+    _series: dict[tuple[str, str], tuple[int, str]] | None
+    #: The oldest sample time (s) written since the rollups last looked.
+    _written_since: float | None
 
-    if TYPE_CHECKING:  # from QueriesMixin
+    if TYPE_CHECKING:  # from QueriesMixin and MaintenanceMixin
 
         def _conn(self) -> aiosqlite.Connection: ...
+
+        async def maintain(self, now: float | None = None) -> None: ...
 
     # -- enqueue (synchronous, never blocks) ----------------------------------------------------
 
     @property
     def pending(self) -> int:
         """Rows queued and not yet taken by a flush."""
-        return len(self._samples) + len(self._events) + len(self._targets)
+        return len(self._samples) + len(self._events) + len(self._messages) + len(self._targets)
 
-    def add_samples(self, samples: Iterable[Sample]) -> None:
-        """Queue samples for the next flush. NaN values are skipped (SQLite stores NaN as NULL)."""
+    def add_samples(self, samples: Iterable[Sample], counters: Collection[str] = ()) -> None:
+        """Queue samples for the next flush. NaN values are skipped (SQLite stores NaN as NULL).
+
+        ``counters`` names the metrics that are counters (rolled up as their increase); every
+        other metric is a gauge. A series keeps the kind of its newest samples."""
         self._check_open()
         rows = [
-            (float(s.ts), s.target, s.metric, value)
+            (
+                round(float(s.ts) * 1000),
+                s.target,
+                s.metric,
+                value,
+                "counter" if s.metric in counters else "gauge",
+            )
             for s in samples
             if not math.isnan(value := float(s.value))
         ]
@@ -101,12 +116,38 @@ class WriterMixin:
         self._trim(self._events)
         self._wake.set()
 
-    def upsert_targets(self, targets: Iterable[Target]) -> None:
-        """Queue targets to be inserted or updated (by id) at the next flush."""
+    def add_messages(self, messages: Iterable[LoggedMessage]) -> None:
+        """Queue message-log rows (metadata only: see :class:`~pacs_tui.model.LoggedMessage`)."""
         self._check_open()
+        rows = [
+            (
+                round(float(m.ts) * 1000),
+                m.link,
+                m.direction,
+                m.type,
+                m.control_id,
+                m.ack,
+                m.latency,
+                int(m.size),
+                m.sender,
+                m.receiver,
+                m.detail,
+            )
+            for m in messages
+        ]
+        if rows:
+            self._messages.extend(rows)
+            self._trim(self._messages)
+            self._wake.set()
+
+    def upsert_targets(self, targets: Iterable[Target]) -> None:
+        """Queue targets to be inserted or updated (by id) at the next flush, marked as seen
+        now: a target no longer configured ages out of the history with its rows."""
+        self._check_open()
+        now = self.clock()
         for target in targets:
             labels = json.dumps(dict(target.labels), default=str)
-            self._targets[target.id] = (target.id, str(target.kind), labels)
+            self._targets[target.id] = (target.id, str(target.kind), labels, now)
         self._wake.set()
 
     def _check_open(self) -> None:
@@ -133,48 +174,63 @@ class WriterMixin:
     async def _flush(self) -> None:
         async with self._lock:
             targets = list(self._targets.values())
-            samples, events = self._samples, self._events
-            if not (targets or samples or events):
+            samples, events, messages = self._samples, self._events, self._messages
+            if not (targets or samples or events or messages):
                 return
-            self._targets, self._samples, self._events = {}, [], []
+            self._targets, self._samples, self._events, self._messages = {}, [], [], []
             try:
                 async with self._transaction() as db:
+                    known = dict(self._series or await _read_series(db))
                     if targets:
                         await db.executemany(_UPSERT_TARGET, targets)
                     if samples:
-                        await db.executemany(_INSERT_SAMPLE, samples)
-                        for resolution in ("1m", "1h"):
-                            sql = _UPSERT_ROLLUP.format(table=_TABLE[resolution])
-                            await db.executemany(sql, _rollup(samples, _BUCKET[resolution]))
+                        raw = await self._raw_rows(db, samples, known)
+                        await db.executemany(_INSERT_RAW, raw)
                     if events:
                         await db.executemany(_INSERT_EVENT, events)
+                    if messages:
+                        await db.executemany(_INSERT_MESSAGE, messages)
             except BaseException:
                 # Put the batch back in front of anything queued meanwhile.
                 for target in targets:
                     self._targets.setdefault(target[0], target)
                 self._samples[:0] = samples
                 self._events[:0] = events
-                self._trim(self._samples)
-                self._trim(self._events)
+                self._messages[:0] = messages
+                for rows in (self._samples, self._events, self._messages):
+                    self._trim(rows)
                 raise
+            self._series = known
+            if samples:
+                oldest = min(row[0] for row in samples) / 1000
+                if self._written_since is None or oldest < self._written_since:
+                    self._written_since = oldest
 
-    async def run_retention(self, now: float | None = None) -> dict[str, int]:
-        """Delete rows older than each table's window; rows deleted per table."""
-        now = self.clock() if now is None else now
-        windows = {
-            "samples": self.retention.raw,
-            "samples_1m": self.retention.minute,
-            "samples_1h": self.retention.hour,
-            "events": self.retention.events,
-        }
-        deleted: dict[str, int] = {}
-        async with self._lock, self._transaction() as db:
-            for table, window in windows.items():
-                cursor = await db.execute(f"DELETE FROM {table} WHERE ts < ?", (now - window,))
-                deleted[table] = max(cursor.rowcount, 0)
-        if any(deleted.values()):
-            log.info("history retention deleted %s", deleted)
-        return deleted
+    @staticmethod
+    async def _raw_rows(
+        db: aiosqlite.Connection,
+        samples: list[_PendingSample],
+        known: dict[tuple[str, str], tuple[int, str]],
+    ) -> list[tuple[int, int, float]]:
+        """The samples as (series id, ts, value), adding series seen for the first time (and
+        updating a series whose kind changed) to ``known`` and the table."""
+        rows = []
+        taken: set[tuple[int, int]] = set()
+        for ts, target, metric, value, kind in samples:
+            entry = known.get((target, metric))
+            if entry is None or entry[1] != kind:
+                cursor = await db.execute(_NEW_SERIES, (target, metric, kind))
+                (series_id,) = await cursor.fetchone() or (None,)
+                await cursor.close()
+                if series_id is None:
+                    raise StoreError("the history did not give a new series an id")
+                entry = known[(target, metric)] = (int(series_id), kind)
+            key = (entry[0], ts)
+            while key in taken:  # two samples of a series in one millisecond: keep both
+                key = (entry[0], key[1] + 1)
+            taken.add(key)
+            rows.append((*key, value))
+        return rows
 
     @asynccontextmanager
     async def _transaction(self) -> AsyncIterator[aiosqlite.Connection]:
@@ -192,26 +248,28 @@ class WriterMixin:
                 raise _describe(self.path, exc, "write") from None
             raise
 
+    async def _run_upkeep(self) -> None:
+        """Rollups and retention every ``retention_interval``, in a task of their own: their
+        short transactions interleave with the flushes instead of delaying them."""
+        assert self.retention_interval is not None
+        while not self._stop.is_set():
+            try:
+                await self.maintain()
+            except UpkeepStopped:
+                return
+            except StoreError as exc:
+                log.error("history rollup or retention failed: %s", exc)
+            except Exception:
+                log.exception("history rollup or retention failed")
+            with suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), self.retention_interval)
+
     async def _run_writer(self) -> None:
-        loop = asyncio.get_running_loop()
-        next_retention = loop.time()
         failures = 0
         while not self._stop.is_set():
-            if self.retention_interval is not None and loop.time() >= next_retention:
-                try:
-                    await self.run_retention()
-                except StoreError as exc:
-                    log.error("history retention failed: %s", exc)
-                except Exception:
-                    log.exception("history retention failed")
-                next_retention = loop.time() + self.retention_interval
-            if not self.pending and not self._stop.is_set():
+            if not self.pending:
                 self._wake.clear()
-                timeout = None
-                if self.retention_interval is not None:
-                    timeout = max(next_retention - loop.time(), 0.0)
-                with suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), timeout)
+                await self._wake.wait()
                 continue
             # Let rows accumulate so each transaction carries flush_interval's worth; after
             # failures, back off (up to a minute) instead of retrying every interval.
@@ -233,3 +291,9 @@ class WriterMixin:
                         log.error(message + ": %s", self.pending, exc)
                     else:
                         log.exception(message, self.pending)
+
+
+async def _read_series(db: aiosqlite.Connection) -> dict[tuple[str, str], tuple[int, str]]:
+    """Every series' id and kind by (target, metric)."""
+    rows = await db.execute_fetchall("SELECT id, target, metric, kind FROM series")
+    return {(target, metric): (series, kind) for series, target, metric, kind in rows}

@@ -59,13 +59,13 @@ async def store(db_path: Path) -> AsyncIterator[Store]:
     ("window", "age", "expected"),
     [
         (HOUR, HOUR, "raw"),
-        (2 * HOUR, 2 * HOUR, "raw"),
-        (2 * HOUR + 1, 2 * HOUR + 1, "1m"),  # window too wide for raw
-        (HOUR, 3 * DAY, "1m"),  # narrow window but older than raw retention
-        (3 * DAY, 3 * DAY, "1m"),
-        (3 * DAY + 1, 3 * DAY + 1, "1h"),
+        (6 * HOUR, 6 * HOUR, "raw"),
+        (6 * HOUR + 1, 6 * HOUR + 1, "5m"),  # window too wide for raw
+        (HOUR, 2 * DAY, "5m"),  # narrow window but older than raw retention
+        (7 * DAY, 7 * DAY, "5m"),
+        (7 * DAY + 1, 7 * DAY + 1, "1h"),
         (30 * DAY, 30 * DAY, "1h"),
-        (HOUR, 60 * DAY, "1h"),  # older than minute retention
+        (HOUR, 60 * DAY, "1h"),  # older than the 5-minute tier's retention
     ],
 )
 def test_choose_resolution(window: float, age: float, expected: str) -> None:
@@ -73,14 +73,20 @@ def test_choose_resolution(window: float, age: float, expected: str) -> None:
 
 
 def test_choose_resolution_follows_retention() -> None:
-    short = Retention(raw=HOUR / 2, minute=DAY)
-    assert choose_resolution(HOUR / 4, HOUR, short) == "1m"
+    short = Retention(raw=HOUR / 2, five_minute=DAY)
+    assert choose_resolution(HOUR / 4, HOUR, short) == "5m"
     assert choose_resolution(HOUR, 2 * DAY, short) == "1h"
 
 
 def test_retention_defaults() -> None:
     r = Retention()
-    assert (r.raw, r.minute, r.hour, r.events) == (48 * HOUR, 30 * DAY, 730 * DAY, 90 * DAY)
+    assert (r.raw, r.five_minute, r.hour, r.events, r.messages) == (
+        24 * HOUR,
+        35 * DAY,
+        400 * DAY,
+        400 * DAY,
+        14 * DAY,
+    )
 
 
 # -- file and schema ------------------------------------------------------------------------
@@ -93,10 +99,21 @@ async def test_new_file_is_private_and_versioned(store: Store, db_path: Path) ->
     assert mode(Path(f"{db_path}-wal")) == 0o600
     assert mode(db_path.parent) == 0o700
     assert rows(db_path, "PRAGMA user_version") == [(SCHEMA_VERSION,)]
-    assert SCHEMA_VERSION == 1
+    assert SCHEMA_VERSION == 2
     assert rows(db_path, "PRAGMA journal_mode") == [("wal",)]
     tables = {r[0] for r in rows(db_path, "SELECT name FROM sqlite_master WHERE type='table'")}
-    assert {"targets", "samples", "samples_1m", "samples_1h", "events"} <= tables
+    assert tables == {
+        "targets",
+        "series",
+        "raw",
+        "rollup_5m",
+        "rollup_1h",
+        "rollup_done",
+        "events",
+        "messages",
+    }
+    # The raw samples through the view scripts and the README's sqlite3 lines use:
+    assert rows(db_path, "SELECT ts, target, metric, value FROM samples") == [(T0, "a", "m", 1.0)]
 
 
 async def test_existing_loose_file_is_tightened(tmp_path: Path) -> None:
@@ -182,33 +199,6 @@ async def test_nan_samples_are_skipped(store: Store) -> None:
     assert await store.samples() == [Sample(T0, "a", "m", 2.0)]
 
 
-async def test_rollups_combine_across_flushes(store: Store) -> None:
-    minute = T0 + 120
-    store.add_samples([Sample(minute + 1, "a", "m", 2.0), Sample(minute + 10, "a", "m", 4.0)])
-    await store.flush()
-    store.add_samples(
-        [
-            Sample(minute + 30, "a", "m", 9.0),
-            Sample(minute + 61, "a", "m", 100.0),  # next minute, same hour
-            Sample(minute + 5, "a", "other", 1.0),
-        ]
-    )
-    await store.flush()
-
-    one_minute = rows(
-        store.path,
-        "SELECT ts, min, max, avg, count FROM samples_1m "
-        "WHERE target='a' AND metric='m' ORDER BY ts",
-    )
-    assert one_minute == [(minute, 2.0, 9.0, 5.0, 3), (minute + 60, 100.0, 100.0, 100.0, 1)]
-    one_hour = rows(
-        store.path,
-        "SELECT ts, min, max, avg, count FROM samples_1h WHERE target='a' AND metric='m'",
-    )
-    assert one_hour == [(T0, 2.0, 100.0, pytest.approx(115 / 4), 4)]
-    assert rows(store.path, "SELECT count FROM samples_1m WHERE metric='other'") == [(1,)]
-
-
 async def test_background_writer_flushes_by_itself(db_path: Path) -> None:
     s = await Store.open(db_path, flush_interval=0.05, retention_interval=None)
     try:
@@ -256,7 +246,6 @@ async def test_failed_flush_keeps_rows_and_writes_nothing(
     monkeypatch.undo()
     await store.flush()
     assert await store.samples() == [Sample(T0, "a", "m", 1.0)]
-    assert rows(store.path, "SELECT count FROM samples_1m") == [(1,)]
     assert [e.summary for e in await store.events()] == ["x"]
 
 
@@ -293,41 +282,57 @@ async def test_retention_deletes_old_raw_but_keeps_rollups(store: Store) -> None
     now = T0 + 10 * DAY
     old, recent = now - 3 * DAY, now - HOUR
     store.add_samples([Sample(old, "a", "m", 1.0), Sample(recent, "a", "m", 2.0)])
-    store.add_event(Event(now - 100 * DAY, "a", "probe", None, "ancient"))
+    store.add_event(Event(now - 500 * DAY, "a", "probe", None, "ancient"))
     store.add_event(Event(now - DAY, "a", "probe", None, "yesterday"))
     await store.flush()
+    await store.roll_up(now=now)
 
     deleted = await store.run_retention(now=now)
 
-    assert deleted == {"samples": 1, "samples_1m": 0, "samples_1h": 0, "events": 1}
+    assert deleted == {"raw": 1, "rollup_5m": 0, "rollup_1h": 0, "events": 1, "messages": 0}
     assert await store.samples() == [Sample(recent, "a", "m", 2.0)]
-    assert rows(store.path, "SELECT count(*) FROM samples_1m") == [(2,)]
-    assert rows(store.path, "SELECT count(*) FROM samples_1h") == [(2,)]
+    day_ago = await store.series("a", "m", since=old - HOUR, until=old + HOUR)
+    assert [(p.avg, p.count) for p in day_ago] == [(1.0, 1)]  # from the 5-minute tier
     assert [e.summary for e in await store.events()] == ["yesterday"]
 
-    # Much later the rollups age out too, each by its own window.
+    # Much later the tiers age out too, each by its own window (a row at a time: the 5-minute
+    # tier keeps a day of one series in a row, the hourly tier 12 days).
+    await store.roll_up(now=now + HOUR)  # the hour of the recent sample closed
     deleted = await store.run_retention(now=now + 40 * DAY)
-    assert deleted == {"samples": 1, "samples_1m": 2, "samples_1h": 0, "events": 0}
-    deleted = await store.run_retention(now=now + 731 * DAY)
-    assert deleted == {"samples": 0, "samples_1m": 0, "samples_1h": 2, "events": 1}
+    assert deleted == {"raw": 1, "rollup_5m": 2, "rollup_1h": 0, "events": 0, "messages": 0}
+    assert len(await store.series("a", "m", since=old - HOUR, until=now)) == 2  # hourly
+    deleted = await store.run_retention(now=now + 450 * DAY)
+    hour_rows = len({int(t // (12 * DAY)) for t in (old, recent)})
+    assert deleted == {
+        "raw": 0,
+        "rollup_5m": 0,
+        "rollup_1h": hour_rows,
+        "events": 1,
+        "messages": 0,
+    }
+    assert await store.series("a", "m", since=old - HOUR, until=now) == []
 
 
 async def test_retention_job_runs_in_writer(db_path: Path) -> None:
     async with Store(db_path, retention_interval=None) as s:
         s.add_samples([Sample(time.time() - 5 * DAY, "a", "m", 1.0)])
+        s.add_samples([Sample(time.time() - 2 * DAY, "a", "m", 3.0)])
     async with Store(db_path, retention_interval=3600) as s:
         for _ in range(100):
             if not await s.samples():
                 break
             await asyncio.sleep(0.02)
         assert await s.samples() == []
+        # Rolled up before the raw samples went: both are in the 5-minute tier.
+        kept = await s.series("a", "m", since=time.time() - 6 * DAY, until=time.time())
+        assert [p.avg for p in kept] == [1.0, 3.0]
 
 
 # -- queries ----------------------------------------------------------------------------------
 
 
 async def test_series_uses_raw_for_one_hour(store: Store) -> None:
-    now = time.time()
+    now = float(int(time.time()))  # whole seconds: times are kept to the millisecond
     store.add_samples(
         [
             Sample(now - 1800, "a", "m", 1.0),
@@ -352,7 +357,7 @@ async def test_series_uses_raw_for_one_hour(store: Store) -> None:
 async def test_series_of_many_targets_is_each_ones_series(store: Store, window: float) -> None:
     """One query for a table's trend column gives what one query per target would, for more
     targets than one SQL statement may name (chunks of 500)."""
-    now = time.time()
+    now = float(int(time.time()))  # whole seconds: times are kept to the millisecond
     targets = [f"n{i}" for i in range(1203)]
     store.add_samples(
         Sample(now - 50 * (i % 7 + 1), t, "m", float(i)) for i, t in enumerate(targets[:1200])
@@ -370,7 +375,7 @@ async def test_series_of_many_targets_is_each_ones_series(store: Store, window: 
 
 
 async def test_series_uses_hour_table_for_thirty_days(store: Store) -> None:
-    now = time.time()
+    now = float(int(time.time()))  # whole seconds: times are kept to the millisecond
     hour = math.floor((now - 10 * DAY) / HOUR) * HOUR
     store.add_samples(
         [
@@ -382,6 +387,7 @@ async def test_series_uses_hour_table_for_thirty_days(store: Store) -> None:
         ]
     )
     await store.flush()
+    await store.roll_up(now=now)
 
     points = await store.series("a", "m", since=now - 30 * DAY, until=now)
 
@@ -391,15 +397,25 @@ async def test_series_uses_hour_table_for_thirty_days(store: Store) -> None:
     ]
 
 
-async def test_series_uses_minute_table_for_a_day(store: Store) -> None:
-    now = time.time()
-    minute = math.floor((now - 5 * HOUR) / 60) * 60
-    store.add_samples([Sample(minute + 1, "a", "m", 1.0), Sample(minute + 2, "a", "m", 3.0)])
+async def test_series_uses_five_minute_tier_for_a_day(store: Store) -> None:
+    now = float(int(time.time()))
+    bucket = math.floor((now - 20 * HOUR) / 300) * 300
+    store.add_samples(
+        [
+            Sample(bucket + 1, "a", "m", 1.0),
+            Sample(bucket + 200, "a", "m", 3.0),
+            Sample(bucket + 301, "a", "m", 8.0),
+        ]
+    )
     await store.flush()
+    await store.roll_up(now=now)
 
     points = await store.series("a", "m", since=now - DAY)
 
-    assert points == [SeriesPoint(minute, 1.0, 3.0, 2.0, 2)]
+    assert points == [
+        SeriesPoint(bucket, 1.0, 3.0, 2.0, 2),
+        SeriesPoint(bucket + 300, 8.0, 8.0, 8.0, 1),
+    ]
 
 
 async def test_events_limit_returns_most_recent_ascending(store: Store) -> None:

@@ -1,0 +1,339 @@
+"""The store's upkeep, as a mixin of :class:`~pacs_tui.store.Store`: rolling closed buckets
+up into the 5-minute and hourly tiers, and deleting what is past each table's retention.
+
+Both run in the writer's task between flushes, as many short transactions (one slice of the
+series at a time) so that neither a flush nor a reader ever waits long for them; the longest
+is kept in ``longest_hold`` (``bench/history_year.py`` prints it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import aiosqlite
+
+from pacs_tui.store.errors import UpkeepStopped
+from pacs_tui.store.schema import Retention
+from pacs_tui.store.tiers import (
+    FIVE_MINUTES,
+    HOURLY,
+    ROW_BYTES,
+    SLOT,
+    TIERS,
+    Tier,
+    increase,
+    merge,
+    pack,
+)
+from pacs_tui.store.writer import _read_series
+
+log = logging.getLogger("pacs_tui.store")
+
+#: Series handled per transaction of a rollup or a retention run.
+SERIES_PER_STEP = 500
+#: Rows deleted per transaction from the events and the message log.
+ROWS_PER_STEP = 5_000
+#: A bucket is rolled up this long after it ends (late results: a check's timeout).
+ROLLUP_GRACE = 120
+
+_SPLICE = (
+    "UPDATE {table} SET data = CAST(substr(data, 1, ?) || ? || substr(data, ?) AS BLOB) "
+    "WHERE id = ?"
+)
+_NEW_ROW = (
+    f"INSERT INTO {{table}}(id, data) VALUES (?, zeroblob({ROW_BYTES})) ON CONFLICT DO NOTHING"
+)
+
+
+class MaintenanceMixin:
+    """Rollups and retention; :class:`~pacs_tui.store.Store` sets these attributes."""
+
+    path: Path
+    retention: Retention
+    clock: Callable[[], float]
+    _lock: asyncio.Lock
+    _stop: asyncio.Event
+    _written_since: float | None
+    _series: dict[tuple[str, str], tuple[int, str]] | None
+    longest_hold: float
+
+    if TYPE_CHECKING:  # from WriterMixin and QueriesMixin
+
+        def _transaction(self) -> AbstractAsyncContextManager[aiosqlite.Connection]: ...
+
+        def _conn(self) -> aiosqlite.Connection: ...
+
+    async def maintain(self, now: float | None = None) -> None:
+        """Roll up every closed bucket, then apply the retention."""
+        now = self.clock() if now is None else now
+        await self.roll_up(now)
+        await self.run_retention(now)
+
+    @asynccontextmanager
+    async def _step(self) -> AsyncIterator[aiosqlite.Connection]:
+        """One short write transaction of the upkeep, timed."""
+        if self._stop.is_set():
+            raise UpkeepStopped  # close() is waiting: leave the rest for the next start
+        async with self._lock:
+            started = time.perf_counter()
+            async with self._transaction() as db:
+                yield db
+            self.longest_hold = max(self.longest_hold, time.perf_counter() - started)
+        await asyncio.sleep(0)  # let a flush or a reader in between two steps
+
+    async def _series_ids(self) -> list[int]:
+        return [row[0] for row in await self._conn().execute_fetchall("SELECT id FROM series")]
+
+    async def _done(self, tier: Tier) -> int | None:
+        rows = list(
+            await self._conn().execute_fetchall(
+                "SELECT until FROM rollup_done WHERE tier = ?", (tier.name,)
+            )
+        )
+        return int(rows[0][0]) if rows else None
+
+    async def _first_raw(self, at_or_after_ms: int) -> int | None:
+        """The time (ms) of the oldest raw sample at or after a time, over every series."""
+        rows = list(
+            await self._conn().execute_fetchall(
+                "SELECT min((SELECT ts FROM raw WHERE series = s.id AND ts >= ? "
+                "ORDER BY ts LIMIT 1)) FROM series s",
+                (at_or_after_ms,),
+            )
+        )
+        return None if not rows or rows[0][0] is None else int(rows[0][0])
+
+    # -- rollups --------------------------------------------------------------------------------
+
+    async def roll_up(self, now: float | None = None) -> int:
+        """Roll every bucket that closed (``ROLLUP_GRACE`` ago) into the tiers: 5-minute
+        buckets from the raw samples, hourly ones from the 5-minute buckets. A sample written
+        late into a bucket already rolled up has that bucket rolled up again. Returns the
+        number of buckets rolled."""
+        now = self.clock() if now is None else now
+        horizon = int(now) - ROLLUP_GRACE
+        rolled = 0
+        done = await self._done(FIVE_MINUTES)
+        late, self._written_since = self._written_since, None
+        if late is not None and (done is None or late < done):
+            done = FIVE_MINUTES.bucket_start(late) if done is not None else None
+        if done is None:
+            first = await self._first_raw(0)
+            if first is None:
+                return 0
+            done = FIVE_MINUTES.bucket_start(first / 1000)
+        started = done
+        while done + FIVE_MINUTES.bucket <= horizon:
+            if await self._roll_five_minutes(await self._series_ids(), done):
+                rolled += 1
+                done += FIVE_MINUTES.bucket
+            else:  # skip the stretch with no samples at all (the collector was stopped)
+                nxt = await self._first_raw((done + FIVE_MINUTES.bucket) * 1000)
+                last = FIVE_MINUTES.bucket_start(horizon)
+                ahead = last if nxt is None else FIVE_MINUTES.bucket_start(nxt / 1000)
+                done = max(done + FIVE_MINUTES.bucket, min(ahead, last))
+            await self._set_done(FIVE_MINUTES, done)
+        hours_done = await self._done(HOURLY)
+        if late is not None and hours_done is not None and late < hours_done:
+            hours_done = HOURLY.bucket_start(late)
+        if hours_done is None:
+            hours_done = HOURLY.bucket_start(started)
+        while hours_done + HOURLY.bucket <= done:
+            if await self._roll_hour(await self._series_ids(), hours_done):
+                rolled += 1
+                hours_done += HOURLY.bucket
+            else:
+                nxt = await self._first_raw((hours_done + HOURLY.bucket) * 1000)
+                last = HOURLY.bucket_start(done)
+                ahead = last if nxt is None else HOURLY.bucket_start(nxt / 1000)
+                hours_done = max(hours_done + HOURLY.bucket, min(ahead, last))
+            await self._set_done(HOURLY, hours_done)
+        return rolled
+
+    async def _set_done(self, tier: Tier, until: int) -> None:
+        async with self._step() as db:
+            await db.execute(
+                "INSERT INTO rollup_done(tier, until) VALUES (?, ?) "
+                "ON CONFLICT(tier) DO UPDATE SET until = excluded.until",
+                (tier.name, until),
+            )
+
+    async def _roll_five_minutes(self, ids: list[int], start: int) -> bool:
+        """One 5-minute bucket from the raw samples; whether any series had samples in it."""
+        low, high = start * 1000, (start + FIVE_MINUTES.bucket) * 1000
+        any_rows = False
+        for first in range(0, len(ids), SERIES_PER_STEP):
+            part = ids[first : first + SERIES_PER_STEP]
+            async with self._step() as db:
+                slots = await self._five_minute_slots(db, part[0], part[-1], low, high)
+                if slots:
+                    any_rows = True
+                    await self._write_slots(db, FIVE_MINUTES, start, slots)
+        return any_rows
+
+    @staticmethod
+    async def _five_minute_slots(
+        db: aiosqlite.Connection, lo_id: int, hi_id: int, low: int, high: int
+    ) -> dict[int, bytes]:
+        slots: dict[int, bytes] = {}
+        # The join drives the raw table's (series, ts) key once per series: a seek each,
+        # where "WHERE ts BETWEEN" alone would read every series' whole day.
+        for series, lo, hi, avg, count in await db.execute_fetchall(
+            "SELECT s.id, min(r.value), max(r.value), avg(r.value), count(*) FROM series s "
+            "JOIN raw r ON r.series = s.id AND r.ts >= ? AND r.ts < ? "
+            "WHERE s.id BETWEEN ? AND ? AND s.kind != 'counter' GROUP BY s.id",
+            (low, high, lo_id, hi_id),
+        ):
+            slots[series] = pack(lo, hi, avg, count)
+        values: dict[int, list[float]] = {}
+        for series, value in await db.execute_fetchall(
+            "SELECT s.id, r.value FROM series s "
+            "JOIN raw r ON r.series = s.id AND r.ts >= ? AND r.ts < ? "
+            "WHERE s.id BETWEEN ? AND ? AND s.kind = 'counter' ORDER BY s.id, r.ts",
+            (low, high, lo_id, hi_id),
+        ):
+            values.setdefault(series, []).append(value)
+        if values:
+            marks = ",".join("?" * len(values))
+            before = {
+                series: value
+                for series, value in await db.execute_fetchall(
+                    "SELECT s.id, (SELECT value FROM raw WHERE series = s.id AND ts < ? "
+                    f"ORDER BY ts DESC LIMIT 1) FROM series s WHERE s.id IN ({marks})",
+                    (low, *values),
+                )
+            }
+            for series, run in values.items():
+                up = increase(before.get(series), run)
+                slots[series] = pack(up, up, up, len(run))
+        return slots
+
+    async def _roll_hour(self, ids: list[int], start: int) -> bool:
+        """One hourly bucket from its twelve 5-minute buckets; whether any series had data."""
+        first_slot = FIVE_MINUTES.slot_of(start)
+        chunk = int(start // FIVE_MINUTES.span)
+        per_hour = HOURLY.bucket // FIVE_MINUTES.bucket
+        had = False
+        for first in range(0, len(ids), SERIES_PER_STEP):
+            part = ids[first : first + SERIES_PER_STEP]
+            async with self._step() as db:
+                rows = await db.execute_fetchall(
+                    "SELECT s.id, s.kind, substr(r.data, ?, ?) FROM series s "
+                    "JOIN rollup_5m r ON r.id = (s.id << 20 | ?) WHERE s.id BETWEEN ? AND ?",
+                    (first_slot * SLOT.size + 1, per_hour * SLOT.size, chunk, part[0], part[-1]),
+                )
+                slots: dict[int, bytes] = {}
+                for series, kind, data in rows:
+                    if len(data) != per_hour * SLOT.size:
+                        continue
+                    merged = merge(kind, SLOT.iter_unpack(data))
+                    if merged is not None:
+                        slots[series] = merged
+                if slots:
+                    had = True
+                    await self._write_slots(db, HOURLY, start, slots)
+        return had
+
+    @staticmethod
+    async def _write_slots(
+        db: aiosqlite.Connection, tier: Tier, start: int, slots: dict[int, bytes]
+    ) -> None:
+        offset = tier.slot_of(start) * SLOT.size
+        rows = [(tier.row_id(series, start), data) for series, data in slots.items()]
+        await db.executemany(_NEW_ROW.format(table=tier.table), [(rid,) for rid, _ in rows])
+        await db.executemany(
+            _SPLICE.format(table=tier.table),
+            [(offset, data, offset + SLOT.size + 1, rid) for rid, data in rows],
+        )
+
+    # -- retention ------------------------------------------------------------------------------
+
+    async def run_retention(self, now: float | None = None) -> dict[str, int]:
+        """Delete rows older than each table's window, a slice at a time; rows deleted per
+        table. Series and targets that are no longer configured and have nothing left go too."""
+        now = self.clock() if now is None else now
+        deleted = {"raw": 0, "rollup_5m": 0, "rollup_1h": 0, "events": 0, "messages": 0}
+        raw_before = int((now - self.retention.raw) * 1000)
+        windows = {FIVE_MINUTES: self.retention.five_minute, HOURLY: self.retention.hour}
+        ids = await self._series_ids()
+        for first in range(0, len(ids), SERIES_PER_STEP):
+            part = ids[first : first + SERIES_PER_STEP]
+            async with self._step() as db:
+                deleted["raw"] += await _delete_each(
+                    db,
+                    "DELETE FROM raw WHERE series = ? AND ts < ?",
+                    [(series, raw_before) for series in part],
+                )
+                for tier, window in windows.items():
+                    deleted[tier.table] += await _delete_each(
+                        db,
+                        f"DELETE FROM {tier.table} WHERE id >= ? AND id < ?",
+                        [tier.rows_before(series, now - window) for series in part],
+                    )
+        for table, column, window in (
+            ("events", "rowid", self.retention.events),
+            ("messages", "id", self.retention.messages),
+        ):
+            cutoff = now - window if table == "events" else int((now - window) * 1000)
+            while True:
+                async with self._step() as db:
+                    cursor = await db.execute(
+                        f"DELETE FROM {table} WHERE {column} IN (SELECT {column} FROM {table} "
+                        f"WHERE ts < ? LIMIT {ROWS_PER_STEP})",
+                        (cutoff,),
+                    )
+                    count = max(cursor.rowcount, 0)
+                deleted[table] += count
+                if count < ROWS_PER_STEP:
+                    break
+        await self._age_out(ids, now)
+        if any(deleted.values()):
+            log.info("history retention deleted %s", {k: v for k, v in deleted.items() if v})
+        return deleted
+
+    async def _age_out(self, ids: list[int], now: float) -> None:
+        """Drop the series with no sample left in any table, and the targets no longer
+        configured (not seen within the event retention) with no series and no events."""
+        empty = " AND ".join(
+            [
+                "NOT EXISTS (SELECT 1 FROM raw WHERE series = s.id)",
+                *(
+                    f"NOT EXISTS (SELECT 1 FROM {tier.table} WHERE id >= s.id << 20 "
+                    f"AND id < (s.id + 1) << 20)"
+                    for tier in TIERS
+                ),
+            ]
+        )
+        for first in range(0, len(ids), SERIES_PER_STEP):
+            part = ids[first : first + SERIES_PER_STEP]
+            async with self._step() as db:
+                await db.execute(
+                    f"DELETE FROM series WHERE id IN (SELECT s.id FROM series s "
+                    f"WHERE s.id BETWEEN ? AND ? AND {empty})",
+                    (part[0], part[-1]),
+                )
+        async with self._step() as db:
+            await db.execute(
+                "DELETE FROM targets WHERE seen < ? "
+                "AND NOT EXISTS (SELECT 1 FROM series WHERE series.target = targets.id) "
+                "AND NOT EXISTS (SELECT 1 FROM events WHERE events.target = targets.id)",
+                (now - self.retention.events,),
+            )
+            # The writer's ids must not name a series that is gone.
+            self._series = await _read_series(db)
+
+
+async def _delete_each(db: aiosqlite.Connection, sql: str, params: list[tuple[int, int]]) -> int:
+    cursor = await db.executemany(sql, params)  # rowcount: the rows of every statement
+    count = max(cursor.rowcount, 0)
+    await cursor.close()
+    return count
+
+
+__all__ = ["ROLLUP_GRACE", "SERIES_PER_STEP", "MaintenanceMixin"]
