@@ -242,6 +242,12 @@ class Store(WriterMixin, MaintenanceMixin, QueriesMixin):
             version = await self._check_identity(db)
             if version == 0:
                 raise StoreError(f"the history {self.path} is empty: nothing recorded yet")
+            if version < SCHEMA_VERSION:  # upgrading is a write: the writer does it
+                raise StoreError(
+                    f"the history {self.path} was written by an older pacs-tui (schema "
+                    f"version {version}, this one reads {SCHEMA_VERSION}): start `pacs-tui "
+                    "collect` or `pacs-tui run` on it once to upgrade it, then read it again"
+                )
         except BaseException:
             await db.close()
             raise

@@ -36,7 +36,7 @@ from pacs_tui.store.writer import _read_series
 log = logging.getLogger("pacs_tui.store")
 
 #: Series handled per transaction of a rollup or a retention run.
-SERIES_PER_STEP = 500
+SERIES_PER_STEP = 200
 #: Rows deleted per transaction from the events and the message log.
 ROWS_PER_STEP = 5_000
 #: A bucket is rolled up this long after it ends (late results: a check's timeout).
@@ -88,7 +88,10 @@ class MaintenanceMixin:
         await asyncio.sleep(0)  # let a flush or a reader in between two steps
 
     async def _series_ids(self) -> list[int]:
-        return [row[0] for row in await self._conn().execute_fetchall("SELECT id FROM series")]
+        return [
+            row[0]
+            for row in await self._conn().execute_fetchall("SELECT id FROM series ORDER BY id")
+        ]
 
     async def _done(self, tier: Tier) -> int | None:
         rows = list(
