@@ -324,6 +324,10 @@ class Store(WriterMixin, MaintenanceMixin, QueriesMixin):
             log.warning("SQLite refused WAL mode; concurrent readers may block the writer")
         await db.execute("PRAGMA synchronous=NORMAL")
         await db.execute("PRAGMA busy_timeout=5000")
+        # Each flush touches the newest page of every series that reported (raw rows are
+        # kept in series order): 32 MiB keeps those pages of 4,000 series in memory instead of
+        # reading them back at every flush (the default 2 MiB held 500).
+        await db.execute("PRAGMA cache_size=-32768")
 
     def _identity_from_header(self, header: bytes) -> int | None:
         """The ``application_id`` in a history's header, None for an empty (new) file.
