@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -171,8 +171,7 @@ class MaintenanceMixin:
         """One 5-minute bucket from the raw samples; whether any series had samples in it."""
         low, high = start * 1000, (start + FIVE_MINUTES.bucket) * 1000
         any_rows = False
-        for first in range(0, len(ids), SERIES_PER_STEP):
-            part = ids[first : first + SERIES_PER_STEP]
+        for part in _slices(ids):
             async with self._step() as db:
                 slots = await self._five_minute_slots(db, part[0], part[-1], low, high)
                 if slots:
@@ -223,8 +222,7 @@ class MaintenanceMixin:
         chunk = int(start // FIVE_MINUTES.span)
         per_hour = HOURLY.bucket // FIVE_MINUTES.bucket
         had = False
-        for first in range(0, len(ids), SERIES_PER_STEP):
-            part = ids[first : first + SERIES_PER_STEP]
+        for part in _slices(ids):
             async with self._step() as db:
                 rows = await db.execute_fetchall(
                     "SELECT s.id, s.kind, substr(r.data, ?, ?) FROM series s "
@@ -265,8 +263,7 @@ class MaintenanceMixin:
         raw_before = int((now - self.retention.raw) * 1000)
         windows = {FIVE_MINUTES: self.retention.five_minute, HOURLY: self.retention.hour}
         ids = await self._series_ids()
-        for first in range(0, len(ids), SERIES_PER_STEP):
-            part = ids[first : first + SERIES_PER_STEP]
+        for part in _slices(ids):
             async with self._step() as db:
                 deleted["raw"] += await _delete_each(
                     db,
@@ -313,8 +310,7 @@ class MaintenanceMixin:
                 ),
             ]
         )
-        for first in range(0, len(ids), SERIES_PER_STEP):
-            part = ids[first : first + SERIES_PER_STEP]
+        for part in _slices(ids):
             async with self._step() as db:
                 await db.execute(
                     f"DELETE FROM series WHERE id IN (SELECT s.id FROM series s "
@@ -330,6 +326,12 @@ class MaintenanceMixin:
             )
             # The writer's ids must not name a series that is gone.
             self._series = await _read_series(db)
+
+
+def _slices(ids: list[int]) -> Iterator[list[int]]:
+    """The series ids a step at a time."""
+    for first in range(0, len(ids), SERIES_PER_STEP):
+        yield ids[first : first + SERIES_PER_STEP]
 
 
 async def _delete_each(db: aiosqlite.Connection, sql: str, params: list[tuple[int, int]]) -> int:
