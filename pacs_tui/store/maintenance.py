@@ -39,6 +39,8 @@ log = logging.getLogger("pacs_tui.store")
 SERIES_PER_STEP = 200
 #: Rows deleted per transaction from the events and the message log.
 ROWS_PER_STEP = 5_000
+#: How often the retention also looks for series and targets left with nothing.
+AGE_OUT_EVERY = 3600.0
 #: A bucket is rolled up this long after it ends (late results: a check's timeout).
 ROLLUP_GRACE = 120
 
@@ -60,6 +62,7 @@ class MaintenanceMixin:
     _lock: asyncio.Lock
     _stop: asyncio.Event
     _written_since: float | None
+    _aged_at: float | None = None
     _series: dict[tuple[str, str], tuple[int, str]] | None
     longest_hold: float
 
@@ -292,7 +295,9 @@ class MaintenanceMixin:
                 deleted[table] += count
                 if count < ROWS_PER_STEP:
                     break
-        await self._age_out(ids, now)
+        if self._aged_at is None or not 0 <= now - self._aged_at < AGE_OUT_EVERY:
+            await self._age_out(ids, now)
+            self._aged_at = now
         if any(deleted.values()):
             log.info("history retention deleted %s", {k: v for k, v in deleted.items() if v})
         return deleted
