@@ -96,7 +96,7 @@ class Store(WriterMixin, MaintenanceMixin, QueriesMixin):
         self._messages: list[_MessageRow] = []
         self._targets: dict[str, _TargetRow] = {}
         self._series: dict[tuple[str, str], tuple[int, str]] | None = None  # read at 1st flush
-        self._written_since: float | None = None
+        self._active: set[str] = set()
         #: The longest transaction the rollups and the retention have held, in seconds.
         self.longest_hold = 0.0
 

@@ -31,7 +31,6 @@ from pacs_tui.store.tiers import (
     merge,
     pack,
 )
-from pacs_tui.store.writer import _read_series
 
 log = logging.getLogger("pacs_tui.store")
 
@@ -61,7 +60,7 @@ class MaintenanceMixin:
     clock: Callable[[], float]
     _lock: asyncio.Lock
     _stop: asyncio.Event
-    _written_since: float | None
+    _active: set[str]
     _aged_at: float | None = None
     _series: dict[tuple[str, str], tuple[int, str]] | None
     longest_hold: float
@@ -120,15 +119,12 @@ class MaintenanceMixin:
     async def roll_up(self, now: float | None = None) -> int:
         """Roll every bucket that closed (``ROLLUP_GRACE`` ago) into the tiers: 5-minute
         buckets from the raw samples, hourly ones from the 5-minute buckets. A sample written
-        late into a bucket already rolled up has that bucket rolled up again. Returns the
-        number of buckets rolled."""
+        late into a bucket already rolled up has that bucket rolled up again (the flush that
+        wrote it moved ``rollup_done`` back). Returns the number of buckets rolled."""
         now = self.clock() if now is None else now
         horizon = int(now) - ROLLUP_GRACE
         rolled = 0
-        done = await self._done(FIVE_MINUTES)
-        late, self._written_since = self._written_since, None
-        if late is not None and (done is None or late < done):
-            done = FIVE_MINUTES.bucket_start(late) if done is not None else None
+        done = await self._done(FIVE_MINUTES)  # a flush of late samples lowered it
         if done is None:
             first = await self._first_raw(0)
             if first is None:
@@ -146,8 +142,6 @@ class MaintenanceMixin:
                 done = max(done + FIVE_MINUTES.bucket, min(ahead, last))
             await self._set_done(FIVE_MINUTES, done)
         hours_done = await self._done(HOURLY)
-        if late is not None and hours_done is not None and late < hours_done:
-            hours_done = HOURLY.bucket_start(late)
         if hours_done is None:
             hours_done = HOURLY.bucket_start(started)
         while hours_done + HOURLY.bucket <= done:
@@ -317,20 +311,28 @@ class MaintenanceMixin:
         )
         for part in _slices(ids):
             async with self._step() as db:
-                await db.execute(
+                gone = await db.execute_fetchall(
                     f"DELETE FROM series WHERE id IN (SELECT s.id FROM series s "
-                    f"WHERE s.id BETWEEN ? AND ? AND {empty})",
+                    f"WHERE s.id BETWEEN ? AND ? AND {empty}) RETURNING target, metric",
                     (part[0], part[-1]),
                 )
+                # In the same step: a flush between two steps must not write under a gone id.
+                for target, metric in gone:
+                    if self._series is not None:
+                        self._series.pop((target, metric), None)
+        active, self._active = self._active, set()
         async with self._step() as db:
+            # Targets that reported since the last look are still configured.
+            await db.executemany(
+                "UPDATE targets SET seen = max(seen, ?) WHERE id = ?",
+                [(now, target) for target in active],
+            )
             await db.execute(
                 "DELETE FROM targets WHERE seen < ? "
                 "AND NOT EXISTS (SELECT 1 FROM series WHERE series.target = targets.id) "
                 "AND NOT EXISTS (SELECT 1 FROM events WHERE events.target = targets.id)",
                 (now - self.retention.events,),
             )
-            # The writer's ids must not name a series that is gone.
-            self._series = await _read_series(db)
 
 
 def _slices(ids: list[int]) -> Iterator[list[int]]:

@@ -142,6 +142,9 @@ class QueriesMixin:
         self, tier: Tier, series: int, kind: str, since: float, end: float
     ) -> list[SeriesPoint]:
         start = tier.bucket_start(since)
+        # Where the rollups stand, read before their rows: every row below it was committed
+        # first, so an upkeep step between the two reads cannot leave a gap.
+        done = await self._fetch("SELECT until FROM rollup_done WHERE tier = ?", (tier.name,))
         points: list[SeriesPoint] = []
         for row_id, data in await self._fetch(
             f"SELECT id, data FROM {tier.table} WHERE id >= ? AND id <= ? ORDER BY id",
@@ -150,7 +153,6 @@ class QueriesMixin:
             points.extend(p for p in unpack_row(tier, row_id, data) if start <= p.ts <= end)
         # Buckets not rolled up yet (the last minutes, up to an hour for the hourly tier)
         # come from the raw samples, as the rollup will make them.
-        done = await self._fetch("SELECT until FROM rollup_done WHERE tier = ?", (tier.name,))
         tail = max(int(done[0][0]) if done else start, start)
         if tail <= end:
             points = [p for p in points if p.ts < tail]

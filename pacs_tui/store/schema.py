@@ -109,8 +109,9 @@ _V1: tuple[str, ...] = (
 # :func:`pacs_tui.store.migrate.to_v2` and then dropped; ``samples`` becomes a view.
 _V2: tuple[str, ...] = (
     "ALTER TABLE targets ADD COLUMN seen REAL NOT NULL DEFAULT 0",
+    # AUTOINCREMENT: the id of a series that aged out is never given to a new one.
     """CREATE TABLE series (
-        id INTEGER PRIMARY KEY,
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
         target TEXT NOT NULL,
         metric TEXT NOT NULL,
         kind TEXT NOT NULL DEFAULT 'gauge',

@@ -19,6 +19,7 @@ import aiosqlite
 from pacs_tui.model import Event, LoggedMessage, Sample, Target
 from pacs_tui.store.errors import StoreError, UpkeepStopped, _describe
 from pacs_tui.store.schema import Retention, _EventRow, _MessageRow, _TargetRow
+from pacs_tui.store.tiers import TIERS
 
 # Logs as "pacs_tui.store" (not __name__), the name the history's log lines have always had.
 log = logging.getLogger("pacs_tui.store")
@@ -68,8 +69,8 @@ class WriterMixin:
     _targets: dict[str, _TargetRow]
     #: (target, metric) → (series id, kind), read at start, grown by each flush.
     _series: dict[tuple[str, str], tuple[int, str]] | None
-    #: The oldest sample time (s) written since the rollups last looked.
-    _written_since: float | None
+    #: Targets that had samples or events since the upkeep last marked them as seen.
+    _active: set[str]
 
     if TYPE_CHECKING:  # from QueriesMixin and MaintenanceMixin
 
@@ -186,6 +187,10 @@ class WriterMixin:
                     if samples:
                         raw = await self._raw_rows(db, samples, known)
                         await db.executemany(_INSERT_RAW, raw)
+                        # A sample older than what is rolled up (late, or a series whose kind
+                        # changed) sends the rollups back to it: in the same transaction, so it
+                        # survives a crash, and readers make those buckets from raw meanwhile.
+                        await _roll_up_again_from(db, min(ts for _, ts, _ in raw) / 1000)
                     if events:
                         await db.executemany(_INSERT_EVENT, events)
                     if messages:
@@ -201,10 +206,8 @@ class WriterMixin:
                     self._trim(rows)
                 raise
             self._series = known
-            if samples:
-                oldest = min(row[0] for row in samples) / 1000
-                if self._written_since is None or oldest < self._written_since:
-                    self._written_since = oldest
+            self._active.update(row[1] for row in samples)
+            self._active.update(row[1] for row in events)
 
     @staticmethod
     async def _raw_rows(
@@ -224,6 +227,13 @@ class WriterMixin:
                 await cursor.close()
                 if series_id is None:
                     raise StoreError("the history did not give a new series an id")
+                if entry is not None:  # gauge ⇄ counter: its buckets are made again from raw
+                    rows_of = await db.execute_fetchall(
+                        "SELECT min(ts) FROM raw WHERE series = ?", (series_id,)
+                    )
+                    first = next(iter(rows_of), (None,))[0]
+                    if first is not None:
+                        await _roll_up_again_from(db, first / 1000)
                 entry = known[(target, metric)] = (int(series_id), kind)
             key = (entry[0], ts)
             while key in taken:  # two samples of a series in one millisecond: keep both
@@ -297,3 +307,11 @@ async def _read_series(db: aiosqlite.Connection) -> dict[tuple[str, str], tuple[
     """Every series' id and kind by (target, metric)."""
     rows = await db.execute_fetchall("SELECT id, target, metric, kind FROM series")
     return {(target, metric): (series, kind) for series, target, metric, kind in rows}
+
+
+async def _roll_up_again_from(db: aiosqlite.Connection, ts: float) -> None:
+    """Have the upkeep roll every bucket from the one holding ``ts`` up again."""
+    await db.executemany(
+        "UPDATE rollup_done SET until = min(until, ?) WHERE tier = ?",
+        [(tier.bucket_start(ts), tier.name) for tier in TIERS],
+    )

@@ -111,6 +111,7 @@ async def test_new_file_is_private_and_versioned(store: Store, db_path: Path) ->
         "rollup_done",
         "events",
         "messages",
+        "sqlite_sequence",  # series ids are AUTOINCREMENT: never given twice
     }
     # The raw samples through the view scripts and the README's sqlite3 lines use:
     assert rows(db_path, "SELECT ts, target, metric, value FROM samples") == [(T0, "a", "m", 1.0)]

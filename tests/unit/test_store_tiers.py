@@ -205,3 +205,44 @@ async def test_a_history_written_by_an_older_version_opens_and_migrates(
         s.add_samples([Sample(start + 2 * DAY, "ct-1", "echo_seconds", 0.5)])
     async with Store(path, readonly=True) as reader:
         assert len(await reader.samples(target="ct-1", metric="echo_seconds")) == 289
+
+
+async def test_a_late_sample_is_rolled_up_again_even_after_a_restart(tmp_path: Path) -> None:
+    path = tmp_path / "h.sqlite"
+    async with Store(path, retention_interval=None, clock=lambda: T0 + DAY) as s:
+        s.add_samples([Sample(T0 + 10, "a", "m", 2.0)])
+        await s.flush()
+        await s.roll_up(now=T0 + HOUR)
+        s.add_samples([Sample(T0 + 20, "a", "m", 100.0)])  # late, written by the final flush
+    async with Store(path, retention_interval=None, clock=lambda: T0 + DAY) as s:
+        want = [SeriesPoint(T0, 2.0, 100.0, 51.0, 2)]
+        assert await s.series("a", "m", T0, T0 + DAY) == want  # from raw until rolled up
+        await s.roll_up(now=T0 + 2 * HOUR)
+        assert await s.series("a", "m", T0, T0 + DAY) == want
+
+
+async def test_a_metric_that_becomes_a_counter_is_rolled_up_again(store: Store) -> None:
+    store.add_samples([Sample(T0 + 10, "a", "m", 0.0), Sample(T0 + 20, "a", "m", 10.0)])
+    await store.flush()
+    await store.roll_up(now=T0 + HOUR)
+    assert [p.avg for p in await store.series("a", "m", T0, T0 + DAY)] == [5.0]  # a gauge
+    store.add_samples([Sample(T0 + HOUR, "a", "m", 12.0)], counters={"m"})
+    await store.flush()
+    await store.roll_up(now=T0 + 2 * HOUR)
+    assert [p.avg for p in await store.series("a", "m", T0, T0 + DAY)] == [10.0, 2.0]
+
+
+async def test_a_series_that_aged_out_comes_back_under_a_new_id(tmp_path: Path) -> None:
+    path = tmp_path / "h.sqlite"
+    retention = Retention(raw=HOUR, five_minute=DAY, hour=DAY)
+    async with Store(path, retention, retention_interval=None, clock=lambda: T0) as s:
+        s.add_samples([Sample(T0, "a", "m", 1.0)])
+        await s.flush()
+        await s.run_retention(now=T0 + 30 * DAY)  # nothing left of a/m: its series goes
+        assert rows(path, "SELECT count(*) FROM series") == [(0,)]
+        s.add_samples([Sample(T0 + 30 * DAY, "a", "m", 42.0)])
+        s.add_samples([Sample(T0 + 30 * DAY, "z", "other", 7.0)])
+        await s.flush()
+        assert [x.value for x in await s.samples(target="a")] == [42.0]
+        assert [x.value for x in await s.samples(target="z")] == [7.0]
+    assert rows(path, "SELECT id, target FROM series ORDER BY id") == [(2, "a"), (3, "z")]
