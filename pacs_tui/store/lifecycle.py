@@ -398,6 +398,8 @@ class Store(WriterMixin, MaintenanceMixin, QueriesMixin):
     async def _migrate(self, db: aiosqlite.Connection) -> None:
         version = await self._check_identity(db)
         for target in range(version + 1, SCHEMA_VERSION + 1):
+            if version:  # not a new file: moving the data can take minutes (bench/README)
+                log.info("history store %s: upgrading to schema version %d", self.path, target)
             await db.execute("BEGIN IMMEDIATE")
             try:
                 for statement in MIGRATIONS[target - 1]:

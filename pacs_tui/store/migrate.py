@@ -29,13 +29,21 @@ async def to_v2(db: aiosqlite.Connection) -> None:
     cursor = await db.execute(
         "INSERT OR REPLACE INTO raw(series, ts, value) "
         "SELECT s.id, CAST(round(x.ts * 1000) AS INTEGER), x.value FROM samples x "
-        "JOIN series s ON s.target = x.target AND s.metric = x.metric"
+        "JOIN series s ON s.target = x.target AND s.metric = x.metric "
+        # In the v1 index's order: series ids follow (target, metric), so the rows go in at
+        # the end of the new key instead of all over it (~4x faster).
+        "ORDER BY x.target, x.metric, x.ts"
     )
     moved = max(cursor.rowcount, 0)
     for table, tier in (("samples_1m", FIVE_MINUTES), ("samples_1h", HOURLY)):
+        # Grouped into the tier's buckets by SQLite (five per-minute rows to a bucket), in
+        # the order of the v1 key, so each series' buckets come together.
+        width = tier.bucket
         cursor = await db.execute(
-            f"SELECT s.id, x.ts, x.min, x.max, x.avg, x.count FROM {table} x "
-            "JOIN series s ON s.target = x.target AND s.metric = x.metric ORDER BY s.id, x.ts"
+            f"SELECT s.id, CAST(x.ts / {width} AS INTEGER) * {width} AS bucket, min(x.min), "
+            "max(x.max), sum(x.avg * x.count) / sum(x.count), sum(x.count) "
+            f"FROM {table} x JOIN series s ON s.target = x.target AND s.metric = x.metric "
+            "GROUP BY x.target, x.metric, bucket ORDER BY x.target, x.metric, bucket"
         )
         one: list[_Rollup] = []  # one series' buckets at a time: memory stays small
         async for row in cursor:
