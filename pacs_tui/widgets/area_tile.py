@@ -4,6 +4,7 @@ First line: counts per status, worst first ("▼ 1 DOWN  ▲ 1 WARN  ✔ 5 OK");
 that is not OK, worst first, with its reason and how long ago it began. When a line is too long
 the reason is cut short ("…"), never the age: "(2m ago)" is what an admin needs to see. The border
 takes the colour of the worst status. Ids and reasons are shown :func:`~pacs_tui.visible.visible`.
+A tile grows at once and shrinks only after ``SHRINK_AFTER`` seconds of needing fewer lines.
 """
 
 from __future__ import annotations
@@ -25,6 +26,10 @@ from pacs_tui.visible import TEXT_LIMIT, VALUE_LIMIT, visible
 
 #: Lines of "not OK" targets shown before "… and N more".
 MAX_PROBLEMS = 8
+#: Seconds a tile that needs fewer lines keeps its height (the lines left blank): a node that
+#: flaps does not make the screen below jump at each change, and a tile that changes height
+#: re-lays the whole screen out, which was half of what a change of status cost the Overview.
+SHRINK_AFTER = 60.0
 
 
 class TileLine(Widget):
@@ -102,6 +107,8 @@ class AreaTile(Vertical):
         self.border_title = title
         self.worst = Status.UNKNOWN
         self._counts: str | None = None
+        self._lines_kept = 0  # lines the tile is high (blank ones included)
+        self._fewer_since: float | None = None  # since when it has needed fewer
 
     def compose(self) -> ComposeResult:
         yield Label("", classes="tile-counts", markup=False)
@@ -130,7 +137,21 @@ class AreaTile(Vertical):
         if len(problems) > MAX_PROBLEMS:
             more = f"… and {len(problems) - MAX_PROBLEMS} more{hint}"
             lines.append((more, "", Status.UNKNOWN, "tile-more"))
-        self._set_lines(lines)
+        # Targets not checked yet (the first seconds after a start) do not hold the height.
+        checked = sum(1 for s in shown if s.checked is not None)
+        self._set_lines(lines, max(len(lines), self._keep_height(checked, now)))
+
+    def _keep_height(self, needed: int, now: float) -> int:
+        """How many lines to keep: more at once, fewer after ``SHRINK_AFTER``."""
+        if needed >= self._lines_kept:
+            self._fewer_since = None
+            self._lines_kept = needed
+        elif self._fewer_since is None:
+            self._fewer_since = now
+        elif not 0 <= now - self._fewer_since < SHRINK_AFTER:
+            self._fewer_since = None
+            self._lines_kept = needed
+        return self._lines_kept
 
     def show_border(self) -> None:
         """The border and the counts in the worst status's colour (again after a change of
@@ -144,13 +165,15 @@ class AreaTile(Vertical):
         if counts.styles.color != text_color:
             counts.styles.color = text_color
 
-    def _set_lines(self, lines: list[tuple[str, str, Status, str]]) -> None:
-        """Fill the pool of lines; the unused ones are hidden."""
+    def _set_lines(self, lines: list[tuple[str, str, Status, str]], keep: int) -> None:
+        """Fill the pool of lines; up to ``keep`` lines the unused ones are blank, the others
+        hidden."""
         labels = list(self.query(".tile-line").results(TileLine))
         for index, label in enumerate(labels):
             if index >= len(lines):
-                if label.display:
-                    label.display = False
+                label.set("")
+                if label.display != (index < keep):
+                    label.display = index < keep
                 continue
             text, age, status, kind = lines[index]
             look = f"tile--{status.value.lower()}" if kind == "tile-problem" else "tile--more"

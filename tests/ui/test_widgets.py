@@ -10,10 +10,12 @@ from rich.segment import Segment
 from rich.text import Text
 from textual.app import App, ComposeResult
 from textual.coordinate import Coordinate
+from textual.widgets import Label
 
-from pacs_tui.model import Status
+from pacs_tui.model import Status, Target, TargetState
 from pacs_tui.view import LinkState
-from pacs_tui.widgets import LightTable, StatusHeader, StatusTable
+from pacs_tui.widgets import AreaTile, LightTable, StatusHeader, StatusTable
+from pacs_tui.widgets.area_tile import SHRINK_AFTER, TileLine
 
 COLUMNS: list[tuple[str, str, int | None]] = [("Time", "time", 8), ("Reason", "reason", None)]
 
@@ -200,3 +202,49 @@ async def test_header_says_the_collector_is_gone_in_full_even_at_80_columns() ->
             assert words in line
             assert line.startswith("⚠ collector gone")
             assert header.query_one("#header-link").size.width >= len(line)  # not cut
+
+
+class TileApp(App[None]):
+    def compose(self) -> ComposeResult:
+        yield AreaTile("DICOM nodes", "dicom")
+        yield Label("below", id="below")
+
+
+def _state(tid: str, status: Status, checked: float | None = 1.0) -> TargetState:
+    return TargetState(
+        Target(tid, "dicom-node"), status=status, reason=status.word, checked=checked
+    )
+
+
+async def test_a_tile_keeps_its_height_a_minute_when_a_problem_goes() -> None:
+    """A node that flaps does not make what is below the tiles jump at every change."""
+    app = TileApp()
+    async with app.run_test(size=(80, 20)) as pilot:
+        tile = app.query_one(AreaTile)
+        below = app.query_one("#below")
+        tile.show([_state("ct-1", Status.OK), _state("ct-2", Status.OK)], now=0)
+        await pilot.pause()
+        top = below.region.y
+        tile.show([_state("ct-1", Status.DOWN), _state("ct-2", Status.OK)], now=10)
+        await pilot.pause()
+        assert below.region.y == top + 1  # grows at once
+        tile.show([_state("ct-1", Status.OK), _state("ct-2", Status.OK)], now=20)
+        await pilot.pause()
+        assert below.region.y == top + 1  # the line is blank, the height kept
+        assert "DOWN" not in "".join(str(line.text) for line in tile.query(TileLine))
+        tile.show([_state("ct-1", Status.OK), _state("ct-2", Status.OK)], now=20 + SHRINK_AFTER)
+        await pilot.pause()
+        assert below.region.y == top  # then it shrinks
+
+
+async def test_a_tile_shrinks_at_once_when_its_targets_get_their_first_result() -> None:
+    app = TileApp()
+    async with app.run_test(size=(80, 20)) as pilot:
+        tile = app.query_one(AreaTile)
+        below = app.query_one("#below")
+        tile.show([_state(f"n{i}", Status.UNKNOWN, checked=None) for i in range(3)], now=0)
+        await pilot.pause()
+        tall = below.region.y
+        tile.show([_state(f"n{i}", Status.OK) for i in range(3)], now=1)
+        await pilot.pause()
+        assert below.region.y == tall - 3
