@@ -48,11 +48,9 @@ class Status(enum.Enum):
     @staticmethod
     def worst(statuses: Any) -> Status:
         """The most severe of ``statuses``; UNKNOWN when there are none."""
-        result: Status | None = None
-        for status in statuses:
-            if result is None or status.rank > result.rank:
-                result = status
-        return result if result is not None else Status.UNKNOWN
+        # max() with the rank table's lookup: the header asks this of 1,000 states per change.
+        worst: Status = max(statuses, key=_RANK.__getitem__, default=Status.UNKNOWN)
+        return worst
 
 
 _RANK = {Status.OK: 0, Status.UNKNOWN: 1, Status.WARN: 2, Status.CRIT: 3, Status.DOWN: 4}
