@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -33,6 +33,9 @@ from pacs_tui.store.tiers import (
 )
 
 log = logging.getLogger("pacs_tui.store")
+
+#: Makes one bucket's packed slots for the series with ids in [first, last], in a step.
+_SlotsOf = Callable[[aiosqlite.Connection, int, int], Awaitable[dict[int, bytes]]]
 
 #: Series handled per transaction of a rollup or a retention run.
 SERIES_PER_STEP = 200
@@ -132,7 +135,7 @@ class MaintenanceMixin:
             done = FIVE_MINUTES.bucket_start(first / 1000)
         started = done
         while done + FIVE_MINUTES.bucket <= horizon:
-            if await self._roll_five_minutes(await self._series_ids(), done):
+            if await self._roll_five_minutes(done):
                 rolled += 1
                 done += FIVE_MINUTES.bucket
             else:  # skip the stretch with no samples at all (the collector was stopped)
@@ -145,7 +148,7 @@ class MaintenanceMixin:
         if hours_done is None:
             hours_done = HOURLY.bucket_start(started)
         while hours_done + HOURLY.bucket <= done:
-            if await self._roll_hour(await self._series_ids(), hours_done):
+            if await self._roll_hour(hours_done):
                 rolled += 1
                 hours_done += HOURLY.bucket
             else:
@@ -164,17 +167,24 @@ class MaintenanceMixin:
                 (tier.name, until),
             )
 
-    async def _roll_five_minutes(self, ids: list[int], start: int) -> bool:
-        """One 5-minute bucket from the raw samples; whether any series had samples in it."""
-        low, high = start * 1000, (start + FIVE_MINUTES.bucket) * 1000
-        any_rows = False
-        for part in _slices(ids):
+    async def _roll_bucket(self, tier: Tier, start: int, slots_of: _SlotsOf) -> bool:
+        """One bucket of ``tier`` for every series, a step of series at a time, from what
+        ``slots_of(db, first id, last id)`` makes of them; whether any series had data."""
+        had = False
+        for part in _slices(await self._series_ids()):
             async with self._step() as db:
-                slots = await self._five_minute_slots(db, part[0], part[-1], low, high)
+                slots = await slots_of(db, part[0], part[-1])
                 if slots:
-                    any_rows = True
-                    await self._write_slots(db, FIVE_MINUTES, start, slots)
-        return any_rows
+                    had = True
+                    await self._write_slots(db, tier, start, slots)
+        return had
+
+    async def _roll_five_minutes(self, start: int) -> bool:
+        """One 5-minute bucket from the raw samples."""
+        low, high = start * 1000, (start + FIVE_MINUTES.bucket) * 1000
+        return await self._roll_bucket(
+            FIVE_MINUTES, start, lambda db, lo, hi: self._five_minute_slots(db, lo, hi, low, high)
+        )
 
     @staticmethod
     async def _five_minute_slots(
@@ -213,30 +223,35 @@ class MaintenanceMixin:
                 slots[series] = pack(up, up, up, len(run))
         return slots
 
-    async def _roll_hour(self, ids: list[int], start: int) -> bool:
-        """One hourly bucket from its twelve 5-minute buckets; whether any series had data."""
-        first_slot = FIVE_MINUTES.slot_of(start)
-        chunk = int(start // FIVE_MINUTES.span)
+    async def _roll_hour(self, start: int) -> bool:
+        """One hourly bucket from its twelve 5-minute buckets."""
+        return await self._roll_bucket(
+            HOURLY, start, lambda db, lo, hi: self._hour_slots(db, lo, hi, start)
+        )
+
+    @staticmethod
+    async def _hour_slots(
+        db: aiosqlite.Connection, lo_id: int, hi_id: int, start: int
+    ) -> dict[int, bytes]:
         per_hour = HOURLY.bucket // FIVE_MINUTES.bucket
-        had = False
-        for part in _slices(ids):
-            async with self._step() as db:
-                rows = await db.execute_fetchall(
-                    "SELECT s.id, s.kind, substr(r.data, ?, ?) FROM series s "
-                    "JOIN rollup_5m r ON r.id = (s.id << 20 | ?) WHERE s.id BETWEEN ? AND ?",
-                    (first_slot * SLOT.size + 1, per_hour * SLOT.size, chunk, part[0], part[-1]),
-                )
-                slots: dict[int, bytes] = {}
-                for series, kind, data in rows:
-                    if len(data) != per_hour * SLOT.size:
-                        continue
-                    merged = merge(kind, SLOT.iter_unpack(data))
-                    if merged is not None:
-                        slots[series] = merged
-                if slots:
-                    had = True
-                    await self._write_slots(db, HOURLY, start, slots)
-        return had
+        rows = await db.execute_fetchall(
+            "SELECT s.id, s.kind, substr(r.data, ?, ?) FROM series s "
+            "JOIN rollup_5m r ON r.id = (s.id << 20 | ?) WHERE s.id BETWEEN ? AND ?",
+            (
+                FIVE_MINUTES.slot_of(start) * SLOT.size + 1,
+                per_hour * SLOT.size,
+                int(start // FIVE_MINUTES.span),
+                lo_id,
+                hi_id,
+            ),
+        )
+        slots: dict[int, bytes] = {}
+        for series, kind, data in rows:
+            if len(data) == per_hour * SLOT.size:
+                merged = merge(kind, SLOT.iter_unpack(data))
+                if merged is not None:
+                    slots[series] = merged
+        return slots
 
     @staticmethod
     async def _write_slots(
