@@ -107,6 +107,7 @@ class StatusHeader(Horizontal):
         # has its labels removed before the header's Mount is handled, and a query would raise.
         self._overall_label = HeaderText(id="header-overall")
         self._clock_label = HeaderText(id="header-clock")
+        self._shown_status: Status | None = None
 
     def compose(self) -> ComposeResult:
         yield Label(visible(self._site, VALUE_LIMIT), id="header-site", markup=False)
@@ -133,6 +134,9 @@ class StatusHeader(Horizontal):
     def refresh_status(self) -> None:
         """Re-read the overall status."""
         status = self._overall()
+        if status is self._shown_status:  # asked at every change of any target's status
+            return
+        self._shown_status = status
         label = self._overall_label
         label.set(status.label)
         for other in STATUS_ORDER:
