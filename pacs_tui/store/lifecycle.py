@@ -97,6 +97,7 @@ class Store(WriterMixin, MaintenanceMixin, QueriesMixin):
         self._targets: dict[str, _TargetRow] = {}
         self._series: dict[tuple[str, str], tuple[int, str]] | None = None  # read at 1st flush
         self._active: set[str] = set()
+        self._aged_at: float | None = None  # the last look for series and targets to drop
         #: The longest transaction the rollups and the retention have held, in seconds.
         self.longest_hold = 0.0
 

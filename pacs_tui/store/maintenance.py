@@ -21,6 +21,7 @@ import aiosqlite
 from pacs_tui.store.errors import UpkeepStopped
 from pacs_tui.store.schema import Retention
 from pacs_tui.store.tiers import (
+    CHUNK_BITS,
     FIVE_MINUTES,
     HOURLY,
     ROW_BYTES,
@@ -64,7 +65,7 @@ class MaintenanceMixin:
     _lock: asyncio.Lock
     _stop: asyncio.Event
     _active: set[str]
-    _aged_at: float | None = None
+    _aged_at: float | None
     _series: dict[tuple[str, str], tuple[int, str]] | None
     longest_hold: float
 
@@ -98,14 +99,6 @@ class MaintenanceMixin:
             for row in await self._conn().execute_fetchall("SELECT id FROM series ORDER BY id")
         ]
 
-    async def _done(self, tier: Tier) -> int | None:
-        rows = list(
-            await self._conn().execute_fetchall(
-                "SELECT until FROM rollup_done WHERE tier = ?", (tier.name,)
-            )
-        )
-        return int(rows[0][0]) if rows else None
-
     async def _first_raw(self, at_or_after_ms: int) -> int | None:
         """The time (ms) of the oldest raw sample at or after a time, over every series."""
         rows = list(
@@ -123,41 +116,50 @@ class MaintenanceMixin:
         """Roll every bucket that closed (``ROLLUP_GRACE`` ago) into the tiers: 5-minute
         buckets from the raw samples, hourly ones from the 5-minute buckets. A sample written
         late into a bucket already rolled up has that bucket rolled up again (the flush that
-        wrote it moved ``rollup_done`` back). Returns the number of buckets rolled."""
+        wrote it marked it ``late``). Returns the number of buckets rolled."""
         now = self.clock() if now is None else now
         horizon = int(now) - ROLLUP_GRACE
-        rolled = 0
-        done = await self._done(FIVE_MINUTES)  # a flush of late samples lowered it
+        async with self._step() as db:
+            # Go back to the late buckets, in one step with taking their marks: a flush after
+            # it marks them again for the next run, even one that reaches a bucket under way.
+            rows = await db.execute_fetchall(
+                "UPDATE rollup_done SET until = min(until, coalesce(late, until)), "
+                "late = NULL RETURNING tier, until"
+            )
+        done_of: dict[str, int] = {str(tier): int(until) for tier, until in rows}
+        done = done_of.get(FIVE_MINUTES.name)
         if done is None:
             first = await self._first_raw(0)
             if first is None:
                 return 0
             done = FIVE_MINUTES.bucket_start(first / 1000)
-        started = done
-        while done + FIVE_MINUTES.bucket <= horizon:
-            if await self._roll_five_minutes(done):
-                rolled += 1
-                done += FIVE_MINUTES.bucket
-            else:  # skip the stretch with no samples at all (the collector was stopped)
-                nxt = await self._first_raw((done + FIVE_MINUTES.bucket) * 1000)
-                last = FIVE_MINUTES.bucket_start(horizon)
-                ahead = last if nxt is None else FIVE_MINUTES.bucket_start(nxt / 1000)
-                done = max(done + FIVE_MINUTES.bucket, min(ahead, last))
-            await self._set_done(FIVE_MINUTES, done)
-        hours_done = await self._done(HOURLY)
+            await self._set_done(FIVE_MINUTES, done)  # so that a flush can mark it late
+        hours_done = done_of.get(HOURLY.name)
         if hours_done is None:
-            hours_done = HOURLY.bucket_start(started)
-        while hours_done + HOURLY.bucket <= done:
-            if await self._roll_hour(hours_done):
-                rolled += 1
-                hours_done += HOURLY.bucket
-            else:
-                nxt = await self._first_raw((hours_done + HOURLY.bucket) * 1000)
-                last = HOURLY.bucket_start(done)
-                ahead = last if nxt is None else HOURLY.bucket_start(nxt / 1000)
-                hours_done = max(hours_done + HOURLY.bucket, min(ahead, last))
+            hours_done = HOURLY.bucket_start(done)
             await self._set_done(HOURLY, hours_done)
-        return rolled
+        done, minutes = await self._catch_up(FIVE_MINUTES, done, horizon, self._roll_five_minutes)
+        _, hours = await self._catch_up(HOURLY, hours_done, done, self._roll_hour)
+        return minutes + hours
+
+    async def _catch_up(
+        self, tier: Tier, done: int, until: int, roll: Callable[[int], Awaitable[bool]]
+    ) -> tuple[int, int]:
+        """Roll ``tier``'s buckets from ``done`` on while they end by ``until``, skipping a
+        stretch with no samples at all (the collector was stopped); where it got to, and the
+        buckets rolled."""
+        rolled = 0
+        while done + tier.bucket <= until:
+            if await roll(done):
+                rolled += 1
+                done += tier.bucket
+            else:
+                nxt = await self._first_raw((done + tier.bucket) * 1000)
+                last = tier.bucket_start(until)
+                ahead = last if nxt is None else tier.bucket_start(nxt / 1000)
+                done = max(done + tier.bucket, min(ahead, last))
+            await self._set_done(tier, done)
+        return done, rolled
 
     async def _set_done(self, tier: Tier, until: int) -> None:
         async with self._step() as db:
@@ -236,7 +238,7 @@ class MaintenanceMixin:
         per_hour = HOURLY.bucket // FIVE_MINUTES.bucket
         rows = await db.execute_fetchall(
             "SELECT s.id, s.kind, substr(r.data, ?, ?) FROM series s "
-            "JOIN rollup_5m r ON r.id = (s.id << 20 | ?) WHERE s.id BETWEEN ? AND ?",
+            f"JOIN rollup_5m r ON r.id = (s.id << {CHUNK_BITS} | ?) WHERE s.id BETWEEN ? AND ?",
             (
                 FIVE_MINUTES.slot_of(start) * SLOT.size + 1,
                 per_hour * SLOT.size,
@@ -288,11 +290,10 @@ class MaintenanceMixin:
                         f"DELETE FROM {tier.table} WHERE id >= ? AND id < ?",
                         [tier.rows_before(series, now - window) for series in part],
                     )
-        for table, column, window in (
-            ("events", "rowid", self.retention.events),
-            ("messages", "id", self.retention.messages),
+        for table, column, cutoff in (
+            ("events", "rowid", now - self.retention.events),  # ts in seconds
+            ("messages", "id", int((now - self.retention.messages) * 1000)),  # in ms
         ):
-            cutoff = now - window if table == "events" else int((now - window) * 1000)
             while True:
                 async with self._step() as db:
                     cursor = await db.execute(
@@ -318,8 +319,8 @@ class MaintenanceMixin:
             [
                 "NOT EXISTS (SELECT 1 FROM raw WHERE series = s.id)",
                 *(
-                    f"NOT EXISTS (SELECT 1 FROM {tier.table} WHERE id >= s.id << 20 "
-                    f"AND id < (s.id + 1) << 20)"
+                    f"NOT EXISTS (SELECT 1 FROM {tier.table} WHERE id >= s.id << {CHUNK_BITS} "
+                    f"AND id < (s.id + 1) << {CHUNK_BITS})"
                     for tier in TIERS
                 ),
             ]

@@ -134,17 +134,22 @@ class QueriesMixin:
                     out[names[series]].append(SeriesPoint(ts / 1000, value, value, value, 1))
                 continue
             tier = FIVE_MINUTES if resolution == "5m" else HOURLY
+            # Where the rollups stand, read before their rows: every row below it was
+            # committed first, so an upkeep step between the reads cannot leave a gap.
+            done = await self._fetch(
+                "SELECT min(until, coalesce(late, until)) FROM rollup_done WHERE tier = ?",
+                (tier.name,),
+            )
             for series, target, kind in found:
-                out[target] = await self._tier_points(tier, series, kind, since, end)
+                rolled = int(done[0][0]) if done else None
+                out[target] = await self._tier_points(tier, series, kind, since, end, rolled)
         return out
 
     async def _tier_points(
-        self, tier: Tier, series: int, kind: str, since: float, end: float
+        self, tier: Tier, series: int, kind: str, since: float, end: float, rolled: int | None
     ) -> list[SeriesPoint]:
+        """The tier's buckets of one series; from ``rolled`` on (not rolled up yet), from raw."""
         start = tier.bucket_start(since)
-        # Where the rollups stand, read before their rows: every row below it was committed
-        # first, so an upkeep step between the two reads cannot leave a gap.
-        done = await self._fetch("SELECT until FROM rollup_done WHERE tier = ?", (tier.name,))
         points: list[SeriesPoint] = []
         for row_id, data in await self._fetch(
             f"SELECT id, data FROM {tier.table} WHERE id >= ? AND id <= ? ORDER BY id",
@@ -153,7 +158,7 @@ class QueriesMixin:
             points.extend(p for p in unpack_row(tier, row_id, data) if start <= p.ts <= end)
         # Buckets not rolled up yet (the last minutes, up to an hour for the hourly tier)
         # come from the raw samples, as the rollup will make them.
-        tail = max(int(done[0][0]) if done else start, start)
+        tail = max(rolled if rolled is not None else start, start)
         if tail <= end:
             points = [p for p in points if p.ts < tail]
             points.extend(await self._raw_buckets(tier, series, kind, tail, end))

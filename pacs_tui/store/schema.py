@@ -126,8 +126,13 @@ _V2: tuple[str, ...] = (
     # id = series << 20 | chunk number; data = 288 packed buckets (tiers.SLOT).
     "CREATE TABLE rollup_5m (id INTEGER PRIMARY KEY, data BLOB NOT NULL)",
     "CREATE TABLE rollup_1h (id INTEGER PRIMARY KEY, data BLOB NOT NULL)",
-    # Buckets of a tier that end at or before ``until`` (epoch seconds) are rolled up.
-    "CREATE TABLE rollup_done (tier TEXT PRIMARY KEY, until INTEGER NOT NULL) WITHOUT ROWID",
+    # Buckets of a tier that end at or before ``until`` (epoch seconds) are rolled up, except
+    # from ``late`` on: a flush wrote samples there since (the next rollup goes back to it).
+    """CREATE TABLE rollup_done (
+        tier TEXT PRIMARY KEY,
+        until INTEGER NOT NULL,
+        late INTEGER NULL
+    ) WITHOUT ROWID""",
     """CREATE TABLE messages (
         id INTEGER PRIMARY KEY,
         ts INTEGER NOT NULL,
@@ -162,7 +167,6 @@ _TABLES = frozenset({"targets", "series", "raw", "rollup_5m", "rollup_1h", "even
 # "PTUI": marks the file as a pacs-tui history, so another program's SQLite file is refused.
 APPLICATION_ID = 0x50545549
 
-_SampleRow = tuple[float, str, str, float]
 _EventRow = tuple[float, str, str, str | None, str, str]
 _TargetRow = tuple[str, str, str, float]
 _MessageRow = tuple[int, str, str, str, str, str | None, float | None, int, str, str, str]

@@ -54,9 +54,6 @@ class Tier:
     def chunk_start(self, row_id: int) -> int:
         return (row_id & ((1 << CHUNK_BITS) - 1)) * self.span
 
-    def first_row(self, series: int) -> int:
-        return series << CHUNK_BITS
-
     def rows_before(self, series: int, ts: float) -> tuple[int, int]:
         """The id range [low, high) of the rows of ``series`` that end at or before ``ts``."""
         return series << CHUNK_BITS, series << CHUNK_BITS | int(ts // self.span)

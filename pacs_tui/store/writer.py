@@ -310,8 +310,10 @@ async def _read_series(db: aiosqlite.Connection) -> dict[tuple[str, str], tuple[
 
 
 async def _roll_up_again_from(db: aiosqlite.Connection, ts: float) -> None:
-    """Have the upkeep roll every bucket from the one holding ``ts`` up again."""
+    """Have the upkeep roll every bucket from the one holding ``ts`` up again: marked ``late``,
+    not by moving ``until``, which a rollup under way would move on past it. The bucket the
+    rollups reach next (``until`` itself) is marked too: it may be under way."""
     await db.executemany(
-        "UPDATE rollup_done SET until = min(until, ?) WHERE tier = ?",
-        [(tier.bucket_start(ts), tier.name) for tier in TIERS],
+        "UPDATE rollup_done SET late = min(coalesce(late, ?), ?) WHERE tier = ? AND until >= ?",
+        [(start, start, tier.name, start) for tier in TIERS for start in [tier.bucket_start(ts)]],
     )

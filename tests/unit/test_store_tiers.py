@@ -246,3 +246,21 @@ async def test_a_series_that_aged_out_comes_back_under_a_new_id(tmp_path: Path) 
         assert [x.value for x in await s.samples(target="a")] == [42.0]
         assert [x.value for x in await s.samples(target="z")] == [7.0]
     assert rows(path, "SELECT id, target FROM series ORDER BY id") == [(2, "a"), (3, "z")]
+
+
+async def test_a_late_sample_flushed_while_the_rollups_run_is_rolled_up_again(
+    store: Store,
+) -> None:
+    store.add_samples(
+        Sample(T0 + t, f"n{i}", "m", 1.0) for t in range(0, 2 * 3600, 60) for i in range(300)
+    )
+    await store.flush()
+    rolling = asyncio.ensure_future(store.roll_up(now=T0 + 3 * HOUR))
+    while store.longest_hold == 0:  # the rollups are under way, bucket after bucket
+        await asyncio.sleep(0)
+    store.add_samples([Sample(T0 + 30, "n0", "m", 9.0)])  # late, into the first bucket
+    await store.flush()
+    await rolling
+    await store.roll_up(now=T0 + 3 * HOUR)
+    first = (await store.series("n0", "m", T0, T0 + DAY))[0]
+    assert (first.ts, first.max, first.count) == (T0, 9.0, 6)
