@@ -1,9 +1,10 @@
 """The store's upkeep, as a mixin of :class:`~pacs_tui.store.Store`: rolling closed buckets
 up into the 5-minute and hourly tiers, and deleting what is past each table's retention.
 
-Both run in the writer's task between flushes, as many short transactions (one slice of the
-series at a time) so that neither a flush nor a reader ever waits long for them; the longest
-is kept in ``longest_hold`` (``bench/history_year.py`` prints it).
+Both run in an upkeep task of their own (``WriterMixin._run_upkeep``), as many short
+transactions (one slice of the series at a time) so that neither a flush nor a reader ever
+waits long for them; the longest is kept in ``longest_hold`` (``bench/history_year.py``
+prints it).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The store's write side, as a mixin of :class:`~pacs_tui.store.Store`: rows queued in
-memory by ``add_*``, written in batches by one background writer, which also runs the
-rollups and the retention (:mod:`.maintenance`) between batches."""
+memory by ``add_*``, written in batches by one background writer; the rollups and the
+retention (:mod:`.maintenance`) run in an upkeep task of their own beside it."""
 
 from __future__ import annotations
 
@@ -67,7 +67,7 @@ class WriterMixin:
     _events: list[_EventRow]
     _messages: list[_MessageRow]
     _targets: dict[str, _TargetRow]
-    #: (target, metric) → (series id, kind), read at start, grown by each flush.
+    #: (target, metric) → (series id, kind), read by the first flush, grown by each one.
     _series: dict[tuple[str, str], tuple[int, str]] | None
     #: Targets that had samples or events since the upkeep last marked them as seen.
     _active: set[str]
