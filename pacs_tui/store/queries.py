@@ -27,6 +27,19 @@ def _status(word: str | None) -> Status | None:
         return Status.UNKNOWN
 
 
+def _where(*clauses: tuple[str, Any]) -> tuple[str, list[Any]]:
+    """`` WHERE …`` of the clauses whose value is not None (``""`` when none is), and their
+    values in order."""
+    kept = [(clause, value) for clause, value in clauses if value is not None]
+    sql = " WHERE " + " AND ".join(clause for clause, _ in kept) if kept else ""
+    return sql, [value for _, value in kept]
+
+
+def _ms(seconds: float | None, rounding: Callable[[float], int]) -> int | None:
+    """Epoch seconds as the integer milliseconds the tables keep (rounded inwards)."""
+    return None if seconds is None else rounding(seconds * 1000)
+
+
 class QueriesMixin:
     """Reads of an open history; :class:`~pacs_tui.store.Store` sets these attributes."""
 
@@ -67,28 +80,18 @@ class QueriesMixin:
         kind: str | None = None,
     ) -> list[Sample]:
         """Raw samples, oldest first; ``kind`` filters by the target's kind."""
-        where: list[str] = []
-        params: list[Any] = []
-        join = ""
-        if kind is not None:
-            join = " JOIN targets t ON t.id = s.target"
-            where.append("t.kind = ?")
-            params.append(str(kind))
-        for clause, value in (
+        join = "" if kind is None else " JOIN targets t ON t.id = s.target"
+        where, params = _where(
+            ("t.kind = ?", None if kind is None else str(kind)),
             ("s.target = ?", target),
             ("s.metric = ?", metric),
-            ("r.ts >= ?", None if since is None else math.ceil(since * 1000)),
-            ("r.ts <= ?", None if until is None else math.floor(until * 1000)),
-        ):
-            if value is not None:
-                where.append(clause)
-                params.append(value)
+            ("r.ts >= ?", _ms(since, math.ceil)),
+            ("r.ts <= ?", _ms(until, math.floor)),
+        )
         sql = (
             "SELECT r.ts, s.target, s.metric, r.value FROM series s "
-            f"JOIN raw r ON r.series = s.id{join}"
+            f"JOIN raw r ON r.series = s.id{join}{where}"
         )
-        if where:
-            sql += " WHERE " + " AND ".join(where)
         sql += " ORDER BY r.ts, s.id"
         rows = await self._fetch(sql, params)
         return [Sample(ts / 1000, tgt, met, val) for ts, tgt, met, val in rows]
@@ -203,25 +206,18 @@ class QueriesMixin:
         target_kind: str | None = None,
     ) -> list[Event]:
         """Events oldest first; with ``limit``, only the most recent ``limit`` of them."""
-        where: list[str] = []
-        params: list[Any] = []
-        join = ""
-        if target_kind is not None:
-            join = " JOIN targets t ON t.id = e.target"
-            where.append("t.kind = ?")
-            params.append(str(target_kind))
-        for clause, value in (
+        join = "" if target_kind is None else " JOIN targets t ON t.id = e.target"
+        where, params = _where(
+            ("t.kind = ?", None if target_kind is None else str(target_kind)),
             ("e.target = ?", target),
             ("e.kind = ?", None if kind is None else str(kind)),
             ("e.ts >= ?", since),
             ("e.ts <= ?", until),
-        ):
-            if value is not None:
-                where.append(clause)
-                params.append(value)
-        sql = f"SELECT e.ts, e.target, e.kind, e.status, e.summary, e.fields FROM events e{join}"
-        if where:
-            sql += " WHERE " + " AND ".join(where)
+        )
+        sql = (
+            "SELECT e.ts, e.target, e.kind, e.status, e.summary, e.fields "
+            f"FROM events e{join}{where}"
+        )
         if limit is not None:
             sql += " ORDER BY e.ts DESC, e.rowid DESC LIMIT ?"
             params.append(limit)
@@ -271,24 +267,16 @@ class QueriesMixin:
     ) -> list[LoggedMessage]:
         """The newest ``limit`` rows of the message log that match, newest first (by link and
         time, by control ID, by ACK code: each has its index)."""
-        where: list[str] = []
-        params: list[Any] = []
-        for clause, value in (
+        where, params = _where(
             ("link = ?", link),
             ("control_id = ?", control_id),
             ("ack = ?", ack),
-            ("ts >= ?", None if since is None else math.ceil(since * 1000)),
-            ("ts <= ?", None if until is None else math.floor(until * 1000)),
-        ):
-            if value is not None:
-                where.append(clause)
-                params.append(value)
+            ("ts >= ?", _ms(since, math.ceil)),
+            ("ts <= ?", _ms(until, math.floor)),
+        )
         sql = (
             "SELECT ts, link, direction, type, control_id, ack, latency, size, sender, receiver, "
-            "detail FROM messages"
+            f"detail FROM messages{where} ORDER BY ts DESC, id DESC LIMIT ?"
         )
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        sql += " ORDER BY ts DESC, id DESC LIMIT ?"
         params.append(max(int(limit), 0))
         return [LoggedMessage(ts / 1000, *rest) for ts, *rest in await self._fetch(sql, params)]
