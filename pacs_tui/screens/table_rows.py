@@ -33,8 +33,6 @@ class TableRows(PacsScreen):
     sort_column: str = "status"
     sort_reverse: bool = False
     _keys: dict[str, tuple[Any, ...]]
-    #: Target ids by the id as shown in the table's id column, for the sort.
-    _ids: dict[str, str]
     #: Rows off screen whose cells are behind their state (see :meth:`_show_stale`).
     _stale: set[str]
     _sort_timer: Timer | None = None
@@ -92,21 +90,17 @@ class TableRows(PacsScreen):
         rows, new trends)."""
         table = self.table
         keep = None if top else keep or self.selected_id()
-        if not keys_kept or not self._ids:
-            # The id column holds the id as shown: sort by what the view knows about that target.
-            states = self.states()
-            self._ids = {cells.shown_id(s): s.id for s in states}
-            self._keys = {s.id: self._sort_key(s) for s in states}
-        ids, keys = self._ids, self._keys
+        if not keys_kept or not self._keys:
+            self._keys = {s.id: self._sort_key(s) for s in self.states()}
+        keys = self._keys
 
-        def key(cell: Text) -> tuple[Any, ...]:
-            target = ids.get(cell.plain)
-            return keys[target] if target is not None else (True, cell.plain)
+        def key(row: str) -> tuple[Any, ...]:
+            found = keys.get(row)
+            return found if found is not None else (True, row)
 
         for column in self._columns:
             table.set_column_label(column.key, self._header(column))
-        id_key = next(c.key for c in self._columns if c.cell == "id")
-        table.reorder(id_key, key, self.sort_reverse)
+        table.reorder(key, self.sort_reverse)
         if keep is not None and keep in self._cells:
             table.move_cursor(row=table.get_row_index(keep), animate=False)
         elif table.row_count:

@@ -10,14 +10,17 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Iterable, Sequence
 from typing import Any, ClassVar
 
+from rich._pick import pick_bool
+from rich.segment import Segment
 from rich.style import Style
-from rich.text import Text
+from rich.text import DEFAULT_JUSTIFY, DEFAULT_OVERFLOW, Text
 from textual._two_way_dict import TwoWayDict
 from textual._types import SegmentLines
 from textual.cache import LRUCache
 from textual.coordinate import Coordinate
 from textual.geometry import Region
 from textual.message import Message
+from textual.strip import Strip
 from textual.widgets import DataTable
 from textual.widgets.data_table import ColumnKey, RowKey
 
@@ -48,6 +51,12 @@ class StatusTable(StatusColours, DataTable[Text]):
 
     #: The column layout last applied by :meth:`fit_columns`.
     _fitted: tuple[FittedColumn, ...] = ()
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        #: Lines by row (see :meth:`_render_line`); before ``super().__init__``, which may
+        #: clear the caches.
+        self._row_lines: LRUCache[tuple[Any, ...], Strip] = LRUCache(2000)
+        super().__init__(*args, **kwargs)
 
     def fit_columns(self, columns: Sequence[Column], width: int) -> bool:
         """Set fixed-width columns ``(label, key, width)``; the one with ``None`` takes the rest
@@ -96,6 +105,7 @@ class StatusTable(StatusColours, DataTable[Text]):
             header = self.header_height if self.show_header else 0
             lines = [y + header for y, (key, _) in enumerate(self._y_offsets) if key in rows]
             _drop(self._line_cache, 0, set(lines))
+            _drop(self._row_lines, 0, rows)
         except (AttributeError, IndexError, TypeError):  # another Textual: the public way
             for row, column, cell in written:
                 self.update_cell(row, column, cell)
@@ -104,23 +114,23 @@ class StatusTable(StatusColours, DataTable[Text]):
         for y in lines:  # repaint those lines where they are on screen, nothing else
             self._refresh_region(Region(0, y, width, 1))
 
-    def reorder(self, column: str, key: Callable[[Text], Any], reverse: bool = False) -> None:
-        """``sort(column, key=key, reverse=reverse)``, keeping the cached renders of the rows
-        that stay where they were.
+    def reorder(self, key: Callable[[str], Any], reverse: bool = False) -> None:
+        """Order the rows by ``key(row key)``, keeping the cached renders of the rows that stay
+        where they were.
 
         ``DataTable.sort`` bumps the update count: every visible cell is rendered again through
         Rich (measured: most of what a change of status cost a 1,000-node table, whose one row
         moving up shifts only the few rows above it). Here only the moved rows' cells are
         dropped (their renders carry their row index, for clicks, and their stripe) with their
-        rows' renders; the lines, the row order and the offsets are rebuilt from the rows.
-        Textual 8.2's caches are private: if their shape differs, this falls back to ``sort``.
+        rows' renders; the order and the offsets are rebuilt from the rows, and the lines of the
+        rows that stayed are found again in :meth:`_render_line`'s own cache. The key is asked
+        of the row's key, not of a cell (a cell's text through a map to the target was most of
+        a re-sort's cost). Textual 8.2's caches are private: if their shape differs, this falls
+        back to ``sort``.
         """
-        column_key = ColumnKey(column)
         try:
-            ordered = sorted(
-                self._data.items(), key=lambda item: key(item[1][column_key]), reverse=reverse
-            )
-            places = {row_key: index for index, (row_key, _) in enumerate(ordered)}
+            ordered = sorted(self._data, key=lambda row: key(str(row.value)), reverse=reverse)
+            places = {row_key: index for index, row_key in enumerate(ordered)}
             moved = {k for k, index in places.items() if self._row_locations.get(k) != index}
             if not moved:
                 return
@@ -132,9 +142,147 @@ class StatusTable(StatusColours, DataTable[Text]):
             for cache in (self._line_cache, self._offset_cache, self._ordered_row_cache):
                 cache.clear()
         except (AttributeError, KeyError, TypeError):  # another Textual: the public way
-            self.sort(column, key=key, reverse=reverse)
+            ordered = sorted(self.rows, key=lambda row: key(str(row.value)), reverse=reverse)
+            rows = [(row, self.get_row(row)) for row in ordered]
+            self.clear()
+            for row, cells in rows:
+                self.add_row(*cells, key=row.value)
             return
         self.refresh()
+
+    def _render_line(self, y: int, x1: int, x2: int, base_style: Style) -> Strip:
+        """A table line, cached under its row (key and place) rather than under its ``y``.
+
+        ``DataTable`` caches its lines by ``y`` and the cursor's coordinate, and a re-sort must
+        drop them all: after a change of status every line on screen was joined again from its
+        cells (measured: 10 to 60 ms a re-sort on a 1,000-node Nodes screen, for the one or two
+        rows that moved). A line of a row that kept its place, whose cells did not change and
+        that the cursor and the mouse did not reach or leave looks the same: it is kept here
+        under those, and found again after the re-sort. (The place is in the key because a
+        line's segments carry their row's index, for clicks, and its stripe.)
+        """
+        if self.cursor_type not in ("row", "none"):
+            return super()._render_line(y, x1, x2, base_style)
+        try:
+            row_key, line_no = self._get_offsets(y)
+        except LookupError:
+            return super()._render_line(y, x1, x2, base_style)
+        index = self._row_locations.get(row_key)
+        if index is None:  # the header
+            return super()._render_line(y, x1, x2, base_style)
+        key = (
+            row_key,
+            index,
+            line_no,
+            x1,
+            x2,
+            self.size.width,
+            base_style,
+            self.cursor_coordinate.row == index,
+            self.hover_coordinate.row == index,
+            self.cursor_type,
+            self.show_cursor,
+            self._show_hover_cursor,
+            self._update_count,
+            self._pseudo_class_state,
+        )
+        strip = self._row_lines.get(key)
+        if strip is None:
+            strip = super()._render_line(y, x1, x2, base_style)
+            self._row_lines[key] = strip
+        return strip
+
+    def _render_cell(
+        self,
+        row_index: int,
+        column_index: int,
+        base_style: Style,
+        width: int,
+        cursor: bool = False,
+        hover: bool = False,
+    ) -> SegmentLines:
+        """A body cell of one line drawn by the steps Rich takes for it, without Rich's
+        general machinery around them.
+
+        ``DataTable`` draws a cell through ``Console.render_lines`` of a ``Styled`` ``Padding``
+        of the ``Text``: three nested renders, each splitting, cropping and padding lines
+        again. On a Nodes screen of 1,000 nodes the cells on screen are drawn again at every
+        flush of results (their latency and last check change), which made that the largest
+        part of an attached Nodes viewer's CPU. A one-line ``Text`` cell (every cell here) is
+        drawn with the same calls, in the same order, on the same line: wrapped to the cell
+        (justified, truncated), its style made a span, padded to the cell's width, the table's
+        styles applied under it and the cursor's over it. Anything else (the header, a cell
+        that is not ``Text``, a taller row) is left to ``DataTable``.
+        """
+        row_key = self._row_locations.get_key(row_index)
+        column_key = self._column_locations.get_key(column_index)
+        row = self.rows.get(row_key) if row_key is not None else None
+        if row_key is None or row is None or column_key is None:
+            return super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
+        cell = self._data[row_key].get(column_key)
+        if (
+            not isinstance(cell, Text)
+            or row.height != 1
+            or cell.end
+            or column_index < self.fixed_columns
+            or row_index < self.fixed_rows
+        ):
+            return super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
+        key = (
+            row_key,
+            column_key,
+            base_style,
+            cursor,
+            hover,
+            self._show_hover_cursor,
+            self._update_count,
+            self._pseudo_class_state,
+        )
+        cached = self._cell_render_cache.get(key)
+        if cached is not None:
+            return cached
+        component_style, post_style = self._get_styles_to_render_cell(
+            False,
+            False,
+            False,
+            hover,
+            cursor,
+            self.show_cursor,
+            self._show_hover_cursor,
+            self.cursor_foreground_priority == "css",
+            self.cursor_background_priority == "css",
+        )
+        pre_style = (
+            base_style + Style.from_meta({"row": row_index, "column": column_index})
+        ) + component_style
+        console = self.app.console
+        padding = self.cell_padding
+        inner = max(0, width - 2 * padding)
+        tab_size = console.tab_size if cell.tab_size is None else cell.tab_size
+        lines = cell.wrap(
+            console,
+            inner,
+            justify=cell.justify or DEFAULT_JUSTIFY,
+            overflow=cell.overflow or DEFAULT_OVERFLOW,
+            tab_size=tab_size or 8,
+            no_wrap=pick_bool(cell.no_wrap, True),
+        )
+        text = Text("\n").join(lines[:1])  # the lines' styles become spans, as Rich does
+        blank = Style()
+        line = Segment.adjust_line_length(list(text.render(console)), inner, style=blank)
+        if padding:
+            line = [Segment(" " * padding, blank), *line, Segment(" " * padding, blank)]
+        rendered = [list(Segment.apply_style(line, pre_style, post_style))]
+        self._cell_render_cache[key] = rendered
+        return rendered
+
+    def _clear_caches(self) -> None:
+        super()._clear_caches()
+        self._row_lines.clear()
+
+    def notify_style_update(self) -> None:
+        super().notify_style_update()
+        self._row_lines.clear()
 
     def _render_line_in_row(
         self,

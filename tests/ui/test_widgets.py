@@ -10,7 +10,7 @@ from rich.segment import Segment
 from rich.text import Text
 from textual.app import App, ComposeResult
 from textual.coordinate import Coordinate
-from textual.widgets import Label
+from textual.widgets import DataTable, Label
 
 from pacs_tui.model import Status, Target, TargetState
 from pacs_tui.view import LinkState
@@ -165,13 +165,106 @@ async def test_status_table_draws_the_cursor_on_its_row_only_as_it_moves_and_row
         assert cursor_rows(table) == [3]
         # node-5 goes DOWN and to the top; the cursor follows node-3 one row down.
         table.update_cells([("node-5", "status", Text("DOWN"))])
-        table.reorder("status", lambda cell: cell.plain != "DOWN")
+        table.reorder(lambda row: table.get_cell(row, "status").plain != "DOWN")
         table.move_cursor(row=table.get_row_index("node-3"))
         await pilot.pause()
         assert [table.get_row_at(i)[0].plain for i in range(3)] == ["node-5", "node-0", "node-1"]
         assert table.cursor_coordinate == Coordinate(4, 0)
         assert cursor_rows(table) == [4]
         assert table.render_line(5).text.split() == ["node-3", "OK"]
+
+
+class ReferenceTable(StatusTable):
+    """A StatusTable drawn by DataTable's own code: what StatusTable's lines must equal."""
+
+    _render_cell = DataTable._render_cell
+    _render_line = DataTable._render_line
+    _render_line_in_row = DataTable._render_line_in_row
+
+
+#: Cells of every kind a target table has: a status in its colour, a right-aligned value, a
+#: reason cut with an ellipsis, dim text, a trend with styled marks, wide characters, a tab.
+def mixed_row(i: int, table: StatusTable) -> list[Text]:
+    status = Status.DOWN if i % 3 == 0 else Status.OK
+    trend = Text("▁▂▃✕▅▆", no_wrap=True, end="")
+    trend.stylize(table.status_style(Status.DOWN), 3, 4)
+    return [
+        Text(f"node-{i}", no_wrap=True, end=""),
+        table.status_text(status),
+        Text(f"{i * 7} ms", justify="right", no_wrap=True, end=""),
+        Text(
+            "association rejected by the called AE: calling AE title not recognised",
+            style=table.status_style(status),
+            no_wrap=True,
+            overflow="ellipsis",
+            end="",
+        ),
+        table.dim_text(f"{i}s ago"),
+        trend,
+        Text(f"東京\tワード{i}", no_wrap=True, end=""),
+    ]
+
+
+MIXED_COLUMNS: list[tuple[str, str, int | None]] = [
+    ("Node", "node", 9),
+    ("Status", "status", 8),
+    ("Echo", "echo", 8),
+    ("Reason", "reason", None),
+    ("Since", "since", 9),
+    ("Trend", "trend", 8),
+    ("Site", "site", 12),
+]
+
+
+class TwinApp(App[None]):
+    CSS = "StatusTable { height: 9; }"
+    AUTO_FOCUS = None  # a focused table draws its header otherwise
+
+    def compose(self) -> ComposeResult:
+        yield StatusTable(id="fast", cursor_type="row", zebra_stripes=True)
+        yield ReferenceTable(id="reference", cursor_type="row", zebra_stripes=True)
+
+    def on_mount(self) -> None:
+        for table in self.query(StatusTable):
+            table.fit_columns(MIXED_COLUMNS, 90)
+            for i in range(12):
+                table.add_row(*mixed_row(i, table), key=f"node-{i}")
+
+
+async def test_status_table_draws_every_line_as_data_table_does() -> None:
+    app = TwinApp()
+    async with app.run_test(size=(90, 20)) as pilot:
+        fast = app.query_one("#fast", StatusTable)
+        reference = app.query_one("#reference", StatusTable)
+
+        async def same(step: str) -> None:
+            await pilot.pause()
+            for y in range(fast.size.height):
+                got, want = list(fast.render_line(y)), list(reference.render_line(y))
+                assert got == want, f"{step}: line {y} differs"
+
+        await same("first drawn")
+        assert "…" in fast.render_line(1).text and "東京" in fast.render_line(1).text
+        for table in (fast, reference):
+            table.move_cursor(row=2)
+            table.hover_coordinate = Coordinate(4, 3)
+        await same("cursor and mouse moved")
+        # node-4 changes and goes to the top; the cursor follows node-1.
+        down = fast.status_text(Status.DOWN)
+        fast.update_cells(
+            [("node-4", "echo", Text("1 ms", justify="right")), ("node-4", "status", down)]
+        )
+        reference.update_cell("node-4", "echo", Text("1 ms", justify="right"))
+        reference.update_cell("node-4", "status", reference.status_text(Status.DOWN))
+        fast.reorder(lambda row: (row != "node-4", int(row.split("-")[1])))
+        reference.sort("node", key=lambda cell: (cell.plain != "node-4", int(cell.plain[5:])))
+        for table in (fast, reference):
+            table.move_cursor(row=table.get_row_index("node-1"))
+        await same("a row changed and moved")
+        assert fast.render_line(1).text.split()[:2] == ["node-4", "▼"]
+        for table in (fast, reference):
+            table.scroll_end(animate=False)
+        await same("scrolled to the end")
 
 
 class HeaderApp(App[None]):
