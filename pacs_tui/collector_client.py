@@ -137,11 +137,12 @@ class RemoteView:
         return wire.points_in(found)
 
     async def series_of(
-        self, targets: Sequence[str], metric: str, since: float
+        self, targets: Sequence[str], metric: str, since: float, step: float | None = None
     ) -> dict[str, list[SeriesPoint]]:
-        found = await self._call(
-            "series_of", {"targets": list(targets), "metric": metric, "since": since}
-        )
+        args: dict[str, Any] = {"targets": list(targets), "metric": metric, "since": since}
+        if step is not None:
+            args["step"] = step
+        found = await self._call("series_of", args)
         if not isinstance(found, dict):
             raise wire.WireError("series_of: expected an object")
         return {str(t): wire.points_in(p) for t, p in found.items()}

@@ -30,6 +30,11 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+#: A result that does not change its target's status waits at most this long (seconds) for
+#: others to go with it to a viewer, in one write; a change of status, an event and a reply go
+#: at once (with the results waiting). At 200 results a second, a viewer woke ~200 times a
+#: second for one line each: the wake-ups, not the lines, were a third of its CPU.
+STATES_EVERY = 0.2
 #: Seconds a new connection has to say hello.
 HELLO_SECONDS = 5.0
 #: Events kept for a viewer that is not reading; past this, it is resynchronised.
@@ -41,6 +46,9 @@ MAX_REPLIES_WAITING = 64
 #: Bounds on what a request may ask for.
 MAX_TARGETS_PER_REQUEST = 10_000
 MAX_EVENTS_PER_REQUEST = 10_000
+#: The buckets a series may be asked in (seconds).
+MIN_STEP = 1.0
+MAX_STEP = 86_400.0
 #: Samples in one answer (about 60 bytes each on the wire).
 MAX_SAMPLES_PER_REQUEST = 200_000
 
@@ -130,7 +138,7 @@ class CollectorServer:
         if isinstance(update, StateUpdate):
             line = wire.encode({"type": "state", "state": wire.state_out(update.state)})
             for viewer in self._viewers:
-                viewer.offer_state(update.state.id, line)
+                viewer.offer_state(update.state.id, line, urgent=update.changed)
         elif isinstance(update, EventUpdate):
             line = wire.encode({"type": "event", "event": wire.event_out(update.event)})
             for viewer in self._viewers:
@@ -169,18 +177,25 @@ class Viewer:
         self._replies: deque[bytes] = deque()
         self._resync = False
         self._wake = asyncio.Event()
+        #: The wake-up of a batch of results, when one is waiting.
+        self._soon: asyncio.TimerHandle | None = None
         self._in_flight = 0
         self._tasks: set[asyncio.Task[None]] = set()
         self._operator = "unknown"
 
     # -- backlog ------------------------------------------------------------------------------
 
-    def offer_state(self, target: str, line: bytes) -> None:
+    def offer_state(self, target: str, line: bytes, *, urgent: bool = True) -> None:
+        """Queue ``target``'s newest state; sent at once if ``urgent`` (a change of status),
+        else within :data:`STATES_EVERY`."""
         if not self.attached or self._resync:
             return
         self._states.pop(target, None)  # keep the order of arrival: newest last
         self._states[target] = line
-        self._wake.set()
+        if urgent:
+            self._wake.set()
+        elif self._soon is None and not self._wake.is_set():
+            self._soon = asyncio.get_running_loop().call_later(STATES_EVERY, self._wake.set)
 
     def offer_event(self, line: bytes) -> None:
         if not self.attached or self._resync:
@@ -293,6 +308,9 @@ class Viewer:
             while True:
                 await self._wake.wait()
                 self._wake.clear()
+                if self._soon is not None:
+                    self._soon.cancel()
+                    self._soon = None
                 while self._replies:
                     await self._send(self._replies.popleft())
                 if self._resync:
@@ -381,10 +399,14 @@ class Viewer:
                 isinstance(t, str) for t in targets
             ):
                 raise wire.WireError(f"targets: at most {MAX_TARGETS_PER_REQUEST} strings")
+            step = wire.optional_number(frame, "step")
+            if step is not None and not MIN_STEP <= step <= MAX_STEP:
+                raise wire.WireError(f"step: from {MIN_STEP:g} to {MAX_STEP:g} seconds")
             found = await engine.series_of(
                 targets,
                 wire.need(frame, "metric", str),
                 wire.number(frame, "since"),
+                step,
             )
             return {t: wire.points_out(p) for t, p in found.items()}
         if op == "events":
@@ -416,5 +438,8 @@ class Viewer:
 
     def close(self) -> None:
         self.attached = False
+        if self._soon is not None:
+            self._soon.cancel()
+            self._soon = None
         if not self.writer.is_closing():
             self.writer.close()

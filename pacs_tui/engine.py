@@ -254,11 +254,11 @@ class Engine:
         return await self.store.series(target, metric, since, until)
 
     async def series_of(
-        self, targets: Sequence[str], metric: str, since: float
+        self, targets: Sequence[str], metric: str, since: float, step: float | None = None
     ) -> dict[str, list[SeriesPoint]]:
         if self.store is None:
             return {t: [] for t in targets}
-        return await self.store.series_of(targets, metric, since)
+        return await self.store.series_of(targets, metric, since, step=step)
 
     async def events(
         self,

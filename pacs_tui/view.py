@@ -98,9 +98,10 @@ class EngineView(Protocol):
     ) -> list[SeriesPoint]: ...
 
     async def series_of(
-        self, targets: Sequence[str], metric: str, since: float
+        self, targets: Sequence[str], metric: str, since: float, step: float | None = None
     ) -> dict[str, list[SeriesPoint]]:
-        """One metric's history up to now for many targets at once (a trend column)."""
+        """One metric's history up to now for many targets at once (a trend column); with
+        ``step``, the raw samples in buckets of ``step`` seconds."""
         ...
 
     async def events(
@@ -162,9 +163,9 @@ class LocalView:
         return await self._engine.series(target, metric, since, until)
 
     async def series_of(
-        self, targets: Sequence[str], metric: str, since: float
+        self, targets: Sequence[str], metric: str, since: float, step: float | None = None
     ) -> dict[str, list[SeriesPoint]]:
-        return await self._engine.series_of(targets, metric, since)
+        return await self._engine.series_of(targets, metric, since, step)
 
     async def events(
         self,

@@ -3,9 +3,10 @@ the history, extended live) and the periods it was DOWN, drawn as a sparkline.""
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Iterable, Sequence
 
-from pacs_tui.model import Event, EventKind, TargetState
+from pacs_tui.model import Event, EventKind, Status, TargetState
 from pacs_tui.screens import table_cells as cells
 from pacs_tui.source import Column, Source
 from pacs_tui.ui_format import bucket_series, down_periods, mark_buckets, sparkline
@@ -13,6 +14,9 @@ from pacs_tui.view import EngineView
 
 #: Seconds of history behind the trend column.
 TREND_WINDOW = 3600.0
+#: The history's samples are read in buckets of this many seconds (their highest value: the
+#: sparkline draws each slot's highest).
+TREND_STEP = 60.0
 
 Change = tuple[float, object, object]
 
@@ -31,8 +35,11 @@ class TableTrend:
     def points(self, target_id: str) -> Sequence[tuple[float, float]]:
         return self._points.get(target_id, ())
 
-    def add_live(self, state: TargetState) -> None:
-        """Extend ``state``'s trend with the headline value of its latest result."""
+    def add_live(self, state: TargetState, previous: Status) -> None:
+        """Extend ``state``'s trend with the headline value of its latest result, and its
+        status change if it brought one."""
+        if state.status is not previous and state.since is not None:
+            self._changes.setdefault(state.id, []).append((state.since, previous, state.status))
         metric = self.source.headline_metric(state)
         value = state.metrics.get(metric) if metric else None
         if value is not None and state.last_seen is not None:
@@ -49,9 +56,9 @@ class TableTrend:
             if metric is not None:
                 by_metric.setdefault(metric, []).append(state.id)
         for metric, targets in by_metric.items():  # one query per metric, not per target
-            found = await view.series_of(targets, metric, since)
+            found = await view.series_of(targets, metric, since, step=TREND_STEP)
             for target_id in targets:
-                history = [(p.ts, p.avg) for p in found.get(target_id, ())]
+                history = [(p.ts, p.max) for p in found.get(target_id, ())]
                 last = history[-1][0] if history else since
                 live = [p for p in self._points.get(target_id, []) if p[0] > last]
                 self._points[target_id] = history + live
@@ -61,6 +68,20 @@ class TableTrend:
             if event.kind == EventKind.STATUS_CHANGE:
                 changes.setdefault(event.target, []).append(_change(event))
         self._changes = changes
+        self.loaded_at = now
+
+    def trim(self, now: float) -> None:
+        """Forget what left the window: the trend is current at ``now`` (while its screen
+        shows, every result and change reaches it live, so the history need not be read
+        again: a re-read of 1,000 targets every 30 s was the largest answer a collector sent,
+        and held the event loops of both ends while it was encoded and decoded)."""
+        start = now - TREND_WINDOW
+        for points in self._points.values():
+            if points and points[0][0] < start:
+                del points[: bisect.bisect_left(points, start, key=lambda p: p[0])]
+        for target_id, changes in self._changes.items():
+            if changes and min(c[0] for c in changes) < start:
+                self._changes[target_id] = [c for c in changes if c[0] >= start]
         self.loaded_at = now
 
     def down_periods(

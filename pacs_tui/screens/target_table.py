@@ -10,9 +10,11 @@ left out (the selected line and the detail screen show them). Below the table a 
 selected target's status and reason in full (wrapped), so the words that explain a failure are
 never cut off. The sorted column's header carries ▴ (ascending) or ▾ (descending).
 
-The trend is the last hour of each target's headline metric from the history, re-read every
-:data:`TREND_REFRESH` seconds in a worker and extended live from each result. Time slots in
-which the target was DOWN (from the status changes) show the DOWN glyph instead of a bar.
+The trend is the last hour of each target's headline metric: read from the history in a worker
+when the screen is shown (again, if it was hidden or the collector gone for over
+:data:`TREND_REFRESH` seconds), then extended live from each result and slid every
+:data:`TREND_REFRESH` seconds. Time slots in which the target was DOWN (from the status
+changes) show the DOWN glyph instead of a bar.
 """
 
 from __future__ import annotations
@@ -52,7 +54,8 @@ log = logging.getLogger(__name__)
 FLUSH_SECONDS = 2.0
 STATUS_FLUSH = 0.02
 
-#: How often the trend is re-read from the history while the screen shows, in seconds.
+#: How often the trend's window slides while the screen shows; a screen hidden (or a collector
+#: gone) longer than this reads the history again when shown (seconds).
 TREND_REFRESH = 30.0
 
 
@@ -129,7 +132,6 @@ class TargetTableScreen(TableRows):
         self._wide = False
         #: Each shown row's key in the sorted column, to tell whether a result moved it.
         self._keys = {}
-        self._ids = {}
         self._stale = set()
         self._sort_timer = None
         #: The texts last written to the summary and selected lines (an unchanged text is not
@@ -154,8 +156,7 @@ class TargetTableScreen(TableRows):
     def on_mount(self) -> None:
         self._relayout(self.app.size.width)
         self.set_interval(TICK_SECONDS, self._tick)
-        self.set_interval(TREND_REFRESH, self._refresh_trend)
-        self.load_trend()
+        self.set_interval(TREND_REFRESH, self._refresh_trend)  # read when shown: sync()
 
     # -- reading ----------------------------------------------------------------------------
 
@@ -202,7 +203,7 @@ class TargetTableScreen(TableRows):
     def apply_state(self, state: TargetState, previous: Status) -> None:
         if state.target.kind not in self.source.kinds:
             return
-        self.trend.add_live(state)
+        self.trend.add_live(state, previous)
         # Results are drawn together every FLUSH_SECONDS: one redraw of the changed rows, one
         # sort, however many targets reported meanwhile. A new status is drawn at once, alone.
         self._dirty.setdefault(state.id, previous)
@@ -312,8 +313,16 @@ class TargetTableScreen(TableRows):
             self._sort_soon()
 
     def _refresh_trend(self) -> None:
-        if self._shown():
-            self.load_trend()
+        """Slide the trend's window while the screen shows and the results reach it; the
+        history is read again only when they may not have (hidden, or the collector gone)."""
+        link = self.ctx.view.link
+        if not self._shown() or (link is not None and not link.connected):
+            return
+        self.trend.trim(self.ctx.now())
+        with self.app.batch_update():
+            self._write_on_screen(("trend",))
+            if self.column(self.sort_column).cell == "trend":
+                self._sort()
 
     @work(exclusive=True, group="table-trend")
     async def load_trend(self) -> None:

@@ -18,7 +18,7 @@ from pacs_tui.app import PacsApp
 from pacs_tui.commands import palette_commands
 from pacs_tui.engine import Engine
 from pacs_tui.model import Event, EventKind, Result, Sample, Status
-from pacs_tui.screens import StartingScreen
+from pacs_tui.screens import StartingScreen, target_table
 from pacs_tui.screens.help import HelpScreen
 from pacs_tui.screens.overview import OverviewScreen
 from pacs_tui.screens.target_detail import FactsGrid, TargetDetailScreen
@@ -546,6 +546,42 @@ async def test_down_periods_are_marked_in_the_trend_and_the_chart() -> None:
         rows = console.export_text().splitlines()
         strip = next(row for row in rows if row.strip().startswith("DOWN"))
         assert strip.count(DOWN_MARK) >= 10 and strip.rstrip().endswith(DOWN_MARK)
+
+
+async def test_the_trend_follows_results_and_slides_without_reading_the_history_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(target_table, "TREND_REFRESH", 0.1)
+    engine = scripted_engine()
+    reads: list[object] = []
+    series_of = engine.series_of
+
+    async def counted(*args: Any, **kwargs: Any) -> Any:
+        reads.append(args)
+        return await series_of(*args, **kwargs)
+
+    monkeypatch.setattr(engine, "series_of", counted)
+    now = [NOW]
+    app = PacsApp(engine, clock=lambda: now[0])
+    async with app.run_test(size=(80, 24)) as pilot:
+        await show_nodes(pilot)
+        table = table_of(app)
+        assert len(reads) == 1
+        # flaky-us was DOWN 50 to 40 minutes ago and is DOWN since 3 minutes ago.
+        assert DOWN_MARK in table.get_cell("flaky-us", "trend").plain[1:3]
+        # ct-1 goes DOWN: its trend says so at once.
+        await report(pilot, engine, "ct-1", Result(Status.DOWN, "refused", ts=now[0]))
+        await until(pilot, lambda: table.get_cell("ct-1", "trend").plain.endswith(DOWN_MARK))
+        # 25 minutes on, the window has slid past flaky-us's first outage.
+        now[0] += 25 * 60
+        await until(pilot, lambda: DOWN_MARK not in table.get_cell("flaky-us", "trend").plain[:3])
+        assert table.get_cell("flaky-us", "trend").plain.endswith(DOWN_MARK)
+        assert len(reads) == 1  # all of it without reading the history again
+        # Shown again after a while away, the trend is read again (results went elsewhere).
+        await pilot.press("1")
+        now[0] += 60
+        await pilot.press("2")
+        await until(pilot, lambda: len(reads) == 2)
 
 
 async def test_node_detail_keeps_values_whole_and_scrolls_to_the_events() -> None:

@@ -325,11 +325,13 @@ async def test_bad_requests_get_an_error_reply(
         {"id": 3, "op": "events", "limit": 10**9},
         {"id": 4, "op": "series_of", "targets": [1, 2], "metric": "x", "since": 0},
         {"id": True, "op": "probe_all"},
+        {"id": 5, "op": "series_of", "targets": ["a"], "metric": "x", "since": 0, "step": 0},
+        {"id": 6, "op": "series_of", "targets": ["a"], "metric": "x", "since": 0, "step": 1e9},
     ):
         writer.write(wire.encode(request))
     errors: dict[Any, str] = {}
     async with asyncio.timeout(5):
-        while len(errors) < 5:
+        while len(errors) < 7:
             frame = wire.decode(await reader.readline())
             if frame["type"] == "reply":
                 errors[frame["id"]] = frame["error"]
@@ -338,7 +340,44 @@ async def test_bad_requests_get_an_error_reply(
     assert "limit: from 1 to" in errors[3]
     assert "at most" in errors[4]
     assert "integer id" in errors[None]
+    assert "step: from 1 to 86400 seconds" in errors[5] == errors[6]
     writer.close()
+
+
+class Steady(Flipping):
+    """A check that stays OK; only its value changes."""
+
+    async def check(self) -> Result:
+        self.runs += 1
+        return Result(Status.OK, "", {"run_seconds": 0.001 * self.runs})
+
+
+async def test_results_go_to_viewers_together_and_a_change_of_status_at_once(
+    folder: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    engine, collector = await serving(folder, [Steady("pacs-db"), Flipping("ris-db")])
+    view = await RemoteView.attach(collector.path)
+    seen: list[StateUpdate] = []
+    view.subscribe(lambda u: seen.append(u) if isinstance(u, StateUpdate) else None)
+    try:
+        # A result that keeps its status reaches the viewer within STATES_EVERY...
+        monkeypatch.setattr(collector_server, "STATES_EVERY", 0.2)
+        runs = engine.states["pacs-db"].metrics.get("run_seconds")
+        assert engine.probe_now("pacs-db")
+        await until(lambda: any(u.state.metrics.get("run_seconds") != runs for u in seen))
+        # ...and, however long that is, goes at once with a change of status.
+        monkeypatch.setattr(collector_server, "STATES_EVERY", 30.0)
+        seen.clear()
+        assert engine.probe_now("pacs-db")
+        await until(lambda: engine.states["pacs-db"].metrics["run_seconds"] == 0.001 * 3)
+        assert engine.probe_now("ris-db")
+        await until(lambda: {u.state.id for u in seen} == {"pacs-db", "ris-db"}, timeout=3)
+        assert [u.changed for u in seen] == [False, True]  # in the order they came
+        assert view.state("pacs-db") == engine.states["pacs-db"]
+    finally:
+        await view.close()
+        await collector.stop()
+        await engine.stop()
 
 
 async def test_a_viewer_that_stops_reading_slows_no_one_and_is_resent_everything(

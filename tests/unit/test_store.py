@@ -375,6 +375,32 @@ async def test_series_of_many_targets_is_each_ones_series(store: Store, window: 
     assert found["n1200"] == found["n1202"] == []
 
 
+async def test_series_of_in_steps_sums_up_the_raw_samples_of_each_step(store: Store) -> None:
+    now = float(int(time.time()) // 60 * 60)  # a whole minute: the steps fall on minutes
+    store.add_samples(
+        [
+            Sample(now - 600, "a", "m", 1.0),  # the minute 10 minutes ago: 1, 4, 2
+            Sample(now - 590, "a", "m", 4.0),
+            Sample(now - 541, "a", "m", 2.0),
+            Sample(now - 540, "a", "m", 9.0),  # the next minute: 9 alone
+            Sample(now - 30, "b", "m", 5.0),
+            Sample(now - 2 * HOUR, "a", "m", 7.0),  # outside the window
+        ]
+    )
+    await store.flush()
+
+    found = await store.series_of(["a", "b", "c"], "m", since=now - HOUR, step=60)
+
+    assert found == {
+        "a": [
+            SeriesPoint(now - 600, 1.0, 4.0, 7 / 3, 3),
+            SeriesPoint(now - 540, 9.0, 9.0, 9.0, 1),
+        ],
+        "b": [SeriesPoint(now - 60, 5.0, 5.0, 5.0, 1)],
+        "c": [],
+    }
+
+
 async def test_series_uses_hour_table_for_thirty_days(store: Store) -> None:
     now = float(int(time.time()))  # whole seconds: times are kept to the millisecond
     hour = math.floor((now - 10 * DAY) / HOUR) * HOUR
