@@ -5,6 +5,7 @@ moved a row's key)."""
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
@@ -57,7 +58,8 @@ class TableRows(PacsScreen):
         _dirty: dict[str, Status]
         _flush_timer: Timer | None
         _status_changed: set[str]
-        _status_timer: Timer | None
+        _status_due: bool
+        _status_drawn: float
 
     def _key_moved(self, state: TargetState) -> bool:
         """Did ``state``'s row's sort key change (so the order may have)?"""
@@ -176,7 +178,8 @@ class TableRows(PacsScreen):
     def _flush_status(self) -> None:
         """Draw the rows whose status changed, now; they move to their place at the next sort
         (within :data:`SORT_DELAY`), the other results wait for the next flush."""
-        self._status_timer = None
+        self._status_due = False
+        self._status_drawn = time.monotonic()
         changed, self._status_changed = self._status_changed, set()
         self._draw({t: self._dirty.pop(t) for t in changed if t in self._dirty}, sort_now=False)
 

@@ -20,6 +20,7 @@ changes) show the DOWN glyph instead of a bar.
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any, ClassVar
 
 from rich.text import Text
@@ -48,11 +49,12 @@ from pacs_tui.widgets import StatusTable
 log = logging.getLogger(__name__)
 
 #: Results are drawn at most this often (seconds): one redraw of the rows that changed, as
-#: often as Glances refreshes. A change of status is drawn at once: its row alone, after
-#: STATUS_FLUSH (which gathers a burst of changes, an outage of a whole ward, into one redraw);
-#: the rows move to their sorted place SORT_DELAY later.
+#: often as Glances refreshes. A change of status is drawn at once, its row alone, if no
+#: other was drawn in the last STATUS_FLUSH; within it, changes wait for its end together (a
+#: burst, an outage of a whole ward, is one redraw); the rows move to their sorted place
+#: SORT_DELAY later.
 FLUSH_SECONDS = 2.0
-STATUS_FLUSH = 0.02
+STATUS_FLUSH = 0.05
 
 #: How often the trend's window slides while the screen shows; a screen hidden (or a collector
 #: gone) longer than this reads the history again when shown (seconds).
@@ -143,7 +145,9 @@ class TargetTableScreen(TableRows):
         self._flush_timer: Timer | None = None
         #: Targets whose status changed since the last status flush.
         self._status_changed: set[str] = set()
-        self._status_timer: Timer | None = None
+        #: A draw of changes of status is due; when the last one was (monotonic seconds).
+        self._status_due = False
+        self._status_drawn = -STATUS_FLUSH
 
     def compose_body(self) -> ComposeResult:
         yield Label("", id="table-summary", markup=False)
@@ -211,8 +215,13 @@ class TargetTableScreen(TableRows):
             self._flush_timer = self.set_timer(FLUSH_SECONDS, self._flush)
         if state.status is not previous:
             self._status_changed.add(state.id)
-            if self._status_timer is None:
-                self._status_timer = self.set_timer(STATUS_FLUSH, self._flush_status)
+            if not self._status_due:
+                self._status_due = True
+                wait = self._status_drawn + STATUS_FLUSH - time.monotonic()
+                if wait > 0:
+                    self.set_timer(wait, self._flush_status)
+                else:  # after the results of this message (the burst it carries) are in
+                    self.call_next(self._flush_status)
 
     def restyle(self) -> None:
         self._layout = ()  # force the rebuild: every cell is drawn again with the new theme
