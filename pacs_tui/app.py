@@ -105,6 +105,8 @@ def _screen_specs() -> tuple[ScreenSpec, ...]:
 
 #: Top-level screens in key order.
 SCREENS: tuple[ScreenSpec, ...] = _screen_specs()
+#: The kinds of target each source's screen lists (the Overview is not here: always shown).
+SCREEN_KINDS: dict[str, tuple[str, ...]] = {s.screen: s.kinds for s in SOURCES}
 
 #: Screens reached from another one (not by a number key), listed in the keys screen.
 SUB_SCREENS: tuple[tuple[str, type[Screen[None]]], ...] = (("Detail", TargetDetailScreen),)
@@ -211,6 +213,8 @@ class PacsApp(App[None]):
         #: Results not yet sent to the screen, and the timer that sends them.
         self._results: list[tuple[TargetState, Status]] = []
         self._results_timer: asyncio.TimerHandle | None = None
+        #: Kinds of target the site has: a screen's number key shows only if it has targets.
+        self._kinds: set[str] = set()
         #: Signals whose handler this app installed on its loop, with the handler found before.
         self._signals: dict[signal.Signals, Any] = {}
         #: The quit signal received, if any (for the log and for tests).
@@ -333,6 +337,8 @@ class PacsApp(App[None]):
         for spec in SCREENS:
             self.add_mode(spec.name, partial(spec.build, self.ctx))
         self._unsubscribe = view.subscribe(self._on_engine_update)
+        self._kinds = {s.target.kind for s in view.states()}
+        self.refresh_bindings()
         self.switch_mode(SCREENS[0].name)
         self.call_after_refresh(freeze_startup_objects)  # once the first screen is built
 
@@ -405,6 +411,9 @@ class PacsApp(App[None]):
     def _on_engine_update(self, update: EngineUpdate | LinkUpdate) -> None:
         """View subscriber (called on the app's loop): post a message, never touch widgets."""
         if isinstance(update, StateUpdate):
+            if update.state.target.kind not in self._kinds:  # a reload brought a new kind
+                self._kinds.add(update.state.target.kind)
+                self.refresh_bindings()
             # Results go to the screen that shows in batches (a Textual message per result was
             # most of an attached UI's own work at 200 results a second); a change of status
             # goes at once, with the results before it.
@@ -495,6 +504,15 @@ class PacsApp(App[None]):
             if rows:
                 sections.append(KeySection(title, rows))
         return sections
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """A screen's number key is hidden (and does nothing) while the site has no target
+        of its kinds: the footer lists the screens this site has, and fits 80 columns."""
+        if action == "go" and parameters and self.ctx is not None:
+            kinds = SCREEN_KINDS.get(str(parameters[0]))
+            if kinds is not None and self._kinds.isdisjoint(kinds):
+                return False
+        return True
 
     # -- actions ----------------------------------------------------------------------------
 

@@ -31,7 +31,6 @@ APP_NAME = "pacs-tui"
 ENV_CONFIG = "PACS_TUI_CONFIG"
 # Tables ARCHITECTURE reserves for later sources: named so the error says "not yet", not "typo".
 FUTURE_TABLES = (
-    "hl7",
     "storage",
     "host",
     "logtail",
@@ -281,7 +280,8 @@ def _read(reader: Reader, data: Mapping[str, Any], source: Path | None) -> Confi
                 )
     if not owners and not _has_entries(data, SOURCES):
         # An entry that did not parse was reported already; an empty config watches nothing.
-        where = " or ".join(src.entry for src in SOURCES)
+        entries = [src.entry for src in SOURCES]
+        where = " or ".join([", ".join(entries[:-1]), entries[-1]] if len(entries) > 1 else entries)
         reader.problem("(nothing to watch)", NO_VALUE, f"at least one {where}")
     return config
 

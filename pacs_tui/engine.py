@@ -17,6 +17,7 @@ from pacs_tui.config import Config
 from pacs_tui.model import (
     Event,
     EventKind,
+    LoggedMessage,
     Result,
     Sample,
     Status,
@@ -101,7 +102,10 @@ class Engine:
             pools=pools,
         )
         self._services = Services(
-            [c for c in self.checks if isinstance(c, Service)], self._on_result, self._emit_event
+            [c for c in self.checks if isinstance(c, Service)],
+            self._on_result,
+            self._emit_event,
+            on_messages=self._record_messages,
         )
         self._started = False
         self._stopped = False
@@ -397,6 +401,15 @@ class Engine:
         if self.store is not None:
             self.store.add_event(event)
         self._publish(EventUpdate(event))
+
+    async def _record_messages(self, rows: Sequence[LoggedMessage]) -> None:
+        """A service's message-log rows, committed before this returns (a listener ACKs after
+        it): the store's flush takes every row queued, so rows of concurrent connections share
+        a commit."""
+        if self.store is None or not rows:
+            return
+        self.store.add_messages(rows)
+        await self.store.flush()
 
     def _publish(self, update: EngineUpdate) -> None:
         self._subscribers.publish(update)

@@ -14,17 +14,19 @@ import contextlib
 import logging
 import random
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from pacs_tui.model import Event, Result, Status, Target
+from pacs_tui.model import Event, LoggedMessage, Result, Status, Target
 from pacs_tui.source import BatchCheck, Check, Service
 
 log = logging.getLogger(__name__)
 
 ResultCallback = Callable[[Target, Result], None]
 EventCallback = Callable[[Event], None]
+#: Records message-log rows and returns once they are committed.
+MessagesCallback = Callable[[Sequence[LoggedMessage]], Awaitable[None]]
 Periodic = Check | BatchCheck
 
 # Spread first runs so a site of 200 nodes does not open 200 associations in the same instant.
@@ -331,6 +333,10 @@ class _ServiceEmit:
         if not self._owner.stopping:
             self._owner.on_event(event)
 
+    async def messages(self, rows: Sequence[LoggedMessage]) -> None:
+        if self._owner.on_messages is not None:
+            await self._owner.on_messages(rows)
+
 
 class Services:
     """Keeps each long-running service's ``serve(emit)`` running until :meth:`stop`: when it
@@ -343,12 +349,14 @@ class Services:
         on_result: ResultCallback,
         on_event: EventCallback,
         *,
+        on_messages: MessagesCallback | None = None,
         first_backoff: float = 1.0,
         max_backoff: float = SERVICE_MAX_BACKOFF,
     ) -> None:
         self.services = list(services)
         self._on_result = on_result
         self.on_event = on_event
+        self.on_messages = on_messages
         self._first = first_backoff
         self._max = max_backoff
         self._tasks: set[asyncio.Future[Any]] = set()

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, runtime_checkable
 
 from pacs_tui.config_reader import Reader
-from pacs_tui.model import Event, Result, Status, Target, TargetState
+from pacs_tui.model import Event, LoggedMessage, Result, Status, Target, TargetState
 
 MetricKind = Literal["gauge", "counter"]
 
@@ -128,6 +128,12 @@ class Emit(Protocol):
     def result(self, target_id: str, result: Result) -> None: ...
 
     def event(self, event: Event) -> None: ...
+
+    async def messages(self, rows: Sequence[LoggedMessage]) -> None:
+        """Record message-log rows; returns once they are committed to the history (at once
+        when there is none), so a listener can acknowledge only what is recorded. Raises
+        :class:`~pacs_tui.store.StoreError` when they could not be."""
+        ...
 
 
 @runtime_checkable

@@ -502,6 +502,27 @@ async def test_enter_opens_details_and_is_in_the_footer_and_help() -> None:
         assert any(k.description == "Quit" for k in keys)
 
 
+@pytest.mark.parametrize(("commands", "keys"), [(False, "12"), (True, "123")])
+async def test_a_screen_key_shows_only_when_the_site_has_such_targets(
+    commands: bool, keys: str
+) -> None:
+    app = PacsApp(scripted_engine(commands=commands), clock=lambda: NOW)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+
+        def grouped() -> str:
+            found = app.screen.query(FooterKey)
+            return "".join(k.key_display for k in found if k.action.startswith("go("))
+
+        await until(pilot, lambda: grouped() == keys)  # never "4": no HL7 listener here
+        await pilot.press("4")
+        await pilot.pause()
+        assert isinstance(app.screen, OverviewScreen)  # the key does nothing here
+        await pilot.press("3")
+        await pilot.pause()
+        assert isinstance(app.screen, OverviewScreen) is not commands
+
+
 async def test_palette_has_one_keys_entry() -> None:
     app = PacsApp(scripted_engine(), clock=lambda: NOW)
     async with app.run_test(size=(80, 24)) as pilot:

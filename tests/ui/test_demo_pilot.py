@@ -144,7 +144,8 @@ async def test_demo_site_end_to_end(demo_engine: Engine) -> None:
         assert ("Everywhere", "1", "screen.overview") in rows
         assert ("Everywhere", "2", "screen.nodes") in rows
         assert ("Everywhere", "3", "screen.checks") in rows
-        assert ("Nodes, Checks", "/", "table.filter") in rows
+        assert ("Everywhere", "4", "screen.hl7") in rows
+        assert ("Nodes, Checks, HL7", "/", "table.filter") in rows
         await pilot.press("escape")  # back to the Checks screen it was opened over
         await wait_for(pilot, lambda: isinstance(app.screen, TargetTableScreen))
 

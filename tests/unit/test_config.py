@@ -145,12 +145,12 @@ def test_nonsense_durations_are_rejected(key: str, value: str) -> None:
 @pytest.mark.parametrize("text", ["", "[dicom]\nnode = []\n", "command = []\n"])
 def test_a_config_with_nothing_to_watch_is_an_error(text: str) -> None:
     assert problems(text) == [
-        "(nothing to watch): expected at least one [[dicom.node]] or [[command]]"
+        "(nothing to watch): expected at least one [[dicom.node]], [[command]] or [[hl7.listener]]"
     ]
 
 
 def test_unknown_and_future_tables() -> None:
-    found = problems("[hl7]\n[frobnicate]\n[[dicom.node]]\nid='a'\naet='A'\nhost='h'\nport=1\n")
+    found = problems("[storage]\n[frobnicate]\n[[dicom.node]]\nid='a'\naet='A'\nhost='h'\nport=1\n")
     assert "does not support yet" in found[0]
     assert found[1].startswith("frobnicate = a table: expected no such table")
 
@@ -219,6 +219,8 @@ def test_starter_config_comments_uncomment_into_valid_config(tmp_path: Path) -> 
     assert node.site == "main" and node.warn_latency == 1.0
     (command,) = config.section("command")
     assert command.site == "main" and command.env == {"PGCONNECT_TIMEOUT": "5"}
+    (listener,) = config.section("hl7").listeners
+    assert (listener.host, listener.port, listener.max_connections) == ("127.0.0.1", 2575, 64)
     assert config.socket_path == Path("/run/pacs-tui/collector.sock")
     assert config.collector.group == "pacsadmins"
 
@@ -263,7 +265,7 @@ def test_an_unknown_key_suggests_the_closest_known_one() -> None:
     found = problems("[dicom]\nwarn_latncy = '1s'\n[dicm]\n[site]\nzzz = 1\n" + NODE.format("a"))
     assert (
         "dicm = a table: expected no such table; did you mean 'dicom'? "
-        "(known: collector, command, dicom, exporters, history, site)" in found
+        "(known: collector, command, dicom, exporters, history, hl7, site)" in found
     )
     assert any(
         p.startswith("dicom.warn_latncy = '1s': expected no such key; did you mean 'warn_latency'?")

@@ -1,0 +1,171 @@
+"""Acknowledgements by HL7 v2's rules: which code a message gets and the ACK message itself.
+
+Original mode (MSH-15 and MSH-16 empty): AA, AE (the message's structure is wrong) or AR (a
+version, type or processing ID this receiver does not take). Enhanced mode: an accept ACK
+(CA/CE/CR) as MSH-15 asks (AL always, NE never, ER on error only, SU on success only; empty
+is AL), then an application ACK (AA/AE/AR) only as MSH-16 asks (empty: none). The ACK swaps
+sender and receiver, keeps the message's separators and version, echoes MSH-10 in MSA-2 and
+says what was wrong in MSA-3 and an ERR segment.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from dataclasses import dataclass
+from enum import Enum
+
+from pacs_tui.hl7.header import Header
+
+
+class Verdict(Enum):
+    """What a receiver makes of a message: accepted, an error in it, or rejected."""
+
+    ACCEPT = "A"
+    ERROR = "E"
+    REJECT = "R"
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """Why a message is not accepted: the HL7 error code (table 0357: 100 segment sequence,
+    101 required field missing, 102 data type, 200 unsupported message type, 201 unsupported
+    event, 202 unsupported processing ID, 203 unsupported version, 207 internal error), the
+    words, and where (segment, field number; "" and 0 when it is the whole message)."""
+
+    code: int
+    words: str
+    segment: str = ""
+    field: int = 0
+
+    @property
+    def verdict(self) -> Verdict:
+        return Verdict.REJECT if 200 <= self.code < 207 else Verdict.ERROR
+
+
+_CODE_TEXT = {
+    100: "Segment sequence error",
+    101: "Required field missing",
+    102: "Data type error",
+    200: "Unsupported message type",
+    201: "Unsupported event code",
+    202: "Unsupported processing id",
+    203: "Unsupported version id",
+    207: "Application internal error",
+}
+
+
+def answers(header: Header, problem: Problem | None) -> list[str]:
+    """The ACK codes owed for a message, in the order they go: ``["AA"]``, ``["CA"]``,
+    ``["CE", "AE"]``, ``[]`` (enhanced mode, NE), …"""
+    verdict = problem.verdict if problem is not None else Verdict.ACCEPT
+    if not header.enhanced:
+        return ["A" + verdict.value]
+    owed = []
+    if _asked(header.accept_ack_type or "AL", verdict):
+        owed.append("C" + verdict.value)
+    if header.app_ack_type and _asked(header.app_ack_type, verdict):
+        owed.append("A" + verdict.value)
+    return owed
+
+
+def _asked(condition: str, verdict: Verdict) -> bool:
+    """MSH-15/16: AL always, NE never, ER on error or reject, SU on success."""
+    if condition == "NE":
+        return False
+    if condition == "ER":
+        return verdict is not Verdict.ACCEPT
+    if condition == "SU":
+        return verdict is Verdict.ACCEPT
+    return True  # AL, and anything unknown: better an ACK than a sender waiting for one
+
+
+_control_ids = itertools.count(1)
+
+
+def build_ack(
+    header: Header,
+    code: str,
+    problem: Problem | None = None,
+    *,
+    now: float | None = None,
+    control_id: str | None = None,
+) -> bytes:
+    """The ACK message (without MLLP blocks) answering ``header`` with ``code``."""
+    sep, enc = header.separator, header.encoding
+    component = enc[0]
+    stamp = time.strftime("%Y%m%d%H%M%S+0000", time.gmtime(time.time() if now is None else now))
+    ours = control_id or f"PT{int(time.time() * 1000) % 10**13}{next(_control_ids) % 10000:04d}"
+    trigger = header.trigger
+    kind = component.join(x for x in ("ACK", trigger, "ACK" if trigger else "") if x)
+    version = header.version or "2.5"
+    msh = [
+        "MSH",
+        enc,
+        _echo(header.receiving_app),
+        _echo(header.receiving_facility),
+        _echo(header.sending_app),
+        _echo(header.sending_facility),
+        stamp,
+        "",
+        kind,
+        ours,
+        _echo(header.field(11)) if header.segment == "MSH" and header.field(11) else "P",
+        _echo(header.field(12)) if header.segment == "MSH" and header.field(12) else version,
+    ]
+    segments = [sep.join(msh)]
+    text = _escape(problem.words, sep, enc) if problem is not None else ""
+    echoed = _echo(header.control_id)
+    segments.append(sep.join(x for x in ("MSA", code, echoed, text)).rstrip(sep))
+    if problem is not None:
+        segments.append(_err(problem, version, sep, enc))
+    return ("\r".join(segments) + "\r").encode("latin-1", errors="replace")
+
+
+def _echo(value: str) -> str:
+    """A field of the message echoed in the ACK, without control characters (a VT or FS in it
+    would break the ACK's own framing)."""
+    return "".join(c if c.isprintable() else " " for c in value)
+
+
+def _err(problem: Problem, version: str, sep: str, enc: str) -> str:
+    component, sub = enc[0], enc[3] if len(enc) > 3 else "&"
+    name = _CODE_TEXT.get(problem.code, "Application error")
+    if _at_least(version, (2, 5)):
+        where = component.join(
+            (problem.segment, "1" if problem.segment else "", str(problem.field or ""))
+        ).rstrip(component)
+        code = component.join((str(problem.code), name, "HL70357"))
+        return sep.join(("ERR", "", where, code, "E"))
+    # Before 2.5, ERR-1: segment^sequence^field^code&text&table.
+    location = component.join(
+        (problem.segment, "1" if problem.segment else "", str(problem.field or ""))
+    )
+    code = sub.join((str(problem.code), name, "HL70357"))
+    return sep.join(("ERR", component.join((location, code))))
+
+
+def _at_least(version: str, wanted: tuple[int, int]) -> bool:
+    try:
+        major, minor = (int(x) for x in version.split(".")[:2])
+    except ValueError:
+        return True
+    return (major, minor) >= wanted
+
+
+def _escape(text: str, sep: str, enc: str) -> str:
+    """``text`` with HL7's escape sequences for the delimiters (and no control characters)."""
+    component, repetition, escape = enc[0], enc[1], enc[2]
+    sub = enc[3] if len(enc) > 3 else ""
+    marks = {escape: "E", sep: "F", component: "S", repetition: "R"}
+    if sub:
+        marks[sub] = "T"
+    out = []
+    for char in text:
+        if char in marks:
+            out.append(f"{escape}{marks[char]}{escape}")
+        elif char.isprintable():
+            out.append(char)
+        else:
+            out.append(" ")
+    return "".join(out)[:200]

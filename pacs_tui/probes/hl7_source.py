@@ -1,0 +1,187 @@
+"""The HL7 source: MLLP listeners (``[[hl7.listener]]``) that take a copy feed, acknowledge it by
+HL7's rules and log each message's header (never its patient fields).
+
+This is the first part of issue 9: ``mode = "listen"``. The tap (``mode = "tap"``), link
+checks (``[[hl7.link]]``) and the tracker screen come next; their keys are refused for now
+with words that say so, so a config written for them fails loudly rather than silently.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import tomlkit
+from tomlkit.items import AoT
+
+from pacs_tui import config_reader as cv
+from pacs_tui.config_reader import Reader
+from pacs_tui.hl7.listener import Listener, ListenerConfig
+from pacs_tui.model import Target, TargetKind
+from pacs_tui.source import BuildContext, Column, MetricSpec, Runnable, Source, WorkerLimit
+
+MAX_FRAME_LIMIT = 64 * 1024 * 1024
+
+
+def _counter(name: str, label: str, description: str) -> MetricSpec:
+    return MetricSpec(name, "c", label, kind="counter", description=description)
+
+
+METRICS = (
+    _counter("hl7_received_total", "Received", "messages received"),
+    _counter("hl7_ack_aa_total", "AA", "application accept"),
+    _counter("hl7_ack_ae_total", "AE", "application error (the message's structure)"),
+    _counter("hl7_ack_ar_total", "AR", "application reject (version, type, processing ID)"),
+    _counter("hl7_ack_ca_total", "CA", "commit accept"),
+    _counter("hl7_ack_ce_total", "CE", "commit error"),
+    _counter("hl7_ack_cr_total", "CR", "commit reject"),
+    _counter("hl7_framing_errors_total", "Framing errors", "bytes that were not a message"),
+    _counter("hl7_refused_total", "Refused", "connections over the limit"),
+    MetricSpec("hl7_peers", "", "Peers", description="connections open", headline=True),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Hl7Config:
+    listeners: tuple[ListenerConfig, ...] = ()
+
+
+def read(reader: Reader, raw: Any, site: str) -> Hl7Config:
+    """The ``[hl7]`` table (absent: nothing)."""
+    if raw is None:
+        return Hl7Config()
+    if not isinstance(raw, dict):
+        reader.problem("hl7", raw, "a table with [[hl7.listener]] entries")
+        return Hl7Config()
+    reader.check_keys(raw, "hl7", {"listener", "link"})
+    if "link" in raw:
+        reader.problem("hl7.link", raw["link"], "nothing yet: HL7 link checks are not built yet")
+    listeners = (
+        reader.entries(raw["listener"], "hl7.listener", lambda t, p: _listener(reader, t, p, site))
+        if "listener" in raw
+        else ()
+    )
+    return Hl7Config(listeners)
+
+
+def _listener(reader: Reader, t: Mapping[str, Any], path: str, site: str) -> ListenerConfig | None:
+    keys = {
+        "id",
+        "bind",
+        "mode",
+        "max_frame",
+        "frame_timeout",
+        "max_connections",
+        "site",
+        "description",
+    }
+    reader.check_keys(t, path, keys)
+    before = len(reader.problems)
+    get = reader.get
+    entry_id = get(t, "id", path, cv.ident, cv.ID_EXPECTED)
+    bind = get(
+        t,
+        "bind",
+        path,
+        cv.bind_address,
+        'an IP address and port to listen on, like "127.0.0.1:2575" (loopback unless told)',
+    )
+    get(
+        t,
+        "mode",
+        path,
+        cv.choice(("listen",)),
+        '"listen" (the tap, "tap", is not built yet)',
+        "listen",
+    )
+    max_frame = get(
+        t,
+        "max_frame",
+        path,
+        cv.int_range(1024, MAX_FRAME_LIMIT),
+        f"a size in bytes from 1024 to {MAX_FRAME_LIMIT:,}",
+        16 * 1024 * 1024,
+    )
+    frame_timeout = get(t, "frame_timeout", path, cv.timeout, cv.TIMEOUT_EXPECTED, 30.0)
+    connections = get(
+        t, "max_connections", path, cv.int_range(1, 1024), "a whole number from 1 to 1024", 64
+    )
+    entry_site = get(t, "site", path, cv.nonempty_str, "a non-empty string", site)
+    description = get(t, "description", path, cv.string, "a string", "")
+    if len(reader.problems) > before:
+        return None
+    host, port = bind
+    return ListenerConfig(
+        entry_id, host, port, max_frame, frame_timeout, connections, entry_site, description
+    )
+
+
+def listener_target(entry: ListenerConfig) -> Target:
+    return Target(
+        entry.id,
+        TargetKind.HL7_LISTENER,
+        {
+            "host": entry.host,
+            "port": str(entry.port),
+            "mode": "listen",
+            "site": entry.site,
+            "description": entry.description,
+        },
+    )
+
+
+def targets(config: Hl7Config) -> list[Target]:
+    return [listener_target(e) for e in config.listeners]
+
+
+def build(config: Hl7Config, ctx: BuildContext) -> list[Runnable]:
+    return [Listener(e, listener_target(e)) for e in config.listeners]
+
+
+def workers(config: Hl7Config) -> WorkerLimit:
+    return WorkerLimit(max(1, len(config.listeners)))
+
+
+def example() -> list[tuple[str, Any]]:
+    entry = tomlkit.table()
+    entry.add(tomlkit.comment("An MLLP listener for a copy of an HL7 feed (ACKs by HL7's rules)."))
+    entry.add("id", "his-copy")
+    entry.add("bind", "127.0.0.1:2575")
+    entry["bind"].comment("loopback unless you mean it: the feed carries patient data")
+    entry.add("mode", "listen")
+    entry.add(tomlkit.comment("Optional (the defaults):"))
+    entry.add(tomlkit.comment("max_frame = 16777216"))
+    entry.add(tomlkit.comment('frame_timeout = "30s"'))
+    entry.add(tomlkit.comment("max_connections = 64"))
+    table = tomlkit.table()
+    table.add("listener", AoT([entry]))
+    return [("hl7", table)]
+
+
+COLUMNS = (
+    Column("status", "Status", "status", 9, True, "", "worst first", "best first", True),
+    Column("id", "Listener", "id", None, True),
+    Column("address", "Address", "address", None, True),
+    Column("peers", "Peers", "value", None, True, "", "most first", "fewest first", True),
+    Column("since", "Since", "since", 10, True, "", "latest change first", "oldest first", True),
+    Column("reason", "State", "reason", None, True),
+)
+
+SOURCE = Source(
+    name="hl7",
+    title="HL7",
+    kinds=(TargetKind.HL7_LISTENER,),
+    read=read,
+    targets=targets,
+    build=build,
+    workers=workers,
+    example=example,
+    metrics=METRICS,
+    columns=COLUMNS,
+    noun="HL7 listener",
+    entry="[[hl7.listener]]",
+    screen="hl7",
+    screen_title="HL7",
+    detail_labels={"mode": "Mode"},
+)

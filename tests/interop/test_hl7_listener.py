@@ -1,0 +1,152 @@
+"""The HL7 listener inside a real ``pacs-tui collect``, fed by python-hl7's ``mllp_send``: each
+message is answered by HL7's rules only once its log row is in the history, no patient field
+reaches the history, and after ``kill -9`` every message that was ACKed is there."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from ..peers import HOST, free_port
+from .conftest import require_peer
+
+pytestmark = pytest.mark.interop
+
+VT, END = b"\x0b", b"\x1c\r"
+#: What mllp_send prints of each ACK: its MSA segment's code and echoed control ID.
+MSA = re.compile(rb"MSA\|(\w\w)\|([^|\r]*)")
+
+
+def mllp_send() -> str:
+    beside = Path(sys.executable).with_name("mllp_send")
+    return require_peer(str(beside), "python-hl7 (pip: hl7)")
+
+
+def message(control: str, version: str = "2.5", patient: int = 900001) -> bytes:
+    return (
+        f"MSH|^~\\&|HIS|WARD 3|RIS|RADIOLOGY|20261201120000||ADT^A01^ADT_A01|{control}|P|"
+        f"{version}\rEVN|A01|20261201120000\r"
+        f"PID|1||{patient}^^^HOSP^MR||ZEBEDEE^JOHN||19700101|M|||1 RUE DU PORT^^BREST\r"
+        f"PV1|1|I|WARD3^12^1\r"
+    ).encode()
+
+
+def framed(*messages: bytes) -> bytes:
+    return b"".join(VT + m + END for m in messages)
+
+
+class Collector:
+    def __init__(self, folder: Path) -> None:
+        self.port = free_port()
+        self.history = folder / "h.sqlite"
+        config = folder / "site.toml"
+        config.write_text(
+            f'[site]\nname = "HL7 ward"\n[history]\npath = "{self.history}"\n'
+            f'[[hl7.listener]]\nid = "his-copy"\nbind = "{HOST}:{self.port}"\n'
+        )
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "pacs_tui", "collect", "--config", str(config)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        deadline = time.monotonic() + 30
+        while True:
+            assert self.process.poll() is None, self.process.stderr.read()  # type: ignore[union-attr]
+            with socket.socket() as probe:
+                if probe.connect_ex((HOST, self.port)) == 0:
+                    return
+            assert time.monotonic() < deadline, "the listener never listened"
+            time.sleep(0.05)
+
+    def rows(self) -> list[tuple[str, str | None, str, str, str]]:
+        with contextlib.closing(sqlite3.connect(self.history)) as db:
+            return list(
+                db.execute(
+                    "SELECT control_id, ack, type, sender, receiver FROM messages "
+                    "WHERE link = 'his-copy' ORDER BY ts, rowid"
+                )
+            )
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+@pytest.fixture
+def collector(tmp_path: Path) -> Iterator[Collector]:
+    running = Collector(tmp_path)
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+def send(collector: Collector, folder: Path, data: bytes) -> list[tuple[str, str]]:
+    batch = folder / "batch.hl7"
+    batch.write_bytes(data)
+    done = subprocess.run(
+        [mllp_send(), "-p", str(collector.port), "-f", str(batch), HOST],
+        capture_output=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr.decode(errors="replace")
+    return [(code.decode(), control.decode()) for code, control in MSA.findall(done.stdout)]
+
+
+def test_each_message_is_answered_by_the_rules_once_recorded(
+    collector: Collector, tmp_path: Path
+) -> None:
+    good = [message(f"C{i:04d}", patient=900000 + i) for i in range(20)]
+    wrong_version = message("V2.9", version="2.9")
+    no_control_id = message("")
+    acks = send(collector, tmp_path, framed(*good[:10], wrong_version, no_control_id, *good[10:]))
+
+    expected = [("AA", f"C{i:04d}") for i in range(10)] + [("AR", "V2.9"), ("AE", "")]
+    expected += [("AA", f"C{i:04d}") for i in range(10, 20)]
+    assert acks == expected
+    # Every row was committed before its ACK went: all are there the moment mllp_send is done.
+    rows = collector.rows()
+    assert [(ack, control) for control, ack, *_ in rows] == expected
+    assert {(t, s, r) for _, _, t, s, r in rows} == {("ADT^A01", "HIS", "RIS")}
+    # Nothing of the patients reached the history (its file and its write-ahead log).
+    stored = b"".join(p.read_bytes() for p in tmp_path.iterdir() if p.name.startswith("h.sqlite"))
+    assert b"ZEBEDEE" not in stored and b"900001" not in stored and b"BREST" not in stored
+
+
+def test_every_acked_message_survives_kill_9(collector: Collector, tmp_path: Path) -> None:
+    batch = tmp_path / "many.hl7"
+    batch.write_bytes(framed(*(message(f"K{i:05d}") for i in range(5000))))
+    sender = subprocess.Popen(
+        [mllp_send(), "-p", str(collector.port), "-f", str(batch), HOST],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+    )
+    assert sender.stdout is not None
+    seen = b""
+    while len(MSA.findall(seen)) < 300:  # well into the ingest
+        chunk = os.read(sender.stdout.fileno(), 65536)
+        assert chunk, "mllp_send ended before 300 ACKs"
+        seen += chunk
+    os.kill(collector.process.pid, signal.SIGKILL)
+    collector.process.wait(10)
+    rest, _ = sender.communicate(timeout=30)  # it fails on the lost connection
+    acked = {control.decode() for code, control in MSA.findall(seen + rest) if code == b"AA"}
+    assert len(acked) >= 300
+    recorded = {control for control, *_ in collector.rows()}
+    assert acked <= recorded

@@ -1,0 +1,148 @@
+"""The HL7 listener in-process, driven over real loopback sockets as hostile peers would: bad
+bytes get a NAK where the framing allows and a closed connection where it is lost, while other
+connections go on being served; a history that cannot record means no AA."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import AsyncIterator, Sequence
+
+import pytest
+
+from pacs_tui.hl7.listener import Listener, ListenerConfig
+from pacs_tui.model import Event, LoggedMessage, Result, Status
+from pacs_tui.probes.hl7_source import listener_target
+
+VT, END = b"\x0b", b"\x1c\r"
+MSA = re.compile(rb"MSA\|(\w\w)\|([^|\r]*)")
+
+
+def message(control: str = "C1", version: str = "2.5", extra: str = "") -> bytes:
+    return (
+        f"MSH|^~\\&|HIS|WARD|RIS|RAD|20261201120000||ORU^R01|{control}|P|{version}{extra}\r"
+        "PID|1||123456^^^HOSP^MR||DOE^JANE\rOBR|1\rOBX|1|TX|||text\r"
+    ).encode()
+
+
+class Recorder:
+    """The emit a listener gets: results and rows kept; ``fail`` makes recording fail."""
+
+    def __init__(self) -> None:
+        self.results: list[Result] = []
+        self.rows: list[LoggedMessage] = []
+        self.fail = False
+
+    def result(self, target_id: str, result: Result) -> None:
+        self.results.append(result)
+
+    def event(self, event: Event) -> None:
+        raise AssertionError("no events expected")
+
+    async def messages(self, rows: Sequence[LoggedMessage]) -> None:
+        if self.fail:
+            raise OSError("database or disk is full")
+        self.rows.extend(rows)
+
+
+@pytest.fixture
+async def listening() -> AsyncIterator[tuple[Listener, Recorder, int]]:
+    entry = ListenerConfig("his-copy", "127.0.0.1", 0, max_frame=4096, frame_timeout=1.0)
+    listener = Listener(entry, listener_target(entry))
+    recorder = Recorder()
+    task = asyncio.create_task(listener.serve(recorder))
+    while not recorder.results:
+        await asyncio.sleep(0.01)
+    port = int(listener.address.rsplit(":", 1)[1])
+    yield listener, recorder, port
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+
+
+async def exchange(port: int, data: bytes, acks: int) -> list[tuple[str, str]]:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(data)
+    got = b""
+    async with asyncio.timeout(5):
+        while len(MSA.findall(got)) < acks:
+            chunk = await reader.read(65536)
+            assert chunk, f"closed after {got!r}"
+            got += chunk
+    writer.close()
+    return [(c.decode(), i.decode()) for c, i in MSA.findall(got)]
+
+
+async def test_it_listens_and_says_so(listening: tuple[Listener, Recorder, int]) -> None:
+    _, recorder, port = listening
+    result = recorder.results[-1]
+    assert result.status is Status.OK
+    assert result.reason == f"listening on 127.0.0.1:{port}; 0 peers connected"
+
+
+async def test_junk_before_a_message_is_skipped_and_the_message_answered(
+    listening: tuple[Listener, Recorder, int],
+) -> None:
+    listener, recorder, port = listening
+    acks = await exchange(port, b"\r\nHELLO" + VT + message("J1") + END, 1)
+    assert acks == [("AA", "J1")]
+    assert listener.counts["framing_junk"] == 1 and listener.counts["AA"] == 1
+    assert [(r.control_id, r.ack, r.type) for r in recorder.rows] == [("J1", "AA", "ORU^R01")]
+    assert "DOE" not in repr(recorder.rows) and "123456" not in repr(recorder.rows)
+
+
+async def test_a_message_without_a_header_gets_an_error_it_can_read(
+    listening: tuple[Listener, Recorder, int],
+) -> None:
+    _, recorder, port = listening
+    acks = await exchange(port, VT + b"PID|1||123456\r" + END + VT + message("N2") + END, 2)
+    assert acks == [("AE", ""), ("AA", "N2")]  # a structure error, in standard delimiters
+    assert recorder.rows[0].ack == "AE" and "no MSH segment first" in recorder.rows[0].detail
+
+
+async def test_enhanced_mode_gets_a_commit_accept_and_nothing_when_never_asked(
+    listening: tuple[Listener, Recorder, int],
+) -> None:
+    _, _, port = listening
+    data = VT + message("E1", extra="|||NE|NE") + END + VT + message("E2", extra="|||AL|AL") + END
+    assert await exchange(port, data, 2) == [("CA", "E2"), ("AA", "E2")]
+
+
+async def test_an_oversized_frame_closes_its_connection_and_no_other(
+    listening: tuple[Listener, Recorder, int],
+) -> None:
+    listener, _, port = listening
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    other = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(VT + message("BIG") + b"X" * 10_000)
+    async with asyncio.timeout(5):
+        assert await reader.read() == b""  # closed, no ACK
+    assert listener.counts["framing_too_large"] == 1
+    other[1].write(VT + message("OK1") + END)
+    async with asyncio.timeout(5):
+        assert MSA.findall(await other[0].readuntil(END)) == [(b"AA", b"OK1")]
+    other[1].close()
+    writer.close()
+
+
+async def test_a_peer_that_trickles_is_cut_off_and_others_served(
+    listening: tuple[Listener, Recorder, int],
+) -> None:
+    listener, _, port = listening
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(VT + b"MSH|^~")
+    async with asyncio.timeout(5):
+        assert await exchange(port, VT + message("OK2") + END, 1) == [("AA", "OK2")]
+        assert await reader.read() == b""  # after the 1 s frame deadline
+    assert listener.counts["framing_timeout"] == 1
+    writer.close()
+
+
+async def test_a_history_that_cannot_record_means_no_accept(
+    listening: tuple[Listener, Recorder, int],
+) -> None:
+    _, recorder, port = listening
+    recorder.fail = True
+    acks = await exchange(port, VT + message("F1") + END, 1)
+    assert acks == [("AE", "F1")]
+    recorder.fail = False
+    assert await exchange(port, VT + message("F2") + END, 1) == [("AA", "F2")]
