@@ -214,6 +214,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--since", metavar="DURATION", default="1h", help="how far back, e.g. 15m, 1h, 2d (1h)"
     )
     p.add_argument("--metric", metavar="NAME", help="only this metric, e.g. echo_seconds")
+    p.add_argument(
+        "--messages",
+        action="store_true",
+        help="the message log instead (HL7 message headers and ACKs; --target: one listener)",
+    )
     fmt = p.add_mutually_exclusive_group()
     fmt.add_argument("--json", action="store_true", help="samples and events as JSON")
     fmt.add_argument("--csv", action="store_true", help="samples as CSV")

@@ -19,7 +19,7 @@ from pacs_tui.config_reader import closest
 from pacs_tui.durations import parse_duration
 from pacs_tui.gc_pauses import freeze_startup_objects
 from pacs_tui.logs import setup_logging
-from pacs_tui.model import Event, Sample, Status, Target, TargetState
+from pacs_tui.model import Event, LoggedMessage, Sample, Status, Target, TargetState
 
 if TYPE_CHECKING:
     from pacs_tui.engine import Engine
@@ -237,6 +237,9 @@ def cmd_history(args: argparse.Namespace) -> int:
     from pacs_tui.report import history_csv, history_json_text, history_table
     from pacs_tui.store import StoreError
 
+    if getattr(args, "messages", False):
+        return _print_messages(config, args, time.time() - window)
+
     async def query() -> int:
         since = time.time() - window
         try:
@@ -317,6 +320,62 @@ async def _history_via_collector(
     finally:
         await view.close()
     return samples, events
+
+
+#: ``history --messages`` prints at most this many rows (the newest; it says so when cut).
+MESSAGES_SHOWN = 10_000
+
+
+def _print_messages(config: Config, args: argparse.Namespace, since: float) -> int:
+    """``history --messages``: the message log of the window, oldest first."""
+    from pacs_tui.report import messages_json_text, messages_table
+    from pacs_tui.store import StoreError
+
+    if args.csv or args.event or args.metric or args.kind:
+        _err("pacs-tui: --messages goes with --target, --since and --json only")
+        return EXIT_USAGE
+
+    async def read() -> int:
+        try:
+            found = await _messages_read(config, args.target, since)
+        except (StoreError, PermissionError, FileNotFoundError) as exc:
+            _err(f"pacs-tui: {exc}")
+            return 1
+        if len(found) >= MESSAGES_SHOWN:
+            _err(f"pacs-tui: only the newest {len(found):,} messages (narrow --since)")
+        found.reverse()
+        print(messages_json_text(found) if args.json else messages_table(found))
+        return 0
+
+    return asyncio.run(read())
+
+
+async def _messages_read(config: Config, link: str | None, since: float) -> list[LoggedMessage]:
+    """The message log from the history file, or through the collector when this user may
+    not read the file; newest first."""
+    from pacs_tui.collector_client import AttachError, RemoteView
+    from pacs_tui.store import Store, StoreError
+
+    path = config.history.path
+    try:
+        if not _history_there(path):
+            raise FileNotFoundError(f"no history yet at {path} (run `pacs-tui collect` or the UI)")
+        store = await Store.open(path, readonly=True)
+    except (PermissionError, StoreError) as exc:
+        try:
+            view = await RemoteView.attach(config.socket_path)
+        except AttachError:
+            raise exc from None
+        try:
+            return await view.messages(link, since=since, limit=MESSAGES_SHOWN)
+        except AttachError as err:
+            raise PermissionError(f"reading the history through the collector: {err}") from None
+        finally:
+            await view.close()
+    try:
+        return await store.messages(link, since=since, limit=MESSAGES_SHOWN)
+    finally:
+        await store.close()
 
 
 def _known(where: Path, args: argparse.Namespace, targets: list[Target]) -> None:

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from pacs_tui import wire
 from pacs_tui.collector_socket import address
 from pacs_tui.engine import EventUpdate, StateUpdate
-from pacs_tui.model import Event, Sample, Status, Target, TargetState, worst_first
+from pacs_tui.model import Event, LoggedMessage, Sample, Status, Target, TargetState, worst_first
 from pacs_tui.subscribers import Subscribers
 from pacs_tui.view import LinkState, LinkUpdate, ViewSubscriber
 from pacs_tui.visible import TEXT_LIMIT, visible
@@ -173,6 +173,19 @@ class RemoteView:
         return [wire.event_in(e) for e in found]
 
     # -- the history, for ``pacs-tui history`` (not part of EngineView) ----------------------
+
+    async def messages(
+        self, link: str | None = None, *, since: float | None = None, limit: int = 500
+    ) -> list[LoggedMessage]:
+        args: dict[str, Any] = {"limit": limit}
+        if link is not None:
+            args["link"] = link
+        if since is not None:
+            args["since"] = since
+        found = await self._call("messages", args)
+        if not isinstance(found, list):
+            raise wire.WireError("messages: expected a list")
+        return [wire.message_in(m) for m in found]
 
     async def recorded_targets(self) -> list[Target]:
         found = await self._call("targets", {})

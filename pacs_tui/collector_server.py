@@ -46,6 +46,7 @@ MAX_REPLIES_WAITING = 64
 #: Bounds on what a request may ask for.
 MAX_TARGETS_PER_REQUEST = 10_000
 MAX_EVENTS_PER_REQUEST = 10_000
+MAX_MESSAGES_PER_REQUEST = 10_000
 #: The buckets a series may be asked in (seconds).
 MIN_STEP = 1.0
 MAX_STEP = 86_400.0
@@ -421,6 +422,16 @@ class Viewer:
                 target_kind=wire.optional(frame, "target_kind", str),
             )
             return [wire.event_out(e) for e in events]
+        if op == "messages":
+            limit = wire.optional(frame, "limit", int)
+            if limit is not None and not 0 < limit <= MAX_MESSAGES_PER_REQUEST:
+                raise wire.WireError(f"limit: from 1 to {MAX_MESSAGES_PER_REQUEST}")
+            logged = await engine.messages(
+                wire.optional(frame, "link", str),
+                since=wire.optional_number(frame, "since"),
+                limit=limit if limit is not None else MAX_MESSAGES_PER_REQUEST,
+            )
+            return [wire.message_out(m) for m in logged]
         if op == "targets":
             return [wire.target_out(t) for t in await engine.recorded_targets()]
         if op == "samples":

@@ -279,6 +279,14 @@ class Engine:
             target=target, kind=kind, since=since, limit=limit, target_kind=target_kind
         )
 
+    async def messages(
+        self, link: str | None = None, *, since: float | None = None, limit: int = 500
+    ) -> list[LoggedMessage]:
+        """The newest ``limit`` rows of the message log (of ``link``), newest first."""
+        if self.store is None:
+            return []
+        return await self.store.messages(link, since=since, limit=limit)
+
     async def recorded_targets(self) -> list[Target]:
         """Every target the history knows (today's and earlier ones), by id."""
         return [] if self.store is None else await self.store.targets()

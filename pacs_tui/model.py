@@ -125,7 +125,9 @@ class LoggedMessage:
     """One message's metadata in the message log (HL7 traffic, audit records): never its
     body, never a patient's name or identifier. ``ack`` is the answer's code ("AA", "AE",
     "CA", …; None while unanswered or when no answer is expected); ``latency`` the seconds
-    until the answer; ``size`` the message's bytes; ``detail`` a short note (an error's text)."""
+    until the answer; ``size`` the message's bytes; ``detail`` a short note (an error's text);
+    ``sender``/``receiver`` the sending and receiving applications (HL7 MSH-3/5), with their
+    facilities (MSH-4/6); ``version`` the HL7 version (MSH-12)."""
 
     ts: float
     link: str
@@ -138,6 +140,9 @@ class LoggedMessage:
     sender: str = ""
     receiver: str = ""
     detail: str = ""
+    version: str = ""
+    sender_facility: str = ""
+    receiver_facility: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,7 +15,7 @@ import json
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from pacs_tui.model import Event, Sample, Status, TargetState, iso
+from pacs_tui.model import Event, LoggedMessage, Sample, Status, TargetState, iso
 from pacs_tui.probes import find_metric, headline
 from pacs_tui.units import NONE_TEXT, format_metric
 from pacs_tui.visible import TEXT_LIMIT, VALUE_LIMIT, host_port, visible
@@ -167,3 +167,52 @@ def history_table(samples: Sequence[Sample], events: Sequence[Event]) -> str:
 
 def history_json_text(samples: Iterable[Sample], events: Iterable[Event]) -> str:
     return json.dumps(history_document(samples, events), indent=2, default=str)
+
+
+def message_out(m: LoggedMessage) -> dict[str, Any]:
+    """One message-log row as ``history --messages --json`` prints it (``ack`` null when none
+    came; metadata only: the log holds nothing else)."""
+    return {
+        "ts": iso(m.ts),
+        "target": m.link,
+        "direction": m.direction,
+        "type": m.type,
+        "control_id": m.control_id,
+        "version": m.version,
+        "ack": m.ack,
+        "latency_seconds": m.latency,
+        "size_bytes": m.size,
+        "sending_app": m.sender,
+        "sending_facility": m.sender_facility,
+        "receiving_app": m.receiver,
+        "receiving_facility": m.receiver_facility,
+        "errors": m.detail,
+    }
+
+
+def messages_json_text(messages: Iterable[LoggedMessage]) -> str:
+    return json.dumps({"messages": [message_out(m) for m in messages]}, indent=2)
+
+
+def messages_table(messages: Sequence[LoggedMessage]) -> str:
+    """The message log, oldest first, every field from outside shown through ``visible``."""
+    if not messages:
+        return "No messages in that window."
+    rows = [
+        [
+            iso(m.ts) or "",
+            visible(m.link, VALUE_LIMIT),
+            visible(m.direction, 8),
+            visible(m.type, 20),
+            visible(m.control_id, VALUE_LIMIT),
+            visible(m.ack, 4) if m.ack is not None else "-",
+            f"{m.latency * 1000:.0f} ms" if m.latency is not None else "",
+            f"{m.size:,}",
+            visible(" ".join(x for x in (m.sender, m.sender_facility) if x), VALUE_LIMIT),
+            visible(" ".join(x for x in (m.receiver, m.receiver_facility) if x), VALUE_LIMIT),
+            visible(m.detail, TEXT_LIMIT),
+        ]
+        for m in messages
+    ]
+    head = ["TIME", "TARGET", "DIR", "TYPE", "CONTROL ID", "ACK", "LATENCY", "BYTES", "FROM"]
+    return f"Messages ({len(messages)})\n" + _table([*head, "TO", "ERRORS"], rows)

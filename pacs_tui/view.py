@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
-from pacs_tui.model import Event, Status, TargetState
+from pacs_tui.model import Event, LoggedMessage, Status, TargetState
 from pacs_tui.ui_format import clock
 
 if TYPE_CHECKING:
@@ -113,6 +113,12 @@ class EngineView(Protocol):
         limit: int | None = None,
     ) -> list[Event]: ...
 
+    async def messages(
+        self, link: str | None = None, *, since: float | None = None, limit: int = 500
+    ) -> list[LoggedMessage]:
+        """The newest ``limit`` rows of the message log (of ``link``), newest first."""
+        ...
+
     def probe_now(self, target_id: str) -> bool:
         """Check one target now; False for a target that cannot be probed."""
         ...
@@ -176,6 +182,11 @@ class LocalView:
         limit: int | None = None,
     ) -> list[Event]:
         return await self._engine.events(target, kind=kind, since=since, limit=limit)
+
+    async def messages(
+        self, link: str | None = None, *, since: float | None = None, limit: int = 500
+    ) -> list[LoggedMessage]:
+        return await self._engine.messages(link, since=since, limit=limit)
 
     def probe_now(self, target_id: str) -> bool:
         return self._engine.probe_now(target_id, self._operator)

@@ -18,7 +18,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from pacs_tui.model import Event, Sample, Status, Target, TargetState
+from pacs_tui.model import Event, LoggedMessage, Sample, Status, Target, TargetState
 from pacs_tui.store.schema import SeriesPoint
 
 #: The protocol version this build speaks; a viewer and a collector must agree exactly.
@@ -184,6 +184,36 @@ def event_in(frame: Mapping[str, Any]) -> Event:
         need(frame, "summary", str),
         dict(need(frame, "fields", dict)),
     )
+
+
+_MESSAGE_TEXT = (
+    "link",
+    "direction",
+    "type",
+    "control_id",
+    "sender",
+    "receiver",
+    "detail",
+    "version",
+    "sender_facility",
+    "receiver_facility",
+)
+
+
+def message_out(message: LoggedMessage) -> dict[str, Any]:
+    out: dict[str, Any] = {k: getattr(message, k) for k in _MESSAGE_TEXT}
+    out.update(ts=message.ts, ack=message.ack, latency=message.latency, size=message.size)
+    return out
+
+
+def message_in(frame: Any) -> LoggedMessage:
+    if not isinstance(frame, Mapping):
+        raise WireError("a message must be an object")
+    ack = optional(frame, "ack", str)
+    latency = optional_number(frame, "latency")
+    size = need(frame, "size", int)
+    texts = {k: need(frame, k, str) for k in _MESSAGE_TEXT}
+    return LoggedMessage(ts=number(frame, "ts"), ack=ack, latency=latency, size=size, **texts)
 
 
 def samples_out(samples: list[Sample]) -> list[list[Any]]:

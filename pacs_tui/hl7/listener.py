@@ -164,6 +164,9 @@ class Listener:
             sender=header.sending_app,
             receiver=header.receiving_app,
             detail=problem.words if problem is not None else "",
+            version=header.version,
+            sender_facility=header.sending_facility,
+            receiver_facility=header.receiving_facility,
         )
         try:
             await emit.messages([row])

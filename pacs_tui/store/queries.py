@@ -294,7 +294,8 @@ class QueriesMixin:
         )
         sql = (
             "SELECT ts, link, direction, type, control_id, ack, latency, size, sender, receiver, "
-            f"detail FROM messages{where} ORDER BY ts DESC, id DESC LIMIT ?"
+            "detail, version, sender_facility, receiver_facility "
+            f"FROM messages{where} ORDER BY ts DESC, id DESC LIMIT ?"
         )
         params.append(max(int(limit), 0))
         return [LoggedMessage(ts / 1000, *rest) for ts, *rest in await self._fetch(sql, params)]

@@ -157,10 +157,17 @@ _V2_VIEW = """CREATE VIEW samples AS
     SELECT r.ts / 1000.0 AS ts, s.target AS target, s.metric AS metric, r.value AS value
     FROM raw r JOIN series s ON s.id = r.series"""
 
+# Version 3: the message log says the HL7 version and the sending and receiving facilities.
+_V3: tuple[str, ...] = (
+    "ALTER TABLE messages ADD COLUMN version TEXT NOT NULL DEFAULT ''",
+    "ALTER TABLE messages ADD COLUMN sender_facility TEXT NOT NULL DEFAULT ''",
+    "ALTER TABLE messages ADD COLUMN receiver_facility TEXT NOT NULL DEFAULT ''",
+)
+
 # MIGRATIONS[n - 1] takes the schema from user_version n - 1 to n. Only ever append. A step
 # that moves data is completed in Python by migrate.STEPS[n] after its statements.
 # JSON columns are declared TEXT: a declared type "JSON" would get NUMERIC affinity.
-MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2)
+MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2, _V3)
 SCHEMA_VERSION = len(MIGRATIONS)
 _TABLES_V1 = frozenset({"targets", "samples", "samples_1m", "samples_1h", "events"})
 _TABLES = frozenset({"targets", "series", "raw", "rollup_5m", "rollup_1h", "events", "messages"})
@@ -169,4 +176,8 @@ APPLICATION_ID = 0x50545549
 
 _EventRow = tuple[float, str, str, str | None, str, str]
 _TargetRow = tuple[str, str, str, float]
-_MessageRow = tuple[int, str, str, str, str, str | None, float | None, int, str, str, str]
+# ts, link, direction, type, control_id, ack, latency, size, sender, receiver, detail, version,
+# sender_facility, receiver_facility
+_MessageRow = tuple[
+    int, str, str, str, str, str | None, float | None, int, str, str, str, str, str, str
+]

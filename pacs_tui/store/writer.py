@@ -35,7 +35,8 @@ _INSERT_EVENT = (
 )
 _INSERT_MESSAGE = (
     "INSERT INTO messages(ts, link, direction, type, control_id, ack, latency, size, sender, "
-    "receiver, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    "receiver, detail, version, sender_facility, receiver_facility) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 _UPSERT_TARGET = (
     "INSERT INTO targets(id, kind, labels, seen) VALUES (?, ?, ?, ?) "
@@ -133,6 +134,9 @@ class WriterMixin:
                 m.sender,
                 m.receiver,
                 m.detail,
+                m.version,
+                m.sender_facility,
+                m.receiver_facility,
             )
             for m in messages
         ]

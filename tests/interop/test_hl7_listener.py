@@ -5,6 +5,7 @@ reaches the history, and after ``kill -9`` every message that was ACKed is there
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import signal
@@ -24,6 +25,7 @@ from .conftest import require_peer
 pytestmark = pytest.mark.interop
 
 VT, END = b"\x0b", b"\x1c\r"
+PACS_TUI = (sys.executable, "-m", "pacs_tui")
 #: What mllp_send prints of each ACK: its MSA segment's code and echoed control ID.
 MSA = re.compile(rb"MSA\|(\w\w)\|([^|\r]*)")
 
@@ -50,7 +52,7 @@ class Collector:
     def __init__(self, folder: Path) -> None:
         self.port = free_port()
         self.history = folder / "h.sqlite"
-        config = folder / "site.toml"
+        self.config = config = folder / "site.toml"
         config.write_text(
             f'[site]\nname = "HL7 ward"\n[history]\npath = "{self.history}"\n'
             f'[[hl7.listener]]\nid = "his-copy"\nbind = "{HOST}:{self.port}"\n'
@@ -124,6 +126,34 @@ def test_each_message_is_answered_by_the_rules_once_recorded(
     rows = collector.rows()
     assert [(ack, control) for control, ack, *_ in rows] == expected
     assert {(t, s, r) for _, _, t, s, r in rows} == {("ADT^A01", "HIS", "RIS")}
+    # And as `history --messages --json` prints them.
+    shown = subprocess.run(
+        [*PACS_TUI, "history", "--messages", "--json", "--config", str(collector.config)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert shown.returncode == 0, shown.stderr
+    messages = json.loads(shown.stdout)["messages"]
+    assert [(m["ack"], m["control_id"]) for m in messages] == expected
+    assert messages[0] == {
+        "ts": messages[0]["ts"],
+        "target": "his-copy",
+        "direction": "in",
+        "type": "ADT^A01",
+        "control_id": "C0000",
+        "version": "2.5",
+        "ack": "AA",
+        "latency_seconds": None,
+        "size_bytes": len(good[0].strip(b"\r")),  # mllp_send strips the last CR
+        "sending_app": "HIS",
+        "sending_facility": "WARD 3",
+        "receiving_app": "RIS",
+        "receiving_facility": "RADIOLOGY",
+        "errors": "",
+    }
+    assert "version 2.9 is not taken" in messages[10]["errors"]
+    assert "MSH-10, the control ID, is empty" in messages[11]["errors"]
     # Nothing of the patients reached the history (its file and its write-ahead log).
     stored = b"".join(p.read_bytes() for p in tmp_path.iterdir() if p.name.startswith("h.sqlite"))
     assert b"ZEBEDEE" not in stored and b"900001" not in stored and b"BREST" not in stored

@@ -23,7 +23,7 @@ from pacs_tui.collector_server import CollectorServer
 from pacs_tui.collector_socket import SocketPathError
 from pacs_tui.config import Config, SiteConfig
 from pacs_tui.engine import Engine, StateUpdate
-from pacs_tui.model import EventKind, Result, Status, Target
+from pacs_tui.model import EventKind, LoggedMessage, Result, Status, Target
 from pacs_tui.view import LinkUpdate
 
 
@@ -327,11 +327,12 @@ async def test_bad_requests_get_an_error_reply(
         {"id": True, "op": "probe_all"},
         {"id": 5, "op": "series_of", "targets": ["a"], "metric": "x", "since": 0, "step": 0},
         {"id": 6, "op": "series_of", "targets": ["a"], "metric": "x", "since": 0, "step": 1e9},
+        {"id": 7, "op": "messages", "limit": 0},
     ):
         writer.write(wire.encode(request))
     errors: dict[Any, str] = {}
     async with asyncio.timeout(5):
-        while len(errors) < 7:
+        while len(errors) < 8:
             frame = wire.decode(await reader.readline())
             if frame["type"] == "reply":
                 errors[frame["id"]] = frame["error"]
@@ -341,6 +342,7 @@ async def test_bad_requests_get_an_error_reply(
     assert "at most" in errors[4]
     assert "integer id" in errors[None]
     assert "step: from 1 to 86400 seconds" in errors[5] == errors[6]
+    assert "limit: from 1 to 10000" in errors[7]
     writer.close()
 
 
@@ -428,3 +430,13 @@ async def test_a_viewer_that_stops_reading_slows_no_one_and_is_resent_everything
         await view.close()
         await collector.stop()
         await engine.stop()
+
+
+def test_a_message_log_row_crosses_the_wire_whole_and_a_bad_one_is_refused() -> None:
+    row = LoggedMessage(
+        1.5, "his-copy", "in", "ADT^A01", "C1", None, 0.25, 300, "HIS", "RIS", "x", "2.5", "W", "R"
+    )
+    assert wire.message_in(wire.decode(wire.encode(wire.message_out(row)))) == row
+    for bad in ({**wire.message_out(row), "size": "300"}, {**wire.message_out(row), "ack": 5}, []):
+        with pytest.raises(wire.WireError):
+            wire.message_in(bad)

@@ -7,6 +7,7 @@ import asyncio
 import shutil
 import sqlite3
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -136,6 +137,41 @@ async def test_the_message_log_by_link_control_id_and_ack(store: Store) -> None:
     deleted = await store.run_retention(now=base + 14 * DAY + 2.5)
     assert deleted["messages"] == 3  # its own window: 14 days
     assert len(await store.messages()) == 3
+
+
+async def test_the_message_log_keeps_version_and_facilities_and_a_v2_file_gains_them(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "h.sqlite"
+    full = LoggedMessage(
+        T0,
+        "his-copy",
+        "in",
+        "ORU^R01",
+        "C9",
+        "AA",
+        None,
+        512,
+        "LAB",
+        "RIS",
+        "",
+        "2.5.1",
+        "CENTRAL LAB",
+        "RADIOLOGY",
+    )
+    async with Store(path, retention_interval=None, clock=lambda: T0) as s:
+        s.add_messages([full])
+        await s.flush()
+        assert await s.messages() == [full]
+    # The same file as schema 2 wrote it: no version or facilities.
+    with sqlite3.connect(path) as conn:
+        for column in ("version", "sender_facility", "receiver_facility"):
+            conn.execute(f"ALTER TABLE messages DROP COLUMN {column}")
+        conn.execute("PRAGMA user_version = 2")
+    async with Store(path, retention_interval=None, clock=lambda: T0) as s:
+        (old,) = await s.messages()
+        assert old == replace(full, version="", sender_facility="", receiver_facility="")
+    assert rows(path, "PRAGMA user_version") == [(SCHEMA_VERSION,)] == [(3,)]
 
 
 async def test_a_target_no_longer_configured_ages_out(tmp_path: Path) -> None:
