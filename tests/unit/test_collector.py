@@ -437,6 +437,11 @@ def test_a_message_log_row_crosses_the_wire_whole_and_a_bad_one_is_refused() -> 
         1.5, "his-copy", "in", "ADT^A01", "C1", None, 0.25, 300, "HIS", "RIS", "x", "2.5", "W", "R"
     )
     assert wire.message_in(wire.decode(wire.encode(wire.message_out(row)))) == row
-    for bad in ({**wire.message_out(row), "size": "300"}, {**wire.message_out(row), "ack": 5}, []):
+    bad_rows: list[object] = [
+        {**wire.message_out(row), "size": "300"},
+        {**wire.message_out(row), "ack": 5},
+        [],
+    ]
+    for bad in bad_rows:
         with pytest.raises(wire.WireError):
             wire.message_in(bad)
