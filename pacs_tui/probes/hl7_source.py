@@ -1,9 +1,11 @@
 """The HL7 source: MLLP listeners (``[[hl7.listener]]``) that take a copy feed, acknowledge it by
 HL7's rules and log each message's header (never its patient fields).
 
-This is the first part of issue 9: ``mode = "listen"``. The tap (``mode = "tap"``), link
-checks (``[[hl7.link]]``) and the tracker screen come next; their keys are refused for now
-with words that say so, so a config written for them fails loudly rather than silently.
+``mode = "listen"`` answers a copy feed itself (:mod:`pacs_tui.hl7.listener`); ``mode = "tap"``
+sits between a sender and its receiver and relays the receiver's answers
+(:mod:`pacs_tui.hl7.tap`). Link checks (``[[hl7.link]]``) and the tracker screen come next;
+``[[hl7.link]]`` is refused for now with words that say so, so a config written for it fails
+loudly rather than silently.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from tomlkit.items import AoT
 from pacs_tui import config_reader as cv
 from pacs_tui.config_reader import Reader
 from pacs_tui.hl7.listener import Listener, ListenerConfig
+from pacs_tui.hl7.tap import Tap, TapConfig
 from pacs_tui.model import Target, TargetKind
 from pacs_tui.source import BuildContext, Column, MetricSpec, Runnable, Source, WorkerLimit
 
@@ -38,13 +41,18 @@ METRICS = (
     _counter("hl7_ack_cr_total", "CR", "commit reject"),
     _counter("hl7_framing_errors_total", "Framing errors", "bytes that were not a message"),
     _counter("hl7_refused_total", "Refused", "connections over the limit"),
+    _counter("hl7_no_ack_total", "No ACK", "messages the upstream did not answer in time (tap)"),
+    _counter("hl7_upstream_down_total", "Upstream down", "connections the upstream refused (tap)"),
     MetricSpec("hl7_peers", "", "Peers", description="connections open", headline=True),
 )
 
 
+Entry = ListenerConfig | TapConfig
+
+
 @dataclass(frozen=True, slots=True)
 class Hl7Config:
-    listeners: tuple[ListenerConfig, ...] = ()
+    listeners: tuple[Entry, ...] = ()
 
 
 def read(reader: Reader, raw: Any, site: str) -> Hl7Config:
@@ -57,19 +65,23 @@ def read(reader: Reader, raw: Any, site: str) -> Hl7Config:
     reader.check_keys(raw, "hl7", {"listener", "link"})
     if "link" in raw:
         reader.problem("hl7.link", raw["link"], "nothing yet: HL7 link checks are not built yet")
-    listeners = (
-        reader.entries(raw["listener"], "hl7.listener", lambda t, p: _listener(reader, t, p, site))
-        if "listener" in raw
-        else ()
-    )
+    if "listener" not in raw:
+        return Hl7Config()
+
+    def one(t: Mapping[str, Any], path: str) -> Entry | None:
+        return _listener(reader, t, path, site)
+
+    listeners: tuple[Entry, ...] = reader.entries(raw["listener"], "hl7.listener", one)
     return Hl7Config(listeners)
 
 
-def _listener(reader: Reader, t: Mapping[str, Any], path: str, site: str) -> ListenerConfig | None:
+def _listener(reader: Reader, t: Mapping[str, Any], path: str, site: str) -> Entry | None:
     keys = {
         "id",
         "bind",
         "mode",
+        "upstream",
+        "ack_timeout",
         "max_frame",
         "frame_timeout",
         "max_connections",
@@ -87,14 +99,26 @@ def _listener(reader: Reader, t: Mapping[str, Any], path: str, site: str) -> Lis
         cv.bind_address,
         'an IP address and port to listen on, like "127.0.0.1:2575" (loopback unless told)',
     )
-    get(
+    mode = get(
         t,
         "mode",
         path,
-        cv.choice(("listen",)),
-        '"listen" (the tap, "tap", is not built yet)',
+        cv.choice(("listen", "tap")),
+        '"listen" (answer a copy feed) or "tap" (between a sender and its receiver)',
         "listen",
     )
+    upstream = None
+    if mode == "tap":
+        upstream = get(
+            t,
+            "upstream",
+            path,
+            host_port,
+            'the receiver the tap forwards to, as "host:port" (like "ris.example.org:2575")',
+        )
+    elif "upstream" in t:
+        reader.problem(f"{path}.upstream", t["upstream"], 'nothing unless mode = "tap"')
+    ack_timeout = get(t, "ack_timeout", path, cv.timeout, cv.TIMEOUT_EXPECTED, 5.0)
     max_frame = get(
         t,
         "max_frame",
@@ -112,23 +136,49 @@ def _listener(reader: Reader, t: Mapping[str, Any], path: str, site: str) -> Lis
     if len(reader.problems) > before:
         return None
     host, port = bind
+    if upstream is not None:
+        up_host, up_port = upstream
+        return TapConfig(
+            entry_id,
+            host,
+            port,
+            up_host,
+            up_port,
+            ack_timeout=ack_timeout,
+            max_frame=max_frame,
+            frame_timeout=frame_timeout,
+            max_connections=connections,
+            site=entry_site,
+            description=description,
+        )
     return ListenerConfig(
         entry_id, host, port, max_frame, frame_timeout, connections, entry_site, description
     )
 
 
-def listener_target(entry: ListenerConfig) -> Target:
-    return Target(
-        entry.id,
-        TargetKind.HL7_LISTENER,
-        {
-            "host": entry.host,
-            "port": str(entry.port),
-            "mode": "listen",
-            "site": entry.site,
-            "description": entry.description,
-        },
-    )
+def host_port(value: Any) -> tuple[str, int]:
+    """``"ris.example.org:2575"``, ``"10.1.2.3:2575"`` or ``"[fd00::5]:2575"``."""
+    text = cv.nonempty_str(value)
+    name, colon, port_text = text.rpartition(":")
+    if not colon or not port_text.isdigit() or not 1 <= int(port_text) <= 65535:
+        raise ValueError
+    if name.startswith("[") and name.endswith("]"):
+        name = name[1:-1]
+    return cv.host(name), int(port_text)
+
+
+def listener_target(entry: Entry) -> Target:
+    labels = {
+        "host": entry.host,
+        "port": str(entry.port),
+        "mode": "listen",
+        "site": entry.site,
+        "description": entry.description,
+    }
+    if isinstance(entry, TapConfig):
+        labels["mode"] = "tap"
+        labels["upstream"] = f"{entry.upstream_host}:{entry.upstream_port}"
+    return Target(entry.id, TargetKind.HL7_LISTENER, labels)
 
 
 def targets(config: Hl7Config) -> list[Target]:
@@ -136,7 +186,10 @@ def targets(config: Hl7Config) -> list[Target]:
 
 
 def build(config: Hl7Config, ctx: BuildContext) -> list[Runnable]:
-    return [Listener(e, listener_target(e)) for e in config.listeners]
+    return [
+        Tap(e, listener_target(e)) if isinstance(e, TapConfig) else Listener(e, listener_target(e))
+        for e in config.listeners
+    ]
 
 
 def workers(config: Hl7Config) -> WorkerLimit:
@@ -183,5 +236,5 @@ SOURCE = Source(
     entry="[[hl7.listener]]",
     screen="hl7",
     screen_title="HL7",
-    detail_labels={"mode": "Mode"},
+    detail_labels={"mode": "Mode", "upstream": "Upstream"},
 )

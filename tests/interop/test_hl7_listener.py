@@ -1,6 +1,7 @@
-"""The HL7 listener inside a real ``pacs-tui collect``, fed by python-hl7's ``mllp_send``: each
-message is answered by HL7's rules only once its log row is in the history, no patient field
-reaches the history, and after ``kill -9`` every message that was ACKed is there."""
+"""The HL7 listener and tap inside a real ``pacs-tui collect``, fed by python-hl7's
+``mllp_send``: each message is answered by HL7's rules only once its log row is in the history,
+no patient field reaches the history, after ``kill -9`` every message that was ACKed is there;
+through the tap, python-hl7's own server answers and the sender gets its ACKs unchanged."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -49,13 +51,14 @@ def framed(*messages: bytes) -> bytes:
 
 
 class Collector:
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, upstream: int | None = None) -> None:
         self.port = free_port()
         self.history = folder / "h.sqlite"
         self.config = config = folder / "site.toml"
+        tap = f'mode = "tap"\nupstream = "{HOST}:{upstream}"\n' if upstream else ""
         config.write_text(
             f'[site]\nname = "HL7 ward"\n[history]\npath = "{self.history}"\n'
-            f'[[hl7.listener]]\nid = "his-copy"\nbind = "{HOST}:{self.port}"\n'
+            f'[[hl7.listener]]\nid = "his-copy"\nbind = "{HOST}:{self.port}"\n{tap}'
         )
         self.process = subprocess.Popen(
             [sys.executable, "-m", "pacs_tui", "collect", "--config", str(config)],
@@ -71,14 +74,10 @@ class Collector:
             assert time.monotonic() < deadline, "the listener never listened"
             time.sleep(0.05)
 
-    def rows(self) -> list[tuple[str, str | None, str, str, str]]:
+    def rows(self, columns: str = "control_id, ack, type, sender, receiver") -> list[Any]:
         with contextlib.closing(sqlite3.connect(self.history)) as db:
-            return list(
-                db.execute(
-                    "SELECT control_id, ack, type, sender, receiver FROM messages "
-                    "WHERE link = 'his-copy' ORDER BY ts, rowid"
-                )
-            )
+            sql = f"SELECT {columns} FROM messages WHERE link = 'his-copy' ORDER BY ts, rowid"
+            return list(db.execute(sql))
 
     def stop(self) -> None:
         if self.process.poll() is None:
@@ -180,3 +179,42 @@ def test_every_acked_message_survives_kill_9(collector: Collector, tmp_path: Pat
     assert len(acked) >= 300
     recorded = {control for control, *_ in collector.rows()}
     assert acked <= recorded
+
+
+def test_through_the_tap_the_receiver_answers_and_each_answer_is_recorded(
+    tmp_path: Path,
+) -> None:
+    receiver_script = Path(__file__).resolve().parent.parent / "plugins" / "hl7_receiver.py"
+    receiver = subprocess.Popen(
+        [sys.executable, str(receiver_script)], stdout=subprocess.PIPE, text=True
+    )
+    collector = None
+    try:
+        assert receiver.stdout is not None
+        port = int(receiver.stdout.readline())
+        # What the receiver answers when spoken to directly...
+        direct = send_to(port, tmp_path / "direct.hl7", framed(message("D0001")))
+        collector = Collector(tmp_path, upstream=port)
+        batch = [message(f"P{i:04d}") for i in range(50)]
+        through = send_to(collector.port, tmp_path / "tapped.hl7", framed(*batch))
+    finally:
+        if collector is not None:
+            collector.stop()
+        receiver.kill()
+        receiver.wait()
+    # ... is what the sender gets through the tap: python-hl7's own ACK, not one of ours.
+    assert MSA.findall(direct) == [(b"AA", b"D0001")]
+    assert MSA.findall(through) == [(b"AA", f"P{i:04d}".encode()) for i in range(50)]
+    assert b"PT" not in through and through.count(b"MSH|^~\\&|RIS|RADIOLOGY|HIS|WARD 3|") == 50
+    rows = collector.rows("control_id, ack, latency, size")
+    assert [(c, a) for c, a, *_ in rows] == [(f"P{i:04d}", "AA") for i in range(50)]
+    assert all(0 < latency < 5 and size > 100 for *_, latency, size in rows)
+
+
+def send_to(port: int, file: Path, data: bytes) -> bytes:
+    file.write_bytes(data)
+    done = subprocess.run(
+        [mllp_send(), "-p", str(port), "-f", str(file), HOST], capture_output=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr.decode(errors="replace")
+    return done.stdout

@@ -428,3 +428,30 @@ def test_the_prometheus_exporter_binds_to_an_address_and_a_port() -> None:
     assert problems("[exporters.grafana]\n" + NODE.format("a")) == [
         "exporters.grafana = a table: expected no such key (known here: prometheus)"
     ]
+
+
+def test_an_hl7_tap_needs_its_upstream_and_a_listener_none() -> None:
+    config = parse_config(
+        '[[hl7.listener]]\nid = "t"\nbind = 2575\nmode = "tap"\nupstream = "ris.example.org:2576"\n'
+        'ack_timeout = "2s"\n[[hl7.listener]]\nid = "l"\nbind = "127.0.0.1:2577"\n'
+    )
+    tap, listener = config.section("hl7").listeners
+    assert (tap.upstream_host, tap.upstream_port, tap.ack_timeout) == ("ris.example.org", 2576, 2.0)
+    assert (listener.host, listener.port) == ("127.0.0.1", 2577)
+    found = problems(
+        '[[hl7.listener]]\nid = "t"\nbind = 2575\nmode = "tap"\n'
+        '[[hl7.listener]]\nid = "u"\nbind = 2576\nupstream = "ris:1"\n'
+        '[[hl7.listener]]\nid = "v"\nbind = "0.0.0.0:1"\nmode = "tap"\nupstream = "ris:99999"\n'
+        '[[hl7.listener]]\nid = "w"\nbind = "ris:2575"\nmode = "proxy"\n'
+    )
+    assert found == [
+        'hl7.listener "t" (#1).upstream: missing; expected the receiver the tap forwards to, '
+        'as "host:port" (like "ris.example.org:2575")',
+        'hl7.listener "u" (#2).upstream = \'ris:1\': expected nothing unless mode = "tap"',
+        "hl7.listener \"v\" (#3).upstream = 'ris:99999': expected the receiver the tap forwards "
+        'to, as "host:port" (like "ris.example.org:2575")',
+        "hl7.listener \"w\" (#4).bind = 'ris:2575': expected an IP address and port to listen "
+        'on, like "127.0.0.1:2575" (loopback unless told)',
+        'hl7.listener "w" (#4).mode = \'proxy\': expected "listen" (answer a copy feed) or '
+        '"tap" (between a sender and its receiver)',
+    ]

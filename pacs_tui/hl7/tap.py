@@ -1,0 +1,349 @@
+"""The HL7 tap: a transparent MLLP proxy between a sender (the HIS) and its receiver (the RIS).
+
+Each connection of the sender gets one connection to the upstream. Every message is forwarded
+upstream byte for byte, every answer of the upstream is relayed back byte for byte, in order.
+The tap never answers on its own: with the upstream down, silent or gone, the sender gets no
+ACK (and retries, as senders do), and the tap records "no ACK". For each message it records the
+header's type and control ID, the upstream's ACK code and its round trip; rows are recorded
+without holding the relay (unlike the listener, which ACKs after its commit, the tap's ACK is
+the upstream's to give).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import Counter, deque
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from pacs_tui.hl7 import mllp
+from pacs_tui.hl7.header import Header, HeaderError, read_header
+from pacs_tui.model import LoggedMessage, Result, Status, Target
+from pacs_tui.source import Emit
+from pacs_tui.visible import visible
+
+log = logging.getLogger(__name__)
+
+#: How often the tap's counters are reported (seconds).
+REPORT_SECONDS = 5.0
+#: Messages forwarded and not yet answered on one connection, at most (a sender that pipelines
+#: more is not read until the upstream catches up: TCP slows it down).
+MAX_IN_FLIGHT = 256
+ACK_CODES = ("AA", "AE", "AR", "CA", "CE", "CR")
+COUNTS = ("received", *ACK_CODES, "no_ack", "framing_errors", "upstream_down", "refused")
+
+
+@dataclass(frozen=True, slots=True)
+class TapConfig:
+    id: str
+    host: str
+    port: int
+    upstream_host: str
+    upstream_port: int
+    ack_timeout: float = 5.0
+    connect_timeout: float = 5.0
+    max_frame: int = 16 * 1024 * 1024
+    frame_timeout: float = 30.0
+    max_connections: int = 64
+    site: str = ""
+    description: str = ""
+
+
+@dataclass
+class _Pending:
+    """A message forwarded upstream and not answered yet."""
+
+    sent: float
+    row: LoggedMessage
+    timer: asyncio.TimerHandle | None = None
+    late: bool = False
+
+
+@dataclass
+class _Connection:
+    """One sender's connection and its upstream's: the messages awaiting an answer, in order."""
+
+    peer: str
+    pending: deque[_Pending] = field(default_factory=deque)
+    space: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(MAX_IN_FLIGHT))
+
+
+class Tap:
+    """The ``serve(emit)`` service of one ``[[hl7.listener]]`` with ``mode = "tap"``."""
+
+    def __init__(self, entry: TapConfig, target: Target) -> None:
+        self.entry = entry
+        self.id = entry.id
+        self.targets: Sequence[Target] = (target,)
+        self.counts: Counter[str] = Counter()
+        self.peers = 0
+        self.address = f"{entry.host}:{entry.port}"
+        self.upstream = f"{entry.upstream_host}:{entry.upstream_port}"
+        self.upstream_error: str | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    @property
+    def settings(self) -> TapConfig:
+        return self.entry
+
+    async def serve(self, emit: Emit) -> None:
+        entry = self.entry
+
+        async def connected(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            task = asyncio.current_task()
+            if task is not None:
+                self._tasks.add(task)
+            try:
+                await self._connection(emit, reader, writer)
+            except asyncio.CancelledError:
+                pass  # the tap stops: the connection is closed, nothing to say
+            finally:
+                if task is not None:
+                    self._tasks.discard(task)
+
+        server = await asyncio.start_server(connected, entry.host, entry.port)
+        for sock in server.sockets:
+            host, port = sock.getsockname()[:2]
+            self.address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+            break
+        log.info("HL7 tap %s on %s to %s", self.id, self.address, self.upstream)
+        try:
+            while True:
+                self._report(emit)
+                await asyncio.sleep(REPORT_SECONDS)
+        finally:
+            server.close()
+            for task in list(self._tasks):
+                task.cancel()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(server.wait_closed(), 1.0)
+
+    async def close(self) -> None:
+        """Nothing left open: ``serve`` ends its server and connections when cancelled."""
+
+    def _report(self, emit: Emit) -> None:
+        metrics = {f"hl7_{_metric(k)}": float(self.counts[k]) for k in COUNTS}
+        metrics["hl7_peers"] = float(self.peers)
+        peers = f"{self.peers} peer{'s' if self.peers != 1 else ''} connected"
+        status, reason = Status.OK, f"tapping {self.address} → {self.upstream}; {peers}"
+        if self.upstream_error is not None:
+            status = Status.WARN
+            reason += f"; upstream: {self.upstream_error}"
+        details: dict[str, Any] = {"upstream": self.upstream}
+        emit.result(self.id, Result(status, reason, metrics, details))
+
+    async def _connection(
+        self, emit: Emit, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        entry = self.entry
+        peer = _peer(writer)
+        if self.peers >= entry.max_connections:
+            self.counts["refused"] += 1
+            log.warning("HL7 tap %s: %s refused, %d connections already", self.id, peer, self.peers)
+            writer.close()
+            return
+        try:
+            up_reader, up_writer = await asyncio.wait_for(
+                asyncio.open_connection(entry.upstream_host, entry.upstream_port),
+                entry.connect_timeout,
+            )
+        except (OSError, TimeoutError) as exc:
+            # No upstream: the sender's connection ends without a word (it retries).
+            self.counts["upstream_down"] += 1
+            self.upstream_error = _words(exc, entry.connect_timeout)
+            log.warning("HL7 tap %s: upstream %s: %s", self.id, self.upstream, self.upstream_error)
+            writer.close()
+            return
+        self.upstream_error = None
+        self.peers += 1
+        conn = _Connection(peer)
+        # Both ways at once; when either side ends, so does the other (a sender whose receiver
+        # went away sees its connection close, as it would without the tap).
+        ways = {
+            asyncio.create_task(self._forward(conn, reader, up_writer)),
+            asyncio.create_task(self._relay(emit, conn, up_reader, writer)),
+        }
+        try:
+            done, _ = await asyncio.wait(ways, return_when=asyncio.FIRST_COMPLETED)
+            for way in done:
+                if not way.cancelled() and isinstance(way.exception(), (ConnectionError, OSError)):
+                    log.info("HL7 tap %s: %s: %s", self.id, peer, way.exception())
+        finally:
+            self.peers -= 1
+            for way in ways:
+                way.cancel()
+            await asyncio.gather(*ways, return_exceptions=True)
+            reason = "the connection ended before an ACK came"
+            while conn.pending:
+                self._unanswered(emit, conn.pending.popleft(), reason)
+            up_writer.close()
+            writer.close()
+
+    async def _forward(
+        self, conn: _Connection, reader: asyncio.StreamReader, up_writer: asyncio.StreamWriter
+    ) -> None:
+        """Sender → upstream: each frame as it came, its row waiting for the answer."""
+        entry = self.entry
+        async for item in mllp.frames(
+            reader, max_frame=entry.max_frame, frame_timeout=entry.frame_timeout
+        ):
+            if isinstance(item, mllp.FramingProblem):
+                self.counts["framing_errors"] += 1
+                log.warning("HL7 tap %s: from %s: %s", self.id, conn.peer, item.words)
+                if item.fatal:
+                    return
+                continue
+            await conn.space.acquire()
+            self.counts["received"] += 1
+            pending = _Pending(time.monotonic(), _row(self.id, item.data))
+            conn.pending.append(pending)
+            pending.timer = asyncio.get_running_loop().call_later(
+                entry.ack_timeout, self._late, pending
+            )
+            up_writer.write(b"\x0b" + item.data + mllp.END)
+            await up_writer.drain()
+
+    async def _relay(
+        self,
+        emit: Emit,
+        conn: _Connection,
+        up_reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+    ) -> None:
+        """Upstream → sender: each answer as it came, matched to the oldest message waiting."""
+        entry = self.entry
+        async for item in mllp.frames(
+            up_reader, max_frame=entry.max_frame, frame_timeout=entry.frame_timeout
+        ):
+            if isinstance(item, mllp.FramingProblem):
+                log.warning("HL7 tap %s: from the upstream: %s", self.id, item.words)
+                if item.fatal:
+                    break
+                continue
+            writer.write(b"\x0b" + item.data + mllp.END)
+            await writer.drain()
+            code, echoed = _answer(item.data)
+            if code is None:
+                continue  # relayed all the same: the tap does not judge the upstream
+            # The answer names its message in MSA-2; one that does not is taken as the oldest
+            # message's. A second answer to a message (an application ACK after a commit ACK)
+            # names one no longer waiting: relayed, not recorded again.
+            match = next((p for p in conn.pending if p.row.control_id == echoed), None)
+            if match is None and not echoed and conn.pending:
+                match = conn.pending[0]
+            if match is not None:
+                conn.pending.remove(match)
+                conn.space.release()
+                self._answered(emit, match, code)
+        reason = "the upstream closed the connection"
+        self.upstream_error = reason
+        while conn.pending:
+            self._unanswered(emit, conn.pending.popleft(), reason)
+            conn.space.release()
+        log.warning("HL7 tap %s: %s", self.id, reason)
+
+    def _answered(self, emit: Emit, pending: _Pending, code: str) -> None:
+        if pending.timer is not None:
+            pending.timer.cancel()
+        self.counts[code if code in ACK_CODES else "other_ack"] += 1
+        took = time.monotonic() - pending.sent
+        detail = f"late: after {took:.1f} s" if pending.late else ""
+        _record(emit, replace(pending.row, ack=code, latency=took, detail=detail))
+
+    def _late(self, pending: _Pending) -> None:
+        """No ACK within ``ack_timeout``: counted now; the row waits for a late one."""
+        pending.late = True
+        self.counts["no_ack"] += 1
+        log.info(
+            "HL7 tap %s: no ACK within %g s for %s %s",
+            self.id,
+            self.entry.ack_timeout,
+            visible(pending.row.type, 40),
+            visible(pending.row.control_id, 40),
+        )
+
+    def _unanswered(self, emit: Emit, pending: _Pending, reason: str) -> None:
+        if pending.timer is not None:
+            pending.timer.cancel()
+        if not pending.late:
+            self.counts["no_ack"] += 1
+        _record(emit, replace(pending.row, detail=f"no ACK: {reason}"))
+
+
+def _row(link: str, data: bytes) -> LoggedMessage:
+    try:
+        header: Header | None = read_header(data)
+    except HeaderError:
+        header = None
+    if header is None:
+        return LoggedMessage(time.time(), link, "in", "", "", size=len(data), detail="no header")
+    return LoggedMessage(
+        time.time(),
+        link,
+        "in",
+        header.message_type,
+        header.control_id,
+        size=len(data),
+        sender=header.sending_app,
+        receiver=header.receiving_app,
+        version=header.version,
+        sender_facility=header.sending_facility,
+        receiver_facility=header.receiving_facility,
+    )
+
+
+def _record(emit: Emit, row: LoggedMessage) -> None:
+    """Record ``row`` without holding the relay (a failure is logged by the engine's store)."""
+
+    async def write() -> None:
+        try:
+            await emit.messages([row])
+        except Exception as exc:
+            log.error("HL7 tap %s: message not recorded: %s", row.link, exc)
+
+    task = asyncio.ensure_future(write())
+    _RECORDING.add(task)
+    task.add_done_callback(_RECORDING.discard)
+
+
+_RECORDING: set[asyncio.Future[None]] = set()
+
+
+def _answer(data: bytes) -> tuple[str | None, str]:
+    """MSA-1 and MSA-2 of an answer (``None`` and "" when it has no MSA: not an ACK)."""
+    try:
+        header = read_header(data)
+    except HeaderError:
+        return None, ""
+    sep = header.separator.encode("latin-1")
+    for segment in data.replace(b"\r\n", b"\r").replace(b"\n", b"\r").split(b"\r")[1:]:
+        if segment.startswith(b"MSA" + sep):
+            fields = [f.decode("latin-1").strip() for f in segment.split(sep)[1:3]]
+            code = fields[0].upper()[:2] if fields and fields[0] else None
+            return code, fields[1][:180] if len(fields) > 1 else ""
+    return None, ""
+
+
+def _metric(count: str) -> str:
+    if count in ACK_CODES:
+        return f"ack_{count.lower()}_total"
+    return f"{count}_total"
+
+
+def _peer(writer: asyncio.StreamWriter) -> str:
+    name = writer.get_extra_info("peername")
+    if isinstance(name, tuple) and len(name) >= 2:
+        return f"{name[0]}:{name[1]}"
+    return "a peer"
+
+
+def _words(exc: BaseException, timeout: float) -> str:
+    if isinstance(exc, TimeoutError):
+        return f"no connection within {timeout:g} s"
+    if isinstance(exc, ConnectionRefusedError):
+        return "connection refused"
+    return visible(str(exc) or type(exc).__name__, 200)

@@ -1,0 +1,216 @@
+"""The HL7 tap between a sender and python-hl7's MLLP server as the receiver, over loopback
+sockets: bytes pass unchanged both ways, each message is recorded with the receiver's answer and
+its round trip, and the tap never answers in the receiver's place (down, silent, gone)."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from typing import Any
+
+import hl7
+import hl7.mllp
+import pytest
+
+from pacs_tui.hl7 import tap as tap_module
+from pacs_tui.hl7.tap import Tap, TapConfig
+from pacs_tui.model import Event, LoggedMessage, Result, Status
+from pacs_tui.probes.hl7_source import listener_target
+
+VT, END = b"\x0b", b"\x1c\r"
+MSA = re.compile(rb"MSA\|(\w\w)\|([^|\r]*)")
+
+
+def message(control: str, extra: str = "") -> bytes:
+    return (
+        f"MSH|^~\\&|HIS|WARD|RIS|RAD|20261201120000||ADT^A08|{control}|P|2.5{extra}\r"
+        "PID|1||123456^^^HOSP^MR||DOE^JANE\r"
+    ).encode()
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.results: list[Result] = []
+        self.rows: list[LoggedMessage] = []
+
+    def result(self, target_id: str, result: Result) -> None:
+        self.results.append(result)
+
+    def event(self, event: Event) -> None:
+        raise AssertionError("no events expected")
+
+    async def messages(self, rows: Sequence[LoggedMessage]) -> None:
+        self.rows.extend(rows)
+
+
+Handler = Callable[[Any, Any], Awaitable[None]]
+
+
+async def upstream(handler: Handler) -> tuple[asyncio.Server, int, list[bytes]]:
+    """python-hl7's MLLP server answering as ``handler`` says; what it received, as bytes."""
+    received: list[bytes] = []
+
+    async def serve(reader: Any, writer: Any) -> None:
+        try:
+            while not writer.is_closing():
+                block = await reader.readblock()
+                received.append(bytes(block))
+                await handler(hl7.parse(block.decode()), writer)
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+
+    server = await hl7.mllp.start_hl7_server(serve, "127.0.0.1", 0)
+    return server, server.sockets[0].getsockname()[1], received
+
+
+async def ack(msg: Any, writer: Any) -> None:
+    writer.writemessage(msg.create_ack("AA", message_id="R" + str(msg.segment("MSH")[10])))
+    await writer.drain()
+
+
+async def tapping(up_port: int, **options: Any) -> tuple[Tap, Recorder, asyncio.Task[None]]:
+    entry = TapConfig("his-ris", "127.0.0.1", 0, "127.0.0.1", up_port, **options)
+    tap = Tap(entry, listener_target(entry))
+    recorder = Recorder()
+    task = asyncio.create_task(tap.serve(recorder))
+    while not recorder.results:
+        await asyncio.sleep(0.01)
+    return tap, recorder, task
+
+
+@pytest.fixture
+async def stop_later() -> AsyncIterator[list[Any]]:
+    things: list[Any] = []
+    yield things
+    for thing in things:
+        if isinstance(thing, asyncio.Task):
+            thing.cancel()
+            await asyncio.gather(thing, return_exceptions=True)
+        else:
+            thing.close()
+
+
+def port_of(tap: Tap) -> int:
+    return int(tap.address.rsplit(":", 1)[1])
+
+
+async def until(condition: Callable[[], object], timeout: float = 5.0) -> None:
+    async with asyncio.timeout(timeout):
+        while not condition():
+            await asyncio.sleep(0.01)
+
+
+async def test_messages_and_answers_pass_unchanged_and_are_recorded(
+    stop_later: list[Any],
+) -> None:
+    server, up_port, received = await upstream(ack)
+    tap, recorder, task = await tapping(up_port)
+    stop_later += [task, server]
+    reader, writer = await asyncio.open_connection("127.0.0.1", port_of(tap))
+    sent = [message(f"T{i}") for i in range(3)]
+    writer.write(b"".join(VT + m + END for m in sent))  # pipelined: no wait between them
+    answers = b""
+    async with asyncio.timeout(5):
+        while answers.count(END) < 3:
+            answers += await reader.read(4096)
+    writer.close()
+    assert [bytes(r) for r in received] == sent  # byte for byte, in order
+    assert MSA.findall(answers) == [(b"AA", b"T0"), (b"AA", b"T1"), (b"AA", b"T2")]
+    assert answers.startswith(VT + b"MSH|^~\\&|RIS|RAD|HIS|WARD|")  # the receiver's own ACK
+    await until(lambda: len(recorder.rows) == 3)
+    rows = sorted(recorder.rows, key=lambda r: r.control_id)
+    assert [(r.control_id, r.ack, r.type) for r in rows] == [
+        ("T0", "AA", "ADT^A08"),
+        ("T1", "AA", "ADT^A08"),
+        ("T2", "AA", "ADT^A08"),
+    ]
+    assert all(r.latency is not None and 0 < r.latency < 5 for r in rows)
+    assert tap.counts["AA"] == 3 and tap.counts["received"] == 3
+    assert "DOE" not in repr(recorder.rows)
+
+
+async def test_with_the_receiver_down_the_sender_gets_no_answer(
+    stop_later: list[Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(tap_module, "REPORT_SECONDS", 0.05)
+    server, up_port, _ = await upstream(ack)
+    server.close()
+    await server.wait_closed()  # nothing listens there now
+    tap, recorder, task = await tapping(up_port)
+    stop_later.append(task)
+    reader, writer = await asyncio.open_connection("127.0.0.1", port_of(tap))
+    writer.write(VT + message("D1") + END)
+    async with asyncio.timeout(5):
+        assert await reader.read() == b""  # closed, nothing invented
+    assert tap.counts["upstream_down"] == 1
+    await until(lambda: recorder.results[-1].status is Status.WARN)
+    assert "upstream: connection refused" in recorder.results[-1].reason
+    assert recorder.results[-1].metrics["hl7_upstream_down_total"] == 1
+
+
+async def test_a_silent_receiver_means_no_ack_counted_then_recorded(
+    stop_later: list[Any],
+) -> None:
+    async def silent(msg: Any, writer: Any) -> None:
+        return None
+
+    server, up_port, received = await upstream(silent)
+    tap, recorder, task = await tapping(up_port, ack_timeout=0.2)
+    stop_later += [task, server]
+    _, writer = await asyncio.open_connection("127.0.0.1", port_of(tap))
+    writer.write(VT + message("S1") + END)
+    await until(lambda: tap.counts["no_ack"] == 1)
+    assert received == [message("S1")]
+    writer.close()  # the sender gives up
+    await until(lambda: len(recorder.rows) == 1)
+    assert recorder.rows[0].ack is None
+    assert recorder.rows[0].detail == "no ACK: the connection ended before an ACK came"
+
+
+async def test_a_receiver_gone_mid_stream_ends_the_senders_connection(
+    stop_later: list[Any],
+) -> None:
+    async def once_then_gone(msg: Any, writer: Any) -> None:
+        if str(msg.segment("MSH")[10]) == "G1":
+            await ack(msg, writer)
+        else:
+            writer.close()
+
+    server, up_port, _ = await upstream(once_then_gone)
+    tap, recorder, task = await tapping(up_port)
+    stop_later += [task, server]
+    reader, writer = await asyncio.open_connection("127.0.0.1", port_of(tap))
+    writer.write(VT + message("G1") + END)
+    first = await asyncio.wait_for(reader.readuntil(END), 5)
+    assert MSA.findall(first) == [(b"AA", b"G1")]
+    writer.write(VT + message("G2") + END)
+    async with asyncio.timeout(5):
+        assert await reader.read() == b""  # no ACK for G2: the connection ends
+    await until(lambda: len(recorder.rows) == 2)
+    rows = {r.control_id: r for r in recorder.rows}
+    assert rows["G1"].ack == "AA"
+    assert rows["G2"].ack is None and "the upstream closed the connection" in rows["G2"].detail
+
+
+async def test_an_accept_then_application_ack_are_both_relayed_and_recorded_once(
+    stop_later: list[Any],
+) -> None:
+    async def both(msg: Any, writer: Any) -> None:
+        writer.writemessage(msg.create_ack("CA", message_id="C"))
+        writer.writemessage(msg.create_ack("AA", message_id="A"))
+        await writer.drain()
+
+    server, up_port, _ = await upstream(both)
+    tap, recorder, task = await tapping(up_port)
+    stop_later += [task, server]
+    reader, writer = await asyncio.open_connection("127.0.0.1", port_of(tap))
+    writer.write(VT + message("E1", "|||AL|AL") + END + VT + message("E2", "|||AL|AL") + END)
+    answers = b""
+    async with asyncio.timeout(5):
+        while answers.count(END) < 4:
+            answers += await reader.read(4096)
+    writer.close()
+    assert [c for c, _ in MSA.findall(answers)] == [b"CA", b"AA", b"CA", b"AA"]
+    await until(lambda: len(recorder.rows) == 2)
+    assert sorted((r.control_id, r.ack) for r in recorder.rows) == [("E1", "CA"), ("E2", "CA")]
