@@ -280,7 +280,7 @@ def _read(reader: Reader, data: Mapping[str, Any], source: Path | None) -> Confi
                 )
     if not owners and not _has_entries(data, SOURCES):
         # An entry that did not parse was reported already; an empty config watches nothing.
-        entries = [src.entry for src in SOURCES]
+        entries = [entry for src in SOURCES for entry in src.entry.split(" or ")]
         where = " or ".join([", ".join(entries[:-1]), entries[-1]] if len(entries) > 1 else entries)
         reader.problem("(nothing to watch)", NO_VALUE, f"at least one {where}")
     return config

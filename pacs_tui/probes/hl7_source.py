@@ -3,15 +3,16 @@ HL7's rules and log each message's header (never its patient fields).
 
 ``mode = "listen"`` answers a copy feed itself (:mod:`pacs_tui.hl7.listener`); ``mode = "tap"``
 sits between a sender and its receiver and relays the receiver's answers
-(:mod:`pacs_tui.hl7.tap`). Link checks (``[[hl7.link]]``) and the tracker screen come next;
-``[[hl7.link]]`` is refused for now with words that say so, so a config written for it fails
-loudly rather than silently.
+(:mod:`pacs_tui.hl7.tap`). ``[[hl7.link]]`` checks that a receiver answers
+(:mod:`pacs_tui.hl7.link`). The tracker screen comes next.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import tomlkit
@@ -19,9 +20,10 @@ from tomlkit.items import AoT
 
 from pacs_tui import config_reader as cv
 from pacs_tui.config_reader import Reader
+from pacs_tui.hl7.link import LinkCheck, LinkConfig
 from pacs_tui.hl7.listener import Listener, ListenerConfig
 from pacs_tui.hl7.tap import Tap, TapConfig
-from pacs_tui.model import Target, TargetKind
+from pacs_tui.model import Target, TargetKind, TargetState
 from pacs_tui.source import BuildContext, Column, MetricSpec, Runnable, Source, WorkerLimit
 
 MAX_FRAME_LIMIT = 64 * 1024 * 1024
@@ -43,7 +45,19 @@ METRICS = (
     _counter("hl7_refused_total", "Refused", "connections over the limit"),
     _counter("hl7_no_ack_total", "No ACK", "messages the upstream did not answer in time (tap)"),
     _counter("hl7_upstream_down_total", "Upstream down", "connections the upstream refused (tap)"),
-    MetricSpec("hl7_peers", "", "Peers", description="connections open", headline=True),
+    MetricSpec("hl7_peers", "", "Peers", description="connections open"),
+    MetricSpec(
+        "connect_seconds", "s", "Connect", description="TCP connection", scale=(0.0005, 5.0)
+    ),
+    MetricSpec(
+        "ack_seconds",
+        "s",
+        "ACK",
+        description="test message to its ACK",
+        warn=1.0,
+        scale=(0.001, 10.0),
+        title="ACK time",
+    ),
 )
 
 
@@ -53,6 +67,7 @@ Entry = ListenerConfig | TapConfig
 @dataclass(frozen=True, slots=True)
 class Hl7Config:
     listeners: tuple[Entry, ...] = ()
+    links: tuple[LinkConfig, ...] = ()
 
 
 def read(reader: Reader, raw: Any, site: str) -> Hl7Config:
@@ -63,16 +78,53 @@ def read(reader: Reader, raw: Any, site: str) -> Hl7Config:
         reader.problem("hl7", raw, "a table with [[hl7.listener]] entries")
         return Hl7Config()
     reader.check_keys(raw, "hl7", {"listener", "link"})
-    if "link" in raw:
-        reader.problem("hl7.link", raw["link"], "nothing yet: HL7 link checks are not built yet")
-    if "listener" not in raw:
-        return Hl7Config()
 
     def one(t: Mapping[str, Any], path: str) -> Entry | None:
         return _listener(reader, t, path, site)
 
-    listeners: tuple[Entry, ...] = reader.entries(raw["listener"], "hl7.listener", one)
-    return Hl7Config(listeners)
+    listeners: tuple[Entry, ...] = (
+        reader.entries(raw["listener"], "hl7.listener", one) if "listener" in raw else ()
+    )
+    links = (
+        reader.entries(raw["link"], "hl7.link", lambda t, path: _link(reader, t, path, site))
+        if "link" in raw
+        else ()
+    )
+    return Hl7Config(listeners, links)
+
+
+def _link(reader: Reader, t: Mapping[str, Any], path: str, site: str) -> LinkConfig | None:
+    keys = {"id", "host", "port", "send", "timeout", "interval", "site", "description"}
+    reader.check_keys(t, path, keys)
+    before = len(reader.problems)
+    get = reader.get
+    entry_id = get(t, "id", path, cv.ident, cv.ID_EXPECTED)
+    host = get(t, "host", path, cv.host, "a host name or an IP address")
+    port = get(t, "port", path, cv.int_range(1, 65535), "a TCP port from 1 to 65535")
+    send = get(
+        t,
+        "send",
+        path,
+        _message_file,
+        "the absolute path of a file holding one HL7 message (a test message to send)",
+        None,
+    )
+    interval = get(t, "interval", path, cv.interval, cv.INTERVAL_EXPECTED, 60.0)
+    default_timeout = min(5.0, interval / 2) if isinstance(interval, float) else 5.0
+    timeout = get(t, "timeout", path, cv.timeout, cv.TIMEOUT_EXPECTED, default_timeout)
+    entry_site = get(t, "site", path, cv.nonempty_str, "a non-empty string", site)
+    description = get(t, "description", path, cv.string, "a string", "")
+    reader.cross_check(t, path, "timeout", timeout, "interval", interval)
+    if len(reader.problems) > before:
+        return None
+    return LinkConfig(entry_id, host, port, send, timeout, interval, entry_site, description)
+
+
+def _message_file(value: Any) -> Path:
+    text = cv.nonempty_str(value)
+    if not os.path.isabs(text) or "\0" in text:
+        raise ValueError
+    return Path(text)
 
 
 def _listener(reader: Reader, t: Mapping[str, Any], path: str, site: str) -> Entry | None:
@@ -181,19 +233,42 @@ def listener_target(entry: Entry) -> Target:
     return Target(entry.id, TargetKind.HL7_LISTENER, labels)
 
 
+def link_target(entry: LinkConfig) -> Target:
+    return Target(
+        entry.id,
+        TargetKind.HL7_LINK,
+        {
+            "host": entry.host,
+            "port": str(entry.port),
+            "mode": "link check" + (" with a test message" if entry.send else ""),
+            "site": entry.site,
+            "description": entry.description,
+        },
+    )
+
+
 def targets(config: Hl7Config) -> list[Target]:
-    return [listener_target(e) for e in config.listeners]
+    return [listener_target(e) for e in config.listeners] + [link_target(e) for e in config.links]
 
 
 def build(config: Hl7Config, ctx: BuildContext) -> list[Runnable]:
-    return [
+    runs: list[Runnable] = [
         Tap(e, listener_target(e)) if isinstance(e, TapConfig) else Listener(e, listener_target(e))
         for e in config.listeners
     ]
+    return runs + [LinkCheck(e, link_target(e)) for e in config.links]
 
 
 def workers(config: Hl7Config) -> WorkerLimit:
-    return WorkerLimit(max(1, len(config.listeners)))
+    # A place per listener and per link check (each runs once at a time), at most 64.
+    return WorkerLimit(max(1, min(len(config.listeners) + len(config.links), 64)))
+
+
+def headline(state: TargetState) -> str | None:
+    """Peers for a listener or tap; the ACK time (else the connect time) for a link."""
+    if state.target.kind == TargetKind.HL7_LINK:
+        return "ack_seconds" if "ack_seconds" in state.metrics else "connect_seconds"
+    return "hl7_peers"
 
 
 def example() -> list[tuple[str, Any]]:
@@ -214,9 +289,9 @@ def example() -> list[tuple[str, Any]]:
 
 COLUMNS = (
     Column("status", "Status", "status", 9, True, "", "worst first", "best first", True),
-    Column("id", "Listener", "id", None, True),
+    Column("id", "Name", "id", None, True),
     Column("address", "Address", "address", None, True),
-    Column("peers", "Peers", "value", None, True, "", "most first", "fewest first", True),
+    Column("value", "Value", "value", None, True, "", "highest first", "lowest first", True, True),
     Column("since", "Since", "since", 10, True, "", "latest change first", "oldest first", True),
     Column("reason", "State", "reason", None, True),
 )
@@ -224,7 +299,7 @@ COLUMNS = (
 SOURCE = Source(
     name="hl7",
     title="HL7",
-    kinds=(TargetKind.HL7_LISTENER,),
+    kinds=(TargetKind.HL7_LISTENER, TargetKind.HL7_LINK),
     read=read,
     targets=targets,
     build=build,
@@ -232,8 +307,9 @@ SOURCE = Source(
     example=example,
     metrics=METRICS,
     columns=COLUMNS,
-    noun="HL7 listener",
-    entry="[[hl7.listener]]",
+    noun="HL7 endpoint",
+    entry="[[hl7.listener]] or [[hl7.link]]",
+    headline=headline,
     screen="hl7",
     screen_title="HL7",
     detail_labels={"mode": "Mode", "upstream": "Upstream"},

@@ -145,7 +145,8 @@ def test_nonsense_durations_are_rejected(key: str, value: str) -> None:
 @pytest.mark.parametrize("text", ["", "[dicom]\nnode = []\n", "command = []\n"])
 def test_a_config_with_nothing_to_watch_is_an_error(text: str) -> None:
     assert problems(text) == [
-        "(nothing to watch): expected at least one [[dicom.node]], [[command]] or [[hl7.listener]]"
+        "(nothing to watch): expected at least one [[dicom.node]], [[command]], [[hl7.listener]] "
+        "or [[hl7.link]]"
     ]
 
 
@@ -454,4 +455,28 @@ def test_an_hl7_tap_needs_its_upstream_and_a_listener_none() -> None:
         'on, like "127.0.0.1:2575" (loopback unless told)',
         'hl7.listener "w" (#4).mode = \'proxy\': expected "listen" (answer a copy feed) or '
         '"tap" (between a sender and its receiver)',
+    ]
+
+
+def test_an_hl7_link_reads_with_its_test_message_and_defaults(tmp_path: Path) -> None:
+    config = parse_config(
+        f'[[hl7.link]]\nid = "ris-adt"\nhost = "ris.example.org"\nport = 2575\n'
+        f'send = "{tmp_path / "a08.hl7"}"\n[[hl7.link]]\nid = "pacs"\nhost = "10.1.2.3"\n'
+        'port = 2576\ninterval = "4s"\n'
+    )
+    first, second = config.section("hl7").links
+    assert (first.host, first.port, first.send, first.interval, first.timeout) == (
+        "ris.example.org",
+        2575,
+        tmp_path / "a08.hl7",
+        60.0,
+        5.0,
+    )
+    assert (second.send, second.timeout) == (None, 2.0)  # half the interval when shorter
+    found = problems('[[hl7.link]]\nid = "x"\nhost = "bad host"\nport = 0\nsend = "rel.hl7"\n')
+    assert found == [
+        "hl7.link \"x\" (#1).host = 'bad host': expected a host name or an IP address",
+        'hl7.link "x" (#1).port = 0: expected a TCP port from 1 to 65535',
+        "hl7.link \"x\" (#1).send = 'rel.hl7': expected the absolute path of a file holding one "
+        "HL7 message (a test message to send)",
     ]

@@ -1,0 +1,188 @@
+"""HL7 link checks (``[[hl7.link]]``): can the receiver be reached, and does it acknowledge?
+
+Every ``interval``: a TCP connection to the receiver; with ``send``, a test message (a file of
+one HL7 message, MLLP-framed or not, LF or CRLF line ends taken as segment ends) sent with a
+control ID of its own, and its ACK awaited within ``timeout``. AA/CA → OK, AE/CE → WARN and
+AR/CR → CRIT with the receiver's words (MSA-3, else ERR), no ACK → DOWN "no ACK within 5 s".
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import os
+import re
+import socket
+import stat
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pacs_tui.hl7 import mllp
+from pacs_tui.hl7.header import HeaderError, read_header
+from pacs_tui.model import Result, Status, Target
+from pacs_tui.visible import visible
+
+#: A test message file is read up to this size (a larger one is a config problem in words).
+MAX_MESSAGE_FILE = 1024 * 1024
+#: An answer larger than this is not an ACK.
+MAX_ANSWER = 256 * 1024
+_LINE_ENDS = re.compile(rb"\r\n|\n")
+_ids = itertools.count(1)
+
+
+@dataclass(frozen=True, slots=True)
+class LinkConfig:
+    id: str
+    host: str
+    port: int
+    send: Path | None = None
+    timeout: float = 5.0
+    interval: float = 60.0
+    site: str = ""
+    description: str = ""
+
+
+class MessageFileError(ValueError):
+    """The test message file cannot be used (said in words)."""
+
+
+def test_message(path: Path) -> bytes:
+    """The message in ``path`` as it goes on the wire (without the MLLP blocks)."""
+    try:
+        # Non-blocking: a FIFO put in its place must not hold the check; only a file is read.
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY)
+        try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                raise MessageFileError(f"{path} is not a regular file")
+            data = os.read(fd, MAX_MESSAGE_FILE + 1)
+        finally:
+            os.close(fd)
+    except OSError as exc:
+        raise MessageFileError(f"cannot read {path}: {exc.strerror or exc}") from None
+    if len(data) > MAX_MESSAGE_FILE:
+        raise MessageFileError(f"{path} is over {MAX_MESSAGE_FILE:,} bytes")
+    body = data.strip(b"\x0b\x1c\r\n")  # framed or not
+    body = _LINE_ENDS.sub(b"\r", body) + b"\r"
+    try:
+        read_header(body)
+    except HeaderError as exc:
+        raise MessageFileError(f"{path} is not an HL7 message: {exc}") from None
+    return body
+
+
+def with_control_id(message: bytes, control_id: str) -> bytes:
+    """``message`` with MSH-10 set to ``control_id`` (each test its own: receivers drop repeats)."""
+    header = read_header(message)
+    sep = header.separator.encode("latin-1")
+    first, _, rest = message.partition(b"\r")
+    fields = first.split(sep)
+    while len(fields) < 10:
+        fields.append(b"")
+    fields[9] = control_id.encode("ascii")
+    return sep.join(fields) + b"\r" + rest
+
+
+class LinkCheck:
+    """One ``[[hl7.link]]``: connect, and with ``send`` a test message and its ACK."""
+
+    pool = "hl7"
+
+    def __init__(self, entry: LinkConfig, target: Target) -> None:
+        self.entry = entry
+        self.target = target
+        self.interval = entry.interval
+        self.timeout = entry.timeout
+
+    @property
+    def settings(self) -> LinkConfig:
+        return self.entry
+
+    async def check(self) -> Result:
+        entry = self.entry
+        started = time.monotonic()
+        deadline = started + entry.timeout
+        try:
+            reader, writer = await asyncio.wait_for(
+                asyncio.open_connection(entry.host, entry.port), entry.timeout
+            )
+        except TimeoutError:
+            return Result(Status.DOWN, f"no connection within {entry.timeout:g} s")
+        except socket.gaierror:
+            return Result(Status.DOWN, f"host not found: {visible(entry.host, 100)}")
+        except ConnectionRefusedError:
+            return Result(Status.DOWN, "connection refused")
+        except OSError as exc:
+            return Result(Status.DOWN, f"cannot connect: {visible(exc.strerror or str(exc), 200)}")
+        connected = time.monotonic() - started
+        metrics: dict[str, float] = {"connect_seconds": connected}
+        try:
+            if entry.send is None:
+                return Result(Status.OK, f"connected in {connected * 1000:.0f} ms", metrics)
+            try:
+                body = await asyncio.to_thread(test_message, entry.send)
+            except MessageFileError as exc:
+                return Result(Status.UNKNOWN, str(exc), metrics)
+            control = f"PTLINK{int(time.time())}{next(_ids) % 1000:03d}"
+            writer.write(b"\x0b" + with_control_id(body, control) + mllp.END)
+            sent = time.monotonic()
+            await asyncio.wait_for(writer.drain(), max(0.01, deadline - sent))
+            return await self._answer(reader, deadline, sent, metrics)
+        except TimeoutError:
+            return Result(Status.DOWN, f"no ACK within {entry.timeout:g} s", metrics)
+        except (ConnectionError, OSError) as exc:
+            words = visible(exc.strerror or str(exc) or type(exc).__name__, 200)
+            return Result(Status.DOWN, f"connection lost: {words}", metrics)
+        finally:
+            writer.close()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(writer.wait_closed(), 0.5)
+
+    async def _answer(
+        self, reader: asyncio.StreamReader, deadline: float, sent: float, metrics: dict[str, float]
+    ) -> Result:
+        left = max(0.01, deadline - time.monotonic())
+        frames = mllp.frames(reader, max_frame=MAX_ANSWER, frame_timeout=left)
+        async with asyncio.timeout(left):
+            async for item in frames:
+                if isinstance(item, mllp.FramingProblem):
+                    if item.fatal:
+                        return Result(Status.DOWN, f"no ACK: {item.words}", metrics)
+                    continue
+                metrics["ack_seconds"] = time.monotonic() - sent
+                return _verdict(item.data, metrics)
+        return Result(Status.DOWN, "the receiver closed the connection without an ACK", metrics)
+
+    async def close(self) -> None:
+        """Nothing kept open between checks."""
+
+
+def _verdict(answer: bytes, metrics: dict[str, float]) -> Result:
+    took = f"{metrics['ack_seconds'] * 1000:.0f} ms"
+    try:
+        header = read_header(answer)
+    except HeaderError as exc:
+        return Result(Status.CRIT, f"the answer is not an ACK: {exc}", metrics)
+    sep = header.separator.encode("latin-1")
+    code, text, err = "", "", ""
+    for segment in answer.split(b"\r")[1:]:
+        fields = [f.decode("latin-1") for f in segment.split(sep)]
+        if fields[0] == "MSA":
+            code = fields[1].strip().upper() if len(fields) > 1 else ""
+            text = fields[3].strip() if len(fields) > 3 else ""
+        elif fields[0] == "ERR" and not err:
+            err = " ".join(f for f in fields[1:] if f.strip()).strip()
+    details: dict[str, Any] = {"ack": code}
+    words = visible(text or err, 200)
+    if code in ("AA", "CA"):
+        return Result(Status.OK, f"{code} in {took}", metrics, details)
+    if code in ("AE", "CE"):
+        return Result(Status.WARN, f"{code}: {words or 'error, no reason given'}", metrics, details)
+    if code in ("AR", "CR"):
+        return Result(
+            Status.CRIT, f"{code}: {words or 'rejected, no reason given'}", metrics, details
+        )
+    shown = visible(code, 8) or "none"
+    return Result(Status.CRIT, f"the answer has no known ACK code (MSA-1: {shown})", metrics)
