@@ -22,7 +22,7 @@ from typing import Any
 from pacs_tui.hl7 import mllp
 from pacs_tui.hl7.ack import Problem, answers, build_ack
 from pacs_tui.hl7.header import Header, HeaderError, read_header
-from pacs_tui.hl7.validate import check_header
+from pacs_tui.hl7.validate import check_message
 from pacs_tui.model import LoggedMessage, Result, Status, Target
 from pacs_tui.source import Emit
 from pacs_tui.visible import visible
@@ -94,13 +94,14 @@ class Listener:
         metrics["hl7_peers"] = float(self.peers)
         peers = f"{self.peers} peer{'s' if self.peers != 1 else ''} connected"
         reason = f"listening on {self.address}; {peers}"
-        # The counts are the metrics; the kinds of framing error are for the log's reader.
+        # The counts are metrics; the kinds of framing error and of HL7 error (table 0357's
+        # codes: 100 a required segment missing, 101 a required field, 203 a version, …) are
+        # the detail's.
         details: dict[str, Any] = {
-            k.removeprefix("framing_"): n
-            for k, n in self.counts.items()
-            if k.startswith("framing_")
+            k.replace("framing_", "framing: "): n
+            for k, n in sorted(self.counts.items())
+            if (k.startswith("framing_") and k != "framing_errors") or k.startswith("error ")
         }
-        details.pop("errors", None)
         emit.result(self.id, Result(Status.OK, reason, metrics, details))
 
     async def _connection(
@@ -149,7 +150,7 @@ class Listener:
         self.last_message = received
         try:
             header = read_header(data)
-            problem = check_header(header)
+            problem = check_message(header, data)
         except HeaderError as exc:
             header, problem = _FALLBACK, Problem(100, f"no header to answer: {exc}")
         codes = answers(header, problem)
@@ -175,6 +176,7 @@ class Listener:
             problem = Problem(207, "the receiver could not record the message")
             codes = answers(header, problem)
         if problem is not None:
+            self.counts[f"error {problem.code}"] += 1
             log.info(
                 "HL7 listener %s: %s %s from %s: %s",
                 self.id,

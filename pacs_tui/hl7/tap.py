@@ -22,6 +22,7 @@ from typing import Any
 
 from pacs_tui.hl7 import mllp
 from pacs_tui.hl7.header import Header, HeaderError, read_header
+from pacs_tui.hl7.validate import check_message
 from pacs_tui.model import LoggedMessage, Result, Status, Target
 from pacs_tui.source import Emit
 from pacs_tui.visible import visible
@@ -251,7 +252,8 @@ class Tap:
             pending.timer.cancel()
         self.counts[code if code in ACK_CODES else "other_ack"] += 1
         took = time.monotonic() - pending.sent
-        detail = f"late: after {took:.1f} s" if pending.late else ""
+        late = f"late: after {took:.1f} s" if pending.late else ""
+        detail = "; ".join(x for x in (pending.row.detail, late) if x)
         _record(emit, replace(pending.row, ack=code, latency=took, detail=detail))
 
     def _late(self, pending: _Pending) -> None:
@@ -271,7 +273,8 @@ class Tap:
             pending.timer.cancel()
         if not pending.late:
             self.counts["no_ack"] += 1
-        _record(emit, replace(pending.row, detail=f"no ACK: {reason}"))
+        detail = "; ".join(x for x in (pending.row.detail, f"no ACK: {reason}") if x)
+        _record(emit, replace(pending.row, detail=detail))
 
 
 def _row(link: str, data: bytes) -> LoggedMessage:
@@ -281,6 +284,8 @@ def _row(link: str, data: bytes) -> LoggedMessage:
         header = None
     if header is None:
         return LoggedMessage(time.time(), link, "in", "", "", size=len(data), detail="no header")
+    # Judged as a listener would, for the log only: the tap passes everything on.
+    problem = check_message(header, data)
     return LoggedMessage(
         time.time(),
         link,
@@ -293,6 +298,7 @@ def _row(link: str, data: bytes) -> LoggedMessage:
         version=header.version,
         sender_facility=header.sending_facility,
         receiver_facility=header.receiving_facility,
+        detail=problem.words if problem is not None else "",
     )
 
 

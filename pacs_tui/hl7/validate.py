@@ -1,8 +1,11 @@
-"""What a listener checks of a message before it accepts it: the header's required fields and
-the versions, processing IDs and kinds of message it takes (structure of the segments by type
-is the next step of issue 9)."""
+"""What a listener checks of a message before it accepts it: the header's required fields, the
+versions, processing IDs and kinds of message it takes, and for the common types the segments
+HL7 v2 requires. Only segment names are read (the first three characters of each segment):
+nothing of a patient's data."""
 
 from __future__ import annotations
+
+import re
 
 from pacs_tui.hl7.ack import Problem
 from pacs_tui.hl7.header import Header
@@ -28,4 +31,42 @@ def check_header(header: Header) -> Problem | None:
         return Problem(202, f"processing ID {header.processing_id} is not P, T or D", "MSH", 11)
     if not header.component(9, 1).isalnum():
         return Problem(102, "MSH-9's message code is not a code", "MSH", 9)
+    return None
+
+
+#: Segments each type of message must have (HL7 v2.5's abstract message syntax, the required
+#: segments only; the optional and repeating groups are not checked).
+REQUIRED: dict[str, tuple[str, ...]] = {
+    "ADT^A01": ("EVN", "PID", "PV1"),
+    "ADT^A04": ("EVN", "PID", "PV1"),
+    "ADT^A08": ("EVN", "PID", "PV1"),
+    "ORM^O01": ("ORC",),
+    "ORU^R01": ("OBR",),
+    "SIU^S12": ("SCH", "RGS"),
+    "MDM^T02": ("EVN", "PID", "PV1", "TXA", "OBX"),
+    "ORR^O02": ("MSA",),
+    "ACK": ("MSA",),
+}
+_SEGMENT_ENDS = re.compile(rb"\r\n|\r|\n")
+
+
+def segment_names(message: bytes) -> list[str]:
+    """The names of the message's segments, in order."""
+    return [s[:3].decode("latin-1") for s in _SEGMENT_ENDS.split(message) if s.strip()]
+
+
+def check_message(header: Header, message: bytes) -> Problem | None:
+    """The first thing wrong with the message: its header (:func:`check_header`), then the
+    segments its type requires (a missing one is HL7's error 100, segment sequence)."""
+    problem = check_header(header)
+    if problem is not None:
+        return problem
+    code = header.component(9, 1)
+    kind = code if code == "ACK" else f"{code}^{header.trigger}"
+    wanted = REQUIRED.get(kind)
+    if wanted:
+        present = set(segment_names(message)[1:])
+        for name in wanted:
+            if name not in present:
+                return Problem(100, f"{kind} without its required {name} segment", name)
     return None

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from pacs_tui.hl7.ack import Problem, answers, build_ack
 from pacs_tui.hl7.header import HeaderError, read_header
-from pacs_tui.hl7.validate import check_header
+from pacs_tui.hl7.validate import check_header, check_message
 
 ADT = (
     "MSH|^~\\&|HIS|WARD 3|RIS|RADIOLOGY|20261201120000||ADT^A01^ADT_A01|MSG0001|P|2.5.1\r"
@@ -165,3 +165,38 @@ def test_no_header_makes_the_reader_or_the_ack_builder_raise(data: bytes, code: 
         ack = build_ack(header, code, problem or Problem(207, "x"))
         assert ack.startswith(b"MSH") and ack.endswith(b"\r")
         assert b"\x0b" not in ack and b"\x1c" not in ack
+
+
+@pytest.mark.parametrize(
+    ("segments", "problem"),
+    [
+        ("EVN|A01\rPID|1\rPV1|1", None),
+        ("EVN|A01\rPID|1", "ADT^A01 without its required PV1 segment"),
+        ("PID|1\rPV1|1", "ADT^A01 without its required EVN segment"),
+        ("EVN|A01\nPID|1\nPV1|1\n", None),  # LF between segments
+    ],
+)
+def test_an_adt_must_have_its_required_segments(segments: str, problem: str | None) -> None:
+    message = f"{ADT.split(chr(13))[0]}\r{segments}".encode()
+    found = check_message(read_header(message), message)
+    assert (found.words if found else None) == problem
+    if found is not None:
+        assert (found.code, found.segment) == (100, problem.split()[-2] if problem else "")
+        assert answers(read_header(message), found) == ["AE"]
+
+
+@pytest.mark.parametrize(
+    ("kind", "body", "missing"),
+    [
+        ("ORU^R01", "PID|1\rOBX|1", "OBR"),
+        ("ORM^O01", "PID|1", "ORC"),
+        ("SIU^S12", "SCH|1", "RGS"),
+        ("MDM^T02", "EVN|T02\rPID|1\rPV1|1\rTXA|1", "OBX"),
+        ("ACK^A01", "ERR|x", "MSA"),
+        ("ZZZ^Z01", "ZZ1|x", None),  # a type with no rule here: only its header is checked
+    ],
+)
+def test_common_types_need_their_segments(kind: str, body: str, missing: str | None) -> None:
+    message = f"MSH|^~\\&|A|B|C|D|2026||{kind}|X1|P|2.5\r{body}\r".encode()
+    found = check_message(read_header(message), message)
+    assert (found.segment if found else None) == missing

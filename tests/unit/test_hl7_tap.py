@@ -25,7 +25,7 @@ MSA = re.compile(rb"MSA\|(\w\w)\|([^|\r]*)")
 def message(control: str, extra: str = "") -> bytes:
     return (
         f"MSH|^~\\&|HIS|WARD|RIS|RAD|20261201120000||ADT^A08|{control}|P|2.5{extra}\r"
-        "PID|1||123456^^^HOSP^MR||DOE^JANE\r"
+        "EVN|A08\rPID|1||123456^^^HOSP^MR||DOE^JANE\rPV1|1|I\r"
     ).encode()
 
 
@@ -108,7 +108,8 @@ async def test_messages_and_answers_pass_unchanged_and_are_recorded(
     tap, recorder, task = await tapping(up_port)
     stop_later += [task, server]
     reader, writer = await asyncio.open_connection("127.0.0.1", port_of(tap))
-    sent = [message(f"T{i}") for i in range(3)]
+    sent = [message(f"T{i}") for i in range(2)]
+    sent.append(message("T2").replace(b"PV1|1|I\r", b""))  # wrong, but not the tap's to judge
     writer.write(b"".join(VT + m + END for m in sent))  # pipelined: no wait between them
     answers = b""
     async with asyncio.timeout(5):
@@ -126,6 +127,7 @@ async def test_messages_and_answers_pass_unchanged_and_are_recorded(
         ("T2", "AA", "ADT^A08"),
     ]
     assert all(r.latency is not None and 0 < r.latency < 5 for r in rows)
+    assert [r.detail for r in rows] == ["", "", "ADT^A08 without its required PV1 segment"]
     assert tap.counts["AA"] == 3 and tap.counts["received"] == 3
     assert "DOE" not in repr(recorder.rows)
 
