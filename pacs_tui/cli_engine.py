@@ -23,6 +23,7 @@ from pacs_tui.model import Event, LoggedMessage, Sample, Status, Target, TargetS
 
 if TYPE_CHECKING:
     from pacs_tui.engine import Engine
+    from pacs_tui.store import Store
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -268,13 +269,11 @@ async def _history_read(
     """The samples and events asked for: from the history file (read-only, beside a running
     collector too); when this user may not read it, through the collector's socket (a member
     of its group, say). ``LookupError`` in words for an unknown target or kind."""
-    from pacs_tui.store import Store, StoreError
+    from pacs_tui.store import StoreError
 
     path = config.history.path
     try:
-        if not _history_there(path):
-            raise FileNotFoundError(f"no history yet at {path} (run `pacs-tui collect` or the UI)")
-        store = await Store.open(path, readonly=True)
+        store = await _open_history(path)
     except (PermissionError, StoreError) as exc:
         remote = await _history_via_collector(config, args, since)
         if remote is None:
@@ -350,17 +349,24 @@ def _print_messages(config: Config, args: argparse.Namespace, since: float) -> i
     return asyncio.run(read())
 
 
+async def _open_history(path: Path) -> Store:
+    """The history file, read-only; ``FileNotFoundError`` in words when there is none yet."""
+    from pacs_tui.store import Store
+
+    if not _history_there(path):
+        raise FileNotFoundError(f"no history yet at {path} (run `pacs-tui collect` or the UI)")
+    return await Store.open(path, readonly=True)
+
+
 async def _messages_read(config: Config, link: str | None, since: float) -> list[LoggedMessage]:
     """The message log from the history file, or through the collector when this user may
     not read the file; newest first."""
     from pacs_tui.collector_client import AttachError, RemoteView
-    from pacs_tui.store import Store, StoreError
+    from pacs_tui.store import StoreError
 
     path = config.history.path
     try:
-        if not _history_there(path):
-            raise FileNotFoundError(f"no history yet at {path} (run `pacs-tui collect` or the UI)")
-        store = await Store.open(path, readonly=True)
+        store = await _open_history(path)
     except (PermissionError, StoreError) as exc:
         try:
             view = await RemoteView.attach(config.socket_path)

@@ -12,29 +12,24 @@ the upstream's to give).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
-from collections import Counter, deque
-from collections.abc import Sequence
+from collections import deque
 from dataclasses import dataclass, field, replace
-from typing import Any
 
 from pacs_tui.hl7 import mllp
 from pacs_tui.hl7.header import Header, HeaderError, read_header
+from pacs_tui.hl7.server import ACK_CODES, MllpServer
 from pacs_tui.hl7.validate import check_message
-from pacs_tui.model import LoggedMessage, Result, Status, Target
+from pacs_tui.model import LoggedMessage, Status, Target
 from pacs_tui.source import Emit
 from pacs_tui.visible import visible
 
 log = logging.getLogger(__name__)
 
-#: How often the tap's counters are reported (seconds).
-REPORT_SECONDS = 5.0
 #: Messages forwarded and not yet answered on one connection, at most (a sender that pipelines
 #: more is not read until the upstream catches up: TCP slows it down).
 MAX_IN_FLIGHT = 256
-ACK_CODES = ("AA", "AE", "AR", "CA", "CE", "CR")
 COUNTS = ("received", *ACK_CODES, "no_ack", "framing_errors", "upstream_down", "refused")
 
 
@@ -73,80 +68,32 @@ class _Connection:
     space: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(MAX_IN_FLIGHT))
 
 
-class Tap:
+class Tap(MllpServer):
     """The ``serve(emit)`` service of one ``[[hl7.listener]]`` with ``mode = "tap"``."""
 
+    what = "HL7 tap"
+    counted = COUNTS
+
     def __init__(self, entry: TapConfig, target: Target) -> None:
+        super().__init__(entry.id, entry.host, entry.port, entry.max_connections, target)
         self.entry = entry
-        self.id = entry.id
-        self.targets: Sequence[Target] = (target,)
-        self.counts: Counter[str] = Counter()
-        self.peers = 0
-        self.address = f"{entry.host}:{entry.port}"
         self.upstream = f"{entry.upstream_host}:{entry.upstream_port}"
         self.upstream_error: str | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
 
     @property
     def settings(self) -> TapConfig:
         return self.entry
 
-    async def serve(self, emit: Emit) -> None:
-        entry = self.entry
-
-        async def connected(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-            task = asyncio.current_task()
-            if task is not None:
-                self._tasks.add(task)
-            try:
-                await self._connection(emit, reader, writer)
-            except asyncio.CancelledError:
-                pass  # the tap stops: the connection is closed, nothing to say
-            finally:
-                if task is not None:
-                    self._tasks.discard(task)
-
-        server = await asyncio.start_server(connected, entry.host, entry.port)
-        for sock in server.sockets:
-            host, port = sock.getsockname()[:2]
-            self.address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-            break
-        log.info("HL7 tap %s on %s to %s", self.id, self.address, self.upstream)
-        try:
-            while True:
-                self._report(emit)
-                await asyncio.sleep(REPORT_SECONDS)
-        finally:
-            server.close()
-            for task in list(self._tasks):
-                task.cancel()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(server.wait_closed(), 1.0)
-
-    async def close(self) -> None:
-        """Nothing left open: ``serve`` ends its server and connections when cancelled."""
-
-    def _report(self, emit: Emit) -> None:
-        metrics = {f"hl7_{_metric(k)}": float(self.counts[k]) for k in COUNTS}
-        metrics["hl7_peers"] = float(self.peers)
-        peers = f"{self.peers} peer{'s' if self.peers != 1 else ''} connected"
-        status, reason = Status.OK, f"tapping {self.address} → {self.upstream}; {peers}"
+    def state(self) -> tuple[Status, str]:
+        reason = f"tapping {self.address} → {self.upstream}; {self.peers_text()}"
         if self.upstream_error is not None:
-            status = Status.WARN
-            reason += f"; upstream: {self.upstream_error}"
-        details: dict[str, Any] = {"upstream": self.upstream}
-        emit.result(self.id, Result(status, reason, metrics, details))
+            return Status.WARN, f"{reason}; upstream: {self.upstream_error}"
+        return Status.OK, reason
 
-    async def _connection(
-        self, emit: Emit, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    async def handle(
+        self, emit: Emit, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, peer: str
     ) -> None:
         entry = self.entry
-        peer = _peer(writer)
-        if self.peers >= entry.max_connections:
-            self.counts["refused"] += 1
-            log.warning("HL7 tap %s: %s refused, %d connections already", self.id, peer, self.peers)
-            writer.close()
-            return
         try:
             up_reader, up_writer = await asyncio.wait_for(
                 asyncio.open_connection(entry.upstream_host, entry.upstream_port),
@@ -157,10 +104,8 @@ class Tap:
             self.counts["upstream_down"] += 1
             self.upstream_error = _words(exc, entry.connect_timeout)
             log.warning("HL7 tap %s: upstream %s: %s", self.id, self.upstream, self.upstream_error)
-            writer.close()
             return
         self.upstream_error = None
-        self.peers += 1
         conn = _Connection(peer)
         # Both ways at once; when either side ends, so does the other (a sender whose receiver
         # went away sees its connection close, as it would without the tap).
@@ -174,7 +119,6 @@ class Tap:
                 if not way.cancelled() and isinstance(way.exception(), (ConnectionError, OSError)):
                     log.info("HL7 tap %s: %s: %s", self.id, peer, way.exception())
         finally:
-            self.peers -= 1
             for way in ways:
                 way.cancel()
             await asyncio.gather(*ways, return_exceptions=True)
@@ -182,7 +126,6 @@ class Tap:
             while conn.pending:
                 self._unanswered(emit, conn.pending.popleft(), reason)
             up_writer.close()
-            writer.close()
 
     async def _forward(
         self, conn: _Connection, reader: asyncio.StreamReader, up_writer: asyncio.StreamWriter
@@ -332,19 +275,6 @@ def _answer(data: bytes) -> tuple[str | None, str]:
             code = fields[0].upper()[:2] if fields and fields[0] else None
             return code, fields[1][:180] if len(fields) > 1 else ""
     return None, ""
-
-
-def _metric(count: str) -> str:
-    if count in ACK_CODES:
-        return f"ack_{count.lower()}_total"
-    return f"{count}_total"
-
-
-def _peer(writer: asyncio.StreamWriter) -> str:
-    name = writer.get_extra_info("peername")
-    if isinstance(name, tuple) and len(name) >= 2:
-        return f"{name[0]}:{name[1]}"
-    return "a peer"
 
 
 def _words(exc: BaseException, timeout: float) -> str:

@@ -13,7 +13,7 @@ import hl7
 import hl7.mllp
 import pytest
 
-from pacs_tui.hl7 import tap as tap_module
+from pacs_tui.hl7 import server as server_module
 from pacs_tui.hl7.tap import Tap, TapConfig
 from pacs_tui.model import Event, LoggedMessage, Result, Status
 from pacs_tui.probes.hl7_source import listener_target
@@ -135,7 +135,7 @@ async def test_messages_and_answers_pass_unchanged_and_are_recorded(
 async def test_with_the_receiver_down_the_sender_gets_no_answer(
     stop_later: list[Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(tap_module, "REPORT_SECONDS", 0.05)
+    monkeypatch.setattr(server_module, "REPORT_SECONDS", 0.05)
     server, up_port, _ = await upstream(ack)
     server.close()
     await server.wait_closed()  # nothing listens there now
