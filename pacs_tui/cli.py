@@ -224,6 +224,25 @@ def build_parser() -> argparse.ArgumentParser:
     fmt.add_argument("--csv", action="store_true", help="samples as CSV")
 
     p = sub.add_parser(
+        "diagnose",
+        help="test one HL7 link step by step",
+        description="Test one receiver step by step — the name looked up, the TCP connection, "
+        "with --send a test message and its ACK — each timed and said as it happens, then a "
+        "verdict. Exit code: 0 OK, 1 WARN, 2 CRIT or DOWN, 3 UNKNOWN. No config needed.",
+    )
+    _common(p)
+    p.add_argument("kind", choices=["hl7"], help="what to test: hl7 (a receiver over MLLP)")
+    p.add_argument("address", metavar="HOST:PORT", help="the receiver, e.g. ris.example.org:2575")
+    p.add_argument(
+        "--send",
+        metavar="FILE",
+        type=Path,
+        help="a file holding one HL7 message to send (it is really sent: use a test message)",
+    )
+    p.add_argument("--timeout", metavar="DURATION", default="5s", help="for each step (default 5s)")
+    p.add_argument("--json", action="store_true", help="the steps and the verdict as JSON")
+
+    p = sub.add_parser(
         "config",
         help="check the config or write a starter one",
         description="pacs-tui config check | init",
@@ -316,6 +335,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from pacs_tui.cli_check import cmd_check
 
             return cmd_check(args)
+        if command == "diagnose":
+            from pacs_tui.cli_diagnose import cmd_diagnose
+
+            return cmd_diagnose(args)
         if command in ("status", "collect", "history"):
             from pacs_tui import cli_engine
 

@@ -152,37 +152,50 @@ class LinkCheck:
                         return Result(Status.DOWN, f"no ACK: {item.words}", metrics)
                     continue
                 metrics["ack_seconds"] = time.monotonic() - sent
-                return _verdict(item.data, metrics)
+                return verdict_of(item.data, metrics)
         return Result(Status.DOWN, "the receiver closed the connection without an ACK", metrics)
 
     async def close(self) -> None:
         """Nothing kept open between checks."""
 
 
-def _verdict(answer: bytes, metrics: dict[str, float]) -> Result:
-    took = f"{metrics['ack_seconds'] * 1000:.0f} ms"
+def ack_fields(answer: bytes) -> tuple[str, str]:
+    """MSA-1 (upper case) and the answer's words (MSA-3, else its first ERR) of an ACK; ("", "")
+    when it has neither."""
     try:
         header = read_header(answer)
-    except HeaderError as exc:
-        return Result(Status.CRIT, f"the answer is not an ACK: {exc}", metrics)
+    except HeaderError:
+        return "", ""
     sep = header.separator.encode("latin-1")
     code, text, err = "", "", ""
-    for segment in answer.split(b"\r")[1:]:
+    for segment in re.split(rb"\r\n|\r|\n", answer)[1:]:
         fields = [f.decode("latin-1") for f in segment.split(sep)]
         if fields[0] == "MSA":
             code = fields[1].strip().upper() if len(fields) > 1 else ""
             text = fields[3].strip() if len(fields) > 3 else ""
         elif fields[0] == "ERR" and not err:
             err = " ".join(f for f in fields[1:] if f.strip()).strip()
+    return code, (text or err)[:300]
+
+
+def verdict_of(answer: bytes, metrics: dict[str, float]) -> Result:
+    """A link's result from the receiver's answer (``metrics`` has its ``ack_seconds``)."""
+    seconds = metrics["ack_seconds"]
+    took = f"{seconds * 1000:.1f} ms" if seconds < 0.01 else f"{seconds * 1000:.0f} ms"
+    try:
+        read_header(answer)
+    except HeaderError as exc:
+        return Result(Status.CRIT, f"the answer is not an ACK: {exc}", metrics)
+    code, text = ack_fields(answer)
     details: dict[str, Any] = {"ack": code}
-    words = visible(text or err, 200)
+    words = visible(text, 200)
     if code in ("AA", "CA"):
         return Result(Status.OK, f"{code} in {took}", metrics, details)
     if code in ("AE", "CE"):
-        return Result(Status.WARN, f"{code}: {words or 'error, no reason given'}", metrics, details)
+        reason = f"{code}: {words or 'error, no reason given'}"
+        return Result(Status.WARN, reason, metrics, details)
     if code in ("AR", "CR"):
-        return Result(
-            Status.CRIT, f"{code}: {words or 'rejected, no reason given'}", metrics, details
-        )
+        reason = f"{code}: {words or 'rejected, no reason given'}"
+        return Result(Status.CRIT, reason, metrics, details)
     shown = visible(code, 8) or "none"
     return Result(Status.CRIT, f"the answer has no known ACK code (MSA-1: {shown})", metrics)

@@ -219,3 +219,44 @@ def send_to(port: int, file: Path, data: bytes) -> bytes:
     )
     assert done.returncode == 0, done.stderr.decode(errors="replace")
     return done.stdout
+
+
+def test_diagnose_says_each_step_and_the_verdict(tmp_path: Path) -> None:
+    receiver_script = Path(__file__).resolve().parent.parent / "plugins" / "hl7_receiver.py"
+    receiver = subprocess.Popen(
+        [sys.executable, str(receiver_script)], stdout=subprocess.PIPE, text=True
+    )
+    test = tmp_path / "a08.hl7"
+    test.write_text("MSH|^~\\&|PT|IT|RIS|RAD|2026||ADT^A08|X|T|2.5\nEVN|A08\nPID|1\nPV1|1\n")
+    try:
+        assert receiver.stdout is not None
+        port = int(receiver.stdout.readline())
+        args = ["diagnose", "hl7", f"localhost:{port}", "--send", str(test)]
+        shown = subprocess.run([*PACS_TUI, *args], capture_output=True, text=True, timeout=60)
+        as_json = subprocess.run(
+            [*PACS_TUI, *args, "--json"], capture_output=True, text=True, timeout=60
+        )
+    finally:
+        receiver.kill()
+        receiver.wait()
+    assert shown.returncode == 0, shown.stderr
+    lines = shown.stdout.splitlines()
+    assert [line.split()[1] for line in lines[:-1]] == ["read", "resolve", "connect", "send", "ACK"]
+    assert lines[-1].startswith("verdict: ✔ OK — AA in ")
+    document = json.loads(as_json.stdout)
+    assert (document["target"], document["verdict"]) == (f"localhost:{port}", "OK")
+    assert document["ack"]["code"] == "AA"
+    assert all(step["ok"] and step["seconds"] >= 0 for step in document["steps"])
+    # Nothing listens there any more: DOWN, exit 2, the failed step named.
+    refused = subprocess.run(
+        [*PACS_TUI, "diagnose", "hl7", f"{HOST}:{port}", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert refused.returncode == 2
+    down = json.loads(refused.stdout)
+    assert (down["verdict"], down["reason"]) == ("DOWN", "connection refused")
+    assert [(s["name"], s["ok"]) for s in down["steps"]] == [("resolve", True), ("connect", False)]
+    bad = subprocess.run([*PACS_TUI, "diagnose", "hl7", "nowhere"], capture_output=True, text=True)
+    assert bad.returncode == 2 and "expected HOST:PORT" in bad.stderr  # a usage error

@@ -1,0 +1,172 @@
+"""``pacs-tui diagnose hl7 HOST:PORT``: one HL7 link tested step by step — the name looked up,
+the TCP connection, the test message sent, its ACK — each timed and said as it happens, then a
+verdict (the status a link check would give)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pacs_tui.hl7 import mllp
+from pacs_tui.hl7.link import (
+    MAX_ANSWER,
+    MessageFileError,
+    ack_fields,
+    test_message,
+    verdict_of,
+    with_control_id,
+)
+from pacs_tui.model import Status
+from pacs_tui.visible import visible
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    name: str
+    ok: bool
+    seconds: float
+    detail: str
+
+
+@dataclass
+class Diagnosis:
+    target: str
+    verdict: Status = Status.UNKNOWN
+    reason: str = ""
+    steps: list[Step] = field(default_factory=list)
+    ack: dict[str, str] = field(default_factory=dict)
+
+    def document(self) -> dict[str, Any]:
+        """The ``--json`` document (ARCHITECTURE's diagnose contract)."""
+        return {
+            "target": self.target,
+            "verdict": self.verdict.value,
+            "reason": self.reason,
+            "steps": [
+                {"name": s.name, "ok": s.ok, "seconds": round(s.seconds, 6), "detail": s.detail}
+                for s in self.steps
+            ],
+            "ack": self.ack or None,
+        }
+
+
+async def diagnose_link(
+    host: str,
+    port: int,
+    send: Path | None,
+    timeout: float,
+    on_step: Callable[[Step], None] = lambda step: None,
+) -> Diagnosis:
+    """Run the steps, each within ``timeout``; ``on_step`` hears each as it ends."""
+    found = Diagnosis(f"{host}:{port}")
+
+    def step(name: str, ok: bool, started: float, detail: str) -> bool:
+        done = Step(name, ok, time.monotonic() - started, detail)
+        found.steps.append(done)
+        on_step(done)
+        return ok
+
+    def verdict(status: Status, reason: str) -> Diagnosis:
+        found.verdict, found.reason = status, reason
+        return found
+
+    body = None
+    if send is not None:
+        started = time.monotonic()
+        try:
+            body = await asyncio.to_thread(test_message, send)
+        except MessageFileError as exc:
+            step("read test message", False, started, str(exc))
+            return verdict(Status.UNKNOWN, str(exc))
+        step("read test message", True, started, f"{len(body):,} bytes from {send}")
+
+    started = time.monotonic()
+    loop = asyncio.get_running_loop()
+    try:
+        infos = await asyncio.wait_for(
+            loop.getaddrinfo(host, port, type=socket.SOCK_STREAM), timeout
+        )
+    except (TimeoutError, OSError) as exc:
+        words = "no answer from the resolver" if isinstance(exc, TimeoutError) else "not found"
+        step("resolve", False, started, f"{visible(host, 100)}: {words}")
+        return verdict(Status.DOWN, f"host not found: {visible(host, 100)}")
+    addresses = sorted({str(info[4][0]) for info in infos})
+    step("resolve", True, started, ", ".join(addresses[:4]))
+
+    started = time.monotonic()
+    try:
+        reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout)
+    except TimeoutError:
+        step("connect", False, started, f"no connection within {timeout:g} s")
+        return verdict(Status.DOWN, f"no connection within {timeout:g} s")
+    except OSError as exc:
+        words = (
+            "connection refused"
+            if isinstance(exc, ConnectionRefusedError)
+            else (visible(exc.strerror or str(exc), 200))
+        )
+        step("connect", False, started, words)
+        return verdict(Status.DOWN, words)
+    step("connect", True, started, f"connected to {_peer(writer)}")
+    try:
+        if body is None:
+            return verdict(Status.OK, "connected (no test message: --send FILE sends one)")
+        control = f"PTDIAG{int(time.time())}"
+        started = time.monotonic()
+        writer.write(b"\x0b" + with_control_id(body, control) + mllp.END)
+        try:
+            await asyncio.wait_for(writer.drain(), timeout)
+        except (TimeoutError, OSError) as exc:
+            step("send", False, started, f"could not send: {visible(str(exc), 200)}")
+            return verdict(Status.DOWN, "the message could not be sent")
+        step("send", True, started, f"{len(body):,} bytes, control ID {control}")
+        return await _ack(found, reader, timeout, step, verdict)
+    finally:
+        writer.close()
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(writer.wait_closed(), 0.5)
+
+
+async def _ack(
+    found: Diagnosis,
+    reader: asyncio.StreamReader,
+    timeout: float,
+    step: Callable[[str, bool, float, str], bool],
+    verdict: Callable[[Status, str], Diagnosis],
+) -> Diagnosis:
+    started = time.monotonic()
+    try:
+        async with asyncio.timeout(timeout):
+            async for item in mllp.frames(reader, max_frame=MAX_ANSWER, frame_timeout=timeout):
+                if isinstance(item, mllp.FramingProblem):
+                    if item.fatal:
+                        step("ACK", False, started, item.words)
+                        return verdict(Status.DOWN, f"no ACK: {item.words}")
+                    continue
+                took = time.monotonic() - started
+                result = verdict_of(item.data, {"ack_seconds": took})
+                code, text = ack_fields(item.data)
+                found.ack = {"code": code, "text": text}
+                step("ACK", result.status is Status.OK, started, result.reason)
+                return verdict(result.status, result.reason)
+    except TimeoutError:
+        step("ACK", False, started, f"none within {timeout:g} s")
+        return verdict(Status.DOWN, f"no ACK within {timeout:g} s")
+    except OSError as exc:
+        step("ACK", False, started, f"connection lost: {visible(str(exc), 200)}")
+        return verdict(Status.DOWN, "connection lost before an ACK")
+    step("ACK", False, started, "the receiver closed the connection")
+    return verdict(Status.DOWN, "the receiver closed the connection without an ACK")
+
+
+def _peer(writer: asyncio.StreamWriter) -> str:
+    name = writer.get_extra_info("peername")
+    if isinstance(name, tuple) and len(name) >= 2:
+        return f"[{name[0]}]:{name[1]}" if ":" in str(name[0]) else f"{name[0]}:{name[1]}"
+    return "the peer"
