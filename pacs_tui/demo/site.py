@@ -1,5 +1,6 @@
 """Turn the simulated hospital's running nodes into a Config the engine can watch, with two
-command checks beside them (plugins played by this Python, so the demo needs nothing else)."""
+command checks beside them (plugins played by this Python, so the demo needs nothing else) and,
+with the demo's HL7 feed, a tap between its HIS and its RIS and a link check of the RIS."""
 
 from __future__ import annotations
 
@@ -8,8 +9,11 @@ from pathlib import Path
 
 from pacs_tui.config import Config, HistoryConfig, SiteConfig
 from pacs_tui.demo.dicom_nodes import DemoDicomSite, DemoNode
+from pacs_tui.hl7.link import LinkConfig
+from pacs_tui.hl7.tap import TapConfig
 from pacs_tui.probes.command_source import CommandConfig
 from pacs_tui.probes.dicom_source import DicomConfig, DicomNodeConfig
+from pacs_tui.probes.hl7_source import Hl7Config
 
 DEMO_INTERVAL = 5.0
 DEMO_TIMEOUT = 2.0
@@ -33,10 +37,50 @@ DEMO_COMMANDS = (
 )
 
 
+#: The link check's test message (written beside the demo's history).
+DEMO_LINK_MESSAGE = (
+    "MSH|^~\\&|PACSTUI|IT|RIS|RAD|20261201120000||ADT^A08^ADT_A01|TEST|T|2.5\n"
+    "EVN|A08|20261201120000\nPID|1||TEST0001^^^HOSP^MR||TEST^PATIENT\nPV1|1|O\n"
+)
+
+
+def demo_hl7(ris_port: int, tap_port: int, folder: Path, site_name: str) -> Hl7Config:
+    """The tap the demo's HIS sends through, and a link check of its RIS with a test message."""
+    test = folder / "link-test.hl7"
+    test.write_text(DEMO_LINK_MESSAGE)
+    tap = TapConfig(
+        "his-to-ris",
+        "127.0.0.1",
+        tap_port,
+        "127.0.0.1",
+        ris_port,
+        ack_timeout=5.0,
+        site=site_name,
+        description="HIS ADT/orders/results to the RIS (tapped)",
+    )
+    link = LinkConfig(
+        "ris-hl7",
+        "127.0.0.1",
+        ris_port,
+        send=test,
+        timeout=DEMO_TIMEOUT,
+        interval=DEMO_INTERVAL * 2,
+        site=site_name,
+        description="RIS HL7 inbound (test message)",
+    )
+    return Hl7Config((tap,), (link,))
+
+
 def demo_config(
-    nodes: list[DemoNode], history_path: Path, *, site_name: str = "Demo Hospital"
+    nodes: list[DemoNode],
+    history_path: Path,
+    *,
+    site_name: str = "Demo Hospital",
+    hl7: tuple[int, int, Path] | None = None,
 ) -> Config:
-    """A config probing every demo node every few seconds, with history in ``history_path``."""
+    """A config probing every demo node every few seconds, with history in ``history_path``;
+    with ``hl7`` (the demo RIS's port, the tap's, a folder for the link's test message), the
+    HL7 feed's tap and link check."""
     dicom_nodes = tuple(
         DicomNodeConfig(
             id=n.id,
@@ -53,10 +97,14 @@ def demo_config(
         )
         for n in nodes
     )
+    sections: dict[str, object] = {}
+    if hl7 is not None:
+        sections["hl7"] = demo_hl7(*hl7, site_name)
     return Config(
         site=SiteConfig(name=site_name),
         history=HistoryConfig(path=history_path),
         sections={
+            **sections,
             "command": tuple(
                 CommandConfig(
                     check_id,

@@ -153,3 +153,36 @@ async def test_demo_site_end_to_end(demo_engine: Engine) -> None:
         await wait_for(pilot, lambda: not app.is_running)
     # Quitting stopped the engine and closed the history.
     assert demo_engine.store is None
+
+
+async def test_the_demo_hl7_feed_flows_through_the_tap(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pacs_tui.demo.hl7_feed import DemoHl7Feed
+    from pacs_tui.hl7 import server
+
+    monkeypatch.setattr(server, "REPORT_SECONDS", 0.2)
+    feed = DemoHl7Feed(seed=7)
+    ris, tap = await asyncio.to_thread(feed.start)
+    engine = engine_with_history(demo_config([], tmp_path / "h.sqlite", hl7=(ris, tap, tmp_path)))
+    try:
+        app = PacsApp(engine, demo=True)
+        async with app.run_test(size=(160, 48)) as pilot:
+            await wait_for(pilot, lambda: app.ctx is not None)
+            await pilot.press("4")  # the HL7 screen: this site has HL7 endpoints
+            await wait_for(pilot, lambda: isinstance(app.screen, TargetTableScreen))
+            table = nodes_table(app)
+            await wait_for(pilot, lambda: set(row_ids(table)) == {"his-to-ris", "ris-hl7"})
+
+            def tapped() -> float:
+                state = engine.states["his-to-ris"]
+                return state.metrics.get("hl7_ack_aa_total", 0.0)
+
+            await wait_for(pilot, lambda: tapped() >= 3, timeout=15)
+            assert engine.states["ris-hl7"].status in (Status.OK, Status.WARN, Status.DOWN)
+            rows = await engine.messages("his-to-ris")
+            assert rows and all(r.type and r.control_id.startswith("HIS") for r in rows)
+            assert any(r.ack == "AA" and r.latency is not None for r in rows)
+            assert "MARTIN" not in repr(rows) and "9000" not in repr([r.detail for r in rows])
+    finally:
+        await asyncio.to_thread(feed.stop)
