@@ -412,12 +412,10 @@ class Engine:
 
     async def _record_messages(self, rows: Sequence[LoggedMessage]) -> None:
         """A service's message-log rows, committed before this returns (a listener ACKs after
-        it): the store's flush takes every row queued, so rows of concurrent connections share
-        a commit."""
+        it); rows of concurrent connections share a commit."""
         if self.store is None or not rows:
             return
-        self.store.add_messages(rows)
-        await self.store.flush()
+        await self.store.commit_messages(rows)
 
     def _publish(self, update: EngineUpdate) -> None:
         self._subscribers.publish(update)

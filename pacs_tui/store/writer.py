@@ -9,7 +9,7 @@ import json
 import logging
 import math
 import sqlite3
-from collections.abc import AsyncIterator, Callable, Collection, Iterable
+from collections.abc import AsyncIterator, Callable, Collection, Iterable, Sequence
 from contextlib import asynccontextmanager, suppress
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -171,6 +171,38 @@ class WriterMixin:
 
     # -- writing --------------------------------------------------------------------------------
 
+    async def commit_messages(self, messages: Sequence[LoggedMessage]) -> None:
+        """Write message-log rows now and return once they are committed (a listener ACKs only
+        then). With nothing else pending this is one trip to the database's thread — BEGIN,
+        INSERT and COMMIT in one call — instead of a flush's three: the commit before each ACK
+        was the whole difference between the HL7 listener and a bare MLLP server. Rows of
+        concurrent callers share the commit of whoever holds the lock next."""
+        self.add_messages(messages)
+        await asyncio.shield(self._commit_messages())
+
+    async def _commit_messages(self) -> None:
+        async with self._lock:
+            if self._targets or self._samples or self._events:
+                await self._flush_locked()
+                return
+            messages, self._messages = self._messages, []
+            if not messages:
+                return  # another caller's commit took them
+            db = self._conn()
+            run = getattr(db, "_execute", None)  # aiosqlite's own: runs fn on its thread
+            try:
+                if run is None:  # another aiosqlite: the three trips of a flush
+                    async with self._transaction() as tx:
+                        await tx.executemany(_INSERT_MESSAGE, messages)
+                else:
+                    await run(_insert_committed, db, messages)
+            except BaseException as exc:
+                self._messages[:0] = messages  # in front of anything queued meanwhile
+                self._trim(self._messages)
+                if isinstance(exc, sqlite3.Error):
+                    raise _describe(self.path, exc, "write") from None
+                raise
+
     async def flush(self) -> None:
         """Write everything pending now, in one transaction."""
         # Shielded so a cancelled caller cannot leave a batch half-known (written or re-queued).
@@ -178,40 +210,44 @@ class WriterMixin:
 
     async def _flush(self) -> None:
         async with self._lock:
-            targets = list(self._targets.values())
-            samples, events, messages = self._samples, self._events, self._messages
-            if not (targets or samples or events or messages):
-                return
-            self._targets, self._samples, self._events, self._messages = {}, [], [], []
-            try:
-                async with self._transaction() as db:
-                    known = dict(self._series or await _read_series(db))
-                    if targets:
-                        await db.executemany(_UPSERT_TARGET, targets)
-                    if samples:
-                        raw = await self._raw_rows(db, samples, known)
-                        await db.executemany(_INSERT_RAW, raw)
-                        # A sample older than what is rolled up (late, or a series whose kind
-                        # changed) sends the rollups back to it: in the same transaction, so it
-                        # survives a crash, and readers make those buckets from raw meanwhile.
-                        await _roll_up_again_from(db, min(ts for _, ts, _ in raw) / 1000)
-                    if events:
-                        await db.executemany(_INSERT_EVENT, events)
-                    if messages:
-                        await db.executemany(_INSERT_MESSAGE, messages)
-            except BaseException:
-                # Put the batch back in front of anything queued meanwhile.
-                for target in targets:
-                    self._targets.setdefault(target[0], target)
-                self._samples[:0] = samples
-                self._events[:0] = events
-                self._messages[:0] = messages
-                for rows in (self._samples, self._events, self._messages):
-                    self._trim(rows)
-                raise
-            self._series = known
-            self._active.update(row[1] for row in samples)
-            self._active.update(row[1] for row in events)
+            await self._flush_locked()
+
+    async def _flush_locked(self) -> None:
+        """Write everything pending, in one transaction; the caller holds ``_lock``."""
+        targets = list(self._targets.values())
+        samples, events, messages = self._samples, self._events, self._messages
+        if not (targets or samples or events or messages):
+            return
+        self._targets, self._samples, self._events, self._messages = {}, [], [], []
+        try:
+            async with self._transaction() as db:
+                known = dict(self._series or await _read_series(db))
+                if targets:
+                    await db.executemany(_UPSERT_TARGET, targets)
+                if samples:
+                    raw = await self._raw_rows(db, samples, known)
+                    await db.executemany(_INSERT_RAW, raw)
+                    # A sample older than what is rolled up (late, or a series whose kind
+                    # changed) sends the rollups back to it: in the same transaction, so it
+                    # survives a crash, and readers make those buckets from raw meanwhile.
+                    await _roll_up_again_from(db, min(ts for _, ts, _ in raw) / 1000)
+                if events:
+                    await db.executemany(_INSERT_EVENT, events)
+                if messages:
+                    await db.executemany(_INSERT_MESSAGE, messages)
+        except BaseException:
+            # Put the batch back in front of anything queued meanwhile.
+            for target in targets:
+                self._targets.setdefault(target[0], target)
+            self._samples[:0] = samples
+            self._events[:0] = events
+            self._messages[:0] = messages
+            for rows in (self._samples, self._events, self._messages):
+                self._trim(rows)
+            raise
+        self._series = known
+        self._active.update(row[1] for row in samples)
+        self._active.update(row[1] for row in events)
 
     @staticmethod
     async def _raw_rows(
@@ -321,3 +357,17 @@ async def _roll_up_again_from(db: aiosqlite.Connection, ts: float) -> None:
         "UPDATE rollup_done SET late = min(coalesce(late, ?), ?) WHERE tier = ? AND until >= ?",
         [(start, start, tier.name, start) for tier in TIERS for start in [tier.bucket_start(ts)]],
     )
+
+
+def _insert_committed(db: aiosqlite.Connection, messages: list[_MessageRow]) -> None:
+    """On the database's thread: the rows in one transaction, committed (no ``await`` here:
+    this is the sqlite3 connection aiosqlite drives, called where it runs)."""
+    conn = db._conn  # the sqlite3.Connection inside aiosqlite's
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        conn.executemany(_INSERT_MESSAGE, messages)
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
