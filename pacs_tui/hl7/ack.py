@@ -11,11 +11,12 @@ says what was wrong in MSA-3 and an ERR segment.
 from __future__ import annotations
 
 import itertools
+import re
 import time
 from dataclasses import dataclass
 from enum import Enum
 
-from pacs_tui.hl7.header import Header
+from pacs_tui.hl7.header import Header, HeaderError, read_header
 
 
 class Verdict(Enum):
@@ -169,3 +170,25 @@ def _escape(text: str, sep: str, enc: str) -> str:
         else:
             out.append(" ")
     return "".join(out)[:200]
+
+
+def read_msa(answer: bytes) -> tuple[str, str, str] | None:
+    """An answer's MSA-1 (upper case), MSA-2 (the control ID it answers, cut at 180) and words
+    (MSA-3, else its first ERR segment's fields, cut at 300); None when it has no header or no
+    MSA (not an ACK)."""
+    try:
+        header = read_header(answer)
+    except HeaderError:
+        return None
+    sep = header.separator.encode("latin-1")
+    msa: list[str] | None = None
+    err = ""
+    for segment in re.split(rb"\r\n|\r|\n", answer)[1:]:
+        fields = [f.decode("latin-1") for f in segment.split(sep)]
+        if fields[0] == "MSA" and msa is None:
+            msa = [f.strip() for f in fields[1:4]] + ["", "", ""]
+        elif fields[0] == "ERR" and not err:
+            err = " ".join(f for f in fields[1:] if f.strip()).strip()
+    if msa is None:
+        return None
+    return msa[0].upper(), msa[1][:180], (msa[2] or err)[:300]

@@ -18,10 +18,12 @@ from pacs_tui.hl7.link import (
     MAX_ANSWER,
     MessageFileError,
     ack_fields,
+    connect_words,
     test_message,
     verdict_of,
     with_control_id,
 )
+from pacs_tui.hl7.server import peer_name
 from pacs_tui.model import Status
 from pacs_tui.visible import visible
 
@@ -102,18 +104,11 @@ async def diagnose_link(
     started = time.monotonic()
     try:
         reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout)
-    except TimeoutError:
-        step("connect", False, started, f"no connection within {timeout:g} s")
-        return verdict(Status.DOWN, f"no connection within {timeout:g} s")
-    except OSError as exc:
-        words = (
-            "connection refused"
-            if isinstance(exc, ConnectionRefusedError)
-            else (visible(exc.strerror or str(exc), 200))
-        )
+    except (TimeoutError, OSError) as exc:
+        words = connect_words(exc, host, timeout)
         step("connect", False, started, words)
         return verdict(Status.DOWN, words)
-    step("connect", True, started, f"connected to {_peer(writer)}")
+    step("connect", True, started, f"connected to {peer_name(writer)}")
     try:
         if body is None:
             return verdict(Status.OK, "connected (no test message: --send FILE sends one)")
@@ -163,10 +158,3 @@ async def _ack(
         return verdict(Status.DOWN, "connection lost before an ACK")
     step("ACK", False, started, "the receiver closed the connection")
     return verdict(Status.DOWN, "the receiver closed the connection without an ACK")
-
-
-def _peer(writer: asyncio.StreamWriter) -> str:
-    name = writer.get_extra_info("peername")
-    if isinstance(name, tuple) and len(name) >= 2:
-        return f"[{name[0]}]:{name[1]}" if ":" in str(name[0]) else f"{name[0]}:{name[1]}"
-    return "the peer"

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from pacs_tui.hl7 import mllp
+from pacs_tui.hl7.ack import read_msa
 from pacs_tui.hl7.header import HeaderError, read_header
 from pacs_tui.model import Result, Status, Target
 from pacs_tui.visible import visible
@@ -108,14 +109,8 @@ class LinkCheck:
             reader, writer = await asyncio.wait_for(
                 asyncio.open_connection(entry.host, entry.port), entry.timeout
             )
-        except TimeoutError:
-            return Result(Status.DOWN, f"no connection within {entry.timeout:g} s")
-        except socket.gaierror:
-            return Result(Status.DOWN, f"host not found: {visible(entry.host, 100)}")
-        except ConnectionRefusedError:
-            return Result(Status.DOWN, "connection refused")
-        except OSError as exc:
-            return Result(Status.DOWN, f"cannot connect: {visible(exc.strerror or str(exc), 200)}")
+        except (TimeoutError, OSError) as exc:
+            return Result(Status.DOWN, connect_words(exc, entry.host, entry.timeout))
         connected = time.monotonic() - started
         metrics: dict[str, float] = {"connect_seconds": connected}
         try:
@@ -159,23 +154,22 @@ class LinkCheck:
         """Nothing kept open between checks."""
 
 
+def connect_words(exc: BaseException, host: str, timeout: float) -> str:
+    """Why a TCP connection to ``host`` failed, in words (a link check, the tap, diagnose)."""
+    if isinstance(exc, TimeoutError):
+        return f"no connection within {timeout:g} s"
+    if isinstance(exc, socket.gaierror):
+        return f"host not found: {visible(host, 100)}"
+    if isinstance(exc, ConnectionRefusedError):
+        return "connection refused"
+    return f"cannot connect: {visible(getattr(exc, 'strerror', None) or str(exc), 200)}"
+
+
 def ack_fields(answer: bytes) -> tuple[str, str]:
     """MSA-1 (upper case) and the answer's words (MSA-3, else its first ERR) of an ACK; ("", "")
     when it has neither."""
-    try:
-        header = read_header(answer)
-    except HeaderError:
-        return "", ""
-    sep = header.separator.encode("latin-1")
-    code, text, err = "", "", ""
-    for segment in re.split(rb"\r\n|\r|\n", answer)[1:]:
-        fields = [f.decode("latin-1") for f in segment.split(sep)]
-        if fields[0] == "MSA":
-            code = fields[1].strip().upper() if len(fields) > 1 else ""
-            text = fields[3].strip() if len(fields) > 3 else ""
-        elif fields[0] == "ERR" and not err:
-            err = " ".join(f for f in fields[1:] if f.strip()).strip()
-    return code, (text or err)[:300]
+    found = read_msa(answer)
+    return (found[0], found[2]) if found is not None else ("", "")
 
 
 def verdict_of(answer: bytes, metrics: dict[str, float]) -> Result:

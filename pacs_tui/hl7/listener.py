@@ -2,7 +2,7 @@
 HL7's rules once its log row is committed to the history.
 
 One task per connection, messages of a connection answered in order. A message with no header
-to answer is still answered (AR, with standard separators) where the framing allows; framing
+to answer is still answered (AE, with standard separators) where the framing allows; framing
 that is lost ends the connection. What it counted is reported as the listener target's result
 every :data:`REPORT_SECONDS`. Only the header is read (:mod:`pacs_tui.hl7.header`): no patient
 field is stored or logged.
@@ -18,9 +18,9 @@ from dataclasses import dataclass
 from pacs_tui.hl7 import mllp
 from pacs_tui.hl7.ack import Problem, answers, build_ack
 from pacs_tui.hl7.header import Header, HeaderError, read_header
-from pacs_tui.hl7.server import MllpServer
+from pacs_tui.hl7.server import MllpServer, message_row
 from pacs_tui.hl7.validate import check_message
-from pacs_tui.model import LoggedMessage, Status, Target
+from pacs_tui.model import Status, Target
 from pacs_tui.source import Emit
 from pacs_tui.visible import visible
 
@@ -53,7 +53,6 @@ class Listener(MllpServer):
     def __init__(self, entry: ListenerConfig, target: Target) -> None:
         super().__init__(entry.id, entry.host, entry.port, entry.max_connections, target)
         self.entry = entry
-        self.last_message: float | None = None
 
     @property
     def settings(self) -> ListenerConfig:
@@ -85,28 +84,14 @@ class Listener(MllpServer):
         reading its answers."""
         self.counts["received"] += 1
         received = time.time()
-        self.last_message = received
         try:
             header = read_header(data)
             problem = check_message(header, data)
         except HeaderError as exc:
             header, problem = _FALLBACK, Problem(100, f"no header to answer: {exc}")
         codes = answers(header, problem)
-        row = LoggedMessage(
-            ts=received,
-            link=self.id,
-            direction="in",
-            type=header.message_type,
-            control_id=header.control_id,
-            ack=codes[0] if codes else None,
-            size=len(data),
-            sender=header.sending_app,
-            receiver=header.receiving_app,
-            detail=problem.words if problem is not None else "",
-            version=header.version,
-            sender_facility=header.sending_facility,
-            receiver_facility=header.receiving_facility,
-        )
+        ack = codes[0] if codes else None
+        row = message_row(self.id, received, header, len(data), problem, ack)
         try:
             await emit.messages([row])
         except Exception as exc:  # the history cannot take it: say so, do not accept

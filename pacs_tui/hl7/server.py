@@ -10,11 +10,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from abc import ABC, abstractmethod
 from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
-from pacs_tui.model import Result, Status, Target
+from pacs_tui.hl7.ack import Problem
+from pacs_tui.hl7.header import Header
+from pacs_tui.model import LoggedMessage, Result, Status, Target
 from pacs_tui.source import Emit
 
 log = logging.getLogger(__name__)
@@ -24,7 +27,7 @@ REPORT_SECONDS = 5.0
 ACK_CODES = ("AA", "AE", "AR", "CA", "CE", "CR")
 
 
-class MllpServer:
+class MllpServer(ABC):
     """The skeleton of a ``serve(emit)`` MLLP service; ``what`` names it in the log."""
 
     what = "HL7 server"
@@ -71,7 +74,7 @@ class MllpServer:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(server.wait_closed(), 1.0)
 
-    async def close(self) -> None:
+    async def close(self) -> None:  # noqa: B027 (a Service's close; nothing to add here)
         """Nothing left open: ``serve`` closes its server and connections when cancelled."""
 
     async def _connection(
@@ -94,15 +97,15 @@ class MllpServer:
             self.peers -= 1
             writer.close()
 
+    @abstractmethod
     async def handle(
         self, emit: Emit, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, peer: str
     ) -> None:
         """Serve one connection until it ends (the subclass's part)."""
-        raise NotImplementedError
 
+    @abstractmethod
     def state(self) -> tuple[Status, str]:
         """The target's status and reason now (the subclass's part)."""
-        raise NotImplementedError
 
     def _report(self, emit: Emit) -> None:
         metrics = {f"hl7_{_metric(k)}": float(self.counts[k]) for k in self.counted}
@@ -129,7 +132,31 @@ def _metric(count: str) -> str:
 
 
 def peer_name(writer: asyncio.StreamWriter) -> str:
+    """The other end of a connection, ``host:port`` (``[v6]:port``)."""
     name = writer.get_extra_info("peername")
     if isinstance(name, tuple) and len(name) >= 2:
-        return f"{name[0]}:{name[1]}"
+        host = str(name[0])
+        return f"[{host}]:{name[1]}" if ":" in host else f"{host}:{name[1]}"
     return "a peer"
+
+
+def message_row(
+    link: str, ts: float, header: Header, size: int, problem: Problem | None, ack: str | None = None
+) -> LoggedMessage:
+    """The message-log row of a message: its header's metadata and what was wrong, nothing of
+    its body."""
+    return LoggedMessage(
+        ts=ts,
+        link=link,
+        direction="in",
+        type=header.message_type,
+        control_id=header.control_id,
+        ack=ack,
+        size=size,
+        sender=header.sending_app,
+        receiver=header.receiving_app,
+        detail=problem.words if problem is not None else "",
+        version=header.version,
+        sender_facility=header.sending_facility,
+        receiver_facility=header.receiving_facility,
+    )

@@ -18,8 +18,10 @@ from collections import deque
 from dataclasses import dataclass, field, replace
 
 from pacs_tui.hl7 import mllp
+from pacs_tui.hl7.ack import read_msa
 from pacs_tui.hl7.header import Header, HeaderError, read_header
-from pacs_tui.hl7.server import ACK_CODES, MllpServer
+from pacs_tui.hl7.link import connect_words
+from pacs_tui.hl7.server import ACK_CODES, MllpServer, message_row
 from pacs_tui.hl7.validate import check_message
 from pacs_tui.model import LoggedMessage, Status, Target
 from pacs_tui.source import Emit
@@ -102,7 +104,7 @@ class Tap(MllpServer):
         except (OSError, TimeoutError) as exc:
             # No upstream: the sender's connection ends without a word (it retries).
             self.counts["upstream_down"] += 1
-            self.upstream_error = _words(exc, entry.connect_timeout)
+            self.upstream_error = connect_words(exc, entry.upstream_host, entry.connect_timeout)
             log.warning("HL7 tap %s: upstream %s: %s", self.id, self.upstream, self.upstream_error)
             return
         self.upstream_error = None
@@ -228,21 +230,7 @@ def _row(link: str, data: bytes) -> LoggedMessage:
     if header is None:
         return LoggedMessage(time.time(), link, "in", "", "", size=len(data), detail="no header")
     # Judged as a listener would, for the log only: the tap passes everything on.
-    problem = check_message(header, data)
-    return LoggedMessage(
-        time.time(),
-        link,
-        "in",
-        header.message_type,
-        header.control_id,
-        size=len(data),
-        sender=header.sending_app,
-        receiver=header.receiving_app,
-        version=header.version,
-        sender_facility=header.sending_facility,
-        receiver_facility=header.receiving_facility,
-        detail=problem.words if problem is not None else "",
-    )
+    return message_row(link, time.time(), header, len(data), check_message(header, data))
 
 
 def _record(emit: Emit, row: LoggedMessage) -> None:
@@ -263,23 +251,8 @@ _RECORDING: set[asyncio.Future[None]] = set()
 
 
 def _answer(data: bytes) -> tuple[str | None, str]:
-    """MSA-1 and MSA-2 of an answer (``None`` and "" when it has no MSA: not an ACK)."""
-    try:
-        header = read_header(data)
-    except HeaderError:
+    """MSA-1 (its two letters) and MSA-2 of an answer (``None`` and "" when it is not an ACK)."""
+    found = read_msa(data)
+    if found is None or not found[0]:
         return None, ""
-    sep = header.separator.encode("latin-1")
-    for segment in data.replace(b"\r\n", b"\r").replace(b"\n", b"\r").split(b"\r")[1:]:
-        if segment.startswith(b"MSA" + sep):
-            fields = [f.decode("latin-1").strip() for f in segment.split(sep)[1:3]]
-            code = fields[0].upper()[:2] if fields and fields[0] else None
-            return code, fields[1][:180] if len(fields) > 1 else ""
-    return None, ""
-
-
-def _words(exc: BaseException, timeout: float) -> str:
-    if isinstance(exc, TimeoutError):
-        return f"no connection within {timeout:g} s"
-    if isinstance(exc, ConnectionRefusedError):
-        return "connection refused"
-    return visible(str(exc) or type(exc).__name__, 200)
+    return found[0][:2], found[1]
