@@ -32,6 +32,7 @@ from textual import work
 from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.command import CommandPalette
+from textual.containers import Vertical
 from textual.message import Message
 from textual.screen import ModalScreen, Screen
 from textual.theme import ThemeProvider
@@ -50,12 +51,16 @@ from pacs_tui.messages import (
 from pacs_tui.model import EventKind, Status, TargetState
 from pacs_tui.probes import SOURCES
 from pacs_tui.screens import NOTIFY_SECONDS, RECENT_MAX, PacsScreen, StartingScreen, UiContext
-from pacs_tui.screens.help import HelpScreen, KeySection, bindings_of, key_rows
+from pacs_tui.screens.help import HelpScreen, KeyRow, KeySection, bindings_of, key_rows
+from pacs_tui.screens.hl7_tracker import Hl7TrackerScreen
+from pacs_tui.screens.message_detail import MessageDetailScreen
+from pacs_tui.screens.message_log import MessageLog, MessageTable
 from pacs_tui.screens.overview import OverviewScreen
 from pacs_tui.screens.target_detail import TargetDetailScreen
 from pacs_tui.screens.target_table import TargetTableScreen
 from pacs_tui.view import EngineView, LinkUpdate, LocalView
 from pacs_tui.visible import TEXT_LIMIT, VALUE_LIMIT, visible, visible_lines
+from pacs_tui.widgets import StatusTable
 
 log = logging.getLogger(__name__)
 
@@ -87,17 +92,23 @@ class ScreenSpec:
     build: Callable[[UiContext], PacsScreen]
 
 
+#: Sources whose screen is more than their target table (the UI's choice: sources never import
+#: Textual).
+SOURCE_SCREENS: dict[str, type[TargetTableScreen]] = {"hl7": Hl7TrackerScreen}
+
+
 def _screen_specs() -> tuple[ScreenSpec, ...]:
     """The Overview, then each source's table in registry order (keys 2, 3, …)."""
     specs = [ScreenSpec("overview", "1", "Overview", OverviewScreen, OverviewScreen)]
     for number, source in enumerate(SOURCES, start=2):
+        screen = SOURCE_SCREENS.get(source.screen, TargetTableScreen)
         specs.append(
             ScreenSpec(
                 source.screen,
                 str(number),
                 source.screen_title,
-                TargetTableScreen,
-                partial(TargetTableScreen, source=source),
+                screen,
+                partial(screen, source=source),
             )
         )
     return tuple(specs)
@@ -108,8 +119,14 @@ SCREENS: tuple[ScreenSpec, ...] = _screen_specs()
 #: The kinds of target each source's screen lists (the Overview is not here: always shown).
 SCREEN_KINDS: dict[str, tuple[str, ...]] = {s.screen: s.kinds for s in SOURCES}
 
-#: Screens reached from another one (not by a number key), listed in the keys screen.
-SUB_SCREENS: tuple[tuple[str, type[Screen[None]]], ...] = (("Detail", TargetDetailScreen),)
+#: Screens reached from another one (not by a number key) and widgets with keys of their own,
+#: listed in the keys screen: title, class, and the base whose keys are not theirs.
+SUB_SCREENS: tuple[tuple[str, type, type], ...] = (
+    ("Detail", TargetDetailScreen, Screen),
+    ("HL7 message log", MessageLog, Vertical),
+    ("HL7 message log", MessageTable, StatusTable),
+    ("HL7 message", MessageDetailScreen, Screen),
+)
 
 
 def current_operator() -> str:
@@ -491,18 +508,21 @@ class PacsApp(App[None]):
         keymap = self.keymap_overrides
         display = self.get_key_display
         sections = [KeySection("Everywhere", key_rows(bindings_of(type(self)), keymap, display))]
-        # Screens of one class (the target tables) share their keys: one section for all.
+        # The target tables (the HL7 tracker is one too) share their keys: one section for all.
         titles: dict[type[Screen[None]], list[str]] = {}
         for spec in SCREENS:
-            titles.setdefault(spec.screen, []).append(spec.title)
-        owners: Iterable[tuple[str, type[Screen[None]]]] = (
-            *((", ".join(names), owner) for owner, names in titles.items()),
+            table = issubclass(spec.screen, TargetTableScreen)
+            titles.setdefault(TargetTableScreen if table else spec.screen, []).append(spec.title)
+        owners: Iterable[tuple[str, type, type]] = (
+            *((", ".join(names), owner, Screen) for owner, names in titles.items()),
             *SUB_SCREENS,
         )
-        for title, owner in owners:
-            rows = key_rows(bindings_of(owner, below=Screen), keymap, display)
-            if rows:
-                sections.append(KeySection(title, rows))
+        merged: dict[str, list[KeyRow]] = {}
+        for title, owner, base in owners:
+            merged.setdefault(title, []).extend(
+                key_rows(bindings_of(owner, below=base), keymap, display)
+            )
+        sections += [KeySection(title, tuple(rows)) for title, rows in merged.items() if rows]
         return sections
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:

@@ -24,7 +24,16 @@ from typing import TYPE_CHECKING, Any
 from pacs_tui import wire
 from pacs_tui.collector_socket import address
 from pacs_tui.engine import EventUpdate, StateUpdate
-from pacs_tui.model import Event, LoggedMessage, Sample, Status, Target, TargetState, worst_first
+from pacs_tui.model import (
+    Event,
+    LoggedMessage,
+    MessageTree,
+    Sample,
+    Status,
+    Target,
+    TargetState,
+    worst_first,
+)
 from pacs_tui.subscribers import Subscribers
 from pacs_tui.view import LinkState, LinkUpdate, ViewSubscriber
 from pacs_tui.visible import TEXT_LIMIT, visible
@@ -172,20 +181,36 @@ class RemoteView:
             raise wire.WireError("events: expected a list")
         return [wire.event_in(e) for e in found]
 
-    # -- the history, for ``pacs-tui history`` (not part of EngineView) ----------------------
-
     async def messages(
-        self, link: str | None = None, *, since: float | None = None, limit: int = 500
+        self,
+        link: str | None = None,
+        *,
+        since: float | None = None,
+        until: float | None = None,
+        control_id: str | None = None,
+        ack: str | None = None,
+        type_prefix: str | None = None,
+        limit: int = 500,
     ) -> list[LoggedMessage]:
-        args: dict[str, Any] = {"limit": limit}
-        if link is not None:
-            args["link"] = link
-        if since is not None:
-            args["since"] = since
+        asked = {
+            "link": link,
+            "since": since,
+            "until": until,
+            "control_id": control_id,
+            "ack": ack,
+            "type_prefix": type_prefix,
+        }
+        args: dict[str, Any] = {"limit": limit, **{k: v for k, v in asked.items() if v is not None}}
         found = await self._call("messages", args)
         if not isinstance(found, list):
             raise wire.WireError("messages: expected a list")
         return [wire.message_in(m) for m in found]
+
+    async def message_tree(self, link: str, ts: float, control_id: str) -> MessageTree | None:
+        found = await self._call("message_tree", {"link": link, "ts": ts, "control_id": control_id})
+        return None if found is None else wire.tree_in(found)
+
+    # -- the history, for ``pacs-tui history`` (not part of EngineView) ----------------------
 
     async def recorded_targets(self) -> list[Target]:
         found = await self._call("targets", {})

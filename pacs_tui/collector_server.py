@@ -429,9 +429,20 @@ class Viewer:
             logged = await engine.messages(
                 wire.optional(frame, "link", str),
                 since=wire.optional_number(frame, "since"),
+                until=wire.optional_number(frame, "until"),
+                control_id=wire.optional(frame, "control_id", str),
+                ack=wire.optional(frame, "ack", str),
+                type_prefix=wire.optional(frame, "type_prefix", str),
                 limit=limit if limit is not None else MAX_MESSAGES_PER_REQUEST,
             )
             return [wire.message_out(m) for m in logged]
+        if op == "message_tree":
+            tree = await engine.message_tree(
+                wire.need(frame, "link", str),
+                wire.number(frame, "ts"),
+                wire.need(frame, "control_id", str),
+            )
+            return None if tree is None else wire.tree_out(tree)
         if op == "targets":
             return [wire.target_out(t) for t in await engine.recorded_targets()]
         if op == "samples":

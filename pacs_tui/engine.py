@@ -18,6 +18,7 @@ from pacs_tui.model import (
     Event,
     EventKind,
     LoggedMessage,
+    MessageTree,
     Result,
     Sample,
     Status,
@@ -28,7 +29,7 @@ from pacs_tui.model import (
 from pacs_tui.probes import SOURCES, metric_spec
 from pacs_tui.reload_plan import Reloaded, plan_reload
 from pacs_tui.scheduler import FIRST_RUN_SPREAD, Scheduler, Services
-from pacs_tui.source import BuildContext, Runnable, Service, runnable_targets
+from pacs_tui.source import BuildContext, KeepsMessages, Runnable, Service, runnable_targets
 from pacs_tui.subscribers import Subscribers
 
 if TYPE_CHECKING:
@@ -280,12 +281,37 @@ class Engine:
         )
 
     async def messages(
-        self, link: str | None = None, *, since: float | None = None, limit: int = 500
+        self,
+        link: str | None = None,
+        *,
+        since: float | None = None,
+        until: float | None = None,
+        control_id: str | None = None,
+        ack: str | None = None,
+        type_prefix: str | None = None,
+        limit: int = 500,
     ) -> list[LoggedMessage]:
-        """The newest ``limit`` rows of the message log (of ``link``), newest first."""
+        """The newest ``limit`` rows of the message log that match, newest first (``ack``
+        :data:`~pacs_tui.model.NO_ACK`: the unanswered ones)."""
         if self.store is None:
             return []
-        return await self.store.messages(link, since=since, limit=limit)
+        return await self.store.messages(
+            link,
+            since=since,
+            until=until,
+            control_id=control_id,
+            ack=ack,
+            type_prefix=type_prefix,
+            limit=limit,
+        )
+
+    async def message_tree(self, link: str, ts: float, control_id: str) -> MessageTree | None:
+        """The segments of a recent message of ``link`` with patient fields masked; None when
+        the link keeps no messages or no longer has this one."""
+        for run in self.checks:
+            if isinstance(run, KeepsMessages) and any(t.id == link for t in runnable_targets(run)):
+                return await run.message_tree(ts, control_id)
+        return None
 
     async def recorded_targets(self) -> list[Target]:
         """Every target the history knows (today's and earlier ones), by id."""

@@ -145,6 +145,37 @@ class LoggedMessage:
     receiver_facility: str = ""
 
 
+#: The ``ack`` of a message-log query that asks for the messages no answer came to.
+NO_ACK = "none"
+
+
+@dataclass(frozen=True, slots=True)
+class MessageField:
+    """One valued field of a message shown in the detail view: its number, its text (or a
+    mask), its components when shown and more than one, whether it was masked, its length."""
+
+    number: int
+    text: str
+    masked: bool = False
+    components: tuple[str, ...] = ()
+    length: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class MessageSegment:
+    name: str
+    fields: tuple[MessageField, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class MessageTree:
+    """A message's segments with patient fields masked (the detail view's); ``problem`` says
+    why it is partial ("" when whole)."""
+
+    segments: tuple[MessageSegment, ...]
+    problem: str = ""
+
+
 @dataclass(frozen=True, slots=True)
 class Result:
     """What one run of a check found.

@@ -17,7 +17,15 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, runtime_checkable
 
 from pacs_tui.config_reader import Reader
-from pacs_tui.model import Event, LoggedMessage, Result, Status, Target, TargetState
+from pacs_tui.model import (
+    Event,
+    LoggedMessage,
+    MessageTree,
+    Result,
+    Status,
+    Target,
+    TargetState,
+)
 
 MetricKind = Literal["gauge", "counter"]
 
@@ -183,6 +191,14 @@ class Service(Protocol):
     async def serve(self, emit: Emit) -> None: ...
 
     async def close(self) -> None: ...
+
+
+@runtime_checkable
+class KeepsMessages(Protocol):
+    """A service that keeps its recent messages in memory (an HL7 listener or tap) and shows
+    one, masked, in the detail view."""
+
+    async def message_tree(self, ts: float, control_id: str) -> MessageTree | None: ...
 
 
 Runnable = Check | BatchCheck | Service

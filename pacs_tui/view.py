@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
-from pacs_tui.model import Event, LoggedMessage, Status, TargetState
+from pacs_tui.model import Event, LoggedMessage, MessageTree, Status, TargetState
 from pacs_tui.ui_format import clock
 
 if TYPE_CHECKING:
@@ -114,9 +114,22 @@ class EngineView(Protocol):
     ) -> list[Event]: ...
 
     async def messages(
-        self, link: str | None = None, *, since: float | None = None, limit: int = 500
+        self,
+        link: str | None = None,
+        *,
+        since: float | None = None,
+        until: float | None = None,
+        control_id: str | None = None,
+        ack: str | None = None,
+        type_prefix: str | None = None,
+        limit: int = 500,
     ) -> list[LoggedMessage]:
-        """The newest ``limit`` rows of the message log (of ``link``), newest first."""
+        """The newest ``limit`` rows of the message log that match, newest first (``ack``
+        :data:`~pacs_tui.model.NO_ACK`: the unanswered ones)."""
+        ...
+
+    async def message_tree(self, link: str, ts: float, control_id: str) -> MessageTree | None:
+        """A recent message's segments, patient fields masked; None when no longer kept."""
         ...
 
     def probe_now(self, target_id: str) -> bool:
@@ -184,9 +197,28 @@ class LocalView:
         return await self._engine.events(target, kind=kind, since=since, limit=limit)
 
     async def messages(
-        self, link: str | None = None, *, since: float | None = None, limit: int = 500
+        self,
+        link: str | None = None,
+        *,
+        since: float | None = None,
+        until: float | None = None,
+        control_id: str | None = None,
+        ack: str | None = None,
+        type_prefix: str | None = None,
+        limit: int = 500,
     ) -> list[LoggedMessage]:
-        return await self._engine.messages(link, since=since, limit=limit)
+        return await self._engine.messages(
+            link,
+            since=since,
+            until=until,
+            control_id=control_id,
+            ack=ack,
+            type_prefix=type_prefix,
+            limit=limit,
+        )
+
+    async def message_tree(self, link: str, ts: float, control_id: str) -> MessageTree | None:
+        return await self._engine.message_tree(link, ts, control_id)
 
     def probe_now(self, target_id: str) -> bool:
         return self._engine.probe_now(target_id, self._operator)

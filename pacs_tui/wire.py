@@ -18,7 +18,17 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from pacs_tui.model import Event, LoggedMessage, Sample, Status, Target, TargetState
+from pacs_tui.model import (
+    Event,
+    LoggedMessage,
+    MessageField,
+    MessageSegment,
+    MessageTree,
+    Sample,
+    Status,
+    Target,
+    TargetState,
+)
 from pacs_tui.store.schema import SeriesPoint
 
 #: The protocol version this build speaks; a viewer and a collector must agree exactly.
@@ -214,6 +224,41 @@ def message_in(frame: Any) -> LoggedMessage:
     size = need(frame, "size", int)
     texts = {k: need(frame, k, str) for k in _MESSAGE_TEXT}
     return LoggedMessage(ts=number(frame, "ts"), ack=ack, latency=latency, size=size, **texts)
+
+
+def tree_out(tree: MessageTree) -> dict[str, Any]:
+    return {
+        "problem": tree.problem,
+        "segments": [
+            [s.name, [[f.number, f.text, f.masked, list(f.components), f.length] for f in s.fields]]
+            for s in tree.segments
+        ],
+    }
+
+
+def tree_in(frame: Any) -> MessageTree:
+    if not isinstance(frame, Mapping):
+        raise WireError("a message tree must be an object")
+    segments: list[MessageSegment] = []
+    for item in need(frame, "segments", list):
+        if not (isinstance(item, list) and len(item) == 2 and isinstance(item[0], str)):
+            raise WireError("a segment must be [name, fields]")
+        fields: list[MessageField] = []
+        for f in item[1] if isinstance(item[1], list) else ():
+            if not (
+                isinstance(f, list)
+                and len(f) == 5
+                and isinstance(f[0], int)
+                and isinstance(f[1], str)
+                and isinstance(f[2], bool)
+                and isinstance(f[3], list)
+                and all(isinstance(c, str) for c in f[3])
+                and isinstance(f[4], int)
+            ):
+                raise WireError("a field must be [number, text, masked, components, length]")
+            fields.append(MessageField(f[0], f[1], f[2], tuple(f[3]), f[4]))
+        segments.append(MessageSegment(item[0], tuple(fields)))
+    return MessageTree(tuple(segments), need(frame, "problem", str))
 
 
 def samples_out(samples: list[Sample]) -> list[list[Any]]:

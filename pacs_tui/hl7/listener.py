@@ -92,6 +92,7 @@ class Listener(MllpServer):
         codes = answers(header, problem)
         ack = codes[0] if codes else None
         row = message_row(self.id, received, header, len(data), problem, ack)
+        self.note_message(received, header.control_id, data, header.charset)
         try:
             await emit.messages([row])
         except Exception as exc:  # the history cannot take it: say so, do not accept

@@ -10,20 +10,25 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from abc import ABC, abstractmethod
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Sequence
 from typing import Any
 
 from pacs_tui.hl7.ack import Problem
 from pacs_tui.hl7.header import Header
-from pacs_tui.model import LoggedMessage, Result, Status, Target
+from pacs_tui.hl7.recent import RecentMessages
+from pacs_tui.hl7.segments import segment_tree
+from pacs_tui.model import LoggedMessage, MessageTree, Result, Status, Target
 from pacs_tui.source import Emit
 
 log = logging.getLogger(__name__)
 
 #: How often the counters are reported (seconds).
 REPORT_SECONDS = 5.0
+#: The received rate is over this many seconds (a minute: what an interface engine shows).
+RATE_WINDOW = 60.0
 ACK_CODES = ("AA", "AE", "AR", "CA", "CE", "CR")
 
 
@@ -43,6 +48,23 @@ class MllpServer(ABC):
         self._bind = (host, port)
         self._max_connections = max_connections
         self._tasks: set[asyncio.Task[Any]] = set()
+        #: The newest messages' bytes, in memory only, for the detail view (masked there).
+        self.recent = RecentMessages()
+        #: When the last message came (wall clock), None before the first.
+        self.last_message: float | None = None
+        #: (monotonic time, messages received) at each report, for the rate.
+        self._rate_marks: deque[tuple[float, int]] = deque()
+
+    async def message_tree(self, ts: float, control_id: str) -> MessageTree | None:
+        """The masked segment tree of a recent message (parsed in a thread: a message may be
+        large); None when it is no longer kept."""
+        found = self.recent.find(ts, control_id)
+        return None if found is None else await asyncio.to_thread(segment_tree, *found)
+
+    def note_message(self, ts: float, control_id: str, data: bytes, charset: str = "") -> None:
+        """A message came: kept for the detail view, and the time of the last one."""
+        self.last_message = ts
+        self.recent.add(ts, control_id, data, charset)
 
     async def serve(self, emit: Emit) -> None:
         async def connected(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -110,6 +132,9 @@ class MllpServer(ABC):
     def _report(self, emit: Emit) -> None:
         metrics = {f"hl7_{_metric(k)}": float(self.counts[k]) for k in self.counted}
         metrics["hl7_peers"] = float(self.peers)
+        metrics["hl7_received_per_minute"] = self._rate(time.monotonic())
+        if self.last_message is not None:
+            metrics["hl7_idle_seconds"] = max(0.0, round(time.time() - self.last_message, 1))
         # The counts are metrics; the kinds of framing error and of HL7 error (table 0357's
         # codes: 100 a required segment missing, 101 a required field, 203 a version, …) are
         # the detail's.
@@ -120,6 +145,17 @@ class MllpServer(ABC):
         }
         status, reason = self.state()
         emit.result(self.id, Result(status, reason, metrics, details))
+
+    def _rate(self, now: float) -> float:
+        """Messages received a minute over the last :data:`RATE_WINDOW` (over what there is
+        since the start, in the first minute)."""
+        received = self.counts["received"]
+        marks = self._rate_marks
+        marks.append((now, received))
+        while len(marks) > 2 and now - marks[1][0] >= RATE_WINDOW:
+            marks.popleft()
+        then, before = marks[0]
+        return round((received - before) * 60.0 / (now - then), 2) if now > then else 0.0
 
     def peers_text(self) -> str:
         return f"{self.peers} peer{'s' if self.peers != 1 else ''} connected"

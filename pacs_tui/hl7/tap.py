@@ -146,6 +146,7 @@ class Tap(MllpServer):
             await conn.space.acquire()
             self.counts["received"] += 1
             pending = _Pending(time.monotonic(), _row(self.id, item.data))
+            self.note_message(pending.row.ts, pending.row.control_id, item.data)
             conn.pending.append(pending)
             pending.timer = asyncio.get_running_loop().call_later(
                 entry.ack_timeout, self._late, pending

@@ -47,6 +47,20 @@ METRICS = (
     _counter("hl7_upstream_down_total", "Upstream down", "connections the upstream refused (tap)"),
     MetricSpec("hl7_peers", "", "Peers", description="connections open"),
     MetricSpec(
+        "hl7_received_per_minute",
+        "",
+        "Per min",
+        description="messages received a minute, over the last minute",
+        title="Messages a minute",
+    ),
+    MetricSpec(
+        "hl7_idle_seconds",
+        "s",
+        "Idle",
+        description="time since the last message (none yet: not reported)",
+        scale=(1.0, 86_400.0),
+    ),
+    MetricSpec(
         "connect_seconds", "s", "Connect", description="TCP connection", scale=(0.0005, 5.0)
     ),
     MetricSpec(
@@ -265,10 +279,11 @@ def workers(config: Hl7Config) -> WorkerLimit:
 
 
 def headline(state: TargetState) -> str | None:
-    """Peers for a listener or tap; the ACK time (else the connect time) for a link."""
+    """Messages a minute for a listener or tap; the ACK time (else the connect time) for a
+    link."""
     if state.target.kind == TargetKind.HL7_LINK:
         return "ack_seconds" if "ack_seconds" in state.metrics else "connect_seconds"
-    return "hl7_peers"
+    return "hl7_received_per_minute"
 
 
 def example() -> list[tuple[str, Any]]:
@@ -287,12 +302,45 @@ def example() -> list[tuple[str, Any]]:
     return [("hl7", table)]
 
 
+def _count(key: str, label: str, metric: str, width: int, narrow: bool) -> Column:
+    return Column(key, label, "value", width, narrow, metric, "most first", "fewest first", True)
+
+
+# The tracker's counters, one column each; CA/CE/CR and the kinds of error are in the detail.
 COLUMNS = (
     Column("status", "Status", "status", 9, True, "", "worst first", "best first", True),
-    Column("id", "Name", "id", None, True),
-    Column("address", "Address", "address", None, True),
-    Column("value", "Value", "value", None, True, "", "highest first", "lowest first", True, True),
-    Column("since", "Since", "since", 10, True, "", "latest change first", "oldest first", True),
+    Column("id", "Link", "id", None, True),
+    Column("mode", "Mode", "label", None, False, "mode"),
+    Column(
+        "rate",
+        "Per min",
+        "value",
+        8,
+        True,
+        "hl7_received_per_minute",
+        "busiest first",
+        "quietest first",
+        True,
+    ),
+    Column("trend", "Last 1h", "trend", 12, True, "", "highest first", "lowest first", True),
+    _count("received", "Received", "hl7_received_total", 9, False),
+    _count("aa", "AA", "hl7_ack_aa_total", 7, False),
+    _count("ae", "AE", "hl7_ack_ae_total", 5, True),
+    _count("ar", "AR", "hl7_ack_ar_total", 5, True),
+    _count("no_ack", "No ACK", "hl7_no_ack_total", 6, True),
+    _count("framing", "Framing", "hl7_framing_errors_total", 7, False),
+    _count("peers", "Peers", "hl7_peers", 5, False),
+    Column(
+        "idle",
+        "Idle",
+        "value",
+        8,
+        False,
+        "hl7_idle_seconds",
+        "longest first",
+        "shortest first",
+        True,
+    ),
     Column("reason", "State", "reason", None, True),
 )
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import aiosqlite
 
-from pacs_tui.model import Event, EventKind, LoggedMessage, Sample, Status, Target
+from pacs_tui.model import NO_ACK, Event, EventKind, LoggedMessage, Sample, Status, Target
 from pacs_tui.store.errors import StoreError, _describe
 from pacs_tui.store.schema import Retention, SeriesPoint, choose_resolution
 from pacs_tui.store.tiers import FIVE_MINUTES, HOURLY, Tier, increase, unpack_row
@@ -281,17 +281,29 @@ class QueriesMixin:
         ack: str | None = None,
         since: float | None = None,
         until: float | None = None,
+        type_prefix: str | None = None,
         limit: int = 500,
     ) -> list[LoggedMessage]:
         """The newest ``limit`` rows of the message log that match, newest first (by link and
-        time, by control ID, by ACK code: each has its index)."""
+        time, by control ID, by ACK code: each has its index). ``ack`` :data:`NO_ACK` matches
+        the messages no answer came to; ``type_prefix`` the types that start with it ("ADT",
+        "ADT^A01")."""
         where, params = _where(
             ("link = ?", link),
             ("control_id = ?", control_id),
-            ("ack = ?", ack),
+            ("ack = ?", ack if ack != NO_ACK else None),
             ("ts >= ?", _ms(since, math.ceil)),
             ("ts <= ?", _ms(until, math.floor)),
         )
+        more = []
+        if ack == NO_ACK:
+            more.append("ack IS NULL")
+        if type_prefix:  # substr, not LIKE: a type may hold % or _ (it comes from the sender)
+            more.append("substr(type, 1, ?) = ?")
+            params += [len(type_prefix), type_prefix]
+        if more:
+            where = f"{where} AND " if where else " WHERE "
+            where += " AND ".join(more)
         sql = (
             "SELECT ts, link, direction, type, control_id, ack, latency, size, sender, receiver, "
             "detail, version, sender_facility, receiver_facility "

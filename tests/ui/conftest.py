@@ -22,7 +22,19 @@ from rich.console import Console
 from pacs_tui.app import PacsApp
 from pacs_tui.config import Config, SiteConfig
 from pacs_tui.engine import Engine
-from pacs_tui.model import Event, EventKind, Result, Sample, Status, Target, TargetKind
+from pacs_tui.hl7.recent import RecentMessages
+from pacs_tui.hl7.segments import segment_tree
+from pacs_tui.model import (
+    Event,
+    EventKind,
+    LoggedMessage,
+    MessageTree,
+    Result,
+    Sample,
+    Status,
+    Target,
+    TargetKind,
+)
 from pacs_tui.store import Store
 
 #: 2024-03-05 03:12:00 UTC — the middle of a night shift.
@@ -125,6 +137,122 @@ def _history_samples() -> list[Sample]:
     return samples
 
 
+# -- HL7: a tap, a listener and a link check, with a scripted message log -------------------
+
+#: A made-up patient: these words must never be on screen.
+PATIENT_ID = "PAT-778812"
+PATIENT_NAME = "LEBLANC"
+
+
+def hl7_message(control_id: str, kind: str = "ADT^A01") -> bytes:
+    return "\r".join(
+        (
+            f"MSH|^~\\&|HIS|MAIN|RIS|RAD|20240305031100||{kind}|{control_id}|P|2.5",
+            "EVN|A01|20240305031100",
+            f"PID|1||{PATIENT_ID}^^^MAIN^MR||{PATIENT_NAME}^AUDE||19610412|F|||12 RUE HAUTE^^LYON",
+            "PV1|1|I|W3^12^1|||||||MED",
+        )
+    ).encode()
+
+
+#: (seconds before NOW, link, type, control ID, ACK, latency, detail)
+HL7_LOG: tuple[tuple[float, str, str, str, str | None, float | None, str], ...] = tuple(
+    (
+        600 - 20 * i,
+        "his-to-ris" if i % 4 else "adt-copy",
+        ("ADT^A01", "ORM^O01", "ORU^R01", "ADT^A08")[i % 4],
+        f"HIS{i:07d}",
+        "AE" if i == 25 else None if i == 27 else "AR" if i == 26 else "AA",
+        None if i == 27 else 0.0004 + 0.0001 * (i % 5),
+        "PID-3 missing" if i == 25 else "no ACK within 5 s" if i == 27 else "",
+    )
+    for i in range(30)
+)
+
+
+def _hl7_messages() -> list[LoggedMessage]:
+    return [
+        LoggedMessage(
+            NOW - before,
+            link,
+            "in",
+            kind,
+            cid,
+            ack,
+            latency,
+            160 + len(cid),
+            "HIS",
+            "RIS",
+            detail,
+            "2.5",
+            "MAIN",
+            "RAD",
+        )
+        for before, link, kind, cid, ack, latency, detail in HL7_LOG
+    ]
+
+
+class FixedHl7Check(FixedCheck):
+    """A fixed HL7 target that keeps the scripted messages' bodies, as a listener does."""
+
+    def __init__(self, target: Target, result: Result) -> None:
+        super().__init__(target, result)
+        self.recent = RecentMessages()
+        for m in _hl7_messages():
+            if m.link == target.id and m.ts > NOW - 500:  # older ones: no longer kept
+                self.recent.add(m.ts, m.control_id, hl7_message(m.control_id, m.type))
+
+    async def message_tree(self, ts: float, control_id: str) -> MessageTree | None:
+        found = self.recent.find(ts, control_id)
+        return None if found is None else segment_tree(*found)
+
+
+def hl7_checks() -> list[FixedCheck]:
+    def counts(received: float, ae: float, ar: float, no_ack: float) -> dict[str, float]:
+        return {
+            "hl7_received_total": received,
+            "hl7_ack_aa_total": received - ae - ar - no_ack,
+            "hl7_ack_ae_total": ae,
+            "hl7_ack_ar_total": ar,
+            "hl7_no_ack_total": no_ack,
+            "hl7_framing_errors_total": 0.0,
+            "hl7_peers": 1.0,
+            "hl7_received_per_minute": 3.0,
+            "hl7_idle_seconds": 20.0,
+        }
+
+    tap = Target(
+        "his-to-ris",
+        TargetKind.HL7_LISTENER,
+        {"host": "127.0.0.1", "port": "2576", "mode": "tap", "upstream": "10.20.0.40:2575"},
+    )
+    copy = Target(
+        "adt-copy", TargetKind.HL7_LISTENER, {"host": "127.0.0.1", "port": "2575", "mode": "listen"}
+    )
+    link = Target(
+        "ris-hl7",
+        TargetKind.HL7_LINK,
+        {"host": "10.20.0.40", "port": "2575", "mode": "link check with a test message"},
+    )
+    tapping = "tapping 127.0.0.1:2576 → 10.20.0.40:2575; 1 peer connected"
+    return [
+        FixedHl7Check(tap, Result(Status.OK, tapping, counts(1843, 12, 3, 1), ts=NOW - 2)),
+        FixedHl7Check(
+            copy,
+            Result(
+                Status.OK,
+                "listening on 127.0.0.1:2575; 1 peer connected",
+                counts(611, 0, 0, 0),
+                ts=NOW - 2,
+            ),
+        ),
+        FixedCheck(
+            link,
+            Result(Status.WARN, "AE in 4.1 ms: PID-3 missing", {"ack_seconds": 0.0041}, ts=NOW - 2),
+        ),
+    ]
+
+
 def scripted_history(extra_events: Iterable[Event] = ()) -> Store:
     """A real history file holding the scripted night, read as if it were ``NOW``.
 
@@ -138,6 +266,7 @@ def scripted_history(extra_events: Iterable[Event] = ()) -> Store:
         store.add_samples(_history_samples())
         for event in [*_history_events(), *extra_events]:
             store.add_event(event)
+        store.add_messages(_hl7_messages())
         await store.close()
 
     with ThreadPoolExecutor(1) as pool:
@@ -194,6 +323,7 @@ def scripted_engine(
     labels: Mapping[str, Mapping[str, str]] | None = None,
     nodes: bool = True,
     commands: bool = False,
+    hl7: bool = False,
 ) -> Engine:
     """Seven nodes with fixed results (one DOWN, one WARN) and a scripted history; with
     ``commands``, three command checks too (OK, WARN, CRIT); without ``nodes``, no node.
@@ -202,6 +332,7 @@ def scripted_engine(
     """
     config = Config(site=SiteConfig(name=site, timezone="UTC"))
     checks: list[FixedCheck] = command_checks() if commands else []
+    checks += hl7_checks() if hl7 else []
     since = {"flaky-us": NOW - 180, "slow-viewer": NOW - 900}
     for node_id, aet, port, role, description, status, reason, echo in NODES if nodes else ():
         target = Target(

@@ -21,10 +21,13 @@ from pacs_tui.demo.site import demo_config
 from pacs_tui.engine import Engine, engine_with_history
 from pacs_tui.model import Status
 from pacs_tui.screens.help import HelpScreen
+from pacs_tui.screens.message_detail import MessageDetailScreen
 from pacs_tui.screens.overview import OverviewScreen
 from pacs_tui.screens.target_detail import TargetDetailScreen
 from pacs_tui.screens.target_table import TargetTableScreen
 from pacs_tui.widgets import LightTable, StatusTable
+
+from .conftest import screen_text
 
 STATUS_WORDS = {s.word for s in Status}
 
@@ -158,6 +161,7 @@ async def test_demo_site_end_to_end(demo_engine: Engine) -> None:
 async def test_the_demo_hl7_feed_flows_through_the_tap(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from pacs_tui.demo import hl7_feed
     from pacs_tui.demo.hl7_feed import DemoHl7Feed
     from pacs_tui.hl7 import server
 
@@ -184,5 +188,14 @@ async def test_the_demo_hl7_feed_flows_through_the_tap(
             assert rows and all(r.type and r.control_id.startswith("HIS") for r in rows)
             assert any(r.ack == "AA" and r.latency is not None for r in rows)
             assert "MARTIN" not in repr(rows) and "9000" not in repr([r.detail for r in rows])
+
+            # The tracker's log shows the tap's messages; Enter opens one, its patient masked.
+            await wait_for(pilot, lambda: "HIS000" in screen_text(app), timeout=15)
+            await pilot.press("tab", "enter")
+            await wait_for(pilot, lambda: isinstance(app.screen, MessageDetailScreen))
+            await wait_for(pilot, lambda: "fields masked" in screen_text(app))
+            text = screen_text(app)
+            assert "MSH-10  HIS" in text and "PID-3  ••• masked" in text
+            assert not any(name.split("^")[0] in text for name in hl7_feed._NAMES)
     finally:
         await asyncio.to_thread(feed.stop)

@@ -84,6 +84,19 @@ def test_checks_160x48(snap_compare: Any) -> None:
     assert snap_compare(app, terminal_size=(160, 48), run_before=on_screen("3"))
 
 
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_hl7_tracker(snap_compare: Any, size: tuple[int, int]) -> None:
+    """The links with their counters above the message log (newest first)."""
+    app = PacsApp(scripted_engine(nodes=False, hl7=True), clock=lambda: NOW)
+    assert snap_compare(app, terminal_size=size, run_before=on_screen("4"))
+
+
+def test_hl7_message_detail_80x24(snap_compare: Any) -> None:
+    """A message's facts and its segment tree, the patient's fields masked."""
+    app = PacsApp(scripted_engine(nodes=False, hl7=True), clock=lambda: NOW)
+    assert snap_compare(app, terminal_size=(80, 24), run_before=on_screen("4", "tab", "enter"))
+
+
 def test_overview_with_two_areas_80x24(snap_compare: Any) -> None:
     app = PacsApp(scripted_engine(commands=True), clock=lambda: NOW)
     assert snap_compare(app, terminal_size=(80, 24), run_before=on_screen())

@@ -23,7 +23,10 @@ from pacs_tui.collector_server import CollectorServer
 from pacs_tui.collector_socket import SocketPathError
 from pacs_tui.config import Config, SiteConfig
 from pacs_tui.engine import Engine, StateUpdate
-from pacs_tui.model import EventKind, LoggedMessage, Result, Status, Target
+from pacs_tui.hl7.listener import Listener, ListenerConfig
+from pacs_tui.model import NO_ACK, EventKind, LoggedMessage, Result, Status, Target
+from pacs_tui.probes.hl7_source import listener_target
+from pacs_tui.store import Store
 from pacs_tui.view import LinkUpdate
 
 
@@ -445,3 +448,46 @@ def test_a_message_log_row_crosses_the_wire_whole_and_a_bad_one_is_refused() -> 
     for bad in bad_rows:
         with pytest.raises(wire.WireError):
             wire.message_in(bad)
+
+
+async def test_an_attached_viewer_filters_the_message_log_and_sees_a_message_masked(
+    folder: Path,
+) -> None:
+    entry = ListenerConfig("his-copy", "127.0.0.1", 0)
+    listener = Listener(entry, listener_target(entry))
+    store = Store(folder / "history.sqlite")
+    engine = Engine(
+        Config(site=SiteConfig("HL7 ward")), checks=[listener], store=store, first_run_spread=0
+    )
+    await engine.start()
+    collector = CollectorServer(engine, folder / "sock" / "collector.sock")
+    await collector.start()
+    view = await RemoteView.attach(collector.path)
+    try:
+        await until(lambda: listener.address.rsplit(":", 1)[1] != "0")
+        reader, writer = await asyncio.open_connection(
+            "127.0.0.1", int(listener.address.rsplit(":", 1)[1])
+        )
+        for n, kind in enumerate(("ADT^A01", "ORU^R01", "ADT^A08")):
+            body = f"MSH|^~\\&|HIS|W|RIS|R|2026||{kind}|M{n}|P|2.5\rPID|1||77^^^H||ROE^ANN"
+            writer.write(b"\x0b" + body.encode() + b"\x1c\r")
+            await reader.readuntil(b"\x1c\r")  # its ACK: the row is committed
+        writer.close()
+
+        adt = await view.messages(type_prefix="ADT")
+        assert [m.control_id for m in adt] == ["M2", "M0"]
+        assert await view.messages(ack=NO_ACK) == []
+        assert [m.control_id for m in await view.messages(control_id="M1")] == ["M1"]
+        assert [m.control_id for m in await view.messages(until=adt[0].ts - 0.001)] == [
+            "M1",
+            "M0",
+        ]
+        tree = await view.message_tree("his-copy", adt[0].ts, "M2")
+        assert tree is not None and [s.name for s in tree.segments] == ["MSH", "PID"]
+        assert "ROE" not in repr(tree) and "'77" not in repr(tree) and "ADT^A08" in repr(tree)
+        assert await view.message_tree("his-copy", adt[0].ts, "nope") is None
+        assert await view.message_tree("no-such-link", adt[0].ts, "M2") is None
+    finally:
+        await view.close()
+        await collector.stop()
+        await engine.stop()

@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator, Sequence
 
 import pytest
 
+from pacs_tui.hl7 import server
 from pacs_tui.hl7.listener import Listener, ListenerConfig
 from pacs_tui.model import Event, LoggedMessage, Result, Status
 from pacs_tui.probes.hl7_source import listener_target
@@ -77,6 +78,38 @@ async def test_it_listens_and_says_so(listening: tuple[Listener, Recorder, int])
     result = recorder.results[-1]
     assert result.status is Status.OK
     assert result.reason == f"listening on 127.0.0.1:{port}; 0 peers connected"
+
+
+@pytest.fixture
+async def reporting_often(
+    monkeypatch: pytest.MonkeyPatch,
+) -> AsyncIterator[tuple[Listener, Recorder, int]]:
+    monkeypatch.setattr(server, "REPORT_SECONDS", 0.05)
+    async for found in listening.__wrapped__():  # type: ignore[attr-defined]
+        yield found
+
+
+async def test_a_message_is_kept_for_its_detail_masked_and_counted_in_the_rate(
+    reporting_often: tuple[Listener, Recorder, int],
+) -> None:
+    listener, recorder, port = reporting_often
+    assert "hl7_idle_seconds" not in recorder.results[-1].metrics  # nothing came yet
+    await exchange(port, b"".join(VT + message(f"R{n}") + END for n in range(3)), 3)
+    row = recorder.rows[1]
+    tree = await listener.message_tree(row.ts, "R1")
+    assert tree is not None and tree.segments[0].name == "MSH"
+    shown = repr(tree)
+    assert "R1" in shown and "DOE" not in shown and "123456" not in shown
+    assert await listener.message_tree(row.ts, "R9") is None  # no such control ID
+    assert await listener.message_tree(row.ts - 60, "R1") is None
+
+    def rate() -> float:
+        return recorder.results[-1].metrics.get("hl7_received_per_minute", 0.0)
+
+    async with asyncio.timeout(5):
+        while rate() == 0:
+            await asyncio.sleep(0.01)
+    assert 0 <= recorder.results[-1].metrics["hl7_idle_seconds"] < 5
 
 
 async def test_junk_before_a_message_is_skipped_and_the_message_answered(

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from pacs_tui.model import Event, LoggedMessage, Sample, Target
+from pacs_tui.model import NO_ACK, Event, LoggedMessage, Sample, Target
 from pacs_tui.store import DAY, HOUR, SCHEMA_VERSION, Retention, SeriesPoint, Store, StoreError
 
 T0 = 1_700_006_400.0  # a UTC midnight: 5-minute rows (a day each) start here
@@ -105,6 +105,24 @@ async def test_a_five_minute_outage_shows_a_month_later(tmp_path: Path) -> None:
     assert T0 + 12 * HOUR not in {p.ts for p in day}
 
 
+async def test_the_message_log_by_type_prefix_takes_the_type_as_written(store: Store) -> None:
+    store.add_messages(
+        LoggedMessage(T0 + n, "l", "in", kind, f"C{n}", "AA", 0.01, 100)
+        for n, kind in enumerate(["ADT^A01", "ADT^A08", "ORU^R01", "A%T^A01", "adt^a01"])
+    )
+    await store.flush()
+
+    async def types(prefix: str) -> list[str]:
+        return [m.type for m in await store.messages(type_prefix=prefix)]
+
+    assert await types("ADT") == ["ADT^A08", "ADT^A01"]
+    assert await types("ADT^A01") == ["ADT^A01"]
+    assert await types("A%") == ["A%T^A01"]  # no LIKE: % is itself, not "anything"
+    assert await types("ORU") == ["ORU^R01"] and await types("SIU") == []
+    both = await store.messages(type_prefix="ADT", ack="AA", until=T0 + 0.5)
+    assert [m.control_id for m in both] == ["C0"]
+
+
 async def test_the_message_log_by_link_control_id_and_ack(store: Store) -> None:
     base = T0 + DAY
     store.add_messages(
@@ -126,6 +144,11 @@ async def test_the_message_log_by_link_control_id_and_ack(store: Store) -> None:
     assert [m.ack for m in await store.messages(control_id="MSG00003")] == ["AR"]
     assert [m.control_id for m in await store.messages(ack="AE")] == ["MSG00002"]
     assert len(await store.messages(since=base + 4)) == 2
+    assert [m.control_id for m in await store.messages(until=base + 1.5)] == [
+        "MSG00001",
+        "MSG00000",
+    ]
+    assert [m.control_id for m in await store.messages(ack=NO_ACK)] == ["MSG00004"]
     for where, index in (
         ("link = 'x' AND ts > 0", "messages_link_ts"),
         ("control_id = 'x'", "messages_control_id"),
@@ -133,6 +156,9 @@ async def test_the_message_log_by_link_control_id_and_ack(store: Store) -> None:
     ):
         plan = rows(store.path, f"EXPLAIN QUERY PLAN SELECT * FROM messages WHERE {where}")
         assert index in str(plan)
+
+    plan = rows(store.path, "EXPLAIN QUERY PLAN SELECT * FROM messages WHERE ack IS NULL")
+    assert "messages_ack_ts" in str(plan)
 
     deleted = await store.run_retention(now=base + 14 * DAY + 2.5)
     assert deleted["messages"] == 3  # its own window: 14 days

@@ -1,0 +1,338 @@
+"""The HL7 tracker's message log: the newest messages from the history, followed live, with a
+``/`` filter (type, ACK code or control ID) and paging back through the history.
+
+The log reads the history through the view (``view.messages``), so an attached UI reads the
+collector's: every :data:`POLL_SECONDS` while it shows and follows, the newest
+:data:`PAGE` rows that match, newest first. A row is recorded when its answer came (the tap's
+once the upstream answered), so a newer poll may bring a row older than one shown: the page is
+re-read whole, not appended to. Moving the cursor off the newest row stops the following (the
+rows stay put under the reader); back on it (Home) they follow again. ``[`` shows the page
+before the oldest row, ``]`` the one after (back to following at the newest page). Every text
+in a row came from a sender: shown :func:`~pacs_tui.visible.visible`, never as markup.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import ClassVar
+
+from rich.style import Style
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical
+from textual.widgets import DataTable, Input, Label
+
+from pacs_tui.model import NO_ACK, LoggedMessage, Status
+from pacs_tui.ui_format import when
+from pacs_tui.units import NONE_TEXT, ms, size
+from pacs_tui.view import EngineView
+from pacs_tui.visible import TEXT_LIMIT, VALUE_LIMIT, visible
+from pacs_tui.widgets import StatusTable
+
+log = logging.getLogger(__name__)
+
+#: Rows a page holds, and how often the newest page is read again while followed (seconds).
+PAGE = 200
+POLL_SECONDS = 1.0
+ACK_CODES = ("AA", "AE", "AR", "CA", "CE", "CR")
+#: An ACK code's glyph, so the answer never reads by colour alone.
+ACK_GLYPH = {"AA": "✓", "CA": "✓", "AE": "▲", "CE": "▲", "AR": "✖", "CR": "✖"}
+#: The status colour an answer is drawn in.
+ACK_STATUS = {
+    "AA": Status.OK,
+    "CA": Status.OK,
+    "AE": Status.WARN,
+    "CE": Status.WARN,
+    "AR": Status.CRIT,
+    "CR": Status.CRIT,
+}
+_TYPE = re.compile(r"[A-Z][A-Z0-9]{2}(\^.*)?")
+
+
+@dataclass(frozen=True, slots=True)
+class MessageFilter:
+    """What the ``/`` field asked for: a type prefix, an ACK code (or :data:`NO_ACK`), a
+    control ID. Empty: everything."""
+
+    type_prefix: str = ""
+    ack: str = ""
+    control_id: str = ""
+
+    def describe(self) -> str:
+        parts = [
+            f"type {self.type_prefix}" if self.type_prefix else "",
+            ("no ACK" if self.ack == NO_ACK else f"ACK {self.ack}") if self.ack else "",
+            f"control ID {self.control_id}" if self.control_id else "",
+        ]
+        return ", ".join(visible(p, VALUE_LIMIT) for p in parts if p)
+
+
+def parse_filter(text: str) -> MessageFilter:
+    """Words of the ``/`` field: ``type:ADT^A01``, ``ack:AE``, ``id:MSG0001`` say what they are;
+    a bare ACK code (AA, AE, …, or ``none``) is an ACK, a word like ``ADT`` or ``ORU^R01`` a
+    type, anything else a control ID. The last word of each kind wins."""
+    type_prefix = ack = control_id = ""
+    for word in text.split():
+        key, sep, value = word.partition(":")
+        kind = key.lower() if sep and key.lower() in ("type", "ack", "id") else ""
+        value = value if kind else word
+        if kind == "ack" or (not kind and value.upper() in (*ACK_CODES, "NONE", "NOACK")):
+            ack = NO_ACK if value.lower() in (NO_ACK, "noack") else value.upper()
+        elif kind == "type" or (not kind and _TYPE.fullmatch(value)):
+            type_prefix = value.upper() if not kind else value
+        else:
+            control_id = value
+    return MessageFilter(type_prefix, ack, control_id)
+
+
+def ack_cell(message: LoggedMessage, style: Callable[[Status], Style] | None = None) -> Text:
+    """``✓ AA``, ``▲ AE``, ``✖ AR`` (coloured by ``style`` when given), ``— none``."""
+    if message.ack is None:
+        return Text("— none", style="dim")
+    code = visible(message.ack, 8)
+    status = ACK_STATUS.get(code, Status.UNKNOWN)
+    return Text(f"{ACK_GLYPH.get(code, '?')} {code}", style=style(status) if style else "")
+
+
+def party(app: str, facility: str) -> str:
+    """``RIS^HOSP`` style: the application and, when given, its facility."""
+    return visible(f"{app}^{facility}" if facility else app, VALUE_LIMIT)
+
+
+COLUMNS = (
+    ("time", "Time"),
+    ("link", "Link"),
+    ("type", "Type"),
+    ("control_id", "Control ID"),
+    ("from", "From"),
+    ("to", "To"),
+    ("ack", "ACK"),
+    ("latency", "Latency"),
+    ("size", "Size"),
+    ("note", "Note"),
+)
+
+
+class MessageTable(StatusTable):
+    """The log's rows: Home and End go to the newest and the oldest row (a DataTable's go to
+    the first and last column)."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("home", "scroll_top", "Newest", show=False, id="log.newest"),
+        Binding("end", "scroll_bottom", "Oldest", show=False, id="log.oldest"),
+    ]
+
+
+class MessageLog(Vertical):
+    """Title, filter field, the rows, and a line saying what is shown."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("slash", "filter", "Filter", id="log.filter", tooltip="Filter the messages"),
+        Binding(
+            "escape",
+            "clear_filter",
+            "Clear filter",
+            id="log.clear_filter",
+            show=False,
+            tooltip="Show every message again",
+        ),
+        Binding(
+            "left_square_bracket",
+            "older",
+            "Older",
+            id="log.older",
+            tooltip="The page of messages before the oldest shown",
+        ),
+        Binding(
+            "right_square_bracket",
+            "newer",
+            "Newer",
+            id="log.newer",
+            tooltip="The page after (the newest: followed live)",
+        ),
+    ]
+
+    def __init__(
+        self, view: EngineView, now: Callable[[], float], tz: str | None, *, id: str
+    ) -> None:
+        super().__init__(id=id)
+        self.view = view
+        self.now = now
+        self.tz = tz
+        self.match = MessageFilter()
+        #: The rows shown, newest first.
+        self.rows: list[LoggedMessage] = []
+        #: The page shown ends here (None: the newest, followed); earlier pages' ends before it.
+        self.until: float | None = None
+        self._back: list[float | None] = []
+        self.following = True
+        self._filling = False
+
+    def compose(self) -> ComposeResult:
+        yield Label("Messages", classes="section-title", id="log-title")
+        with Horizontal(id="log-filter-bar"):
+            yield Label("Filter:", id="log-filter-label")
+            yield Input(
+                placeholder="a type (ADT^A01), an ACK code (AE, none) or a control ID",
+                id="log-filter",
+                compact=True,
+            )
+        yield MessageTable(id="message-table", cursor_type="row", zebra_stripes=True)
+        yield Label("", id="log-summary", markup=False)
+
+    def on_mount(self) -> None:
+        table = self.table
+        for key, label in COLUMNS:
+            table.add_column(label, key=key)
+        self.set_interval(POLL_SECONDS, self._poll)
+
+    @property
+    def table(self) -> StatusTable:
+        return self.query_one("#message-table", StatusTable)
+
+    def selected(self) -> LoggedMessage | None:
+        row = self.table.cursor_row
+        return self.rows[row] if 0 <= row < len(self.rows) and self.table.row_count else None
+
+    # -- reading ------------------------------------------------------------------------------
+
+    def _poll(self) -> None:
+        if self.following and self.screen.is_current and not self._filling:
+            self.reload()
+
+    def reload(self) -> None:
+        self._filling = True
+        self._read(self.until, self.match)
+
+    @work(exclusive=True, group="message-log")
+    async def _read(self, until: float | None, match: MessageFilter) -> None:
+        try:
+            rows = await self.view.messages(
+                since=None,
+                until=until,
+                control_id=match.control_id or None,
+                ack=match.ack or None,
+                type_prefix=match.type_prefix or None,
+                limit=PAGE,
+            )
+        except Exception as exc:
+            log.warning("could not read the message log: %s", exc)
+            self._filling = False
+            self._say(f"could not read the message log: {visible(str(exc), TEXT_LIMIT)}")
+            return
+        self._filling = False
+        if until != self.until or match != self.match or not self.is_attached:
+            return  # asked for another page meanwhile
+        if rows != self.rows:
+            self._fill(rows)
+        self._summarise()
+
+    def redraw(self) -> None:
+        """Draw the rows again (the theme changed: the ACK colours came from the old one)."""
+        self._fill(self.rows)
+
+    def _fill(self, rows: list[LoggedMessage]) -> None:
+        table = self.table
+        keep = self.selected() if not self.following else None
+        now = self.now()
+        with self.app.batch_update():
+            table.clear()
+            for index, message in enumerate(rows):
+                table.add_row(*self._cells(message, now), key=str(index))
+            self.rows = rows
+            if keep is not None and keep in rows:
+                table.move_cursor(row=rows.index(keep), scroll=False)
+            else:
+                table.move_cursor(row=0)
+
+    def _cells(self, m: LoggedMessage, now: float) -> list[Text]:
+        return [
+            Text(when(m.ts, now, self.tz)),
+            Text(visible(m.link, VALUE_LIMIT)),
+            Text(visible(m.type, VALUE_LIMIT) or "—"),
+            Text(visible(m.control_id, VALUE_LIMIT)),
+            Text(party(m.sender, m.sender_facility)),
+            Text(party(m.receiver, m.receiver_facility)),
+            ack_cell(m, self.table.status_style),
+            Text(ms(m.latency) if m.latency is not None else NONE_TEXT, justify="right"),
+            Text(size(m.size), justify="right"),
+            Text(visible(m.detail, TEXT_LIMIT), style="dim"),
+        ]
+
+    def _summarise(self) -> None:
+        what = self.match.describe()
+        count = f"{len(self.rows)} message{'s' if len(self.rows) != 1 else ''}"
+        if not self.rows:
+            count = "no message" + (" matches" if what else " yet")
+        elif self.following:
+            count = f"the newest {count}"
+        else:
+            now = self.now()
+            count = f"{count} up to {when(self.rows[0].ts, now, self.tz)}"
+        state = "live" if self.following else "paused (Home follows)"
+        parts = [count, state, f"filter: {what}" if what else "", "[ older  ] newer"]
+        self._say(" · ".join(p for p in parts if p))
+
+    def _say(self, text: str) -> None:
+        self.query_one("#log-summary", Label).update(text)
+
+    # -- keys -----------------------------------------------------------------------------------
+
+    @on(DataTable.RowHighlighted, "#message-table")
+    def _moved(self, event: DataTable.RowHighlighted) -> None:
+        # Off the newest row the rows stay put under the reader; back on it (Home), they follow.
+        if self.until is None and self.following != (event.cursor_row == 0):
+            self.following = event.cursor_row == 0
+            self._summarise()
+            if self.following:
+                self.reload()
+
+    def action_follow(self) -> None:
+        self.until, self._back, self.following = None, [], True
+        self.table.move_cursor(row=0)
+        self.reload()
+
+    def action_older(self) -> None:
+        if not self.rows:
+            return
+        self._back.append(self.until)
+        self.until = self.rows[-1].ts - 0.001
+        self.following = False
+        self.reload()
+
+    def action_newer(self) -> None:
+        if not self._back:
+            self.action_follow()
+            return
+        self.until = self._back.pop()
+        if self.until is None:
+            self.action_follow()
+            return
+        self.reload()
+
+    def action_filter(self) -> None:
+        self.query_one("#log-filter-bar").add_class("-filtering")
+        self.query_one("#log-filter", Input).focus()
+
+    def action_clear_filter(self) -> None:
+        self.query_one("#log-filter", Input).value = ""
+        self.query_one("#log-filter-bar").remove_class("-filtering")
+        self.table.focus()
+        if self.match != MessageFilter():
+            self._set_filter(MessageFilter())
+
+    @on(Input.Submitted, "#log-filter")
+    def _filter_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        self._set_filter(parse_filter(event.value))
+        self.table.focus()
+
+    def _set_filter(self, match: MessageFilter) -> None:
+        self.match = match
+        self.until, self._back, self.following = None, [], True
+        self.reload()

@@ -1,0 +1,165 @@
+"""The HL7 tracker driven by the Pilot: the links' counters, the message log (newest first,
+filtered with ``/``, paged with ``[`` and ``]``), a message's detail with the patient masked.
+
+Scripted engine (fixed HL7 targets, a message log in a real history, the bodies of the newer
+messages kept as a listener keeps them); every check reads the screen as the user sees it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from textual.pilot import Pilot
+
+from pacs_tui.app import PacsApp
+from pacs_tui.screens import message_log
+from pacs_tui.screens.hl7_tracker import Hl7TrackerScreen
+from pacs_tui.screens.message_detail import MessageDetailScreen
+from pacs_tui.screens.message_log import parse_filter
+
+from .conftest import HL7_LOG, NOW, PATIENT_ID, PATIENT_NAME, screen_text, scripted_engine
+
+
+async def wait_for(pilot: Pilot[None], condition: object, timeout: float = 10.0) -> None:
+    assert callable(condition)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not condition():
+        if loop.time() > deadline:
+            raise AssertionError(f"timed out waiting for {condition}")
+        await pilot.pause(0.02)
+
+
+def log_lines(app: PacsApp) -> list[str]:
+    """The message log's rows as drawn (the lines with a control ID)."""
+    return [line for line in screen_text(app).splitlines() if " HIS00000" in line]
+
+
+def summary(app: PacsApp) -> str:
+    return next(line for line in screen_text(app).splitlines() if "· [ older" in line)
+
+
+async def open_tracker(pilot: Pilot[None]) -> Hl7TrackerScreen:
+    app = pilot.app
+    await wait_for(pilot, lambda: isinstance(app, PacsApp) and app.ctx is not None)
+    await pilot.press("4")
+    await wait_for(pilot, lambda: isinstance(app.screen, Hl7TrackerScreen))
+    await wait_for(pilot, lambda: "HIS0000029" in screen_text(pilot.app))  # type: ignore[arg-type]
+    screen = app.screen
+    assert isinstance(screen, Hl7TrackerScreen)
+    return screen
+
+
+def make_app() -> PacsApp:
+    return PacsApp(scripted_engine(nodes=False, hl7=True), clock=lambda: NOW)
+
+
+async def test_the_tracker_lists_each_link_with_its_counters_and_the_newest_messages() -> None:
+    app = make_app()
+    async with app.run_test(size=(160, 48)) as pilot:
+        await open_tracker(pilot)
+        text = screen_text(app)
+        tap = next(line for line in text.splitlines() if " his-to-ris " in line and "tap" in line)
+        assert "1,843" in tap and " 12 " in tap  # received, AE
+        lines = log_lines(app)
+        ids = [next(w for w in line.split() if w.startswith("HIS000")) for line in lines]
+        assert ids[:3] == ["HIS0000029", "HIS0000028", "HIS0000027"]  # newest first
+        no_ack = next(line for line in lines if "HIS0000027" in line)
+        assert "— none" in no_ack and "no ACK within 5 s" in no_ack
+        assert "▲ AE" in next(line for line in lines if "HIS0000025" in line)
+        assert "the newest 30 messages · live" in summary(app)
+        assert PATIENT_NAME not in text and PATIENT_ID not in text
+
+
+@pytest.mark.parametrize(
+    ("typed", "expected", "said"),
+    [
+        ("AE", {"HIS0000025"}, "filter: ACK AE"),
+        ("none", {"HIS0000027"}, "filter: no ACK"),
+        ("ORU", {f"HIS{i:07d}" for i in range(30) if i % 4 == 2}, "filter: type ORU"),
+        ("id:HIS0000013", {"HIS0000013"}, "filter: control ID HIS0000013"),
+        ("ar ORU^R01", {"HIS0000026"}, "filter: type ORU^R01, ACK AR"),
+    ],
+)
+async def test_slash_filters_the_messages(typed: str, expected: set[str], said: str) -> None:
+    app = make_app()
+    async with app.run_test(size=(160, 48)) as pilot:
+        await open_tracker(pilot)
+        await pilot.press("tab", "slash")  # the log has the focus: / filters the messages
+        await pilot.press(*typed, "enter")
+
+        def shown() -> set[str]:
+            return {w for line in log_lines(app) for w in line.split() if w.startswith("HIS000")}
+
+        await wait_for(pilot, lambda: shown() == expected)
+        assert said in summary(app)
+        await pilot.press("escape")  # every message again
+        await wait_for(pilot, lambda: len(log_lines(app)) == len(HL7_LOG))
+
+
+async def test_brackets_page_back_through_the_history_and_forward_to_live(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(message_log, "PAGE", 12)
+    app = make_app()
+    async with app.run_test(size=(160, 48)) as pilot:
+        await open_tracker(pilot)
+
+        def first() -> str:
+            lines = log_lines(app)
+            return next(w for w in lines[0].split() if w.startswith("HIS")) if lines else ""
+
+        assert first() == "HIS0000029" and len(log_lines(app)) == 12
+        await pilot.press("tab", "left_square_bracket")
+        await wait_for(pilot, lambda: first() == "HIS0000017")
+        assert "paused (Home follows)" in summary(app)
+        await pilot.press("left_square_bracket")
+        await wait_for(pilot, lambda: first() == "HIS0000005")
+        assert len(log_lines(app)) == 6  # the oldest page: what is left
+        await pilot.press("right_square_bracket")
+        await wait_for(pilot, lambda: first() == "HIS0000017")
+        await pilot.press("right_square_bracket")
+        await wait_for(pilot, lambda: first() == "HIS0000029")
+        assert "live" in summary(app)
+        await pilot.press("down", "down")  # reading: the rows stay put
+        await wait_for(pilot, lambda: "paused (Home follows)" in summary(app))
+        await pilot.press("home")
+        await wait_for(pilot, lambda: "· live ·" in summary(app))
+
+
+async def test_enter_shows_a_message_with_the_patient_masked() -> None:
+    app = make_app()
+    async with app.run_test(size=(160, 48)) as pilot:
+        await open_tracker(pilot)
+        await pilot.press("tab", "down", "enter")  # HIS0000028, an ADT^A01 of adt-copy
+        await wait_for(pilot, lambda: isinstance(app.screen, MessageDetailScreen))
+        await wait_for(pilot, lambda: "fields masked" in screen_text(app))
+        text = screen_text(app)
+        assert "ADT^A01 HIS0000028" in text
+        assert "MSH-10  HIS0000028" in text and "PV1-2  I" in text
+        assert "PID-3  ••• masked (20 characters)" in text
+        assert "PID-5  ••• masked" in text and "PID-7  ••• masked" in text
+        assert PATIENT_NAME not in text and PATIENT_ID not in text and "19610412" not in text
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: isinstance(app.screen, Hl7TrackerScreen))
+
+
+async def test_an_older_message_says_its_segments_are_not_kept() -> None:
+    app = make_app()
+    async with app.run_test(size=(160, 48)) as pilot:
+        await open_tracker(pilot)
+        await pilot.press("tab", "end", "enter")  # HIS0000000, older than what is kept
+        await wait_for(pilot, lambda: isinstance(app.screen, MessageDetailScreen))
+        await wait_for(pilot, lambda: "not kept" in screen_text(app))
+        assert "ADT^A01 HIS0000000" in screen_text(app)
+
+
+def test_the_filter_words_say_what_they_are() -> None:
+    assert parse_filter("") == parse_filter("   ")
+    assert parse_filter("ae").ack == "AE"
+    assert parse_filter("noack").ack == "none"
+    assert parse_filter("ADT^A01").type_prefix == "ADT^A01"
+    assert parse_filter("adt").control_id == "adt"  # lower case: not a type, an ID
+    assert parse_filter("type:ORU ack:AR id:X-1") == parse_filter("ORU AR X-1")
+    assert parse_filter("id:AE").control_id == "AE"  # said explicitly: an ID, not a code
