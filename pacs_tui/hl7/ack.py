@@ -95,8 +95,9 @@ def build_ack(
     """The ACK message (without MLLP blocks) answering ``header`` with ``code``."""
     sep, enc = header.separator, header.encoding
     component = enc[0]
-    stamp = time.strftime("%Y%m%d%H%M%S+0000", time.gmtime(time.time() if now is None else now))
-    ours = control_id or f"PT{int(time.time() * 1000) % 10**13}{next(_control_ids) % 10000:04d}"
+    clock = time.time()
+    stamp = _timestamp(clock if now is None else now)
+    ours = control_id or f"PT{int(clock * 1000) % 10**13}{next(_control_ids) % 10000:04d}"
     trigger = header.trigger
     kind = component.join(x for x in ("ACK", trigger, "ACK" if trigger else "") if x)
     version = header.version or "2.5"
@@ -126,7 +127,21 @@ def build_ack(
 def _echo(value: str) -> str:
     """A field of the message echoed in the ACK, without control characters (a VT or FS in it
     would break the ACK's own framing)."""
+    if value.isprintable():  # nearly always: one C call instead of a loop over the characters
+        return value
     return "".join(c if c.isprintable() else " " for c in value)
+
+
+_stamp: tuple[int, str] = (-1, "")
+
+
+def _timestamp(now: float) -> str:
+    """MSH-7 of an ACK: the second, UTC (made once a second, not for every ACK)."""
+    global _stamp
+    second = int(now)
+    if _stamp[0] != second:
+        _stamp = (second, time.strftime("%Y%m%d%H%M%S+0000", time.gmtime(second)))
+    return _stamp[1]
 
 
 def _err(problem: Problem, version: str, sep: str, enc: str) -> str:

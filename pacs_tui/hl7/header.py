@@ -36,10 +36,10 @@ class Header:
     fields: tuple[str, ...]
 
     def field(self, number: int) -> str:
-        """MSH-``number`` (``""`` when absent), cut at :data:`FIELD_LIMIT`."""
+        """MSH-``number`` (``""`` when absent), cut at :data:`FIELD_LIMIT` (by
+        :func:`read_header`)."""
         index = number - 1
-        value = self.fields[index] if 0 <= index < len(self.fields) else ""
-        return value[:FIELD_LIMIT]
+        return self.fields[index] if 0 <= index < len(self.fields) else ""
 
     def component(self, number: int, position: int = 1) -> str:
         """The ``position``-th component of MSH-``number``."""
@@ -136,7 +136,7 @@ def read_header(message: bytes) -> Header:
         or not all(_delimiter(c) for c in encoding)
     ):
         raise HeaderError(f"{segment}-2, the encoding characters, are not valid")
-    return Header(segment, separator, encoding, (separator, *fields[1:]))
+    return Header(segment, separator, encoding, (separator, *(f[:FIELD_LIMIT] for f in fields[1:])))
 
 
 def _delimiter(char: str) -> bool:

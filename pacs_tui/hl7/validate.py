@@ -50,11 +50,6 @@ REQUIRED: dict[str, tuple[str, ...]] = {
 _SEGMENT_ENDS = re.compile(rb"\r\n|\r|\n")
 
 
-def segment_names(message: bytes) -> list[str]:
-    """The names of the message's segments, in order."""
-    return [s[:3].decode("latin-1") for s in _SEGMENT_ENDS.split(message) if s.strip()]
-
-
 def check_message(header: Header, message: bytes) -> Problem | None:
     """The first thing wrong with the message: its header (:func:`check_header`), then the
     segments its type requires (a missing one is HL7's error 100, segment sequence)."""
@@ -65,8 +60,8 @@ def check_message(header: Header, message: bytes) -> Problem | None:
     kind = code if code == "ACK" else f"{code}^{header.trigger}"
     wanted = REQUIRED.get(kind)
     if wanted:
-        present = set(segment_names(message)[1:])
+        present = {s[:3] for s in _SEGMENT_ENDS.split(message)[1:]}
         for name in wanted:
-            if name not in present:
+            if name.encode() not in present:
                 return Problem(100, f"{kind} without its required {name} segment", name)
     return None

@@ -10,6 +10,7 @@ import sqlite3
 import struct
 import time
 from collections.abc import Callable
+from contextlib import suppress
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
@@ -32,6 +33,7 @@ from pacs_tui.store.files import (
     _tighten,
     _uri,
 )
+from pacs_tui.store.journal import MessageJournal, read_journal
 from pacs_tui.store.maintenance import MaintenanceMixin
 from pacs_tui.store.migrate import STEPS
 from pacs_tui.store.queries import QueriesMixin
@@ -46,7 +48,10 @@ from pacs_tui.store.schema import (
     _MessageRow,
     _TargetRow,
 )
-from pacs_tui.store.writer import WriterMixin, _PendingSample
+from pacs_tui.store.writer import _INSERT_MESSAGE, WriterMixin, _PendingSample
+
+#: Is this journal row already in the table (a crash between the commit and the removal)?
+_SAME_MESSAGE = "SELECT 1 FROM messages WHERE link = ? AND ts = ? AND control_id = ? LIMIT 1"
 
 # Logs as "pacs_tui.store" (not __name__), the name the history's log lines have always had.
 log = logging.getLogger("pacs_tui.store")
@@ -96,6 +101,8 @@ class Store(WriterMixin, MaintenanceMixin, QueriesMixin):
         self._messages: list[_MessageRow] = []
         self._targets: dict[str, _TargetRow] = {}
         self._series: dict[tuple[str, str], tuple[int, str]] | None = None  # read at 1st flush
+        #: Message-log rows a listener acknowledged go here first (:mod:`.journal`).
+        self._journal: MessageJournal | None = None
         self._active: set[str] = set()
         self._aged_at: float | None = None  # the last look for series and targets to drop
         #: The longest transaction the rollups and the retention have held, in seconds.
@@ -177,6 +184,7 @@ class Store(WriterMixin, MaintenanceMixin, QueriesMixin):
                 await db.execute(f"PRAGMA application_id = {APPLICATION_ID:d}")
                 await self._configure(db)
                 await self._migrate(db)
+                self._journal = await self._replay_journal(db, real)
                 reader = await aiosqlite.connect(real, isolation_level=None)
                 try:
                     await reader.execute("PRAGMA query_only = ON")
@@ -275,6 +283,9 @@ class Store(WriterMixin, MaintenanceMixin, QueriesMixin):
         return True
 
     def _release_lock(self) -> None:
+        if self._journal is not None:  # opened under the lock: closed before it is let go
+            self._journal.close(empty=not self._messages)
+            self._journal = None
         if self._lock_fd is not None:
             os.close(self._lock_fd)  # closing the descriptor releases the flock
             self._lock_fd = None
@@ -317,6 +328,32 @@ class Store(WriterMixin, MaintenanceMixin, QueriesMixin):
                 self._release_lock()
                 if self.pending:
                     log.error("history store closed with %d rows unwritten", self.pending)
+
+    async def _replay_journal(self, db: aiosqlite.Connection, real: Path) -> MessageJournal:
+        """Put the rows a crash left in the message journal into the table (those it does not
+        have already), then start a new journal."""
+        rows, bad, last = await asyncio.to_thread(read_journal, real)
+        if bad:
+            log.warning("message journal: %d line(s) that were not a row skipped", bad)
+        if rows:
+            added = await db.execute_fetchall("SELECT count(*) FROM messages")
+            await db.execute("BEGIN IMMEDIATE")
+            try:
+                for row in rows:
+                    known = await db.execute_fetchall(_SAME_MESSAGE, (row[1], row[0], row[4]))
+                    if not known:
+                        await db.execute(_INSERT_MESSAGE, row)
+                await db.execute("COMMIT")
+            except BaseException:
+                with suppress(Exception):
+                    await db.execute("ROLLBACK")
+                raise
+            after = await db.execute_fetchall("SELECT count(*) FROM messages")
+            count = next(iter(after))[0] - next(iter(added))[0]
+            log.warning("message journal: %d message-log row(s) recovered after a crash", count)
+        journal = MessageJournal(real, last + 1)
+        journal.discard(last)
+        return journal
 
     @staticmethod
     async def _configure(db: aiosqlite.Connection) -> None:

@@ -18,6 +18,7 @@ import aiosqlite
 
 from pacs_tui.model import Event, LoggedMessage, Sample, Target
 from pacs_tui.store.errors import StoreError, UpkeepStopped, _describe
+from pacs_tui.store.journal import MessageJournal
 from pacs_tui.store.schema import Retention, _EventRow, _MessageRow, _TargetRow
 from pacs_tui.store.tiers import TIERS
 
@@ -68,6 +69,7 @@ class WriterMixin:
     _events: list[_EventRow]
     _messages: list[_MessageRow]
     _targets: dict[str, _TargetRow]
+    _journal: MessageJournal | None
     #: (target, metric) → (series id, kind), read by the first flush, grown by each one.
     _series: dict[tuple[str, str], tuple[int, str]] | None
     #: Targets that had samples or events since the upkeep last marked them as seen.
@@ -119,27 +121,10 @@ class WriterMixin:
         self._wake.set()
 
     def add_messages(self, messages: Iterable[LoggedMessage]) -> None:
-        """Queue message-log rows (metadata only: see :class:`~pacs_tui.model.LoggedMessage`)."""
+        """Queue message-log rows (metadata only: see :class:`~pacs_tui.model.LoggedMessage`);
+        :meth:`commit_messages` makes them durable at once."""
         self._check_open()
-        rows = [
-            (
-                round(float(m.ts) * 1000),
-                m.link,
-                m.direction,
-                m.type,
-                m.control_id,
-                m.ack,
-                m.latency,
-                int(m.size),
-                m.sender,
-                m.receiver,
-                m.detail,
-                m.version,
-                m.sender_facility,
-                m.receiver_facility,
-            )
-            for m in messages
-        ]
+        rows = _message_rows(messages)
         if rows:
             self._messages.extend(rows)
             self._trim(self._messages)
@@ -172,36 +157,19 @@ class WriterMixin:
     # -- writing --------------------------------------------------------------------------------
 
     async def commit_messages(self, messages: Sequence[LoggedMessage]) -> None:
-        """Write message-log rows now and return once they are committed (a listener ACKs only
-        then). With nothing else pending this is one trip to the database's thread — BEGIN,
-        INSERT and COMMIT in one call — instead of a flush's three: the commit before each ACK
-        was the whole difference between the HL7 listener and a bare MLLP server. Rows of
-        concurrent callers share the commit of whoever holds the lock next."""
-        self.add_messages(messages)
-        await asyncio.shield(self._commit_messages())
-
-    async def _commit_messages(self) -> None:
-        async with self._lock:
-            if self._targets or self._samples or self._events:
-                await self._flush_locked()
-                return
-            messages, self._messages = self._messages, []
-            if not messages:
-                return  # another caller's commit took them
-            db = self._conn()
-            run = getattr(db, "_execute", None)  # aiosqlite's own: runs fn on its thread
-            try:
-                if run is None:  # another aiosqlite: the three trips of a flush
-                    async with self._transaction() as tx:
-                        await tx.executemany(_INSERT_MESSAGE, messages)
-                else:
-                    await run(_insert_committed, db, messages)
-            except BaseException as exc:
-                self._messages[:0] = messages  # in front of anything queued meanwhile
-                self._trim(self._messages)
-                if isinstance(exc, sqlite3.Error):
-                    raise _describe(self.path, exc, "write") from None
-                raise
+        """Make message-log rows durable now (a listener ACKs only then): appended to the
+        message journal (:mod:`.journal`) before this returns, written into the table by the
+        next flush, replayed from the journal if the process dies first. Raises
+        :class:`StoreError` when the journal cannot take them."""
+        self._check_open()
+        journal = self._journal
+        if journal is None:  # not started: nothing can make them durable
+            raise StoreError("history store is not open")
+        rows = _message_rows(messages)
+        journal.append(rows)
+        self._messages.extend(rows)
+        self._trim(self._messages)
+        self._wake.set()
 
     async def flush(self) -> None:
         """Write everything pending now, in one transaction."""
@@ -219,6 +187,9 @@ class WriterMixin:
         if not (targets or samples or events or messages):
             return
         self._targets, self._samples, self._events, self._messages = {}, [], [], []
+        # The journal's rows are all in ``messages`` now: the generations up to ``covered``
+        # can go once they are committed.
+        covered = self._journal.rotate() if self._journal is not None and messages else None
         try:
             async with self._transaction() as db:
                 known = dict(self._series or await _read_series(db))
@@ -245,6 +216,8 @@ class WriterMixin:
             for rows in (self._samples, self._events, self._messages):
                 self._trim(rows)
             raise
+        if covered is not None and self._journal is not None:
+            self._journal.discard(covered)
         self._series = known
         self._active.update(row[1] for row in samples)
         self._active.update(row[1] for row in events)
@@ -359,15 +332,23 @@ async def _roll_up_again_from(db: aiosqlite.Connection, ts: float) -> None:
     )
 
 
-def _insert_committed(db: aiosqlite.Connection, messages: list[_MessageRow]) -> None:
-    """On the database's thread: the rows in one transaction, committed (no ``await`` here:
-    this is the sqlite3 connection aiosqlite drives, called where it runs)."""
-    conn = db._conn  # the sqlite3.Connection inside aiosqlite's
-    try:
-        conn.execute("BEGIN IMMEDIATE")
-        conn.executemany(_INSERT_MESSAGE, messages)
-        conn.execute("COMMIT")
-    except BaseException:
-        if conn.in_transaction:
-            conn.execute("ROLLBACK")
-        raise
+def _message_rows(messages: Iterable[LoggedMessage]) -> list[_MessageRow]:
+    return [
+        (
+            round(float(m.ts) * 1000),
+            m.link,
+            m.direction,
+            m.type,
+            m.control_id,
+            m.ack,
+            m.latency,
+            int(m.size),
+            m.sender,
+            m.receiver,
+            m.detail,
+            m.version,
+            m.sender_facility,
+            m.receiver_facility,
+        )
+        for m in messages
+    ]

@@ -184,13 +184,13 @@ async def test_the_demo_hl7_feed_flows_through_the_tap(
 
             await wait_for(pilot, lambda: tapped() >= 3, timeout=15)
             assert engine.states["ris-hl7"].status in (Status.OK, Status.WARN, Status.DOWN)
+            await wait_for(pilot, lambda: "HIS000" in screen_text(app), timeout=15)  # flushed
             rows = await engine.messages("his-to-ris")
             assert rows and all(r.type and r.control_id.startswith("HIS") for r in rows)
             assert any(r.ack == "AA" and r.latency is not None for r in rows)
             assert "MARTIN" not in repr(rows) and "9000" not in repr([r.detail for r in rows])
 
             # The tracker's log shows the tap's messages; Enter opens one, its patient masked.
-            await wait_for(pilot, lambda: "HIS000" in screen_text(app), timeout=15)
             await pilot.press("tab", "enter")
             await wait_for(pilot, lambda: isinstance(app.screen, MessageDetailScreen))
             await wait_for(pilot, lambda: "fields masked" in screen_text(app))

@@ -200,19 +200,6 @@ async def test_the_message_log_keeps_version_and_facilities_and_a_v2_file_gains_
     assert rows(path, "PRAGMA user_version") == [(SCHEMA_VERSION,)] == [(3,)]
 
 
-async def test_committed_messages_are_in_the_file_when_the_call_returns(tmp_path: Path) -> None:
-    path = tmp_path / "h.sqlite"
-    async with Store(path, retention_interval=None, clock=lambda: T0) as s:
-        s.add_samples([Sample(T0, "a", "m", 1.0)])  # pending: it goes in the same commit
-        await s.commit_messages([LoggedMessage(T0, "l", "in", "ADT^A01", "C1", "AA")])
-        # Another connection sees them at once: committed, not merely queued.
-        assert rows(path, "SELECT control_id, ack FROM messages") == [("C1", "AA")]
-        assert rows(path, "SELECT count(*) FROM raw") == [(1,)]
-        await s.commit_messages([LoggedMessage(T0 + 1, "l", "in", "ORU^R01", "C2", "AE")])
-        assert rows(path, "SELECT control_id FROM messages ORDER BY ts") == [("C1",), ("C2",)]
-        assert s.pending == 0
-
-
 async def test_a_target_no_longer_configured_ages_out(tmp_path: Path) -> None:
     path = tmp_path / "h.sqlite"
     retention = Retention(raw=HOUR, five_minute=2 * DAY, hour=3 * DAY, events=3 * DAY)

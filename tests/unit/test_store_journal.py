@@ -1,0 +1,126 @@
+"""The message journal: rows a listener acknowledged are durable when ``commit_messages``
+returns — a process killed before the next flush leaves them in the journal, and the next
+open puts them in the table — and the journal holds only what the table does not have yet."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from pacs_tui.model import LoggedMessage
+from pacs_tui.store import Store, StoreError
+from pacs_tui.store import journal as journal_module
+from pacs_tui.store.journal import journal_files
+
+T0 = 1_700_006_400.0
+
+#: Commits two rows, then dies by SIGKILL before any flush could write them to the table.
+CRASH = """
+import asyncio, os, signal, sys
+from pacs_tui.model import LoggedMessage
+from pacs_tui.store import Store
+
+async def main() -> None:
+    store = await Store.open(sys.argv[1], flush_interval=3600, retention_interval=None)
+    for n in range(2):
+        await store.commit_messages(
+            [LoggedMessage(1_700_006_400.0 + n, "his", "in", "ADT^A01", f"K{n}", "AA", None, 99)]
+        )
+    print("acked", flush=True)
+    os.kill(os.getpid(), signal.SIGKILL)
+
+asyncio.run(main())
+"""
+
+
+def table(path: Path) -> list[tuple[object, ...]]:
+    with sqlite3.connect(path) as conn:
+        return conn.execute("SELECT control_id, ack FROM messages ORDER BY ts").fetchall()
+
+
+def row(n: int) -> LoggedMessage:
+    return LoggedMessage(T0 + n, "his", "in", "ADT^A01", f"C{n}", "AA", 0.001, 120)
+
+
+def test_rows_committed_before_a_kill_are_in_the_table_after_the_next_open(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "h.sqlite"
+    done = subprocess.run(
+        [sys.executable, "-c", CRASH, str(path)], capture_output=True, timeout=60, check=False
+    )
+    assert done.returncode == -signal.SIGKILL and done.stdout == b"acked\n"
+    assert table(path) == []  # not flushed: only the journal has them
+    assert len(journal_files(path)) == 1
+
+    async def reopen() -> None:
+        async with Store(path, retention_interval=None) as s:
+            assert [m.control_id for m in await s.messages()] == ["K1", "K0"]
+
+    asyncio.run(reopen())
+    assert table(path) == [("K0", "AA"), ("K1", "AA")]
+    assert journal_files(path) == []  # closed with everything in the table
+
+
+async def test_a_flush_empties_the_journal_and_a_replay_adds_no_row_twice(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "h.sqlite"
+    async with Store(path, retention_interval=None, flush_interval=3600) as s:
+        await s.commit_messages([row(0), row(1)])
+        (first,) = journal_files(path)
+        assert first[1].read_bytes().count(b"\n") == 2
+        assert stat_mode(first[1]) == 0o600
+        await s.flush()
+        assert table(path) == [("C0", "AA"), ("C1", "AA")]
+        assert [g for g, _ in journal_files(path)] == [first[0] + 1]  # a new, empty one
+        await s.commit_messages([row(2)])
+        # A crash between a commit and the journal's removal: rows in both.
+        kept = path.with_name(path.name + ".messages-000099")
+        kept.write_bytes(journal_line(0) + journal_line(2) + b'[1,"cut sh')
+        kept.chmod(0o600)
+    async with Store(path, retention_interval=None) as s:
+        assert [m.control_id for m in await s.messages()] == ["C2", "C1", "C0"]
+    assert journal_files(path) == []
+
+
+async def test_the_journal_is_bounded_and_says_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(journal_module, "JOURNAL_LIMIT", 600)  # 5 rows, not 10
+    async with Store(tmp_path / "h.sqlite", retention_interval=None, flush_interval=3600) as s:
+        await s.commit_messages([row(n) for n in range(5)])
+        with pytest.raises(StoreError, match="not accepting more"):
+            await s.commit_messages([row(n) for n in range(5, 10)])
+        await s.flush()  # the table took them: room again
+        await s.commit_messages([row(n) for n in range(5, 10)])
+
+
+async def test_a_link_in_place_of_a_journal_file_is_not_followed(tmp_path: Path) -> None:
+    path = tmp_path / "h.sqlite"
+    async with Store(path, retention_interval=None):
+        pass
+    target = tmp_path / "elsewhere"
+    target.write_bytes(journal_line(7))
+    os.symlink(target, path.with_name(path.name + ".messages-000005"))
+    async with Store(path, retention_interval=None) as s:
+        assert await s.messages() == []  # not read through the link
+        await s.commit_messages([row(1)])
+    assert target.read_bytes() == journal_line(7)  # nor written
+
+
+def journal_line(n: int) -> bytes:
+    return (
+        f'[{round((T0 + n) * 1000)},"his","in","ADT^A01","C{n}","AA",0.001,120,"","","","","",""]\n'
+    ).encode()
+
+
+def stat_mode(path: Path) -> int:
+    return path.stat().st_mode & 0o777
