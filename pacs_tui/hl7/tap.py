@@ -68,6 +68,8 @@ class _Connection:
     peer: str
     pending: deque[_Pending] = field(default_factory=deque)
     space: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(MAX_IN_FLIGHT))
+    #: Set whenever the last message waiting is answered.
+    emptied: asyncio.Event = field(default_factory=asyncio.Event)
 
 
 class Tap(MllpServer):
@@ -109,16 +111,29 @@ class Tap(MllpServer):
             return
         self.upstream_error = None
         conn = _Connection(peer)
-        # Both ways at once; when either side ends, so does the other (a sender whose receiver
-        # went away sees its connection close, as it would without the tap).
-        ways = {
-            asyncio.create_task(self._forward(conn, reader, up_writer)),
-            asyncio.create_task(self._relay(emit, conn, up_reader, writer)),
-        }
+        # Both ways at once. When the upstream's side ends, so does the sender's (a sender whose
+        # receiver went away sees its connection close, as it would without the tap). When the
+        # sender's side ends first (it stopped sending, or a write to the upstream failed), the
+        # answers to what it sent still come back, for up to ack_timeout.
+        forward = asyncio.create_task(self._forward(conn, reader, up_writer))
+        relay = asyncio.create_task(self._relay(emit, conn, up_reader, writer))
+        ways = {forward, relay}
         try:
-            done, _ = await asyncio.wait(ways, return_when=asyncio.FIRST_COMPLETED)
-            for way in done:
-                if not way.cancelled() and isinstance(way.exception(), (ConnectionError, OSError)):
+            await asyncio.wait(ways, return_when=asyncio.FIRST_COMPLETED)
+            if forward.done() and not relay.done() and conn.pending:
+                answered = asyncio.create_task(conn.emptied.wait())
+                await asyncio.wait(
+                    {relay, answered},
+                    timeout=entry.ack_timeout,
+                    return_when=asyncio.FIRST_COMPLETED,
+                )
+                answered.cancel()
+            for way in ways:
+                if (
+                    way.done()
+                    and not way.cancelled()
+                    and isinstance(way.exception(), (ConnectionError, OSError))
+                ):
                     log.info("HL7 tap %s: %s: %s", self.id, peer, way.exception())
         finally:
             for way in ways:
@@ -148,6 +163,7 @@ class Tap(MllpServer):
             pending = _Pending(time.monotonic(), _row(self.id, item.data))
             self.note_message(pending.row.ts, pending.row.control_id, item.data)
             conn.pending.append(pending)
+            conn.emptied.clear()
             pending.timer = asyncio.get_running_loop().call_later(
                 entry.ack_timeout, self._late, pending
             )
@@ -163,9 +179,19 @@ class Tap(MllpServer):
     ) -> None:
         """Upstream → sender: each answer as it came, matched to the oldest message waiting."""
         entry = self.entry
-        async for item in mllp.frames(
-            up_reader, max_frame=entry.max_frame, frame_timeout=entry.frame_timeout
-        ):
+        answers = aiter(
+            mllp.frames(up_reader, max_frame=entry.max_frame, frame_timeout=entry.frame_timeout)
+        )
+        reason = "the upstream closed the connection"
+        while True:
+            try:
+                item = await anext(answers)
+            except StopAsyncIteration:
+                break
+            except (ConnectionError, OSError) as exc:
+                # A receiver that closes with a message of ours unread resets the connection.
+                reason = f"the upstream reset the connection ({exc.strerror or exc})"
+                break
             if isinstance(item, mllp.FramingProblem):
                 log.warning("HL7 tap %s: from the upstream: %s", self.id, item.words)
                 if item.fatal:
@@ -186,7 +212,8 @@ class Tap(MllpServer):
                 conn.pending.remove(match)
                 conn.space.release()
                 self._answered(emit, match, code)
-        reason = "the upstream closed the connection"
+                if not conn.pending:
+                    conn.emptied.set()
         self.upstream_error = reason
         while conn.pending:
             self._unanswered(emit, conn.pending.popleft(), reason)

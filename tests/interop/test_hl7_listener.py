@@ -271,3 +271,43 @@ def test_diagnose_says_each_step_and_the_verdict(tmp_path: Path) -> None:
     assert [(s["name"], s["ok"]) for s in down["steps"]] == [("resolve", True), ("connect", False)]
     bad = subprocess.run([*PACS_TUI, "diagnose", "hl7", "nowhere"], capture_output=True, text=True)
     assert bad.returncode == 2 and "expected HOST:PORT" in bad.stderr  # a usage error
+
+
+def test_behind_the_tap_hl7apys_one_message_a_connection_receiver(tmp_path: Path) -> None:
+    """hl7apy's server answers one message a connection, then closes it: each sender that
+    sends one gets hl7apy's ACK unchanged; a second message on that connection gets none
+    (the tap invents none) and is recorded as unanswered, with why."""
+    script = Path(__file__).resolve().parent.parent / "plugins" / "hl7apy_receiver.py"
+    receiver = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
+    collector = None
+    try:
+        assert receiver.stdout is not None
+        port = int(receiver.stdout.readline())
+        collector = Collector(tmp_path, upstream=port)
+        singles = [
+            send_to(collector.port, tmp_path / f"one{i}.hl7", framed(message(f"Y{i}")))
+            for i in range(3)
+        ]
+        with socket.create_connection((HOST, collector.port), timeout=10) as conn:
+            conn.sendall(framed(message("Z0"), message("Z1")))
+            answered = b""
+            while chunk := conn.recv(65536):  # until the tap closes it: the upstream did
+                answered += chunk
+    finally:
+        if collector is not None:
+            collector.stop()
+        receiver.kill()
+        receiver.wait()
+    for i, got in enumerate(singles):
+        assert MSA.findall(got) == [(b"AA", f"Y{i}".encode())]
+        assert f"|HL7APYY{i}|".encode() in got  # hl7apy's own control ID: its ACK, not ours
+    assert MSA.findall(answered) == [(b"AA", b"Z0")]
+    rows = {c: (a, d) for c, a, d in collector.rows("control_id, ack, detail")}
+    assert {c: a for c, (a, _) in rows.items()} == {
+        "Y0": "AA",
+        "Y1": "AA",
+        "Y2": "AA",
+        "Z0": "AA",
+        "Z1": None,
+    }
+    assert re.search(r"no ACK: the upstream (closed|reset) the connection", rows["Z1"][1])

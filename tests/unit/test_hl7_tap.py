@@ -132,6 +132,29 @@ async def test_messages_and_answers_pass_unchanged_and_are_recorded(
     assert "DOE" not in repr(recorder.rows)
 
 
+async def test_a_sender_that_stops_sending_still_gets_its_answers(
+    stop_later: list[Any],
+) -> None:
+    async def slow_ack(msg: Any, writer: Any) -> None:
+        await asyncio.sleep(0.2)  # the receiver takes its time; the sender has shut its side
+        await ack(msg, writer)
+
+    server, up_port, _ = await upstream(slow_ack)
+    tap, recorder, task = await tapping(up_port)
+    stop_later += [task, server]
+    reader, writer = await asyncio.open_connection("127.0.0.1", port_of(tap))
+    writer.write(VT + message("H0") + END + VT + message("H1") + END)
+    writer.write_eof()  # "that is all": what a batch sender does, then it reads its ACKs
+    answers = b""
+    async with asyncio.timeout(5):
+        while chunk := await reader.read(4096):
+            answers += chunk
+    writer.close()
+    assert MSA.findall(answers) == [(b"AA", b"H0"), (b"AA", b"H1")]
+    await until(lambda: len(recorder.rows) == 2)
+    assert {(r.control_id, r.ack) for r in recorder.rows} == {("H0", "AA"), ("H1", "AA")}
+
+
 async def test_with_the_receiver_down_the_sender_gets_no_answer(
     stop_later: list[Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
