@@ -4,8 +4,6 @@ hl7apy, and closes the connection. Prints its port, then serves until killed."""
 
 from __future__ import annotations
 
-import sys
-
 from hl7apy.core import Message
 from hl7apy.mllp import AbstractHandler, MLLPServer
 from hl7apy.parser import parse_message
@@ -32,4 +30,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()
