@@ -190,6 +190,7 @@ class RemoteView:
         control_id: str | None = None,
         ack: str | None = None,
         type_prefix: str | None = None,
+        patient: str | None = None,
         limit: int = 500,
     ) -> list[LoggedMessage]:
         asked = {
@@ -199,6 +200,7 @@ class RemoteView:
             "control_id": control_id,
             "ack": ack,
             "type_prefix": type_prefix,
+            "patient": patient,
         }
         args: dict[str, Any] = {"limit": limit, **{k: v for k, v in asked.items() if v is not None}}
         found = await self._call("messages", args)

@@ -433,6 +433,7 @@ class Viewer:
                 control_id=wire.optional(frame, "control_id", str),
                 ack=wire.optional(frame, "ack", str),
                 type_prefix=wire.optional(frame, "type_prefix", str),
+                patient=wire.optional(frame, "patient", str),
                 limit=limit if limit is not None else MAX_MESSAGES_PER_REQUEST,
             )
             return [wire.message_out(m) for m in logged]

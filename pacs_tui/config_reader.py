@@ -249,6 +249,13 @@ def aet(value: Any) -> str:
     return value.strip()
 
 
+def boolean(value: Any) -> bool:
+    """``true`` or ``false`` (TOML's), nothing else (not 0, 1 or "yes")."""
+    if not isinstance(value, bool):
+        raise ValueError
+    return value
+
+
 def duration(value: Any) -> float:
     if isinstance(value, bool):
         raise ValueError

@@ -5,6 +5,7 @@ into per-target state, records history, tells subscribers. It never imports Text
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import time
@@ -26,6 +27,7 @@ from pacs_tui.model import (
     TargetState,
     worst_first,
 )
+from pacs_tui.patient_key import PatientKey
 from pacs_tui.probes import SOURCES, metric_spec
 from pacs_tui.reload_plan import Reloaded, plan_reload
 from pacs_tui.scheduler import FIRST_RUN_SPREAD, Scheduler, Services
@@ -77,14 +79,18 @@ class Engine:
         store: Store | None = None,
         executor: ThreadPoolExecutor | None = None,
         first_run_spread: float = FIRST_RUN_SPREAD,
+        patient_key: PatientKey | None = None,
     ) -> None:
-        """``checks`` replaces what the sources would build (tests); ``executor`` is the
-        thread pool for a source that asks for threads (the DICOM one), else the engine makes
-        one per such source and shuts it down at :meth:`stop`."""
+        """``checks`` replaces what the sources would build (tests; ``patient_key`` is then
+        the one they were given); ``executor`` is the thread pool for a source that asks for
+        threads (the DICOM one), else the engine makes one per such source and shuts it down
+        at :meth:`stop`."""
         self.config = config
         #: Thread pools this engine made (by source), shut down at stop.
         self._executors: dict[str, ThreadPoolExecutor] = {}
         self._executor = executor
+        #: The key of the message log's patient references (the history's, once started).
+        self.patient_key = patient_key or PatientKey()
         built, pools = self._build(config, build=checks is None)
         self.checks: list[Runnable] = list(checks) if checks is not None else built
         self.store = store
@@ -130,7 +136,9 @@ class Engine:
             if limit.threads and pool is None:
                 pool = ThreadPoolExecutor(limit.size, thread_name_prefix=source.name)
                 self._executors[source.name] = pool
-            context = BuildContext(config.site.name, pool if limit.threads else None)
+            context = BuildContext(
+                config.site.name, pool if limit.threads else None, self.patient_key
+            )
             built.extend(source.build(section, context))
         return built, pools
 
@@ -191,6 +199,11 @@ class Engine:
                 return
             store.upsert_targets(self.targets)
             from pacs_tui.store import StoreError  # store (aiosqlite) is imported lazily
+
+            try:
+                await asyncio.to_thread(self.patient_key.load, store.path)
+            except OSError as exc:  # references then match within this run only
+                log.error("the patient key: %s; patient references will change at restart", exc)
 
             try:
                 self.remember(await store.last_statuses())
@@ -289,12 +302,17 @@ class Engine:
         control_id: str | None = None,
         ack: str | None = None,
         type_prefix: str | None = None,
+        patient: str | None = None,
         limit: int = 500,
     ) -> list[LoggedMessage]:
         """The newest ``limit`` rows of the message log that match, newest first (``ack``
-        :data:`~pacs_tui.model.NO_ACK`: the unanswered ones)."""
+        :data:`~pacs_tui.model.NO_ACK`: the unanswered ones; ``patient`` a patient's ID, found
+        by its reference, or a reference itself)."""
         if self.store is None:
             return []
+        refs: tuple[str, ...] = ()
+        if patient:
+            refs = (patient, self.patient_key.reference(patient))
         return await self.store.messages(
             link,
             since=since,
@@ -302,6 +320,7 @@ class Engine:
             control_id=control_id,
             ack=ack,
             type_prefix=type_prefix,
+            patient=refs,
             limit=limit,
         )
 

@@ -143,6 +143,9 @@ class LoggedMessage:
     version: str = ""
     sender_facility: str = ""
     receiver_facility: str = ""
+    #: The patient it is about: "#" and a keyed hash of PID-3's ID (the same patient, the same
+    #: hash, in one history), the ID itself only where the listener's ``store_phi`` is on.
+    patient: str = ""
 
 
 #: The ``ack`` of a message-log query that asks for the messages no answer came to.

@@ -187,6 +187,7 @@ def message_out(m: LoggedMessage) -> dict[str, Any]:
         "receiving_app": m.receiver,
         "receiving_facility": m.receiver_facility,
         "errors": m.detail,
+        "patient": m.patient or None,
     }
 
 
@@ -210,9 +211,10 @@ def messages_table(messages: Sequence[LoggedMessage]) -> str:
             f"{m.size:,}",
             visible(" ".join(x for x in (m.sender, m.sender_facility) if x), VALUE_LIMIT),
             visible(" ".join(x for x in (m.receiver, m.receiver_facility) if x), VALUE_LIMIT),
+            visible(m.patient, VALUE_LIMIT),
             visible(m.detail, TEXT_LIMIT),
         ]
         for m in messages
     ]
     head = ["TIME", "TARGET", "DIR", "TYPE", "CONTROL ID", "ACK", "LATENCY", "BYTES", "FROM"]
-    return f"Messages ({len(messages)})\n" + _table([*head, "TO", "ERRORS"], rows)
+    return f"Messages ({len(messages)})\n" + _table([*head, "TO", "PATIENT", "ERRORS"], rows)

@@ -26,6 +26,7 @@ from pacs_tui.model import (
     Target,
     TargetState,
 )
+from pacs_tui.patient_key import PatientKey
 
 MetricKind = Literal["gauge", "counter"]
 
@@ -226,6 +227,8 @@ class BuildContext:
 
     site: str
     executor: ThreadPoolExecutor | None = None
+    #: The history's key for patient references (HL7), when the source records messages.
+    patient_key: PatientKey | None = None
 
 
 @dataclass(frozen=True)

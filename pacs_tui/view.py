@@ -122,10 +122,12 @@ class EngineView(Protocol):
         control_id: str | None = None,
         ack: str | None = None,
         type_prefix: str | None = None,
+        patient: str | None = None,
         limit: int = 500,
     ) -> list[LoggedMessage]:
         """The newest ``limit`` rows of the message log that match, newest first (``ack``
-        :data:`~pacs_tui.model.NO_ACK`: the unanswered ones)."""
+        :data:`~pacs_tui.model.NO_ACK`: the unanswered ones; ``patient`` a patient's ID or
+        reference)."""
         ...
 
     async def message_tree(self, link: str, ts: float, control_id: str) -> MessageTree | None:
@@ -205,6 +207,7 @@ class LocalView:
         control_id: str | None = None,
         ack: str | None = None,
         type_prefix: str | None = None,
+        patient: str | None = None,
         limit: int = 500,
     ) -> list[LoggedMessage]:
         return await self._engine.messages(
@@ -214,6 +217,7 @@ class LocalView:
             control_id=control_id,
             ack=ack,
             type_prefix=type_prefix,
+            patient=patient,
             limit=limit,
         )
 

@@ -207,6 +207,7 @@ _MESSAGE_TEXT = (
     "version",
     "sender_facility",
     "receiver_facility",
+    "patient",
 )
 
 

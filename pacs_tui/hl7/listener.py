@@ -21,6 +21,7 @@ from pacs_tui.hl7.header import Header, HeaderError, read_header
 from pacs_tui.hl7.server import MllpServer, message_row
 from pacs_tui.hl7.validate import check_message
 from pacs_tui.model import Status, Target
+from pacs_tui.patient_key import PatientKey
 from pacs_tui.source import Emit
 from pacs_tui.visible import visible
 
@@ -42,6 +43,7 @@ class ListenerConfig:
     max_connections: int = 64
     site: str = ""
     description: str = ""
+    store_phi: bool = False
 
 
 class Listener(MllpServer):
@@ -50,8 +52,10 @@ class Listener(MllpServer):
     what = "HL7 listener"
     counted = COUNTS
 
-    def __init__(self, entry: ListenerConfig, target: Target) -> None:
-        super().__init__(entry.id, entry.host, entry.port, entry.max_connections, target)
+    def __init__(
+        self, entry: ListenerConfig, target: Target, key: PatientKey | None = None
+    ) -> None:
+        super().__init__(entry.id, entry.host, entry.port, entry.max_connections, target, key)
         self.entry = entry
 
     @property
@@ -91,7 +95,8 @@ class Listener(MllpServer):
             header, problem = _FALLBACK, Problem(100, f"no header to answer: {exc}")
         codes = answers(header, problem)
         ack = codes[0] if codes else None
-        row = message_row(self.id, received, header, len(data), problem, ack)
+        patient = self.patient_reference(data, header, self.entry.store_phi)
+        row = message_row(self.id, received, header, len(data), problem, ack, patient)
         self.note_message(received, header.control_id, data, header.charset)
         try:
             await emit.messages([row])

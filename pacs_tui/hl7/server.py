@@ -18,9 +18,11 @@ from typing import Any
 
 from pacs_tui.hl7.ack import Problem
 from pacs_tui.hl7.header import Header
+from pacs_tui.hl7.patient import patient_id
 from pacs_tui.hl7.recent import RecentMessages
 from pacs_tui.hl7.segments import segment_tree
 from pacs_tui.model import LoggedMessage, MessageTree, Result, Status, Target
+from pacs_tui.patient_key import PatientKey
 from pacs_tui.source import Emit
 
 log = logging.getLogger(__name__)
@@ -39,7 +41,15 @@ class MllpServer(ABC):
     #: The counts reported as ``hl7_<name>_total`` metrics (ACK codes as ``hl7_ack_aa_total``).
     counted: tuple[str, ...] = ()
 
-    def __init__(self, entry_id: str, host: str, port: int, max_connections: int, target: Target):
+    def __init__(
+        self,
+        entry_id: str,
+        host: str,
+        port: int,
+        max_connections: int,
+        target: Target,
+        key: PatientKey | None = None,
+    ):
         self.id = entry_id
         self.targets: Sequence[Target] = (target,)
         self.counts: Counter[str] = Counter()
@@ -48,6 +58,7 @@ class MllpServer(ABC):
         self._bind = (host, port)
         self._max_connections = max_connections
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._key = key or PatientKey()
         #: The newest messages' bytes, in memory only, for the detail view (masked there).
         self.recent = RecentMessages()
         #: When the last message came (wall clock), None before the first.
@@ -60,6 +71,10 @@ class MllpServer(ABC):
         large); None when it is no longer kept."""
         found = self.recent.find(ts, control_id)
         return None if found is None else await asyncio.to_thread(segment_tree, *found)
+
+    def patient_reference(self, data: bytes, header: Header, store_phi: bool) -> str:
+        """The message log's reference to the message's patient (see :mod:`.patient`)."""
+        return self._key.reference(patient_id(data, header), store_phi)
 
     def note_message(self, ts: float, control_id: str, data: bytes, charset: str = "") -> None:
         """A message came: kept for the detail view, and the time of the last one."""
@@ -177,7 +192,13 @@ def peer_name(writer: asyncio.StreamWriter) -> str:
 
 
 def message_row(
-    link: str, ts: float, header: Header, size: int, problem: Problem | None, ack: str | None = None
+    link: str,
+    ts: float,
+    header: Header,
+    size: int,
+    problem: Problem | None,
+    ack: str | None = None,
+    patient: str = "",
 ) -> LoggedMessage:
     """The message-log row of a message: its header's metadata and what was wrong, nothing of
     its body."""
@@ -195,4 +216,5 @@ def message_row(
         version=header.version,
         sender_facility=header.sending_facility,
         receiver_facility=header.receiving_facility,
+        patient=patient,
     )

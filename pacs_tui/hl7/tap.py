@@ -24,6 +24,7 @@ from pacs_tui.hl7.link import connect_words
 from pacs_tui.hl7.server import ACK_CODES, MllpServer, message_row
 from pacs_tui.hl7.validate import check_message
 from pacs_tui.model import LoggedMessage, Status, Target
+from pacs_tui.patient_key import PatientKey
 from pacs_tui.source import Emit
 from pacs_tui.visible import visible
 
@@ -49,6 +50,7 @@ class TapConfig:
     max_connections: int = 64
     site: str = ""
     description: str = ""
+    store_phi: bool = False
 
 
 @dataclass
@@ -78,8 +80,8 @@ class Tap(MllpServer):
     what = "HL7 tap"
     counted = COUNTS
 
-    def __init__(self, entry: TapConfig, target: Target) -> None:
-        super().__init__(entry.id, entry.host, entry.port, entry.max_connections, target)
+    def __init__(self, entry: TapConfig, target: Target, key: PatientKey | None = None) -> None:
+        super().__init__(entry.id, entry.host, entry.port, entry.max_connections, target, key)
         self.entry = entry
         self.upstream = f"{entry.upstream_host}:{entry.upstream_port}"
         self.upstream_error: str | None = None
@@ -160,7 +162,7 @@ class Tap(MllpServer):
                 continue
             await conn.space.acquire()
             self.counts["received"] += 1
-            pending = _Pending(time.monotonic(), _row(self.id, item.data))
+            pending = _Pending(time.monotonic(), self._row(item.data))
             self.note_message(pending.row.ts, pending.row.control_id, item.data)
             conn.pending.append(pending)
             conn.emptied.clear()
@@ -220,6 +222,20 @@ class Tap(MllpServer):
             conn.space.release()
         log.warning("HL7 tap %s: %s", self.id, reason)
 
+    def _row(self, data: bytes) -> LoggedMessage:
+        try:
+            header: Header | None = read_header(data)
+        except HeaderError:
+            header = None
+        if header is None:
+            return LoggedMessage(
+                time.time(), self.id, "in", "", "", size=len(data), detail="no header"
+            )
+        # Judged as a listener would, for the log only: the tap passes everything on.
+        problem = check_message(header, data)
+        patient = self.patient_reference(data, header, self.entry.store_phi)
+        return message_row(self.id, time.time(), header, len(data), problem, None, patient)
+
     def _answered(self, emit: Emit, pending: _Pending, code: str) -> None:
         if pending.timer is not None:
             pending.timer.cancel()
@@ -248,17 +264,6 @@ class Tap(MllpServer):
             self.counts["no_ack"] += 1
         detail = "; ".join(x for x in (pending.row.detail, f"no ACK: {reason}") if x)
         _record(emit, replace(pending.row, detail=detail))
-
-
-def _row(link: str, data: bytes) -> LoggedMessage:
-    try:
-        header: Header | None = read_header(data)
-    except HeaderError:
-        header = None
-    if header is None:
-        return LoggedMessage(time.time(), link, "in", "", "", size=len(data), detail="no header")
-    # Judged as a listener would, for the log only: the tap passes everything on.
-    return message_row(link, time.time(), header, len(data), check_message(header, data))
 
 
 def _record(emit: Emit, row: LoggedMessage) -> None:

@@ -4,7 +4,8 @@ HL7's rules and log each message's header (never its patient fields).
 ``mode = "listen"`` answers a copy feed itself (:mod:`pacs_tui.hl7.listener`); ``mode = "tap"``
 sits between a sender and its receiver and relays the receiver's answers
 (:mod:`pacs_tui.hl7.tap`). ``[[hl7.link]]`` checks that a receiver answers
-(:mod:`pacs_tui.hl7.link`). The tracker screen comes next.
+(:mod:`pacs_tui.hl7.link`). The UI shows them on the HL7 tracker
+(``screens/hl7_tracker.py``).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from pacs_tui.hl7.link import LinkCheck, LinkConfig
 from pacs_tui.hl7.listener import Listener, ListenerConfig
 from pacs_tui.hl7.tap import Tap, TapConfig
 from pacs_tui.model import Target, TargetKind, TargetState
+from pacs_tui.patient_key import PatientKey
 from pacs_tui.source import BuildContext, Column, MetricSpec, Runnable, Source, WorkerLimit
 
 MAX_FRAME_LIMIT = 64 * 1024 * 1024
@@ -151,6 +153,7 @@ def _listener(reader: Reader, t: Mapping[str, Any], path: str, site: str) -> Ent
         "max_frame",
         "frame_timeout",
         "max_connections",
+        "store_phi",
         "site",
         "description",
     }
@@ -197,6 +200,14 @@ def _listener(reader: Reader, t: Mapping[str, Any], path: str, site: str) -> Ent
     connections = get(
         t, "max_connections", path, cv.int_range(1, 1024), "a whole number from 1 to 1024", 64
     )
+    store_phi = get(
+        t,
+        "store_phi",
+        path,
+        cv.boolean,
+        "true (keep PID-3's ID in the message log) or false (a keyed hash of it)",
+        False,
+    )
     entry_site = get(t, "site", path, cv.nonempty_str, "a non-empty string", site)
     description = get(t, "description", path, cv.string, "a string", "")
     if len(reader.problems) > before:
@@ -216,9 +227,18 @@ def _listener(reader: Reader, t: Mapping[str, Any], path: str, site: str) -> Ent
             max_connections=connections,
             site=entry_site,
             description=description,
+            store_phi=store_phi,
         )
     return ListenerConfig(
-        entry_id, host, port, max_frame, frame_timeout, connections, entry_site, description
+        entry_id,
+        host,
+        port,
+        max_frame,
+        frame_timeout,
+        connections,
+        entry_site,
+        description,
+        store_phi=store_phi,
     )
 
 
@@ -266,8 +286,11 @@ def targets(config: Hl7Config) -> list[Target]:
 
 
 def build(config: Hl7Config, ctx: BuildContext) -> list[Runnable]:
+    key = ctx.patient_key or PatientKey()
     runs: list[Runnable] = [
-        Tap(e, listener_target(e)) if isinstance(e, TapConfig) else Listener(e, listener_target(e))
+        Tap(e, listener_target(e), key)
+        if isinstance(e, TapConfig)
+        else Listener(e, listener_target(e), key)
         for e in config.listeners
     ]
     return runs + [LinkCheck(e, link_target(e)) for e in config.links]
@@ -297,6 +320,7 @@ def example() -> list[tuple[str, Any]]:
     entry.add(tomlkit.comment("max_frame = 16777216"))
     entry.add(tomlkit.comment('frame_timeout = "30s"'))
     entry.add(tomlkit.comment("max_connections = 64"))
+    entry.add(tomlkit.comment("store_phi = false  # true: PID-3's ID in the log, not its hash"))
     table = tomlkit.table()
     table.add("listener", AoT([entry]))
     return [("hl7", table)]

@@ -81,6 +81,7 @@ class MessageDetailScreen(PacsScreen):
             ("Version", visible(m.version, VALUE_LIMIT) or NONE_TEXT),
             ("Size", size(m.size)),
             ("Latency", ms(m.latency) if m.latency is not None else NONE_TEXT),
+            ("Patient", visible(m.patient, VALUE_LIMIT) or NONE_TEXT),
         ]
         text = Text()
         for label, value in facts:

@@ -52,6 +52,7 @@ ACK_STATUS = {
     "CR": Status.CRIT,
 }
 _TYPE = re.compile(r"[A-Z][A-Z0-9]{2}(\^.*)?")
+_REFERENCE = re.compile(r"#[0-9a-f]{16}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,32 +63,37 @@ class MessageFilter:
     type_prefix: str = ""
     ack: str = ""
     control_id: str = ""
+    patient: str = ""
 
     def describe(self) -> str:
         parts = [
             f"type {self.type_prefix}" if self.type_prefix else "",
             ("no ACK" if self.ack == NO_ACK else f"ACK {self.ack}") if self.ack else "",
             f"control ID {self.control_id}" if self.control_id else "",
+            "one patient" if self.patient else "",  # never the ID typed: someone may look on
         ]
         return ", ".join(visible(p, VALUE_LIMIT) for p in parts if p)
 
 
 def parse_filter(text: str) -> MessageFilter:
-    """Words of the ``/`` field: ``type:ADT^A01``, ``ack:AE``, ``id:MSG0001`` say what they are;
-    a bare ACK code (AA, AE, …, or ``none``) is an ACK, a word like ``ADT`` or ``ORU^R01`` a
-    type, anything else a control ID. The last word of each kind wins."""
-    type_prefix = ack = control_id = ""
+    """Words of the ``/`` field: ``type:ADT^A01``, ``ack:AE``, ``id:MSG0001``, ``patient:ID``
+    (PID-3's ID, or a ``#`` reference) say what they are; a bare ACK code (AA, AE, …, or
+    ``none``) is an ACK, a word like ``ADT`` or ``ORU^R01`` a type, a ``#`` reference a patient,
+    anything else a control ID. The last word of each kind wins."""
+    type_prefix = ack = control_id = patient = ""
     for word in text.split():
         key, sep, value = word.partition(":")
-        kind = key.lower() if sep and key.lower() in ("type", "ack", "id") else ""
+        kind = key.lower() if sep and key.lower() in ("type", "ack", "id", "patient") else ""
         value = value if kind else word
         if kind == "ack" or (not kind and value.upper() in (*ACK_CODES, "NONE", "NOACK")):
             ack = NO_ACK if value.lower() in (NO_ACK, "noack") else value.upper()
         elif kind == "type" or (not kind and _TYPE.fullmatch(value)):
             type_prefix = value.upper() if not kind else value
+        elif kind == "patient" or (not kind and _REFERENCE.fullmatch(value)):
+            patient = value
         else:
             control_id = value
-    return MessageFilter(type_prefix, ack, control_id)
+    return MessageFilter(type_prefix, ack, control_id, patient)
 
 
 def ack_cell(message: LoggedMessage, style: Callable[[Status], Style] | None = None) -> Text:
@@ -114,6 +120,7 @@ COLUMNS = (
     ("ack", "ACK"),
     ("latency", "Latency"),
     ("size", "Size"),
+    ("patient", "Patient"),
     ("note", "Note"),
 )
 
@@ -218,6 +225,7 @@ class MessageLog(Vertical):
                 control_id=match.control_id or None,
                 ack=match.ack or None,
                 type_prefix=match.type_prefix or None,
+                patient=match.patient or None,
                 limit=PAGE,
             )
         except Exception as exc:
@@ -261,6 +269,7 @@ class MessageLog(Vertical):
             ack_cell(m, self.table.status_style),
             Text(ms(m.latency) if m.latency is not None else NONE_TEXT, justify="right"),
             Text(size(m.size), justify="right"),
+            Text(visible(m.patient, VALUE_LIMIT)),
             Text(visible(m.detail, TEXT_LIMIT), style="dim"),
         ]
 

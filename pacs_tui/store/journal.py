@@ -36,7 +36,8 @@ log = logging.getLogger("pacs_tui.store")
 #: Bytes the journal's files may hold together (rows not yet in the table).
 JOURNAL_LIMIT = 256 * 1024 * 1024
 _ENCODE = json.JSONEncoder(ensure_ascii=True, separators=(",", ":")).encode
-_TEXT_AT = (1, 2, 3, 4, 8, 9, 10, 11, 12, 13)
+_TEXT_AT = (1, 2, 3, 4, 8, 9, 10, 11, 12, 13, 14)
+_FIELDS = 15
 
 
 def journal_files(history: Path) -> list[tuple[int, Path]]:
@@ -160,7 +161,7 @@ def _row(line: bytes) -> _MessageRow | None:
         value: Any = json.loads(line)
     except ValueError:
         return None
-    if not (isinstance(value, list) and len(value) == 14):
+    if not (isinstance(value, list) and len(value) == _FIELDS):
         return None
     ok = (
         isinstance(value[0], int)

@@ -282,12 +282,13 @@ class QueriesMixin:
         since: float | None = None,
         until: float | None = None,
         type_prefix: str | None = None,
+        patient: Sequence[str] = (),
         limit: int = 500,
     ) -> list[LoggedMessage]:
         """The newest ``limit`` rows of the message log that match, newest first (by link and
         time, by control ID, by ACK code: each has its index). ``ack`` :data:`NO_ACK` matches
         the messages no answer came to; ``type_prefix`` the types that start with it ("ADT",
-        "ADT^A01")."""
+        "ADT^A01"); ``patient`` the rows of any of these patient references."""
         where, params = _where(
             ("link = ?", link),
             ("control_id = ?", control_id),
@@ -301,12 +302,15 @@ class QueriesMixin:
         if type_prefix:  # substr, not LIKE: a type may hold % or _ (it comes from the sender)
             more.append("substr(type, 1, ?) = ?")
             params += [len(type_prefix), type_prefix]
+        if patient:
+            more.append(f"patient IN ({', '.join('?' * len(patient))})")
+            params += list(patient)
         if more:
             where = f"{where} AND " if where else " WHERE "
             where += " AND ".join(more)
         sql = (
             "SELECT ts, link, direction, type, control_id, ack, latency, size, sender, receiver, "
-            "detail, version, sender_facility, receiver_facility "
+            "detail, version, sender_facility, receiver_facility, patient "
             f"FROM messages{where} ORDER BY ts DESC, id DESC LIMIT ?"
         )
         params.append(max(int(limit), 0))

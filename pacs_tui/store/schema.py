@@ -164,10 +164,17 @@ _V3: tuple[str, ...] = (
     "ALTER TABLE messages ADD COLUMN receiver_facility TEXT NOT NULL DEFAULT ''",
 )
 
+# Version 4: the patient a message is about, as a keyed hash of PID-3's ID ("#" and 16 hex
+# digits) unless the listener's store_phi is on (then the ID itself); "" when none.
+_V4: tuple[str, ...] = (
+    "ALTER TABLE messages ADD COLUMN patient TEXT NOT NULL DEFAULT ''",
+    "CREATE INDEX messages_patient_ts ON messages(patient, ts)",
+)
+
 # MIGRATIONS[n - 1] takes the schema from user_version n - 1 to n. Only ever append. A step
 # that moves data is completed in Python by migrate.STEPS[n] after its statements.
 # JSON columns are declared TEXT: a declared type "JSON" would get NUMERIC affinity.
-MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2, _V3)
+MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2, _V3, _V4)
 SCHEMA_VERSION = len(MIGRATIONS)
 _TABLES_V1 = frozenset({"targets", "samples", "samples_1m", "samples_1h", "events"})
 _TABLES = frozenset({"targets", "series", "raw", "rollup_5m", "rollup_1h", "events", "messages"})
@@ -177,7 +184,7 @@ APPLICATION_ID = 0x50545549
 _EventRow = tuple[float, str, str, str | None, str, str]
 _TargetRow = tuple[str, str, str, float]
 # ts, link, direction, type, control_id, ack, latency, size, sender, receiver, detail, version,
-# sender_facility, receiver_facility
+# sender_facility, receiver_facility, patient
 _MessageRow = tuple[
-    int, str, str, str, str, str | None, float | None, int, str, str, str, str, str, str
+    int, str, str, str, str, str | None, float | None, int, str, str, str, str, str, str, str
 ]

@@ -36,8 +36,8 @@ _INSERT_EVENT = (
 )
 _INSERT_MESSAGE = (
     "INSERT INTO messages(ts, link, direction, type, control_id, ack, latency, size, sender, "
-    "receiver, detail, version, sender_facility, receiver_facility) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    "receiver, detail, version, sender_facility, receiver_facility, patient) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 _UPSERT_TARGET = (
     "INSERT INTO targets(id, kind, labels, seen) VALUES (?, ?, ?, ?) "
@@ -349,6 +349,7 @@ def _message_rows(messages: Iterable[LoggedMessage]) -> list[_MessageRow]:
             m.version,
             m.sender_facility,
             m.receiver_facility,
+            m.patient,
         )
         for m in messages
     ]

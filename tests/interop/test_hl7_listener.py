@@ -154,7 +154,12 @@ def test_each_message_is_answered_by_the_rules_once_recorded(
         "receiving_app": "RIS",
         "receiving_facility": "RADIOLOGY",
         "errors": "",
+        "patient": messages[0]["patient"],
     }
+    # The patient as a keyed hash: the same on each of that patient's messages, never the ID.
+    assert re.fullmatch(r"#[0-9a-f]{16}", messages[0]["patient"])
+    assert len({m["patient"] for m in messages[:10]}) == 10  # ten patients
+    assert messages[0]["patient"] != messages[1]["patient"]
     assert "version 2.9 is not taken" in messages[10]["errors"]
     assert "MSH-10, the control ID, is empty" in messages[11]["errors"]
     # Nothing of the patients reached the history (its file and its write-ahead log).

@@ -187,6 +187,7 @@ def _hl7_messages() -> list[LoggedMessage]:
             "2.5",
             "MAIN",
             "RAD",
+            f"#{0x5E1B0C2D9A7F3E00 + int(cid[3:]) % 7:016x}",  # seven patients, as keyed hashes
         )
         for before, link, kind, cid, ack, latency, detail in HL7_LOG
     ]

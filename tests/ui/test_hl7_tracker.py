@@ -80,6 +80,7 @@ async def test_the_tracker_lists_each_link_with_its_counters_and_the_newest_mess
         ("ORU", {f"HIS{i:07d}" for i in range(30) if i % 4 == 2}, "filter: type ORU"),
         ("id:HIS0000013", {"HIS0000013"}, "filter: control ID HIS0000013"),
         ("ar ORU^R01", {"HIS0000026"}, "filter: type ORU^R01, ACK AR"),
+        ("#5e1b0c2d9a7f3e03", {f"HIS{i:07d}" for i in (3, 10, 17, 24)}, "filter: one patient"),
     ],
 )
 async def test_slash_filters_the_messages(typed: str, expected: set[str], said: str) -> None:
@@ -163,3 +164,5 @@ def test_the_filter_words_say_what_they_are() -> None:
     assert parse_filter("adt").control_id == "adt"  # lower case: not a type, an ID
     assert parse_filter("type:ORU ack:AR id:X-1") == parse_filter("ORU AR X-1")
     assert parse_filter("id:AE").control_id == "AE"  # said explicitly: an ID, not a code
+    assert parse_filter("patient:PAT-1").patient == "PAT-1"
+    assert parse_filter("patient:PAT-1").describe() == "one patient"  # not the ID, on screen

@@ -25,6 +25,7 @@ from pacs_tui.config import Config, SiteConfig
 from pacs_tui.engine import Engine, StateUpdate
 from pacs_tui.hl7.listener import Listener, ListenerConfig
 from pacs_tui.model import NO_ACK, EventKind, LoggedMessage, Result, Status, Target
+from pacs_tui.patient_key import PatientKey
 from pacs_tui.probes.hl7_source import listener_target
 from pacs_tui.store import Store
 from pacs_tui.view import LinkUpdate
@@ -454,11 +455,11 @@ async def test_an_attached_viewer_filters_the_message_log_and_sees_a_message_mas
     folder: Path,
 ) -> None:
     entry = ListenerConfig("his-copy", "127.0.0.1", 0)
-    listener = Listener(entry, listener_target(entry))
+    key = PatientKey()
+    listener = Listener(entry, listener_target(entry), key)
     store = Store(folder / "history.sqlite")
-    engine = Engine(
-        Config(site=SiteConfig("HL7 ward")), checks=[listener], store=store, first_run_spread=0
-    )
+    site = Config(site=SiteConfig("HL7 ward"))
+    engine = Engine(site, checks=[listener], store=store, first_run_spread=0, patient_key=key)
     await engine.start()
     collector = CollectorServer(engine, folder / "sock" / "collector.sock")
     await collector.start()
@@ -481,6 +482,11 @@ async def test_an_attached_viewer_filters_the_message_log_and_sees_a_message_mas
         assert [m.control_id for m in adt] == ["M2", "M0"]
         assert await view.messages(ack=NO_ACK) == []
         assert [m.control_id for m in await view.messages(control_id="M1")] == ["M1"]
+        # The patient's ID finds its messages through the keyed hash the log keeps.
+        assert len(await view.messages(patient="77")) == 3
+        assert await view.messages(patient="78") == []
+        assert {m.patient for m in adt} == {engine.patient_key.reference("77")}
+        assert "'77'" not in repr(await view.messages())
         assert (await view.messages(until=adt[-1].ts))[-1].control_id == "M0"
         assert await view.messages(until=adt[-1].ts - 1) == []
         tree = await view.message_tree("his-copy", adt[0].ts, "M2")

@@ -480,3 +480,17 @@ def test_an_hl7_link_reads_with_its_test_message_and_defaults(tmp_path: Path) ->
         "hl7.link \"x\" (#1).send = 'rel.hl7': expected the absolute path of a file holding one "
         "HL7 message (a test message to send)",
     ]
+
+
+def test_store_phi_is_true_or_false_and_off_unless_said() -> None:
+    config = parse_config(
+        '[[hl7.listener]]\nid = "a"\nbind = 2575\n'
+        '[[hl7.listener]]\nid = "b"\nbind = 2576\nstore_phi = true\nmode = "tap"\n'
+        'upstream = "ris:2575"\n'
+    )
+    listener, tap = config.section("hl7").listeners
+    assert (listener.store_phi, tap.store_phi) == (False, True)
+    assert problems('[[hl7.listener]]\nid = "c"\nbind = 2577\nstore_phi = "yes"\n') == [
+        "hl7.listener \"c\" (#1).store_phi = 'yes': expected true (keep PID-3's ID in the "
+        "message log) or false (a keyed hash of it)"
+    ]

@@ -99,7 +99,7 @@ async def test_new_file_is_private_and_versioned(store: Store, db_path: Path) ->
     assert mode(Path(f"{db_path}-wal")) == 0o600
     assert mode(db_path.parent) == 0o700
     assert rows(db_path, "PRAGMA user_version") == [(SCHEMA_VERSION,)]
-    assert SCHEMA_VERSION == 3
+    assert SCHEMA_VERSION == 4
     assert rows(db_path, "PRAGMA journal_mode") == [("wal",)]
     tables = {r[0] for r in rows(db_path, "SELECT name FROM sqlite_master WHERE type='table'")}
     assert tables == {

@@ -165,7 +165,7 @@ async def test_the_message_log_by_link_control_id_and_ack(store: Store) -> None:
     assert len(await store.messages()) == 3
 
 
-async def test_the_message_log_keeps_version_and_facilities_and_a_v2_file_gains_them(
+async def test_the_message_log_keeps_version_facilities_and_patient_and_a_v2_file_gains_them(
     tmp_path: Path,
 ) -> None:
     path = tmp_path / "h.sqlite"
@@ -184,20 +184,27 @@ async def test_the_message_log_keeps_version_and_facilities_and_a_v2_file_gains_
         "2.5.1",
         "CENTRAL LAB",
         "RADIOLOGY",
+        "#00112233445566aa",
     )
     async with Store(path, retention_interval=None, clock=lambda: T0) as s:
         s.add_messages([full])
         await s.flush()
         assert await s.messages() == [full]
-    # The same file as schema 2 wrote it: no version or facilities.
+    # The same file as schema 2 wrote it: no version, facilities or patient.
     with sqlite3.connect(path) as conn:
-        for column in ("version", "sender_facility", "receiver_facility"):
+        conn.execute("DROP INDEX messages_patient_ts")
+        for column in ("version", "sender_facility", "receiver_facility", "patient"):
             conn.execute(f"ALTER TABLE messages DROP COLUMN {column}")
         conn.execute("PRAGMA user_version = 2")
     async with Store(path, retention_interval=None, clock=lambda: T0) as s:
         (old,) = await s.messages()
-        assert old == replace(full, version="", sender_facility="", receiver_facility="")
-    assert rows(path, "PRAGMA user_version") == [(SCHEMA_VERSION,)] == [(3,)]
+        assert old == replace(
+            full, version="", sender_facility="", receiver_facility="", patient=""
+        )
+        assert [m.control_id for m in await s.messages(patient=["#00112233445566aa"])] == []
+    assert rows(path, "PRAGMA user_version") == [(SCHEMA_VERSION,)] == [(4,)]
+    plan = rows(path, "EXPLAIN QUERY PLAN SELECT * FROM messages WHERE patient = 'x'")
+    assert "messages_patient_ts" in str(plan)
 
 
 async def test_a_target_no_longer_configured_ages_out(tmp_path: Path) -> None:
