@@ -263,6 +263,9 @@ class Source:
     hidden_details: frozenset[str] = frozenset()
     #: How a detail's value reads, when ``str(value)`` is not enough (a status code in hex).
     detail_text: Callable[[str, Any], str | None] | None = None
+    #: A few words about the area as a whole for its Overview tile, after the counts
+    #: ("6 msg/min · 12 AE"); None: the counts only.
+    tile_summary: Callable[[Sequence[TargetState]], str] | None = None
 
     def metric(self, name: str) -> MetricSpec:
         for spec in self.metrics:

@@ -9,7 +9,7 @@ newest first; their targets and reasons are shown :func:`~pacs_tui.visible.visib
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 
 from rich.text import Text
@@ -47,10 +47,11 @@ class Area:
     kinds: tuple[str, ...]
     screen: str
     screen_title: str
+    summary: Callable[[Sequence[TargetState]], str] | None = None
 
 
 AREAS: tuple[Area, ...] = tuple(
-    Area(s.name, s.title, s.kinds, s.screen, s.screen_title) for s in SOURCES
+    Area(s.name, s.title, s.kinds, s.screen, s.screen_title, s.tile_summary) for s in SOURCES
 )
 
 
@@ -148,7 +149,8 @@ class OverviewScreen(PacsScreen):
             tile.display = bool(states)
             if kinds is not None and not any(k in kinds for k in area.kinds):
                 continue
-            tile.show(states, now, hint=f" (see {area.screen_title})")
+            summary = area.summary(states) if area.summary else ""
+            tile.show(states, now, hint=f" (see {area.screen_title})", summary=summary)
         # Worst area first.
         order = sorted(tiles, key=lambda t: (-t.worst.rank, AREAS_INDEX[t.id or ""]))
         container = self.query_one("#tiles", Vertical)

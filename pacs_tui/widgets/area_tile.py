@@ -116,11 +116,16 @@ class AreaTile(Vertical):
         for _ in range(MAX_PROBLEMS + 1):
             yield TileLine(classes="tile-line")
 
-    def show(self, states: Sequence[TargetState], now: float, hint: str = "") -> None:
-        """Show ``states`` (any order): counts and the non-OK ones worst first."""
+    def show(
+        self, states: Sequence[TargetState], now: float, hint: str = "", summary: str = ""
+    ) -> None:
+        """Show ``states`` (any order): counts (and the area's ``summary`` after them) and the
+        non-OK ones worst first."""
         self.worst = Status.worst(s.status for s in states) if states else Status.UNKNOWN
         self.show_border()
         counts = count_summary(s.status for s in states)
+        if summary:
+            counts = f"{counts}   {summary}"
         if counts != self._counts:  # an update re-lays the screen out: only when it changed
             self._counts = counts
             self.query_one(".tile-counts", Label).update(counts, layout=False)  # one line

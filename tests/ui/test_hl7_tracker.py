@@ -166,3 +166,13 @@ def test_the_filter_words_say_what_they_are() -> None:
     assert parse_filter("id:AE").control_id == "AE"  # said explicitly: an ID, not a code
     assert parse_filter("patient:PAT-1").patient == "PAT-1"
     assert parse_filter("patient:PAT-1").describe() == "one patient"  # not the ID, on screen
+
+
+async def test_the_overview_tile_says_the_traffic_and_the_errors() -> None:
+    app = make_app()
+    async with app.run_test(size=(160, 48)) as pilot:
+        await wait_for(pilot, lambda: app.ctx is not None)
+        # Two listeners at 3 a minute each; the tap's 12 AE, 3 AR and 1 unanswered.
+        await wait_for(pilot, lambda: "6 msg/min · 12 AE · 3 AR · 1 no ACK" in screen_text(app))
+        tile = next(line for line in screen_text(app).splitlines() if "msg/min" in line)
+        assert "▲ 1 WARN" in tile and "✔ 2 OK" in tile  # the counts stay first
