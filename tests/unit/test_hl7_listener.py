@@ -8,6 +8,8 @@ import asyncio
 import re
 from collections.abc import AsyncIterator, Sequence
 
+import hl7
+import hl7.mllp
 import pytest
 
 from pacs_tui.hl7 import server
@@ -179,3 +181,30 @@ async def test_a_history_that_cannot_record_means_no_accept(
     assert acks == [("AE", "F1")]
     recorder.fail = False
     assert await exchange(port, VT + message("F2") + END, 1) == [("AA", "F2")]
+
+
+VERSIONS = ("2.2", "2.3", "2.3.1", "2.4", "2.5", "2.5.1", "2.6", "2.7", "2.7.1", "2.8")
+
+
+async def test_python_hl7s_asyncio_client_gets_an_ack_it_parses_for_every_version(
+    listening: tuple[Listener, Recorder, int],
+) -> None:
+    """A sender nobody here wrote: python-hl7's asyncio client (open_hl7_connection) sends an
+    ORU^R01 of each version from 2.2 to 2.8 and parses each ACK with python-hl7."""
+    _, recorder, port = listening
+    reader, writer = await hl7.mllp.open_hl7_connection("127.0.0.1", port)
+    try:
+        for version in VERSIONS:
+            control = f"V{version}"
+            writer.writemessage(hl7.parse(message(control, version).decode()))
+            await writer.drain()
+            async with asyncio.timeout(5):
+                ack = await reader.readmessage()
+            assert str(ack.segment("MSA")[1]) == "AA" and str(ack.segment("MSA")[2]) == control
+            assert str(ack.segment("MSH")[12]) == version  # the message's own version
+            assert str(ack.segment("MSH")[5]) == "HIS" and str(ack.segment("MSH")[3]) == "RIS"
+    finally:
+        writer.close()
+    assert [(r.control_id, r.version, r.ack) for r in recorder.rows] == [
+        (f"V{v}", v, "AA") for v in VERSIONS
+    ]
