@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass
 
 #: Segment separators: CR in the standard; LF and CRLF from senders that write files.
-_SEGMENTS = re.compile(rb"\r\n|\r|\n")
+_SEGMENT_END = re.compile(rb"[\r\n]")
 #: A header field kept for the log and the ACK is cut at this many characters.
 FIELD_LIMIT = 180
 #: Bytes of the first segment read at most (a header is a few hundred bytes).
@@ -112,9 +112,10 @@ def read_header(message: bytes) -> Header:
     that is not MSH, FHS or BHS, no field separator, or encoding characters that are missing or
     repeat the separator.
     """
-    if not message.strip():
+    if not message or message.isspace():
         raise HeaderError("an empty message")
-    first = _SEGMENTS.split(message[:HEADER_LIMIT], maxsplit=1)[0]
+    end = _SEGMENT_END.search(message, 0, HEADER_LIMIT)
+    first = message[: end.start() if end is not None else HEADER_LIMIT]
     # Latin-1 never fails: the header is ASCII in practice and only its structure matters here.
     text = first.decode("latin-1")
     segment = text[:3]

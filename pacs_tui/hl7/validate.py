@@ -47,7 +47,11 @@ REQUIRED: dict[str, tuple[str, ...]] = {
     "ORR^O02": ("MSA",),
     "ACK": ("MSA",),
 }
-_SEGMENT_ENDS = re.compile(rb"\r\n|\r|\n")
+#: A segment of each required name, at the start of a line (CR, LF or CRLF before it): a search
+#: of the bytes, not a split of the whole message into segments.
+_SEGMENT_START = {
+    name: re.compile(rb"[\r\n]" + name.encode()) for names in REQUIRED.values() for name in names
+}
 
 
 def check_message(header: Header, message: bytes) -> Problem | None:
@@ -60,8 +64,7 @@ def check_message(header: Header, message: bytes) -> Problem | None:
     kind = code if code == "ACK" else f"{code}^{header.trigger}"
     wanted = REQUIRED.get(kind)
     if wanted:
-        present = {s[:3] for s in _SEGMENT_ENDS.split(message)[1:]}
         for name in wanted:
-            if name.encode() not in present:
+            if _SEGMENT_START[name].search(message) is None:
                 return Problem(100, f"{kind} without its required {name} segment", name)
     return None
