@@ -112,6 +112,7 @@ def party(app: str, facility: str) -> str:
 
 COLUMNS = (
     ("time", "Time"),
+    ("direction", "Dir"),
     ("link", "Link"),
     ("type", "Type"),
     ("control_id", "Control ID"),
@@ -261,6 +262,7 @@ class MessageLog(Vertical):
     def _cells(self, m: LoggedMessage, now: float) -> list[Text]:
         return [
             Text(when(m.ts, now, self.tz)),
+            Text(visible(m.direction, 8)),
             Text(visible(m.link, VALUE_LIMIT)),
             Text(visible(m.type, VALUE_LIMIT) or "—"),
             Text(visible(m.control_id, VALUE_LIMIT)),
