@@ -1,5 +1,5 @@
 """The history's key for patient references: a message log row says which patient it is about
-as ``#`` and the first 16 hex digits of HMAC-SHA256(key, the patient's ID) — the same patient,
+as ``#`` and 16 hex digits of keyed BLAKE2b(key, the patient's ID) — the same patient,
 the same reference, in one history — never the ID (unless a source's ``store_phi`` says so).
 
 The key is a secret of the history's (``<history>.patient-key``, 0600, made once, refused if
@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import hmac
 import os
 import secrets
 import stat
@@ -55,8 +54,12 @@ class PatientKey:
             return ""
         if store_phi:
             return patient_id
-        digest = hmac.new(self.key, patient_id.encode("utf-8", "replace"), hashlib.sha256)
-        return "#" + digest.hexdigest()[:16]
+        # BLAKE2b in its keyed mode is a MAC, in C: hmac.new over SHA-256 cost 3 µs a message
+        # in Python, a tenth of the listener's own time.
+        digest = hashlib.blake2b(
+            patient_id.encode("utf-8", "replace"), digest_size=8, key=self.key
+        )
+        return "#" + digest.hexdigest()
 
 
 def _make(path: Path) -> int:
