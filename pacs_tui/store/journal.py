@@ -54,34 +54,39 @@ def journal_files(history: Path) -> list[tuple[int, Path]]:
 
 class MessageJournal:
     """Appends rows to the current generation; :meth:`rotate` and :meth:`discard` around a
-    flush. Used from the event loop's thread only."""
+    flush. Used from the event loop's thread only.
+
+    It removes only generations it made itself (from ``generation`` on), and only those whose
+    rows a flush committed: a file left by an earlier run that could not be read stays for the
+    next start, and a generation with rows not yet committed is never removed, even at close.
+    """
 
     def __init__(self, history: Path, generation: int) -> None:
         self.history = history
-        self.generation = generation
-        self._fd: int | None = None
+        self.first = self.generation = generation
         self._size = 0  # of the current file
-        self._older = 0  # bytes in earlier generations not yet removed
-        self._open()
+        self._uncommitted: dict[int, int] = {}  # generation → bytes of rows not yet committed
+        self._fd: int | None = self._open(generation)
 
     def _path(self, generation: int) -> Path:
         return self.history.with_name(f"{self.history.name}.messages-{generation:06d}")
 
-    def _open(self) -> None:
-        path = self._path(self.generation)
+    def _open(self, generation: int) -> int:
+        path = self._path(generation)
         flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
         try:
-            self._fd = open_regular(path, flags, 0o600)
+            return open_regular(path, flags, 0o600)
         except (OSError, RefusedPath) as exc:
             raise StoreError(f"cannot create the message journal {path}: {exc}") from None
-        self._size = 0
 
     def append(self, rows: list[_MessageRow]) -> None:
-        """Write ``rows`` to the journal (the kernel has them when this returns)."""
+        """Write ``rows`` to the journal (the kernel has them when this returns), all or none:
+        a write that fails partway is cut back, so no row of it is replayed and the next
+        append does not land on a cut line."""
         if self._fd is None:
             raise StoreError("the message journal is closed")
         data = b"".join(_ENCODE(row).encode() + b"\n" for row in rows)
-        if self._older + self._size + len(data) > JOURNAL_LIMIT:
+        if sum(self._uncommitted.values()) + len(data) > JOURNAL_LIMIT:
             raise StoreError(
                 f"the message journal holds {JOURNAL_LIMIT // 2**20} MiB of rows the history "
                 "could not take: not accepting more until it can"
@@ -92,67 +97,89 @@ class MessageJournal:
                 written = os.write(self._fd, view)
                 view = view[written:]
         except OSError as exc:
+            try:
+                os.ftruncate(self._fd, self._size)
+            except OSError:
+                # Cannot cut it back: the next append goes to a new file, after a whole line.
+                with contextlib.suppress(OSError):
+                    os.write(self._fd, b"\n")
+                    self._size = os.fstat(self._fd).st_size
             raise StoreError(f"cannot write the message journal: {exc.strerror}") from None
-        finally:
-            self._size += len(data) - len(view)
+        self._size += len(data)
+        self._uncommitted[self.generation] = self._uncommitted.get(self.generation, 0) + len(data)
 
     def rotate(self) -> int:
         """Start a new generation if the current one has rows; the last generation whose rows
-        a flush starting now takes (all of them up to it)."""
+        a flush starting now takes (all of them up to it). If the new file cannot be made,
+        the current one goes on (its rows are then removed by a later flush)."""
         if self._fd is None or not self._size:
             return self.generation - 1
+        try:
+            fd = self._open(self.generation + 1)
+        except StoreError as exc:
+            log.warning("%s; the message journal goes on in its current file", exc)
+            return self.generation - 1
         os.close(self._fd)
-        self._fd = None
-        self._older += self._size
+        self._fd, self._size = fd, 0
         self.generation += 1
-        self._open()
         return self.generation - 1
 
     def discard(self, upto: int) -> None:
-        """Remove the generations up to ``upto``: their rows are in the table."""
+        """Remove this journal's generations up to ``upto``: their rows are in the table."""
         for generation, path in journal_files(self.history):
-            if generation <= upto and generation != self.generation:
+            if self.first <= generation <= upto and generation != self.generation:
                 with contextlib.suppress(FileNotFoundError):
                     path.unlink()
-        self._older = 0  # a flush discards every generation before the current one
+        for generation in [g for g in self._uncommitted if g <= upto]:
+            del self._uncommitted[generation]
 
-    def close(self, *, empty: bool) -> None:
-        """Close the current file; removed if ``empty`` (every row is in the table)."""
+    def close(self) -> None:
+        """Close the current file; removed if every row in it is in the table."""
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None
-        if empty:
-            self.discard(self.generation)
+        if self.generation not in self._uncommitted:
             with contextlib.suppress(FileNotFoundError):
                 self._path(self.generation).unlink()
 
 
-def read_journal(history: Path) -> tuple[list[_MessageRow], int, int]:
-    """Every row the journal's files hold (in order), the bad lines skipped, and the highest
-    generation found (0 if none). Reads at most :data:`JOURNAL_LIMIT` bytes."""
-    rows: list[_MessageRow] = []
+def read_journal(history: Path) -> tuple[list[list[_MessageRow]], int, int, list[int]]:
+    """What a crash left in the journal's files: their rows, file by file, the lines that were
+    not a row, the highest generation found (0 if none), and the generations read whole (the
+    ones that may be removed once their rows are in the table). Reads at most
+    :data:`JOURNAL_LIMIT` bytes; a file that cannot be read is left for the next start."""
+    found: list[list[_MessageRow]] = []
     bad = 0
     left = JOURNAL_LIMIT
     files = journal_files(history)
-    for _, path in files:
+    whole: list[int] = []
+    for generation, path in files:
         try:
             fd = open_regular(path, os.O_RDONLY | os.O_CLOEXEC)
         except (OSError, RefusedPath) as exc:
-            log.error("message journal %s not read: %s", path, exc)
+            log.error("message journal %s not read (left for the next start): %s", path, exc)
             continue
         with os.fdopen(fd, "rb") as file:
             data = file.read(left + 1)
         if len(data) > left:
-            log.error("message journal over %d MiB: the rest not read", JOURNAL_LIMIT // 2**20)
-            data = data[:left]
+            log.error(
+                "message journal over %d MiB: %s read in part (left for the next start)",
+                JOURNAL_LIMIT // 2**20,
+                path,
+            )
+            data = data[: data.rfind(b"\n", 0, left) + 1]
+        else:
+            whole.append(generation)
         left -= len(data)
+        rows: list[_MessageRow] = []
         for line in data.splitlines():
             row = _row(line)
             if row is None:
                 bad += 1
             else:
                 rows.append(row)
-    return rows, bad, files[-1][0] if files else 0
+        found.append(rows)
+    return found, bad, files[-1][0] if files else 0, whole
 
 
 def _row(line: bytes) -> _MessageRow | None:
@@ -161,6 +188,8 @@ def _row(line: bytes) -> _MessageRow | None:
         value: Any = json.loads(line)
     except ValueError:
         return None
+    if isinstance(value, list) and len(value) == _FIELDS - 1:
+        value.append("")  # a line of 0.4's first journal, before the patient column
     if not (isinstance(value, list) and len(value) == _FIELDS):
         return None
     ok = (

@@ -33,7 +33,7 @@ from pacs_tui.store.files import (
     _tighten,
     _uri,
 )
-from pacs_tui.store.journal import MessageJournal, read_journal
+from pacs_tui.store.journal import MessageJournal, journal_files, read_journal
 from pacs_tui.store.maintenance import MaintenanceMixin
 from pacs_tui.store.migrate import STEPS
 from pacs_tui.store.queries import QueriesMixin
@@ -50,8 +50,18 @@ from pacs_tui.store.schema import (
 )
 from pacs_tui.store.writer import _INSERT_MESSAGE, WriterMixin, _PendingSample
 
-#: Is this journal row already in the table (a crash between the commit and the removal)?
-_SAME_MESSAGE = "SELECT 1 FROM messages WHERE link = ? AND ts = ? AND control_id = ? LIMIT 1"
+#: A journal row, unless the table has it already (a crash between a commit and the journal's
+#: removal): the same link, time, control ID, size and ACK.
+_REPLAY = (
+    _INSERT_MESSAGE.split(" VALUES ")[0]
+    + " SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ? WHERE NOT EXISTS (SELECT 1 FROM"
+    " messages WHERE link = ? AND ts = ? AND control_id = ? AND size = ? AND ack IS ?)"
+)
+
+
+def _same(row: _MessageRow) -> tuple[object, ...]:
+    return (row[1], row[0], row[4], row[7], row[5])
+
 
 # Logs as "pacs_tui.store" (not __name__), the name the history's log lines have always had.
 log = logging.getLogger("pacs_tui.store")
@@ -62,7 +72,9 @@ class Store(WriterMixin, MaintenanceMixin, QueriesMixin):
 
     ``add_*`` must be called from the event loop's thread. Pending rows are kept in memory until
     written; if the database keeps failing, at most ``max_pending`` samples and events each are
-    kept (oldest dropped first, counted in ``dropped``). Rollups and retention run every
+    kept (oldest dropped first, counted in ``dropped``), and ``max_pending`` message-log rows
+    (past that :meth:`commit_messages` refuses new ones and ``add_messages`` drops them: the
+    rows queued may be acknowledged ones, which are never dropped). Rollups and retention run every
     ``retention_interval`` seconds (None: only when :meth:`maintain` is called).
     """
 
@@ -284,7 +296,7 @@ class Store(WriterMixin, MaintenanceMixin, QueriesMixin):
 
     def _release_lock(self) -> None:
         if self._journal is not None:  # opened under the lock: closed before it is let go
-            self._journal.close(empty=not self._messages)
+            self._journal.close()
             self._journal = None
         if self._lock_fd is not None:
             os.close(self._lock_fd)  # closing the descriptor releases the flock
@@ -331,28 +343,29 @@ class Store(WriterMixin, MaintenanceMixin, QueriesMixin):
 
     async def _replay_journal(self, db: aiosqlite.Connection, real: Path) -> MessageJournal:
         """Put the rows a crash left in the message journal into the table (those it does not
-        have already), then start a new journal."""
-        rows, bad, last = await asyncio.to_thread(read_journal, real)
+        have already: a crash between a commit and the removal), then start a new journal."""
+        found, bad, last, whole = await asyncio.to_thread(read_journal, real)
         if bad:
             log.warning("message journal: %d line(s) that were not a row skipped", bad)
-        if rows:
-            added = await db.execute_fetchall("SELECT count(*) FROM messages")
+        if any(found):
+            before = await db.execute_fetchall("SELECT count(*) FROM messages")
             await db.execute("BEGIN IMMEDIATE")
             try:
-                for row in rows:
-                    known = await db.execute_fetchall(_SAME_MESSAGE, (row[1], row[0], row[4]))
-                    if not known:
-                        await db.execute(_INSERT_MESSAGE, row)
+                for rows in found:  # file by file, one statement for each file's rows
+                    await db.executemany(_REPLAY, [(*row, *_same(row)) for row in rows])
                 await db.execute("COMMIT")
             except BaseException:
                 with suppress(Exception):
                     await db.execute("ROLLBACK")
                 raise
             after = await db.execute_fetchall("SELECT count(*) FROM messages")
-            count = next(iter(after))[0] - next(iter(added))[0]
-            log.warning("message journal: %d message-log row(s) recovered after a crash", count)
+            added = next(iter(after))[0] - next(iter(before))[0]
+            log.warning("message journal: %d message-log row(s) recovered after a crash", added)
         journal = MessageJournal(real, last + 1)
-        journal.discard(last)
+        for generation, path in journal_files(real):
+            if generation in whole:
+                with suppress(FileNotFoundError):
+                    path.unlink()
         return journal
 
     @staticmethod

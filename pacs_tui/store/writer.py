@@ -125,9 +125,14 @@ class WriterMixin:
         :meth:`commit_messages` makes them durable at once."""
         self._check_open()
         rows = _message_rows(messages)
+        room = self.max_pending - len(self._messages)
+        if len(rows) > room:  # the new ones go: those queued may be journaled, acknowledged
+            if not self.dropped:
+                log.warning("history store backlog full: dropping new message-log rows")
+            self.dropped += len(rows) - max(room, 0)
+            rows = rows[: max(room, 0)]
         if rows:
             self._messages.extend(rows)
-            self._trim(self._messages)
             self._wake.set()
 
     def upsert_targets(self, targets: Iterable[Target]) -> None:
@@ -166,9 +171,15 @@ class WriterMixin:
         if journal is None:  # not started: nothing can make them durable
             raise StoreError("history store is not open")
         rows = _message_rows(messages)
+        if len(self._messages) + len(rows) > self.max_pending:
+            # Journaled rows are never dropped from the queue: they are refused here instead
+            # (the listener answers AE), and the sender sends them again later.
+            raise StoreError(
+                f"the history has {len(self._messages):,} message-log rows it could not write "
+                "yet: not accepting more until it can"
+            )
         journal.append(rows)
         self._messages.extend(rows)
-        self._trim(self._messages)
         self._wake.set()
 
     async def flush(self) -> None:
@@ -212,8 +223,8 @@ class WriterMixin:
                 self._targets.setdefault(target[0], target)
             self._samples[:0] = samples
             self._events[:0] = events
-            self._messages[:0] = messages
-            for rows in (self._samples, self._events, self._messages):
+            self._messages[:0] = messages  # never trimmed: the journal holds them, acknowledged
+            for rows in (self._samples, self._events):
                 self._trim(rows)
             raise
         if covered is not None and self._journal is not None:

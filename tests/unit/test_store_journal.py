@@ -84,7 +84,7 @@ async def test_a_flush_empties_the_journal_and_a_replay_adds_no_row_twice(
         await s.commit_messages([row(2)])
         # A crash between a commit and the journal's removal: rows in both.
         kept = path.with_name(path.name + ".messages-000099")
-        kept.write_bytes(journal_line(0) + journal_line(2) + b'[1,"cut sh')
+        kept.write_bytes(journal_line(0, old=True) + journal_line(2) + b'[1,"cut sh')
         kept.chmod(0o600)
     async with Store(path, retention_interval=None) as s:
         assert [m.control_id for m in await s.messages()] == ["C2", "C1", "C0"]
@@ -116,11 +116,80 @@ async def test_a_link_in_place_of_a_journal_file_is_not_followed(tmp_path: Path)
     assert target.read_bytes() == journal_line(7)  # nor written
 
 
-def journal_line(n: int) -> bytes:
+def journal_line(n: int, *, old: bool = False) -> bytes:
+    """A journal line as commit_messages writes it (``old``: as 0.4's first journal did,
+    before the patient column)."""
+    patient = "" if old else ',""'
     return (
-        f'[{round((T0 + n) * 1000)},"his","in","ADT^A01","C{n}","AA",0.001,120,"","","","","",""]\n'
+        f'[{round((T0 + n) * 1000)},"his","in","ADT^A01","C{n}","AA",0.001,120,'
+        f'"","","","","",""{patient}]\n'
     ).encode()
 
 
 def stat_mode(path: Path) -> int:
     return path.stat().st_mode & 0o777
+
+
+async def test_acknowledged_rows_are_never_dropped_when_the_history_cannot_take_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "h.sqlite"
+    async with Store(path, retention_interval=None, flush_interval=3600, max_pending=5) as s:
+        await s.commit_messages([row(n) for n in range(5)])
+        with pytest.raises(StoreError, match="not accepting more"):
+            await s.commit_messages([row(5)])  # refused (the sender gets AE), none dropped
+
+        monkeypatch.setattr(s, "_transaction", lambda: _Failing())
+        with pytest.raises(Exception, match="disk I/O error"):
+            await s.flush()
+        monkeypatch.undo()
+        assert s.pending == 5  # back in the queue, whole
+        await s.flush()
+    assert [c for c, _ in table(path)] == [f"C{n}" for n in range(5)]
+
+
+class _Failing:
+    async def __aenter__(self) -> None:
+        raise sqlite3.OperationalError("disk I/O error")
+
+    async def __aexit__(self, *_: object) -> None:
+        return None
+
+
+async def test_a_write_that_fails_partway_leaves_no_cut_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "h.sqlite"
+    real_write = os.write
+    calls = {"n": 0}
+
+    def half_then_full(fd: int, data: bytes | memoryview) -> int:
+        calls["n"] += 1
+        if calls["n"] == 1:
+            real_write(fd, bytes(data)[:10])
+            raise OSError(28, "No space left on device")
+        return real_write(fd, data)
+
+    async with Store(path, retention_interval=None, flush_interval=3600) as s:
+        await s.commit_messages([row(0)])
+        monkeypatch.setattr(os, "write", half_then_full)
+        with pytest.raises(StoreError, match="No space left"):
+            await s.commit_messages([row(1)])
+        await s.commit_messages([row(2)])  # after the failed one, on a whole line
+        monkeypatch.undo()
+        (file,) = [f for _, f in journal_files(path)]
+        assert file.read_bytes() == journal_line(0) + journal_line(2)
+
+
+async def test_a_journal_file_that_cannot_be_read_is_left_for_the_next_start(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "h.sqlite"
+    async with Store(path, retention_interval=None):
+        pass
+    locked = path.with_name(path.name + ".messages-000003")
+    os.mkfifo(locked, 0o600)  # not a regular file: refused, not read (nor waited on)
+    async with Store(path, retention_interval=None) as s:
+        await s.commit_messages([row(1)])
+        await s.flush()
+    assert locked.exists()  # neither read nor removed
