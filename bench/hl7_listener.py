@@ -2,8 +2,9 @@
 senders at once, measured in the same run.
 
 A copy feed must not slow its sender down, so the listener (which ACKs a message only once its
-row is committed to the history) is measured against the least an MLLP peer can do, with the
-same client, in rounds that alternate the peers (the machine is small and noisy: medians).
+row is durable in the history's message journal) is measured against the least an MLLP peer
+can do, with the same client, in rounds that alternate the peers (the machine is small and
+noisy: medians).
 
 throughput: python-hl7's ``mllp_send`` (one connection, each ACK awaited before the next
 message) sends ``--messages`` ADT^A01 v2.5 (~230 bytes, a unique MSH-10 each, made-up patients)

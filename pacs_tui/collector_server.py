@@ -426,6 +426,13 @@ class Viewer:
             limit = wire.optional(frame, "limit", int)
             if limit is not None and not 0 < limit <= MAX_MESSAGES_PER_REQUEST:
                 raise wire.WireError(f"limit: from 1 to {MAX_MESSAGES_PER_REQUEST}")
+            patient = wire.optional(frame, "patient", str)
+            if patient:  # who looked for which patient's messages: by reference, never the ID
+                log.info(
+                    "operator %s read the message log of patient %s",
+                    self._operator,
+                    patient if patient.startswith("#") else engine.patient_key.reference(patient),
+                )
             logged = await engine.messages(
                 wire.optional(frame, "link", str),
                 since=wire.optional_number(frame, "since"),
@@ -433,7 +440,7 @@ class Viewer:
                 control_id=wire.optional(frame, "control_id", str),
                 ack=wire.optional(frame, "ack", str),
                 type_prefix=wire.optional(frame, "type_prefix", str),
-                patient=wire.optional(frame, "patient", str),
+                patient=patient,
                 limit=limit if limit is not None else MAX_MESSAGES_PER_REQUEST,
             )
             return [wire.message_out(m) for m in logged]

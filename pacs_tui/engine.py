@@ -456,8 +456,8 @@ class Engine:
         self._publish(EventUpdate(event))
 
     async def _record_messages(self, rows: Sequence[LoggedMessage]) -> None:
-        """A service's message-log rows, committed before this returns (a listener ACKs after
-        it); rows of concurrent connections share a commit."""
+        """A service's message-log rows, durable before this returns (in the message journal;
+        a listener ACKs after it), in the history's table at the next flush."""
         if self.store is None or not rows:
             return
         await self.store.commit_messages(rows)

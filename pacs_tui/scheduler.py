@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 
 ResultCallback = Callable[[Target, Result], None]
 EventCallback = Callable[[Event], None]
-#: Records message-log rows and returns once they are committed.
+#: Records message-log rows and returns once they are durable (the history's journal).
 MessagesCallback = Callable[[Sequence[LoggedMessage]], Awaitable[None]]
 Periodic = Check | BatchCheck
 

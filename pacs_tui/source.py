@@ -139,8 +139,9 @@ class Emit(Protocol):
     def event(self, event: Event) -> None: ...
 
     async def messages(self, rows: Sequence[LoggedMessage]) -> None:
-        """Record message-log rows; returns once they are committed to the history (at once
-        when there is none), so a listener can acknowledge only what is recorded. Raises
+        """Record message-log rows; returns once they are durable in the history (its message
+        journal; at once when there is none), so a listener can acknowledge only what is
+        recorded. Raises
         :class:`~pacs_tui.store.StoreError` when they could not be."""
         ...
 

@@ -1,5 +1,6 @@
 """The HL7 listener: an MLLP server that takes a copy feed and acknowledges each message by
-HL7's rules once its log row is committed to the history.
+HL7's rules once its log row is durable (in the history's message journal, see
+:mod:`pacs_tui.store.journal`).
 
 One task per connection, messages of a connection answered in order. A message with no header
 to answer is still answered (AE, with standard separators) where the framing allows; framing

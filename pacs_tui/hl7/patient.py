@@ -29,4 +29,8 @@ def patient_id(message: bytes, header: Header) -> str:
         return ""
     encoding = header.encoding.encode("latin-1")
     first = fields[2].split(encoding[1:2] or b"~", 1)[0].split(encoding[:1] or b"^", 1)[0]
-    return first.decode("latin-1").strip()[:ID_LIMIT]
+    try:  # as the admin types it: UTF-8 when it is, else ISO-8859-1 (which never fails)
+        text = first.decode("utf-8")
+    except UnicodeDecodeError:
+        text = first.decode("latin-1")
+    return text.strip()[:ID_LIMIT]

@@ -30,15 +30,17 @@ MAX_COMPONENTS = 20
 VALUE_LIMIT = 200
 
 _ALL = frozenset(range(1, MAX_FIELDS + 1))
-#: Fields shown as they came, by segment. Everything else is masked.
+_HEADER = frozenset({1, 2, 3, 4, 5, 6, 7, 9, 11})  # a batch's: applications, facilities, time, ID
+#: Fields shown as they came, by segment (coded fields: free text, such as MSA-3, ERR-7/8 or a
+#: location's description, can name a patient). Everything else is masked.
 SHOWN: dict[str, frozenset[int]] = {
     "MSH": _ALL,  # routing: applications, facilities, type, control ID, version
-    "FHS": _ALL,
-    "BHS": _ALL,
-    "FTS": _ALL,
-    "BTS": _ALL,
-    "MSA": _ALL,
-    "ERR": _ALL,
+    "FHS": _HEADER,
+    "BHS": _HEADER,
+    "FTS": frozenset({1}),  # the count
+    "BTS": frozenset({1}),
+    "MSA": frozenset({1, 2}),  # the code and the control ID answered
+    "ERR": frozenset({2, 3, 4}),  # where, the error code, the severity
     "EVN": frozenset({1, 2, 3, 4, 6}),  # event type and times (EVN-5 is an operator)
     "PID": frozenset({1}),  # the set ID only
     "PD1": frozenset(),
@@ -47,7 +49,7 @@ SHOWN: dict[str, frozenset[int]] = {
     "IN1": frozenset({1}),
     "IN2": frozenset(),
     "MRG": frozenset(),
-    "PV1": frozenset({1, 2, 3, 4, 10, 14, 18, 36, 39, 41}),  # class, location, types, status
+    "PV1": frozenset({1, 2, 4, 10, 14, 18, 36, 39, 41}),  # class, types, service, status
     "PV2": frozenset(),
     "ORC": frozenset({1, 5, 6}),  # order control, status, response flag
     "OBR": frozenset({1, 4, 24, 25}),  # service ID, diagnostic section, result status
@@ -57,6 +59,12 @@ SHOWN: dict[str, frozenset[int]] = {
     "NTE": frozenset({1, 2}),
 }
 
+#: Set IDs (field 1 of these) are shown only as what they are: a small number.
+_SET_ID_IN = frozenset({"PID", "NK1", "GT1", "IN1", "PV1", "OBR", "OBX", "NTE"})
+_SET_ID = re.compile(r"\d{1,4}")
+#: A shown field outside the header must look like a code: short, not repeated. Anything else
+#: (a misbuilt segment whose fields moved, text where a code belongs) is masked.
+CODE_LIMIT = 40
 _SEGMENT_NAME = re.compile(r"[A-Z][A-Z0-9]{2}")
 
 
@@ -89,7 +97,7 @@ def _segment(segment: hl7.Segment) -> Segment:
         value = str(segment[number])
         if not value:
             continue
-        if number not in shown:
+        if number not in shown or not _looks_shown(name, number, value, segment):
             fields.append(Field(number, MASK, True, (), len(value)))
             continue
         field = segment[number]
@@ -100,6 +108,17 @@ def _segment(segment: hl7.Segment) -> Segment:
                 components = tuple(_cut(str(c)) for c in first[:MAX_COMPONENTS])
         fields.append(Field(number, _cut(value), False, components, len(value)))
     return Segment(name, tuple(fields))
+
+
+def _looks_shown(name: str, number: int, value: str, segment: hl7.Segment) -> bool:
+    """Whether an allowed field holds what belongs there: a set ID a small number, a code
+    short and not repeated (the header's fields are taken as they come)."""
+    if name == "MSH":
+        return True
+    if number == 1 and name in _SET_ID_IN:
+        return _SET_ID.fullmatch(value) is not None
+    repetition = getattr(segment, "separators", "\r|~^&")[2:3] or "~"
+    return len(value) <= CODE_LIMIT and repetition not in value
 
 
 def _name(raw: str) -> str:

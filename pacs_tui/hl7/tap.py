@@ -5,8 +5,8 @@ upstream byte for byte, every answer of the upstream is relayed back byte for by
 The tap never answers on its own: with the upstream down, silent or gone, the sender gets no
 ACK (and retries, as senders do), and the tap records "no ACK". For each message it records the
 header's type and control ID, the upstream's ACK code and its round trip; rows are recorded
-without holding the relay (unlike the listener, which ACKs after its commit, the tap's ACK is
-the upstream's to give).
+without holding the relay (unlike the listener, which ACKs once its row is durable, the tap's
+ACK is the upstream's to give).
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import logging
 import time
 from collections import deque
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 from pacs_tui.hl7 import mllp
 from pacs_tui.hl7.ack import read_msa
@@ -119,17 +120,17 @@ class Tap(MllpServer):
         # answers to what it sent still come back, for up to ack_timeout.
         forward = asyncio.create_task(self._forward(conn, reader, up_writer))
         relay = asyncio.create_task(self._relay(emit, conn, up_reader, writer))
-        ways = {forward, relay}
+        ways: set[asyncio.Task[Any]] = {forward, relay}
         try:
             await asyncio.wait(ways, return_when=asyncio.FIRST_COMPLETED)
             if forward.done() and not relay.done() and conn.pending:
                 answered = asyncio.create_task(conn.emptied.wait())
+                ways.add(answered)  # cancelled below with the others, even if we are
                 await asyncio.wait(
                     {relay, answered},
                     timeout=entry.ack_timeout,
                     return_when=asyncio.FIRST_COMPLETED,
                 )
-                answered.cancel()
             for way in ways:
                 if (
                     way.done()

@@ -52,7 +52,7 @@ ACK_STATUS = {
     "CR": Status.CRIT,
 }
 _TYPE = re.compile(r"[A-Z][A-Z0-9]{2}(\^.*)?")
-_REFERENCE = re.compile(r"#[0-9a-f]{16}")
+_REFERENCE = re.compile(r"#[0-9a-fA-F]{16}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,7 +90,7 @@ def parse_filter(text: str) -> MessageFilter:
         elif kind == "type" or (not kind and _TYPE.fullmatch(value)):
             type_prefix = value.upper() if not kind else value
         elif kind == "patient" or (not kind and _REFERENCE.fullmatch(value)):
-            patient = value
+            patient = value.lower() if _REFERENCE.fullmatch(value) else value
         else:
             control_id = value
     return MessageFilter(type_prefix, ack, control_id, patient)
@@ -177,7 +177,9 @@ class MessageLog(Vertical):
         self.rows: list[LoggedMessage] = []
         #: The page shown ends here (None: the newest, followed); earlier pages' ends before it.
         self.until: float | None = None
-        self._back: list[float | None] = []
+        self._back: list[tuple[float | None, list[LoggedMessage]]] = []
+        #: Rows the page before showed at the millisecond this page starts at.
+        self._seen: list[LoggedMessage] = []
         self.following = True
         self._filling = False
 
@@ -227,7 +229,7 @@ class MessageLog(Vertical):
                 ack=match.ack or None,
                 type_prefix=match.type_prefix or None,
                 patient=match.patient or None,
-                limit=PAGE,
+                limit=PAGE + (len(self._seen) if until is not None else 0),  # a page stays whole
             )
         except Exception as exc:
             log.warning("could not read the message log: %s", exc)
@@ -237,6 +239,15 @@ class MessageLog(Vertical):
         self._filling = False
         if until != self.until or match != self.match or not self.is_attached:
             return  # asked for another page meanwhile
+        if until is not None and self._seen:
+            seen = list(self._seen)
+            kept = []
+            for row in rows:
+                if row in seen:
+                    seen.remove(row)
+                else:
+                    kept.append(row)
+            rows = kept
         if rows != self.rows:
             self._fill(rows)
         self._summarise()
@@ -285,7 +296,12 @@ class MessageLog(Vertical):
         else:
             now = self.now()
             count = f"{count} up to {when(self.rows[0].ts, now, self.tz)}"
-        state = "live" if self.following else "paused (Home follows)"
+        if self.following:
+            state = "live"
+        elif self.until is None:
+            state = "paused (Home follows)"
+        else:
+            state = "older page (] newer, back to live at the newest)"
         parts = [count, state, f"filter: {what}" if what else "", "[ older  ] newer"]
         self._say(" · ".join(p for p in parts if p))
 
@@ -304,15 +320,19 @@ class MessageLog(Vertical):
                 self.reload()
 
     def action_follow(self) -> None:
-        self.until, self._back, self.following = None, [], True
+        self.until, self._back, self._seen, self.following = None, [], [], True
         self.table.move_cursor(row=0)
         self.reload()
 
     def action_older(self) -> None:
         if not self.rows:
             return
-        self._back.append(self.until)
-        self.until = self.rows[-1].ts - 0.001
+        self._back.append((self.until, self._seen))
+        # Up to the oldest row's millisecond, that included: rows of it past the page's end are
+        # not skipped; those already shown are left out of the new page (``_seen``).
+        oldest = self.rows[-1].ts
+        self.until = oldest
+        self._seen = [m for m in self.rows if m.ts == oldest]
         self.following = False
         self.reload()
 
@@ -320,7 +340,7 @@ class MessageLog(Vertical):
         if not self._back:
             self.action_follow()
             return
-        self.until = self._back.pop()
+        self.until, self._seen = self._back.pop()
         if self.until is None:
             self.action_follow()
             return
@@ -340,10 +360,16 @@ class MessageLog(Vertical):
     @on(Input.Submitted, "#log-filter")
     def _filter_submitted(self, event: Input.Submitted) -> None:
         event.stop()
-        self._set_filter(parse_filter(event.value))
+        match = parse_filter(event.value)
+        self._set_filter(match)
+        if match.patient and not match.patient.startswith("#"):
+            # A patient's ID does not stay on screen (someone may look on): the summary line
+            # says "one patient"; the field is emptied and put away.
+            self.query_one("#log-filter", Input).value = ""
+            self.query_one("#log-filter-bar").remove_class("-filtering")
         self.table.focus()
 
     def _set_filter(self, match: MessageFilter) -> None:
         self.match = match
-        self.until, self._back, self.following = None, [], True
+        self.until, self._back, self._seen, self.following = None, [], [], True
         self.reload()

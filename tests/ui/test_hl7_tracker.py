@@ -114,7 +114,7 @@ async def test_brackets_page_back_through_the_history_and_forward_to_live(
         assert first() == "HIS0000029" and len(log_lines(app)) == 12
         await pilot.press("tab", "left_square_bracket")
         await wait_for(pilot, lambda: first() == "HIS0000017")
-        assert "paused (Home follows)" in summary(app)
+        assert "older page (] newer" in summary(app) and len(log_lines(app)) == 12
         await pilot.press("left_square_bracket")
         await wait_for(pilot, lambda: first() == "HIS0000005")
         assert len(log_lines(app)) == 6  # the oldest page: what is left
@@ -176,3 +176,12 @@ async def test_the_overview_tile_says_the_traffic_and_the_errors() -> None:
         await wait_for(pilot, lambda: "6 msg/min · 12 AE · 3 AR · 1 no ACK" in screen_text(app))
         tile = next(line for line in screen_text(app).splitlines() if "msg/min" in line)
         assert "▲ 1 WARN" in tile and "✔ 2 OK" in tile  # the counts stay first
+
+
+async def test_a_patients_id_typed_in_the_filter_does_not_stay_on_screen() -> None:
+    app = make_app()
+    async with app.run_test(size=(160, 48)) as pilot:
+        await open_tracker(pilot)
+        await pilot.press("tab", "slash", *f"patient:{PATIENT_ID}", "enter")
+        await wait_for(pilot, lambda: "filter: one patient" in summary(app))
+        assert PATIENT_ID not in screen_text(app)

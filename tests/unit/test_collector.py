@@ -289,7 +289,7 @@ async def test_hostile_clients_are_dropped_in_words_and_others_still_served(
     writer.write(b'{"type": "hello", "magic": "pacs-tui", "version": 99}\n')
     (refusal,) = await closed_by_server(reader)
     assert json.loads(refusal)["type"] == "refused"
-    assert "protocol version 1, the viewer 99" in json.loads(refusal)["reason"]
+    assert f"protocol version {wire.PROTOCOL}, the viewer 99" in json.loads(refusal)["reason"]
 
     reader, writer = await raw(collector.path)
     writer.write(b'{"type": "hello", "magic": "' + b"x" * (wire.REQUEST_LIMIT + 10))
@@ -452,7 +452,7 @@ def test_a_message_log_row_crosses_the_wire_whole_and_a_bad_one_is_refused() -> 
 
 
 async def test_an_attached_viewer_filters_the_message_log_and_sees_a_message_masked(
-    folder: Path,
+    folder: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     entry = ListenerConfig("his-copy", "127.0.0.1", 0)
     key = PatientKey()
@@ -483,7 +483,14 @@ async def test_an_attached_viewer_filters_the_message_log_and_sees_a_message_mas
         assert await view.messages(ack=NO_ACK) == []
         assert [m.control_id for m in await view.messages(control_id="M1")] == ["M1"]
         # The patient's ID finds its messages through the keyed hash the log keeps.
+        caplog.set_level(logging.INFO, "pacs_tui.collector_server")
         assert len(await view.messages(patient="77")) == 3
+        looked = [
+            r.getMessage() for r in caplog.records if "message log of patient" in r.getMessage()
+        ]
+        # Who looked for which patient is logged, by reference, never the ID.
+        assert len(looked) == 1
+        assert looked[0].endswith(f"read the message log of patient {key.reference('77')}")
         assert await view.messages(patient="78") == []
         assert {m.patient for m in adt} == {engine.patient_key.reference("77")}
         assert "'77'" not in repr(await view.messages())

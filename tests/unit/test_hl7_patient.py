@@ -41,6 +41,13 @@ def test_pid3_is_read_from_the_pid_segment_alone(message: str, expected: str) ->
     assert pid3(message) == expected
 
 
+def test_an_id_with_accents_reads_the_same_in_utf_8_and_latin_1() -> None:
+    text = "MSH|^~\\&|A|B|C|D|1||ADT^A01|1|P|2.5\rPID|1||HÉL1^^^H"
+    for encoding in ("utf-8", "latin-1"):
+        data = text.encode(encoding)
+        assert patient_id(data, read_header(data)) == "HÉL1"
+
+
 def test_the_key_is_made_once_private_and_refused_when_others_can_read_it(
     tmp_path: Path,
 ) -> None:

@@ -69,7 +69,8 @@ def test_no_patient_word_is_in_the_tree_and_routing_fields_are() -> None:
     ]
     assert field(tree, "MSH", 9) == ("ADT^A01^ADT_A01", False)
     assert field(tree, "MSH", 10) == ("C77", False)
-    assert field(tree, "PV1", 2) == ("I", False) and field(tree, "PV1", 3)[1] is False
+    assert field(tree, "PV1", 2) == ("I", False)
+    assert field(tree, "PV1", 3) == (MASK, True)  # a room and bed point at one person
     assert field(tree, "OBX", 3) == ("RPT^Report", False)
     assert field(tree, "OBR", 25) == ("F", False)
     assert field(tree, "PID", 5) == (MASK, True)
@@ -80,6 +81,22 @@ def test_no_patient_word_is_in_the_tree_and_routing_fields_are() -> None:
     assert pid3.length == len("MRN4471^^^MAIN^MR~SSN123^^^SS") and pid3.components == ()
     msh9 = next(f for f in tree.segments[0].fields if f.number == 9)
     assert msh9.components == ("ADT", "A01", "ADT_A01")
+
+
+@pytest.mark.parametrize(
+    ("segment", "number"),
+    [
+        ("MSA|AE|X1|Patient 123456 DOE JOHN unknown", 3),  # free text in an answer
+        ("ERR|||207|E||||Patient DOE^JOHN MRN 123456 not found", 8),
+        ("PID|1~123456^^^H^MR||X", 1),  # a set ID that is not one
+        ("OBX|1|TX|CODE^" + "DOE " * 12 + "||x", 3),  # text where a code belongs
+        ("OBX|1|TX|A~DOE^JOHN||x", 3),  # a code repeated: not a code
+    ],
+)
+def test_text_where_a_code_belongs_is_masked(segment: str, number: int) -> None:
+    tree = segment_tree(f"MSH|^~\\&|A|B|C|D|1||ORU^R01|1|P|2.5\r{segment}".encode())
+    assert field(tree, segment[:3], number) == (MASK, True)
+    assert "DOE" not in texts(tree) and "123456" not in texts(tree)
 
 
 def test_separators_encodings_and_escapes() -> None:
