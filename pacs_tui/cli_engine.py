@@ -19,7 +19,7 @@ from pacs_tui.config_reader import closest
 from pacs_tui.durations import parse_duration
 from pacs_tui.gc_pauses import freeze_startup_objects
 from pacs_tui.logs import setup_logging
-from pacs_tui.model import Event, LoggedMessage, Sample, Status, Target, TargetState
+from pacs_tui.model import Event, LoggedMessage, MessageQuery, Sample, Status, Target, TargetState
 
 if TYPE_CHECKING:
     from pacs_tui.engine import Engine
@@ -373,7 +373,7 @@ async def _messages_read(config: Config, link: str | None, since: float) -> list
         except AttachError:
             raise exc from None
         try:
-            return await view.messages(link, since=since, limit=MESSAGES_SHOWN)
+            return await view.messages(MessageQuery(link, since=since, limit=MESSAGES_SHOWN))
         except AttachError as err:
             raise PermissionError(f"reading the history through the collector: {err}") from None
         finally:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import errno
 import logging
 import os
@@ -27,6 +28,7 @@ from pacs_tui.engine import EventUpdate, StateUpdate
 from pacs_tui.model import (
     Event,
     LoggedMessage,
+    MessageQuery,
     MessageTree,
     Sample,
     Status,
@@ -181,28 +183,9 @@ class RemoteView:
             raise wire.WireError("events: expected a list")
         return [wire.event_in(e) for e in found]
 
-    async def messages(
-        self,
-        link: str | None = None,
-        *,
-        since: float | None = None,
-        until: float | None = None,
-        control_id: str | None = None,
-        ack: str | None = None,
-        type_prefix: str | None = None,
-        patient: str | None = None,
-        limit: int = 500,
-    ) -> list[LoggedMessage]:
-        asked = {
-            "link": link,
-            "since": since,
-            "until": until,
-            "control_id": control_id,
-            "ack": ack,
-            "type_prefix": type_prefix,
-            "patient": patient,
-        }
-        args: dict[str, Any] = {"limit": limit, **{k: v for k, v in asked.items() if v is not None}}
+    async def messages(self, query: MessageQuery | None = None) -> list[LoggedMessage]:
+        asked = dataclasses.asdict(query or MessageQuery())
+        args = {k: v for k, v in asked.items() if v is not None}
         found = await self._call("messages", args)
         if not isinstance(found, list):
             raise wire.WireError("messages: expected a list")

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from pacs_tui import collector_socket, wire
 from pacs_tui.engine import EventUpdate, ReloadUpdate, StateUpdate
+from pacs_tui.model import MessageQuery
 from pacs_tui.visible import VALUE_LIMIT, visible
 
 if TYPE_CHECKING:
@@ -434,14 +435,16 @@ class Viewer:
                     patient if patient.startswith("#") else engine.patient_key.reference(patient),
                 )
             logged = await engine.messages(
-                wire.optional(frame, "link", str),
-                since=wire.optional_number(frame, "since"),
-                until=wire.optional_number(frame, "until"),
-                control_id=wire.optional(frame, "control_id", str),
-                ack=wire.optional(frame, "ack", str),
-                type_prefix=wire.optional(frame, "type_prefix", str),
-                patient=patient,
-                limit=limit if limit is not None else MAX_MESSAGES_PER_REQUEST,
+                MessageQuery(
+                    wire.optional(frame, "link", str),
+                    since=wire.optional_number(frame, "since"),
+                    until=wire.optional_number(frame, "until"),
+                    control_id=wire.optional(frame, "control_id", str),
+                    ack=wire.optional(frame, "ack", str),
+                    type_prefix=wire.optional(frame, "type_prefix", str),
+                    patient=patient,
+                    limit=limit if limit is not None else MAX_MESSAGES_PER_REQUEST,
+                )
             )
             return [wire.message_out(m) for m in logged]
         if op == "message_tree":

@@ -19,6 +19,7 @@ from pacs_tui.model import (
     Event,
     EventKind,
     LoggedMessage,
+    MessageQuery,
     MessageTree,
     Result,
     Sample,
@@ -293,35 +294,21 @@ class Engine:
             target=target, kind=kind, since=since, limit=limit, target_kind=target_kind
         )
 
-    async def messages(
-        self,
-        link: str | None = None,
-        *,
-        since: float | None = None,
-        until: float | None = None,
-        control_id: str | None = None,
-        ack: str | None = None,
-        type_prefix: str | None = None,
-        patient: str | None = None,
-        limit: int = 500,
-    ) -> list[LoggedMessage]:
-        """The newest ``limit`` rows of the message log that match, newest first (``ack``
-        :data:`~pacs_tui.model.NO_ACK`: the unanswered ones; ``patient`` a patient's ID, found
-        by its reference, or a reference itself)."""
+    async def messages(self, query: MessageQuery | None = None) -> list[LoggedMessage]:
+        """The message-log rows ``query`` asks for (the newest 500 without one)."""
         if self.store is None:
             return []
-        refs: tuple[str, ...] = ()
-        if patient:
-            refs = (patient, self.patient_key.reference(patient))
+        q = query or MessageQuery()
+        refs = (q.patient, self.patient_key.reference(q.patient)) if q.patient else ()
         return await self.store.messages(
-            link,
-            since=since,
-            until=until,
-            control_id=control_id,
-            ack=ack,
-            type_prefix=type_prefix,
+            q.link,
+            since=q.since,
+            until=q.until,
+            control_id=q.control_id,
+            ack=q.ack,
+            type_prefix=q.type_prefix,
             patient=refs,
-            limit=limit,
+            limit=q.limit,
         )
 
     async def message_tree(self, link: str, ts: float, control_id: str) -> MessageTree | None:

@@ -153,6 +153,22 @@ NO_ACK = "none"
 
 
 @dataclass(frozen=True, slots=True)
+class MessageQuery:
+    """Which rows of the message log, newest first: every condition given holds. ``ack`` is a
+    code or :data:`NO_ACK` (the unanswered); ``type_prefix`` the start of the type ("ADT",
+    "ADT^A01"); ``patient`` a patient's ID (found by its reference) or a ``#`` reference."""
+
+    link: str | None = None
+    since: float | None = None
+    until: float | None = None
+    control_id: str | None = None
+    ack: str | None = None
+    type_prefix: str | None = None
+    patient: str | None = None
+    limit: int = 500
+
+
+@dataclass(frozen=True, slots=True)
 class MessageField:
     """One valued field of a message shown in the detail view: its number, its text (or a
     mask), its components when shown and more than one, whether it was masked, its length."""

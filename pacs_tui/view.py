@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
-from pacs_tui.model import Event, LoggedMessage, MessageTree, Status, TargetState
+from pacs_tui.model import Event, LoggedMessage, MessageQuery, MessageTree, Status, TargetState
 from pacs_tui.ui_format import clock
 
 if TYPE_CHECKING:
@@ -113,21 +113,8 @@ class EngineView(Protocol):
         limit: int | None = None,
     ) -> list[Event]: ...
 
-    async def messages(
-        self,
-        link: str | None = None,
-        *,
-        since: float | None = None,
-        until: float | None = None,
-        control_id: str | None = None,
-        ack: str | None = None,
-        type_prefix: str | None = None,
-        patient: str | None = None,
-        limit: int = 500,
-    ) -> list[LoggedMessage]:
-        """The newest ``limit`` rows of the message log that match, newest first (``ack``
-        :data:`~pacs_tui.model.NO_ACK`: the unanswered ones; ``patient`` a patient's ID or
-        reference)."""
+    async def messages(self, query: MessageQuery | None = None) -> list[LoggedMessage]:
+        """The message-log rows ``query`` asks for, newest first (the newest 500 without)."""
         ...
 
     async def message_tree(self, link: str, ts: float, control_id: str) -> MessageTree | None:
@@ -198,28 +185,8 @@ class LocalView:
     ) -> list[Event]:
         return await self._engine.events(target, kind=kind, since=since, limit=limit)
 
-    async def messages(
-        self,
-        link: str | None = None,
-        *,
-        since: float | None = None,
-        until: float | None = None,
-        control_id: str | None = None,
-        ack: str | None = None,
-        type_prefix: str | None = None,
-        patient: str | None = None,
-        limit: int = 500,
-    ) -> list[LoggedMessage]:
-        return await self._engine.messages(
-            link,
-            since=since,
-            until=until,
-            control_id=control_id,
-            ack=ack,
-            type_prefix=type_prefix,
-            patient=patient,
-            limit=limit,
-        )
+    async def messages(self, query: MessageQuery | None = None) -> list[LoggedMessage]:
+        return await self._engine.messages(query)
 
     async def message_tree(self, link: str, ts: float, control_id: str) -> MessageTree | None:
         return await self._engine.message_tree(link, ts, control_id)

@@ -27,7 +27,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.widgets import DataTable, Input, Label
 
-from pacs_tui.model import NO_ACK, LoggedMessage, Status
+from pacs_tui.model import NO_ACK, LoggedMessage, MessageQuery, Status
 from pacs_tui.ui_format import when
 from pacs_tui.units import NONE_TEXT, ms, size
 from pacs_tui.view import EngineView
@@ -223,13 +223,14 @@ class MessageLog(Vertical):
     async def _read(self, until: float | None, match: MessageFilter) -> None:
         try:
             rows = await self.view.messages(
-                since=None,
-                until=until,
-                control_id=match.control_id or None,
-                ack=match.ack or None,
-                type_prefix=match.type_prefix or None,
-                patient=match.patient or None,
-                limit=PAGE + (len(self._seen) if until is not None else 0),  # a page stays whole
+                MessageQuery(
+                    until=until,
+                    control_id=match.control_id or None,
+                    ack=match.ack or None,
+                    type_prefix=match.type_prefix or None,
+                    patient=match.patient or None,
+                    limit=PAGE + (len(self._seen) if until is not None else 0),  # a page whole
+                )
             )
         except Exception as exc:
             log.warning("could not read the message log: %s", exc)

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+from pacs_tui import wire
 from pacs_tui.app import PacsApp
 from pacs_tui.collector_client import RemoteView
 from pacs_tui.collector_socket import answers
@@ -193,12 +194,13 @@ HELLO = (
     "except OSError as exc:\n"
     "    print('connect:', exc.strerror); sys.exit()\n"
     "try:\n"
-    "    s.sendall(json.dumps({'type': 'hello', 'magic': 'pacs-tui', 'version': 1}).encode()"
+    "    s.sendall(json.dumps({'type': 'hello', 'magic': 'pacs-tui', 'version': PROTOCOL})"
+    ".encode()"
     " + b'\\n')\n"
     "except BrokenPipeError:\n"
     "    pass  # refused at once: the refusal is still there to read\n"
     "print(s.makefile().readline().strip())\n"
-)
+).replace("PROTOCOL", str(wire.PROTOCOL))
 
 
 def as_nobody(socket_path: Path) -> str:

@@ -18,6 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from rich.console import Console
+from textual.pilot import Pilot
 
 from pacs_tui.app import PacsApp
 from pacs_tui.config import Config, SiteConfig
@@ -379,3 +380,14 @@ def screen_text(app: PacsApp) -> str:
     # What App.export_screenshot renders, as text instead of SVG.
     console.print(app.screen._compositor.render_update(full=True))
     return console.export_text(styles=False)
+
+
+async def wait_for(pilot: Pilot[None], condition: object, timeout: float = 10.0) -> None:
+    """Pause the Pilot until ``condition()`` holds; AssertionError after ``timeout``."""
+    assert callable(condition)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not condition():
+        if loop.time() > deadline:
+            raise AssertionError(f"timed out waiting for {condition}")
+        await pilot.pause(0.02)

@@ -12,14 +12,13 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from textual.pilot import Pilot
 from textual.widgets import Input, Static
 
 from pacs_tui.app import PacsApp
 from pacs_tui.demo import DemoDicomSite
 from pacs_tui.demo.site import demo_config
 from pacs_tui.engine import Engine, engine_with_history
-from pacs_tui.model import Status
+from pacs_tui.model import MessageQuery, Status
 from pacs_tui.screens.help import HelpScreen
 from pacs_tui.screens.message_detail import MessageDetailScreen
 from pacs_tui.screens.overview import OverviewScreen
@@ -27,7 +26,7 @@ from pacs_tui.screens.target_detail import TargetDetailScreen
 from pacs_tui.screens.target_table import TargetTableScreen
 from pacs_tui.widgets import LightTable, StatusTable
 
-from .conftest import screen_text
+from .conftest import screen_text, wait_for
 
 STATUS_WORDS = {s.word for s in Status}
 
@@ -41,16 +40,6 @@ async def demo_engine(tmp_path: Path) -> AsyncIterator[Engine]:
         yield engine_with_history(demo_config(nodes, tmp_path / "h.sqlite"))
     finally:
         await asyncio.to_thread(site.stop)
-
-
-async def wait_for(pilot: Pilot[None], condition: object, timeout: float = 10.0) -> None:
-    assert callable(condition)
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not condition():
-        if loop.time() > deadline:
-            raise AssertionError(f"timed out waiting for {condition}")
-        await pilot.pause(0.05)
 
 
 def nodes_table(app: PacsApp) -> StatusTable:
@@ -185,7 +174,7 @@ async def test_the_demo_hl7_feed_flows_through_the_tap(
             await wait_for(pilot, lambda: tapped() >= 3, timeout=15)
             assert engine.states["ris-hl7"].status in (Status.OK, Status.WARN, Status.DOWN)
             await wait_for(pilot, lambda: "HIS000" in screen_text(app), timeout=15)  # flushed
-            rows = await engine.messages("his-to-ris")
+            rows = await engine.messages(MessageQuery("his-to-ris"))
             assert rows and all(r.type and r.control_id.startswith("HIS") for r in rows)
             assert any(r.ack == "AA" and r.latency is not None for r in rows)
             assert "MARTIN" not in repr(rows) and "9000" not in repr([r.detail for r in rows])

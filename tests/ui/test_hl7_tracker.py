@@ -7,8 +7,6 @@ messages kept as a listener keeps them); every check reads the screen as the use
 
 from __future__ import annotations
 
-import asyncio
-
 import pytest
 from textual.pilot import Pilot
 
@@ -18,17 +16,15 @@ from pacs_tui.screens.hl7_tracker import Hl7TrackerScreen
 from pacs_tui.screens.message_detail import MessageDetailScreen
 from pacs_tui.screens.message_log import parse_filter
 
-from .conftest import HL7_LOG, NOW, PATIENT_ID, PATIENT_NAME, screen_text, scripted_engine
-
-
-async def wait_for(pilot: Pilot[None], condition: object, timeout: float = 10.0) -> None:
-    assert callable(condition)
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not condition():
-        if loop.time() > deadline:
-            raise AssertionError(f"timed out waiting for {condition}")
-        await pilot.pause(0.02)
+from .conftest import (
+    HL7_LOG,
+    NOW,
+    PATIENT_ID,
+    PATIENT_NAME,
+    screen_text,
+    scripted_engine,
+    wait_for,
+)
 
 
 def log_lines(app: PacsApp) -> list[str]:

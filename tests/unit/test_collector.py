@@ -24,7 +24,7 @@ from pacs_tui.collector_socket import SocketPathError
 from pacs_tui.config import Config, SiteConfig
 from pacs_tui.engine import Engine, StateUpdate
 from pacs_tui.hl7.listener import Listener, ListenerConfig
-from pacs_tui.model import NO_ACK, EventKind, LoggedMessage, Result, Status, Target
+from pacs_tui.model import NO_ACK, EventKind, LoggedMessage, MessageQuery, Result, Status, Target
 from pacs_tui.patient_key import PatientKey
 from pacs_tui.probes.hl7_source import listener_target
 from pacs_tui.store import Store
@@ -478,24 +478,24 @@ async def test_an_attached_viewer_filters_the_message_log_and_sees_a_message_mas
         async with asyncio.timeout(5):  # in the table at the next flush (the journal has them)
             while len(await view.messages()) < 3:
                 await asyncio.sleep(0.05)
-        adt = await view.messages(type_prefix="ADT")
+        adt = await view.messages(MessageQuery(type_prefix="ADT"))
         assert [m.control_id for m in adt] == ["M2", "M0"]
-        assert await view.messages(ack=NO_ACK) == []
-        assert [m.control_id for m in await view.messages(control_id="M1")] == ["M1"]
+        assert await view.messages(MessageQuery(ack=NO_ACK)) == []
+        assert [m.control_id for m in await view.messages(MessageQuery(control_id="M1"))] == ["M1"]
         # The patient's ID finds its messages through the keyed hash the log keeps.
         caplog.set_level(logging.INFO, "pacs_tui.collector_server")
-        assert len(await view.messages(patient="77")) == 3
+        assert len(await view.messages(MessageQuery(patient="77"))) == 3
         looked = [
             r.getMessage() for r in caplog.records if "message log of patient" in r.getMessage()
         ]
         # Who looked for which patient is logged, by reference, never the ID.
         assert len(looked) == 1
         assert looked[0].endswith(f"read the message log of patient {key.reference('77')}")
-        assert await view.messages(patient="78") == []
+        assert await view.messages(MessageQuery(patient="78")) == []
         assert {m.patient for m in adt} == {engine.patient_key.reference("77")}
         assert "'77'" not in repr(await view.messages())
-        assert (await view.messages(until=adt[-1].ts))[-1].control_id == "M0"
-        assert await view.messages(until=adt[-1].ts - 1) == []
+        assert (await view.messages(MessageQuery(until=adt[-1].ts)))[-1].control_id == "M0"
+        assert await view.messages(MessageQuery(until=adt[-1].ts - 1)) == []
         tree = await view.message_tree("his-copy", adt[0].ts, "M2")
         assert tree is not None and [s.name for s in tree.segments] == ["MSH", "PID"]
         assert "ROE" not in repr(tree) and "'77" not in repr(tree) and "ADT^A08" in repr(tree)
