@@ -163,8 +163,9 @@ class Tap(MllpServer):
                 continue
             await conn.space.acquire()
             self.counts["received"] += 1
-            pending = _Pending(time.monotonic(), self._row(item.data))
-            self.note_message(pending.row.ts, pending.row.control_id, item.data)
+            row, charset = self._row(item.data)
+            pending = _Pending(time.monotonic(), row)
+            self.note_message(row.ts, row.control_id, item.data, charset)
             conn.pending.append(pending)
             conn.emptied.clear()
             pending.timer = asyncio.get_running_loop().call_later(
@@ -223,19 +224,22 @@ class Tap(MllpServer):
             conn.space.release()
         log.warning("HL7 tap %s: %s", self.id, reason)
 
-    def _row(self, data: bytes) -> LoggedMessage:
+    def _row(self, data: bytes) -> tuple[LoggedMessage, str]:
+        """The message's log row, and its character set (MSH-18) for the detail view."""
         try:
             header: Header | None = read_header(data)
         except HeaderError:
             header = None
         if header is None:
-            return LoggedMessage(
+            row = LoggedMessage(
                 time.time(), self.id, "in", "", "", size=len(data), detail="no header"
             )
+            return row, ""
         # Judged as a listener would, for the log only: the tap passes everything on.
         problem = check_message(header, data)
         patient = self.patient_reference(data, header, self.entry.store_phi)
-        return message_row(self.id, time.time(), header, len(data), problem, None, patient)
+        row = message_row(self.id, time.time(), header, len(data), problem, None, patient)
+        return row, header.charset
 
     def _answered(self, emit: Emit, pending: _Pending, code: str) -> None:
         if pending.timer is not None:
