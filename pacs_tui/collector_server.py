@@ -412,21 +412,17 @@ class Viewer:
             )
             return {t: wire.points_out(p) for t, p in found.items()}
         if op == "events":
-            limit = wire.optional(frame, "limit", int)
-            if limit is not None and not 0 < limit <= MAX_EVENTS_PER_REQUEST:
-                raise wire.WireError(f"limit: from 1 to {MAX_EVENTS_PER_REQUEST}")
+            limit = _limit(frame, MAX_EVENTS_PER_REQUEST)
             events = await engine.events(
                 wire.optional(frame, "target", str),
                 kind=wire.optional(frame, "kind", str),
                 since=wire.optional_number(frame, "since"),
-                limit=limit if limit is not None else MAX_EVENTS_PER_REQUEST,
+                limit=limit,
                 target_kind=wire.optional(frame, "target_kind", str),
             )
             return [wire.event_out(e) for e in events]
         if op == "messages":
-            limit = wire.optional(frame, "limit", int)
-            if limit is not None and not 0 < limit <= MAX_MESSAGES_PER_REQUEST:
-                raise wire.WireError(f"limit: from 1 to {MAX_MESSAGES_PER_REQUEST}")
+            limit = _limit(frame, MAX_MESSAGES_PER_REQUEST)
             patient = wire.optional(frame, "patient", str)
             if patient:  # who looked for which patient's messages: by reference, never the ID
                 log.info(
@@ -443,7 +439,7 @@ class Viewer:
                     ack=wire.optional(frame, "ack", str),
                     type_prefix=wire.optional(frame, "type_prefix", str),
                     patient=patient,
-                    limit=limit if limit is not None else MAX_MESSAGES_PER_REQUEST,
+                    limit=limit,
                 )
             )
             return [wire.message_out(m) for m in logged]
@@ -476,3 +472,11 @@ class Viewer:
             self._soon = None
         if not self.writer.is_closing():
             self.writer.close()
+
+
+def _limit(frame: dict[str, Any], most: int) -> int:
+    """A request's ``limit``: from 1 to ``most`` (``most`` when not given)."""
+    limit = wire.optional(frame, "limit", int)
+    if limit is not None and not 0 < limit <= most:
+        raise wire.WireError(f"limit: from 1 to {most}")
+    return most if limit is None else limit
