@@ -138,6 +138,26 @@ def checked_in_history(history: Path) -> int:
         return 0
 
 
+def popen_logged(
+    command: list[str],
+    log: Path,
+    env: dict[str, str],
+    preexec_fn: Callable[[], None] | None = None,
+) -> subprocess.Popen[bytes]:
+    """``command`` in its own session (Ctrl-C reaches the bench only, which stops it), its
+    output appended to ``log``."""
+    with log.open("ab") as out:
+        return subprocess.Popen(
+            command,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=out,
+            env=env,
+            start_new_session=True,
+            preexec_fn=preexec_fn,
+        )
+
+
 def start_collector(
     command: list[str], config: Path, nodes: int, env: dict[str, str], limit: float
 ) -> tuple[subprocess.Popen[bytes], float]:
@@ -146,15 +166,7 @@ def start_collector(
     took. TimeoutError after ``limit``, with the end of its log printed and the process
     stopped."""
     log = config.parent / "collector.log"
-    with log.open("ab") as out:
-        proc = subprocess.Popen(
-            command,
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=out,
-            env=env,
-            start_new_session=True,  # Ctrl-C reaches the bench only, which stops it
-        )
+    proc = popen_logged(command, log, env)
     history = config.parent / "history.sqlite"
     try:
         took = wait_until(

@@ -60,6 +60,7 @@ from benchkit import (
     PACS_TUI,
     cpu_seconds,
     machine,
+    popen_logged,
     rss_mib,
     run_main,
     source_state,
@@ -184,16 +185,7 @@ class Procs:
             (folder / "config.toml").write_text(config)
             command = [str(PACS_TUI), "collect", "--config", str(folder / "config.toml")]
         env = {**os.environ, "XDG_STATE_HOME": str(folder), "XDG_RUNTIME_DIR": str(folder)}
-        with log.open("wb") as out:
-            proc = subprocess.Popen(
-                command,
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=out,
-                env=env,
-                start_new_session=True,  # Ctrl-C reaches the bench only, which stops it
-                preexec_fn=pinned(cpus),
-            )
+        proc = popen_logged(command, log, env, pinned(cpus))
         self.running.append(proc)
 
         def up() -> bool:
