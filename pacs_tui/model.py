@@ -148,8 +148,11 @@ class LoggedMessage:
     patient: str = ""
 
 
-#: The ``ack`` of a message-log query that asks for the messages no answer came to.
+#: The ``ack`` of a message-log query that asks for the messages no answer came to (or came
+#: only after the tap's ``ack_timeout``: what its "no ACK" counter counts).
 NO_ACK = "none"
+#: How a row whose answer came after the tap's ``ack_timeout`` says so in its ``detail``.
+LATE_ACK = "late: after"
 
 
 @dataclass(frozen=True, slots=True)

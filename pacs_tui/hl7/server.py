@@ -170,7 +170,10 @@ class MllpServer(ABC):
         while len(marks) > 2 and now - marks[1][0] >= RATE_WINDOW:
             marks.popleft()
         then, before = marks[0]
-        return round((received - before) * 60.0 / (now - then), 2) if now > then else 0.0
+        if now <= then:
+            return 0.0
+        rate = (received - before) * 60.0 / (now - then)
+        return round(rate, 1) if rate < 10 else float(round(rate))  # "2.5", "168", not "168.4"
 
     def peers_text(self) -> str:
         return f"{self.peers} peer{'s' if self.peers != 1 else ''} connected"

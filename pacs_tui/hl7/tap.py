@@ -24,7 +24,7 @@ from pacs_tui.hl7.header import Header, HeaderError, read_header
 from pacs_tui.hl7.link import connect_words
 from pacs_tui.hl7.server import ACK_CODES, MllpServer, message_row
 from pacs_tui.hl7.validate import check_message
-from pacs_tui.model import LoggedMessage, Status, Target
+from pacs_tui.model import LATE_ACK, LoggedMessage, Status, Target
 from pacs_tui.patient_key import PatientKey
 from pacs_tui.source import Emit
 from pacs_tui.visible import visible
@@ -203,7 +203,7 @@ class Tap(MllpServer):
                 continue
             writer.write(b"\x0b" + item.data + mllp.END)
             await writer.drain()
-            code, echoed = _answer(item.data)
+            code, echoed, words = _answer(item.data)
             if code is None:
                 continue  # relayed all the same: the tap does not judge the upstream
             # The answer names its message in MSA-2; one that does not is taken as the oldest
@@ -215,7 +215,7 @@ class Tap(MllpServer):
             if match is not None:
                 conn.pending.remove(match)
                 conn.space.release()
-                self._answered(emit, match, code)
+                self._answered(emit, match, code, words)
                 if not conn.pending:
                     conn.emptied.set()
         self.upstream_error = reason
@@ -241,13 +241,15 @@ class Tap(MllpServer):
         row = message_row(self.id, time.time(), header, len(data), problem, None, patient)
         return row, header.charset
 
-    def _answered(self, emit: Emit, pending: _Pending, code: str) -> None:
+    def _answered(self, emit: Emit, pending: _Pending, code: str, words: str = "") -> None:
         if pending.timer is not None:
             pending.timer.cancel()
         self.counts[code if code in ACK_CODES else "other_ack"] += 1
         took = time.monotonic() - pending.sent
-        late = f"late: after {took:.1f} s" if pending.late else ""
-        detail = "; ".join(x for x in (pending.row.detail, late) if x)
+        late = f"{LATE_ACK} {took:.1f} s" if pending.late else ""
+        # Why the receiver did not accept it, in its own words (an ERR's codes, its MSA-3).
+        said = f"{code}: {visible(words, 200)}" if words and code[1:] != "A" else ""
+        detail = "; ".join(x for x in (pending.row.detail, said, late) if x)
         _record(emit, replace(pending.row, ack=code, latency=took, detail=detail))
 
     def _late(self, pending: _Pending) -> None:
@@ -288,9 +290,10 @@ def _record(emit: Emit, row: LoggedMessage) -> None:
 _RECORDING: set[asyncio.Future[None]] = set()
 
 
-def _answer(data: bytes) -> tuple[str | None, str]:
-    """MSA-1 (its two letters) and MSA-2 of an answer (``None`` and "" when it is not an ACK)."""
+def _answer(data: bytes) -> tuple[str | None, str, str]:
+    """MSA-1 (its two letters), MSA-2 and the words (MSA-3, else ERR) of an answer (``None``,
+    "" and "" when it is not an ACK)."""
     found = read_msa(data)
     if found is None or not found[0]:
-        return None, ""
-    return found[0][:2], found[1]
+        return None, "", ""
+    return found[0][:2], found[1], found[2]

@@ -68,7 +68,7 @@ METRICS = (
     MetricSpec(
         "ack_seconds",
         "s",
-        "ACK",
+        "ACK time",
         description="test message to its ACK",
         warn=1.0,
         scale=(0.001, 10.0),
@@ -274,7 +274,7 @@ def link_target(entry: LinkConfig) -> Target:
         {
             "host": entry.host,
             "port": str(entry.port),
-            "mode": "link check" + (" with a test message" if entry.send else ""),
+            "mode": "test message" if entry.send else "connect",
             "site": entry.site,
             "description": entry.description,
         },
@@ -404,6 +404,6 @@ SOURCE = Source(
     headline=headline,
     screen="hl7",
     screen_title="HL7",
-    detail_labels={"mode": "Mode", "upstream": "Upstream"},
+    detail_labels={"mode": "Mode", "upstream": "Upstream", "ack": "ACK code"},
     tile_summary=tile_summary,
 )

@@ -27,7 +27,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.widgets import DataTable, Input, Label
 
-from pacs_tui.model import NO_ACK, LoggedMessage, MessageQuery, Status
+from pacs_tui.model import LATE_ACK, NO_ACK, LoggedMessage, MessageQuery, Status
 from pacs_tui.ui_format import when
 from pacs_tui.units import NONE_TEXT, ms, size
 from pacs_tui.view import EngineView
@@ -101,6 +101,8 @@ def ack_cell(message: LoggedMessage, style: Callable[[Status], Style] | None = N
     if message.ack is None:
         return Text("— none", style="dim")
     code = visible(message.ack, 8)
+    if LATE_ACK in message.detail:  # it came, after the tap had counted it unanswered
+        return Text(f"▲ {code} late", style=style(Status.WARN) if style else "")
     status = ACK_STATUS.get(code, Status.UNKNOWN)
     return Text(f"{ACK_GLYPH.get(code, '?')} {code}", style=style(status) if style else "")
 
@@ -121,8 +123,8 @@ COLUMNS = (
     ("ack", "ACK"),
     ("latency", "Latency"),
     ("size", "Size"),
-    ("patient", "Patient"),
     ("note", "Note"),
+    ("patient", "Patient"),
 )
 
 
@@ -132,7 +134,8 @@ class MessageTable(StatusTable):
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("home", "scroll_top", "Newest", show=False, id="log.newest"),
-        Binding("end", "scroll_bottom", "Oldest", show=False, id="log.oldest"),
+        Binding("end", "scroll_bottom", "Oldest on the page", show=False, id="log.oldest"),
+        Binding("enter", "select_cursor", "Open the message", show=False, id="log.open"),
     ]
 
 
@@ -188,7 +191,9 @@ class MessageLog(Vertical):
         with Horizontal(id="log-filter-bar"):
             yield Label("Filter:", id="log-filter-label")
             yield Input(
-                placeholder="a type (ADT^A01), an ACK code (AE, none) or a control ID",
+                placeholder=(
+                    "a type (ADT^A01), an ACK code (AE; none), patient:ID or #ref, a control ID"
+                ),
                 id="log-filter",
                 compact=True,
             )
@@ -261,6 +266,7 @@ class MessageLog(Vertical):
         table = self.table
         keep = self.selected() if not self.following else None
         now = self.now()
+        scrolled = table.scroll_x  # a reader scrolled right to the notes stays there
         with self.app.batch_update():
             table.clear()
             for index, message in enumerate(rows):
@@ -270,6 +276,8 @@ class MessageLog(Vertical):
                 table.move_cursor(row=rows.index(keep), scroll=False)
             else:
                 table.move_cursor(row=0)
+            if scrolled:
+                table.scroll_to(x=scrolled, animate=False, immediate=True)
 
     def _cells(self, m: LoggedMessage, now: float) -> list[Text]:
         return [
@@ -283,8 +291,8 @@ class MessageLog(Vertical):
             ack_cell(m, self.table.status_style),
             Text(ms(m.latency) if m.latency is not None else NONE_TEXT, justify="right"),
             Text(size(m.size), justify="right"),
-            Text(visible(m.patient, VALUE_LIMIT)),
             Text(visible(m.detail, TEXT_LIMIT), style="dim"),
+            Text(visible(m.patient, VALUE_LIMIT)),
         ]
 
     def _summarise(self) -> None:
@@ -326,7 +334,8 @@ class MessageLog(Vertical):
         self.reload()
 
     def action_older(self) -> None:
-        if not self.rows:
+        if not self.rows or len(self.rows) < PAGE:  # a page not full: nothing is older
+            self.app.notify("No older messages in the history.", timeout=2)
             return
         self._back.append((self.until, self._seen))
         # Up to the oldest row's millisecond, that included: rows of it past the page's end are

@@ -12,7 +12,7 @@ from typing import Any
 
 import aiosqlite
 
-from pacs_tui.model import NO_ACK, Event, EventKind, LoggedMessage, Sample, Status, Target
+from pacs_tui.model import LATE_ACK, NO_ACK, Event, EventKind, LoggedMessage, Sample, Status, Target
 from pacs_tui.store.errors import StoreError, _describe
 from pacs_tui.store.schema import Retention, SeriesPoint, choose_resolution
 from pacs_tui.store.tiers import FIVE_MINUTES, HOURLY, Tier, increase, unpack_row
@@ -287,8 +287,9 @@ class QueriesMixin:
     ) -> list[LoggedMessage]:
         """The newest ``limit`` rows of the message log that match, newest first (by link and
         time, by control ID, by ACK code: each has its index). ``ack`` :data:`NO_ACK` matches
-        the messages no answer came to; ``type_prefix`` the types that start with it ("ADT",
-        "ADT^A01"); ``patient`` the rows of any of these patient references."""
+        the messages no answer came to (or none within the tap's ack_timeout); ``type_prefix``
+        the types that start with it ("ADT", "ADT^A01"); ``patient`` the rows of any of these
+        patient references."""
         where, params = _where(
             ("link = ?", link),
             ("control_id = ?", control_id),
@@ -297,8 +298,9 @@ class QueriesMixin:
             ("ts <= ?", _ms(until, math.floor)),
         )
         more = []
-        if ack == NO_ACK:
-            more.append("ack IS NULL")
+        if ack == NO_ACK:  # none came, or none within the tap's ack_timeout (counted as such)
+            more.append("(ack IS NULL OR instr(detail, ?) > 0)")
+            params.append(LATE_ACK)
         if type_prefix:  # substr, not LIKE: a type may hold % or _ (it comes from the sender)
             more.append("substr(type, 1, ?) = ?")
             params += [len(type_prefix), type_prefix]

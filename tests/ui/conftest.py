@@ -165,7 +165,13 @@ HL7_LOG: tuple[tuple[float, str, str, str, str | None, float | None, str], ...] 
         f"HIS{i:07d}",
         "AE" if i == 25 else None if i == 27 else "AR" if i == 26 else "AA",
         None if i == 27 else 0.0004 + 0.0001 * (i % 5),
-        "PID-3 missing" if i == 25 else "no ACK within 5 s" if i == 27 else "",
+        "AE: PID-3 missing"
+        if i == 25
+        else "no ACK: the upstream closed the connection"
+        if i == 27
+        else "late: after 7.2 s"
+        if i == 21
+        else "",
     )
     for i in range(30)
 )
@@ -234,7 +240,7 @@ def hl7_checks() -> list[FixedCheck]:
     link = Target(
         "ris-hl7",
         TargetKind.HL7_LINK,
-        {"host": "10.20.0.40", "port": "2575", "mode": "link check with a test message"},
+        {"host": "10.20.0.40", "port": "2575", "mode": "test message"},
     )
     tapping = "tapping 127.0.0.1:2576 → 10.20.0.40:2575; 1 peer connected"
     return [

@@ -62,7 +62,8 @@ async def test_the_tracker_lists_each_link_with_its_counters_and_the_newest_mess
         ids = [next(w for w in line.split() if w.startswith("HIS000")) for line in lines]
         assert ids[:3] == ["HIS0000029", "HIS0000028", "HIS0000027"]  # newest first
         no_ack = next(line for line in lines if "HIS0000027" in line)
-        assert "— none" in no_ack and "no ACK within 5 s" in no_ack
+        assert "— none" in no_ack and "no ACK: the upstream closed" in no_ack
+        assert "▲ AA late" in next(line for line in lines if "HIS0000021" in line)
         assert "▲ AE" in next(line for line in lines if "HIS0000025" in line)
         assert "the newest 30 messages · live" in summary(app)
         assert PATIENT_NAME not in text and PATIENT_ID not in text
@@ -72,7 +73,7 @@ async def test_the_tracker_lists_each_link_with_its_counters_and_the_newest_mess
     ("typed", "expected", "said"),
     [
         ("AE", {"HIS0000025"}, "filter: ACK AE"),
-        ("none", {"HIS0000027"}, "filter: no ACK"),
+        ("none", {"HIS0000027", "HIS0000021"}, "filter: no ACK"),  # none, and a late one
         ("ORU", {f"HIS{i:07d}" for i in range(30) if i % 4 == 2}, "filter: type ORU"),
         ("id:HIS0000013", {"HIS0000013"}, "filter: control ID HIS0000013"),
         ("ar ORU^R01", {"HIS0000026"}, "filter: type ORU^R01, ACK AR"),
@@ -100,7 +101,7 @@ async def test_brackets_page_back_through_the_history_and_forward_to_live(
 ) -> None:
     monkeypatch.setattr(message_log, "PAGE", 12)
     app = make_app()
-    async with app.run_test(size=(160, 48)) as pilot:
+    async with app.run_test(size=(160, 48), notifications=True) as pilot:
         await open_tracker(pilot)
 
         def first() -> str:
@@ -114,6 +115,9 @@ async def test_brackets_page_back_through_the_history_and_forward_to_live(
         await pilot.press("left_square_bracket")
         await wait_for(pilot, lambda: first() == "HIS0000005")
         assert len(log_lines(app)) == 6  # the oldest page: what is left
+        await pilot.press("left_square_bracket")  # nothing older: it stays, and says so
+        await wait_for(pilot, lambda: "No older messages" in screen_text(app))
+        assert first() == "HIS0000005"
         await pilot.press("right_square_bracket")
         await wait_for(pilot, lambda: first() == "HIS0000017")
         await pilot.press("right_square_bracket")

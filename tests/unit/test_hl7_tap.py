@@ -218,6 +218,26 @@ async def test_a_receiver_gone_mid_stream_ends_the_senders_connection(
     assert rows["G2"].ack is None and "the upstream closed the connection" in rows["G2"].detail
 
 
+async def test_a_refusal_is_recorded_with_the_receivers_words(stop_later: list[Any]) -> None:
+    async def refuse(msg: Any, writer: Any) -> None:
+        control = str(msg.segment("MSH")[10])
+        answer = f"MSH|^~\\&|RIS|RAD|HIS|WARD|2026||ACK|R1|P|2.5\rMSA|AE|{control}|PID-3 missing"
+        writer.writemessage(hl7.parse(answer))
+        await writer.drain()
+
+    server, up_port, _ = await upstream(refuse)
+    tap, recorder, task = await tapping(up_port)
+    stop_later += [task, server]
+    reader, writer = await asyncio.open_connection("127.0.0.1", port_of(tap))
+    writer.write(VT + message("E1") + END)
+    async with asyncio.timeout(5):
+        await reader.readuntil(END)
+    writer.close()
+    await until(lambda: len(recorder.rows) == 1)
+    (row,) = recorder.rows
+    assert row.ack == "AE" and row.detail == "AE: PID-3 missing"
+
+
 async def test_an_accept_then_application_ack_are_both_relayed_and_recorded_once(
     stop_later: list[Any],
 ) -> None:

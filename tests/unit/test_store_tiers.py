@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from pacs_tui.model import NO_ACK, Event, LoggedMessage, Sample, Target
+from pacs_tui.model import LATE_ACK, NO_ACK, Event, LoggedMessage, Sample, Target
 from pacs_tui.store import DAY, HOUR, SCHEMA_VERSION, Retention, SeriesPoint, Store, StoreError
 
 T0 = 1_700_006_400.0  # a UTC midnight: 5-minute rows (a day each) start here
@@ -333,3 +333,17 @@ async def test_a_late_sample_flushed_while_the_rollups_run_is_rolled_up_again(
     await store.roll_up(now=T0 + 3 * HOUR)
     first = (await store.series("n0", "m", T0, T0 + DAY))[0]
     assert (first.ts, first.max, first.count) == (T0, 9.0, 6)
+
+
+async def test_no_ack_finds_the_unanswered_and_the_late(store: Store) -> None:
+    store.add_messages(
+        [
+            LoggedMessage(T0, "tap", "in", "ADT^A01", "A", "AA", 0.01, 100),
+            LoggedMessage(T0 + 1, "tap", "in", "ADT^A01", "B", None, None, 100, detail="no ACK"),
+            LoggedMessage(
+                T0 + 2, "tap", "in", "ADT^A01", "C", "AA", 7.2, 100, detail=f"{LATE_ACK} 7.2 s"
+            ),
+        ]
+    )
+    await store.flush()
+    assert [m.control_id for m in await store.messages(ack=NO_ACK)] == ["C", "B"]
