@@ -157,6 +157,7 @@ class MessageLog(Vertical):
             "older",
             "Older",
             id="log.older",
+            show=False,  # the log's own line says "[ older  ] newer": the footer keeps ? and q
             tooltip="The page of messages before the oldest shown",
         ),
         Binding(
@@ -164,6 +165,7 @@ class MessageLog(Vertical):
             "newer",
             "Newer",
             id="log.newer",
+            show=False,
             tooltip="The page after (the newest: followed live)",
         ),
     ]
