@@ -151,7 +151,8 @@ class LoggedMessage:
 #: The ``ack`` of a message-log query that asks for the messages no answer came to (or came
 #: only after the tap's ``ack_timeout``: what its "no ACK" counter counts).
 NO_ACK = "none"
-#: How a row whose answer came after the tap's ``ack_timeout`` says so in its ``detail``.
+#: How a row whose answer came after the tap's ``ack_timeout`` starts its ``detail`` (at the
+#: start only: the receiver's own words may follow).
 LATE_ACK = "late: after"
 
 

@@ -249,7 +249,9 @@ class Tap(MllpServer):
         late = f"{LATE_ACK} {took:.1f} s" if pending.late else ""
         # Why the receiver did not accept it, in its own words (an ERR's codes, its MSA-3).
         said = f"{code}: {visible(words, 200)}" if words and code[1:] != "A" else ""
-        detail = "; ".join(x for x in (pending.row.detail, said, late) if x)
+        # The late mark first: what follows it may be the receiver's words, which must not be
+        # able to make a row read as late (the no-ACK filter looks at the start only).
+        detail = "; ".join(x for x in (late, pending.row.detail, said) if x)
         _record(emit, replace(pending.row, ack=code, latency=took, detail=detail))
 
     def _late(self, pending: _Pending) -> None:

@@ -101,7 +101,7 @@ def ack_cell(message: LoggedMessage, style: Callable[[Status], Style] | None = N
     if message.ack is None:
         return Text("— none", style="dim")
     code = visible(message.ack, 8)
-    if LATE_ACK in message.detail:  # it came, after the tap had counted it unanswered
+    if message.detail.startswith(LATE_ACK):  # it came, after the tap had counted it unanswered
         return Text(f"▲ {code} late", style=style(Status.WARN) if style else "")
     status = ACK_STATUS.get(code, Status.UNKNOWN)
     return Text(f"{ACK_GLYPH.get(code, '?')} {code}", style=style(status) if style else "")

@@ -299,8 +299,8 @@ class QueriesMixin:
         )
         more = []
         if ack == NO_ACK:  # none came, or none within the tap's ack_timeout (counted as such)
-            more.append("(ack IS NULL OR instr(detail, ?) > 0)")
-            params.append(LATE_ACK)
+            more.append("(ack IS NULL OR substr(detail, 1, ?) = ?)")
+            params += [len(LATE_ACK), LATE_ACK]
         if type_prefix:  # substr, not LIKE: a type may hold % or _ (it comes from the sender)
             more.append("substr(type, 1, ?) = ?")
             params += [len(type_prefix), type_prefix]

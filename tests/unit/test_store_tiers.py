@@ -343,6 +343,10 @@ async def test_no_ack_finds_the_unanswered_and_the_late(store: Store) -> None:
             LoggedMessage(
                 T0 + 2, "tap", "in", "ADT^A01", "C", "AA", 7.2, 100, detail=f"{LATE_ACK} 7.2 s"
             ),
+            # A receiver's words that say the same are its words, not our mark.
+            LoggedMessage(
+                T0 + 3, "tap", "in", "ADT^A01", "D", "AE", 0.01, 100, detail=f"AE: {LATE_ACK} 9 s"
+            ),
         ]
     )
     await store.flush()
