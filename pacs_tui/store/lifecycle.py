@@ -348,18 +348,17 @@ class Store(WriterMixin, MaintenanceMixin, QueriesMixin):
         if bad:
             log.warning("message journal: %d line(s) that were not a row skipped", bad)
         if any(found):
-            before = await db.execute_fetchall("SELECT count(*) FROM messages")
+            added = 0
             await db.execute("BEGIN IMMEDIATE")
             try:
                 for rows in found:  # file by file, one statement for each file's rows
-                    await db.executemany(_REPLAY, [(*row, *_same(row)) for row in rows])
+                    cursor = await db.executemany(_REPLAY, [(*row, *_same(row)) for row in rows])
+                    added += max(cursor.rowcount, 0)  # the rows inserted, not those it had
                 await db.execute("COMMIT")
             except BaseException:
                 with suppress(Exception):
                     await db.execute("ROLLBACK")
                 raise
-            after = await db.execute_fetchall("SELECT count(*) FROM messages")
-            added = next(iter(after))[0] - next(iter(before))[0]
             log.warning("message journal: %d message-log row(s) recovered after a crash", added)
         journal = MessageJournal(real, last + 1)
         for generation, path in journal_files(real):
