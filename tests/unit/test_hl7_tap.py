@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import hl7
@@ -15,8 +15,10 @@ import pytest
 
 from pacs_tui.hl7 import server as server_module
 from pacs_tui.hl7.tap import Tap, TapConfig
-from pacs_tui.model import Event, LoggedMessage, Result, Status
+from pacs_tui.model import Status
 from pacs_tui.probes.hl7_source import listener_target
+
+from .test_hl7_listener import Recorder
 
 VT, END = b"\x0b", b"\x1c\r"
 MSA = re.compile(rb"MSA\|(\w\w)\|([^|\r]*)")
@@ -27,21 +29,6 @@ def message(control: str, extra: str = "") -> bytes:
         f"MSH|^~\\&|HIS|WARD|RIS|RAD|20261201120000||ADT^A08|{control}|P|2.5{extra}\r"
         "EVN|A08\rPID|1||123456^^^HOSP^MR||DOE^JANE\rPV1|1|I\r"
     ).encode()
-
-
-class Recorder:
-    def __init__(self) -> None:
-        self.results: list[Result] = []
-        self.rows: list[LoggedMessage] = []
-
-    def result(self, target_id: str, result: Result) -> None:
-        self.results.append(result)
-
-    def event(self, event: Event) -> None:
-        raise AssertionError("no events expected")
-
-    async def messages(self, rows: Sequence[LoggedMessage]) -> None:
-        self.rows.extend(rows)
 
 
 Handler = Callable[[Any, Any], Awaitable[None]]
