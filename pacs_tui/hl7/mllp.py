@@ -8,6 +8,9 @@ deadline, so a peer that trickles one byte a second holds a connection for ever.
 bytes are counted and skipped up to the next start block, a frame over the limit ends the
 connection without being kept, a frame that does not complete within its deadline too, and a
 start block inside a frame says the frame before it had lost its end.
+
+:class:`Framer` is the one implementation, fed bytes as they come (the listener's protocol
+feeds it from ``data_received``); :func:`frames` reads a stream through it.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from dataclasses import dataclass
 START = 0x0B
 END = b"\x1c\r"
 FS = 0x1C
+_CR = 0x0D
 
 #: Read size: a frame of 16 MiB arrives in 256 reads.
 CHUNK = 65536
@@ -43,92 +47,154 @@ class FramingProblem:
     fatal: bool = False
 
 
+class Framer:
+    """The frames in the bytes of one connection, fed as they arrive.
+
+    Between frames the peer may stay silent as long as it likes (senders keep connections open
+    for hours); once a frame has started it must end within ``frame_timeout`` seconds
+    (:attr:`deadline`, the caller's to watch) and ``max_frame`` bytes. Stray bytes before a
+    start block are one "junk" problem, said before the frame that follows them. After a fatal
+    problem the framer is :attr:`done` and takes nothing more.
+    """
+
+    def __init__(self, *, max_frame: int, frame_timeout: float) -> None:
+        self.max_frame = max_frame
+        self.frame_timeout = frame_timeout
+        self.done = False
+        self._buffer = bytearray()
+        self._in_frame = False
+        self._started = 0.0
+        self._scanned = 0  # bytes of the frame so far already searched for FS and VT
+        self._junk = 0
+        self._skip_cr = False  # a frame ended on FS at the end of a read: its CR may come next
+
+    @property
+    def deadline(self) -> float | None:
+        """When the frame under way must have ended (``time.monotonic()``), None between
+        frames."""
+        return self._started + self.frame_timeout if self._in_frame and not self.done else None
+
+    def feed(self, chunk: bytes) -> list[Frame | FramingProblem]:
+        """What ``chunk`` completes, in order; a fatal problem is last."""
+        if self.done:
+            return []
+        buffer = self._buffer
+        if self._skip_cr and chunk:
+            self._skip_cr = False
+            if chunk[0] == _CR:
+                chunk = chunk[1:]
+        if not (self._in_frame or buffer or self._junk) and chunk[:1] == b"\x0b":
+            # The usual case, one whole message a read: no copy into the buffer.
+            end = chunk.find(FS)
+            whole = end + 2 == len(chunk) and chunk[end + 1] == _CR
+            if whole and 0 < end <= self.max_frame + 1 and chunk.find(START, 1, end) < 0:
+                return [Frame(chunk[1:end])]
+        buffer += chunk
+        out: list[Frame | FramingProblem] = []
+        while True:
+            if not self._in_frame:
+                start = buffer.find(START)
+                self._junk += len(buffer) if start < 0 else start
+                del buffer[: len(buffer) if start < 0 else start + 1]
+                if start < 0:
+                    if self._junk > self.max_frame:
+                        return self._fatal(out, "junk", f"{self._junk:,} bytes with no start block")
+                    return out
+                if self._junk:
+                    out.append(
+                        FramingProblem(
+                            "junk", f"{self._junk:,} bytes before a start block: skipped"
+                        )
+                    )
+                    self._junk = 0
+                self._in_frame, self._started, self._scanned = True, time.monotonic(), 0
+            end = buffer.find(FS, self._scanned)
+            again = buffer.find(START, self._scanned, len(buffer) if end < 0 else end)
+            if again >= 0:
+                # A new start block before this frame's end: the end was lost.
+                out.append(
+                    FramingProblem("no_end_block", f"a message of {again:,} bytes had no end block")
+                )
+                del buffer[: again + 1]
+                self._started, self._scanned = time.monotonic(), 0
+                continue
+            if end < 0:
+                if len(buffer) > self.max_frame:
+                    return self._fatal(out, "too_large", _too_large(len(buffer), self.max_frame))
+                self._scanned = len(buffer)
+                return out
+            if end > self.max_frame:
+                return self._fatal(out, "too_large", _too_large(end, self.max_frame))
+            data = bytes(buffer[:end])
+            followed = end + 1 < len(buffer)
+            # FS is followed by CR in the standard; any other byte starts what follows.
+            cr = followed and buffer[end + 1] == _CR
+            del buffer[: end + (2 if cr else 1)]
+            self._in_frame = False
+            out.append(Frame(data))
+            if not followed:
+                self._skip_cr = True
+                return out
+
+    def timed_out(self) -> FramingProblem:
+        """The frame under way missed its deadline: the fatal problem that says so."""
+        self.done = True
+        return FramingProblem(
+            "timeout",
+            f"a message still incomplete after {self.frame_timeout:g} s "
+            f"({len(self._buffer):,} bytes so far)",
+            fatal=True,
+        )
+
+    def eof(self) -> list[FramingProblem]:
+        """The connection ended: what was left unfinished, if anything."""
+        if self.done:
+            return []
+        self.done = True
+        if self._in_frame:
+            size = len(self._buffer)
+            return [
+                FramingProblem("truncated", f"the connection closed {size:,} bytes into a message")
+            ]
+        if self._junk:
+            return [
+                FramingProblem("junk", f"{self._junk:,} bytes with no start block before the end")
+            ]
+        return []
+
+    def _fatal(
+        self, out: list[Frame | FramingProblem], kind: str, words: str
+    ) -> list[Frame | FramingProblem]:
+        self.done = True
+        self._buffer.clear()
+        out.append(FramingProblem(kind, words, fatal=True))
+        return out
+
+
 async def frames(
     reader: asyncio.StreamReader, *, max_frame: int, frame_timeout: float
 ) -> AsyncIterator[Frame | FramingProblem]:
-    """The frames of one connection, and what came between them, until it ends (EOF) or a
-    fatal problem (yielded last).
-
-    Between frames the peer may stay silent as long as it likes (senders keep connections open
-    for hours); once a frame has started it must end within ``frame_timeout`` seconds and
-    ``max_frame`` bytes. Stray bytes before a start block are one "junk" problem, said before
-    the frame that follows them.
-    """
-    buffer = bytearray()
-    in_frame = False
-    started = 0.0
-    junk = 0
-    skip_cr = False  # a frame ended on FS at the end of a read: its CR may come next
+    """The frames of one connection read through a :class:`Framer`, and what came between
+    them, until it ends (EOF) or a fatal problem (yielded last)."""
+    framer = Framer(max_frame=max_frame, frame_timeout=frame_timeout)
     while True:
-        if skip_cr and buffer:
-            if buffer[0] == END[1]:
-                del buffer[:1]
-            skip_cr = False
-        if not in_frame:
-            start = buffer.find(START)
-            junk += len(buffer) if start < 0 else start
-            del buffer[: len(buffer) if start < 0 else start + 1]
-            if start >= 0:
-                if junk:
-                    yield FramingProblem("junk", f"{junk:,} bytes before a start block: skipped")
-                    junk = 0
-                in_frame, started = True, time.monotonic()
-        if in_frame:
-            end = buffer.find(FS)
-            again = buffer.find(START)
-            if again >= 0 and (end < 0 or again < end):
-                # A new start block before this frame's end: the end was lost.
-                yield FramingProblem(
-                    "no_end_block", f"a message of {again:,} bytes had no end block"
-                )
-                del buffer[: again + 1]
-                started = time.monotonic()
-                continue
-            if end >= 0:
-                data = bytes(buffer[:end])
-                followed = end + 1 < len(buffer)
-                # FS is followed by CR in the standard; any other byte starts what follows.
-                cr = followed and buffer[end + 1] == END[1]
-                del buffer[: end + (2 if cr else 1)]
-                skip_cr = not followed
-                in_frame = False
-                if len(data) > max_frame:
-                    yield FramingProblem("too_large", _too_large(len(data), max_frame), True)
-                    return
-                yield Frame(data)
-                continue
-            if len(buffer) > max_frame:
-                yield FramingProblem("too_large", _too_large(len(buffer), max_frame), True)
-                return
-        elif junk > max_frame:
-            yield FramingProblem("junk", f"{junk:,} bytes with no start block", fatal=True)
-            return
-        # Read more: without a deadline between frames, within the frame's own in one.
+        # Without a deadline between frames, within the frame's own in one.
+        deadline = framer.deadline
         try:
-            if in_frame:
-                left = started + frame_timeout - time.monotonic()
+            if deadline is None:
+                chunk = await reader.read(CHUNK)
+            else:
+                left = deadline - time.monotonic()
                 if left <= 0:
                     raise TimeoutError
                 chunk = await asyncio.wait_for(reader.read(CHUNK), left)
-            else:
-                chunk = await reader.read(CHUNK)
         except TimeoutError:
-            yield FramingProblem(
-                "timeout",
-                f"a message still incomplete after {frame_timeout:g} s "
-                f"({len(buffer):,} bytes so far)",
-                fatal=True,
-            )
+            yield framer.timed_out()
             return
-        if not chunk:
-            if in_frame:
-                yield FramingProblem(
-                    "truncated", f"the connection closed {len(buffer):,} bytes into a message"
-                )
-            elif junk:
-                yield FramingProblem("junk", f"{junk:,} bytes with no start block before the end")
+        for item in framer.feed(chunk) if chunk else framer.eof():
+            yield item
+        if not chunk or framer.done:
             return
-        buffer += chunk
 
 
 def _too_large(size: int, limit: int) -> str:

@@ -8,7 +8,7 @@ import asyncio
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pacs_tui.hl7.mllp import Frame, FramingProblem, frames
+from pacs_tui.hl7.mllp import Frame, Framer, FramingProblem, frames
 
 VT, END = b"\x0b", b"\x1c\r"
 MSG = b"MSH|^~\\&|HIS|WARD|RIS|RAD|20261201120000||ADT^A01|MSG0001|P|2.5\rEVN|A01\r"
@@ -118,3 +118,30 @@ def test_no_input_makes_the_framing_raise_or_hang(parts: list[bytes]) -> None:
         if isinstance(item, Frame):
             assert len(item.data) <= 256 and b"\x0b" not in item.data
     assert all(not i.fatal for i in got[:-1] if isinstance(i, FramingProblem))
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.one_of(st.binary(max_size=64), st.sampled_from([VT, END, b"\x1c", VT + MSG + END]))
+    ),
+    st.lists(st.integers(min_value=1, max_value=80), min_size=1),
+)
+def test_the_framer_finds_the_same_whatever_the_reads(parts: list[bytes], cuts: list[int]) -> None:
+    data = b"".join(parts)
+    # A limit no input here reaches: over it, what was read so far decides (as it must).
+    whole = Framer(max_frame=1 << 20, frame_timeout=60)
+    expected = [*whole.feed(data), *whole.eof()] if data else whole.eof()
+    framer, got, at = Framer(max_frame=1 << 20, frame_timeout=60), [], 0
+    for n in cuts * (len(data) // sum(cuts) + 1):
+        if at >= len(data):
+            break
+        got += framer.feed(data[at : at + n])
+        at += n
+    got += framer.eof()
+
+    def what(items: list[Frame | FramingProblem]) -> list[object]:
+        # A problem's words may count the bytes read so far: its kind is what must agree.
+        return [i if isinstance(i, Frame) else (i.kind, i.fatal) for i in items]
+
+    assert what(got) == what(expected)
