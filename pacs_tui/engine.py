@@ -442,12 +442,12 @@ class Engine:
             self.store.add_event(event)
         self._publish(EventUpdate(event))
 
-    async def _record_messages(self, rows: Sequence[LoggedMessage]) -> None:
+    def _record_messages(self, rows: Sequence[LoggedMessage]) -> None:
         """A service's message-log rows, durable before this returns (in the message journal;
         a listener ACKs after it), in the history's table at the next flush."""
         if self.store is None or not rows:
             return
-        await self.store.commit_messages(rows)
+        self.store.commit_messages(rows)
 
     def _publish(self, update: EngineUpdate) -> None:
         self._subscribers.publish(update)

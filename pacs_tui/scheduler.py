@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 ResultCallback = Callable[[Target, Result], None]
 EventCallback = Callable[[Event], None]
 #: Records message-log rows and returns once they are durable (the history's journal).
-MessagesCallback = Callable[[Sequence[LoggedMessage]], Awaitable[None]]
+MessagesCallback = Callable[[Sequence[LoggedMessage]], None]
 Periodic = Check | BatchCheck
 
 # Spread first runs so a site of 200 nodes does not open 200 associations in the same instant.
@@ -333,9 +333,9 @@ class _ServiceEmit:
         if not self._owner.stopping:
             self._owner.on_event(event)
 
-    async def messages(self, rows: Sequence[LoggedMessage]) -> None:
+    def messages(self, rows: Sequence[LoggedMessage]) -> None:
         if self._owner.on_messages is not None:
-            await self._owner.on_messages(rows)
+            self._owner.on_messages(rows)
 
 
 class Services:

@@ -138,10 +138,11 @@ class Emit(Protocol):
 
     def event(self, event: Event) -> None: ...
 
-    async def messages(self, rows: Sequence[LoggedMessage]) -> None:
+    def messages(self, rows: Sequence[LoggedMessage]) -> None:
         """Record message-log rows; returns once they are durable in the history (its message
         journal; at once when there is none), so a listener can acknowledge only what is
-        recorded. Raises
+        recorded. Synchronous: a journal append is one ``write()``, and a listener answering
+        from its protocol's ``data_received`` cannot await. Raises
         :class:`~pacs_tui.store.StoreError` when they could not be."""
         ...
 

@@ -74,6 +74,11 @@ class Framer:
         frames."""
         return self._started + self.frame_timeout if self._in_frame and not self.done else None
 
+    def restart_deadline(self) -> None:
+        """Give the frame under way a fresh deadline (its reading was paused by the reader)."""
+        if self._in_frame:
+            self._started = time.monotonic()
+
     def feed(self, chunk: bytes) -> list[Frame | FramingProblem]:
         """What ``chunk`` completes, in order; a fatal problem is last."""
         if self.done:

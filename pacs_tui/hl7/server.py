@@ -82,6 +82,26 @@ class MllpServer(ABC):
         self.recent.add(ts, control_id, data, charset)
 
     async def serve(self, emit: Emit) -> None:
+        server = await self.listen(emit)
+        for sock in server.sockets:
+            host, port = sock.getsockname()[:2]
+            self.address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+            break
+        log.info("%s %s on %s", self.what, self.id, self.address)
+        try:
+            while True:
+                self._report(emit)
+                await asyncio.sleep(REPORT_SECONDS)
+        finally:
+            server.close()
+            self.close_connections()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(server.wait_closed(), 1.0)
+
+    async def listen(self, emit: Emit) -> asyncio.Server:
+        """The bound server: by default one task a connection on streams, running
+        :meth:`handle`."""
+
         async def connected(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
             task = asyncio.current_task()
             if task is not None:
@@ -94,22 +114,23 @@ class MllpServer(ABC):
                 if task is not None:
                     self._tasks.discard(task)
 
-        server = await asyncio.start_server(connected, *self._bind)
-        for sock in server.sockets:
-            host, port = sock.getsockname()[:2]
-            self.address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-            break
-        log.info("%s %s on %s", self.what, self.id, self.address)
-        try:
-            while True:
-                self._report(emit)
-                await asyncio.sleep(REPORT_SECONDS)
-        finally:
-            server.close()
-            for task in list(self._tasks):
-                task.cancel()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(server.wait_closed(), 1.0)
+        return await asyncio.start_server(connected, *self._bind)
+
+    def close_connections(self) -> None:
+        """The server stops: every connection ends."""
+        for task in list(self._tasks):
+            task.cancel()
+
+    def admit(self, peer: str) -> bool:
+        """Whether a new connection from ``peer`` may stay (counted as a peer if so)."""
+        if self.peers >= self._max_connections:
+            self.counts["refused"] += 1
+            log.warning(
+                "%s %s: %s refused, %d connections already", self.what, self.id, peer, self.peers
+            )
+            return False
+        self.peers += 1
+        return True
 
     async def close(self) -> None:  # noqa: B027 (a Service's close; nothing to add here)
         """Nothing left open: ``serve`` closes its server and connections when cancelled."""
@@ -118,14 +139,9 @@ class MllpServer(ABC):
         self, emit: Emit, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
     ) -> None:
         peer = peer_name(writer)
-        if self.peers >= self._max_connections:
-            self.counts["refused"] += 1
-            log.warning(
-                "%s %s: %s refused, %d connections already", self.what, self.id, peer, self.peers
-            )
+        if not self.admit(peer):
             writer.close()
             return
-        self.peers += 1
         try:
             await self.handle(emit, reader, writer, peer)
         except (ConnectionError, OSError) as exc:
@@ -134,11 +150,12 @@ class MllpServer(ABC):
             self.peers -= 1
             writer.close()
 
-    @abstractmethod
     async def handle(
         self, emit: Emit, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, peer: str
     ) -> None:
-        """Serve one connection until it ends (the subclass's part)."""
+        """Serve one connection of :meth:`listen`'s default server until it ends (the
+        subclass's part when it keeps that server)."""
+        raise NotImplementedError
 
     @abstractmethod
     def state(self) -> tuple[Status, str]:
@@ -185,9 +202,9 @@ def _metric(count: str) -> str:
     return f"{count}_total"
 
 
-def peer_name(writer: asyncio.StreamWriter) -> str:
+def peer_name(end: asyncio.StreamWriter | asyncio.BaseTransport) -> str:
     """The other end of a connection, ``host:port`` (``[v6]:port``)."""
-    name = writer.get_extra_info("peername")
+    name = end.get_extra_info("peername")
     if isinstance(name, tuple) and len(name) >= 2:
         host = str(name[0])
         return f"[{host}]:{name[1]}" if ":" in host else f"{host}:{name[1]}"

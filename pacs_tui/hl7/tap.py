@@ -280,7 +280,7 @@ def _record(emit: Emit, row: LoggedMessage) -> None:
 
     async def write() -> None:
         try:
-            await emit.messages([row])
+            emit.messages([row])
         except Exception as exc:
             log.error("HL7 tap %s: message not recorded: %s", row.link, exc)
 

@@ -161,7 +161,7 @@ class WriterMixin:
 
     # -- writing --------------------------------------------------------------------------------
 
-    async def commit_messages(self, messages: Sequence[LoggedMessage]) -> None:
+    def commit_messages(self, messages: Sequence[LoggedMessage]) -> None:
         """Make message-log rows durable now (a listener ACKs only then): appended to the
         message journal (:mod:`.journal`) before this returns, written into the table by the
         next flush, replayed from the journal if the process dies first. Raises

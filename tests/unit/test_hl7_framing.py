@@ -131,8 +131,9 @@ def test_the_framer_finds_the_same_whatever_the_reads(parts: list[bytes], cuts: 
     data = b"".join(parts)
     # A limit no input here reaches: over it, what was read so far decides (as it must).
     whole = Framer(max_frame=1 << 20, frame_timeout=60)
-    expected = [*whole.feed(data), *whole.eof()] if data else whole.eof()
-    framer, got, at = Framer(max_frame=1 << 20, frame_timeout=60), [], 0
+    expected: list[Frame | FramingProblem] = [*whole.feed(data), *whole.eof()]
+    framer, at = Framer(max_frame=1 << 20, frame_timeout=60), 0
+    got: list[Frame | FramingProblem] = []
     for n in cuts * (len(data) // sum(cuts) + 1):
         if at >= len(data):
             break

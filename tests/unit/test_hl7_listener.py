@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import socket
 from collections.abc import AsyncIterator, Sequence
 
 import hl7
@@ -42,7 +43,7 @@ class Recorder:
     def event(self, event: Event) -> None:
         raise AssertionError("no events expected")
 
-    async def messages(self, rows: Sequence[LoggedMessage]) -> None:
+    def messages(self, rows: Sequence[LoggedMessage]) -> None:
         if self.fail:
             raise OSError("database or disk is full")
         self.rows.extend(rows)
@@ -170,6 +171,45 @@ async def test_a_peer_that_trickles_is_cut_off_and_others_served(
         assert await reader.read() == b""  # after the 1 s frame deadline
     assert listener.counts["framing_timeout"] == 1
     writer.close()
+
+
+async def test_a_peer_that_leaves_its_acks_unread_is_closed_and_others_served(
+    listening: tuple[Listener, Recorder, int], caplog: pytest.LogCaptureFixture
+) -> None:
+    """A sender that writes and never reads: once its ACKs fill the buffers the listener
+    reads no more of it, and closes it after the 1 s frame_timeout, saying why; another
+    sender is served meanwhile."""
+    listener, recorder, port = listening
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # before connect: a small window
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+    sock.connect(("127.0.0.1", port))
+    sock.setblocking(False)
+    # Long header fields make long ACKs (each echoes them): the buffers fill sooner.
+    wide = "|".join(["X" * 170] * 4).encode()
+    pending = (VT + message("W").replace(b"HIS|WARD|RIS|RAD", wide) + END) * 20_000
+    async with asyncio.timeout(20):
+        while listener.peers == 0:
+            await asyncio.sleep(0.01)
+        while pending:  # until every buffer on the way is full and the listener reads no more
+            try:
+                pending = pending[sock.send(pending[:65536]) :]
+            except BlockingIOError:
+                read = len(recorder.rows)
+                await asyncio.sleep(0.1)
+                if read and len(recorder.rows) == read:
+                    break
+        stalled = listener.peers == 1  # still connected, unread ACKs and all
+        served = await exchange(port, VT + message("OK3") + END, 1) == [("AA", "OK3")]
+        while listener.peers:  # closed by the listener, not by us
+            await asyncio.sleep(0.05)
+    sock.close()
+    assert pending, "the buffers took every message: send more"
+    assert stalled
+    assert served
+    assert len(recorder.rows) < 20_000  # it read no more once its ACKs went unread
+    assert "does not read its ACKs: closed" in caplog.text
+    assert "still incomplete" not in caplog.text  # a paused frame is not the sender's fault
 
 
 async def test_a_history_that_cannot_record_means_no_accept(

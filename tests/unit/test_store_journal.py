@@ -30,7 +30,7 @@ from pacs_tui.store import Store
 async def main() -> None:
     store = await Store.open(sys.argv[1], flush_interval=3600, retention_interval=None)
     for n in range(2):
-        await store.commit_messages(
+        store.commit_messages(
             [LoggedMessage(1_700_006_400.0 + n, "his", "in", "ADT^A01", f"K{n}", "AA", None, 99)]
         )
     print("acked", flush=True)
@@ -74,14 +74,14 @@ async def test_a_flush_empties_the_journal_and_a_replay_adds_no_row_twice(
 ) -> None:
     path = tmp_path / "h.sqlite"
     async with Store(path, retention_interval=None, flush_interval=3600) as s:
-        await s.commit_messages([row(0), row(1)])
+        s.commit_messages([row(0), row(1)])
         (first,) = journal_files(path)
         assert first[1].read_bytes().count(b"\n") == 2
         assert stat_mode(first[1]) == 0o600
         await s.flush()
         assert table(path) == [("C0", "AA"), ("C1", "AA")]
         assert [g for g, _ in journal_files(path)] == [first[0] + 1]  # a new, empty one
-        await s.commit_messages([row(2)])
+        s.commit_messages([row(2)])
         # A crash between a commit and the journal's removal: rows in both.
         kept = path.with_name(path.name + ".messages-000099")
         kept.write_bytes(journal_line(0, old=True) + journal_line(2) + b'[1,"cut sh')
@@ -96,11 +96,11 @@ async def test_the_journal_is_bounded_and_says_so(
 ) -> None:
     monkeypatch.setattr(journal_module, "JOURNAL_LIMIT", 600)  # 5 rows, not 10
     async with Store(tmp_path / "h.sqlite", retention_interval=None, flush_interval=3600) as s:
-        await s.commit_messages([row(n) for n in range(5)])
+        s.commit_messages([row(n) for n in range(5)])
         with pytest.raises(StoreError, match="not accepting more"):
-            await s.commit_messages([row(n) for n in range(5, 10)])
+            s.commit_messages([row(n) for n in range(5, 10)])
         await s.flush()  # the table took them: room again
-        await s.commit_messages([row(n) for n in range(5, 10)])
+        s.commit_messages([row(n) for n in range(5, 10)])
 
 
 async def test_a_link_in_place_of_a_journal_file_is_not_followed(tmp_path: Path) -> None:
@@ -112,7 +112,7 @@ async def test_a_link_in_place_of_a_journal_file_is_not_followed(tmp_path: Path)
     os.symlink(target, path.with_name(path.name + ".messages-000005"))
     async with Store(path, retention_interval=None) as s:
         assert await s.messages() == []  # not read through the link
-        await s.commit_messages([row(1)])
+        s.commit_messages([row(1)])
     assert target.read_bytes() == journal_line(7)  # nor written
 
 
@@ -135,9 +135,9 @@ async def test_acknowledged_rows_are_never_dropped_when_the_history_cannot_take_
 ) -> None:
     path = tmp_path / "h.sqlite"
     async with Store(path, retention_interval=None, flush_interval=3600, max_pending=5) as s:
-        await s.commit_messages([row(n) for n in range(5)])
+        s.commit_messages([row(n) for n in range(5)])
         with pytest.raises(StoreError, match="not accepting more"):
-            await s.commit_messages([row(5)])  # refused (the sender gets AE), none dropped
+            s.commit_messages([row(5)])  # refused (the sender gets AE), none dropped
 
         monkeypatch.setattr(s, "_transaction", lambda: _Failing())
         with pytest.raises(Exception, match="disk I/O error"):
@@ -171,11 +171,11 @@ async def test_a_write_that_fails_partway_leaves_no_cut_line(
         return real_write(fd, data)
 
     async with Store(path, retention_interval=None, flush_interval=3600) as s:
-        await s.commit_messages([row(0)])
+        s.commit_messages([row(0)])
         monkeypatch.setattr(os, "write", half_then_full)
         with pytest.raises(StoreError, match="No space left"):
-            await s.commit_messages([row(1)])
-        await s.commit_messages([row(2)])  # after the failed one, on a whole line
+            s.commit_messages([row(1)])
+        s.commit_messages([row(2)])  # after the failed one, on a whole line
         monkeypatch.undo()
         (file,) = [f for _, f in journal_files(path)]
         assert file.read_bytes() == journal_line(0) + journal_line(2)
@@ -190,6 +190,6 @@ async def test_a_journal_file_that_cannot_be_read_is_left_for_the_next_start(
     locked = path.with_name(path.name + ".messages-000003")
     os.mkfifo(locked, 0o600)  # not a regular file: refused, not read (nor waited on)
     async with Store(path, retention_interval=None) as s:
-        await s.commit_messages([row(1)])
+        s.commit_messages([row(1)])
         await s.flush()
     assert locked.exists()  # neither read nor removed
