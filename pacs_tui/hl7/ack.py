@@ -15,6 +15,7 @@ import re
 import time
 from dataclasses import dataclass
 from enum import Enum
+from functools import lru_cache
 
 from pacs_tui.hl7.header import Header, HeaderError, read_header
 
@@ -93,35 +94,59 @@ def build_ack(
     control_id: str | None = None,
 ) -> bytes:
     """The ACK message (without MLLP blocks) answering ``header`` with ``code``."""
-    sep, enc = header.separator, header.encoding
-    component = enc[0]
+    sep = header.separator
     clock = time.time()
     stamp = _timestamp(clock if now is None else now)
     ours = control_id or f"PT{int(clock * 1000) % 10**13}{next(_control_ids) % 10000:04d}"
-    trigger = header.trigger
-    kind = component.join(x for x in ("ACK", trigger, "ACK" if trigger else "") if x)
-    version = header.version or "2.5"
-    msh = [
-        "MSH",
-        enc,
-        _echo(header.receiving_app),
-        _echo(header.receiving_facility),
-        _echo(header.sending_app),
-        _echo(header.sending_facility),
-        stamp,
-        "",
-        kind,
-        ours,
-        _echo(header.field(11)) if header.segment == "MSH" and header.field(11) else "P",
-        _echo(header.field(12)) if header.segment == "MSH" and header.field(12) else version,
-    ]
-    segments = [sep.join(msh)]
-    text = _escape(problem.words, sep, enc) if problem is not None else ""
+    msh = header.segment == "MSH"
+    before, between, after = _ack_header(
+        sep,
+        header.encoding,
+        header.sending_app,
+        header.sending_facility,
+        header.receiving_app,
+        header.receiving_facility,
+        header.trigger,
+        header.field(11) if msh else "",
+        header.field(12) if msh else "",
+        header.version,
+    )
     echoed = _echo(header.control_id)
-    segments.append(sep.join(x for x in ("MSA", code, echoed, text)).rstrip(sep))
-    if problem is not None:
-        segments.append(_err(problem, version, sep, enc))
-    return ("\r".join(segments) + "\r").encode("latin-1", errors="replace")
+    if problem is None:
+        msa = f"MSA{sep}{code}{sep}{echoed}" if echoed else f"MSA{sep}{code}"
+        return f"{before}{stamp}{between}{ours}{after}\r{msa}\r".encode("latin-1", "replace")
+    text = _escape(problem.words, sep, header.encoding)
+    msa = sep.join(x for x in ("MSA", code, echoed, text)).rstrip(sep)
+    err = _err(problem, header.version or "2.5", sep, header.encoding)
+    ack = f"{before}{stamp}{between}{ours}{after}\r{msa}\r{err}\r"
+    return ack.encode("latin-1", errors="replace")
+
+
+@lru_cache(maxsize=256)  # a feed sends one header's routing over and over: made once for it
+def _ack_header(
+    sep: str,
+    enc: str,
+    sending_app: str,
+    sending_facility: str,
+    receiving_app: str,
+    receiving_facility: str,
+    trigger: str,
+    processing: str,
+    version_field: str,
+    version: str,
+) -> tuple[str, str, str]:
+    """The ACK's MSH around its time (MSH-7) and its control ID (MSH-10): sender and receiver
+    swapped, the message's separators, processing ID and version kept."""
+    kind = enc[0].join(x for x in ("ACK", trigger, "ACK" if trigger else "") if x)
+    swapped = (receiving_app, receiving_facility, sending_app, sending_facility)
+    before = sep.join(("MSH", enc, *map(_echo, swapped), ""))
+    between = sep.join(("", "", kind, ""))
+    after = sep.join((
+        "",
+        _echo(processing) if processing else "P",
+        _echo(version_field) if version_field else (version or "2.5"),
+    ))  # fmt: skip
+    return before, between, after
 
 
 def _echo(value: str) -> str:

@@ -5,8 +5,6 @@ nothing of a patient's data."""
 
 from __future__ import annotations
 
-import re
-
 from pacs_tui.hl7.ack import Problem
 from pacs_tui.hl7.header import Header
 
@@ -20,18 +18,28 @@ def check_header(header: Header) -> Problem | None:
     """The first thing wrong with ``header``, or None."""
     if header.segment != "MSH":
         return Problem(200, f"a batch ({header.segment}): only single messages are taken")
-    for number, name in ((9, "message type"), (10, "control ID"), (11, "processing ID")):
-        if not header.field(number):
-            return Problem(101, f"MSH-{number}, the {name}, is empty", "MSH", number)
-    if not header.field(12):
-        return Problem(101, "MSH-12, the version, is empty", "MSH", 12)
-    if ".".join(header.version.split(".")[:2]) not in VERSIONS:
+    fields = header.fields
+    if len(fields) < 12 or not (fields[8] and fields[9] and fields[10] and fields[11]):
+        for number, name in (
+            (9, "message type"),
+            (10, "control ID"),
+            (11, "processing ID"),
+            (12, "version"),
+        ):
+            if not header.field(number):
+                return Problem(101, f"MSH-{number}, the {name}, is empty", "MSH", number)
+    if not _version_taken(header.version):
         return Problem(203, f"version {header.version} is not taken (2.1 to 2.8)", "MSH", 12)
     if header.processing_id not in PROCESSING_IDS:
         return Problem(202, f"processing ID {header.processing_id} is not P, T or D", "MSH", 11)
-    if not header.component(9, 1).isalnum():
+    if not header.message_code.isalnum():
         return Problem(102, "MSH-9's message code is not a code", "MSH", 9)
     return None
+
+
+def _version_taken(version: str) -> bool:
+    """ "2.5", "2.5.1": its first two numbers are one of :data:`VERSIONS`."""
+    return version in VERSIONS or ".".join(version.split(".")[:2]) in VERSIONS
 
 
 #: Segments each type of message must have (HL7 v2.5's abstract message syntax, the required
@@ -50,7 +58,9 @@ REQUIRED: dict[str, tuple[str, ...]] = {
 #: A segment of each required name, at the start of a line (CR, LF or CRLF before it): a search
 #: of the bytes, not a split of the whole message into segments.
 _SEGMENT_START = {
-    name: re.compile(rb"[\r\n]" + name.encode()) for names in REQUIRED.values() for name in names
+    name: (b"\r" + name.encode(), b"\n" + name.encode())
+    for names in REQUIRED.values()
+    for name in names
 }
 
 
@@ -60,11 +70,12 @@ def check_message(header: Header, message: bytes) -> Problem | None:
     problem = check_header(header)
     if problem is not None:
         return problem
-    code = header.component(9, 1)
+    code = header.message_code
     kind = code if code == "ACK" else f"{code}^{header.trigger}"
     wanted = REQUIRED.get(kind)
     if wanted:
         for name in wanted:
-            if _SEGMENT_START[name].search(message) is None:
+            after_cr, after_lf = _SEGMENT_START[name]
+            if after_cr not in message and after_lf not in message:
                 return Problem(100, f"{kind} without its required {name} segment", name)
     return None
