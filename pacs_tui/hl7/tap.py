@@ -276,20 +276,12 @@ class Tap(MllpServer):
 
 
 def _record(emit: Emit, row: LoggedMessage) -> None:
-    """Record ``row`` without holding the relay (a failure is logged by the engine's store)."""
-
-    async def write() -> None:
-        try:
-            emit.messages([row])
-        except Exception as exc:
-            log.error("HL7 tap %s: message not recorded: %s", row.link, exc)
-
-    task = asyncio.ensure_future(write())
-    _RECORDING.add(task)
-    task.add_done_callback(_RECORDING.discard)
-
-
-_RECORDING: set[asyncio.Future[None]] = set()
+    """Record ``row`` (a journal append: it does not hold the relay); a history that cannot
+    take it is logged, and the answer is relayed all the same: the tap does not judge."""
+    try:
+        emit.messages([row])
+    except Exception as exc:
+        log.error("HL7 tap %s: message not recorded: %s", row.link, exc)
 
 
 def _answer(data: bytes) -> tuple[str | None, str, str]:
