@@ -66,6 +66,7 @@ class MessageJournal:
         self.first = self.generation = generation
         self._size = 0  # of the current file
         self._uncommitted: dict[int, int] = {}  # generation → bytes of rows not yet committed
+        self._held = 0  # their sum
         self._fd: int | None = self._open(generation)
 
     def _path(self, generation: int) -> Path:
@@ -85,17 +86,22 @@ class MessageJournal:
         append does not land on a cut line."""
         if self._fd is None:
             raise StoreError("the message journal is closed")
-        data = b"".join(_ENCODE(row).encode() + b"\n" for row in rows)
-        if sum(self._uncommitted.values()) + len(data) > JOURNAL_LIMIT:
+        # One row a call is the listener's case: no generator for it. ASCII (ensure_ascii).
+        text = (
+            _ENCODE(rows[0]) + "\n" if len(rows) == 1 else "".join(_ENCODE(r) + "\n" for r in rows)
+        )
+        data = text.encode("ascii")
+        if self._held + len(data) > JOURNAL_LIMIT:
             raise StoreError(
                 f"the message journal holds {JOURNAL_LIMIT // 2**20} MiB of rows the history "
                 "could not take: not accepting more until it can"
             )
-        view = memoryview(data)
         try:
-            while view:
-                written = os.write(self._fd, view)
-                view = view[written:]
+            written = os.write(self._fd, data)
+            if written < len(data):  # a short write (a full disk, a signal): the rest after it
+                view = memoryview(data)[written:]
+                while view:
+                    view = view[os.write(self._fd, view) :]
         except OSError as exc:
             try:
                 os.ftruncate(self._fd, self._size)
@@ -106,6 +112,7 @@ class MessageJournal:
                     self._size = os.fstat(self._fd).st_size
             raise StoreError(f"cannot write the message journal: {exc.strerror}") from None
         self._size += len(data)
+        self._held += len(data)
         self._uncommitted[self.generation] = self._uncommitted.get(self.generation, 0) + len(data)
 
     def rotate(self) -> int:
@@ -131,7 +138,7 @@ class MessageJournal:
                 with contextlib.suppress(FileNotFoundError):
                     path.unlink()
         for generation in [g for g in self._uncommitted if g <= upto]:
-            del self._uncommitted[generation]
+            self._held -= self._uncommitted.pop(generation)
 
     def close(self) -> None:
         """Close the current file; removed if every row in it is in the table."""

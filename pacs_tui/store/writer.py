@@ -346,7 +346,7 @@ async def _roll_up_again_from(db: aiosqlite.Connection, ts: float) -> None:
 def _message_rows(messages: Iterable[LoggedMessage]) -> list[_MessageRow]:
     return [
         (
-            round(float(m.ts) * 1000),
+            round(m.ts * 1000),
             m.link,
             m.direction,
             m.type,
