@@ -92,9 +92,9 @@ class Engine:
         self._executor = executor
         #: The key of the message log's patient references (the history's, once started).
         self.patient_key = patient_key or PatientKey()
+        self.store = store  # before the build: a source's checks may read the history
         built, pools = self._build(config, build=checks is None)
         self.checks: list[Runnable] = list(checks) if checks is not None else built
-        self.store = store
         self.states: dict[str, TargetState] = {
             t.id: TargetState(t) for run in self.checks for t in runnable_targets(run)
         }
@@ -138,7 +138,7 @@ class Engine:
                 pool = ThreadPoolExecutor(limit.size, thread_name_prefix=source.name)
                 self._executors[source.name] = pool
             context = BuildContext(
-                config.site.name, pool if limit.threads else None, self.patient_key
+                config.site.name, pool if limit.threads else None, self.patient_key, self.store
             )
             built.extend(source.build(section, context))
         return built, pools

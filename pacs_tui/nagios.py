@@ -153,11 +153,13 @@ def perfdata(state: TargetState, thresholds: Thresholds = Thresholds()) -> list[
             warn, crit = thresholds.warn_text, thresholds.crit_text
         else:
             warn, crit = _number(spec.warn), _number(spec.crit)
-        minimum = "0" if spec.unit in ("s", "B", "%", "c") else ""
-        maximum = "100" if spec.unit == "%" else ""
+        # The declared units (s, B, %, c or none) are the guidelines' UOMs as they are; a
+        # ratio is a plain number from 0 to 1 (as --warn/--crit give it, in base units).
+        unit = "" if spec.unit == "ratio" else spec.unit
+        minimum = "0" if spec.unit in ("s", "B", "%", "c", "ratio") else ""
+        maximum = {"%": "100", "ratio": "1"}.get(spec.unit, "")
         label = _label(f"{state.id} {spec.label.lower()}")
-        # The declared units (s, B, %, c or none) are the guidelines' UOMs as they are.
-        fields = [f"{_number(value)}{spec.unit}", warn, crit, minimum, maximum]
+        fields = [f"{_number(value)}{unit}", warn, crit, minimum, maximum]
         items.append(f"{label}=" + ";".join(fields).rstrip(";"))
     return items
 

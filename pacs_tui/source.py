@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 from pacs_tui.config_reader import Reader
 from pacs_tui.model import (
@@ -28,13 +28,17 @@ from pacs_tui.model import (
 )
 from pacs_tui.patient_key import PatientKey
 
+if TYPE_CHECKING:
+    from pacs_tui.store.schema import SeriesPoint
+
 MetricKind = Literal["gauge", "counter"]
 
 
 @dataclass(frozen=True, slots=True)
 class MetricSpec:
-    """One metric a source records, in base units: ``unit`` is "s", "B", "%", "c" (a count)
-    or "" (a plain number). ``warn``/``crit`` are the defaults a value at or over which is
+    """One metric a source records, in base units: ``unit`` is "s", "B", "%" (0 to 100),
+    "ratio" (0 to 1, shown as a percentage: Prometheus' ``_ratio``), "c" (a count) or "" (a
+    plain number). ``warn``/``crit`` are the defaults a value at or over which is
     WARN/CRIT (the config may override them per target)."""
 
     name: str
@@ -223,14 +227,25 @@ class WorkerLimit:
     threads: bool = False
 
 
+class HistoryReader(Protocol):
+    """The history as a check may read it (the store's :meth:`series`): a target's metric over
+    a window, from the coarsest tier that suits it."""
+
+    async def series(
+        self, target: str, metric: str, since: float, until: float | None = None
+    ) -> Sequence[SeriesPoint]: ...
+
+
 @dataclass
 class BuildContext:
-    """What a source's ``build`` gets besides its section: its own thread pool, if it asked."""
+    """What a source's ``build`` gets besides its section: its own thread pool, if it asked,
+    and the history to read its targets' past from, when there is one."""
 
     site: str
     executor: ThreadPoolExecutor | None = None
     #: The history's key for patient references (HL7), when the source records messages.
     patient_key: PatientKey | None = None
+    history: HistoryReader | None = None
 
 
 @dataclass(frozen=True)

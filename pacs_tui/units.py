@@ -49,7 +49,8 @@ def number(value: float) -> str:
 
 
 def format_value(unit: str, value: float | None) -> str:
-    """``value`` (in base units) for a person, by ``unit`` ("s", "B", "%", "c" or "")."""
+    """``value`` (in base units) for a person, by ``unit`` ("s", "B", "%", "ratio", "c" or
+    "")."""
     if value is None or math.isnan(value):
         return NONE_TEXT
     if math.isinf(value):
@@ -58,6 +59,11 @@ def format_value(unit: str, value: float | None) -> str:
         return ms(value)
     if unit == "B":
         return size(value)
+    if unit == "ratio":  # 0.87 reads "87 %"
+        percent = value * 100
+        return format_value(
+            "%", float(round(percent)) if abs(percent - round(percent)) < 1e-9 else percent
+        )
     if unit == "%":  # 99.5 % is not "100 %": a disk that is not full must not read full
         return f"{value:.0f} %" if value == int(value) else f"{value:.1f} %"
     return number(value)

@@ -8,13 +8,14 @@ screens' number keys.
 from __future__ import annotations
 
 from pacs_tui.model import TargetKind, TargetState
-from pacs_tui.probes import command_source, dicom_source, hl7_source
+from pacs_tui.probes import command_source, dicom_source, hl7_source, storage_source
 from pacs_tui.source import MetricSpec, Source, spec_from_name
 
 SOURCES: tuple[Source, ...] = (
     dicom_source.SOURCE,
     command_source.SOURCE,
     hl7_source.SOURCE,
+    storage_source.SOURCE,
 )
 
 

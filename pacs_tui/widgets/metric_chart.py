@@ -26,7 +26,7 @@ DOWN_LABEL = "DOWN"
 
 
 #: The axis' zero, by unit ("0 ms" reads better than "0.0 ms").
-ZERO = {"s": "0 ms", "B": "0 B", "%": "0 %"}
+ZERO = {"s": "0 ms", "B": "0 B", "%": "0 %", "ratio": "0 %"}
 
 
 class MetricChart(Widget):

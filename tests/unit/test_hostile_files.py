@@ -738,6 +738,6 @@ def test_an_empty_node_list_is_nothing_to_watch(text: str) -> None:
     with pytest.raises(ConfigError) as info:
         parse_config(text)
     assert [str(p) for p in info.value.problems] == [
-        "(nothing to watch): expected at least one [[dicom.node]], [[command]], [[hl7.listener]] "
-        "or [[hl7.link]]"
+        "(nothing to watch): expected at least one [[dicom.node]], [[command]], [[hl7.listener]], "
+        "[[hl7.link]] or [[storage.volume]]"
     ]

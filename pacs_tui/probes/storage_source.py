@@ -1,0 +1,500 @@
+"""The storage source: volumes (``[[storage.volume]]``) — used and free space, inodes, read and
+write rates, and when the volume is full at its recent rate of growth.
+
+An archive that fills stops accepting images from every modality at once, so a volume is WARN
+or CRIT on its percentage used *and* on its days to full (:mod:`pacs_tui.forecast`: least
+squares over ``window``, seeded from the history at the first check, then kept up from each
+check's own figure). ``statvfs`` runs in the source's thread pool with the check's deadline: a
+hung network mount makes the volume DOWN with the reason, and its next checks wait for that
+one call instead of stacking up threads behind it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections import deque
+from collections.abc import Callable, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+import tomlkit
+from tomlkit.items import AoT
+
+from pacs_tui import config_reader as cv
+from pacs_tui.config_reader import Reader
+from pacs_tui.forecast import DAY, Forecast, days_words, forecast
+from pacs_tui.model import Result, Status, Target, TargetKind
+from pacs_tui.source import (
+    BuildContext,
+    Column,
+    HistoryReader,
+    MetricSpec,
+    Runnable,
+    Source,
+    WorkerLimit,
+)
+from pacs_tui.units import format_value
+from pacs_tui.visible import VALUE_LIMIT, visible
+
+USED_RATIO = MetricSpec(
+    "used_ratio", "ratio", "Used", description="space used (as df counts it)", headline=True,
+    scale=(0.0, 1.0), title="Space used",
+)  # fmt: skip
+METRICS = (
+    USED_RATIO,
+    MetricSpec("used_bytes", "B", "Used", description="bytes used"),
+    MetricSpec("free_bytes", "B", "Free", description="bytes available to users"),
+    MetricSpec("size_bytes", "B", "Size", description="used + available"),
+    MetricSpec("inodes_used_ratio", "ratio", "Inodes", description="inodes used"),
+    MetricSpec("days_to_full", "", "Full in", description="days until full at the recent rate"),
+    MetricSpec("growth_bytes_per_second", "B", "Growth", description="bytes a second, fitted"),
+    MetricSpec("read_bytes_per_second", "B", "Read", description="the device's reads a second"),
+    MetricSpec("write_bytes_per_second", "B", "Write", description="the device's writes a second"),
+)
+
+#: Volumes checked at once (threads: ``statvfs`` blocks).
+THREADS = 8
+#: Points of a volume's usage kept for the forecast (a week at 30 s is 20,160).
+MAX_POINTS = 25_000
+
+
+@dataclass(frozen=True, slots=True)
+class VolumeConfig:
+    id: str
+    path: str
+    warn: float = 0.85
+    crit: float = 0.95
+    warn_days: float | None = 14.0
+    crit_days: float | None = 3.0
+    window: float = 7 * DAY
+    interval: float = 60.0
+    timeout: float = 10.0
+    site: str = ""
+    description: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class StorageConfig:
+    volumes: tuple[VolumeConfig, ...] = ()
+
+
+# -- config -------------------------------------------------------------------------------------
+
+_PERCENT_EXPECTED = 'a percentage from 1% to 100%, like "85%"'
+_DAYS_EXPECTED = "a number of days from 0.1 to 3650 (0 for no forecast threshold)"
+
+
+def _percent(value: Any) -> float:
+    """ "85%" (or 85) → 0.85."""
+    if isinstance(value, bool):
+        raise ValueError
+    if isinstance(value, str):
+        text = value.strip()
+        if not text.endswith("%"):
+            raise ValueError
+        value = float(text[:-1])
+    if not isinstance(value, int | float) or not 1 <= value <= 100:
+        raise ValueError
+    return float(value) / 100
+
+
+def _days(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError
+    if value == 0:
+        return None
+    if not 0.1 <= value <= 3650:
+        raise ValueError
+    return float(value)
+
+
+def _path(value: Any) -> str:
+    if not isinstance(value, str) or not value.startswith("/") or "\0" in value:
+        raise ValueError
+    if len(value) > 4096:
+        raise ValueError
+    return os.path.normpath(value)
+
+
+def read(reader: Reader, raw: Any, site: str) -> StorageConfig:
+    """The ``[storage]`` table (absent: nothing)."""
+    if raw is None:
+        return StorageConfig()
+    if not isinstance(raw, dict):
+        reader.problem("storage", raw, "a table with [[storage.volume]] entries")
+        return StorageConfig()
+    reader.check_keys(raw, "storage", {"volume"})
+    volumes: tuple[VolumeConfig, ...] = (
+        reader.entries(
+            raw["volume"], "storage.volume", lambda t, path: _volume(reader, t, path, site)
+        )
+        if "volume" in raw
+        else ()
+    )
+    return StorageConfig(volumes)
+
+
+def _volume(reader: Reader, t: Mapping[str, Any], path: str, site: str) -> VolumeConfig | None:
+    keys = {
+        "id", "path", "warn", "crit", "warn_days", "crit_days", "window", "interval", "timeout",
+        "site", "description",
+    }  # fmt: skip
+    reader.check_keys(t, path, keys)
+    before = len(reader.problems)
+    get = reader.get
+    entry_id = get(t, "id", path, cv.ident, cv.ID_EXPECTED)
+    where = get(t, "path", path, _path, "an absolute path (like /var/lib/orthanc/db)")
+    warn = get(t, "warn", path, _percent, _PERCENT_EXPECTED, 0.85)
+    crit = get(t, "crit", path, _percent, _PERCENT_EXPECTED, 0.95)
+    warn_days = get(t, "warn_days", path, _days, _DAYS_EXPECTED, 14.0)
+    crit_days = get(t, "crit_days", path, _days, _DAYS_EXPECTED, 3.0)
+    window = get(
+        t, "window", path, cv.duration_between(3600.0, 90 * DAY),
+        "a duration from 1h to 90d, like '7d'", 7 * DAY,
+    )  # fmt: skip
+    interval = get(t, "interval", path, cv.interval, cv.INTERVAL_EXPECTED, 60.0)
+    timeout = get(t, "timeout", path, cv.timeout, cv.TIMEOUT_EXPECTED, 10.0)
+    entry_site = get(t, "site", path, cv.nonempty_str, "a non-empty string", site)
+    description = get(t, "description", path, cv.string, "a string", "")
+    if isinstance(warn, float) and isinstance(crit, float) and crit < warn:
+        reader.problem(f"{path}.crit", t.get("crit"), f"at least warn ({warn * 100:g}%)")
+    if isinstance(warn_days, float) and isinstance(crit_days, float) and crit_days > warn_days:
+        reader.problem(
+            f"{path}.crit_days", t.get("crit_days"), f"at most warn_days ({warn_days:g})"
+        )
+    reader.cross_check(t, path, "timeout", timeout, "interval", interval)
+    if len(reader.problems) > before:
+        return None
+    return VolumeConfig(
+        entry_id, where, warn, crit, warn_days, crit_days, window, interval, timeout,
+        entry_site, description,
+    )  # fmt: skip
+
+
+def volume_target(entry: VolumeConfig) -> Target:
+    return Target(
+        entry.id,
+        TargetKind.VOLUME,
+        {"path": entry.path, "site": entry.site, "description": entry.description},
+    )
+
+
+def targets(config: StorageConfig) -> list[Target]:
+    return [volume_target(v) for v in config.volumes]
+
+
+# -- the check ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Space:
+    """What ``statvfs`` says, in bytes and inodes (``free`` is what users may still write)."""
+
+    used: float
+    free: float
+    inodes: int
+    inodes_free: int
+
+    @property
+    def size(self) -> float:
+        return self.used + self.free
+
+    @property
+    def used_ratio(self) -> float:
+        return self.used / self.size if self.size > 0 else 0.0
+
+
+def read_space(path: str) -> Space:
+    """``df``'s figures for the filesystem holding ``path`` (blocking: call it in a thread)."""
+    st = os.statvfs(path)
+    used = (st.f_blocks - st.f_bfree) * st.f_frsize
+    free = st.f_bavail * st.f_frsize
+    return Space(float(used), float(free), st.f_files, st.f_ffree)
+
+
+class VolumeCheck:
+    """One volume every ``interval``: space, inodes, device rates, forecast, status."""
+
+    pool = "storage"
+
+    def __init__(
+        self,
+        entry: VolumeConfig,
+        executor: ThreadPoolExecutor | None = None,
+        history: HistoryReader | None = None,
+        *,
+        space: Callable[[str], Space] = read_space,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.entry = entry
+        self.target = volume_target(entry)
+        self.interval = entry.interval
+        self.timeout = entry.timeout
+        self._executor = executor
+        self._history = history
+        self._space = space
+        self._clock = clock
+        self._points: deque[tuple[float, float]] = deque(maxlen=MAX_POINTS)
+        self._seeded = False
+        self._stuck: Future[Space] | None = None  # a statvfs that has not returned yet
+        self._stuck_since = 0.0
+        self._io: tuple[float, float, float] | None = None  # (monotonic, read, written)
+
+    def __repr__(self) -> str:
+        return f"VolumeCheck({self.target.id!r}, {self.entry.path!r})"
+
+    @property
+    def settings(self) -> VolumeConfig:
+        return self.entry
+
+    async def check(self) -> Result:
+        now = self._clock()
+        if self._stuck is not None and not self._stuck.done():
+            since = time.strftime("%H:%M:%S", time.localtime(self._stuck_since))
+            return Result(
+                Status.DOWN,
+                f"the filesystem has not answered since {since} (a hung network mount?)",
+                details={"path": self.entry.path},
+            )
+        if not self._seeded:
+            await self._seed(now)
+        loop = asyncio.get_running_loop()
+        future = loop.run_in_executor(self._executor, self._space, self.entry.path)
+        try:
+            space = await asyncio.wait_for(asyncio.shield(future), self.timeout)
+        except TimeoutError:
+            self._stuck, self._stuck_since = future, now  # type: ignore[assignment]
+            return Result(
+                Status.DOWN,
+                f"the filesystem did not answer within {self.timeout:g} s (a hung network mount?)",
+                details={"path": self.entry.path},
+            )
+        except OSError as exc:
+            return Result(
+                Status.DOWN, _os_words(exc, self.entry.path), {}, {"path": self.entry.path}
+            )
+        self._stuck = None
+        return self._result(space, now)
+
+    async def _seed(self, now: float) -> None:
+        """The forecast's points from the history (once): a restart keeps its forecast."""
+        self._seeded = True
+        if self._history is None:
+            return
+        try:
+            points = await self._history.series(
+                self.target.id, "used_bytes", now - self.entry.window
+            )
+        except Exception:  # a history that cannot answer: the forecast starts from now
+            return
+        self._points.extend((p.ts, p.avg) for p in points if p.count)
+
+    def _result(self, space: Space, now: float) -> Result:
+        entry = self.entry
+        points = self._points
+        points.append((now, space.used))
+        while points and points[0][0] < now - entry.window:
+            points.popleft()
+        fit = forecast(points, space.size, now, entry.window)
+        metrics: dict[str, float] = {
+            "used_ratio": space.used_ratio,
+            "used_bytes": space.used,
+            "free_bytes": space.free,
+            "size_bytes": space.size,
+        }
+        if space.inodes > 0:
+            metrics["inodes_used_ratio"] = 1 - space.inodes_free / space.inodes
+        if fit.days is not None:
+            metrics["days_to_full"] = round(fit.days, 1)
+        if fit.rate is not None:
+            metrics["growth_bytes_per_second"] = fit.rate
+        metrics.update(self._device_rates())
+        status, reason = judge(entry, space, metrics.get("inodes_used_ratio"), fit)
+        details: dict[str, Any] = {
+            "path": entry.path,
+            "forecast": fit.words,
+            "fit_points": fit.points,
+        }
+        if fit.rate is not None:
+            details["growth"] = f"{format_value('B', fit.rate * DAY)} a day"
+        return Result(status, reason, metrics, details, ts=now)
+
+    def _device_rates(self) -> dict[str, float]:
+        """Reads and writes a second of the device under the path, from psutil's counters
+        (none for a filesystem with no block device: tmpfs, NFS)."""
+        counters = device_counters(self.entry.path)
+        if counters is None:
+            return {}
+        now = time.monotonic()
+        last, self._io = self._io, (now, counters[0], counters[1])
+        if last is None or now <= last[0] or counters[0] < last[1] or counters[1] < last[2]:
+            return {}
+        took = now - last[0]
+        return {
+            "read_bytes_per_second": (counters[0] - last[1]) / took,
+            "write_bytes_per_second": (counters[1] - last[2]) / took,
+        }
+
+    async def close(self) -> None:
+        """Nothing held open (a hung statvfs thread ends when its filesystem answers)."""
+
+
+def judge(
+    entry: VolumeConfig, space: Space, inodes: float | None, fit: Forecast
+) -> tuple[Status, str]:
+    """The worst of: space used against warn/crit, inodes against the same, days to full
+    against warn_days/crit_days; the reason says each part that is not OK, else the figures."""
+    found: list[tuple[Status, str]] = []
+    used = format_value("ratio", space.used_ratio)
+    for status, limit in ((Status.CRIT, entry.crit), (Status.WARN, entry.warn)):
+        if space.used_ratio >= limit:
+            found.append((status, f"{used} used ≥ {format_value('ratio', limit)}"))
+            break
+    if inodes is not None:
+        for status, limit in ((Status.CRIT, entry.crit), (Status.WARN, entry.warn)):
+            if inodes >= limit:
+                found.append((status, f"inodes {format_value('ratio', inodes)} used"))
+                break
+    if fit.days is not None:
+        for status, days in ((Status.CRIT, entry.crit_days), (Status.WARN, entry.warn_days)):
+            if days is not None and fit.days < days:
+                found.append((status, f"{fit.words} (< {days_words(days)})"))
+                break
+    if not found:
+        free = format_value("B", space.free)
+        return Status.OK, f"{used} used, {free} free; {fit.words}"
+    worst = max((s for s, _ in found), key=lambda s: s.rank)
+    return worst, "; ".join(words for _, words in found)
+
+
+def device_counters(path: str) -> tuple[float, float] | None:
+    """Bytes read and written so far by the block device holding ``path`` (psutil), None when
+    there is none to be found."""
+    import psutil
+
+    device = _device_of(path)
+    if device is None:
+        return None
+    try:
+        counters = psutil.disk_io_counters(perdisk=True, nowrap=True)
+    except (OSError, RuntimeError):
+        return None
+    found = counters.get(device) if counters else None
+    return None if found is None else (float(found.read_bytes), float(found.write_bytes))
+
+
+def _device_of(path: str) -> str | None:
+    """The kernel's name of the block device mounted at the longest mount point above
+    ``path`` ("sda1", "dm-0"), None for a filesystem without one."""
+    import psutil
+
+    try:
+        partitions = psutil.disk_partitions(all=False)
+    except OSError:
+        return None
+    best = None
+    for part in partitions:
+        mount = part.mountpoint
+        if (path == mount or path.startswith(mount.rstrip("/") + "/")) and (
+            best is None or len(mount) > len(best.mountpoint)
+        ):
+            best = part
+    if best is None or not best.device.startswith("/dev/"):
+        return None
+    return str(os.path.basename(os.path.realpath(best.device)))
+
+
+def _os_words(exc: OSError, path: str) -> str:
+    shown = visible(path, VALUE_LIMIT)
+    if isinstance(exc, FileNotFoundError):
+        return f"{shown} does not exist (not mounted?)"
+    if isinstance(exc, PermissionError):
+        return f"{shown}: permission denied"
+    return f"{shown}: {exc.strerror or exc}"
+
+
+# -- the declaration ----------------------------------------------------------------------------
+
+
+def build(config: StorageConfig, ctx: BuildContext) -> list[Runnable]:
+    return [VolumeCheck(v, ctx.executor, ctx.history) for v in config.volumes]
+
+
+def workers(config: StorageConfig) -> WorkerLimit:
+    return WorkerLimit(max(1, min(len(config.volumes), THREADS)), threads=True)
+
+
+def example() -> list[tuple[str, Any]]:
+    entry = tomlkit.table()
+    entry.add(tomlkit.comment("A volume to keep from filling: space, inodes, days to full."))
+    entry.add("id", "archive")
+    entry.add("path", "/var/lib/orthanc/db")
+    entry.add("warn", "85%")
+    entry.add("crit", "95%")
+    entry.add("warn_days", 14)
+    entry["warn_days"].comment("WARN when full in fewer days than this at the recent growth")
+    entry.add("crit_days", 3)
+    entry.add("window", "7d")
+    entry["window"].comment("the growth is fitted over this much history")
+    entry.add(tomlkit.comment("Optional:"))
+    entry.add(tomlkit.comment('interval = "1m"'))
+    entry.add(tomlkit.comment('timeout = "10s"'))
+    entry.add(tomlkit.comment('description = "Orthanc storage area"'))
+    storage = tomlkit.table(is_super_table=True)
+    storage.add("volume", AoT([entry]))
+    return [("storage", storage)]
+
+
+def tile_summary(states: Any) -> str:
+    """The fullest volume, and the soonest full: "fullest archive 87 % · full soonest: archive
+    in 11 days"."""
+    fullest = max(states, key=lambda s: s.metrics.get("used_ratio", -1.0), default=None)
+    if fullest is None or "used_ratio" not in fullest.metrics:
+        return ""
+    parts = [
+        f"fullest {visible(fullest.id, 24)} {format_value('ratio', fullest.metrics['used_ratio'])}"
+    ]
+    soonest = min(
+        (s for s in states if "days_to_full" in s.metrics),
+        key=lambda s: s.metrics["days_to_full"],
+        default=None,
+    )
+    if soonest is not None:
+        days = days_words(soonest.metrics["days_to_full"])
+        parts.append(f"full soonest: {visible(soonest.id, 24)} in {days}")
+    return " · ".join(parts)
+
+
+COLUMNS = (
+    Column("status", "Status", "status", 9, True, "", "worst first", "best first", True),
+    Column("id", "Volume", "id", None, True),
+    Column("path", "Path", "label", None, False, "path"),
+    Column("used", "Used", "value", 7, True, "used_ratio", "fullest first", "emptiest first", True),
+    Column("free", "Free", "value", 9, False, "free_bytes", "least first", "most first"),
+    Column("full", "Full in", "value", 9, True, "days_to_full", "soonest first", "latest first"),
+    Column("trend", "Last hour", "trend", 14, False),
+    Column("since", "Since", "since", 10, False, "", "latest change first", "oldest first", True),
+    Column("reason", "Reason", "reason", None, True),
+)
+
+SOURCE = Source(
+    name="storage",
+    title="Storage",
+    kinds=(TargetKind.VOLUME,),
+    read=read,
+    targets=targets,
+    build=build,
+    workers=workers,
+    example=example,
+    metrics=METRICS,
+    columns=COLUMNS,
+    noun="volume",
+    entry="[[storage.volume]]",
+    screen="storage",
+    screen_title="Storage",
+    detail_labels={"path": "Path", "forecast": "Forecast", "growth": "Growth", "fit_points": "Fit"},
+    tile_summary=tile_summary,
+)

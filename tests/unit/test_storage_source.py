@@ -1,0 +1,209 @@
+"""Volumes: the config's words for bad values, the status and reason from space, inodes and
+days to full, the forecast seeded from the history, a filesystem that hangs or is missing."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+
+from pacs_tui.config import ConfigError, parse_config
+from pacs_tui.forecast import DAY
+from pacs_tui.model import Status, Target, TargetKind, TargetState
+from pacs_tui.probes.storage_source import (
+    Space,
+    VolumeCheck,
+    VolumeConfig,
+    read_space,
+    tile_summary,
+)
+from pacs_tui.store.schema import SeriesPoint
+
+GIB = 2.0**30
+
+
+def config_problems(volume: str) -> list[str]:
+    with pytest.raises(ConfigError) as info:
+        parse_config(f"[[storage.volume]]\n{volume}\n")
+    return [str(p) for p in info.value.problems]
+
+
+def test_a_volume_entry_reads_with_its_defaults() -> None:
+    config = parse_config('[[storage.volume]]\nid = "archive"\npath = "/var/lib/orthanc//db/"\n')
+    (volume,) = config.section("storage").volumes
+    assert volume.path == "/var/lib/orthanc/db"
+    assert (volume.warn, volume.crit, volume.warn_days, volume.crit_days) == (0.85, 0.95, 14, 3)
+    assert volume.window == 7 * DAY and volume.interval == 60
+
+
+AT = 'storage.volume "a" (#1).'
+
+
+@pytest.mark.parametrize(
+    ("lines", "expected"),
+    [
+        ('id = "a"\npath = "data"', AT + "path = 'data': expected an absolute path"),
+        ('id = "a"\npath = "/d"\nwarn = "85"', AT + "warn = '85': expected a percentage"),
+        (
+            'id = "a"\npath = "/d"\nwarn = "90%"\ncrit = "80%"',
+            AT + "crit = '80%': expected at least warn (90%)",
+        ),
+        (
+            'id = "a"\npath = "/d"\nwarn_days = 2\ncrit_days = 5',
+            AT + "crit_days = 5: expected at most warn_days (2)",
+        ),
+        (
+            'id = "a"\npath = "/d"\nwindow = "5m"',
+            AT + "window = '5m': expected a duration from 1h to 90d",
+        ),
+        ('id = "a"\npath = "/d"\nsize = 3', AT + "size = 3: expected no such key"),
+    ],
+)
+def test_a_bad_volume_names_the_key_the_value_and_what_was_expected(
+    lines: str, expected: str
+) -> None:
+    found = config_problems(lines)
+    assert any(p.startswith(expected) for p in found), found
+
+
+class Disk:
+    """A filesystem whose usage the test sets."""
+
+    def __init__(self, size: float) -> None:
+        self.size, self.used, self.inodes_used = size, 0.0, 0.1
+
+    def __call__(self, path: str) -> Space:
+        return Space(self.used, self.size - self.used, 1000, round(1000 * (1 - self.inodes_used)))
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1_800_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def volume(**kw: object) -> VolumeConfig:
+    return VolumeConfig("archive", "/archive", interval=60, timeout=1, **kw)  # type: ignore[arg-type]
+
+
+async def test_space_over_warn_and_crit_says_the_percentage() -> None:
+    disk, clock = Disk(100 * GIB), Clock()
+    check = VolumeCheck(volume(), space=disk, clock=clock)
+    disk.used = 50 * GIB
+    result = await check.check()
+    assert result.status is Status.OK
+    assert result.reason.startswith("50 % used, 50.0 GiB free; no forecast yet")
+    assert result.metrics["used_ratio"] == 0.5 and result.metrics["free_bytes"] == 50 * GIB
+    disk.used = 87 * GIB
+    result = await check.check()
+    assert (result.status, result.reason) == (Status.WARN, "87 % used ≥ 85 %")
+    disk.used = 96 * GIB
+    assert (await check.check()).status is Status.CRIT
+
+
+async def test_inodes_running_out_is_said_even_with_space_left() -> None:
+    disk = Disk(100 * GIB)
+    disk.inodes_used = 0.97
+    result = await VolumeCheck(volume(), space=disk, clock=Clock()).check()
+    assert result.status is Status.CRIT and "inodes 97 % used" in result.reason
+
+
+async def test_growth_makes_it_warn_then_crit_with_the_days_left() -> None:
+    disk, clock = Disk(100 * GIB), Clock()
+    check = VolumeCheck(volume(warn=0.99, crit=1.0), space=disk, clock=clock)
+    # 10 GiB a day from 10 GiB: after 2 days, 70 GiB free is 7 days: under warn_days (14).
+    for day in range(3):
+        disk.used = (10 + 10 * day) * GIB
+        result = await check.check()
+        clock.now += DAY
+    assert result.status is Status.WARN
+    assert result.reason == "full in 7 days (< 14 days)"
+    assert result.metrics["days_to_full"] == pytest.approx(7.0)
+    assert result.details["growth"] == "10.0 GiB a day"
+    for _ in range(5):  # 30 GiB free, then 20 GiB: under crit_days (3) at 20
+        disk.used += 10 * GIB
+        result = await check.check()
+        clock.now += DAY
+    assert (result.status, result.reason) == (Status.CRIT, "full in 2 days (< 3 days)")
+
+
+class History:
+    """What the store's series gives for used_bytes: the last two days, hourly."""
+
+    def __init__(self, now: float) -> None:
+        self.asked: list[tuple[str, str, float]] = []
+        self.points = [
+            SeriesPoint(now - h * 3600, 0, 0, 50 * GIB - h * GIB / 24, 12) for h in range(48, 0, -1)
+        ]
+
+    async def series(
+        self, target: str, metric: str, since: float, until: float | None = None
+    ) -> Sequence[SeriesPoint]:
+        self.asked.append((target, metric, since))
+        return self.points
+
+
+async def test_the_forecast_starts_from_the_history_after_a_restart() -> None:
+    disk, clock = Disk(100 * GIB), Clock()
+    history = History(clock.now)
+    disk.used = 50 * GIB
+    check = VolumeCheck(volume(), history=history, space=disk, clock=clock)
+    result = await check.check()
+    assert history.asked == [("archive", "used_bytes", clock.now - 7 * DAY)]
+    assert result.metrics["days_to_full"] == pytest.approx(50.0, rel=0.01)  # 1 GiB a day
+    await check.check()
+    assert len(history.asked) == 1  # read once
+
+
+async def test_a_filesystem_that_hangs_is_down_and_not_asked_again_meanwhile() -> None:
+    release = threading.Event()
+    calls: list[str] = []
+
+    def hung(path: str) -> Space:
+        calls.append(path)
+        release.wait(10)
+        return Space(1.0, 1.0, 0, 0)
+
+    check = VolumeCheck(volume(), space=hung, clock=Clock())
+    first = await check.check()
+    assert first.status is Status.DOWN
+    assert first.reason == "the filesystem did not answer within 1 s (a hung network mount?)"
+    second = await check.check()
+    assert second.status is Status.DOWN and "has not answered since" in second.reason
+    assert calls == ["/archive"]  # one thread held, not one more at every check
+    release.set()
+    for _ in range(100):  # the hung call returns: the next check asks again
+        await asyncio.sleep(0.01)
+        if (await check.check()).status is Status.OK:
+            break
+    assert len(calls) == 2
+
+
+async def test_a_missing_path_is_down_in_words(tmp_path: Path) -> None:
+    entry = VolumeConfig("gone", str(tmp_path / "not-mounted"), timeout=2)
+    result = await VolumeCheck(entry).check()
+    assert result.status is Status.DOWN
+    assert result.reason == f"{tmp_path}/not-mounted does not exist (not mounted?)"
+
+
+async def test_a_real_folder_gives_dfs_figures(tmp_path: Path) -> None:
+    space = read_space(str(tmp_path))
+    result = await VolumeCheck(VolumeConfig("tmp", str(tmp_path), timeout=2)).check()
+    assert result.status in (Status.OK, Status.WARN, Status.CRIT)
+    assert result.metrics["size_bytes"] == pytest.approx(space.size, rel=0.01)
+    assert 0 <= result.metrics["used_ratio"] <= 1
+
+
+def test_the_tile_names_the_fullest_and_the_soonest_full() -> None:
+    def state(name: str, used: float, days: float | None) -> TargetState:
+        metrics = {"used_ratio": used} | ({"days_to_full": days} if days is not None else {})
+        return TargetState(Target(name, TargetKind.VOLUME), Status.OK, metrics=metrics)
+
+    states = [state("archive", 0.87, 40.0), state("dumps", 0.5, 11.0), state("db", 0.2, None)]
+    assert tile_summary(states) == "fullest archive 87 % · full soonest: dumps in 11 days"
+    assert tile_summary([]) == ""
