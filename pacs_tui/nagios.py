@@ -154,8 +154,9 @@ def perfdata(state: TargetState, thresholds: Thresholds = Thresholds()) -> list[
         else:
             warn, crit = _number(spec.warn), _number(spec.crit)
         # The declared units (s, B, %, c or none) are the guidelines' UOMs as they are; a
-        # ratio is a plain number from 0 to 1 (as --warn/--crit give it, in base units).
-        unit = "" if spec.unit == "ratio" else spec.unit
+        # ratio is a plain number from 0 to 1 (as --warn/--crit give it, in base units), and
+        # days a plain number of days.
+        unit = "" if spec.unit in ("ratio", "days") else spec.unit
         minimum = "0" if spec.unit in ("s", "B", "%", "c", "ratio") else ""
         maximum = {"%": "100", "ratio": "1"}.get(spec.unit, "")
         label = _label(f"{state.id} {spec.label.lower()}")

@@ -37,9 +37,9 @@ MetricKind = Literal["gauge", "counter"]
 @dataclass(frozen=True, slots=True)
 class MetricSpec:
     """One metric a source records, in base units: ``unit`` is "s", "B", "%" (0 to 100),
-    "ratio" (0 to 1, shown as a percentage: Prometheus' ``_ratio``), "c" (a count) or "" (a
-    plain number). ``warn``/``crit`` are the defaults a value at or over which is
-    WARN/CRIT (the config may override them per target)."""
+    "ratio" (0 to 1, shown as a percentage: Prometheus' ``_ratio``), "days" (a forecast's
+    horizon), "c" (a count) or "" (a plain number). ``warn``/``crit`` are the defaults a value
+    at or over which is WARN/CRIT (the config may override them per target)."""
 
     name: str
     unit: str

@@ -49,8 +49,8 @@ def number(value: float) -> str:
 
 
 def format_value(unit: str, value: float | None) -> str:
-    """``value`` (in base units) for a person, by ``unit`` ("s", "B", "%", "ratio", "c" or
-    "")."""
+    """``value`` (in base units) for a person, by ``unit`` ("s", "B", "%", "ratio", "days",
+    "c" or "")."""
     if value is None or math.isnan(value):
         return NONE_TEXT
     if math.isinf(value):
@@ -59,6 +59,10 @@ def format_value(unit: str, value: float | None) -> str:
         return ms(value)
     if unit == "B":
         return size(value)
+    if unit == "days":  # "13 days", "5 hours"
+        from pacs_tui.forecast import days_words
+
+        return days_words(value)
     if unit == "ratio":  # 0.87 reads "87 %"
         percent = value * 100
         return format_value(

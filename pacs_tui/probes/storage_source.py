@@ -49,7 +49,7 @@ METRICS = (
     MetricSpec("free_bytes", "B", "Free", description="bytes available to users"),
     MetricSpec("size_bytes", "B", "Size", description="used + available"),
     MetricSpec("inodes_used_ratio", "ratio", "Inodes", description="inodes used"),
-    MetricSpec("days_to_full", "", "Full in", description="days until full at the recent rate"),
+    MetricSpec("days_to_full", "days", "Full in", description="days until full at the recent rate"),
     MetricSpec("growth_bytes_per_second", "B", "Growth", description="bytes a second, fitted"),
     MetricSpec("read_bytes_per_second", "B", "Read", description="the device's reads a second"),
     MetricSpec("write_bytes_per_second", "B", "Write", description="the device's writes a second"),
@@ -156,7 +156,9 @@ def _volume(reader: Reader, t: Mapping[str, Any], path: str, site: str) -> Volum
         "a duration from 1h to 90d, like '7d'", 7 * DAY,
     )  # fmt: skip
     interval = get(t, "interval", path, cv.interval, cv.INTERVAL_EXPECTED, 60.0)
-    timeout = get(t, "timeout", path, cv.timeout, cv.TIMEOUT_EXPECTED, 10.0)
+    # Unless given, the timeout is 10 s, or half the interval for a volume checked more often.
+    default_timeout = min(10.0, interval / 2) if isinstance(interval, float) else 10.0
+    timeout = get(t, "timeout", path, cv.timeout, cv.TIMEOUT_EXPECTED, default_timeout)
     entry_site = get(t, "site", path, cv.nonempty_str, "a non-empty string", site)
     description = get(t, "description", path, cv.string, "a string", "")
     if isinstance(warn, float) and isinstance(crit, float) and crit < warn:

@@ -324,6 +324,41 @@ def command_checks() -> list[FixedCheck]:
     return checks
 
 
+#: Volumes: id, path, size, used, growth a day (None: not mounted).
+VOLUMES: tuple[tuple[str, str, float, float, float | None], ...] = (
+    ("archive", "/var/lib/orthanc/db", 4 * 2.0**40, 0.87 * 4 * 2.0**40, 40 * 2.0**30),
+    ("pg-data", "/var/lib/postgresql", 500 * 2.0**30, 205 * 2.0**30, 2.0**30),
+    ("dumps", "/srv/backup/dumps", 2 * 2.0**40, 0.97 * 2 * 2.0**40, 0.0),
+    ("scratch", "/mnt/scratch", 0.0, 0.0, None),
+)
+
+
+def volume_checks() -> list[FixedCheck]:
+    """Each volume's result as the storage source makes it (its judge and its forecast) from
+    a week of steady growth."""
+    from pacs_tui.forecast import DAY, forecast
+    from pacs_tui.probes.storage_source import Space, VolumeConfig, judge, volume_target
+
+    checks = []
+    for volume_id, path, size, used, growth in VOLUMES:
+        entry = VolumeConfig(volume_id, path, site=SITE)
+        target = volume_target(entry)
+        if growth is None:
+            result = Result(Status.DOWN, f"{path} does not exist (not mounted?)", ts=NOW - 2)
+            checks.append(FixedCheck(target, result))
+            continue
+        space = Space(used, size - used, 1_000_000, 900_000)
+        points = [(NOW - d * DAY, used - d * growth) for d in range(7)]
+        fit = forecast(points, size, NOW)
+        status, reason = judge(entry, space, 0.1, fit)
+        metrics = {"used_ratio": space.used_ratio, "used_bytes": used, "free_bytes": size - used}
+        if fit.days is not None:
+            metrics["days_to_full"] = round(fit.days, 1)
+        details = {"path": path, "forecast": fit.words, "fit_points": fit.points}
+        checks.append(FixedCheck(target, Result(status, reason, metrics, details, ts=NOW - 2)))
+    return checks
+
+
 def scripted_engine(
     extra_events: Iterable[Event] = (),
     *,
@@ -332,6 +367,7 @@ def scripted_engine(
     nodes: bool = True,
     commands: bool = False,
     hl7: bool = False,
+    volumes: bool = False,
 ) -> Engine:
     """Seven nodes with fixed results (one DOWN, one WARN) and a scripted history; with
     ``commands``, three command checks too (OK, WARN, CRIT); without ``nodes``, no node.
@@ -341,6 +377,7 @@ def scripted_engine(
     config = Config(site=SiteConfig(name=site, timezone="UTC"))
     checks: list[FixedCheck] = command_checks() if commands else []
     checks += hl7_checks() if hl7 else []
+    checks += volume_checks() if volumes else []
     since = {"flaky-us": NOW - 180, "slow-viewer": NOW - 900}
     for node_id, aet, port, role, description, status, reason, echo in NODES if nodes else ():
         target = Target(

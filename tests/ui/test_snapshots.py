@@ -97,6 +97,14 @@ def test_hl7_message_detail_80x24(snap_compare: Any) -> None:
     assert snap_compare(app, terminal_size=(80, 24), run_before=on_screen("4", "tab", "enter"))
 
 
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_storage(snap_compare: Any, size: tuple[int, int]) -> None:
+    """The volumes, fullest and soonest full first among the not-OK: used, free, days to
+    full, the reason in words."""
+    app = PacsApp(scripted_engine(nodes=False, volumes=True), clock=lambda: NOW)
+    assert snap_compare(app, terminal_size=size, run_before=on_screen("5"))
+
+
 def test_overview_with_two_areas_80x24(snap_compare: Any) -> None:
     app = PacsApp(scripted_engine(commands=True), clock=lambda: NOW)
     assert snap_compare(app, terminal_size=(80, 24), run_before=on_screen())
