@@ -17,6 +17,7 @@ from pacs_tui.logs import setup_logging
 
 if TYPE_CHECKING:
     from pacs_tui.collector_client import RemoteView
+    from pacs_tui.demo.archive import DemoArchive
     from pacs_tui.demo.dicom_nodes import DemoDicomSite
     from pacs_tui.demo.hl7_feed import DemoHl7Feed
     from pacs_tui.engine import Engine
@@ -56,12 +57,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
     log_file = setup_logging(args.log_level, file=_ui_log_file())
     from pacs_tui.engine import engine_with_history
 
-    sites: list[DemoDicomSite | DemoHl7Feed] = []
+    sites: list[DemoDicomSite | DemoHl7Feed | DemoArchive] = []
     with tempfile.TemporaryDirectory(prefix="pacs-tui-demo-") as tmp:
         history = args.history or Path(tmp) / "demo-history.sqlite"
 
         async def build() -> Engine:
             # Imported here, after the first frame: pynetdicom alone costs ~120 ms to import.
+            from pacs_tui.demo.archive import DemoArchive
             from pacs_tui.demo.dicom_nodes import DemoDicomSite
             from pacs_tui.demo.hl7_feed import DemoHl7Feed
             from pacs_tui.demo.site import demo_config
@@ -74,7 +76,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
             ports = await asyncio.to_thread(feed.start)
             log.info("demo site started: %d DICOM nodes and an HL7 feed on loopback", len(nodes))
             hl7 = (*ports, Path(tmp))
-            return engine_with_history(demo_config(nodes, history, hl7=hl7))
+            archive = DemoArchive(Path(tmp) / "archive")
+            sites.append(archive)
+            folder = await asyncio.to_thread(archive.start)
+            return engine_with_history(demo_config(nodes, history, hl7=hl7, archive=folder))
 
         def cleanup() -> None:
             for site in sites:

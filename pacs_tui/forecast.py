@@ -7,8 +7,8 @@ What an admin expects of "full in 11 days":
   growth after, and a fit across it would read as shrinking;
 - a **step up** (an import, a migration) is growth and stays in the fit;
 - a volume that does not grow (or shrinks) has no forecast, said in words;
-- too little history (under :data:`MIN_SPAN` seconds, or fewer than :data:`MIN_POINTS`
-  points) gives no forecast yet rather than a wild one.
+- too little history (under :data:`MIN_SPAN` seconds — a twentieth of a shorter window — or
+  fewer than :data:`MIN_POINTS` points) gives no forecast yet rather than a wild one.
 """
 
 from __future__ import annotations
@@ -18,7 +18,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 DAY = 86400.0
-#: A fit needs at least this much time between its first and last points…
+#: A fit needs at least this much time between its first and last points (a twentieth of the
+#: window when that is less: three minutes of an hour's window)…
 MIN_SPAN = 3600.0
 #: …and this many points.
 MIN_POINTS = 3
@@ -50,11 +51,12 @@ def forecast(
     recent = sorted((t, u) for t, u in points if now - window <= t <= now and math.isfinite(u))
     start = _after_last_purge(recent, size)
     fit = recent[start:]
-    if len(fit) < MIN_POINTS or fit[-1][0] - fit[0][0] < MIN_SPAN:
+    min_span = min(MIN_SPAN, window / 20)
+    if len(fit) < MIN_POINTS or fit[-1][0] - fit[0][0] < min_span:
         span = (fit[-1][0] - fit[0][0]) if fit else 0.0
         words = (
             f"no forecast yet: {len(fit)} point{'s' if len(fit) != 1 else ''} over "
-            f"{_span_words(span)} (needs {MIN_POINTS} over {_span_words(MIN_SPAN)})"
+            f"{_span_words(span)} (needs {MIN_POINTS} over {_span_words(min_span)})"
         )
         if start > 0:
             words += ", since a purge"
@@ -94,7 +96,8 @@ def _slope(points: Sequence[tuple[float, float]]) -> float:
 
 
 def days_words(days: float) -> str:
-    """ "11 days", "1 day", "5 hours" (under a day), "under an hour"."""
+    """ "11 days", "1 day", "5 hours" (under a day), "1 hour", "9 minutes", "under a
+    minute"."""
     if days >= 1.5:
         return f"{days:.0f} days"
     if days >= 1:
@@ -102,7 +105,12 @@ def days_words(days: float) -> str:
     hours = days * 24
     if hours >= 1.5:
         return f"{hours:.0f} hours"
-    return "1 hour" if hours >= 1 else "under an hour"
+    if hours >= 1:
+        return "1 hour"
+    minutes = hours * 60
+    if minutes >= 1.5:
+        return f"{minutes:.0f} minutes"
+    return "1 minute" if minutes >= 1 else "under a minute"
 
 
 def _span_words(seconds: float) -> str:

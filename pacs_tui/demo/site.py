@@ -14,6 +14,7 @@ from pacs_tui.hl7.tap import TapConfig
 from pacs_tui.probes.command_source import CommandConfig
 from pacs_tui.probes.dicom_source import DicomConfig, DicomNodeConfig
 from pacs_tui.probes.hl7_source import Hl7Config
+from pacs_tui.probes.storage_source import StorageConfig, VolumeConfig
 
 DEMO_INTERVAL = 5.0
 DEMO_TIMEOUT = 2.0
@@ -71,16 +72,36 @@ def demo_hl7(ris_port: int, tap_port: int, folder: Path, site_name: str) -> Hl7C
     return Hl7Config((tap,), (link,))
 
 
+def demo_storage(archive: Path, site_name: str) -> StorageConfig:
+    """The filling archive on its budget (:mod:`pacs_tui.demo.archive`: full in minutes, so
+    its forecast is an hour's window and its thresholds hours), and the filesystem under it."""
+    from pacs_tui.demo.archive import BUDGET
+
+    return StorageConfig((
+        VolumeConfig(
+            "demo-archive", str(archive), warn_days=1.0, crit_days=0.1, window=3600.0,
+            interval=DEMO_INTERVAL, timeout=DEMO_TIMEOUT, site=site_name,
+            description="the demo archive, filling", budget=float(BUDGET),
+        ),
+        VolumeConfig(
+            "demo-disk", str(archive.parent), interval=DEMO_INTERVAL, timeout=DEMO_TIMEOUT,
+            site=site_name, description="the filesystem the demo runs on",
+        ),
+    ))  # fmt: skip
+
+
 def demo_config(
     nodes: list[DemoNode],
     history_path: Path,
     *,
     site_name: str = "Demo Hospital",
     hl7: tuple[int, int, Path] | None = None,
+    archive: Path | None = None,
 ) -> Config:
     """A config probing every demo node every few seconds, with history in ``history_path``;
     with ``hl7`` (the demo RIS's port, the tap's, a folder for the link's test message), the
-    HL7 feed's tap and link check."""
+    HL7 feed's tap and link check; with ``archive`` (the demo's filling folder), its volume on
+    a budget, and the volume that holds it."""
     dicom_nodes = tuple(
         DicomNodeConfig(
             id=n.id,
@@ -100,6 +121,8 @@ def demo_config(
     sections: dict[str, object] = {}
     if hl7 is not None:
         sections["hl7"] = demo_hl7(*hl7, site_name)
+    if archive is not None:
+        sections["storage"] = demo_storage(archive, site_name)
     return Config(
         site=SiteConfig(name=site_name),
         history=HistoryConfig(path=history_path),

@@ -74,6 +74,8 @@ class VolumeConfig:
     timeout: float = 10.0
     site: str = ""
     description: str = ""
+    #: A folder given a budget (bytes): its files count against it, not the filesystem's.
+    budget: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,6 +113,28 @@ def _days(value: Any) -> float | None:
     return float(value)
 
 
+_UNITS = {
+    "B": 1, "KB": 1e3, "MB": 1e6, "GB": 1e9, "TB": 1e12, "PB": 1e15,
+    "KIB": 2**10, "MIB": 2**20, "GIB": 2**30, "TIB": 2**40, "PIB": 2**50,
+}  # fmt: skip
+_SIZE_EXPECTED = 'a size like "500 GiB" or "2TB" (B, KB/KiB, MB/MiB, GB/GiB, TB/TiB, PB/PiB)'
+
+
+def _size(value: Any) -> float:
+    """ "500 GiB" → bytes; at least a mebibyte."""
+    if not isinstance(value, str):
+        raise ValueError
+    text = value.strip().replace(" ", "")
+    number = text.rstrip("BKMGTPIbkmgtpi")
+    unit = text[len(number) :].upper()
+    if unit not in _UNITS or not number:
+        raise ValueError
+    size = float(number) * _UNITS[unit]
+    if not 2**20 <= size <= 2**60:
+        raise ValueError
+    return size
+
+
 def _path(value: Any) -> str:
     if not isinstance(value, str) or not value.startswith("/") or "\0" in value:
         raise ValueError
@@ -140,7 +164,7 @@ def read(reader: Reader, raw: Any, site: str) -> StorageConfig:
 def _volume(reader: Reader, t: Mapping[str, Any], path: str, site: str) -> VolumeConfig | None:
     keys = {
         "id", "path", "warn", "crit", "warn_days", "crit_days", "window", "interval", "timeout",
-        "site", "description",
+        "site", "description", "budget",
     }  # fmt: skip
     reader.check_keys(t, path, keys)
     before = len(reader.problems)
@@ -161,6 +185,7 @@ def _volume(reader: Reader, t: Mapping[str, Any], path: str, site: str) -> Volum
     timeout = get(t, "timeout", path, cv.timeout, cv.TIMEOUT_EXPECTED, default_timeout)
     entry_site = get(t, "site", path, cv.nonempty_str, "a non-empty string", site)
     description = get(t, "description", path, cv.string, "a string", "")
+    budget = get(t, "budget", path, _size, _SIZE_EXPECTED, None)
     if isinstance(warn, float) and isinstance(crit, float) and crit < warn:
         reader.problem(f"{path}.crit", t.get("crit"), f"at least warn ({warn * 100:g}%)")
     if isinstance(warn_days, float) and isinstance(crit_days, float) and crit_days > warn_days:
@@ -172,16 +197,15 @@ def _volume(reader: Reader, t: Mapping[str, Any], path: str, site: str) -> Volum
         return None
     return VolumeConfig(
         entry_id, where, warn, crit, warn_days, crit_days, window, interval, timeout,
-        entry_site, description,
+        entry_site, description, budget,
     )  # fmt: skip
 
 
 def volume_target(entry: VolumeConfig) -> Target:
-    return Target(
-        entry.id,
-        TargetKind.VOLUME,
-        {"path": entry.path, "site": entry.site, "description": entry.description},
-    )
+    labels = {"path": entry.path, "site": entry.site, "description": entry.description}
+    if entry.budget is not None:
+        labels["budget"] = format_value("B", entry.budget)
+    return Target(entry.id, TargetKind.VOLUME, labels)
 
 
 def targets(config: StorageConfig) -> list[Target]:
@@ -217,6 +241,43 @@ def read_space(path: str) -> Space:
     return Space(float(used), float(free), st.f_files, st.f_ffree)
 
 
+#: Files and folders a budget's walk reads at most (beyond: the folder is too big to walk every
+#: interval, said in words).
+MAX_ENTRIES = 1_000_000
+
+
+class TooBig(ValueError):
+    """A budget's folder that cannot be walked within its bounds (said in words)."""
+
+
+def read_budget(path: str, budget: float, seconds: float = 10.0) -> Space:
+    """The bytes on disk of the files under ``path`` (as ``du`` counts them; symbolic links
+    not followed, other filesystems not entered) against ``budget``. Blocking, bounded by
+    :data:`MAX_ENTRIES` and ``seconds``."""
+    deadline = time.monotonic() + seconds
+    device = os.stat(path).st_dev
+    used, seen = 0, 0
+    folders = [path]
+    while folders:
+        with os.scandir(folders.pop()) as entries:
+            for entry in entries:
+                seen += 1
+                if seen > MAX_ENTRIES:
+                    raise TooBig(f"more than {MAX_ENTRIES:,} files: too many to add up each check")
+                if seen % 1000 == 0 and time.monotonic() > deadline:
+                    raise TooBig(f"its files could not be added up within {seconds:g} s")
+                try:
+                    st = entry.stat(follow_symlinks=False)
+                except FileNotFoundError:
+                    continue  # removed while walking
+                if entry.is_dir(follow_symlinks=False):
+                    if st.st_dev == device:
+                        folders.append(entry.path)
+                else:
+                    used += st.st_blocks * 512
+    return Space(float(used), max(0.0, budget - used), 0, 0)
+
+
 class VolumeCheck:
     """One volume every ``interval``: space, inodes, device rates, forecast, status."""
 
@@ -228,7 +289,7 @@ class VolumeCheck:
         executor: ThreadPoolExecutor | None = None,
         history: HistoryReader | None = None,
         *,
-        space: Callable[[str], Space] = read_space,
+        space: Callable[[str], Space] | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.entry = entry
@@ -237,7 +298,13 @@ class VolumeCheck:
         self.timeout = entry.timeout
         self._executor = executor
         self._history = history
-        self._space = space
+        if space is None and entry.budget is not None:
+            budget, seconds = entry.budget, entry.timeout
+
+            def space(path: str) -> Space:
+                return read_budget(path, budget, seconds * 0.9)  # its words before the timeout
+
+        self._space = space or read_space
         self._clock = clock
         self._points: deque[tuple[float, float]] = deque(maxlen=MAX_POINTS)
         self._seeded = False
@@ -278,6 +345,8 @@ class VolumeCheck:
             return Result(
                 Status.DOWN, _os_words(exc, self.entry.path), {}, {"path": self.entry.path}
             )
+        except TooBig as exc:
+            return Result(Status.UNKNOWN, str(exc), {}, {"path": self.entry.path})
         self._stuck = None
         return self._result(space, now)
 
@@ -327,7 +396,7 @@ class VolumeCheck:
     def _device_rates(self) -> dict[str, float]:
         """Reads and writes a second of the device under the path, from psutil's counters
         (none for a filesystem with no block device: tmpfs, NFS)."""
-        counters = device_counters(self.entry.path)
+        counters = device_counters(self.entry.path) if self.entry.budget is None else None
         if counters is None:
             return {}
         now = time.monotonic()

@@ -207,3 +207,40 @@ def test_the_tile_names_the_fullest_and_the_soonest_full() -> None:
     states = [state("archive", 0.87, 40.0), state("dumps", 0.5, 11.0), state("db", 0.2, None)]
     assert tile_summary(states) == "fullest archive 87 % · full soonest: dumps in 11 days"
     assert tile_summary([]) == ""
+
+
+async def test_a_folder_with_a_budget_counts_its_files_against_it(tmp_path: Path) -> None:
+    (tmp_path / "study1").mkdir()
+    (tmp_path / "study1" / "ct.dcm").write_bytes(b"\1" * 3 * 2**20)
+    (tmp_path / "sr.dcm").write_bytes(b"\2" * 2**20)
+    (tmp_path / "link").symlink_to("/usr")  # not followed
+    config = parse_config(
+        f'[[storage.volume]]\nid = "demo"\npath = "{tmp_path}"\nbudget = "4.5 MiB"\n'
+    )
+    (entry,) = config.section("storage").volumes
+    assert entry.budget == 4.5 * 2**20
+    result = await VolumeCheck(entry).check()
+    assert result.metrics["used_bytes"] == pytest.approx(4 * 2**20, rel=0.01)
+    assert result.metrics["size_bytes"] == 4.5 * 2**20
+    assert (result.status, result.reason) == (Status.WARN, "88.9 % used ≥ 85 %")
+
+
+async def test_a_folder_too_big_to_add_up_is_unknown_in_words(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pacs_tui.probes import storage_source
+
+    monkeypatch.setattr(storage_source, "MAX_ENTRIES", 5)
+    for n in range(10):
+        (tmp_path / f"f{n}").write_bytes(b"x")
+    entry = VolumeConfig("big", str(tmp_path), budget=2.0**30, timeout=2)
+    result = await VolumeCheck(entry).check()
+    assert result.status is Status.UNKNOWN
+    assert result.reason == "more than 5 files: too many to add up each check"
+
+
+@pytest.mark.parametrize("size", ["5", "5 XB", "512 KiB", "-1 GiB", 5])
+def test_a_budget_must_be_a_size(size: object) -> None:
+    shown = f'"{size}"' if isinstance(size, str) else str(size)
+    found = config_problems(f'id = "a"\npath = "/d"\nbudget = {shown}')
+    assert any(".budget = " in p and "expected a size like" in p for p in found), found
