@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -137,7 +138,8 @@ async def test_demo_site_end_to_end(demo_engine: Engine) -> None:
         assert ("Everywhere", "2", "screen.nodes") in rows
         assert ("Everywhere", "3", "screen.checks") in rows
         assert ("Everywhere", "4", "screen.hl7") in rows
-        assert ("Nodes, Checks, HL7", "/", "table.filter") in rows
+        assert ("Everywhere", "5", "screen.storage") in rows
+        assert ("Nodes, Checks, HL7, Storage", "/", "table.filter") in rows
         await pilot.press("escape")  # back to the Checks screen it was opened over
         await wait_for(pilot, lambda: isinstance(app.screen, TargetTableScreen))
 
@@ -188,3 +190,44 @@ async def test_the_demo_hl7_feed_flows_through_the_tap(
             assert not any(name.split("^")[0] in text for name in hl7_feed._NAMES)
     finally:
         await asyncio.to_thread(feed.stop)
+
+
+async def test_the_demo_archive_fills_on_the_storage_screen(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The demo's archive folder on its budget: the Storage screen lists it and the disk under
+    it, its used space grows as the demo writes studies, the Overview's tile names it."""
+    from pacs_tui.demo import archive as demo_archive
+    from pacs_tui.demo.archive import DemoArchive
+
+    monkeypatch.setattr(demo_archive, "EVERY_SECONDS", 0.05)  # a study every 50 ms
+    filler = DemoArchive(tmp_path / "archive")
+    folder = await asyncio.to_thread(filler.start)
+    config = demo_config([], tmp_path / "h.sqlite", archive=folder)
+    storage = config.section("storage")
+    quick = replace(
+        storage, volumes=tuple(replace(v, interval=0.5, timeout=0.4) for v in storage.volumes)
+    )
+    config = replace(config, sections={**config.sections, "storage": quick})
+    engine = engine_with_history(config)
+    try:
+        app = PacsApp(engine, demo=True)
+        async with app.run_test(size=(160, 48)) as pilot:
+            await wait_for(pilot, lambda: app.ctx is not None)
+            await wait_for(pilot, lambda: "fullest demo-archive" in screen_text(app))
+            await pilot.press("5")
+            await wait_for(pilot, lambda: isinstance(app.screen, TargetTableScreen))
+            table = nodes_table(app)
+            await wait_for(pilot, lambda: set(row_ids(table)) == {"demo-archive", "demo-disk"})
+
+            def used() -> float:
+                return engine.states["demo-archive"].metrics.get("used_ratio", 0.0)
+
+            await wait_for(pilot, lambda: used() > 0)
+            first = used()
+            await wait_for(pilot, lambda: used() > first + 0.02, timeout=15)
+            cell = table.get_cell("demo-archive", "used").plain
+            assert cell.endswith("%") and 50 <= float(cell.split()[0]) <= 100
+            assert "used" in table.get_cell("demo-archive", "reason").plain
+    finally:
+        await asyncio.to_thread(filler.stop)

@@ -90,7 +90,8 @@ def test_growth_far_beyond_ten_years_is_said_in_words() -> None:
         (1.2, "1 day"),
         (0.5, "12 hours"),
         (0.05, "1 hour"),
-        (0.01, "under an hour"),
+        (0.01, "14 minutes"),
+        (0.0001, "under a minute"),
     ],
 )
 def test_days_read_as_a_person_says_them(days: float, words: str) -> None:
