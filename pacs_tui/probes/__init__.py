@@ -8,7 +8,13 @@ screens' number keys.
 from __future__ import annotations
 
 from pacs_tui.model import TargetKind, TargetState
-from pacs_tui.probes import command_source, dicom_source, hl7_source, storage_source
+from pacs_tui.probes import (
+    command_source,
+    dicom_source,
+    hl7_source,
+    host_source,
+    storage_source,
+)
 from pacs_tui.source import MetricSpec, Source, spec_from_name
 
 SOURCES: tuple[Source, ...] = (
@@ -16,6 +22,7 @@ SOURCES: tuple[Source, ...] = (
     command_source.SOURCE,
     hl7_source.SOURCE,
     storage_source.SOURCE,
+    host_source.SOURCE,
 )
 
 
