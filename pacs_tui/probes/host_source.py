@@ -38,14 +38,14 @@ METRICS = (
     ),
     MetricSpec("memory_used_ratio", "ratio", "Memory", description="memory in use (not available)"),
     MetricSpec("memory_used_bytes", "B", "Memory used", description="total - available"),
-    MetricSpec("memory_total_bytes", "B", "Memory", description="physical memory"),
+    MetricSpec("memory_total_bytes", "B", "Memory total", description="physical memory"),
     MetricSpec("swap_used_ratio", "ratio", "Swap", description="swap in use"),
     MetricSpec("load1", "", "Load", description="load average over a minute"),
-    MetricSpec("disk_read_bytes_per_second", "B", "Disk read"),
-    MetricSpec("disk_write_bytes_per_second", "B", "Disk write"),
-    MetricSpec("network_receive_bytes_per_second", "B", "Net in", description="all but lo"),
-    MetricSpec("network_transmit_bytes_per_second", "B", "Net out", description="all but lo"),
-    MetricSpec("processes_down", "c", "Down", description="configured processes not running"),
+    MetricSpec("disk_read_bytes_per_second", "B", "Disk read/s"),
+    MetricSpec("disk_write_bytes_per_second", "B", "Disk write/s"),
+    MetricSpec("network_receive_bytes_per_second", "B", "Net in/s", description="all but lo"),
+    MetricSpec("network_transmit_bytes_per_second", "B", "Net out/s", description="all but lo"),
+    MetricSpec("processes_down", "c", "Processes down", description="configured ones not running"),
 )  # fmt: skip
 
 THREADS = 8
@@ -371,7 +371,7 @@ class HostCheck:
         if now.swap_total > 0:
             metrics["swap_used_ratio"] = 1 - now.swap_free / now.swap_total
         if now.load1 is not None:
-            metrics["load1"] = now.load1
+            metrics["load1"] = round(now.load1, 2)
         metrics.update(_rates(now, last))
         problems: list[tuple[Status, str]] = []
         cpu = metrics.get("cpu_ratio")

@@ -50,9 +50,11 @@ METRICS = (
     MetricSpec("size_bytes", "B", "Size", description="used + available"),
     MetricSpec("inodes_used_ratio", "ratio", "Inodes", description="inodes used"),
     MetricSpec("days_to_full", "days", "Full in", description="days until full at the recent rate"),
-    MetricSpec("growth_bytes_per_second", "B", "Growth", description="bytes a second, fitted"),
-    MetricSpec("read_bytes_per_second", "B", "Read", description="the device's reads a second"),
-    MetricSpec("write_bytes_per_second", "B", "Write", description="the device's writes a second"),
+    MetricSpec("growth_bytes_per_second", "B", "Growth/s", description="bytes a second, fitted"),
+    MetricSpec("read_bytes_per_second", "B", "Read/s", description="the device's reads a second"),
+    MetricSpec(
+        "write_bytes_per_second", "B", "Write/s", description="the device's writes a second"
+    ),
 )
 
 #: Volumes checked at once (threads: ``statvfs`` blocks).

@@ -139,7 +139,7 @@ async def test_demo_site_end_to_end(demo_engine: Engine) -> None:
         assert ("Everywhere", "3", "screen.checks") in rows
         assert ("Everywhere", "4", "screen.hl7") in rows
         assert ("Everywhere", "5", "screen.storage") in rows
-        assert ("Nodes, Checks, HL7, Storage", "/", "table.filter") in rows
+        assert ("Nodes, Checks, HL7, Storage, Hosts", "/", "table.filter") in rows
         await pilot.press("escape")  # back to the Checks screen it was opened over
         await wait_for(pilot, lambda: isinstance(app.screen, TargetTableScreen))
 
@@ -196,7 +196,8 @@ async def test_the_demo_archive_fills_on_the_storage_screen(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The demo's archive folder on its budget: the Storage screen lists it and the disk under
-    it, its used space grows as the demo writes studies, the Overview's tile names it."""
+    it, its used space grows as the demo writes studies, the Overview's tile names it; the
+    Hosts screen shows this machine."""
     from pacs_tui.demo import archive as demo_archive
     from pacs_tui.demo.archive import DemoArchive
 
@@ -208,7 +209,8 @@ async def test_the_demo_archive_fills_on_the_storage_screen(
     quick = replace(
         storage, volumes=tuple(replace(v, interval=0.5, timeout=0.4) for v in storage.volumes)
     )
-    config = replace(config, sections={**config.sections, "storage": quick})
+    servers = tuple(replace(h, interval=0.5, timeout=0.4) for h in config.section("host"))
+    config = replace(config, sections={**config.sections, "storage": quick, "host": servers})
     engine = engine_with_history(config)
     try:
         app = PacsApp(engine, demo=True)
@@ -229,5 +231,13 @@ async def test_the_demo_archive_fills_on_the_storage_screen(
             cell = table.get_cell("demo-archive", "used").plain
             assert cell.endswith("%") and 50 <= float(cell.split()[0]) <= 100
             assert "used" in table.get_cell("demo-archive", "reason").plain
+
+            # 6: this machine, as the demo's host, with its memory in use.
+            await pilot.press("6")
+            await wait_for(pilot, lambda: isinstance(app.screen, TargetTableScreen))
+            hosts = nodes_table(app)
+            await wait_for(pilot, lambda: list(row_ids(hosts)) == ["demo-server"])
+            await wait_for(pilot, lambda: hosts.get_cell("demo-server", "memory").plain != "—")
+            assert hosts.get_cell("demo-server", "memory").plain.endswith("%")
     finally:
         await asyncio.to_thread(filler.stop)
