@@ -72,6 +72,7 @@ class TargetKind(enum.StrEnum):
     HL7_LISTENER = "hl7-listener"
     VOLUME = "volume"
     HOST = "host"
+    LOGTAIL = "logtail"
     AUDIT_SOURCE = "audit-source"
     BACKUP = "backup"
     MIRROR = "mirror"

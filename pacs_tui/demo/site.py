@@ -15,6 +15,7 @@ from pacs_tui.probes.command_source import CommandConfig
 from pacs_tui.probes.dicom_source import DicomConfig, DicomNodeConfig
 from pacs_tui.probes.hl7_source import Hl7Config
 from pacs_tui.probes.host_source import HostConfig
+from pacs_tui.probes.logtail_source import LogtailConfig
 from pacs_tui.probes.storage_source import StorageConfig, VolumeConfig
 
 DEMO_INTERVAL = 5.0
@@ -102,7 +103,7 @@ def demo_config(
     """A config probing every demo node every few seconds, with history in ``history_path``;
     with ``hl7`` (the demo RIS's port, the tap's, a folder for the link's test message), the
     HL7 feed's tap and link check; with ``archive`` (the demo's filling folder), its volume on
-    a budget, the volume that holds it, and this machine as a host."""
+    a budget, the volume that holds it, its log, and this machine as a host."""
     dicom_nodes = tuple(
         DicomNodeConfig(
             id=n.id,
@@ -124,6 +125,12 @@ def demo_config(
         sections["hl7"] = demo_hl7(*hl7, site_name)
     if archive is not None:
         sections["storage"] = demo_storage(archive, site_name)
+        sections["logtail"] = (
+            LogtailConfig(
+                "demo-archive-log", str(archive.with_name("archive.log")), interval=DEMO_INTERVAL,
+                site=site_name, description="the demo archive's log (Orthanc's format)",
+            ),
+        )  # fmt: skip
         sections["host"] = (
             HostConfig(
                 "demo-server", local=True, interval=DEMO_INTERVAL, timeout=DEMO_TIMEOUT,

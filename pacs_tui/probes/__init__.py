@@ -13,6 +13,7 @@ from pacs_tui.probes import (
     dicom_source,
     hl7_source,
     host_source,
+    logtail_source,
     storage_source,
 )
 from pacs_tui.source import MetricSpec, Source, spec_from_name
@@ -23,6 +24,7 @@ SOURCES: tuple[Source, ...] = (
     hl7_source.SOURCE,
     storage_source.SOURCE,
     host_source.SOURCE,
+    logtail_source.SOURCE,
 )
 
 

@@ -139,7 +139,7 @@ async def test_demo_site_end_to_end(demo_engine: Engine) -> None:
         assert ("Everywhere", "3", "screen.checks") in rows
         assert ("Everywhere", "4", "screen.hl7") in rows
         assert ("Everywhere", "5", "screen.storage") in rows
-        assert ("Nodes, Checks, HL7, Storage, Hosts", "/", "table.filter") in rows
+        assert ("Nodes, Checks, HL7, Storage, Hosts, Logs", "/", "table.filter") in rows
         await pilot.press("escape")  # back to the Checks screen it was opened over
         await wait_for(pilot, lambda: isinstance(app.screen, TargetTableScreen))
 
@@ -200,8 +200,10 @@ async def test_the_demo_archive_fills_on_the_storage_screen(
     Hosts screen shows this machine."""
     from pacs_tui.demo import archive as demo_archive
     from pacs_tui.demo.archive import DemoArchive
+    from pacs_tui.probes import logtail_source
 
     monkeypatch.setattr(demo_archive, "EVERY_SECONDS", 0.05)  # a study every 50 ms
+    monkeypatch.setattr(logtail_source, "POLL_SECONDS", 0.05)
     filler = DemoArchive(tmp_path / "archive")
     folder = await asyncio.to_thread(filler.start)
     config = demo_config([], tmp_path / "h.sqlite", archive=folder)
@@ -210,7 +212,9 @@ async def test_the_demo_archive_fills_on_the_storage_screen(
         storage, volumes=tuple(replace(v, interval=0.5, timeout=0.4) for v in storage.volumes)
     )
     servers = tuple(replace(h, interval=0.5, timeout=0.4) for h in config.section("host"))
-    config = replace(config, sections={**config.sections, "storage": quick, "host": servers})
+    logs = tuple(replace(t, interval=0.5) for t in config.section("logtail"))
+    sections = {**config.sections, "storage": quick, "host": servers, "logtail": logs}
+    config = replace(config, sections=sections)
     engine = engine_with_history(config)
     try:
         app = PacsApp(engine, demo=True)
@@ -229,7 +233,7 @@ async def test_the_demo_archive_fills_on_the_storage_screen(
             first = used()
             await wait_for(pilot, lambda: used() > first + 0.02, timeout=15)
             cell = table.get_cell("demo-archive", "used").plain
-            assert cell.endswith("%") and 50 <= float(cell.split()[0]) <= 100
+            assert cell.endswith("%") and 40 <= float(cell.split()[0]) <= 100
             assert "used" in table.get_cell("demo-archive", "reason").plain
 
             # 6: this machine, as the demo's host, with its memory in use.
@@ -239,5 +243,19 @@ async def test_the_demo_archive_fills_on_the_storage_screen(
             await wait_for(pilot, lambda: list(row_ids(hosts)) == ["demo-server"])
             await wait_for(pilot, lambda: hosts.get_cell("demo-server", "memory").plain != "—")
             assert hosts.get_cell("demo-server", "memory").plain.endswith("%")
+
+            # 7: the archive's log, its failed C-STOREs counted, the patients masked.
+            await pilot.press("7")
+            await wait_for(pilot, lambda: isinstance(app.screen, TargetTableScreen))
+            logs_table = nodes_table(app)
+            await wait_for(pilot, lambda: list(row_ids(logs_table)) == ["demo-archive-log"])
+
+            def matched() -> float:
+                return engine.states["demo-archive-log"].metrics.get("log_matches_total", 0.0)
+
+            await wait_for(pilot, lambda: matched() >= 1, timeout=15)
+            reason = engine.states["demo-archive-log"].reason
+            assert "failed: Out of resources" in reason and "PatientID=•••" in reason
+            assert not any(name in reason for name in ("MARTIN", "DUBOIS", "BERNARD"))
     finally:
         await asyncio.to_thread(filler.stop)
