@@ -160,7 +160,7 @@ async def test_the_service_follows_its_file_and_reports(
         def messages(self, rows: object) -> None: ...
 
     tail = LogTail(LogtailConfig("pacs", str(log), interval=1))
-    task = asyncio.create_task(tail.serve(Emit()))  # type: ignore[arg-type]
+    task = asyncio.create_task(tail.serve(Emit()))
     try:
         async with asyncio.timeout(10):
             while not results:
