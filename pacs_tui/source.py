@@ -128,6 +128,9 @@ class Column:
     descending: bool = False
     #: A value cell says what it is ("load1 0.15"), for a column whose rows differ in metric.
     labelled: bool = False
+    #: A ratio's value cell is drawn as a bar before its number ("██████▉░░░  87 %"): a
+    #: volume's gauge. The number is always there: the bar is never the only sign.
+    gauge: int = 0  # the bar's width in cells; 0: no bar
 
     @property
     def dynamic(self) -> bool:

@@ -545,7 +545,7 @@ COLUMNS = (
     Column("status", "Status", "status", 9, True, "", "worst first", "best first", True),
     Column("id", "Volume", "id", None, True),
     Column("path", "Path", "label", None, False, "path"),
-    Column("used", "Used", "value", 7, True, "used_ratio", "fullest first", "emptiest first", True),
+    Column("used", "Used", "value", 17, True, "used_ratio", "fullest first", "", True, gauge=10),
     Column("free", "Free", "value", 9, False, "free_bytes", "least first", "most first"),
     Column("full", "Full in", "value", 9, True, "days_to_full", "soonest first", "latest first"),
     Column("trend", "Last hour", "trend", 14, False),

@@ -54,8 +54,22 @@ def value_text(source: Source, state: TargetState, column: Column) -> str:
     if found is None or state.status is Status.DOWN:
         return NONE_TEXT
     name, spec = found
-    value = format_metric(spec, state.metrics.get(name))
+    number = state.metrics.get(name)
+    value = format_metric(spec, number)
+    if column.gauge and spec.unit == "ratio" and number is not None:
+        return f"{gauge_bar(number, column.gauge)} {value:>6}"
     return f"{visible(spec.label, VALUE_LIMIT)} {value}" if column.labelled else value
+
+
+_EIGHTHS = " ▏▎▍▌▋▊▉"
+
+
+def gauge_bar(ratio: float, width: int) -> str:
+    """``ratio`` (0 to 1) as a bar of ``width`` cells, in eighths of a cell; the rest ░."""
+    eighths = round(max(0.0, min(1.0, ratio)) * width * 8)
+    whole, part = divmod(eighths, 8)
+    bar = "█" * whole + (_EIGHTHS[part] if part else "")
+    return bar + "░" * (width - len(bar))
 
 
 def reason_text(state: TargetState) -> str:

@@ -244,3 +244,14 @@ def test_a_budget_must_be_a_size(size: object) -> None:
     shown = f'"{size}"' if isinstance(size, str) else str(size)
     found = config_problems(f'id = "a"\npath = "/d"\nbudget = {shown}')
     assert any(".budget = " in p and "expected a size like" in p for p in found), found
+
+
+@pytest.mark.parametrize(
+    ("ratio", "bar"),
+    [(0.0, "░░░░░░░░░░"), (0.87, "████████▊░"), (1.0, "██████████"), (1.7, "██████████"),
+     (0.05, "▌░░░░░░░░░")],
+)  # fmt: skip
+def test_a_gauge_is_drawn_in_eighths_of_a_cell(ratio: float, bar: str) -> None:
+    from pacs_tui.screens.table_cells import gauge_bar
+
+    assert gauge_bar(ratio, 10) == bar
