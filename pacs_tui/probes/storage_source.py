@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import time
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -152,7 +153,7 @@ def read(reader: Reader, raw: Any, site: str) -> StorageConfig:
     if not isinstance(raw, dict):
         reader.problem("storage", raw, "a table with [[storage.volume]] entries")
         return StorageConfig()
-    reader.check_keys(raw, "storage", {"volume"})
+    reader.check_keys(raw, "storage", {"volume", "mounts"})
     volumes: tuple[VolumeConfig, ...] = (
         reader.entries(
             raw["volume"], "storage.volume", lambda t, path: _volume(reader, t, path, site)
@@ -160,7 +161,40 @@ def read(reader: Reader, raw: Any, site: str) -> StorageConfig:
         if "volume" in raw
         else ()
     )
+    if reader.get(raw, "mounts", "storage", cv.boolean, "true or false", False) is True:
+        volumes += local_mounts(volumes, site)
     return StorageConfig(volumes)
+
+
+def local_mounts(configured: Sequence[VolumeConfig], site: str) -> tuple[VolumeConfig, ...]:
+    """A volume for each local filesystem on a block device (psutil's physical partitions:
+    no tmpfs, proc, overlay or network mount) that no ``[[storage.volume]]`` watches by path,
+    named ``mount-`` and its mount point (``mount-root``, ``mount-var-lib-orthanc``)."""
+    import psutil
+
+    taken = {v.path for v in configured}
+    ids = {v.id for v in configured}
+    found: list[VolumeConfig] = []
+    try:
+        partitions = psutil.disk_partitions(all=False)
+    except OSError:
+        return ()
+    for part in sorted(partitions, key=lambda p: p.mountpoint):
+        mount = os.path.normpath(part.mountpoint)
+        if mount in taken:
+            continue
+        name = "root" if mount == "/" else re.sub(r"[^A-Za-z0-9_.-]+", "-", mount.strip("/"))
+        # The end of a long mount point says most: kept, the start dropped.
+        volume_id = f"mount-{name[-57:].lstrip('-.')}"
+        for n in range(2, 100):
+            if volume_id not in ids:
+                break
+            volume_id = f"mount-{name[-54:].lstrip('-.')}-{n}"
+        taken.add(mount)
+        ids.add(volume_id)
+        description = f"{part.device} ({part.fstype})"
+        found.append(VolumeConfig(volume_id, mount, site=site, description=description))
+    return tuple(found)
 
 
 def _volume(reader: Reader, t: Mapping[str, Any], path: str, site: str) -> VolumeConfig | None:

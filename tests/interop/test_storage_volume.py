@@ -81,3 +81,41 @@ async def test_a_filling_volume_warns_then_goes_critical_with_the_days_left(tmpf
     result = await check.check()
     assert result.status is Status.OK
     assert result.reason.startswith("0 % used, 8.0 MiB free; no forecast yet: 1 point")
+
+
+@pytest.fixture
+def ext4_mount(tmp_path: Path) -> Iterator[Path]:
+    """An 8 MiB ext4 image mounted through a loop device (a filesystem on a block device, as
+    a real disk is), unmounted afterwards."""
+    tools = [shutil.which(t) for t in ("mount", "umount", "mkfs.ext4")]
+    if os.geteuid() != 0 or None in tools:
+        message = "this test mounts an ext4 image: it needs root, mount and e2fsprogs"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message, pytrace=False)
+        pytest.skip(message)
+    image, where = tmp_path / "disk.img", tmp_path / "pacs-data"
+    with image.open("wb") as f:
+        f.truncate(8 * MIB)
+    subprocess.run(["mkfs.ext4", "-q", "-F", str(image)], check=True)
+    where.mkdir()
+    subprocess.run(["mount", "-o", "loop", str(image), str(where)], check=True)
+    try:
+        yield where
+    finally:
+        subprocess.run(["umount", str(where)], check=True)
+
+
+async def test_every_local_mount_is_a_volume_when_asked(ext4_mount: Path) -> None:
+    from pacs_tui.config import parse_config
+
+    config = parse_config(
+        '[storage]\nmounts = true\n[[storage.volume]]\nid = "system"\npath = "/"\n'
+    )
+    volumes = {v.path: v for v in config.section("storage").volumes}
+    assert volumes["/"].id == "system"  # configured: not listed twice
+    mounted = volumes[str(ext4_mount)]
+    assert mounted.id.startswith("mount-") and mounted.id.endswith("pacs-data")
+    assert "(ext4)" in mounted.description
+    result = await VolumeCheck(mounted).check()
+    assert result.status is Status.OK
+    assert result.metrics["size_bytes"] < 8 * MIB and result.metrics["used_ratio"] < 0.5
