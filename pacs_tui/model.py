@@ -71,6 +71,7 @@ class TargetKind(enum.StrEnum):
     HL7_LINK = "hl7-link"
     HL7_LISTENER = "hl7-listener"
     VOLUME = "volume"
+    ARCHIVE = "archive"
     HOST = "host"
     LOGTAIL = "logtail"
     AUDIT_SOURCE = "audit-source"

@@ -27,7 +27,7 @@ from tomlkit.items import AoT
 from pacs_tui import config_reader as cv
 from pacs_tui.config_reader import Reader
 from pacs_tui.forecast import DAY, Forecast, days_words, forecast
-from pacs_tui.model import Result, Status, Target, TargetKind
+from pacs_tui.model import Result, Status, Target, TargetKind, TargetState
 from pacs_tui.source import (
     BuildContext,
     Column,
@@ -82,8 +82,23 @@ class VolumeConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class ArchiveConfig:
+    """An archive's own counts from its REST API (Orthanc's ``/statistics``)."""
+
+    id: str
+    url: str
+    username: str = ""
+    password_env: str = ""  # the environment variable holding the password
+    interval: float = 300.0
+    timeout: float = 10.0
+    site: str = ""
+    description: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class StorageConfig:
     volumes: tuple[VolumeConfig, ...] = ()
+    archives: tuple[ArchiveConfig, ...] = ()
 
 
 # -- config -------------------------------------------------------------------------------------
@@ -153,7 +168,7 @@ def read(reader: Reader, raw: Any, site: str) -> StorageConfig:
     if not isinstance(raw, dict):
         reader.problem("storage", raw, "a table with [[storage.volume]] entries")
         return StorageConfig()
-    reader.check_keys(raw, "storage", {"volume", "mounts"})
+    reader.check_keys(raw, "storage", {"volume", "mounts", "archive"})
     volumes: tuple[VolumeConfig, ...] = (
         reader.entries(
             raw["volume"], "storage.volume", lambda t, path: _volume(reader, t, path, site)
@@ -163,7 +178,60 @@ def read(reader: Reader, raw: Any, site: str) -> StorageConfig:
     )
     if reader.get(raw, "mounts", "storage", cv.boolean, "true or false", False) is True:
         volumes += local_mounts(volumes, site)
-    return StorageConfig(volumes)
+    archives: tuple[ArchiveConfig, ...] = (
+        reader.entries(
+            raw["archive"], "storage.archive", lambda t, path: _archive(reader, t, path, site)
+        )
+        if "archive" in raw
+        else ()
+    )
+    return StorageConfig(volumes, archives)
+
+
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
+
+
+def _archive(reader: Reader, t: Mapping[str, Any], path: str, site: str) -> ArchiveConfig | None:
+    keys = {"id", "url", "username", "password_env", "interval", "timeout", "site", "description"}
+    reader.check_keys(t, path, keys)
+    before = len(reader.problems)
+    get = reader.get
+    entry_id = get(t, "id", path, cv.ident, cv.ID_EXPECTED)
+    url = get(t, "url", path, _http_url, "the archive's REST address, like http://orthanc:8042")
+    username = get(t, "username", path, cv.string, "a string", "")
+    password_env = get(
+        t, "password_env", path, _env_name,
+        "the name of an environment variable that holds the password (never the password)", "",
+    )  # fmt: skip
+    interval = get(t, "interval", path, cv.interval, cv.INTERVAL_EXPECTED, 300.0)
+    default_timeout = min(10.0, interval / 2) if isinstance(interval, float) else 10.0
+    timeout = get(t, "timeout", path, cv.timeout, cv.TIMEOUT_EXPECTED, default_timeout)
+    entry_site = get(t, "site", path, cv.nonempty_str, "a non-empty string", site)
+    description = get(t, "description", path, cv.string, "a string", "")
+    reader.cross_check(t, path, "timeout", timeout, "interval", interval)
+    if len(reader.problems) > before:
+        return None
+    return ArchiveConfig(
+        entry_id, url.rstrip("/"), username, password_env, interval, timeout, entry_site,
+        description,
+    )  # fmt: skip
+
+
+def _http_url(value: Any) -> str:
+    from urllib.parse import urlsplit
+
+    if not isinstance(value, str) or len(value) > 2048 or any(c.isspace() for c in value):
+        raise ValueError
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.password:
+        raise ValueError
+    return value
+
+
+def _env_name(value: Any) -> str:
+    if not isinstance(value, str) or not _ENV_NAME.match(value):
+        raise ValueError
+    return value
 
 
 def local_mounts(configured: Sequence[VolumeConfig], site: str) -> tuple[VolumeConfig, ...]:
@@ -244,8 +312,13 @@ def volume_target(entry: VolumeConfig) -> Target:
     return Target(entry.id, TargetKind.VOLUME, labels)
 
 
+def archive_target(entry: ArchiveConfig) -> Target:
+    labels = {"path": entry.url, "site": entry.site, "description": entry.description}
+    return Target(entry.id, TargetKind.ARCHIVE, labels)
+
+
 def targets(config: StorageConfig) -> list[Target]:
-    return [volume_target(v) for v in config.volumes]
+    return [volume_target(v) for v in config.volumes] + [archive_target(a) for a in config.archives]
 
 
 # -- the check ----------------------------------------------------------------------------------
@@ -449,6 +522,115 @@ class VolumeCheck:
         """Nothing held open (a hung statvfs thread ends when its filesystem answers)."""
 
 
+#: An archive's /statistics answer is read up to this size (it is a few hundred bytes).
+ARCHIVE_ANSWER_LIMIT = 64 * 1024
+_COUNTS = (
+    ("CountPatients", "archive_patients"),
+    ("CountStudies", "archive_studies"),
+    ("CountSeries", "archive_series"),
+    ("CountInstances", "archive_instances"),
+)
+
+
+class ArchiveError(Exception):
+    """An archive that did not give its counts (said in words)."""
+
+
+def read_statistics(entry: ArchiveConfig, password: str | None) -> dict[str, float]:
+    """Orthanc's ``GET /statistics`` as metrics (blocking: call it in a thread)."""
+    import base64
+    import json
+    import urllib.error
+    import urllib.request
+
+    request = urllib.request.Request(
+        f"{entry.url}/statistics", headers={"Accept": "application/json"}
+    )
+    if entry.username:
+        token = base64.b64encode(f"{entry.username}:{password or ''}".encode()).decode()
+        request.add_header("Authorization", f"Basic {token}")
+    try:
+        with urllib.request.urlopen(request, timeout=entry.timeout) as answer:
+            body = answer.read(ARCHIVE_ANSWER_LIMIT + 1)
+    except urllib.error.HTTPError as exc:
+        hint = " (username or password wrong?)" if exc.code == 401 else ""
+        raise ArchiveError(f"HTTP {exc.code} {visible(str(exc.reason), 60)}{hint}") from None
+    except urllib.error.URLError as exc:
+        reason = exc.reason
+        words = reason.strerror if isinstance(reason, OSError) and reason.strerror else reason
+        raise ArchiveError(f"cannot reach it: {visible(str(words), 120)}") from None
+    except TimeoutError:
+        raise ArchiveError(f"no answer within {entry.timeout:g} s") from None
+    except OSError as exc:
+        raise ArchiveError(f"cannot reach it: {visible(exc.strerror or str(exc), 120)}") from None
+    if len(body) > ARCHIVE_ANSWER_LIMIT:
+        raise ArchiveError("its answer is over 64 KiB: not Orthanc's /statistics")
+    try:
+        found = json.loads(body)
+    except (ValueError, RecursionError):
+        raise ArchiveError("its answer is not JSON: not Orthanc's /statistics") from None
+    if not isinstance(found, dict):
+        raise ArchiveError("its answer is not a JSON object: not Orthanc's /statistics")
+    metrics: dict[str, float] = {}
+    for key, name in (*_COUNTS, ("TotalDiskSize", "archive_disk_bytes")):
+        value = found.get(key)
+        # Orthanc writes the sizes as strings ("12345"), the counts as numbers.
+        if isinstance(value, str) and value.isdigit():
+            value = int(value)
+        if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+            metrics[name] = float(value)
+    if "archive_instances" not in metrics:
+        raise ArchiveError("no CountInstances in its answer: not Orthanc's /statistics")
+    return metrics
+
+
+class ArchiveCheck:
+    """An archive's counts every ``interval`` (5 min): recorded, so its growth is charted
+    beside its volume's."""
+
+    pool = "storage"
+
+    def __init__(self, entry: ArchiveConfig, executor: ThreadPoolExecutor | None = None) -> None:
+        self.entry = entry
+        self.target = archive_target(entry)
+        self.interval = entry.interval
+        self.timeout = entry.timeout
+        self._executor = executor
+
+    def __repr__(self) -> str:
+        return f"ArchiveCheck({self.target.id!r})"
+
+    @property
+    def settings(self) -> ArchiveConfig:
+        return self.entry
+
+    async def check(self) -> Result:
+        password = os.environ.get(self.entry.password_env) if self.entry.password_env else None
+        if self.entry.password_env and password is None:
+            return Result(Status.UNKNOWN, f"${self.entry.password_env} is not set (the password)")
+        loop = asyncio.get_running_loop()
+        try:
+            metrics = await asyncio.wait_for(
+                loop.run_in_executor(self._executor, read_statistics, self.entry, password),
+                self.timeout + 0.5,
+            )
+        except TimeoutError:
+            return Result(Status.DOWN, f"no answer within {self.timeout:g} s")
+        except ArchiveError as exc:
+            return Result(Status.DOWN, str(exc))
+        parts = [
+            f"{metrics[name]:,.0f} {name.removeprefix('archive_')}"
+            for _, name in _COUNTS[1:]
+            if name in metrics
+        ]
+        if "archive_disk_bytes" in metrics:
+            parts.append(format_value("B", metrics["archive_disk_bytes"]) + " on disk")
+        return Result(Status.OK, ", ".join(parts), metrics, {"path": self.entry.url})
+
+    async def close(self) -> None:
+        """Nothing held open."""
+
+
 def judge(
     entry: VolumeConfig, space: Space, inodes: float | None, fit: Forecast
 ) -> tuple[Status, str]:
@@ -527,11 +709,13 @@ def _os_words(exc: OSError, path: str) -> str:
 
 
 def build(config: StorageConfig, ctx: BuildContext) -> list[Runnable]:
-    return [VolumeCheck(v, ctx.executor, ctx.history) for v in config.volumes]
+    volumes: list[Runnable] = [VolumeCheck(v, ctx.executor, ctx.history) for v in config.volumes]
+    return volumes + [ArchiveCheck(a, ctx.executor) for a in config.archives]
 
 
 def workers(config: StorageConfig) -> WorkerLimit:
-    return WorkerLimit(max(1, min(len(config.volumes), THREADS)), threads=True)
+    count = len(config.volumes) + len(config.archives)
+    return WorkerLimit(max(1, min(count, THREADS)), threads=True)
 
 
 def example() -> list[tuple[str, Any]]:
@@ -553,6 +737,11 @@ def example() -> list[tuple[str, Any]]:
     storage = tomlkit.table(is_super_table=True)
     storage.add("volume", AoT([entry]))
     return [("storage", storage)]
+
+
+def headline(state: TargetState) -> str | None:
+    """A volume's used space; an archive's instances."""
+    return "archive_instances" if state.target.kind == TargetKind.ARCHIVE else "used_ratio"
 
 
 def tile_summary(states: Any) -> str:
@@ -590,7 +779,7 @@ COLUMNS = (
 SOURCE = Source(
     name="storage",
     title="Storage",
-    kinds=(TargetKind.VOLUME,),
+    kinds=(TargetKind.VOLUME, TargetKind.ARCHIVE),
     read=read,
     targets=targets,
     build=build,
@@ -598,6 +787,7 @@ SOURCE = Source(
     example=example,
     metrics=METRICS,
     columns=COLUMNS,
+    headline=headline,
     noun="volume",
     entry="[[storage.volume]]",
     screen="storage",

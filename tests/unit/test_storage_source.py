@@ -255,3 +255,59 @@ def test_a_gauge_is_drawn_in_eighths_of_a_cell(ratio: float, bar: str) -> None:
     from pacs_tui.screens.table_cells import gauge_bar
 
     assert gauge_bar(ratio, 10) == bar
+
+
+def test_an_archive_takes_no_password_in_the_toml() -> None:
+    found = config_problems(
+        'id = "a"\npath = "/d"\n[[storage.archive]]\nid = "o"\nurl = "http://u:pw@orthanc:8042"\n'
+        'password = "x"'
+    )
+    assert any(".url = " in p and "REST address" in p for p in found), found
+    assert any(".password = " in p and "no such key" in p for p in found), found
+
+
+class Answers:
+    """An HTTP peer that answers /statistics as the test says."""
+
+    def __init__(self, body: bytes) -> None:
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        answer = body
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                self.send_response(200)
+                self.end_headers()
+                self.wfile.write(answer)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.mark.parametrize(
+    ("body", "words"),
+    [
+        (b"<html>login</html>", "its answer is not JSON"),
+        (b"[1, 2]", "not a JSON object"),
+        (b'{"CountStudies": 3}', "no CountInstances in its answer"),
+        (b'{"CountInstances": 1, "x": "' + b"y" * 70_000 + b'"}', "its answer is over 64 KiB"),
+        (b"[" * 100_000, "its answer is over 64 KiB"),
+    ],
+)
+async def test_what_is_not_orthancs_statistics_is_down_in_words(body: bytes, words: str) -> None:
+    from pacs_tui.probes.storage_source import ArchiveCheck, ArchiveConfig
+
+    peer = Answers(body)
+    try:
+        result = await ArchiveCheck(ArchiveConfig("o", peer.url, timeout=2)).check()
+    finally:
+        peer.close()
+    assert result.status is Status.DOWN and words in result.reason, result.reason
