@@ -4,9 +4,14 @@ For each ``--nodes`` count N it writes a config of N DICOM nodes split between t
 instances (Debian package, free loopback ports, throwaway storage; they accept any called and
 calling AE title), interval 30 s, timeout 5 s, and measures, one after the other:
 
+    besides, ``--volumes`` volumes (folders of the run's temporary folder, 1 min) and
+    ``--hosts`` hosts (this server through psutil, the Orthanc peers its processes, 30 s) at
+    their default intervals, so that a site of nodes, volumes and hosts is measured:
+
     pacs-tui collect     the headless engine alone: the floor under the UI's figure
     pacs-tui run         the UI in a tmux pane of 160x48, on each screen in turn: Overview
-                         (key 1), Nodes (key 2) and the first node's detail (Enter on Nodes);
+                         (key 1), Nodes (key 2), the first node's detail (Enter on Nodes),
+                         Storage (key 5) and Hosts (key 6) when there are volumes and hosts;
                          the Checks screen (key 3) has nothing to show here and is left out.
                          Twice: with the engine inside the UI (no collector running), then
                          attached to a running ``collect`` (the UI process runs no engine; the
@@ -30,7 +35,8 @@ shown once (so a window holds no first-time mount). Then the figures are compare
 of the issue: the UI on any screen at most Glances's CPU at 200 nodes and at most twice it at
 1,000, and an RSS of at most 120 MiB.
 
-    .venv/bin/python bench/idle_cost.py [--nodes 200,1000] [--window 60] [--size 160x48]
+    .venv/bin/python bench/idle_cost.py [--nodes 200,1000] [--volumes 20] [--hosts 5]
+                                        [--window 60] [--size 160x48]
 
 Needs tmux and the Debian ``orthanc`` package; the first run creates the Glances venv under
 ``~/.cache/pacs-tui-bench/glances-venv`` (``$XDG_CACHE_HOME`` if set) with pip, which needs PyPI.
@@ -147,9 +153,19 @@ def listening(port: int) -> bool:
         return sock.connect_ex((HOST, port)) == 0
 
 
-def write_config(folder: Path, nodes: int, ports: list[int]) -> Path:
-    """A pacs-tui config of ``nodes`` DICOM nodes spread over ``ports``, its history inside
-    ``folder``."""
+@dataclass(frozen=True)
+class Mix:
+    """What a site watches besides its DICOM nodes: volumes (folders of the run's temporary
+    folder, each its own target on one filesystem) and hosts (this server, through psutil, with
+    the Orthanc peers as its processes), at their default intervals (1 min, 30 s)."""
+
+    volumes: int = 0
+    hosts: int = 0
+
+
+def write_config(folder: Path, nodes: int, ports: list[int], mix: Mix = Mix()) -> Path:
+    """A pacs-tui config of ``nodes`` DICOM nodes spread over ``ports`` (and ``mix``), its
+    history inside ``folder``."""
     folder.mkdir(parents=True)
     lines = [
         f'[site]\nname = "{SITE}"\n',
@@ -161,6 +177,12 @@ def write_config(folder: Path, nodes: int, ports: list[int]) -> Path:
             f'[[dicom.node]]\nid = "node-{i:04d}"\naet = "NODE{i:04d}"\nhost = "{HOST}"\n'
             f'port = {ports[i % len(ports)]}\nrole = "modality"\n'
         )
+    for i in range(1, mix.volumes + 1):
+        volume = folder / f"volume-{i:03d}"
+        volume.mkdir()
+        lines.append(f'[[storage.volume]]\nid = "volume-{i:03d}"\npath = "{volume}"\n')
+    for i in range(1, mix.hosts + 1):
+        lines.append(f'[[host]]\nid = "host-{i:02d}"\nlocal = true\nprocesses = ["Orthanc"]\n')
     path = folder / "pacs-tui.toml"
     path.write_text("\n".join(lines))
     return path
@@ -227,14 +249,21 @@ class Screen:
     ready: Callable[[str], bool]
 
 
-def ui_screens(nodes: int) -> list[Screen]:
+def ui_screens(nodes: int, mix: Mix = Mix()) -> list[Screen]:
     """The screens in the order they are measured; each key is pressed from the one before."""
-    return [
+    screens = [
         Screen("Overview", ("1",), lambda s: "Recent status changes" in s),
         Screen("Nodes", ("2",), lambda s: f"{nodes} DICOM nodes" in s),
         # Enter on the Nodes table (focused, first row selected) opens that node's detail.
         Screen("Node detail", ("Enter",), lambda s: "Recent events" in s),
     ]
+    if mix.volumes:
+        plural = "s" if mix.volumes != 1 else ""
+        screens.append(Screen("Storage", ("5",), lambda s: f"{mix.volumes} volume{plural}" in s))
+    if mix.hosts:
+        plural = "s" if mix.hosts != 1 else ""
+        screens.append(Screen("Hosts", ("6",), lambda s: f"{mix.hosts} host{plural}" in s))
+    return screens
 
 
 def run_ui(
@@ -247,6 +276,7 @@ def run_ui(
     state: Path,
     notes: list[str],
     collector: subprocess.Popen[bytes] | None = None,
+    mix: Mix = Mix(),
 ) -> list[Row]:
     """The UI on each screen; with ``collector`` (running on ``config``) the UI attaches to it
     and the collector's CPU is measured over the same windows."""
@@ -284,15 +314,19 @@ def run_ui(
         first_round = time.monotonic() - start
         counts = ", ".join(f"{n} {w}" for w, n in counts_on(seen[0]).items())
         print(f"  UI, {nodes} nodes: every node checked after {first_round:.1f}s ({counts})")
-        screens = ui_screens(nodes)
+        screens = ui_screens(nodes, mix)
         # Show every screen once before measuring, so that no window holds a first mount:
-        # Overview, Nodes, detail, back to the Nodes list (2 again pops the detail), Overview.
-        overview, nodes_list, _detail = screens
-        for screen in [*screens, nodes_list, overview]:
+        # Overview, Nodes, detail, back to the Nodes list (2 again pops the detail), the
+        # others, Overview.
+        overview, nodes_list, _detail, *others = screens
+        for screen in [*screens[:3], nodes_list, *others, overview]:
             tmux.keys(session, *screen.keys)
             wait_screen(tmux, session, screen.name, screen.ready)
         for screen in screens:
-            if screen is not screens[0]:
+            if screen.name != "Overview":
+                if screen.name == "Storage":  # from the node's detail: back to a table first
+                    tmux.keys(session, "2")
+                    wait_screen(tmux, session, "Nodes", nodes_list.ready)
                 tmux.keys(session, *screen.keys)
                 wait_screen(tmux, session, screen.name, screen.ready)
             print(f"  UI ({mode}), {nodes} nodes, {screen.name}: measuring {window:g}s")
@@ -440,10 +474,15 @@ def main() -> int:
     parser.add_argument(
         "--nodes", default="200", help="comma-separated node counts, each run in turn (200)"
     )
+    parser.add_argument(
+        "--volumes", type=int, default=20, help="volumes besides the nodes, Storage screen (20)"
+    )
+    parser.add_argument("--hosts", type=int, default=5, help="hosts, Hosts screen (5)")
     parser.add_argument("--window", type=float, default=60.0, help="seconds per figure (60)")
     parser.add_argument("--size", default="160x48", help="tmux pane size (160x48)")
     args = parser.parse_args()
     counts = [int(n) for n in args.nodes.split(",") if n.strip()]
+    mix = Mix(args.volumes, args.hosts)
     if not Path(ORTHANC).exists():
         print(f"needs Orthanc at {ORTHANC} (apt-get install orthanc)", file=sys.stderr)
         return 1
@@ -485,14 +524,25 @@ def main() -> int:
         for nodes in counts:
             folder = tmp / f"n{nodes}"
             env = {**os.environ, "XDG_STATE_HOME": str(folder / "collect-state")}
-            collect_config = write_config(folder / "collect", nodes, ports)
+            collect_config = write_config(folder / "collect", nodes, ports, mix)
             rows.append(run_collect(pacs, collect_config, nodes, args.window, env, notes))
-            ui_config = write_config(folder / "ui", nodes, ports)
+            ui_config = write_config(folder / "ui", nodes, ports, mix)
             ui_state = folder / "ui-state"
             rows.extend(
-                run_ui(pacs, ui_config, nodes, args.window, args.size, tmux, ui_state, notes)
+                run_ui(
+                    pacs,
+                    ui_config,
+                    nodes,
+                    args.window,
+                    args.size,
+                    tmux,
+                    ui_state,
+                    notes,
+                    None,
+                    mix,
+                )
             )
-            attach_config = write_config(folder / "attached", nodes, ports)
+            attach_config = write_config(folder / "attached", nodes, ports, mix)
             collector, took = start_collect(pacs, attach_config, nodes, env)
             stack.callback(stop_process, collector)
             print(f"  collect for the attached UI: every node checked after {took:.1f}s")
@@ -507,13 +557,15 @@ def main() -> int:
                     folder / "attached-state",
                     notes,
                     collector,
+                    mix,
                 )
             )
 
     print()
     print(
         f"UI idle cost, {started:%Y-%m-%d %H:%M %Z}: {args.window:g} s windows, tmux "
-        f"{args.size}, nodes interval 30 s, timeout 5 s, split over 2 Orthanc"
+        f"{args.size}, nodes interval 30 s, timeout 5 s, split over 2 Orthanc; with "
+        f"{mix.volumes} volumes (1 min) and {mix.hosts} hosts (30 s, this server)"
     )
     print(f"machine: {machine()}")
     source = source_state()

@@ -56,6 +56,7 @@ from pacs_tui.screens.hl7_tracker import Hl7TrackerScreen
 from pacs_tui.screens.message_detail import MessageDetailScreen
 from pacs_tui.screens.message_log import MessageLog, MessageTable
 from pacs_tui.screens.overview import OverviewScreen
+from pacs_tui.screens.storage import StorageScreen
 from pacs_tui.screens.target_detail import TargetDetailScreen
 from pacs_tui.screens.target_table import TargetTableScreen
 from pacs_tui.view import EngineView, LinkUpdate, LocalView
@@ -94,7 +95,10 @@ class ScreenSpec:
 
 #: Sources whose screen is more than their target table (the UI's choice: sources never import
 #: Textual).
-SOURCE_SCREENS: dict[str, type[TargetTableScreen]] = {"hl7": Hl7TrackerScreen}
+SOURCE_SCREENS: dict[str, type[TargetTableScreen]] = {
+    "hl7": Hl7TrackerScreen,
+    "storage": StorageScreen,
+}
 
 
 def _screen_specs() -> tuple[ScreenSpec, ...]:
@@ -185,8 +189,15 @@ class PacsApp(App[None]):
             )
             for spec in SCREENS
         ),
+        # Not in the footer (the keys screen and the palette list it): the footer keeps "? Keys"
+        # and "q Quit" at 80 columns on a site with every kind of screen.
         Binding(
-            "a", "probe_all", "Probe all", id="app.probe_all", tooltip="Check every target now"
+            "a",
+            "probe_all",
+            "Probe all",
+            id="app.probe_all",
+            tooltip="Check every target now",
+            show=False,
         ),
         Binding("question_mark", "help", "Keys", id="app.help", tooltip="This list of keys"),
         Binding(

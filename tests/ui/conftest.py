@@ -335,7 +335,7 @@ VOLUMES: tuple[tuple[str, str, float, float, float | None], ...] = (
 
 def volume_checks() -> list[FixedCheck]:
     """Each volume's result as the storage source makes it (its judge and its forecast) from
-    a week of steady growth."""
+    a week of steady growth; and a host and a log for the Storage screen's panel."""
     from pacs_tui.forecast import DAY, forecast
     from pacs_tui.probes.storage_source import Space, VolumeConfig, judge, volume_target
 
@@ -356,6 +356,17 @@ def volume_checks() -> list[FixedCheck]:
             metrics["days_to_full"] = round(fit.days, 1)
         details = {"path": path, "forecast": fit.words, "fit_points": fit.points}
         checks.append(FixedCheck(target, Result(status, reason, metrics, details, ts=NOW - 2)))
+    host = Target("pacs-server", TargetKind.HOST, {"where": "this server", "site": SITE})
+    figures = {"cpu_ratio": 0.23, "memory_used_ratio": 0.62, "load1": 1.25}
+    line = "CPU 23 %, memory 62 % of 31.3 GiB, load 1.25, Orthanc, postgres running"
+    checks.append(FixedCheck(host, Result(Status.OK, line, figures, ts=NOW - 2)))
+    log = Target("orthanc-log", TargetKind.LOGTAIL, {"path": "/var/log/orthanc/Orthanc.log"})
+    line = (
+        "3 matching lines a minute ≥ 1; last: E0304 03:11:40.000000 StoreScp.cpp:96] C-STORE "
+        "of study 42 for ••• (PatientID=•••) failed: Out of resources"
+    )
+    rate = {"log_errors_per_minute": 3.0}
+    checks.append(FixedCheck(log, Result(Status.WARN, line, rate, ts=NOW - 2)))
     return checks
 
 

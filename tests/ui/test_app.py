@@ -502,6 +502,17 @@ async def test_enter_opens_details_and_is_in_the_footer_and_help() -> None:
         assert any(k.description == "Quit" for k in keys)
 
 
+async def test_the_footer_keeps_keys_and_quit_at_80_columns_with_every_kind_of_screen() -> None:
+    engine = scripted_engine(commands=True, hl7=True, volumes=True)
+    async with PacsApp(engine, clock=lambda: NOW).run_test(size=(80, 24)) as pilot:
+        await show_nodes(pilot)
+        keys = list(pilot.app.screen.query(FooterKey))
+        screens = "".join(k.key_display for k in keys if k.action.startswith("go("))
+        assert screens == "1234567"
+        assert all(k.region.right <= 80 and k.region.width > 0 for k in keys)
+        assert {"Details", "Keys", "Quit"} <= {k.description for k in keys}
+
+
 @pytest.mark.parametrize(("commands", "keys"), [(False, "12"), (True, "123")])
 async def test_a_screen_key_shows_only_when_the_site_has_such_targets(
     commands: bool, keys: str
