@@ -56,7 +56,7 @@ def forecast(
         span = (fit[-1][0] - fit[0][0]) if fit else 0.0
         words = (
             f"no forecast yet: {len(fit)} point{'s' if len(fit) != 1 else ''} over "
-            f"{_span_words(span)} (needs {MIN_POINTS} over {_span_words(min_span)})"
+            f"{_span_words(span)} (it needs {MIN_POINTS} points over {_span_words(min_span)})"
         )
         if start > 0:
             words += ", since a purge"
@@ -96,8 +96,7 @@ def _slope(points: Sequence[tuple[float, float]]) -> float:
 
 
 def days_words(days: float) -> str:
-    """ "11 days", "1 day", "5 hours" (under a day), "1 hour", "9 minutes", "under a
-    minute"."""
+    """ "11 days", "1 day", "5 hours" (under a day), "1 hour", "9 minutes", "< 1 minute"."""
     if days >= 1.5:
         return f"{days:.0f} days"
     if days >= 1:
@@ -110,7 +109,7 @@ def days_words(days: float) -> str:
     minutes = hours * 60
     if minutes >= 1.5:
         return f"{minutes:.0f} minutes"
-    return "1 minute" if minutes >= 1 else "under a minute"
+    return "1 minute" if minutes >= 1 else "< 1 minute"
 
 
 def _span_words(seconds: float) -> str:

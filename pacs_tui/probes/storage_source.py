@@ -488,7 +488,7 @@ class VolumeCheck:
         if space.inodes > 0:
             metrics["inodes_used_ratio"] = 1 - space.inodes_free / space.inodes
         if fit.days is not None:
-            metrics["days_to_full"] = round(fit.days, 1)
+            metrics["days_to_full"] = round(fit.days, 4)  # minutes still count, near full
         if fit.rate is not None:
             metrics["growth_bytes_per_second"] = fit.rate
         metrics.update(self._device_rates())
@@ -770,7 +770,7 @@ COLUMNS = (
     Column("path", "Path", "label", None, False, "path"),
     Column("used", "Used", "value", 17, True, "used_ratio", "fullest first", "", True, gauge=10),
     Column("free", "Free", "value", 9, False, "free_bytes", "least first", "most first"),
-    Column("full", "Full in", "value", 9, True, "days_to_full", "soonest first", "latest first"),
+    Column("full", "Full in", "value", 10, True, "days_to_full", "soonest first", "latest first"),
     Column("trend", "Last hour", "trend", 14, False),
     Column("since", "Since", "since", 10, False, "", "latest change first", "oldest first", True),
     Column("reason", "Reason", "reason", None, True),

@@ -91,7 +91,7 @@ def test_growth_far_beyond_ten_years_is_said_in_words() -> None:
         (0.5, "12 hours"),
         (0.05, "1 hour"),
         (0.01, "14 minutes"),
-        (0.0001, "under a minute"),
+        (0.0001, "< 1 minute"),
     ],
 )
 def test_days_read_as_a_person_says_them(days: float, words: str) -> None:
