@@ -13,8 +13,6 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -26,6 +24,7 @@ from tomlkit.items import AoT
 
 from pacs_tui import config_reader as cv
 from pacs_tui.config_reader import Reader
+from pacs_tui.http_get import HttpError, get_bounded
 from pacs_tui.model import Result, Status, Target, TargetKind, TargetState
 from pacs_tui.source import BuildContext, Column, MetricSpec, Runnable, Source, WorkerLimit
 from pacs_tui.units import format_value
@@ -246,22 +245,12 @@ class ScrapeError(Exception):
 
 def scrape(url: str, timeout: float) -> Reading:
     """A node_exporter's figures from its ``/metrics`` (blocking: call it in a thread)."""
-    request = urllib.request.Request(url, headers={"Accept": "text/plain"})
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as answer:
-            body = answer.read(SCRAPE_LIMIT + 1)
-    except urllib.error.HTTPError as exc:
-        raise ScrapeError(f"HTTP {exc.code} {visible(str(exc.reason), 60)}") from None
-    except urllib.error.URLError as exc:
-        reason = exc.reason
-        words = reason.strerror if isinstance(reason, OSError) and reason.strerror else reason
-        raise ScrapeError(f"cannot reach it: {visible(str(words), 120)}") from None
-    except TimeoutError:
-        raise ScrapeError(f"no answer within {timeout:g} s") from None
-    except OSError as exc:
-        raise ScrapeError(f"cannot reach it: {visible(exc.strerror or str(exc), 120)}") from None
-    if len(body) > SCRAPE_LIMIT:
-        raise ScrapeError(f"its page is over {SCRAPE_LIMIT // 2**20} MiB: not read")
+        body = get_bounded(
+            url, timeout=timeout, limit=SCRAPE_LIMIT, headers={"Accept": "text/plain"}
+        )
+    except HttpError as exc:
+        raise ScrapeError(str(exc)) from None
     return parse_node_exporter(body.decode("utf-8", errors="replace"))
 
 

@@ -540,31 +540,21 @@ def read_statistics(entry: ArchiveConfig, password: str | None) -> dict[str, flo
     """Orthanc's ``GET /statistics`` as metrics (blocking: call it in a thread)."""
     import base64
     import json
-    import urllib.error
-    import urllib.request
 
-    request = urllib.request.Request(
-        f"{entry.url}/statistics", headers={"Accept": "application/json"}
-    )
+    from pacs_tui.http_get import HttpError, get_bounded
+
+    headers = {"Accept": "application/json"}
     if entry.username:
         token = base64.b64encode(f"{entry.username}:{password or ''}".encode()).decode()
-        request.add_header("Authorization", f"Basic {token}")
+        headers["Authorization"] = f"Basic {token}"
     try:
-        with urllib.request.urlopen(request, timeout=entry.timeout) as answer:
-            body = answer.read(ARCHIVE_ANSWER_LIMIT + 1)
-    except urllib.error.HTTPError as exc:
-        hint = " (username or password wrong?)" if exc.code == 401 else ""
-        raise ArchiveError(f"HTTP {exc.code} {visible(str(exc.reason), 60)}{hint}") from None
-    except urllib.error.URLError as exc:
-        reason = exc.reason
-        words = reason.strerror if isinstance(reason, OSError) and reason.strerror else reason
-        raise ArchiveError(f"cannot reach it: {visible(str(words), 120)}") from None
-    except TimeoutError:
-        raise ArchiveError(f"no answer within {entry.timeout:g} s") from None
-    except OSError as exc:
-        raise ArchiveError(f"cannot reach it: {visible(exc.strerror or str(exc), 120)}") from None
-    if len(body) > ARCHIVE_ANSWER_LIMIT:
-        raise ArchiveError("its answer is over 64 KiB: not Orthanc's /statistics")
+        body = get_bounded(
+            f"{entry.url}/statistics", timeout=entry.timeout, limit=ARCHIVE_ANSWER_LIMIT,
+            headers=headers,
+        )  # fmt: skip
+    except HttpError as exc:
+        hint = " (username or password wrong?)" if exc.status == 401 else ""
+        raise ArchiveError(f"{exc}{hint}") from None
     try:
         found = json.loads(body)
     except (ValueError, RecursionError):

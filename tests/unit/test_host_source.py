@@ -156,7 +156,7 @@ def hostile() -> Iterator[str]:
     ("path", "words"),
     [
         ("/junk", "not a Prometheus text page"),
-        ("/huge", "its page is over 1 MiB: not read"),
+        ("/huge", "its answer is over 1 MiB: not read"),
         ("/slow", "no answer within 1 s"),
         ("/error", "HTTP 503 Service Unavailable"),
     ],

@@ -298,8 +298,11 @@ class Answers:
         (b"<html>login</html>", "its answer is not JSON"),
         (b"[1, 2]", "not a JSON object"),
         (b'{"CountStudies": 3}', "no CountInstances in its answer"),
-        (b'{"CountInstances": 1, "x": "' + b"y" * 70_000 + b'"}', "its answer is over 64 KiB"),
-        (b"[" * 100_000, "its answer is over 64 KiB"),
+        (
+            b'{"CountInstances": 1, "x": "' + b"y" * 70_000 + b'"}',
+            "its answer is over 64 KiB: not read",
+        ),
+        (b"[" * 100_000, "its answer is over 64 KiB: not read"),
     ],
 )
 async def test_what_is_not_orthancs_statistics_is_down_in_words(body: bytes, words: str) -> None:

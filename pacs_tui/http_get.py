@@ -1,0 +1,44 @@
+"""A bounded HTTP GET for the sources that read another server's page (a node_exporter's
+``/metrics``, an archive's ``/statistics``): blocking (call it in a thread), with a deadline
+and a size bound, every failure said in words (:class:`HttpError`), never a traceback."""
+
+from __future__ import annotations
+
+import urllib.error
+import urllib.request
+from collections.abc import Mapping
+
+from pacs_tui.visible import visible
+
+
+class HttpError(Exception):
+    """Why a page could not be read, in words; ``status`` is the HTTP status when one came."""
+
+    def __init__(self, words: str, status: int | None = None) -> None:
+        super().__init__(words)
+        self.status = status
+
+
+def get_bounded(
+    url: str, *, timeout: float, limit: int, headers: Mapping[str, str] | None = None
+) -> bytes:
+    """The body of ``GET url``, at most ``limit`` bytes (more is an error: the page is not what
+    was expected), within ``timeout`` seconds for the connection and each read."""
+    request = urllib.request.Request(url, headers=dict(headers or {}))
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as answer:
+            body = bytes(answer.read(limit + 1))
+    except urllib.error.HTTPError as exc:
+        raise HttpError(f"HTTP {exc.code} {visible(str(exc.reason), 60)}", exc.code) from None
+    except urllib.error.URLError as exc:
+        reason = exc.reason
+        words = reason.strerror if isinstance(reason, OSError) and reason.strerror else reason
+        raise HttpError(f"cannot reach it: {visible(str(words), 120)}") from None
+    except TimeoutError:
+        raise HttpError(f"no answer within {timeout:g} s") from None
+    except OSError as exc:
+        raise HttpError(f"cannot reach it: {visible(exc.strerror or str(exc), 120)}") from None
+    if len(body) > limit:
+        size = f"{limit // 2**20} MiB" if limit >= 2**20 else f"{limit // 1024} KiB"
+        raise HttpError(f"its answer is over {size}: not read")
+    return body
