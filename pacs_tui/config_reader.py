@@ -38,6 +38,9 @@ class _NoValue:
 NO_VALUE: Any = _NoValue()
 T = TypeVar("T")
 E = TypeVar("E")
+#: Keys whose value is not printed back in a problem (a password typed into the TOML).
+_SECRET_KEY = re.compile(r"(?i)pass|secret|token|credential")
+HIDDEN = "(hidden)"
 _AET_RE = re.compile(r"^[\x20-\x5b\x5d-\x7e]{1,16}$")  # printable ASCII without backslash
 ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
@@ -118,7 +121,9 @@ class Reader:
                 full = f"{path}.{key}" if path else key
                 known = ", ".join(sorted(allowed)) or "nothing"
                 hint = did_you_mean(key, allowed)
-                self.problem(full, table[key], f"no such key{hint} (known here: {known})")
+                # A secret typed where it does not belong is not printed back.
+                value = HIDDEN if _SECRET_KEY.search(key) else table[key]
+                self.problem(full, value, f"no such key{hint} (known here: {known})")
 
     def table(self, data: Mapping[str, Any], key: str, path: str) -> Mapping[str, Any]:
         value = data.get(key, MISSING)
@@ -137,9 +142,14 @@ class Reader:
         convert: Callable[[Any], T],
         expected: str,
         default: T | Any = MISSING,
+        *,
+        shown: Callable[[Any], Any] | None = None,
     ) -> T | Any:
+        """``table[key]`` through ``convert``; a problem (the value as ``shown`` makes it: a URL
+        without its password) when it is missing and has no default, or does not convert."""
         value = table.get(key, MISSING)
         full = f"{path}.{key}"
+        show = shown or (lambda v: v)
         if value is MISSING:
             if default is MISSING:
                 self.problem(full, MISSING, expected)
@@ -149,10 +159,10 @@ class Reader:
         except NumberAsString:
             number = value.strip()
             hint = f"a number, not a string (write {key} = {number}, without quotes)"
-            self.problem(full, value, f"{expected}; {hint}")
+            self.problem(full, show(value), f"{expected}; {hint}")
             return default
         except (TypeError, ValueError):
-            self.problem(full, value, expected)
+            self.problem(full, show(value), expected)
             return default
 
     def entries(

@@ -67,6 +67,8 @@ def forecast(
         words = "not growing" if rate > -1e-9 * max(size, 1.0) else "shrinking"
         return Forecast(rate, None, words, len(fit), since)
     free = max(0.0, size - fit[-1][1])
+    if free == 0:
+        return Forecast(rate, 0.0, "full now", len(fit), since)
     days = free / rate / DAY
     if days > HORIZON_DAYS:
         return Forecast(rate, None, "not full within 10 years", len(fit), since)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import urllib.error
 import urllib.request
 from collections.abc import Mapping
+from typing import Any
 
 from pacs_tui.visible import visible
 
@@ -42,3 +43,15 @@ def get_bounded(
         size = f"{limit // 2**20} MiB" if limit >= 2**20 else f"{limit // 1024} KiB"
         raise HttpError(f"its answer is over {size}: not read")
     return body
+
+
+def hide_credentials(value: Any) -> Any:
+    """A URL as it may be shown: ``user:password@`` replaced by ``•••@``."""
+    if not isinstance(value, str) or "@" not in value:
+        return value
+    scheme, sep, rest = value.partition("://")
+    if not sep:
+        return value
+    netloc, slash, path = rest.partition("/")
+    _, _, host = netloc.rpartition("@")
+    return f"{scheme}://•••@{host}{slash}{path}"

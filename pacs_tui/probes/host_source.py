@@ -24,7 +24,7 @@ from tomlkit.items import AoT
 
 from pacs_tui import config_reader as cv
 from pacs_tui.config_reader import Reader
-from pacs_tui.http_get import HttpError, get_bounded
+from pacs_tui.http_get import HttpError, get_bounded, hide_credentials
 from pacs_tui.model import Result, Status, Target, TargetKind, TargetState
 from pacs_tui.source import BuildContext, Column, MetricSpec, Runnable, Source, WorkerLimit
 from pacs_tui.units import format_value
@@ -73,7 +73,10 @@ class HostConfig:
 # -- config -------------------------------------------------------------------------------------
 
 _PERCENT_EXPECTED = 'a percentage from 1% to 100%, like "90%"'
-_URL_EXPECTED = "an http:// or https:// URL of a node_exporter, like http://db1:9100/metrics"
+_URL_EXPECTED = (
+    "an http:// or https:// URL of a node_exporter, like http://db1:9100/metrics (a port from 1 "
+    "to 65535; no user or password: basic authentication is not supported)"
+)
 
 
 def _percent(value: Any) -> float:
@@ -89,7 +92,8 @@ def _url(value: Any) -> str:
     if not isinstance(value, str) or len(value) > 2048 or any(c.isspace() for c in value):
         raise ValueError
     parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    _ = parts.port  # a port out of range raises ValueError here, not later
+    if parts.scheme not in ("http", "https") or not parts.hostname or "@" in parts.netloc:
         raise ValueError
     return value
 
@@ -111,7 +115,7 @@ def _entry(reader: Reader, t: Mapping[str, Any], path: str, site: str) -> HostCo
     get = reader.get
     entry_id = get(t, "id", path, cv.ident, cv.ID_EXPECTED)
     local = get(t, "local", path, cv.boolean, "true or false", False)
-    url = get(t, "url", path, _url, _URL_EXPECTED, "")
+    url = get(t, "url", path, _url, _URL_EXPECTED, "", shown=hide_credentials)
     processes = get(
         t, "processes", path, lambda v: cv.string_list(v, max_items=64, max_length=255),
         'a list of process names, like ["Orthanc", "postgres"]', (),
@@ -154,11 +158,8 @@ def host_target(entry: HostConfig) -> Target:
 
 
 def _shown_url(url: str) -> str:
-    """The URL without a password it may carry (user:password@host)."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    netloc = f"{host}:{parts.port}" if parts.port else host
-    return f"{parts.scheme}://{netloc}{parts.path}"
+    """The URL without a user or password it may carry (user:password@host)."""
+    return str(hide_credentials(url))
 
 
 def targets(entries: tuple[HostConfig, ...]) -> list[Target]:

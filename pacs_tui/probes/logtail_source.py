@@ -183,14 +183,15 @@ class LogTail:
             self._notes.append(f"{time.strftime('%H:%M:%S')} {note}")
 
     def report(self, now: float, missing: str = "") -> Result:
-        """The result now: the matching lines a minute over the last minute (or since the
-        start, in the first minute)."""
+        """The result now: the matching lines of the last minute (in the first minute, those
+        since the start: never a few seconds' count scaled up to a minute, which made two
+        lines at start-up read as 24 a minute)."""
         marks = self._marks
         marks.append((now, self.matches))
         while len(marks) > 2 and now - marks[1][0] >= 60:
             marks.popleft()
         then, before = marks[0]
-        rate = (self.matches - before) * 60 / (now - then) if now > then else 0.0
+        rate = (self.matches - before) * 60 / max(now - then, 60.0)
         rate = round(rate, 1)
         metrics = {
             "log_errors_per_minute": rate,
@@ -210,12 +211,18 @@ class LogTail:
         last = f"; last: {self.recent[-1][1][:120]}" if self.recent else ""
         for status, limit in ((Status.CRIT, self.entry.crit), (Status.WARN, self.entry.warn)):
             if rate >= limit > 0:
-                words = f"{rate:g} matching lines a minute ≥ {limit:g}{last}"
+                words = f"{rate:g} matching line{_s(rate)} a minute ≥ {limit:g}{last}"
                 return Result(status, words, metrics, details)
-        return Result(Status.OK, f"{rate:g} matching lines a minute{last}", metrics, details)
+        return Result(
+            Status.OK, f"{rate:g} matching line{_s(rate)} a minute{last}", metrics, details
+        )
 
     async def close(self) -> None:
         """Nothing: ``serve`` closes its file when cancelled."""
+
+
+def _s(count: float) -> str:
+    return "" if count == 1 else "s"
 
 
 def _stamped(ts: float, line: str) -> str:

@@ -27,6 +27,7 @@ from tomlkit.items import AoT
 from pacs_tui import config_reader as cv
 from pacs_tui.config_reader import Reader
 from pacs_tui.forecast import DAY, Forecast, days_words, forecast
+from pacs_tui.http_get import hide_credentials
 from pacs_tui.model import Result, Status, Target, TargetKind, TargetState
 from pacs_tui.source import (
     BuildContext,
@@ -46,7 +47,7 @@ USED_RATIO = MetricSpec(
 )  # fmt: skip
 METRICS = (
     USED_RATIO,
-    MetricSpec("used_bytes", "B", "Used", description="bytes used"),
+    MetricSpec("used_bytes", "B", "Used space", description="bytes used"),
     MetricSpec("free_bytes", "B", "Free", description="bytes available to users"),
     MetricSpec("size_bytes", "B", "Size", description="used + available"),
     MetricSpec("inodes_used_ratio", "ratio", "Inodes", description="inodes used"),
@@ -197,7 +198,12 @@ def _archive(reader: Reader, t: Mapping[str, Any], path: str, site: str) -> Arch
     before = len(reader.problems)
     get = reader.get
     entry_id = get(t, "id", path, cv.ident, cv.ID_EXPECTED)
-    url = get(t, "url", path, _http_url, "the archive's REST address, like http://orthanc:8042")
+    url = get(
+        t, "url", path, _http_url,
+        "the archive's REST address, like http://orthanc:8042 (a port from 1 to 65535; no user "
+        "or password in it: username and password_env give them)",
+        shown=hide_credentials,
+    )  # fmt: skip
     username = get(t, "username", path, cv.string, "a string", "")
     password_env = get(
         t, "password_env", path, _env_name,
@@ -223,7 +229,8 @@ def _http_url(value: Any) -> str:
     if not isinstance(value, str) or len(value) > 2048 or any(c.isspace() for c in value):
         raise ValueError
     parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.hostname or parts.password:
+    _ = parts.port  # a port out of range raises ValueError here, not later
+    if parts.scheme not in ("http", "https") or not parts.hostname or "@" in parts.netloc:
         raise ValueError
     return value
 
@@ -332,10 +339,12 @@ class Space:
     free: float
     inodes: int
     inodes_free: int
+    #: The size when it is not used + free: a budget, which the files may overrun.
+    total: float | None = None
 
     @property
     def size(self) -> float:
-        return self.used + self.free
+        return self.total if self.total is not None else self.used + self.free
 
     @property
     def used_ratio(self) -> float:
@@ -384,7 +393,7 @@ def read_budget(path: str, budget: float, seconds: float = 10.0) -> Space:
                         folders.append(entry.path)
                 else:
                     used += st.st_blocks * 512
-    return Space(float(used), max(0.0, budget - used), 0, 0)
+    return Space(float(used), max(0.0, budget - used), 0, 0, total=budget)
 
 
 class VolumeCheck:
@@ -637,7 +646,12 @@ def judge(
             if inodes >= limit:
                 found.append((status, f"inodes {format_value('ratio', inodes)} used"))
                 break
-    if fit.days is not None:
+    if space.used > space.size:  # a budget overrun
+        over = format_value("B", space.used - space.size)
+        found.append((Status.CRIT, f"over its budget of {format_value('B', space.size)} by {over}"))
+    elif fit.days == 0:
+        found.append((Status.CRIT, "full now"))
+    elif fit.days is not None:
         for status, days in ((Status.CRIT, entry.crit_days), (Status.WARN, entry.warn_days)):
             if days is not None and fit.days < days:
                 found.append((status, f"{fit.words} (< {days_words(days)})"))

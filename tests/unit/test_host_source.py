@@ -48,10 +48,10 @@ def test_a_bad_host_names_the_key_and_what_was_expected(entry: str, expected: st
     assert any(expected in p for p in found), found
 
 
-def test_a_host_url_with_a_password_is_not_shown() -> None:
-    config = parse_config('[[host]]\nid = "db"\nurl = "http://u:secret@db1:9100/metrics"\n')
-    target = host_source.targets(config.section("host"))[0]
-    assert target.label("where") == "http://db1:9100/metrics"
+def test_a_host_url_with_a_password_is_refused_without_showing_it() -> None:
+    found = problems('[[host]]\nid = "db"\nurl = "http://u:secret@db1:9100/metrics"\n')
+    assert len(found) == 1 and "secret" not in found[0]
+    assert "'http://•••@db1:9100/metrics'" in found[0] and "no user or password" in found[0]
 
 
 async def test_this_server_read_through_psutil() -> None:

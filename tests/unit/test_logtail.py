@@ -177,3 +177,11 @@ async def test_the_service_follows_its_file_and_reports(
     assert (tail.lines, tail.matches) == (2, 1)  # what was there before is not counted
     assert results[-1].metrics["log_matches_total"] == 1
     assert results[-1].details["recent"][0].endswith("E: Store SCP failed")
+
+
+def test_two_lines_at_start_up_are_two_a_minute_not_a_few_seconds_scaled_up() -> None:
+    tail = LogTail(LogtailConfig("pacs", "/var/log/pacs.log", warn=5, crit=10))
+    tail.report(1000.0)
+    tail.take(["E: Store SCP failed", "E: Store SCP failed"])
+    result = tail.report(1005.0)
+    assert result.metrics["log_errors_per_minute"] == 2.0 and result.status is Status.OK

@@ -314,3 +314,30 @@ async def test_what_is_not_orthancs_statistics_is_down_in_words(body: bytes, wor
     finally:
         peer.close()
     assert result.status is Status.DOWN and words in result.reason, result.reason
+
+
+async def test_a_folder_over_its_budget_says_by_how_much(tmp_path: Path) -> None:
+    (tmp_path / "big.dcm").write_bytes(b"\1" * 3 * 2**20)
+    entry = VolumeConfig("quota", str(tmp_path), budget=2.0 * 2**20, timeout=2)
+    result = await VolumeCheck(entry).check()
+    assert result.status is Status.CRIT
+    assert result.metrics["used_ratio"] == pytest.approx(1.5, rel=0.01)
+    assert result.metrics["size_bytes"] == 2 * 2**20
+    assert "over its budget of 2.0 MiB by 1.0 MiB" in result.reason
+
+
+def test_a_secret_or_a_password_in_a_url_is_never_printed_back() -> None:
+    found = config_problems(
+        'id = "a"\npath = "/d"\n[[storage.archive]]\nid = "o"\n'
+        'url = "http://admin:hunter2@orthanc:8042"\npassword = "secret"'
+    )
+    text = "\n".join(found)
+    assert "hunter2" not in text and "secret" not in text, text
+    assert "http://•••@orthanc:8042" in text and "password = '(hidden)'" in text
+
+
+def test_a_port_out_of_range_is_a_config_problem_not_a_traceback() -> None:
+    found = config_problems(
+        'id = "a"\npath = "/d"\n[[host]]\nid = "h"\nurl = "http://db1:99999/metrics"'
+    )
+    assert any(".url = " in p and "a port from 1 to 65535" in p for p in found), found
