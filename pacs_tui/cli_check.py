@@ -89,13 +89,19 @@ async def _states(config: Config) -> tuple[list[TargetState], dict[str, float] |
         raise CheckProblem(f"the collector: {exc}") from None
     if found is not None:
         return found
+    from pacs_tui.cli_engine import open_history_readonly
     from pacs_tui.engine import Engine
 
-    engine = Engine(config)
+    history = await open_history_readonly(config, "check")
     try:
-        return await engine.run_once(), None
+        engine = Engine(config, history=history)
+        try:
+            return await engine.run_once(), None
+        finally:
+            await engine.stop()
     finally:
-        await engine.stop()
+        if history is not None:
+            await history.close()
 
 
 def _chosen(states: list[TargetState], target: str | None, kind: str | None) -> list[TargetState]:

@@ -37,12 +37,17 @@ def cmd_status(args: argparse.Namespace) -> int:
     async def once() -> int:
         states = None if args.fresh else await _collector_states(config)
         if states is None:
-            engine = Engine(config)
-            engine.remember(await _recorded_statuses(config))
+            history = await open_history_readonly(config)
             try:
-                states = await engine.run_once()
+                engine = Engine(config, history=history)
+                engine.remember(await history.last_statuses() if history is not None else {})
+                try:
+                    states = await engine.run_once()
+                finally:
+                    await engine.stop()
             finally:
-                await engine.stop()
+                if history is not None:
+                    await history.close()
         checked = time.time()
         if args.json:
             print(status_json(config.site.name, checked, states))
@@ -81,29 +86,26 @@ def _history_there(path: Path) -> bool:
     return True
 
 
-async def _recorded_statuses(config: Config) -> dict[str, tuple[Status, str, float]]:
-    """The last recorded status of each target, when a history exists (a collector's, say), so
-    that ``status`` says since when a node has been DOWN rather than "since this check".
+async def open_history_readonly(config: Config, who: str = "status") -> Store | None:
+    """The history, read-only, when one exists (a collector's, say): ``status`` says since
+    when a node has been DOWN rather than "since this check", and a volume's forecast comes
+    from its recorded points rather than from one. The caller closes it.
 
     No history is no warning; anything at the history's path that the store refuses (a link,
-    a FIFO, a folder, a device, another program's file) is one warning, and the check runs."""
+    a FIFO, a folder, a device, another program's file) is one warning, and the checks run."""
     from pacs_tui.store import Store, StoreError
 
     try:
         if not _history_there(config.history.path):
-            return {}
+            return None
     except PermissionError as exc:
-        log.warning("status: not reading the history: %s", exc)
-        return {}
+        log.warning("%s: not reading the history: %s", who, exc)
+        return None
     try:
-        store = await Store.open(config.history.path, readonly=True)
-        try:
-            return await store.last_statuses()
-        finally:
-            await store.close()
+        return await Store.open(config.history.path, readonly=True)
     except StoreError as exc:
-        log.warning("status: not reading the history: %s", exc)
-        return {}
+        log.warning("%s: not reading the history: %s", who, exc)
+        return None
 
 
 def cmd_collect(args: argparse.Namespace) -> int:

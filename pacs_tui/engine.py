@@ -32,7 +32,14 @@ from pacs_tui.patient_key import PatientKey
 from pacs_tui.probes import SOURCES, metric_spec
 from pacs_tui.reload_plan import Reloaded, plan_reload
 from pacs_tui.scheduler import FIRST_RUN_SPREAD, Scheduler, Services
-from pacs_tui.source import BuildContext, KeepsMessages, Runnable, Service, runnable_targets
+from pacs_tui.source import (
+    BuildContext,
+    HistoryReader,
+    KeepsMessages,
+    Runnable,
+    Service,
+    runnable_targets,
+)
 from pacs_tui.subscribers import Subscribers
 
 if TYPE_CHECKING:
@@ -81,12 +88,15 @@ class Engine:
         executor: ThreadPoolExecutor | None = None,
         first_run_spread: float = FIRST_RUN_SPREAD,
         patient_key: PatientKey | None = None,
+        history: HistoryReader | None = None,
     ) -> None:
         """``checks`` replaces what the sources would build (tests; ``patient_key`` is then
         the one they were given); ``executor`` is the thread pool for a source that asks for
         threads (the DICOM one), else the engine makes one per such source and shuts it down
-        at :meth:`stop`."""
+        at :meth:`stop`. ``history`` is what the checks read their past from when the engine
+        keeps no history itself (``status``'s one-shot run reads the collector's, read-only)."""
         self.config = config
+        self._history = history
         #: Thread pools this engine made (by source), shut down at stop.
         self._executors: dict[str, ThreadPoolExecutor] = {}
         self._executor = executor
@@ -138,7 +148,10 @@ class Engine:
                 pool = ThreadPoolExecutor(limit.size, thread_name_prefix=source.name)
                 self._executors[source.name] = pool
             context = BuildContext(
-                config.site.name, pool if limit.threads else None, self.patient_key, self.store
+                config.site.name,
+                pool if limit.threads else None,
+                self.patient_key,
+                self.store if self.store is not None else self._history,
             )
             built.extend(source.build(section, context))
         return built, pools

@@ -467,3 +467,43 @@ def test_exit_codes_for_a_missing_or_broken_config_are_the_readmes(
             assert "problem(s)" in out.stderr
     out = run(*args, "--bogus", cwd=tmp_path)
     assert out.returncode == mistyped[command], out.stderr
+
+
+def test_status_without_a_collector_forecasts_from_the_recorded_history(tmp_path: Path) -> None:
+    """A one-shot status reads the history (read-only) for a volume's past: the forecast of
+    the points recorded by the collector, not "no forecast yet" from its single reading."""
+    import asyncio
+    import json
+    import time
+
+    from pacs_tui.model import Sample, Target, TargetKind
+    from pacs_tui.store import Store
+
+    folder = tmp_path / "archive"
+    folder.mkdir()
+    (folder / "study.dcm").write_bytes(b"\1" * 2**20)
+    history = tmp_path / "history.sqlite"
+
+    async def record() -> None:
+        store = await Store.open(history)
+        try:
+            store.upsert_targets([Target("archive", TargetKind.VOLUME, {})])
+            now = time.time()
+            store.add_samples(  # half a mebibyte an hour, the last two hours
+                Sample(now - h * 1800, "archive", "used_bytes", 2**20 - h * 2**18)
+                for h in range(4, 0, -1)
+            )
+            await store.flush()
+        finally:
+            await store.close()
+
+    asyncio.run(record())
+    config = tmp_path / "c.toml"
+    config.write_text(
+        f'[history]\npath = "{history}"\n[[storage.volume]]\nid = "archive"\n'
+        f'path = "{folder}"\nbudget = "4 MiB"\n'
+    )
+    out = run("status", "--json", "--config", str(config), cwd=tmp_path)
+    (target,) = json.loads(out.stdout)["targets"]
+    assert "no forecast yet" not in target["reason"], target
+    assert target["metrics"]["days_to_full"] < 1  # 3 MiB free at ~12 MiB a day
