@@ -47,6 +47,12 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+#: What a one-shot run says of a target only a running collector can follow.
+ONCE_IS_NOT_ENOUGH = (
+    "followed only while it runs (a listener, a tap, a log tail): `pacs-tui collect` follows it "
+    "and status and check then read it from there"
+)
+
 
 @dataclass(frozen=True, slots=True)
 class StateUpdate:
@@ -258,8 +264,16 @@ class Engine:
         self._last_known.update(last)
 
     async def run_once(self) -> list[TargetState]:
-        """Every check once (for ``status``): the states, worst first."""
+        """Every check once (for ``status``): the states, worst first. A long-running
+        service's targets (a listener, a tap, a log tail) cannot be checked once: they say so,
+        and where they are followed."""
         await self._scheduler.run_once()
+        for run in self.checks:
+            if isinstance(run, Service):
+                for target in run.targets:
+                    state = self.states[target.id]
+                    if state.checked is None:
+                        self.states[target.id] = replace(state, reason=ONCE_IS_NOT_ENOUGH)
         return self.worst_first()
 
     # -- reading state ----------------------------------------------------------------------

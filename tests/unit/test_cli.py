@@ -507,3 +507,15 @@ def test_status_without_a_collector_forecasts_from_the_recorded_history(tmp_path
     (target,) = json.loads(out.stdout)["targets"]
     assert "no forecast yet" not in target["reason"], target
     assert target["metrics"]["days_to_full"] < 1  # 3 MiB free at ~12 MiB a day
+
+
+def test_status_without_a_collector_says_where_a_log_is_followed(tmp_path: Path) -> None:
+    log = tmp_path / "Orthanc.log"
+    log.write_text("")
+    config = tmp_path / "c.toml"
+    config.write_text(
+        f'[history]\npath = "{tmp_path / "h.sqlite"}"\n[[logtail]]\nid = "orthanc"\npath = "{log}"\n'
+    )
+    out = run("status", "--config", str(config), cwd=tmp_path)
+    assert out.returncode == 3  # UNKNOWN: not checked here
+    assert "followed only while it runs" in out.stdout and "pacs-tui collect" in out.stdout
