@@ -514,7 +514,8 @@ def test_status_without_a_collector_says_where_a_log_is_followed(tmp_path: Path)
     log.write_text("")
     config = tmp_path / "c.toml"
     config.write_text(
-        f'[history]\npath = "{tmp_path / "h.sqlite"}"\n[[logtail]]\nid = "orthanc"\npath = "{log}"\n'
+        f'[history]\npath = "{tmp_path / "h.sqlite"}"\n'
+        f'[[logtail]]\nid = "orthanc"\npath = "{log}"\n'
     )
     out = run("status", "--config", str(config), cwd=tmp_path)
     assert out.returncode == 3  # UNKNOWN: not checked here
