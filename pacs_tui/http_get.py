@@ -8,6 +8,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import urlsplit
 
 from pacs_tui.visible import visible
 
@@ -55,3 +56,15 @@ def hide_credentials(value: Any) -> Any:
     netloc, slash, path = rest.partition("/")
     _, _, host = netloc.rpartition("@")
     return f"{scheme}://•••@{host}{slash}{path}"
+
+
+def http_url(value: Any) -> str:
+    """A config converter: an http:// or https:// URL with a host, a port in range and no
+    ``user:password@`` (ValueError otherwise, which the config reader turns into words)."""
+    if not isinstance(value, str) or len(value) > 2048 or any(c.isspace() for c in value):
+        raise ValueError
+    parts = urlsplit(value)
+    _ = parts.port  # a port out of range raises ValueError here, not later
+    if parts.scheme not in ("http", "https") or not parts.hostname or "@" in parts.netloc:
+        raise ValueError
+    return value

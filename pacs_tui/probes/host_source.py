@@ -17,14 +17,13 @@ from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
 
 import tomlkit
 from tomlkit.items import AoT
 
 from pacs_tui import config_reader as cv
 from pacs_tui.config_reader import Reader
-from pacs_tui.http_get import HttpError, get_bounded, hide_credentials
+from pacs_tui.http_get import HttpError, get_bounded, hide_credentials, http_url
 from pacs_tui.model import Result, Status, Target, TargetKind, TargetState
 from pacs_tui.source import BuildContext, Column, MetricSpec, Runnable, Source, WorkerLimit
 from pacs_tui.units import format_value
@@ -88,16 +87,6 @@ def _percent(value: Any) -> float:
     return number / 100
 
 
-def _url(value: Any) -> str:
-    if not isinstance(value, str) or len(value) > 2048 or any(c.isspace() for c in value):
-        raise ValueError
-    parts = urlsplit(value)
-    _ = parts.port  # a port out of range raises ValueError here, not later
-    if parts.scheme not in ("http", "https") or not parts.hostname or "@" in parts.netloc:
-        raise ValueError
-    return value
-
-
 def read(reader: Reader, raw: Any, site: str) -> tuple[HostConfig, ...]:
     """The ``[[host]]`` entries (absent: none)."""
     if raw is None:
@@ -115,7 +104,7 @@ def _entry(reader: Reader, t: Mapping[str, Any], path: str, site: str) -> HostCo
     get = reader.get
     entry_id = get(t, "id", path, cv.ident, cv.ID_EXPECTED)
     local = get(t, "local", path, cv.boolean, "true or false", False)
-    url = get(t, "url", path, _url, _URL_EXPECTED, "", shown=hide_credentials)
+    url = get(t, "url", path, http_url, _URL_EXPECTED, "", shown=hide_credentials)
     processes = get(
         t, "processes", path, lambda v: cv.string_list(v, max_items=64, max_length=255),
         'a list of process names, like ["Orthanc", "postgres"]', (),

@@ -27,7 +27,7 @@ from tomlkit.items import AoT
 from pacs_tui import config_reader as cv
 from pacs_tui.config_reader import Reader
 from pacs_tui.forecast import DAY, Forecast, days_words, forecast
-from pacs_tui.http_get import hide_credentials
+from pacs_tui.http_get import hide_credentials, http_url
 from pacs_tui.model import Result, Status, Target, TargetKind, TargetState
 from pacs_tui.source import (
     BuildContext,
@@ -199,7 +199,7 @@ def _archive(reader: Reader, t: Mapping[str, Any], path: str, site: str) -> Arch
     get = reader.get
     entry_id = get(t, "id", path, cv.ident, cv.ID_EXPECTED)
     url = get(
-        t, "url", path, _http_url,
+        t, "url", path, http_url,
         "the archive's REST address, like http://orthanc:8042 (a port from 1 to 65535; no user "
         "or password in it: username and password_env give them)",
         shown=hide_credentials,
@@ -221,18 +221,6 @@ def _archive(reader: Reader, t: Mapping[str, Any], path: str, site: str) -> Arch
         entry_id, url.rstrip("/"), username, password_env, interval, timeout, entry_site,
         description,
     )  # fmt: skip
-
-
-def _http_url(value: Any) -> str:
-    from urllib.parse import urlsplit
-
-    if not isinstance(value, str) or len(value) > 2048 or any(c.isspace() for c in value):
-        raise ValueError
-    parts = urlsplit(value)
-    _ = parts.port  # a port out of range raises ValueError here, not later
-    if parts.scheme not in ("http", "https") or not parts.hostname or "@" in parts.netloc:
-        raise ValueError
-    return value
 
 
 def _env_name(value: Any) -> str:
