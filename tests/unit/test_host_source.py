@@ -77,6 +77,9 @@ async def test_a_quiet_server_is_ok_with_its_figures() -> None:
                                  memory_warn=1.0, memory_crit=1.0, timeout=5))  # fmt: skip
     await check.check()
     result = await check.check()
+    if result.status is Status.CRIT:  # a machine busy to its last cycle (CI) meets 100 %
+        assert result.reason == "CPU 100 % busy"
+        return
     assert result.status is Status.OK
     assert result.reason.startswith("CPU ") and " of " in result.reason and "load " in result.reason
 
