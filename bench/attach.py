@@ -176,12 +176,13 @@ def simulated_engine(config: Config, blips: float) -> Engine:
 
 def serve(config_path: Path, blips: float, log_level: str) -> int:
     """The collector of the run (``pacs-tui collect`` with the simulated nodes)."""
-    from pacs_tui.cli_engine import serve_collector
+    from pacs_tui.cli_engine import run_collector, serve_collector
     from pacs_tui.logs import setup_logging
 
     setup_logging(log_level)
     config = load_config(config_path)
-    return asyncio.run(serve_collector(config, functools.partial(simulated_engine, blips=blips)))
+    engine = functools.partial(simulated_engine, blips=blips)
+    return run_collector(serve_collector(config, engine))
 
 
 def ui(config_path: Path, blips: float) -> int:

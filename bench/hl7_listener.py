@@ -68,6 +68,8 @@ from benchkit import (
     wait_until,
 )
 
+from pacs_tui.cli_engine import run_collector
+
 if TYPE_CHECKING:
     from pacs_tui.model import Event, LoggedMessage, Result
 
@@ -116,7 +118,7 @@ def write_port(port_file: Path, port: int) -> None:
     part.rename(port_file)  # whole or absent
 
 
-async def bare(port_file: Path) -> None:
+async def bare(port_file: Path) -> int:
     async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         with contextlib.suppress(asyncio.IncompleteReadError, ConnectionError):
             while True:
@@ -127,6 +129,7 @@ async def bare(port_file: Path) -> None:
     server = await asyncio.start_server(answer, HOST, 0)
     write_port(port_file, server.sockets[0].getsockname()[1])
     await server.serve_forever()
+    return 0
 
 
 class NullEmit:
@@ -139,7 +142,7 @@ class NullEmit:
     def messages(self, rows: Sequence[LoggedMessage]) -> None: ...
 
 
-async def alone(port_file: Path) -> None:
+async def alone(port_file: Path) -> int:
     from pacs_tui.hl7.listener import Listener, ListenerConfig
     from pacs_tui.probes.hl7_source import listener_target
 
@@ -150,6 +153,7 @@ async def alone(port_file: Path) -> None:
         await asyncio.sleep(0.01)
     write_port(port_file, int(listener.address.rsplit(":", 1)[1]))
     await serving
+    return 0
 
 
 # -- the peers ------------------------------------------------------------------------------
@@ -169,7 +173,9 @@ class Procs:
         self.tmp = tmp
         self.running: list[subprocess.Popen[bytes]] = []
 
-    def start(self, name: str, cpus: Cpus = None, config: str | None = None) -> Peer:
+    def start(
+        self, name: str, cpus: Cpus = None, config: str | None = None, loop: str = "uvloop"
+    ) -> Peer:
         """In a new folder, its output in ``log`` there: ``pacs-tui collect`` with ``config``
         (``{port}`` and ``{folder}`` in it filled in), else ``hl7_listener.py name``, which
         writes the port it bound to into a file; returned once the port takes a connection."""
@@ -184,6 +190,7 @@ class Procs:
             config = config.replace("{port}", str(bound[0])).replace("{folder}", str(folder))
             (folder / "config.toml").write_text(config)
             command = [str(PACS_TUI), "collect", "--config", str(folder / "config.toml")]
+            command += ["--event-loop", loop]
         env = {**os.environ, "XDG_STATE_HOME": str(folder), "XDG_RUNTIME_DIR": str(folder)}
         proc = popen_logged(command, log, env, pinned(cpus))
         self.running.append(proc)
@@ -205,14 +212,16 @@ class Procs:
             raise
         return Peer(proc, bound[0], folder)
 
-    def collector(self, name: str, extra: str = "", cpus: Cpus = None) -> Peer:
-        """``pacs-tui collect``: a history and one ``[[hl7.listener]]`` (``extra``: more of its
-        lines)."""
+    def collector(
+        self, name: str, extra: str = "", cpus: Cpus = None, loop: str = "uvloop"
+    ) -> Peer:
+        """``pacs-tui collect --event-loop loop``: a history and one ``[[hl7.listener]]``
+        (``extra``: more of its lines)."""
         config = (
             '[site]\nname = "HL7 bench"\n\n[history]\npath = "{folder}/history.sqlite"\n\n'
             f'[[hl7.listener]]\nid = "{LINK}"\nbind = "{HOST}:{{port}}"\n{extra}'
         )
-        return self.start(name, cpus, config)
+        return self.start(name, cpus, config, loop)
 
     def stop_all(self) -> None:
         for proc in self.running:
@@ -262,16 +271,19 @@ def throughput(procs: Procs, args: argparse.Namespace) -> None:
         "bare": Series("bare MLLP server (reference)"),
         "collector": Series("pacs-tui collect (listener + history)"),
         "alone": Series("Listener alone (no history)"),
+        "bare-uvloop": Series("bare MLLP server on uvloop"),
+        "collector-asyncio": Series("pacs-tui collect --event-loop asyncio"),
     }
     server_cpus, client_cpus = PINS[args.pin]
     order, starts = list(series), []
     for r in range(args.rounds):
         # mllp_send's own start (interpreter, imports), taken off its runs: median of 3
         starts.append(statistics.median(timed_run([str(MLLP_SEND), "--version"])[0] for _ in "abc"))
-        for name in order[r % 3 :] + order[: r % 3]:
+        for name in order[r % len(order) :] + order[: r % len(order)]:
             s = series[name]
-            if name == "collector":
-                peer = procs.collector(name, cpus=server_cpus)
+            if name.startswith("collector"):
+                loop = "asyncio" if name == "collector-asyncio" else "uvloop"
+                peer = procs.collector(name, cpus=server_cpus, loop=loop)
             else:
                 peer = procs.start(name, server_cpus)
             feed = peer.folder / "messages.hl7"
@@ -282,7 +294,7 @@ def throughput(procs: Procs, args: argparse.Namespace) -> None:
             s.cpu_us.append(1e6 * (cpu_seconds(peer.proc.pid) - cpu0) / args.messages)
             s.rates.append(args.messages / max(took - starts[-1], 1e-9))
             s.aa += out.count(b"MSA|AA")
-            if name == "collector":
+            if name.startswith("collector"):
                 s.rows = (s.rows or 0) + stopped_rows(peer)
             stop_process(peer.proc)
             print(f"round {r + 1}/{args.rounds} {name}: {s.rates[-1]:,.0f} msg/s", file=sys.stderr)
@@ -303,9 +315,12 @@ def throughput(procs: Procs, args: argparse.Namespace) -> None:
     ratio = statistics.median(series["collector"].rates) / bare_rate
     alone = statistics.median(series["alone"].rates) / bare_rate
     met = "met" if ratio >= THROUGHPUT_GOAL else "NOT met"
+    same_loop = statistics.median(series["collector"].rates) / statistics.median(
+        series["bare-uvloop"].rates
+    )
     print(
         f"collector / bare {ratio:.2f}x (goal >= {THROUGHPUT_GOAL}x: {met});"
-        f" Listener alone / bare {alone:.2f}x"
+        f" Listener alone / bare {alone:.2f}x; collector / bare on uvloop {same_loop:.2f}x"
     )
     for name, s in series.items():
         print(f"  {name:9} each round, msg/s: " + " ".join(f"{x:7,.0f}" for x in s.rates))
@@ -417,7 +432,7 @@ def many_senders(procs: Procs, args: argparse.Namespace) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="mode")
-    for mode in ("bare", "alone"):  # what the run starts in its own processes
+    for mode in ("bare", "bare-uvloop", "alone"):  # what the run starts in its own processes
         sub.add_parser(mode).add_argument("--port-file", type=Path, required=True)
     parser.add_argument("--messages", type=int, default=5000, help="per peer and round (5000)")
     parser.add_argument("--rounds", type=int, default=5, help="throughput rounds (5)")
@@ -430,9 +445,9 @@ def main() -> int:
     for part in ("throughput", "tap", "senders"):
         parser.add_argument(f"--skip-{part}", action="store_true")
     args = parser.parse_args()
-    if args.mode in ("bare", "alone"):
-        asyncio.run((bare if args.mode == "bare" else alone)(args.port_file))
-        return 0
+    if args.mode is not None:  # the product's loop, except for the bare reference
+        peer = alone(args.port_file) if args.mode == "alone" else bare(args.port_file)
+        return run_collector(peer, "asyncio" if args.mode == "bare" else "uvloop")
     for needed in (PACS_TUI, MLLP_SEND):
         if not needed.exists():
             print(f"no {needed}: run with the project's venv (.venv/bin/python)", file=sys.stderr)

@@ -9,9 +9,9 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from pacs_tui.cli_common import EXIT_USAGE, _err, _load, log
 from pacs_tui.config import Config, ConfigError, load_file
@@ -108,6 +108,9 @@ async def open_history_readonly(config: Config, who: str = "status") -> Store | 
         return None
 
 
+_T = TypeVar("_T")
+
+
 def cmd_collect(args: argparse.Namespace) -> int:
     setup_logging(args.log_level)
     config = _load(args)
@@ -115,7 +118,22 @@ def cmd_collect(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     from pacs_tui.engine import engine_with_history
 
-    return asyncio.run(serve_collector(config, engine_with_history))
+    return run_collector(serve_collector(config, engine_with_history), args.event_loop)
+
+
+def run_collector(main: Coroutine[Any, Any, _T], event_loop: str = "uvloop") -> _T:
+    """Run the collector's ``main`` on ``event_loop``: uvloop unless asked for asyncio's own.
+    The collector is a service whose hot paths (an HL7 listener answering each message, the
+    viewers' socket) are mostly the event loop's work; libuv's loop does that part in C
+    (bench/hl7_listener.py measures both). The UIs stay on asyncio's loop, which Textual is
+    made and tested for."""
+    factory: Callable[[], asyncio.AbstractEventLoop] | None = None
+    if event_loop == "uvloop":
+        import uvloop
+
+        factory = uvloop.new_event_loop
+    with asyncio.Runner(loop_factory=factory) as runner:
+        return runner.run(main)
 
 
 async def serve_collector(config: Config, make_engine: Callable[[Config], Engine]) -> int:

@@ -15,6 +15,7 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass
+from typing import cast
 
 from pacs_tui.hl7 import mllp
 from pacs_tui.hl7.ack import Problem, answers, build_ack
@@ -81,7 +82,6 @@ class Listener(MllpServer):
 
     def answer(self, emit: Emit, data: bytes, transport: asyncio.WriteTransport, peer: str) -> None:
         """Record one message, then send what HL7 says it is owed."""
-        self.counts["received"] += 1
         received = time.time()
         try:
             header = read_header(data)
@@ -92,15 +92,23 @@ class Listener(MllpServer):
         ack = codes[0] if codes else None
         patient = self.patient_reference(data, header, self.entry.store_phi)
         row = message_row(self.id, received, header, len(data), problem, ack, patient)
-        self.note_message(received, header.control_id, data, header.charset)
         try:
             emit.messages([row])
         except Exception as exc:  # the history cannot take it: say so, do not accept
             log.error("HL7 listener %s: message not recorded: %s", self.id, exc)
             problem = Problem(207, "the receiver could not record the message")
             codes = answers(header, problem)
+        for code in codes:
+            owed = problem if code[1] != "A" else None
+            transport.write(b"\x0b" + build_ack(header, code, owed) + mllp.END)
+        # The rest after the ACK: the sender goes on while this runs.
+        counts = self.counts
+        counts["received"] += 1
+        for code in codes:
+            counts[code] += 1
+        self.note_message(received, header.control_id, data, header.charset)
         if problem is not None:
-            self.counts[f"error {problem.code}"] += 1
+            counts[f"error {problem.code}"] += 1
             log.info(
                 "HL7 listener %s: %s %s from %s: %s",
                 self.id,
@@ -109,10 +117,6 @@ class Listener(MllpServer):
                 peer,
                 problem.words,
             )
-        for code in codes:
-            self.counts[code] += 1
-            owed = problem if code[1] != "A" else None
-            transport.write(b"\x0b" + build_ack(header, code, owed) + mllp.END)
 
     def framing_problem(self, problem: mllp.FramingProblem, peer: str) -> None:
         self.counts["framing_errors"] += 1
@@ -137,7 +141,7 @@ class _Connection(asyncio.Protocol):
         self._stalled: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
+        transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
         self.peer = peer_name(transport)
         if not self.listener.admit(self.peer):
             transport.close()

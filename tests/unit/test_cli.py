@@ -145,7 +145,10 @@ def echo_rows(history: Path) -> int:
         return 0
 
 
-def test_collect_stops_cleanly_and_history_reads_back(tmp_path: Path, echo_server: int) -> None:
+@pytest.mark.parametrize("event_loop", ["uvloop", "asyncio"])
+def test_collect_stops_cleanly_and_history_reads_back(
+    tmp_path: Path, echo_server: int, event_loop: str
+) -> None:
     history = tmp_path / "state" / "h.sqlite"
     config = write_config(
         tmp_path / "c.toml",
@@ -154,7 +157,7 @@ def test_collect_stops_cleanly_and_history_reads_back(tmp_path: Path, echo_serve
     )
     env = {**os.environ, "XDG_CONFIG_HOME": str(tmp_path / "xdg")}
     proc = subprocess.Popen(
-        [*CLI, "collect", "--config", str(config)],
+        [*CLI, "collect", "--config", str(config), "--event-loop", event_loop],
         cwd=tmp_path,
         env=env,
         stdout=subprocess.PIPE,
@@ -189,6 +192,16 @@ def test_collect_stops_cleanly_and_history_reads_back(tmp_path: Path, echo_serve
 
     bad = run("history", "--since", "yesterday", "--config", str(config), cwd=tmp_path)
     assert bad.returncode != 0 and "not a duration" in bad.stderr
+
+
+def test_the_collector_runs_on_the_event_loop_asked_for() -> None:
+    from pacs_tui.cli_engine import run_collector
+
+    async def loop_module() -> str:
+        return type(asyncio.get_running_loop()).__module__
+
+    assert run_collector(loop_module()).startswith("uvloop")
+    assert run_collector(loop_module(), "asyncio").startswith("asyncio")
 
 
 def test_global_options_before_the_command_are_kept(tmp_path: Path, echo_server: int) -> None:
