@@ -58,6 +58,7 @@ from pacs_tui.screens.hl7_tracker import Hl7TrackerScreen
 from pacs_tui.screens.message_detail import MessageDetailScreen
 from pacs_tui.screens.message_log import MessageLog, MessageTable
 from pacs_tui.screens.overview import OverviewScreen
+from pacs_tui.screens.sessions import SessionsScreen
 from pacs_tui.screens.storage import StorageScreen
 from pacs_tui.screens.target_detail import TargetDetailScreen
 from pacs_tui.screens.target_table import TargetTableScreen
@@ -100,6 +101,7 @@ class ScreenSpec:
 SOURCE_SCREENS: dict[str, type[TargetTableScreen]] = {
     "hl7": Hl7TrackerScreen,
     "storage": StorageScreen,
+    "sessions": SessionsScreen,
 }
 
 
@@ -129,8 +131,8 @@ SCREEN_KINDS: dict[str, tuple[str, ...]] = {s.screen: s.kinds for s in SOURCES}
 #: listed in the keys screen: title, class, and the base whose keys are not theirs.
 SUB_SCREENS: tuple[tuple[str, type, type], ...] = (
     ("Detail", TargetDetailScreen, Screen),
-    ("HL7 message log", MessageLog, Vertical),
-    ("HL7 message log", MessageTable, StatusTable),
+    ("HL7 message log and audit trail", MessageLog, Vertical),
+    ("HL7 message log and audit trail", MessageTable, StatusTable),
     ("HL7 message", MessageDetailScreen, Screen),
 )
 

@@ -1,6 +1,7 @@
-"""Command line: ``pacs-tui [run|demo|status|collect|history|config]``: the parser, the entry
-point (bounded exit), and the config commands. The other commands live in
-:mod:`pacs_tui.cli_engine` (status, collect, history) and :mod:`pacs_tui.cli_ui` (run, demo).
+"""Command line: ``pacs-tui [run|demo|status|collect|history|config|secrets]``: the parser, the
+entry point (bounded exit), and the config commands. The other commands live in
+:mod:`pacs_tui.cli_engine` (status, collect, history), :mod:`pacs_tui.cli_ui` (run, demo) and
+:mod:`pacs_tui.cli_secrets` (secrets).
 
 Heavy imports (Textual, pynetdicom, aiosqlite) happen inside the command that needs them, so
 ``--help`` and ``status`` start fast and the headless commands never load Textual.
@@ -276,7 +277,57 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"where to write it (default: {default_config_path()})",
     )
     c.add_argument("--force", action="store_true", help="overwrite an existing file")
+    _secrets_parser(sub)
     return parser
+
+
+_SECRETS_ORDER = (
+    'A secret is named in the config as "secret:NAME" (letters, digits, -, _, ., at most 64) '
+    "and read, in this order, from the keyring ▸ $PACS_TUI_SECRET_<NAME> (upper case, - and . "
+    "as _) ▸ the 0600 file secrets/secrets.toml in the config folder, in a 0700 folder "
+    "($PACS_TUI_SECRETS_FILE to move it). A value is never printed."
+)
+
+
+def _secrets_parser(sub: argparse._SubParsersAction[_Parser]) -> None:
+    p = sub.add_parser(
+        "secrets",
+        help="store, delete, list the secrets the config names (keyring, else a 0600 file)",
+        description=_SECRETS_ORDER,
+    )
+    ssub = p.add_subparsers(dest="secrets_command", metavar="ACTION", parser_class=_Parser)
+    s = ssub.add_parser(
+        "set",
+        help="store a secret: its value typed (hidden) or one line on stdin, never an argument",
+        description="Store the secret NAME: in the keyring when this machine has one, else (or "
+        "with --file) in the secrets file. The value is typed twice without echo, or read as "
+        "one line from stdin (printf '%s\\n' \"$PW\" | pacs-tui secrets set NAME); never "
+        "from the command line, where `ps` shows it. " + _SECRETS_ORDER,
+    )
+    s.add_argument("name", metavar="NAME", help="the secret's name, e.g. orthanc-admin")
+    s.add_argument(
+        "--file", action="store_true", help="store it in the secrets file even with a keyring"
+    )
+    s = ssub.add_parser(
+        "delete",
+        help="delete a secret from the keyring and the secrets file",
+        description="Delete the secret NAME from the keyring and the secrets file (an "
+        "environment variable is left as it is). Exit 1 when it was in neither.",
+    )
+    s.add_argument("name", metavar="NAME", help="the secret's name")
+    ssub.add_parser(
+        "list",
+        help="the secrets in the file and in $PACS_TUI_SECRET_*, and where each is",
+        description="List the secrets in the secrets file and in $PACS_TUI_SECRET_* and where "
+        "each is, never a value. A keyring cannot list its entries: see `secrets where NAME`.",
+    )
+    s = ssub.add_parser(
+        "where",
+        help="where a secret resolves from (or why it is not found)",
+        description="Say which source the secret NAME resolves from, or what each source said "
+        "when none has it; never the value. Exit 1 when it is not found. " + _SECRETS_ORDER,
+    )
+    s.add_argument("name", metavar="NAME", help="the secret's name")
 
 
 def _ui_options(parser: argparse.ArgumentParser, *, top: bool = False) -> None:
@@ -329,6 +380,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if command == "check":  # a plugin's one line, on stdout
             print(visible(f"PACS-TUI UNKNOWN - unrecognized arguments: {' '.join(extra)}"))
             return code
+        if command == "secrets":  # the extra word may be a value typed there: not echoed
+            _err("pacs-tui secrets: too many arguments (a value is read from the terminal or")
+            _err("stdin, never given on the command line). Try 'pacs-tui secrets --help'.")
+            return code
         _err(f"pacs-tui {command}: unrecognized arguments: {' '.join(extra)}")
         _err(f"Try 'pacs-tui {command} --help'.")
         return code
@@ -355,6 +410,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "history": cli_engine.cmd_history,
             }
             return run[command](args)
+        if command == "secrets":
+            from pacs_tui.cli_secrets import cmd_secrets
+
+            return cmd_secrets(args)
         if command == "config":
             if args.config_command == "init":
                 return cmd_config_init(args)
@@ -390,6 +449,23 @@ def cmd_config_check(args: argparse.Namespace) -> int:
         return 1
     print(visible(f"{path}: OK — site {config.site.name!r}, {_watched(config)}"))
     print(visible(f"history: {config.history.path}"))
+    return _check_secrets(path)
+
+
+def _check_secrets(path: Path) -> int:
+    """A line per secret the config names, where it resolves from (never its value); 1 when
+    one is not found."""
+    from pacs_tui.cli_secrets import config_secret_lines
+
+    lines, missing = config_secret_lines(path)
+    for line in lines:
+        print(visible(line))
+    if missing:
+        _err(
+            f"pacs-tui: {missing} secret(s) not found: store each with "
+            "pacs-tui secrets set NAME (or set $PACS_TUI_SECRET_<NAME>)"
+        )
+        return 1
     return 0
 
 

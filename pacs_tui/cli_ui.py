@@ -18,6 +18,7 @@ from pacs_tui.logs import setup_logging
 if TYPE_CHECKING:
     from pacs_tui.collector_client import RemoteView
     from pacs_tui.demo.archive import DemoArchive
+    from pacs_tui.demo.audit_feed import DemoAuditFeed
     from pacs_tui.demo.dicom_nodes import DemoDicomSite
     from pacs_tui.demo.hl7_feed import DemoHl7Feed
     from pacs_tui.engine import Engine
@@ -57,13 +58,14 @@ def cmd_demo(args: argparse.Namespace) -> int:
     log_file = setup_logging(args.log_level, file=_ui_log_file())
     from pacs_tui.engine import engine_with_history
 
-    sites: list[DemoDicomSite | DemoHl7Feed | DemoArchive] = []
+    sites: list[DemoDicomSite | DemoHl7Feed | DemoArchive | DemoAuditFeed] = []
     with tempfile.TemporaryDirectory(prefix="pacs-tui-demo-") as tmp:
         history = args.history or Path(tmp) / "demo-history.sqlite"
 
         async def build() -> Engine:
             # Imported here, after the first frame: pynetdicom alone costs ~120 ms to import.
             from pacs_tui.demo.archive import DemoArchive
+            from pacs_tui.demo.audit_feed import DemoAuditFeed
             from pacs_tui.demo.dicom_nodes import DemoDicomSite
             from pacs_tui.demo.hl7_feed import DemoHl7Feed
             from pacs_tui.demo.site import demo_config
@@ -79,7 +81,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
             archive = DemoArchive(Path(tmp) / "archive")
             sites.append(archive)
             folder = await asyncio.to_thread(archive.start)
-            return engine_with_history(demo_config(nodes, history, hl7=hl7, archive=folder))
+            audit = DemoAuditFeed()
+            sites.append(audit)
+            audit_port = await asyncio.to_thread(audit.start)
+            config = demo_config(nodes, history, hl7=hl7, archive=folder, audit=audit_port)
+            return engine_with_history(config)
 
         def cleanup() -> None:
             for site in sites:

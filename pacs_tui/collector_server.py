@@ -48,6 +48,8 @@ MAX_REPLIES_WAITING = 64
 MAX_TARGETS_PER_REQUEST = 10_000
 MAX_EVENTS_PER_REQUEST = 10_000
 MAX_MESSAGES_PER_REQUEST = 10_000
+#: Links one message-log query may name (a screen's links).
+MAX_LINKS_PER_REQUEST = 1_000
 #: The buckets a series may be asked in (seconds).
 MIN_STEP = 1.0
 MAX_STEP = 86_400.0
@@ -440,6 +442,8 @@ class Viewer:
                     type_prefix=wire.optional(frame, "type_prefix", str),
                     patient=patient,
                     limit=limit,
+                    links=wire.optional_strings(frame, "links", MAX_LINKS_PER_REQUEST),
+                    sender=wire.optional(frame, "sender", str),
                 )
             )
             return [wire.message_out(m) for m in logged]

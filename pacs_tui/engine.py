@@ -336,6 +336,8 @@ class Engine:
             type_prefix=q.type_prefix,
             patient=refs,
             limit=q.limit,
+            links=q.links,
+            sender=q.sender,
         )
 
     async def message_tree(self, link: str, ts: float, control_id: str) -> MessageTree | None:

@@ -162,7 +162,9 @@ LATE_ACK = "late: after"
 class MessageQuery:
     """Which rows of the message log, newest first: every condition given holds. ``ack`` is a
     code or :data:`NO_ACK` (the unanswered); ``type_prefix`` the start of the type ("ADT",
-    "ADT^A01"); ``patient`` a patient's ID (found by its reference) or a ``#`` reference."""
+    "ADT^A01"); ``patient`` a patient's ID (found by its reference) or a ``#`` reference;
+    ``links`` the rows of any of these links (a screen's: the HL7 tracker's, the audit's);
+    ``sender`` the sending application (an audit record's user)."""
 
     link: str | None = None
     since: float | None = None
@@ -172,6 +174,8 @@ class MessageQuery:
     type_prefix: str | None = None
     patient: str | None = None
     limit: int = 500
+    links: tuple[str, ...] | None = None
+    sender: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

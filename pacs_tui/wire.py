@@ -97,6 +97,16 @@ def optional(frame: Mapping[str, Any], key: str, kind: type | tuple[type, ...]) 
     return None if frame.get(key) is None else need(frame, key, kind)
 
 
+def optional_strings(frame: Mapping[str, Any], key: str, most: int) -> tuple[str, ...] | None:
+    """A list of at most ``most`` strings, or None when absent."""
+    value = optional(frame, key, list)
+    if value is None:
+        return None
+    if len(value) > most or not all(isinstance(item, str) for item in value):
+        raise WireError(f"{key} must be a list of at most {most} strings")
+    return tuple(value)
+
+
 def _names(kinds: tuple[type, ...]) -> str:
     return " or ".join(k.__name__ for k in kinds)
 

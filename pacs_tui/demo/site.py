@@ -4,13 +4,17 @@ with the demo's HL7 feed, a tap between its HIS and its RIS and a link check of 
 
 from __future__ import annotations
 
+import ipaddress
 import sys
 from pathlib import Path
 
+from pacs_tui.audit.receiver import SyslogConfig
+from pacs_tui.audit.sessions import Policy, RoleMap
 from pacs_tui.config import Config, HistoryConfig, SiteConfig
 from pacs_tui.demo.dicom_nodes import DemoDicomSite, DemoNode
 from pacs_tui.hl7.link import LinkConfig
 from pacs_tui.hl7.tap import TapConfig
+from pacs_tui.probes.audit_source import AuditSection
 from pacs_tui.probes.command_source import CommandConfig
 from pacs_tui.probes.dicom_source import DicomConfig, DicomNodeConfig
 from pacs_tui.probes.hl7_source import Hl7Config
@@ -92,6 +96,21 @@ def demo_storage(archive: Path, site_name: str) -> StorageConfig:
     ))  # fmt: skip
 
 
+def demo_audit(port: int, site_name: str) -> AuditSection:
+    """The receiver of the demo PACS's audit trail (TCP, octet counting), its role map, and a
+    policy short enough to see idle sessions in a demo's minutes."""
+    from pacs_tui.demo.audit_feed import ROLES
+
+    policy = Policy(idle_after=120.0, expire_after=1800.0, burst=5, burst_window=60.0)
+    roles = RoleMap(ROLES)
+    receiver = SyslogConfig(
+        "pacs-audit", "127.0.0.1", port, "tcp", allow=(ipaddress.ip_network("127.0.0.1"),),
+        site=site_name, description="the demo PACS's audit trail (IHE ATNA)",
+        policy=policy, roles=roles,
+    )  # fmt: skip
+    return AuditSection((receiver,), policy, roles)
+
+
 def demo_config(
     nodes: list[DemoNode],
     history_path: Path,
@@ -99,11 +118,13 @@ def demo_config(
     site_name: str = "Demo Hospital",
     hl7: tuple[int, int, Path] | None = None,
     archive: Path | None = None,
+    audit: int | None = None,
 ) -> Config:
     """A config probing every demo node every few seconds, with history in ``history_path``;
     with ``hl7`` (the demo RIS's port, the tap's, a folder for the link's test message), the
     HL7 feed's tap and link check; with ``archive`` (the demo's filling folder), its volume on
-    a budget, the volume that holds it, its log, and this machine as a host."""
+    a budget, the volume that holds it, its log, and this machine as a host; with ``audit``
+    (the port the demo PACS sends its audit trail to), a receiver there."""
     dicom_nodes = tuple(
         DicomNodeConfig(
             id=n.id,
@@ -137,6 +158,8 @@ def demo_config(
                 site=site_name, description="the machine the demo runs on",
             ),
         )  # fmt: skip
+    if audit is not None:
+        sections["audit"] = demo_audit(audit, site_name)
     return Config(
         site=SiteConfig(name=site_name),
         history=HistoryConfig(path=history_path),

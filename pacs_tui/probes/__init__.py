@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pacs_tui.model import TargetKind, TargetState
 from pacs_tui.probes import (
+    audit_source,
     command_source,
     dicom_source,
     hl7_source,
@@ -25,6 +26,7 @@ SOURCES: tuple[Source, ...] = (
     storage_source.SOURCE,
     host_source.SOURCE,
     logtail_source.SOURCE,
+    audit_source.SOURCE,
 )
 
 

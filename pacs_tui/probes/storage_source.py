@@ -25,7 +25,8 @@ import tomlkit
 from tomlkit.items import AoT
 
 from pacs_tui import config_reader as cv
-from pacs_tui.config_reader import Reader
+from pacs_tui import secret_store
+from pacs_tui.config_reader import HIDDEN, NO_VALUE, Reader
 from pacs_tui.forecast import DAY, Forecast, days_words, forecast
 from pacs_tui.http_get import hide_credentials, http_url
 from pacs_tui.model import Result, Status, Target, TargetKind, TargetState
@@ -94,6 +95,8 @@ class ArchiveConfig:
     timeout: float = 10.0
     site: str = ""
     description: str = ""
+    #: The secret's NAME from ``password = "secret:NAME"``, resolved at each check.
+    password_secret: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,7 +196,10 @@ _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
 
 
 def _archive(reader: Reader, t: Mapping[str, Any], path: str, site: str) -> ArchiveConfig | None:
-    keys = {"id", "url", "username", "password_env", "interval", "timeout", "site", "description"}
+    keys = {
+        "id", "url", "username", "password", "password_env", "interval", "timeout", "site",
+        "description",
+    }  # fmt: skip
     reader.check_keys(t, path, keys)
     before = len(reader.problems)
     get = reader.get
@@ -201,7 +207,7 @@ def _archive(reader: Reader, t: Mapping[str, Any], path: str, site: str) -> Arch
     url = get(
         t, "url", path, http_url,
         "the archive's REST address, like http://orthanc:8042 (a port from 1 to 65535; no user "
-        "or password in it: username and password_env give them)",
+        "or password in it: username and password give them)",
         shown=hide_credentials,
     )  # fmt: skip
     username = get(t, "username", path, cv.string, "a string", "")
@@ -209,6 +215,15 @@ def _archive(reader: Reader, t: Mapping[str, Any], path: str, site: str) -> Arch
         t, "password_env", path, _env_name,
         "the name of an environment variable that holds the password (never the password)", "",
     )  # fmt: skip
+    secret = get(
+        t, "password", path, _secret_reference, _SECRET_EXPECTED, "", shown=lambda _: HIDDEN
+    )
+    if "password" in t and "password_env" in t:
+        reader.problem(
+            f"{path}.password_env", NO_VALUE, "either password or password_env, not both"
+        )
+    if "password" in t and "username" not in t:
+        reader.problem(f"{path}.username", cv.MISSING, "a user name beside password")
     interval = get(t, "interval", path, cv.interval, cv.INTERVAL_EXPECTED, 300.0)
     default_timeout = min(10.0, interval / 2) if isinstance(interval, float) else 10.0
     timeout = get(t, "timeout", path, cv.timeout, cv.TIMEOUT_EXPECTED, default_timeout)
@@ -219,8 +234,27 @@ def _archive(reader: Reader, t: Mapping[str, Any], path: str, site: str) -> Arch
         return None
     return ArchiveConfig(
         entry_id, url.rstrip("/"), username, password_env, interval, timeout, entry_site,
-        description,
+        description, password_secret=secret,
     )  # fmt: skip
+
+
+_SECRET_EXPECTED = (
+    'a reference "secret:NAME" to a secret stored with `pacs-tui secrets set NAME` (NAME: '
+    f"{secret_store.NAME_RULE}); never the password itself"
+)
+
+
+def _secret_reference(value: Any) -> str:
+    """``"secret:NAME"`` → NAME; anything else (a password typed in the TOML) is refused."""
+    if not isinstance(value, str):
+        raise ValueError
+    try:
+        name = secret_store.reference_name(value)
+    except secret_store.SecretError:
+        raise ValueError from None
+    if name is None:
+        raise ValueError
+    return name
 
 
 def _env_name(value: Any) -> str:
@@ -533,6 +567,30 @@ class ArchiveError(Exception):
     """An archive that did not give its counts (said in words)."""
 
 
+class NoPassword(Exception):
+    """The password's secret or variable is not there (said in words): UNKNOWN, not DOWN."""
+
+
+def secret_password(name: str) -> str:
+    """The secret ``name``, resolved now: a ``pacs-tui secrets set`` since the last check counts.
+    Blocking (a keyring may ask D-Bus): call it in a thread."""
+    try:
+        return secret_store.resolve(name, may_prompt=False).value
+    except secret_store.SecretNotFound as exc:
+        raise NoPassword(
+            f"secret {name} (the password) not found: {'; '.join(exc.reasons)}"
+        ) from None
+    except secret_store.SecretError as exc:
+        raise NoPassword(f"{exc} (the password)") from None
+
+
+def fetch_statistics(entry: ArchiveConfig, password: str | None) -> dict[str, float]:
+    """:func:`read_statistics` with the password, from the entry's secret when it has one."""
+    if entry.password_secret:
+        password = secret_password(entry.password_secret)
+    return read_statistics(entry, password)
+
+
 def read_statistics(entry: ArchiveConfig, password: str | None) -> dict[str, float]:
     """Orthanc's ``GET /statistics`` as metrics (blocking: call it in a thread)."""
     import base64
@@ -598,13 +656,15 @@ class ArchiveCheck:
         loop = asyncio.get_running_loop()
         try:
             metrics = await asyncio.wait_for(
-                loop.run_in_executor(self._executor, read_statistics, self.entry, password),
+                loop.run_in_executor(self._executor, fetch_statistics, self.entry, password),
                 self.timeout + 0.5,
             )
         except TimeoutError:
             return Result(Status.DOWN, f"no answer within {self.timeout:g} s")
         except ArchiveError as exc:
             return Result(Status.DOWN, str(exc))
+        except NoPassword as exc:
+            return Result(Status.UNKNOWN, str(exc))
         parts = [
             f"{metrics[name]:,.0f} {name.removeprefix('archive_')}"
             for _, name in _COUNTS[1:]

@@ -24,7 +24,14 @@ class Hl7TrackerScreen(TargetTableScreen):
 
     def compose_body(self) -> ComposeResult:
         yield from super().compose_body()
-        yield MessageLog(self.ctx.view, self.ctx.now, self.ctx.tz, id="message-log")
+        yield MessageLog(
+            self.ctx.view, self.ctx.now, self.ctx.tz, id="message-log", links=self.link_ids
+        )
+
+    def link_ids(self) -> tuple[str, ...]:
+        """This screen's links: the message log shows their rows (not the audit's)."""
+        kinds = self.source.kinds
+        return tuple(s.target.id for s in self.ctx.view.states() if s.target.kind in kinds)
 
     @property
     def log_view(self) -> MessageLog:

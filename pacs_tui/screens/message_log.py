@@ -52,7 +52,7 @@ ACK_STATUS = {
     "CR": Status.CRIT,
 }
 _TYPE = re.compile(r"[A-Z][A-Z0-9]{2}(\^.*)?")
-_REFERENCE = re.compile(r"#[0-9a-fA-F]{16}")
+REFERENCE = re.compile(r"#[0-9a-fA-F]{16}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,10 +64,12 @@ class MessageFilter:
     ack: str = ""
     control_id: str = ""
     patient: str = ""
+    sender: str = ""
 
     def describe(self) -> str:
         parts = [
             f"type {self.type_prefix}" if self.type_prefix else "",
+            f"user {self.sender}" if self.sender else "",
             ("no ACK" if self.ack == NO_ACK else f"ACK {self.ack}") if self.ack else "",
             f"control ID {self.control_id}" if self.control_id else "",
             "one patient" if self.patient else "",  # never the ID typed: someone may look on
@@ -89,8 +91,8 @@ def parse_filter(text: str) -> MessageFilter:
             ack = NO_ACK if value.lower() in (NO_ACK, "noack") else value.upper()
         elif kind == "type" or (not kind and _TYPE.fullmatch(value)):
             type_prefix = value.upper() if not kind else value
-        elif kind == "patient" or (not kind and _REFERENCE.fullmatch(value)):
-            patient = value.lower() if _REFERENCE.fullmatch(value) else value
+        elif kind == "patient" or (not kind and REFERENCE.fullmatch(value)):
+            patient = value.lower() if REFERENCE.fullmatch(value) else value
         else:
             control_id = value
     return MessageFilter(type_prefix, ack, control_id, patient)
@@ -140,7 +142,12 @@ class MessageTable(StatusTable):
 
 
 class MessageLog(Vertical):
-    """Title, filter field, the rows, and a line saying what is shown."""
+    """Title, filter field, the rows, and a line saying what is shown: the rows of the links
+    ``links()`` names (None: every link)."""
+
+    TITLE = "Messages"
+    PLACEHOLDER = "a type (ADT^A01), an ACK code (AE; none), patient:ID or #ref, a control ID"
+    COLUMNS: tuple[tuple[str, str], ...] = COLUMNS
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("slash", "filter", "Filter", id="log.filter", tooltip="Filter the messages"),
@@ -171,10 +178,17 @@ class MessageLog(Vertical):
     ]
 
     def __init__(
-        self, view: EngineView, now: Callable[[], float], tz: str | None, *, id: str
+        self,
+        view: EngineView,
+        now: Callable[[], float],
+        tz: str | None,
+        *,
+        id: str,
+        links: Callable[[], tuple[str, ...] | None] = lambda: None,
     ) -> None:
         super().__init__(id=id)
         self.view = view
+        self.links = links
         self.now = now
         self.tz = tz
         self.match = MessageFilter()
@@ -189,22 +203,16 @@ class MessageLog(Vertical):
         self._filling = False
 
     def compose(self) -> ComposeResult:
-        yield Label("Messages", classes="section-title", id="log-title")
+        yield Label(self.TITLE, classes="section-title", id="log-title")
         with Horizontal(id="log-filter-bar"):
             yield Label("Filter:", id="log-filter-label")
-            yield Input(
-                placeholder=(
-                    "a type (ADT^A01), an ACK code (AE; none), patient:ID or #ref, a control ID"
-                ),
-                id="log-filter",
-                compact=True,
-            )
+            yield Input(placeholder=self.PLACEHOLDER, id="log-filter", compact=True)
         yield MessageTable(id="message-table", cursor_type="row", zebra_stripes=True)
         yield Label("", id="log-summary", markup=False)
 
     def on_mount(self) -> None:
         table = self.table
-        for key, label in COLUMNS:
+        for key, label in self.COLUMNS:
             table.add_column(label, key=key)
         self.set_interval(POLL_SECONDS, self._poll)
 
@@ -237,6 +245,8 @@ class MessageLog(Vertical):
                     type_prefix=match.type_prefix or None,
                     patient=match.patient or None,
                     limit=PAGE + (len(self._seen) if until is not None else 0),  # a page whole
+                    links=self.links(),
+                    sender=match.sender or None,
                 )
             )
         except Exception as exc:
@@ -272,7 +282,7 @@ class MessageLog(Vertical):
         with self.app.batch_update():
             table.clear()
             for index, message in enumerate(rows):
-                table.add_row(*self._cells(message, now), key=str(index))
+                table.add_row(*self.cells(message, now), key=str(index))
             self.rows = rows
             if keep is not None and keep in rows:
                 table.move_cursor(row=rows.index(keep), scroll=False)
@@ -281,7 +291,11 @@ class MessageLog(Vertical):
             if scrolled:
                 table.scroll_to(x=scrolled, animate=False, immediate=True)
 
-    def _cells(self, m: LoggedMessage, now: float) -> list[Text]:
+    def parse(self, text: str) -> MessageFilter:
+        """What the ``/`` field's words ask for."""
+        return parse_filter(text)
+
+    def cells(self, m: LoggedMessage, now: float) -> list[Text]:
         return [
             Text(when(m.ts, now, self.tz)),
             Text(visible(m.direction, 8)),
@@ -372,7 +386,7 @@ class MessageLog(Vertical):
     @on(Input.Submitted, "#log-filter")
     def _filter_submitted(self, event: Input.Submitted) -> None:
         event.stop()
-        match = parse_filter(event.value)
+        match = self.parse(event.value)
         self._set_filter(match)
         if match.patient and not match.patient.startswith("#"):
             # A patient's ID does not stay on screen (someone may look on): the summary line

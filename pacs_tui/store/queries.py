@@ -284,15 +284,19 @@ class QueriesMixin:
         type_prefix: str | None = None,
         patient: Sequence[str] = (),
         limit: int = 500,
+        links: Sequence[str] | None = None,
+        sender: str | None = None,
     ) -> list[LoggedMessage]:
         """The newest ``limit`` rows of the message log that match, newest first (by link and
         time, by control ID, by ACK code: each has its index). ``ack`` :data:`NO_ACK` matches
         the messages no answer came to (or none within the tap's ack_timeout); ``type_prefix``
         the types that start with it ("ADT", "ADT^A01"); ``patient`` the rows of any of these
-        patient references."""
+        patient references; ``links`` the rows of any of these links (none: no row); ``sender``
+        the rows of one sending application (an audit record's user)."""
         where, params = _where(
             ("link = ?", link),
             ("control_id = ?", control_id),
+            ("sender = ?", sender),
             ("ack = ?", ack if ack != NO_ACK else None),
             ("ts >= ?", _ms(since, math.ceil)),
             ("ts <= ?", _ms(until, math.floor)),
@@ -307,6 +311,9 @@ class QueriesMixin:
         if patient:
             more.append(f"patient IN ({', '.join('?' * len(patient))})")
             params += list(patient)
+        if links is not None:
+            more.append(f"link IN ({', '.join('?' * len(links))})" if links else "0")
+            params += list(links)
         if more:
             where = f"{where} AND " if where else " WHERE "
             where += " AND ".join(more)

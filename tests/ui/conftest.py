@@ -16,6 +16,7 @@ import tempfile
 from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 from textual.pilot import Pilot
@@ -261,6 +262,63 @@ def hl7_checks() -> list[FixedCheck]:
     ]
 
 
+#: The audit trail of the night: seconds before NOW, event, type, user, host, outcome, study.
+AUDIT_LOG = (
+    (3600, "110114", "110122", "rad-martin", "10.1.20.11", 0, ""),
+    (3000, "110103", "", "rad-martin", "10.1.20.11", 0, "1.2.826.0.1.3680043.8.498.1"),
+    (2400, "110114", "110122", "tech-leroy", "10.1.30.5", 0, ""),
+    (1800, "110112", "", "gp-durand", "10.2.4.77", 0, ""),
+    (900, "110106", "", "rad-martin", "10.1.20.11", 0, "1.2.826.0.1.3680043.8.498.2"),
+    (240, "110114", "110122", "admin", "10.9.8.7", 4, ""),
+    (230, "110114", "110122", "admin", "10.9.8.7", 4, ""),
+    (220, "110114", "110122", "admin", "10.9.8.7", 4, ""),
+    (210, "110114", "110122", "admin", "10.9.8.7", 4, ""),
+    (200, "110114", "110122", "admin", "10.9.8.7", 4, ""),
+    (120, "110103", "", "tech-leroy", "10.1.30.5", 0, "1.2.826.0.1.3680043.8.498.3"),
+    (60, "110114", "110123", "gp-durand", "10.2.4.77", 0, ""),
+)
+
+
+def _audit_receiver() -> tuple[Any, list[LoggedMessage]]:
+    """An audit receiver fed the night's trail as a PACS would send it (its real parser and
+    session book), and the rows it made."""
+    import datetime as dt
+
+    from pacs_tui.audit.atna import parse_audit
+    from pacs_tui.audit.receiver import AuditReceiver, SyslogConfig
+    from pacs_tui.audit.sessions import Policy, RoleMap
+    from pacs_tui.demo.audit_feed import ROLES, audit_xml
+    from pacs_tui.probes.audit_source import receiver_target
+
+    entry = SyslogConfig(
+        "pacs-audit", "0.0.0.0", 6514, "tls", policy=Policy(idle_after=600), roles=RoleMap(ROLES)
+    )
+    receiver = AuditReceiver(entry, receiver_target(entry))
+    rows = []
+    for before, event_id, type_code, user, host, outcome, study in AUDIT_LOG:
+        ts = NOW - before
+        when = dt.datetime.fromtimestamp(ts, dt.UTC)
+        xml = audit_xml(
+            event_id, user, host, type_code=type_code, outcome=outcome, when=when, study=study,
+            patient="PAT-0007" if study else "",
+        )  # fmt: skip
+        event = parse_audit(xml, lambda pid: f"#{0x7A11CE5EED000000 + len(pid):016x}")
+        receiver.book.take(event, ts)
+        rows.append(receiver.row(event, ts, len(xml), host))
+    return receiver, rows
+
+
+def audit_checks() -> list[FixedCheck]:
+    """The audit receiver's result after the night's trail: two sessions (one idle past the
+    10 minutes of its policy), a burst of failed logins."""
+    receiver, _ = _audit_receiver()
+    receiver.address = "tls 0.0.0.0:6514"
+    receiver.counts.update(received=len(AUDIT_LOG), parsed=len(AUDIT_LOG))
+    result = receiver.result(NOW)
+    return [FixedCheck(receiver.targets[0], Result(result.status, result.reason, result.metrics,
+                                                    result.details, ts=NOW - 2))]  # fmt: skip
+
+
 def scripted_history(extra_events: Iterable[Event] = ()) -> Store:
     """A real history file holding the scripted night, read as if it were ``NOW``.
 
@@ -275,6 +333,7 @@ def scripted_history(extra_events: Iterable[Event] = ()) -> Store:
         for event in [*_history_events(), *extra_events]:
             store.add_event(event)
         store.add_messages(_hl7_messages())
+        store.add_messages(_audit_receiver()[1])
         await store.close()
 
     with ThreadPoolExecutor(1) as pool:
@@ -379,6 +438,7 @@ def scripted_engine(
     commands: bool = False,
     hl7: bool = False,
     volumes: bool = False,
+    audit: bool = False,
 ) -> Engine:
     """Seven nodes with fixed results (one DOWN, one WARN) and a scripted history; with
     ``commands``, three command checks too (OK, WARN, CRIT); without ``nodes``, no node.
@@ -389,6 +449,7 @@ def scripted_engine(
     checks: list[FixedCheck] = command_checks() if commands else []
     checks += hl7_checks() if hl7 else []
     checks += volume_checks() if volumes else []
+    checks += audit_checks() if audit else []
     since = {"flaky-us": NOW - 180, "slow-viewer": NOW - 900}
     for node_id, aet, port, role, description, status, reason, echo in NODES if nodes else ():
         target = Target(

@@ -164,3 +164,11 @@ def test_attached_nodes_collector_gone_80x24(snap_compare: Any) -> None:
             await pilot.pause()
 
         assert snap_compare(app, terminal_size=(80, 24), run_before=run_before)
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_sessions(snap_compare: Any, size: tuple[int, int]) -> None:
+    """The audit receiver, the PACS's sessions (one idle past the policy), the burst of
+    failed logins, and the audit trail, newest first."""
+    app = PacsApp(scripted_engine(nodes=False, audit=True), clock=lambda: NOW)
+    assert snap_compare(app, terminal_size=size, run_before=on_screen("8"))

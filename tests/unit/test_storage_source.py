@@ -260,22 +260,67 @@ def test_a_gauge_is_drawn_in_eighths_of_a_cell(ratio: float, bar: str) -> None:
 def test_an_archive_takes_no_password_in_the_toml() -> None:
     found = config_problems(
         'id = "a"\npath = "/d"\n[[storage.archive]]\nid = "o"\nurl = "http://u:pw@orthanc:8042"\n'
-        'password = "x"'
+        'username = "u"\npassword = "x"'
     )
     assert any(".url = " in p and "REST address" in p for p in found), found
-    assert any(".password = " in p and "no such key" in p for p in found), found
+    expected = """.password = '(hidden)': expected a reference "secret:NAME" to a secret"""
+    assert any(expected in p for p in found), found
+
+
+ARCHIVE = '[[storage.archive]]\nid = "o"\nurl = "http://orthanc:8042"\nusername = "u"\n'
+
+
+def test_an_archive_password_is_a_secret_reference() -> None:
+    config = parse_config(ARCHIVE + 'password = "secret:orthanc-admin"')
+    (archive,) = config.section("storage").archives
+    assert (archive.password_secret, archive.password_env) == ("orthanc-admin", "")
+
+
+@pytest.mark.parametrize(
+    ("lines", "expected"),
+    [
+        (
+            'password = "secret:orthanc-admin"\npassword_env = "PW"',
+            'storage.archive "o" (#1).password_env: expected either password or password_env, '
+            "not both",
+        ),
+        (
+            'password = "secret:bad name"',
+            """storage.archive "o" (#1).password = '(hidden)': expected a reference "secret:""",
+        ),
+    ],
+)
+def test_an_archive_password_reference_in_words(lines: str, expected: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_config(ARCHIVE + lines)
+    found = [str(p) for p in info.value.problems]
+    assert any(p.startswith(expected) for p in found), found
+
+
+def test_an_archive_password_needs_a_user_name() -> None:
+    found = config_problems(
+        'id = "a"\npath = "/d"\n[[storage.archive]]\nid = "o"\nurl = "http://orthanc:8042"\n'
+        'password = "secret:orthanc-admin"'
+    )
+    assert 'storage.archive "o" (#1).username: missing; expected a user name beside password' in (
+        found
+    )
 
 
 class Answers:
-    """An HTTP peer that answers /statistics as the test says."""
+    """An HTTP peer that answers /statistics as the test says (and keeps the Authorization
+    header of each request)."""
 
     def __init__(self, body: bytes) -> None:
         from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
         answer = body
+        self.authorizations: list[str | None] = []
+        seen = self.authorizations
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
+                seen.append(self.headers.get("Authorization"))
                 self.send_response(200)
                 self.end_headers()
                 self.wfile.write(answer)
@@ -316,6 +361,45 @@ async def test_what_is_not_orthancs_statistics_is_down_in_words(body: bytes, wor
     assert result.status is Status.DOWN and words in result.reason, result.reason
 
 
+@pytest.fixture
+def no_keyring(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """No keyring backend (the user's own is never touched), the secrets file in tmp_path."""
+    import keyring.core
+
+    failing = keyring.core.load_keyring("keyring.backends.fail.Keyring")
+    monkeypatch.setattr(keyring.core, "_keyring_backend", failing)
+    path = tmp_path / "secrets" / "secrets.toml"
+    monkeypatch.setenv("PACS_TUI_SECRETS_FILE", str(path))
+    monkeypatch.delenv("PACS_TUI_SECRET_ORTHANC_ADMIN", raising=False)
+    return path
+
+
+async def test_an_archive_sends_its_secret_as_basic_auth_at_each_check(no_keyring: Path) -> None:
+    import base64
+
+    from pacs_tui import secret_store
+    from pacs_tui.probes.storage_source import ArchiveCheck, ArchiveConfig
+
+    peer = Answers(b'{"CountInstances": 7}')
+    entry = ArchiveConfig("o", peer.url, "pacs-tui", timeout=2, password_secret="orthanc-admin")
+    check = ArchiveCheck(entry)
+    try:
+        missing = await check.check()
+        secret_store.set_secret("orthanc-admin", "s3cr3t:x")  # taken at the next check
+        found = await check.check()
+    finally:
+        peer.close()
+    assert missing.status is Status.UNKNOWN
+    assert missing.reason == (
+        "secret orthanc-admin (the password) not found: keyring: no backend; "
+        f"no $PACS_TUI_SECRET_ORTHANC_ADMIN; no file {no_keyring}"
+    )
+    assert found.status is Status.OK and found.metrics["archive_instances"] == 7
+    token = base64.b64encode(b"pacs-tui:s3cr3t:x").decode()
+    assert peer.authorizations == [f"Basic {token}"]
+    assert "s3cr3t" not in found.reason + missing.reason
+
+
 async def test_a_folder_over_its_budget_says_by_how_much(tmp_path: Path) -> None:
     (tmp_path / "big.dcm").write_bytes(b"\1" * 3 * 2**20)
     entry = VolumeConfig("quota", str(tmp_path), budget=2.0 * 2**20, timeout=2)
@@ -329,11 +413,12 @@ async def test_a_folder_over_its_budget_says_by_how_much(tmp_path: Path) -> None
 def test_a_secret_or_a_password_in_a_url_is_never_printed_back() -> None:
     found = config_problems(
         'id = "a"\npath = "/d"\n[[storage.archive]]\nid = "o"\n'
-        'url = "http://admin:hunter2@orthanc:8042"\npassword = "secret"'
+        'url = "http://admin:hunter2@orthanc:8042"\npassword = "hunter3"\ntoken = "hunter4"'
     )
     text = "\n".join(found)
-    assert "hunter2" not in text and "secret" not in text, text
+    assert not any(word in text for word in ("hunter2", "hunter3", "hunter4")), text
     assert "http://•••@orthanc:8042" in text and "password = '(hidden)'" in text
+    assert "token = '(hidden)'" in text
 
 
 def test_a_port_out_of_range_is_a_config_problem_not_a_traceback() -> None:

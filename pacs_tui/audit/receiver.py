@@ -1,0 +1,400 @@
+"""The audit receiver: a syslog server (UDP, TCP, TLS) for a PACS's IHE ATNA audit trail, as a
+long-running source. Each message is one row of the message log (its metadata; patient IDs
+only as keyed hashes) and a step of the :class:`~pacs_tui.audit.sessions.SessionBook`.
+
+Every peer is a stranger: an address outside ``allow`` is dropped and counted, a message over
+``max_size`` is refused unread, a frame under way must end within ``frame_timeout``, at most
+``max_connections`` stream connections at once; what does not parse is kept as an "unparsed"
+row without its body.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import logging
+import os
+import ssl
+import stat
+import time
+from collections import Counter, deque
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, cast
+
+from pacs_tui.audit.atna import AuditEvent, AuditParseError, extract_xml, parse_audit
+from pacs_tui.audit.sessions import Policy, RoleMap, SessionBook
+from pacs_tui.audit.syslog import FrameProblem, SyslogFramer, parse_syslog
+from pacs_tui.model import LoggedMessage, Result, Status, Target
+from pacs_tui.patient_key import PatientKey
+from pacs_tui.source import Emit
+from pacs_tui.visible import visible
+
+log = logging.getLogger(__name__)
+
+#: How often the counts and the sessions are reported (seconds).
+REPORT_SECONDS = 5.0
+#: What a row's ``version`` says of the record's style.
+STYLES = {"dicom": "DICOM PS3.15", "rfc3881": "RFC 3881"}
+OUTCOMES = {0: "success", 4: "minor failure", 8: "serious failure", 12: "major failure"}
+COUNTS = ("received", "parsed", "unparsed", "dropped", "too_large", "framing_errors", "refused")
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+@dataclass(frozen=True, slots=True)
+class SyslogConfig:
+    """One ``[[audit.syslog]]``: where it listens, how, and whom it takes messages from."""
+
+    id: str
+    host: str
+    port: int
+    protocol: str = "udp"  # "udp" | "tcp" | "tls"
+    framing: str = "auto"  # tcp/tls: "auto" | "octet-counting" | "newline"
+    allow: tuple[Network, ...] = ()  # empty: any source
+    max_size: int = 64 * 1024
+    max_connections: int = 64
+    frame_timeout: float = 30.0
+    cert: str = ""
+    key: str = ""
+    ca: str = ""
+    site: str = ""
+    description: str = ""
+    policy: Policy = field(default_factory=Policy)
+    roles: RoleMap = field(default_factory=RoleMap)
+
+
+class ReceiverError(Exception):
+    """The receiver cannot start (its TLS files, its address): the words say why."""
+
+
+class AuditReceiver:
+    """The ``serve(emit)`` service of one ``[[audit.syslog]]``."""
+
+    def __init__(self, entry: SyslogConfig, target: Target, key: PatientKey | None = None):
+        self.entry = entry
+        self.id = entry.id
+        self.targets: Sequence[Target] = (target,)
+        self.book = SessionBook(entry.policy, entry.roles)
+        self.counts: Counter[str] = Counter()
+        self.peers = 0
+        self.address = f"{entry.protocol} {entry.host}:{entry.port}"
+        self.last_message: float | None = None
+        self._key = key or PatientKey()
+        self._rate_marks: deque[tuple[float, int]] = deque()
+        self._transports: set[asyncio.BaseTransport] = set()
+        self._emit: Emit | None = None
+        self._said: dict[str, float] = {}  # kind of drop → when it was last logged
+
+    @property
+    def settings(self) -> SyslogConfig:
+        return self.entry
+
+    async def serve(self, emit: Emit) -> None:
+        self._emit = emit
+        loop = asyncio.get_running_loop()
+        entry = self.entry
+        server: asyncio.AbstractServer | None = None
+        datagrams: asyncio.DatagramTransport | None = None
+        if entry.protocol == "udp":
+            datagrams, _ = await loop.create_datagram_endpoint(
+                lambda: _Datagrams(self), local_addr=(entry.host, entry.port)
+            )
+            bound = datagrams.get_extra_info("sockname")
+        else:
+            context = tls_context(entry) if entry.protocol == "tls" else None
+            server = await loop.create_server(
+                lambda: _Stream(self),
+                entry.host,
+                entry.port,
+                ssl=context,
+                ssl_handshake_timeout=entry.frame_timeout if context else None,
+            )
+            bound = server.sockets[0].getsockname()
+        host, port = bound[:2]
+        shown = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+        self.address = f"{entry.protocol} {shown}"
+        log.info("audit receiver %s on %s", self.id, self.address)
+        try:
+            while True:
+                self.report()
+                await asyncio.sleep(REPORT_SECONDS)
+        finally:
+            if datagrams is not None:
+                datagrams.close()
+            if server is not None:
+                server.close()
+            for transport in list(self._transports):
+                transport.close()
+
+    async def close(self) -> None:
+        """Nothing: ``serve`` closes its sockets when cancelled."""
+
+    # -- what comes in ---------------------------------------------------------------------
+
+    def allowed(self, peer: str) -> bool:
+        if not self.entry.allow:
+            return True
+        try:
+            address = ipaddress.ip_address(peer)
+        except ValueError:
+            return False
+        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+            address = address.ipv4_mapped
+        return any(address in network for network in self.entry.allow)
+
+    def drop(self, kind: str, peer: str, words: str) -> None:
+        self.counts["dropped"] += 1
+        self.counts[kind] += 1
+        # At most one line a second per kind: a flood must not become a flood of log lines.
+        now = time.monotonic()
+        if now - self._said.get(kind, 0.0) >= 1.0:
+            self._said[kind] = now
+            log.warning("audit receiver %s: %s: %s", self.id, visible(peer, 60), words)
+
+    def take(self, data: bytes, peer: str) -> None:
+        """One syslog message from ``peer``: parsed, recorded, folded into the sessions."""
+        now = time.time()
+        self.counts["received"] += 1
+        self.last_message = now
+        message = parse_syslog(data)
+        try:
+            event = parse_audit(
+                extract_xml(message.body), self._patient, max_bytes=self.entry.max_size
+            )
+        except AuditParseError as exc:
+            self.counts["unparsed"] += 1
+            row = LoggedMessage(
+                now, self.id, "in", "unparsed", "", None, None, len(data),
+                sender=message.app, sender_facility=message.host or _host(peer),
+                detail=f"unparsed: {exc}",
+            )  # fmt: skip
+            self._record(row)
+            return
+        self.counts["parsed"] += 1
+        alert = self.book.take(event, now)
+        self._record(self.row(event, now, len(data), peer))
+        if alert is not None:
+            log.warning("audit receiver %s: %s", self.id, visible(alert.words, 200))
+            self.report()  # the status says it now, not at the next report
+
+    def row(self, event: AuditEvent, ts: float, size: int, peer: str) -> LoggedMessage:
+        """The message-log row of an audit record: the event and its type, the user (sending
+        app), the user's host (sending facility), the audit source (receiving app), the user's
+        role (receiving facility), the outcome in words (detail); patients only hashed."""
+        kind = f"{event.event_id} {event.event_name}".strip()
+        if event.type_name or event.type_code:
+            kind += f" / {event.type_name or event.type_code}"
+        outcome = OUTCOMES.get(event.outcome, "outcome not given")
+        if event.outcome >= 0:
+            outcome = f"outcome {event.outcome} ({outcome})"
+        if event.studies:
+            outcome += f"; {len(event.studies)} stud{'y' if len(event.studies) == 1 else 'ies'}"
+        return LoggedMessage(
+            ts, self.id, "in", kind, "", None, None, size,
+            sender=event.user_id, receiver=event.source_id, detail=outcome,
+            version=STYLES.get(event.style, event.style),
+            sender_facility=event.user_host or _host(peer),
+            receiver_facility=self.book.role_of(event),
+            patient=event.patients[0] if event.patients else "",
+        )  # fmt: skip
+
+    def _patient(self, patient_id: str) -> str:
+        return self._key.reference(patient_id.strip()[:64])
+
+    def _record(self, row: LoggedMessage) -> None:
+        if self._emit is None:
+            return
+        try:
+            self._emit.messages([row])
+        except Exception as exc:  # the history cannot take it: counted, said, not fatal
+            self.counts["not_recorded"] += 1
+            log.error("audit receiver %s: record not kept: %s", self.id, exc)
+
+    # -- what goes out ---------------------------------------------------------------------
+
+    def report(self) -> None:
+        if self._emit is None:
+            return
+        now = time.time()
+        self.book.expire(now)
+        emit_result = self._emit.result
+        emit_result(self.id, self.result(now))
+
+    def result(self, now: float) -> Result:
+        book = self.book
+        metrics = {f"audit_{k}_total": float(self.counts[k]) for k in COUNTS}
+        metrics |= {
+            "audit_sessions": float(len(book.sessions)),
+            "audit_idle_sessions": float(len(book.idle(now))),
+            "audit_failed_logins_total": float(book.failed_logins),
+            "audit_security_alerts_total": float(book.security_alerts),
+            "audit_exports_total": float(book.exports),
+            "audit_received_per_minute": self._rate(time.monotonic()),
+        }
+        if self.entry.protocol != "udp":
+            metrics["audit_peers"] = float(self.peers)
+        details: dict[str, Any] = book.details(now)
+        details["listening"] = self.address
+        alerts = book.recent_alerts(now)
+        sessions = len(book.sessions)
+        words = f"{sessions} session{'s' if sessions != 1 else ''}"
+        failed = book.failures_within(now, 3600)
+        if failed:
+            words += f", {failed} failed login{'s' if failed != 1 else ''} in the last hour"
+        if alerts:
+            more = f" (+{len(alerts) - 1} more)" if len(alerts) > 1 else ""
+            return Result(Status.WARN, f"{alerts[0].words}{more}; {words}", metrics, details)
+        return Result(Status.OK, f"listening on {self.address}; {words}", metrics, details)
+
+    def _rate(self, now: float) -> float:
+        received = self.counts["received"]
+        marks = self._rate_marks
+        marks.append((now, received))
+        while len(marks) > 2 and now - marks[1][0] >= 60:
+            marks.popleft()
+        then, before = marks[0]
+        return round((received - before) * 60 / max(now - then, 60.0), 1)
+
+
+def _host(peer: str) -> str:
+    return peer.rsplit(":", 1)[0].strip("[]") if peer.count(":") == 1 or "]" in peer else peer
+
+
+def tls_context(entry: SyslogConfig) -> ssl.SSLContext:
+    """The server's TLS context (RFC 5425): TLS 1.2 at least, the certificate and key given;
+    with ``ca``, a client must show a certificate signed by it. The key must not be readable by
+    every user."""
+    for what, path in (("certificate", entry.cert), ("key", entry.key), ("CA", entry.ca)):
+        if path:
+            _check_tls_file(what, path, private=what == "key")
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    try:
+        context.load_cert_chain(entry.cert, entry.key)
+        if entry.ca:
+            context.load_verify_locations(entry.ca)
+            context.verify_mode = ssl.CERT_REQUIRED
+    except (ssl.SSLError, OSError) as exc:
+        raise ReceiverError(f"TLS: cannot load the certificate or key: {exc}") from None
+    return context
+
+
+def _check_tls_file(what: str, path: str, *, private: bool) -> None:
+    try:
+        st = os.stat(path)  # links allowed: certificates are often links (Let's Encrypt)
+    except OSError as exc:
+        raise ReceiverError(f"TLS {what} {path}: {exc.strerror}") from None
+    if not stat.S_ISREG(st.st_mode):
+        raise ReceiverError(f"TLS {what} {path}: not a regular file")
+    if private and st.st_mode & 0o004:
+        mode = stat.S_IMODE(st.st_mode)
+        raise ReceiverError(
+            f"TLS key {path} can be read by every user (mode {mode:04o}): chmod 600 or 640"
+        )
+
+
+class _Datagrams(asyncio.DatagramProtocol):
+    """UDP (RFC 5426): one message a datagram."""
+
+    def __init__(self, receiver: AuditReceiver) -> None:
+        self.receiver = receiver
+
+    def datagram_received(self, data: bytes, addr: Any) -> None:
+        receiver = self.receiver
+        peer = str(addr[0]) if isinstance(addr, tuple) and addr else "a peer"
+        if not receiver.allowed(peer):
+            receiver.drop("refused", peer, "not in allow: dropped")
+            return
+        if len(data) > receiver.entry.max_size:
+            receiver.drop("too_large", peer, f"a datagram of {len(data):,} bytes: dropped")
+            return
+        receiver.take(data, peer)
+
+    def error_received(self, exc: Exception) -> None:
+        log.info("audit receiver %s: %s", self.receiver.id, exc)
+
+
+class _Stream(asyncio.Protocol):
+    """One TCP or TLS connection (RFC 6587 / 5425): frames as they come, each taken in order.
+    A frame under way that misses ``frame_timeout`` ends the connection, as does a framing
+    that cannot be followed (an octet count that is not one)."""
+
+    def __init__(self, receiver: AuditReceiver) -> None:
+        self.receiver = receiver
+        entry = receiver.entry
+        self.framer = SyslogFramer(max_size=entry.max_size, framing=entry.framing)
+        self.transport: asyncio.Transport | None = None
+        self.peer = "a peer"
+        self._deadline: asyncio.TimerHandle | None = None
+        self._started = 0.0  # when the frame under way began (monotonic)
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
+        receiver = self.receiver
+        name = transport.get_extra_info("peername")
+        self.peer = str(name[0]) if isinstance(name, tuple) and name else "a peer"
+        if not receiver.allowed(self.peer):
+            receiver.drop("refused", self.peer, "not in allow: connection closed")
+            transport.abort()
+            return
+        if receiver.peers >= receiver.entry.max_connections:
+            receiver.drop("refused", self.peer, "too many connections: closed")
+            transport.abort()
+            return
+        receiver.peers += 1
+        self.transport = transport
+        receiver._transports.add(transport)
+
+    def data_received(self, data: bytes) -> None:
+        if self.transport is None:
+            return
+        receiver, framer = self.receiver, self.framer
+        waiting = framer.buffered
+        completed = False
+        for item in framer.feed(data):
+            if isinstance(item, FrameProblem):
+                kind = "too_large" if item.kind == "too_large" else "framing_errors"
+                receiver.drop(kind, self.peer, item.words)
+                if item.fatal:
+                    self.transport.abort()
+                    return
+            else:
+                completed = True
+                receiver.take(item, self.peer)
+        if framer.buffered and (completed or not waiting):
+            self._started = time.monotonic()  # a new frame began in this read
+            if self._deadline is None:
+                self._arm(receiver.entry.frame_timeout)
+
+    def _arm(self, seconds: float) -> None:
+        self._deadline = asyncio.get_running_loop().call_later(seconds, self._expired)
+
+    def _expired(self) -> None:
+        """A frame begun must end within ``frame_timeout`` (one timer while bytes wait)."""
+        self._deadline = None
+        if self.transport is None or not self.framer.buffered:
+            return
+        timeout = self.receiver.entry.frame_timeout
+        left = self._started + timeout - time.monotonic()
+        if left > 0:
+            self._arm(left)
+            return
+        self.receiver.drop(
+            "framing_errors", self.peer, f"a message not finished within {timeout:g} s: closed"
+        )
+        self.transport.abort()
+
+    def eof_received(self) -> bool:
+        for problem in self.framer.eof():
+            self.receiver.drop("framing_errors", self.peer, problem.words)
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.transport is None:
+            return
+        self.receiver.peers -= 1
+        self.receiver._transports.discard(self.transport)
+        self.transport = None
+        if self._deadline is not None:
+            self._deadline.cancel()
+            self._deadline = None

@@ -1,0 +1,224 @@
+"""The Sessions screen: the audit receivers' table, then who is using the PACS — its active
+sessions (user, role, host, since, last activity, studies touched; idle past the policy said
+in words), the failed logins and alerts — and the audit trail's newest records, followed live
+with a ``/`` filter (an event code, a user, a patient's ``#`` reference).
+
+Everything here came from the PACS's audit messages: shown through
+:func:`~pacs_tui.visible.visible`, never as markup. Patients appear only as references.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.events import Resize
+from textual.timer import Timer
+from textual.widgets import Label
+
+from pacs_tui.model import LoggedMessage, Status, TargetKind, TargetState
+from pacs_tui.screens import UiContext
+from pacs_tui.screens.message_log import REFERENCE, MessageFilter, MessageLog
+from pacs_tui.screens.target_table import TargetTableScreen
+from pacs_tui.source import Source
+from pacs_tui.ui_format import when
+from pacs_tui.units import size
+from pacs_tui.visible import TEXT_LIMIT, VALUE_LIMIT, visible
+from pacs_tui.widgets import LightTable
+from pacs_tui.widgets.status_table import plain
+
+#: The panels are redrawn at most this often (receivers report every few seconds).
+PANEL_SECONDS = 1.0
+_EVENT_CODE = re.compile(r"\d{1,6}")
+ACTIVE, IDLE = "● active", "◌ idle"
+
+
+class AuditLog(MessageLog):
+    """The audit receivers' rows of the message log, in audit terms."""
+
+    TITLE = "Audit trail"
+    PLACEHOLDER = "an event code (110114, 110103), user:ID or a user ID, patient:ID or #ref"
+    COLUMNS = (
+        ("time", "Time"),
+        ("link", "Receiver"),
+        ("type", "Event"),
+        ("user", "User"),
+        ("role", "Role"),
+        ("host", "Host"),
+        ("outcome", "Outcome"),
+        ("source", "Audit source"),
+        ("size", "Size"),
+        ("patient", "Patient"),
+    )
+
+    def parse(self, text: str) -> MessageFilter:
+        """``110114`` (an event code, the start of one), ``user:ID`` or a bare word (a user),
+        ``patient:ID`` or a ``#`` reference (a patient)."""
+        type_prefix = sender = patient = ""
+        for word in text.split():
+            key, sep, value = word.partition(":")
+            kind = key.lower() if sep and key.lower() in ("type", "user", "patient") else ""
+            value = value if kind else word
+            if kind == "type" or (not kind and _EVENT_CODE.fullmatch(value)):
+                type_prefix = value
+            elif kind == "patient" or (not kind and REFERENCE.fullmatch(value)):
+                patient = value.lower() if REFERENCE.fullmatch(value) else value
+            else:
+                sender = value
+        return MessageFilter(type_prefix=type_prefix, patient=patient, sender=sender)
+
+    def cells(self, m: LoggedMessage, now: float) -> list[Text]:
+        failed = m.detail.startswith("outcome ") and not m.detail.startswith("outcome 0 ")
+        outcome = visible(m.detail, TEXT_LIMIT)
+        style = self.table.status_style(Status.WARN) if failed else "dim"
+        return [
+            Text(when(m.ts, now, self.tz)),
+            Text(visible(m.link, VALUE_LIMIT)),
+            Text(visible(m.type, VALUE_LIMIT) or "—"),
+            Text(visible(m.sender, VALUE_LIMIT)),
+            Text(visible(m.receiver_facility, VALUE_LIMIT)),
+            Text(visible(m.sender_facility, VALUE_LIMIT)),
+            Text(("▲ " if failed else "") + outcome, style=style),
+            Text(visible(m.receiver, VALUE_LIMIT)),
+            Text(size(m.size), justify="right"),
+            Text(visible(m.patient, VALUE_LIMIT)),
+        ]
+
+
+class SessionsScreen(TargetTableScreen):
+    """Receivers above; sessions, failed logins and alerts, then the audit trail."""
+
+    def __init__(self, ctx: UiContext, source: Source, *, screen_id: str | None = None) -> None:
+        super().__init__(ctx, source, screen_id=screen_id)
+        self._panel_timer: Timer | None = None
+        self._widths = -1
+
+    def compose_body(self) -> ComposeResult:
+        yield from super().compose_body()
+        yield Label("Active sessions", id="sessions-title", classes="section-title")
+        yield LightTable(id="sessions-table")
+        yield Label("Failed logins and alerts", id="alerts-title", classes="section-title")
+        yield LightTable(id="alerts-table")
+        yield AuditLog(
+            self.ctx.view, self.ctx.now, self.ctx.tz, id="message-log", links=self.receiver_ids
+        )
+
+    def receiver_ids(self) -> tuple[str, ...]:
+        return tuple(s.target.id for s in self._receivers())
+
+    def _receivers(self) -> list[TargetState]:
+        return [s for s in self.ctx.view.states() if s.target.kind == TargetKind.AUDIT_SOURCE]
+
+    @property
+    def log_view(self) -> AuditLog:
+        return self.query_one("#message-log", AuditLog)
+
+    def sync(self) -> None:
+        super().sync()
+        self._draw_panels()
+        self.log_view.reload()
+
+    def restyle(self) -> None:
+        super().restyle()
+        self._widths = -1
+        self._draw_panels()
+        self.log_view.redraw()
+
+    def on_resize(self, event: Resize) -> None:
+        super().on_resize(event)
+        self._widths = -1
+        self._draw_panels()
+
+    def apply_state(self, state: TargetState, previous: Status) -> None:
+        super().apply_state(state, previous)
+        if state.target.kind == TargetKind.AUDIT_SOURCE and self._panel_timer is None:
+            self._panel_timer = self.set_timer(PANEL_SECONDS, self._draw_panels)
+
+    def _draw_panels(self) -> None:
+        self._panel_timer = None
+        receivers = self._receivers()
+        now = self.ctx.now()
+        sessions = sorted(
+            (row for s in receivers for row in _rows(s.details, "sessions")),
+            key=lambda r: _number(r.get("last")),
+            reverse=True,
+        )
+        notes = sorted(
+            (n for s in receivers for n in _notes(s.details)), key=lambda n: n[0], reverse=True
+        )
+        table = self.query_one("#sessions-table", LightTable)
+        alerts = self.query_one("#alerts-table", LightTable)
+        width = self.app.size.width
+        if width != self._widths:
+            self._widths = width
+            table.fit_columns(
+                [
+                    ("State", "state", 9),
+                    ("User", "user", 16),
+                    ("Role", "role", 19),
+                    ("Last activity", "last", 13),
+                    ("Host", "host", 16),
+                    ("Since", "since", 9),
+                    ("Studies", "studies", 7),
+                    ("Events", "events", 7),
+                    ("Exports", "exports", 7),
+                ],
+                width,
+            )
+            alerts.fit_columns([("Time", "time", 9), ("What", "what", None)], width)
+        table.set_rows(self._session_cells(table, row, now) for row in sessions)
+        warn = alerts.status_style(Status.WARN)
+        alerts.set_rows(
+            [plain(when(ts, now, self.ctx.tz)), Text(visible(words, TEXT_LIMIT), style=warn)]
+            for ts, words in notes[:50]
+        )
+        title = self.query_one("#sessions-title", Label)
+        idle = sum(1 for row in sessions if row.get("idle"))
+        count = f"Active sessions: {len(sessions)}"
+        title.update(count + (f" ({idle} idle past the policy)" if idle else ""))
+        if not sessions:
+            table.set_rows([[plain(""), plain("no session seen yet")]])
+
+    def _session_cells(self, table: LightTable, row: Mapping[str, Any], now: float) -> list[Text]:
+        idle = bool(row.get("idle"))
+        style = table.status_style(Status.WARN) if idle else ""
+        state = Text(IDLE if idle else ACTIVE, style=style)
+        since = when(_number(row.get("since")), now, self.ctx.tz)
+        if not row.get("login_seen"):
+            since += " ?"  # no login seen: since its first activity
+        return [
+            state,
+            plain(visible(str(row.get("user", "")), VALUE_LIMIT)),
+            plain(visible(str(row.get("role", "")), VALUE_LIMIT)),
+            plain(when(_number(row.get("last")), now, self.ctx.tz)),
+            plain(visible(str(row.get("host", "")), VALUE_LIMIT)),
+            plain(since),
+            plain(str(int(_number(row.get("studies"))))),
+            plain(str(int(_number(row.get("events"))))),
+            plain(str(int(_number(row.get("exports"))))),
+        ]
+
+
+def _rows(details: Mapping[str, Any], key: str) -> Iterable[Mapping[str, Any]]:
+    value = details.get(key)
+    if isinstance(value, list):
+        yield from (item for item in value if isinstance(item, Mapping))
+
+
+def _notes(details: Mapping[str, Any]) -> Iterable[tuple[float, str]]:
+    """Failed logins and alerts as (time, words)."""
+    for row in _rows(details, "alerts"):
+        yield _number(row.get("ts")), f"⚠ {row.get('words', '')}"
+    for row in _rows(details, "failed_logins"):
+        user = row.get("user") or "an unnamed user"
+        host = row.get("host")
+        outcome = row.get("outcome")
+        words = f"failed login: {user}" + (f" from {host}" if host else "")
+        yield _number(row.get("ts")), f"{words} (outcome {outcome})"
+
+
+def _number(value: Any) -> float:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else 0.0

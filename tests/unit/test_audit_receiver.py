@@ -1,0 +1,330 @@
+"""The audit receiver in-process over real loopback sockets (UDP, TCP in both framings, TLS), as
+a PACS and as hostile peers would use it; and the session book it feeds."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import ipaddress
+import socket
+import ssl
+import subprocess
+import time
+from collections.abc import AsyncIterator, Callable, Sequence
+from pathlib import Path
+
+import pytest
+
+from pacs_tui.audit.atna import parse_audit
+from pacs_tui.audit.receiver import AuditReceiver, ReceiverError, SyslogConfig, tls_context
+from pacs_tui.audit.sessions import Policy, RoleMap, SessionBook
+from pacs_tui.demo.audit_feed import audit_xml, syslog_frame
+from pacs_tui.model import Event, LoggedMessage, Result, Status
+from pacs_tui.probes.audit_source import receiver_target
+
+ROLES = RoleMap({"radiologist": ("rad-*",), "admin": ("pacsadmin",)})
+
+
+class Recorder:
+    """The emit a receiver gets: its results and rows kept."""
+
+    def __init__(self) -> None:
+        self.results: list[Result] = []
+        self.rows: list[LoggedMessage] = []
+
+    def result(self, target_id: str, result: Result) -> None:
+        self.results.append(result)
+
+    def event(self, event: Event) -> None:
+        raise AssertionError("no events expected")
+
+    def messages(self, rows: Sequence[LoggedMessage]) -> None:
+        self.rows.extend(rows)
+
+
+async def until(condition: Callable[[], bool], seconds: float = 5.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        await asyncio.sleep(0.01)
+
+
+Running = tuple[AuditReceiver, Recorder, int]
+
+
+@contextlib.asynccontextmanager
+async def start(entry: SyslogConfig) -> AsyncIterator[Running]:
+    receiver = AuditReceiver(entry, receiver_target(entry))
+    recorder = Recorder()
+    task = asyncio.create_task(receiver.serve(recorder))
+    await until(lambda: bool(recorder.results) or task.done())
+    if task.done():
+        task.result()  # raises what stopped it
+    port = int(receiver.address.rsplit(":", 1)[1])
+    try:
+        yield receiver, recorder, port
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
+def config(protocol: str, **kw: object) -> SyslogConfig:
+    return SyslogConfig("pacs-audit", "127.0.0.1", 0, protocol, roles=ROLES, **kw)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+async def udp() -> AsyncIterator[Running]:
+    async with start(config("udp", max_size=8192)) as running:
+        yield running
+
+
+@pytest.fixture
+async def tcp() -> AsyncIterator[Running]:
+    async with start(config("tcp", max_size=8192, frame_timeout=0.5)) as running:
+        yield running
+
+
+def login(user: str = "rad-martin", host: str = "10.1.20.11", outcome: int = 0) -> bytes:
+    return audit_xml("110114", user, host, type_code="110122", outcome=outcome)
+
+
+async def test_udp_audit_records_become_rows_and_a_session(udp: Running) -> None:
+    receiver, recorder, port = udp
+    access = audit_xml(
+        "110103", "rad-martin", "10.1.20.11", action="R", study="1.2.3.4", patient="PAT-0001"
+    )
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        for xml in (login(), access):
+            s.sendto(syslog_frame(xml).split(b" ", 1)[1], ("127.0.0.1", port))  # no count: UDP
+    await until(lambda: len(recorder.rows) == 2)
+    first, second = recorder.rows
+    assert first.type == "110114 User Authentication / Login"
+    assert (first.sender, first.sender_facility, first.receiver_facility) == (
+        "rad-martin",
+        "10.1.20.11",
+        "radiologist",
+    )
+    assert first.detail == "outcome 0 (success)" and first.receiver == "DEMO-PACS"
+    assert second.type.startswith("110103 ") and second.patient.startswith("#")
+    assert "PAT-0001" not in repr(recorder.rows)
+    session = receiver.book.sessions[("rad-martin", "10.1.20.11")]
+    assert session.login_seen and list(session.studies) == ["1.2.3.4"]
+    result = receiver.result(time.time())
+    assert result.status is Status.OK and "1 session" in result.reason
+    assert result.metrics["audit_sessions"] == 1 and result.metrics["audit_parsed_total"] == 2
+
+
+async def test_tcp_takes_octet_counted_and_newline_frames_on_one_connection(tcp: Running) -> None:
+    _, recorder, port = tcp
+    _, writer = await asyncio.open_connection("127.0.0.1", port)
+    octet = syslog_frame(login())
+    newline = syslog_frame(login("pacsadmin", "10.1.1.2")).split(b" ", 1)[1] + b"\n"
+    for byte in octet + newline:  # one byte at a time: the framing must not care
+        writer.write(bytes([byte]))
+        await writer.drain()
+    await until(lambda: len(recorder.rows) == 2)
+    assert [r.sender for r in recorder.rows] == ["rad-martin", "pacsadmin"]
+    assert recorder.rows[1].receiver_facility == "admin"
+    writer.close()
+
+
+async def test_what_does_not_parse_is_an_unparsed_row_without_its_body(tcp: Running) -> None:
+    receiver, recorder, port = tcp
+    _, writer = await asyncio.open_connection("127.0.0.1", port)
+    secret = b"<AuditMessage><EventIdentification>DOE^JOHN 1970"  # truncated
+    writer.write(str(len(secret)).encode() + b" " + secret)
+    doctype = b'<!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]><AuditMessage>&e;'
+    writer.write(str(len(doctype)).encode() + b" " + doctype)
+    await writer.drain()
+    await until(lambda: len(recorder.rows) == 2)
+    assert all(r.type == "unparsed" and r.detail.startswith("unparsed: ") for r in recorder.rows)
+    assert "DOE" not in repr(recorder.rows) and "root:" not in repr(recorder.rows)
+    assert receiver.counts["unparsed"] == 2
+    writer.close()
+
+
+async def test_an_octet_count_over_max_size_ends_the_connection_unread(tcp: Running) -> None:
+    receiver, _, port = tcp
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(b"10485760 <AuditMessage>")  # a 10 MiB message announced
+    await writer.drain()
+    assert await asyncio.wait_for(reader.read(), 5) == b""  # closed by the receiver
+    assert receiver.counts["too_large"] == 1 and receiver.counts["received"] == 0
+    writer.close()
+
+
+async def test_a_frame_left_unfinished_is_closed_at_frame_timeout(tcp: Running) -> None:
+    receiver, _, port = tcp
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(b"500 <85>1 - - - - - <AuditMessage")
+    await writer.drain()
+    started = time.monotonic()
+    assert await asyncio.wait_for(reader.read(), 5) == b""
+    assert 0.4 < time.monotonic() - started < 4
+    assert receiver.counts["framing_errors"] == 1
+    writer.close()
+
+
+async def test_a_sender_outside_allow_is_dropped_and_counted() -> None:
+    entry = config("udp", allow=(ipaddress.ip_network("10.0.0.0/8"),))
+    async with start(entry) as (receiver, recorder, port):
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.sendto(login(), ("127.0.0.1", port))
+        await until(lambda: receiver.counts["refused"] == 1)
+        assert recorder.rows == [] and receiver.counts["received"] == 0
+
+
+async def test_a_datagram_over_max_size_is_dropped_unread(udp: Running) -> None:
+    receiver, recorder, port = udp
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.sendto(b"<" + b"x" * 9000 + b">", ("127.0.0.1", port))
+        s.sendto(login(), ("127.0.0.1", port))
+    await until(lambda: len(recorder.rows) == 1)
+    assert receiver.counts["too_large"] == 1
+
+
+async def test_a_burst_of_failed_logins_turns_the_receiver_warn(udp: Running) -> None:
+    _, recorder, port = udp
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        for _ in range(5):
+            s.sendto(login("admin", "10.9.9.9", outcome=4), ("127.0.0.1", port))
+    await until(lambda: recorder.results[-1].status is Status.WARN)
+    reason = recorder.results[-1].reason
+    assert "5 failed logins in 5 min for user admin from 10.9.9.9" in reason
+    assert recorder.results[-1].metrics["audit_failed_logins_total"] == 5
+    assert all(r.detail == "outcome 4 (minor failure)" for r in recorder.rows)
+
+
+def test_logger_messages_reach_the_receiver(tmp_path: Path) -> None:
+    """util-linux ``logger`` as the sender, RFC 5424 over TCP with octet counting and RFC 3164
+    over UDP, each carrying an audit record."""
+    logger = "/usr/bin/logger"
+    if not Path(logger).exists():
+        pytest.fail("util-linux logger is needed (apt-get install bsdutils)")
+    xml = login().decode()
+
+    async def scenario() -> list[LoggedMessage]:
+        rows: list[LoggedMessage] = []
+        for protocol, flags in (
+            ("tcp", ["--rfc5424", "--octet-count", "-T"]),
+            ("udp", ["--rfc3164", "-d"]),
+        ):
+            async with start(config(protocol)) as (_, recorder, port):
+                command = [logger, *flags, "-n", "127.0.0.1", "-P", str(port), "-t", "PACS", xml]
+                done = await asyncio.to_thread(
+                    subprocess.run, command, capture_output=True, timeout=10
+                )
+                assert done.returncode == 0, done.stderr
+                await until(lambda: len(recorder.rows) == 1)
+                rows.extend(recorder.rows)
+        return rows
+
+    rows = asyncio.run(scenario())
+    assert [r.type for r in rows] == ["110114 User Authentication / Login"] * 2
+    assert [r.sender for r in rows] == ["rad-martin", "rad-martin"]
+
+
+# -- TLS --------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A self-signed certificate for 127.0.0.1 and its key (openssl), the key 0600."""
+    folder = tmp_path_factory.mktemp("pki")
+    command = [
+        "openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+        "-nodes", "-days", "2", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+        "-keyout", str(folder / "key.pem"), "-out", str(folder / "cert.pem"),
+    ]  # fmt: skip
+    subprocess.run(command, check=True, capture_output=True, timeout=30)
+    (folder / "key.pem").chmod(0o600)
+    return folder
+
+
+async def test_tls_with_octet_counting_from_pythons_ssl_client(pki: Path) -> None:
+    entry = config("tls", cert=str(pki / "cert.pem"), key=str(pki / "key.pem"))
+    async with start(entry) as (_, recorder, port):
+        client = ssl.create_default_context(cafile=str(pki / "cert.pem"))
+        _, writer = await asyncio.open_connection("127.0.0.1", port, ssl=client)
+        writer.write(syslog_frame(login()))
+        await writer.drain()
+        await until(lambda: len(recorder.rows) == 1)
+        assert recorder.rows[0].sender == "rad-martin"
+        writer.close()
+
+
+async def test_tls_refuses_a_plain_tcp_peer_without_taking_its_bytes(pki: Path) -> None:
+    entry = config("tls", cert=str(pki / "cert.pem"), key=str(pki / "key.pem"))
+    async with start(entry) as (_, recorder, port):
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(syslog_frame(login()))
+        await writer.drain()
+        assert await asyncio.wait_for(reader.read(), 5) == b""
+        assert recorder.rows == []
+        writer.close()
+
+
+def test_a_tls_key_every_user_can_read_is_refused_in_words(pki: Path, tmp_path: Path) -> None:
+    key = tmp_path / "key.pem"
+    key.write_bytes((pki / "key.pem").read_bytes())
+    key.chmod(0o644)
+    entry = config("tls", cert=str(pki / "cert.pem"), key=str(key))
+    with pytest.raises(ReceiverError, match=r"can be read by every user .*0644"):
+        tls_context(entry)
+
+
+# -- the session book ---------------------------------------------------------------------------
+
+
+def event(xml: bytes):  # type: ignore[no-untyped-def]
+    return parse_audit(xml, lambda pid: "#" + pid[::-1])
+
+
+def test_sessions_open_touch_idle_and_close() -> None:
+    book = SessionBook(Policy(idle_after=60, expire_after=600), ROLES)
+    t = 1_000_000.0
+    book.take(event(login()), t)
+    book.take(event(audit_xml("110103", "rad-martin", "10.1.20.11", study="1.2")), t + 10)
+    book.take(event(audit_xml("110106", "rad-martin", "10.1.20.11", study="1.3")), t + 20)
+    (row,) = book.details(t + 30)["sessions"]
+    assert row["role"] == "radiologist" and row["studies"] == 2 and row["exports"] == 1
+    assert row["since"] == t and row["last"] == t + 20 and not row["idle"]
+    assert book.details(t + 90)["sessions"][0]["idle"]  # 70 s without activity > 60
+    book.take(event(audit_xml("110114", "rad-martin", "10.1.20.11", type_code="110123")), t + 95)
+    assert book.sessions == {}
+
+
+def test_activity_without_a_login_opens_a_session_that_says_so_and_expires() -> None:
+    book = SessionBook(Policy(idle_after=60, expire_after=600), ROLES)
+    book.take(event(audit_xml("110112", "gp-durand", "10.2.4.77")), 100.0)
+    (row,) = book.details(110.0)["sessions"]
+    assert row["role"] == "unmapped" and not row["login_seen"]
+    assert book.expire(701.0) == 1 and book.sessions == {}
+
+
+def test_a_burst_is_said_once_per_window_and_a_security_alert_is_kept() -> None:
+    book = SessionBook(Policy(burst=3, burst_window=60, alert_hold=300), ROLES)
+    alerts = [book.take(event(login("x", "10.9.9.9", outcome=4)), 100.0 + i) for i in range(5)]
+    said = [a for a in alerts if a is not None]
+    assert len(said) == 1 and "3 failed logins in 1 min for user x" in said[0].words
+    alert = book.take(event(audit_xml("110113", "tech-leroy", "10.1.30.5")), 200.0)
+    assert alert is not None and "security alert" in alert.words and "tech-leroy" in alert.words
+    assert book.recent_alerts(250.0)[0].words == alert.words
+    assert book.recent_alerts(600.0) == []
+    assert book.failed_logins == 5 and book.security_alerts == 1
+
+
+def test_roles_match_ids_patterns_and_role_codes_case_blind() -> None:
+    roles = RoleMap({"technologist": ("tech-*", "role:110150"), "admin": ("PacsAdmin",)})
+    assert roles.role("TECH-leroy") == "technologist"
+    assert roles.role("someone", ["110150"]) == "technologist"
+    assert roles.role("pacsadmin") == "admin"
+    assert roles.role("nobody-known") == "unmapped"
+
+
+def test_audit_xml_time_is_read_as_sent() -> None:
+    when = dt.datetime(2026, 12, 2, 10, 0, tzinfo=dt.UTC)
+    parsed = event(audit_xml("110112", "gp-durand", "10.2.4.77", when=when))
+    assert parsed.when.startswith("2026-12-02T10:00:00")
