@@ -10,7 +10,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-PEERS=(orthanc dcmtk monitoring-plugins-basic prometheus prometheus-node-exporter systemd)
+PEERS=(orthanc dcmtk monitoring-plugins-basic prometheus prometheus-node-exporter systemd bsdutils openssl)
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     missing=()
     for pkg in "${PEERS[@]}" python3-venv; do
@@ -40,7 +40,8 @@ else
         /usr/lib/nagios/plugins/check_dummy /usr/lib/nagios/plugins/check_tcp \
         /usr/lib/nagios/plugins/check_disk /usr/lib/nagios/plugins/check_load \
         /usr/lib/nagios/plugins/check_procs /usr/lib/nagios/plugins/negate \
-        /usr/bin/prometheus /usr/bin/promtool /usr/bin/prometheus-node-exporter; do
+        /usr/bin/prometheus /usr/bin/promtool /usr/bin/prometheus-node-exporter /usr/bin/logger \
+        /usr/bin/openssl; do
         [ -x "$bin" ] || echo "note: $bin is missing (sudo apt-get install ${PEERS[*]}); its interop tests will skip"
     done
 fi
