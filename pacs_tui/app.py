@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import getpass
 import logging
 import os
 import signal
@@ -51,6 +50,7 @@ from pacs_tui.messages import (
     TargetStatesChanged,
 )
 from pacs_tui.model import EventKind, Status, TargetState
+from pacs_tui.operators import NotAllowed, user_name
 from pacs_tui.probes import SOURCES
 from pacs_tui.screens import NOTIFY_SECONDS, RECENT_MAX, PacsScreen, StartingScreen, UiContext
 from pacs_tui.screens.help import HelpScreen, KeyRow, KeySection, bindings_of, key_rows
@@ -138,11 +138,8 @@ SUB_SCREENS: tuple[tuple[str, type, type], ...] = (
 
 
 def current_operator() -> str:
-    """Who is at the keyboard, for the engine's operator audit trail."""
-    try:
-        return getpass.getuser()
-    except Exception:  # no login name (a container without $USER, …)
-        return "unknown"
+    """Who is at the keyboard: this process's user, by its uid (``$USER`` can say anything)."""
+    return user_name(os.getuid())
 
 
 EngineFactory = Callable[[], Awaitable[Engine | RemoteView]]
@@ -360,7 +357,8 @@ class PacsApp(App[None]):
         view: EngineView
         if isinstance(source, Engine):
             self._engine = source
-            view = LocalView(source, self.operator)
+            view = LocalView(source)  # this process's user, by its uid (not $USER)
+            self.operator = view.operator
         else:
             self._remote = view = source
             self.operator = source.operator  # as the collector records it (SO_PEERCRED)
@@ -574,7 +572,11 @@ class PacsApp(App[None]):
     def action_probe_all(self) -> None:
         if self.ctx is None:
             return
-        count = self.ctx.view.probe_all()
+        try:
+            count = self.ctx.view.probe_all()
+        except NotAllowed as exc:
+            self.notify(visible(str(exc), TEXT_LIMIT), severity="warning", markup=False)
+            return
         self.notify(f"Probing all {count} targets now…", timeout=NOTIFY_SECONDS)
 
     def action_help(self) -> None:

@@ -36,6 +36,7 @@ from pacs_tui.model import (
     TargetState,
     worst_first,
 )
+from pacs_tui.operators import Operator, Role
 from pacs_tui.subscribers import Subscribers
 from pacs_tui.view import LinkState, LinkUpdate, ViewSubscriber
 from pacs_tui.visible import TEXT_LIMIT, visible
@@ -53,7 +54,7 @@ REQUEST_SECONDS = 15.0
 RETRY_FIRST = 0.5
 RETRY_MAX = 8.0
 #: The welcome's facts about the site, sent again in a ``site`` frame after a reload.
-SITE_FACTS = ("site", "timezone", "probeable", "intervals")
+SITE_FACTS = ("site", "timezone", "probeable", "intervals", "idle_lock")
 
 
 class AttachError(Exception):
@@ -114,6 +115,21 @@ class RemoteView:
     @property
     def operator(self) -> str:
         return str(self._welcome.get("operator", "unknown"))
+
+    @property
+    def role(self) -> Role:
+        """As the collector judged it at attach (it judges every action again itself)."""
+        word = self._welcome.get("role")
+        return next((r for r in Role if r.word == word), Role.VIEWER)
+
+    @property
+    def idle_lock(self) -> float:
+        value = self._welcome.get("idle_lock")
+        return float(value) if isinstance(value, int | float) and value > 0 else 0.0
+
+    def _check(self, action: str) -> None:
+        """Refuse here what the collector would refuse (it checks again)."""
+        Operator(self.operator, -1, self.role).check(action)
 
     @property
     def link(self) -> LinkState:
@@ -184,6 +200,8 @@ class RemoteView:
         return [wire.event_in(e) for e in found]
 
     async def messages(self, query: MessageQuery | None = None) -> list[LoggedMessage]:
+        if query is not None and query.patient:
+            self._check("patient-lookup")
         asked = dataclasses.asdict(query or MessageQuery())
         args = {k: v for k, v in asked.items() if v is not None}
         found = await self._call("messages", args)
@@ -220,12 +238,14 @@ class RemoteView:
 
     def probe_now(self, target_id: str) -> bool:
         """Sent, not waited for: the collector records it (and says so with an event)."""
+        self._check("probe-now")
         if not self._link.connected or target_id not in self._probeable:
             return False
         self._send("probe_now", {"target": target_id})
         return True
 
     def probe_all(self) -> int:
+        self._check("probe-all")
         if not self._link.connected:
             return 0
         self._send("probe_all", {})

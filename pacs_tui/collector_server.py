@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 from pacs_tui import collector_socket, wire
 from pacs_tui.engine import EventUpdate, ReloadUpdate, StateUpdate
 from pacs_tui.model import MessageQuery
+from pacs_tui.operators import NotAllowed, Operator, operator_for
 from pacs_tui.visible import VALUE_LIMIT, visible
 
 if TYPE_CHECKING:
@@ -111,6 +112,7 @@ class CollectorServer:
             "host": self.host,
             "pid": self.pid,
             "operator": peer.user,
+            "role": operator_for(peer.uid, self.engine.config.operators).role.word,
             **self.site_facts(),
         }
 
@@ -122,6 +124,7 @@ class CollectorServer:
             "timezone": config.site.timezone,
             "probeable": sorted(self.engine.probeable()),
             "intervals": self.engine.intervals(),
+            "idle_lock": config.operators.idle_lock,
         }
 
     def snapshot(self) -> list[bytes]:
@@ -186,6 +189,7 @@ class Viewer:
         self._in_flight = 0
         self._tasks: set[asyncio.Task[None]] = set()
         self._operator = "unknown"
+        self._uid = -1
 
     # -- backlog ------------------------------------------------------------------------------
 
@@ -251,6 +255,7 @@ class Viewer:
         if hello is None:
             return
         self._operator = peer.user
+        self._uid = peer.uid
         await self._send(wire.encode(self.server.welcome(peer)))
         # Attached and snapshot in one step: no change can fall between them.
         self.attached = True
@@ -374,6 +379,8 @@ class Viewer:
             result = await self._perform(frame)
         except wire.WireError as exc:
             self._reply({"type": "reply", "id": ident, "error": f"bad request: {exc}"})
+        except NotAllowed as exc:  # logged and in the operator trail by the engine
+            self._reply({"type": "reply", "id": ident, "error": f"refused: {exc}"})
         except Exception as exc:
             log.exception("viewer %s: request %s failed", self.who, frame.get("op"))
             self._reply({"type": "reply", "id": ident, "error": f"{type(exc).__name__}: {exc}"})
@@ -382,13 +389,18 @@ class Viewer:
         finally:
             self._in_flight -= 1
 
+    def operator(self) -> Operator:
+        """The viewer's operator, with the role the config gives it now (a reload may have
+        changed it)."""
+        return operator_for(self._uid, self.server.engine.config.operators)
+
     async def _perform(self, frame: dict[str, Any]) -> Any:
         engine = self.server.engine
         op = frame.get("op")
         if op == "probe_now":
-            return engine.probe_now(wire.need(frame, "target", str), self._operator)
+            return engine.probe_now(wire.need(frame, "target", str), self.operator())
         if op == "probe_all":
-            return engine.probe_all(self._operator)
+            return engine.probe_all(self.operator())
         if op == "series":
             points = await engine.series(
                 wire.need(frame, "target", str),
@@ -426,12 +438,8 @@ class Viewer:
         if op == "messages":
             limit = _limit(frame, MAX_MESSAGES_PER_REQUEST)
             patient = wire.optional(frame, "patient", str)
-            if patient:  # who looked for which patient's messages: by reference, never the ID
-                log.info(
-                    "operator %s read the message log of patient %s",
-                    self._operator,
-                    patient if patient.startswith("#") else engine.patient_key.reference(patient),
-                )
+            if patient:  # the role allows it? who, which patient: by reference, never the ID
+                engine.look_up_patient(self.operator(), patient)
             logged = await engine.messages(
                 MessageQuery(
                     wire.optional(frame, "link", str),

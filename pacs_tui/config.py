@@ -21,6 +21,7 @@ import platformdirs
 
 from pacs_tui import config_reader as cv
 from pacs_tui.config_reader import NO_VALUE, Problem, Reader, did_you_mean
+from pacs_tui.operators import OperatorsConfig, read_operators
 from pacs_tui.private_paths import file_kind
 from pacs_tui.visible import ELLIPSIS, visible
 
@@ -35,7 +36,6 @@ FUTURE_TABLES = (
     "mirror",
     "alerts",
     "notify",
-    "operators",
 )
 
 
@@ -112,6 +112,7 @@ class Config:
     source: Path | None = None
     collector: CollectorConfig = field(default_factory=CollectorConfig)
     exporters: ExportersConfig = field(default_factory=ExportersConfig)
+    operators: OperatorsConfig = field(default_factory=OperatorsConfig)
 
     @property
     def socket_path(self) -> Path:
@@ -239,7 +240,7 @@ def _read(reader: Reader, data: Mapping[str, Any], source: Path | None) -> Confi
     """The top level: ``[site]``, ``[history]`` and each registered source's key."""
     from pacs_tui.probes import SOURCES  # the registry imports the source modules
 
-    tables = {"site", "history", "collector", "exporters"} | {s.name for s in SOURCES}
+    tables = {"site", "history", "collector", "exporters", "operators"} | {s.name for s in SOURCES}
     for key, value in data.items():
         if key in FUTURE_TABLES and key not in tables:
             reader.problem(key, value, "a table this version (0.3) does not support yet")
@@ -251,6 +252,7 @@ def _read(reader: Reader, data: Mapping[str, Any], source: Path | None) -> Confi
     history = _history(reader, reader.table(data, "history", "history"))
     collector = _collector(reader, reader.table(data, "collector", "collector"))
     exporters = _exporters(reader, reader.table(data, "exporters", "exporters"))
+    operators = read_operators(reader, data.get("operators"))
     sections: dict[str, Any] = {}
     for src in SOURCES:
         sections[src.name] = src.read(reader, data.get(src.name), site.name)
@@ -261,6 +263,7 @@ def _read(reader: Reader, data: Mapping[str, Any], source: Path | None) -> Confi
         source=source,
         collector=collector,
         exporters=exporters,
+        operators=operators,
     )
     # Ids name targets in the history, the screens and the exports: unique across sections.
     owners: dict[str, str] = {}

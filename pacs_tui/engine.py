@@ -28,6 +28,8 @@ from pacs_tui.model import (
     TargetState,
     worst_first,
 )
+from pacs_tui.operator_trail import OperatorTrail, TrailError, trail_path
+from pacs_tui.operators import NotAllowed, Operator, local_operator
 from pacs_tui.patient_key import PatientKey
 from pacs_tui.probes import SOURCES, metric_spec
 from pacs_tui.reload_plan import Reloaded, plan_reload
@@ -108,6 +110,8 @@ class Engine:
         self._executor = executor
         #: The key of the message log's patient references (the history's, once started).
         self.patient_key = patient_key or PatientKey()
+        #: The operator audit trail (beside the history; None without one).
+        self.trail: OperatorTrail | None = None
         self.store = store  # before the build: a source's checks may read the history
         built, pools = self._build(config, build=checks is None)
         self.checks: list[Runnable] = list(checks) if checks is not None else built
@@ -221,6 +225,14 @@ class Engine:
             from pacs_tui.store import StoreError  # store (aiosqlite) is imported lazily
 
             try:
+                self.trail = await asyncio.to_thread(
+                    OperatorTrail, trail_path(store.path), self.config.operators.forward
+                )
+            except TrailError as exc:  # actions could not be accounted for: do not run
+                await store.close()
+                self.store = None
+                raise StoreError(str(exc)) from None
+            try:
                 await asyncio.to_thread(self.patient_key.load, store.path)
             except OSError as exc:  # references then match within this run only
                 log.error("the patient key: %s; patient references will change at restart", exc)
@@ -252,6 +264,9 @@ class Engine:
         if self.store is not None:
             await self.store.close()
             self.store = None
+        if self.trail is not None:
+            self.trail.close()
+            self.trail = None
         for pool in self._executors.values():
             # Associations still running finish on their own pynetdicom timeouts; don't wait.
             pool.shutdown(wait=False, cancel_futures=True)
@@ -366,18 +381,52 @@ class Engine:
 
     # -- actions ----------------------------------------------------------------------------
 
-    def probe_now(self, target_id: str, operator: str = "local") -> bool:
-        """Ask for an immediate check of one target; recorded in the operator trail."""
+    @property
+    def local_operator(self) -> Operator:
+        """This process's user, with the role the config gives it."""
+        return local_operator(self.config.operators)
+
+    def authorize(self, operator: Operator, action: str, target: str = "") -> None:
+        """Raise :class:`NotAllowed` (and write the refusal in the operator trail) unless
+        ``operator``'s role allows ``action``."""
+        try:
+            operator.check(action)
+        except NotAllowed as exc:
+            log.warning("refused: %s", exc)
+            self.record_action(operator, action, target, "refused", str(exc))
+            raise
+
+    def record_action(
+        self, operator: Operator, action: str, target: str, outcome: str, words: str = ""
+    ) -> None:
+        """One line of the operator trail (when there is a history)."""
+        if self.trail is None:
+            return
+        try:
+            self.trail.append(
+                user=operator.user, uid=operator.uid, role=operator.role.word, action=action,
+                target=target, outcome=outcome, words=words,
+            )  # fmt: skip
+        except TrailError as exc:
+            log.error("%s", exc)
+
+    def probe_now(self, target_id: str, operator: Operator | None = None) -> bool:
+        """Ask for an immediate check of one target (technician or admin); recorded in the
+        operator trail and as an operator event."""
+        who = operator or self.local_operator
+        self.authorize(who, "probe-now", target_id)
         if not self._scheduler.trigger(target_id):
+            self.record_action(who, "probe-now", target_id, "nothing to probe")
             return False
+        self.record_action(who, "probe-now", target_id, "done")
         self._emit_event(
             Event(
                 time.time(),
                 target_id,
                 EventKind.OPERATOR,
                 None,
-                f"probe now requested by {operator}",
-                {"action": "probe-now", "operator": operator},
+                f"probe now requested by {who.user}",
+                {"action": "probe-now", "operator": who.user, "role": who.role.word},
             )
         )
         return True
@@ -395,16 +444,27 @@ class Engine:
         """The targets :meth:`probe_now` can check (the periodic ones)."""
         return self._scheduler.triggerable()
 
-    def probe_all(self, operator: str = "local") -> int:
+    def look_up_patient(self, operator: Operator, patient: str) -> None:
+        """A search of the message log by patient (technician or admin): recorded by the
+        patient's reference, never the ID typed."""
+        reference = patient if patient.startswith("#") else self.patient_key.reference(patient)
+        self.authorize(operator, "patient-lookup", reference)
+        self.record_action(operator, "patient-lookup", reference, "done")
+        log.info("operator %s read the message log of patient %s", operator.user, reference)
+
+    def probe_all(self, operator: Operator | None = None) -> int:
+        who = operator or self.local_operator
+        self.authorize(who, "probe-all", "*")
         count = sum(self._scheduler.trigger(t.id) for t in self.targets)
+        self.record_action(who, "probe-all", "*", "done", f"{count} targets")
         self._emit_event(
             Event(
                 time.time(),
                 "*",
                 EventKind.OPERATOR,
                 None,
-                f"probe all requested by {operator}",
-                {"action": "probe-all", "operator": operator},
+                f"probe all requested by {who.user}",
+                {"action": "probe-all", "operator": who.user, "role": who.role.word},
             )
         )
         return count

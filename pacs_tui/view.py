@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 from pacs_tui.model import Event, LoggedMessage, MessageQuery, MessageTree, Status, TargetState
+from pacs_tui.operators import Operator, Role
 from pacs_tui.ui_format import clock
 
 if TYPE_CHECKING:
@@ -121,21 +122,32 @@ class EngineView(Protocol):
         """A recent message's segments, patient fields masked; None when no longer kept."""
         ...
 
+    @property
+    def role(self) -> Role:
+        """The operator's role (``[operators]``), as the engine judges it."""
+        ...
+
+    @property
+    def idle_lock(self) -> float:
+        """Seconds without a key before the UI locks (``[operators] idle_lock``); 0: never."""
+        ...
+
     def probe_now(self, target_id: str) -> bool:
-        """Check one target now; False for a target that cannot be probed."""
+        """Check one target now; False for a target that cannot be probed.
+        :class:`~pacs_tui.operators.NotAllowed` when the operator's role does not allow it."""
         ...
 
     def probe_all(self) -> int:
-        """Check every periodic target now; how many were asked."""
+        """Check every periodic target now; how many were asked (or NotAllowed)."""
         ...
 
 
 class LocalView:
     """An :class:`EngineView` over an engine in this process, acting as ``operator``."""
 
-    def __init__(self, engine: Engine, operator: str) -> None:
+    def __init__(self, engine: Engine, operator: Operator | None = None) -> None:
         self._engine = engine
-        self._operator = operator
+        self._who = operator or engine.local_operator
 
     @property
     def site(self) -> str:
@@ -147,7 +159,15 @@ class LocalView:
 
     @property
     def operator(self) -> str:
-        return self._operator
+        return self._who.user
+
+    @property
+    def role(self) -> Role:
+        return self._who.role
+
+    @property
+    def idle_lock(self) -> float:
+        return self._engine.config.operators.idle_lock
 
     def states(self, kind: str | None = None) -> list[TargetState]:
         return self._engine.worst_first(kind)
@@ -186,13 +206,15 @@ class LocalView:
         return await self._engine.events(target, kind=kind, since=since, limit=limit)
 
     async def messages(self, query: MessageQuery | None = None) -> list[LoggedMessage]:
+        if query is not None and query.patient:
+            self._engine.look_up_patient(self._who, query.patient)
         return await self._engine.messages(query)
 
     async def message_tree(self, link: str, ts: float, control_id: str) -> MessageTree | None:
         return await self._engine.message_tree(link, ts, control_id)
 
     def probe_now(self, target_id: str) -> bool:
-        return self._engine.probe_now(target_id, self._operator)
+        return self._engine.probe_now(target_id, self._who)
 
     def probe_all(self) -> int:
-        return self._engine.probe_all(self._operator)
+        return self._engine.probe_all(self._who)

@@ -25,6 +25,7 @@ from pacs_tui.messages import (
     TargetStatesChanged,
 )
 from pacs_tui.model import Event, Status, TargetState
+from pacs_tui.operators import NotAllowed
 from pacs_tui.screens.on_top import OnTopActions
 from pacs_tui.view import EngineView
 from pacs_tui.visible import TEXT_LIMIT, VALUE_LIMIT, visible, visible_lines
@@ -193,7 +194,12 @@ def probe_and_say(view: EngineView, notify: Callable[..., None], target_id: str)
     """Ask ``view`` to check ``target_id`` now and say so with ``notify`` (a screen's or the
     app's)."""
     shown = visible(target_id, VALUE_LIMIT)
-    if view.probe_now(target_id):
+    try:
+        asked = view.probe_now(target_id)
+    except NotAllowed as exc:
+        notify(visible(str(exc), TEXT_LIMIT), severity="warning", markup=False)
+        return
+    if asked:
         notify(f"Probing {shown} now…", timeout=NOTIFY_SECONDS, markup=False)
     elif view.state(target_id) is not None:
         notify(f"{shown} reports on its own; it cannot be probed.", markup=False)

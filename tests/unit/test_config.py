@@ -266,8 +266,8 @@ def test_an_unknown_key_suggests_the_closest_known_one() -> None:
     found = problems("[dicom]\nwarn_latncy = '1s'\n[dicm]\n[site]\nzzz = 1\n" + NODE.format("a"))
     assert (
         "dicm = a table: expected no such table; did you mean 'dicom'? "
-        "(known: audit, collector, command, dicom, exporters, history, hl7, host, logtail, site, "
-        "storage)" in found
+        "(known: audit, collector, command, dicom, exporters, history, hl7, host, logtail, "
+        "operators, site, storage)" in found
     )
     assert any(
         p.startswith("dicom.warn_latncy = '1s': expected no such key; did you mean 'warn_latency'?")

@@ -10,6 +10,7 @@ import pytest
 from pacs_tui.config import Config, HistoryConfig
 from pacs_tui.engine import Engine, EngineUpdate, EventUpdate, StateUpdate
 from pacs_tui.model import Event, EventKind, Result, Status
+from pacs_tui.operators import Operator, Role
 from pacs_tui.probes.dicom_source import DicomConfig
 from pacs_tui.store import Store, StoreError
 
@@ -87,7 +88,7 @@ async def test_probe_now_triggers_and_records_operator() -> None:
     await engine.start()
     await asyncio.sleep(0.05)
     assert check.calls == 1
-    assert engine.probe_now("n", operator="alice")
+    assert engine.probe_now("n", operator=Operator("alice", 1001, Role.TECHNICIAN))
     await asyncio.sleep(0.05)
     assert check.calls == 2
     assert not engine.probe_now("missing")
