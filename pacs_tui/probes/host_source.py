@@ -38,6 +38,7 @@ METRICS = (
     MetricSpec("memory_used_bytes", "B", "Memory used", description="total - available"),
     MetricSpec("memory_total_bytes", "B", "Memory total", description="physical memory"),
     MetricSpec("swap_used_ratio", "ratio", "Swap", description="swap in use"),
+    MetricSpec("os_sessions", "", "OS sessions", description="users logged in to this server"),
     MetricSpec("load1", "", "Load", description="load average over a minute"),
     MetricSpec("disk_read_bytes_per_second", "B", "Disk read/s"),
     MetricSpec("disk_write_bytes_per_second", "B", "Disk write/s"),
@@ -176,6 +177,8 @@ class Reading:
     net_tx: float | None = None
     #: Configured name → its processes' (pid, CPU seconds, RSS bytes); None: not asked.
     processes: dict[str, list[tuple[int, float, float]]] | None = None
+    #: Who is logged in (local readings only): (user, terminal, from where, since).
+    users: list[tuple[str, str, str, float]] | None = None
     at: float = field(default_factory=time.monotonic)
 
 
@@ -209,7 +212,24 @@ def read_local(names: Sequence[str]) -> Reading:
     )
     if names:
         reading.processes = find_processes(names)
+    reading.users = logged_in()
     return reading
+
+
+#: OS sessions kept in a reading at most (a terminal server may have hundreds).
+MAX_USERS = 200
+
+
+def logged_in() -> list[tuple[str, str, str, float]]:
+    """The OS sessions on this server (utmp, through psutil): user, terminal, the remote host
+    ("" for a local console), since when."""
+    import psutil
+
+    try:
+        users = psutil.users()
+    except OSError:  # no readable utmp (a container): nobody to show, not an error
+        return []
+    return [(u.name, u.terminal or "", u.host or "", float(u.started)) for u in users][:MAX_USERS]
 
 
 def find_processes(names: Sequence[str]) -> dict[str, list[tuple[int, float, float]]]:
@@ -369,6 +389,12 @@ class HostCheck:
                     problems.append((status, f"memory {format_value('ratio', memory)} used"))
                     break
         details: dict[str, Any] = {"where": self.target.label("where")}
+        if now.users is not None:
+            metrics["os_sessions"] = float(len(now.users))
+            details["os_sessions"] = [
+                {"user": name, "terminal": tty, "host": host, "since": started}
+                for name, tty, host, started in now.users
+            ]
         if now.processes is not None:
             lines, down = _process_lines(now, last)
             metrics["processes_down"] = float(len(down))
@@ -509,6 +535,27 @@ COLUMNS = (
     Column("reason", "Reason", "reason", None, True),
 )
 
+
+def detail_text(key: str, value: Any) -> str | None:
+    """The OS sessions in words: "alice on pts/0 from 10.1.1.2 since 10:02"."""
+    if key != "os_sessions" or not isinstance(value, list):
+        return None
+    if not value:
+        return "nobody"
+    parts = []
+    for row in value[:20]:
+        if not isinstance(row, dict):
+            continue
+        where = f" from {row['host']}" if row.get("host") else " (local)"
+        since = row.get("since")
+        at = (
+            time.strftime(" since %H:%M", time.localtime(since)) if isinstance(since, float) else ""
+        )
+        parts.append(f"{row.get('user', '?')} on {row.get('terminal') or '?'}{where}{at}")
+    more = f"; and {len(value) - 20} more" if len(value) > 20 else ""
+    return "; ".join(parts) + more
+
+
 SOURCE = Source(
     name="host",
     title="Hosts",
@@ -524,6 +571,7 @@ SOURCE = Source(
     entry="[[host]]",
     screen="hosts",
     screen_title="Hosts",
-    detail_labels={"where": "Where", "processes": "Processes"},
+    detail_labels={"where": "Where", "processes": "Processes", "os_sessions": "Logged in"},
+    detail_text=detail_text,
     tile_summary=tile_summary,
 )

@@ -32,6 +32,8 @@ from pacs_tui.widgets.status_table import plain
 
 #: The panels are redrawn at most this often (receivers report every few seconds).
 PANEL_SECONDS = 1.0
+#: The kinds whose results the panels show: the receivers' sessions, the hosts' OS sessions.
+PANEL_KINDS = (TargetKind.AUDIT_SOURCE, TargetKind.HOST)
 _EVENT_CODE = re.compile(r"\d{1,6}")
 ACTIVE, IDLE = "● active", "◌ idle"
 
@@ -102,6 +104,8 @@ class SessionsScreen(TargetTableScreen):
         yield LightTable(id="sessions-table")
         yield Label("Failed logins and alerts", id="alerts-title", classes="section-title")
         yield LightTable(id="alerts-table")
+        yield Label("Logged in to the servers (OS)", id="os-title", classes="section-title")
+        yield LightTable(id="os-table")
         yield AuditLog(
             self.ctx.view, self.ctx.now, self.ctx.tz, id="message-log", links=self.receiver_ids
         )
@@ -134,7 +138,7 @@ class SessionsScreen(TargetTableScreen):
 
     def apply_state(self, state: TargetState, previous: Status) -> None:
         super().apply_state(state, previous)
-        if state.target.kind == TargetKind.AUDIT_SOURCE and self._panel_timer is None:
+        if state.target.kind in PANEL_KINDS and self._panel_timer is None:
             self._panel_timer = self.set_timer(PANEL_SECONDS, self._draw_panels)
 
     def _draw_panels(self) -> None:
@@ -181,6 +185,37 @@ class SessionsScreen(TargetTableScreen):
         title.update(count + (f" ({idle} idle past the policy)" if idle else ""))
         if not sessions:
             table.set_rows([[plain(""), plain("no session seen yet")]])
+        self._draw_os_sessions(now)
+
+    def _draw_os_sessions(self, now: float) -> None:
+        """Who is logged in to the servers pacs-tui watches locally ([[host]] local = true)."""
+        rows = [
+            (state.target.id, row)
+            for state in self.ctx.view.states()
+            if state.target.kind == TargetKind.HOST
+            for row in _rows(state.details, "os_sessions")
+        ]
+        table, title = self.query_one("#os-table", LightTable), self.query_one("#os-title", Label)
+        hosts = any(s.target.kind == TargetKind.HOST for s in self.ctx.view.states())
+        table.display = title.display = hosts
+        if not hosts:
+            return
+        table.fit_columns(
+            [("Server", "server", 16), ("User", "user", 16), ("Terminal", "tty", 10),
+             ("From", "from", 20), ("Since", "since", 13)],
+            self.app.size.width,
+        )  # fmt: skip
+        table.set_rows(
+            [
+                plain(visible(server, VALUE_LIMIT)),
+                plain(visible(str(row.get("user", "")), VALUE_LIMIT)),
+                plain(visible(str(row.get("terminal", "")), VALUE_LIMIT)),
+                plain(visible(str(row.get("host", "")), VALUE_LIMIT) or "local console"),
+                plain(when(_number(row.get("since")), now, self.ctx.tz)),
+            ]
+            for server, row in rows
+        )
+        title.update(f"Logged in to the servers (OS): {len(rows)}")
 
     def _session_cells(self, table: LightTable, row: Mapping[str, Any], now: float) -> list[Text]:
         idle = bool(row.get("idle"))

@@ -188,3 +188,20 @@ async def test_a_closed_port_is_down_in_words() -> None:
 def test_load_is_this_machines(monkeypatch: pytest.MonkeyPatch) -> None:
     reading = host_source.read_local(())
     assert reading.load1 == pytest.approx(os.getloadavg()[0], abs=2)
+
+
+async def test_this_servers_os_sessions_are_read_and_said_in_words() -> None:
+    """psutil's users (utmp) reach the result: counted, listed, and read in words."""
+    from pacs_tui.probes.host_source import Reading, detail_text
+
+    result = await HostCheck(HostConfig("here", local=True)).check()
+    assert result.metrics["os_sessions"] == len(psutil.users())
+    assert [u["user"] for u in result.details["os_sessions"]] == [u.name for u in psutil.users()]
+
+    check = HostCheck(HostConfig("here", local=True))
+    reading = Reading(8e9, 4e9, users=[("alice", "pts/0", "10.1.1.2", 1_700_000_000.0)])
+    judged = check.judge(reading, None)
+    assert judged.metrics["os_sessions"] == 1
+    words = detail_text("os_sessions", judged.details["os_sessions"])
+    assert words is not None and words.startswith("alice on pts/0 from 10.1.1.2 since ")
+    assert detail_text("os_sessions", []) == "nobody" and detail_text("where", "x") is None
