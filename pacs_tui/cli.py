@@ -278,6 +278,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     c.add_argument("--force", action="store_true", help="overwrite an existing file")
     _secrets_parser(sub)
+    p = sub.add_parser(
+        "audit",
+        help="verify the operator audit trail's hash chain",
+        description="pacs-tui audit verify: walk the operator audit trail beside the history "
+        "(every action asked of the engine, done or refused, each line carrying the SHA-256 of "
+        "the one before) and name any line changed, inserted or deleted. Exit 0 intact, 1 not.",
+    )
+    asub = p.add_subparsers(dest="audit_command", metavar="ACTION", parser_class=_Parser)
+    a = asub.add_parser("verify", help="check the chain; name what broke it")
+    _common(a)
+    a.add_argument("--json", action="store_true", help="the verdict as JSON")
     return parser
 
 
@@ -414,6 +425,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             from pacs_tui.cli_secrets import cmd_secrets
 
             return cmd_secrets(args)
+        if command == "audit":
+            if getattr(args, "audit_command", None) != "verify":
+                _err("pacs-tui audit: say what to do: pacs-tui audit verify")
+                return EXIT_USAGE
+            from pacs_tui.cli_audit import cmd_audit
+
+            return cmd_audit(args)
         if command == "config":
             if args.config_command == "init":
                 return cmd_config_init(args)
