@@ -234,7 +234,13 @@ def _local(tag: object) -> str:
 
 
 def _attrs(element: Element) -> dict[str, str]:
-    return {_local(name): value for name, value in element.attrib.items()}
+    """The element's attributes by local name: its own dict when none has a namespace (the
+    usual case: no copy, on the hot path)."""
+    attrib = element.attrib
+    for name in attrib:
+        if name[:1] == "{":
+            return {_local(key): value for key, value in attrib.items()}
+    return attrib
 
 
 def _get(attrs: dict[str, str], name: str) -> str:
