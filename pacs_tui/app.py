@@ -28,15 +28,18 @@ from functools import partial
 from pathlib import Path
 from typing import Any, ClassVar
 
-from textual import work
+from textual import events, work
 from textual._node_list import DuplicateIds  # no public name for it in Textual 8.2
 from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.command import CommandPalette
 from textual.containers import Vertical
 from textual.message import Message
+from textual.notifications import SeverityLevel
 from textual.screen import ModalScreen, Screen
 from textual.theme import ThemeProvider
+from textual.timer import Timer
+from textual.widgets import Label
 
 from pacs_tui.collector_client import AttachError, RemoteView
 from pacs_tui.commands import PacsCommandPalette, PacsCommands
@@ -55,6 +58,7 @@ from pacs_tui.probes import SOURCES
 from pacs_tui.screens import NOTIFY_SECONDS, RECENT_MAX, PacsScreen, StartingScreen, UiContext
 from pacs_tui.screens.help import HelpScreen, KeyRow, KeySection, bindings_of, key_rows
 from pacs_tui.screens.hl7_tracker import Hl7TrackerScreen
+from pacs_tui.screens.lock import LockScreen, idle_words
 from pacs_tui.screens.message_detail import MessageDetailScreen
 from pacs_tui.screens.message_log import MessageLog, MessageTable
 from pacs_tui.screens.overview import OverviewScreen
@@ -62,9 +66,11 @@ from pacs_tui.screens.sessions import SessionsScreen
 from pacs_tui.screens.storage import StorageScreen
 from pacs_tui.screens.target_detail import TargetDetailScreen
 from pacs_tui.screens.target_table import TargetTableScreen
+from pacs_tui.totp import Attempts
 from pacs_tui.view import EngineView, LinkUpdate, LocalView
 from pacs_tui.visible import TEXT_LIMIT, VALUE_LIMIT, visible, visible_lines
-from pacs_tui.widgets import StatusTable
+from pacs_tui.wall import WallView
+from pacs_tui.widgets import StatusHeader, StatusTable
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +89,14 @@ QUIT_SIGNALS: tuple[signal.Signals, ...] = tuple(
 SCREENS_GROUP = Binding.Group("Screens")
 #: Textual's own palette entries that ours replace ("Keys": our ``?`` list of keys).
 HIDDEN_SYSTEM_COMMANDS = frozenset({"Quit", "Keys"})
+#: The app's actions that still run while the screen is locked: leaving, and moving the focus
+#: on the lock screen. Every other (screens, probes, the palette, the keys list) does nothing.
+LOCKED_ACTIONS = frozenset({"quit", "focus_next", "focus_previous"})
+#: With no idle lock configured (or while far from it), the idle clock looks again this often
+#: (seconds): a reload may turn the lock on or shorten it.
+IDLE_RECHECK = 30.0
+#: The header's word in wall mode, so that a technician knows why the keys do nothing.
+WALL_MARKER = "WALL"
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,6 +184,13 @@ class PacsApp(App[None]):
     once. With ``start_engine`` the app starts the engine after the first frame and
     stops it on the way out (flushing the history); without, the caller owns its lifecycle.
     ``clock`` drives every "now" the UI shows (header clock, "3m ago"), so tests can fix it.
+
+    Idle lock: with ``view.idle_lock`` seconds (``[operators] idle_lock``) without a key or a
+    mouse event, or at once on ctrl+l, a :class:`~pacs_tui.screens.lock.LockScreen` covers
+    everything until the operator's TOTP code is typed; meanwhile every app action but quitting
+    is refused (:meth:`check_action`) and notifications are held back. ``wall`` (a NOC wall
+    terminal): the view is a :class:`~pacs_tui.wall.WallView` (every action refused, no patient
+    data), the header says WALL, and there is no idle lock.
     """
 
     TITLE = "pacs-tui"
@@ -210,6 +231,15 @@ class PacsApp(App[None]):
             priority=True,
             tooltip="Search every action (command palette)",
         ),
+        # Only where the site has an idle lock ([operators] idle_lock), never in wall mode.
+        Binding(
+            "ctrl+l",
+            "lock",
+            "Lock",
+            id="app.lock",
+            show=False,
+            tooltip="Lock the screen now (unlock with your TOTP code)",
+        ),
         Binding("q", "quit", "Quit", id="app.quit", tooltip="Quit (stops the engine)"),
     ]
 
@@ -222,6 +252,7 @@ class PacsApp(App[None]):
         clock: Callable[[], float] = time.time,
         ansi: bool = False,
         keymap: Mapping[str, str] | None = None,
+        wall: bool = False,
     ) -> None:
         # ansi_color must be known at construction: it picks the NO_COLOR filter (NoColor for
         # the terminal's palette, Monochrome otherwise; Monochrome on ansi colours is unreadable).
@@ -257,6 +288,15 @@ class PacsApp(App[None]):
         #: Run after a hang-up (SIGHUP), when the process leaves without returning from run().
         self.hang_up_cleanups: list[Callable[[], None]] = []
         self._hanging_up = False
+        #: Wall mode: read-only, no patient data, no idle lock.
+        self.wall = wall
+        #: The wrong unlock codes in a row and the closing of the code field (kept across locks).
+        self.unlock_attempts = Attempts()
+        #: The lock screen while locked, else None.
+        self._lock_screen: LockScreen | None = None
+        #: When the last key or mouse event came (monotonic), and the timer that looks at it.
+        self._last_input = time.monotonic()
+        self._idle_timer: Timer | None = None
         if ansi:
             self.theme = ANSI_THEME
         if keymap:
@@ -276,6 +316,9 @@ class PacsApp(App[None]):
 
     def on_mount(self) -> None:
         self._install_signal_handlers()
+        if self.wall:
+            self.screen_change_signal.subscribe(self, self._screen_changed)
+            self._screen_changed(self.screen)
         if self._engine is not None:
             self._install(self._engine)
         self.call_after_refresh(self._after_first_frame)
@@ -362,6 +405,8 @@ class PacsApp(App[None]):
         else:
             self._remote = view = source
             self.operator = source.operator  # as the collector records it (SO_PEERCRED)
+        if self.wall:  # every action refused, whatever the role; no patient data
+            view = WallView(view)
         self.ctx = UiContext(view, self.clock, self.demo)
         self.sub_title = visible(self.ctx.site, VALUE_LIMIT)
         for spec in SCREENS:
@@ -371,6 +416,9 @@ class PacsApp(App[None]):
         self.refresh_bindings()
         self.switch_mode(SCREENS[0].name)
         self.call_after_refresh(freeze_startup_objects)  # once the first screen is built
+        if not self.wall:
+            self._last_input = time.monotonic()
+            self._arm_idle_timer(0.0)
 
     def _after_first_frame(self) -> None:
         self.first_frame_at = time.perf_counter()
@@ -498,6 +546,114 @@ class PacsApp(App[None]):
         ctx.replace_recent((events + live)[-RECENT_MAX:])
         self._forward(RecentEventsLoaded())
 
+    # -- idle lock ----------------------------------------------------------------------------
+
+    async def on_event(self, event: events.Event) -> None:
+        # Any key or mouse event (a move too: someone is there) restarts the idle clock.
+        if isinstance(event, events.Key | events.MouseEvent | events.Paste):
+            self._last_input = time.monotonic()
+        await super().on_event(event)
+
+    @property
+    def locked(self) -> bool:
+        """The lock screen covers the app (until the operator's code is typed)."""
+        return self._lock_screen is not None
+
+    def lock_after(self) -> float:
+        """Seconds without a key before the lock (0: no lock here, as in wall mode)."""
+        if self.wall or self.ctx is None:
+            return 0.0
+        return max(0.0, self.ctx.view.idle_lock)
+
+    def _arm_idle_timer(self, delay: float) -> None:
+        if self._idle_timer is not None:
+            self._idle_timer.stop()
+        self._idle_timer = self.set_timer(max(delay, 0.01), self._idle_check, name="idle-lock")
+
+    def _idle_check(self) -> None:
+        """Lock after ``lock_after()`` seconds without input; else look again when that could
+        be, at the latest in :data:`IDLE_RECHECK` (a reload may change the setting)."""
+        self._idle_timer = None
+        if self.locked:
+            return  # armed again at the unlock
+        limit = self.lock_after()
+        idle = time.monotonic() - self._last_input
+        if limit > 0 and idle >= limit:
+            self.lock_now(idle=True)
+            return
+        self._arm_idle_timer(min(limit - idle, IDLE_RECHECK) if limit > 0 else IDLE_RECHECK)
+
+    def lock_now(self, *, idle: bool = False) -> None:
+        """Cover everything with the lock screen (``idle``: the idle time ran out; else the
+        operator's lock key). Nothing happens without an idle lock here, or if locked already."""
+        ctx = self.ctx
+        limit = self.lock_after()
+        if ctx is None or self.locked or limit <= 0:
+            return
+        if idle:
+            why = f"Locked after {idle_words(limit)} without a key"
+        else:
+            key = self.key_for("app.lock")
+            why = f"Locked at the operator's request ({key})" if key else "Locked on request"
+        operator = ctx.view.operator
+        screen = LockScreen(
+            site=ctx.site,
+            operator=operator,
+            why=why,
+            since=self.clock(),
+            now=self.clock,
+            tz=ctx.tz,
+            attempts=self.unlock_attempts,
+        )
+        self._lock_screen = screen
+        self.clear_notifications()  # a toast may name a target
+        log.info("screen locked for %s: %s", operator, why[0].lower() + why[1:])
+        self.push_screen(screen)
+        self.refresh_bindings()
+
+    def on_lock_screen_unlocked(self, message: LockScreen.Unlocked) -> None:
+        lock = self._lock_screen
+        if lock is None:
+            return
+        self._lock_screen = None
+        log.info("screen unlocked by %s (TOTP code)", message.operator)
+        if self.screen is lock:
+            self.pop_screen()  # back to the screen that was showing, as it was
+        self._last_input = time.monotonic()
+        self.refresh_bindings()
+        self._arm_idle_timer(0.0)
+
+    def notify(
+        self,
+        message: str,
+        *,
+        title: str = "",
+        severity: SeverityLevel = "information",
+        timeout: float | None = None,
+        markup: bool = True,
+    ) -> None:
+        """As Textual's, except while locked: a notification shows over the lock screen, and
+        may name a target or a patient's reference. It is left out (and logged, at debug)."""
+        if self.locked:
+            log.debug("notification held back while locked: %s", title or "(untitled)")
+            return
+        super().notify(message, title=title, severity=severity, timeout=timeout, markup=markup)
+
+    # -- wall mode ----------------------------------------------------------------------------
+
+    def _screen_changed(self, screen: Screen[Any]) -> None:
+        # The new screen is composed by the time its queued callbacks run.
+        screen.call_after_refresh(self._mark_wall, screen)
+
+    def _mark_wall(self, screen: Screen[Any]) -> None:
+        """Put WALL in ``screen``'s header, after the overall status (once)."""
+        for header in screen.query(StatusHeader).results(StatusHeader):
+            overall = header.query("#header-overall")
+            if overall and not header.query("#header-wall"):
+                marker = Label(WALL_MARKER, id="header-wall")
+                marker.tooltip = "Wall mode: read-only, no patient data, no idle lock"
+                header.mount(marker, after=overall.first())
+
     # -- keys -------------------------------------------------------------------------------
 
     def set_keymap(self, keymap: Mapping[str, str]) -> None:
@@ -540,7 +696,15 @@ class PacsApp(App[None]):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """A screen's number key is hidden (and does nothing) while the site has no target
-        of its kinds: the footer lists the screens this site has, and fits 80 columns."""
+        of its kinds: the footer lists the screens this site has, and fits 80 columns.
+
+        While locked, every app action but quitting (and moving the focus on the lock screen)
+        does nothing: number keys, probe all, the palette, the keys list. The lock key shows
+        only where there is an idle lock (not in wall mode)."""
+        if self.locked:
+            return action in LOCKED_ACTIONS
+        if action == "lock":
+            return self.lock_after() > 0
         if action == "go" and parameters and self.ctx is not None:
             kinds = SCREEN_KINDS.get(str(parameters[0]))
             if kinds is not None and self._kinds.isdisjoint(kinds):
@@ -551,6 +715,8 @@ class PacsApp(App[None]):
 
     async def action_go(self, mode: str) -> None:
         """Show a top-level screen; pressed again, go back to its list from a detail screen."""
+        if self.locked:  # the palette's commands call it directly: refused here too
+            return
         if self.ctx is None:
             if self.start_error is not None:
                 self.notify(
@@ -570,7 +736,7 @@ class PacsApp(App[None]):
             await self.switch_mode(mode)
 
     def action_probe_all(self) -> None:
-        if self.ctx is None:
+        if self.ctx is None or self.locked:
             return
         try:
             count = self.ctx.view.probe_all()
@@ -579,12 +745,17 @@ class PacsApp(App[None]):
             return
         self.notify(f"Probing all {count} targets now…", timeout=NOTIFY_SECONDS)
 
+    def action_lock(self) -> None:
+        self.lock_now()
+
     def action_help(self) -> None:
-        if not isinstance(self.screen, HelpScreen):
+        if not self.locked and not isinstance(self.screen, HelpScreen):
             self.push_screen(HelpScreen(self.key_sections()))
 
     async def action_filter_table(self) -> None:
         """Filter the table showing, or the first one (DICOM nodes) from another screen."""
+        if self.locked:
+            return
         if not isinstance(self.screen, TargetTableScreen):
             await self.action_go(SCREENS[1].name)
         screen = self.screen
@@ -596,6 +767,8 @@ class PacsApp(App[None]):
 
     def action_command_palette(self) -> None:
         # As upstream's, with our palette; CommandPalette.is_open is typed for App[object].
+        if self.locked:
+            return
         if self.use_command_palette and not isinstance(self.screen, CommandPalette):
             # ctrl+p twice in one burst of keys: the first palette is registered but not yet
             # the screen (found by the random-keys test). One palette is enough.

@@ -289,6 +289,7 @@ def build_parser() -> argparse.ArgumentParser:
     a = asub.add_parser("verify", help="check the chain; name what broke it")
     _common(a)
     a.add_argument("--json", action="store_true", help="the verdict as JSON")
+    _totp_parser(sub)
     return parser
 
 
@@ -341,12 +342,48 @@ def _secrets_parser(sub: argparse._SubParsersAction[_Parser]) -> None:
     s.add_argument("name", metavar="NAME", help="the secret's name")
 
 
+def _totp_parser(sub: argparse._SubParsersAction[_Parser]) -> None:
+    p = sub.add_parser(
+        "totp",
+        help="set up or check your TOTP code, which unlocks the UI's idle lock",
+        description="The UI's idle lock ([operators] idle_lock) is unlocked with a TOTP code "
+        "(RFC 6238: 30 s, 6 digits) from an authenticator app. Its secret is the secret "
+        "totp-<user> of the OS user running pacs-tui (keyring ▸ $PACS_TUI_SECRET_TOTP_<USER> "
+        "▸ the 0600 secrets file).",
+    )
+    tsub = p.add_subparsers(dest="totp_command", metavar="ACTION", parser_class=_Parser)
+    t = tsub.add_parser(
+        "setup",
+        help="make a new TOTP secret for you and print it for your authenticator app",
+        description="Make a new random TOTP secret for the OS user running this (a previous "
+        "one stops working), store it as the secret totp-<user> (in the keyring when this "
+        "machine has one, else or with --file in the 0600 secrets file), and print its "
+        "otpauth:// URI (for a QR code) and its base32 key (to type into the app).",
+    )
+    t.add_argument(
+        "--file", action="store_true", help="store it in the secrets file even with a keyring"
+    )
+    tsub.add_parser(
+        "check",
+        help="check a code from your authenticator app (read from the terminal or stdin)",
+        description="Read a 6-digit code (typed without echo, or one line of stdin; never an "
+        "argument) and say whether it is valid now for you: exit 0 valid, 1 not valid.",
+    )
+
+
 def _ui_options(parser: argparse.ArgumentParser, *, top: bool = False) -> None:
     parser.add_argument(
         "--ansi",
         action="store_true",
         default=False if top else argparse.SUPPRESS,
         help="use the terminal's own colours (ansi theme)",
+    )
+    parser.add_argument(
+        "--wall",
+        action="store_true",
+        default=False if top else argparse.SUPPRESS,
+        help="wall mode, for a NOC wall terminal: read-only (probe keys refused), no patient "
+        "data on screen, no idle lock",
     )
 
 
@@ -395,6 +432,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             _err("pacs-tui secrets: too many arguments (a value is read from the terminal or")
             _err("stdin, never given on the command line). Try 'pacs-tui secrets --help'.")
             return code
+        if command == "totp":  # the extra word may be a code: not echoed
+            _err("pacs-tui totp: too many arguments (a code is read from the terminal or")
+            _err("stdin, never given on the command line). Try 'pacs-tui totp --help'.")
+            return code
         _err(f"pacs-tui {command}: unrecognized arguments: {' '.join(extra)}")
         _err(f"Try 'pacs-tui {command} --help'.")
         return code
@@ -425,6 +466,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from pacs_tui.cli_secrets import cmd_secrets
 
             return cmd_secrets(args)
+        if command == "totp":
+            from pacs_tui.cli_totp import cmd_totp
+
+            return cmd_totp(args)
         if command == "audit":
             if getattr(args, "audit_command", None) != "verify":
                 _err("pacs-tui audit: say what to do: pacs-tui audit verify")

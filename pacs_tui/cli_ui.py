@@ -51,7 +51,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             log.info("no collector at %s: running the engine in the UI", config.socket_path)
             return engine_with_history(config)
 
-    return _run_app(build, demo=False, ansi=args.ansi, log_file=log_file)
+    return _run_app(build, demo=False, ansi=args.ansi, wall=args.wall, log_file=log_file)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -93,7 +93,14 @@ def cmd_demo(args: argparse.Namespace) -> int:
             shutil.rmtree(tmp, ignore_errors=True)
 
         try:
-            return _run_app(build, demo=True, ansi=args.ansi, log_file=log_file, cleanup=cleanup)
+            return _run_app(
+                build,
+                demo=True,
+                ansi=args.ansi,
+                wall=args.wall,
+                log_file=log_file,
+                cleanup=cleanup,
+            )
         finally:
             for site in sites:
                 site.stop()
@@ -105,11 +112,12 @@ def _run_app(
     demo: bool,
     ansi: bool,
     log_file: Path | None,
+    wall: bool = False,
     cleanup: Callable[[], None] | None = None,
 ) -> int:
     from pacs_tui.app import PacsApp
 
-    app = PacsApp(build, demo=demo, ansi=ansi)
+    app = PacsApp(build, demo=demo, ansi=ansi, wall=wall)
     if cleanup is not None:
         app.hang_up_cleanups.append(cleanup)
     app.run()

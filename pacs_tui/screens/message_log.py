@@ -32,6 +32,7 @@ from pacs_tui.ui_format import when
 from pacs_tui.units import NONE_TEXT, ms, size
 from pacs_tui.view import EngineView
 from pacs_tui.visible import TEXT_LIMIT, VALUE_LIMIT, visible
+from pacs_tui.wall import NO_MESSAGE_BODY, NO_PATIENT_SEARCH
 from pacs_tui.widgets import StatusTable
 
 log = logging.getLogger(__name__)
@@ -383,10 +384,20 @@ class MessageLog(Vertical):
         if self.match != MessageFilter():
             self._set_filter(MessageFilter())
 
+    @on(DataTable.RowSelected, "#message-table")
+    def _not_opened_on_a_wall(self, event: DataTable.RowSelected) -> None:
+        if getattr(self.app, "wall", False) is True:  # wall mode: no message's content
+            event.stop()
+            self.app.notify(NO_MESSAGE_BODY, severity="warning", markup=False)
+
     @on(Input.Submitted, "#log-filter")
     def _filter_submitted(self, event: Input.Submitted) -> None:
         event.stop()
         match = self.parse(event.value)
+        if match.patient and getattr(self.app, "wall", False) is True:
+            self.query_one("#log-filter", Input).value = ""  # wall mode: no patient search
+            self.app.notify(NO_PATIENT_SEARCH, severity="warning", markup=False)
+            return
         self._set_filter(match)
         if match.patient and not match.patient.startswith("#"):
             # A patient's ID does not stay on screen (someone may look on): the summary line
