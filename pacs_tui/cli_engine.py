@@ -133,6 +133,7 @@ def run_collector(main: Coroutine[Any, Any, _T], event_loop: str = "uvloop") -> 
 
         factory = uvloop.new_event_loop
     with asyncio.Runner(loop_factory=factory) as runner:
+        log.debug("event loop: %s", type(runner.get_loop()).__module__)
         return runner.run(main)
 
 
