@@ -36,7 +36,7 @@ from pacs_tui.model import (
     TargetState,
     worst_first,
 )
-from pacs_tui.operators import Operator, Role
+from pacs_tui.operators import NotAllowed, Operator, Role
 from pacs_tui.subscribers import Subscribers
 from pacs_tui.view import LinkState, LinkUpdate, ViewSubscriber
 from pacs_tui.visible import TEXT_LIMIT, visible
@@ -127,9 +127,16 @@ class RemoteView:
         value = self._welcome.get("idle_lock")
         return float(value) if isinstance(value, int | float) and value > 0 else 0.0
 
-    def _check(self, action: str) -> None:
-        """Refuse here what the collector would refuse (it checks again)."""
-        Operator(self.operator, -1, self.role).check(action)
+    def _check(self, action: str, op: str, args: dict[str, Any]) -> None:
+        """Say at once what the collector will refuse: the request still goes, so that the
+        collector judges it with the role it gives now and writes the refusal in the operator
+        trail (the UI's word is never the record)."""
+        try:
+            Operator(self.operator, -1, self.role).check(action)
+        except NotAllowed:
+            if self._link.connected:
+                self._send(op, args)
+            raise
 
     @property
     def link(self) -> LinkState:
@@ -200,10 +207,10 @@ class RemoteView:
         return [wire.event_in(e) for e in found]
 
     async def messages(self, query: MessageQuery | None = None) -> list[LoggedMessage]:
-        if query is not None and query.patient:
-            self._check("patient-lookup")
         asked = dataclasses.asdict(query or MessageQuery())
         args = {k: v for k, v in asked.items() if v is not None}
+        if query is not None and query.patient:
+            self._check("patient-lookup", "messages", {**args, "limit": 1})
         found = await self._call("messages", args)
         if not isinstance(found, list):
             raise wire.WireError("messages: expected a list")
@@ -238,14 +245,14 @@ class RemoteView:
 
     def probe_now(self, target_id: str) -> bool:
         """Sent, not waited for: the collector records it (and says so with an event)."""
-        self._check("probe-now")
+        self._check("probe-now", "probe_now", {"target": target_id})
         if not self._link.connected or target_id not in self._probeable:
             return False
         self._send("probe_now", {"target": target_id})
         return True
 
     def probe_all(self) -> int:
-        self._check("probe-all")
+        self._check("probe-all", "probe_all", {})
         if not self._link.connected:
             return 0
         self._send("probe_all", {})

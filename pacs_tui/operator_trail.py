@@ -57,12 +57,36 @@ class OperatorTrail:
             if isinstance(row, dict):
                 self.seq = int(row.get("seq") or self.seq)
                 self.last = str(row.get("hash") or self.last)
+        self._fd = self._open()
+
+    def _open(self) -> int:
         try:
-            self._fd = open_regular(
-                path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600
+            return open_regular(
+                self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600
             )
         except (OSError, RefusedPath) as exc:
-            raise TrailError(f"cannot open the operator trail {path}: {exc}") from None
+            raise TrailError(f"cannot open the operator trail {self.path}: {exc}") from None
+
+    def _still_ours(self) -> None:
+        """The file written to is still the one at the path: an editor that saved a copy
+        (``sed -i``) or a deletion left us writing to a file nobody can read. Then the trail
+        goes on in a new file at the path, from the chain as we wrote it (so ``verify`` shows
+        the break), and the log says so."""
+        try:
+            mine = os.fstat(self._fd)
+            there = os.stat(self.path, follow_symlinks=False)
+            same = (mine.st_dev, mine.st_ino) == (there.st_dev, there.st_ino) and mine.st_nlink
+        except OSError:
+            same = False
+        if not same:
+            log.error(
+                "the operator trail %s was replaced or deleted since it was opened (after line "
+                "#%d): going on in the file now at that path; audit verify will show the break",
+                self.path, self.seq,
+            )  # fmt: skip
+            with contextlib.suppress(OSError):
+                os.close(self._fd)
+            self._fd = self._open()
 
     def append(
         self,
@@ -84,6 +108,7 @@ class OperatorTrail:
         }  # fmt: skip
         row["prev"] = self.last
         row["hash"] = _digest(self.last, row)
+        self._still_ours()
         line = json.dumps(row, ensure_ascii=True, separators=(",", ":")) + "\n"
         try:  # one write: the kernel has it when this returns (as the message journal)
             os.write(self._fd, line.encode("ascii"))

@@ -41,6 +41,18 @@ ACTIONS: Mapping[str, Role] = {
 }
 
 
+#: How each action reads in a refusal ("may not …").
+ACTION_WORDS: Mapping[str, str] = {
+    "probe-now": "probe now",
+    "probe-all": "probe all",
+    "acknowledge": "acknowledge",
+    "patient-lookup": "search the message log by patient",
+    "drill": "run a drill",
+    "phi-reveal": "reveal patient data",
+    "config-change": "change the config",
+}
+
+
 class NotAllowed(Exception):
     """An action the operator's role does not allow; the words say who, what and why."""
 
@@ -74,7 +86,8 @@ class Operator:
         if not self.may(action):
             needed = ACTIONS.get(action, Role.ADMIN)
             raise NotAllowed(
-                f"{self.user} ({self.role.word}) may not {action.replace('-', ' ')}: "
+                f"{self.user} ({self.role.word}) may not "
+                f"{ACTION_WORDS.get(action, action.replace('-', ' '))}: "
                 f"it needs the {needed.word} role ([operators] in the config)"
             )
 

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any, cast
 
 from pacs_tui.audit.atna import AuditEvent, AuditParseError, extract_xml, parse_audit
-from pacs_tui.audit.sessions import Policy, RoleMap, SessionBook
+from pacs_tui.audit.sessions import ROLES, Policy, RoleMap, SessionBook
 from pacs_tui.audit.syslog import FrameProblem, SyslogFramer, parse_syslog
 from pacs_tui.model import LoggedMessage, Result, Status, Target
 from pacs_tui.patient_key import PatientKey
@@ -197,7 +197,7 @@ class AuditReceiver:
             sender=event.user_id, receiver=event.source_id, detail=outcome,
             version=STYLES.get(event.style, event.style),
             sender_facility=event.user_host or _host(peer),
-            receiver_facility=self.book.role_of(event),
+            receiver_facility=ROLES.get(role := self.book.role_of(event), role),
             patient=event.patients[0] if event.patients else "",
         )  # fmt: skip
 

@@ -13,6 +13,7 @@ in a row came from a sender: shown :func:`~pacs_tui.visible.visible`, never as m
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import re
 from collections.abc import Callable
@@ -28,6 +29,7 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import DataTable, Input, Label
 
 from pacs_tui.model import LATE_ACK, NO_ACK, LoggedMessage, MessageQuery, Status
+from pacs_tui.operators import NotAllowed
 from pacs_tui.ui_format import when
 from pacs_tui.units import NONE_TEXT, ms, size
 from pacs_tui.view import EngineView
@@ -250,6 +252,11 @@ class MessageLog(Vertical):
                     sender=match.sender or None,
                 )
             )
+        except NotAllowed as exc:  # a search by patient this role may not do: said once
+            self._filling = False
+            self.app.notify(visible(str(exc), TEXT_LIMIT), severity="warning", markup=False)
+            self._set_filter(dataclasses.replace(match, patient=""))
+            return
         except Exception as exc:
             log.warning("could not read the message log: %s", exc)
             self._filling = False

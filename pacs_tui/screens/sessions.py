@@ -14,14 +14,15 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from rich.text import Text
+from textual import on
 from textual.app import ComposeResult
 from textual.events import Resize
 from textual.timer import Timer
-from textual.widgets import Label
+from textual.widgets import DataTable, Label
 
 from pacs_tui.model import LoggedMessage, Status, TargetKind, TargetState
 from pacs_tui.screens import UiContext
-from pacs_tui.screens.message_log import REFERENCE, MessageFilter, MessageLog
+from pacs_tui.screens.message_log import MessageFilter, MessageLog
 from pacs_tui.screens.target_table import TargetTableScreen
 from pacs_tui.source import Source
 from pacs_tui.ui_format import when
@@ -66,8 +67,8 @@ class AuditLog(MessageLog):
             value = value if kind else word
             if kind == "type" or (not kind and _EVENT_CODE.fullmatch(value)):
                 type_prefix = value
-            elif kind == "patient" or (not kind and REFERENCE.fullmatch(value)):
-                patient = value.lower() if REFERENCE.fullmatch(value) else value
+            elif kind == "patient" or (not kind and value.startswith("#")):
+                patient = value.lower() if value.startswith("#") else value
             else:
                 sender = value
         return MessageFilter(type_prefix=type_prefix, patient=patient, sender=sender)
@@ -83,7 +84,7 @@ class AuditLog(MessageLog):
             Text(visible(m.sender, VALUE_LIMIT)),
             Text(visible(m.receiver_facility, VALUE_LIMIT)),
             Text(visible(m.sender_facility, VALUE_LIMIT)),
-            Text(("▲ " if failed else "") + outcome, style=style),
+            Text(("▲ " if failed else "") + outcome[:48], style=style),
             Text(visible(m.receiver, VALUE_LIMIT)),
             Text(size(m.size), justify="right"),
             Text(visible(m.patient, VALUE_LIMIT)),
@@ -115,6 +116,15 @@ class SessionsScreen(TargetTableScreen):
 
     def _receivers(self) -> list[TargetState]:
         return [s for s in self.ctx.view.states() if s.target.kind == TargetKind.AUDIT_SOURCE]
+
+    @on(DataTable.RowSelected, "#message-table")
+    def _record_selected(self, event: DataTable.RowSelected) -> None:
+        event.stop()
+        self.notify(
+            "An audit record's XML is not kept (patient data may be in it): its facts are the "
+            "row itself.",
+            markup=False,
+        )
 
     @property
     def log_view(self) -> AuditLog:
@@ -165,7 +175,7 @@ class SessionsScreen(TargetTableScreen):
                     ("Role", "role", 19),
                     ("Last activity", "last", 13),
                     ("Host", "host", 16),
-                    ("Since", "since", 9),
+                    ("Since", "since", 11),
                     ("Studies", "studies", 7),
                     ("Events", "events", 7),
                     ("Exports", "exports", 7),
@@ -178,6 +188,9 @@ class SessionsScreen(TargetTableScreen):
         alerts.set_rows(
             [plain(when(ts, now, self.ctx.tz)), Text(visible(words, TEXT_LIMIT), style=warn)]
             for ts, words in notes[:50]
+        )
+        self.query_one("#alerts-title", Label).update(
+            f"Failed logins and alerts: {len(notes)}" + (", newest first" if notes else "")
         )
         title = self.query_one("#sessions-title", Label)
         idle = sum(1 for row in sessions if row.get("idle"))

@@ -257,8 +257,9 @@ async def test_an_attached_viewers_action_is_refused_by_the_collector(
     view = await RemoteView.attach(collector.path)
     try:
         assert view.role is Role.VIEWER and view.operator == ME
-        with pytest.raises(NotAllowed):  # the UI's own check, before sending
+        with pytest.raises(NotAllowed):  # said at once by the UI; the collector records it
             view.probe_now("ris-db")
+        await until(lambda: any(r["outcome"] == "refused" for r in trail_lines(folder)))
     finally:
         await view.close()
     # A client that skips that check: the collector refuses, in words, and records it.
@@ -273,3 +274,23 @@ async def test_an_attached_viewers_action_is_refused_by_the_collector(
     writer.close()
     await until(lambda: any(r["outcome"] == "refused" for r in trail_lines(folder)))
     assert operator_for(os.getuid(), engine.config.operators).role is Role.VIEWER
+
+
+def test_a_trail_replaced_behind_the_writer_goes_on_at_its_path_and_shows_the_break(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "trail"
+    trail = OperatorTrail(path)
+    for n in range(3):
+        trail.append(user="alice", uid=1001, role="admin", action="probe-now", target=f"t{n}")
+    lines = path.read_text().splitlines()
+    replaced = tmp_path / "edited"
+    replaced.write_text("\n".join([lines[0], lines[2]]) + "\n")  # as sed -i does: a new file
+    replaced.replace(path)
+    trail.append(user="alice", uid=1001, role="admin", action="probe-all")
+    trail.close()
+    assert "was replaced or deleted" in caplog.text
+    rows = [json.loads(line) for line in path.read_text().splitlines()]
+    assert [r["seq"] for r in rows] == [1, 3, 4]  # the new line is in the file at the path
+    (problem,) = verify(path).problems
+    assert problem.startswith("line 2 (#3, ") and "1 line deleted before it (#2)" in problem
