@@ -32,7 +32,6 @@ APP_NAME = "pacs-tui"
 ENV_CONFIG = "PACS_TUI_CONFIG"
 # Tables ARCHITECTURE reserves for later sources: named so the error says "not yet", not "typo".
 FUTURE_TABLES = (
-    "backup",
     "mirror",
     "alerts",
     "notify",

@@ -1,16 +1,16 @@
 #!/usr/bin/env bash
 # Install what the test suite needs and run all of it: the README's test command and CI's.
 #   - as root: the Debian peers the interop tests talk to (orthanc, dcmtk, the Monitoring
-#     Plugins in monitoring-plugins-basic, prometheus) and python3-venv; their services are
-#     not started by the install (a policy-rc.d for its duration): the tests start their own;
-#     without them (not root) the interop tests skip naming the missing peer, except under
-#     CI=true where a missing peer fails the run;
+#     Plugins in monitoring-plugins-basic, prometheus, restic, borgbackup) and python3-venv;
+#     their services are not started by the install (a policy-rc.d for its duration): the
+#     tests start their own; without them (not root) the interop tests skip naming the
+#     missing peer, except under CI=true where a missing peer fails the run;
 #   - the project and its test extras into ./.venv (created if missing);
 #   - pytest over tests/ (unit, interop, ui). Extra arguments go to pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-PEERS=(orthanc dcmtk monitoring-plugins-basic prometheus prometheus-node-exporter systemd bsdutils openssl)
+PEERS=(orthanc dcmtk monitoring-plugins-basic prometheus prometheus-node-exporter systemd bsdutils openssl restic borgbackup)
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     missing=()
     for pkg in "${PEERS[@]}" python3-venv; do
@@ -41,7 +41,7 @@ else
         /usr/lib/nagios/plugins/check_disk /usr/lib/nagios/plugins/check_load \
         /usr/lib/nagios/plugins/check_procs /usr/lib/nagios/plugins/negate \
         /usr/bin/prometheus /usr/bin/promtool /usr/bin/prometheus-node-exporter /usr/bin/logger \
-        /usr/bin/openssl; do
+        /usr/bin/openssl /usr/bin/restic /usr/bin/borg; do
         [ -x "$bin" ] || echo "note: $bin is missing (sudo apt-get install ${PEERS[*]}); its interop tests will skip"
     done
 fi

@@ -10,6 +10,7 @@ from __future__ import annotations
 from pacs_tui.model import TargetKind, TargetState
 from pacs_tui.probes import (
     audit_source,
+    backup_source,
     command_source,
     dicom_source,
     hl7_source,
@@ -27,6 +28,7 @@ SOURCES: tuple[Source, ...] = (
     host_source.SOURCE,
     logtail_source.SOURCE,
     audit_source.SOURCE,
+    backup_source.SOURCE,
 )
 
 
