@@ -121,6 +121,12 @@ def _keyring() -> _Keyring:
     if isinstance(backend, fail.Keyring | null.Keyring) or empty_chain:
         return _Keyring(None, "keyring: no backend")
     shown = type(backend).__name__
+    chosen = os.environ.get("PYTHON_KEYRING_BACKEND", "")
+    if shown == "PlaintextKeyring" and not chosen.endswith("PlaintextKeyring"):
+        # keyrings.alt's plain-text file (base64, with the user's umask), picked by keyring on
+        # its own where nothing better is installed: weaker than our 0600 file, so not used
+        # unless named on purpose in $PYTHON_KEYRING_BACKEND.
+        return _Keyring(None, "keyring: only a plain-text file (keyrings.alt), not used")
     if shown == "Keyring":  # the OS backends are all called Keyring: name its module too
         shown = str(backend.name)
     return _Keyring(backend, f"keyring ({shown})")

@@ -38,8 +38,10 @@ def no_keyring(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 @pytest.fixture
-def plaintext_keyring(tmp_path: Path) -> KeyringBackend:
-    """keyrings.alt's PlaintextKeyring, its file in tmp_path: a real file-based backend."""
+def plaintext_keyring(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> KeyringBackend:
+    """keyrings.alt's PlaintextKeyring, its file in tmp_path: a real file-based backend, named
+    on purpose (as $PYTHON_KEYRING_BACKEND)."""
+    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyrings.alt.file.PlaintextKeyring")
     backend = keyring.core.load_keyring("keyrings.alt.file.PlaintextKeyring")
     backend.file_path = str(tmp_path / "keyring" / "keyring_pass.cfg")  # type: ignore[attr-defined]
     keyring.set_keyring(backend)
@@ -398,3 +400,16 @@ def test_the_default_file_is_in_the_users_config_folder(
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
     expected = tmp_path / "xdg" / "pacs-tui" / "secrets" / "secrets.toml"
     assert secret_store.secrets_file() == expected
+
+
+def test_a_plain_text_keyring_picked_by_keyring_alone_is_not_used(
+    no_keyring: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """keyrings.alt installed, nothing named: its base64 file is weaker than our 0600 file."""
+    backend = keyring.core.load_keyring("keyrings.alt.file.PlaintextKeyring")
+    backend.file_path = str(tmp_path / "keyring" / "keyring_pass.cfg")  # type: ignore[attr-defined]
+    keyring.set_keyring(backend)
+    monkeypatch.delenv("PYTHON_KEYRING_BACKEND")
+    assert secret_store.set_secret("orthanc-admin", VALUE).startswith("file ")
+    assert "only a plain-text file (keyrings.alt), not used" in secret_store.keyring_words()
+    assert not (tmp_path / "keyring" / "keyring_pass.cfg").exists()
