@@ -19,7 +19,7 @@ import socket
 import ssl
 import stat
 import time
-from collections import Counter, deque
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
@@ -27,6 +27,7 @@ from typing import Any, cast
 from pacs_tui.audit.atna import AuditEvent, AuditParseError, extract_xml, parse_audit
 from pacs_tui.audit.sessions import ROLES, Policy, RoleMap, SessionBook
 from pacs_tui.audit.syslog import FrameProblem, SyslogFramer, parse_syslog
+from pacs_tui.minute_rate import MinuteRate
 from pacs_tui.model import LoggedMessage, Result, Status, Target
 from pacs_tui.patient_key import PatientKey
 from pacs_tui.source import Emit
@@ -82,7 +83,7 @@ class AuditReceiver:
         self.address = f"{entry.protocol} {entry.host}:{entry.port}"
         self.last_message: float | None = None
         self._key = key or PatientKey()
-        self._rate_marks: deque[tuple[float, int]] = deque()
+        self._rate = MinuteRate()
         self._transports: set[asyncio.BaseTransport] = set()
         self._emit: Emit | None = None
         self._said: dict[str, float] = {}  # kind of drop → when it was last logged
@@ -232,7 +233,7 @@ class AuditReceiver:
             "audit_failed_logins_total": float(book.failed_logins),
             "audit_security_alerts_total": float(book.security_alerts),
             "audit_exports_total": float(book.exports),
-            "audit_received_per_minute": self._rate(time.monotonic()),
+            "audit_received_per_minute": self._rate(time.monotonic(), self.counts["received"]),
         }
         if self.entry.protocol != "udp":
             metrics["audit_peers"] = float(self.peers)
@@ -248,15 +249,6 @@ class AuditReceiver:
             more = f" (+{len(alerts) - 1} more)" if len(alerts) > 1 else ""
             return Result(Status.WARN, f"{alerts[0].words}{more}; {words}", metrics, details)
         return Result(Status.OK, f"listening on {self.address}; {words}", metrics, details)
-
-    def _rate(self, now: float) -> float:
-        received = self.counts["received"]
-        marks = self._rate_marks
-        marks.append((now, received))
-        while len(marks) > 2 and now - marks[1][0] >= 60:
-            marks.popleft()
-        then, before = marks[0]
-        return round((received - before) * 60 / max(now - then, 60.0), 1)
 
 
 #: The UDP socket's receive buffer asked for: a second of a busy PACS's audit trail, so that a

@@ -25,6 +25,7 @@ from tomlkit.items import AoT
 from pacs_tui import config_reader as cv
 from pacs_tui.config_reader import Reader
 from pacs_tui.logtail import MAX_LINE, Follower, mask_phi
+from pacs_tui.minute_rate import MinuteRate
 from pacs_tui.model import Result, Status, Target, TargetKind, TargetState
 from pacs_tui.source import BuildContext, Column, Emit, MetricSpec, Runnable, Source, WorkerLimit
 from pacs_tui.visible import TEXT_LIMIT, VALUE_LIMIT, visible
@@ -148,7 +149,7 @@ class LogTail:
         self.matches = 0
         self.cut = 0
         self.recent: deque[tuple[float, str]] = deque(maxlen=RECENT_LINES)
-        self._marks: deque[tuple[float, int]] = deque()  # (monotonic, matches) each report
+        self._rate = MinuteRate()
         self._notes: deque[str] = deque(maxlen=5)
 
     @property
@@ -183,16 +184,8 @@ class LogTail:
             self._notes.append(f"{time.strftime('%H:%M:%S')} {note}")
 
     def report(self, now: float, missing: str = "") -> Result:
-        """The result now: the matching lines of the last minute (in the first minute, those
-        since the start: never a few seconds' count scaled up to a minute, which made two
-        lines at start-up read as 24 a minute)."""
-        marks = self._marks
-        marks.append((now, self.matches))
-        while len(marks) > 2 and now - marks[1][0] >= 60:
-            marks.popleft()
-        then, before = marks[0]
-        rate = (self.matches - before) * 60 / max(now - then, 60.0)
-        rate = round(rate, 1)
+        """The result now: the matching lines of the last minute (:class:`MinuteRate`)."""
+        rate = self._rate(now, self.matches)
         metrics = {
             "log_errors_per_minute": rate,
             "log_lines_total": float(self.lines),

@@ -12,9 +12,7 @@ import base64
 import contextlib
 import hashlib
 import itertools
-import os
 import re
-import shutil
 import socket
 import subprocess
 import time
@@ -33,6 +31,8 @@ from pacs_tui.audit.atna import (
     parse_audit,
 )
 from pacs_tui.audit.syslog import FrameProblem, SyslogFramer, SyslogMessage, parse_syslog
+
+from ..interop.conftest import require_peer
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "audit"
 AUTHPRIV, NOTICE = 10, 5
@@ -684,14 +684,7 @@ def test_any_stream_gives_the_same_items_whatever_the_chunking(
 
 
 def logger_path() -> str:
-    path = shutil.which("logger") or (
-        "/usr/bin/logger" if os.path.exists("/usr/bin/logger") else ""
-    )
-    if not path:
-        if os.environ.get("CI") == "true":
-            pytest.fail("util-linux logger is not installed: CI must have it")
-        pytest.skip("util-linux logger is not installed")
-    return path
+    return require_peer("logger", "util-linux's logger (apt-get install bsdutils)")
 
 
 def capture_tcp(args: list[str], message: str) -> bytes:
