@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import pty
+import select
 import signal
 import subprocess
 import sys
@@ -16,12 +17,26 @@ import pytest
 from pacs_tui.store import Store
 
 
+def _read_until(fd: int, wanted: bytes, deadline: float = 20.0) -> bytes:
+    """Read the terminal's output until *wanted* appears (a condition, not a fixed wait)."""
+    seen = b""
+    end = time.monotonic() + deadline
+    while wanted not in seen:
+        left = end - time.monotonic()
+        assert left > 0, f"{wanted!r} never reached the terminal; last output {seen[-300:]!r}"
+        ready, _, _ = select.select([fd], [], [], min(left, 0.5))
+        if ready:
+            seen += os.read(fd, 65536)
+    return seen
+
+
 @pytest.mark.parametrize(
-    ("after", "signals"),
-    [(0.3, 1), (2.5, 1), (2.5, 2)],  # during start-up; once the checks run; twice, as SSH does
+    ("stage", "signals"),
+    # during start-up (first bytes drawn); once the node is seen DOWN; twice, as SSH does
+    [("start", 1), ("down", 1), ("down", 2)],
 )
 def test_hang_up_stops_the_engine_and_frees_the_history(
-    tmp_path: Path, after: float, signals: int
+    tmp_path: Path, stage: str, signals: int
 ) -> None:
     history = tmp_path / "h.sqlite"
     config = tmp_path / "c.toml"
@@ -42,7 +57,8 @@ def test_hang_up_stops_the_engine_and_frees_the_history(
     )
     os.close(child)
     try:
-        time.sleep(after)
+        # Wait for what the user would see: the first frame, or the node's DOWN status.
+        _read_until(main, b"\x1b" if stage == "start" else b"DOWN")
         for _ in range(signals):
             proc.send_signal(signal.SIGHUP)
             time.sleep(0.01)
@@ -51,7 +67,7 @@ def test_hang_up_stops_the_engine_and_frees_the_history(
         code = proc.wait(timeout=15)
         # Before the app installs its handler there is nothing to flush: the default action
         # (death by SIGHUP) is fine then. Once it runs, it must leave cleanly.
-        assert code == 0 or (after < 1 and code == -signal.SIGHUP)
+        assert code == 0 or (stage == "start" and code == -signal.SIGHUP)
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -66,7 +82,7 @@ def test_hang_up_stops_the_engine_and_frees_the_history(
             await store.close()
 
     events = asyncio.run(reopen())
-    if after > 2:
+    if stage == "down":
         assert events >= 1  # the node's first status change was flushed before leaving
         log = (tmp_path / "state" / "pacs-tui" / "pacs-tui.log").read_text()
         assert "hang-up: engine stopped, exiting" in log
