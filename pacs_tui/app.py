@@ -56,6 +56,7 @@ from pacs_tui.model import EventKind, Status, TargetState
 from pacs_tui.operators import NotAllowed, user_name
 from pacs_tui.probes import SOURCES
 from pacs_tui.screens import NOTIFY_SECONDS, RECENT_MAX, PacsScreen, StartingScreen, UiContext
+from pacs_tui.screens.backups import BackupScreen
 from pacs_tui.screens.help import HelpScreen, KeyRow, KeySection, bindings_of, key_rows
 from pacs_tui.screens.hl7_tracker import Hl7TrackerScreen
 from pacs_tui.screens.lock import LockScreen, idle_words
@@ -116,18 +117,21 @@ SOURCE_SCREENS: dict[str, type[TargetTableScreen]] = {
     "hl7": Hl7TrackerScreen,
     "storage": StorageScreen,
     "sessions": SessionsScreen,
+    "backups": BackupScreen,
 }
 
 
 def _screen_specs() -> tuple[ScreenSpec, ...]:
     """The Overview, then each source's table in registry order (keys 2, 3, …)."""
     specs = [ScreenSpec("overview", "1", "Overview", OverviewScreen, OverviewScreen)]
-    for number, source in enumerate(SOURCES, start=2):
+    for source in SOURCES:
+        if any(spec.name == source.screen for spec in specs):
+            continue  # several sources on one screen (backups, mirrors, drills): built once
         screen = SOURCE_SCREENS.get(source.screen, TargetTableScreen)
         specs.append(
             ScreenSpec(
                 source.screen,
-                str(number),
+                str(len(specs) + 1),
                 source.screen_title,
                 screen,
                 partial(screen, source=source),
@@ -139,7 +143,10 @@ def _screen_specs() -> tuple[ScreenSpec, ...]:
 #: Top-level screens in key order.
 SCREENS: tuple[ScreenSpec, ...] = _screen_specs()
 #: The kinds of target each source's screen lists (the Overview is not here: always shown).
-SCREEN_KINDS: dict[str, tuple[str, ...]] = {s.screen: s.kinds for s in SOURCES}
+SCREEN_KINDS: dict[str, tuple[str, ...]] = {
+    spec.name: tuple(k for s in SOURCES if s.screen == spec.name for k in s.kinds)
+    for spec in SCREENS[1:]
+}
 
 #: Screens reached from another one (not by a number key) and widgets with keys of their own,
 #: listed in the keys screen: title, class, and the base whose keys are not theirs.
@@ -514,6 +521,8 @@ class PacsApp(App[None]):
     def on_engine_event_recorded(self, message: EngineEventRecorded) -> None:
         if self.ctx is not None and message.event.kind == EventKind.STATUS_CHANGE:
             self.ctx.add_recent(message.event)
+        elif self.ctx is not None and message.event.kind == EventKind.PROBE:
+            self.ctx.runs.append(message.event)
         self._forward(message.copy())
 
     def _send_results(self) -> None:
@@ -743,7 +752,15 @@ class PacsApp(App[None]):
         except NotAllowed as exc:
             self.notify(visible(str(exc), TEXT_LIMIT), severity="warning", markup=False)
             return
-        self.notify(f"Probing all {count} targets now…", timeout=NOTIFY_SECONDS)
+        if count == 0:
+            self.notify(
+                "Nothing here can be probed now: listeners, taps, receivers and logs report "
+                "on their own, and a drill runs from its own row.",
+                timeout=NOTIFY_SECONDS * 2,
+            )
+            return
+        noun = "target" if count == 1 else "targets"
+        self.notify(f"Probing all {count} {noun} now…", timeout=NOTIFY_SECONDS)
 
     def action_lock(self) -> None:
         self.lock_now()

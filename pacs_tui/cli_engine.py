@@ -19,7 +19,16 @@ from pacs_tui.config_reader import closest
 from pacs_tui.durations import parse_duration
 from pacs_tui.gc_pauses import freeze_startup_objects
 from pacs_tui.logs import setup_logging
-from pacs_tui.model import Event, LoggedMessage, MessageQuery, Sample, Status, Target, TargetState
+from pacs_tui.model import (
+    Event,
+    LoggedMessage,
+    MessageQuery,
+    Sample,
+    Status,
+    Target,
+    TargetState,
+    never_drilled,
+)
 
 if TYPE_CHECKING:
     from pacs_tui.engine import Engine
@@ -53,7 +62,7 @@ def cmd_status(args: argparse.Namespace) -> int:
             print(status_json(config.site.name, checked, states))
         else:
             print(status_table(config.site.name, states))
-        return Status.worst(s.status for s in states).exit_code
+        return Status.worst(s.status for s in states if not never_drilled(s)).exit_code
 
     return asyncio.run(once())
 

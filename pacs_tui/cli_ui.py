@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from pacs_tui.collector_client import RemoteView
     from pacs_tui.demo.archive import DemoArchive
     from pacs_tui.demo.audit_feed import DemoAuditFeed
+    from pacs_tui.demo.backups import DemoBackups
     from pacs_tui.demo.dicom_nodes import DemoDicomSite
     from pacs_tui.demo.hl7_feed import DemoHl7Feed
     from pacs_tui.engine import Engine
@@ -58,7 +59,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     log_file = setup_logging(args.log_level, file=_ui_log_file())
     from pacs_tui.engine import engine_with_history
 
-    sites: list[DemoDicomSite | DemoHl7Feed | DemoArchive | DemoAuditFeed] = []
+    sites: list[DemoDicomSite | DemoHl7Feed | DemoArchive | DemoAuditFeed | DemoBackups] = []
     with tempfile.TemporaryDirectory(prefix="pacs-tui-demo-") as tmp:
         history = args.history or Path(tmp) / "demo-history.sqlite"
 
@@ -66,6 +67,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
             # Imported here, after the first frame: pynetdicom alone costs ~120 ms to import.
             from pacs_tui.demo.archive import DemoArchive
             from pacs_tui.demo.audit_feed import DemoAuditFeed
+            from pacs_tui.demo.backups import DemoBackups
             from pacs_tui.demo.dicom_nodes import DemoDicomSite
             from pacs_tui.demo.hl7_feed import DemoHl7Feed
             from pacs_tui.demo.site import demo_config
@@ -84,7 +86,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
             audit = DemoAuditFeed()
             sites.append(audit)
             audit_port = await asyncio.to_thread(audit.start)
-            config = demo_config(nodes, history, hl7=hl7, archive=folder, audit=audit_port)
+            backups = DemoBackups(Path(tmp) / "backups")
+            sites.append(backups)
+            backup_paths = await asyncio.to_thread(backups.start)
+            config = demo_config(
+                nodes, history, hl7=hl7, archive=folder, audit=audit_port, backups=backup_paths
+            )
             return engine_with_history(config)
 
         def cleanup() -> None:

@@ -36,7 +36,7 @@ from pacs_tui.model import (
     TargetState,
     worst_first,
 )
-from pacs_tui.operators import NotAllowed, Operator, Role
+from pacs_tui.operators import NotAllowed, Operator, Role, probe_action
 from pacs_tui.subscribers import Subscribers
 from pacs_tui.view import LinkState, LinkUpdate, ViewSubscriber
 from pacs_tui.visible import TEXT_LIMIT, visible
@@ -245,7 +245,9 @@ class RemoteView:
 
     def probe_now(self, target_id: str) -> bool:
         """Sent, not waited for: the collector records it (and says so with an event)."""
-        self._check("probe-now", "probe_now", {"target": target_id})
+        known = self._states.get(target_id)
+        action = probe_action(known.target.kind) if known is not None else "probe-now"
+        self._check(action, "probe_now", {"target": target_id})
         if not self._link.connected or target_id not in self._probeable:
             return False
         self._send("probe_now", {"target": target_id})

@@ -32,7 +32,6 @@ APP_NAME = "pacs-tui"
 ENV_CONFIG = "PACS_TUI_CONFIG"
 # Tables ARCHITECTURE reserves for later sources: named so the error says "not yet", not "typo".
 FUTURE_TABLES = (
-    "mirror",
     "alerts",
     "notify",
 )
@@ -255,6 +254,9 @@ def _read(reader: Reader, data: Mapping[str, Any], source: Path | None) -> Confi
     sections: dict[str, Any] = {}
     for src in SOURCES:
         sections[src.name] = src.read(reader, data.get(src.name), site.name)
+    for src in SOURCES:
+        if src.link is not None:
+            sections[src.name] = src.link(reader, sections[src.name], sections)
     config = Config(
         site=site,
         history=history,

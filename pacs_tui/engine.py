@@ -29,7 +29,7 @@ from pacs_tui.model import (
     worst_first,
 )
 from pacs_tui.operator_trail import OperatorTrail, TrailError, trail_path
-from pacs_tui.operators import NotAllowed, Operator, local_operator
+from pacs_tui.operators import NotAllowed, Operator, local_operator, probe_action
 from pacs_tui.patient_key import PatientKey
 from pacs_tui.probes import SOURCES, metric_spec
 from pacs_tui.reload_plan import Reloaded, plan_reload
@@ -50,6 +50,10 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 #: What a one-shot run says of a target only a running collector can follow.
+#: An on-demand drill's words until one has run (its status stays UNKNOWN: nothing is known).
+NO_DRILL_YET = (
+    "no drill run yet: an admin runs one with p on its row, or [dr] drill_interval schedules it"
+)
 ONCE_IS_NOT_ENOUGH = (
     "followed only while it runs (a listener, a tap, a log tail): `pacs-tui collect` follows it "
     "and status and check then read it from there"
@@ -116,7 +120,7 @@ class Engine:
         built, pools = self._build(config, build=checks is None)
         self.checks: list[Runnable] = list(checks) if checks is not None else built
         self.states: dict[str, TargetState] = {
-            t.id: TargetState(t) for run in self.checks for t in runnable_targets(run)
+            t.id: _first_state(t, run) for run in self.checks for t in runnable_targets(run)
         }
         self._subscribers: Subscribers[EngineUpdate] = Subscribers()
         self._last_known: dict[str, tuple[Status, str, float]] = {}
@@ -180,6 +184,7 @@ class Engine:
         self.checks = [*keep, *add, *services]
         self.config = config
         wanted = {t.id: t for run in self.checks for t in runnable_targets(run)}
+        runs = {t.id: run for run in self.checks for t in runnable_targets(run)}
         removed = [tid for tid in self.states if tid not in wanted]
         for tid in removed:
             del self.states[tid]
@@ -187,7 +192,7 @@ class Engine:
         for tid, target in wanted.items():
             state = self.states.get(tid)
             if state is None:
-                self.states[tid] = TargetState(target)
+                self.states[tid] = _first_state(target, runs[tid])
             elif state.target != target:  # a label that does not change the check
                 self.states[tid] = replace(state, target=target)
         if self.store is not None:
@@ -414,19 +419,22 @@ class Engine:
         """Ask for an immediate check of one target (technician or admin); recorded in the
         operator trail and as an operator event."""
         who = operator or self.local_operator
-        self.authorize(who, "probe-now", target_id)
+        known = self.states.get(target_id)
+        action = probe_action(known.target.kind) if known is not None else "probe-now"
+        self.authorize(who, action, target_id)
         if not self._scheduler.trigger(target_id):
-            self.record_action(who, "probe-now", target_id, "nothing to probe")
+            self.record_action(who, action, target_id, "nothing to probe")
             return False
-        self.record_action(who, "probe-now", target_id, "done")
+        self.record_action(who, action, target_id, "done")
+        words = "drill" if action == "drill" else "probe now"
         self._emit_event(
             Event(
                 time.time(),
                 target_id,
                 EventKind.OPERATOR,
                 None,
-                f"probe now requested by {who.user}",
-                {"action": "probe-now", "operator": who.user, "role": who.role.word},
+                f"{words} requested by {who.user}",
+                {"action": action, "operator": who.user, "role": who.role.word},
             )
         )
         return True
@@ -455,7 +463,12 @@ class Engine:
     def probe_all(self, operator: Operator | None = None) -> int:
         who = operator or self.local_operator
         self.authorize(who, "probe-all", "*")
-        count = sum(self._scheduler.trigger(t.id) for t in self.targets)
+        # Not the drills: running one is an admin's own decision, target by target.
+        count = sum(
+            self._scheduler.trigger(t.id)
+            for t in self.targets
+            if probe_action(t.kind) == "probe-now"
+        )
         self.record_action(who, "probe-all", "*", "done", f"{count} targets")
         self._emit_event(
             Event(
@@ -525,6 +538,17 @@ class Engine:
                     {"from": before.word, "to": status.word, "reason": state.reason},
                 )
             )
+        if result.log_event:
+            self._emit_event(
+                Event(
+                    result.ts,
+                    target.id,
+                    EventKind.PROBE,
+                    status,
+                    result.log_event,
+                    {"metrics": {k: float(v) for k, v in result.metrics.items()}},
+                )
+            )
 
     def _emit_event(self, event: Event) -> None:
         if self.store is not None:
@@ -540,6 +564,14 @@ class Engine:
 
     def _publish(self, update: EngineUpdate) -> None:
         self._subscribers.publish(update)
+
+
+def _first_state(target: Target, run: Runnable) -> TargetState:
+    """A target's state before its first result: "not checked yet", or for a check run only
+    on demand (a drill), how to run it."""
+    if getattr(run, "on_demand", False):
+        return TargetState(target, reason=NO_DRILL_YET)
+    return TargetState(target)
 
 
 def engine_with_history(config: Config, checks: Sequence[Runnable] | None = None) -> Engine:

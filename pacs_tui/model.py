@@ -77,6 +77,7 @@ class TargetKind(enum.StrEnum):
     AUDIT_SOURCE = "audit-source"
     BACKUP = "backup"
     MIRROR = "mirror"
+    DRILL = "drill"
     COMMAND = "command"
 
 
@@ -218,6 +219,16 @@ class Result:
     metrics: Mapping[str, float] = field(default_factory=dict)
     details: Mapping[str, Any] = field(default_factory=dict)
     ts: float = field(default_factory=time.time)
+    #: Words to record as an event of its own even when the status does not change: a run
+    #: worth keeping in the history one by one (a failover drill's outcome).
+    log_event: str = ""
+
+
+def never_drilled(state: TargetState) -> bool:
+    """A failover drill that has never run (it runs on demand): its UNKNOWN says nothing is
+    known yet, not that something is wrong, so it does not make ``status`` or ``check`` exit
+    UNKNOWN."""
+    return state.target.kind == TargetKind.DRILL and state.checked is None
 
 
 @dataclass(frozen=True, slots=True)

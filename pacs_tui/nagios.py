@@ -14,7 +14,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from pacs_tui.model import Status, TargetState
+from pacs_tui.model import Status, TargetState, never_drilled
 from pacs_tui.probes import headline, metric_spec
 from pacs_tui.probes.perfdata import Range
 from pacs_tui.scheduler import MAX_BACKOFF
@@ -79,6 +79,8 @@ def judge(
                     f"stale: last checked {_age(now - state.checked)} ago, every "
                     f"{_age(slowest)} expected (is the collector probing?)"
                 )
+        if never_drilled(state):
+            status = Status.OK  # nothing is wrong: no one asked for a drill yet
         if status is not Status.UNKNOWN:
             found = _over(state, thresholds)
             if found is not None and found[0].rank > status.rank:

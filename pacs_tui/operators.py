@@ -53,6 +53,12 @@ ACTION_WORDS: Mapping[str, str] = {
 }
 
 
+def probe_action(kind: str) -> str:
+    """The action "probe now" is for a target of ``kind``: running a failover drill needs an
+    admin, probing anything else a technician."""
+    return "drill" if kind == "drill" else "probe-now"
+
+
 class NotAllowed(Exception):
     """An action the operator's role does not allow; the words say who, what and why."""
 

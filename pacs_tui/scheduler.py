@@ -239,8 +239,9 @@ class Scheduler:
         self._runs.clear()
 
     async def run_once(self) -> dict[str, Result]:
-        """Every check once, concurrently; used by ``status`` and tests. Results by target."""
-        slots = list(self._slots.values())
+        """Every check once, concurrently, but those run only on demand (a failover drill);
+        used by ``status`` and tests. Results by target."""
+        slots = [s for s in self._slots.values() if not getattr(s.check, "on_demand", False)]
         outcomes = await asyncio.gather(*(self._run(s.check) for s in slots))
         out: dict[str, Result] = {}
         for slot, results in zip(slots, outcomes, strict=True):
@@ -281,7 +282,9 @@ class Scheduler:
 
     async def _loop(self, slot: _Slot) -> None:
         check = slot.check
-        first = self._rng.uniform(0, min(self._spread, check.interval))
+        # A check run only on demand (a failover drill) waits for "probe now", every time.
+        on_demand = bool(getattr(check, "on_demand", False))
+        first = None if on_demand else self._rng.uniform(0, min(self._spread, check.interval))
         await self._sleep_or_wake(slot, first)
         while not self._stopping and not slot.removed:
             slot.wake.clear()
@@ -291,17 +294,21 @@ class Scheduler:
             finally:
                 slot.running = False
             self._deliver(slot, results)
-            delay = next_delay(
-                check.interval,
-                slot.down_streak,
-                jitter=self._jitter,
-                max_backoff=self._max_backoff,
-                rng=self._rng,
+            delay = (
+                None
+                if on_demand
+                else next_delay(
+                    check.interval,
+                    slot.down_streak,
+                    jitter=self._jitter,
+                    max_backoff=self._max_backoff,
+                    rng=self._rng,
+                )
             )
             await self._sleep_or_wake(slot, delay)
 
     @staticmethod
-    async def _sleep_or_wake(slot: _Slot, delay: float) -> None:
+    async def _sleep_or_wake(slot: _Slot, delay: float | None) -> None:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(slot.wake.wait(), delay)
 

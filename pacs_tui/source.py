@@ -286,6 +286,11 @@ class Source:
     #: A few words about the area as a whole for its Overview tile, after the counts
     #: ("6 msg/min · 12 AE"); None: the counts only.
     tile_summary: Callable[[Sequence[TargetState]], str] | None = None
+    #: For a source whose entries name another section's (a mirror pair names two
+    #: ``[[dicom.node]]``s): called once every section is read with the reader, its own config
+    #: and every section's by name; returns its config with those references resolved,
+    #: reporting the ones that do not resolve on the reader.
+    link: Callable[[Reader, Any, Mapping[str, Any]], Any] | None = None
 
     def metric(self, name: str) -> MetricSpec:
         for spec in self.metrics:

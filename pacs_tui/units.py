@@ -15,7 +15,8 @@ _BYTE_UNITS = ("B", "KiB", "MiB", "GiB", "TiB", "PiB")
 
 
 def ms(seconds: float | None) -> str:
-    """Seconds as a latency a human reads at a glance: ``"0.4 ms"``, ``"12 ms"``, ``"1.25 s"``."""
+    """Seconds as a human reads them at a glance: ``"0.4 ms"``, ``"12 ms"``, ``"1.25 s"``,
+    ``"20 min"``, ``"22 h"``, ``"3.5 days"``."""
     if seconds is None or math.isnan(seconds):
         return NONE_TEXT
     millis = seconds * 1000.0
@@ -25,7 +26,14 @@ def ms(seconds: float | None) -> str:
         return f"{millis:.0f} ms"
     if seconds < 600:
         return f"{seconds:.2f} s"
-    return f"{seconds / 60:.0f} min"
+    if seconds < 90 * 60:
+        return f"{seconds / 60:.0f} min"
+    # A backup's age, a mirror's lag: hours, then days ("22 h", "3.5 days").
+    if seconds < 72 * 3600:
+        hours = seconds / 3600
+        return f"{hours:.1f} h" if hours < 10 else f"{hours:.0f} h"
+    days = seconds / 86400
+    return f"{days:.1f} days" if days < 10 else f"{days:.0f} days"
 
 
 def size(count: float) -> str:

@@ -22,7 +22,7 @@ def free_port() -> int:
 
 def orthanc_args(binary: str, workdir: Path, aet: str, port: int) -> list[str]:
     """Orthanc with a throwaway config and storage in ``workdir`` (it listens on all
-    interfaces: connect to 127.0.0.1 only). Unknown callers may ECHO, FIND and STORE."""
+    interfaces: connect to 127.0.0.1 only). Unknown callers may ECHO, FIND, STORE and GET."""
     storage = workdir / "storage"
     storage.mkdir(parents=True, exist_ok=True)
     config = {
@@ -38,6 +38,7 @@ def orthanc_args(binary: str, workdir: Path, aet: str, port: int) -> list[str]:
         "DicomAlwaysAllowEcho": True,
         "DicomAlwaysAllowFind": True,
         "DicomAlwaysAllowStore": True,
+        "DicomAlwaysAllowGet": True,
         "DicomModalities": {},
         "SaveJobs": False,
         "Plugins": [],

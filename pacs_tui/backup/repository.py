@@ -28,6 +28,7 @@ from pacs_tui.backup.tool import (
 )
 from pacs_tui.model import Result, Status, Target, TargetKind
 from pacs_tui.source import HistoryReader
+from pacs_tui.units import format_value
 from pacs_tui.visible import VALUE_LIMIT, visible
 
 if TYPE_CHECKING:  # the probes package imports the sources, which import this
@@ -255,7 +256,8 @@ class RepositoryCheck:
         if newest is not None:
             size, size_words = await self._size(newest, env, deadline, password, ours)
         self._start_check(now, env, password)
-        return self._result(now, listing, newest, size, size_words, locked)
+        trend = await size_trend(self._history, self.target.id, now, size)
+        return self._result(now, listing, newest, size, size_words, locked, trend)
 
     def _prepare(self) -> tuple[str | None, str]:
         """The password (from its secret, now) and the tool's private folder (blocking)."""
@@ -443,6 +445,7 @@ class RepositoryCheck:
         size: float | None,
         size_words: str,
         locked: str,
+        trend: str = "",
     ) -> Result:
         tool = self.tool
         measured = measure(
@@ -482,6 +485,8 @@ class RepositoryCheck:
             details["groups"] = groups
         if size_words:
             details["size"] = size_words
+        if trend:
+            details["trend"] = trend
         if listing.skipped:
             details["skipped"] = f"{listing.skipped} entries of the listing not understood"
         return Result(status, reason, metrics, details, ts=now)
@@ -494,6 +499,31 @@ class RepositoryCheck:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
+
+
+#: How far back a repository's size trend looks.
+TREND_WINDOW = 7 * DAY
+
+
+async def size_trend(
+    history: HistoryReader | None, target: str, now: float, size: float | None
+) -> str:
+    """ "40.9 GiB a week ago → 41.5 GiB (+1.5 %)": the newest point's size against the oldest
+    recorded within :data:`TREND_WINDOW` ("" without a history or an older size)."""
+    if history is None or size is None:
+        return ""
+    try:
+        points = await history.series(target, "backup_size_bytes", now - TREND_WINDOW, now)
+    except Exception:  # a history that cannot answer: no trend this time
+        return ""
+    first = next((p for p in points if p.count), None)
+    if first is None or now - first.ts < 3600 or first.avg <= 0:
+        return ""
+    change = (size - first.avg) / first.avg * 100
+    return (
+        f"{format_value('B', first.avg)} {span_words(now - first.ts)} ago → "
+        f"{format_value('B', size)} ({change:+.1f} %)"
+    )
 
 
 def _newest_per_group(points: tuple[Point, ...], now: float) -> list[str]:

@@ -1,12 +1,15 @@
 """The DICOM half of ``pacs-tui demo``: real pynetdicom SCPs on 127.0.0.1 playing a hospital.
 
-An archive and its mirror (Verification, Storage, Study Root FIND/MOVE), two modalities, two
+An archive and its mirror (Verification, Storage, Study Root FIND/MOVE/GET), two modalities, two
 viewers (one slow to answer C-ECHO) and an ultrasound that goes down and comes back on its port.
+The mirror lags behind: it misses two of the archive's studies and has one short of an instance,
+for the mirror reconciliation to find; C-GET sends tiny made-up images (for the drill).
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as _dt
 import fnmatch
 import functools
@@ -18,19 +21,21 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
-from pydicom.dataset import Dataset
-from pydicom.uid import generate_uid
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 from pynetdicom import AE, StoragePresentationContexts, evt
 from pynetdicom.events import EventHandlerType
 from pynetdicom.presentation import PresentationContext, build_context
 from pynetdicom.sop_class import (  # type: ignore[attr-defined]
+    SecondaryCaptureImageStorage,
     StudyRootQueryRetrieveInformationModelFind,
+    StudyRootQueryRetrieveInformationModelGet,
     StudyRootQueryRetrieveInformationModelMove,
     Verification,
 )
 from pynetdicom.transport import ThreadedAssociationServer
 
-__all__ = ["DemoDicomSite", "DemoNode"]
+__all__ = ["DemoDicomSite", "DemoNode", "drill_study_uid"]
 
 LOG = logging.getLogger(__name__)
 
@@ -114,6 +119,31 @@ _STUDY_PLAN: tuple[tuple[int, str, str, tuple[str, ...], int, int], ...] = (
     (1, "160500", "DEMO CT CHEST", ("CT", "SR"), 3, 410),
     (2, "112000", "DEMO HAND X-RAY", ("DX",), 1, 3),
 )
+
+
+#: Studies of the plan (1-based) the mirror has not received yet, and one it has short of an
+#: instance.
+MIRROR_MISSING = (2, 5)
+MIRROR_SHORT = 4
+#: The study the demo's failover drill retrieves from the mirror (a two-image chest X-ray).
+DRILL_STUDY = 3
+
+
+def drill_study_uid() -> str:
+    return generate_uid(entropy_srcs=["pacs-tui-demo-study", str(DRILL_STUDY)])
+
+
+def _mirror_studies(studies: list[_Study]) -> list[_Study]:
+    """What the demo mirror holds: the archive's studies but :data:`MIRROR_MISSING`, and
+    :data:`MIRROR_SHORT` one instance short."""
+    kept = []
+    for n, study in enumerate(studies, start=1):
+        if n in MIRROR_MISSING:
+            continue
+        if n == MIRROR_SHORT:
+            study = dataclasses.replace(study, instances=study.instances - 1)
+        kept.append(study)
+    return kept
 
 
 def _fake_studies(today: _dt.date) -> list[_Study]:
@@ -245,6 +275,50 @@ class _Handlers:
         yield HOST, 0
         yield 0
 
+    def on_get(self, event: evt.Event) -> Iterator[Any]:
+        """A study's instances as tiny made-up images (at most :data:`_GET_MAX` of them)."""
+        uid = str(event.identifier.get("StudyInstanceUID", ""))
+        study = next((s for s in self.studies if s.uid == uid), None)
+        count = min(study.instances, _GET_MAX) if study is not None else 0
+        yield count
+        for index in range(count):
+            if event.is_cancelled or self.stopping.is_set():
+                yield _CANCELLED, None
+                return
+            assert study is not None
+            yield _PENDING, _image(study, index)
+
+
+#: Instances a demo C-GET sends at most (the drill's study has two).
+_GET_MAX = 8
+
+
+def _image(study: _Study, index: int) -> Dataset:
+    """One 4 by 4 pixel Secondary Capture image of a made-up study."""
+    ds = Dataset()
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds.file_meta.MediaStorageSOPClassUID = SecondaryCaptureImageStorage
+    sop = generate_uid(entropy_srcs=["pacs-tui-demo-image", study.uid, str(index)])
+    ds.file_meta.MediaStorageSOPInstanceUID = sop
+    ds.SOPClassUID = SecondaryCaptureImageStorage
+    ds.SOPInstanceUID = sop
+    ds.StudyInstanceUID = study.uid
+    ds.SeriesInstanceUID = study.series_uid(0)
+    ds.PatientName = study.patient_name
+    ds.PatientID = study.patient_id
+    ds.StudyDate = study.study_date
+    ds.Modality = "OT"
+    ds.InstanceNumber = index + 1
+    ds.SamplesPerPixel = 1
+    ds.PhotometricInterpretation = "MONOCHROME2"
+    ds.Rows = ds.Columns = 4
+    ds.BitsAllocated = ds.BitsStored = 8
+    ds.HighBit = 7
+    ds.PixelRepresentation = 0
+    ds.PixelData = bytes(16)
+    return ds
+
 
 # --------------------------------------------------------------------------- one node's server
 
@@ -337,7 +411,7 @@ _SPECS: tuple[_Spec, ...] = (
         "archive-main",
         "ARCHIVE",
         "archive",
-        "Main PACS archive: storage, Study Root C-FIND and C-MOVE",
+        "Main PACS archive: storage, Study Root C-FIND, C-MOVE and C-GET",
         archive=True,
         max_associations=16,
     ),
@@ -345,7 +419,7 @@ _SPECS: tuple[_Spec, ...] = (
         "archive-mirror",
         "MIRROR",
         "mirror",
-        "Mirror of the main archive: storage, Study Root C-FIND and C-MOVE",
+        "Mirror of the main archive (it lags: two studies missing, one short)",
         archive=True,
         max_associations=16,
     ),
@@ -376,9 +450,15 @@ def _contexts(archive: bool) -> tuple[PresentationContext, ...]:
         uids += [
             StudyRootQueryRetrieveInformationModelFind,
             StudyRootQueryRetrieveInformationModelMove,
+            StudyRootQueryRetrieveInformationModelGet,
         ]
     uids += [str(cx.abstract_syntax) for cx in StoragePresentationContexts]
-    return tuple(build_context(uid) for uid in uids[:_MAX_CONTEXTS])
+    contexts = tuple(build_context(uid) for uid in uids[:_MAX_CONTEXTS])
+    if archive:
+        # A C-GET's requester asks to be the storage SCP: the archive accepts either role.
+        for cx in contexts:
+            cx.scu_role = cx.scp_role = True
+    return contexts
 
 
 class _NodeServer:
@@ -403,6 +483,7 @@ class _NodeServer:
             self.handlers += [
                 (evt.EVT_C_FIND, handlers.on_find),
                 (evt.EVT_C_MOVE, handlers.on_move),
+                (evt.EVT_C_GET, handlers.on_get),
             ]
         self.port = 0
         self._server: _DemoServer | None = None
@@ -520,7 +601,9 @@ class DemoDicomSite:
                         spec.aet,
                         self._stopping,
                         self.slow_delay if spec.slow else 0.0,
-                        studies if spec.archive else [],
+                        (_mirror_studies(studies) if spec.role == "mirror" else studies)
+                        if spec.archive
+                        else [],
                     )
                     node = _NodeServer(spec, handlers)
                     self._servers.append(node)

@@ -10,16 +10,23 @@ from pathlib import Path
 
 from pacs_tui.audit.receiver import SyslogConfig
 from pacs_tui.audit.sessions import Policy, RoleMap
+from pacs_tui.backup.dumps import DumpsConfig
+from pacs_tui.backup.restic import ResticConfig
 from pacs_tui.config import Config, HistoryConfig, SiteConfig
-from pacs_tui.demo.dicom_nodes import DemoDicomSite, DemoNode
+from pacs_tui.demo.backups import SECRET, DemoBackupPaths
+from pacs_tui.demo.dicom_nodes import DemoDicomSite, DemoNode, drill_study_uid
 from pacs_tui.hl7.link import LinkConfig
 from pacs_tui.hl7.tap import TapConfig
+from pacs_tui.mirror.node import Node
 from pacs_tui.probes.audit_source import AuditSection
+from pacs_tui.probes.backup_source import BackupConfig
 from pacs_tui.probes.command_source import CommandConfig
 from pacs_tui.probes.dicom_source import DicomConfig, DicomNodeConfig
+from pacs_tui.probes.dr_source import DrConfig
 from pacs_tui.probes.hl7_source import Hl7Config
 from pacs_tui.probes.host_source import HostConfig
 from pacs_tui.probes.logtail_source import LogtailConfig
+from pacs_tui.probes.mirror_source import MirrorConfig
 from pacs_tui.probes.storage_source import StorageConfig, VolumeConfig
 
 DEMO_INTERVAL = 5.0
@@ -111,6 +118,44 @@ def demo_audit(port: int, site_name: str) -> AuditSection:
     return AuditSection((receiver,), policy, roles)
 
 
+def demo_backup(paths: DemoBackupPaths, site_name: str) -> BackupConfig:
+    """The dumps folder (RPO 24 h), and the restic repository when restic is installed."""
+    dumps = DumpsConfig(
+        "ris-db-dumps", str(paths.dumps), 24 * 3600.0, pattern="ris-*.sql.gz",
+        interval=DEMO_INTERVAL * 6, timeout=DEMO_TIMEOUT, site=site_name,
+        description="RIS database, nightly pg_dump (made up)",
+    )  # fmt: skip
+    restic: tuple[ResticConfig, ...] = ()
+    if paths.restic is not None:
+        restic = (
+            ResticConfig(
+                "pacs-restic", str(paths.restic), 24 * 3600.0, password_secret=SECRET,
+                interval=60.0, timeout=30.0, check_interval=3600.0, check_timeout=120.0,
+                site=site_name, description="the dumps, backed up by restic",
+            ),
+        )  # fmt: skip
+    return BackupConfig(restic=restic, dumps=(dumps,))
+
+
+def demo_mirror(nodes: list[DemoNode], site_name: str) -> tuple[tuple[MirrorConfig, ...], DrConfig]:
+    """The archive and its lagging mirror, reconciled every minute over a week; and the
+    failover drill (on demand) that retrieves a two-image study from the mirror."""
+    by_id = {n.id: Node(n.id, n.host, n.port, n.aet, "PACSTUI") for n in nodes}
+    pair = MirrorConfig(
+        "pacs-mirror", "archive-main", "archive-mirror", days=7, interval=60.0, timeout=30.0,
+        query_timeout=5.0, query_gap=0.2, rpo=3600.0, site=site_name,
+        description="the main archive and its mirror",
+        primary_node=by_id["archive-main"], mirror_node=by_id["archive-mirror"],
+    )  # fmt: skip
+    dr = DrConfig(
+        rto=4 * 3600.0, rpo=3600.0, id="failover-drill", mirror="archive-mirror",
+        test_study=drill_study_uid(), timeout=30.0, request_timeout=10.0, primary="archive-main",
+        site=site_name, mirror_node=by_id["archive-mirror"],
+        primary_host=by_id["archive-main"].host,
+    )  # fmt: skip
+    return (pair,), dr
+
+
 def demo_config(
     nodes: list[DemoNode],
     history_path: Path,
@@ -119,12 +164,15 @@ def demo_config(
     hl7: tuple[int, int, Path] | None = None,
     archive: Path | None = None,
     audit: int | None = None,
+    backups: DemoBackupPaths | None = None,
 ) -> Config:
     """A config probing every demo node every few seconds, with history in ``history_path``;
     with ``hl7`` (the demo RIS's port, the tap's, a folder for the link's test message), the
     HL7 feed's tap and link check; with ``archive`` (the demo's filling folder), its volume on
     a budget, the volume that holds it, its log, and this machine as a host; with ``audit``
-    (the port the demo PACS sends its audit trail to), a receiver there."""
+    (the port the demo PACS sends its audit trail to), a receiver there; with ``backups``, the
+    dumps folder and restic repository. The archive and its mirror are a ``[[mirror]]`` pair
+    with a failover drill whenever both are among ``nodes``."""
     dicom_nodes = tuple(
         DicomNodeConfig(
             id=n.id,
@@ -160,6 +208,10 @@ def demo_config(
         )  # fmt: skip
     if audit is not None:
         sections["audit"] = demo_audit(audit, site_name)
+    if backups is not None:
+        sections["backup"] = demo_backup(backups, site_name)
+    if {"archive-main", "archive-mirror"} <= {n.id for n in nodes}:
+        sections["mirror"], sections["dr"] = demo_mirror(nodes, site_name)
     return Config(
         site=SiteConfig(name=site_name),
         history=HistoryConfig(path=history_path),

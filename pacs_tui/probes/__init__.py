@@ -13,9 +13,11 @@ from pacs_tui.probes import (
     backup_source,
     command_source,
     dicom_source,
+    dr_source,
     hl7_source,
     host_source,
     logtail_source,
+    mirror_source,
     storage_source,
 )
 from pacs_tui.source import MetricSpec, Source, spec_from_name
@@ -29,6 +31,8 @@ SOURCES: tuple[Source, ...] = (
     logtail_source.SOURCE,
     audit_source.SOURCE,
     backup_source.SOURCE,
+    mirror_source.SOURCE,
+    dr_source.SOURCE,
 )
 
 

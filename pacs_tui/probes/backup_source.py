@@ -456,6 +456,7 @@ SOURCE = Source(
         "groups": "Newest of each",
         "check": "Check",
         "size": "Size",
+        "trend": "Size trend",
         "message": "Message",
         "skipped": "Skipped",
     },

@@ -24,7 +24,7 @@ from pacs_tui.messages import (
     RecentEventsLoaded,
     TargetStatesChanged,
 )
-from pacs_tui.model import Event, Status, TargetState
+from pacs_tui.model import Event, Status, TargetKind, TargetState
 from pacs_tui.operators import NotAllowed
 from pacs_tui.screens.on_top import OnTopActions
 from pacs_tui.view import EngineView
@@ -51,6 +51,9 @@ class UiContext:
     recent: deque[Event] = field(default_factory=lambda: deque(maxlen=RECENT_MAX))
     #: Bumped whenever :attr:`recent` changes, so a screen can tell whether to redraw it.
     recent_version: int = 0
+    #: Runs recorded as events of their own (drills) since the UI started: the history's
+    #: copy is written at its next flush, and a screen opened meanwhile must see them.
+    runs: deque[Event] = field(default_factory=lambda: deque(maxlen=RECENT_MAX))
 
     @property
     def site(self) -> str:
@@ -200,7 +203,14 @@ def probe_and_say(view: EngineView, notify: Callable[..., None], target_id: str)
         notify(visible(str(exc), TEXT_LIMIT), severity="warning", markup=False)
         return
     if asked:
-        notify(f"Probing {shown} now…", timeout=NOTIFY_SECONDS, markup=False)
+        state = view.state(target_id)
+        drill = state is not None and state.target.kind == TargetKind.DRILL
+        doing = (
+            f"Running the drill {shown} now: echo, find, retrieve"
+            if drill
+            else f"Probing {shown} now"
+        )
+        notify(f"{doing}…", timeout=NOTIFY_SECONDS, markup=False)
     elif view.state(target_id) is not None:
         notify(f"{shown} reports on its own; it cannot be probed.", markup=False)
     else:

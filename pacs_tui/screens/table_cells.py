@@ -45,7 +45,11 @@ def label_text(state: TargetState, name: str) -> str:
 
 def headline(source: Source, state: TargetState, column: Column) -> tuple[str, MetricSpec] | None:
     """The metric a value or trend cell shows for ``state``: the column's own or the headline."""
-    name = column.arg or source.headline_metric(state)
+    if "|" in column.arg:  # one metric per kind of row: the first this row has
+        names = column.arg.split("|")
+        name: str | None = next((n for n in names if n in state.metrics), names[0])
+    else:
+        name = column.arg or source.headline_metric(state)
     return (name, source.metric(name)) if name else None
 
 

@@ -15,6 +15,7 @@ import shutil
 import tempfile
 from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -429,6 +430,91 @@ def volume_checks() -> list[FixedCheck]:
     return checks
 
 
+#: The drills of the scripted history: hours ago, status, words, measured RTO.
+DRILLS: tuple[tuple[float, Status, str, float | None], ...] = (
+    (50.0, Status.OK, "drill passed: 2 instances, 880 B in 388 ms ≤ RTO 4 h", 0.388),
+    (26.0, Status.CRIT, "drill failed at find: the test study is not on the mirror", None),
+)
+DRILL_ID = "failover-drill"
+
+
+def drill_events() -> list[Event]:
+    return [
+        Event(
+            NOW - hours * 3600,
+            DRILL_ID,
+            EventKind.PROBE,
+            status,
+            words,
+            {"metrics": {"drill_rto_seconds": rto} if rto is not None else {}},
+        )
+        for hours, status, words, rto in DRILLS
+    ]
+
+
+def backup_checks() -> list[FixedCheck]:
+    """A dump folder in time, a restic repository past its RPO, a mirror that lags (its
+    result as the mirror check words it) and the drill's last result (the drill's own words);
+    the drills before it are in the scripted history (:func:`drill_events`); its run at
+    start records the latest, two hours ago."""
+    import time as _time
+
+    from pacs_tui.mirror.association import Retrieved
+    from pacs_tui.mirror.checks import DrillCheck, MirrorCheck
+    from pacs_tui.mirror.drill import DrillOutcome, Step
+    from pacs_tui.mirror.reconcile import Report, Study
+    from pacs_tui.probes.dr_source import DrConfig
+    from pacs_tui.probes.dr_source import target as drill_target
+    from pacs_tui.probes.mirror_source import MirrorConfig
+    from pacs_tui.probes.mirror_source import target as mirror_target
+
+    day, hour = 86400.0, 3600.0
+
+    def backup(
+        backup_id: str, kind: str, status: Status, words: str, **metrics: float
+    ) -> FixedCheck:
+        labels = {"kind": kind, "rpo": "24 h", "site": SITE}
+        target = Target(backup_id, TargetKind.BACKUP, labels)
+        return FixedCheck(target, Result(status, words, metrics, ts=NOW - 2))
+
+    checks = [
+        backup(
+            "ris-db-dumps", "dumps", Status.OK, "newest dump 2 h ago (RPO 24 h)",
+            backup_age_seconds=2 * hour, backup_rpo_ratio=2 * hour / day,
+            backup_size_bytes=183_000.0, backup_snapshots=14.0,
+        ),
+        backup(
+            "pacs-restic", "restic", Status.WARN, "newest good snapshot 26 h ago > RPO 24 h",
+            backup_age_seconds=26 * hour, backup_rpo_ratio=26 / 24,
+            backup_size_bytes=41.5 * 2**30, backup_snapshots=30.0, backup_check_ok=1.0,
+            backup_check_age_seconds=5 * hour,
+        ),
+    ]  # fmt: skip
+    pair = MirrorConfig("pacs-mirror", "archive-main", "archive-mirror", days=30, rpo=hour)
+    oldest = _time.localtime(NOW - 3 * hour)
+    lagging = Study("1.2.826.0.1.3680043.8.498.17", _time.strftime("%Y%m%d", oldest),
+                    _time.strftime("%H%M%S", oldest), 12)  # fmt: skip
+    report = Report(
+        days=30, primary_studies=9_870, mirror_studies=9_868, missing=[lagging],
+        missing_count=2, oldest_missing=lagging, queries=60, associations=2, answers=19_738,
+        seconds=41.0,
+    )  # fmt: skip
+    mirrored = MirrorCheck(mirror_target(pair), pair, ThreadPoolExecutor(1)).result(report, NOW)
+    checks.append(FixedCheck(mirror_target(pair), replace(mirrored, ts=NOW - 2)))
+    dr = DrConfig(
+        rto=4 * hour, id=DRILL_ID, mirror="archive-mirror",
+        test_study="1.2.826.0.1.3680043.8.498.3", site=SITE,
+    )  # fmt: skip
+    outcome = DrillOutcome(
+        steps=[Step("echo", 0.004, True, ""), Step("find", 0.012, True, ""),
+               Step("retrieve", 0.396, True, "")],
+        retrieved=Retrieved(2, 880, 0, 0), expected_instances=2,
+    )  # fmt: skip
+    drilled = DrillCheck(drill_target(dr), dr, ThreadPoolExecutor(1)).result(outcome)
+    checks.append(FixedCheck(drill_target(dr), replace(drilled, ts=NOW - 2 * hour)))
+    return checks
+
+
 def scripted_engine(
     extra_events: Iterable[Event] = (),
     *,
@@ -439,6 +525,7 @@ def scripted_engine(
     hl7: bool = False,
     volumes: bool = False,
     audit: bool = False,
+    backups: bool = False,
 ) -> Engine:
     """Seven nodes with fixed results (one DOWN, one WARN) and a scripted history; with
     ``commands``, three command checks too (OK, WARN, CRIT); without ``nodes``, no node.
@@ -450,6 +537,9 @@ def scripted_engine(
     checks += hl7_checks() if hl7 else []
     checks += volume_checks() if volumes else []
     checks += audit_checks() if audit else []
+    checks += backup_checks() if backups else []
+    if backups:
+        extra_events = [*extra_events, *drill_events()]
     since = {"flaky-us": NOW - 180, "slow-viewer": NOW - 900}
     for node_id, aet, port, role, description, status, reason, echo in NODES if nodes else ():
         target = Target(

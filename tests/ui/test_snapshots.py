@@ -105,6 +105,14 @@ def test_storage(snap_compare: Any, size: tuple[int, int]) -> None:
     assert snap_compare(app, terminal_size=size, run_before=on_screen("5"))
 
 
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_backups(snap_compare: Any, size: tuple[int, int]) -> None:
+    """Backups, the mirror pair and the drill on one gauge of measured against target, worst
+    first; the drills' history underneath, newest first."""
+    app = PacsApp(scripted_engine(nodes=False, backups=True), clock=lambda: NOW)
+    assert snap_compare(app, terminal_size=size, run_before=on_screen("9"))
+
+
 def test_overview_with_two_areas_80x24(snap_compare: Any) -> None:
     app = PacsApp(scripted_engine(commands=True), clock=lambda: NOW)
     assert snap_compare(app, terminal_size=(80, 24), run_before=on_screen())

@@ -749,3 +749,36 @@ def test_the_tile_names_the_backup_furthest_past_its_rpo() -> None:
     assert tile_summary(states) == "3 backups · worst 26 h / RPO 24 h"
     assert tile_summary(states[2:]) == "1 backup"
     assert tile_summary([]) == ""
+
+
+class SizeHistory:
+    """A history holding a repository's size a week ago (the store's series shape)."""
+
+    def __init__(self, points: Sequence[SeriesPoint]) -> None:
+        self.points = points
+
+    async def series(
+        self, target: str, metric: str, since: float, until: float | None = None
+    ) -> Sequence[SeriesPoint]:
+        assert metric == "backup_size_bytes"
+        return [p for p in self.points if p.ts >= since]
+
+
+async def test_the_size_trend_compares_with_the_oldest_size_of_the_week() -> None:
+    from pacs_tui.backup.repository import size_trend
+
+    gib = 2.0**30
+    week = SizeHistory([SeriesPoint(NOW - 6 * DAY, 40 * gib, 40 * gib, 40 * gib, 1)])
+    words = await size_trend(week, "r", NOW, 41 * gib)
+    assert words == "40.0 GiB 6 days ago → 41.0 GiB (+2.5 %)"
+    # No history, no older size, a history that fails: no trend, never an error.
+    assert await size_trend(None, "r", NOW, 41 * gib) == ""
+    assert await size_trend(SizeHistory([]), "r", NOW, 41 * gib) == ""
+
+    class Broken(SizeHistory):
+        async def series(
+            self, target: str, metric: str, since: float, until: float | None = None
+        ) -> Sequence[SeriesPoint]:
+            raise OSError("disk I/O error")
+
+    assert await size_trend(Broken([]), "r", NOW, 41 * gib) == ""

@@ -147,12 +147,13 @@ def test_a_config_with_nothing_to_watch_is_an_error(text: str) -> None:
     assert problems(text) == [
         "(nothing to watch): expected at least one [[dicom.node]], [[command]], [[hl7.listener]], "
         "[[hl7.link]], [[storage.volume]], [[host]], [[logtail]], [[audit.syslog]], "
-        "[[backup.restic]], [[backup.borg]], [[backup.dumps]] or [[backup.command]]"
+        "[[backup.restic]], [[backup.borg]], [[backup.dumps]], [[backup.command]], [[mirror]] "
+        "or [dr]"
     ]
 
 
 def test_unknown_and_future_tables() -> None:
-    found = problems("[mirror]\n[frobnicate]\n[[dicom.node]]\nid='a'\naet='A'\nhost='h'\nport=1\n")
+    found = problems("[alerts]\n[frobnicate]\n[[dicom.node]]\nid='a'\naet='A'\nhost='h'\nport=1\n")
     assert "does not support yet" in found[0]
     assert found[1].startswith("frobnicate = a table: expected no such table")
 
@@ -267,8 +268,8 @@ def test_an_unknown_key_suggests_the_closest_known_one() -> None:
     found = problems("[dicom]\nwarn_latncy = '1s'\n[dicm]\n[site]\nzzz = 1\n" + NODE.format("a"))
     assert (
         "dicm = a table: expected no such table; did you mean 'dicom'? "
-        "(known: audit, backup, collector, command, dicom, exporters, history, hl7, host, "
-        "logtail, operators, site, storage)" in found
+        "(known: audit, backup, collector, command, dicom, dr, exporters, history, hl7, host, "
+        "logtail, mirror, operators, site, storage)" in found
     )
     assert any(
         p.startswith("dicom.warn_latncy = '1s': expected no such key; did you mean 'warn_latency'?")

@@ -740,5 +740,6 @@ def test_an_empty_node_list_is_nothing_to_watch(text: str) -> None:
     assert [str(p) for p in info.value.problems] == [
         "(nothing to watch): expected at least one [[dicom.node]], [[command]], [[hl7.listener]], "
         "[[hl7.link]], [[storage.volume]], [[host]], [[logtail]], [[audit.syslog]], "
-        "[[backup.restic]], [[backup.borg]], [[backup.dumps]] or [[backup.command]]"
+        "[[backup.restic]], [[backup.borg]], [[backup.dumps]], [[backup.command]], [[mirror]] "
+        "or [dr]"
     ]

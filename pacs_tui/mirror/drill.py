@@ -1,0 +1,172 @@
+"""The failover drill: can the mirror give a study back, and how long does it take?
+
+Three steps against the mirror, each timed: C-ECHO (a fresh association, as the DICOM probe
+does), C-FIND of the configured test study by its StudyInstanceUID, and C-GET of that study.
+Their sum is the measured retrieval RTO. C-GET rather than C-MOVE: the mirror sends the study
+back on our own association, so it needs no move destination configured for us and we open no
+port; the instances are counted and dropped, never decoded or written (they hold patient data).
+Optionally, which site a service name (the DNS name or virtual IP the viewers use) resolves to
+now: the primary's address, the mirror's, or neither. Blocking; run in the DICOM thread pool.
+"""
+
+from __future__ import annotations
+
+import socket
+import time
+from dataclasses import dataclass, field
+
+from pydicom.dataset import Dataset
+
+from pacs_tui.mirror.association import DicomFailure, Node, NodeSession, Retrieved
+from pacs_tui.probes.dicom import echo
+from pacs_tui.probes.dicom_transport import Budget
+from pacs_tui.visible import visible
+
+#: What the mirror may send in all during a drill (the test study should be small).
+MAX_BYTES = 2 * 2**30
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    name: str
+    seconds: float | None
+    ok: bool
+    words: str
+
+
+@dataclass(slots=True)
+class DrillOutcome:
+    """Each step as it went; ``retrieved`` when the C-GET completed."""
+
+    steps: list[Step] = field(default_factory=list)
+    retrieved: Retrieved | None = None
+    expected_instances: int | None = None
+    #: Where the service name points now: "primary", "mirror", "elsewhere (…)" or "".
+    serving: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return bool(self.steps) and all(s.ok for s in self.steps) and self.retrieved is not None
+
+    @property
+    def total(self) -> float | None:
+        """The measured retrieval RTO: the steps' sum, when every step succeeded."""
+        if not self.ok:
+            return None
+        return sum(s.seconds or 0.0 for s in self.steps)
+
+    @property
+    def failed(self) -> Step | None:
+        return next((s for s in self.steps if not s.ok), None)
+
+
+def drill(
+    mirror: Node,
+    study_uid: str,
+    *,
+    timeout: float,
+    request_timeout: float = 60.0,
+    service_name: str = "",
+    primary_host: str = "",
+) -> DrillOutcome:
+    """Run the drill's steps in order, stopping at the first that fails."""
+    outcome = DrillOutcome()
+    start = time.perf_counter()
+    echoed = echo(
+        mirror.host,
+        mirror.port,
+        mirror.aet,
+        mirror.calling_aet,
+        timeout=min(timeout, max(request_timeout, 1.0)),
+    )
+    outcome.steps.append(
+        Step("echo", echoed.echo_seconds, echoed.ok, "" if echoed.ok else echoed.reason)
+    )
+    if service_name:
+        outcome.serving = serving_site(service_name, primary_host, mirror.host)
+    if not echoed.ok:
+        return outcome
+    budget = Budget.for_timeout(start, timeout)
+    session = NodeSession(
+        mirror,
+        budget,
+        request_timeout=request_timeout,
+        pdata_limit=MAX_BYTES,
+        expecting="the test study",
+        retrieve=True,
+    )
+    try:
+        outcome.steps.append(_find(session, study_uid, outcome))
+        if not outcome.steps[-1].ok:
+            return outcome
+        began = time.perf_counter()
+        try:
+            got = session.get_study(study_uid)
+        except DicomFailure as exc:
+            outcome.steps.append(Step("retrieve", None, False, str(exc)))
+            return outcome
+        seconds = time.perf_counter() - began
+        words = ""
+        ok = got.instances > 0 and got.failed == 0
+        if got.instances == 0:
+            words = "C-GET brought back no instance"
+        elif got.failed:
+            words = f"{got.failed} instances failed to arrive"
+        elif outcome.expected_instances is not None and got.instances < outcome.expected_instances:
+            ok = False
+            words = f"{got.instances} of {outcome.expected_instances} instances arrived"
+        outcome.retrieved = got
+        outcome.steps.append(Step("retrieve", seconds, ok, words))
+    finally:
+        session.close()
+    return outcome
+
+
+def _find(session: NodeSession, study_uid: str, outcome: DrillOutcome) -> Step:
+    query = Dataset()
+    query.QueryRetrieveLevel = "STUDY"
+    query.StudyInstanceUID = study_uid
+    query.NumberOfStudyRelatedInstances = ""
+    began = time.perf_counter()
+    try:
+        rows = session.find(query, ("StudyInstanceUID", "NumberOfStudyRelatedInstances"), 4)
+    except DicomFailure as exc:
+        return Step("find", None, False, str(exc))
+    seconds = time.perf_counter() - began
+    matching = [r for r in rows or () if r.get("StudyInstanceUID") == study_uid]
+    if not matching:
+        return Step("find", seconds, False, "the test study is not on the mirror")
+    count = matching[0].get("NumberOfStudyRelatedInstances")
+    if count is not None and count.isdigit() and len(count) < 10:
+        outcome.expected_instances = int(count)
+    return Step("find", seconds, True, "")
+
+
+def serving_site(name: str, primary_host: str, mirror_host: str) -> str:
+    """Which site ``name`` resolves to now: "primary", "mirror" or "elsewhere (ADDRESSES)"."""
+    try:
+        found = _addresses(name)
+    except (OSError, UnicodeError) as exc:
+        return f"unresolved ({visible(str(exc), 80)})"
+    primary = _addresses_or_empty(primary_host)
+    mirror = _addresses_or_empty(mirror_host)
+    if found & mirror and not found & primary:
+        return "mirror"
+    if found & primary and not found & mirror:
+        return "primary"
+    if found & primary and found & mirror:
+        return "both"
+    return f"elsewhere ({', '.join(sorted(found))[:80]})"
+
+
+def _addresses(name: str) -> set[str]:
+    return {str(info[4][0]) for info in socket.getaddrinfo(name, None, type=socket.SOCK_STREAM)}
+
+
+def _addresses_or_empty(name: str) -> set[str]:
+    if not name:
+        return set()
+    try:
+        return _addresses(name)
+    except (OSError, UnicodeError):
+        return set()

@@ -1,0 +1,91 @@
+"""Synthetic, PHI-free DICOM studies for the mirror tests and benchmark: tiny Secondary Capture
+instances with made-up UIDs and dates, stored to a real archive over C-STORE. No pytest here."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.uid import UID, ExplicitVRLittleEndian, generate_uid
+from pynetdicom import AE
+
+SECONDARY_CAPTURE = UID("1.2.840.10008.5.1.4.1.1.7")
+
+
+@dataclass(frozen=True, slots=True)
+class SyntheticStudy:
+    uid: str
+    date: dt.date
+    time: str  # HHMMSS
+    instances: int
+
+
+def studies(
+    count: int, days: int, today: dt.date, *, seed: str = "pacs-tui"
+) -> list[SyntheticStudy]:
+    """``count`` studies spread evenly over ``days`` days ending ``today`` (one instance each
+    unless the caller changes it), with UIDs derived from ``seed``."""
+    found = []
+    for n in range(count):
+        day = today - dt.timedelta(days=n % days)
+        seconds = (n * 7919) % 86400
+        clock = f"{seconds // 3600:02d}{seconds // 60 % 60:02d}{seconds % 60:02d}"
+        uid = generate_uid(entropy_srcs=[seed, "study", str(n)])
+        found.append(SyntheticStudy(uid, day, clock, 1))
+    return found
+
+
+def instances(study: SyntheticStudy) -> list[Dataset]:
+    """The study's instances: 4 by 4 pixels each, a synthetic patient, nothing real."""
+    out = []
+    series_uid = generate_uid(entropy_srcs=[study.uid, "series"])
+    for index in range(study.instances):
+        ds = Dataset()
+        ds.file_meta = FileMetaDataset()
+        ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+        ds.file_meta.MediaStorageSOPClassUID = SECONDARY_CAPTURE
+        sop_uid = generate_uid(entropy_srcs=[study.uid, "instance", str(index)])
+        ds.file_meta.MediaStorageSOPInstanceUID = sop_uid
+        ds.SOPClassUID = SECONDARY_CAPTURE
+        ds.SOPInstanceUID = sop_uid
+        ds.StudyInstanceUID = study.uid
+        ds.SeriesInstanceUID = series_uid
+        ds.PatientName = "SYNTHETIC^STUDY"
+        ds.PatientID = "SYN" + study.uid[-8:]
+        ds.StudyDate = study.date.strftime("%Y%m%d")
+        ds.StudyTime = study.time
+        ds.Modality = "OT"
+        ds.StudyID = "1"
+        ds.SeriesNumber = 1
+        ds.InstanceNumber = index + 1
+        ds.ConversionType = "WSD"
+        ds.SamplesPerPixel = 1
+        ds.PhotometricInterpretation = "MONOCHROME2"
+        ds.Rows = ds.Columns = 4
+        ds.BitsAllocated = ds.BitsStored = 8
+        ds.HighBit = 7
+        ds.PixelRepresentation = 0
+        ds.PixelData = bytes(16)
+        out.append(ds)
+    return out
+
+
+def store(host: str, port: int, aet: str, datasets: Iterable[Dataset]) -> int:
+    """C-STORE every dataset over one association; how many the archive accepted."""
+    ae = AE(ae_title="SYNTHLOAD")
+    ae.add_requested_context(SECONDARY_CAPTURE, ExplicitVRLittleEndian)
+    ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = 30
+    assoc = ae.associate(host, port, ae_title=aet)
+    if not assoc.is_established:
+        raise RuntimeError(f"{aet}@{host}:{port} refused the association")
+    stored = 0
+    try:
+        for ds in datasets:
+            status = assoc.send_c_store(ds)
+            if getattr(status, "Status", None) == 0:
+                stored += 1
+    finally:
+        assoc.release()
+    return stored

@@ -1,0 +1,211 @@
+"""``[[mirror]]`` and ``[dr]`` in the config (their nodes named by id, every mistake said with
+key, value and expectation), the drill run only on demand, and only by an admin."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from pacs_tui.config import Config, ConfigError, SiteConfig, parse_config
+from pacs_tui.engine import Engine
+from pacs_tui.mirror.checks import DrillCheck
+from pacs_tui.model import EventKind, Result, Status, Target, TargetKind
+from pacs_tui.operators import NotAllowed, Operator, Role
+from pacs_tui.scheduler import Scheduler
+
+NODES = (
+    '[[dicom.node]]\nid = "main"\naet = "MAIN"\nhost = "127.0.0.1"\nport = 11112\n'
+    '[[dicom.node]]\nid = "copy"\naet = "COPY"\nhost = "127.0.0.2"\nport = 11113\n'
+)
+PAIR = '[[mirror]]\nid = "pair"\nprimary = "main"\nmirror = "copy"\n'
+UID = "1.2.826.0.1.3680043.8.498.1"
+
+
+def problems(text: str) -> list[str]:
+    with pytest.raises(ConfigError) as info:
+        parse_config(text)
+    return [str(p) for p in info.value.problems]
+
+
+def test_a_pair_reads_its_nodes_and_takes_the_rpo_of_dr() -> None:
+    config = parse_config(NODES + PAIR + 'window = "7d"\n[dr]\nrpo = "2h"\nrto = "1h"\n')
+    (pair,) = config.section("mirror")
+    assert (pair.days, pair.interval, pair.timeout, pair.rpo) == (7, 3600.0, 600.0, 7200.0)
+    assert pair.primary_node is not None and pair.primary_node.aet == "MAIN"
+    assert pair.mirror_node is not None and pair.mirror_node.host == "127.0.0.2"
+    # No drill without a mirror and a test study: [dr] only holds the targets then.
+    assert config.section("dr").has_drill is False
+    assert [t.id for t in _targets(config)] == ["main", "copy", "pair"]
+
+
+def _targets(config: Config) -> list[Target]:
+    from pacs_tui.probes import SOURCES
+
+    return [t for s in SOURCES for t in s.targets(config.section(s.name))]
+
+
+def test_a_pair_without_dr_has_an_hour_of_rpo_and_its_own_wins() -> None:
+    (pair,) = parse_config(NODES + PAIR).section("mirror")
+    assert pair.rpo == 3600.0
+    (pair,) = parse_config(NODES + PAIR + 'rpo = "15m"\n[dr]\nrpo = "2h"\n').section("mirror")
+    assert pair.rpo == 900.0
+
+
+def test_a_pair_naming_an_unknown_node_says_which_exist() -> None:
+    found = problems(NODES + '[[mirror]]\nid = "pair"\nprimary = "main"\nmirror = "mirorr"\n')
+    assert found == [
+        "mirror \"pair\".mirror = 'mirorr': expected the id of a [[dicom.node]] (copy, main)"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("extra", "expected"),
+    [
+        ('window = "36h"', "window = '36h': expected a whole number of days"),
+        ('window = "400d"', "window = '400d': expected a whole number of days"),
+        ("max_answers = 5", "max_answers = 5: expected a whole number from 10 to 100000"),
+        ('interval = "10m"\ntimeout = "10m"', "timeout = '10m': expected less than the interval"),
+        ('query_gap = "5m"', "query_gap = '5m': expected a duration from 0s to 1m"),
+        ('primary = "copy"', "mirror = 'copy': expected a node other than the primary"),
+    ],
+)
+def test_a_bad_pair_is_said(extra: str, expected: str) -> None:
+    text = NODES + PAIR.replace('primary = "main"\n', "") + extra + "\n"
+    if "primary" not in extra:
+        text += 'primary = "main"\n'
+    found = problems(text)
+    assert len(found) == 1 and expected in found[0], found
+
+
+def test_a_drill_reads_its_mirror_and_study() -> None:
+    config = parse_config(
+        NODES + f'[dr]\nrto = "30m"\nmirror = "copy"\ntest_study = "{UID}"\nprimary = "main"\n'
+        'service_name = "pacs.example.org"\n'
+    )
+    dr = config.section("dr")
+    assert dr.has_drill and dr.drill_interval is None  # on demand
+    assert dr.mirror_node is not None and dr.mirror_node.port == 11113
+    assert dr.primary_host == "127.0.0.1"
+    (drill,) = [t for t in _targets(config) if t.kind == TargetKind.DRILL]
+    assert (drill.id, drill.label("schedule"), drill.label("rto")) == (
+        "dr-drill",
+        "on demand",
+        "30 min",
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ('mirror = "copy"', "dr.test_study: missing; expected the test study's StudyInstanceUID"),
+        (
+            f'test_study = "{UID}"',
+            "dr.mirror: missing; expected the id of a [[dicom.node]] (a drill needs mirror and",
+        ),
+        (
+            f'mirror = "copy"\ntest_study = "{UID}.x"',
+            f"dr.test_study = '{UID}.x': expected the test study's StudyInstanceUID",
+        ),
+        (
+            f'mirror = "nope"\ntest_study = "{UID}"',
+            "dr.mirror = 'nope': expected the id of a [[dicom.node]] (copy, main)",
+        ),
+        (
+            f'mirror = "copy"\ntest_study = "{UID}"\ndrill_interval = "30m"',
+            "dr.drill_interval = '30m': expected a duration from 1h to 400d",
+        ),
+        ('rto = "forever"', "dr.rto = 'forever': expected a duration from 1s to 30d"),
+        ("password = 'x'", "dr.password = '(hidden)': expected no such key"),
+    ],
+)
+def test_a_bad_dr_table_is_said(text: str, expected: str) -> None:
+    found = problems(NODES + "[dr]\n" + text + "\n")
+    assert len(found) == 1 and found[0].startswith(expected), found
+
+
+# -- the drill runs on demand, by an admin ------------------------------------------------------
+
+
+class CountingDrill:
+    """A drill check whose runs are counted (the real one needs a mirror)."""
+
+    on_demand = True
+    interval = 400 * 86400.0
+    timeout = 5.0
+    pool = ""
+
+    def __init__(self) -> None:
+        self.target = Target("drill", TargetKind.DRILL, {"kind": "drill"})
+        self.runs = 0
+
+    async def check(self) -> Result:
+        self.runs += 1
+        return Result(Status.OK, "drill passed", {"drill_rto_seconds": 0.5}, log_event="passed")
+
+    async def close(self) -> None:
+        return None
+
+
+async def test_an_on_demand_check_waits_for_probe_now_and_run_once_skips_it() -> None:
+    drill = CountingDrill()
+    seen: list[Result] = []
+    scheduler = Scheduler([drill], lambda _t, r: seen.append(r), first_run_spread=0.0)
+    assert await scheduler.run_once() == {}
+    scheduler.start()
+    try:
+        await asyncio.sleep(0.2)
+        assert drill.runs == 0
+        assert scheduler.trigger("drill")
+        for _ in range(200):
+            if seen:
+                break
+            await asyncio.sleep(0.01)
+        assert drill.runs == 1
+        await asyncio.sleep(0.1)
+        assert drill.runs == 1  # and not again on its own
+    finally:
+        await scheduler.stop()
+
+
+async def test_only_an_admin_runs_a_drill_and_each_drill_is_an_event() -> None:
+    drill = CountingDrill()
+    engine = Engine(Config(site=SiteConfig(name="s")), checks=[drill], first_run_spread=0.0)
+    events = []
+    await engine.start()
+    try:
+        engine.subscribe(lambda update: events.append(update))
+        technician = Operator("tech", 1001, Role.TECHNICIAN)
+        with pytest.raises(NotAllowed, match="run a drill"):
+            engine.probe_now("drill", technician)
+        assert engine.probe_all(Operator("admin", 0, Role.ADMIN)) == 0  # not the drill
+        assert engine.probe_now("drill", Operator("admin", 0, Role.ADMIN))
+        for _ in range(200):
+            if drill.runs:
+                break
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.05)
+    finally:
+        await engine.stop()
+    recorded = [u.event for u in events if hasattr(u, "event")]
+    kinds = [(e.kind, e.summary) for e in recorded]
+    assert (EventKind.PROBE, "passed") in kinds
+    assert any(
+        e.kind == EventKind.OPERATOR and e.summary.startswith("drill requested") for e in recorded
+    )
+
+
+def test_the_real_drill_check_is_on_demand_unless_scheduled() -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from pacs_tui.probes.dr_source import target
+
+    config = parse_config(NODES + f'[dr]\nmirror = "copy"\ntest_study = "{UID}"\n').section("dr")
+    with ThreadPoolExecutor(1) as pool:
+        assert DrillCheck(target(config), config, pool).on_demand
+    scheduled = parse_config(
+        NODES + f'[dr]\nmirror = "copy"\ntest_study = "{UID}"\ndrill_interval = "7d"\n'
+    ).section("dr")
+    with ThreadPoolExecutor(1) as pool:
+        check = DrillCheck(target(scheduled), scheduled, pool)
+        assert not check.on_demand and check.interval == 7 * 86400
