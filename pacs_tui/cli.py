@@ -510,17 +510,19 @@ def cmd_config_check(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         _print_config_error(exc)
         return 1
-    print(visible(f"{path}: OK — site {config.site.name!r}, {_watched(config)}"))
-    print(visible(f"history: {config.history.path}"))
-    return _check_secrets(path)
-
-
-def _check_secrets(path: Path) -> int:
-    """A line per secret the config names, where it resolves from (never its value); 1 when
-    one is not found."""
     from pacs_tui.cli_secrets import config_secret_lines
 
+    # The secrets first: the verdict line says OK only when they resolve too.
     lines, missing = config_secret_lines(path)
+    verdict = "OK" if not missing else f"valid, but {missing} secret(s) not found"
+    print(visible(f"{path}: {verdict} — site {config.site.name!r}, {_watched(config)}"))
+    print(visible(f"history: {config.history.path}"))
+    return _said_secrets(lines, missing)
+
+
+def _said_secrets(lines: list[str], missing: int) -> int:
+    """A line per secret the config names, where it resolves from (never its value); 1 when
+    one is not found."""
     for line in lines:
         print(visible(line))
     if missing:
@@ -539,10 +541,23 @@ def _watched(config: Config) -> str:
     parts = []
     for source in SOURCES:
         section = config.section(source.name)
-        count = len(source.targets(section)) if section is not None else 0
-        if count:
-            parts.append(f"{count} {source.noun}{'s' if count != 1 else ''}")
+        found = source.targets(section) if section is not None else []
+        for kind in source.kinds:
+            count = sum(1 for t in found if t.kind == kind)
+            # A source of several kinds (volumes and archives) says each by its own name.
+            noun = source.noun if len(source.kinds) == 1 else KIND_NOUNS.get(kind, kind)
+            if count:
+                parts.append(f"{count} {noun}{'s' if count != 1 else ''}")
     return ", ".join(parts)
+
+
+#: How ``config check`` counts the targets of a source that has several kinds.
+KIND_NOUNS = {
+    "volume": "volume",
+    "archive": "archive",
+    "hl7-listener": "HL7 listener/tap",
+    "hl7-link": "HL7 link",
+}
 
 
 def cmd_config_init(args: argparse.Namespace) -> int:

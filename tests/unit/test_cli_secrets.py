@@ -258,6 +258,8 @@ def test_config_check_says_where_each_secret_resolves_from(run: Run, tmp_path: P
     run("secrets", "set", "orthanc-admin", stdin=VALUE)
     out = run("config", "check", "--config", str(config), env={"PACS_TUI_SECRET_RIS": VALUE})
     assert out.returncode == 0, out.stderr
+    # Archives are counted as archives, not as volumes.
+    assert out.stdout.splitlines()[0] == f"{config}: OK — site 'pacs', 3 archives"
     assert out.stdout.splitlines()[2:] == [
         f"secret orthanc-admin: from file {secrets_file(tmp_path)}",
         "secret ris: from environment variable PACS_TUI_SECRET_RIS",
@@ -273,6 +275,9 @@ def test_config_check_fails_on_a_secret_not_found(run: Run, tmp_path: Path) -> N
         f"no $PACS_TUI_SECRET_ORTHANC_ADMIN; no file {secrets_file(tmp_path)})"
     )
     assert "1 secret(s) not found" in out.stderr
+    # The verdict never says OK before it: the config is valid, the secret is not there.
+    assert out.stdout.splitlines()[0].startswith(f"{config}: valid, but 1 secret(s) not found")
+    assert "OK" not in out.stdout.splitlines()[0]
 
 
 def test_config_check_refuses_a_password_typed_in_the_toml(run: Run, tmp_path: Path) -> None:
