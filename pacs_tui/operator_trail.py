@@ -9,6 +9,7 @@ own last lines can be cut without a trace in it, which is what forwarding is for
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import datetime as dt
 import hashlib
@@ -17,7 +18,7 @@ import logging
 import os
 import socket
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -171,49 +172,110 @@ class Verdict:
         return not self.problems
 
 
+#: Lines of the trail :func:`verify` reads at most (a trail is years of operator actions).
+MAX_ROWS = 2_000_000
+
+
 def verify(path: Path, *, most: int = 20) -> Verdict:
     """Walk the chain and name what broke it (at most ``most`` problems): a line whose hash is
-    not its content's was **changed**; a line whose ``prev`` is the hash of a line further back
-    than the one before it follows lines that are not in the chain — **inserted** when their
-    sequence numbers repeat the chain's, else the one before it was **changed** (its hash
-    redone); a jump in the sequence numbers is lines **deleted**."""
-    rows = list(_rows(path))
+    not its content's was **changed**; a line whose ``prev`` is the hash of a line *after* it
+    is **out of order** (lines moved or swapped); lines that sit between a line and the one its
+    ``prev`` names, which no line chains to, were **inserted**; a jump in the sequence numbers
+    is lines **deleted**; a line that is not JSON was inserted or changed beyond reading. What
+    follows the trail's last line cannot be told from the file alone (the history's operator
+    events can: :func:`missing_actions`)."""
+    rows: list[dict[str, Any] | str] = []
+    for row in _rows(path):
+        if len(rows) >= MAX_ROWS:
+            return Verdict(
+                len(rows),
+                [f"the trail has more than {MAX_ROWS:,} lines: not verified (rotate it)"],
+            )
+        rows.append(row)
+    dicts = [(i, r) for i, r in enumerate(rows) if isinstance(r, dict)]
+    owners: dict[str, int] = {}
+    for index, row in dicts:
+        owners.setdefault(str(row.get("hash", "")), index)
+    referenced = {str(row.get("prev", "")) for _, row in dicts}
     problems: list[str] = []
-    at: dict[str, int] = {}  # a line's hash → its index
-    times = [float(r["ts"]) for r in rows if isinstance(r, dict) and _number(r.get("ts"))]
+    times = [float(r["ts"]) for _, r in dicts if _number(r.get("ts"))]
     expected, last = 1, GENESIS
     for index, row in enumerate(rows):
         if len(problems) >= most:
             break
         if isinstance(row, str):
-            problems.append(f"line {index + 1}: {row}: changed")
+            problems.append(
+                f"line {index + 1}: {row}: not a line of the trail (inserted, or changed "
+                "beyond reading)"
+            )
             continue
         name = _name(index, row)
         seq, prev, own = row.get("seq"), str(row.get("prev", "")), str(row.get("hash", ""))
+        before = owners.get(prev)
         if _digest(prev, row) != own:
             problems.append(f"{name}: changed (its hash does not match its content)")
         elif not isinstance(seq, int) or isinstance(seq, bool):
             problems.append(f"{name}: changed (no sequence number)")
-        elif prev != last and prev in at:
-            skipped = [r for r in rows[at[prev] + 1 : index] if isinstance(r, dict)]
-            if skipped and all(r.get("seq") == seq for r in skipped[:1]):
-                for number in range(at[prev] + 1, index):
+        elif prev == last:
+            pass
+        elif before is not None and before > index:
+            problems.append(
+                f"{name}: out of order (it follows line {before + 1} in the chain: lines "
+                "moved or swapped)"
+            )
+        elif before is not None:
+            between = [(i, r) for i, r in dicts if before < i < index]
+            if any(str(r.get("hash", "")) in referenced for _, r in between):
+                problems.append(f"{name}: out of order (lines moved or swapped before it)")
+            elif between:
+                for number, _ in between:
                     problems.append(f"{_name(number, rows[number])}: inserted (not in the chain)")
-            else:
-                problems.append(f"{name}: the line before it was changed (the chain breaks here)")
+            else:  # only unreadable lines between: said as they came
+                pass
         elif seq > expected:
             gone = seq - expected
             span = f"#{expected}" + (f" to #{seq - 1}" if gone > 1 else "")
             problems.append(
                 f"{name}: {gone} line{'s' if gone != 1 else ''} deleted before it ({span})"
             )
-        elif prev != last:
+        else:
             problems.append(f"{name}: the line before it was changed (the chain breaks here)")
-        if isinstance(seq, int):
-            expected = seq + 1
-        at[own] = index
+        if isinstance(seq, int) and not isinstance(seq, bool):
+            expected = max(expected, seq + 1)
         last = own
     return Verdict(len(rows), problems[:most], min(times, default=None), max(times, default=None))
+
+
+def missing_actions(
+    path: Path, recorded: Iterable[tuple[float, str, str]], *, slack: float = 5.0, most: int = 20
+) -> list[str]:
+    """The operator actions the history recorded (time, user, action) that no line of the
+    trail holds: lines deleted at its end, or the whole trail deleted or replaced."""
+    lines: dict[tuple[str, str], list[float]] = {}
+    for row in _rows(path):
+        if isinstance(row, dict) and _number(row.get("ts")) and row.get("outcome") == "done":
+            key = (str(row.get("user", "")), str(row.get("action", "")))
+            lines.setdefault(key, []).append(float(row["ts"]))
+    for times in lines.values():
+        times.sort()
+    missing: list[str] = []
+    for ts, user, action in sorted(recorded):
+        # One line answers for one recorded action: the nearest in time, used up.
+        times = lines.get((user, action), [])
+        at = bisect.bisect_left(times, ts)
+        near = [i for i in (at - 1, at) if 0 <= i < len(times)]
+        nearest = min(near, key=lambda i: abs(times[i] - ts), default=None)
+        if nearest is not None and abs(times[nearest] - ts) <= slack:
+            del times[nearest]
+        else:
+            who = visible(user, 40)
+            missing.append(
+                f"the history records {visible(action, 40)} by {who} at {_when(ts)}, which no "
+                "line of the trail holds (lines deleted, or the trail replaced)"
+            )
+            if len(missing) >= most:
+                break
+    return missing
 
 
 def _number(value: Any) -> bool:

@@ -220,7 +220,41 @@ def test_an_intact_trail_and_junk_lines(tmp_path: Path) -> None:
     assert verify(path).intact and verify(path).rows == 3
     with path.open("a") as file:
         file.write("not json at all\n")
-    assert verify(path).problems == ["line 4: not a JSON line: changed"]
+    assert verify(path).problems == [
+        "line 4: not a JSON line: not a line of the trail (inserted, or changed beyond reading)"
+    ]
+
+
+def test_verify_names_swapped_lines_as_out_of_order(tmp_path: Path) -> None:
+    path = tmp_path / "trail"
+    lines = write_trail(path, 5)
+    lines[1], lines[2] = lines[2], lines[1]
+    path.write_text("\n".join(lines) + "\n")
+    problems = verify(path).problems
+    assert problems[0].startswith("line 2 (#3, ")
+    assert "out of order (it follows line 3 in the chain: lines moved or swapped)" in problems[0]
+    assert all("out of order" in p for p in problems)
+    assert not any("deleted" in p or "inserted" in p for p in problems)
+
+
+def test_verify_finds_lines_deleted_at_the_end_from_the_history(tmp_path: Path) -> None:
+    from pacs_tui.operator_trail import missing_actions
+
+    path = tmp_path / "trail"
+    lines = write_trail(path, 4)
+    times = [json.loads(line)["ts"] for line in lines]
+    recorded = [(ts, "alice", "probe-now") for ts in times]
+    assert missing_actions(path, recorded) == []
+    path.write_text("\n".join(lines[:2]) + "\n")  # the last two cut off: the chain is intact
+    assert verify(path).intact
+    missing = missing_actions(path, recorded)
+    assert len(missing) == 2
+    assert missing[0].startswith("the history records probe-now by alice at ")
+    assert missing[0].endswith(
+        "which no line of the trail holds (lines deleted, or the trail replaced)"
+    )
+    path.unlink()  # the whole trail gone
+    assert len(missing_actions(path, recorded)) == 4
 
 
 def test_each_line_is_forwarded_as_rfc5424_syslog(tmp_path: Path) -> None:
@@ -294,3 +328,39 @@ def test_a_trail_replaced_behind_the_writer_goes_on_at_its_path_and_shows_the_br
     assert [r["seq"] for r in rows] == [1, 3, 4]  # the new line is in the file at the path
     (problem,) = verify(path).problems
     assert problem.startswith("line 2 (#3, ") and "1 line deleted before it (#2)" in problem
+
+
+def test_audit_verify_says_a_deleted_trail_against_the_historys_actions(tmp_path: Path) -> None:
+    """The whole trail deleted: the chain alone would read "none yet"; the history's
+    operator events say what is gone."""
+    import subprocess
+    import sys
+
+    from pacs_tui.model import Event, EventKind
+
+    history = tmp_path / "h.sqlite"
+    config = tmp_path / "c.toml"
+    config.write_text(
+        f'[history]\npath = "{history}"\n[[dicom.node]]\nid = "n"\naet = "N"\n'
+        'host = "127.0.0.1"\nport = 104\n'
+    )
+    trail = OperatorTrail(trail_path(history))
+    row = trail.append(user="alice", uid=1001, role="admin", action="probe-now", target="n")
+    trail.close()
+
+    async def record() -> None:  # as the engine does: the action's event beside its line
+        store = await Store.open(history)
+        fields = {"action": "probe-now", "operator": "alice", "role": "admin"}
+        store.add_event(Event(row["ts"], "n", EventKind.OPERATOR, None, "probe now", fields))
+        await store.close()
+
+    asyncio.run(record())
+    env = {**os.environ, "XDG_STATE_HOME": str(tmp_path / "state")}
+    verify_cmd = [sys.executable, "-m", "pacs_tui", "audit", "verify", "--config", str(config)]
+    out = subprocess.run(verify_cmd, capture_output=True, text=True, timeout=60, env=env)
+    assert out.returncode == 0 and "1 line, chain intact" in out.stdout, out.stdout
+    trail_path(history).unlink()
+    out = subprocess.run(verify_cmd, capture_output=True, text=True, timeout=60, env=env)
+    assert out.returncode == 1, out.stdout + out.stderr
+    assert "the chain is BROKEN" in out.stdout
+    assert "the history records probe-now by alice at " in out.stdout
