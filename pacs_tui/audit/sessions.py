@@ -144,9 +144,10 @@ class SessionBook:
         alert = None
         if event.event_id == SECURITY_ALERT:
             self.security_alerts += 1
-            what = event.type_name or event.event_name
+            # The event's own name is "Security Alert": only its type says more.
+            what = f": {event.type_name}" if event.type_name else ""
             who = f" by {user}" if user else ""
-            alert = Alert(ts, f"security alert: {what}{who}{_from(host)}")
+            alert = Alert(ts, f"security alert{what}{who}{_from(host)}")
             self.alerts.append(alert)
         if event.event_id == EXPORT:
             self.exports += 1
