@@ -20,9 +20,10 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def orthanc_args(binary: str, workdir: Path, aet: str, port: int) -> list[str]:
+def orthanc_args(binary: str, workdir: Path, aet: str, port: int, **settings: object) -> list[str]:
     """Orthanc with a throwaway config and storage in ``workdir`` (it listens on all
-    interfaces: connect to 127.0.0.1 only). Unknown callers may ECHO, FIND, STORE and GET."""
+    interfaces: connect to 127.0.0.1 only). Unknown callers may ECHO, FIND, STORE and GET.
+    ``settings`` adds to (or replaces) its configuration: ``LimitFindResults=5``."""
     storage = workdir / "storage"
     storage.mkdir(parents=True, exist_ok=True)
     config = {
@@ -42,6 +43,7 @@ def orthanc_args(binary: str, workdir: Path, aet: str, port: int) -> list[str]:
         "DicomModalities": {},
         "SaveJobs": False,
         "Plugins": [],
+        **settings,
     }
     path = workdir / "orthanc.json"
     path.write_text(json.dumps(config, indent=2))

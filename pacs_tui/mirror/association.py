@@ -43,6 +43,9 @@ __all__ = ["DicomFailure", "Node", "NodeSession", "Retrieved"]
 LOGGER = logging.getLogger(__name__)
 
 _PENDING = (0xFF00, 0xFF01)
+#: Final statuses of a search a node cut short by its own cap on answers: Cancel (we never
+#: send C-CANCEL: Orthanc's LimitFindResults ends so) and Out of Resources (PS3.4 C.4.1.1.4).
+_CUT_SHORT = (0xFE00, 0xA700)
 _GET_PENDING = 0xFF00
 #: C-GET final statuses that still delivered what could be delivered (PS3.4 C.4.3.1.4).
 _GET_WARNING = 0xB000
@@ -224,8 +227,10 @@ class NodeSession:
         self, query: Dataset, keys: tuple[str, ...], limit: int
     ) -> list[dict[str, Any]] | None:
         """The answers to one study-level C-FIND: of each, only ``keys`` (as strings, or None
-        when absent). ``None`` when more than ``limit`` answers came: the association is aborted
-        (cheaper for the node than reading on) and the caller narrows the query."""
+        when absent). ``None`` when the answers may not be all of them: more than ``limit``
+        came (the association is aborted: cheaper for the node than reading on), exactly
+        ``limit`` came, or the node ended the search as one it cut short; the caller narrows
+        the query."""
         assoc = self._open()
         self._timeout(assoc)
         self._message_id = self._message_id % 65535 + 1
@@ -249,7 +254,11 @@ class NodeSession:
                         rows.append({k: _text(identifier.get(k)) for k in keys})
                     continue
                 if code == 0x0000:
-                    return rows
+                    # As many answers as the limit: perhaps a node's own cap that ends a cut
+                    # search with success; the caller narrows the query to be sure.
+                    return None if len(rows) >= limit else rows
+                if code in _CUT_SHORT:
+                    return None  # the node's own cap (Orthanc's LimitFindResults: Cancel)
                 raise DicomFailure(f"C-FIND failed with status 0x{int(code):04X}")
         except DicomFailure:
             raise

@@ -128,6 +128,12 @@ class MirrorCheck:
         }
         if report.unusable:
             details["unusable"] = f"{_plural(report.unusable, 'answer')} without a study UID"
+        if report.split_days:
+            shown = ", ".join(report.split_days[:5]) + (" …" if len(report.split_days) > 5 else "")
+            details["split"] = (
+                f"{shown}: asked in parts of the day (max_answers); studies there without a "
+                "StudyTime were not compared"
+            )
         words: list[str] = []
         status = Status.OK
         if report.missing_count:

@@ -4,9 +4,11 @@ on both, compared by StudyInstanceUID (and by instance count where both nodes gi
 Gentle by design, because it runs every hour against production archives:
 
 * **One day per query**, matched on StudyDate (the acquisition's date, the same on both nodes;
-  never a receive date, which differs between archives). A day that answers with more than
-  ``max_answers`` studies (or reaches a node's own cap on answers) is asked again in halves of
-  the day by StudyTime, on both nodes alike, down to :data:`MAX_SPLITS` halvings.
+  never a receive date, which differs between archives). A day that answers with
+  ``max_answers`` studies or more, or that a node cuts short by its own cap on answers, is asked
+  again in halves of the day by StudyTime, on both nodes alike, down to :data:`MAX_SPLITS`
+  halvings. A study without a StudyTime (it may be empty) matches no half: on a split day it
+  is not compared, and the report says which days were split (:attr:`Report.split_days`).
 * **One association per node per round**, reused for every day (opened again only after a
   failure), and a pause of ``query_gap`` between days, so a round is spread out rather than
   a burst.
@@ -90,6 +92,8 @@ class Report:
     seconds: float = 0.0
     #: Answers without a usable StudyInstanceUID (counted, not compared).
     unusable: int = 0
+    #: Days asked in parts (their studies without a StudyTime were not compared).
+    split_days: list[str] = field(default_factory=list)
 
     def lag(self, now: float, zone: dt.tzinfo | None = None) -> float:
         """The replication lag: the oldest missing study's age (0 when none is missing)."""
@@ -160,7 +164,8 @@ def _query(day: dt.date, low: int, high: int) -> Dataset:
     query.QueryRetrieveLevel = "STUDY"
     query.StudyDate = day.strftime("%Y%m%d")
     whole = low == 0 and high == _DAY_SECONDS - 1
-    query.StudyTime = "" if whole else f"{_clock(low)}-{_clock(high)}"
+    # The upper end takes the whole last second: "115959.5" falls in 000000-115959.999999.
+    query.StudyTime = "" if whole else f"{_clock(low)}-{_clock(high)}.999999"
     query.StudyInstanceUID = ""
     query.NumberOfStudyRelatedInstances = ""
     return query
@@ -237,11 +242,13 @@ class Round:
                         role,
                         session.node,
                         day,
-                        f"over {self.max_answers:,} studies between {_clock(low)} and "
-                        f"{_clock(high)} even after halving the day {MAX_SPLITS} times: "
-                        "raise max_answers",
+                        f"{self.max_answers:,} studies or more (or the node's own cap on "
+                        f"answers) between {_clock(low)} and {_clock(high)} even after "
+                        f"halving the day {MAX_SPLITS} times: raise max_answers",
                     )
                 self.report.splits += 1
+                if day.isoformat() not in self.report.split_days:
+                    self.report.split_days.append(day.isoformat())
                 middle = (low + high + 1) // 2
                 self._day(day, low, middle - 1, depth + 1)
                 self._day(day, middle, high, depth + 1)
@@ -276,7 +283,7 @@ def reconcile(
     today: dt.date,
     timeout: float,
     request_timeout: float = 30.0,
-    max_answers: int = 1000,
+    max_answers: int = 5000,
     query_gap: float = 0.5,
 ) -> Report:
     """One round (see :class:`Round`)."""

@@ -59,7 +59,7 @@ class MirrorConfig:
     interval: float = 3600.0
     timeout: float = 600.0
     query_timeout: float = 30.0
-    max_answers: int = 1000
+    max_answers: int = 5000
     query_gap: float = 0.5
     rpo: float | None = None
     site: str = ""
@@ -126,9 +126,10 @@ def _entry(reader: Reader, t: Mapping[str, Any], path: str, site: str) -> Mirror
             "max_answers",
             path,
             cv.int_range(10, 100_000),
-            "a whole number from 10 to 100000: a day (or part of one) answered with more "
-            "studies is asked again in halves; at or under the node's own cap on C-FIND answers",
-            1000,
+            "a whole number from 10 to 100000: a day (or part of one) answered with as many "
+            "studies or more is asked again in halves; at or under the node's own cap on C-FIND "
+            "answers",
+            5000,
         ),
         query_gap=get(t, "query_gap", path, cv.duration_between(0.0, 60.0), _GAP_EXPECTED, 0.5),
         rpo=get(t, "rpo", path, cv.duration_between(60.0, 400 * DAY), _RPO_EXPECTED, None),
@@ -267,6 +268,7 @@ SOURCE = Source(
         "extra": "Extra on mirror",
         "oldest_missing": "Oldest missing",
         "queries": "Load",
+        "split": "Split days",
     },
     detail_text=detail_text,
     tile_summary=tile_summary,

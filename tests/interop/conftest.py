@@ -154,9 +154,9 @@ def start_peer(
     pytest.fail(f"{name} did not become ready on {HOST}; its log:\n{last}", pytrace=False)
 
 
-def orthanc_command(workdir: Path, aet: str) -> Callable[[int], list[str]]:
+def orthanc_command(workdir: Path, aet: str, **settings: object) -> Callable[[int], list[str]]:
     binary = require_peer(ORTHANC, "orthanc")
-    return lambda port: orthanc_args(binary, workdir, aet, port)
+    return lambda port: orthanc_args(binary, workdir, aet, port, **settings)
 
 
 def storescp_command(workdir: Path, aet: str, *options: str) -> Callable[[int], list[str]]:

@@ -158,3 +158,36 @@ def test_status_shows_the_pair_and_runs_no_drill(archives: Archives, tmp_path: P
     assert rows["pair"]["reason"].startswith("2 studies missing on the mirror, the oldest acquired")
     assert rows["dr-drill"]["status"] == "UNKNOWN"
     assert rows["dr-drill"]["reason"].startswith("no drill run yet: an admin runs one with p")
+
+
+def test_an_orthanc_that_caps_its_answers_has_its_days_asked_in_parts(tmp_path: Path) -> None:
+    """Orthanc's LimitFindResults ends a capped search with Cancel: the day is asked again in
+    halves until no half is capped, and the comparison is whole (a study at the very end of a
+    half's last second included)."""
+    capped = start_peer(
+        "capped", "CAPPED", tmp_path,
+        orthanc_command(tmp_path, "CAPPED", LimitFindResults=4), stop_grace=0.5,
+    )  # fmt: skip
+    try:
+        day = studies(12, 1, TODAY, seed="capped-day")
+        day[0] = replace(day[0], time="115959.5")  # the last instant of the morning half
+        every = [ds for s in day for ds in instances(s)]
+        assert store(HOST, capped.port, capped.aet, every) == len(every)
+        copy = tmp_path / "copy"
+        copy.mkdir()
+        mirror = start_peer("capped-mirror", "MIRRORQR2", copy, dcmqrscp_command(copy, "MIRRORQR2"))
+        try:
+            kept = [ds for s in day[3:] for ds in instances(s)]  # the first three not copied
+            assert store(HOST, mirror.port, mirror.aet, kept) == len(kept)
+            report = reconcile(
+                Node("capped", HOST, capped.port, capped.aet, CALLING),
+                Node("copy", HOST, mirror.port, mirror.aet, CALLING),
+                days=1, today=TODAY, timeout=60, query_gap=0.0,
+            )  # fmt: skip
+        finally:
+            mirror.stop()
+    finally:
+        capped.stop()
+    assert report.splits > 0 and report.split_days == [TODAY.isoformat()]
+    assert report.primary_studies == 12
+    assert {s.uid for s in report.missing} == {s.uid for s in day[:3]}

@@ -143,7 +143,7 @@ def test_a_day_with_too_many_studies_is_asked_again_in_halves(demo: dict[str, No
     )  # fmt: skip
     halved = reconcile(
         demo["archive-main"], demo["archive-mirror"], days=3, today=TODAY, timeout=20,
-        query_gap=0.0, max_answers=1,
+        query_gap=0.0, max_answers=2,
     )  # fmt: skip
     assert halved.splits > 0
     assert halved.queries > whole.queries
@@ -353,3 +353,15 @@ def test_nothing_here_blocks_on_an_event_loop() -> None:
         assert asyncio.run(main(Node(slow.id, slow.host, slow.port, slow.aet, "PACSTUI"))) > 10
     finally:
         site.stop()
+
+
+def test_a_split_day_is_said_in_the_detail() -> None:
+    entry = MirrorConfig("pair", "a", "b", days=2, rpo=3600.0)
+    report = Report(days=2, primary_studies=4, mirror_studies=4, split_days=["2026-12-01"])
+    with ThreadPoolExecutor(1) as pool:
+        result = MirrorCheck(mirror_target(entry), entry, pool).result(report, 0.0)
+    assert result.status is Status.OK
+    assert result.details["split"] == (
+        "2026-12-01: asked in parts of the day (max_answers); studies there without a "
+        "StudyTime were not compared"
+    )
