@@ -16,7 +16,7 @@ from pacs_tui.config import Config, ConfigError, ConfigNotFound, load_config
 from pacs_tui.config_reader import closest
 from pacs_tui.durations import parse_duration
 from pacs_tui.logs import setup_logging
-from pacs_tui.model import Status, TargetState
+from pacs_tui.model import Status, TargetState, never_drilled
 from pacs_tui.nagios import NAME, Thresholds, judge, render
 from pacs_tui.probes.perfdata import parse_range
 from pacs_tui.visible import visible
@@ -116,5 +116,8 @@ def _chosen(states: list[TargetState], target: str | None, kind: str | None) -> 
     return [
         s
         for s in states
-        if (target is None or s.id == target) and (kind is None or s.target.kind == kind)
+        if (target is None or s.id == target)
+        and (kind is None or s.target.kind == kind)
+        # A drill no one has run yet is nothing wrong: left out unless asked for by its id.
+        and (target is not None or not never_drilled(s))
     ]

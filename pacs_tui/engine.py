@@ -36,6 +36,7 @@ from pacs_tui.reload_plan import Reloaded, plan_reload
 from pacs_tui.scheduler import FIRST_RUN_SPREAD, Scheduler, Services
 from pacs_tui.source import (
     BuildContext,
+    Check,
     HistoryReader,
     KeepsMessages,
     Runnable,
@@ -280,8 +281,20 @@ class Engine:
 
     def remember(self, last: dict[str, tuple[Status, str, float]]) -> None:
         """Statuses recorded before this engine started (status, summary, since), so that a
-        status that has not changed keeps its "since"."""
+        status that has not changed keeps its "since". A check run only on demand (a drill)
+        shows its last run's status until it runs again: nothing runs it at start."""
         self._last_known.update(last)
+        for run in self.checks:
+            if not getattr(run, "on_demand", False) or not isinstance(run, Check):
+                continue
+            state, known = self.states.get(run.target.id), last.get(run.target.id)
+            if state is None or known is None or state.checked is not None:
+                continue
+            status, summary, since = known
+            reason = summary.split(": ", 1)[1] if " → " in summary else summary
+            self.states[run.target.id] = replace(
+                state, status=status, reason=reason, since=since, checked=since
+            )
 
     async def run_once(self) -> list[TargetState]:
         """Every check once (for ``status``): the states, worst first. A long-running

@@ -14,7 +14,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from pacs_tui.model import Status, TargetState, never_drilled
+from pacs_tui.model import Status, TargetState
 from pacs_tui.probes import headline, metric_spec
 from pacs_tui.probes.perfdata import Range
 from pacs_tui.scheduler import MAX_BACKOFF
@@ -79,8 +79,6 @@ def judge(
                     f"stale: last checked {_age(now - state.checked)} ago, every "
                     f"{_age(slowest)} expected (is the collector probing?)"
                 )
-        if never_drilled(state):
-            status = Status.OK  # nothing is wrong: no one asked for a drill yet
         if status is not Status.UNKNOWN:
             found = _over(state, thresholds)
             if found is not None and found[0].rank > status.rank:
@@ -161,7 +159,12 @@ def perfdata(state: TargetState, thresholds: Thresholds = Thresholds()) -> list[
         unit = "" if spec.unit in ("ratio", "days") else spec.unit
         minimum = "0" if spec.unit in ("s", "B", "%", "c", "ratio") else ""
         maximum = {"%": "100", "ratio": "1"}.get(spec.unit, "")
+        if spec.scale is not None and spec.scale[1] > 1 and spec.unit == "ratio":
+            maximum = ""  # an age over its target (an RPO) goes past 1
+        # The metric's name where two labels would read alike ("echo": DIMSE and total).
         label = _label(f"{state.id} {spec.label.lower()}")
+        if label in {item.split("=", 1)[0] for item in items}:
+            label = _label(f"{state.id} {spec.name}")
         fields = [f"{_number(value)}{unit}", warn, crit, minimum, maximum]
         items.append(f"{label}=" + ";".join(fields).rstrip(";"))
     return items

@@ -196,6 +196,7 @@ class DrillCheck:
             request_timeout=config.request_timeout,
             service_name=config.service_name,
             primary_host=config.primary_host,
+            primary=config.primary_node,
         )
         loop = asyncio.get_running_loop()
         try:
@@ -232,7 +233,18 @@ class DrillCheck:
         serving = ""
         if outcome.serving:
             details["serving"] = f"{config.service_name} → {outcome.serving}"
-            serving = f"; {config.service_name} points to the {outcome.serving}"
+            where = outcome.serving
+            if where in ("primary", "mirror"):
+                where = f"the {where}"
+            elif where.startswith("both"):
+                where = "both the primary and the mirror" + where.removeprefix("both")
+            serving = f"; {config.service_name} points to {where}"
+        if outcome.expected_from:
+            details["expected"] = (
+                f"{outcome.expected_instances} instances, as {outcome.expected_from} holds"
+                if outcome.expected_instances is not None
+                else outcome.expected_from
+            )
         failed = outcome.failed
         total = outcome.total
         if failed is not None or total is None:

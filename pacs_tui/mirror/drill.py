@@ -43,6 +43,9 @@ class DrillOutcome:
     expected_instances: int | None = None
     #: Where the service name points now: "primary", "mirror", "elsewhere (…)" or "".
     serving: str = ""
+    #: Where the expected instance count came from ("the primary", "the mirror") or why the
+    #: primary was not asked.
+    expected_from: str = ""
 
     @property
     def ok(self) -> bool:
@@ -68,8 +71,13 @@ def drill(
     request_timeout: float = 60.0,
     service_name: str = "",
     primary_host: str = "",
+    primary: Node | None = None,
 ) -> DrillOutcome:
-    """Run the drill's steps in order, stopping at the first that fails."""
+    """Run the drill's steps in order, stopping at the first that fails. With ``primary``,
+    the study's instance count is asked of it too (not timed: it is the reference, not part
+    of the recovery), and the retrieve must bring back that many: a mirror holding part of the
+    study fails the drill. Without it, or when the primary does not answer (it may be the
+    site that is down), the mirror's own count is the reference."""
     outcome = DrillOutcome()
     start = time.perf_counter()
     echoed = echo(
@@ -99,6 +107,10 @@ def drill(
         outcome.steps.append(_find(session, study_uid, outcome))
         if not outcome.steps[-1].ok:
             return outcome
+        if outcome.expected_instances is not None:
+            outcome.expected_from = "the mirror"
+        if primary is not None:
+            _expect_from_primary(primary, study_uid, request_timeout, outcome)
         began = time.perf_counter()
         try:
             got = session.get_study(study_uid)
@@ -114,7 +126,10 @@ def drill(
             words = f"{got.failed} instances failed to arrive"
         elif outcome.expected_instances is not None and got.instances < outcome.expected_instances:
             ok = False
-            words = f"{got.instances} of {outcome.expected_instances} instances arrived"
+            words = (
+                f"{got.instances} of the {outcome.expected_instances} instances "
+                f"{outcome.expected_from} holds arrived"
+            )
         outcome.retrieved = got
         outcome.steps.append(Step("retrieve", seconds, ok, words))
     finally:
@@ -142,6 +157,41 @@ def _find(session: NodeSession, study_uid: str, outcome: DrillOutcome) -> Step:
     return Step("find", seconds, True, "")
 
 
+def _expect_from_primary(
+    primary: Node, study_uid: str, timeout: float, outcome: DrillOutcome
+) -> None:
+    """The study's instance count on the primary, as the count the retrieve must reach."""
+    query = Dataset()
+    query.QueryRetrieveLevel = "STUDY"
+    query.StudyInstanceUID = study_uid
+    query.NumberOfStudyRelatedInstances = ""
+    session = NodeSession(
+        primary,
+        Budget.for_timeout(time.perf_counter(), timeout),
+        request_timeout=timeout,
+        pdata_limit=64 * 1024,
+        expecting="the test study's count",
+    )
+    try:
+        rows = session.find(query, ("StudyInstanceUID", "NumberOfStudyRelatedInstances"), 4)
+    except DicomFailure as exc:
+        outcome.expected_from += f" (the primary not asked: {exc})"
+        return
+    finally:
+        session.close()
+    count = next(
+        (
+            r.get("NumberOfStudyRelatedInstances")
+            for r in rows or ()
+            if r.get("StudyInstanceUID") == study_uid
+        ),
+        None,
+    )
+    if count is not None and count.isdigit() and len(count) < 10:
+        outcome.expected_instances = max(int(count), outcome.expected_instances or 0)
+        outcome.expected_from = "the primary"
+
+
 def serving_site(name: str, primary_host: str, mirror_host: str) -> str:
     """Which site ``name`` resolves to now: "primary", "mirror" or "elsewhere (ADDRESSES)"."""
     try:
@@ -155,7 +205,7 @@ def serving_site(name: str, primary_host: str, mirror_host: str) -> str:
     if found & primary and not found & mirror:
         return "primary"
     if found & primary and found & mirror:
-        return "both"
+        return f"both ({', '.join(sorted(found & mirror))[:80]})"
     return f"elsewhere ({', '.join(sorted(found))[:80]})"
 
 

@@ -34,7 +34,7 @@ ECHO_SECONDS = MetricSpec(
 METRICS = (
     ECHO_SECONDS,
     MetricSpec("associate_seconds", "s", "assoc", description="A-ASSOCIATE request to accept"),
-    MetricSpec("dimse_seconds", "s", "echo", description="C-ECHO request to response"),
+    MetricSpec("dimse_seconds", "s", "C-ECHO", description="C-ECHO request to response"),
     MetricSpec("release_seconds", "s", "release", description="A-RELEASE request to reply"),
 )
 

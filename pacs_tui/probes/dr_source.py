@@ -17,6 +17,7 @@ from pacs_tui.config_reader import Reader
 from pacs_tui.mirror.node import Node
 from pacs_tui.model import Target, TargetKind, TargetState
 from pacs_tui.source import BuildContext, Column, MetricSpec, Runnable, Source, WorkerLimit
+from pacs_tui.units import format_value
 
 RTO = MetricSpec(
     "drill_rto_seconds", "s", "RTO", headline=True, scale=(0.01, 4 * 3600.0),
@@ -36,7 +37,10 @@ METRICS = (
 
 #: Where a drill's targets come from when ``[dr]`` says nothing.
 DEFAULT_RTO = 4 * 3600.0
-_UID_EXPECTED = "the test study's StudyInstanceUID (digits and dots, at most 64 characters)"
+_UID_EXPECTED = (
+    "the test study's StudyInstanceUID (numbers without leading zeros joined by dots, at most "
+    "64 characters)"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +60,8 @@ class DrConfig:
     primary: str = ""
     site: str = ""
     mirror_node: Node | None = None
+    #: The primary, when ``primary`` names it: the drill expects its instance count.
+    primary_node: Node | None = None
     primary_host: str = ""
 
     @property
@@ -72,7 +78,10 @@ _KEYS = {
 def _uid(value: Any) -> str:
     if not isinstance(value, str) or not 0 < len(value) <= 64:
         raise ValueError
-    if not all(c.isdigit() or c == "." for c in value) or ".." in value or value[0] == ".":
+    if not all(c.isdigit() or c == "." for c in value):
+        raise ValueError
+    # Components of digits, none empty, none with a leading zero (PS3.5 9.1).
+    if any(not part or (len(part) > 1 and part[0] == "0") for part in value.split(".")):
         raise ValueError
     return value
 
@@ -139,17 +148,28 @@ def link(reader: Reader, config: DrConfig | None, sections: Mapping[str, Any]) -
     known = ", ".join(sorted(nodes)) or "none configured"
     found = nodes.get(config.mirror)
     if found is None:
-        reader.problem("dr.mirror", config.mirror, f"the id of a [[dicom.node]] ({known})")
+        hint = cv.did_you_mean(config.mirror, tuple(nodes))
+        reader.problem("dr.mirror", config.mirror, f"the id of a [[dicom.node]]{hint} ({known})")
         return None
-    primary_host = ""
+    primary_node = None
     if config.primary:
         primary = nodes.get(config.primary)
         if primary is None:
-            reader.problem("dr.primary", config.primary, f"the id of a [[dicom.node]] ({known})")
+            hint = cv.did_you_mean(config.primary, tuple(nodes))
+            reader.problem(
+                "dr.primary", config.primary, f"the id of a [[dicom.node]]{hint} ({known})"
+            )
             return None
-        primary_host = primary.host
+        primary_node = Node(
+            primary.id, primary.host, primary.port, primary.aet, primary.calling_aet
+        )
     node = Node(found.id, found.host, found.port, found.aet, found.calling_aet)
-    return replace(config, mirror_node=node, primary_host=primary_host)
+    return replace(
+        config,
+        mirror_node=node,
+        primary_node=primary_node,
+        primary_host=primary_node.host if primary_node else "",
+    )
 
 
 def target(config: DrConfig) -> Target:
@@ -197,7 +217,8 @@ def tile_summary(states: Sequence[TargetState]) -> str:
     for state in states:
         measured = state.metrics.get(RTO.name)
         if measured is not None:
-            return f"last drill {span_words(measured)} / RTO {state.target.labels.get('rto', '?')}"
+            shown = format_value("s", measured)
+            return f"last drill {shown} / RTO {state.target.labels.get('rto', '?')}"
     return ""
 
 
@@ -232,6 +253,7 @@ SOURCE = Source(
         "study": "Test study",
         "retrieved": "Retrieved",
         "serving": "Service name points to",
+        "expected": "Expected",
         "rto": "RTO target",
     },
     tile_summary=tile_summary,

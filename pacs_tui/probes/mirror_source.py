@@ -160,8 +160,11 @@ def link(
             node = nodes.get(node_id)
             if node is None:
                 known = ", ".join(sorted(nodes)) or "none configured"
+                hint = cv.did_you_mean(node_id, tuple(nodes))
                 reader.problem(
-                    f'mirror "{entry.id}".{role}', node_id, f"the id of a [[dicom.node]] ({known})"
+                    f'mirror "{entry.id}".{role}',
+                    node_id,
+                    f"the id of a [[dicom.node]]{hint} ({known})",
                 )
                 continue
             found[role] = Node(node.id, node.host, node.port, node.aet, node.calling_aet)
@@ -217,9 +220,15 @@ def tile_summary(states: Sequence[TargetState]) -> str:
     """ "1 pair · 3 missing · lag 2 h"."""
     if not states:
         return ""
-    missing = sum(int(s.metrics.get("mirror_missing_studies", 0)) for s in states)
-    lag = max((s.metrics.get(LAG.name, 0.0) for s in states), default=0.0)
-    head = f"{len(states)} pair{'' if len(states) == 1 else 's'} · {missing} missing"
+    head = f"{len(states)} pair{'' if len(states) == 1 else 's'}"
+    compared = [s for s in states if "mirror_missing_studies" in s.metrics]
+    if len(compared) < len(states):  # a pair DOWN has no count: never read as "0 missing"
+        head += f" · {len(states) - len(compared)} not compared"
+    if not compared:
+        return head
+    missing = sum(int(s.metrics["mirror_missing_studies"]) for s in compared)
+    lag = max((s.metrics.get(LAG.name, 0.0) for s in compared), default=0.0)
+    head += f" · {missing} missing"
     return f"{head} · lag {span_words(lag)}" if missing else head
 
 
@@ -239,10 +248,12 @@ COLUMNS = (
 
 
 def detail_text(key: str, value: Any) -> str | None:
+    """A list of studies one a line (a UID is copied whole, never broken across a join)."""
     if isinstance(value, list):
-        return "; ".join(visible(str(v), 120) for v in value[:10]) + (
-            f" … ({len(value)} in all)" if len(value) > 10 else ""
-        )
+        lines = [visible(str(v), 160) for v in value[:10]]
+        if len(value) > 10:
+            lines.append(f"… {len(value)} kept in all (the counts are complete)")
+        return "\n".join(lines) if lines else "none"
     return None
 
 

@@ -168,7 +168,13 @@ class BackupScreen(TargetTableScreen):
             table.status_text(status),
             plain(visible(event.target, VALUE_LIMIT)),
             plain(format_value("s", rto) if isinstance(rto, int | float) else "—"),
-            Text(visible(event.summary, TEXT_LIMIT), style=style, no_wrap=True, end=""),
+            Text(
+                visible(event.summary, TEXT_LIMIT),
+                style=style,
+                no_wrap=True,
+                overflow="ellipsis",
+                end="",
+            ),
         ]
 
     def history_rows(self) -> Sequence[Event]:

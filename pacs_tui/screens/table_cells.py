@@ -61,6 +61,8 @@ def value_text(source: Source, state: TargetState, column: Column) -> str:
     number = state.metrics.get(name)
     value = format_metric(spec, number)
     if column.gauge and spec.unit == "ratio" and number is not None:
+        if number >= 1:  # past the target: whole percents, so that the bars stay in line
+            value = ">999 %" if number > 9.99 else f"{number * 100:.0f} %"
         return f"{gauge_bar(number, column.gauge)} {value:>6}"
     return f"{visible(spec.label, VALUE_LIMIT)} {value}" if column.labelled else value
 

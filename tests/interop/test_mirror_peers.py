@@ -191,3 +191,29 @@ def test_an_orthanc_that_caps_its_answers_has_its_days_asked_in_parts(tmp_path: 
     assert report.splits > 0 and report.split_days == [TODAY.isoformat()]
     assert report.primary_studies == 12
     assert {s.uid for s in report.missing} == {s.uid for s in day[:3]}
+
+
+def test_a_drill_of_a_study_the_mirror_holds_in_part_fails_against_the_primary(
+    archives: Archives,
+) -> None:
+    """The second Orthanc holds 2 of the study's 3 images and says 2: only the primary's count
+    shows the retrieve is short."""
+    mirror = archives.node(archives.orthanc)
+    alone = drill(mirror, archives.studies[0].uid, timeout=30)
+    assert alone.ok and alone.expected_from == "the mirror"
+    checked = drill(
+        mirror, archives.studies[0].uid, timeout=30, primary=archives.node(archives.primary)
+    )
+    assert not checked.ok
+    assert checked.failed is not None and checked.failed.name == "retrieve"
+    assert checked.failed.words == "2 of the 3 instances the primary holds arrived"
+    # The primary down (it may be the site that failed): the mirror's own count, said.
+    archives.primary.pause()
+    try:
+        down = drill(
+            mirror, archives.studies[0].uid, timeout=30, request_timeout=1.0,
+            primary=archives.node(archives.primary),
+        )  # fmt: skip
+    finally:
+        archives.primary.resume()
+    assert down.ok and down.expected_from.startswith("the mirror (the primary not asked: ")

@@ -648,7 +648,7 @@ async def test_node_detail_keeps_values_whole_and_scrolls_to_the_events() -> Non
         console = Console(width=facts.size.width, record=True, color_system=None)
         console.print(facts.content)
         text = console.export_text()
-        assert "assoc 17 ms · echo 4.8 ms · release 3.4 ms" in text
+        assert "assoc 17 ms · C-ECHO 4.8 ms · release 3.4 ms" in text
         assert "1.2.826.0.1.3680043.9.3811.3.0.4" in text
         # The body scrolls with the keyboard down to the recent events.
         body = screen.query_one("#detail-body")

@@ -209,3 +209,39 @@ def test_the_real_drill_check_is_on_demand_unless_scheduled() -> None:
     with ThreadPoolExecutor(1) as pool:
         check = DrillCheck(target(scheduled), scheduled, pool)
         assert not check.on_demand and check.interval == 7 * 86400
+
+
+def test_a_uid_with_a_leading_zero_and_a_mistyped_node_are_said() -> None:
+    found = problems(NODES + '[dr]\nmirror = "copy"\ntest_study = "1.02.3"\n')
+    assert found == [
+        "dr.test_study = '1.02.3': expected the test study's StudyInstanceUID (numbers without "
+        "leading zeros joined by dots, at most 64 characters)"
+    ]
+    found = problems(NODES + '[[mirror]]\nid = "pair"\nprimary = "main"\nmirror = "cpy"\n')
+    assert found == [
+        "mirror \"pair\".mirror = 'cpy': expected the id of a [[dicom.node]]; did you mean "
+        "'copy'? (copy, main)"
+    ]
+
+
+def test_dr_primary_names_the_node_the_drill_asks_for_the_count() -> None:
+    dr = parse_config(
+        NODES + f'[dr]\nmirror = "copy"\ntest_study = "{UID}"\nprimary = "main"\n'
+    ).section("dr")
+    assert dr.primary_node is not None and dr.primary_node.aet == "MAIN"
+
+
+async def test_a_drill_shows_its_last_run_after_a_restart() -> None:
+    drill = CountingDrill()
+    engine = Engine(Config(site=SiteConfig(name="s")), checks=[drill], first_run_spread=0.0)
+    assert engine.states["drill"].reason.startswith("no drill run yet")
+    engine.remember(
+        {"drill": (Status.CRIT, "OK → CRIT: drill failed at find: not on the mirror", 1000.0)}
+    )
+    state = engine.states["drill"]
+    assert (state.status, state.reason, state.since) == (
+        Status.CRIT,
+        "drill failed at find: not on the mirror",
+        1000.0,
+    )
+    assert drill.runs == 0  # shown, not run

@@ -102,3 +102,41 @@ def test_outside_strings_cannot_break_the_line() -> None:
     assert "|" not in head and "␛[2J" in head
     assert [p.label for p in parse_output(line).perfdata] == ["ct¦1 echo"]
     assert render([]) == "PACS-TUI UNKNOWN - no targets"
+
+
+def test_two_metrics_that_read_alike_get_labels_of_their_own() -> None:
+    """Each metric's label is its own: a graphing tool keys on it (the echo's total and its
+    C-ECHO part once both read "echo")."""
+    state = node("archive", Status.OK, 0.021, NOW - 5)
+    state = TargetState(
+        state.target, Status.OK, "OK", NOW - 100,
+        metrics={"echo_seconds": 0.021, "dimse_seconds": 0.007}, checked=NOW - 5,
+    )  # fmt: skip
+    parsed = parse_output(render(judge([state], now=NOW)))
+    labels = [p.label for p in parsed.perfdata]
+    assert labels == ["archive c-echo", "archive echo"]
+    assert len(set(labels)) == len(labels)
+
+
+def test_a_ratio_past_its_target_has_no_maximum_of_one() -> None:
+    mirror = TargetState(
+        Target("pair", TargetKind.MIRROR, {"rpo": "1 h"}), Status.CRIT, "lag", NOW - 100,
+        metrics={"mirror_lag_seconds": 7200.0, "mirror_rpo_ratio": 2.0}, checked=NOW - 5,
+    )  # fmt: skip
+    parsed = parse_output(render(judge([mirror], now=NOW)))
+    assert parsed.problems == ()
+    ratio = next(p for p in parsed.perfdata if p.label == "pair lag / rpo")
+    assert ratio.value == 2.0 and ratio.maximum is None
+
+
+def test_a_drill_never_run_is_left_out_unless_asked_for() -> None:
+    from pacs_tui.cli_check import CheckProblem, _chosen
+
+    drill = TargetState(Target("dr-drill", TargetKind.DRILL, {}), reason="no drill run yet")
+    states = [node("archive", Status.OK, 0.003, NOW - 5), drill]
+    assert [s.id for s in _chosen(states, None, None)] == ["archive"]
+    (asked,) = _chosen(states, "dr-drill", None)
+    (verdict,) = judge([asked], now=NOW)
+    assert verdict.status is Status.UNKNOWN and verdict.reason == "no drill run yet"
+    with pytest.raises(CheckProblem):
+        _chosen(states, "dr-dril", None)
