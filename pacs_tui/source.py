@@ -239,6 +239,16 @@ class HistoryReader(Protocol):
     ) -> Sequence[SeriesPoint]: ...
 
 
+@runtime_checkable
+class MessageReader(Protocol):
+    """The history's message log as a service may read it back at start (the store's
+    :meth:`messages`): a link's rows since a time, newest first."""
+
+    async def messages(
+        self, link: str | None = None, *, since: float | None = None, limit: int = 500
+    ) -> list[LoggedMessage]: ...
+
+
 @dataclass
 class BuildContext:
     """What a source's ``build`` gets besides its section: its own thread pool, if it asked,

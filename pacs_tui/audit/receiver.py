@@ -15,6 +15,7 @@ import contextlib
 import ipaddress
 import logging
 import os
+import re
 import socket
 import ssl
 import stat
@@ -25,12 +26,12 @@ from dataclasses import dataclass, field
 from typing import Any, cast
 
 from pacs_tui.audit.atna import AuditEvent, AuditParseError, extract_xml, parse_audit
-from pacs_tui.audit.sessions import ROLES, Policy, RoleMap, SessionBook
+from pacs_tui.audit.sessions import LOGIN, LOGOUT, ROLES, Policy, RoleMap, SessionBook
 from pacs_tui.audit.syslog import FrameProblem, SyslogFramer, parse_syslog
 from pacs_tui.minute_rate import MinuteRate
 from pacs_tui.model import LoggedMessage, Result, Status, Target
 from pacs_tui.patient_key import PatientKey
-from pacs_tui.source import Emit
+from pacs_tui.source import Emit, MessageReader
 from pacs_tui.visible import visible
 
 log = logging.getLogger(__name__)
@@ -73,8 +74,16 @@ class ReceiverError(Exception):
 class AuditReceiver:
     """The ``serve(emit)`` service of one ``[[audit.syslog]]``."""
 
-    def __init__(self, entry: SyslogConfig, target: Target, key: PatientKey | None = None):
+    def __init__(
+        self,
+        entry: SyslogConfig,
+        target: Target,
+        key: PatientKey | None = None,
+        history: object | None = None,
+    ):
         self.entry = entry
+        #: The history, read once at start for the sessions of before a restart.
+        self._history = history if isinstance(history, MessageReader) else None
         self.id = entry.id
         self.targets: Sequence[Target] = (target,)
         self.book = SessionBook(entry.policy, entry.roles)
@@ -94,6 +103,7 @@ class AuditReceiver:
 
     async def serve(self, emit: Emit) -> None:
         self._emit = emit
+        await self._read_back()
         loop = asyncio.get_running_loop()
         entry = self.entry
         server: asyncio.AbstractServer | None = None
@@ -201,6 +211,28 @@ class AuditReceiver:
             receiver_facility=ROLES.get(role := self.book.role_of(event), role),
             patient=event.patients[0] if event.patients else "",
         )  # fmt: skip
+
+    async def _read_back(self) -> None:
+        """The sessions, failed logins and alerts of before a restart, from this receiver's
+        rows in the message log (the policy's windows, at most :data:`READ_BACK` rows)."""
+        history, self._history = self._history, None  # once, not at each restart of serve
+        if history is None:
+            return
+        policy = self.entry.policy
+        now = time.time()
+        since = now - max(policy.expire_after, policy.burst_window, policy.alert_hold)
+        try:
+            rows = await history.messages(self.id, since=since, limit=READ_BACK)
+        except Exception as exc:  # a history that cannot answer: start empty, say so
+            log.warning("audit receiver %s: sessions not read back: %s", self.id, exc)
+            return
+        records = [found for row in reversed(rows) if (found := record_of(row)) is not None]
+        count = self.book.replay(records, now)
+        if count:
+            log.info(
+                "audit receiver %s: %d records read back: %d sessions",
+                self.id, count, len(self.book.sessions),
+            )  # fmt: skip
 
     def _patient(self, patient_id: str) -> str:
         return self._key.reference(patient_id.strip()[:64])
@@ -404,3 +436,36 @@ class _Stream(asyncio.Protocol):
         if self._deadline is not None:
             self._deadline.cancel()
             self._deadline = None
+
+
+#: Rows of the message log read back at start at most.
+READ_BACK = 20_000
+_ROLE_CODES = {words: code for code, words in ROLES.items()}
+#: DICOM's names of the User Authentication types (PS3.16 CID ...): as a row stores them.
+_TYPES = {"login": LOGIN, "110122": LOGIN, "logout": LOGOUT, "110123": LOGOUT}
+_OUTCOME = re.compile(r"^outcome (\d+) ")
+_STUDIES = re.compile(r"; (\d+) stud(?:y|ies)$")
+
+
+def record_of(row: LoggedMessage) -> tuple[float, AuditEvent, str] | None:
+    """A message-log row of an audit record read back as (time, event, role), for the session
+    book: what the row keeps of it (the event, its type, outcome, user, host, role, how many
+    studies: their UIDs were never stored, so each record's count stands for them). None for a
+    row that is not a parsed record (an unparsed message)."""
+    event_id, _, rest = row.type.partition(" ")
+    if not event_id.isdigit():
+        return None
+    name, _, kind = rest.partition(" / ")
+    outcome_match = _OUTCOME.match(row.detail or "")
+    studies_match = _STUDIES.search(row.detail or "")
+    count = min(int(studies_match.group(1)), 1000) if studies_match else 0
+    type_code = _TYPES.get(kind.lower(), kind)
+    event = AuditEvent(
+        event_id=event_id, event_name=name, type_code=type_code, type_name=kind, action="",
+        outcome=int(outcome_match.group(1)) if outcome_match else -1, when="",
+        user_id=row.sender, user_name="", user_roles=(), user_host=row.sender_facility,
+        source_id=row.receiver,
+        studies=tuple(f"{row.ts}#{n}" for n in range(count)),
+        patients=(row.patient,) if row.patient else (), object_count=count, style=row.version,
+    )  # fmt: skip
+    return row.ts, event, _ROLE_CODES.get(row.receiver_facility, "")

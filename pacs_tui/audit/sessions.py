@@ -128,15 +128,16 @@ class SessionBook:
     def role_of(self, event: AuditEvent) -> str:
         return self.roles.role(event.user_id, event.user_roles)
 
-    def take(self, event: AuditEvent, ts: float) -> Alert | None:
-        """Fold one audit event in (received at ``ts``); the alert it raised, if any."""
+    def take(self, event: AuditEvent, ts: float, role: str = "") -> Alert | None:
+        """Fold one audit event in (received at ``ts``); the alert it raised, if any. ``role``
+        is the role already worked out (a record read back from the message log)."""
         user, host = event.user_id, event.user_host
         if event.event_id == USER_AUTHENTICATION:
             if event.outcome != 0:
                 return self._failed(Failure(ts, user, host, event.outcome), ts)
             if event.type_code == LOGIN and user:
                 self.logins += 1
-                self._open(user, host, ts, event, login=True)
+                self._open(user, host, ts, event, login=True, role=role)
             elif event.type_code == LOGOUT and user:
                 self.logouts += 1
                 self._close(user, host)
@@ -154,18 +155,20 @@ class SessionBook:
         if event.event_id in ACTIVITY and user:
             session = self._find(user, host)
             if session is None:
-                session = self._open(user, host, ts, event, login=False)
+                session = self._open(user, host, ts, event, login=False, role=role)
             session.touch(ts, event)
         return alert
 
-    def _open(self, user: str, host: str, ts: float, event: AuditEvent, *, login: bool) -> Session:
+    def _open(
+        self, user: str, host: str, ts: float, event: AuditEvent, *, login: bool, role: str = ""
+    ) -> Session:
         key = (user, host)
         session = self.sessions.get(key)
         if session is None or login:
             if len(self.sessions) >= MAX_SESSIONS and key not in self.sessions:
                 oldest = min(self.sessions.values(), key=lambda s: s.last)
                 del self.sessions[(oldest.user, oldest.host)]
-            session = Session(user, host, self.role_of(event), ts, ts, login)
+            session = Session(user, host, role or self.role_of(event), ts, ts, login)
             self.sessions[key] = session
         return session
 
@@ -205,6 +208,20 @@ class SessionBook:
                 self.alerts.append(alert)
                 return alert
         return None
+
+    def replay(self, rows: Iterable[tuple[float, AuditEvent, str]], now: float) -> int:
+        """Rebuild from records read back from the message log (time, event, role; oldest
+        first) after a restart: the sessions, failed logins and alerts of the policy's windows.
+        The counters stay at zero: they count what this run receives (the history's counter
+        metrics would count a replay twice). How many records were folded in."""
+        count = 0
+        for ts, event, role in rows:
+            self.take(event, ts, role)
+            count += 1
+        self.logins = self.logouts = self.failed_logins = 0
+        self.security_alerts = self.exports = 0
+        self.expire(now)
+        return count
 
     def expire(self, now: float) -> int:
         """Forget sessions silent past the policy; how many went."""

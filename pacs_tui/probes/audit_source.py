@@ -187,7 +187,10 @@ def targets(section: AuditSection) -> list[Target]:
 
 
 def build(section: AuditSection, ctx: BuildContext) -> list[Runnable]:
-    return [AuditReceiver(e, receiver_target(e), ctx.patient_key) for e in section.receivers]
+    return [
+        AuditReceiver(e, receiver_target(e), ctx.patient_key, ctx.history)
+        for e in section.receivers
+    ]
 
 
 def workers(section: AuditSection) -> WorkerLimit:

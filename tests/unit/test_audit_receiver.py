@@ -329,3 +329,48 @@ def test_audit_xml_time_is_read_as_sent() -> None:
     when = dt.datetime(2026, 12, 2, 10, 0, tzinfo=dt.UTC)
     parsed = event(audit_xml("110112", "gp-durand", "10.2.4.77", when=when))
     assert parsed.when.startswith("2026-12-02T10:00:00")
+
+
+async def test_a_restarted_receiver_reads_its_sessions_back_from_the_history(
+    tmp_path: Path,
+) -> None:
+    """The collector restarts: who is logged in, the failed logins and the burst's alert come
+    back from the message log (the rows the first receiver recorded), the counters do not."""
+    from pacs_tui.store import Store
+
+    first = AuditReceiver(config("udp"), receiver_target(config("udp")))
+    now = time.time()
+    records = [
+        login(),
+        audit_xml("110103", "rad-martin", "10.1.20.11", action="R", study="1.2.3.4"),
+        login("pacsadmin", "10.1.1.5"),
+        audit_xml("110114", "pacsadmin", "10.1.1.5", type_code="110123"),  # logged out
+        *(login("intruder", "10.9.9.9", outcome=4) for _ in range(5)),
+    ]
+    rows = []
+    for n, xml in enumerate(records):
+        event = parse_audit(xml, lambda pid: "#0123456789abcdef")
+        first.book.take(event, now - 60 + n)
+        rows.append(first.row(event, now - 60 + n, len(xml), "10.0.0.1"))
+    store = await Store.open(tmp_path / "h.sqlite")
+    try:
+        store.add_messages(rows)
+        await store.flush()
+        entry = config("udp", policy=Policy(burst=5, burst_window=300, alert_hold=600))
+        again = AuditReceiver(entry, receiver_target(entry), history=store)
+        recorder = Recorder()
+        task = asyncio.create_task(again.serve(recorder))
+        try:
+            await until(lambda: bool(recorder.results))
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+    finally:
+        await store.close()
+    book = again.book
+    assert list(book.sessions) == [("rad-martin", "10.1.20.11")]  # the admin logged out
+    session = book.sessions[("rad-martin", "10.1.20.11")]
+    assert session.login_seen and session.role == "radiologist" and len(session.studies) == 1
+    assert len(book.failures) == 5
+    assert any("5 failed logins" in a.words for a in book.recent_alerts(time.time()))
+    assert (book.logins, book.failed_logins) == (0, 0)  # this run's counters start at zero
