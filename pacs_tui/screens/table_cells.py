@@ -266,8 +266,8 @@ def styled(table: StatusTable, column: Column, state: TargetState, text: str) ->
         return marked(text, table.status_style(Status.DOWN))
     if cell == "value":
         return Text(text, justify="right", no_wrap=True, end="")
-    if cell == "reason" and state.status is not Status.OK:
-        style = table.status_style(state.status)
+    if cell == "reason":  # cut with "…" whatever the status: a cut reason says it is cut
+        style = table.status_style(state.status) if state.status is not Status.OK else ""
         return Text(text, style=style, no_wrap=True, overflow="ellipsis", end="")
     if cell == "since" or (cell == "label" and column.width is not None):
         return table.dim_text(text)
