@@ -9,6 +9,7 @@ showing; a screen that is not showing gets nothing and re-reads the view's state
 
 from __future__ import annotations
 
+import bisect
 import time
 from collections import deque
 from collections.abc import Callable
@@ -64,7 +65,16 @@ class UiContext:
         return self.view.timezone
 
     def add_recent(self, event: Event) -> None:
-        self.recent.append(event)
+        """Kept in time order: a check's result carries the time it started, so a slow check
+        (a restic listing) reports after quicker ones that started later."""
+        recent = self.recent
+        if recent and event.ts < recent[-1].ts:
+            ordered = list(recent)
+            bisect.insort(ordered, event, key=lambda e: e.ts)
+            recent.clear()
+            recent.extend(ordered)  # the deque's bound drops the oldest
+        else:
+            recent.append(event)
         self.recent_version += 1
 
     def replace_recent(self, events: list[Event]) -> None:

@@ -341,3 +341,18 @@ async def test_a_tile_shrinks_at_once_when_its_targets_get_their_first_result() 
         tile.show([_state(f"n{i}", Status.OK) for i in range(3)], now=1)
         await pilot.pause()
         assert below.region.y == tall - 3
+
+
+def test_recent_changes_stay_in_time_order_when_a_slow_check_reports_late() -> None:
+    """A restic listing that started first reports after a quicker check: the list is by the
+    time of each change, not by its arrival."""
+    from collections import deque
+
+    from pacs_tui.model import Event, EventKind, Status
+    from pacs_tui.screens import UiContext
+
+    ctx = UiContext(view=None, now=lambda: 0.0, recent=deque(maxlen=3))  # type: ignore[arg-type]
+    for ts, target in ((10.0, "a"), (30.0, "c"), (20.0, "b"), (40.0, "d")):
+        ctx.add_recent(Event(ts, target, EventKind.STATUS_CHANGE, Status.OK, "x"))
+    assert [e.target for e in ctx.recent] == ["b", "c", "d"]  # the oldest dropped at the bound
+    assert ctx.recent_version == 4
