@@ -16,7 +16,7 @@ from pacs_tui.config import Config, ConfigError, ConfigNotFound, load_config
 from pacs_tui.config_reader import closest
 from pacs_tui.durations import parse_duration
 from pacs_tui.logs import setup_logging
-from pacs_tui.model import Status, TargetState, never_drilled
+from pacs_tui.model import Status, TargetKind, TargetState, never_drilled
 from pacs_tui.nagios import NAME, Thresholds, judge, render
 from pacs_tui.probes.perfdata import parse_range
 from pacs_tui.visible import visible
@@ -110,6 +110,8 @@ def _chosen(states: list[TargetState], target: str | None, kind: str | None) -> 
         (kind, sorted({str(s.target.kind) for s in states}), "kind of target"),
     ):
         if asked is not None and asked not in known:
+            if what == "kind of target" and asked in {str(k) for k in TargetKind}:
+                raise CheckProblem(f"this site has no target of kind {asked!r}")
             close = closest(asked, known)
             hint = f" (did you mean {close!r}?)" if close else ""
             raise CheckProblem(f"no {what} {asked!r}{hint}")

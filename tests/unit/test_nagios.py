@@ -140,3 +140,13 @@ def test_a_drill_never_run_is_left_out_unless_asked_for() -> None:
     assert verdict.status is Status.UNKNOWN and verdict.reason == "no drill run yet"
     with pytest.raises(CheckProblem):
         _chosen(states, "dr-dril", None)
+
+
+def test_a_kind_the_site_has_none_of_is_said_apart_from_a_typo() -> None:
+    from pacs_tui.cli_check import CheckProblem, _chosen
+
+    states = [node("archive", Status.OK, 0.003, NOW - 5)]
+    with pytest.raises(CheckProblem, match=r"^this site has no target of kind 'backup'$"):
+        _chosen(states, None, "backup")
+    with pytest.raises(CheckProblem, match=r"^no kind of target 'dicom-nod' \(did you mean"):
+        _chosen(states, None, "dicom-nod")
