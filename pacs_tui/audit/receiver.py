@@ -31,7 +31,7 @@ from pacs_tui.audit.syslog import FrameProblem, SyslogFramer, parse_syslog
 from pacs_tui.minute_rate import MinuteRate
 from pacs_tui.model import LoggedMessage, Result, Status, Target
 from pacs_tui.patient_key import PatientKey
-from pacs_tui.source import Emit, MessageReader
+from pacs_tui.source import Emit, HistoryReader, MessageReader
 from pacs_tui.visible import visible
 
 log = logging.getLogger(__name__)
@@ -79,7 +79,7 @@ class AuditReceiver:
         entry: SyslogConfig,
         target: Target,
         key: PatientKey | None = None,
-        history: object | None = None,
+        history: HistoryReader | None = None,
     ):
         self.entry = entry
         #: The history, read once at start for the sessions of before a restart.

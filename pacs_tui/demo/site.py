@@ -150,8 +150,7 @@ def demo_mirror(nodes: list[DemoNode], site_name: str) -> tuple[tuple[MirrorConf
     dr = DrConfig(
         rto=4 * 3600.0, rpo=3600.0, id="failover-drill", mirror="archive-mirror",
         test_study=drill_study_uid(), timeout=30.0, request_timeout=10.0, primary="archive-main",
-        site=site_name, mirror_node=by_id["archive-mirror"],
-        primary_host=by_id["archive-main"].host,
+        site=site_name, mirror_node=by_id["archive-mirror"], primary_node=by_id["archive-main"],
     )  # fmt: skip
     return (pair,), dr
 

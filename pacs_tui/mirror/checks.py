@@ -195,7 +195,6 @@ class DrillCheck:
             timeout=config.timeout,
             request_timeout=config.request_timeout,
             service_name=config.service_name,
-            primary_host=config.primary_host,
             primary=config.primary_node,
         )
         loop = asyncio.get_running_loop()
@@ -222,14 +221,13 @@ class DrillCheck:
             "study": config.test_study,
             "rto": span_words(config.rto),
         }
+        got_words = ""
         if outcome.retrieved is not None:
             got = outcome.retrieved
             metrics["drill_instances"] = float(got.instances)
             metrics["drill_size_bytes"] = float(got.size)
-            details["retrieved"] = (
-                f"{_plural(got.instances, 'instance')}, {format_value('B', got.size)} "
-                "(counted, not kept)"
-            )
+            got_words = f"{_plural(got.instances, 'instance')}, {format_value('B', got.size)}"
+            details["retrieved"] = f"{got_words} (counted, not kept)"
         serving = ""
         if outcome.serving:
             details["serving"] = f"{config.service_name} → {outcome.serving}"
@@ -257,7 +255,6 @@ class DrillCheck:
         ratio = total / config.rto
         metrics["drill_rto_ratio"] = ratio
         status = _ratio_status(ratio)
-        got_words = details.get("retrieved", "").split(" (")[0]
         bound = "≤" if ratio <= 1 else ">"
         reason = (
             f"drill passed: {got_words} in {format_value('s', total)} "

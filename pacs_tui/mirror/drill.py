@@ -70,7 +70,6 @@ def drill(
     timeout: float,
     request_timeout: float = 60.0,
     service_name: str = "",
-    primary_host: str = "",
     primary: Node | None = None,
 ) -> DrillOutcome:
     """Run the drill's steps in order, stopping at the first that fails. With ``primary``,
@@ -91,6 +90,7 @@ def drill(
         Step("echo", echoed.echo_seconds, echoed.ok, "" if echoed.ok else echoed.reason)
     )
     if service_name:
+        primary_host = primary.host if primary is not None else ""
         outcome.serving = serving_site(service_name, primary_host, mirror.host)
     if not echoed.ok:
         return outcome

@@ -14,7 +14,7 @@ from pacs_tui import config_reader as cv
 from pacs_tui.backup.repository import DAY
 from pacs_tui.backup.rpo import span_words
 from pacs_tui.config_reader import Reader
-from pacs_tui.mirror.node import Node
+from pacs_tui.mirror.node import Node, link_node
 from pacs_tui.model import Target, TargetKind, TargetState
 from pacs_tui.source import BuildContext, Column, MetricSpec, Runnable, Source, WorkerLimit
 from pacs_tui.units import format_value
@@ -60,9 +60,9 @@ class DrConfig:
     primary: str = ""
     site: str = ""
     mirror_node: Node | None = None
-    #: The primary, when ``primary`` names it: the drill expects its instance count.
+    #: The primary, when ``primary`` names it: the drill expects its instance count, and
+    #: ``service_name`` is compared with its address.
     primary_node: Node | None = None
-    primary_host: str = ""
 
     @property
     def has_drill(self) -> bool:
@@ -141,35 +141,18 @@ def read(reader: Reader, raw: Any, site: str) -> DrConfig | None:
 
 
 def link(reader: Reader, config: DrConfig | None, sections: Mapping[str, Any]) -> DrConfig | None:
-    """The drill's mirror (and the primary, for the service name) from ``[dicom]``."""
+    """The drill's mirror (and the primary: its count, the service name) from ``[dicom]``."""
     if config is None or not config.has_drill:
         return config
-    nodes = {n.id: n for n in getattr(sections.get("dicom"), "nodes", ())}
-    known = ", ".join(sorted(nodes)) or "none configured"
-    found = nodes.get(config.mirror)
-    if found is None:
-        hint = cv.did_you_mean(config.mirror, tuple(nodes))
-        reader.problem("dr.mirror", config.mirror, f"the id of a [[dicom.node]]{hint} ({known})")
+    node = link_node(reader, "dr.mirror", config.mirror, sections)
+    if node is None:
         return None
     primary_node = None
     if config.primary:
-        primary = nodes.get(config.primary)
-        if primary is None:
-            hint = cv.did_you_mean(config.primary, tuple(nodes))
-            reader.problem(
-                "dr.primary", config.primary, f"the id of a [[dicom.node]]{hint} ({known})"
-            )
+        primary_node = link_node(reader, "dr.primary", config.primary, sections)
+        if primary_node is None:
             return None
-        primary_node = Node(
-            primary.id, primary.host, primary.port, primary.aet, primary.calling_aet
-        )
-    node = Node(found.id, found.host, found.port, found.aet, found.calling_aet)
-    return replace(
-        config,
-        mirror_node=node,
-        primary_node=primary_node,
-        primary_host=primary_node.host if primary_node else "",
-    )
+    return replace(config, mirror_node=node, primary_node=primary_node)
 
 
 def target(config: DrConfig) -> Target:

@@ -15,7 +15,7 @@ from pacs_tui import config_reader as cv
 from pacs_tui.backup.repository import DAY
 from pacs_tui.backup.rpo import span_words
 from pacs_tui.config_reader import Reader
-from pacs_tui.mirror.node import Node
+from pacs_tui.mirror.node import Node, link_node
 from pacs_tui.model import Target, TargetKind, TargetState
 from pacs_tui.source import BuildContext, Column, MetricSpec, Runnable, Source, WorkerLimit
 from pacs_tui.visible import visible
@@ -148,26 +148,15 @@ def link(
     reader: Reader, config: tuple[MirrorConfig, ...], sections: Mapping[str, Any]
 ) -> tuple[MirrorConfig, ...]:
     """Each pair's two nodes from ``[dicom]``, and its RPO from ``[dr]`` unless it has one."""
-    dicom = sections.get("dicom")
-    nodes = {n.id: n for n in getattr(dicom, "nodes", ())}
-    dr = sections.get("dr")
-    dr_rpo = getattr(dr, "rpo", None)
+    dr_rpo = getattr(sections.get("dr"), "rpo", None)
     linked = []
     for entry in config:
         found: dict[str, Node] = {}
         for role in ("primary", "mirror"):
-            node_id = getattr(entry, role)
-            node = nodes.get(node_id)
-            if node is None:
-                known = ", ".join(sorted(nodes)) or "none configured"
-                hint = cv.did_you_mean(node_id, tuple(nodes))
-                reader.problem(
-                    f'mirror "{entry.id}".{role}',
-                    node_id,
-                    f"the id of a [[dicom.node]]{hint} ({known})",
-                )
-                continue
-            found[role] = Node(node.id, node.host, node.port, node.aet, node.calling_aet)
+            key = f'mirror "{entry.id}".{role}'
+            node = link_node(reader, key, getattr(entry, role), sections)
+            if node is not None:
+                found[role] = node
         if len(found) == 2:
             linked.append(
                 replace(

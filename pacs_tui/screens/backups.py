@@ -178,5 +178,5 @@ class BackupScreen(TargetTableScreen):
         ]
 
     def history_rows(self) -> Sequence[Event]:
-        """The drills listed, newest first (for tests and the keys screen)."""
+        """The drills listed, newest first."""
         return list(self._drills)

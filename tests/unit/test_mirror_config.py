@@ -86,7 +86,7 @@ def test_a_drill_reads_its_mirror_and_study() -> None:
     dr = config.section("dr")
     assert dr.has_drill and dr.drill_interval is None  # on demand
     assert dr.mirror_node is not None and dr.mirror_node.port == 11113
-    assert dr.primary_host == "127.0.0.1"
+    assert dr.primary_node is not None and dr.primary_node.host == "127.0.0.1"
     (drill,) = [t for t in _targets(config) if t.kind == TargetKind.DRILL]
     assert (drill.id, drill.label("schedule"), drill.label("rto")) == (
         "dr-drill",
