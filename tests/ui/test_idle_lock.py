@@ -333,6 +333,8 @@ async def test_wall_mode_shows_no_patient_data_in_the_message_log() -> None:
         await pilot.press(app.key_for("screen.hl7"))
         await wait_for(pilot, lambda: isinstance(app.screen, Hl7TrackerScreen))
         await wait_for(pilot, lambda: "HIS0000029" in screen_text(app))
+        # Columns measured (the widest note drawn whole): a patient cell would be seen whole.
+        await wait_for(pilot, lambda: "no ACK: the upstream closed" in screen_text(app))
         log_view = app.screen.query_one(MessageLog)
         assert log_view.rows and all(row.patient == "" for row in log_view.rows)
         assert "#5e1b0c2d" not in screen_text(app)
