@@ -17,7 +17,14 @@ from pathlib import Path
 import pytest
 
 from pacs_tui.audit.atna import parse_audit
-from pacs_tui.audit.receiver import AuditReceiver, ReceiverError, SyslogConfig, tls_context
+from pacs_tui.audit.receiver import (
+    INLINE_BYTES,
+    WAITING_BYTES,
+    AuditReceiver,
+    ReceiverError,
+    SyslogConfig,
+    tls_context,
+)
 from pacs_tui.audit.sessions import Policy, RoleMap, SessionBook
 from pacs_tui.demo.audit_feed import audit_xml, syslog_frame
 from pacs_tui.model import Event, LoggedMessage, Result, Status
@@ -143,6 +150,60 @@ async def test_what_does_not_parse_is_an_unparsed_row_without_its_body(tcp: Runn
     assert "DOE" not in repr(recorder.rows) and "root:" not in repr(recorder.rows)
     assert receiver.counts["unparsed"] == 2
     writer.close()
+
+
+def padded(xml: bytes, elements: int) -> bytes:
+    """``xml`` with ``elements`` empty elements the record does not use (what costs a parser
+    the most for its size: a hostile sender's large record)."""
+    return xml.replace(b"</AuditMessage>", b"<Pad/>" * elements + b"</AuditMessage>")
+
+
+async def test_large_records_keep_their_place_among_small_ones() -> None:
+    # A record over INLINE_BYTES is parsed on the worker thread: the small ones after it, on
+    # the same connection and on another, wait their turn rather than overtake it.
+    async with start(config("tcp", max_size=1024 * 1024)) as (receiver, recorder, port):
+        _, first = await asyncio.open_connection("127.0.0.1", port)
+        _, second = await asyncio.open_connection("127.0.0.1", port)
+        big = padded(audit_xml("110103", "rad-big", "10.1.20.11", study="1.2.3"), 100_000)
+        assert INLINE_BYTES < len(big) < 1024 * 1024
+        first.write(syslog_frame(login("rad-before")) + syslog_frame(big))
+        await first.drain()
+        await until(lambda: receiver.counts["received"] == 2)
+        second.write(syslog_frame(login("rad-other")))
+        first.write(syslog_frame(login("rad-after")))
+        await asyncio.gather(first.drain(), second.drain())
+        await until(lambda: len(recorder.rows) == 4)
+        users = [r.sender for r in recorder.rows]
+        assert users[:2] == ["rad-before", "rad-big"] and set(users[2:]) == {
+            "rad-after",
+            "rad-other",
+        }
+        assert recorder.rows[1].type.startswith("110103 ") and receiver.counts["parsed"] == 4
+        first.close()
+        second.close()
+
+
+async def test_a_sender_of_more_than_the_backlog_is_paused_and_loses_nothing() -> None:
+    # Ten records of ~1 MiB each, written at once: more than WAITING_BYTES wait for the worker,
+    # so the connection stops being read (the sender waits in TCP) and reads on once the worker
+    # caught up. The frame under way meanwhile is not timed out (0.5 s: the ten records take
+    # longer than that to parse), nor is any record dropped.
+    async with start(config("tcp", max_size=1024 * 1024, frame_timeout=0.5)) as running:
+        receiver, recorder, port = running
+        _, writer = await asyncio.open_connection("127.0.0.1", port)
+        records = [
+            padded(audit_xml("110112", f"rad-{n}", "10.1.20.11"), 170_000) for n in range(10)
+        ]
+        assert sum(map(len, records)) > WAITING_BYTES
+        writer.write(b"".join(syslog_frame(r) for r in records))
+        await writer.drain()
+        await until(lambda: len(recorder.rows) == 10, seconds=30)
+        assert [r.sender for r in recorder.rows] == [f"rad-{n}" for n in range(10)]
+        assert receiver.counts["parsed"] == 10 and receiver.counts["dropped"] == 0
+        writer.write(syslog_frame(login("rad-still-connected")))
+        await writer.drain()
+        await until(lambda: len(recorder.rows) == 11)
+        writer.close()
 
 
 async def test_an_octet_count_over_max_size_ends_the_connection_unread(tcp: Running) -> None:
