@@ -53,8 +53,9 @@ REQUEST_SECONDS = 15.0
 #: Reattach back-off: the first wait, doubled up to the last.
 RETRY_FIRST = 0.5
 RETRY_MAX = 8.0
-#: The welcome's facts about the site, sent again in a ``site`` frame after a reload.
-SITE_FACTS = ("site", "timezone", "probeable", "intervals", "idle_lock")
+#: The welcome's facts about the site and the viewer's role, sent again in a ``site`` frame
+#: after a reload.
+SITE_FACTS = ("site", "timezone", "probeable", "intervals", "idle_lock", "role")
 
 
 class AttachError(Exception):
@@ -118,7 +119,8 @@ class RemoteView:
 
     @property
     def role(self) -> Role:
-        """As the collector judged it at attach (it judges every action again itself)."""
+        """As the collector judged it at attach or at its last reload (it judges every action
+        again itself)."""
         word = self._welcome.get("role")
         return next((r for r in Role if r.word == word), Role.VIEWER)
 

@@ -151,10 +151,14 @@ class CollectorServer:
             for viewer in self._viewers:
                 viewer.offer_event(line)
         elif isinstance(update, ReloadUpdate):
-            # Targets came and went: every viewer gets the site's facts and everything again.
-            line = wire.encode({"type": "site", **self.site_facts()})
+            # Targets came and went: every viewer gets the site's facts and everything again,
+            # and its role as the reloaded [operators] gives it (the UI's early word on an
+            # action follows a promotion or a demotion without a reattach).
+            facts = self.site_facts()
+            operators = self.engine.config.operators
             for viewer in self._viewers:
-                viewer.resend_all(line)
+                role = operator_for(viewer.uid, operators).role.word
+                viewer.resend_all(wire.encode({"type": "site", **facts, "role": role}))
 
     async def _connected(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         viewer = Viewer(self, reader, writer)
@@ -189,7 +193,7 @@ class Viewer:
         self._in_flight = 0
         self._tasks: set[asyncio.Task[None]] = set()
         self._operator = "unknown"
-        self._uid = -1
+        self.uid = -1  # the peer's, once attached
 
     # -- backlog ------------------------------------------------------------------------------
 
@@ -255,7 +259,7 @@ class Viewer:
         if hello is None:
             return
         self._operator = peer.user
-        self._uid = peer.uid
+        self.uid = peer.uid
         await self._send(wire.encode(self.server.welcome(peer)))
         # Attached and snapshot in one step: no change can fall between them.
         self.attached = True
@@ -392,7 +396,7 @@ class Viewer:
     def operator(self) -> Operator:
         """The viewer's operator, with the role the config gives it now (a reload may have
         changed it)."""
-        return operator_for(self._uid, self.server.engine.config.operators)
+        return operator_for(self.uid, self.server.engine.config.operators)
 
     async def _perform(self, frame: dict[str, Any]) -> Any:
         engine = self.server.engine

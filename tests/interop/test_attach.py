@@ -24,6 +24,7 @@ from pacs_tui import wire
 from pacs_tui.app import PacsApp
 from pacs_tui.collector_client import RemoteView
 from pacs_tui.collector_socket import answers
+from pacs_tui.operators import NotAllowed, Role
 
 from ..ui.conftest import screen_text
 from ..ui.test_app import until
@@ -351,6 +352,20 @@ async def test_sighup_reloads_the_config_and_viewers_follow(site: Site) -> None:
         assert site.runs.read_text().count("run") == 1
         assert "1 targets added, 1 removed, 0 checks restarted, 1 kept" in site.log.read_text()
         assert view.probe_now("added") and not view.probe_now("flappy")
+        # An [operators] table that leaves this user out makes it a viewer: the attached UI's
+        # early word on an action follows the reload without a reattach (the collector judges
+        # each action itself in any case).
+        assert view.role is Role.ADMIN  # the collector's own user, with no [operators]
+        site.config.write_text(head + kept + added + '[operators]\nadmin = ["somebody-else"]\n')
+        site.process.send_signal(signal.SIGHUP)
+        deadline = time.monotonic() + 15
+        role = partial(getattr, view, "role")  # read again each time round
+        while role() is not Role.VIEWER:
+            assert time.monotonic() < deadline, role()
+            await asyncio.sleep(0.05)
+        with pytest.raises(NotAllowed):
+            view.probe_now("added")
+        assert view.link.connected
     finally:
         await view.close()
     assert site.stop() == 0
