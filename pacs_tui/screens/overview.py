@@ -141,11 +141,22 @@ class OverviewScreen(PacsScreen):
         """Redraw the tiles of ``kinds`` (all by default) and put the worst area first."""
         now = self.ctx.now()
         tiles: list[AreaTile] = []
-        everything = self.ctx.view.states()
+        # One pass over every state, by kind (an area's pass of its own over a thousand
+        # states, per area, was most of what a change of status cost the Overview).
+        by_kind: dict[str, list[TargetState]] = {}
+        for state in self.ctx.view.states():
+            found = by_kind.get(state.target.kind)
+            if found is None:
+                by_kind[state.target.kind] = [state]
+            else:
+                found.append(state)
         for area in AREAS:
             tile = self.query_one(f"#tile-{area.id}", AreaTile)
             tiles.append(tile)
-            states = [s for s in everything if s.target.kind in area.kinds]
+            if len(area.kinds) == 1:
+                states = by_kind.get(area.kinds[0], [])
+            else:
+                states = [s for kind in area.kinds for s in by_kind.get(kind, ())]
             tile.display = bool(states)
             if kinds is not None and not any(k in kinds for k in area.kinds):
                 continue
