@@ -7,11 +7,11 @@ import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.uid import UID, ExplicitVRLittleEndian, generate_uid
+from pydicom.dataset import Dataset
+from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 from pynetdicom import AE
 
-SECONDARY_CAPTURE = UID("1.2.840.10008.5.1.4.1.1.7")
+from pacs_tui.demo.images import SECONDARY_CAPTURE, tiny_image
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,37 +39,20 @@ def studies(
 
 def instances(study: SyntheticStudy) -> list[Dataset]:
     """The study's instances: 4 by 4 pixels each, a synthetic patient, nothing real."""
-    out = []
     series_uid = generate_uid(entropy_srcs=[study.uid, "series"])
-    for index in range(study.instances):
-        ds = Dataset()
-        ds.file_meta = FileMetaDataset()
-        ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
-        ds.file_meta.MediaStorageSOPClassUID = SECONDARY_CAPTURE
-        sop_uid = generate_uid(entropy_srcs=[study.uid, "instance", str(index)])
-        ds.file_meta.MediaStorageSOPInstanceUID = sop_uid
-        ds.SOPClassUID = SECONDARY_CAPTURE
-        ds.SOPInstanceUID = sop_uid
-        ds.StudyInstanceUID = study.uid
-        ds.SeriesInstanceUID = series_uid
-        ds.PatientName = "SYNTHETIC^STUDY"
-        ds.PatientID = "SYN" + study.uid[-8:]
-        ds.StudyDate = study.date.strftime("%Y%m%d")
-        ds.StudyTime = study.time
-        ds.Modality = "OT"
-        ds.StudyID = "1"
-        ds.SeriesNumber = 1
-        ds.InstanceNumber = index + 1
-        ds.ConversionType = "WSD"
-        ds.SamplesPerPixel = 1
-        ds.PhotometricInterpretation = "MONOCHROME2"
-        ds.Rows = ds.Columns = 4
-        ds.BitsAllocated = ds.BitsStored = 8
-        ds.HighBit = 7
-        ds.PixelRepresentation = 0
-        ds.PixelData = bytes(16)
-        out.append(ds)
-    return out
+    return [
+        tiny_image(
+            study_uid=study.uid,
+            series_uid=series_uid,
+            sop_uid=generate_uid(entropy_srcs=[study.uid, "instance", str(index)]),
+            number=index + 1,
+            patient_name="SYNTHETIC^STUDY",
+            patient_id="SYN" + study.uid[-8:],
+            study_date=study.date.strftime("%Y%m%d"),
+            study_time=study.time,
+        )
+        for index in range(study.instances)
+    ]
 
 
 def store(host: str, port: int, aet: str, datasets: Iterable[Dataset]) -> int:

@@ -21,19 +21,20 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
-from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+from pydicom.dataset import Dataset
+from pydicom.uid import generate_uid
 from pynetdicom import AE, StoragePresentationContexts, evt
 from pynetdicom.events import EventHandlerType
 from pynetdicom.presentation import PresentationContext, build_context
 from pynetdicom.sop_class import (  # type: ignore[attr-defined]
-    SecondaryCaptureImageStorage,
     StudyRootQueryRetrieveInformationModelFind,
     StudyRootQueryRetrieveInformationModelGet,
     StudyRootQueryRetrieveInformationModelMove,
     Verification,
 )
 from pynetdicom.transport import ThreadedAssociationServer
+
+from pacs_tui.demo.images import tiny_image
 
 __all__ = ["DemoDicomSite", "DemoNode", "drill_study_uid"]
 
@@ -295,29 +296,16 @@ _GET_MAX = 8
 
 def _image(study: _Study, index: int) -> Dataset:
     """One 4 by 4 pixel Secondary Capture image of a made-up study."""
-    ds = Dataset()
-    ds.file_meta = FileMetaDataset()
-    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds.file_meta.MediaStorageSOPClassUID = SecondaryCaptureImageStorage
-    sop = generate_uid(entropy_srcs=["pacs-tui-demo-image", study.uid, str(index)])
-    ds.file_meta.MediaStorageSOPInstanceUID = sop
-    ds.SOPClassUID = SecondaryCaptureImageStorage
-    ds.SOPInstanceUID = sop
-    ds.StudyInstanceUID = study.uid
-    ds.SeriesInstanceUID = study.series_uid(0)
-    ds.PatientName = study.patient_name
-    ds.PatientID = study.patient_id
-    ds.StudyDate = study.study_date
-    ds.Modality = "OT"
-    ds.InstanceNumber = index + 1
-    ds.SamplesPerPixel = 1
-    ds.PhotometricInterpretation = "MONOCHROME2"
-    ds.Rows = ds.Columns = 4
-    ds.BitsAllocated = ds.BitsStored = 8
-    ds.HighBit = 7
-    ds.PixelRepresentation = 0
-    ds.PixelData = bytes(16)
-    return ds
+    return tiny_image(
+        study_uid=study.uid,
+        series_uid=study.series_uid(0),
+        sop_uid=generate_uid(entropy_srcs=["pacs-tui-demo-image", study.uid, str(index)]),
+        number=index + 1,
+        patient_name=study.patient_name,
+        patient_id=study.patient_id,
+        study_date=study.study_date,
+        study_time=study.study_time,
+    )
 
 
 # --------------------------------------------------------------------------- one node's server
