@@ -74,6 +74,10 @@ class RemoteView:
         self.path = path
         self._clock = clock
         self._states: dict[str, TargetState] = {}
+        #: The ids worst first, kept while no status changes and no target comes or goes: a
+        #: result that keeps its status leaves the order as it was (sorting a thousand states
+        #: for each screen that asks, at every change, was a few % of a viewer's CPU).
+        self._order: list[str] | None = None
         self._incoming: dict[str, TargetState] | None = None
         self._subscribers: Subscribers[StateUpdate | EventUpdate | LinkUpdate] = Subscribers()
         self._welcome: dict[str, Any] = {}
@@ -153,7 +157,16 @@ class RemoteView:
             return {}
 
     def states(self, kind: str | None = None) -> list[TargetState]:
-        return worst_first(self._states.values(), kind)
+        states = self._states
+        order = self._order
+        if order is None or len(order) != len(states):
+            order = self._order = [s.id for s in worst_first(states.values())]
+        try:
+            found = [states[i] for i in order]
+        except KeyError:  # cannot happen (every change of ids resets the order): sort anyway
+            self._order = None
+            return worst_first(states.values(), kind)
+        return found if kind is None else [s for s in found if s.target.kind == kind]
 
     def state(self, target_id: str) -> TargetState | None:
         return self._states.get(target_id)
@@ -389,6 +402,8 @@ class RemoteView:
             state = wire.state_in(wire.need(frame, "state", dict))
             before = self._states.get(state.id)
             self._states[state.id] = state
+            if before is None or before.status is not state.status:
+                self._order = None
             previous = before.status if before is not None else Status.UNKNOWN
             self._publish(StateUpdate(state, previous))
         elif kind == "event":
@@ -431,6 +446,7 @@ class RemoteView:
     def _apply_snapshot(self, states: dict[str, TargetState]) -> None:
         old = self._states
         self._states = states
+        self._order = None
         for state in states.values():
             before = old.get(state.id)
             if before is None or before != state:

@@ -386,6 +386,30 @@ async def test_results_go_to_viewers_together_and_a_change_of_status_at_once(
         await engine.stop()
 
 
+async def test_an_attached_viewers_states_stay_worst_first_and_current(folder: Path) -> None:
+    # The viewer keeps its worst-first order between calls while no status changes: what it
+    # returns must still be the newest states (a steady check's new values), in the engine's
+    # order after every flip.
+    checks = [Steady("a-steady"), Flipping("b-flips"), Steady("c-steady"), Flipping("d-flips")]
+    engine, collector = await serving(folder, checks)
+    view = await RemoteView.attach(collector.path)
+    try:
+        await until(lambda: len(view.states()) == 4 and all(s.checked for s in view.states()))
+        for target in ("a-steady", "b-flips", "a-steady", "d-flips", "b-flips", "c-steady"):
+            before = engine.states[target]
+            assert engine.probe_now(target)
+            await until(lambda t=target, b=before: engine.states[t] != b)  # type: ignore[misc]
+            await until(lambda t=target: view.state(t) == engine.states[t])  # type: ignore[misc]
+            assert view.states() == engine.worst_first()
+            assert view.states("command") == engine.worst_first("command")
+        statuses = [s.status for s in view.states()]
+        assert statuses == sorted(statuses, key=lambda s: -s.rank)
+    finally:
+        await view.close()
+        await collector.stop()
+        await engine.stop()
+
+
 async def test_a_viewer_that_stops_reading_slows_no_one_and_is_resent_everything(
     folder: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
