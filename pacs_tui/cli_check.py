@@ -81,10 +81,14 @@ def _thresholds(warn: str | None, crit: str | None) -> Thresholds:
 async def _states(config: Config) -> tuple[list[TargetState], dict[str, float] | None]:
     """The collector's states and intervals (so stale ones can be told), else the states of
     one run of every check (fresh: no intervals)."""
-    from pacs_tui.collector_client import AttachError, collector_states
+    from pacs_tui.collector_client import AttachError, CollectorStopped, collector_states
 
+    stopped = ""
     try:
         found = await collector_states(config.socket_path)
+    except CollectorStopped as exc:  # killed: what it ran (listeners, taps) is not running
+        stopped, found = str(exc), None
+        log.error("check: %s; checking every target here", stopped)  # said whatever the level
     except AttachError as exc:
         raise CheckProblem(f"the collector: {exc}") from None
     if found is not None:
@@ -96,7 +100,7 @@ async def _states(config: Config) -> tuple[list[TargetState], dict[str, float] |
     try:
         engine = Engine(config, history=history)
         try:
-            return await engine.run_once(), None
+            return await engine.run_once(stopped), None
         finally:
             await engine.stop()
     finally:

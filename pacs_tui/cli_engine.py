@@ -44,14 +44,15 @@ def cmd_status(args: argparse.Namespace) -> int:
     from pacs_tui.report import status_json, status_table
 
     async def once() -> int:
-        states = None if args.fresh else await _collector_states(config)
+        stopped: list[str] = []
+        states = None if args.fresh else await _collector_states(config, stopped)
         if states is None:
             history = await open_history_readonly(config)
             try:
                 engine = Engine(config, history=history)
                 engine.remember(await history.last_statuses() if history is not None else {})
                 try:
-                    states = await engine.run_once()
+                    states = await engine.run_once(stopped[0] if stopped else "")
                 finally:
                     await engine.stop()
             finally:
@@ -67,13 +68,18 @@ def cmd_status(args: argparse.Namespace) -> int:
     return asyncio.run(once())
 
 
-async def _collector_states(config: Config) -> list[TargetState] | None:
+async def _collector_states(config: Config, stopped: list[str]) -> list[TargetState] | None:
     """The running collector's states (worst first), or None when none answers (then
-    ``status`` checks every target itself). A collector that answers but refuses is said."""
-    from pacs_tui.collector_client import AttachError, collector_states
+    ``status`` checks every target itself). A collector that answers but refuses is said; one
+    that was killed (its socket left) is said, and its words go in ``stopped``."""
+    from pacs_tui.collector_client import AttachError, CollectorStopped, collector_states
 
     try:
         found = await collector_states(config.socket_path)
+    except CollectorStopped as exc:
+        log.warning("status: %s; checking every target here", exc)
+        stopped.append(str(exc))
+        return None
     except AttachError as exc:
         log.warning("status: not reading the collector (checking every target here): %s", exc)
         return None

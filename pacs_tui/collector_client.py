@@ -66,6 +66,11 @@ class NoCollector(AttachError):
     """Nothing listens at the socket (none there, or one left by a collector that stopped)."""
 
 
+class CollectorStopped(NoCollector):
+    """The socket is there but refuses connections: a collector that was killed or crashed
+    (one that stops normally removes its socket)."""
+
+
 class RemoteView:
     """An engine's view served by a collector. Build with :meth:`attach`; :meth:`close` at
     the end."""
@@ -470,10 +475,13 @@ class RemoteView:
 
 async def collector_states(path: Path) -> tuple[list[TargetState], dict[str, float]] | None:
     """The states (worst first) and check intervals of the collector at ``path``, read once;
-    ``None`` when no collector runs there. :class:`AttachError` when one runs but cannot be
-    read (refused, not answering)."""
+    ``None`` when no collector runs there. :class:`CollectorStopped` when the socket of one that
+    was killed is there; :class:`AttachError` when one runs but cannot be read (refused, not
+    answering)."""
     try:
         view = await RemoteView.attach(path)
+    except CollectorStopped:
+        raise
     except NoCollector:
         return None
     try:
@@ -486,7 +494,10 @@ def _connect_error(path: str, exc: OSError) -> AttachError:
     if exc.errno in (errno.ENOENT, errno.ENOTDIR):
         return NoCollector(f"no collector socket at {path}")
     if exc.errno == errno.ECONNREFUSED:
-        return NoCollector(f"no collector is listening on {path} (the socket of one that stopped)")
+        return CollectorStopped(
+            f"the collector is not running: its socket {path} refuses connections (it was "
+            "killed or crashed; `pacs-tui collect` starts it again)"
+        )
     if exc.errno in (errno.EACCES, errno.EPERM):
         return AttachError(
             f"may not connect to the collector's socket {path} (permission denied): run as "

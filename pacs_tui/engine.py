@@ -296,16 +296,27 @@ class Engine:
                 state, status=status, reason=reason, since=since, checked=since
             )
 
-    async def run_once(self) -> list[TargetState]:
+    async def run_once(self, collector_stopped: str = "") -> list[TargetState]:
         """Every check once (for ``status``): the states, worst first. A long-running
         service's targets (a listener, a tap, a log tail) cannot be checked once: they say so,
-        and where they are followed."""
+        and where they are followed — or, when ``collector_stopped`` says the collector that
+        runs them is gone (its socket left behind), they are DOWN with those words."""
         await self._scheduler.run_once()
+        now = time.time()
         for run in self.checks:
             if isinstance(run, Service):
                 for target in run.targets:
                     state = self.states[target.id]
-                    if state.checked is None:
+                    if state.checked is not None:
+                        continue
+                    if collector_stopped:
+                        self.states[target.id] = replace(
+                            state,
+                            status=Status.DOWN,
+                            reason=collector_stopped,
+                            checked=now,
+                        )
+                    else:
                         self.states[target.id] = replace(state, reason=ONCE_IS_NOT_ENOUGH)
         return self.worst_first()
 

@@ -14,7 +14,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from pacs_tui.model import Status, TargetState
+from pacs_tui.model import Status, TargetState, never_drilled
 from pacs_tui.probes import headline, metric_spec
 from pacs_tui.probes.perfdata import Range
 from pacs_tui.scheduler import MAX_BACKOFF
@@ -72,7 +72,10 @@ def judge(
         if intervals is not None and interval is not None:
             slowest = max(interval, MAX_BACKOFF) if state.status is Status.DOWN else interval
             if state.checked is None:
-                status, reason = Status.UNKNOWN, "not checked yet by the collector"
+                # A drill never run keeps its own words ("no drill run yet: …").
+                status = Status.UNKNOWN
+                never = never_drilled(state)
+                reason = state.reason if never else "not checked yet by the collector"
             elif now - state.checked > 2 * slowest:
                 status = Status.UNKNOWN
                 reason = (

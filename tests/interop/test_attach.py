@@ -26,6 +26,7 @@ from pacs_tui.collector_client import RemoteView
 from pacs_tui.collector_socket import answers
 from pacs_tui.operators import NotAllowed, Role
 
+from ..peers import free_port
 from ..ui.conftest import screen_text
 from ..ui.test_app import until
 
@@ -303,6 +304,30 @@ def test_history_through_the_collector_when_the_file_is_out_of_reach() -> None:
             assert "permission denied on a folder above it" in alone.stderr
         finally:
             site.kill()
+
+
+def test_a_killed_collector_is_said_and_what_it_ran_is_down(tmp_path: Path) -> None:
+    # A collector killed leaves its socket: status and check say the collector is not running
+    # and the listener it ran is DOWN (it is not listening), instead of "followed only while it
+    # runs"; the other checks are run here once, as without a collector.
+    listener = f'[[hl7.listener]]\nid = "his-copy"\nbind = "127.0.0.1:{free_port()}"\n'
+    site = Site(tmp_path, listener)
+    site.start()
+    site.kill()
+    assert site.socket.exists()  # left behind by the kill
+    status = site.cli("status", "--json")
+    rows = {row["id"]: row for row in json.loads(status.stdout)["targets"]}
+    assert rows["his-copy"]["status"] == "DOWN", status.stdout
+    assert rows["his-copy"]["reason"].startswith("the collector is not running: its socket ")
+    assert rows["counted"]["status"] == "OK"  # checked here, once
+    assert "the collector is not running" in status.stderr
+    check = site.cli("check")
+    assert check.returncode == 2, check.stdout
+    assert check.stdout.startswith("PACS-TUI CRITICAL - ")
+    assert "his-copy DOWN: the collector is not running" in check.stdout
+    # A check of other targets is about them: OK, the collector said on stderr only.
+    counted = site.cli("check", "--target", "counted")
+    assert counted.returncode == 0 and "the collector is not running" in counted.stderr
 
 
 async def test_sighup_reloads_the_config_and_viewers_follow(site: Site) -> None:
