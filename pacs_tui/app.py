@@ -55,7 +55,14 @@ from pacs_tui.messages import (
 from pacs_tui.model import EventKind, Status, TargetState
 from pacs_tui.operators import NotAllowed, user_name
 from pacs_tui.probes import SOURCES
-from pacs_tui.screens import NOTIFY_SECONDS, RECENT_MAX, PacsScreen, StartingScreen, UiContext
+from pacs_tui.screens import (
+    NOTIFY_SECONDS,
+    RECENT_MAX,
+    PacsScreen,
+    StartingScreen,
+    UiContext,
+    collector_gone,
+)
 from pacs_tui.screens.backups import BackupScreen
 from pacs_tui.screens.help import HelpScreen, KeyRow, KeySection, bindings_of, key_rows
 from pacs_tui.screens.hl7_tracker import Hl7TrackerScreen
@@ -746,6 +753,10 @@ class PacsApp(App[None]):
 
     def action_probe_all(self) -> None:
         if self.ctx is None or self.locked:
+            return
+        gone = collector_gone(self.ctx.view)
+        if gone:
+            self.notify(gone, severity="warning", markup=False)
             return
         try:
             count = self.ctx.view.probe_all()

@@ -28,6 +28,7 @@ from pacs_tui.messages import (
 from pacs_tui.model import Event, Status, TargetKind, TargetState
 from pacs_tui.operators import NotAllowed
 from pacs_tui.screens.on_top import OnTopActions
+from pacs_tui.ui_format import clock
 from pacs_tui.view import EngineView
 from pacs_tui.visible import TEXT_LIMIT, VALUE_LIMIT, visible, visible_lines
 from pacs_tui.widgets import StatusHeader
@@ -185,6 +186,21 @@ class PacsScreen(OnTopActions, Screen[None]):
         link = self.ctx.view.link
         self.set_class(link is not None and not link.connected, "-stale")
         self.query_one(StatusHeader).refresh_link()
+        self.apply_link()
+
+    def apply_link(self) -> None:
+        """Hook: the link to the collector changed (a screen's own words for stale values)."""
+
+    def stale_words(self) -> str:
+        """ "" while the values are live; else what a list's title adds: they are the last
+        known ones (the dimming is never the only cue)."""
+        link = self.ctx.view.link
+        if link is None or link.gone_since is None:
+            return ""
+        since = clock(link.gone_since, self.ctx.tz)
+        if self.app.size.width < WIDE:  # the words that count, where a title is cut at 80
+            return f"⚠ stale since {since}"
+        return f"⚠ last known values (collector gone since {since})"
 
     def on_screen_resume(self) -> None:
         if self.closing:
@@ -198,6 +214,15 @@ class PacsScreen(OnTopActions, Screen[None]):
             self.call_after_refresh(self._restyle_now)
 
 
+def collector_gone(view: EngineView) -> str:
+    """Why nothing can be asked of the collector now ("" while it is there): said before any
+    word about roles, which the collector would judge only once it is back."""
+    link = view.link
+    if link is None or link.connected:
+        return ""
+    return f"Nothing was sent: the {link.describe()}. Try again once it is back."
+
+
 def probe_now(screen: PacsScreen, target_id: str) -> None:
     """Ask the engine to check ``target_id`` now and say so on ``screen``."""
     probe_and_say(screen.ctx.view, screen.notify, target_id)
@@ -207,6 +232,10 @@ def probe_and_say(view: EngineView, notify: Callable[..., None], target_id: str)
     """Ask ``view`` to check ``target_id`` now and say so with ``notify`` (a screen's or the
     app's)."""
     shown = visible(target_id, VALUE_LIMIT)
+    gone = collector_gone(view)
+    if gone:
+        notify(gone, severity="warning", markup=False)
+        return
     try:
         asked = view.probe_now(target_id)
     except NotAllowed as exc:

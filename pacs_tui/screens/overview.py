@@ -108,6 +108,11 @@ class OverviewScreen(PacsScreen):
     def apply_recent_loaded(self) -> None:
         self._update_recent()
 
+    def apply_link(self) -> None:
+        stale = self.stale_words()
+        title = "Recent status changes" + (f" — {stale}" if stale else "")
+        self.query_one("#recent-title", Label).update(title)
+
     def restyle(self) -> None:
         for tile in self.query(AreaTile):
             tile.show_border()  # set inline from the old theme's colours

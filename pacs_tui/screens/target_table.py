@@ -268,10 +268,16 @@ class TargetTableScreen(TableRows):
 
     # -- summary line -----------------------------------------------------------------------
 
+    def apply_link(self) -> None:
+        self._update_summary()
+
     def _update_summary(self) -> None:
         states = self.states()
         shown = len(self._cells) if self.filter_text else None
         text = cells.summary(self.source, states, shown, self.sort_description())
+        stale = self.stale_words()
+        if stale:
+            text = f"{stale} · {text}"
         if text != self._summary_shown:
             self._summary_shown = text
             # One line of the full width whatever it says: no layout pass needed.

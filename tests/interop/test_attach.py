@@ -123,7 +123,7 @@ async def test_two_uis_follow_act_and_reattach(site: Site) -> None:
     first = PacsApp(partial(RemoteView.attach, site.socket))
     second = PacsApp(partial(RemoteView.attach, site.socket))
     async with (
-        first.run_test(size=(160, 48)) as one,
+        first.run_test(size=(160, 48), notifications=True) as one,
         second.run_test(size=(160, 48)) as two,
     ):
         for app, pilot in ((first, one), (second, two)):
@@ -155,12 +155,23 @@ async def test_two_uis_follow_act_and_reattach(site: Site) -> None:
             await until(pilot, lambda app=app: "collector gone since" in screen_text(app), 15)
             assert "values are stale" in screen_text(app)
             assert "CRIT" in line_of(app, "flappy")  # the last known value stays
+            # Said above the rows too, not by the dimming alone.
+            assert "⚠ last known values (collector gone since " in screen_text(app)
+        # A probe asked meanwhile says why nothing happens: the collector is gone (not a role).
+        await one.press("p")
+        await until(one, lambda: "Nothing was sent: the collector gone since" in screen_text(first))
+        await one.press("1")  # the Overview says it over its list of changes
+        await until(
+            one, lambda: "Recent status changes — ⚠ last known values" in screen_text(first)
+        )
+        await one.press("3")
         site.flag.unlink()
         pid = site.start()
         for app, pilot in ((first, one), (second, two)):
             await until(pilot, lambda app=app: f"(pid {pid})" in screen_text(app), 20)
             await until(pilot, lambda app=app: "OK" in line_of(app, "flappy"), 15)
-            assert "collector gone" not in screen_text(app)
+            assert "collector gone" not in screen_text(app).splitlines()[0]  # the header
+            await until(pilot, lambda app=app: "last known values" not in screen_text(app))
     assert site.stop() == 0
 
 
