@@ -1,6 +1,7 @@
 """``pacs-tui diagnose hl7 HOST:PORT``: one HL7 link tested step by step — the name looked up,
 the TCP connection, the test message sent, its ACK — each timed and said as it happens, then a
-verdict (the status a link check would give)."""
+verdict (the status a link check would give, with the default ``ack_warn``). Each run sends its
+own control ID (``PTDIAG…``); the receiver's words are shown with HL7's escapes undone."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from pacs_tui.hl7.link import (
     MessageFileError,
     ack_fields,
     connect_words,
+    control_id,
     test_message,
     verdict_of,
     with_control_id,
@@ -112,7 +114,7 @@ async def diagnose_link(
     try:
         if body is None:
             return verdict(Status.OK, "connected (no test message: --send FILE sends one)")
-        control = f"PTDIAG{int(time.time())}"
+        control = control_id("PTDIAG")
         started = time.monotonic()
         writer.write(b"\x0b" + with_control_id(body, control) + mllp.END)
         try:

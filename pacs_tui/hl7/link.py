@@ -2,8 +2,9 @@
 
 Every ``interval``: a TCP connection to the receiver; with ``send``, a test message (a file of
 one HL7 message, MLLP-framed or not, LF or CRLF line ends taken as segment ends) sent with a
-control ID of its own, and its ACK awaited within ``timeout``. AA/CA → OK, AE/CE → WARN and
-AR/CR → CRIT with the receiver's words (MSA-3, else ERR), no ACK → DOWN "no ACK within 5 s".
+control ID of its own, and its ACK awaited within ``timeout``. AA/CA → OK (WARN when slower
+than ``ack_warn``), AE/CE → WARN and AR/CR → CRIT with the receiver's words (MSA-3, else ERR,
+HL7's escapes undone), no ACK → DOWN "no ACK within 5 s".
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import contextlib
 import itertools
 import os
 import re
+import secrets
 import socket
 import stat
 import time
@@ -22,7 +24,7 @@ from typing import Any
 
 from pacs_tui.hl7 import mllp
 from pacs_tui.hl7.ack import read_msa
-from pacs_tui.hl7.header import HeaderError, read_header
+from pacs_tui.hl7.header import Header, HeaderError, read_header
 from pacs_tui.model import Result, Status, Target
 from pacs_tui.visible import visible
 
@@ -30,8 +32,14 @@ from pacs_tui.visible import visible
 MAX_MESSAGE_FILE = 1024 * 1024
 #: An answer larger than this is not an ACK.
 MAX_ANSWER = 256 * 1024
+#: An ACK slower than this is WARN unless a link's ``ack_warn`` says otherwise (the declared
+#: ``ack_seconds`` metric's warn: what the perfdata shows).
+DEFAULT_ACK_WARN = 1.0
+#: MSH-10's length (HL7 v2: 20 characters); a test message's control ID fills it.
+CONTROL_ID_LENGTH = 20
 _LINE_ENDS = re.compile(rb"\r\n|\n")
 _ids = itertools.count(1)
+_BASE36 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +52,7 @@ class LinkConfig:
     interval: float = 60.0
     site: str = ""
     description: str = ""
+    ack_warn: float = DEFAULT_ACK_WARN
 
 
 class MessageFileError(ValueError):
@@ -86,6 +95,28 @@ def with_control_id(message: bytes, control_id: str) -> bytes:
     return sep.join(fields) + b"\r" + rest
 
 
+def control_id(prefix: str) -> str:
+    """A control ID (MSH-10) of its own for each test message: ``prefix`` ("PTLINK", "PTDIAG"),
+    the time in milliseconds and this process's count (base 36), then random characters, 20 in
+    all: a receiver that drops repeated control IDs must not drop a test. Tests of one process
+    never share one; two processes' tests in the same millisecond, once in 1.7 million."""
+    millis = time.time_ns() // 1_000_000 % 36**8  # 8 characters until 2059, then it wraps
+    count = next(_ids) % 36**2
+    stamp = _base36(millis, 8) + _base36(count, 2)
+    room = CONTROL_ID_LENGTH - len(prefix) - len(stamp)
+    if room < 2:
+        raise ValueError(f"control ID prefix {prefix!r} leaves no room for random characters")
+    return prefix + stamp + "".join(secrets.choice(_BASE36) for _ in range(room))
+
+
+def _base36(number: int, width: int) -> str:
+    digits = ""
+    while number:
+        number, digit = divmod(number, 36)
+        digits = _BASE36[digit] + digits
+    return digits.rjust(width, "0")
+
+
 class LinkCheck:
     """One ``[[hl7.link]]``: connect, and with ``send`` a test message and its ACK."""
 
@@ -120,8 +151,7 @@ class LinkCheck:
                 body = await asyncio.to_thread(test_message, entry.send)
             except MessageFileError as exc:
                 return Result(Status.UNKNOWN, str(exc), metrics)
-            control = f"PTLINK{int(time.time())}{next(_ids) % 1000:03d}"
-            writer.write(b"\x0b" + with_control_id(body, control) + mllp.END)
+            writer.write(b"\x0b" + with_control_id(body, control_id("PTLINK")) + mllp.END)
             sent = time.monotonic()
             await asyncio.wait_for(writer.drain(), max(0.01, deadline - sent))
             return await self._answer(reader, deadline, sent, metrics)
@@ -147,7 +177,7 @@ class LinkCheck:
                         return Result(Status.DOWN, f"no ACK: {item.words}", metrics)
                     continue
                 metrics["ack_seconds"] = time.monotonic() - sent
-                return verdict_of(item.data, metrics)
+                return verdict_of(item.data, metrics, self.entry.ack_warn)
         return Result(Status.DOWN, "the receiver closed the connection without an ACK", metrics)
 
     async def close(self) -> None:
@@ -166,16 +196,86 @@ def connect_words(exc: BaseException, host: str, timeout: float) -> str:
 
 
 def ack_fields(answer: bytes) -> tuple[str, str]:
-    """MSA-1 (upper case) and the answer's words (MSA-3, else its first ERR) of an ACK; ("", "")
-    when it has neither."""
+    """MSA-1 (upper case) and the answer's words (MSA-3, else its first ERR) of an ACK, HL7's
+    escapes undone (:func:`unescape`; not yet :func:`visible`); ("", "") when it has neither."""
     found = read_msa(answer)
-    return (found[0], found[2]) if found is not None else ("", "")
+    if found is None:
+        return ("", "")
+    return found[0], unescape(found[2], read_header(answer))
 
 
-def verdict_of(answer: bytes, metrics: dict[str, float]) -> Result:
-    """A link's result from the receiver's answer (``metrics`` has its ``ack_seconds``)."""
+#: ``\.sp\``, ``\.sp3\``, ``\.in+4\``: a formatting command of formatted text (HL7 2.10.6).
+_FORMATTING = re.compile(r"\.(br|sp|sk|in|ti|fi|nf|ce)([+-]?\d*)")
+#: ``\X1B5B\``: hex-encoded bytes (HL7 2.10.5).
+_HEX = re.compile(r"X((?:[0-9A-Fa-f]{2})+)")
+#: ``\C2842\``, ``\M2442\``: a switch of character set (HL7 2.10.2), which cannot apply here.
+_CHARSET = re.compile(r"C[0-9A-Fa-f]{4}|M[0-9A-Fa-f]{4}(?:[0-9A-Fa-f]{2})?")
+
+
+def unescape(text: str, header: Header) -> str:
+    """``text`` (a field as received) with HL7's escape sequences turned back into what they
+    stand for, for people: ``\\F\\ \\S\\ \\T\\ \\R\\ \\E\\`` the message's own delimiters;
+    a line break or space of formatted text (``\\.br\\``, ``\\.sp\\``, ``\\.sk\\``) one space,
+    the other formatting and highlighting (``\\H\\ \\N\\``) and a character set switch
+    nothing; hex bytes (``\\X1B\\``) their characters (UTF-8, else Latin-1). Anything else
+    (``\\Zxx\\``, a lone escape character) stays as written. Control characters come out as
+    they are: show the result through :func:`visible`."""
+    encoding = header.encoding
+    escape = encoding[2:3]
+    if not escape or escape not in text:
+        return text
+    delimiters = {
+        "F": header.separator,
+        "S": encoding[0],
+        "R": encoding[1],
+        "E": escape,
+        "T": encoding[3:4],
+        "P": encoding[4:5],  # the truncation character (2.7)
+    }
+    out: list[str] = []
+    at = 0
+    while (start := text.find(escape, at)) != -1:
+        end = text.find(escape, start + 1)
+        if end == -1:
+            break
+        out.append(text[at:start])
+        out.append(_escape_value(text[start + 1 : end], delimiters, text[start : end + 1]))
+        at = end + 1
+    out.append(text[at:])
+    return "".join(out)
+
+
+def _escape_value(code: str, delimiters: dict[str, str], written: str) -> str:
+    """What one escape sequence (``code`` between the escape characters) stands for."""
+    if code in ("H", "N"):  # highlighting on, off
+        return ""
+    if code in delimiters:  # a delimiter the message does not have stays as written
+        return delimiters[code] or written
+    if (formatting := _FORMATTING.fullmatch(code)) is not None:
+        return " " if formatting.group(1) in ("br", "sp", "sk") else ""
+    if (hex_bytes := _HEX.fullmatch(code)) is not None:
+        data = bytes.fromhex(hex_bytes.group(1))
+        try:
+            return data.decode("utf-8")
+        except UnicodeDecodeError:
+            return data.decode("latin-1")
+    if _CHARSET.fullmatch(code):
+        return ""
+    return written
+
+
+def _seconds_words(seconds: float) -> str:
+    """A threshold as the config would write it: "250 ms", "1 s", "1.5 s"."""
+    return f"{seconds * 1000:,.0f} ms" if seconds < 1 else f"{seconds:g} s"
+
+
+def verdict_of(
+    answer: bytes, metrics: dict[str, float], ack_warn: float = DEFAULT_ACK_WARN
+) -> Result:
+    """A link's result from the receiver's answer (``metrics`` has its ``ack_seconds``): an
+    accept slower than ``ack_warn`` seconds is WARN."""
     seconds = metrics["ack_seconds"]
-    took = f"{seconds * 1000:.1f} ms" if seconds < 0.01 else f"{seconds * 1000:.0f} ms"
+    took = f"{seconds * 1000:.1f} ms" if seconds < 0.01 else f"{seconds * 1000:,.0f} ms"
     try:
         read_header(answer)
     except HeaderError as exc:
@@ -184,6 +284,9 @@ def verdict_of(answer: bytes, metrics: dict[str, float]) -> Result:
     details: dict[str, Any] = {"ack": code}
     words = visible(text, 200)
     if code in ("AA", "CA"):
+        if seconds > ack_warn:  # as source.over_threshold: over, not at
+            slow = f"{code} in {took}, slower than {_seconds_words(ack_warn)}"
+            return Result(Status.WARN, slow, metrics, details)
         return Result(Status.OK, f"{code} in {took}", metrics, details)
     if code in ("AE", "CE"):
         reason = f"{code}: {words or 'error, no reason given'}"

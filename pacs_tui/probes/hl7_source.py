@@ -21,7 +21,7 @@ from tomlkit.items import AoT
 
 from pacs_tui import config_reader as cv
 from pacs_tui.config_reader import Reader
-from pacs_tui.hl7.link import LinkCheck, LinkConfig
+from pacs_tui.hl7.link import DEFAULT_ACK_WARN, LinkCheck, LinkConfig
 from pacs_tui.hl7.listener import Listener, ListenerConfig
 from pacs_tui.hl7.tap import Tap, TapConfig
 from pacs_tui.model import Target, TargetKind, TargetState
@@ -69,8 +69,8 @@ METRICS = (
         "ack_seconds",
         "s",
         "ACK time",
-        description="test message to its ACK",
-        warn=1.0,
+        description="test message to its ACK (WARN over a link's ack_warn)",
+        warn=DEFAULT_ACK_WARN,
         scale=(0.001, 10.0),
         title="ACK time",
     ),
@@ -110,7 +110,7 @@ def read(reader: Reader, raw: Any, site: str) -> Hl7Config:
 
 
 def _link(reader: Reader, t: Mapping[str, Any], path: str, site: str) -> LinkConfig | None:
-    keys = {"id", "host", "port", "send", "timeout", "interval", "site", "description"}
+    keys = {"id", "host", "port", "send", "timeout", "interval", "ack_warn", "site", "description"}
     reader.check_keys(t, path, keys)
     before = len(reader.problems)
     get = reader.get
@@ -131,9 +131,26 @@ def _link(reader: Reader, t: Mapping[str, Any], path: str, site: str) -> LinkCon
     entry_site = get(t, "site", path, cv.nonempty_str, "a non-empty string", site)
     description = get(t, "description", path, cv.string, "a string", "")
     reader.cross_check(t, path, "timeout", timeout, "interval", interval)
+    said = len(reader.problems)
+    ack_warn = get(t, "ack_warn", path, cv.timeout, cv.WARN_EXPECTED, DEFAULT_ACK_WARN)
+    if "ack_warn" in t and "send" not in t:
+        reader.problem(f"{path}.ack_warn", t["ack_warn"], "nothing without send (a test message)")
+    elif "ack_warn" in t and len(reader.problems) == said:
+        # Only when set: the default under a short timeout is no mistake, it never fires.
+        reader.cross_check(t, path, "ack_warn", ack_warn, "timeout", timeout)
     if len(reader.problems) > before:
         return None
-    return LinkConfig(entry_id, host, port, send, timeout, interval, entry_site, description)
+    return LinkConfig(
+        entry_id,
+        host,
+        port,
+        send,
+        timeout,
+        interval,
+        site=entry_site,
+        description=description,
+        ack_warn=ack_warn,
+    )
 
 
 def _message_file(value: Any) -> Path:

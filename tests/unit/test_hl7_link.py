@@ -1,11 +1,14 @@
-"""HL7 link checks against receivers on loopback: python-hl7's MLLP server for the accept, small
-servers of ours for the errors, rejects, silences and hang-ups; a test message file that is not
-one, or not a file, is said so."""
+"""HL7 link checks against receivers on loopback: python-hl7's MLLP server for the accept (and a
+slow one for ``ack_warn``), small servers of ours for the errors, rejects, silences and hang-ups;
+the receiver's words unescaped and made visible; a control ID of its own each time; a test
+message file that is not one, or not a file, is said so; ``ack_warn`` read and checked."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
+import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -14,8 +17,11 @@ import hl7
 import hl7.mllp
 import pytest
 
-from pacs_tui.hl7.link import LinkCheck, LinkConfig
-from pacs_tui.model import Status
+from pacs_tui.config import ConfigError, parse_config
+from pacs_tui.hl7.link import LinkCheck, LinkConfig, control_id
+from pacs_tui.model import Status, TargetKind, TargetState
+from pacs_tui.nagios import judge, render
+from pacs_tui.probes import metric_spec
 from pacs_tui.probes.hl7_source import link_target
 
 MESSAGE = (
@@ -179,3 +185,157 @@ async def test_a_test_message_that_is_not_one_is_said_so(
     ):
         result = await asyncio.wait_for(check(port, path).check(), 3)
         assert result.status is Status.UNKNOWN and words in result.reason
+
+
+def slow_receiver(delay: float, seen: list[str]) -> Callable[[Any, Any], Awaitable[None]]:
+    """python-hl7's MLLP server's handler: each message's control ID noted, then AA after
+    ``delay`` seconds (a receiver that is slow to answer)."""
+
+    async def accept(reader: Any, writer: Any) -> None:
+        with contextlib.suppress(asyncio.IncompleteReadError, ConnectionError):
+            while not writer.is_closing():
+                message = await reader.readmessage()
+                seen.append(str(message.segment("MSH")[10]))
+                await asyncio.sleep(delay)  # the peer's own delay
+                writer.writemessage(message.create_ack("AA"))
+                await writer.drain()
+
+    return accept
+
+
+async def test_an_ack_slower_than_ack_warn_is_warn_and_the_perfdata_says_the_same(
+    message_file: Path,
+) -> None:
+    seen: list[str] = []
+    server = await hl7.mllp.start_hl7_server(slow_receiver(0.3, seen), "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        slow = LinkConfig("ris-link", "127.0.0.1", port, message_file, timeout=3.0, ack_warn=0.1)
+        result = await LinkCheck(slow, link_target(slow)).check()
+        relaxed = LinkConfig("ris-link", "127.0.0.1", port, message_file, timeout=3.0, ack_warn=2)
+        unhurried = await LinkCheck(relaxed, link_target(relaxed)).check()
+    finally:
+        server.close()
+    assert result.status is Status.WARN
+    assert re.fullmatch(r"AA in [\d,]+ ms, slower than 100 ms", result.reason), result.reason
+    assert 0.25 < result.metrics["ack_seconds"] < 3
+    assert unhurried.status is Status.OK and re.fullmatch(r"AA in [\d,]+ ms", unhurried.reason)
+    # The default threshold is the declared metric's warn: the line and its perfdata agree.
+    assert LinkConfig("x", "h", 1).ack_warn == metric_spec(TargetKind.HL7_LINK, "ack_seconds").warn
+    state = TargetState(link_target(slow), result.status, result.reason, metrics=result.metrics)
+    line = render(judge([state], now=0.0))
+    assert line.startswith("PACS-TUI WARNING - ris-link WARN: AA in "), line
+    assert re.search(r"'ris-link ack time'=[\d.]+s;1;;0", line), line
+
+
+async def test_a_slow_error_or_reject_keeps_the_receivers_words(
+    receiver: Callable[[Answer], Awaitable[int]], message_file: Path
+) -> None:
+    reject = "MSH|^~\\&|RIS|RAD|PT|IT|2026||ACK|1|T|2.5\rMSA|AR|X|busy"
+
+    async def late(data: bytes, writer: asyncio.StreamWriter) -> None:
+        await asyncio.sleep(0.2)  # the peer's own delay
+        await canned(reject)(data, writer)
+
+    entry = LinkConfig("r", "127.0.0.1", await receiver(late), message_file, ack_warn=0.1)
+    result = await LinkCheck(entry, link_target(entry)).check()
+    assert (result.status, result.reason) == (Status.CRIT, "AR: busy")
+
+
+@pytest.mark.parametrize(
+    ("text", "shown"),
+    [
+        (
+            "ADT\\S\\A01 without its required EVN segment",
+            "ADT^A01 without its required EVN segment",
+        ),
+        ("a\\F\\b\\S\\c\\T\\d\\R\\e\\E\\f", "a|b^c&d~e\\f"),
+        ("line one\\.br\\line two\\.sp2\\end\\.in+4\\", "line one line two end"),
+        ("\\H\\urgent\\N\\: \\X1B5B324A\\wiped", "urgent: ␛[2Jwiped"),  # visible after
+        ("\\XE280AE\\gpj.exe \\X0D0A\\forged", "\\u202egpj.exe ␍␊forged"),
+        (
+            "\\C2842\\kept \\Zlocal\\ C:\\dir \\XZZ\\ \\X1\\ \\",
+            "kept \\Zlocal\\ C:\\dir \\XZZ\\ \\X1\\ \\",
+        ),
+        ("caf\\XC3A9\\ \\XE9\\t\\XE9\\", "café été"),  # UTF-8, else Latin-1
+    ],
+)
+async def test_the_receivers_words_are_shown_unescaped_and_visible(
+    receiver: Callable[[Answer], Awaitable[int]], message_file: Path, text: str, shown: str
+) -> None:
+    port = await receiver(canned(f"MSH|^~\\&|RIS|RAD|PT|IT|2026||ACK|1|T|2.5\rMSA|AE|X|{text}"))
+    result = await check(port, message_file).check()
+    assert (result.status, result.reason) == (Status.WARN, f"AE: {shown}")
+
+
+async def test_an_error_segment_in_the_messages_own_delimiters_is_unescaped(
+    receiver: Callable[[Answer], Awaitable[int]], message_file: Path
+) -> None:
+    # Field #, component *, repetition @, escape $, subcomponent %: a backslash is just text.
+    ack = "MSH#*@$%#RIS#RAD#PT#IT#2026##ACK#1#T#2.5\rMSA#AR#X\rERR##PID*3#no $F$ $S$ $T$ $E$ C:\\d"
+    port = await receiver(canned(ack))
+    result = await check(port, message_file).check()
+    assert (result.status, result.reason) == (Status.CRIT, "AR: PID*3 no # * % $ C:\\d")
+
+
+async def test_each_check_sends_a_control_id_of_its_own(message_file: Path) -> None:
+    seen: list[str] = []
+    server = await hl7.mllp.start_hl7_server(slow_receiver(0, seen), "127.0.0.1", 0)
+    try:
+        link = check(server.sockets[0].getsockname()[1], message_file)
+        results = [await link.check() for _ in range(3)]
+    finally:
+        server.close()
+    assert [r.status for r in results] == [Status.OK] * 3
+    assert len(set(seen)) == 3, seen  # the same second, the same process: still three
+    assert all(s.startswith("PTLINK") and len(s) <= 20 and s.isalnum() for s in seen), seen
+
+
+def test_control_ids_are_unique_and_fit_msh_10() -> None:
+    made = [control_id("PTLINK") for _ in range(5000)] + [control_id("PTDIAG") for _ in range(5)]
+    assert len(set(made)) == len(made)
+    assert {len(c) for c in made} == {20}
+    with pytest.raises(ValueError, match="no room"):
+        control_id("A-PREFIX-FAR-TOO-LONG")
+
+
+def link_problems(body: str) -> list[str]:
+    with pytest.raises(ConfigError) as info:
+        parse_config(f'[[hl7.link]]\nid = "ris"\nhost = "ris.example.org"\nport = 2575\n{body}')
+    return [str(p) for p in info.value.problems]
+
+
+def test_ack_warn_is_read_with_a_default_and_checked_in_words(tmp_path: Path) -> None:
+    send = f'send = "{tmp_path / "a08.hl7"}"\n'
+    (first,) = (
+        parse_config(f'[[hl7.link]]\nid = "a"\nhost = "h"\nport = 1\n{send}').section("hl7").links
+    )
+    assert first.ack_warn == 1.0
+    # A short timeout leaves the default alone: it can never fire, which is no mistake.
+    (short,) = (
+        parse_config(f'[[hl7.link]]\nid = "a"\nhost = "h"\nport = 1\n{send}timeout = "500ms"\n')
+        .section("hl7")
+        .links
+    )
+    assert (short.timeout, short.ack_warn) == (0.5, 1.0)
+    (set_,) = (
+        parse_config(f'[[hl7.link]]\nid = "a"\nhost = "h"\nport = 1\n{send}ack_warn = "250ms"\n')
+        .section("hl7")
+        .links
+    )
+    assert set_.ack_warn == 0.25
+    assert link_problems(f'{send}ack_warn = "fast"\n') == [
+        "hl7.link \"ris\" (#1).ack_warn = 'fast': expected a duration from 100ms to 10m, "
+        "like '500ms' or '2s'"
+    ]
+    assert link_problems(f"{send}ack_warn = 0\n") == [
+        'hl7.link "ris" (#1).ack_warn = 0: expected a duration from 100ms to 10m, '
+        "like '500ms' or '2s'"
+    ]
+    assert link_problems(f'{send}ack_warn = "5s"\ntimeout = "2s"\n') == [
+        "hl7.link \"ris\" (#1).ack_warn = '5s': expected less than the timeout "
+        '(hl7.link "ris" (#1).timeout = 2s)'
+    ]
+    assert link_problems('ack_warn = "2s"\n') == [
+        "hl7.link \"ris\" (#1).ack_warn = '2s': expected nothing without send (a test message)"
+    ]

@@ -1,0 +1,164 @@
+"""``diagnose hl7`` against receivers on loopback: pacs-tui's own listener (whose AE text is
+HL7-escaped) and python-hl7's MLLP server. The receiver's words are shown unescaped and with
+control characters made visible, on the command line too; each run sends a control ID of its own;
+a slow accept is WARN, as a link check says."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import hl7
+import hl7.mllp
+import pytest
+
+from pacs_tui.hl7.diagnose import Step, diagnose_link
+from pacs_tui.hl7.listener import Listener, ListenerConfig
+from pacs_tui.model import Event, LoggedMessage, Result, Status
+from pacs_tui.probes.hl7_source import listener_target
+
+#: An ADT^A01 without its EVN segment: pacs-tui's listener answers "AE: ADT\S\A01 without …".
+NO_EVN = "MSH|^~\\&|PT|IT|RIS|RAD|2026||ADT^A01|X|T|2.5\nPID|1||TEST^^^HOSP^MR\nPV1|1|I\n"
+A08 = "MSH|^~\\&|PT|IT|RIS|RAD|2026||ADT^A08|X|T|2.5\nEVN|A08\nPID|1\nPV1|1\n"
+
+
+class Recorder:
+    """The emit a listener gets: its results and rows kept."""
+
+    def __init__(self) -> None:
+        self.results: list[Result] = []
+        self.rows: list[LoggedMessage] = []
+
+    def result(self, target_id: str, result: Result) -> None:
+        self.results.append(result)
+
+    def event(self, event: Event) -> None:
+        raise AssertionError("no events expected")
+
+    def messages(self, rows: Sequence[LoggedMessage]) -> None:
+        self.rows.extend(rows)
+
+
+@pytest.fixture
+async def listener_port() -> AsyncIterator[int]:
+    """pacs-tui's own HL7 listener on a free loopback port."""
+    entry = ListenerConfig("ris-copy", "127.0.0.1", 0, max_frame=65536, frame_timeout=2.0)
+    listener = Listener(entry, listener_target(entry))
+    recorder = Recorder()
+    task = asyncio.create_task(listener.serve(recorder))
+    async with asyncio.timeout(5):
+        while not recorder.results:
+            await asyncio.sleep(0.01)
+    yield int(listener.address.rsplit(":", 1)[1])
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+
+
+def python_hl7(seen: list[str], delay: float = 0.0) -> Callable[[Any, Any], Awaitable[None]]:
+    """python-hl7's server's handler: notes each control ID, answers AA after ``delay``."""
+
+    async def accept(reader: Any, writer: Any) -> None:
+        with contextlib.suppress(asyncio.IncompleteReadError, ConnectionError):
+            while not writer.is_closing():
+                message = await reader.readmessage()
+                seen.append(str(message.segment("MSH")[10]))
+                await asyncio.sleep(delay)  # the peer's own delay (none by default)
+                writer.writemessage(message.create_ack("AA"))
+                await writer.drain()
+
+    return accept
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "test.hl7"
+    path.write_text(text)
+    return path
+
+
+async def test_the_receivers_escaped_words_are_shown_unescaped(
+    listener_port: int, tmp_path: Path
+) -> None:
+    steps: list[Step] = []
+    found = await diagnose_link(
+        "127.0.0.1", listener_port, write(tmp_path, NO_EVN), 5.0, steps.append
+    )
+    words = "ADT^A01 without its required EVN segment"
+    assert (found.verdict, found.reason) == (Status.WARN, f"AE: {words}")
+    assert found.ack == {"code": "AE", "text": words}
+    assert (steps[-1].name, steps[-1].ok, steps[-1].detail) == ("ACK", False, f"AE: {words}")
+
+
+async def test_the_command_line_shows_them_unescaped_and_visible(
+    listener_port: int, tmp_path: Path
+) -> None:
+    # A receiver whose ACK text hides a terminal escape (OSC 52 writes the clipboard) in \X..\.
+    async def sly(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\x1c\r")
+        text = "\\X1B5D35323B633B5A6D6C7A6441073D\\owned\\.br\\ID\\S\\1"
+        writer.write(b"\x0bMSH|^~\\&|RIS|RAD|PT|IT|2026||ACK|1|T|2.5\rMSA|AR|X|")
+        writer.write(text.encode() + b"\x1c\r")
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(sly, "127.0.0.1", 0)
+    message = write(tmp_path, NO_EVN)
+    try:
+        runs: list[tuple[int | None, str, str]] = []
+        for port in (listener_port, server.sockets[0].getsockname()[1]):
+            process = await asyncio.create_subprocess_exec(
+                *(sys.executable, "-m", "pacs_tui", "diagnose", "hl7", f"127.0.0.1:{port}"),
+                *("--send", str(message), "--timeout", "5s"),
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+            )
+            stdout, stderr = await asyncio.wait_for(process.communicate(), 60)
+            runs.append((process.returncode, stdout.decode(), stderr.decode()))
+    finally:
+        server.close()
+    (code, out, err), (sly_code, sly_out, sly_err) = runs
+    assert code == 1, err  # WARN
+    ack = out.splitlines()[-2]
+    assert ack.startswith("✖ ACK") and ack.endswith("AE: ADT^A01 without its required EVN segment")
+    assert out.splitlines()[-1] == "verdict: ▲ WARN — AE: ADT^A01 without its required EVN segment"
+    assert "\\S\\" not in out
+    assert sly_code == 2, sly_err  # CRIT
+    assert "\x1b" not in sly_out and "\x07" not in sly_out
+    assert sly_out.splitlines()[-1] == ("verdict: ✖ CRIT — AR: ␛]52;c;ZmlzdA␇=owned ID^1")
+
+
+async def test_two_runs_in_a_row_send_different_control_ids(tmp_path: Path) -> None:
+    seen: list[str] = []
+    server = await hl7.mllp.start_hl7_server(python_hl7(seen), "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    message = write(tmp_path, A08)
+    try:
+        runs: list[list[Step]] = [[], []]
+        for steps in runs:
+            found = await diagnose_link("127.0.0.1", port, message, 5.0, steps.append)
+            assert found.verdict is Status.OK, found.reason
+    finally:
+        server.close()
+    first, second = seen
+    assert first != second
+    assert all(c.startswith("PTDIAG") and len(c) <= 20 and c.isalnum() for c in seen), seen
+    # The send step names the control ID the receiver got.
+    sent = [next(s.detail for s in steps if s.name == "send") for steps in runs]
+    assert sent[0].endswith(f"control ID {first}") and sent[1].endswith(f"control ID {second}")
+
+
+async def test_a_slow_accept_is_warn_as_a_link_check_would_say(tmp_path: Path) -> None:
+    seen: list[str] = []
+    server = await hl7.mllp.start_hl7_server(python_hl7(seen, delay=1.1), "127.0.0.1", 0)
+    try:
+        found = await diagnose_link(
+            "127.0.0.1", server.sockets[0].getsockname()[1], write(tmp_path, A08), 5.0
+        )
+    finally:
+        server.close()
+    assert found.verdict is Status.WARN
+    assert found.reason.startswith("AA in 1,") and found.reason.endswith(" ms, slower than 1 s")
+    assert (found.steps[-1].name, found.steps[-1].ok) == ("ACK", False)
