@@ -38,7 +38,7 @@ from pacs_tui.source import MetricSpec, Source, spec_from_name
 from pacs_tui.ui_format import STATUS_ORDER, ago, down_periods, series_summary, status_class
 from pacs_tui.ui_format import when as when_text
 from pacs_tui.units import format_metric
-from pacs_tui.visible import TEXT_LIMIT, VALUE_LIMIT, visible
+from pacs_tui.visible import TEXT_LIMIT, VALUE_LIMIT, visible, visible_lines
 from pacs_tui.widgets import MetricChart, StatusTable
 from pacs_tui.widgets.status_table import plain
 
@@ -48,6 +48,13 @@ log = logging.getLogger(__name__)
 CHART_WINDOW = 3600.0
 #: Events of this target listed.
 EVENT_ROWS = 30
+
+
+class Lines(str):
+    """A detail's text a source laid out in lines itself (``Source.detail_text``, each line
+    made visible there): its line breaks stay, where any other value's are made visible."""
+
+    __slots__ = ()
 
 
 def detail_facts(source: Source | None, details: Mapping[str, Any]) -> list[tuple[str, str]]:
@@ -64,7 +71,7 @@ def detail_facts(source: Source | None, details: Mapping[str, Any]) -> list[tupl
             continue
         special = source.detail_text(key, value) if source and source.detail_text else None
         if special is not None:
-            text = special
+            text = Lines(special) if "\n" in special else special
         elif isinstance(value, list):
             text = "; ".join(str(v) for v in value)
         else:
@@ -92,6 +99,12 @@ def other_metrics(source: Source | None, metrics: Mapping[str, float], headline:
     return " · ".join(parts)
 
 
+def _shown(value: str) -> str:
+    return (
+        visible_lines(value, TEXT_LIMIT) if isinstance(value, Lines) else visible(value, TEXT_LIMIT)
+    )
+
+
 class FactsGrid:
     """``(label, value)`` facts laid out for the width they get (a Rich renderable).
 
@@ -103,16 +116,15 @@ class FactsGrid:
 
     def __init__(self, pairs: Sequence[tuple[str, str]]) -> None:
         self.pairs = [
-            (visible(label, VALUE_LIMIT), visible(value, TEXT_LIMIT) if value else "—")
-            for label, value in pairs
+            (visible(label, VALUE_LIMIT), _shown(value) if value else "—") for label, value in pairs
         ]
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
         label_width = max((len(label) for label, _ in self.pairs), default=0)
         # Two pairs: label, value, label, value with a space between each.
         half_value = (options.max_width - 2 * label_width - 3) // 2
-        short = [p for p in self.pairs if len(p[1]) <= half_value]
-        long = [p for p in self.pairs if len(p[1]) > half_value]
+        short = [p for p in self.pairs if len(p[1]) <= half_value and "\n" not in p[1]]
+        long = [p for p in self.pairs if len(p[1]) > half_value or "\n" in p[1]]
         paired = Table.grid(padding=(0, 1), expand=True)
         for _ in range(2):
             paired.add_column(style="bold", no_wrap=True, width=label_width)

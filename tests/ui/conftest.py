@@ -494,8 +494,9 @@ def backup_checks() -> list[FixedCheck]:
     oldest = _time.localtime(NOW - 3 * hour)
     lagging = Study("1.2.826.0.1.3680043.8.498.17", _time.strftime("%Y%m%d", oldest),
                     _time.strftime("%H%M%S", oldest), 12)  # fmt: skip
+    newer = Study("1.2.826.0.1.3680043.8.498.42", _time.strftime("%Y%m%d", oldest), "", 3)
     report = Report(
-        days=30, primary_studies=9_870, mirror_studies=9_868, missing=[lagging],
+        days=30, primary_studies=9_870, mirror_studies=9_868, missing=[lagging, newer],
         missing_count=2, oldest_missing=lagging, queries=60, associations=2, answers=19_738,
         seconds=41.0,
     )  # fmt: skip

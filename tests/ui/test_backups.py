@@ -30,6 +30,18 @@ async def test_recovery_paths_and_the_drill_history() -> None:
         assert text.index("pacs-mirror") < text.index("pacs-restic") < text.index("ris-db-dumps")
         assert "2 studies missing on the mirror, the oldest acquired 3 h ago" in text
         assert "Drill history" in text
+        # The mirror's detail lists the missing studies one a line (a UID whole on its line).
+        while screen.selected_id() != "pacs-mirror":
+            await pilot.press("down")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: "Missing on mirror" in screen_text(app))
+        detail = screen_text(app).splitlines()
+        first = next(i for i, line in enumerate(detail) if "Missing on mirror" in line)
+        assert "1.2.826.0.1.3680043.8.498.17" in detail[first]
+        assert "1.2.826.0.1.3680043.8.498.42" in detail[first + 1]
+        assert "␊" not in screen_text(app)
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: app.screen is screen)
         words = [e.summary for e in screen.history_rows()]
         assert words[1] == "drill failed at find: the test study is not on the mirror"
 
