@@ -174,12 +174,14 @@ class Follower:
 #: accession numbers, social security numbers).
 _TAGGED = re.compile(
     r"(?i)(\b(?:patient ?(?:name|id|birth ?date|'s name)|pid|mrn)\b|\(0010,[0-9a-f]{4}\))"
-    r"(\s*[:=]?\s*)(\[[^\]]*\]|\"[^\"]*\"|'[^']*'|[^\s,;]+)"
+    r"(\s*[:=]?\s*)(\[[^\]]*\]|\"[^\"]*\"|'[^']*'|[^\s,;)\]}]+)"
 )
 #: LAST^FIRST^MIDDLE: the components without spaces (a name with spaces in its family name,
 #: VAN DER BERG^JAN, keeps its first words: the line would lose its sense otherwise).
 _PERSON_NAME = re.compile(r"\b[\w'-]+(?:\^[\w'-]*)+")
-_DIGITS = re.compile(r"\b\d{6,}\b")
+#: Not the fraction of a time of day ("16:47:32.123456", a log line's own stamp: up to
+#: nanoseconds; more digits there are masked as any others).
+_DIGITS = re.compile(r"(?<!\d\d:\d\d[.,])\b\d{6,}\b|(?<=\d\d:\d\d[.,])\d{10,}\b")
 MASK = "•••"
 
 

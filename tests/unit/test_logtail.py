@@ -107,6 +107,13 @@ def test_a_line_of_1_mib_is_cut_and_the_next_line_read(tmp_path: Path) -> None:
         ("W1202 (0010,0020) [MRN55512345] missing", "W1202 (0010,0020) ••• missing"),
         ("accession 20261202001 stored", "accession ••• stored"),
         ('PatientName: "Martin Paul" study 1.2.3', "PatientName: ••• study 1.2.3"),
+        # A tagged value ends before a closing bracket; a time's fraction is not an ID.
+        (
+            "E1202 16:47:32.123456 C-STORE of DOE^JO (PatientID=900123) failed",
+            "E1202 16:47:32.123456 C-STORE of ••• (PatientID=•••) failed",
+        ),
+        ("I 2026-12-02 16:47:32,987654 mrn:12345678]", "I 2026-12-02 16:47:32,987654 mrn:•••]"),
+        ("at 00:00:00.5550123456789 ok", "at 00:00:00.••• ok"),  # no ID hidden behind a time
     ],
 )
 def test_patient_data_in_a_line_is_masked(line: str, shown: str) -> None:
