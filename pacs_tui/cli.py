@@ -125,8 +125,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "demo",
         help="start a simulated hospital on loopback and open the UI on it (no config)",
-        description="Start seven simulated DICOM nodes (real pynetdicom servers on 127.0.0.1, "
-        "free ports) and open the UI on them. Needs no config and no network.",
+        description="Start a simulated hospital on 127.0.0.1 (free ports) and open the UI on "
+        "it: seven DICOM nodes (real pynetdicom servers), an HIS and a RIS over HL7 behind a "
+        "tap, a PACS's audit trail, filling storage and its log, backups, a lagging mirror and "
+        "a failover drill. Needs no config and no network.",
     )
     _common(p)
     _ui_options(p)
@@ -139,7 +141,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "status",
-        help="run every check once and print a table (or --json); exit code = worst status",
+        help="the status of every target (the running collector's, else every check run "
+        "once): a table or --json; exit code = worst status",
         description="When the site's collector is running, print its state (no second round "
         "of probes against every node); else, or with --fresh, run every check once. "
         "Exit code: 0 OK, 1 WARN, 2 CRIT or DOWN, 3 UNKNOWN or unusable config.",

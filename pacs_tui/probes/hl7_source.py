@@ -358,8 +358,19 @@ def example() -> list[tuple[str, Any]]:
     entry.add(tomlkit.comment('frame_timeout = "30s"'))
     entry.add(tomlkit.comment("max_connections = 64"))
     entry.add(tomlkit.comment("store_phi = false  # true: PID-3's ID in the log, not its hash"))
+    link = tomlkit.table()
+    link.add(tomlkit.comment("A link check: does the RIS take a connection (and a test message)?"))
+    link.add("id", "ris-adt")
+    link.add("host", "ris.example.org")
+    link.add("port", 2575)
+    link.add(tomlkit.comment("Optional (the defaults):"))
+    link.add(tomlkit.comment('send = "/etc/pacs-tui/a08-test.hl7"  # a test message, really sent'))
+    link.add(tomlkit.comment('interval = "1m"'))
+    link.add(tomlkit.comment('timeout = "5s"'))
+    link.add(tomlkit.comment('ack_warn = "1s"  # with send: an accept slower than this is WARN'))
     table = tomlkit.table()
     table.add("listener", AoT([entry]))
+    table.add("link", AoT([link]))
     return [("hl7", table)]
 
 

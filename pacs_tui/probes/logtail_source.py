@@ -191,8 +191,7 @@ class LogTail:
             "log_lines_total": float(self.lines),
             "log_matches_total": float(self.matches),
         }
-        details: dict[str, Any] = {
-            "path": self.entry.path,
+        details: dict[str, Any] = {  # the path is the target's label (said once)
             "recent": [_stamped(ts, line) for ts, line in reversed(self.recent)],
             "file": list(self._notes),
         }
