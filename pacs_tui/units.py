@@ -24,8 +24,12 @@ def ms(seconds: float | None) -> str:
         return f"{millis:.1f} ms"
     if millis < 1000:
         return f"{millis:.0f} ms"
-    if seconds < 600:
+    if seconds < 10:
         return f"{seconds:.2f} s"
+    if seconds < 100:  # a drill's RTO: "66.4 s", not "66.41 s" beside "2.0 h"
+        return f"{seconds:.1f} s"
+    if seconds < 600:
+        return f"{seconds:.0f} s"
     if seconds < 90 * 60:
         return f"{seconds / 60:.0f} min"
     # A backup's age, a mirror's lag: hours, then days ("22 h", "3.5 days").

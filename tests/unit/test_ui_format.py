@@ -84,6 +84,8 @@ def test_ago_never() -> None:
         (0.9996, "1000 ms"),
         (1.0, "1.00 s"),
         (1.254, "1.25 s"),
+        (66.41, "66.4 s"),
+        (412.7, "413 s"),
     ],
 )
 def test_ms(seconds: float | None, text: str) -> None:
