@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.containers import Vertical
+from textual.containers import Vertical, VerticalScroll
 from textual.events import Resize
 from textual.timer import Timer
 from textual.widgets import Label
@@ -73,7 +73,7 @@ class OverviewScreen(PacsScreen):
         self._tile_kinds: set[str] = set()
 
     def compose_body(self) -> ComposeResult:
-        with Vertical(id="overview-body"):
+        with VerticalScroll(id="overview-body"):  # a small terminal scrolls to the list
             with Vertical(id="tiles"):
                 for area in AREAS:
                     yield AreaTile(area.title, area.id)

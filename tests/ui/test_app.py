@@ -756,3 +756,19 @@ async def test_the_reason_gets_its_room_first(width: int) -> None:
         assert {"status", "id", "latency", "since", "reason"} <= shown
         if width >= 160:
             assert {"aet", "address", "role"} <= shown  # room for everything there
+
+
+async def test_a_small_terminal_scrolls_the_overview_to_its_list_of_changes() -> None:
+    # At 100x30 a site of every kind fills the screen with tiles: the list of changes is
+    # below them, reached with End (the body scrolls), not lost.
+    engine = scripted_engine(hl7=True, backups=True, volumes=True, audit=True, commands=True)
+    app = PacsApp(engine, clock=lambda: NOW)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await until(pilot, lambda: "Logs" in screen_text(app))
+        assert "Recent status changes" not in screen_text(app)
+        await pilot.press("end")
+        await until(pilot, lambda: "Recent status changes" in screen_text(app))
+        text = screen_text(app)
+        assert "→" in text[text.index("Recent status changes") :]  # its rows, under the title
+        await pilot.press("home")
+        await until(pilot, lambda: "DICOM nodes" in screen_text(app))
