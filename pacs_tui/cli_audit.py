@@ -10,7 +10,7 @@ from dataclasses import replace
 
 from pacs_tui.cli_common import EXIT_USAGE, _err, _load
 from pacs_tui.config import Config
-from pacs_tui.model import EventKind
+from pacs_tui.model import EventKind, iso
 from pacs_tui.operator_trail import TrailError, missing_actions, trail_path, verify
 from pacs_tui.visible import visible
 
@@ -37,8 +37,8 @@ def cmd_audit(args: argparse.Namespace) -> int:
                     "rows": verdict.rows,
                     "intact": verdict.intact,
                     "problems": verdict.problems,
-                    "first": verdict.first,
-                    "last": verdict.last,
+                    "first": iso(verdict.first),  # ISO 8601, as every JSON of pacs-tui
+                    "last": iso(verdict.last),
                 },
                 indent=2,
             )

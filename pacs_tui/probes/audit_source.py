@@ -16,7 +16,7 @@ from tomlkit.items import AoT
 from pacs_tui import config_reader as cv
 from pacs_tui.audit.receiver import AuditReceiver, Network, SyslogConfig
 from pacs_tui.audit.sessions import ROLES, Policy, RoleMap
-from pacs_tui.config_reader import Reader
+from pacs_tui.config_reader import MISSING, Reader
 from pacs_tui.model import Target, TargetKind, TargetState
 from pacs_tui.source import BuildContext, Column, MetricSpec, Runnable, Source, WorkerLimit
 
@@ -161,7 +161,10 @@ def _receiver(reader: Reader, t: Mapping[str, Any], path: str, site: str) -> Sys
             reader.problem(f"{path}.{name}", t[name], 'nothing unless protocol = "tls"')
         tls[name] = str(reader.resolve(value)) if value else ""
     if protocol == "tls" and not (tls["cert"] and tls["key"]):
-        reader.problem(f"{path}.cert", t.get("cert"), 'cert and key (PEM files) for "tls"')
+        absent = "cert" if not tls["cert"] else "key"  # said as missing, never "= None"
+        reader.problem(
+            f"{path}.{absent}", t.get(absent, MISSING), 'cert and key (PEM files) for "tls"'
+        )
     entry_site = get(t, "site", path, cv.nonempty_str, "a non-empty string", site)
     description = get(t, "description", path, cv.string, "a string", "")
     if len(reader.problems) > before:

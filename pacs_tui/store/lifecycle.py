@@ -463,7 +463,10 @@ class Store(WriterMixin, MaintenanceMixin, QueriesMixin):
             except BaseException:
                 await db.execute("ROLLBACK")
                 raise
-            log.info("history store %s migrated to schema version %d", self.path, target)
+            if version:
+                log.info("history store %s migrated to schema version %d", self.path, target)
+        if not version:
+            log.info("history store %s created (schema version %d)", self.path, SCHEMA_VERSION)
         (app_id,) = next(iter(await db.execute_fetchall("PRAGMA application_id")))
         if app_id != APPLICATION_ID:  # a history from before application ids
             await db.execute(f"PRAGMA application_id = {APPLICATION_ID:d}")

@@ -497,3 +497,13 @@ def test_store_phi_is_true_or_false_and_off_unless_said() -> None:
         "hl7.listener \"c\" (#1).store_phi = 'yes': expected true (keep PID-3's ID in the "
         "message log) or false (a keyed hash of it)"
     ]
+
+
+def test_tls_without_its_key_names_the_missing_key() -> None:
+    base = '[site]\nname = "T"\n[[audit.syslog]]\nid = "a"\nbind = "127.0.0.1:1514"\n'
+    assert problems(base + 'protocol = "tls"\n') == [
+        'audit.syslog "a" (#1).cert: missing; expected cert and key (PEM files) for "tls"'
+    ]
+    assert problems(base + 'protocol = "tls"\ncert = "/etc/a.crt"\n') == [
+        'audit.syslog "a" (#1).key: missing; expected cert and key (PEM files) for "tls"'
+    ]

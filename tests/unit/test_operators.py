@@ -359,6 +359,10 @@ def test_audit_verify_says_a_deleted_trail_against_the_historys_actions(tmp_path
     verify_cmd = [sys.executable, "-m", "pacs_tui", "audit", "verify", "--config", str(config)]
     out = subprocess.run(verify_cmd, capture_output=True, text=True, timeout=60, env=env)
     assert out.returncode == 0 and "1 line, chain intact" in out.stdout, out.stdout
+    shown = subprocess.run([*verify_cmd, "--json"], capture_output=True, text=True, env=env)
+    document = json.loads(shown.stdout)
+    assert document["intact"] and document["rows"] == 1
+    assert document["first"] == document["last"] and "T" in document["first"]  # ISO 8601
     trail_path(history).unlink()
     out = subprocess.run(verify_cmd, capture_output=True, text=True, timeout=60, env=env)
     assert out.returncode == 1, out.stdout + out.stderr
