@@ -555,7 +555,7 @@ class DemoDicomSite:
         flap_up: float = 45.0,
         flap_down: float = 20.0,
         slow_delay: float = 0.8,
-        site: str = "demo-hospital",
+        site: str = "Demo Hospital",  # as the demo config's [site] name
     ) -> None:
         if flap_up <= 0 or flap_down <= 0:
             raise ValueError(f"flap_up and flap_down must be > 0 s, got {flap_up}, {flap_down}")

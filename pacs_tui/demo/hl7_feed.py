@@ -104,7 +104,8 @@ class DemoHl7Feed:
                 if header.message_type.startswith("QRY"):
                     code, problem = "AR", Problem(200, "QRY^A19 is not taken here")
                 elif self._random.random() < 0.04:
-                    code, problem = "AE", Problem(101, "PID-3 has no identifier", "PID", 3)
+                    words = "PV1-3: a ward the RIS does not know"  # 103: table value not found
+                    code, problem = "AE", Problem(103, words, "PV1", 3)
                 writer.write(b"\x0b" + build_ack(header, code, problem) + mllp.END)
                 await writer.drain()
         writer.close()
