@@ -700,6 +700,13 @@ class PacsApp(App[None]):
             titles.setdefault(TargetTableScreen if table else spec.screen, []).append(spec.title)
         owners: Iterable[tuple[str, type, type]] = (
             *((", ".join(names), owner, Screen) for owner, names in titles.items()),
+            # A table screen with keys of its own (Sessions: / filters the audit trail).
+            *(
+                (spec.title, spec.screen, TargetTableScreen)
+                for spec in SCREENS
+                if issubclass(spec.screen, TargetTableScreen)
+                and spec.screen is not TargetTableScreen
+            ),
             *SUB_SCREENS,
         )
         merged: dict[str, list[KeyRow]] = {}

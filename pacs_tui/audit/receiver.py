@@ -253,8 +253,8 @@ class AuditReceiver:
             self.counts["unparsed"] += 1
             row = LoggedMessage(
                 now, self.id, "in", "unparsed", "", None, None, len(data),
-                sender=message.app, sender_facility=message.host or _host(peer),
-                detail=f"unparsed: {event}",
+                sender_facility=message.host or _host(peer), receiver=message.app,
+                detail=f"unparsed: {event}",  # no user: the syslog app is the audit source
             )  # fmt: skip
             self._record(row)
             return

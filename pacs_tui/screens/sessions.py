@@ -1,7 +1,11 @@
 """The Sessions screen: the audit receivers' table, then who is using the PACS — its active
 sessions (user, role, host, since, last activity, studies touched; idle past the policy said
 in words), the failed logins and alerts — and the audit trail's newest records, followed live
-with a ``/`` filter (an event code, a user, a patient's ``#`` reference).
+with a ``/`` filter (an event code, a user, a patient's ``#`` reference). ``/`` filters the
+audit trail wherever the focus is on this screen (the receivers are few: they need none).
+
+The trail's columns have fixed widths fitted to the screen (:func:`audit_columns`): the
+outcome takes what the others leave, and on a narrow screen the least needed columns go first.
 
 Everything here came from the PACS's audit messages: shown through
 :func:`~pacs_tui.visible.visible`, never as markup. Patients appear only as references.
@@ -11,11 +15,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, ClassVar
 
+from rich.console import JustifyMethod
+from rich.style import Style
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
 from textual.events import Resize
 from textual.timer import Timer
 from textual.widgets import DataTable, Label
@@ -29,6 +36,7 @@ from pacs_tui.ui_format import when
 from pacs_tui.units import size
 from pacs_tui.visible import TEXT_LIMIT, VALUE_LIMIT, visible
 from pacs_tui.widgets import LightTable
+from pacs_tui.widgets.columns import Column
 from pacs_tui.widgets.status_table import plain
 
 #: The panels are redrawn at most this often (receivers report every few seconds).
@@ -36,26 +44,99 @@ PANEL_SECONDS = 1.0
 #: The kinds whose results the panels show: the receivers' sessions, the hosts' OS sessions.
 PANEL_KINDS = (TargetKind.AUDIT_SOURCE, TargetKind.HOST)
 _EVENT_CODE = re.compile(r"\d{1,6}")
+_OUTCOME = re.compile(r"outcome (\d+) \(([^()]*)\)")
 ACTIVE, IDLE = "● active", "◌ idle"
+
+#: The audit trail's columns in their order, ``(label, key, width)``: the outcome takes the
+#: rest. Time is 8 wide ("03:11:00"), 12 when a row shown is of another day ("Mar 03 14:03").
+AUDIT_COLUMNS: tuple[Column, ...] = (
+    ("Time", "time", 8),
+    ("Event", "type", 35),  # "110114 User Authentication / Logout"
+    ("User", "user", 12),
+    ("Role", "role", 19),  # "referring physician"
+    ("Host", "host", 15),  # an IPv4 address
+    ("Outcome", "outcome", None),
+    ("Patient", "patient", 17),  # "#" and 16 hex digits
+    ("Size", "size", 8),  # "1023 KiB"
+    ("Audit source", "source", 12),
+    ("Receiver", "link", 12),
+)
+#: Left out, in this order, while the outcome would be narrower than :data:`OUTCOME_WIDTH`.
+LEFT_OUT_FIRST = ("link", "source", "size", "role", "patient")
+#: The outcome's width kept at least ("▲ 12 major failure"); the event narrows for it, to
+#: :data:`EVENT_WIDTH` at least, once every column that may go is gone.
+OUTCOME_WIDTH, EVENT_WIDTH = 18, 20
+
+
+def audit_columns(width: int, time_width: int = 8, padding: int = 1) -> tuple[Column, ...]:
+    """The trail's columns for a table ``width`` wide whose cells have ``padding`` on each
+    side (2 kept for the scrollbar, as :func:`~pacs_tui.widgets.columns.fit_layout` does)."""
+    columns = [(label, key, time_width if key == "time" else w) for label, key, w in AUDIT_COLUMNS]
+
+    def rest() -> int:
+        return width - sum(w or 0 for _, _, w in columns) - 2 * padding * len(columns) - 2
+
+    for key in LEFT_OUT_FIRST:
+        if rest() >= OUTCOME_WIDTH:
+            break
+        columns = [c for c in columns if c[1] != key]
+    short = OUTCOME_WIDTH - rest()
+    if short > 0:
+        event = max(EVENT_WIDTH, 35 - short)
+        columns = [(label, key, event if key == "type" else w) for label, key, w in columns]
+    return tuple(columns)
+
+
+def outcome_words(detail: str) -> str:
+    """An outcome under the "Outcome" header: ``outcome 4 (minor failure); 1 study`` reads
+    ``4 minor failure; 1 study``; anything else (an unparsed message's error) as it is."""
+    return _OUTCOME.sub(r"\1 \2", detail, count=1) if detail.startswith("outcome ") else detail
+
+
+def _cell(text: str, style: str | Style = "", justify: JustifyMethod | None = None) -> Text:
+    """One line, cut with "…" at the column's width."""
+    return Text(text, style=style, justify=justify, no_wrap=True, overflow="ellipsis", end="")
 
 
 class AuditLog(MessageLog):
-    """The audit receivers' rows of the message log, in audit terms."""
+    """The audit receivers' rows of the message log, in audit terms, in columns fitted to the
+    screen's width."""
 
     TITLE = "Audit trail"
     PLACEHOLDER = "an event code (110114, 110103), user:ID or a user ID, patient:ID or #ref"
-    COLUMNS = (
-        ("time", "Time"),
-        ("link", "Receiver"),
-        ("type", "Event"),
-        ("user", "User"),
-        ("role", "Role"),
-        ("host", "Host"),
-        ("outcome", "Outcome"),
-        ("source", "Audit source"),
-        ("size", "Size"),
-        ("patient", "Patient"),
-    )
+    COLUMNS = ()  # fitted to the width instead: :meth:`fit`
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding(
+            "slash",
+            "filter",
+            "Filter audit",
+            id="log.filter",
+            tooltip="Filter the audit trail: an event code, user:ID, patient:ID or #ref",
+        ),
+    ]
+
+    def on_mount(self) -> None:
+        self.fit()
+
+    def fit(self, rows: list[LoggedMessage] | None = None) -> None:
+        """Fit the columns to the screen's width and the times of ``rows`` (default: those
+        shown). Rows shown are drawn again when the columns change, the cursor where it was."""
+        now = self.now()
+        times = [when(m.ts, now, self.tz) for m in (self.rows if rows is None else rows)]
+        table = self.table
+        width = self.app.size.width
+        columns = audit_columns(width, max(map(len, times), default=8), table.cell_padding)
+        cursor = table.cursor_row
+        with self.prevent(DataTable.RowHighlighted):  # the same row: following is unchanged
+            if table.fit_columns(columns, width) and self.rows:
+                for index, message in enumerate(self.rows):
+                    table.add_row(*self.cells(message, now), key=str(index))
+                table.move_cursor(row=cursor, scroll=False)
+
+    def _fill(self, rows: list[LoggedMessage]) -> None:
+        self.fit(rows)  # a row of another day widens the time column first
+        super()._fill(rows)
 
     def parse(self, text: str) -> MessageFilter:
         """``110114`` (an event code, the start of one), ``user:ID`` or a bare word (a user),
@@ -74,25 +155,37 @@ class AuditLog(MessageLog):
         return MessageFilter(type_prefix=type_prefix, patient=patient, sender=sender)
 
     def cells(self, m: LoggedMessage, now: float) -> list[Text]:
+        """The row's cells, for the columns the table has now."""
         failed = m.detail.startswith("outcome ") and not m.detail.startswith("outcome 0 ")
-        outcome = visible(m.detail, TEXT_LIMIT)
+        outcome = outcome_words(visible(m.detail, TEXT_LIMIT))
         style = self.table.status_style(Status.WARN) if failed else "dim"
-        return [
-            Text(when(m.ts, now, self.tz)),
-            Text(visible(m.link, VALUE_LIMIT)),
-            Text(visible(m.type, VALUE_LIMIT) or "—"),
-            Text(visible(m.sender, VALUE_LIMIT)),
-            Text(visible(m.receiver_facility, VALUE_LIMIT)),
-            Text(visible(m.sender_facility, VALUE_LIMIT)),
-            Text(("▲ " if failed else "") + outcome[:48], style=style),
-            Text(visible(m.receiver, VALUE_LIMIT)),
-            Text(size(m.size), justify="right"),
-            Text(visible(m.patient, VALUE_LIMIT)),
-        ]
+        by_key = {
+            "time": _cell(when(m.ts, now, self.tz)),
+            "type": _cell(visible(m.type, VALUE_LIMIT) or "—"),
+            "user": _cell(visible(m.sender, VALUE_LIMIT)),
+            "role": _cell(visible(m.receiver_facility, VALUE_LIMIT)),
+            "host": _cell(visible(m.sender_facility, VALUE_LIMIT)),
+            "outcome": _cell(("▲ " if failed else "") + outcome, style=style),
+            "patient": _cell(visible(m.patient, VALUE_LIMIT)),
+            "size": _cell(size(m.size), justify="right"),
+            "source": _cell(visible(m.receiver, VALUE_LIMIT)),
+            "link": _cell(visible(m.link, VALUE_LIMIT)),
+        }
+        return [by_key[str(key.value)] for key in self.table.columns]
 
 
 class SessionsScreen(TargetTableScreen):
     """Receivers above; sessions, failed logins and alerts, then the audit trail."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding(
+            "slash",
+            "filter",
+            "Filter audit",
+            id="table.filter",  # the table screens' key: a keymap rebinds it here too
+            tooltip="Filter the audit trail: an event code, user:ID, patient:ID or #ref",
+        ),
+    ]
 
     def __init__(self, ctx: UiContext, source: Source, *, screen_id: str | None = None) -> None:
         super().__init__(ctx, source, screen_id=screen_id)
@@ -130,6 +223,14 @@ class SessionsScreen(TargetTableScreen):
     def log_view(self) -> AuditLog:
         return self.query_one("#message-log", AuditLog)
 
+    def action_filter(self) -> None:
+        """``/`` filters the audit trail here, from the receivers' table too."""
+        self.log_view.action_filter()
+
+    def action_clear_filter(self) -> None:
+        """Escape shows the whole audit trail again."""
+        self.log_view.action_clear_filter()
+
     def sync(self) -> None:
         super().sync()
         self._draw_panels()
@@ -145,6 +246,7 @@ class SessionsScreen(TargetTableScreen):
         super().on_resize(event)
         self._widths = -1
         self._draw_panels()
+        self.log_view.fit()
 
     def apply_state(self, state: TargetState, previous: Status) -> None:
         super().apply_state(state, previous)

@@ -44,7 +44,12 @@ async def open_tracker(pilot: Pilot[None]) -> Hl7TrackerScreen:
     await wait_for(pilot, lambda: "HIS0000029" in screen_text(pilot.app))  # type: ignore[arg-type]
     # The log's columns are measured when the table is next idle, after its rows are drawn:
     # wait for the widest column (the note) to be drawn whole, not cut to its header's width.
-    await wait_for(pilot, lambda: "no ACK: the upstream closed" in screen_text(pilot.app))  # type: ignore[arg-type]
+    # (The table is idle only between the app's other messages: on a loaded machine, later.)
+    await wait_for(
+        pilot,
+        lambda: "no ACK: the upstream closed" in screen_text(pilot.app),  # type: ignore[arg-type]
+        timeout=30,
+    )
     screen = app.screen
     assert isinstance(screen, Hl7TrackerScreen)
     return screen

@@ -1,5 +1,6 @@
 """The Sessions screen fed by the demo PACS's audit trail over a real TCP connection: sessions
-appear with their roles, the audit trail follows live and filters by event code and by user."""
+appear with their roles, the audit trail follows live and filters by event code and by user.
+And on the scripted night: the trail's columns fit 160 and 100 columns, ``/`` filters it."""
 
 from __future__ import annotations
 
@@ -7,16 +8,23 @@ import asyncio
 from pathlib import Path
 
 import pytest
+from textual.pilot import Pilot
+from textual.widgets import Input
 
 from pacs_tui.app import PacsApp
 from pacs_tui.audit import receiver
 from pacs_tui.demo.audit_feed import DemoAuditFeed
 from pacs_tui.demo.site import demo_config
 from pacs_tui.engine import engine_with_history
+from pacs_tui.model import LoggedMessage
+from pacs_tui.screens.help import HelpScreen
 from pacs_tui.screens.sessions import AuditLog, SessionsScreen
-from pacs_tui.widgets import LightTable
+from pacs_tui.widgets import LightTable, StatusTable
 
-from .conftest import screen_text, wait_for
+from .conftest import AUDIT_LOG, NOW, screen_text, scripted_engine, wait_for
+
+#: The hashed reference the scripted night's patient has (conftest's ``patient_ref``).
+PATIENT = f"#{0x7A11CE5EED000000 + len('PAT-0007'):016x}"
 
 
 async def test_the_demo_pacs_sessions_and_its_audit_trail(
@@ -60,3 +68,127 @@ async def test_the_demo_pacs_sessions_and_its_audit_trail(
             await pilot.press("q")
     finally:
         await asyncio.to_thread(feed.stop)
+
+
+async def open_trail(pilot: Pilot[None]) -> AuditLog:
+    """The Sessions screen of the scripted night, its trail read."""
+    app = pilot.app
+    await wait_for(pilot, lambda: getattr(app, "ctx", None) is not None)
+    await pilot.press("8")
+    await wait_for(pilot, lambda: isinstance(app.screen, SessionsScreen))
+    trail = app.screen.query_one(AuditLog)
+    await wait_for(pilot, lambda: len(trail.rows) == len(AUDIT_LOG))
+    return trail
+
+
+def trail_lines(app: PacsApp) -> tuple[list[str], list[str]]:
+    """The audit trail's header words and its rows' lines, as the screen shows them."""
+    lines = screen_text(app).splitlines()
+    title = next(i for i, line in enumerate(lines) if line.strip() == "Audit trail")
+    start = next(i for i in range(title, len(lines)) if lines[i].split()[:1] == ["Time"])
+    end = next(i for i, line in enumerate(lines) if "[ older  ] newer" in line)
+    return lines[start].split(), [line for line in lines[start + 1 : end] if line.strip()]
+
+
+def line_of(rows: list[str], *words: str) -> str:
+    """The first line holding every one of ``words`` ("" when none does)."""
+    return next((row for row in rows if all(w in row for w in words)), "")
+
+
+async def test_the_audit_trail_fits_160_columns_even_after_an_unparsed_row() -> None:
+    engine = scripted_engine(nodes=False, audit=True)
+    app = PacsApp(engine, clock=lambda: NOW)
+    async with app.run_test(size=(160, 48)) as pilot:
+        trail = await open_trail(pilot)
+        header, rows = trail_lines(app)
+        # What an admin needs at 3 a.m., every header whole.
+        for label in ("Time", "Event", "User", "Role", "Host", "Outcome", "Patient", "Size"):
+            assert label in header
+        export = line_of(rows, "110106 Export")
+        for cell in ("rad-martin", "radiologist", "10.1.20.11", PATIENT, "1.1 KiB"):
+            assert cell in export
+        failed = line_of(rows, "admin")
+        assert "10.9.8.7" in failed and "▲ 4 minor failure" in failed
+
+        # A message that did not parse: no user, its syslog app as the audit source.
+        assert engine.store is not None
+        engine.store.commit_messages(
+            [
+                LoggedMessage(
+                    NOW - 30, "pacs-audit", "in", "unparsed", "", None, None, 5,
+                    receiver="PACS", sender_facility="pacs-node-2",
+                    detail="unparsed: not an audit record",
+                )
+            ]
+        )  # fmt: skip
+        await wait_for(pilot, lambda: "unparsed" in screen_text(app))
+        header, rows = trail_lines(app)
+        assert "Size" in header and "Patient" in header
+        unparsed = line_of(rows, "unparsed")
+        assert "pacs-node-2" in unparsed and "5 B" in unparsed and "PACS" not in unparsed
+        assert "1.1 KiB" in line_of(rows, "110106 Export")
+        assert len(trail.rows) == len(AUDIT_LOG) + 1
+
+
+async def test_at_100_columns_the_outcome_and_hosts_stay_whole() -> None:
+    app = PacsApp(scripted_engine(nodes=False, audit=True), clock=lambda: NOW)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await open_trail(pilot)
+        header, rows = trail_lines(app)
+        for label in ("Time", "Event", "User", "Host", "Outcome"):
+            assert label in header
+        failed = line_of(rows, "admin")
+        assert "10.9.8.7" in failed and "▲ 4 minor failure" in failed
+        assert "10.1.20.11" in line_of(rows, "110106 Export")
+        assert "110114 User Authentication / Logout" in screen_text(app)
+
+        await pilot.resize_terminal(160, 48)  # wider: the columns left out come back
+        await wait_for(pilot, lambda: "Patient" in trail_lines(app)[0])
+        assert PATIENT in line_of(trail_lines(app)[1], "110106 Export")
+
+
+@pytest.mark.parametrize("size", [(160, 48), (100, 30)], ids=lambda s: f"{s[0]}x{s[1]}")
+async def test_slash_filters_the_audit_trail_from_the_receivers_table(
+    size: tuple[int, int],
+) -> None:
+    app = PacsApp(scripted_engine(nodes=False, audit=True), clock=lambda: NOW)
+    async with app.run_test(size=size) as pilot:
+        trail = await open_trail(pilot)
+        assert isinstance(app.focused, StatusTable) and app.focused.id == "target-table"
+        assert "/ Filter audit" in screen_text(app)  # the footer says what / filters
+
+        await pilot.press("slash")
+        field = trail.query_one("#log-filter", Input)
+        await wait_for(pilot, lambda: field.has_focus)
+        await pilot.press(*"user:rad-martin", "enter")
+        await wait_for(pilot, lambda: "filter: user rad-martin" in screen_text(app))
+        _, rows = trail_lines(app)
+        assert rows and all("rad-martin" in row for row in rows)
+        text = screen_text(app)
+        assert "0 of 1" not in text and "1 audit receiver" in text  # the receivers untouched
+        assert line_of(text.splitlines(), "▲ WARN", "pacs-audit")
+
+        receivers = app.screen.query_one("#target-table", StatusTable)
+        receivers.focus()  # back on the receivers (a click): Escape shows the whole trail
+        await wait_for(pilot, lambda: receivers.has_focus)
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: "filter:" not in screen_text(app))
+        await wait_for(pilot, lambda: len(trail.rows) == len(AUDIT_LOG))
+
+
+async def test_the_keys_list_says_what_slash_filters_on_the_sessions_screen() -> None:
+    app = PacsApp(scripted_engine(nodes=False, audit=True), clock=lambda: NOW)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await open_trail(pilot)
+        await pilot.press("question_mark")
+        await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen))
+        help_screen = app.screen
+        assert isinstance(help_screen, HelpScreen)
+        said = [
+            row.description
+            for section in help_screen.sections
+            if section.title == "Sessions"
+            for row in section.rows
+            if row.keys == "/"
+        ]
+        assert len(said) == 1 and said[0].startswith("Filter the audit trail"), said

@@ -145,10 +145,18 @@ async def test_what_does_not_parse_is_an_unparsed_row_without_its_body(tcp: Runn
     doctype = b'<!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]><AuditMessage>&e;'
     writer.write(str(len(doctype)).encode() + b" " + doctype)
     await writer.drain()
-    await until(lambda: len(recorder.rows) == 2)
+    # In a syslog message: its app and host are said, as the audit source and the sending host.
+    writer.write(syslog_frame(b"<AuditMessage>", host="pacs-node-2", app="PACS"))
+    await writer.drain()
+    await until(lambda: len(recorder.rows) == 3)
     assert all(r.type == "unparsed" and r.detail.startswith("unparsed: ") for r in recorder.rows)
     assert "DOE" not in repr(recorder.rows) and "root:" not in repr(recorder.rows)
-    assert receiver.counts["unparsed"] == 2
+    assert receiver.counts["unparsed"] == 3
+    # No user in what did not parse: the User column stays empty, never the syslog app's name.
+    assert [r.sender for r in recorder.rows] == ["", "", ""]
+    assert recorder.rows[0].sender_facility == "127.0.0.1"
+    framed = recorder.rows[2]
+    assert (framed.receiver, framed.sender_facility) == ("PACS", "pacs-node-2")
     writer.close()
 
 
