@@ -1,4 +1,5 @@
-"""A check that plays back scripted results: for scheduler and engine logic, not a peer stand-in."""
+"""A check that plays back scripted results: for scheduler and engine logic, not a peer stand-in;
+and the emit a long-running service is given, keeping what it reports."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import asyncio
 from collections.abc import Sequence
 from typing import Any
 
-from pacs_tui.model import Result, Status, Target, TargetKind
+from pacs_tui.model import Event, LoggedMessage, Result, Status, Target, TargetKind
 
 
 class ScriptedCheck:
@@ -69,3 +70,21 @@ class PooledCheck(ScriptedCheck):
             return await super().check()
         finally:
             self.gauge.active -= 1
+
+
+class Recorder:
+    """The emit a service (a listener, a receiver) gets: its results and rows kept; an event
+    is not expected."""
+
+    def __init__(self) -> None:
+        self.results: list[Result] = []
+        self.rows: list[LoggedMessage] = []
+
+    def result(self, target_id: str, result: Result) -> None:
+        self.results.append(result)
+
+    def event(self, event: Event) -> None:
+        raise AssertionError("no events expected")
+
+    def messages(self, rows: Sequence[LoggedMessage]) -> None:
+        self.rows.extend(rows)

@@ -11,7 +11,7 @@ import socket
 import ssl
 import subprocess
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
@@ -27,27 +27,12 @@ from pacs_tui.audit.receiver import (
 )
 from pacs_tui.audit.sessions import Policy, RoleMap, SessionBook
 from pacs_tui.demo.audit_feed import audit_xml, syslog_frame
-from pacs_tui.model import Event, LoggedMessage, Result, Status
+from pacs_tui.model import LoggedMessage, Status
 from pacs_tui.probes.audit_source import receiver_target
 
+from .scripted import Recorder
+
 ROLES = RoleMap({"radiologist": ("rad-*",), "admin": ("pacsadmin",)})
-
-
-class Recorder:
-    """The emit a receiver gets: its results and rows kept."""
-
-    def __init__(self) -> None:
-        self.results: list[Result] = []
-        self.rows: list[LoggedMessage] = []
-
-    def result(self, target_id: str, result: Result) -> None:
-        self.results.append(result)
-
-    def event(self, event: Event) -> None:
-        raise AssertionError("no events expected")
-
-    def messages(self, rows: Sequence[LoggedMessage]) -> None:
-        self.rows.extend(rows)
 
 
 async def until(condition: Callable[[], bool], seconds: float = 5.0) -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -18,29 +18,14 @@ import pytest
 
 from pacs_tui.hl7.diagnose import Step, diagnose_link
 from pacs_tui.hl7.listener import Listener, ListenerConfig
-from pacs_tui.model import Event, LoggedMessage, Result, Status
+from pacs_tui.model import Status
 from pacs_tui.probes.hl7_source import listener_target
+
+from .scripted import Recorder
 
 #: An ADT^A01 without its EVN segment: pacs-tui's listener answers "AE: ADT\S\A01 without …".
 NO_EVN = "MSH|^~\\&|PT|IT|RIS|RAD|2026||ADT^A01|X|T|2.5\nPID|1||TEST^^^HOSP^MR\nPV1|1|I\n"
 A08 = "MSH|^~\\&|PT|IT|RIS|RAD|2026||ADT^A08|X|T|2.5\nEVN|A08\nPID|1\nPV1|1\n"
-
-
-class Recorder:
-    """The emit a listener gets: its results and rows kept."""
-
-    def __init__(self) -> None:
-        self.results: list[Result] = []
-        self.rows: list[LoggedMessage] = []
-
-    def result(self, target_id: str, result: Result) -> None:
-        self.results.append(result)
-
-    def event(self, event: Event) -> None:
-        raise AssertionError("no events expected")
-
-    def messages(self, rows: Sequence[LoggedMessage]) -> None:
-        self.rows.extend(rows)
 
 
 @pytest.fixture
