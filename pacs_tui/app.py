@@ -554,8 +554,9 @@ class PacsApp(App[None]):
             return
         try:
             events = await ctx.view.events(kind=EventKind.STATUS_CHANGE, limit=RECENT_FETCH)
-        except Exception:
-            log.exception("could not read the recent events from the history")
+        except Exception as exc:  # the history closing, the collector gone: in words
+            log.warning("could not read the recent events from the history: %s", exc)
+            log.debug("the recent events' read", exc_info=True)
             return
         seen = {(e.ts, e.target, e.summary) for e in events}
         live = [e for e in ctx.recent if (e.ts, e.target, e.summary) not in seen]

@@ -357,8 +357,9 @@ class TargetDetailScreen(PacsScreen):
             changes = await view.events(
                 self.target_id, kind=EventKind.STATUS_CHANGE, since=now - CHART_WINDOW
             )
-        except Exception:
-            log.exception("could not read the history of %s", self.target_id)
+        except Exception as exc:  # the history closing, the collector gone: in words
+            log.warning("could not read the history of %s: %s", self.target_id, exc)
+            log.debug("the detail's read", exc_info=True)
             self.notify("Could not read the history of this target.", severity="error")
             return
         self._changes = [

@@ -346,8 +346,9 @@ class TargetTableScreen(TableRows):
             return
         try:
             await self.trend.load(self.ctx.view, self.states(), self.ctx.now())
-        except Exception:
-            log.exception("could not read the trend from the history")
+        except Exception as exc:  # the history closing at quit, the collector gone: in words
+            log.warning("could not read the trend from the history: %s", exc)
+            log.debug("the trend's read", exc_info=True)
             return
         if self.is_current and not self.closing:  # closing: the app quits, the table is gone
             with self.app.batch_update():
