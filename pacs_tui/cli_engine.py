@@ -76,8 +76,8 @@ async def _collector_states(config: Config, stopped: list[str]) -> list[TargetSt
 
     try:
         found = await collector_states(config.socket_path)
-    except CollectorStopped as exc:
-        log.warning("status: %s; checking every target here", exc)
+    except CollectorStopped as exc:  # an error, as check says it: its listeners and taps are down
+        log.error("status: %s; checking every target here", exc)
         stopped.append(str(exc))
         return None
     except AttachError as exc:

@@ -394,17 +394,24 @@ def tls_context(entry: SyslogConfig) -> ssl.SSLContext:
 
 
 def _check_tls_file(what: str, path: str, *, private: bool) -> None:
+    problem = tls_file_problem(path, private=private)
+    if problem is not None:
+        raise ReceiverError(f"TLS {what} {path}: {problem}")
+
+
+def tls_file_problem(path: str, *, private: bool) -> str | None:
+    """What is wrong with a TLS file before it is loaded (None: nothing): missing, not a
+    regular file, or (``private``, a key) readable by every user."""
     try:
         st = os.stat(path)  # links allowed: certificates are often links (Let's Encrypt)
     except OSError as exc:
-        raise ReceiverError(f"TLS {what} {path}: {exc.strerror}") from None
+        return str(exc.strerror or exc)
     if not stat.S_ISREG(st.st_mode):
-        raise ReceiverError(f"TLS {what} {path}: not a regular file")
+        return "not a regular file"
     if private and st.st_mode & 0o004:
         mode = stat.S_IMODE(st.st_mode)
-        raise ReceiverError(
-            f"TLS key {path} can be read by every user (mode {mode:04o}): chmod 600 or 640"
-        )
+        return f"can be read by every user (mode {mode:04o}): chmod 600 or 640"
+    return None
 
 
 class _Datagrams(asyncio.DatagramProtocol):

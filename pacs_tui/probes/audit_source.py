@@ -14,7 +14,14 @@ import tomlkit
 from tomlkit.items import AoT
 
 from pacs_tui import config_reader as cv
-from pacs_tui.audit.receiver import AuditReceiver, Network, SyslogConfig
+from pacs_tui.audit.receiver import (
+    AuditReceiver,
+    Network,
+    ReceiverError,
+    SyslogConfig,
+    tls_context,
+    tls_file_problem,
+)
 from pacs_tui.audit.sessions import ROLES, Policy, RoleMap
 from pacs_tui.config_reader import MISSING, Reader
 from pacs_tui.model import Target, TargetKind, TargetState
@@ -165,15 +172,28 @@ def _receiver(reader: Reader, t: Mapping[str, Any], path: str, site: str) -> Sys
         reader.problem(
             f"{path}.{absent}", t.get(absent, MISSING), 'cert and key (PEM files) for "tls"'
         )
+    if protocol == "tls" and reader.check_paths:  # config check reads them as collect will
+        for name, value in tls.items():
+            problem = tls_file_problem(value, private=name == "key") if value else None
+            if problem is not None:
+                expected = f"a PEM file that collect can read ({problem})"
+                reader.problem(f"{path}.{name}", t[name], expected)
     entry_site = get(t, "site", path, cv.nonempty_str, "a non-empty string", site)
     description = get(t, "description", path, cv.string, "a string", "")
     if len(reader.problems) > before:
         return None
     host, port = bind
-    return SyslogConfig(
+    entry = SyslogConfig(
         entry_id, host, port, protocol, framing, allow, max_size, connections, frame_timeout,
         tls["cert"], tls["key"], tls["ca"], entry_site, description,
     )  # fmt: skip
+    if protocol == "tls" and reader.check_paths:
+        try:
+            tls_context(entry)  # a certificate and key that do not belong together, a bad PEM
+        except ReceiverError as exc:
+            reader.problem(f"{path}.cert", t["cert"], f"a certificate and key that load ({exc})")
+            return None
+    return entry
 
 
 def receiver_target(entry: SyslogConfig) -> Target:

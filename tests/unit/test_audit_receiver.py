@@ -10,6 +10,7 @@ import ipaddress
 import socket
 import ssl
 import subprocess
+import sys
 import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -327,6 +328,53 @@ def test_a_tls_key_every_user_can_read_is_refused_in_words(pki: Path, tmp_path: 
     entry = config("tls", cert=str(pki / "cert.pem"), key=str(key))
     with pytest.raises(ReceiverError, match=r"can be read by every user .*0644"):
         tls_context(entry)
+
+
+def test_config_check_names_each_tls_file_that_collect_could_not_load(
+    pki: Path, tmp_path: Path
+) -> None:
+    """`config check` reads the TLS files as `collect` will: a missing certificate, a key every
+    user can read, and a key that is not the certificate's, each named by its key."""
+    other = tmp_path / "other"
+    other.mkdir()
+    command = [
+        "openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+        "-nodes", "-days", "2", "-subj", "/CN=other",
+        "-keyout", str(other / "key.pem"), "-out", str(other / "cert.pem"),
+    ]  # fmt: skip
+    subprocess.run(command, check=True, capture_output=True, timeout=30)
+    (other / "key.pem").chmod(0o600)
+    open_key = tmp_path / "open.pem"
+    open_key.write_bytes((pki / "key.pem").read_bytes())
+    open_key.chmod(0o644)
+
+    def check(cert: Path, key: Path) -> subprocess.CompletedProcess[str]:
+        config = tmp_path / "c.toml"
+        config.write_text(
+            f'[history]\npath = "{tmp_path / "h.sqlite"}"\n'
+            f'[[audit.syslog]]\nid = "atna"\nbind = "127.0.0.1:6514"\nprotocol = "tls"\n'
+            f'cert = "{cert}"\nkey = "{key}"\n'
+        )
+        return subprocess.run(
+            [sys.executable, "-m", "pacs_tui", "config", "check", "--config", str(config)],
+            capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+
+    good = check(pki / "cert.pem", pki / "key.pem")
+    assert good.returncode == 0, good.stderr
+    missing = check(tmp_path / "nowhere.pem", pki / "key.pem")
+    assert missing.returncode == 1
+    assert 'audit.syslog "atna" (#1).cert' in missing.stderr
+    assert "No such file or directory" in missing.stderr
+    readable = check(pki / "cert.pem", open_key)
+    assert readable.returncode == 1
+    assert 'audit.syslog "atna" (#1).key' in readable.stderr
+    assert "can be read by every user (mode 0644)" in readable.stderr
+    mismatched = check(pki / "cert.pem", other / "key.pem")
+    assert mismatched.returncode == 1
+    assert 'audit.syslog "atna" (#1).cert' in mismatched.stderr
+    assert "a certificate and key that load" in mismatched.stderr
+    assert "Traceback" not in missing.stderr + readable.stderr + mismatched.stderr
 
 
 # -- the session book ---------------------------------------------------------------------------
