@@ -167,10 +167,13 @@ class OverviewScreen(PacsScreen):
                 continue
             summary = area.summary(states) if area.summary else ""
             tile.show(states, now, hint=f" (see {area.screen_title})", summary=summary)
-        # Worst area first.
-        order = sorted(tiles, key=lambda t: (-t.worst.rank, AREAS_INDEX[t.id or ""]))
+        # Worst area first. Only the tiles shown count: a hidden (empty) tile's worst is
+        # UNKNOWN, and sorting it above an OK one re-laid out the screen at every change of
+        # the OK one's status, for no change on screen.
+        shown = [t for t in tiles if t.display]
+        order = sorted(shown, key=lambda t: (-t.worst.rank, AREAS_INDEX[t.id or ""]))
         container = self.query_one("#tiles", Vertical)
-        if list(container.children) != order:
+        if [t for t in container.children if t.display] != order:
             for index, tile in enumerate(order):
                 container.move_child(tile, before=index)
 

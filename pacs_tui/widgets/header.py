@@ -32,24 +32,29 @@ SHORT_LINK_BELOW = 120
 
 
 class HeaderText(Widget):
-    """One line of plain text, as wide as its text; ``set`` repaints only when it changed and
-    re-lays out only when its width changed."""
+    """One line of plain text; ``set`` repaints only when it changed. Its width is ``reserve``
+    cells or its longest text so far: it grows for a longer text (one re-layout) and never
+    shrinks, so a new status word repaints one cell run instead of re-laying out the screen
+    (a re-layout redraws every widget: measured, it doubled what a change cost the Nodes list)."""
 
     DEFAULT_CSS = "HeaderText { width: auto; height: 1; padding: 0 1; }"
 
-    def __init__(self, *, id: str | None = None) -> None:
+    def __init__(self, *, id: str | None = None, reserve: int = 0) -> None:
         super().__init__(id=id)
         self.text = ""
+        self._width = reserve
 
     def set(self, text: str) -> None:
         if text == self.text:
             return
-        resized = len(text) != len(self.text)
         self.text = text
-        self.refresh(layout=resized)
+        width = cell_len(text)
+        grown = width > self._width
+        self._width = max(width, self._width)
+        self.refresh(layout=grown)
 
     def get_content_width(self, container: Size, viewport: Size) -> int:
-        return cell_len(self.text)
+        return self._width
 
     def render(self) -> Text:
         return Text(self.text, no_wrap=True, end="")
@@ -105,7 +110,8 @@ class StatusHeader(Horizontal):
         self._demo = demo
         # Kept, not queried: a screen closed as soon as it opened (Enter, Escape in one burst)
         # has its labels removed before the header's Mount is handled, and a query would raise.
-        self._overall_label = HeaderText(id="header-overall")
+        widest = max(cell_len(status.label) for status in STATUS_ORDER)
+        self._overall_label = HeaderText(id="header-overall", reserve=widest)
         self._clock_label = HeaderText(id="header-clock")
         self._shown_status: Status | None = None
 
@@ -139,8 +145,7 @@ class StatusHeader(Horizontal):
         self._shown_status = status
         label = self._overall_label
         label.set(status.label)
-        for other in STATUS_ORDER:
-            label.set_class(other is status, status_class(other))
+        label.set_classes(status_class(status))  # one restyle, not one per class
 
     def refresh_link(self) -> None:
         """Re-read the link to the collector (a view attached to one has a link)."""

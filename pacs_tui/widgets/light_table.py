@@ -18,7 +18,7 @@ from rich.padding import Padding
 from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
-from textual.geometry import Size
+from textual.geometry import Region, Size
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
@@ -58,6 +58,8 @@ class LightTable(StatusColours, ScrollView, can_focus=False):
         self._renders: dict[Hashable, list[Strip]] = {}
         self._header: Strip | None = None
         self._styled_with: tuple[Style, Style] | None = None
+        #: The widget's style while a frame is drawn (None between frames).
+        self._base: Style | None = None
 
     # -- reading ----------------------------------------------------------------------------
 
@@ -131,9 +133,18 @@ class LightTable(StatusColours, ScrollView, can_focus=False):
         self._header = None
         return True
 
+    def render_lines(self, crop: Region) -> list[Strip]:
+        # The widget's style, once a frame: ``rich_style`` walks every ancestor's styles, and
+        # it was a sixth of an Overview frame when asked for each of the list's lines.
+        self._base = self.rich_style
+        try:
+            return super().render_lines(crop)
+        finally:
+            self._base = None
+
     def render_line(self, y: int) -> Strip:
         width = self.scrollable_content_region.width
-        base = self.rich_style
+        base = self._base if self._base is not None else self.rich_style
         if y == 0:
             header_style = base + self.get_component_rich_style("light-table--header")
             if self._header is None:
