@@ -26,8 +26,10 @@ def ok_site() -> tuple[Engine, list[FixedCheck]]:
 
 
 async def until_status(pilot: Pilot[None], engine: Engine, status: Status) -> None:
+    app = pilot.app
+    assert isinstance(app, PacsApp)
     for _ in range(500):
-        if engine.overall() is status and status.label in screen_text(pilot.app).splitlines()[0]:
+        if engine.overall() is status and status.label in screen_text(app).splitlines()[0]:
             return
         await pilot.pause(0.01)
     raise AssertionError(f"the header never said {status.label}")
