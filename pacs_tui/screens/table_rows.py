@@ -85,12 +85,17 @@ class TableRows(PacsScreen):
         return cells.sort_key(self.source, state, column, self.trend.points(state.id))
 
     def _sort(self, keep: str | None = None, *, top: bool = False, keys_kept: bool = False) -> None:
-        """Order the rows; the cursor stays on ``keep`` (default: the selected node) or, with
-        ``top``, goes to the first row. With ``keys_kept`` the rows' keys are those
-        :meth:`_key_moved` kept up to date (a re-sort after results: computing all 1,000 again
-        was most of a sort's cost); otherwise every key is computed again (a new column, new
-        rows, new trends)."""
+        """Order the rows; the cursor stays on ``keep`` (default: the selected node, unless it
+        is on the first row) or, with ``top``, goes to the first row. With ``keys_kept`` the
+        rows' keys are those :meth:`_key_moved` kept up to date (a re-sort after results:
+        computing all 1,000 again was most of a sort's cost); otherwise every key is computed
+        again (a new column, new rows, new trends)."""
         table = self.table
+        if keep is None and table.row_count and table.cursor_coordinate.row == 0:
+            # The first row is the place to watch (worst first): the cursor stays there. A
+            # cursor that followed a recovered node down the list scrolled the new worst
+            # targets out of sight on a screen nobody had touched.
+            top = True
         keep = None if top else keep or self.selected_id()
         if not keys_kept or not self._keys:
             self._keys = {s.id: self._sort_key(s) for s in self.states()}
