@@ -245,7 +245,7 @@ def _read(reader: Reader, data: Mapping[str, Any], source: Path | None) -> Confi
         elif key not in tables:
             known = ", ".join(sorted(tables))
             hint = did_you_mean(key, tables)
-            reader.problem(key, value, f"no such table{hint} (known: {known})")
+            reader.problem(key, value, f"{cv.UNKNOWN_TABLE}{hint} (known: {known})")
     site = _site(reader, reader.table(data, "site", "site"))
     history = _history(reader, reader.table(data, "history", "history"))
     collector = _collector(reader, reader.table(data, "collector", "collector"))

@@ -41,6 +41,10 @@ E = TypeVar("E")
 #: Keys whose value is not printed back in a problem (a password typed into the TOML).
 _SECRET_KEY = re.compile(r"(?i)pass|secret|token|credential")
 HIDDEN = "(hidden)"
+#: How a key or a table the config does not know begins (said without "expected").
+UNKNOWN = "no such "
+UNKNOWN_KEY = UNKNOWN + "key"
+UNKNOWN_TABLE = UNKNOWN + "table"
 _AET_RE = re.compile(r"^[\x20-\x5b\x5d-\x7e]{1,16}$")  # printable ASCII without backslash
 ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
@@ -62,6 +66,8 @@ class Problem:
             text = f"{key}: missing; expected {self.expected}"
         elif self.value is NO_VALUE:
             text = f"{key}: expected {self.expected}"
+        elif self.expected.startswith(UNKNOWN):  # not "expected no such key"
+            text = f"{key} = {_show(self.value)}: {self.expected}"
         else:
             text = f"{key} = {_show(self.value)}: expected {self.expected}"
         return "".join([text, *(f"\n      {line}" for line in self.detail)])
@@ -123,7 +129,7 @@ class Reader:
                 hint = did_you_mean(key, allowed)
                 # A secret typed where it does not belong is not printed back.
                 value = HIDDEN if _SECRET_KEY.search(key) else table[key]
-                self.problem(full, value, f"no such key{hint} (known here: {known})")
+                self.problem(full, value, f"{UNKNOWN_KEY}{hint} (known here: {known})")
 
     def table(self, data: Mapping[str, Any], key: str, path: str) -> Mapping[str, Any]:
         value = data.get(key, MISSING)

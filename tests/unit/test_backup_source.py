@@ -75,11 +75,11 @@ AT = 'backup.restic "r" (#1).'
 @pytest.mark.parametrize(
     ("lines", "expected"),
     [
-        ('rpo = "24h"\nchek_interval = "1d"', AT + "chek_interval = '1d': expected no such key; "
+        ('rpo = "24h"\nchek_interval = "1d"', AT + "chek_interval = '1d': no such key; "
          "did you mean 'check_interval'?"),
-        ('rpo = "24h"\npassphrase = "hunter2"', AT + "passphrase = '(hidden)': expected no such "
+        ('rpo = "24h"\npassphrase = "hunter2"', AT + "passphrase = '(hidden)': no such "
          "key (known here: "),
-        ('rpo = "24h"\npasswd = "hunter2"', AT + "passwd = '(hidden)': expected no such key; "
+        ('rpo = "24h"\npasswd = "hunter2"', AT + "passwd = '(hidden)': no such key; "
          "did you mean 'password'?"),
         ("", AT + "rpo: missing; expected a duration from 1m to 400d"),
         ('rpo = "30s"', AT + "rpo = '30s': expected a duration from 1m to 400d"),

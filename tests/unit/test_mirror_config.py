@@ -116,7 +116,7 @@ def test_a_drill_reads_its_mirror_and_study() -> None:
             "dr.drill_interval = '30m': expected a duration from 1h to 400d",
         ),
         ('rto = "forever"', "dr.rto = 'forever': expected a duration from 1s to 30d"),
-        ("password = 'x'", "dr.password = '(hidden)': expected no such key"),
+        ("password = 'x'", "dr.password = '(hidden)': no such key"),
     ],
 )
 def test_a_bad_dr_table_is_said(text: str, expected: str) -> None:

@@ -59,7 +59,7 @@ AT = 'storage.volume "a" (#1).'
             'id = "a"\npath = "/d"\nwindow = "5m"',
             AT + "window = '5m': expected a duration from 1h to 90d",
         ),
-        ('id = "a"\npath = "/d"\nsize = 3', AT + "size = 3: expected no such key"),
+        ('id = "a"\npath = "/d"\nsize = 3', AT + "size = 3: no such key"),
     ],
 )
 def test_a_bad_volume_names_the_key_the_value_and_what_was_expected(
