@@ -32,7 +32,7 @@ from pacs_tui.operator_trail import OperatorTrail, TrailError, trail_path
 from pacs_tui.operators import NotAllowed, Operator, local_operator, probe_action
 from pacs_tui.patient_key import PatientKey
 from pacs_tui.probes import SOURCES, metric_spec
-from pacs_tui.reload_plan import Reloaded, plan_reload
+from pacs_tui.reload_plan import Reloaded, plan_reload, plan_services
 from pacs_tui.scheduler import FIRST_RUN_SPREAD, Scheduler, Services
 from pacs_tui.source import (
     BuildContext,
@@ -44,6 +44,7 @@ from pacs_tui.source import (
     runnable_targets,
 )
 from pacs_tui.subscribers import Subscribers
+from pacs_tui.visible import visible
 
 if TYPE_CHECKING:
     from pacs_tui.store import SeriesPoint, Store
@@ -172,17 +173,19 @@ class Engine:
         return built, pools
 
     async def reload(self, config: Config) -> Reloaded:
-        """Run ``config`` from now on: a check whose target and settings are unchanged keeps
-        running with its state and "since"; new ones start, removed ones stop (their history
-        stays). Long-running services are kept as they are (none can change yet)."""
+        """Run ``config`` from now on: a check or a service whose targets and settings are
+        unchanged keeps running with its state and "since" (a listener its connections); new
+        ones start, removed ones stop (their history stays), changed ones are stopped and
+        started afresh (a listener moved to another port)."""
         built, _ = self._build(config)
         keep, add, gone = plan_reload(self.checks, built)
+        kept_services, new_services, gone_services = plan_services(self.checks, built)
         await self._scheduler.remove(gone)
-        for run in gone:
+        await self._services.remove(gone_services)  # first: a new one may take the same port
+        for run in [*gone, *gone_services]:
             with contextlib.suppress(Exception):
                 await run.close()
-        services = [run for run in self.checks if isinstance(run, Service)]
-        self.checks = [*keep, *add, *services]
+        self.checks = [*keep, *add, *kept_services, *new_services]
         self.config = config
         wanted = {t.id: t for run in self.checks for t in runnable_targets(run)}
         runs = {t.id: run for run in self.checks for t in runnable_targets(run)}
@@ -199,18 +202,23 @@ class Engine:
         if self.store is not None:
             self.store.upsert_targets(self.targets)
         self._scheduler.add(add)
+        self._services.add(new_services)
+        started = [*add, *new_services]
         report = Reloaded(
-            added=tuple(added), removed=tuple(removed), started=len(add), kept=len(keep)
+            added=tuple(added),
+            removed=tuple(removed),
+            started=len(started),
+            kept=len(keep) + len(kept_services),
         )
         # A started check whose targets were watched already replaces one that changed.
         new = set(added)
-        restarted = sum(1 for run in add if not {t.id for t in runnable_targets(run)} & new)
+        restarted = [t.id for run in started for t in runnable_targets(run) if t.id not in new]
         log.info(
-            "config reloaded: %d targets added, %d removed, %d checks restarted, %d kept",
-            len(added),
-            len(removed),
-            restarted,
-            len(keep),
+            "config reloaded: %s added, %s removed, %s restarted (changed), %d kept",
+            _ids(added),
+            _ids(removed),
+            _ids(restarted),
+            len(keep) + len(kept_services),
         )
         self._publish(ReloadUpdate(report))
         return report
@@ -588,6 +596,15 @@ class Engine:
 
     def _publish(self, update: EngineUpdate) -> None:
         self._subscribers.publish(update)
+
+
+def _ids(ids: Sequence[str], most: int = 10) -> str:
+    """ "2 targets (ct-2, mr-3)", "no target": what a reload changed, for its log line."""
+    if not ids:
+        return "no target"
+    shown = ", ".join(visible(i, 64) for i in ids[:most])
+    more = f", and {len(ids) - most} more" if len(ids) > most else ""
+    return f"{len(ids)} target{'s' if len(ids) != 1 else ''} ({shown}{more})"
 
 
 def _first_state(target: Target, run: Runnable) -> TargetState:

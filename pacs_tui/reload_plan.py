@@ -2,7 +2,10 @@
 
 A check goes on when the new config builds one of the same kind for the same targets, with the
 same interval, timeout and settings (the probe's own: a node's address and AE titles, a
-plugin's argv and environment); anything else is stopped and started afresh. No I/O here.
+plugin's argv and environment); anything else is stopped and started afresh. A long-running
+service (an HL7 listener or tap, an audit receiver, a log follower) likewise: kept when its
+kind, targets and settings are the same, else stopped and a new one started (a listener moved
+to another port). No I/O here.
 """
 
 from __future__ import annotations
@@ -46,7 +49,35 @@ def plan_reload(
     return keep, start, list(by_key.values())
 
 
-def _key(run: Periodic) -> tuple[str, tuple[str, ...]]:
+def plan_services(
+    running: Sequence[Runnable], built: Sequence[Runnable]
+) -> tuple[list[Service], list[Service], list[Service]]:
+    """``(keep, start, stop)`` for the long-running services, as :func:`plan_reload` for the
+    periodic checks: the same kind, targets and settings go on with their connections and
+    counts; anything else is stopped and started afresh."""
+    by_key: dict[tuple[str, tuple[str, ...]], Service] = {
+        _key(run): run for run in running if isinstance(run, Service)
+    }
+    keep: list[Service] = []
+    start: list[Service] = []
+    for run in built:
+        if not isinstance(run, Service):
+            continue
+        old = by_key.get(_key(run))
+        if old is not None and _same_service(old, run):
+            keep.append(by_key.pop(_key(run)))
+        else:
+            start.append(run)
+    return keep, start, list(by_key.values())
+
+
+def _same_service(old: Service, new: Service) -> bool:
+    return tuple(old.targets) == tuple(new.targets) and getattr(old, "settings", None) == getattr(
+        new, "settings", None
+    )
+
+
+def _key(run: Runnable) -> tuple[str, tuple[str, ...]]:
     return type(run).__name__, tuple(t.id for t in runnable_targets(run))
 
 

@@ -366,14 +366,41 @@ class Services:
         self.on_messages = on_messages
         self._first = first_backoff
         self._max = max_backoff
-        self._tasks: set[asyncio.Future[Any]] = set()
+        self._tasks: dict[Service, asyncio.Future[Any]] = {}
+        self._started = False
         self.stopping = False
 
     def start(self) -> None:
         if self.stopping:
             return
+        self._started = True
         for service in self.services:
-            self._tasks.add(asyncio.create_task(self._keep_up(service), name=f"serve:{service.id}"))
+            self._launch(service)
+
+    def _launch(self, service: Service) -> None:
+        task = asyncio.create_task(self._keep_up(service), name=f"serve:{service.id}")
+        self._tasks[service] = task
+
+    def add(self, services: Iterable[Service]) -> None:
+        """Run these services too (a config reload); started at once if the others run."""
+        for service in services:
+            self.services.append(service)
+            if self._started and not self.stopping:
+                self._launch(service)
+
+    async def remove(self, services: Iterable[Service]) -> None:
+        """Stop these services (a config reload): cancelled, so each closes its socket (a
+        listener moved to another port or the same one rebinds after this), and nothing of
+        theirs is delivered after."""
+        tasks: set[asyncio.Future[Any]] = set()
+        for service in services:
+            if service in self.services:
+                self.services.remove(service)
+            task = self._tasks.pop(service, None)
+            if task is not None:
+                tasks.add(task)
+        if tasks:
+            await cancel_until_done(tasks, "removed services")
 
     def deliver(self, target: Target, result: Result) -> None:
         if self.stopping:
@@ -411,5 +438,5 @@ class Services:
         """Cancel every service (bounded like :meth:`Scheduler.stop`); nothing is delivered
         after this starts."""
         self.stopping = True
-        await cancel_until_done(set(self._tasks), "services")
+        await cancel_until_done(set(self._tasks.values()), "services")
         self._tasks.clear()

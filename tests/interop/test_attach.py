@@ -386,7 +386,10 @@ async def test_sighup_reloads_the_config_and_viewers_follow(site: Site) -> None:
         # The unchanged check kept running: same "since", and not run again (hourly).
         assert view.state("counted").since == counted_since  # type: ignore[union-attr]
         assert site.runs.read_text().count("run") == 1
-        assert "1 targets added, 1 removed, 0 checks restarted, 1 kept" in site.log.read_text()
+        assert (
+            "1 target (added) added, 1 target (flappy) removed, no target restarted (changed), "
+            "1 kept" in site.log.read_text()
+        )
         assert view.probe_now("added") and not view.probe_now("flappy")
         # An [operators] table that leaves this user out makes it a viewer: the attached UI's
         # early word on an action follows the reload without a reattach (the collector judges
@@ -405,3 +408,83 @@ async def test_sighup_reloads_the_config_and_viewers_follow(site: Site) -> None:
     finally:
         await view.close()
     assert site.stop() == 0
+
+
+def mllp_ack(port: int) -> bytes:
+    """One ADT^A01 sent to ``port`` over MLLP; the ACK's bytes (ConnectionRefusedError when
+    nothing listens there)."""
+    import socket
+
+    message = (
+        b"\x0bMSH|^~\\&|HIS|WARD|RIS|RAD|20261203101500||ADT^A01^ADT_A01|RELOAD1|P|2.5\r"
+        b"EVN|A01|20261203101500\rPID|1||123^^^H^MR||DOE^J\rPV1|1|I\r\x1c\r"
+    )
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(message)
+        answer = b""
+        while not answer.endswith(b"\x1c\r"):
+            chunk = sock.recv(4096)
+            assert chunk, answer
+            answer += chunk
+    return answer
+
+
+async def test_sighup_moves_adds_and_removes_listeners_and_receivers(site: Site) -> None:
+    """An HL7 listener moved to another port is restarted there, one added starts, an audit
+    receiver removed stops; an unchanged listener keeps its connections' counts."""
+    import asyncio
+
+    moved, kept, added = free_port(), free_port(), free_port()
+    moved_to = free_port()
+    receiver = free_port()
+    listeners = (
+        f'[[hl7.listener]]\nid = "his-copy"\nbind = "127.0.0.1:{moved}"\n'
+        f'[[hl7.listener]]\nid = "lab-copy"\nbind = "127.0.0.1:{kept}"\n'
+    )
+    audit = f'[[audit.syslog]]\nid = "pacs-audit"\nbind = "127.0.0.1:{receiver}"\n'
+    original = site.config.read_text()
+    site.config.write_text(original + listeners + audit)
+    site.start()
+    view = await RemoteView.attach(site.socket)
+    try:
+        assert b"MSA|AA|RELOAD1" in mllp_ack(moved)
+        assert b"MSA|AA|RELOAD1" in mllp_ack(kept)
+        new_listeners = listeners.replace(f":{moved}", f":{moved_to}") + (
+            f'[[hl7.listener]]\nid = "ris-copy"\nbind = "127.0.0.1:{added}"\n'
+        )
+        site.config.write_text(original + new_listeners)
+        assert site.process is not None
+        site.process.send_signal(signal.SIGHUP)
+        deadline = time.monotonic() + 15
+        while "ris-copy" not in {s.id for s in view.states()}:
+            assert time.monotonic() < deadline, [s.id for s in view.states()]
+            await asyncio.sleep(0.05)
+        assert "pacs-audit" not in {s.id for s in view.states()}
+        assert view.link.connected
+        deadline = time.monotonic() + 15
+        while True:  # the moved one listens on its new port once its old task closed
+            with contextlib.suppress(ConnectionRefusedError):
+                assert b"MSA|AA|RELOAD1" in mllp_ack(moved_to)
+                break
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.05)
+        with pytest.raises(ConnectionRefusedError):
+            mllp_ack(moved)
+        deadline = time.monotonic() + 15
+        while True:
+            with contextlib.suppress(ConnectionRefusedError):
+                assert b"MSA|AA|RELOAD1" in mllp_ack(added)
+                break
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.05)
+        assert b"MSA|AA|RELOAD1" in mllp_ack(kept)
+        log = site.log.read_text()
+        assert "1 target (ris-copy) added" in log
+        assert "1 target (pacs-audit) removed" in log
+        assert "1 target (his-copy) restarted (changed)" in log
+    finally:
+        await view.close()
+    assert site.stop() == 0
+    rows = site.cli("history", "--messages", "--json")
+    links = [m["target"] for m in json.loads(rows.stdout)["messages"]]
+    assert sorted(links) == ["his-copy", "his-copy", "lab-copy", "lab-copy", "ris-copy"]
