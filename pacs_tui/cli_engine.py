@@ -45,7 +45,8 @@ def cmd_status(args: argparse.Namespace) -> int:
 
     async def once() -> int:
         stopped: list[str] = []
-        states = None if args.fresh else await _collector_states(config, stopped)
+        followed = await _collector_states(config, stopped)
+        states = None if args.fresh else followed
         if states is None:
             history = await open_history_readonly(config)
             try:
@@ -58,6 +59,8 @@ def cmd_status(args: argparse.Namespace) -> int:
             finally:
                 if history is not None:
                     await history.close()
+        if followed is not None and args.fresh:
+            states = _followed_by_collector(states, followed)
         checked = time.time()
         if args.json:
             print(status_json(config.site.name, checked, states))
@@ -84,6 +87,17 @@ async def _collector_states(config: Config, stopped: list[str]) -> list[TargetSt
         log.warning("status: not reading the collector (checking every target here): %s", exc)
         return None
     return found[0] if found is not None else None
+
+
+def _followed_by_collector(
+    states: list[TargetState], followed: list[TargetState]
+) -> list[TargetState]:
+    """``--fresh`` beside a running collector: what only it follows (a listener, a receiver,
+    a log tail) is its state, not the words that a collector is needed."""
+    from pacs_tui.engine import ONCE_IS_NOT_ENOUGH
+
+    by_id = {s.id: s for s in followed}
+    return [by_id.get(s.id, s) if s.reason == ONCE_IS_NOT_ENOUGH else s for s in states]
 
 
 def _history_there(path: Path) -> bool:

@@ -196,6 +196,28 @@ def test_status_reads_the_collector_unless_fresh(site: Site) -> None:
     assert site.stop() == 0
 
 
+def test_status_fresh_reads_what_only_the_collector_follows_from_it(tmp_path: Path) -> None:
+    """``status --fresh`` runs the checks again but takes a listener's state from the running
+    collector, instead of saying a collector is needed to follow it."""
+    listener = f'[[hl7.listener]]\nid = "his-copy"\nbind = "127.0.0.1:{free_port()}"\n'
+    site = Site(tmp_path, listener)
+    try:
+        site.start()
+        deadline = time.monotonic() + 15
+        while True:
+            fresh = site.cli("status", "--fresh", "--json")
+            rows = {t["id"]: t for t in json.loads(fresh.stdout)["targets"]}
+            if rows["his-copy"]["status"] == "OK":
+                break
+            assert time.monotonic() < deadline, fresh.stdout
+            time.sleep(0.1)
+        assert rows["his-copy"]["reason"].startswith("listening on 127.0.0.1:")
+        assert "collect` follows it" not in fresh.stdout
+        assert site.stop() == 0
+    finally:
+        site.kill()
+
+
 #: A viewer's first steps in the standard library only, so that any Python can run it as
 #: ``nobody`` (this project's virtualenv may sit where nobody can read): connect, say hello,
 #: print the collector's first line or the error.
