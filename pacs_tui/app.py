@@ -39,7 +39,7 @@ from textual.notifications import SeverityLevel
 from textual.screen import ModalScreen, Screen
 from textual.theme import ThemeProvider
 from textual.timer import Timer
-from textual.widgets import Label
+from textual.widgets import Input, Label
 
 from pacs_tui.collector_client import AttachError, RemoteView
 from pacs_tui.commands import PacsCommandPalette, PacsCommands
@@ -717,6 +717,16 @@ class PacsApp(App[None]):
             )
         sections += [KeySection(title, tuple(rows)) for title, rows in merged.items() if rows]
         return sections
+
+    async def _on_key(self, event: events.Key) -> None:
+        focused = self.focused
+        if isinstance(focused, Input) and event.is_printable:
+            # A field has the focus, yet a printable key bubbled up here: the field takes
+            # every one it is sent, so this one was read before the focus moved to the field
+            # and went to the widget that had it ("/" opening a filter, then the rest of a
+            # paste or of a fast typist's word: "/ris" re-sorted the table). It is the field's.
+            event.prevent_default()  # not App's own _on_key: no binding of the screen runs
+            focused.post_message(events.Key(event.key, event.character))
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """A screen's number key is hidden (and does nothing) while the site has no target

@@ -360,13 +360,15 @@ class TargetTableScreen(TableRows):
 
     def action_filter(self) -> None:
         self.query_one("#filter-bar").add_class("-filtering")
-        self.query_one("#filter", Input).focus()
+        # At once, not at the next turn as Input.focus() does: the keys of a paste or of a
+        # fast typist are already queued behind "/", and went to the table's own keys.
+        self.set_focus(self.query_one("#filter", Input))
 
     def action_clear_filter(self) -> None:
         field = self.query_one("#filter", Input)
         field.value = ""
         self.query_one("#filter-bar").remove_class("-filtering")
-        self.table.focus()
+        self.set_focus(self.table)  # at once, as the filter got it
         if self.filter_text:
             self.filter_text = ""
             self._apply_filter()
@@ -378,7 +380,7 @@ class TargetTableScreen(TableRows):
 
     @on(Input.Submitted, "#filter")
     def _filter_submitted(self, event: Input.Submitted) -> None:
-        self.table.focus()
+        self.set_focus(self.table)
 
     # -- actions ----------------------------------------------------------------------------
 
