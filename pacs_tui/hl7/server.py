@@ -12,7 +12,7 @@ import contextlib
 import logging
 import time
 from abc import ABC, abstractmethod
-from collections import Counter, deque
+from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
@@ -21,6 +21,7 @@ from pacs_tui.hl7.header import Header
 from pacs_tui.hl7.patient import patient_id
 from pacs_tui.hl7.recent import RecentMessages
 from pacs_tui.hl7.segments import segment_tree
+from pacs_tui.minute_rate import MinuteRate
 from pacs_tui.model import LoggedMessage, MessageTree, Result, Status, Target
 from pacs_tui.patient_key import PatientKey
 from pacs_tui.source import Emit
@@ -29,8 +30,6 @@ log = logging.getLogger(__name__)
 
 #: How often the counters are reported (seconds).
 REPORT_SECONDS = 5.0
-#: The received rate is over this many seconds (a minute: what an interface engine shows).
-RATE_WINDOW = 60.0
 ACK_CODES = ("AA", "AE", "AR", "CA", "CE", "CR")
 
 
@@ -63,8 +62,7 @@ class MllpServer(ABC):
         self.recent = RecentMessages()
         #: When the last message came (wall clock), None before the first.
         self.last_message: float | None = None
-        #: (monotonic time, messages received) at each report, for the rate.
-        self._rate_marks: deque[tuple[float, int]] = deque()
+        self._minute_rate = MinuteRate()
 
     async def message_tree(self, ts: float, control_id: str) -> MessageTree | None:
         """The masked segment tree of a recent message (parsed in a thread: a message may be
@@ -179,18 +177,10 @@ class MllpServer(ABC):
         emit.result(self.id, Result(status, reason, metrics, details))
 
     def _rate(self, now: float) -> float:
-        """Messages received a minute over the last :data:`RATE_WINDOW` (over what there is
-        since the start, in the first minute)."""
-        received = self.counts["received"]
-        marks = self._rate_marks
-        marks.append((now, received))
-        while len(marks) > 2 and now - marks[1][0] >= RATE_WINDOW:
-            marks.popleft()
-        then, before = marks[0]
-        if now <= then:
-            return 0.0
-        rate = (received - before) * 60.0 / (now - then)
-        return round(rate, 1) if rate < 10 else float(round(rate))  # "2.5", "168", not "168.4"
+        """Messages received over the last minute (:class:`MinuteRate`: in the first minute,
+        what came so far, not a few seconds' count scaled up)."""
+        rate = self._minute_rate(now, self.counts["received"])
+        return rate if rate < 10 else float(round(rate))  # "2.5", "168", not "168.4"
 
     def peers_text(self) -> str:
         return f"{self.peers} peer{'s' if self.peers != 1 else ''} connected"

@@ -112,6 +112,7 @@ async def test_a_message_is_kept_for_its_detail_masked_and_counted_in_the_rate(
     async with asyncio.timeout(5):
         while rate() == 0:
             await asyncio.sleep(0.01)
+    assert rate() == 3.0  # three in the first seconds: 3 a minute, not extrapolated
     assert 0 <= recorder.results[-1].metrics["hl7_idle_seconds"] < 5
 
 
