@@ -100,6 +100,11 @@ def _over(state: TargetState, thresholds: Thresholds) -> tuple[Status, str] | No
     ):
         if limit is not None and limit.alerts(value):
             shown = format_metric(spec, value)
+            # The range is in the metric's base unit (as its perfdata): said beside a value
+            # shown in another ("echo 7.5 ms (0.0075 s) outside 0.005").
+            base = f"{value:g} {spec.unit}".strip()
+            if base.replace(" ", "") != shown.replace(" ", ""):
+                shown = f"{shown} ({base})"
             return status, f"{spec.label.lower()} {shown} outside {text}"
     return None
 

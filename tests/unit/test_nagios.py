@@ -87,8 +87,8 @@ def test_thresholds_on_the_headline_value() -> None:
     ]
     fast, slowish, slow, down = judge(states, now=NOW, thresholds=limits)
     assert fast.status is Status.OK
-    assert (slowish.status, slowish.reason) == (Status.WARN, "echo 50 ms outside 0.01")
-    assert (slow.status, slow.reason) == (Status.CRIT, "echo 200 ms outside 0.1")
+    assert (slowish.status, slowish.reason) == (Status.WARN, "echo 50 ms (0.05 s) outside 0.01")
+    assert (slow.status, slow.reason) == (Status.CRIT, "echo 200 ms (0.2 s) outside 0.1")
     assert down.status is Status.DOWN  # no value: the threshold cannot make it better
     perf = parse_output(render([fast], limits)).perfdata
     assert (perf[0].warn, perf[0].crit) == ("0.01", "0.1")
