@@ -264,7 +264,12 @@ async def _reload_on_sighup(engine: Engine, first: Config, asked: asyncio.Event)
                 len(exc.problems),
             )
             for problem in exc.problems:
-                log.error("  - %s", problem)
+                # A line of its own for each line (a syntax error shows its TOML line under
+                # it): one record would show the line breaks as ␊.
+                first_line, *more = str(problem).splitlines()
+                log.error("  - %s", first_line)
+                for line in more:
+                    log.error("    %s", line.strip())
             continue
         for what, part in RESTART_ONLY:
             if part(config) != part(engine.config):
