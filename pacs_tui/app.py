@@ -43,7 +43,7 @@ from textual.widgets import Input, Label
 
 from pacs_tui.collector_client import AttachError, RemoteView
 from pacs_tui.commands import PacsCommandPalette, PacsCommands
-from pacs_tui.engine import Engine, EngineUpdate, EventUpdate, StateUpdate
+from pacs_tui.engine import Engine, EngineUpdate, EventUpdate, ReloadUpdate, StateUpdate
 from pacs_tui.gc_pauses import freeze_startup_objects
 from pacs_tui.logs import close_logs
 from pacs_tui.messages import (
@@ -518,7 +518,17 @@ class PacsApp(App[None]):
         elif isinstance(update, EventUpdate):
             self.post_message(EngineEventRecorded(update.event))
         elif isinstance(update, LinkUpdate):
+            self._recount_kinds()  # a snapshot came: the collector may run another config
             self.post_message(CollectorLinkChanged(update.link))
+        elif isinstance(update, ReloadUpdate):
+            self._recount_kinds()
+
+    def _recount_kinds(self) -> None:
+        """The kinds the site has now; a screen's number key goes when its last one does."""
+        kinds = {s.target.kind for s in self.ctx.view.states()} if self.ctx is not None else set()
+        if kinds != self._kinds:
+            self._kinds = kinds
+            self.refresh_bindings()
 
     def on_collector_link_changed(self, message: CollectorLinkChanged) -> None:
         if message.link.connected:  # reattached: events may have been missed meanwhile
