@@ -220,7 +220,11 @@ def collector_gone(view: EngineView) -> str:
     link = view.link
     if link is None or link.connected:
         return ""
-    return f"Nothing was sent: the {link.describe()}. Try again once it is back."
+    since = clock(link.gone_since, None) if link.gone_since is not None else "just now"
+    return (
+        f"Nothing was sent: the collector has been gone since {since} (reconnecting). "
+        "Try again once it is back."
+    )
 
 
 def probe_now(screen: PacsScreen, target_id: str) -> None:

@@ -159,7 +159,9 @@ async def test_two_uis_follow_act_and_reattach(site: Site) -> None:
             assert "⚠ last known values (collector gone since " in screen_text(app)
         # A probe asked meanwhile says why nothing happens: the collector is gone (not a role).
         await one.press("p")
-        await until(one, lambda: "Nothing was sent: the collector gone since" in screen_text(first))
+        await until(
+            one, lambda: "Nothing was sent: the collector has been gone since" in screen_text(first)
+        )
         await one.press("1")  # the Overview says it over its list of changes
         await until(
             one, lambda: "Recent status changes — ⚠ last known values" in screen_text(first)
