@@ -28,6 +28,21 @@ class Verdict(Enum):
     REJECT = "R"
 
 
+#: HL7 table 0357's names of the error codes a listener answers with (detail lines say them
+#: beside the code: "error 100 (segment sequence)").
+ERROR_NAMES = {
+    100: "segment sequence",
+    101: "required field missing",
+    102: "data type",
+    103: "table value not found",
+    200: "unsupported message type",
+    201: "unsupported event",
+    202: "unsupported processing ID",
+    203: "unsupported version",
+    207: "internal error",
+}
+
+
 @dataclass(frozen=True, slots=True)
 class Problem:
     """Why a message is not accepted: the HL7 error code (table 0357: 100 segment sequence,

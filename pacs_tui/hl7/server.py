@@ -16,7 +16,7 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
-from pacs_tui.hl7.ack import Problem
+from pacs_tui.hl7.ack import ERROR_NAMES, Problem
 from pacs_tui.hl7.header import Header
 from pacs_tui.hl7.patient import patient_id
 from pacs_tui.hl7.recent import RecentMessages
@@ -169,7 +169,7 @@ class MllpServer(ABC):
         # codes: 100 a required segment missing, 101 a required field, 203 a version, …) are
         # the detail's.
         details: dict[str, Any] = {
-            k.replace("framing_", "framing: "): n
+            _detail_name(k): n
             for k, n in sorted(self.counts.items())
             if (k.startswith("framing_") and k != "framing_errors") or k.startswith("error ")
         }
@@ -184,6 +184,15 @@ class MllpServer(ABC):
 
     def peers_text(self) -> str:
         return f"{self.peers} peer{'s' if self.peers != 1 else ''} connected"
+
+
+def _detail_name(count: str) -> str:
+    """A count's name in the detail: "framing: junk", "error 100 (segment sequence)"."""
+    if count.startswith("error "):
+        code = count.removeprefix("error ")
+        name = ERROR_NAMES.get(int(code)) if code.isdigit() else None
+        return f"{count} ({name})" if name else count
+    return count.replace("framing_", "framing: ")
 
 
 def _metric(count: str) -> str:

@@ -116,6 +116,21 @@ async def test_a_message_is_kept_for_its_detail_masked_and_counted_in_the_rate(
     assert 0 <= recorder.results[-1].metrics["hl7_idle_seconds"] < 5
 
 
+async def test_the_detail_names_each_hl7_error_code_it_counted(
+    reporting_often: tuple[Listener, Recorder, int],
+) -> None:
+    _, recorder, port = reporting_often
+    assert await exchange(port, VT + message("V9", version="2.9") + END, 1) == [("AR", "V9")]
+
+    def details() -> dict[str, object]:
+        return dict(recorder.results[-1].details)
+
+    async with asyncio.timeout(5):
+        while "error 203 (unsupported version)" not in details():
+            await asyncio.sleep(0.01)
+    assert details()["error 203 (unsupported version)"] == 1
+
+
 async def test_junk_before_a_message_is_skipped_and_the_message_answered(
     listening: tuple[Listener, Recorder, int],
 ) -> None:
