@@ -344,7 +344,8 @@ class AuditReceiver:
         if self.entry.protocol != "udp":
             metrics["audit_peers"] = float(self.peers)
         details: dict[str, Any] = book.details(now)
-        details["listening"] = self.address
+        if self.address != self.targets[0].label("address"):  # bound to port 0: the port
+            details["listening"] = self.address  # it got (else the facts say it already)
         alerts = book.recent_alerts(now)
         sessions = len(book.sessions)
         words = f"{sessions} session{'s' if sessions != 1 else ''}"

@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator, Callable
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -81,6 +82,19 @@ async def tcp() -> AsyncIterator[Running]:
 
 def login(user: str = "rad-martin", host: str = "10.1.20.11", outcome: int = 0) -> bytes:
     return audit_xml("110114", user, host, type_code="110122", outcome=outcome)
+
+
+async def test_the_address_is_said_once_unless_the_port_was_chosen_at_bind(
+    udp: Running,
+) -> None:
+    _, recorder, port = udp  # bound to port 0: the detail says which port it got
+    assert recorder.results[-1].details["listening"] == f"udp 127.0.0.1:{port}"
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        free = sock.getsockname()[1]
+    entry = replace(config("udp"), port=free)
+    async with start(entry) as (_, fixed, _):  # its facts say the configured address
+        assert "listening" not in fixed.results[-1].details
 
 
 async def test_udp_audit_records_become_rows_and_a_session(udp: Running) -> None:
