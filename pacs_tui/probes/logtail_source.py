@@ -246,7 +246,7 @@ def example() -> list[tuple[str, Any]]:
 def tile_summary(states: Iterable[TargetState]) -> str:
     rates = [s.metrics.get("log_errors_per_minute", 0.0) for s in states]
     total = sum(rates)
-    return f"{total:g} matching lines/min" if rates else ""
+    return f"{total:g} matching line{_s(total)}/min" if rates else ""
 
 
 COLUMNS = (
