@@ -11,8 +11,9 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime, tzinfo
 from zoneinfo import ZoneInfo
 
+from pacs_tui.backup.rpo import span_words
 from pacs_tui.model import Status
-from pacs_tui.units import NONE_TEXT, ms
+from pacs_tui.units import NONE_TEXT, format_value, ms
 
 __all__ = ["NONE_TEXT", "ms"]  # re-exported: shown instead of a value we do not have
 
@@ -84,6 +85,19 @@ def when(ts: float | None, now: float, tz: str | None = None) -> str:
 
 
 # -- numbers --------------------------------------------------------------------------------
+
+#: From this many seconds up, a span of seconds reads in minutes and hours.
+SPAN_FROM = 90.0
+
+
+def metric_text(unit: str, value: float | None) -> str:
+    """A metric's value as a screen shows it: in its unit
+    (:func:`~pacs_tui.units.format_value`), except seconds from :data:`SPAN_FROM` up, worded
+    as the reasons beside them word a span (:func:`~pacs_tui.backup.rpo.span_words`): a
+    backup's age reads "2 min" beside "newest snapshot 2 min ago", not "133 s"."""
+    if unit == "s" and value is not None and SPAN_FROM <= value < math.inf:
+        return span_words(value)
+    return format_value(unit, value)
 
 
 # -- status ---------------------------------------------------------------------------------

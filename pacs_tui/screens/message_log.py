@@ -149,7 +149,8 @@ class MessageLog(Vertical):
     ``links()`` names (None: every link)."""
 
     TITLE = "Messages"
-    PLACEHOLDER = "a type (ADT^A01), an ACK code (AE; none), patient:ID or #ref, a control ID"
+    #: What the field accepts, short enough to be read whole in it (at most 60 wide).
+    PLACEHOLDER = "type ADT^A01, ACK AE/none, patient:ID or #ref, control ID"
     COLUMNS: tuple[tuple[str, str], ...] = COLUMNS
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -260,7 +261,7 @@ class MessageLog(Vertical):
         except Exception as exc:
             log.warning("could not read the message log: %s", exc)
             self._filling = False
-            self._say(f"could not read the message log: {visible(str(exc), TEXT_LIMIT)}")
+            self._say(f"could not read the message log: {self._why(exc)}")
             return
         self._filling = False
         if until != self.until or match != self.match or not self.is_attached:
@@ -338,6 +339,18 @@ class MessageLog(Vertical):
         parts = [count, state, f"filter: {what}" if what else "", "[ older  ] newer"]
         self._say(" · ".join(p for p in parts if p))
 
+    def _why(self, exc: Exception) -> str:
+        """Why the read failed. With the collector gone, its link's reason alone: the read's
+        own error repeats where the collector's socket is before it (the header says since
+        when it is gone)."""
+        link = self.view.link
+        if link is not None and not link.connected:
+            reason = link.reason if link.reason != "gone" else ""
+            if "collector" not in reason:  # "connection reset by peer": whose, said first
+                reason = f"the collector is gone ({reason})" if reason else "the collector is gone"
+            return visible(reason, TEXT_LIMIT)
+        return visible(str(exc), TEXT_LIMIT)
+
     def _say(self, text: str) -> None:
         self.query_one("#log-summary", Label).update(text)
 
@@ -382,12 +395,13 @@ class MessageLog(Vertical):
 
     def action_filter(self) -> None:
         self.query_one("#log-filter-bar").add_class("-filtering")
-        self.query_one("#log-filter", Input).focus()
+        # At once (Input.focus() waits a turn): keys typed right behind "/" are the field's.
+        self.screen.set_focus(self.query_one("#log-filter", Input))
 
     def action_clear_filter(self) -> None:
         self.query_one("#log-filter", Input).value = ""
         self.query_one("#log-filter-bar").remove_class("-filtering")
-        self.table.focus()
+        self.screen.set_focus(self.table)
         if self.match != MessageFilter():
             self._set_filter(MessageFilter())
 
@@ -411,7 +425,7 @@ class MessageLog(Vertical):
             # says "one patient"; the field is emptied and put away.
             self.query_one("#log-filter", Input).value = ""
             self.query_one("#log-filter-bar").remove_class("-filtering")
-        self.table.focus()
+        self.screen.set_focus(self.table)
 
     def _set_filter(self, match: MessageFilter) -> None:
         self.match = match

@@ -6,6 +6,8 @@ audit trail wherever the focus is on this screen (the receivers are few: they ne
 
 The trail's columns have fixed widths fitted to the screen (:func:`audit_columns`): the
 outcome takes what the others leave, and on a narrow screen the least needed columns go first.
+The sessions' and the OS sessions' columns leave out their least needed ones the same way
+(:func:`~pacs_tui.widgets.columns.leave_out`), rather than cut the last header.
 
 Everything here came from the PACS's audit messages: shown through
 :func:`~pacs_tui.visible.visible`, never as markup. Patients appear only as references.
@@ -36,7 +38,8 @@ from pacs_tui.ui_format import when
 from pacs_tui.units import size
 from pacs_tui.visible import TEXT_LIMIT, VALUE_LIMIT, visible
 from pacs_tui.widgets import LightTable
-from pacs_tui.widgets.columns import Column
+from pacs_tui.widgets.columns import Column, leave_out
+from pacs_tui.widgets.light_table import PADDING
 from pacs_tui.widgets.status_table import plain
 
 #: The panels are redrawn at most this often (receivers report every few seconds).
@@ -66,6 +69,33 @@ LEFT_OUT_FIRST = ("link", "source", "size", "role", "patient")
 #: The outcome's width kept at least ("▲ 12 major failure"); the event narrows for it, to
 #: :data:`EVENT_WIDTH` at least, once every column that may go is gone.
 OUTCOME_WIDTH, EVENT_WIDTH = 18, 20
+
+
+#: The active sessions' columns, ``(label, key, width)``: every width holds its header whole.
+SESSION_COLUMNS: tuple[Column, ...] = (
+    ("State", "state", 9),
+    ("User", "user", 16),
+    ("Role", "role", 19),
+    ("Last activity", "last", 13),
+    ("Host", "host", 16),
+    ("Since", "since", 11),
+    ("Studies", "studies", 7),
+    ("Events", "events", 7),
+    ("Exports", "exports", 7),
+)
+#: Left out, in this order, while the sessions' columns do not fit, so that every header
+#: shown is whole: at 100 columns the counts of events and exports and the login time go, at
+#: 80 the role too (it follows from the user, by the role map; the host does not).
+SESSIONS_LEFT_OUT_FIRST = ("exports", "events", "since", "role", "host", "studies")
+#: The servers' OS sessions: ``(label, key, width)``, and which go first on a narrow screen.
+OS_COLUMNS: tuple[Column, ...] = (
+    ("Server", "server", 16),
+    ("User", "user", 16),
+    ("Terminal", "tty", 10),
+    ("From", "from", 20),
+    ("Since", "since", 13),
+)
+OS_LEFT_OUT_FIRST = ("tty", "since", "from")
 
 
 def audit_columns(width: int, time_width: int = 8, padding: int = 1) -> tuple[Column, ...]:
@@ -103,7 +133,8 @@ class AuditLog(MessageLog):
     screen's width."""
 
     TITLE = "Audit trail"
-    PLACEHOLDER = "an event code (110114, 110103), user:ID or a user ID, patient:ID or #ref"
+    #: What the field accepts, short enough to be read whole in it (at most 60 wide).
+    PLACEHOLDER = "an event code (110114), user:ID, patient:ID or #ref"
     COLUMNS = ()  # fitted to the width instead: :meth:`fit`
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -191,6 +222,8 @@ class SessionsScreen(TargetTableScreen):
         super().__init__(ctx, source, screen_id=screen_id)
         self._panel_timer: Timer | None = None
         self._widths = -1
+        #: The keys of the sessions' columns shown at this width (:data:`SESSION_COLUMNS`).
+        self._session_keys: tuple[str, ...] = ()
 
     def compose_body(self) -> ComposeResult:
         yield from super().compose_body()
@@ -270,20 +303,9 @@ class SessionsScreen(TargetTableScreen):
         width = self.app.size.width
         if width != self._widths:
             self._widths = width
-            table.fit_columns(
-                [
-                    ("State", "state", 9),
-                    ("User", "user", 16),
-                    ("Role", "role", 19),
-                    ("Last activity", "last", 13),
-                    ("Host", "host", 16),
-                    ("Since", "since", 11),
-                    ("Studies", "studies", 7),
-                    ("Events", "events", 7),
-                    ("Exports", "exports", 7),
-                ],
-                width,
-            )
+            columns = leave_out(SESSION_COLUMNS, width, PADDING, SESSIONS_LEFT_OUT_FIRST)
+            self._session_keys = tuple(key for _, key, _ in columns)
+            table.fit_columns(columns, width)
             alerts.fit_columns([("Time", "time", 9), ("What", "what", None)], width)
         table.set_rows(self._session_cells(table, row, now) for row in sessions)
         warn = alerts.status_style(Status.WARN)
@@ -315,22 +337,24 @@ class SessionsScreen(TargetTableScreen):
         table.display = title.display = hosts
         if not hosts:
             return
-        table.fit_columns(
-            [("Server", "server", 16), ("User", "user", 16), ("Terminal", "tty", 10),
-             ("From", "from", 20), ("Since", "since", 13)],
-            self.app.size.width,
-        )  # fmt: skip
-        table.set_rows(
-            [
-                plain(visible(server, VALUE_LIMIT)),
-                plain(visible(str(row.get("user", "")), VALUE_LIMIT)),
-                plain(visible(str(row.get("terminal", "")), VALUE_LIMIT)),
-                plain(visible(str(row.get("host", "")), VALUE_LIMIT) or "local console"),
-                plain(when(_number(row.get("since")), now, self.ctx.tz)),
-            ]
-            for server, row in rows
-        )
+        width = self.app.size.width
+        columns = leave_out(OS_COLUMNS, width, PADDING, OS_LEFT_OUT_FIRST)
+        table.fit_columns(columns, width)
+        keys = [key for _, key, _ in columns]
+        table.set_rows(self._os_cells(server, row, now, keys) for server, row in rows)
         title.update(f"Logged in to the servers (OS): {len(rows)}")
+
+    def _os_cells(
+        self, server: str, row: Mapping[str, Any], now: float, keys: list[str]
+    ) -> list[Text]:
+        by_key = {
+            "server": plain(visible(server, VALUE_LIMIT)),
+            "user": plain(visible(str(row.get("user", "")), VALUE_LIMIT)),
+            "tty": plain(visible(str(row.get("terminal", "")), VALUE_LIMIT)),
+            "from": plain(visible(str(row.get("host", "")), VALUE_LIMIT) or "local console"),
+            "since": plain(when(_number(row.get("since")), now, self.ctx.tz)),
+        }
+        return [by_key[key] for key in keys]
 
     def _session_cells(self, table: LightTable, row: Mapping[str, Any], now: float) -> list[Text]:
         idle = bool(row.get("idle"))
@@ -339,17 +363,18 @@ class SessionsScreen(TargetTableScreen):
         since = when(_number(row.get("since")), now, self.ctx.tz)
         if not row.get("login_seen"):
             since += " ?"  # no login seen: since its first activity
-        return [
-            state,
-            plain(visible(str(row.get("user", "")), VALUE_LIMIT)),
-            plain(visible(str(row.get("role", "")), VALUE_LIMIT)),
-            plain(when(_number(row.get("last")), now, self.ctx.tz)),
-            plain(visible(str(row.get("host", "")), VALUE_LIMIT)),
-            plain(since),
-            plain(str(int(_number(row.get("studies"))))),
-            plain(str(int(_number(row.get("events"))))),
-            plain(str(int(_number(row.get("exports"))))),
-        ]
+        by_key = {
+            "state": state,
+            "user": plain(visible(str(row.get("user", "")), VALUE_LIMIT)),
+            "role": plain(visible(str(row.get("role", "")), VALUE_LIMIT)),
+            "last": plain(when(_number(row.get("last")), now, self.ctx.tz)),
+            "host": plain(visible(str(row.get("host", "")), VALUE_LIMIT)),
+            "since": plain(since),
+            "studies": plain(str(int(_number(row.get("studies"))))),
+            "events": plain(str(int(_number(row.get("events"))))),
+            "exports": plain(str(int(_number(row.get("exports"))))),
+        }
+        return [by_key[key] for key in self._session_keys]
 
 
 def _rows(details: Mapping[str, Any], key: str) -> Iterable[Mapping[str, Any]]:

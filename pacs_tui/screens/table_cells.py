@@ -12,8 +12,11 @@ import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from rich.cells import cell_len
 from rich.style import Style
 from rich.text import Text
+from textual.content import Content
+from textual.widgets.data_table import ColumnKey
 
 from pacs_tui.model import Status, TargetState
 from pacs_tui.screens import WIDE
@@ -234,10 +237,17 @@ def _widths(
 
 
 def selected_line(
-    table: StatusTable, source: Source, state: TargetState, since: str | None
+    table: StatusTable,
+    source: Source,
+    state: TargetState,
+    since: str | None,
+    width: int | None = None,
 ) -> Text:
     """The line under a table: the status, the id, what the narrow table leaves out, the
-    reason in full and ``since``."""
+    reason in full and ``since`` ("since 03:11:58 (3m ago)"). Wrapped at ``width``, neither
+    "since 03:11:58" nor "(3m ago)" is ever broken over two lines (a line cut under the table
+    ended "· since" without the time): each starts the next line when the last one has no
+    room for it whole."""
     style = table.status_style(state.status)
     text = Text()
     text.append_text(table.status_text(state.status))
@@ -250,9 +260,25 @@ def selected_line(
         text.append(" — ")
         text.append(reason_text(state), style=style if state.status is not Status.OK else "")
     if since is not None:
-        text.append(" · ")
-        text.append_text(table.dim_text(since))
+        moment, paren, ago = since.partition(" (")
+        ago = f"({ago}" if paren else ""
+        first = width is None or _fits_after(text, f" · {moment}", width)
+        text.append(" · " if first else "\n")
+        if ago:
+            placed = text.copy()
+            placed.append(moment)
+            whole = width is None or _fits_after(placed, f" {ago}", width)
+            moment += f" {ago}" if whole else f"\n{ago}"
+        text.append_text(table.dim_text(moment))
     return text
+
+
+def _fits_after(text: Text, tail: str, width: int) -> bool:
+    """Does ``tail`` fit whole on the last line of ``text`` wrapped at ``width`` (as the
+    screen wraps it)?"""
+    lines = Content.from_rich_text(text).wrap(max(1, width))
+    last = lines[-1].cell_length if lines else 0
+    return last + cell_len(tail) <= width
 
 
 def styled(table: StatusTable, column: Column, state: TargetState, text: str) -> Text:
@@ -269,9 +295,47 @@ def styled(table: StatusTable, column: Column, state: TargetState, text: str) ->
     if cell == "reason":  # cut with "…" whatever the status: a cut reason says it is cut
         style = table.status_style(state.status) if state.status is not Status.OK else ""
         return Text(text, style=style, no_wrap=True, overflow="ellipsis", end="")
-    if cell == "since" or (cell == "label" and column.width is not None):
+    if cell == "label":  # a label too long for its column is cut with "…", never bare
+        width = column_width(table, column.key)
+        if column.arg == "path" and width is not None:
+            text = cut_path(text, width)  # the file name kept: "/var/log/…/Orthanc.log"
+        shown = table.dim_text(text) if column.width is not None else plain(text)
+        shown.overflow = "ellipsis"
+        return shown
+    if cell == "since":
         return table.dim_text(text)
     return plain(text)
+
+
+def column_width(table: StatusTable, key: str) -> int | None:
+    """The width of ``table``'s column ``key`` (None before it is added)."""
+    found = table.columns.get(ColumnKey(key))
+    return found.width if found is not None else None
+
+
+def cut_path(path: str, width: int) -> str:
+    """``path`` in ``width`` cells: whole when it fits, else cut in the middle so that its
+    file name stays ("/var/log/…/Orthanc.log"), or only the file name's end after "…" when
+    even that is too long."""
+    if cell_len(path) <= width:
+        return path
+    if width <= 1:
+        return "…" if width == 1 else ""
+    _, slash, name = path.rpartition("/")
+    tail = slash + name
+    if cell_len(tail) + 2 > width:  # no room for the start: the end of the name
+        return "…" + _last_cells(path, width - 1)
+    head = path
+    while head and cell_len(head) + 1 + cell_len(tail) > width:
+        head = head[:-1]
+    return f"{head}…{tail}"
+
+
+def _last_cells(text: str, width: int) -> str:
+    """The end of ``text`` that fits in ``width`` cells."""
+    while text and cell_len(text) > width:
+        text = text[1:]
+    return text
 
 
 def marked(line: str, down_style: Style) -> Text:

@@ -35,9 +35,15 @@ from pacs_tui.probes import source_of_kind
 from pacs_tui.screens import PacsScreen, UiContext, probe_now
 from pacs_tui.screens.table_cells import address, shown_id
 from pacs_tui.source import MetricSpec, Source, spec_from_name
-from pacs_tui.ui_format import STATUS_ORDER, ago, down_periods, series_summary, status_class
+from pacs_tui.ui_format import (
+    STATUS_ORDER,
+    ago,
+    down_periods,
+    metric_text,
+    series_summary,
+    status_class,
+)
 from pacs_tui.ui_format import when as when_text
-from pacs_tui.units import format_metric
 from pacs_tui.visible import TEXT_LIMIT, VALUE_LIMIT, visible, visible_lines
 from pacs_tui.widgets import MetricChart, StatusTable
 from pacs_tui.widgets.status_table import plain
@@ -95,7 +101,7 @@ def other_metrics(source: Source | None, metrics: Mapping[str, float], headline:
         if name == headline:
             continue
         spec = _spec(source, name)
-        parts.append(f"{spec.label} {format_metric(spec, metrics[name])}")
+        parts.append(f"{spec.label} {metric_text(spec.unit, metrics[name])}")
     return " · ".join(parts)
 
 
@@ -290,7 +296,7 @@ class TargetDetailScreen(PacsScreen):
         ]
         if self.metric:
             pairs.append(
-                (self.spec.label, format_metric(self.spec, state.metrics.get(self.metric)))
+                (self.spec.label, metric_text(self.spec.unit, state.metrics.get(self.metric)))
             )
         others = other_metrics(source, state.metrics, self.metric)
         if others:
@@ -312,7 +318,7 @@ class TargetDetailScreen(PacsScreen):
         if stats is None:
             figures = "no samples yet"
         else:
-            low, avg, high = (format_metric(spec, v) for v in stats)
+            low, avg, high = (metric_text(spec.unit, v) for v in stats)
             figures = f"min {low} · avg {avg} · max {high}"
         title = visible(spec.title or spec.label, VALUE_LIMIT)
         self.query_one("#chart-title", Label).update(f"{title}, last hour — {figures}")

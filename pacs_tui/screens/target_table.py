@@ -231,6 +231,7 @@ class TargetTableScreen(TableRows):
 
     def on_resize(self, event: Resize) -> None:
         self._relayout(event.size.width)
+        self._update_selected()  # wrapped anew: "since" kept whole on one line
 
     def _relayout(self, width: int) -> None:
         """(Re)build the columns for ``width``; rows are re-added only when the layout changes
@@ -296,7 +297,9 @@ class TargetTableScreen(TableRows):
         if state.since is not None:
             moment = when(state.since, self.shown_now(), self.ctx.tz)
             since = f"since {moment} ({self._ago(state.since)})"
-        return cells.selected_line(self.table, self.source, state, since)
+        # The line's width inside its padding: "since" is kept whole on one line of it.
+        width = self.app.size.width - 2
+        return cells.selected_line(self.table, self.source, state, since, width)
 
     def _update_selected(self) -> None:
         text = self.selected_text()

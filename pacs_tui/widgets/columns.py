@@ -16,3 +16,22 @@ def fit_layout(columns: Sequence[Column], width: int, padding: int) -> tuple[Fit
     fixed = sum(w for _, _, w in columns if w is not None)
     rest = max(12, width - fixed - 2 * padding * len(columns) - 2)
     return tuple((label, key, w if w is not None else rest) for label, key, w in columns)
+
+
+def leave_out(
+    columns: Sequence[Column], width: int, padding: int, first: Sequence[str]
+) -> tuple[Column, ...]:
+    """``columns`` without those that do not fit ``width``: the keys in ``first`` are left
+    out in that order until the fixed widths (each with ``padding`` cells on each side, 2 kept
+    for a vertical scrollbar, as :func:`fit_layout`) fit, so that no header is ever cut. A
+    ``None`` width counts as its header's width here (it takes the rest)."""
+    kept = list(columns)
+
+    def needed() -> int:
+        return sum((w if w is not None else len(label)) + 2 * padding for label, _, w in kept) + 2
+
+    for key in first:
+        if needed() <= width:
+            break
+        kept = [c for c in kept if c[1] != key]
+    return tuple(kept)

@@ -2,6 +2,8 @@
 the collector ("attached to collector on HOST (pid N)", or since when it is gone), clock.
 
 The overall status is always glyph and word ("▼ DOWN"); its colour comes from a CSS class.
+With the collector gone it is the last known one and says so first ("⚠ stale: last known ▼
+DOWN"): the values on screen are stale, and the colour alone would not say it.
 The site name comes from the config: it is shown made visible, never as markup.
 The clock is the app's injected clock (so snapshot tests are deterministic) in the site's zone.
 The status and the clock are :class:`HeaderText` widgets: a new text only repaints that one cell
@@ -26,9 +28,17 @@ from pacs_tui.view import LinkState
 from pacs_tui.visible import VALUE_LIMIT, visible
 
 DEMO_MARKER = "DEMO — simulated hospital on loopback"
-#: Below this width the line about the collector is the short one ("collector gone 14:03:12,
-#: stale"): the long one, beside the site and the clock, was cut before "stale" at 80 columns.
+#: Below this width the line about the collector is the short one ("collector gone 14:03:12",
+#: the overall status saying "stale"): the long one, beside the site and the clock, was cut
+#: before "stale" at 80 columns.
 SHORT_LINK_BELOW = 120
+#: The overall status with the collector gone: the last known one, said to be stale (the
+#: lists' words: "⚠ last known values (collector gone since …)"); below
+#: :data:`SHORT_STALE_BELOW` columns the short one, so that the long line about the
+#: collector still fits beside it from :data:`SHORT_LINK_BELOW` up.
+STALE = "⚠ stale: last known {}"
+STALE_SHORT = "⚠ stale: {}"
+SHORT_STALE_BELOW = 140
 
 
 class HeaderText(Widget):
@@ -42,16 +52,19 @@ class HeaderText(Widget):
     def __init__(self, *, id: str | None = None, reserve: int = 0) -> None:
         super().__init__(id=id)
         self.text = ""
+        self._reserve = reserve
         self._width = reserve
 
-    def set(self, text: str) -> None:
+    def set(self, text: str, *, shrink: bool = False) -> None:
+        """Show ``text``; with ``shrink``, the width is ``reserve`` or the text's again (a
+        rare change, such as the collector coming back: one re-layout)."""
         if text == self.text:
             return
         self.text = text
         width = cell_len(text)
-        grown = width > self._width
-        self._width = max(width, self._width)
-        self.refresh(layout=grown)
+        old = self._width
+        self._width = max(width, self._reserve if shrink else self._width)
+        self.refresh(layout=self._width != old)
 
     def get_content_width(self, container: Size, viewport: Size) -> int:
         return self._width
@@ -113,7 +126,8 @@ class StatusHeader(Horizontal):
         widest = max(cell_len(status.label) for status in STATUS_ORDER)
         self._overall_label = HeaderText(id="header-overall", reserve=widest)
         self._clock_label = HeaderText(id="header-clock")
-        self._shown_status: Status | None = None
+        #: The overall status shown: (status, stale, short wording).
+        self._shown_status: tuple[Status, bool, bool] | None = None
 
     def compose(self) -> ComposeResult:
         yield Label(visible(self._site, VALUE_LIMIT), id="header-site", markup=False)
@@ -138,24 +152,40 @@ class StatusHeader(Horizontal):
             self._clock_label.set(clock(self._now(), self._tz))
 
     def refresh_status(self) -> None:
-        """Re-read the overall status."""
+        """Re-read the overall status. With the collector gone it is the last known one, and
+        says so in words before it ("⚠ stale: last known ✔ OK"), in the muted colour."""
         status = self._overall()
-        if status is self._shown_status:  # asked at every change of any target's status
+        link = self._link() if self._link is not None else None
+        stale = link is not None and not link.connected
+        short = stale and (self.size.width or self.app.size.width) < SHORT_STALE_BELOW
+        shown = (status, stale, short)
+        if shown == self._shown_status:  # asked at every change of any target's status
             return
-        self._shown_status = status
+        # Stale or live, long or short words (rare): the room of the words before is given up.
+        reworded = self._shown_status is None or self._shown_status[1:] != shown[1:]
+        self._shown_status = shown
         label = self._overall_label
-        label.set(status.label)
-        label.set_classes(status_class(status))  # one restyle, not one per class
+        if stale:
+            label.set((STALE_SHORT if short else STALE).format(status.label), shrink=reworded)
+            label.set_classes(status_class(Status.UNKNOWN))  # not the status now
+        else:
+            label.set(status.label, shrink=reworded)
+            label.set_classes(status_class(status))  # one restyle, not one per class
 
     def refresh_link(self) -> None:
         """Re-read the link to the collector (a view attached to one has a link)."""
         link = self._link() if self._link is not None else None
         if link is None:
             return
+        self.refresh_status()  # stale or live: the overall status says which
         short = (self.size.width or self.app.size.width) < SHORT_LINK_BELOW
+        gone = link.gone_since is not None
+        if link.gone_since is not None and short:  # "stale": the overall status's word
+            text = f"⚠ collector gone {clock(link.gone_since, self._tz)}"
+        else:
+            text = ("⚠ " if gone else "") + link.describe(self._tz, short=short)
         for label in self.query("#header-link").results(Label):
-            gone = not link.connected
-            label.update(("⚠ " if gone else "") + link.describe(self._tz, short=short))
+            label.update(text)
             label.set_class(gone, "-gone")
 
     def on_resize(self) -> None:

@@ -17,8 +17,7 @@ from rich.table import Table
 from rich.text import Text
 from textual.widget import Widget
 
-from pacs_tui.ui_format import DOWN_MARK, bar_chart, bucket_series, mark_buckets
-from pacs_tui.units import format_value
+from pacs_tui.ui_format import DOWN_MARK, bar_chart, bucket_series, mark_buckets, metric_text
 
 _LABEL_WIDTH = 9
 #: Label of the status strip's row.
@@ -75,7 +74,7 @@ class MetricChart(Widget):
         grid.add_column(no_wrap=True, overflow="crop")
         for index, row in enumerate(rows):
             if index == 0:
-                label = format_value(self.unit, top) if present else "no data"
+                label = metric_text(self.unit, top) if present else "no data"
             elif index == len(rows) - 1:
                 label = ZERO.get(self.unit, "0")
             else:

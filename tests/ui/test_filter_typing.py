@@ -30,3 +30,16 @@ async def test_keys_typed_at_once_after_slash_go_into_the_nodes_filter() -> None
         await settle(pilot)
         summary = app.screen.query_one("#table-summary")
         assert "sort: status, worst first" in str(summary.render())
+
+
+async def test_keys_typed_at_once_after_slash_go_into_the_message_log_filter() -> None:
+    from .test_hl7_tracker import make_app, open_tracker
+
+    app = make_app()
+    async with app.run_test(size=(160, 48)) as pilot:
+        await open_tracker(pilot)
+        await pilot.press("tab")  # from the links to the message log
+        await until(pilot, lambda: getattr(app.focused, "id", "") == "message-table")
+        burst(app, "/ae")  # "a" alone would be "probe all" on the table
+        field = app.screen.query_one("#log-filter", Input)
+        await until(pilot, lambda: field.value == "ae")

@@ -130,13 +130,16 @@ class AttachedApp(PacsApp):
             await server.engine.stop()
 
 
-def attached_app(folder: Path) -> tuple[PacsApp, list[CollectorServer]]:
-    """The scripted site served by a collector in the test's loop, the app attached to it (the
-    collector's host and pid fixed, so the header is the same on every machine)."""
+def attached_app(
+    folder: Path, *, nodes: bool = True, hl7: bool = False
+) -> tuple[PacsApp, list[CollectorServer]]:
+    """The scripted site (its nodes, or its HL7 links: :func:`scripted_engine`) served by a
+    collector in the test's loop, the app attached to it (the collector's host and pid fixed,
+    so the header is the same on every machine)."""
     servers: list[CollectorServer] = []
 
     async def attach() -> RemoteView:
-        engine = scripted_engine()
+        engine = scripted_engine(nodes=nodes, hl7=hl7)
         await engine.start()
         server = CollectorServer(engine, folder / "sock" / "collector.sock")
         server.host, server.pid = "pacs-srv-1", 4242

@@ -16,6 +16,9 @@ from pacs_tui.model import Status, Target, TargetState
 from pacs_tui.view import LinkState
 from pacs_tui.widgets import AreaTile, LightTable, StatusHeader, StatusTable
 from pacs_tui.widgets.area_tile import SHRINK_AFTER, TileLine
+from pacs_tui.widgets.header import HeaderText
+
+from .conftest import wait_for
 
 COLUMNS: list[tuple[str, str, int | None]] = [("Time", "time", 8), ("Reason", "reason", None)]
 
@@ -284,7 +287,11 @@ class HeaderApp(App[None]):
 
 async def test_header_says_the_collector_is_gone_in_full_even_at_80_columns() -> None:
     gone = LinkState("pacs-srv", 4242, "/run/pacs-tui/collector.sock", gone_since=3723.0)
-    for width, words in ((80, "collector gone 01:02:03, stale"), (160, "values are stale")):
+    # At 80 columns "stale" is the overall status's word; the link says since when.
+    for width, words, overall in (
+        (80, "collector gone 01:02:03", "⚠ stale: ▼ DOWN"),
+        (160, "values are stale", "⚠ stale: last known ▼ DOWN"),
+    ):
         app = HeaderApp(gone)
         async with app.run_test(size=(width, 5)) as pilot:
             await pilot.pause()
@@ -295,6 +302,41 @@ async def test_header_says_the_collector_is_gone_in_full_even_at_80_columns() ->
             assert words in line
             assert line.startswith("⚠ collector gone")
             assert header.query_one("#header-link").size.width >= len(line)  # not cut
+            said = header.query_one("#header-overall", HeaderText)
+            assert said.text == overall
+            assert said.content_size.width >= len(overall)  # not cut
+
+
+async def test_a_stale_header_narrowed_to_80_columns_says_since_when_whole() -> None:
+    """The long stale words at 160 columns give their room up at 80."""
+    app = HeaderApp(LinkState("pacs-srv", 4242, "/run/c.sock", gone_since=3723.0))
+    async with app.run_test(size=(160, 5)) as pilot:
+        header = app.query_one(StatusHeader)
+        said = header.query_one("#header-overall", HeaderText)
+        await wait_for(pilot, lambda: said.text == "⚠ stale: last known ▼ DOWN")
+        await pilot.resize_terminal(80, 5)
+        await wait_for(pilot, lambda: said.text == "⚠ stale: ▼ DOWN")
+        link = header.query_one("#header-link", Label)
+        await wait_for(pilot, lambda: str(link.render()) == "⚠ collector gone 01:02:03")
+        await wait_for(pilot, lambda: link.content_size.width >= len(str(link.render())))
+
+
+async def test_the_overall_status_is_live_again_when_the_collector_is_back() -> None:
+    """Back from stale, the header's status is the live one and gives its room back to the
+    line about the collector (80 columns: "attached to pacs-srv (pid 4242)" whole)."""
+    app = HeaderApp(LinkState("pacs-srv", 4242, "/run/c.sock", gone_since=3723.0))
+    async with app.run_test(size=(80, 5)) as pilot:
+        await pilot.pause()
+        header = app.query_one(StatusHeader)
+        said = header.query_one("#header-overall", HeaderText)
+        assert said.text.startswith("⚠ stale")
+        app.link = LinkState("pacs-srv", 4242, "/run/c.sock")
+        header.refresh_link()
+        await pilot.pause()
+        assert said.text == "▼ DOWN"
+        link = header.query_one("#header-link", Label)
+        assert str(link.render()) == "attached to pacs-srv (pid 4242)"
+        assert link.content_size.width >= len("attached to pacs-srv (pid 4242)")
 
 
 class TileApp(App[None]):
