@@ -304,7 +304,10 @@ def styled(table: StatusTable, column: Column, state: TargetState, text: str) ->
         return shown
     if cell == "since":
         return table.dim_text(text)
-    return plain(text)
+    shown = plain(text)
+    if cell == "id":  # cut with "…" (a column narrower than a name), never a shorter name
+        shown.overflow = "ellipsis"
+    return shown
 
 
 def column_width(table: StatusTable, key: str) -> int | None:

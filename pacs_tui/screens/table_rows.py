@@ -197,6 +197,8 @@ class TableRows(PacsScreen):
         states = [s for s in (view.state(t) for t in dirty) if s is not None]
         needle = self.filter_text.lower()
         if any((s.id in self._cells) != cells.matches(self.source, s, needle) for s in states):
+            if any(s.id not in self._cells and s.id not in self._keys for s in states):
+                self._new_targets()  # a reload added one: the columns may fit it anew
             self._apply_filter()  # a status word changed in or out of the filter
             return
         shown = [s for s in states if s.id in self._cells]
@@ -218,6 +220,10 @@ class TableRows(PacsScreen):
             self._update_summary()
         if self.selected_id() in dirty:
             self._update_selected()
+
+    def _new_targets(self) -> None:
+        """Targets the table has not shown yet came (a reload): the subclass's columns may be
+        fitted to them again."""
 
     def _shown(self) -> bool:
         """Is this screen the one on top? (``is_current`` is also true for the screen under a

@@ -233,6 +233,11 @@ class TargetTableScreen(TableRows):
         self._relayout(event.size.width)
         self._update_selected()  # wrapped anew: "since" kept whole on one line
 
+    def _new_targets(self) -> None:
+        # A longer id than any before (a reload's new node) widens its column, or is cut
+        # with "…": drawn in the old width without one, "archive-main-2" read "archive-main".
+        self._relayout(self.size.width)
+
     def _relayout(self, width: int) -> None:
         """(Re)build the columns for ``width``; rows are re-added only when the layout changes
         (see :func:`~pacs_tui.screens.table_cells.fit_columns`)."""

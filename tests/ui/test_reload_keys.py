@@ -9,7 +9,7 @@ from pacs_tui.app import PacsApp
 from pacs_tui.config import Config, SiteConfig
 from pacs_tui.screens.overview import OverviewScreen
 
-from .conftest import NOW, scripted_engine
+from .conftest import NOW, screen_text, scripted_engine
 from .test_app import settle, until
 
 
@@ -30,3 +30,28 @@ async def test_a_reload_without_command_checks_takes_their_key_away() -> None:
         await pilot.press("3")
         await pilot.pause()
         assert isinstance(app.screen, OverviewScreen)  # the key does nothing now
+
+
+async def test_a_reload_with_a_longer_id_shows_it_whole_or_cut_with_an_ellipsis() -> None:
+    from pacs_tui.config import parse_config
+    from pacs_tui.engine import Engine
+
+    def site(*ids: str) -> Config:
+        return parse_config(
+            '[site]\nname = "Reload ward"\ntimezone = "UTC"\n'
+            + "".join(
+                f'[[command]]\nid = "{i}"\ncommand = ["/bin/sh", "-c", "echo fine"]\n'
+                'interval = "1h"\n'
+                for i in ids
+            )
+        )
+
+    engine = Engine(site("db"), store=None, first_run_spread=0.0)
+    app = PacsApp(engine, clock=lambda: NOW)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        await pilot.press("3")
+        await until(pilot, lambda: " db " in screen_text(app))
+        longer = "db-replica-second-site"
+        await engine.reload(site("db", longer))
+        await until(pilot, lambda: f" {longer} " in screen_text(app), timeout=10)
