@@ -205,6 +205,7 @@ class MessageLog(Vertical):
         self._seen: list[LoggedMessage] = []
         self.following = True
         self._filling = False
+        self._read_failing = False
 
     def compose(self) -> ComposeResult:
         yield Label(self.TITLE, classes="section-title", id="log-title")
@@ -259,10 +260,18 @@ class MessageLog(Vertical):
             self._set_filter(dataclasses.replace(match, patient=""))
             return
         except Exception as exc:
-            log.warning("could not read the message log: %s", exc)
+            # Once per outage in the log (it is read again every second while the collector
+            # is gone), the rest at debug level; the line under the log says it meanwhile.
+            (log.debug if self._read_failing else log.warning)(
+                "could not read the message log: %s", exc
+            )
+            self._read_failing = True
             self._filling = False
             self._say(f"could not read the message log: {self._why(exc)}")
             return
+        if self._read_failing:
+            log.info("the message log is read again")
+            self._read_failing = False
         self._filling = False
         if until != self.until or match != self.match or not self.is_attached:
             return  # asked for another page meanwhile

@@ -8,6 +8,7 @@ to one served in the test's loop (``test_snapshots.attached_app``) and stop it.
 
 from __future__ import annotations
 
+import logging
 import re
 import socket
 import tempfile
@@ -143,8 +144,9 @@ def log_summary(app: PacsApp) -> str:
 
 @pytest.mark.parametrize("size", SIZES, ids=size_id)
 async def test_the_message_log_says_whole_why_it_cannot_read_the_collector(
-    size: tuple[int, int],
+    size: tuple[int, int], caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.DEBUG, logger="pacs_tui.screens.message_log")
     with tempfile.TemporaryDirectory(prefix="pt-") as folder:
         app, servers = attached_app(Path(folder), nodes=False, hl7=True)
         async with app.run_test(size=size) as pilot:
@@ -170,6 +172,18 @@ async def test_the_message_log_says_whole_why_it_cannot_read_the_collector(
                 said = f"could not read the message log: {reason}"
                 await wait_for(pilot, lambda: "could not read the message log" in screen_text(app))
                 await wait_for(pilot, lambda: said in log_summary(app))
+
+                def failed_reads() -> list[logging.LogRecord]:
+                    return [
+                        r
+                        for r in caplog.records
+                        if r.getMessage().startswith("could not read the message log")
+                    ]
+
+                # Read again every second meanwhile: said once in the log, not each time.
+                await wait_for(pilot, lambda: len(failed_reads()) >= 3, timeout=15)
+                levels = [r.levelno for r in failed_reads()]
+                assert levels.count(logging.WARNING) == 1 and levels[0] == logging.WARNING
                 await pilot.press("q")
 
 
