@@ -703,7 +703,14 @@ class PacsApp(App[None]):
         """Every binding, grouped by where it works, with the keymap applied."""
         keymap = self.keymap_overrides
         display = self.get_key_display
-        sections = [KeySection("Everywhere", key_rows(bindings_of(type(self)), keymap, display))]
+        everywhere = key_rows(bindings_of(type(self)), keymap, display)
+        # Textual's own focus keys (a screen's, so not listed with ours): said once here.
+        focus = KeyRow(
+            "tab",
+            "Next list or field of the screen, shift+tab back (the HL7 links, their messages)",
+            "",
+        )
+        sections = [KeySection("Everywhere", (*everywhere, focus))]
         # The target tables (the HL7 tracker is one too) share their keys: one section for all.
         titles: dict[type[Screen[None]], list[str]] = {}
         for spec in SCREENS:
