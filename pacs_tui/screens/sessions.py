@@ -295,8 +295,12 @@ class SessionsScreen(TargetTableScreen):
             key=lambda r: _number(r.get("last")),
             reverse=True,
         )
+        # The alerts first (a burst of failed logins is one line that says so), then the failed
+        # logins, each newest first: on a short screen the box shows one or two lines.
         notes = sorted(
-            (n for s in receivers for n in _notes(s.details)), key=lambda n: n[0], reverse=True
+            (n for s in receivers for n in _notes(s.details)),
+            key=lambda n: (n[1].startswith("⚠"), n[0]),
+            reverse=True,
         )
         table = self.query_one("#sessions-table", LightTable)
         alerts = self.query_one("#alerts-table", LightTable)
@@ -384,7 +388,7 @@ def _rows(details: Mapping[str, Any], key: str) -> Iterable[Mapping[str, Any]]:
 
 
 def _notes(details: Mapping[str, Any]) -> Iterable[tuple[float, str]]:
-    """Failed logins and alerts as (time, words)."""
+    """Failed logins and alerts as (time, words); an alert's words begin with "⚠"."""
     for row in _rows(details, "alerts"):
         yield _number(row.get("ts")), f"⚠ {row.get('words', '')}"
     for row in _rows(details, "failed_logins"):

@@ -192,3 +192,33 @@ async def test_the_keys_list_says_what_slash_filters_on_the_sessions_screen() ->
             if row.keys == "/"
         ]
         assert len(said) == 1 and said[0].startswith("Filter the audit trail"), said
+
+
+async def test_an_alert_comes_before_the_failed_logins_on_a_short_screen() -> None:
+    """At 80x24 the failed-logins box shows a line or two: the burst's alert is first even when
+    failed logins came after it."""
+    from pacs_tui.model import Result, Status, Target, TargetKind
+
+    from .test_whole_words import one_target_engine, started
+
+    target = Target("pacs-audit", TargetKind.AUDIT_SOURCE, {"address": "udp 0.0.0.0:514"})
+    failed = [
+        {"ts": NOW - 60 + i, "user": "admin", "host": "10.9.8.7", "outcome": 4} for i in range(6)
+    ]
+    alert = {"ts": NOW - 300, "words": "5 failed logins in 5 min for user admin"}
+    result = Result(
+        Status.WARN,
+        "5 failed logins in 5 min for user admin",
+        {"audit_sessions": 0.0},
+        {"alerts": [alert], "failed_logins": failed},
+        ts=NOW - 1,
+    )
+    app = PacsApp(one_target_engine(target, result), clock=lambda: NOW)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await started(pilot)
+        await pilot.press("8")
+        await wait_for(pilot, lambda: "Failed logins and alerts: 7" in screen_text(app))
+        lines = screen_text(app).splitlines()
+        below = lines[next(i for i, line in enumerate(lines) if "Failed logins and" in line) :]
+        first = next(line for line in below[1:] if line.strip() and "What" not in line)
+        assert "⚠ 5 failed logins in 5 min for user admin" in first
