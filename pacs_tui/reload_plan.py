@@ -10,12 +10,14 @@ to another port). No I/O here.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 from pacs_tui.source import BatchCheck, Check, Runnable, Service, runnable_targets
 
 Periodic = Check | BatchCheck
+R = TypeVar("R", bound=Runnable)
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,21 +34,9 @@ def plan_reload(
     running: Sequence[Runnable], built: Sequence[Runnable]
 ) -> tuple[list[Periodic], list[Periodic], list[Periodic]]:
     """``(keep, start, stop)``: the running periodic checks to keep, the new ones to start and
-    the running ones to stop. Services are left out (they are kept as they are)."""
-    by_key: dict[tuple[str, tuple[str, ...]], Periodic] = {
-        _key(run): run for run in running if not isinstance(run, Service)
-    }
-    keep: list[Periodic] = []
-    start: list[Periodic] = []
-    for run in built:
-        if isinstance(run, Service):
-            continue
-        old = by_key.get(_key(run))
-        if old is not None and _same(old, run):
-            keep.append(by_key.pop(_key(run)))
-        else:
-            start.append(run)
-    return keep, start, list(by_key.values())
+    the running ones to stop (services: :func:`plan_services`)."""
+    periodic = [r for r in running if not isinstance(r, Service)]
+    return _plan(periodic, [r for r in built if not isinstance(r, Service)], _same)
 
 
 def plan_services(
@@ -55,37 +45,34 @@ def plan_services(
     """``(keep, start, stop)`` for the long-running services, as :func:`plan_reload` for the
     periodic checks: the same kind, targets and settings go on with their connections and
     counts; anything else is stopped and started afresh."""
-    by_key: dict[tuple[str, tuple[str, ...]], Service] = {
-        _key(run): run for run in running if isinstance(run, Service)
-    }
-    keep: list[Service] = []
-    start: list[Service] = []
+    services = [r for r in running if isinstance(r, Service)]
+    return _plan(services, [r for r in built if isinstance(r, Service)], _same)
+
+
+def _plan(
+    running: Sequence[R], built: Sequence[R], same: Callable[[R, R], bool]
+) -> tuple[list[R], list[R], list[R]]:
+    by_key = {_key(run): run for run in running}
+    keep: list[R] = []
+    start: list[R] = []
     for run in built:
-        if not isinstance(run, Service):
-            continue
         old = by_key.get(_key(run))
-        if old is not None and _same_service(old, run):
+        if old is not None and same(old, run):
             keep.append(by_key.pop(_key(run)))
         else:
             start.append(run)
     return keep, start, list(by_key.values())
 
 
-def _same_service(old: Service, new: Service) -> bool:
-    return tuple(old.targets) == tuple(new.targets) and getattr(old, "settings", None) == getattr(
-        new, "settings", None
-    )
-
-
 def _key(run: Runnable) -> tuple[str, tuple[str, ...]]:
     return type(run).__name__, tuple(t.id for t in runnable_targets(run))
 
 
-def _same(old: Periodic, new: Periodic) -> bool:
-    """Does ``new`` check the same targets the same way as ``old``?"""
+def _same(old: Runnable, new: Runnable) -> bool:
+    """Does ``new`` watch the same targets the same way as ``old`` (a service: no interval)?"""
     return (
         tuple(runnable_targets(old)) == tuple(runnable_targets(new))
-        and old.interval == new.interval
-        and old.timeout == new.timeout
+        and getattr(old, "interval", None) == getattr(new, "interval", None)
+        and getattr(old, "timeout", None) == getattr(new, "timeout", None)
         and getattr(old, "settings", None) == getattr(new, "settings", None)
     )
