@@ -353,7 +353,9 @@ async def test_the_headers_overall_status_says_stale_when_the_collector_is_gone(
             await servers[0].stop()
             await servers[0].engine.stop()
             await wait_for(pilot, lambda: app.screen.has_class("-stale"))
-            await wait_for(pilot, lambda: overall().startswith("⚠ stale"))
-            assert overall().split("  ")[0] in ("⚠ stale: last known ▼ DOWN", "⚠ stale: ▼ DOWN")
+            # Whole once the header is laid out again for the longer words (a frame before
+            # that may show them cut to the status word's room).
+            said = ("⚠ stale: last known ▼ DOWN", "⚠ stale: ▼ DOWN")
+            await wait_for(pilot, lambda: overall().split("  ")[0] in said)
             assert "03:10:45" in lines(app)[0]  # since when, as before
             await pilot.press("q")
