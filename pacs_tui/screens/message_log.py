@@ -20,6 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import ClassVar
 
+from rich.cells import cell_len
 from rich.style import Style
 from rich.text import Text
 from textual import on, work
@@ -206,6 +207,7 @@ class MessageLog(Vertical):
         self.following = True
         self._filling = False
         self._read_failing = False
+        self._fitted: tuple[int, ...] = ()
 
     def compose(self) -> ComposeResult:
         yield Label(self.TITLE, classes="section-title", id="log-title")
@@ -297,10 +299,12 @@ class MessageLog(Vertical):
         keep = self.selected() if not self.following else None
         now = self.now()
         scrolled = table.scroll_x  # a reader scrolled right to the notes stays there
+        drawn = [self.cells(message, now) for message in rows]
         with self.app.batch_update():
             table.clear()
-            for index, message in enumerate(rows):
-                table.add_row(*self.cells(message, now), key=str(index))
+            self._fit_to(drawn)
+            for index, cells in enumerate(drawn):
+                table.add_row(*cells, key=str(index))
             self.rows = rows
             if keep is not None and keep in rows:
                 table.move_cursor(row=rows.index(keep), scroll=False)
@@ -308,6 +312,25 @@ class MessageLog(Vertical):
                 table.move_cursor(row=0)
             if scrolled:
                 table.scroll_to(x=scrolled, animate=False, immediate=True)
+
+    def _fit_to(self, drawn: list[list[Text]]) -> None:
+        """Each of :attr:`COLUMNS` as wide as its widest cell, set now: a DataTable measures
+        its auto-width columns only when it is next idle, and on a busy screen the notes stayed
+        cut to their header's width for seconds. (A subclass that fits its own columns has no
+        ``COLUMNS``.)"""
+        if not self.COLUMNS:
+            return
+        widths = tuple(
+            max([cell_len(label), *(row[i].cell_len for row in drawn if i < len(row))])
+            for i, (_, label) in enumerate(self.COLUMNS)
+        )
+        if widths == self._fitted:
+            return
+        self._fitted = widths
+        table = self.table
+        table.clear(columns=True)
+        for (key, label), width in zip(self.COLUMNS, widths, strict=True):
+            table.add_column(label, key=key, width=width)
 
     def parse(self, text: str) -> MessageFilter:
         """What the ``/`` field's words ask for."""
