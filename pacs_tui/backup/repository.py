@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
-from pacs_tui.backup.rpo import measure, span_words
+from pacs_tui.backup.rpo import Measured, measure, span_words
 from pacs_tui.backup.tool import (
     CheckOutcome,
     Failure,
@@ -49,6 +49,8 @@ UNLOCK_TIMEOUT = 60.0
 UNLOCK_TIMEOUT_AT_CLOSE = 5.0
 #: Groups of recovery points listed in the details (the newest of each).
 GROUPS_SHOWN = 10
+#: A group's name (host, paths, tags) is cut to this many characters in the words.
+GROUP_NAME_LIMIT = 80
 
 
 @dataclass(frozen=True, slots=True)
@@ -448,6 +450,7 @@ class RepositoryCheck:
         trend: str = "",
     ) -> Result:
         tool = self.tool
+        groups = _newest_per_group(listing.points)
         measured = measure(
             newest.time if newest else None,
             now,
@@ -455,7 +458,15 @@ class RepositoryCheck:
             f"newest good {tool.point}",
             f"no {tool.point} in the repository",
         )
-        parts: list[tuple[Status, str]] = [(measured.status, measured.words)]
+        parts: list[tuple[Status, str]] = []
+        if len(groups) > 1:
+            # Each protected set (host, paths, tags) has its own newest point: the stalest
+            # sets the RPO, so a database whose backups stopped is not hidden behind images
+            # backed up a minute ago.
+            measured, words = self._stalest(groups, now)
+            parts.append((measured.status, words))
+        else:
+            parts.append((measured.status, measured.words))
         if locked:
             parts.append((Status.WARN, f"{locked} (listed without the lock)"))
         outcome = self._state.outcome
@@ -480,9 +491,8 @@ class RepositoryCheck:
         if newest is not None:
             shown = newest.name or newest.id[:8]
             details["newest"] = f"{shown} at {_clock_words(newest.time)}"
-        groups = _newest_per_group(listing.points, now)
         if len(groups) > 1:
-            details["groups"] = groups
+            details["groups"] = self._group_lines(groups, now)
         if size_words:
             details["size"] = size_words
         if trend:
@@ -490,6 +500,32 @@ class RepositoryCheck:
         if listing.skipped:
             details["skipped"] = f"{listing.skipped} entries of the listing not understood"
         return Result(status, reason, metrics, details, ts=now)
+
+    def _stalest(self, groups: list[Group], now: float) -> tuple[Measured, str]:
+        """The RPO of the group whose newest point is oldest, in words that name it and count
+        the groups over the RPO."""
+        point = self.tool.point
+        stalest = groups[0]
+        measured = measure(stalest.newest, now, self.entry.rpo, f"newest good {point}", "")
+        late = sum(1 for g in groups if now - g.newest > self.entry.rpo)
+        name = visible(stalest.name, GROUP_NAME_LIMIT)
+        words = f"{len(groups)} groups, stalest {name}: {measured.words}"
+        if late > 1:
+            words += f" ({late} groups over the RPO)"
+        return measured, words
+
+    def _group_lines(self, groups: list[Group], now: float) -> list[str]:
+        """ "WARN vm /srv/db [db]: 30 h ago (14)": each group's status word, name, newest point
+        and count, the stalest first, at most :data:`GROUPS_SHOWN`."""
+        lines = []
+        for group in groups[:GROUPS_SHOWN]:
+            status = measure(group.newest, now, self.entry.rpo, "", "").status
+            name = visible(group.name, GROUP_NAME_LIMIT)
+            ago = span_words(now - group.newest)
+            lines.append(f"{status.value} {name}: {ago} ago ({group.count})")
+        if len(groups) > GROUPS_SHOWN:
+            lines.append(f"… and {len(groups) - GROUPS_SHOWN} more groups")
+        return lines
 
     async def close(self) -> None:
         """Stop an integrity check in flight (its process group is killed, then its stale
@@ -526,9 +562,17 @@ async def size_trend(
     )
 
 
-def _newest_per_group(points: tuple[Point, ...], now: float) -> list[str]:
-    """ "vm /srv/pacs [daily]: 3 h ago (14)": each group's newest point, oldest first (the one
-    that stopped is on top), at most :data:`GROUPS_SHOWN`."""
+@dataclass(frozen=True, slots=True)
+class Group:
+    """One protected set of a repository (restic: host, paths and tags), its newest point."""
+
+    name: str
+    newest: float
+    count: int
+
+
+def _newest_per_group(points: tuple[Point, ...]) -> list[Group]:
+    """Each group's newest point, the stalest first (ties by name)."""
     newest: dict[str, float] = {}
     counts: dict[str, int] = {}
     for point in points:
@@ -536,5 +580,5 @@ def _newest_per_group(points: tuple[Point, ...], now: float) -> list[str]:
             continue
         counts[point.group] = counts.get(point.group, 0) + 1
         newest[point.group] = max(newest.get(point.group, point.time), point.time)
-    ordered = sorted(newest.items(), key=lambda item: item[1])[:GROUPS_SHOWN]
-    return [f"{group}: {span_words(now - when)} ago ({counts[group]})" for group, when in ordered]
+    groups = [Group(name, when, counts[name]) for name, when in newest.items()]
+    return sorted(groups, key=lambda g: (g.newest, g.name))

@@ -204,6 +204,40 @@ async def test_a_restic_repository_is_measured_and_checked(
         await check.close()
 
 
+async def test_each_restic_path_and_tag_is_measured_against_the_rpo(
+    restic: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The images were backed up a minute ago, the database dumps' backups stopped five days
+    ago: the repository is CRIT and names the database's group, not OK from the images."""
+    repo, env = tmp_path / "restic-repo", restic_env(tmp_path)
+    images, dumps = tmp_path / "images", tmp_path / "dumps"
+    for folder, name in ((images, "study.dcm"), (dumps, "ris.sql")):
+        folder.mkdir()
+        (folder / name).write_bytes(os.urandom(4096))
+    five_days_ago = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(time.time() - 5 * 86400))
+    run_tool([restic, f"--repo={repo}", "init"], env, tmp_path)
+    run_tool([restic, f"--repo={repo}", "backup", "--tag=db", f"--time={five_days_ago}",
+              str(dumps)], env, tmp_path)  # fmt: skip
+    run_tool([restic, f"--repo={repo}", "backup", "--tag=images", str(images)], env, tmp_path)
+    give_secret("env", "restic-pacs", RESTIC_PW, monkeypatch)
+
+    result = await checked(restic_entry(repo, "check_interval = 0"))
+    assert result.status is Status.CRIT, result.reason
+    assert result.reason.startswith(f"2 groups, stalest {socket.gethostname()} {dumps} [db]: ")
+    assert "newest good snapshot 5 days ago > twice the RPO 24 h" in result.reason
+    assert 4.9 < result.metrics["backup_age_seconds"] / 86400 < 5.1
+    assert result.metrics["backup_rpo_ratio"] > 4.9
+    first, second = result.details["groups"]
+    assert first.startswith(f"CRIT {socket.gethostname()} {dumps} [db]: 5 days ago (1)")
+    assert second.startswith(f"OK {socket.gethostname()} {images} [images]: ")
+
+    # The config chooses what counts: the images alone are within the RPO.
+    only_images = await checked(restic_entry(repo, "check_interval = 0", 'tags = ["images"]'))
+    assert only_images.status is Status.OK, only_images.reason
+    assert only_images.reason.startswith("newest good snapshot ")
+    assert only_images.metrics["backup_age_seconds"] < WAIT * 5
+
+
 async def test_a_corrupted_restic_repository_fails_its_check(
     restic: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
