@@ -124,6 +124,7 @@ def _chosen(states: list[TargetState], target: str | None, kind: str | None) -> 
         for s in states
         if (target is None or s.id == target)
         and (kind is None or s.target.kind == kind)
-        # A drill no one has run yet is nothing wrong: left out unless asked for by its id.
-        and (target is not None or not never_drilled(s))
+        # A drill no one has run yet is nothing wrong: left out unless asked for by its id
+        # or its kind (then UNKNOWN "no drill run yet", not "no targets").
+        and (target is not None or kind == TargetKind.DRILL or not never_drilled(s))
     ]

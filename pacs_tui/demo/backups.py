@@ -28,6 +28,9 @@ class DemoBackupPaths:
     dumps: Path
     #: The restic repository, or None when restic is not installed (or failed to set up).
     restic: Path | None
+    #: The restic program that made it: the engine runs this one (it looks for a bare
+    #: "restic" only in /usr/local/bin, /usr/bin and /bin, not in this shell's PATH).
+    restic_program: str = ""
 
 
 class DemoBackups:
@@ -46,12 +49,11 @@ class DemoBackups:
             path = dumps / name
             path.write_bytes(bytes(size))
             os.utime(path, (when, when))
-        return DemoBackupPaths(dumps, self._restic(dumps))
-
-    def _restic(self, dumps: Path) -> Path | None:
         program = shutil.which("restic")
-        if program is None:
-            return None
+        repo = self._restic(dumps, program) if program else None
+        return DemoBackupPaths(dumps, repo, os.path.abspath(program) if repo and program else "")
+
+    def _restic(self, dumps: Path, program: str) -> Path | None:
         repo = self.folder / "restic-repo"
         password = secrets.token_urlsafe(18)
         env = {

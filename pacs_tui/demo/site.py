@@ -132,6 +132,7 @@ def demo_backup(paths: DemoBackupPaths, site_name: str) -> BackupConfig:
                 "pacs-restic", str(paths.restic), 24 * 3600.0, password_secret=SECRET,
                 interval=60.0, timeout=30.0, check_interval=3600.0, check_timeout=120.0,
                 site=site_name, description="the dumps, backed up by restic",
+                program=paths.restic_program,
             ),
         )  # fmt: skip
     return BackupConfig(restic=restic, dumps=(dumps,))

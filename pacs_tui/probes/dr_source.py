@@ -134,6 +134,21 @@ def read(reader: Reader, raw: Any, site: str) -> DrConfig | None:
             f"dr.{missing}", cv.MISSING, f"{expected} (a drill needs mirror and test_study)"
         )
         return None
+    if config.service_name and not config.primary:
+        # Without the primary the name's address could only be told "not the mirror".
+        reader.problem(
+            "dr.primary",
+            cv.MISSING,
+            f"{node_id} (service_name is compared with the primary's and the mirror's address)",
+        )
+        return None
+    if (config.service_name or config.primary) and not config.has_drill:
+        given = "service_name" if config.service_name else "primary"
+        reader.problem(
+            "dr.mirror", cv.MISSING, f"{node_id} ({given} belongs to the drill, which needs "
+            "mirror and test_study)",
+        )  # fmt: skip
+        return None
     if config.drill_interval is not None:
         interval = config.drill_interval
         reader.cross_check(raw, "dr", "timeout", config.timeout, "drill_interval", interval)

@@ -27,7 +27,7 @@ from pacs_tui.config import parse_config
 from pacs_tui.engine import Engine
 from pacs_tui.model import Result, Status
 from pacs_tui.probes import backup_source
-from pacs_tui.source import BuildContext
+from pacs_tui.source import BuildContext, Check
 from pacs_tui.store import Store
 
 from .conftest import require_peer
@@ -547,3 +547,45 @@ async def test_no_password_reaches_the_logs_or_the_history(
     for password in (RESTIC_PW, BORG_PW):
         assert password.encode() not in written
         assert password not in caplog.text
+
+
+# -- the demo's backups -------------------------------------------------------------------------
+
+
+async def test_the_demo_backups_are_ok_through_the_engines_checks(
+    restic: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``pacs-tui demo`` makes a dumps folder and a restic repository with the restic found in
+    the shell's PATH; the engine runs that same restic (it looks for a bare "restic" only in
+    the system folders) and finds both within their RPO."""
+    from pacs_tui.demo.backups import DemoBackups
+    from pacs_tui.demo.site import demo_config
+
+    shell_bin = tmp_path / "shell-bin"  # restic where only this shell's PATH finds it
+    shell_bin.mkdir()
+    (shell_bin / "restic").symlink_to(restic)
+    monkeypatch.setenv("PATH", f"{shell_bin}:/bin")
+    demo = DemoBackups(tmp_path / "demo-backups")
+    paths = await asyncio.to_thread(demo.start)
+    try:
+        assert paths.restic is not None, "the demo made no restic repository"
+        config = demo_config([], tmp_path / "h.sqlite", backups=paths)
+        (restic_entry,) = config.section("backup").restic
+        assert restic_entry.program == str(shell_bin / "restic")
+        checks = backup_source.build(config.section("backup"), BuildContext("Demo Hospital"))
+        results = {}
+        for check in checks:
+            assert isinstance(check, Check)
+            try:
+                results[check.target.id] = await check.check()
+            finally:
+                await check.close()
+        dumps, repository = results["ris-db-dumps"], results["pacs-restic"]
+        assert dumps.status is Status.OK, dumps.reason
+        assert "2 h ago (RPO 24 h)" in dumps.reason
+        assert repository.status is Status.OK, repository.reason
+        assert repository.reason.startswith("newest good snapshot ")
+        assert repository.metrics["backup_snapshots"] == 1
+    finally:
+        demo.stop()
+    assert secret_store.env_name("demo-restic") not in os.environ

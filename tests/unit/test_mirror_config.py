@@ -115,6 +115,14 @@ def test_a_drill_reads_its_mirror_and_study() -> None:
             f'mirror = "copy"\ntest_study = "{UID}"\ndrill_interval = "30m"',
             "dr.drill_interval = '30m': expected a duration from 1h to 400d",
         ),
+        (
+            f'mirror = "copy"\ntest_study = "{UID}"\nservice_name = "pacs.example.org"',
+            "dr.primary: missing; expected the id of a [[dicom.node]] (service_name is compared",
+        ),
+        (
+            'primary = "main"',
+            "dr.mirror: missing; expected the id of a [[dicom.node]] (primary belongs to the drill",
+        ),
         ('rto = "forever"', "dr.rto = 'forever': expected a duration from 1s to 30d"),
         ("password = 'x'", "dr.password = '(hidden)': no such key"),
     ],

@@ -138,6 +138,8 @@ def test_a_drill_never_run_is_left_out_unless_asked_for() -> None:
     (asked,) = _chosen(states, "dr-drill", None)
     (verdict,) = judge([asked], now=NOW)
     assert verdict.status is Status.UNKNOWN and verdict.reason == "no drill run yet"
+    # Asked for by its kind (a "drills" service in Nagios): the same UNKNOWN, not "no targets".
+    assert _chosen(states, None, "drill") == [asked]
     with pytest.raises(CheckProblem):
         _chosen(states, "dr-dril", None)
 
