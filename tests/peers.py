@@ -57,9 +57,19 @@ def storescp_args(binary: str, workdir: Path, aet: str, port: int, *options: str
 
 
 def dcmqrscp_args(
-    binary: str, workdir: Path, aet: str, port: int, max_associations: int = 16
+    binary: str,
+    workdir: Path,
+    aet: str,
+    port: int,
+    max_associations: int = 16,
+    hosts: dict[str, tuple[str, str, int]] | None = None,
 ) -> list[str]:
-    """dcmqrscp with one read-write AE; it forks a child per association."""
+    """dcmqrscp with one read-write AE; it forks a child per association. ``hosts`` are its
+    HostTable: C-MOVE destinations by symbolic name, ``{"pacstui": ("PACSTUI", HOST, port)}``."""
+    table = "".join(
+        f"{name} = ({dest_aet}, {host}, {dest_port})\n"
+        for name, (dest_aet, host, dest_port) in (hosts or {}).items()
+    )
     db = workdir / "db"
     db.mkdir(parents=True, exist_ok=True)
     config = workdir / "dcmqrscp.cfg"
@@ -69,6 +79,7 @@ def dcmqrscp_args(
         f"MaxAssociations = {max_associations}\n"
         "\n"
         "HostTable BEGIN\n"
+        f"{table}"
         "HostTable END\n"
         "\n"
         "VendorTable BEGIN\n"

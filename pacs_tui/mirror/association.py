@@ -1,5 +1,5 @@
-"""One association to a DICOM node kept for several requests: C-FIND at study level and C-GET
-of a study, blocking (run it in the DICOM thread pool), on the probe's guarded socket.
+"""One association to a DICOM node kept for several requests: C-FIND at study level, and C-GET
+or C-MOVE of a study, blocking (run it in the DICOM thread pool), on the probe's guarded socket.
 
 The reconciliation asks a node one C-FIND per day of its window; opening an association for
 each would cost the archive an association setup per query, so :class:`NodeSession` keeps one
@@ -16,7 +16,7 @@ import logging
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from pydicom.dataset import Dataset
 from pynetdicom import StoragePresentationContexts, build_role, evt
@@ -25,6 +25,7 @@ from pynetdicom.pdu_primitives import A_ABORT, A_ASSOCIATE, A_P_ABORT
 from pynetdicom.sop_class import (  # type: ignore[attr-defined]
     StudyRootQueryRetrieveInformationModelFind,
     StudyRootQueryRetrieveInformationModelGet,
+    StudyRootQueryRetrieveInformationModelMove,
 )
 
 from pacs_tui.mirror.node import Node
@@ -38,7 +39,7 @@ from pacs_tui.probes.dicom import (
 from pacs_tui.probes.dicom_transport import Budget, ProbeAE, seconds_text
 from pacs_tui.visible import host_port, visible
 
-__all__ = ["DicomFailure", "Node", "NodeSession", "Retrieved"]
+__all__ = ["DicomFailure", "Node", "NodeSession", "Retrieved", "UnknownDestination"]
 
 LOGGER = logging.getLogger(__name__)
 
@@ -49,6 +50,13 @@ _CUT_SHORT = (0xFE00, 0xA700)
 _GET_PENDING = 0xFF00
 #: C-GET final statuses that still delivered what could be delivered (PS3.4 C.4.3.1.4).
 _GET_WARNING = 0xB000
+#: C-MOVE final statuses in words (PS3.4 C.4.2.1.4), for a failed drill.
+_MOVE_FAILURES = {
+    0xA701: "out of resources: unable to calculate the number of matches",
+    0xA702: "out of resources: unable to perform the sub-operations",
+    0xA900: "the identifier does not match the SOP class",
+    0xFE00: "sub-operations cancelled",
+}
 #: Presentation contexts an association may carry (odd ids 1..255).
 _MAX_CONTEXTS = 128
 
@@ -57,10 +65,14 @@ class DicomFailure(Exception):
     """A request that did not complete; the words say what the node did, for the screen."""
 
 
+class UnknownDestination(DicomFailure):
+    """A C-MOVE the node refused because it does not know the destination AE title."""
+
+
 @dataclass(frozen=True, slots=True)
 class Retrieved:
-    """What a C-GET brought back: instances stored to us (counted, never kept), their bytes,
-    and the sub-operations the node said failed or warned."""
+    """What a C-GET or C-MOVE brought back: instances stored to us (counted, never kept),
+    their bytes, and the sub-operations the node said failed or warned."""
 
     instances: int
     size: int
@@ -71,8 +83,10 @@ class Retrieved:
 class NodeSession:
     """Requests to one node over one association, opened on first use.
 
-    ``retrieve`` asks for C-GET with the storage contexts as SCP (the node sends the study back
-    on the same association: nothing has to know our address, no port is opened here).
+    ``retrieve="get"`` asks for C-GET with the storage contexts as SCP (the node sends the
+    study back on the same association: nothing has to know our address, no port is opened
+    here); ``retrieve="move"`` asks for C-MOVE (the node sends the study to a destination AE
+    it knows: :class:`~pacs_tui.mirror.move_store.MoveStore` when the drill asks).
     """
 
     def __init__(
@@ -83,7 +97,7 @@ class NodeSession:
         request_timeout: float,
         pdata_limit: int,
         expecting: str,
-        retrieve: bool = False,
+        retrieve: Literal["", "get", "move"] = "",
     ) -> None:
         self.node = node
         self.budget = budget
@@ -121,7 +135,9 @@ class NodeSession:
         ae = ProbeAE(
             node.calling_aet, self.budget, pdata_limit=self.pdata_limit, expecting=self.expecting
         )
-        if self.retrieve:
+        if self.retrieve == "move":
+            ae.add_requested_context(StudyRootQueryRetrieveInformationModelMove)
+        if self.retrieve == "get":
             ae.add_requested_context(StudyRootQueryRetrieveInformationModelGet)
             storage = [str(cx.abstract_syntax) for cx in StoragePresentationContexts]
             roles = []
@@ -140,7 +156,7 @@ class NodeSession:
         self._ae = ae
         received = self._received = []
         handlers: list[Any] = [(evt.EVT_ACSE_RECV, lambda e: received.append(e.primitive))]
-        if self.retrieve:
+        if self.retrieve == "get":
             handlers.append((evt.EVT_C_STORE, self._on_store))
         self.associations += 1
         assoc = ae.associate(
@@ -324,6 +340,62 @@ class NodeSession:
                 f"C-GET failed with status 0x{code:04X} after {counts['instances']} instances"
             )
         return Retrieved(counts["instances"], counts["size"], failed, warning)
+
+    # -- C-MOVE ---------------------------------------------------------------------------
+
+    def move_study(
+        self, study_uid: str, destination: str, arrived: Callable[[], tuple[int, int]]
+    ) -> Retrieved:
+        """C-MOVE one study to ``destination``; ``arrived()`` says how many instances and bytes
+        reached it (our store counts them: the node's own counts are only its word)."""
+        assoc = self._open()
+        self._timeout(assoc)
+        query = Dataset()
+        query.QueryRetrieveLevel = "STUDY"
+        query.StudyInstanceUID = study_uid
+        self._message_id = self._message_id % 65535 + 1
+        self.requests += 1
+        started = time.perf_counter()
+        final: Dataset | None = None
+        try:
+            for status, _identifier in assoc.send_c_move(
+                query,
+                destination,
+                StudyRootQueryRetrieveInformationModelMove,
+                msg_id=self._message_id,
+            ):
+                code = getattr(status, "Status", None)
+                if code is None:
+                    raise self._failure("C-MOVE", started)
+                if code != _GET_PENDING:
+                    final = status
+                    break
+        except DicomFailure:
+            raise
+        except Exception as exc:
+            LOGGER.debug("C-MOVE from %s failed inside pynetdicom", self.node.where, exc_info=True)
+            self._drop()
+            detail = visible(f"{type(exc).__name__}: {exc}", 160)
+            raise DicomFailure(f"could not complete the C-MOVE ({detail})") from None
+        if final is None:
+            raise self._failure("C-MOVE", started)
+        instances, size = arrived()
+        code = int(final.Status)
+        failed = int(final.get("NumberOfFailedSuboperations", 0) or 0)
+        warning = int(final.get("NumberOfWarningSuboperations", 0) or 0)
+        if code == 0xA801:
+            raise UnknownDestination(
+                f"the mirror does not know the move destination {visible(destination, 16)} "
+                "(status 0xA801): its AE table needs that AE title with this host's address "
+                "and the port of [dr] move_bind"
+            )
+        if code not in (0x0000, _GET_WARNING):
+            words = _MOVE_FAILURES.get(code, "unable to process" if code >> 12 == 0xC else "failed")
+            raise DicomFailure(
+                f"C-MOVE failed with status 0x{code:04X} ({words}) after "
+                f"{instances} instances arrived"
+            )
+        return Retrieved(instances, size, failed, warning)
 
 
 def _text(value: Any) -> str | None:

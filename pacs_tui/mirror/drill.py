@@ -1,10 +1,13 @@
 """The failover drill: can the mirror give a study back, and how long does it take?
 
 Three steps against the mirror, each timed: C-ECHO (a fresh association, as the DICOM probe
-does), C-FIND of the configured test study by its StudyInstanceUID, and C-GET of that study.
-Their sum is the measured retrieval RTO. C-GET rather than C-MOVE: the mirror sends the study
+does), C-FIND of the configured test study by its StudyInstanceUID, and its retrieve. Their sum
+is the measured retrieval RTO. The retrieve is a C-GET by default: the mirror sends the study
 back on our own association, so it needs no move destination configured for us and we open no
-port; the instances are counted and dropped, never decoded or written (they hold patient data).
+port. Archives that only serve C-MOVE (many do) get a C-MOVE to a storage SCP of ours that
+listens for the move's duration (:mod:`pacs_tui.mirror.move_store`); the mirror's AE table must
+know it. Either way the instances are counted and dropped, never decoded or written (they hold
+patient data).
 Optionally, which site a service name (the DNS name or virtual IP the viewers use) resolves to
 now: the primary's address, the mirror's, or neither. Blocking; run in the DICOM thread pool.
 """
@@ -17,7 +20,14 @@ from dataclasses import dataclass, field
 
 from pydicom.dataset import Dataset
 
-from pacs_tui.mirror.association import DicomFailure, Node, NodeSession, Retrieved
+from pacs_tui.mirror.association import (
+    DicomFailure,
+    Node,
+    NodeSession,
+    Retrieved,
+    UnknownDestination,
+)
+from pacs_tui.mirror.move_store import MoveStore, MoveTo
 from pacs_tui.probes.dicom import echo
 from pacs_tui.probes.dicom_transport import Budget
 from pacs_tui.visible import visible
@@ -71,8 +81,10 @@ def drill(
     request_timeout: float = 60.0,
     service_name: str = "",
     primary: Node | None = None,
+    move: MoveTo | None = None,
 ) -> DrillOutcome:
-    """Run the drill's steps in order, stopping at the first that fails. With ``primary``,
+    """Run the drill's steps in order, stopping at the first that fails. With ``move`` the
+    retrieve is a C-MOVE to a store of ours listening at ``move.bind``. With ``primary``,
     the study's instance count is asked of it too (not timed: it is the reference, not part
     of the recovery), and the retrieve must bring back that many: a mirror holding part of the
     study fails the drill. Without it, or when the primary does not answer (it may be the
@@ -101,7 +113,7 @@ def drill(
         request_timeout=request_timeout,
         pdata_limit=MAX_BYTES,
         expecting="the test study",
-        retrieve=True,
+        retrieve="get" if move is None else "move",
     )
     try:
         outcome.steps.append(_find(session, study_uid, outcome))
@@ -112,8 +124,13 @@ def drill(
         if primary is not None:
             _expect_from_primary(primary, study_uid, request_timeout, outcome)
         began = time.perf_counter()
+        verb = "C-GET" if move is None else "C-MOVE"
+        refused = ""
         try:
-            got = session.get_study(study_uid)
+            if move is None:
+                got = session.get_study(study_uid)
+            else:
+                got, refused = _move(session, mirror, study_uid, move, budget, request_timeout)
         except DicomFailure as exc:
             outcome.steps.append(Step("retrieve", None, False, str(exc)))
             return outcome
@@ -121,9 +138,11 @@ def drill(
         words = ""
         ok = got.instances > 0 and got.failed == 0
         if got.instances == 0:
-            words = "C-GET brought back no instance"
+            words = f"{verb} brought back no instance"
         elif got.failed:
             words = f"{got.failed} instances failed to arrive"
+        if refused and not ok:
+            words += f" (our store {refused})"
         elif outcome.expected_instances is not None and got.instances < outcome.expected_instances:
             ok = False
             words = (
@@ -135,6 +154,39 @@ def drill(
     finally:
         session.close()
     return outcome
+
+
+def _move(
+    session: NodeSession,
+    mirror: Node,
+    study_uid: str,
+    move: MoveTo,
+    budget: Budget,
+    request_timeout: float,
+) -> tuple[Retrieved, str]:
+    """C-MOVE the study to a store of ours that listens only while the move lasts; what
+    arrived, and whom the store turned away (in words)."""
+    try:
+        addresses = _addresses(mirror.host)
+    except (OSError, UnicodeError) as exc:
+        raise DicomFailure(f"host not found: {visible(mirror.host, 80)} ({exc})") from None
+    store = MoveStore(move, addresses, budget, idle=request_timeout, max_bytes=MAX_BYTES)
+    try:
+        store.start()
+    except OSError as exc:
+        words = visible(exc.strerror or str(exc), 80)
+        raise DicomFailure(
+            f"could not listen on {move.where} for the mirror's C-STOREs ({words})"
+        ) from None
+    try:
+        got = session.move_study(study_uid, move.aet, lambda: (store.instances, store.size))
+    except UnknownDestination:
+        raise
+    except DicomFailure as exc:
+        raise DicomFailure(f"{exc} (our store {store.refused_words()})") from None
+    finally:
+        store.stop()
+    return got, store.refused_words()
 
 
 def _find(session: NodeSession, study_uid: str, outcome: DrillOutcome) -> Step:

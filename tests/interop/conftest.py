@@ -164,9 +164,11 @@ def storescp_command(workdir: Path, aet: str, *options: str) -> Callable[[int], 
     return lambda port: storescp_args(binary, workdir, aet, port, *options)
 
 
-def dcmqrscp_command(workdir: Path, aet: str) -> Callable[[int], list[str]]:
+def dcmqrscp_command(
+    workdir: Path, aet: str, hosts: dict[str, tuple[str, str, int]] | None = None
+) -> Callable[[int], list[str]]:
     binary = require_peer(DCMQRSCP, "dcmtk")
-    return lambda port: dcmqrscp_args(binary, workdir, aet, port)
+    return lambda port: dcmqrscp_args(binary, workdir, aet, port, hosts=hosts)
 
 
 @pytest.fixture(scope="session")

@@ -7,10 +7,11 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -18,8 +19,9 @@ import pytest
 
 from pacs_tui.mirror.association import Node
 from pacs_tui.mirror.drill import drill
+from pacs_tui.mirror.move_store import MoveTo
 from pacs_tui.mirror.reconcile import reconcile
-from tests.peers import HOST
+from tests.peers import HOST, free_port
 from tests.synthetic_studies import SyntheticStudy, instances, store, studies
 
 from .conftest import Peer, dcmqrscp_command, orthanc_command, start_peer
@@ -34,6 +36,8 @@ class Archives:
     dcmqrscp: Peer
     orthanc: Peer
     studies: list[SyntheticStudy]
+    #: Where both mirrors' AE tables have our C-MOVE destination (CALLING).
+    move_port: int
 
     def node(self, peer: Peer) -> Node:
         return Node(peer.name, HOST, peer.port, peer.aet, CALLING)
@@ -42,14 +46,23 @@ class Archives:
 @pytest.fixture(scope="module")
 def archives(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Archives]:
     peers: list[Peer] = []
+    move_port = free_port()
+    destination = (CALLING, HOST, move_port)
+    hosts = {"pacstui": destination}
     try:
-        for name, aet, command in (
-            ("primary", "PRIMARY", orthanc_command),
-            ("mirror-qr", "MIRRORQR", dcmqrscp_command),
-            ("mirror-orthanc", "MIRROR2", orthanc_command),
-        ):
+        modalities = {"pacstui": list(destination)}
+        commands: list[tuple[str, str, Callable[[Path], Callable[[int], list[str]]]]] = [
+            ("primary", "PRIMARY", lambda w: orthanc_command(w, "PRIMARY")),
+            ("mirror-qr", "MIRRORQR", lambda w: dcmqrscp_command(w, "MIRRORQR", hosts)),
+            (
+                "mirror-orthanc",
+                "MIRROR2",
+                lambda w: orthanc_command(w, "MIRROR2", DicomModalities=modalities),
+            ),
+        ]
+        for name, aet, command in commands:
             workdir = tmp_path_factory.mktemp(name)
-            peers.append(start_peer(name, aet, workdir, command(workdir, aet), stop_grace=0.5))
+            peers.append(start_peer(name, aet, workdir, command(workdir), stop_grace=0.5))
         found = studies(12, 5, TODAY, seed="interop-mirror")
         found[0] = replace(found[0], instances=3)
         primary, qr, second = peers
@@ -64,7 +77,7 @@ def archives(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Archives]:
             if not (ds.StudyInstanceUID == found[0].uid and ds.InstanceNumber == 3)
         ]
         assert store(HOST, second.port, second.aet, short) == len(short)
-        yield Archives(primary, qr, second, found)
+        yield Archives(primary, qr, second, found, move_port)
     finally:
         for peer in peers:
             peer.stop()
@@ -110,6 +123,44 @@ def test_the_drill_retrieves_the_test_study_by_c_get(archives: Archives, mirror:
     expected = 3 if mirror == "dcmqrscp" else 2
     assert outcome.retrieved is not None and outcome.retrieved.instances == expected
     assert outcome.total is not None and outcome.total < 30
+
+
+@pytest.mark.parametrize("mirror", ["dcmqrscp", "orthanc"])
+def test_the_drill_retrieves_the_test_study_by_c_move(archives: Archives, mirror: str) -> None:
+    """The mirror stores the study to our short-lived store, which is gone after the drill."""
+    peer = getattr(archives, mirror)
+    move = MoveTo(CALLING, (HOST, archives.move_port))
+    outcome = drill(archives.node(peer), archives.studies[0].uid, timeout=30, move=move)
+    assert outcome.ok, outcome.steps
+    expected = 3 if mirror == "dcmqrscp" else 2
+    assert outcome.retrieved is not None and outcome.retrieved.instances == expected
+    assert outcome.retrieved.size > 300 * expected  # each synthetic image is about 500 bytes
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection((HOST, archives.move_port), timeout=5).close()
+
+
+@pytest.mark.parametrize("mirror", ["dcmqrscp", "orthanc"])
+def test_a_move_destination_the_mirror_does_not_know_fails_the_drill_in_words(
+    archives: Archives, mirror: str
+) -> None:
+    peer = getattr(archives, mirror)
+    move = MoveTo("NOBODY", (HOST, archives.move_port))
+    outcome = drill(archives.node(peer), archives.studies[0].uid, timeout=30, move=move)
+    assert [(s.name, s.ok) for s in outcome.steps] == [
+        ("echo", True), ("find", True), ("retrieve", False)
+    ]  # fmt: skip
+    assert outcome.failed is not None
+    # dcmqrscp answers "move destination unknown" (0xA801), Orthanc 1.10 a bare 0xC000.
+    said = {
+        "dcmqrscp": "the mirror does not know the move destination NOBODY (status 0xA801)",
+        "orthanc": "C-MOVE failed with status 0xC000 (unable to process) after 0 instances",
+    }[mirror]
+    assert outcome.failed.words.startswith(said)
+    if mirror == "orthanc":
+        assert outcome.failed.words.endswith(
+            f"(our store saw no connection at {HOST}:{archives.move_port}: does the mirror's "
+            "AE table have NOBODY at this host's address and that port?)"
+        )
 
 
 def test_a_drill_of_a_study_the_mirror_lacks_fails_at_find(archives: Archives) -> None:
