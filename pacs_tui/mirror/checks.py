@@ -14,6 +14,7 @@ from typing import Any
 
 from pacs_tui.backup.rpo import span_words
 from pacs_tui.mirror.drill import DrillOutcome, drill
+from pacs_tui.mirror.move_store import MoveTo
 from pacs_tui.mirror.reconcile import Report, Round, RoundFailure, Study
 from pacs_tui.model import Result, Status, Target
 from pacs_tui.probes.dr_source import DrConfig
@@ -188,6 +189,10 @@ class DrillCheck:
     async def check(self) -> Result:
         config = self.config
         assert config.mirror_node is not None
+        move = None
+        if config.retrieve == "move" and config.move_bind is not None:
+            aet = config.move_aet or config.mirror_node.calling_aet
+            move = MoveTo(aet, config.move_bind, config.move_from)
         call = functools.partial(
             drill,
             config.mirror_node,
@@ -196,6 +201,7 @@ class DrillCheck:
             request_timeout=config.request_timeout,
             service_name=config.service_name,
             primary=config.primary_node,
+            move=move,
         )
         loop = asyncio.get_running_loop()
         try:
@@ -227,7 +233,8 @@ class DrillCheck:
             metrics["drill_instances"] = float(got.instances)
             metrics["drill_size_bytes"] = float(got.size)
             got_words = f"{_plural(got.instances, 'instance')}, {format_value('B', got.size)}"
-            details["retrieved"] = f"{got_words} (counted, not kept)"
+            verb = "C-MOVE" if config.retrieve == "move" else "C-GET"
+            details["retrieved"] = f"{got_words} by {verb} (counted, not kept)"
         serving = ""
         if outcome.serving:
             details["serving"] = f"{config.service_name} → {outcome.serving}"

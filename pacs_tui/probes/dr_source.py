@@ -6,6 +6,7 @@ history as an event of its own; shown on the Backups screen.
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -30,9 +31,11 @@ METRICS = (
                description="the measured RTO over the RTO target (1: at the target)"),
     MetricSpec("drill_echo_seconds", "s", "Echo", description="the drill's C-ECHO of the mirror"),
     MetricSpec("drill_find_seconds", "s", "Find", description="C-FIND of the test study"),
-    MetricSpec("drill_retrieve_seconds", "s", "Retrieve", description="C-GET of the test study"),
-    MetricSpec("drill_instances", "", "Instances", description="instances the C-GET brought back"),
-    MetricSpec("drill_size_bytes", "B", "Size", description="bytes the C-GET brought back"),
+    MetricSpec("drill_retrieve_seconds", "s", "Retrieve",
+               description="C-GET (or C-MOVE) of the test study"),
+    MetricSpec("drill_instances", "", "Instances",
+               description="instances the retrieve brought back"),
+    MetricSpec("drill_size_bytes", "B", "Size", description="bytes the retrieve brought back"),
 )  # fmt: skip
 
 #: Where a drill's targets come from when ``[dr]`` says nothing.
@@ -59,6 +62,12 @@ class DrConfig:
     service_name: str = ""
     primary: str = ""
     site: str = ""
+    #: "get" (C-GET on our association) or "move" (C-MOVE to a store of ours at move_bind).
+    retrieve: str = "get"
+    move_bind: tuple[str, int] | None = None
+    #: Our AE title as the move destination; "" is the mirror node's calling_aet.
+    move_aet: str = ""
+    move_from: tuple[Network, ...] = ()
     mirror_node: Node | None = None
     #: The primary, when ``primary`` names it: the drill expects its instance count, and
     #: ``service_name`` is compared with its address.
@@ -71,8 +80,16 @@ class DrConfig:
 
 _KEYS = {
     "rto", "rpo", "id", "mirror", "test_study", "drill_interval", "timeout", "request_timeout",
-    "service_name", "primary", "site",
+    "service_name", "primary", "site", "retrieve", "move_bind", "move_aet", "move_from",
 }  # fmt: skip
+_MOVE_KEYS = ("move_bind", "move_aet", "move_from")
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def _networks(value: Any) -> tuple[Network, ...]:
+    items = cv.string_list(value, max_items=256, max_length=64)
+    return tuple(ipaddress.ip_network(item, strict=False) for item in items)
 
 
 def _uid(value: Any) -> str:
@@ -124,8 +141,31 @@ def read(reader: Reader, raw: Any, site: str) -> DrConfig | None:
                          "the DNS name or address the viewers use for the PACS", ""),
         primary=get(raw, "primary", "dr", cv.ident, node_id, ""),
         site=get(raw, "site", "dr", cv.nonempty_str, "a non-empty string", site),
+        retrieve=get(raw, "retrieve", "dr", cv.choice(("get", "move")),
+                     '"get" (C-GET: the mirror sends the study back on our association) or '
+                     '"move" (C-MOVE to a store of ours at move_bind)', "get"),
+        move_bind=get(raw, "move_bind", "dr", cv.bind_address,
+                      'the IP address and port to listen on for the C-MOVE, the port the '
+                      'mirror\'s AE table has for move_aet, like "0.0.0.0:11113"', None),
+        move_aet=get(raw, "move_aet", "dr", cv.aet, cv.AET_EXPECTED, ""),
+        move_from=get(raw, "move_from", "dr", _networks,
+                      'a list of addresses or networks the mirror sends from, like '
+                      '["10.2.0.0/24"] (its own addresses are always allowed)', ()),
     )  # fmt: skip
     if len(reader.problems) > before:
+        return None
+    if config.retrieve == "get":
+        for key in _MOVE_KEYS:
+            if key in raw:
+                reader.problem(f"dr.{key}", raw[key], 'nothing with retrieve = "get" (the '
+                               'default): set retrieve = "move" to retrieve by C-MOVE')  # fmt: skip
+                return None
+    elif config.move_bind is None:
+        reader.problem(
+            "dr.move_bind", cv.MISSING, 'the IP address and port to listen on for the C-MOVE, '
+            'the port the mirror\'s AE table has for move_aet, like "0.0.0.0:11113" '
+            '(retrieve = "move" needs it)',
+        )  # fmt: skip
         return None
     if bool(config.mirror) != bool(config.test_study):
         missing = "test_study" if config.mirror else "mirror"

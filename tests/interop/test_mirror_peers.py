@@ -4,23 +4,30 @@ which the mirrors miss some (and the second Orthanc holds one short of an instan
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pytest
 
+from pacs_tui.config import parse_config
 from pacs_tui.mirror.association import Node
+from pacs_tui.mirror.checks import DrillCheck
 from pacs_tui.mirror.drill import drill
 from pacs_tui.mirror.move_store import MoveTo
 from pacs_tui.mirror.reconcile import reconcile
+from pacs_tui.model import Status
+from pacs_tui.probes.dr_source import target
 from tests.peers import HOST, free_port
 from tests.synthetic_studies import SyntheticStudy, instances, store, studies
 
@@ -268,3 +275,23 @@ def test_a_drill_of_a_study_the_mirror_holds_in_part_fails_against_the_primary(
     finally:
         archives.primary.resume()
     assert down.ok and down.expected_from.startswith("the mirror (the primary not asked: ")
+
+
+def test_a_drill_configured_to_c_move_passes_against_dcmqrscp(
+    archives: Archives, tmp_path: Path
+) -> None:
+    """[dr] retrieve = "move" as an admin writes it: the check's words say how it retrieved."""
+    mirror = archives.dcmqrscp
+    config = parse_config(
+        f'[[dicom.node]]\nid = "copy"\naet = "{mirror.aet}"\nhost = "{HOST}"\n'
+        f'port = {mirror.port}\ncalling_aet = "{CALLING}"\n'
+        f'[dr]\nmirror = "copy"\ntest_study = "{archives.studies[0].uid}"\nrto = "1h"\n'
+        f'retrieve = "move"\nmove_bind = "{HOST}:{archives.move_port}"\n'
+    )
+    dr = config.section("dr")
+    with ThreadPoolExecutor(1) as pool:
+        result = asyncio.run(DrillCheck(target(dr), dr, pool).check())
+    assert result.status is Status.OK, result.reason
+    assert result.reason.startswith("drill passed: 3 instances, ")
+    assert re.fullmatch(r"3 instances, [\d.]+ KiB by C-MOVE \(counted, not kept\)",
+                        result.details["retrieved"])  # fmt: skip

@@ -95,6 +95,21 @@ def test_a_drill_reads_its_mirror_and_study() -> None:
     )
 
 
+def test_a_drill_by_c_move_reads_where_it_listens_and_whom_it_lets_in() -> None:
+    config = parse_config(
+        NODES + f'[dr]\nmirror = "copy"\ntest_study = "{UID}"\nretrieve = "move"\n'
+        'move_bind = "0.0.0.0:11113"\nmove_from = ["10.2.0.0/24"]\n'
+    )
+    dr = config.section("dr")
+    assert (dr.retrieve, dr.move_bind, dr.move_aet) == ("move", ("0.0.0.0", 11113), "")
+    assert [str(n) for n in dr.move_from] == ["10.2.0.0/24"]
+    named = parse_config(
+        NODES + f'[dr]\nmirror = "copy"\ntest_study = "{UID}"\nretrieve = "move"\n'
+        'move_bind = 11113\nmove_aet = "PACSTUI_DR"\n'
+    ).section("dr")
+    assert (named.move_bind, named.move_aet) == (("127.0.0.1", 11113), "PACSTUI_DR")
+
+
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
@@ -122,6 +137,29 @@ def test_a_drill_reads_its_mirror_and_study() -> None:
         (
             'primary = "main"',
             "dr.mirror: missing; expected the id of a [[dicom.node]] (primary belongs to the drill",
+        ),
+        (
+            f'mirror = "copy"\ntest_study = "{UID}"\nretrieve = "move"',
+            "dr.move_bind: missing; expected the IP address and port to listen on for the C-MOVE",
+        ),
+        (
+            f'mirror = "copy"\ntest_study = "{UID}"\nmove_bind = "0.0.0.0:11113"',
+            "dr.move_bind = '0.0.0.0:11113': expected nothing with retrieve = \"get\" (the "
+            'default): set retrieve = "move"',
+        ),
+        (
+            f'mirror = "copy"\ntest_study = "{UID}"\nretrieve = "c-move"',
+            "dr.retrieve = 'c-move': expected \"get\" (C-GET: the mirror sends the study back",
+        ),
+        (
+            f'mirror = "copy"\ntest_study = "{UID}"\nretrieve = "move"\n'
+            'move_bind = "pacs-tui.example.org:11113"',
+            "dr.move_bind = 'pacs-tui.example.org:11113': expected the IP address and port",
+        ),
+        (
+            f'mirror = "copy"\ntest_study = "{UID}"\nretrieve = "move"\nmove_bind = 11113\n'
+            'move_from = ["10.2.0.0/33"]',
+            "dr.move_from = a list: expected a list of addresses or networks the mirror sends from",
         ),
         ('rto = "forever"', "dr.rto = 'forever': expected a duration from 1s to 30d"),
         ("password = 'x'", "dr.password = '(hidden)': no such key"),
