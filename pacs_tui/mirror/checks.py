@@ -75,8 +75,7 @@ class MirrorCheck:
             timeout=entry.timeout,
             request_timeout=entry.query_timeout,
             max_answers=entry.max_answers,
-            # The pause shrinks so that a round never needs more than half its timeout for it.
-            query_gap=min(entry.query_gap, entry.timeout / 2 / max(entry.days, 1)),
+            query_gap=entry.gap(),
         )
 
     async def check(self) -> Result:

@@ -11,7 +11,10 @@ Gentle by design, because it runs every hour against production archives:
   is not compared, and the report says which days were split (:attr:`Report.split_days`).
 * **One association per node per round**, reused for every day (opened again only after a
   failure), and a pause of ``query_gap`` between days, so a round is spread out rather than
-  a burst.
+  a burst. A pause of :data:`RELEASE_GAP` or more (``query_gap = "auto"`` spreads the days
+  over half the round's timeout) releases both associations first: an archive would close an
+  idle association anyway (Orthanc after 30 s), and one opened per day at that pace costs it
+  nothing.
 * Only the keys compared are asked for (StudyInstanceUID, StudyDate, StudyTime,
   NumberOfStudyRelatedInstances): no patient attribute is requested, and any a node sends
   anyway is dropped unread.
@@ -171,6 +174,10 @@ def _query(day: dt.date, low: int, high: int) -> Dataset:
     return query
 
 
+#: A pause between days this long or longer is made without the associations held open.
+RELEASE_GAP = 10.0
+
+
 class Round:
     """One reconciliation of ``days`` days ending ``today`` (newest first)."""
 
@@ -212,6 +219,9 @@ class Round:
         try:
             for offset in range(self.days):
                 if offset and self.query_gap > 0:
+                    if self.query_gap >= RELEASE_GAP:
+                        for session in self.sessions.values():
+                            session.close()
                     self._sleep(
                         min(self.query_gap, max(self.budget.deadline - time.perf_counter(), 0))
                     )

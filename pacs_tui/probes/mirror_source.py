@@ -60,12 +60,23 @@ class MirrorConfig:
     timeout: float = 600.0
     query_timeout: float = 30.0
     max_answers: int = 5000
-    query_gap: float = 0.5
+    #: The pause between two days' queries; ``None``: "auto", the days spread over half the
+    #: round's timeout (:meth:`gap`).
+    query_gap: float | None = 0.5
     rpo: float | None = None
     site: str = ""
     description: str = ""
     primary_node: Node | None = None
     mirror_node: Node | None = None
+
+    def gap(self) -> float:
+        """The pause between two days' queries: never more than half the timeout spread over
+        the pauses (a round must leave time for its queries); "auto" is that spread, at most
+        :data:`MAX_GAP`."""
+        spread = self.timeout / 2 / max(self.days - 1, 1)
+        if self.query_gap is None:
+            return min(spread, MAX_GAP)
+        return min(self.query_gap, spread)
 
 
 _KEYS = {
@@ -76,7 +87,18 @@ _WINDOW_EXPECTED = "a whole number of days from 1d to 366d, like '30d'"
 _INTERVAL_EXPECTED = "a duration from 1m to 7d, like '1h'"
 _TIMEOUT_EXPECTED = "a duration from 10s to 1d, like '10m', less than the interval"
 _RPO_EXPECTED = "a duration from 1m to 400d, like '1h'"
-_GAP_EXPECTED = "a duration from 0s to 1m, like '500ms' (the pause between two days' queries)"
+_GAP_EXPECTED = (
+    "a duration from 0s to 1m, like '500ms' (the pause between two days' queries), or \"auto\" "
+    "(the days spread over half the timeout)"
+)
+#: The longest pause between two days' queries.
+MAX_GAP = 60.0
+
+
+def _gap(value: Any) -> float | None:
+    if value == "auto":
+        return None
+    return cv.duration_between(0.0, MAX_GAP)(value)
 
 
 def _window(value: Any) -> int:
@@ -131,7 +153,7 @@ def _entry(reader: Reader, t: Mapping[str, Any], path: str, site: str) -> Mirror
             "answers",
             5000,
         ),
-        query_gap=get(t, "query_gap", path, cv.duration_between(0.0, 60.0), _GAP_EXPECTED, 0.5),
+        query_gap=get(t, "query_gap", path, _gap, _GAP_EXPECTED, 0.5),
         rpo=get(t, "rpo", path, cv.duration_between(60.0, 400 * DAY), _RPO_EXPECTED, None),
         site=get(t, "site", path, cv.nonempty_str, "a non-empty string", site),
         description=get(t, "description", path, cv.string, "a string", ""),

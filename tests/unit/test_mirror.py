@@ -27,7 +27,9 @@ from pacs_tui.mirror.drill import drill
 from pacs_tui.mirror.reconcile import (
     KEEP,
     MAX_SPLITS,
+    RELEASE_GAP,
     Report,
+    Round,
     RoundFailure,
     Study,
     compare,
@@ -151,6 +153,29 @@ def test_a_day_with_too_many_studies_is_asked_again_in_halves(demo: dict[str, No
         whole.missing_count,
         whole.different_count,
         whole.primary_studies,
+    )
+
+
+def test_long_pauses_between_days_are_made_without_holding_the_associations(
+    demo: dict[str, Node],
+) -> None:
+    """query_gap = "auto" on an hourly pair pauses ~10 s a day: an archive would close an idle
+    association that long, so each day opens its own (the pauses themselves are recorded)."""
+    pauses: list[float] = []
+    report = Round(
+        demo["archive-main"], demo["archive-mirror"], days=3, today=TODAY, timeout=60,
+        request_timeout=10, max_answers=5000, query_gap=RELEASE_GAP, sleep=pauses.append,
+    ).run()  # fmt: skip
+    assert pauses == [RELEASE_GAP, RELEASE_GAP]
+    assert report.associations == 6 and report.queries == 6
+    held = Round(
+        demo["archive-main"], demo["archive-mirror"], days=3, today=TODAY, timeout=60,
+        request_timeout=10, max_answers=5000, query_gap=RELEASE_GAP / 2, sleep=pauses.append,
+    ).run()  # fmt: skip
+    assert held.associations == 2
+    assert (held.missing_count, held.different_count) == (
+        report.missing_count,
+        report.different_count,
     )
 
 

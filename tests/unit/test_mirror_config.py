@@ -45,6 +45,29 @@ def _targets(config: Config) -> list[Target]:
     return [t for s in SOURCES for t in s.targets(config.section(s.name))]
 
 
+def test_query_gap_auto_spreads_the_days_over_half_the_timeout() -> None:
+    (pair,) = parse_config(NODES + PAIR + 'query_gap = "auto"\n').section("mirror")
+    # An hourly pair: a 10 min timeout, 30 days, so 29 pauses share 5 minutes.
+    assert pair.query_gap is None and pair.gap() == pytest.approx(300 / 29)
+    (short,) = parse_config(NODES + PAIR + 'query_gap = "auto"\ninterval = "5m"\n').section(
+        "mirror"
+    )
+    assert short.gap() == pytest.approx(75 / 29)  # timeout: half of 5 min
+    (long,) = parse_config(
+        NODES + PAIR + 'query_gap = "auto"\nwindow = "2d"\ntimeout = "1h"\ninterval = "1d"\n'
+    ).section("mirror")
+    assert long.gap() == 60.0  # never more than a minute
+    # A fixed gap stays as given unless the round could not fit its queries.
+    (fixed,) = parse_config(NODES + PAIR + 'query_gap = "30s"\n').section("mirror")
+    assert fixed.gap() == pytest.approx(300 / 29)
+    found = problems(NODES + PAIR + 'query_gap = "often"\n')
+    assert found == [
+        "mirror \"pair\" (#1).query_gap = 'often': expected a duration from 0s to 1m, like '500ms' "
+        '(the pause between two days\' queries), or "auto" (the days spread over half the '
+        "timeout)"
+    ]
+
+
 def test_a_pair_without_dr_has_an_hour_of_rpo_and_its_own_wins() -> None:
     (pair,) = parse_config(NODES + PAIR).section("mirror")
     assert pair.rpo == 3600.0
