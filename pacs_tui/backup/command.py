@@ -19,6 +19,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from pacs_tui.backup.repository import with_size_trend
 from pacs_tui.backup.rpo import measure, span_words
 from pacs_tui.backup.tool import (
     BASE_PATH,
@@ -31,6 +32,7 @@ from pacs_tui.backup.tool import (
     size_value,
 )
 from pacs_tui.model import Result, Status, Target, TargetKind
+from pacs_tui.source import HistoryReader
 from pacs_tui.visible import visible
 
 #: What the command prints is read up to this size (its report is a line).
@@ -116,9 +118,14 @@ class CommandBackupCheck:
     pool = "backup"
 
     def __init__(
-        self, entry: CommandBackupConfig, *, clock: Callable[[], float] = time.time
+        self,
+        entry: CommandBackupConfig,
+        history: HistoryReader | None = None,
+        *,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.entry = entry
+        self._history = history
         self.target = command_target(entry)
         self.interval = entry.interval
         self.timeout = entry.timeout
@@ -185,7 +192,8 @@ class CommandBackupCheck:
             metrics["backup_size_bytes"] = report.size
         status = Status.worst(s for s, _ in parts)
         ordered = sorted(parts, key=lambda p: -p[0].rank)
-        return Result(status, "; ".join(w for _, w in ordered), metrics, details, ts=now)
+        result = Result(status, "; ".join(w for _, w in ordered), metrics, details, ts=now)
+        return await with_size_trend(result, self._history, self.target.id, now)
 
     async def close(self) -> None:
         """Nothing to close: each run's process group is gone when the run returns."""

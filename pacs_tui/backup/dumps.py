@@ -13,8 +13,10 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
+from pacs_tui.backup.repository import with_size_trend
 from pacs_tui.backup.rpo import measure, span_words
 from pacs_tui.model import Result, Status, Target, TargetKind
+from pacs_tui.source import HistoryReader
 from pacs_tui.units import format_value
 from pacs_tui.visible import VALUE_LIMIT, visible
 
@@ -113,10 +115,12 @@ class DumpsCheck:
         self,
         entry: DumpsConfig,
         executor: ThreadPoolExecutor | None = None,
+        history: HistoryReader | None = None,
         *,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.entry = entry
+        self._history = history
         self.target = dumps_target(entry)
         self.interval = entry.interval
         self.timeout = entry.timeout
@@ -153,7 +157,8 @@ class DumpsCheck:
         except OSError as exc:
             return Result(Status.DOWN, _os_words(exc, entry.path), details=details, ts=now)
         self._stuck = None
-        return self._result(found, now, details)
+        result = self._result(found, now, details)
+        return await with_size_trend(result, self._history, self.target.id, now)
 
     def _result(self, found: Scan, now: float, details: dict[str, Any]) -> Result:
         entry = self.entry

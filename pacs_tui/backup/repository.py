@@ -562,6 +562,16 @@ async def size_trend(
     )
 
 
+async def with_size_trend(
+    result: Result, history: HistoryReader | None, target: str, now: float
+) -> Result:
+    """``result`` with its size against the week's oldest as its "trend" detail (when known)."""
+    trend = await size_trend(history, target, now, result.metrics.get("backup_size_bytes"))
+    if not trend:
+        return result
+    return dataclasses.replace(result, details={**result.details, "trend": trend})
+
+
 @dataclass(frozen=True, slots=True)
 class Group:
     """One protected set of a repository (restic: host, paths and tags), its newest point."""

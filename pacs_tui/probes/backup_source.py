@@ -367,8 +367,8 @@ def build(config: BackupConfig, ctx: BuildContext) -> list[Runnable]:
 
     runs: list[Runnable] = [repository("restic", Restic(e)) for e in config.restic]
     runs += [repository("borg", Borg(e)) for e in config.borg]
-    runs += [DumpsCheck(e, ctx.executor) for e in config.dumps]
-    runs += [CommandBackupCheck(e) for e in config.command]
+    runs += [DumpsCheck(e, ctx.executor, ctx.history) for e in config.dumps]
+    runs += [CommandBackupCheck(e, ctx.history) for e in config.command]
     return runs
 
 

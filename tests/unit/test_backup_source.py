@@ -782,3 +782,18 @@ async def test_the_size_trend_compares_with_the_oldest_size_of_the_week() -> Non
             raise OSError("disk I/O error")
 
     assert await size_trend(Broken([]), "r", NOW, 41 * gib) == ""
+
+
+async def test_dump_folders_and_backup_commands_show_their_size_trend(tmp_path: Path) -> None:
+    week = SizeHistory([SeriesPoint(NOW - 6 * DAY, 2000.0, 2000.0, 2000.0, 1)])
+    dump(tmp_path, "ris-1.sql.gz", 1100, HOUR)
+    result = await DumpsCheck(dumps_entry(tmp_path), history=week, clock=Clock()).check()
+    assert result.details["trend"] == "2.0 KiB 6 days ago → 1.1 KiB (-45.0 %)"
+    body = f'print(json.dumps({{"last_success": {NOW - HOUR:.0f}, "size_bytes": 3000}}))'
+    entry = CommandBackupConfig("tape", (script(tmp_path, body),), DAY, timeout=5)
+    result = await CommandBackupCheck(entry, week, clock=Clock()).check()
+    assert result.status is Status.OK
+    assert result.details["trend"] == "2.0 KiB 6 days ago → 2.9 KiB (+50.0 %)"
+    # Without a history the check is the same, with no trend.
+    result = await CommandBackupCheck(entry, clock=Clock()).check()
+    assert "trend" not in result.details
