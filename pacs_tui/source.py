@@ -131,6 +131,9 @@ class Column:
     #: A ratio's value cell is drawn as a bar before its number ("██████▉░░░  87 %"): a
     #: volume's gauge. The number is always there: the bar is never the only sign.
     gauge: int = 0  # the bar's width in cells; 0: no bar
+    #: A pass/fail metric (1 or 0) whose verdict leads the value cell: "✔ 2 h" or "✖ 2 h" (a
+    #: backup's last integrity check and its age); the failed one is drawn in CRIT's colour.
+    verdict: str = ""
 
     @property
     def dynamic(self) -> bool:

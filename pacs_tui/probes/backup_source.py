@@ -428,7 +428,8 @@ COLUMNS = (
     Column("rpo", "Age / RPO", "value", 17, True, "backup_rpo_ratio", "furthest past first",
            "", True, gauge=10),
     Column("size", "Size", "value", 9, False, "backup_size_bytes", "largest first", "", True),
-    Column("check", "Checked", "value", 9, False, _CHECK_AGE, "oldest first", "", True),
+    Column("check", "Checked", "value", 10, False, _CHECK_AGE, "oldest first", "", True,
+           verdict="backup_check_ok"),
     Column("reason", "Reason", "reason", None, True),
 )  # fmt: skip
 

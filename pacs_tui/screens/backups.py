@@ -45,10 +45,12 @@ COLUMNS = (
            gauge=10),
     Column("size", "Size", "value", 9, False, "backup_size_bytes|drill_size_bytes",
            "largest first", "", True),
-    Column("check", "Checked", "value", 9, False, "backup_check_age_seconds", "oldest first",
-           "", True),
+    Column("check", "Checked", "value", 10, False, "backup_check_age_seconds", "oldest first",
+           "", True, verdict="backup_check_ok"),
     Column("missing", "Missing", "value", 8, False, "mirror_missing_studies", "most first", "",
            True),
+    Column("different", "Differ", "value", 7, False, "mirror_different_studies", "most first",
+           "", True),
     Column("reason", "Reason", "reason", None, True),
 )  # fmt: skip
 

@@ -56,6 +56,10 @@ def headline(source: Source, state: TargetState, column: Column) -> tuple[str, M
     return (name, source.metric(name)) if name else None
 
 
+#: A failed verdict's mark before a value ("✖ 2 h": the last integrity check failed).
+FAILED_GLYPH = Status.CRIT.glyph
+
+
 def value_text(source: Source, state: TargetState, column: Column) -> str:
     found = headline(source, state, column)
     if found is None or state.status is Status.DOWN:
@@ -67,6 +71,10 @@ def value_text(source: Source, state: TargetState, column: Column) -> str:
         if number >= 1:  # past the target: whole percents, so that the bars stay in line
             value = ">999 %" if number > 9.99 else f"{number * 100:.0f} %"
         return f"{gauge_bar(number, column.gauge)} {value:>6}"
+    if column.verdict and number is not None:
+        passed = state.metrics.get(column.verdict)
+        if passed is not None:
+            value = f"{Status.OK.glyph if passed >= 1 else FAILED_GLYPH} {value}"
     return f"{visible(spec.label, VALUE_LIMIT)} {value}" if column.labelled else value
 
 
@@ -291,7 +299,9 @@ def styled(table: StatusTable, column: Column, state: TargetState, text: str) ->
     if cell == "trend":
         return marked(text, table.status_style(Status.DOWN))
     if cell == "value":
-        return Text(text, justify="right", no_wrap=True, end="")
+        failed = column.verdict and text.startswith(FAILED_GLYPH)
+        style = table.status_style(Status.CRIT) if failed else ""
+        return Text(text, style=style, justify="right", no_wrap=True, end="")
     if cell == "reason":  # cut with "…" whatever the status: a cut reason says it is cut
         style = table.status_style(state.status) if state.status is not Status.OK else ""
         return Text(text, style=style, no_wrap=True, overflow="ellipsis", end="")

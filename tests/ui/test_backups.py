@@ -8,6 +8,7 @@ from dataclasses import replace
 
 from pacs_tui.app import PacsApp
 from pacs_tui.config import Config
+from pacs_tui.model import Status
 from pacs_tui.operators import OperatorsConfig
 from pacs_tui.screens.backups import BackupScreen
 
@@ -30,6 +31,9 @@ async def test_recovery_paths_and_the_drill_history() -> None:
         assert text.index("pacs-mirror") < text.index("pacs-restic") < text.index("ris-db-dumps")
         assert "2 studies missing on the mirror, the oldest acquired 3 h ago" in text
         assert "Drill history" in text
+        # The last integrity check: its verdict as a glyph before its age.
+        restic = next(line for line in text.splitlines() if "pacs-restic" in line)
+        assert f"{Status.OK.glyph} 5.0 h" in restic, restic
         # The mirror's detail lists the missing studies one a line (a UID whole on its line).
         while screen.selected_id() != "pacs-mirror":
             await pilot.press("down")

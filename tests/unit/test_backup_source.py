@@ -797,3 +797,23 @@ async def test_dump_folders_and_backup_commands_show_their_size_trend(tmp_path: 
     # Without a history the check is the same, with no trend.
     result = await CommandBackupCheck(entry, clock=Clock()).check()
     assert "trend" not in result.details
+
+
+@pytest.mark.parametrize(("passed", "shown"), [(1.0, "✔ 5.0 h"), (0.0, "✖ 5.0 h"), (None, "5.0 h")])
+def test_the_checked_cell_leads_with_the_last_checks_verdict(
+    passed: float | None, shown: str
+) -> None:
+    """Not by colour alone: a failed integrity check is a glyph before its age."""
+    from pacs_tui.model import Target, TargetKind, TargetState
+    from pacs_tui.probes import backup_source
+    from pacs_tui.screens.backups import COLUMNS as SCREEN_COLUMNS
+    from pacs_tui.screens.table_cells import value_text
+
+    metrics = {"backup_check_age_seconds": 5 * HOUR}
+    if passed is not None:
+        metrics["backup_check_ok"] = passed
+    state = TargetState(Target("r", TargetKind.BACKUP, {}), Status.OK, metrics=metrics)
+    checked = [c for c in (*backup_source.COLUMNS, *SCREEN_COLUMNS) if c.key == "check"]
+    assert len(checked) == 2  # the backup table's and the Backups screen's
+    for column in checked:
+        assert value_text(backup_source.SOURCE, state, column) == shown
