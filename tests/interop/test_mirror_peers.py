@@ -19,6 +19,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pytest
+from pydicom import dcmread
+from pydicom.data import get_testdata_file
 
 from pacs_tui.config import parse_config
 from pacs_tui.mirror.association import Node
@@ -31,7 +33,7 @@ from pacs_tui.probes.dr_source import target
 from tests.peers import HOST, free_port
 from tests.synthetic_studies import SyntheticStudy, instances, store, studies
 
-from .conftest import Peer, dcmqrscp_command, orthanc_command, start_peer
+from .conftest import Peer, dcmqrscp_command, orthanc_command, require_peer, start_peer
 
 TODAY = dt.date.today()
 CALLING = "PACSTUI"
@@ -295,3 +297,51 @@ def test_a_drill_configured_to_c_move_passes_against_dcmqrscp(
     assert result.reason.startswith("drill passed: 3 instances, ")
     assert re.fullmatch(r"3 instances, [\d.]+ KiB by C-MOVE \(counted, not kept\)",
                         result.details["retrieved"])  # fmt: skip
+
+
+def test_pydicom_test_files_the_mirror_misses_are_found_by_uid_without_patient_data(
+    tmp_path: Path,
+) -> None:
+    """pydicom's own test files (a CT, an MR, an RT plan, each with a patient name), dated
+    today and sent with DCMTK's storescu: Orthanc holds all three, dcmqrscp all but the MR."""
+    storescu = require_peer("/usr/bin/storescu", "dcmtk")
+    files: dict[str, Path] = {}
+    names: list[str] = []
+    for name in ("CT_small.dcm", "MR_small.dcm", "rtplan.dcm"):
+        found = get_testdata_file(name)
+        assert isinstance(found, str), f"pydicom's {name} is not installed"
+        ds = dcmread(found)
+        names.append(str(ds.PatientName))
+        ds.StudyDate = TODAY.strftime("%Y%m%d")
+        files[name] = tmp_path / name
+        ds.save_as(files[name])
+    peers = []
+    try:
+        for name, aet, command in (
+            ("primary", "PRIMARY", orthanc_command),
+            ("mirror", "MIRROR", dcmqrscp_command),
+        ):
+            workdir = tmp_path / name
+            workdir.mkdir()
+            peers.append(start_peer(name, aet, workdir, command(workdir, aet), stop_grace=0.5))
+        primary, mirror = peers
+        for peer, sent in ((primary, list(files)), (mirror, ["CT_small.dcm", "rtplan.dcm"])):
+            run = subprocess.run(
+                [storescu, "-aet", CALLING, "-aec", peer.aet, HOST, str(peer.port),
+                 *(str(files[n]) for n in sent)],
+                capture_output=True, text=True, timeout=60,
+            )  # fmt: skip
+            assert run.returncode == 0, run.stderr
+        report = reconcile(
+            Node("primary", HOST, primary.port, primary.aet, CALLING),
+            Node("mirror", HOST, mirror.port, mirror.aet, CALLING),
+            days=1, today=TODAY, timeout=30, query_gap=0.0,
+        )  # fmt: skip
+    finally:
+        for peer in peers:
+            peer.stop()
+    assert (report.primary_studies, report.missing_count, report.extra_count) == (3, 1, 0)
+    assert [s.uid for s in report.missing] == [str(dcmread(files["MR_small.dcm"]).StudyInstanceUID)]
+    # What the round kept names studies by UID, date and time: no patient's name.
+    kept = repr(report)
+    assert not [n for n in names if n.split("^")[0] in kept]
