@@ -48,7 +48,8 @@ _PENDING = (0xFF00, 0xFF01)
 #: send C-CANCEL: Orthanc's LimitFindResults ends so) and Out of Resources (PS3.4 C.4.1.1.4).
 _CUT_SHORT = (0xFE00, 0xA700)
 _GET_PENDING = 0xFF00
-#: C-GET final statuses that still delivered what could be delivered (PS3.4 C.4.3.1.4).
+#: C-GET and C-MOVE final statuses that still delivered what could be delivered (PS3.4
+#: C.4.3.1.4, C.4.2.1.4).
 _GET_WARNING = 0xB000
 #: C-MOVE final statuses in words (PS3.4 C.4.2.1.4), for a failed drill.
 _MOVE_FAILURES = {
@@ -294,8 +295,6 @@ class NodeSession:
 
     def get_study(self, study_uid: str) -> Retrieved:
         """C-GET one study; what came back, counted."""
-        assoc = self._open()
-        self._timeout(assoc)
         counts = {"instances": 0, "size": 0}
 
         def stored(event: Any) -> int:
@@ -303,38 +302,18 @@ class NodeSession:
             counts["size"] += len(event.request.DataSet.getvalue())
             return 0x0000
 
-        query = Dataset()
-        query.QueryRetrieveLevel = "STUDY"
-        query.StudyInstanceUID = study_uid
-        self._message_id = self._message_id % 65535 + 1
-        self.requests += 1
         self._stored = stored
-        started = time.perf_counter()
-        final: Dataset | None = None
         try:
-            for status, _identifier in assoc.send_c_get(
-                query, StudyRootQueryRetrieveInformationModelGet, msg_id=self._message_id
-            ):
-                code = getattr(status, "Status", None)
-                if code is None:
-                    raise self._failure("C-GET", started)
-                if code != _GET_PENDING:
-                    final = status
-                    break
-        except DicomFailure:
-            raise
-        except Exception as exc:
-            LOGGER.debug("C-GET from %s failed inside pynetdicom", self.node.where, exc_info=True)
-            self._drop()
-            detail = visible(f"{type(exc).__name__}: {exc}", 160)
-            raise DicomFailure(f"could not complete the C-GET ({detail})") from None
+            final = self._retrieve(
+                "C-GET",
+                study_uid,
+                lambda assoc, query, msg_id: assoc.send_c_get(
+                    query, StudyRootQueryRetrieveInformationModelGet, msg_id=msg_id
+                ),
+            )
         finally:
             self._stored = None
-        if final is None:
-            raise self._failure("C-GET", started)
-        code = int(final.Status)
-        failed = int(final.get("NumberOfFailedSuboperations", 0) or 0)
-        warning = int(final.get("NumberOfWarningSuboperations", 0) or 0)
+        code, failed, warning = _suboperations(final)
         if code not in (0x0000, _GET_WARNING):
             raise DicomFailure(
                 f"C-GET failed with status 0x{code:04X} after {counts['instances']} instances"
@@ -348,41 +327,15 @@ class NodeSession:
     ) -> Retrieved:
         """C-MOVE one study to ``destination``; ``arrived()`` says how many instances and bytes
         reached it (our store counts them: the node's own counts are only its word)."""
-        assoc = self._open()
-        self._timeout(assoc)
-        query = Dataset()
-        query.QueryRetrieveLevel = "STUDY"
-        query.StudyInstanceUID = study_uid
-        self._message_id = self._message_id % 65535 + 1
-        self.requests += 1
-        started = time.perf_counter()
-        final: Dataset | None = None
-        try:
-            for status, _identifier in assoc.send_c_move(
-                query,
-                destination,
-                StudyRootQueryRetrieveInformationModelMove,
-                msg_id=self._message_id,
-            ):
-                code = getattr(status, "Status", None)
-                if code is None:
-                    raise self._failure("C-MOVE", started)
-                if code != _GET_PENDING:
-                    final = status
-                    break
-        except DicomFailure:
-            raise
-        except Exception as exc:
-            LOGGER.debug("C-MOVE from %s failed inside pynetdicom", self.node.where, exc_info=True)
-            self._drop()
-            detail = visible(f"{type(exc).__name__}: {exc}", 160)
-            raise DicomFailure(f"could not complete the C-MOVE ({detail})") from None
-        if final is None:
-            raise self._failure("C-MOVE", started)
+        final = self._retrieve(
+            "C-MOVE",
+            study_uid,
+            lambda assoc, query, msg_id: assoc.send_c_move(
+                query, destination, StudyRootQueryRetrieveInformationModelMove, msg_id=msg_id
+            ),
+        )
         instances, size = arrived()
-        code = int(final.Status)
-        failed = int(final.get("NumberOfFailedSuboperations", 0) or 0)
-        warning = int(final.get("NumberOfWarningSuboperations", 0) or 0)
+        code, failed, warning = _suboperations(final)
         if code == 0xA801:
             raise UnknownDestination(
                 f"the mirror does not know the move destination {visible(destination, 16)} "
@@ -396,6 +349,47 @@ class NodeSession:
                 f"{instances} instances arrived"
             )
         return Retrieved(instances, size, failed, warning)
+
+    def _retrieve(
+        self,
+        verb: str,
+        study_uid: str,
+        send: Callable[[Association, Dataset, int], Iterator[tuple[Dataset, Any]]],
+    ) -> Dataset:
+        """Send a study-level C-GET or C-MOVE and wait out its pending responses: the final
+        response (raises :class:`DicomFailure` in words when none came)."""
+        assoc = self._open()
+        self._timeout(assoc)
+        query = Dataset()
+        query.QueryRetrieveLevel = "STUDY"
+        query.StudyInstanceUID = study_uid
+        self._message_id = self._message_id % 65535 + 1
+        self.requests += 1
+        started = time.perf_counter()
+        try:
+            for status, _identifier in send(assoc, query, self._message_id):
+                code = getattr(status, "Status", None)
+                if code is None:
+                    raise self._failure(verb, started)
+                if code != _GET_PENDING:
+                    return status
+        except DicomFailure:
+            raise
+        except Exception as exc:
+            LOGGER.debug(
+                "%s from %s failed inside pynetdicom", verb, self.node.where, exc_info=True
+            )
+            self._drop()
+            detail = visible(f"{type(exc).__name__}: {exc}", 160)
+            raise DicomFailure(f"could not complete the {verb} ({detail})") from None
+        raise self._failure(verb, started)
+
+
+def _suboperations(final: Dataset) -> tuple[int, int, int]:
+    """A retrieve's final status, and its failed and warning sub-operations."""
+    failed = int(final.get("NumberOfFailedSuboperations", 0) or 0)
+    warning = int(final.get("NumberOfWarningSuboperations", 0) or 0)
+    return int(final.Status), failed, warning
 
 
 def _text(value: Any) -> str | None:
