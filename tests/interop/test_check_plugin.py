@@ -133,3 +133,38 @@ def test_the_zabbix_user_parameters_work_as_the_agent_runs_them(tmp_path: Path) 
         assert site.stop() == 0
     finally:
         site.kill()
+
+
+def test_every_nagios_service_of_the_example_runs_as_a_check(tmp_path: Path) -> None:
+    """Each ``check_command`` of the Nagios example, run as Nagios would (its arguments after
+    ``!``) against a collector: one line of the plugin contract; a kind this command-only site
+    lacks is named as a kind that exists elsewhere, never as an unknown one."""
+    text = (EXAMPLES / "nagios-pacs-tui.cfg").read_text()
+    commands = [
+        line.split(None, 1)[1].strip()
+        for line in text.splitlines()
+        if line.strip().startswith("check_command")
+    ]
+    kinds = [c.split("--kind ", 1)[1].split()[0] for c in commands if "--kind " in c]
+    assert {"dicom-node", "backup", "mirror", "drill"} <= set(kinds)
+    site = Site(tmp_path)
+    try:
+        site.start()
+        until_checked(site)
+        for command in commands:
+            name, _, args = command.partition("!")
+            assert name == "check_pacs_tui"
+            done = check(site, *args.split())
+            assert done.stdout.startswith("PACS-TUI ") and done.stdout.count("\n") == 1, command
+            assert done.returncode in (0, 1, 2, 3), command
+            if "--kind " in args:
+                kind = args.split("--kind ", 1)[1].split()[0]
+                assert done.stdout.startswith(
+                    f"PACS-TUI UNKNOWN - this site has no target of kind {kind!r}"
+                ), (command, done.stdout)
+            elif "--target " in args:
+                assert "no target 'archive-main'" in done.stdout, (command, done.stdout)
+            else:
+                assert done.returncode == 0, (command, done.stdout)
+    finally:
+        site.kill()
