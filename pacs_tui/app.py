@@ -744,6 +744,30 @@ class PacsApp(App[None]):
             # paste or of a fast typist's word: "/ris" re-sorted the table). It is the field's.
             event.prevent_default()  # not App's own _on_key: no binding of the screen runs
             focused.post_message(events.Key(event.key, event.character))
+            return
+        self._say_absent_screen(event.key)
+
+    def _say_absent_screen(self, key: str) -> None:
+        """A number key of a screen this site has nothing for (hidden from the footer, so it
+        did nothing): say why rather than nothing at all."""
+        if self.locked or self.ctx is None:
+            return
+        for binding in self._bindings.key_to_bindings.get(key, ()):
+            mode = binding.action.removeprefix("go('").removesuffix("')")
+            if mode == binding.action or self.check_action("go", (mode,)) is not False:
+                continue
+            spec = next((s for s in SCREENS if s.name == mode), None)
+            if spec is None:
+                continue
+            entries = ", ".join(src.entry for src in SOURCES if src.screen == mode and src.entry)
+            self.notify(
+                f"No {spec.title} screen: this site has nothing for it yet (it lists what "
+                f"{entries} configure).",
+                title=f"Key {key}",
+                timeout=5,
+                markup=False,
+            )
+            return
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """A screen's number key is hidden (and does nothing) while the site has no target
