@@ -126,6 +126,9 @@ def test_the_examples_use_only_series_the_exporter_exports() -> None:
     rules = (EXAMPLES / "prometheus-rules.yml").read_text()
     dashboard = json.loads((EXAMPLES / "grafana-dashboard.json").read_text())
     exprs = [line.split("expr:", 1)[1] for line in rules.splitlines() if "expr:" in line]
+    # Read line by line (no YAML parser here): an expression must sit on its ``expr:`` line,
+    # not in a block scalar whose names this would miss.
+    assert all(e.strip() and e.strip()[0] not in "|>" for e in exprs), exprs
     exprs += [t["expr"] for p in dashboard["panels"] for t in p.get("targets", ())]
     used = {name for expr in exprs for name in re.findall(r"\bpacs_tui_[a-z0-9_]+", expr)}
     assert {"pacs_tui_backup_rpo_ratio", "pacs_tui_drill_rto_ratio"} <= used
