@@ -7,6 +7,7 @@ a check off.
 from __future__ import annotations
 
 import grp
+import ipaddress
 import os
 import re
 import stat
@@ -26,7 +27,7 @@ from pacs_tui.private_paths import file_kind
 from pacs_tui.visible import ELLIPSIS, visible
 
 if TYPE_CHECKING:
-    from pacs_tui.source import Source
+    from pacs_tui.source import Listening, Source
 
 APP_NAME = "pacs-tui"
 ENV_CONFIG = "PACS_TUI_CONFIG"
@@ -278,12 +279,53 @@ def _read(reader: Reader, data: Mapping[str, Any], source: Path | None) -> Confi
                     f"an id no other target has (a {first} has it; ids are unique across "
                     "every kind of section)",
                 )
+    _check_listening(reader, config)
     if not owners and not _has_entries(data, SOURCES):
         # An entry that did not parse was reported already; an empty config watches nothing.
         entries = [entry for src in SOURCES for entry in src.entry.split(" or ")]
         where = " or ".join([", ".join(entries[:-1]), entries[-1]] if len(entries) > 1 else entries)
         reader.problem("(nothing to watch)", NO_VALUE, f"at least one {where}")
     return config
+
+
+def _check_listening(reader: Reader, config: Config) -> None:
+    """No two entries listen on the same socket: the second would fail at start (or, for the
+    drill's ``move_bind``, at the drill), so ``config check`` says it first. An address of
+    all zeros takes the port on every address of its family (asyncio binds IPv6 sockets
+    IPv6-only, so ``0.0.0.0`` and ``::`` do not clash)."""
+    from pacs_tui.probes import SOURCES
+    from pacs_tui.source import Listening
+
+    listening: list[Listening] = []
+    if config.exporters.prometheus is not None:
+        host, port = config.exporters.prometheus
+        listening.append(Listening("exporters.prometheus.bind", "tcp", host, port))
+    for src in SOURCES:
+        if src.listens is not None:
+            listening.extend(src.listens(config.sections[src.name]))
+    for i, later in enumerate(listening):
+        for first in listening[:i]:
+            if _same_socket(first, later):
+                reader.problem(
+                    later.key,
+                    _address(later.host, later.port),
+                    f"an address and port no other entry listens on ({first.key} listens on"
+                    f" {_address(first.host, first.port)}, {first.transport.upper()})",
+                )
+                break
+
+
+def _same_socket(a: Listening, b: Listening) -> bool:
+    if a.transport != b.transport or a.port != b.port:
+        return False
+    ip_a, ip_b = ipaddress.ip_address(a.host), ipaddress.ip_address(b.host)
+    if ip_a.version != ip_b.version:
+        return False
+    return ip_a == ip_b or ip_a.is_unspecified or ip_b.is_unspecified
+
+
+def _address(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 def _has_entries(data: Mapping[str, Any], sources: Iterable[Source]) -> bool:

@@ -25,7 +25,15 @@ from pacs_tui.audit.receiver import (
 from pacs_tui.audit.sessions import ROLES, Policy, RoleMap
 from pacs_tui.config_reader import MISSING, Reader
 from pacs_tui.model import Target, TargetKind, TargetState
-from pacs_tui.source import BuildContext, Column, MetricSpec, Runnable, Source, WorkerLimit
+from pacs_tui.source import (
+    BuildContext,
+    Column,
+    Listening,
+    MetricSpec,
+    Runnable,
+    Source,
+    WorkerLimit,
+)
 
 MAX_SIZE_LIMIT = 1024 * 1024
 DEFAULT_PORTS = {"udp": 514, "tcp": 601, "tls": 6514}
@@ -205,6 +213,15 @@ def receiver_target(entry: SyslogConfig) -> Target:
     return Target(entry.id, TargetKind.AUDIT_SOURCE, labels)
 
 
+def listens(section: AuditSection) -> list[Listening]:
+    return [
+        Listening(
+            f'audit.syslog "{r.id}".bind', "udp" if r.protocol == "udp" else "tcp", r.host, r.port
+        )
+        for r in section.receivers
+    ]
+
+
 def targets(section: AuditSection) -> list[Target]:
     return [receiver_target(e) for e in section.receivers]
 
@@ -298,4 +315,5 @@ SOURCE = Source(
     detail_labels={"listening": "Listening"},
     hidden_details=SCREEN_DETAILS,
     tile_summary=tile_summary,
+    listens=listens,
 )

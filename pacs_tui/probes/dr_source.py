@@ -17,7 +17,15 @@ from pacs_tui.backup.rpo import span_words
 from pacs_tui.config_reader import Reader
 from pacs_tui.mirror.node import Node, link_node
 from pacs_tui.model import Target, TargetKind, TargetState
-from pacs_tui.source import BuildContext, Column, MetricSpec, Runnable, Source, WorkerLimit
+from pacs_tui.source import (
+    BuildContext,
+    Column,
+    Listening,
+    MetricSpec,
+    Runnable,
+    Source,
+    WorkerLimit,
+)
 from pacs_tui.units import format_value
 
 RTO = MetricSpec(
@@ -229,6 +237,12 @@ def target(config: DrConfig) -> Target:
     )
 
 
+def listens(config: DrConfig | None) -> list[Listening]:
+    if config is None or config.retrieve != "move" or config.move_bind is None:
+        return []
+    return [Listening("dr.move_bind", "tcp", *config.move_bind)]
+
+
 def targets(config: DrConfig | None) -> list[Target]:
     return [target(config)] if config is not None and config.has_drill else []
 
@@ -296,4 +310,5 @@ SOURCE = Source(
     },
     tile_summary=tile_summary,
     link=link,
+    listens=listens,
 )

@@ -26,7 +26,15 @@ from pacs_tui.hl7.listener import Listener, ListenerConfig
 from pacs_tui.hl7.tap import Tap, TapConfig
 from pacs_tui.model import Target, TargetKind, TargetState
 from pacs_tui.patient_key import PatientKey
-from pacs_tui.source import BuildContext, Column, MetricSpec, Runnable, Source, WorkerLimit
+from pacs_tui.source import (
+    BuildContext,
+    Column,
+    Listening,
+    MetricSpec,
+    Runnable,
+    Source,
+    WorkerLimit,
+)
 
 MAX_FRAME_LIMIT = 64 * 1024 * 1024
 
@@ -298,6 +306,12 @@ def link_target(entry: LinkConfig) -> Target:
     )
 
 
+def listens(config: Hl7Config) -> list[Listening]:
+    return [
+        Listening(f'hl7.listener "{e.id}".bind', "tcp", e.host, e.port) for e in config.listeners
+    ]
+
+
 def targets(config: Hl7Config) -> list[Target]:
     return [listener_target(e) for e in config.listeners] + [link_target(e) for e in config.links]
 
@@ -434,4 +448,5 @@ SOURCE = Source(
     screen_title="HL7",
     detail_labels={"mode": "Mode", "upstream": "Upstream", "ack": "ACK code"},
     tile_summary=tile_summary,
+    listens=listens,
 )
