@@ -26,10 +26,7 @@ def syslog(id_: str, bind: str, protocol: str) -> str:
 
 
 def drill(bind: str) -> str:
-    return (
-        f'[dr]\nmirror = "copy"\ntest_study = "{UID}"\nretrieve = "move"\n'
-        f'move_bind = "{bind}"\n'
-    )
+    return f'[dr]\nmirror = "copy"\ntest_study = "{UID}"\nretrieve = "move"\nmove_bind = "{bind}"\n'
 
 
 def problems(text: str) -> list[str]:
