@@ -23,7 +23,7 @@ from pacs_tui.screens import WIDE
 from pacs_tui.source import Column, MetricSpec, Source
 from pacs_tui.ui_format import DOWN_MARK
 from pacs_tui.units import NONE_TEXT, format_metric
-from pacs_tui.visible import TEXT_LIMIT, VALUE_LIMIT, host_port, visible
+from pacs_tui.visible import ELLIPSIS, TEXT_LIMIT, VALUE_LIMIT, host_port, visible
 from pacs_tui.widgets import StatusTable
 from pacs_tui.widgets.status_table import plain
 
@@ -250,12 +250,68 @@ def selected_line(
     state: TargetState,
     since: str | None,
     width: int | None = None,
+    max_lines: int | None = None,
 ) -> Text:
     """The line under a table: the status, the id, what the narrow table leaves out, the
     reason in full and ``since`` ("since 03:11:58 (3m ago)"). Wrapped at ``width``, neither
     "since 03:11:58" nor "(3m ago)" is ever broken over two lines (a line cut under the table
     ended "· since" without the time): each starts the next line when the last one has no
-    room for it whole."""
+    room for it whole. With ``max_lines`` (the line's room on a crowded screen) the status and
+    the id always show, and a reason too long for the room is never cut off unmarked: first
+    "(3m ago)" goes, then "since", and then the reason is cut with "…" (with "since" back, if
+    that leaves :data:`MIN_REASON` characters of it). The detail screen (Enter) shows both."""
+    reason = reason_text(state) if state.reason != state.status.word else None
+    text = _selected_line(table, source, state, reason, since, width)
+    if width is None or max_lines is None or not reason or _lines(text, width) <= max_lines:
+        return text
+    # Too long for its room. In order: the whole reason with "since 03:11:58" (without
+    # "(3m ago)"), the whole reason alone, the reason cut with "…" before the whole since,
+    # the reason cut alone: the reason matters more than since when.
+    moment = since.partition(" (")[0] if since is not None else None
+    for shorter in (moment, None):
+        text = _selected_line(table, source, state, reason, shorter, width)
+        if _lines(text, width) <= max_lines:
+            return text
+    kept = _longest_cut(table, source, state, reason, since, width, max_lines)
+    if kept < MIN_REASON and since is not None:
+        since = None
+        kept = _longest_cut(table, source, state, reason, since, width, max_lines)
+    return _selected_line(table, source, state, reason[:kept].rstrip() + ELLIPSIS, since, width)
+
+
+#: The fewest characters of a reason the selected line keeps before it gives up "since".
+MIN_REASON = 24
+
+
+def _longest_cut(
+    table: StatusTable,
+    source: Source,
+    state: TargetState,
+    reason: str,
+    since: str | None,
+    width: int,
+    max_lines: int,
+) -> int:
+    """How much of ``reason`` (with "…") fits the selected line in ``max_lines``."""
+    low, high = 0, len(reason) - 1
+    while low < high:
+        middle = (low + high + 1) // 2
+        cut = reason[:middle].rstrip() + ELLIPSIS
+        if _lines(_selected_line(table, source, state, cut, since, width), width) <= max_lines:
+            low = middle
+        else:
+            high = middle - 1
+    return low
+
+
+def _selected_line(
+    table: StatusTable,
+    source: Source,
+    state: TargetState,
+    reason: str | None,
+    since: str | None,
+    width: int | None,
+) -> Text:
     style = table.status_style(state.status)
     text = Text()
     text.append_text(table.status_text(state.status))
@@ -264,9 +320,9 @@ def selected_line(
     facts = selected_facts(source, state)
     if facts:
         text.append_text(table.dim_text(f" {facts}"))
-    if state.reason != state.status.word:
+    if reason is not None:
         text.append(" — ")
-        text.append(reason_text(state), style=style if state.status is not Status.OK else "")
+        text.append(reason, style=style if state.status is not Status.OK else "")
     if since is not None:
         moment, paren, ago = since.partition(" (")
         ago = f"({ago}" if paren else ""
@@ -279,6 +335,11 @@ def selected_line(
             moment += f" {ago}" if whole else f"\n{ago}"
         text.append_text(table.dim_text(moment))
     return text
+
+
+def _lines(text: Text, width: int) -> int:
+    """How many lines ``text`` takes wrapped at ``width`` (as the screen wraps it)."""
+    return len(Content.from_rich_text(text).wrap(max(1, width)))
 
 
 def _fits_after(text: Text, tail: str, width: int) -> bool:

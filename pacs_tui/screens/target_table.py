@@ -302,9 +302,12 @@ class TargetTableScreen(TableRows):
         if state.since is not None:
             moment = when(state.since, self.shown_now(), self.ctx.tz)
             since = f"since {moment} ({self._ago(state.since)})"
-        # The line's width inside its padding: "since" is kept whole on one line of it.
+        # The line's width inside its padding: "since" is kept whole on one line of it. Its
+        # room (max-height, less the rule above it) bounds a long reason, cut with "…".
         width = self.app.size.width - 2
-        return cells.selected_line(self.table, self.source, state, since, width)
+        room = self.query_one("#table-selected", Static).styles.max_height
+        lines = room.cells - 1 if room is not None and room.cells is not None else None
+        return cells.selected_line(self.table, self.source, state, since, width, lines)
 
     def _update_selected(self) -> None:
         text = self.selected_text()

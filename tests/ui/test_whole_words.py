@@ -278,6 +278,34 @@ async def test_the_selected_line_says_since_whole_or_not_at_all() -> None:
                 assert SINCE.search(line), line
 
 
+@pytest.mark.parametrize("size", [(80, 24), (100, 30), (160, 48)])
+async def test_a_reason_too_long_for_the_selected_line_is_cut_before_since(
+    size: tuple[int, int],
+) -> None:
+    """The HL7 tracker has one line under its table: a long reason is cut with "…" so the
+    status, the id and a whole "since" stay in sight (it was cut off at the edge, since and all);
+    at 80 and 100 columns, where both do not fit, the reason keeps the room."""
+    engine = scripted_engine(nodes=False, hl7=True)
+    app = PacsApp(engine, clock=lambda: NOW)
+    async with app.run_test(size=size) as pilot:
+        await started(pilot)
+        await pilot.press("4")
+        await wait_for(pilot, lambda: isinstance(app.screen, Hl7TrackerScreen))
+        await wait_for(pilot, lambda: "ris-hl7" in selected_line(app))
+        reason = "START AE in 4.1 ms: " + "PID-3 missing, " * 30 + "END"
+        await report(pilot, engine, "ris-hl7", Result(Status.CRIT, reason, ts=NOW - 2))
+        await wait_for(pilot, lambda: "START" in selected_line(app))
+        line = selected_line(app)
+        assert line.lstrip().startswith("✖ CRIT  ris-hl7"), line
+        assert "…" in line and "END" not in line, line
+        assert len(line) <= size[0], line
+        assert len(line.split("START", 1)[1]) >= 20, line  # the reason keeps some room
+        if size[0] >= 160:
+            assert SINCE.search(line), line
+        else:  # at 80 and 100 columns no room for both: the reason's, not since's
+            assert "since" not in line, line
+
+
 # -- 6. the Logs tile: "1 matching line/min" ----------------------------------------------------
 
 
