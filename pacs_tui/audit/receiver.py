@@ -126,7 +126,7 @@ class AuditReceiver:
         datagrams: asyncio.DatagramTransport | None = None
         if entry.protocol == "udp":
             datagrams, _ = await loop.create_datagram_endpoint(
-                lambda: _Datagrams(self), local_addr=(entry.host, entry.port)
+                lambda: _Datagrams(self), sock=_udp_socket(entry.host, entry.port)
             )
             _widen_receive_buffer(datagrams.get_extra_info("socket"))
             bound = datagrams.get_extra_info("sockname")
@@ -364,6 +364,22 @@ class AuditReceiver:
 #: pause of the event loop loses nothing (the kernel caps it at net.core.rmem_max, 208 KiB by
 #: default: ~90 datagrams of 1 KiB, ~90 ms at 1,000 a second — raise rmem_max for more).
 UDP_BUFFER = 4 * 1024 * 1024
+
+
+def _udp_socket(host: str, port: int) -> socket.socket:
+    """A UDP socket bound as asyncio binds a TCP server: an IPv6 address takes IPv6 only, so
+    "0.0.0.0" and "::" on one port are two receivers, as ``config check`` takes them (a
+    dual-stack "::" failed to bind beside "0.0.0.0" only when ``collect`` ran)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_DGRAM)
+    try:
+        if family == socket.AF_INET6:
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        raise
+    return sock
 
 
 def _widen_receive_buffer(sock: Any) -> None:

@@ -97,6 +97,19 @@ async def test_the_address_is_said_once_unless_the_port_was_chosen_at_bind(
         assert "listening" not in fixed.results[-1].details
 
 
+async def test_udp_on_ipv4_and_on_ipv6_any_share_a_port_as_config_check_says() -> None:
+    """``config check`` passes 127.0.0.1 and "::" on one UDP port: both must bind (an IPv6
+    socket that also took IPv4 could not), and IPv4 datagrams still reach the IPv4 one."""
+    async with start(config("udp")) as (_, four, port):
+        entry = replace(config("udp"), id="pacs-audit-6", host="::", port=port)
+        async with start(entry) as (six_receiver, six, _):
+            assert six_receiver.address == f"udp [::]:{port}"
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+                sock.sendto(syslog_frame(login()).split(b" ", 1)[1], ("127.0.0.1", port))
+            await until(lambda: len(four.rows) == 1)
+            assert six.rows == []
+
+
 async def test_udp_audit_records_become_rows_and_a_session(udp: Running) -> None:
     receiver, recorder, port = udp
     access = audit_xml(
