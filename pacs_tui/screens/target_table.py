@@ -304,8 +304,10 @@ class TargetTableScreen(TableRows):
             since = f"since {moment} ({self._ago(state.since)})"
         # The line's width inside its padding: "since" is kept whole on one line of it. Its
         # room (max-height, less the rule above it) bounds a long reason, cut with "…".
-        width = self.app.size.width - 2
-        room = self.query_one("#table-selected", Static).styles.max_height
+        line = self.query_one("#table-selected", Static)
+        # Its own width once laid out: a scrollbar beside it (Sessions at 80×24) takes two.
+        width = line.size.width or self.app.size.width - 2
+        room = line.styles.max_height
         lines = room.cells - 1 if room is not None and room.cells is not None else None
         return cells.selected_line(self.table, self.source, state, since, width, lines)
 
