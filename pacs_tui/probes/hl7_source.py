@@ -10,6 +10,7 @@ sits between a sender and its receiver and relays the receiver's answers
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -210,6 +211,13 @@ def _listener(reader: Reader, t: Mapping[str, Any], path: str, site: str) -> Ent
             host_port,
             'the receiver the tap forwards to, as "host:port" (like "ris.example.org:2575")',
         )
+        if isinstance(upstream, tuple) and isinstance(bind, tuple) and _to_itself(bind, upstream):
+            reader.problem(
+                f"{path}.upstream",
+                t["upstream"],
+                "a receiver other than the tap itself (it listens there: every message would "
+                "go round in a loop)",
+            )
     elif "upstream" in t:
         reader.problem(f"{path}.upstream", t["upstream"], 'nothing unless mode = "tap"')
     ack_timeout = get(t, "ack_timeout", path, cv.timeout, cv.TIMEOUT_EXPECTED, 5.0)
@@ -265,6 +273,23 @@ def _listener(reader: Reader, t: Mapping[str, Any], path: str, site: str) -> Ent
         description,
         store_phi=store_phi,
     )
+
+
+def _to_itself(bind: tuple[str, int], upstream: tuple[str, int]) -> bool:
+    """Does a tap's upstream name its own listening socket (its port, on its address, on this
+    host's loopback, or on any address when it listens on all)?"""
+    host, port = bind
+    if upstream[1] != port:
+        return False
+    name = upstream[0].strip("[]").lower()
+    if name == host or name == "localhost":
+        return True
+    try:
+        address = ipaddress.ip_address(name)
+    except ValueError:
+        return False  # a name: where it points is the resolver's to say, not the config's
+    listening = ipaddress.ip_address(host)
+    return address.is_loopback and (listening.is_unspecified or listening.is_loopback)
 
 
 def host_port(value: Any) -> tuple[str, int]:

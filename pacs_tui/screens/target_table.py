@@ -305,7 +305,7 @@ class TargetTableScreen(TableRows):
         # The line's width inside its padding: "since" is kept whole on one line of it. Its
         # room (max-height, less the rule above it) bounds a long reason, cut with "…".
         line = self.query_one("#table-selected", Static)
-        # Its own width once laid out: a scrollbar beside it (Sessions at 80×24) takes two.
+        # Its own width once laid out: a scrollbar beside it (Sessions at 80x24) takes two.
         width = line.size.width or self.app.size.width - 2
         room = line.styles.max_height
         lines = room.cells - 1 if room is not None and room.cells is not None else None

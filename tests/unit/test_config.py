@@ -461,6 +461,29 @@ def test_an_hl7_tap_needs_its_upstream_and_a_listener_none() -> None:
     ]
 
 
+@pytest.mark.parametrize(
+    ("bind", "upstream", "loops"),
+    [
+        ("127.0.0.1:2575", "127.0.0.1:2575", True),
+        ("0.0.0.0:2575", "localhost:2575", True),
+        ("0.0.0.0:2575", "127.0.1.1:2575", True),
+        ("[::]:2575", "[::1]:2575", True),
+        ("127.0.0.1:2575", "127.0.0.1:2576", False),  # the receiver beside it
+        ("10.1.2.3:2575", "127.0.0.1:2575", False),  # another program on loopback
+        ("0.0.0.0:2575", "ris.example.org:2575", False),
+    ],
+)
+def test_a_tap_forwarding_to_itself_is_a_problem(bind: str, upstream: str, loops: bool) -> None:
+    text = f'[[hl7.listener]]\nid = "t"\nbind = "{bind}"\nmode = "tap"\nupstream = "{upstream}"\n'
+    if not loops:
+        parse_config(text)
+        return
+    assert problems(text) == [
+        f"hl7.listener \"t\" (#1).upstream = '{upstream}': expected a receiver other than the "
+        "tap itself (it listens there: every message would go round in a loop)"
+    ]
+
+
 def test_an_hl7_link_reads_with_its_test_message_and_defaults(tmp_path: Path) -> None:
     config = parse_config(
         f'[[hl7.link]]\nid = "ris-adt"\nhost = "ris.example.org"\nport = 2575\n'
