@@ -24,7 +24,7 @@ from pacs_tui import config_reader as cv
 from pacs_tui.config_reader import NO_VALUE, Problem, Reader, did_you_mean
 from pacs_tui.operators import OperatorsConfig, read_operators
 from pacs_tui.private_paths import file_kind
-from pacs_tui.visible import ELLIPSIS, visible
+from pacs_tui.visible import ELLIPSIS, host_port, visible
 
 if TYPE_CHECKING:
     from pacs_tui.source import Listening, Source
@@ -308,9 +308,9 @@ def _check_listening(reader: Reader, config: Config) -> None:
             if _same_socket(first, later):
                 reader.problem(
                     later.key,
-                    _address(later.host, later.port),
+                    host_port(later.host, later.port),
                     f"an address and port no other entry listens on ({first.key} listens on"
-                    f" {_address(first.host, first.port)}, {first.transport.upper()})",
+                    f" {host_port(first.host, first.port)}, {first.transport.upper()})",
                 )
                 break
 
@@ -322,10 +322,6 @@ def _same_socket(a: Listening, b: Listening) -> bool:
     if ip_a.version != ip_b.version:
         return False
     return ip_a == ip_b or ip_a.is_unspecified or ip_b.is_unspecified
-
-
-def _address(host: str, port: int) -> str:
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 def _has_entries(data: Mapping[str, Any], sources: Iterable[Source]) -> bool:

@@ -268,7 +268,7 @@ def selected_line(
     # "(3m ago)"), the whole reason alone, the reason cut with "…" before the whole since,
     # the reason cut alone: the reason matters more than since when.
     moment = since.partition(" (")[0] if since is not None else None
-    for shorter in (moment, None):
+    for shorter in dict.fromkeys(x for x in (moment, None) if x != since):  # not tried yet
         text = _selected_line(table, source, state, reason, shorter, width)
         if _lines(text, width) <= max_lines:
             return text
@@ -337,15 +337,19 @@ def _selected_line(
     return text
 
 
+def _wrapped(text: Text, width: int) -> list[Content]:
+    """``text`` wrapped at ``width``, as the screen wraps it."""
+    return Content.from_rich_text(text).wrap(max(1, width))
+
+
 def _lines(text: Text, width: int) -> int:
-    """How many lines ``text`` takes wrapped at ``width`` (as the screen wraps it)."""
-    return len(Content.from_rich_text(text).wrap(max(1, width)))
+    return len(_wrapped(text, width))
 
 
 def _fits_after(text: Text, tail: str, width: int) -> bool:
     """Does ``tail`` fit whole on the last line of ``text`` wrapped at ``width`` (as the
     screen wraps it)?"""
-    lines = Content.from_rich_text(text).wrap(max(1, width))
+    lines = _wrapped(text, width)
     last = lines[-1].cell_length if lines else 0
     return last + cell_len(tail) <= width
 
