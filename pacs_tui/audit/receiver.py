@@ -35,7 +35,7 @@ from pacs_tui.minute_rate import MinuteRate
 from pacs_tui.model import LoggedMessage, Result, Status, Target
 from pacs_tui.patient_key import PatientKey
 from pacs_tui.source import Emit, HistoryReader, MessageReader
-from pacs_tui.visible import visible
+from pacs_tui.visible import host_port, visible
 
 log = logging.getLogger(__name__)
 
@@ -98,7 +98,7 @@ class AuditReceiver:
         self.book = SessionBook(entry.policy, entry.roles)
         self.counts: Counter[str] = Counter()
         self.peers = 0
-        self.address = f"{entry.protocol} {entry.host}:{entry.port}"
+        self.address = f"{entry.protocol} {host_port(entry.host, entry.port)}"
         self.last_message: float | None = None
         self._key = key or PatientKey()
         self._rate = MinuteRate()
@@ -140,9 +140,7 @@ class AuditReceiver:
                 ssl_handshake_timeout=entry.frame_timeout if context else None,
             )
             bound = server.sockets[0].getsockname()
-        host, port = bound[:2]
-        shown = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-        self.address = f"{entry.protocol} {shown}"
+        self.address = f"{entry.protocol} {host_port(*bound[:2])}"
         log.info("audit receiver %s on %s", self.id, self.address)
         try:
             while True:

@@ -25,6 +25,7 @@ from pacs_tui.minute_rate import MinuteRate
 from pacs_tui.model import LoggedMessage, MessageTree, Result, Status, Target
 from pacs_tui.patient_key import PatientKey
 from pacs_tui.source import Emit
+from pacs_tui.visible import host_port
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +54,7 @@ class MllpServer(ABC):
         self.targets: Sequence[Target] = (target,)
         self.counts: Counter[str] = Counter()
         self.peers = 0
-        self.address = f"{host}:{port}"
+        self.address = host_port(host, port)
         self._bind = (host, port)
         self._max_connections = max_connections
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -82,8 +83,7 @@ class MllpServer(ABC):
     async def serve(self, emit: Emit) -> None:
         server = await self.listen(emit)
         for sock in server.sockets:
-            host, port = sock.getsockname()[:2]
-            self.address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+            self.address = host_port(*sock.getsockname()[:2])
             break
         log.info("%s %s on %s", self.what, self.id, self.address)
         try:
@@ -205,8 +205,7 @@ def peer_name(end: asyncio.StreamWriter | asyncio.BaseTransport) -> str:
     """The other end of a connection, ``host:port`` (``[v6]:port``)."""
     name = end.get_extra_info("peername")
     if isinstance(name, tuple) and len(name) >= 2:
-        host = str(name[0])
-        return f"[{host}]:{name[1]}" if ":" in host else f"{host}:{name[1]}"
+        return host_port(name[0], name[1])
     return "a peer"
 
 

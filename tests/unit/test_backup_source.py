@@ -23,20 +23,15 @@ from pacs_tui.backup.dumps import DumpsCheck, DumpsConfig, Scan
 from pacs_tui.backup.repository import RepositoryCheck, repository_target
 from pacs_tui.backup.rpo import measure, span_words
 from pacs_tui.backup.tool import Unreadable, parse_time
-from pacs_tui.config import ConfigError, parse_config
+from pacs_tui.config import parse_config
 from pacs_tui.model import Status, Target, TargetKind, TargetState
 from pacs_tui.probes import backup_source
 from pacs_tui.probes.backup_source import tile_summary
 from pacs_tui.store.schema import SeriesPoint
+from tests.unit.config_problems import problems
 
 HOUR, DAY = 3600.0, 86400.0
 NOW = 1_800_000_000.0
-
-
-def problems(text: str) -> list[str]:
-    with pytest.raises(ConfigError) as info:
-        parse_config(text)
-    return [str(p) for p in info.value.problems]
 
 
 RESTIC = '[[backup.restic]]\nid = "r"\nrepo = "/srv/restic"\npassword = "secret:restic-pacs"\n'

@@ -16,6 +16,7 @@ from pacs_tui.config import (
     search_paths,
 )
 from pacs_tui.config_init import starter_document, write_starter
+from tests.unit.config_problems import problems
 
 GOOD = """
 [site]
@@ -43,12 +44,6 @@ role = "modality"
 interval = "10s"
 warn_latency = "250ms"
 """
-
-
-def problems(text: str) -> list[str]:
-    with pytest.raises(ConfigError) as info:
-        parse_config(text)
-    return [str(p) for p in info.value.problems]
 
 
 def test_good_config_parses_with_defaults_and_overrides() -> None:

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from pacs_tui.config import ConfigError, parse_config
+from pacs_tui.config import parse_config
+from tests.unit.config_problems import problems
 
 NODES = (
     '[[dicom.node]]\nid = "main"\naet = "MAIN"\nhost = "127.0.0.1"\nport = 11112\n'
@@ -27,12 +28,6 @@ def syslog(id_: str, bind: str, protocol: str) -> str:
 
 def drill(bind: str) -> str:
     return f'[dr]\nmirror = "copy"\ntest_study = "{UID}"\nretrieve = "move"\nmove_bind = "{bind}"\n'
-
-
-def problems(text: str) -> list[str]:
-    with pytest.raises(ConfigError) as info:
-        parse_config(text)
-    return [str(p) for p in info.value.problems]
 
 
 @pytest.mark.parametrize(

@@ -13,7 +13,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import psutil
 import pytest
 
-from pacs_tui.config import ConfigError, parse_config
 from pacs_tui.model import Status
 from pacs_tui.probes import host_source
 from pacs_tui.probes.host_source import (
@@ -22,12 +21,7 @@ from pacs_tui.probes.host_source import (
     ScrapeError,
     parse_node_exporter,
 )
-
-
-def problems(text: str) -> list[str]:
-    with pytest.raises(ConfigError) as info:
-        parse_config(text)
-    return [str(p) for p in info.value.problems]
+from tests.unit.config_problems import problems
 
 
 @pytest.mark.parametrize(

@@ -7,12 +7,13 @@ import asyncio
 
 import pytest
 
-from pacs_tui.config import Config, ConfigError, SiteConfig, parse_config
+from pacs_tui.config import Config, SiteConfig, parse_config
 from pacs_tui.engine import Engine
 from pacs_tui.mirror.checks import DrillCheck
 from pacs_tui.model import EventKind, Result, Status, Target, TargetKind
 from pacs_tui.operators import NotAllowed, Operator, Role
 from pacs_tui.scheduler import Scheduler
+from tests.unit.config_problems import problems
 
 NODES = (
     '[[dicom.node]]\nid = "main"\naet = "MAIN"\nhost = "127.0.0.1"\nport = 11112\n'
@@ -20,12 +21,6 @@ NODES = (
 )
 PAIR = '[[mirror]]\nid = "pair"\nprimary = "main"\nmirror = "copy"\n'
 UID = "1.2.826.0.1.3680043.8.498.1"
-
-
-def problems(text: str) -> list[str]:
-    with pytest.raises(ConfigError) as info:
-        parse_config(text)
-    return [str(p) for p in info.value.problems]
 
 
 def test_a_pair_reads_its_nodes_and_takes_the_rpo_of_dr() -> None:
