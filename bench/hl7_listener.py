@@ -27,11 +27,16 @@ senders: ``--senders`` asyncio connections at once, each sending ``--per-sender`
 awaiting each ACK, ``--bursts`` times to a collector and to the listener alone in turn: every
 ACK AA, every row in the history once the collector stopped, each one's VmHWM before and after.
 
+pinned: the bare server, the listener alone and a collector, every thread of each on core 0,
+this process on core 1, one message at a time as for the tap: the two-core case throughput
+rounds mostly land in, without the kernel moving the processes between rounds.
+
     .venv/bin/python bench/hl7_listener.py [--messages 5000] [--rounds 5] [--pin none]
         [--tap-messages 2000] [--tap-block 250] [--senders 50] [--per-sender 200] [--bursts 2]
-        [--skip-throughput] [--skip-tap] [--skip-senders]
+        [--pinned-messages 2000] [--pinned-blocks 6]
+        [--skip-throughput] [--skip-tap] [--skip-senders] [--skip-pinned]
 
-Needs the project's venv (``pacs-tui``, ``mllp_send``); about 20 s with the defaults. All it
+Needs the project's venv (``pacs-tui``, ``mllp_send``); under a minute with the defaults. All it
 starts is stopped, and its temporary folder removed, at the end, on an error and on Ctrl-C.
 """
 
@@ -382,6 +387,60 @@ def tap_latency(procs: Procs, args: argparse.Namespace) -> None:
     )
 
 
+def pinned_round_trips(procs: Procs, args: argparse.Namespace) -> None:
+    """Each peer's round trip with the peer (every thread) on core 0 and this process on core
+    1: always the two-core case, the one where most throughput rounds land, without the
+    kernel's choice that makes those rounds jump."""
+    if len(os.sched_getaffinity(0)) < 2 or not {0, 1} <= os.sched_getaffinity(0):
+        print("\npinned round trips: needs cores 0 and 1, skipped")
+        return
+    peers = {
+        "bare MLLP server (reference)": procs.start("bare", {0}),
+        "Listener alone (no history)": procs.start("alone", {0}),
+        "pacs-tui collect (listener + history)": procs.collector("pinned", cpus={0}),
+    }
+    found: dict[str, tuple[list[float], int]] = {name: ([], 0) for name in peers}
+    own = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, {1})
+    try:
+        with contextlib.ExitStack() as stack:
+            socks = {}
+            for name, peer in peers.items():
+                sock = stack.enter_context(socket.create_connection((HOST, peer.port), timeout=10))
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                round_trips(sock, messages(f"W{name[0]}", 500))  # warm-up, not counted
+                socks[name] = sock
+            names = list(peers)
+            for b in range(args.pinned_blocks):
+                for name in names[b % 3 :] + names[: b % 3]:
+                    batch = messages(f"P{b}{name[0]}", args.pinned_messages)
+                    took, aa = round_trips(socks[name], batch)
+                    found[name] = (found[name][0] + took, found[name][1] + aa)
+    finally:
+        os.sched_setaffinity(0, own)
+    rows = stopped_rows(peers["pacs-tui collect (listener + history)"])
+    sent = 500 + args.pinned_blocks * args.pinned_messages
+
+    title = "one message to its ACK, pinned, us"
+    print(
+        f"\n{title:40} {'n':>6} {'p50':>7} {'p90':>7} {'mean':>7} {'x bare':>7} {'AA':>6}\n"
+        + "-" * 88
+    )
+    bare_mean = statistics.mean(found[names[0]][0])
+    for name, (times, aa) in found.items():
+        us = sorted(1e6 * t for t in times)
+        mean = statistics.mean(us)
+        print(
+            f"{name:40} {len(us):6d} {us[len(us) // 2]:7.1f} {us[len(us) * 9 // 10]:7.1f}"
+            f" {mean:7.1f} {1e6 * bare_mean / mean:6.2f}x {aa:6d}"
+        )
+    print(
+        f"peer on core 0, this client on core 1; blocks of {args.pinned_messages}, rotated;"
+        " x bare = the bare server's mean over the peer's"
+        f"\nthe collector's history after SIGTERM: {rows}/{sent} rows"
+    )
+
+
 # -- many senders ---------------------------------------------------------------------------
 
 
@@ -442,7 +501,9 @@ def main() -> int:
     parser.add_argument("--senders", type=int, default=50, help="connections at once (50)")
     parser.add_argument("--per-sender", type=int, default=200, help="messages each (200)")
     parser.add_argument("--bursts", type=int, default=2, help="bursts at each peer (2)")
-    for part in ("throughput", "tap", "senders"):
+    parser.add_argument("--pinned-messages", type=int, default=2000, help="a block (2000)")
+    parser.add_argument("--pinned-blocks", type=int, default=6, help="blocks each (6)")
+    for part in ("throughput", "tap", "senders", "pinned"):
         parser.add_argument(f"--skip-{part}", action="store_true")
     args = parser.parse_args()
     if args.mode is not None:  # the product's loop, except for the bare reference
@@ -466,6 +527,7 @@ def main() -> int:
                 ("throughput", throughput),
                 ("tap", tap_latency),
                 ("senders", many_senders),
+                ("pinned", pinned_round_trips),
             ):
                 if not getattr(args, f"skip_{part}"):
                     run(procs, args)
