@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 from textual.app import ComposeResult
 from textual.screen import Screen
-from textual.widgets import Footer, Label
+from textual.widgets import Label
 
 from pacs_tui.messages import (
     CollectorLinkChanged,
@@ -32,6 +32,7 @@ from pacs_tui.ui_format import clock
 from pacs_tui.view import EngineView
 from pacs_tui.visible import TEXT_LIMIT, VALUE_LIMIT, visible, visible_lines
 from pacs_tui.widgets import StatusHeader
+from pacs_tui.widgets.footer import ScreenFooter
 
 #: How many recent status changes the app keeps in memory for the Overview.
 RECENT_MAX = 50
@@ -110,7 +111,7 @@ class PacsScreen(OnTopActions, Screen[None]):
             link=lambda: self.ctx.view.link,
         )
         yield from self.compose_body()
-        yield Footer(compact=True)
+        yield ScreenFooter()
 
     def compose_body(self) -> ComposeResult:
         """The widgets between the header and the footer."""
@@ -289,7 +290,7 @@ class StartingScreen(Screen[None]):
         yield StatusHeader("pacs-tui", lambda: Status.UNKNOWN, self.now, demo=self.demo)
         what = "the simulated hospital and the engine" if self.demo else "the engine"
         yield Label(f"Starting {what}…", id="starting", markup=False)
-        yield Footer(compact=True)
+        yield ScreenFooter()
 
     def show_failure(self, text: str, *, attach: bool = False) -> None:
         label = self.query_one("#starting", Label)

@@ -25,12 +25,13 @@ from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.screen import Screen
 from textual.timer import Timer
-from textual.widgets import Footer, Input, Label
+from textual.widgets import Input, Label
 
 from pacs_tui import totp
 from pacs_tui.totp import Attempts, TotpUnavailable
 from pacs_tui.ui_format import when
 from pacs_tui.visible import TEXT_LIMIT, VALUE_LIMIT, visible
+from pacs_tui.widgets.footer import ScreenFooter
 
 log = logging.getLogger(__name__)
 
@@ -139,7 +140,7 @@ class LockScreen(Screen[None]):
                     id="lock-code",
                 )
             yield Label(f"{PROMPT} q quits.", id="lock-note", markup=False)
-        yield Footer(compact=True)
+        yield ScreenFooter()
 
     def on_mount(self) -> None:
         if self.attempts.wait_left() > 0:  # locked again while the field was closed

@@ -208,7 +208,8 @@ def fit_columns(
 
     Below :data:`~pacs_tui.screens.WIDE` only the narrow columns are shown. The reason gets its
     room first: when it would be narrower than :data:`REASON_FIRST`, the wide-only columns (the
-    selected line repeats them) are left out, last declared first, before it is squeezed.
+    selected line repeats them) are left out, last declared first, before it is squeezed; when
+    the table would still be wider than ``width``, the trend column is left out too.
     """
     wide = width >= WIDE
     columns = tuple(c for c in declared if wide or c.narrow)
@@ -218,7 +219,17 @@ def fit_columns(
             break
         columns = tuple(c for c in columns if c is not optional)
         widths = _widths(columns, wide, width, padding, longest)
+    if _overflows(columns, widths, width, padding):
+        # Even the narrow columns leave the reason under its least: the table would scroll
+        # sideways, its last column cut by the screen's edge without a mark (the HL7 tracker at
+        # 80). The last hour's trend goes (the detail draws it), the counts stay.
+        columns = tuple(c for c in columns if c.cell != "trend")
+        widths = _widths(columns, wide, width, padding, longest)
     return columns, widths
+
+
+def _overflows(columns: Sequence[Column], widths: dict[str, int], width: int, padding: int) -> bool:
+    return sum(widths[c.key] for c in columns) + padding * len(columns) + 2 > width
 
 
 def _widths(

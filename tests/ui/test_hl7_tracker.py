@@ -193,3 +193,33 @@ async def test_a_patients_id_typed_in_the_filter_does_not_stay_on_screen() -> No
         await pilot.press("tab", "slash", *f"patient:{PATIENT_ID}", "enter")
         await wait_for(pilot, lambda: "filter: one patient" in summary(app))
         assert PATIENT_ID not in screen_text(app)
+
+
+@pytest.mark.parametrize("width", [80, 100])
+async def test_below_the_wide_width_the_links_table_fits_and_cuts_its_state_with_a_mark(
+    width: int,
+) -> None:
+    app = make_app()
+    async with app.run_test(size=(width, 30)) as pilot:
+        await wait_for(pilot, lambda: app.ctx is not None)
+        await pilot.press("4")
+        await wait_for(pilot, lambda: isinstance(app.screen, Hl7TrackerScreen))
+
+        def link_rows() -> list[str]:
+            lines = screen_text(app).splitlines()
+            return [line for line in lines[:8] if " his-to-ris " in line or " adt-copy " in line]
+
+        await wait_for(pilot, lambda: len(link_rows()) == 2)
+        header = next(line for line in screen_text(app).splitlines() if " Per min " in line)
+        # The whole table in sight (no sideways scroll): the last column's header and every
+        # state end inside the screen, a long one cut with "…", never by the screen's edge.
+        assert "State" in header
+        assert ("Last 1h" in header) is (width >= 100)  # at 80 the trend makes way
+        tap = next(line for line in link_rows() if " his-to-ris " in line)
+        assert " 12 " in tap  # AE, with AR and No ACK beside it
+        assert tap.rstrip().endswith("…") and "tapping 127" in tap
+    app = make_app()
+    async with app.run_test(size=(160, 30)) as pilot:  # wide: the trend is back
+        await wait_for(pilot, lambda: app.ctx is not None)
+        await pilot.press("4")
+        await wait_for(pilot, lambda: "Last 1h" in screen_text(app))

@@ -8,6 +8,7 @@ import asyncio
 from pathlib import Path
 
 import pytest
+from textual.command import CommandPalette
 from textual.pilot import Pilot
 from textual.widgets import Input
 
@@ -222,3 +223,22 @@ async def test_an_alert_comes_before_the_failed_logins_on_a_short_screen() -> No
         below = lines[next(i for i, line in enumerate(lines) if "Failed logins and" in line) :]
         first = next(line for line in below[1:] if line.strip() and "What" not in line)
         assert "⚠ 5 failed logins in 5 min for user admin" in first
+
+
+async def test_at_80_columns_the_footer_keeps_quit_in_sight_and_gives_up_the_palette_key() -> None:
+    app = PacsApp(scripted_engine(nodes=False, audit=True), clock=lambda: NOW)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await open_trail(pilot)
+
+        def footer() -> str:
+            return screen_text(app).splitlines()[-1]
+
+        await wait_for(pilot, lambda: "q Quit" in footer())
+        assert "/ Filter audit" in footer() and "^p" not in footer()
+        await pilot.resize_terminal(120, 30)
+        await wait_for(pilot, lambda: "^p Commands" in footer())
+        assert "q Quit" in footer()
+        await pilot.resize_terminal(80, 24)
+        await wait_for(pilot, lambda: "^p" not in footer() and "q Quit" in footer())
+        await pilot.press("ctrl+p")  # the key works without its footer entry
+        await wait_for(pilot, lambda: isinstance(app.screen, CommandPalette))
