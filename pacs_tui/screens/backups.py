@@ -155,9 +155,12 @@ class BackupScreen(TargetTableScreen):
                 width,
             )
         if not self._drills:
-            none = "no drill yet: select the drill and press p (admins)"
-            table.set_rows([[plain(""), plain(""), plain(""), plain(""), plain(none)]])
+            # In the title, which wraps: in the table's last column it was cut at 80 and 100
+            # columns before "p (admins)", the part that says what to do.
+            title.update("Drill history: no drill yet; select the drill and press p (admins)")
+            table.display = False
             return
+        title.update("Drill history")
         table.set_rows(self._row(table, event) for event in self._drills)
 
     def _row(self, table: LightTable, event: Event) -> list[Text]:

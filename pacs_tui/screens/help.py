@@ -13,6 +13,7 @@ from typing import ClassVar
 
 from rich.table import Table
 from rich.text import Text
+from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical, VerticalScroll
@@ -103,7 +104,7 @@ class HelpScreen(OnTopActions, ModalScreen[None]):
         background: $surface;
         padding: 0 1;
     }
-    HelpScreen #help-scroll { height: auto; max-height: 1fr; }
+    HelpScreen #help-scroll { height: auto; }
     HelpScreen #help-hint { color: $text-muted; }
     """
 
@@ -123,12 +124,22 @@ class HelpScreen(OnTopActions, ModalScreen[None]):
                 id="help-hint",
             )
 
+    def on_resize(self, event: events.Resize) -> None:
+        # The box leaves the header and the footer in sight (the status, q Quit), and the list
+        # scrolls inside it above the hint: a list taller than the box pushed "Escape closes"
+        # off the screen (CSS cannot bound an auto-height child by its auto-height parent).
+        room = max(6, event.size.height - 2)
+        self.query_one("#help-box").styles.max_height = room
+        self.query_one("#help-scroll").styles.max_height = room - 3  # the border, the hint
+
     def _table(self) -> Table:
         table = Table(box=None, expand=True, padding=(0, 1), show_edge=False)
         table.add_column("Keys", no_wrap=True, style="bold")
         table.add_column("What it does", ratio=1, overflow="fold")
         table.add_column("Binding id", no_wrap=True, style="dim")
-        for section in self.sections:
+        for index, section in enumerate(self.sections):
+            if index:  # a blank line: a wrapped description does not run into the next title
+                table.add_row("", "", "")
             table.add_row("", Text(section.title, style="bold underline"), "")
             for row in section.rows:
                 # The keys may come from the user's keymap (config): shown made visible.

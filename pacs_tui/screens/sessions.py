@@ -25,6 +25,7 @@ from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
+from textual.containers import VerticalScroll
 from textual.events import Resize
 from textual.timer import Timer
 from textual.widgets import DataTable, Label
@@ -227,12 +228,15 @@ class SessionsScreen(TargetTableScreen):
 
     def compose_body(self) -> ComposeResult:
         yield from super().compose_body()
-        yield Label("Active sessions", id="sessions-title", classes="section-title")
-        yield LightTable(id="sessions-table")
-        yield Label("Failed logins and alerts", id="alerts-title", classes="section-title")
-        yield LightTable(id="alerts-table")
-        yield Label("Logged in to the servers (OS)", id="os-title", classes="section-title")
-        yield LightTable(id="os-table")
+        # The panels scroll together in their share of the screen: taller than the screen (80x24
+        # with sessions and alerts), they made the screen itself scroll, header and all.
+        with VerticalScroll(id="sessions-panels"):
+            yield Label("Active sessions", id="sessions-title", classes="section-title")
+            yield LightTable(id="sessions-table")
+            yield Label("Failed logins and alerts", id="alerts-title", classes="section-title")
+            yield LightTable(id="alerts-table")
+            yield Label("Logged in to the servers (OS)", id="os-title", classes="section-title")
+            yield LightTable(id="os-table")
         yield AuditLog(
             self.ctx.view, self.ctx.now, self.ctx.tz, id="message-log", links=self.receiver_ids
         )

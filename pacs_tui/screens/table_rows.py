@@ -233,11 +233,14 @@ class TableRows(PacsScreen):
     def _apply_filter(self, keep: str | None = None) -> None:
         """Add the rows that match the filter and are missing, remove those that no longer do.
 
-        The cursor stays on the node it was on (``keep``); on a fresh table it starts at the top.
+        The cursor stays on the node it was on (``keep``), or on the first row if it was there
+        (the screen shown again after the order changed behind it); on a fresh table it starts
+        at the top.
         """
         table = self.table
         fresh = not self._cells
-        keep = keep or (None if fresh else self.selected_id())
+        on_top = table.cursor_coordinate.row == 0
+        keep = keep or (None if fresh or on_top else self.selected_id())
         needle = self.filter_text.lower()
         wanted = {s.id: s for s in self.states() if cells.matches(self.source, s, needle)}
         with self.app.batch_update():

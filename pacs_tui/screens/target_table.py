@@ -256,7 +256,8 @@ class TargetTableScreen(TableRows):
         self._layout = layout
         self._columns = columns
         table = self.table
-        selected = self.selected_id()
+        # A cursor on the first row stays there (the place to watch), else on its node.
+        selected = None if table.cursor_coordinate.row == 0 else self.selected_id()
         with self.app.batch_update():
             table.clear(columns=True)
             self._cells.clear()

@@ -774,3 +774,17 @@ async def test_a_small_terminal_scrolls_the_overview_to_its_list_of_changes() ->
         assert "→" in text[text.index("Recent status changes") :]  # its rows, under the title
         await pilot.press("home")
         await until(pilot, lambda: "DICOM nodes" in screen_text(app))
+
+
+@pytest.mark.parametrize("size", [(80, 24), (100, 30), (160, 48)], ids=lambda s: f"{s[0]}x{s[1]}")
+async def test_the_keys_list_says_how_to_close_it_at_every_size(size: tuple[int, int]) -> None:
+    """The list is longer than a small screen: it scrolls inside its box, and the hint under
+    it ("Escape closes") stays in sight instead of scrolling off below the screen."""
+    app = PacsApp(scripted_engine(), clock=lambda: NOW)
+    async with app.run_test(size=size) as pilot:
+        await settle(pilot)
+        await pilot.press("question_mark")
+        await until(pilot, lambda: isinstance(app.screen, HelpScreen))
+        await until(pilot, lambda: "Escape closes" in screen_text(app))
+        await pilot.press("escape")
+        await until(pilot, lambda: not isinstance(app.screen, HelpScreen))

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from textual.command import CommandPalette
 from textual.pilot import Pilot
-from textual.widgets import Input
+from textual.widgets import Input, Label
 
 from pacs_tui.app import PacsApp
 from pacs_tui.audit import receiver
@@ -242,3 +242,18 @@ async def test_at_80_columns_the_footer_keeps_quit_in_sight_and_gives_up_the_pal
         await wait_for(pilot, lambda: "^p" not in footer() and "q Quit" in footer())
         await pilot.press("ctrl+p")  # the key works without its footer entry
         await wait_for(pilot, lambda: isinstance(app.screen, CommandPalette))
+
+
+async def test_on_a_short_terminal_the_panels_scroll_and_the_screen_does_not() -> None:
+    """Sessions and alerts taller than their share of 80x22 scroll inside it: the screen
+    itself does not scroll (it did, header and summary with it), and the trail keeps rows."""
+    app = PacsApp(scripted_engine(nodes=False, audit=True), clock=lambda: NOW)
+    async with app.run_test(size=(80, 22)) as pilot:
+        await open_trail(pilot)
+        alerts = app.screen.query_one("#alerts-title", Label)
+        await wait_for(pilot, lambda: "alerts: 6" in str(alerts.render()))  # the panels filled
+        await wait_for(pilot, lambda: len(trail_lines(app)[1]) >= 2)
+        assert app.screen.max_scroll_y == 0
+        top = screen_text(app).splitlines()
+        assert "St. Example" in top[0] and "audit receiver" in top[1]
+        assert "q Quit" in top[-1]
