@@ -9,7 +9,7 @@ the filter matches what is shown.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from rich.cells import cell_len
@@ -229,7 +229,12 @@ def fit_columns(
 
 
 def _overflows(columns: Sequence[Column], widths: dict[str, int], width: int, padding: int) -> bool:
-    return sum(widths[c.key] for c in columns) + padding * len(columns) + 2 > width
+    return _span(widths.values(), len(columns), padding) > width
+
+
+def _span(widths: Iterable[int], count: int, padding: int) -> int:
+    """The cells ``count`` columns of ``widths`` take with their padding and a scrollbar."""
+    return sum(widths) + padding * count + 2
 
 
 def _widths(
@@ -248,7 +253,7 @@ def _widths(
             widths[column.key] = max(column.width, room)
         elif column.cell != "reason":
             widths[column.key] = min(max(longest(column), room), LONGEST)
-    used = sum(widths.values()) + padding * len(columns) + 2  # + vertical scrollbar
+    used = _span(widths.values(), len(columns), padding)
     for column in columns:
         if column.cell == "reason":
             widths[column.key] = max(12, width - used)

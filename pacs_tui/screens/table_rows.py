@@ -91,12 +91,7 @@ class TableRows(PacsScreen):
         computing all 1,000 again was most of a sort's cost); otherwise every key is computed
         again (a new column, new rows, new trends)."""
         table = self.table
-        if keep is None and table.row_count and table.cursor_coordinate.row == 0:
-            # The first row is the place to watch (worst first): the cursor stays there. A
-            # cursor that followed a recovered node down the list scrolled the new worst
-            # targets out of sight on a screen nobody had touched.
-            top = True
-        keep = None if top else keep or self.selected_id()
+        keep = None if top else keep or self._followed()
         if not keys_kept or not self._keys:
             self._keys = {s.id: self._sort_key(s) for s in self.states()}
         keys = self._keys
@@ -115,6 +110,13 @@ class TableRows(PacsScreen):
         self._update_summary()
         self._update_selected()
         self._show_stale()  # rows the sort brought into view
+
+    def _followed(self) -> str | None:
+        """The node the cursor stays on when the rows change: None when it is on the first row,
+        which it keeps. The first row is the place to watch (worst first): a cursor that
+        followed a recovered node down the list scrolled the new worst targets out of sight on
+        a screen nobody had touched (or came back to)."""
+        return None if self.table.cursor_coordinate.row == 0 else self.selected_id()
 
     def _show_stale(self) -> None:
         """Write the rows on screen that results reached while they were off it.
@@ -239,8 +241,7 @@ class TableRows(PacsScreen):
         """
         table = self.table
         fresh = not self._cells
-        on_top = table.cursor_coordinate.row == 0
-        keep = keep or (None if fresh or on_top else self.selected_id())
+        keep = keep or (None if fresh else self._followed())
         needle = self.filter_text.lower()
         wanted = {s.id: s for s in self.states() if cells.matches(self.source, s, needle)}
         with self.app.batch_update():

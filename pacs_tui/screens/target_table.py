@@ -256,8 +256,7 @@ class TargetTableScreen(TableRows):
         self._layout = layout
         self._columns = columns
         table = self.table
-        # A cursor on the first row stays there (the place to watch), else on its node.
-        selected = None if table.cursor_coordinate.row == 0 else self.selected_id()
+        selected = self._followed()
         with self.app.batch_update():
             table.clear(columns=True)
             self._cells.clear()
