@@ -198,6 +198,8 @@ class NodeSession:
         ae, assoc = self._ae, self._assoc
         self._ae = self._assoc = None
         if assoc is not None and assoc.is_established:
+            if ae is not None and ae.socket is not None:
+                ae.socket.cut()
             assoc.abort()
         if ae is not None:
             if ae.socket is not None:
