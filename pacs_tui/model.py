@@ -123,7 +123,10 @@ class Event:
     fields: Mapping[str, Any] = field(default_factory=dict)
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen: a frozen dataclass's __init__ sets each of the 15 fields through
+# object.__setattr__, 1.1 µs a row against 0.2, and an HL7 listener builds one per message
+# before its ACK. Treat it as immutable all the same (dataclasses.replace makes a changed copy).
+@dataclass(slots=True)
 class LoggedMessage:
     """One message's metadata in the message log (HL7 traffic, audit records): never its
     body, never a patient's name or identifier. ``ack`` is the answer's code ("AA", "AE",

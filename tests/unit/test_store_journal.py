@@ -17,7 +17,7 @@ import pytest
 from pacs_tui.model import LoggedMessage
 from pacs_tui.store import Store, StoreError
 from pacs_tui.store import journal as journal_module
-from pacs_tui.store.journal import journal_files
+from pacs_tui.store.journal import journal_files, read_journal
 
 T0 = 1_700_006_400.0
 
@@ -84,7 +84,7 @@ async def test_a_flush_empties_the_journal_and_a_replay_adds_no_row_twice(
         s.commit_messages([row(2)])
         # A crash between a commit and the journal's removal: rows in both.
         kept = path.with_name(path.name + ".messages-000099")
-        kept.write_bytes(journal_line(0, old=True) + journal_line(2) + b'[1,"cut sh')
+        kept.write_bytes(journal_line(0, old="0.4") + journal_line(2) + b'[1,"cut sh')
         kept.chmod(0o600)
     async with Store(path, retention_interval=None) as s:
         assert [m.control_id for m in await s.messages()] == ["C2", "C1", "C0"]
@@ -116,14 +116,17 @@ async def test_a_link_in_place_of_a_journal_file_is_not_followed(tmp_path: Path)
     assert target.read_bytes() == journal_line(7)  # nor written
 
 
-def journal_line(n: int, *, old: bool = False) -> bytes:
-    """A journal line as commit_messages writes it (``old``: as 0.4's first journal did,
-    before the patient column)."""
-    patient = "" if old else ',""'
-    return (
-        f'[{round((T0 + n) * 1000)},"his","in","ADT^A01","C{n}","AA",0.001,120,'
-        f'"","","","","",""{patient}]\n'
-    ).encode()
+def journal_line(n: int, *, old: str = "") -> bytes:
+    """A journal line as commit_messages writes it (``old="json"``: as 0.5 wrote it, a JSON
+    array; ``old="0.4"``: as 0.4's first journal did, before the patient column)."""
+    if old:
+        patient = "" if old == "0.4" else ',""'
+        return (
+            f'[{round((T0 + n) * 1000)},"his","in","ADT^A01","C{n}","AA",0.001,120,'
+            f'"","","","","",""{patient}]\n'
+        ).encode()
+    fields = (round((T0 + n) * 1000), "his", "in", "ADT^A01", f"C{n}", "AA", 0.001, 120)
+    return (ascii(fields + ("",) * 7) + "\n").encode()
 
 
 def stat_mode(path: Path) -> int:
@@ -193,3 +196,47 @@ async def test_a_journal_file_that_cannot_be_read_is_left_for_the_next_start(
         s.commit_messages([row(1)])
         await s.flush()
     assert locked.exists()  # neither read nor removed
+
+
+async def test_a_row_read_back_from_the_journal_is_the_row_written(tmp_path: Path) -> None:
+    path = tmp_path / "h.sqlite"
+    odd = "line\nbreak\r\x00\x1b[31m é ü 漢 🏥 ' \" \\ \u2028"
+    written = LoggedMessage(
+        T0, "his", "in", "ADT^A01", odd, None, None, 7, odd, "", odd, "2.5", "", "", "#00ff"
+    )
+    async with Store(path, retention_interval=None, flush_interval=3600) as s:
+        s.commit_messages([written, row(1)])
+        ((_, file),) = journal_files(path)
+        text = file.read_bytes()
+        assert text.isascii() and text.count(b"\n") == 2  # one line a row, whatever they hold
+        (rows,), bad, _, _ = read_journal(path)
+        assert bad == 0
+        assert rows[0] == (round(T0 * 1000), "his", "in", "ADT^A01", odd, None, None, 7, odd, "",
+                           odd, "2.5", "", "", "#00ff")  # fmt: skip
+        assert rows[1][4] == "C1"
+
+
+async def test_lines_that_are_not_rows_are_skipped_and_nothing_in_them_runs(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "h.sqlite"
+    async with Store(path, retention_interval=None):
+        pass
+    ran = tmp_path / "ran"
+    hostile = [
+        f"(__import__('pathlib').Path({str(ran)!r}).touch(),)".encode(),  # a call: not a literal
+        b"(" * 100_000 + b")" * 100_000,  # nested past the parser's depth
+        b"(" + b"'x', " * 300_000 + b")",  # longer than any row
+        b"('not', 'a', 'row')",  # a tuple, the wrong length
+        b"(" + b"1, " * 15 + b")",  # the right length, the wrong types
+        b"('abcdefghijklmno')",  # a string of 15 characters, not a tuple of 15
+        b"(1 if True else 2,)",  # an expression
+    ]
+    file = path.with_name(path.name + ".messages-000004")
+    file.write_bytes(b"\n".join(hostile) + b"\n" + journal_line(3))
+    file.chmod(0o600)
+    (rows,), bad, _, _ = read_journal(path)
+    assert bad == len(hostile) and [r[4] for r in rows] == ["C3"]
+    async with Store(path, retention_interval=None) as s:
+        assert [m.control_id for m in await s.messages()] == ["C3"]
+    assert not ran.exists()
