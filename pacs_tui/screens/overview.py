@@ -79,9 +79,15 @@ class OverviewScreen(PacsScreen):
                     yield AreaTile(area.title, area.id)
             yield Label("Recent status changes", id="recent-title", classes="section-title")
             yield LightTable(id="recent")
+        # What a small terminal leaves below the fold, in words: a scrollbar alone is easy to
+        # miss on a wall screen (the tiles are worst first, so these are the healthiest).
+        yield Label("", id="overview-more", markup=False)
 
     def on_mount(self) -> None:
         self.set_interval(TICK_SECONDS, self._tick)
+        body = self.query_one("#overview-body", VerticalScroll)
+        for name in ("scroll_y", "virtual_size"):
+            self.watch(body, name, lambda _old, _new: self._say_below(), init=False)
 
     # -- hooks ------------------------------------------------------------------------------
 
@@ -123,6 +129,35 @@ class OverviewScreen(PacsScreen):
         if event.size.width != self._shown_width:
             self._shown_version = -1
             self._update_recent()
+        self.call_after_refresh(self._say_below)
+
+    def _say_below(self) -> None:
+        """Under the body, what is below its fold: "▼ below (PgDn): ✔ Storage, ✔ Hosts,
+        recent changes"; nothing when it all fits or the end is in sight."""
+        body = self.query_one("#overview-body", VerticalScroll)
+        more = self.query_one("#overview-more", Label)
+        # The height the body has without this line: showing it must not change the answer.
+        room = body.size.height + (1 if more.display else 0)
+        overflows = body.virtual_size.height > room
+        fold = body.scroll_y + room - 1  # the first line out of sight with this line shown
+        below: list[str] = []
+        if overflows:
+            tiles = self.query_one("#tiles", Vertical)
+            top = tiles.virtual_region.y
+            below = [
+                f"{tile.worst.glyph} {tile.border_title}"
+                for tile in tiles.children
+                if isinstance(tile, AreaTile)
+                and tile.display
+                and top + tile.virtual_region.y >= fold
+            ]
+            if self.query_one("#recent-title", Label).virtual_region.y >= fold:
+                below.append("recent changes")
+        if below:
+            text = f"▼ below (PgDn): {', '.join(below)}"
+            room_for = max(body.size.width - 2, 10)
+            more.update(text if len(text) <= room_for else text[: room_for - 1] + "…")
+        more.display = bool(below)
 
     def _fit_recent(self, events: list[Event], width: int, now: float) -> bool:
         """Columns fitted to what is listed, so that the reason gets the rest of the width."""
@@ -139,6 +174,7 @@ class OverviewScreen(PacsScreen):
     def _tick(self) -> None:
         if self.is_current:
             self._update_tiles()
+            self._say_below()
 
     # -- drawing ----------------------------------------------------------------------------
 
@@ -176,6 +212,7 @@ class OverviewScreen(PacsScreen):
         if [t for t in container.children if t.display] != order:
             for index, tile in enumerate(order):
                 container.move_child(tile, before=index)
+        self.call_after_refresh(self._say_below)
 
     def _update_recent(self) -> None:
         width = self.app.size.width

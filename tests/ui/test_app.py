@@ -776,6 +776,28 @@ async def test_a_small_terminal_scrolls_the_overview_to_its_list_of_changes() ->
         await until(pilot, lambda: "DICOM nodes" in screen_text(app))
 
 
+async def test_a_small_terminal_says_what_is_below_the_overviews_fold() -> None:
+    # A scrollbar alone is easy to miss: a line under the tiles names the areas out of sight
+    # (with their status glyph) and the list of changes, and goes once the end is in sight.
+    engine = scripted_engine(hl7=True, backups=True, volumes=True, audit=True, commands=True)
+    app = PacsApp(engine, clock=lambda: NOW)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await until(pilot, lambda: "▼ below (PgDn): " in screen_text(app))
+        await until(pilot, lambda: "✔ Hosts" in screen_text(app))
+        line = next(x for x in screen_text(app).splitlines() if "▼ below (PgDn)" in x)
+        assert line.strip().endswith("recent changes")
+        assert "DICOM nodes" not in line  # in sight: not listed
+        await pilot.press("end")
+        await until(pilot, lambda: "▼ below" not in screen_text(app))
+        await pilot.press("home")
+        await until(pilot, lambda: "▼ below (PgDn): " in screen_text(app))
+    roomy = PacsApp(scripted_engine(), clock=lambda: NOW)
+    async with roomy.run_test(size=(160, 48)) as pilot:
+        await until(pilot, lambda: "Recent status changes" in screen_text(roomy))
+        await settle(pilot)
+        assert "▼ below" not in screen_text(roomy)  # it all fits: nothing to say
+
+
 @pytest.mark.parametrize("size", [(80, 24), (100, 30), (160, 48)], ids=lambda s: f"{s[0]}x{s[1]}")
 async def test_the_keys_list_says_how_to_close_it_at_every_size(size: tuple[int, int]) -> None:
     """The list is longer than a small screen: it scrolls inside its box, and the hint under

@@ -118,6 +118,22 @@ def test_overview_with_two_areas_80x24(snap_compare: Any) -> None:
     assert snap_compare(app, terminal_size=(80, 24), run_before=on_screen())
 
 
+def test_overview_of_every_area_100x30(snap_compare: Any) -> None:
+    """More tiles than the screen holds: the line under them names what is below the fold."""
+    engine = scripted_engine(hl7=True, backups=True, volumes=True, audit=True, commands=True)
+    app = PacsApp(engine, clock=lambda: NOW)
+
+    async def run_before(pilot: Pilot[None]) -> None:
+        await settle(pilot)
+        for _ in range(500):
+            if pilot.app.screen.query_one("#overview-more").display:
+                break
+            await pilot.pause(0.01)
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=(100, 30), run_before=run_before)
+
+
 class AttachedApp(PacsApp):
     """The app attached to a collector it does not own, which it stops when it is unmounted
     (the scripted engine holds a history: left open, its thread would keep pytest alive)."""
