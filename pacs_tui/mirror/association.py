@@ -197,13 +197,17 @@ class NodeSession:
         """Abort whatever is left of the association (after a failure)."""
         ae, assoc = self._ae, self._assoc
         self._ae = self._assoc = None
+        sock = ae.socket if ae is not None else None
         if assoc is not None and assoc.is_established:
-            if ae is not None and ae.socket is not None:
-                ae.socket.cut()
+            # The A-ABORT straight on the socket, which is then shut down: pynetdicom's own
+            # abort waits behind every PDU already read, so a node flooding answers would
+            # hold it until the round's deadline.
+            if sock is not None:
+                sock.refuse("the association was aborted")
             assoc.abort()
         if ae is not None:
-            if ae.socket is not None:
-                ae.socket.close_os_socket()
+            if sock is not None:
+                sock.close_os_socket()
             for active in ae.active_associations:
                 active.kill()
 

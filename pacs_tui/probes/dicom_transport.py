@@ -244,12 +244,6 @@ class ProbeAssociationSocket(AssociationSocket):
         """Refuse the peer for ``reason`` (from outside the read: the state machine)."""
         self._refuse(reason)
 
-    def cut(self) -> None:
-        """End the connection now: an A-ABORT sent straight on the socket, then shut down, so
-        pynetdicom reads no more. (Its own abort is queued behind every PDU already read: a
-        peer that floods answers would hold it until the deadline.)"""
-        self._refuse("the association was aborted")
-
     def _refuse(self, reason: str) -> None:
         """Record ``reason``, tell the peer (A-ABORT) and shut the connection down."""
         if self.fault is None:

@@ -71,6 +71,7 @@ class OverviewScreen(PacsScreen):
         self._shown_width = -1
         self._tiles_timer: Timer | None = None
         self._tile_kinds: set[str] = set()
+        self._below_text = ""  # what the line under the body says ("": hidden)
 
     def compose_body(self) -> ComposeResult:
         with VerticalScroll(id="overview-body"):  # a small terminal scrolls to the list
@@ -153,11 +154,13 @@ class OverviewScreen(PacsScreen):
             ]
             if self.query_one("#recent-title", Label).virtual_region.y >= fold:
                 below.append("recent changes")
-        if below:
-            text = f"▼ below (PgDn): {', '.join(below)}"
-            room_for = max(body.size.width - 2, 10)
-            more.update(text if len(text) <= room_for else text[: room_for - 1] + "…")
-        more.display = bool(below)
+        text = f"▼ below (PgDn): {', '.join(below)}" if below else ""
+        room_for = max(body.size.width - 2, 10)
+        text = text if len(text) <= room_for else text[: room_for - 1] + "…"
+        if text != self._below_text:  # an update re-lays the screen out: only on a change
+            self._below_text = text
+            more.update(text)
+            more.display = bool(text)
 
     def _fit_recent(self, events: list[Event], width: int, now: float) -> bool:
         """Columns fitted to what is listed, so that the reason gets the rest of the width."""
@@ -173,8 +176,7 @@ class OverviewScreen(PacsScreen):
 
     def _tick(self) -> None:
         if self.is_current:
-            self._update_tiles()
-            self._say_below()
+            self._update_tiles()  # which says what is below the fold after its refresh
 
     # -- drawing ----------------------------------------------------------------------------
 
