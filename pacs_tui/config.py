@@ -21,13 +21,13 @@ from typing import TYPE_CHECKING, Any
 import platformdirs
 
 from pacs_tui import config_reader as cv
-from pacs_tui.config_reader import NO_VALUE, Problem, Reader, did_you_mean
+from pacs_tui.config_reader import NO_VALUE, EntryId, Listening, Problem, Reader, did_you_mean
 from pacs_tui.operators import OperatorsConfig, read_operators
 from pacs_tui.private_paths import file_kind
 from pacs_tui.visible import ELLIPSIS, host_port, visible
 
 if TYPE_CHECKING:
-    from pacs_tui.source import Listening, Source
+    from pacs_tui.source import Source
 
 APP_NAME = "pacs-tui"
 ENV_CONFIG = "PACS_TUI_CONFIG"
@@ -267,20 +267,9 @@ def _read(reader: Reader, data: Mapping[str, Any], source: Path | None) -> Confi
         exporters=exporters,
         operators=operators,
     )
-    # Ids name targets in the history, the screens and the exports: unique across sections.
-    owners: dict[str, str] = {}
-    for src in SOURCES:
-        for target in src.targets(sections[src.name]):
-            first = owners.setdefault(target.id, src.entry)
-            if first != src.entry:
-                reader.problem(
-                    f"{src.entry} id",
-                    target.id,
-                    f"an id no other target has (a {first} has it; ids are unique across "
-                    "every kind of section)",
-                )
-    _check_listening(reader, config)
-    if not owners and not _has_entries(data, SOURCES):
+    _check_ids(reader, sections)
+    _check_listening(reader)
+    if not reader.entry_ids and not _has_entries(data, SOURCES):
         # An entry that did not parse was reported already; an empty config watches nothing.
         entries = [entry for src in SOURCES for entry in src.entry.split(" or ")]
         where = " or ".join([", ".join(entries[:-1]), entries[-1]] if len(entries) > 1 else entries)
@@ -288,21 +277,38 @@ def _read(reader: Reader, data: Mapping[str, Any], source: Path | None) -> Confi
     return config
 
 
-def _check_listening(reader: Reader, config: Config) -> None:
+def _check_ids(reader: Reader, sections: Mapping[str, Any]) -> None:
+    """Ids name targets in the history, the screens and the exports: no two entries of
+    different tables may share one (two of one table were said by ``Reader.entries``). Every
+    entry that has an id takes part, even one with a problem elsewhere, so that one run of
+    ``config check`` says it all."""
+    from pacs_tui.probes import SOURCES
+
+    entries = list(reader.entry_ids)
+    for src in SOURCES:  # targets of a plain table ([dr]), not an array of them
+        own = {e.id for e in entries if e.table.split(".")[0] == src.name}
+        for target in src.targets(sections[src.name]):
+            if target.id not in own:
+                entries.append(EntryId(src.name, src.name, target.id))
+    first: dict[str, EntryId] = {}
+    for entry in entries:
+        owner = first.setdefault(entry.id, entry)
+        if owner.table != entry.table:
+            reader.problem(
+                f"{entry.where}.id",
+                entry.id,
+                f"an id no other target has ({owner.where} has it; ids are unique across every "
+                "kind of entry)",
+            )
+
+
+def _check_listening(reader: Reader) -> None:
     """No two entries listen on the same socket: the second would fail at start (or, for the
     drill's ``move_bind``, at the drill), so ``config check`` says it first. An address of
     all zeros takes the port on every address of its family (asyncio binds IPv6 sockets
-    IPv6-only, so ``0.0.0.0`` and ``::`` do not clash)."""
-    from pacs_tui.probes import SOURCES
-    from pacs_tui.source import Listening
-
-    listening: list[Listening] = []
-    if config.exporters.prometheus is not None:
-        host, port = config.exporters.prometheus
-        listening.append(Listening("exporters.prometheus.bind", "tcp", host, port))
-    for src in SOURCES:
-        if src.listens is not None:
-            listening.extend(src.listens(config.sections[src.name]))
+    IPv6-only, so ``0.0.0.0`` and ``::`` do not clash). The sockets are those the entries'
+    readers recorded (:meth:`Reader.listens_on`), an entry with a problem elsewhere too."""
+    listening = reader.listening
     for i, later in enumerate(listening):
         for first in listening[:i]:
             if _same_socket(first, later):
@@ -401,6 +407,7 @@ def _exporters(reader: Reader, t: Mapping[str, Any]) -> ExportersConfig:
         "scraper is elsewhere)",
         None,
     )
+    reader.listens_on("exporters.prometheus.bind", "tcp", bind)
     return ExportersConfig(prometheus=bind)
 
 

@@ -14,7 +14,7 @@ import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from pacs_tui.durations import parse_duration
 from pacs_tui.visible import visible
@@ -73,6 +73,28 @@ class Problem:
         return "".join([text, *(f"\n      {line}" for line in self.detail)])
 
 
+@dataclass(frozen=True, slots=True)
+class Listening:
+    """A socket an entry listens on, recorded by :meth:`Reader.listens_on` as its address is
+    read, for the config-wide check that no two entries take the same one (the second would
+    fail to start, or, for ``move_bind``, fail the drill)."""
+
+    key: str  # the config key, for the problem: 'hl7.listener "adt-in" (#1).bind'
+    transport: Literal["tcp", "udp"]
+    host: str
+    port: int
+
+
+@dataclass(frozen=True, slots=True)
+class EntryId:
+    """The id of one entry of an array of tables, recorded by :meth:`Reader.entries` whether
+    or not the rest of the entry reads, for the config-wide check that ids are unique."""
+
+    table: str  # "hl7.listener"
+    where: str  # how problems name the entry: 'hl7.listener "adt-in" (#1)'
+    id: str
+
+
 def _show(value: Any) -> str:
     if isinstance(value, str):
         return repr(value)
@@ -117,9 +139,22 @@ class Reader:
         self.check_paths = check_paths
         #: The config file being read: relative paths in it are relative to its folder.
         self.source = source
+        # Recorded as read, so that an entry with a problem in another key still takes part
+        # in the checks across entries (and is named with its place in the file).
+        self.entry_ids: list[EntryId] = []
+        self.listening: list[Listening] = []
 
     def problem(self, key: str, value: Any, expected: str) -> None:
         self.problems.append(Problem(key, value, expected))
+
+    def listens_on(
+        self, key: str, transport: Literal["tcp", "udp"], address: tuple[str, int] | Any
+    ) -> None:
+        """Record that the entry listens at ``address`` (as a converter gave it: nothing is
+        recorded for a value that did not read)."""
+        if isinstance(address, tuple):
+            host, port = address
+            self.listening.append(Listening(key, transport, host, port))
 
     def check_keys(self, table: Mapping[str, Any], path: str, allowed: set[str]) -> None:
         for key in table:
@@ -190,6 +225,8 @@ class Reader:
                 self.problem(path, item, "a table")
                 continue
             raw_id = item.get("id")
+            if isinstance(raw_id, str) and ID_RE.match(raw_id):
+                self.entry_ids.append(EntryId(table, path, raw_id))
             if isinstance(raw_id, str):
                 if raw_id in seen:
                     first = entry_path(table, seen[raw_id], raw[seen[raw_id]])

@@ -35,17 +35,6 @@ MetricKind = Literal["gauge", "counter"]
 
 
 @dataclass(frozen=True, slots=True)
-class Listening:
-    """A socket a section's entry listens on, for the config-wide check that no two entries
-    take the same one (the second would fail to start, or, for move_bind, fail the drill)."""
-
-    key: str  # the config key, for the problem: 'hl7.listener "adt-in".bind'
-    transport: Literal["tcp", "udp"]
-    host: str
-    port: int
-
-
-@dataclass(frozen=True, slots=True)
 class MetricSpec:
     """One metric a source records, in base units: ``unit`` is "s", "B", "%" (0 to 100),
     "ratio" (0 to 1, shown as a percentage: Prometheus' ``_ratio``), "days" (a forecast's
@@ -315,8 +304,6 @@ class Source:
     #: and every section's by name; returns its config with those references resolved,
     #: reporting the ones that do not resolve on the reader.
     link: Callable[[Reader, Any, Mapping[str, Any]], Any] | None = None
-    #: The sockets its config listens on (HL7 listeners, audit receivers, the drill's store).
-    listens: Callable[[Any], list[Listening]] | None = None
 
     def metric(self, name: str) -> MetricSpec:
         for spec in self.metrics:

@@ -28,7 +28,6 @@ from pacs_tui.model import Target, TargetKind, TargetState
 from pacs_tui.source import (
     BuildContext,
     Column,
-    Listening,
     MetricSpec,
     Runnable,
     Source,
@@ -151,6 +150,8 @@ def _receiver(reader: Reader, t: Mapping[str, Any], path: str, site: str) -> Sys
         t, "bind", path, cv.bind_address,
         'an IP address and port to listen on, like "127.0.0.1:6514" (loopback unless told)',
     )  # fmt: skip
+    if t.get("protocol", "udp") in ("udp", "tcp", "tls"):  # else no telling which socket
+        reader.listens_on(f"{path}.bind", "udp" if protocol == "udp" else "tcp", bind)
     framing = get(
         t, "framing", path, cv.choice(("auto", "octet-counting", "newline")),
         '"auto" (both, frame by frame), "octet-counting" or "newline"', "auto",
@@ -211,15 +212,6 @@ def receiver_target(entry: SyslogConfig) -> Target:
         "description": entry.description,
     }
     return Target(entry.id, TargetKind.AUDIT_SOURCE, labels)
-
-
-def listens(section: AuditSection) -> list[Listening]:
-    return [
-        Listening(
-            f'audit.syslog "{r.id}".bind', "udp" if r.protocol == "udp" else "tcp", r.host, r.port
-        )
-        for r in section.receivers
-    ]
 
 
 def targets(section: AuditSection) -> list[Target]:
@@ -315,5 +307,4 @@ SOURCE = Source(
     detail_labels={"listening": "Listening"},
     hidden_details=SCREEN_DETAILS,
     tile_summary=tile_summary,
-    listens=listens,
 )

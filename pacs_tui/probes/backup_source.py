@@ -220,29 +220,13 @@ def read(reader: Reader, raw: Any, site: str) -> BackupConfig:
             raw[kind], f"backup.{kind}", lambda t, path: one(reader, t, path, site)
         )
 
-    config = BackupConfig(
+    # An id names one backup whatever its kind: config.py checks ids across every table.
+    return BackupConfig(
         entries("restic", _restic),
         entries("borg", _borg),
         entries("dumps", _dumps),
         entries("command", _command),
     )
-    _unique_ids(reader, config)
-    return config
-
-
-def _unique_ids(reader: Reader, config: BackupConfig) -> None:
-    """An id names one backup whatever its kind (the entries of one kind are checked as they
-    are read)."""
-    owners: dict[str, str] = {}
-    for kind in KINDS:
-        for entry in getattr(config, kind):
-            first = owners.setdefault(entry.id, kind)
-            if first != kind:
-                reader.problem(
-                    f'backup.{kind} "{entry.id}".id',
-                    entry.id,
-                    f"an id no other backup has (a [[backup.{first}]] has it)",
-                )
 
 
 _COMMON = {"id", "rpo", "interval", "timeout", "site", "description"}

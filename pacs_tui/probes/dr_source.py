@@ -20,7 +20,6 @@ from pacs_tui.model import Target, TargetKind, TargetState
 from pacs_tui.source import (
     BuildContext,
     Column,
-    Listening,
     MetricSpec,
     Runnable,
     Source,
@@ -160,6 +159,8 @@ def read(reader: Reader, raw: Any, site: str) -> DrConfig | None:
                       'a list of addresses or networks the mirror sends from, like '
                       '["10.2.0.0/24"] (its own addresses are always allowed)', ()),
     )  # fmt: skip
+    if config.retrieve == "move":
+        reader.listens_on("dr.move_bind", "tcp", config.move_bind)
     if len(reader.problems) > before:
         return None
     if config.retrieve == "get":
@@ -237,12 +238,6 @@ def target(config: DrConfig) -> Target:
     )
 
 
-def listens(config: DrConfig | None) -> list[Listening]:
-    if config is None or config.retrieve != "move" or config.move_bind is None:
-        return []
-    return [Listening("dr.move_bind", "tcp", *config.move_bind)]
-
-
 def targets(config: DrConfig | None) -> list[Target]:
     return [target(config)] if config is not None and config.has_drill else []
 
@@ -310,5 +305,4 @@ SOURCE = Source(
     },
     tile_summary=tile_summary,
     link=link,
-    listens=listens,
 )

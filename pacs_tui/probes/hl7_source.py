@@ -30,7 +30,6 @@ from pacs_tui.patient_key import PatientKey
 from pacs_tui.source import (
     BuildContext,
     Column,
-    Listening,
     MetricSpec,
     Runnable,
     Source,
@@ -194,6 +193,7 @@ def _listener(reader: Reader, t: Mapping[str, Any], path: str, site: str) -> Ent
         cv.bind_address,
         'an IP address and port to listen on, like "127.0.0.1:2575" (loopback unless told)',
     )
+    reader.listens_on(f"{path}.bind", "tcp", bind)
     mode = get(
         t,
         "mode",
@@ -329,12 +329,6 @@ def link_target(entry: LinkConfig) -> Target:
             "description": entry.description,
         },
     )
-
-
-def listens(config: Hl7Config) -> list[Listening]:
-    return [
-        Listening(f'hl7.listener "{e.id}".bind', "tcp", e.host, e.port) for e in config.listeners
-    ]
 
 
 def targets(config: Hl7Config) -> list[Target]:
@@ -473,5 +467,4 @@ SOURCE = Source(
     screen_title="HL7",
     detail_labels={"mode": "Mode", "upstream": "Upstream", "ack": "ACK code"},
     tile_summary=tile_summary,
-    listens=listens,
 )

@@ -134,8 +134,8 @@ def test_dumps_and_commands_read_strictly() -> None:
 def test_an_id_names_one_backup_whatever_its_kind() -> None:
     found = problems(RESTIC + 'rpo = "1d"\n[[backup.dumps]]\nid = "r"\npath = "/d"\nrpo = "1d"\n')
     assert found == [
-        "backup.dumps \"r\".id = 'r': expected an id no other backup has (a [[backup.restic]] "
-        "has it)"
+        "backup.dumps \"r\" (#1).id = 'r': expected an id no other target has (backup.restic "
+        '"r" (#1) has it; ids are unique across every kind of entry)'
     ]
 
 

@@ -1,4 +1,5 @@
-"""No two entries of a config listen on the same socket: ``config check`` names both."""
+"""No two entries of a config listen on the same socket: ``config check`` names both, with
+their places in the file, even when one of them has a problem in another key."""
 
 from __future__ import annotations
 
@@ -36,27 +37,65 @@ def drill(bind: str) -> str:
         (
             NODES + hl7("adt", "0.0.0.0:11113") + drill("127.0.0.1:11113"),
             "dr.move_bind = '127.0.0.1:11113': expected an address and port no other entry "
-            'listens on (hl7.listener "adt".bind listens on 0.0.0.0:11113, TCP)',
+            'listens on (hl7.listener "adt" (#1).bind listens on 0.0.0.0:11113, TCP)',
         ),
         (
             hl7("adt", "127.0.0.1:6514") + syslog("atna", "127.0.0.1:6514", "tcp"),
-            "audit.syslog \"atna\".bind = '127.0.0.1:6514': expected an address and port no "
-            'other entry listens on (hl7.listener "adt".bind listens on 127.0.0.1:6514, TCP)',
+            "audit.syslog \"atna\" (#1).bind = '127.0.0.1:6514': expected an address and port "
+            'no other entry listens on (hl7.listener "adt" (#1).bind listens on 127.0.0.1:6514, '
+            "TCP)",
         ),
         (
             '[exporters.prometheus]\nbind = "[::]:9464"\n' + hl7("adt", "[::1]:9464"),
-            "hl7.listener \"adt\".bind = '[::1]:9464': expected an address and port no other "
+            "hl7.listener \"adt\" (#1).bind = '[::1]:9464': expected an address and port no other "
             "entry listens on (exporters.prometheus.bind listens on [::]:9464, TCP)",
         ),
         (
             syslog("a", "0.0.0.0:514", "udp") + syslog("b", "10.0.0.5:514", "udp"),
-            "audit.syslog \"b\".bind = '10.0.0.5:514': expected an address and port no other "
-            'entry listens on (audit.syslog "a".bind listens on 0.0.0.0:514, UDP)',
+            "audit.syslog \"b\" (#2).bind = '10.0.0.5:514': expected an address and port no "
+            'other entry listens on (audit.syslog "a" (#1).bind listens on 0.0.0.0:514, UDP)',
+        ),
+        (  # two entries with one id: the place in the file tells them apart
+            hl7("adt", "127.0.0.1:2575") + hl7("adt", "127.0.0.1:2575"),
+            [
+                "hl7.listener \"adt\" (#2).id = 'adt': expected a unique id (hl7.listener "
+                '"adt" (#1) has it)',
+                "hl7.listener \"adt\" (#2).bind = '127.0.0.1:2575': expected an address and "
+                'port no other entry listens on (hl7.listener "adt" (#1).bind listens on '
+                "127.0.0.1:2575, TCP)",
+            ],
         ),
     ],
 )
-def test_two_entries_on_one_socket_are_said(text: str, expected: str) -> None:
-    assert problems(text) == [expected]
+def test_two_entries_on_one_socket_are_said(text: str, expected: str | list[str]) -> None:
+    assert problems(text) == (expected if isinstance(expected, list) else [expected])
+
+
+def test_an_entry_with_another_problem_still_has_its_clash_said() -> None:
+    """One run of ``config check`` says both: fixing the first would only show the second."""
+    text = hl7("adt", "127.0.0.1:2575") + hl7("orders", "127.0.0.1:2575") + 'max_frame = "big"\n'
+    said = problems(text)
+    assert len(said) == 2
+    assert said[0].startswith("hl7.listener \"orders\" (#2).max_frame = 'big': expected a size")
+    assert said[1] == (
+        "hl7.listener \"orders\" (#2).bind = '127.0.0.1:2575': expected an address and port "
+        'no other entry listens on (hl7.listener "adt" (#1).bind listens on 127.0.0.1:2575, TCP)'
+    )
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # A bind that does not read is said as such, and clashes with nothing.
+        hl7("adt", "127.0.0.1:2575") + hl7("orders", "127.0.0.1:99999"),
+        # A syslog entry whose protocol does not read: no telling its socket.
+        hl7("adt", "127.0.0.1:2575") + syslog("atna", "127.0.0.1:2575", "tcp6"),
+    ],
+)
+def test_a_bind_that_does_not_read_clashes_with_nothing(text: str) -> None:
+    said = problems(text)
+    assert len(said) == 1
+    assert "no other entry listens on" not in said[0]
 
 
 @pytest.mark.parametrize(
@@ -84,6 +123,7 @@ def test_config_check_names_the_clash(tmp_path: Path) -> None:
         timeout=60,
     )
     assert done.returncode != 0
-    assert "dr.move_bind" in done.stderr + done.stdout
-    assert 'hl7.listener "adt".bind listens on 127.0.0.1:11113' in done.stderr + done.stdout
+    said = done.stderr + done.stdout
+    assert "dr.move_bind" in said
+    assert 'hl7.listener "adt" (#1).bind listens on 127.0.0.1:11113' in said
     assert "Traceback" not in done.stderr

@@ -280,16 +280,59 @@ def test_thresholds_come_from_the_declaration_unless_the_target_overrides() -> N
     assert over_threshold(echo, None) is None
 
 
-def test_ids_are_unique_across_every_kind_of_section() -> None:
-    text = (
-        '[[dicom.node]]\nid = "dup"\naet = "A"\nhost = "127.0.0.1"\nport = 104\n'
-        '[[command]]\nid = "dup"\ncommand = ["/bin/true"]\n'
-    )
+NODE = '[[dicom.node]]\nid = "{}"\naet = "A"\nhost = "127.0.0.1"\nport = 104\n'
+
+
+def said(text: str) -> list[str]:
     with pytest.raises(ConfigError) as info:
         parse_config(text)
-    assert [str(p) for p in info.value.problems] == [
-        "[[command]] id = 'dup': expected an id no other target has (a [[dicom.node]] has it; "
-        "ids are unique across every kind of section)"
+    return [str(p) for p in info.value.problems]
+
+
+def test_ids_are_unique_across_every_kind_of_entry() -> None:
+    text = (
+        NODE.format("main")
+        + NODE.format("dup")
+        + '[[command]]\nid = "dup"\ncommand = ["/bin/true"]\n'
+    )
+    assert said(text) == [
+        "command \"dup\" (#1).id = 'dup': expected an id no other target has (dicom.node "
+        '"dup" (#2) has it; ids are unique across every kind of entry)'
+    ]
+
+
+def test_ids_are_unique_across_the_tables_of_one_section() -> None:
+    text = (
+        '[[hl7.listener]]\nid = "ris"\nbind = "127.0.0.1:2575"\n'
+        '[[hl7.link]]\nid = "ris"\nhost = "127.0.0.1"\nport = 2576\n'
+    )
+    assert said(text) == [
+        "hl7.link \"ris\" (#1).id = 'ris': expected an id no other target has (hl7.listener "
+        '"ris" (#1) has it; ids are unique across every kind of entry)'
+    ]
+
+
+def test_an_entry_with_another_problem_still_has_its_id_clash_said() -> None:
+    text = NODE.format("dup").replace("aet", "ae_title") + '[[logtail]]\nid = "dup"\n'
+    problems = said(text)
+    assert (
+        "logtail \"dup\" (#1).id = 'dup': expected an id no other target has (dicom.node "
+        + ('"dup" (#1) has it; ids are unique across every kind of entry)')
+        in problems
+    )
+    assert any(p.startswith('dicom.node "dup" (#1).ae_title') for p in problems)
+
+
+def test_the_drill_id_is_unique_too() -> None:
+    uid = "1.2.826.0.1.3680043.8.498.1"
+    text = (
+        NODE.format("main")
+        + NODE.format("copy")
+        + (f'[dr]\nid = "main"\nmirror = "copy"\ntest_study = "{uid}"\n')
+    )
+    assert said(text) == [
+        "dr.id = 'main': expected an id no other target has (dicom.node \"main\" (#1) has it; "
+        "ids are unique across every kind of entry)"
     ]
 
 
