@@ -220,7 +220,7 @@ class SessionsScreen(TargetTableScreen):
     ]
     #: Under 22 rows the audit trail gives up two of its rows (app.tcss), so that down to 18
     #: rows the screen itself does not scroll, header and footer with it.
-    VERTICAL_BREAKPOINTS: ClassVar[list[tuple[int, str]] | None] = [(0, "-short"), (22, "-tall")]
+    VERTICAL_BREAKPOINTS = [(0, "-short"), (22, "-tall")]
 
     def __init__(self, ctx: UiContext, source: Source, *, screen_id: str | None = None) -> None:
         super().__init__(ctx, source, screen_id=screen_id)
