@@ -243,7 +243,42 @@ def read_msa(answer: bytes) -> tuple[str, str, str] | None:
         if fields[0] == "MSA" and msa is None:
             msa = [f.strip() for f in fields[1:4]] + ["", "", ""]
         elif fields[0] == "ERR" and not err:
-            err = " ".join(f for f in fields[1:] if f.strip()).strip()
+            err = _err_words(fields, header.encoding)
     if msa is None:
         return None
     return msa[0].upper(), msa[1][:180], (msa[2] or err)[:300]
+
+
+_SEGMENT_ID = re.compile(r"[A-Z][A-Z0-9]{2}")
+_CODE = re.compile(r"[A-Za-z0-9_.\-]{1,20}")
+
+
+def _err_words(fields: list[str], encoding: str) -> str:
+    """An ERR segment as people read it: "Unsupported version id (203) at MSH-12: its words"
+    (ERR-3's text and code, ERR-2's place, ERR-8 or else ERR-7), or before 2.5 from ERR-1
+    (segment^sequence^field^code&text); its fields joined by spaces when neither reads."""
+    component = encoding[:1] or "^"
+    sub = encoding[3:4] or "&"
+    f = [*fields, *[""] * (9 - len(fields))]
+    place, code = f[2].split(component), f[3].split(component)
+    if not (f[2] or f[3]) and f[1]:  # ERR-1, the form before 2.5
+        eld = f[1].split(component)
+        place = eld[:3]
+        code = eld[3].split(sub) if len(eld) > 3 else [""]
+    number, name = code[0].strip(), (code[1].strip() if len(code) > 1 else "")
+    said = f[8].strip() or f[7].strip()
+    if number and not _CODE.fullmatch(number):  # text where the code belongs: said, not coded
+        said = said or component.join(code).strip()
+        number = name = ""
+    what = (
+        f"{name} ({number})" if name and number else name or (f"error {number}" if number else "")
+    )
+    segment = place[0].strip()
+    field = place[2].strip() if len(place) > 2 else ""
+    if not _SEGMENT_ID.fullmatch(segment):  # not a place: free text where one belongs
+        segment = field = ""
+    at = f"{segment}-{field}" if segment and field.isdigit() else segment
+    if not (what or at):
+        return said or " ".join(x for x in fields[1:] if x.strip()).strip()
+    head = " at ".join(x for x in (what or "error", at) if x)
+    return f"{head}: {said}" if said else head

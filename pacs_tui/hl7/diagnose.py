@@ -123,7 +123,7 @@ async def diagnose_link(
             step("send", False, started, f"could not send: {visible(str(exc), 200)}")
             return verdict(Status.DOWN, "the message could not be sent")
         step("send", True, started, f"{len(body):,} bytes, control ID {control}")
-        return await _ack(found, reader, timeout, step, verdict)
+        return await _ack(found, reader, timeout, step, verdict, control)
     finally:
         writer.close()
         with contextlib.suppress(Exception):
@@ -136,6 +136,7 @@ async def _ack(
     timeout: float,
     step: Callable[[str, bool, float, str], bool],
     verdict: Callable[[Status, str], Diagnosis],
+    control: str,
 ) -> Diagnosis:
     started = time.monotonic()
     try:
@@ -147,7 +148,7 @@ async def _ack(
                         return verdict(Status.DOWN, f"no ACK: {item.words}")
                     continue
                 took = time.monotonic() - started
-                result = verdict_of(item.data, {"ack_seconds": took})
+                result = verdict_of(item.data, {"ack_seconds": took}, sent=control)
                 code, text = ack_fields(item.data)
                 found.ack = {"code": code, "text": text}
                 step("ACK", result.status is Status.OK, started, result.reason)

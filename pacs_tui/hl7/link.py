@@ -151,10 +151,11 @@ class LinkCheck:
                 body = await asyncio.to_thread(test_message, entry.send)
             except MessageFileError as exc:
                 return Result(Status.UNKNOWN, str(exc), metrics)
-            writer.write(b"\x0b" + with_control_id(body, control_id("PTLINK")) + mllp.END)
+            control = control_id("PTLINK")
+            writer.write(b"\x0b" + with_control_id(body, control) + mllp.END)
             sent = time.monotonic()
             await asyncio.wait_for(writer.drain(), max(0.01, deadline - sent))
-            return await self._answer(reader, deadline, sent, metrics)
+            return await self._answer(reader, deadline, sent, metrics, control)
         except TimeoutError:
             return Result(Status.DOWN, f"no ACK within {entry.timeout:g} s", metrics)
         except (ConnectionError, OSError) as exc:
@@ -166,7 +167,12 @@ class LinkCheck:
                 await asyncio.wait_for(writer.wait_closed(), 0.5)
 
     async def _answer(
-        self, reader: asyncio.StreamReader, deadline: float, sent: float, metrics: dict[str, float]
+        self,
+        reader: asyncio.StreamReader,
+        deadline: float,
+        sent: float,
+        metrics: dict[str, float],
+        control: str,
     ) -> Result:
         left = max(0.01, deadline - time.monotonic())
         frames = mllp.frames(reader, max_frame=MAX_ANSWER, frame_timeout=left)
@@ -177,7 +183,7 @@ class LinkCheck:
                         return Result(Status.DOWN, f"no ACK: {item.words}", metrics)
                     continue
                 metrics["ack_seconds"] = time.monotonic() - sent
-                return verdict_of(item.data, metrics, self.entry.ack_warn)
+                return verdict_of(item.data, metrics, self.entry.ack_warn, control)
         return Result(Status.DOWN, "the receiver closed the connection without an ACK", metrics)
 
     async def close(self) -> None:
@@ -270,10 +276,14 @@ def _seconds_words(seconds: float) -> str:
 
 
 def verdict_of(
-    answer: bytes, metrics: dict[str, float], ack_warn: float = DEFAULT_ACK_WARN
+    answer: bytes,
+    metrics: dict[str, float],
+    ack_warn: float = DEFAULT_ACK_WARN,
+    sent: str = "",
 ) -> Result:
     """A link's result from the receiver's answer (``metrics`` has its ``ack_seconds``): an
-    accept slower than ``ack_warn`` seconds is WARN."""
+    accept slower than ``ack_warn`` seconds is WARN, and so is one for another message than
+    the control ID ``sent`` (MSA-2 not it: a receiver that answers from a queue or a cache)."""
     seconds = metrics["ack_seconds"]
     took = f"{seconds * 1000:.1f} ms" if seconds < 0.01 else f"{seconds * 1000:,.0f} ms"
     try:
@@ -284,6 +294,13 @@ def verdict_of(
     details: dict[str, Any] = {"ack": code}
     words = visible(text, 200)
     if code in ("AA", "CA"):
+        answered = (read_msa(answer) or ("", "", ""))[1]
+        if sent and answered and answered != sent:
+            other = (
+                f"{code} for another message (MSA-2 {visible(answered, 40)}, "
+                f"sent {visible(sent, 40)})"
+            )
+            return Result(Status.WARN, other, metrics, details)
         if seconds > ack_warn:  # as source.over_threshold: over, not at
             slow = f"{code} in {took}, slower than {_seconds_words(ack_warn)}"
             return Result(Status.WARN, slow, metrics, details)

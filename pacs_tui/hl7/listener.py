@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import cast
 
 from pacs_tui.hl7 import mllp
@@ -29,8 +29,10 @@ from pacs_tui.visible import visible
 
 log = logging.getLogger(__name__)
 
-#: The header an unanswerable message is answered with (its own could not be read).
-_FALLBACK = Header("MSH", "|", "^~\\&", ("|", "^~\\&", "", "", "", "", "", "", "", "", "", "P"))
+#: The header an unanswerable message is answered with (its own could not be read): MSH-11
+#: processing ID "P", MSH-12 version 2.5 (the message's own is not known; one every sender
+#: reads).
+_FALLBACK = Header("MSH", "|", "^~\\&", ("|", "^~\\&", *("",) * 8, "P", "2.5"))
 #: Counted things, in the order the detail shows them.
 COUNTS = ("received", "AA", "AE", "AR", "CA", "CE", "CR", "framing_errors", "refused")
 
@@ -92,6 +94,8 @@ class Listener(MllpServer):
         ack = codes[0] if codes else None
         patient = self.patient_reference(data, header, self.entry.store_phi)
         row = message_row(self.id, received, header, len(data), problem, ack, patient)
+        if header is _FALLBACK:  # the ACK's version, not the message's: that is not known
+            row = replace(row, version="")
         try:
             emit.messages([row])
         except Exception as exc:  # the history cannot take it: say so, do not accept

@@ -40,8 +40,14 @@ class RecentMessages:
             self._bytes -= len(self._items.popleft()[2])
 
     def find(self, ts: float, control_id: str) -> tuple[bytes, str] | None:
-        """The bytes and charset of the message received at ``ts`` with ``control_id``."""
+        """The bytes and charset of the message received at ``ts`` with ``control_id``: of
+        those within :data:`SAME_TIME`, the closest (messages with no control ID, headerless
+        ones, can come a fraction of a millisecond apart)."""
+        best: tuple[bytes, str] | None = None
+        off = SAME_TIME
         for when, cid, data, charset in reversed(self._items):
-            if cid == control_id and abs(when - ts) <= SAME_TIME:
-                return data, charset
-        return None
+            if cid == control_id and abs(when - ts) <= off:
+                best, off = (data, charset), abs(when - ts)
+            elif when < ts - SAME_TIME:
+                break  # older still: none nearer
+        return best

@@ -29,42 +29,54 @@ MAX_COMPONENTS = 20
 #: A value longer than this is cut (with "…") in the tree.
 VALUE_LIMIT = 200
 
-_ALL = frozenset(range(1, MAX_FIELDS + 1))
-_HEADER = frozenset({1, 2, 3, 4, 5, 6, 7, 9, 11})  # a batch's: applications, facilities, time, ID
-#: Fields shown as they came, by segment (coded fields: free text, such as MSA-3, ERR-7/8 or a
-#: location's description, can name a patient). Everything else is masked.
-SHOWN: dict[str, frozenset[int]] = {
-    "MSH": _ALL,  # routing: applications, facilities, type, control ID, version
+#: How a shown field must look, by its HL7 data type, else it is masked (a misbuilt segment
+#: whose fields moved, a name where a code or a time belongs):
+#: "any" the header's fields, taken as they come; "sid" a set ID, a small number; "id" a code,
+#: one short word; "ts" a time (YYYY[MM[DD[HH[MM[SS[.S]]]]]][+ZZZZ]); "ce" a coded element
+#: (code^text^system, twice), its codes words and its texts short, no field longer than
+#: CE_LIMIT; "erl" an error location (MSH^1^12); "token" one word of at most CODE_LIMIT (a
+#: control ID); "nm" a count.
+Kind = str
+_ANY_FIELD: dict[int, Kind] = dict.fromkeys(range(1, MAX_FIELDS + 1), "any")
+_HEADER: dict[int, Kind] = dict.fromkeys((1, 2, 3, 4, 5, 6, 7, 9, 11), "any")  # a batch's
+#: Fields shown, by segment, and how each must look (coded fields: free text, such as MSA-3,
+#: ERR-7/8 or a location's description, can name a patient). Everything else is masked.
+SHOWN: dict[str, dict[int, Kind]] = {
+    "MSH": _ANY_FIELD,  # routing: applications, facilities, type, control ID, version
     "FHS": _HEADER,
     "BHS": _HEADER,
-    "FTS": frozenset({1}),  # the count
-    "BTS": frozenset({1}),
-    "MSA": frozenset({1, 2}),  # the code and the control ID answered
-    "ERR": frozenset({2, 3, 4}),  # where, the error code, the severity
-    "EVN": frozenset({1, 2, 3, 4, 6}),  # event type and times (EVN-5 is an operator)
-    "PID": frozenset({1}),  # the set ID only
-    "PD1": frozenset(),
-    "NK1": frozenset({1}),
-    "GT1": frozenset({1}),
-    "IN1": frozenset({1}),
-    "IN2": frozenset(),
-    "MRG": frozenset(),
-    "PV1": frozenset({1, 2, 4, 10, 14, 18, 36, 39, 41}),  # class, types, service, status
-    "PV2": frozenset(),
-    "ORC": frozenset({1, 5, 6}),  # order control, status, response flag
-    "OBR": frozenset({1, 4, 24, 25}),  # service ID, diagnostic section, result status
-    "OBX": frozenset({1, 2, 3, 4, 6, 8, 11}),  # type, observation ID, units, flags, status
-    "SCH": frozenset({25}),  # filler status code
-    "TXA": frozenset({1, 2, 3, 17, 19}),  # document type, presentation, completion/status
-    "NTE": frozenset({1, 2}),
+    "FTS": {1: "nm"},  # the count
+    "BTS": {1: "nm"},
+    "MSA": {1: "id", 2: "token"},  # the code and the control ID answered
+    "ERR": {2: "erl", 3: "ce", 4: "id"},  # where, the error code, the severity
+    "EVN": {1: "id", 2: "ts", 3: "ts", 4: "id", 6: "ts"},  # event type and times (5: operator)
+    "PID": {1: "sid"},  # the set ID only
+    "NK1": {1: "sid"},
+    "GT1": {1: "sid"},
+    "IN1": {1: "sid"},
+    # class, admission type, service, admit source, patient type, disposition, facility, status
+    "PV1": {1: "sid", 2: "id", 4: "id", 10: "id", 14: "id", 18: "id", 36: "id", 39: "id"}
+    | {41: "id"},
+    "ORC": {1: "id", 5: "id", 6: "id"},  # order control, status, response flag
+    "OBR": {1: "sid", 4: "ce", 24: "id", 25: "id"},  # service, diagnostic section, status
+    "OBX": {1: "sid", 2: "id", 3: "ce", 4: "token", 6: "ce", 8: "id", 11: "id"},
+    "SCH": {25: "ce"},  # filler status code
+    "TXA": {1: "sid", 2: "id", 3: "id", 17: "id", 19: "id"},  # document type, status
+    "NTE": {1: "sid", 2: "id"},
 }
-
-#: Set IDs (field 1 of these) are shown only as what they are: a small number.
-_SET_ID_IN = frozenset({"PID", "NK1", "GT1", "IN1", "PV1", "OBR", "OBX", "NTE"})
-_SET_ID = re.compile(r"\d{1,4}")
-#: A shown field outside the header must look like a code: short, not repeated. Anything else
-#: (a misbuilt segment whose fields moved, text where a code belongs) is masked.
+#: A shown field outside the header is at most this long (a coded element CE_LIMIT).
 CODE_LIMIT = 40
+CE_LIMIT = 60
+_SHAPES = {
+    "sid": re.compile(r"\d{1,4}"),
+    "id": re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-/+]{0,19}"),
+    "ts": re.compile(r"\d{4}(?:\d{2}){0,5}(?:\.\d{1,4})?(?:[+-]\d{4})?(?:\^[A-Z])?"),
+    "erl": re.compile(r"[A-Z][A-Z0-9]{2}(?:\^\d{0,4}){0,5}"),
+    "token": re.compile(r"[^\s^~&\\|]{1,40}"),
+    "nm": re.compile(r"\d{1,9}"),
+}
+_CODE = re.compile(r"[A-Za-z0-9_.\-/+:]{0,30}")  # a coded element's code or coding system
+_CE_TEXT = re.compile(r"[^\x00-\x1f\x7f]{0,40}")  # and its text: short, printable
 _SEGMENT_NAME = re.compile(r"[A-Z][A-Z0-9]{2}")
 
 
@@ -90,14 +102,15 @@ def segment_tree(data: bytes, charset: str = "") -> Tree:
 
 def _segment(segment: hl7.Segment) -> Segment:
     name = _name(str(segment[0]))
-    shown = SHOWN.get(name, frozenset())
+    shown = SHOWN.get(name, {})
     fields: list[Field] = []
     # python-hl7 numbers MSH's fields as HL7 does (MSH[1] is the field separator).
     for number in range(1, min(len(segment), MAX_FIELDS + 1)):
         value = str(segment[number])
         if not value:
             continue
-        if number not in shown or not _looks_shown(name, number, value, segment):
+        kind = shown.get(number)
+        if kind is None or not _looks_shown(kind, value, segment):
             fields.append(Field(number, MASK, True, (), len(value)))
             continue
         field = segment[number]
@@ -110,15 +123,25 @@ def _segment(segment: hl7.Segment) -> Segment:
     return Segment(name, tuple(fields))
 
 
-def _looks_shown(name: str, number: int, value: str, segment: hl7.Segment) -> bool:
-    """Whether an allowed field holds what belongs there: a set ID a small number, a code
-    short and not repeated (the header's fields are taken as they come)."""
-    if name == "MSH":
+def _looks_shown(kind: Kind, value: str, segment: hl7.Segment) -> bool:
+    """Whether an allowed field holds what belongs there (see :data:`SHOWN`)."""
+    if kind == "any":
         return True
-    if number == 1 and name in _SET_ID_IN:
-        return _SET_ID.fullmatch(value) is not None
-    repetition = getattr(segment, "separators", "\r|~^&")[2:3] or "~"
-    return len(value) <= CODE_LIMIT and repetition not in value
+    separators = getattr(segment, "separators", "\r|~^&")
+    repetition, component = separators[2:3] or "~", separators[3:4] or "^"
+    if repetition in value:  # a repeated field is never a single code
+        return False
+    if component != "^":  # the shapes are written with "^"
+        value = value.replace("^", "\0").replace(component, "^")
+    if kind == "ce":
+        parts = value.split("^")
+        if len(value) > CE_LIMIT or len(parts) > 6 or not parts[0]:
+            return False
+        return all(
+            (_CE_TEXT if i % 3 == 1 else _CODE).fullmatch(part) is not None
+            for i, part in enumerate(parts)
+        )
+    return len(value) <= CODE_LIMIT and _SHAPES[kind].fullmatch(value) is not None
 
 
 def _name(raw: str) -> str:

@@ -21,7 +21,7 @@ from typing import Any
 from pacs_tui.hl7 import mllp
 from pacs_tui.hl7.ack import read_msa
 from pacs_tui.hl7.header import Header, HeaderError, read_header
-from pacs_tui.hl7.link import connect_words
+from pacs_tui.hl7.link import connect_words, unescape
 from pacs_tui.hl7.server import ACK_CODES, MllpServer, message_row
 from pacs_tui.hl7.validate import check_message
 from pacs_tui.model import LATE_ACK, LoggedMessage, Status, Target
@@ -285,9 +285,10 @@ def _record(emit: Emit, row: LoggedMessage) -> None:
 
 
 def _answer(data: bytes) -> tuple[str | None, str, str]:
-    """MSA-1 (its two letters), MSA-2 and the words (MSA-3, else ERR) of an answer (``None``,
-    "" and "" when it is not an ACK)."""
+    """MSA-1 (its two letters), MSA-2 and the words (MSA-3, else ERR; HL7's escapes undone) of
+    an answer (``None``, "" and "" when it is not an ACK)."""
     found = read_msa(data)
     if found is None or not found[0]:
         return None, "", ""
-    return found[0][:2], found[1], found[2]
+    words = unescape(found[2], read_header(data)) if found[2] else ""
+    return found[0][:2], found[1], words

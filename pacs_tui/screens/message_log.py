@@ -118,6 +118,12 @@ def party(app: str, facility: str) -> str:
     return visible(f"{app}^{facility}" if facility else app, VALUE_LIMIT)
 
 
+#: A cell of the log is cut (with "…") at this many characters, its note at NOTE_LIMIT: one
+#: sender's 5,000-character control ID must not push the ACK off the screen on every row.
+#: The message's detail (Enter) shows every value whole.
+CELL_LIMIT = 24
+NOTE_LIMIT = 80
+
 COLUMNS = (
     ("time", "Time"),
     ("direction", "Dir"),
@@ -340,16 +346,16 @@ class MessageLog(Vertical):
         return [
             Text(when(m.ts, now, self.tz)),
             Text(visible(m.direction, 8)),
-            Text(visible(m.link, VALUE_LIMIT)),
-            Text(visible(m.type, VALUE_LIMIT) or "—"),
-            Text(visible(m.control_id, VALUE_LIMIT)),
-            Text(party(m.sender, m.sender_facility)),
-            Text(party(m.receiver, m.receiver_facility)),
+            Text(visible(m.link, CELL_LIMIT)),
+            Text(visible(m.type, CELL_LIMIT) or "—"),
+            Text(visible(m.control_id, CELL_LIMIT)),
+            Text(visible(party(m.sender, m.sender_facility), CELL_LIMIT)),
+            Text(visible(party(m.receiver, m.receiver_facility), CELL_LIMIT)),
             ack_cell(m, self.table.status_style),
             Text(ms(m.latency) if m.latency is not None else NONE_TEXT, justify="right"),
             Text(size(m.size), justify="right"),
-            Text(visible(m.detail, TEXT_LIMIT), style="dim"),
-            Text(visible(m.patient, VALUE_LIMIT)),
+            Text(visible(m.detail, NOTE_LIMIT), style="dim"),
+            Text(visible(m.patient, CELL_LIMIT)),
         ]
 
     def _summarise(self) -> None:

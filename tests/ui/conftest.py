@@ -320,7 +320,9 @@ def audit_checks() -> list[FixedCheck]:
                                                     result.details, ts=NOW - 2))]  # fmt: skip
 
 
-def scripted_history(extra_events: Iterable[Event] = ()) -> Store:
+def scripted_history(
+    extra_events: Iterable[Event] = (), extra_messages: Iterable[LoggedMessage] = ()
+) -> Store:
     """A real history file holding the scripted night, read as if it were ``NOW``.
 
     Written by a real :class:`Store` in a thread of its own (the caller may already be inside
@@ -333,7 +335,7 @@ def scripted_history(extra_events: Iterable[Event] = ()) -> Store:
         store.add_samples(_history_samples())
         for event in [*_history_events(), *extra_events]:
             store.add_event(event)
-        store.add_messages(_hl7_messages())
+        store.add_messages([*_hl7_messages(), *extra_messages])
         store.add_messages(_audit_receiver()[1])
         await store.close()
 
@@ -527,6 +529,7 @@ def scripted_engine(
     volumes: bool = False,
     audit: bool = False,
     backups: bool = False,
+    extra_messages: Iterable[LoggedMessage] = (),
 ) -> Engine:
     """Seven nodes with fixed results (one DOWN, one WARN) and a scripted history; with
     ``commands``, three command checks too (OK, WARN, CRIT); without ``nodes``, no node.
@@ -565,7 +568,7 @@ def scripted_engine(
     return Engine(
         config,
         checks=checks,
-        store=scripted_history(extra_events),
+        store=scripted_history(extra_events, extra_messages),
         first_run_spread=0.0,
     )
 

@@ -223,3 +223,36 @@ async def test_below_the_wide_width_the_links_table_fits_and_cuts_its_state_with
         await wait_for(pilot, lambda: app.ctx is not None)
         await pilot.press("4")
         await wait_for(pilot, lambda: "Last 1h" in screen_text(app))
+
+
+async def test_a_huge_header_field_is_cut_in_the_log_and_shown_at_length_in_the_detail() -> None:
+    """One sender's 5,000-character control ID (and application) must not push the ACK and the
+    note off the screen for every row: the log cuts them with "…"; Enter shows them at length."""
+    from dataclasses import replace
+
+    from pacs_tui.model import LoggedMessage
+
+    huge = "L" * 5000
+    newest = LoggedMessage(
+        NOW - 5, "his-to-ris", "in", "ADT^A08", huge, "AA", 0.0005, 5200, "H" * 300, "RIS",
+        "", "2.5", "MAIN", "RAD", "",
+    )  # fmt: skip
+    app = PacsApp(
+        scripted_engine(
+            nodes=False, hl7=True, extra_messages=[newest, replace(newest, ts=NOW - 4)]
+        ),
+        clock=lambda: NOW,
+    )
+    async with app.run_test(size=(160, 48)) as pilot:
+        await open_tracker(pilot)
+        rows = [line for line in screen_text(app).splitlines() if "LLLL" in line]
+        assert len(rows) == 2
+        for row in rows:
+            assert "L" * 23 + "…" in row and "L" * 25 not in row
+            assert "H" * 23 + "…" in row
+            assert "✓ AA" in row  # the ACK is still on screen
+        late = next(line for line in log_lines(app) if "HIS0000021" in line)
+        assert "▲ AA late" in late
+        await pilot.press("tab", "enter")  # the newest: one of the two
+        await wait_for(pilot, lambda: isinstance(app.screen, MessageDetailScreen))
+        await wait_for(pilot, lambda: "L" * 150 in screen_text(app).replace("\n", ""))

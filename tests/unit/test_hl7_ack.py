@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pacs_tui.hl7.ack import Problem, answers, build_ack
+from pacs_tui.hl7.ack import Problem, answers, build_ack, read_msa
 from pacs_tui.hl7.header import HeaderError, read_header
 from pacs_tui.hl7.validate import check_header, check_message
 
@@ -200,3 +200,27 @@ def test_common_types_need_their_segments(kind: str, body: str, missing: str | N
     message = f"MSH|^~\\&|A|B|C|D|2026||{kind}|X1|P|2.5\r{body}\r".encode()
     found = check_message(read_header(message), message)
     assert (found.segment if found else None) == missing
+
+
+@pytest.mark.parametrize(
+    ("err", "words"),
+    [
+        (  # 2.5 and later: ERR-3's text and code, ERR-2's place, ERR-8's words
+            "ERR||MSH^1^12|203^Unsupported version id^HL70357|E||||version 2.9 not taken",
+            "Unsupported version id (203) at MSH-12: version 2.9 not taken",
+        ),
+        (
+            "ERR||PID^1^3|101^Required field missing^HL70357|E|||PID-3 empty",
+            "Required field missing (101) at PID-3: PID-3 empty",
+        ),
+        ("ERR|||207|E", "error 207"),
+        ("ERR||||E|||only a diagnosis", "only a diagnosis"),
+        # Before 2.5: ERR-1, segment^sequence^field^code&text&table
+        ("ERR|PID^1^3^101&Required field missing&HL70357", "Required field missing (101) at PID-3"),
+        ("ERR|the database is down", "the database is down"),  # free text, as it came
+        ("ERR||MSH^1^12|no such version, sorry|E", "error at MSH-12: no such version, sorry"),
+    ],
+)
+def test_an_error_segment_is_read_as_people_read_it(err: str, words: str) -> None:
+    answer = f"MSH|^~\\&|RIS|RAD|PT|IT|2026||ACK|1|P|2.5\rMSA|AE|C1\r{err}".encode()
+    assert read_msa(answer) == ("AE", "C1", words)

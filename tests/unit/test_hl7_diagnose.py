@@ -147,3 +147,26 @@ async def test_a_slow_accept_is_warn_as_a_link_check_would_say(tmp_path: Path) -
     assert found.verdict is Status.WARN
     assert found.reason.startswith("AA in 1,") and found.reason.endswith(" ms, slower than 1 s")
     assert (found.steps[-1].name, found.steps[-1].ok) == ("ACK", False)
+
+
+async def test_an_accept_for_another_message_is_warn(tmp_path: Path) -> None:
+    """A receiver that answers an ACK it had ready (a cache, a queue out of step): its MSA-2 is
+    not the control ID sent, so nothing says this message was taken."""
+
+    async def stale(reader: Any, writer: Any) -> None:
+        with contextlib.suppress(asyncio.IncompleteReadError, ConnectionError):
+            message = await reader.readmessage()
+            ack = message.create_ack("AA")
+            ack.segment("MSA")[2] = "OTHER42"
+            writer.writemessage(ack)
+            await writer.drain()
+
+    server = await hl7.mllp.start_hl7_server(stale, "127.0.0.1", 0)
+    try:
+        found = await diagnose_link(
+            "127.0.0.1", server.sockets[0].getsockname()[1], write(tmp_path, A08), 5.0
+        )
+    finally:
+        server.close()
+    assert found.verdict is Status.WARN
+    assert found.reason.startswith("AA for another message (MSA-2 OTHER42, sent PTDIAG")

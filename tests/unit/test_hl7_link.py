@@ -95,6 +95,16 @@ async def test_a_receiver_that_accepts_is_ok_with_its_round_trip(message_file: P
     assert [str(s[0]) for s in sent] == ["MSH", "EVN", "PID"]  # LF became segment ends
 
 
+async def test_an_accept_of_another_control_id_is_warn(
+    receiver: Callable[[Answer], Awaitable[int]], message_file: Path
+) -> None:
+    port = await receiver(canned("MSH|^~\\&|RIS|RAD|PT|IT|2026||ACK|1|T|2.5\rMSA|AA|OTHER42"))
+    result = await check(port, message_file).check()
+    assert result.status is Status.WARN
+    assert result.reason.startswith("AA for another message (MSA-2 OTHER42, sent PTLINK")
+    assert result.reason.endswith(")")
+
+
 async def test_connecting_is_enough_without_a_test_message(
     receiver: Callable[[Answer], Awaitable[int]],
 ) -> None:
@@ -115,7 +125,7 @@ async def test_connecting_is_enough_without_a_test_message(
             "MSH|^~\\&|RIS|RAD|PT|IT|2026||ACK|1|T|2.5\rMSA|AR|X\rERR||MSH^1^12|203^Unsupported "
             "version id^HL70357|E",
             Status.CRIT,
-            "AR: MSH^1^12 203^Unsupported version id^HL70357 E",
+            "AR: Unsupported version id (203) at MSH-12",
         ),
         (
             "MSH|^~\\&|RIS|RAD|PT|IT|2026||ACK|1|T|2.5\rMSA|CR|X|\x1b[2J busy",
@@ -275,7 +285,7 @@ async def test_an_error_segment_in_the_messages_own_delimiters_is_unescaped(
     ack = "MSH#*@$%#RIS#RAD#PT#IT#2026##ACK#1#T#2.5\rMSA#AR#X\rERR##PID*3#no $F$ $S$ $T$ $E$ C:\\d"
     port = await receiver(canned(ack))
     result = await check(port, message_file).check()
-    assert (result.status, result.reason) == (Status.CRIT, "AR: PID*3 no # * % $ C:\\d")
+    assert (result.status, result.reason) == (Status.CRIT, "AR: error at PID: no # * % $ C:\\d")
 
 
 async def test_each_check_sends_a_control_id_of_its_own(message_file: Path) -> None:

@@ -146,9 +146,21 @@ async def test_a_message_without_a_header_gets_an_error_it_can_read(
     listening: tuple[Listener, Recorder, int],
 ) -> None:
     _, recorder, port = listening
-    acks = await exchange(port, VT + b"PID|1||123456\r" + END + VT + message("N2") + END, 2)
-    assert acks == [("AE", ""), ("AA", "N2")]  # a structure error, in standard delimiters
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(VT + b"PID|1||123456\r" + END + VT + message("N2") + END)
+    got = b""
+    async with asyncio.timeout(5):
+        while got.count(END) < 2:
+            chunk = await reader.read(65536)
+            assert chunk, f"closed after {got!r}"
+            got += chunk
+    writer.close()
+    assert [(c.decode(), i.decode()) for c, i in MSA.findall(got)] == [("AE", ""), ("AA", "N2")]
+    # A structure error, in standard delimiters; MSH-11 the processing ID, MSH-12 a version.
+    first = got.split(END)[0].lstrip(VT).split(b"\r")[0].split(b"|")
+    assert (first[8], first[10], first[11]) == (b"ACK", b"P", b"2.5")
     assert recorder.rows[0].ack == "AE" and "no MSH segment first" in recorder.rows[0].detail
+    assert recorder.rows[0].version == ""  # not the ACK's: the message's was not known
 
 
 async def test_enhanced_mode_gets_a_commit_accept_and_nothing_when_never_asked(

@@ -91,12 +91,54 @@ def test_no_patient_word_is_in_the_tree_and_routing_fields_are() -> None:
         ("PID|1~123456^^^H^MR||X", 1),  # a set ID that is not one
         ("OBX|1|TX|CODE^" + "DOE " * 12 + "||x", 3),  # text where a code belongs
         ("OBX|1|TX|A~DOE^JOHN||x", 3),  # a code repeated: not a code
+        # A misbuilt EVN or PV1 whose fields moved: names where times and codes belong.
+        ("EVN|A01|DOE^JOHN|DOE JOHN 1970|||JONES^MARY", 2),
+        ("EVN|A01|DOE^JOHN|DOE JOHN 1970|||JONES^MARY", 3),
+        ("EVN|A01|DOE^JOHN|DOE JOHN 1970|||JONES^MARY", 6),
+        ("PV1|1|DOE^JOHN^MRS|x|DOE JOHN", 2),
+        ("PV1|1|DOE^JOHN^MRS|x|DOE JOHN", 4),
+        ("ORC|DOE JOHN", 1),
+        ("OBX|1|TX|CODE^DOE^L^^^^^^DOE JOHN 123456||x", 3),  # a coded element's original text
+        ("OBX|1|TX|DOE JOHN^Hemoglobin||x", 3),  # a code with a space is no code
+        ("MSA|AA|DOE JOHN 123456", 2),
+        ("ERR|DOE JOHN|PID 123456|207", 2),
     ],
 )
 def test_text_where_a_code_belongs_is_masked(segment: str, number: int) -> None:
     tree = segment_tree(f"MSH|^~\\&|A|B|C|D|1||ORU^R01|1|P|2.5\r{segment}".encode())
     assert field(tree, segment[:3], number) == (MASK, True)
     assert "DOE" not in texts(tree) and "123456" not in texts(tree)
+
+
+@pytest.mark.parametrize(
+    ("segment", "number", "shown"),
+    [
+        ("EVN|A01|20261202080000|202612020800+0100|||20261202075900.123", 2, "20261202080000"),
+        ("EVN|A01|20261202080000|202612020800+0100|||20261202075900.123", 3, "202612020800+0100"),
+        ("EVN|A01|20261202080000|202612020800+0100", 1, "A01"),
+        ("PV1|1|I||R", 2, "I"),
+        ("OBR|1|||71020^CHEST X-RAY 2 VIEWS^CPT4", 4, "71020^CHEST X-RAY 2 VIEWS^CPT4"),
+        ("OBX|1|NM|718-7^Hemoglobin^LN|1.a|13.2|g/dL^grams per deciliter^UCUM", 4, "1.a"),
+        (
+            "OBX|1|NM|718-7^Hemoglobin^LN|1|13.2|g/dL^grams per deciliter^UCUM",
+            6,
+            "g/dL^grams per deciliter^UCUM",
+        ),
+        ("MSA|AE|HIS0000029", 2, "HIS0000029"),
+        ("ERR||MSH^1^12|203^Unsupported version id^HL70357|E", 2, "MSH^1^12"),
+        (
+            "ERR||MSH^1^12|203^Unsupported version id^HL70357|E",
+            3,
+            "203^Unsupported version id^HL70357",
+        ),
+        ("SCH|" + "|" * 24 + "Booked^Booked^HL70278", 25, "Booked^Booked^HL70278"),
+    ],
+)
+def test_codes_times_and_coded_elements_that_look_right_are_shown(
+    segment: str, number: int, shown: str
+) -> None:
+    tree = segment_tree(f"MSH|^~\\&|A|B|C|D|1||ORU^R01|1|P|2.5\r{segment}".encode())
+    assert field(tree, segment[:3], number) == (shown, False)
 
 
 def test_separators_encodings_and_escapes() -> None:
@@ -162,6 +204,11 @@ def test_the_recent_messages_are_bounded_and_found_by_time_and_control_id() -> N
     assert len(recent) == 1  # 100 bytes at most
     recent.add(3000.0, "huge", b"z" * (KEEP_ONE_AT_MOST + 1))
     assert recent.find(3000.0, "huge") is None
+    # Two messages with no header (no control ID) 0.3 ms apart: each is found by its time.
+    recent.add(4000.0, "", b"PID|1||99\rPV1|1|I")
+    recent.add(4000.0003, "", b"")
+    assert recent.find(4000.0, "") == (b"PID|1||99\rPV1|1|I", "")
+    assert recent.find(4000.0003, "") == (b"", "")
 
 
 def test_the_tree_crosses_the_wire_whole_and_a_bad_one_is_refused() -> None:

@@ -208,7 +208,11 @@ async def test_a_receiver_gone_mid_stream_ends_the_senders_connection(
 async def test_a_refusal_is_recorded_with_the_receivers_words(stop_later: list[Any]) -> None:
     async def refuse(msg: Any, writer: Any) -> None:
         control = str(msg.segment("MSH")[10])
-        answer = f"MSH|^~\\&|RIS|RAD|HIS|WARD|2026||ACK|R1|P|2.5\rMSA|AE|{control}|PID-3 missing"
+        # HL7's escapes in its words (\S\ is "^"): recorded as people read them.
+        answer = (
+            f"MSH|^~\\&|RIS|RAD|HIS|WARD|2026||ACK|R1|P|2.5\rMSA|AE|{control}|PID-3 missing "
+            "in ADT\\S\\A01"
+        )
         writer.writemessage(hl7.parse(answer))
         await writer.drain()
 
@@ -222,7 +226,7 @@ async def test_a_refusal_is_recorded_with_the_receivers_words(stop_later: list[A
     writer.close()
     await until(lambda: len(recorder.rows) == 1)
     (row,) = recorder.rows
-    assert row.ack == "AE" and row.detail == "AE: PID-3 missing"
+    assert row.ack == "AE" and row.detail == "AE: PID-3 missing in ADT^A01"
 
 
 async def test_an_accept_then_application_ack_are_both_relayed_and_recorded_once(
