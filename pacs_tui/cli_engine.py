@@ -391,8 +391,8 @@ def _print_messages(config: Config, args: argparse.Namespace, since: float) -> i
 
     async def read() -> int:
         try:
-            found = await _messages_read(config, args.target, since)
-        except (StoreError, PermissionError, FileNotFoundError) as exc:
+            found = await _messages_read(config, args, since)
+        except (StoreError, PermissionError, FileNotFoundError, LookupError) as exc:
             _err(f"pacs-tui: {exc}")
             return 1
         if len(found) >= MESSAGES_SHOWN:
@@ -413,13 +413,17 @@ async def _open_history(path: Path) -> Store:
     return await Store.open(path, readonly=True)
 
 
-async def _messages_read(config: Config, link: str | None, since: float) -> list[LoggedMessage]:
+async def _messages_read(
+    config: Config, args: argparse.Namespace, since: float
+) -> list[LoggedMessage]:
     """The message log from the history file, or through the collector when this user may
-    not read the file; newest first."""
+    not read the file; newest first. ``LookupError`` in words for a --target the history
+    does not know (a typo would otherwise read as a quiet link)."""
     from pacs_tui.collector_client import AttachError, RemoteView
     from pacs_tui.store import StoreError
 
     path = config.history.path
+    link = args.target
     try:
         store = await _open_history(path)
     except (PermissionError, StoreError) as exc:
@@ -428,12 +432,14 @@ async def _messages_read(config: Config, link: str | None, since: float) -> list
         except AttachError:
             raise exc from None
         try:
+            _known(config.socket_path, args, await view.recorded_targets())
             return await view.messages(MessageQuery(link, since=since, limit=MESSAGES_SHOWN))
         except AttachError as err:
             raise PermissionError(f"reading the history through the collector: {err}") from None
         finally:
             await view.close()
     try:
+        _known(path, args, await store.targets())
         return await store.messages(link, since=since, limit=MESSAGES_SHOWN)
     finally:
         await store.close()

@@ -156,6 +156,24 @@ def test_each_message_is_answered_by_the_rules_once_recorded(
         "errors": "",
         "patient": messages[0]["patient"],
     }
+    # A --target the history does not know is said, with the closest name: not "no messages".
+    typo = subprocess.run(
+        [
+            *PACS_TUI,
+            "history",
+            "--messages",
+            "--target",
+            "his-cpy",
+            "--config",
+            str(collector.config),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert typo.returncode == 1 and typo.stdout == ""
+    assert "no target 'his-cpy' in the history" in typo.stderr
+    assert "did you mean 'his-copy'?" in typo.stderr and "Traceback" not in typo.stderr
     # The patient as a keyed hash: the same on each of that patient's messages, never the ID.
     assert re.fullmatch(r"#[0-9a-f]{16}", messages[0]["patient"])
     assert len({m["patient"] for m in messages[:10]}) == 10  # ten patients
