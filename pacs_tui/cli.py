@@ -108,7 +108,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="open the UI on the configured site (the default)",
         description="Open the UI on the configured site. When the site's collector "
         "(`pacs-tui collect`) is running, the UI attaches to it over its socket "
-        "([collector] socket; default: collector.sock beside the history) and shows what it "
+        "([collector] socket; default: beside the history, history.collector.sock for "
+        "history.sqlite) and shows what it "
         "sees; else the engine runs inside the UI: it checks every target and records the "
         "history until you quit (q).",
     )
@@ -188,7 +189,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="run the engine headless with history (for systemd); stops on SIGTERM/SIGINT",
         description="Run the engine without a UI: check every target, record the history, log "
         "status changes to stderr, and serve attached UIs (`pacs-tui run`) on a Unix socket: "
-        "[collector] socket, default collector.sock beside the history; 0660 in a 0700 folder "
+        "[collector] socket, default beside the history (history.collector.sock for "
+        "history.sqlite); 0660 in a 0700 folder "
         "(0750 with [collector] group). SIGTERM or SIGINT stop it with the history flushed.",
     )
     _common(p)

@@ -96,8 +96,10 @@ class ExportersConfig:
     prometheus: tuple[str, int] | None = None
 
 
-#: The socket's name beside the history when ``[collector] socket`` is not set.
-SOCKET_NAME = "collector.sock"
+#: The socket's name beside the history when ``[collector] socket`` is not set: the history's
+#: own name in it, so that two histories in one folder (two configs tried side by side) have a
+#: collector each, and a viewer never attaches to the other one's.
+SOCKET_SUFFIX = ".collector.sock"
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,8 +117,10 @@ class Config:
 
     @property
     def socket_path(self) -> Path:
-        """The collector's socket: ``[collector] socket``, else beside the history."""
-        return self.collector.socket or self.history.path.parent / SOCKET_NAME
+        """The collector's socket: ``[collector] socket``, else beside the history and named
+        after it (``history.collector.sock`` for ``history.sqlite``)."""
+        history = self.history.path
+        return self.collector.socket or history.with_name(history.stem + SOCKET_SUFFIX)
 
     def section(self, name: str) -> Any:
         """The section of source ``name``; ``None`` when the config has none."""

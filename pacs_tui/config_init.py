@@ -44,7 +44,7 @@ def starter_document(site_name: str = "My Hospital") -> tomlkit.TOMLDocument:
     collector.add(tomlkit.comment("Where `pacs-tui collect` serves the UIs that attach to it."))
     collector.add(
         tomlkit.comment(
-            'socket = "/run/pacs-tui/collector.sock"  # default: collector.sock beside the history'
+            'socket = "/run/pacs-tui/collector.sock"  # default: beside the history, named after it'
         )
     )
     collector.add(

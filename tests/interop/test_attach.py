@@ -46,7 +46,7 @@ class Site:
         self.runs = folder / "runs"
         self.history = folder / "state" / "history.sqlite"
         # The default is beside the history.
-        self.socket = socket or self.history.parent / "collector.sock"
+        self.socket = socket or self.history.parent / "history.collector.sock"
         if socket is not None:
             extra += f'[collector]\nsocket = "{socket}"\n'
             extra += f'group = "{group}"\n' if group else ""

@@ -225,7 +225,10 @@ def test_starter_config_comments_uncomment_into_valid_config(tmp_path: Path) -> 
 
 def test_the_collectors_socket_defaults_to_beside_the_history(tmp_path: Path) -> None:
     config = parse_config(f'[history]\npath = "{tmp_path}/h.sqlite"\n{NODE.format("a")}')
-    assert config.socket_path == tmp_path / "collector.sock"
+    assert config.socket_path == tmp_path / "h.collector.sock"
+    # Two histories in one folder: a socket each, so a viewer finds the right collector.
+    other = parse_config(f'[history]\npath = "{tmp_path}/other.sqlite"\n{NODE.format("a")}')
+    assert other.socket_path == tmp_path / "other.collector.sock"
     found = problems('[collector]\nsockett = "/run/x.sock"\ngroup = 5\n' + NODE.format("a"))
     assert found == [
         "collector.sockett = '/run/x.sock': no such key; did you mean 'socket'? "
