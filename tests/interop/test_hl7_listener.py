@@ -292,8 +292,16 @@ def test_diagnose_says_each_step_and_the_verdict(tmp_path: Path) -> None:
     down = json.loads(refused.stdout)
     assert (down["verdict"], down["reason"]) == ("DOWN", "connection refused")
     assert [(s["name"], s["ok"]) for s in down["steps"]] == [("resolve", True), ("connect", False)]
+    # A usage mistake is UNKNOWN (3, as status says it), never DOWN's 2; in JSON with --json.
     bad = subprocess.run([*PACS_TUI, "diagnose", "hl7", "nowhere"], capture_output=True, text=True)
-    assert bad.returncode == 2 and "expected HOST:PORT" in bad.stderr  # a usage error
+    assert bad.returncode == 3 and "expected HOST:PORT" in bad.stderr
+    out_of_range = subprocess.run(
+        [*PACS_TUI, "diagnose", "hl7", f"{HOST}:99999", "--json"], capture_output=True, text=True
+    )
+    assert out_of_range.returncode == 3
+    said = json.loads(out_of_range.stdout)
+    assert said["verdict"] == "UNKNOWN" and said["steps"] == []
+    assert "the port '99999' is not a number from 1 to 65535" in said["reason"]
 
 
 def test_behind_the_tap_hl7apys_one_message_a_connection_receiver(tmp_path: Path) -> None:
