@@ -139,9 +139,11 @@ async def _ack(
     control: str,
 ) -> Diagnosis:
     started = time.monotonic()
+    framer = mllp.Framer(max_frame=MAX_ANSWER, frame_timeout=timeout)
     try:
         async with asyncio.timeout(timeout):
-            async for item in mllp.frames(reader, max_frame=MAX_ANSWER, frame_timeout=timeout):
+            read = mllp.frames(reader, max_frame=MAX_ANSWER, frame_timeout=timeout, framer=framer)
+            async for item in read:
                 if isinstance(item, mllp.FramingProblem):
                     if item.fatal:
                         step("ACK", False, started, item.words)
@@ -154,10 +156,20 @@ async def _ack(
                 step("ACK", result.status is Status.OK, started, result.reason)
                 return verdict(result.status, result.reason)
     except TimeoutError:
-        step("ACK", False, started, f"none within {timeout:g} s")
-        return verdict(Status.DOWN, f"no ACK within {timeout:g} s")
+        stray = mllp.not_mllp(framer)
+        step("ACK", False, started, f"none within {timeout:g} s" + (f": {stray}" if stray else ""))
+        return verdict(
+            Status.DOWN, f"no ACK within {timeout:g} s" + (f": {stray}" if stray else "")
+        )
     except OSError as exc:
         step("ACK", False, started, f"connection lost: {visible(str(exc), 200)}")
         return verdict(Status.DOWN, "connection lost before an ACK")
-    step("ACK", False, started, "the receiver closed the connection")
-    return verdict(Status.DOWN, "the receiver closed the connection without an ACK")
+    stray = mllp.not_mllp(framer)
+    step(
+        "ACK",
+        False,
+        started,
+        "the receiver closed the connection" + (f": {stray}" if stray else ""),
+    )
+    closed = "the receiver closed the connection without an ACK"
+    return verdict(Status.DOWN, f"{closed}: {stray}" if stray else closed)

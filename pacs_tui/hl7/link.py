@@ -175,16 +175,25 @@ class LinkCheck:
         control: str,
     ) -> Result:
         left = max(0.01, deadline - time.monotonic())
-        frames = mllp.frames(reader, max_frame=MAX_ANSWER, frame_timeout=left)
-        async with asyncio.timeout(left):
-            async for item in frames:
-                if isinstance(item, mllp.FramingProblem):
-                    if item.fatal:
-                        return Result(Status.DOWN, f"no ACK: {item.words}", metrics)
-                    continue
-                metrics["ack_seconds"] = time.monotonic() - sent
-                return verdict_of(item.data, metrics, self.entry.ack_warn, control)
-        return Result(Status.DOWN, "the receiver closed the connection without an ACK", metrics)
+        framer = mllp.Framer(max_frame=MAX_ANSWER, frame_timeout=left)
+        frames = mllp.frames(reader, max_frame=MAX_ANSWER, frame_timeout=left, framer=framer)
+        try:
+            async with asyncio.timeout(left):
+                async for item in frames:
+                    if isinstance(item, mllp.FramingProblem):
+                        if item.fatal:
+                            return Result(Status.DOWN, f"no ACK: {item.words}", metrics)
+                        continue
+                    metrics["ack_seconds"] = time.monotonic() - sent
+                    return verdict_of(item.data, metrics, self.entry.ack_warn, control)
+        except TimeoutError:
+            if stray := mllp.not_mllp(framer):
+                words = f"no ACK within {self.entry.timeout:g} s: {stray}"
+                return Result(Status.DOWN, words, metrics)
+            raise
+        closed = "the receiver closed the connection without an ACK"
+        stray = mllp.not_mllp(framer)
+        return Result(Status.DOWN, f"{closed}: {stray}" if stray else closed, metrics)
 
     async def close(self) -> None:
         """Nothing kept open between checks."""

@@ -20,6 +20,8 @@ import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
+from pacs_tui.visible import visible
+
 START = 0x0B
 END = b"\x1c\r"
 FS = 0x1C
@@ -27,6 +29,8 @@ _CR = 0x0D
 
 #: Read size: a frame of 16 MiB arrives in 256 reads.
 CHUNK = 65536
+#: Stray bytes kept (the first of them) for a caller to say what came instead of MLLP.
+JUNK_KEPT = 40
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +70,9 @@ class Framer:
         self._started = 0.0
         self._scanned = 0  # bytes of the frame so far already searched for FS and VT
         self._junk = 0
+        #: The first :data:`JUNK_KEPT` (and one) stray bytes of the connection ("HTTP/1.1 400 …": a
+        #: link check pointed at the wrong port says what answered).
+        self.junk_head = b""
         self._skip_cr = False  # a frame ended on FS at the end of a read: its CR may come next
 
     @property
@@ -99,6 +106,9 @@ class Framer:
         while True:
             if not self._in_frame:
                 start = buffer.find(START)
+                if start != 0 and len(self.junk_head) <= JUNK_KEPT:  # one more: "…" if cut
+                    stray = buffer[: len(buffer) if start < 0 else start]
+                    self.junk_head += bytes(stray[: JUNK_KEPT + 1 - len(self.junk_head)])
                 self._junk += len(buffer) if start < 0 else start
                 del buffer[: len(buffer) if start < 0 else start + 1]
                 if start < 0:
@@ -177,11 +187,16 @@ class Framer:
 
 
 async def frames(
-    reader: asyncio.StreamReader, *, max_frame: int, frame_timeout: float
+    reader: asyncio.StreamReader,
+    *,
+    max_frame: int,
+    frame_timeout: float,
+    framer: Framer | None = None,
 ) -> AsyncIterator[Frame | FramingProblem]:
-    """The frames of one connection read through a :class:`Framer`, and what came between
-    them, until it ends (EOF) or a fatal problem (yielded last)."""
-    framer = Framer(max_frame=max_frame, frame_timeout=frame_timeout)
+    """The frames of one connection read through a :class:`Framer` (``framer``, when the
+    caller wants to ask it afterwards what came), and what came between them, until it ends
+    (EOF) or a fatal problem (yielded last)."""
+    framer = framer or Framer(max_frame=max_frame, frame_timeout=frame_timeout)
     while True:
         # Without a deadline between frames, within the frame's own in one.
         deadline = framer.deadline
@@ -204,3 +219,12 @@ async def frames(
 
 def _too_large(size: int, limit: int) -> str:
     return f"a message over {limit:,} bytes ({size:,} so far): not kept"
+
+
+def not_mllp(framer: Framer) -> str:
+    """What a peer that should answer in MLLP sent instead, in words ("" when nothing stray
+    came): "it answered 'HTTP/1.1 400 Bad Request…', not MLLP (the wrong port?)"."""
+    if not framer.junk_head:
+        return ""
+    head = framer.junk_head.decode("latin-1")
+    return f"it answered {visible(head, JUNK_KEPT)!r}, not MLLP (the wrong port?)"

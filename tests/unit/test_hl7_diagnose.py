@@ -170,3 +170,26 @@ async def test_an_accept_for_another_message_is_warn(tmp_path: Path) -> None:
         server.close()
     assert found.verdict is Status.WARN
     assert found.reason.startswith("AA for another message (MSA-2 OTHER42, sent PTDIAG")
+
+
+async def test_an_answer_that_is_not_mllp_says_what_came(tmp_path: Path) -> None:
+    """The classic mistake, the wrong port: a web server answers, and diagnose says so."""
+
+    async def web(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read(65536)
+        writer.write(b"HTTP/1.1 400 Bad Request\r\n\r\n")
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(web, "127.0.0.1", 0)
+    try:
+        found = await diagnose_link(
+            "127.0.0.1", server.sockets[0].getsockname()[1], write(tmp_path, A08), 5.0
+        )
+    finally:
+        server.close()
+    assert found.verdict is Status.DOWN
+    assert found.reason == (
+        "the receiver closed the connection without an ACK: it answered 'HTTP/1.1 400 Bad "
+        "Request␍␊␍␊', not MLLP (the wrong port?)"
+    )

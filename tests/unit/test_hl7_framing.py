@@ -8,7 +8,7 @@ import asyncio
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pacs_tui.hl7.mllp import Frame, Framer, FramingProblem, frames
+from pacs_tui.hl7.mllp import Frame, Framer, FramingProblem, frames, not_mllp
 
 VT, END = b"\x0b", b"\x1c\r"
 MSG = b"MSH|^~\\&|HIS|WARD|RIS|RAD|20261201120000||ADT^A01|MSG0001|P|2.5\rEVN|A01\r"
@@ -146,3 +146,16 @@ def test_the_framer_finds_the_same_whatever_the_reads(parts: list[bytes], cuts: 
         return [i if isinstance(i, Frame) else (i.kind, i.fatal) for i in items]
 
     assert what(got) == what(expected)
+
+
+def test_what_came_instead_of_mllp_is_kept_bounded_for_the_words() -> None:
+    framer = Framer(max_frame=4 * 1024 * 1024, frame_timeout=5.0)
+    for _ in range(64):
+        framer.feed(b"HTTP/1.1 400 Bad Request\r\n" + b"x" * 16384)
+    assert framer.junk_head == b"HTTP/1.1 400 Bad Request\r\n" + b"x" * 15  # 41 bytes, no more
+    assert not_mllp(framer) == (
+        "it answered 'HTTP/1.1 400 Bad Request␍␊xxxxxxxxxxxxx…', not MLLP (the wrong port?)"
+    )
+    clean = Framer(max_frame=1024, frame_timeout=5.0)
+    clean.feed(b"\x0bMSH|^~\\&|A\x1c\r")
+    assert clean.junk_head == b"" and not_mllp(clean) == ""

@@ -105,6 +105,49 @@ async def test_an_accept_of_another_control_id_is_warn(
     assert result.reason.endswith(")")
 
 
+def raw(data: bytes, close: bool) -> Answer:
+    """An answer that is not MLLP at all (a web server, an ACK without its blocks)."""
+
+    async def answer(_: bytes, writer: asyncio.StreamWriter) -> None:
+        writer.write(data)
+        await writer.drain()
+        if close:
+            writer.close()
+        else:
+            await asyncio.sleep(5)
+
+    return answer
+
+
+@pytest.mark.parametrize(
+    ("data", "close", "reason"),
+    [
+        (
+            b"HTTP/1.1 400 Bad Request\r\n\r\n",
+            True,
+            "the receiver closed the connection without an ACK: it answered 'HTTP/1.1 400 Bad "
+            "Request␍␊␍␊', not MLLP (the wrong port?)",
+        ),
+        (
+            b"MSH|^~\\&|RIS|RAD|PT|IT|2026||ACK|1|T|2.5\rMSA|AA|X\r",
+            False,
+            "no ACK within 1 s: it answered 'MSH|^~\\\\&|RIS|RAD|PT|IT|2026||ACK|1|T|2.…', "
+            "not MLLP (the wrong port?)",
+        ),
+    ],
+)
+async def test_an_answer_that_is_not_mllp_is_said(
+    receiver: Callable[[Answer], Awaitable[int]],
+    message_file: Path,
+    data: bytes,
+    close: bool,
+    reason: str,
+) -> None:
+    port = await receiver(raw(data, close))
+    result = await check(port, message_file, timeout=1.0).check()
+    assert (result.status, result.reason) == (Status.DOWN, reason)
+
+
 async def test_connecting_is_enough_without_a_test_message(
     receiver: Callable[[Answer], Awaitable[int]],
 ) -> None:
