@@ -142,12 +142,27 @@ COLUMNS = (
 
 class MessageTable(StatusTable):
     """The log's rows: Home and End go to the newest and the oldest row (a DataTable's go to
-    the first and last column)."""
+    the first and last column); sideways (at 80 columns the last columns are to the right)
+    the arrows move a column's width, Shift+arrow or < > a screen's."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("home", "scroll_top", "Newest", show=False, id="log.newest"),
         Binding("end", "scroll_bottom", "Oldest on the page", show=False, id="log.oldest"),
         Binding("enter", "select_cursor", "Open the message", show=False, id="log.open"),
+        Binding(
+            "shift+right,greater_than_sign",
+            "page_right",
+            "A screen to the right",
+            show=False,
+            id="log.page_right",
+        ),
+        Binding(
+            "shift+left,less_than_sign",
+            "page_left",
+            "A screen to the left",
+            show=False,
+            id="log.page_left",
+        ),
     ]
 
 
@@ -292,6 +307,14 @@ class MessageLog(Vertical):
                 else:
                     kept.append(row)
             rows = kept
+        if until is not None and not rows and self._back:
+            # The page before the oldest shown is empty (that one was exactly a page long):
+            # stay on the page shown, and say why nothing changed.
+            self.until, self._seen = self._back.pop()
+            self.following = self.until is None
+            self.app.notify("No older messages in the history.", timeout=2)
+            self._summarise()
+            return
         if rows != self.rows:
             self._fill(rows)
         self._summarise()

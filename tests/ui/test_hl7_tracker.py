@@ -137,6 +137,28 @@ async def test_brackets_page_back_through_the_history_and_forward_to_live(
         await wait_for(pilot, lambda: "· live ·" in summary(app))
 
 
+async def test_an_oldest_page_exactly_full_says_there_is_nothing_older(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(message_log, "PAGE", 15)  # the 30 messages: two pages exactly
+    app = make_app()
+    async with app.run_test(size=(160, 48), notifications=True) as pilot:
+        await open_tracker(pilot)
+
+        def first() -> str:
+            lines = log_lines(app)
+            return next(w for w in lines[0].split() if w.startswith("HIS")) if lines else ""
+
+        await pilot.press("tab", "left_square_bracket")
+        await wait_for(pilot, lambda: first() == "HIS0000014")
+        await pilot.press("left_square_bracket")  # the page before is empty: it stays, and says
+        await wait_for(pilot, lambda: "No older messages" in screen_text(app))
+        assert first() == "HIS0000014" and len(log_lines(app)) == 15
+        await pilot.press("right_square_bracket")  # one ] back to the newest, as before
+        await wait_for(pilot, lambda: first() == "HIS0000029")
+        assert "live" in summary(app)
+
+
 async def test_enter_shows_a_message_with_the_patient_masked() -> None:
     app = make_app()
     async with app.run_test(size=(160, 48)) as pilot:
@@ -256,3 +278,27 @@ async def test_a_huge_header_field_is_cut_in_the_log_and_shown_at_length_in_the_
         await pilot.press("tab", "enter")  # the newest: one of the two
         await wait_for(pilot, lambda: isinstance(app.screen, MessageDetailScreen))
         await wait_for(pilot, lambda: "L" * 150 in screen_text(app).replace("\n", ""))
+
+
+async def test_at_80_columns_the_log_pages_sideways_and_the_detail_pages_down() -> None:
+    """At 80x24 the log's last columns are off to the right: Shift+→ (or >) shows them a screen
+    at a time, Shift+← (or <) goes back; the message's tree pages with PageDown, Home."""
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: app.ctx is not None)
+        await pilot.press("4")
+        await wait_for(pilot, lambda: isinstance(app.screen, Hl7TrackerScreen))
+        await wait_for(pilot, lambda: "HIS0000029" in screen_text(app))
+        assert "Patient" not in screen_text(app)
+        await pilot.press("tab", "shift+right", "greater_than_sign")
+        await wait_for(pilot, lambda: "Patient" in screen_text(app))
+        await pilot.press("less_than_sign", "shift+left")
+        await wait_for(pilot, lambda: "Control ID" in screen_text(app))
+        await pilot.press("down", "enter")  # HIS0000028
+        await wait_for(pilot, lambda: isinstance(app.screen, MessageDetailScreen))
+        await wait_for(pilot, lambda: "fields masked" in screen_text(app))
+        assert "PV1" not in screen_text(app)  # below the fold
+        await pilot.press("pagedown", "pagedown")
+        await wait_for(pilot, lambda: "PV1" in screen_text(app))
+        await pilot.press("home")
+        await wait_for(pilot, lambda: "MSH-1 " in screen_text(app) or "MSH-3" in screen_text(app))
