@@ -22,7 +22,13 @@ from tomlkit.items import AoT
 
 from pacs_tui import config_reader as cv
 from pacs_tui.config_reader import Reader
-from pacs_tui.hl7.link import DEFAULT_ACK_WARN, LinkCheck, LinkConfig
+from pacs_tui.hl7.link import (
+    DEFAULT_ACK_WARN,
+    LinkCheck,
+    LinkConfig,
+    MessageFileError,
+    test_message,
+)
 from pacs_tui.hl7.listener import Listener, ListenerConfig
 from pacs_tui.hl7.tap import Tap, TapConfig
 from pacs_tui.model import Target, TargetKind, TargetState
@@ -35,6 +41,7 @@ from pacs_tui.source import (
     Source,
     WorkerLimit,
 )
+from pacs_tui.visible import visible
 
 MAX_FRAME_LIMIT = 64 * 1024 * 1024
 
@@ -133,6 +140,12 @@ def _link(reader: Reader, t: Mapping[str, Any], path: str, site: str) -> LinkCon
         "the absolute path of a file holding one HL7 message (a test message to send)",
         None,
     )
+    if isinstance(send, Path) and reader.check_paths:  # config check reads it as collect will
+        try:
+            test_message(send)
+        except MessageFileError as exc:
+            said = visible(str(exc), 300)
+            reader.problem(f"{path}.send", t["send"], f"a test message collect can read ({said})")
     interval = get(t, "interval", path, cv.interval, cv.INTERVAL_EXPECTED, 60.0)
     default_timeout = min(5.0, interval / 2) if isinstance(interval, float) else 5.0
     timeout = get(t, "timeout", path, cv.timeout, cv.TIMEOUT_EXPECTED, default_timeout)
@@ -221,6 +234,11 @@ def _listener(reader: Reader, t: Mapping[str, Any], path: str, site: str) -> Ent
     elif "upstream" in t:
         reader.problem(f"{path}.upstream", t["upstream"], 'nothing unless mode = "tap"')
     ack_timeout = get(t, "ack_timeout", path, cv.timeout, cv.TIMEOUT_EXPECTED, 5.0)
+    if "ack_timeout" in t and t.get("mode", "listen") == "listen":  # it answers itself
+        reader.problem(
+            f"{path}.ack_timeout", t["ack_timeout"], 'nothing unless mode = "tap" (a listener '
+            "answers each message itself; a tap waits ack_timeout for its receiver's ACK)",
+        )  # fmt: skip
     max_frame = get(
         t,
         "max_frame",

@@ -445,6 +445,7 @@ def test_an_hl7_tap_needs_its_upstream_and_a_listener_none() -> None:
         '[[hl7.listener]]\nid = "u"\nbind = 2576\nupstream = "ris:1"\n'
         '[[hl7.listener]]\nid = "v"\nbind = "0.0.0.0:1"\nmode = "tap"\nupstream = "ris:99999"\n'
         '[[hl7.listener]]\nid = "w"\nbind = "ris:2575"\nmode = "proxy"\n'
+        '[[hl7.listener]]\nid = "x"\nbind = 2578\nack_timeout = "2s"\n'
     )
     assert found == [
         'hl7.listener "t" (#1).upstream: missing; expected the receiver the tap forwards to, '
@@ -456,6 +457,8 @@ def test_an_hl7_tap_needs_its_upstream_and_a_listener_none() -> None:
         'on, like "127.0.0.1:2575" (loopback unless told)',
         'hl7.listener "w" (#4).mode = \'proxy\': expected "listen" (answer a copy feed) or '
         '"tap" (between a sender and its receiver)',
+        'hl7.listener "x" (#5).ack_timeout = \'2s\': expected nothing unless mode = "tap" (a '
+        "listener answers each message itself; a tap waits ack_timeout for its receiver's ACK)",
     ]
 
 
@@ -528,3 +531,23 @@ def test_tls_without_its_key_names_the_missing_key() -> None:
     assert problems(base + 'protocol = "tls"\ncert = "/etc/a.crt"\n') == [
         'audit.syslog "a" (#1).key: missing; expected cert and key (PEM files) for "tls"'
     ]
+
+
+def test_config_check_reads_a_links_test_message_as_collect_will(tmp_path: Path) -> None:
+    """A link's `send` that is missing or not HL7 is said by config check, not at 3 a.m."""
+    good = tmp_path / "good.hl7"
+    good.write_text("MSH|^~\\&|PT|IT|RIS|RAD|2026||ADT^A08|X|T|2.5\nEVN|A08\n")
+    bad = tmp_path / "bad.hl7"
+    bad.write_text("not an HL7 message\n")
+    link = '[[hl7.link]]\nid = "{}"\nhost = "127.0.0.1"\nport = 2575\nsend = "{}"\n'
+    text = link.format("a", good) + link.format("b", tmp_path / "gone.hl7") + link.format("c", bad)
+    with pytest.raises(ConfigError) as info:
+        parse_config(text, source=tmp_path / "c.toml", check_paths=True)
+    said = [str(p) for p in info.value.problems]
+    assert said == [
+        f"hl7.link \"b\" (#2).send = '{tmp_path}/gone.hl7': expected a test message collect can "
+        f"read (cannot read {tmp_path}/gone.hl7: No such file or directory)",
+        f"hl7.link \"c\" (#3).send = '{bad}': expected a test message collect can read ({bad} is "
+        "not an HL7 message: no MSH segment first)",
+    ]
+    parse_config(text)  # without check_paths (the UI, collect at start), not read here
