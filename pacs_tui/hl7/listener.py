@@ -116,8 +116,8 @@ class Listener(MllpServer):
             log.info(
                 "HL7 listener %s: %s %s from %s: %s",
                 self.id,
-                visible(header.message_type, 40),
-                visible(header.control_id, 40),
+                visible(header.message_type, 40) or "a message",
+                visible(header.control_id, 40) or "with no control ID",
                 peer,
                 problem.words,
             )

@@ -234,7 +234,7 @@ class MessageLog(Vertical):
         yield Label(self.TITLE, classes="section-title", id="log-title")
         with Horizontal(id="log-filter-bar"):
             yield Label("Filter:", id="log-filter-label")
-            yield Input(placeholder=self.PLACEHOLDER, id="log-filter", compact=True)
+            yield Input(placeholder=self._placeholder(), id="log-filter", compact=True)
         yield MessageTable(id="message-table", cursor_type="row", zebra_stripes=True)
         yield Label("", id="log-summary", markup=False)
 
@@ -465,6 +465,14 @@ class MessageLog(Vertical):
         self.screen.set_focus(self.table)
         if self.match != MessageFilter():
             self._set_filter(MessageFilter())
+
+    def _placeholder(self) -> str:
+        """What the field accepts: on a wall, without the patient search it refuses there."""
+        if getattr(self.app, "wall", False) is not True:
+            return self.PLACEHOLDER
+        words = [w.strip() for w in self.PLACEHOLDER.replace(" or ", ", ").split(",")]
+        kept = [w for w in words if w and "patient:" not in w and "#ref" not in w]
+        return ", ".join(kept[:-1]) + (f" or {kept[-1]}" if len(kept) > 1 else "".join(kept))
 
     @on(DataTable.RowSelected, "#message-table")
     def _not_opened_on_a_wall(self, event: DataTable.RowSelected) -> None:
