@@ -144,8 +144,8 @@ def _link(reader: Reader, t: Mapping[str, Any], path: str, site: str) -> LinkCon
         try:
             test_message(send)
         except MessageFileError as exc:
-            said = visible(str(exc), 300)
-            reader.problem(f"{path}.send", t["send"], f"a test message collect can read ({said})")
+            why = visible(str(exc), 300)
+            reader.problem(f"{path}.send", t["send"], f"a test message collect can read ({why})")
     interval = get(t, "interval", path, cv.interval, cv.INTERVAL_EXPECTED, 60.0)
     default_timeout = min(5.0, interval / 2) if isinstance(interval, float) else 5.0
     timeout = get(t, "timeout", path, cv.timeout, cv.TIMEOUT_EXPECTED, default_timeout)
