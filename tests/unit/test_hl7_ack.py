@@ -224,3 +224,15 @@ def test_common_types_need_their_segments(kind: str, body: str, missing: str | N
 def test_an_error_segment_is_read_as_people_read_it(err: str, words: str) -> None:
     answer = f"MSH|^~\\&|RIS|RAD|PT|IT|2026||ACK|1|P|2.5\rMSA|AE|C1\r{err}".encode()
     assert read_msa(answer) == ("AE", "C1", words)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.text(alphabet="|^~\\&ERMSHA0123PID x\r", max_size=30), min_size=1, max_size=6).map(
+        lambda fields: "|".join(fields)
+    ),
+)
+def test_no_error_segment_makes_the_answer_reader_raise(err: str) -> None:
+    answer = f"MSH|^~\\&|RIS|RAD|PT|IT|2026||ACK|1|P|2.5\rMSA|AE|C1\rERR|{err}".encode()
+    found = read_msa(answer)
+    assert found is not None and found[0] == "AE" and len(found[2]) <= 300
