@@ -32,6 +32,12 @@ def log_lines(app: PacsApp) -> list[str]:
     return [line for line in screen_text(app).splitlines() if " HIS00000" in line]
 
 
+def first_shown(app: PacsApp) -> str:
+    """The control ID of the log's first row as drawn ("" when none)."""
+    lines = log_lines(app)
+    return next(w for w in lines[0].split() if w.startswith("HIS")) if lines else ""
+
+
 def summary(app: PacsApp) -> str:
     return next(line for line in screen_text(app).splitlines() if "· [ older" in line)
 
@@ -113,8 +119,7 @@ async def test_brackets_page_back_through_the_history_and_forward_to_live(
         await open_tracker(pilot)
 
         def first() -> str:
-            lines = log_lines(app)
-            return next(w for w in lines[0].split() if w.startswith("HIS")) if lines else ""
+            return first_shown(app)
 
         assert first() == "HIS0000029" and len(log_lines(app)) == 12
         await pilot.press("tab", "left_square_bracket")
@@ -146,8 +151,7 @@ async def test_an_oldest_page_exactly_full_says_there_is_nothing_older(
         await open_tracker(pilot)
 
         def first() -> str:
-            lines = log_lines(app)
-            return next(w for w in lines[0].split() if w.startswith("HIS")) if lines else ""
+            return first_shown(app)
 
         await pilot.press("tab", "left_square_bracket")
         await wait_for(pilot, lambda: first() == "HIS0000014")

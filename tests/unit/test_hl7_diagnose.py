@@ -16,7 +16,7 @@ import hl7
 import hl7.mllp
 import pytest
 
-from pacs_tui.hl7.diagnose import Step, diagnose_link
+from pacs_tui.hl7.diagnose import Diagnosis, Step, diagnose_link
 from pacs_tui.hl7.listener import Listener, ListenerConfig
 from pacs_tui.model import Status
 from pacs_tui.probes.hl7_source import listener_target
@@ -62,6 +62,15 @@ def write(tmp_path: Path, text: str) -> Path:
     path = tmp_path / "test.hl7"
     path.write_text(text)
     return path
+
+
+async def diagnosed(server: asyncio.Server, tmp_path: Path) -> Diagnosis:
+    """``diagnose`` of ``server`` with the A08 test message; the server closed after."""
+    try:
+        port = server.sockets[0].getsockname()[1]
+        return await diagnose_link("127.0.0.1", port, write(tmp_path, A08), 5.0)
+    finally:
+        server.close()
 
 
 async def test_the_receivers_escaped_words_are_shown_unescaped(
@@ -138,12 +147,7 @@ async def test_two_runs_in_a_row_send_different_control_ids(tmp_path: Path) -> N
 async def test_a_slow_accept_is_warn_as_a_link_check_would_say(tmp_path: Path) -> None:
     seen: list[str] = []
     server = await hl7.mllp.start_hl7_server(python_hl7(seen, delay=1.1), "127.0.0.1", 0)
-    try:
-        found = await diagnose_link(
-            "127.0.0.1", server.sockets[0].getsockname()[1], write(tmp_path, A08), 5.0
-        )
-    finally:
-        server.close()
+    found = await diagnosed(server, tmp_path)
     assert found.verdict is Status.WARN
     assert found.reason.startswith("AA in 1,") and found.reason.endswith(" ms, slower than 1 s")
     assert (found.steps[-1].name, found.steps[-1].ok) == ("ACK", False)
@@ -162,12 +166,7 @@ async def test_an_accept_for_another_message_is_warn(tmp_path: Path) -> None:
             await writer.drain()
 
     server = await hl7.mllp.start_hl7_server(stale, "127.0.0.1", 0)
-    try:
-        found = await diagnose_link(
-            "127.0.0.1", server.sockets[0].getsockname()[1], write(tmp_path, A08), 5.0
-        )
-    finally:
-        server.close()
+    found = await diagnosed(server, tmp_path)
     assert found.verdict is Status.WARN
     assert found.reason.startswith("AA for another message (MSA-2 OTHER42, sent PTDIAG")
 
@@ -182,12 +181,7 @@ async def test_an_answer_that_is_not_mllp_says_what_came(tmp_path: Path) -> None
         writer.close()
 
     server = await asyncio.start_server(web, "127.0.0.1", 0)
-    try:
-        found = await diagnose_link(
-            "127.0.0.1", server.sockets[0].getsockname()[1], write(tmp_path, A08), 5.0
-        )
-    finally:
-        server.close()
+    found = await diagnosed(server, tmp_path)
     assert found.verdict is Status.DOWN
     assert found.reason == (
         "the receiver closed the connection without an ACK: it answered 'HTTP/1.1 400 Bad "
