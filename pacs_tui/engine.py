@@ -90,6 +90,10 @@ EngineUpdate = StateUpdate | EventUpdate | ReloadUpdate
 Subscriber = Callable[[EngineUpdate], None]
 
 
+#: A search by patient kept on screen is recorded again in the operator trail this often.
+LOOKUP_RECORDED_EVERY = 15 * 60.0
+
+
 class Engine:
     """One per site. Build it, ``await start()``, read :attr:`states`, ``await stop()``."""
 
@@ -118,6 +122,8 @@ class Engine:
         self.patient_key = patient_key or PatientKey()
         #: The operator audit trail (beside the history; None without one).
         self.trail: OperatorTrail | None = None
+        #: (user, uid, patient reference) → when its search was last recorded (monotonic).
+        self._lookups: dict[tuple[str, int | None, str], float] = {}
         self.store = store  # before the build: a source's checks may read the history
         built, pools = self._build(config, build=checks is None)
         self.checks: list[Runnable] = list(checks) if checks is not None else built
@@ -486,9 +492,21 @@ class Engine:
 
     def look_up_patient(self, operator: Operator, patient: str) -> None:
         """A search of the message log by patient (technician or admin): recorded by the
-        patient's reference, never the ID typed."""
+        patient's reference, never the ID typed. A log that follows with the filter on reads
+        again every second: that is one search, recorded when it starts and then every
+        :data:`LOOKUP_RECORDED_EVERY` while it stays on screen, not a trail line a second."""
         reference = patient if patient.startswith("#") else self.patient_key.reference(patient)
         self.authorize(operator, "patient-lookup", reference)
+        now = time.monotonic()
+        key = (operator.user, operator.uid, reference)
+        last = self._lookups.get(key)
+        if last is not None and now - last < LOOKUP_RECORDED_EVERY:
+            return
+        if len(self._lookups) >= 1000:  # bounded: the ones over their window go
+            self._lookups = {
+                k: t for k, t in self._lookups.items() if now - t < LOOKUP_RECORDED_EVERY
+            }
+        self._lookups[key] = now
         self.record_action(operator, "patient-lookup", reference, "done")
         log.info("operator %s read the message log of patient %s", operator.user, reference)
 

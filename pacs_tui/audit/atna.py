@@ -327,7 +327,9 @@ def _patients(objects: list[Element], patient_ref: Callable[[str], str]) -> tupl
             attrs.get("ParticipantObjectTypeCode", "").strip() == _PATIENT_TYPE
             and attrs.get("ParticipantObjectTypeCodeRole", "").strip() == _PATIENT_ROLE
         )
-        patient_id = attrs.get("ParticipantObjectID", "").strip()
+        # IHE asks for the HL7 CX form, "12345^^^HOSP&1.2.3&ISO": the ID is its first component,
+        # the part the HL7 log's reference is made of (PID-3's), so one patient has one.
+        patient_id = attrs.get("ParticipantObjectID", "").split("^", 1)[0].strip()
         if is_patient and patient_id:
             refs[patient_ref(patient_id)[:TEXT_LIMIT]] = None
     return tuple(refs)

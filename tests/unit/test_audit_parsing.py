@@ -227,6 +227,26 @@ def test_an_older_source_id_and_namespaced_attributes_are_read() -> None:
     )
 
 
+def test_a_patient_id_in_hl7s_cx_form_is_referred_to_by_its_id_alone() -> None:
+    """IHE asks for "ID^^^AUTHORITY&OID&ISO": the reference is the ID's, the one the HL7 log
+    makes of PID-3 for the same patient, so a search by patient finds both."""
+    from pacs_tui.hl7.header import read_header
+    from pacs_tui.hl7.patient import patient_id
+
+    def patient(pid: str) -> str:
+        return (
+            f'<ParticipantObjectIdentification ParticipantObjectID="{pid}" '
+            'ParticipantObjectTypeCode="1" ParticipantObjectTypeCodeRole="1"/>'
+        )
+
+    accessed = '<EventID csd-code="110110"/>'
+    cx = parse_audit(audit(accessed, patient("PAT-TEST-0009^^^HOSP&amp;1.2.3&amp;ISO")), ref)
+    bare = parse_audit(audit(accessed, patient("PAT-TEST-0009")), ref)
+    assert cx.patients == bare.patients == (ref("PAT-TEST-0009"),)
+    hl7 = b"MSH|^~\\&|HIS|H|RIS|R|2026||ADT^A08|C1|P|2.5\rPID|1||PAT-TEST-0009^^^HOSP^MR\r"
+    assert patient_id(hl7, read_header(hl7)) == "PAT-TEST-0009"
+
+
 def test_strings_are_cut_and_participants_bounded() -> None:
     long = "U" * 5000
     patients = "".join(

@@ -133,6 +133,28 @@ def test_operators_config_is_read_strictly() -> None:
 # -- the engine checks, and the trail records ---------------------------------------------------
 
 
+async def test_a_search_by_patient_left_on_screen_is_one_trail_line_per_window(
+    folder: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A log that follows with a patient filter reads again every second: one search, not a
+    trail line a second (86,400 a day per screen); recorded again once its window is over."""
+    from pacs_tui import engine as engine_module
+
+    engine = await started(folder, ADMIN_ELSEWHERE)
+    try:
+        admin = Operator(ME, os.getuid(), Role.ADMIN)
+        for _ in range(5):
+            engine.look_up_patient(admin, "PAT-0001")
+        engine.look_up_patient(admin, "PAT-0002")
+        monkeypatch.setattr(engine_module, "LOOKUP_RECORDED_EVERY", 0.0)
+        engine.look_up_patient(admin, "PAT-0001")  # its window over: said again
+    finally:
+        await engine.stop()
+    lines = trail_lines(folder)
+    assert [r["action"] for r in lines] == ["patient-lookup"] * 3
+    assert lines[0]["target"] == lines[2]["target"] != lines[1]["target"]
+
+
 async def test_a_viewer_is_refused_and_both_outcomes_are_in_the_trail(folder: Path) -> None:
     engine = await started(folder, ADMIN_ELSEWHERE)
     try:
