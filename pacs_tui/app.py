@@ -254,7 +254,13 @@ class PacsApp(App[None]):
             show=False,
             tooltip="Lock the screen now (unlock with your TOTP code)",
         ),
-        Binding("q", "quit", "Quit", id="app.quit", tooltip="Quit (stops the engine)"),
+        Binding(
+            "q",
+            "quit",
+            "Quit",
+            id="app.quit",
+            tooltip="Quit (the UI's own engine stops; a collector goes on)",
+        ),
     ]
 
     def __init__(

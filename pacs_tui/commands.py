@@ -89,7 +89,12 @@ def palette_commands(app: PacsApp, screen: Screen[Any]) -> list[PaletteCommand]:
     add("Filter the table", "Type a filter for the table shown", app.action_filter_table)
     covered.add("table.filter")
     add("Show keys", "Every key of every screen", app.action_help, "app.help")
-    add("Quit", "Leave pacs-tui (stops the engine, flushes the history)", app.exit, "app.quit")
+    add(
+        "Quit",
+        "Leave pacs-tui (its own engine stops, the history flushed; a collector goes on)",
+        app.exit,
+        "app.quit",
+    )
 
     # Anything else bound on this screen (sorting, …): listed with its key, run as the key would.
     for active in screen.active_bindings.values():
