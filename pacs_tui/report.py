@@ -198,6 +198,11 @@ def messages_json_text(messages: Iterable[LoggedMessage]) -> str:
     return json.dumps({"messages": [message_out(m) for m in messages]}, indent=2)
 
 
+#: A cell of the message table is cut (with "…") at this many characters: one sender's
+#: 300-character user ID must not pad every row's column (``--json`` has every value whole).
+CELL_LIMIT = 40
+
+
 def messages_table(messages: Sequence[LoggedMessage]) -> str:
     """The message log, oldest first, every field from outside shown through ``visible``."""
     if not messages:
@@ -205,16 +210,16 @@ def messages_table(messages: Sequence[LoggedMessage]) -> str:
     rows = [
         [
             iso(m.ts) or "",
-            visible(m.link, VALUE_LIMIT),
+            visible(m.link, CELL_LIMIT),
             visible(m.direction, 8),
             visible(m.type, 20),
-            visible(m.control_id, VALUE_LIMIT),
+            visible(m.control_id, CELL_LIMIT),
             visible(m.ack, 4) if m.ack is not None else "-",
             f"{m.latency * 1000:.0f} ms" if m.latency is not None else "",
             f"{m.size:,}",
-            visible(" ".join(x for x in (m.sender, m.sender_facility) if x), VALUE_LIMIT),
-            visible(" ".join(x for x in (m.receiver, m.receiver_facility) if x), VALUE_LIMIT),
-            visible(m.patient, VALUE_LIMIT),
+            visible(" ".join(x for x in (m.sender, m.sender_facility) if x), CELL_LIMIT),
+            visible(" ".join(x for x in (m.receiver, m.receiver_facility) if x), CELL_LIMIT),
+            visible(m.patient, CELL_LIMIT),
             visible(m.detail, TEXT_LIMIT),
         ]
         for m in messages

@@ -153,6 +153,18 @@ def test_history_table_shows_summaries_visibly() -> None:
     assert ESC not in text and "␛[2Jgone" in text
 
 
+def test_message_table_cuts_a_huge_cell_so_the_other_rows_keep_their_width() -> None:
+    from pacs_tui.model import LoggedMessage
+    from pacs_tui.report import messages_table
+
+    huge = LoggedMessage(0.0, "atna", "in", "110114", "", None, None, 900, "U" * 300, "PACS")
+    small = dataclasses.replace(huge, sender="rad-martin\x1b[2J", sender_facility="10.1.2.3")
+    lines = messages_table([huge, small]).splitlines()
+    assert max(len(line) for line in lines) < 200
+    assert "U" * 39 + ELLIPSIS in lines[2] and "U" * 41 not in lines[2]
+    assert "rad-martin␛[2J 10.1.2.3" in lines[3] and ESC not in lines[3]
+
+
 # -- log lines ------------------------------------------------------------------------------
 
 
