@@ -241,6 +241,8 @@ RESTART_ONLY: tuple[tuple[str, Callable[[Config], object]], ...] = (
     ("[history]", lambda c: c.history),
     ("[collector]", lambda c: (c.socket_path, c.collector.group)),
     ("[exporters]", lambda c: c.exporters),
+    # The trail's forwarder is made once, when the trail is opened.
+    ("[operators] forward", lambda c: c.operators.forward),
 )
 
 

@@ -427,13 +427,22 @@ async def test_sighup_reloads_the_config_and_viewers_follow(site: Site) -> None:
         # early word on an action follows the reload without a reattach (the collector judges
         # each action itself in any case).
         assert view.role is Role.ADMIN  # the collector's own user, with no [operators]
-        site.config.write_text(head + kept + added + '[operators]\nadmin = ["somebody-else"]\n')
+        import socket
+
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as free:
+            free.bind(("127.0.0.1", 0))  # a port nobody uses: nothing is sent there anyway
+            forward = f"udp://127.0.0.1:{free.getsockname()[1]}"
+        operators = f'[operators]\nadmin = ["somebody-else"]\nforward = "{forward}"\n'
+        site.config.write_text(head + kept + added + operators)
         site.process.send_signal(signal.SIGHUP)
         deadline = time.monotonic() + 15
         role = partial(getattr, view, "role")  # read again each time round
         while role() is not Role.VIEWER:
             assert time.monotonic() < deadline, role()
             await asyncio.sleep(0.05)
+        # The trail's forwarder is made when the trail opens: the journal says when it applies.
+        said = "[operators] forward changed: it takes effect at the next restart"
+        assert said in site.log.read_text()
         with pytest.raises(NotAllowed):
             view.probe_now("added")
         assert view.link.connected
