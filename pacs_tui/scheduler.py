@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import logging
 import random
 import time
@@ -20,6 +21,7 @@ from typing import Any
 
 from pacs_tui.model import Event, LoggedMessage, Result, Status, Target
 from pacs_tui.source import BatchCheck, Check, Service
+from pacs_tui.visible import visible
 
 log = logging.getLogger(__name__)
 
@@ -421,8 +423,8 @@ class Services:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # the service's bug or its socket's: keep the others up
-                log.error("service %s failed: %s: %s", service.id, type(exc).__name__, exc)
-                why = f"failed: {type(exc).__name__}: {exc}"
+                why = service_failure(exc)
+                log.error("service %s %s", service.id, why)
             if self.stopping:
                 return
             if time.monotonic() - started >= SERVICE_HEALTHY_RUN:
@@ -440,3 +442,19 @@ class Services:
         self.stopping = True
         await cancel_until_done(set(self._tasks.values()), "services")
         self._tasks.clear()
+
+
+#: What a listening service's socket error means, for the admin (errno → words).
+_LISTEN_WORDS = {
+    errno.EADDRINUSE: "the port is already in use by another program",
+    errno.EACCES: "permission denied (a port under 1024 needs root or CAP_NET_BIND_SERVICE)",
+    errno.EADDRNOTAVAIL: "the address is not one of this machine's",
+}
+
+
+def service_failure(exc: Exception) -> str:
+    """Why a service stopped, in words: "cannot listen: the port is already in use by another
+    program" for the socket errors of a listener that could not start, else the error."""
+    if isinstance(exc, OSError) and exc.errno in _LISTEN_WORDS:
+        return f"cannot listen: {_LISTEN_WORDS[exc.errno]}"
+    return f"failed: {type(exc).__name__}: {visible(str(exc), 300)}"

@@ -236,6 +236,34 @@ async def test_a_service_that_dies_is_down_with_the_reason_and_restarted() -> No
     assert downs[1].reason.endswith("restarting in 0.1s")  # back-off doubles
 
 
+async def test_a_listener_whose_port_is_taken_says_so_in_words() -> None:
+    """Another program on the port: DOWN "cannot listen: the port is already in use by another
+    program", not an OSError's text with a Python tuple in it."""
+    import socket
+
+    from pacs_tui.hl7.listener import Listener, ListenerConfig
+    from pacs_tui.probes.hl7_source import listener_target
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        entry = ListenerConfig("adt-in", "127.0.0.1", taken.getsockname()[1])
+        listener = Listener(entry, listener_target(entry))
+        seen: list[Result] = []
+        services = Services(
+            [listener], lambda t, r: seen.append(r), lambda e: None, first_backoff=0.05
+        )
+        services.start()
+        try:
+            await until(lambda: any(r.status is Status.DOWN for r in seen))
+        finally:
+            await services.stop()
+    down = next(r for r in seen if r.status is Status.DOWN)
+    assert down.reason == (
+        "cannot listen: the port is already in use by another program; restarting in 0.05s"
+    )
+
+
 async def test_a_slow_plugin_never_holds_a_dicom_worker() -> None:
     """Each source waits for its own pool: a command check stuck for its whole timeout does
     not delay a DICOM check, whose pool has one place."""
