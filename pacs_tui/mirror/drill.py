@@ -123,6 +123,10 @@ def drill(
             outcome.expected_from = "the mirror"
         if primary is not None:
             _expect_from_primary(primary, study_uid, request_timeout, outcome)
+        if outcome.expected_instances is None:  # said in the detail: a short retrieve passes
+            outcome.expected_from = "not compared: " + (
+                outcome.expected_from or "the mirror gave no instance count (no primary asked)"
+            )
         began = time.perf_counter()
         verb = "C-GET" if move is None else "C-MOVE"
         refused = ""
@@ -242,6 +246,13 @@ def _expect_from_primary(
     if count is not None and count.isdigit() and len(count) < 10:
         outcome.expected_instances = max(int(count), outcome.expected_instances or 0)
         outcome.expected_from = "the primary"
+        return
+    there = any(r.get("StudyInstanceUID") == study_uid for r in rows or ())
+    why = "the primary gave no instance count" if there else "the study is not on the primary"
+    if outcome.expected_instances is None:
+        outcome.expected_from = f"neither the mirror nor the primary gave a count ({why})"
+    else:
+        outcome.expected_from += f" ({why})"
 
 
 def serving_site(name: str, primary_host: str, mirror_host: str) -> str:

@@ -277,6 +277,13 @@ def test_a_drill_of_a_study_the_mirror_holds_in_part_fails_against_the_primary(
     finally:
         archives.primary.resume()
     assert down.ok and down.expected_from.startswith("the mirror (the primary not asked: ")
+    # Neither gives a count (dcmqrscp, both sides): nothing to hold the retrieve to, said.
+    plain = archives.node(archives.dcmqrscp)
+    uncounted = drill(plain, archives.studies[0].uid, timeout=30, primary=plain)
+    assert uncounted.ok and uncounted.expected_from == (
+        "not compared: neither the mirror nor the primary gave a count (the primary gave no "
+        "instance count)"
+    )
 
 
 def test_a_drill_configured_to_c_move_passes_against_dcmqrscp(
@@ -297,6 +304,12 @@ def test_a_drill_configured_to_c_move_passes_against_dcmqrscp(
     assert result.reason.startswith("drill passed: 3 instances, ")
     assert re.fullmatch(r"3 instances, [\d.]+ KiB by C-MOVE \(counted, not kept\)",
                         result.details["retrieved"])  # fmt: skip
+    # dcmqrscp gives no NumberOfStudyRelatedInstances and no primary is set: a retrieve short
+    # of the study could not be seen, and the words say so.
+    assert result.reason.endswith("; instance count not compared")
+    assert result.details["expected"] == (
+        "not compared: the mirror gave no instance count (no primary asked)"
+    )
 
 
 def test_pydicom_test_files_the_mirror_misses_are_found_by_uid_without_patient_data(
