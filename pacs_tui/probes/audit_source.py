@@ -86,6 +86,7 @@ def read(reader: Reader, raw: Any, site: str) -> AuditSection:
     keys = {"syslog", "roles", "idle_after", "expire_after", "failed_login_burst",
             "failed_login_window", "alert_hold"}  # fmt: skip
     reader.check_keys(raw, "audit", keys)
+    before = len(reader.problems)
     get = reader.get
     span = cv.duration_between(60.0, 7 * 86400.0)
     span_words = "a duration from 1m to 7d, like '30m' or '12h'"
@@ -100,8 +101,13 @@ def read(reader: Reader, raw: Any, site: str) -> AuditSection:
         alert_hold=get(raw, "alert_hold", "audit", span, span_words, 900.0),
     )  # fmt: skip
     idle, expire = policy.idle_after, policy.expire_after
-    if isinstance(idle, float) and isinstance(expire, float) and expire < idle:
-        reader.problem("audit.expire_after", raw.get("expire_after"), "at least idle_after")
+    # Compared only when both read: a value refused above is not held against the other.
+    if len(reader.problems) == before and expire < idle:
+        reader.problem(
+            "audit.expire_after",
+            raw.get("expire_after", f"{expire:g}s (the default)"),
+            f"at least idle_after ({raw.get('idle_after', f'{idle:g}s')})",
+        )
     roles = _roles(reader, raw.get("roles"))
     receivers: tuple[SyslogConfig, ...] = ()
     if "syslog" in raw:

@@ -551,3 +551,16 @@ def test_config_check_reads_a_links_test_message_as_collect_will(tmp_path: Path)
         "not an HL7 message: no MSH segment first)",
     ]
     parse_config(text)  # without check_paths (the UI, collect at start), not read here
+
+
+def test_the_audit_policy_compares_its_durations_only_when_both_read() -> None:
+    receiver = '[[audit.syslog]]\nid = "atna"\nbind = "127.0.0.1:5514"\n'
+    assert problems('[audit]\nidle_after = "1d"\nexpire_after = "8d"\n' + receiver) == [
+        "audit.expire_after = '8d': expected a duration from 1m to 7d, like '30m' or '12h'"
+    ]  # not also "at least idle_after": 8d was refused, not compared
+    assert problems('[audit]\nidle_after = "2h"\nexpire_after = "1h"\n' + receiver) == [
+        "audit.expire_after = '1h': expected at least idle_after (2h)"
+    ]
+    assert problems('[audit]\nidle_after = "13h"\n' + receiver) == [
+        "audit.expire_after = '43200s (the default)': expected at least idle_after (13h)"
+    ]
