@@ -164,10 +164,23 @@ def read_operators(reader: Reader, raw: Any) -> OperatorsConfig:
     who = 'a list of user names and "group:NAME"s, like ["alice", "group:pacs-admins"]'
 
     def names(value: Any) -> tuple[str, ...]:
-        return cv.string_list(value, max_items=1000, max_length=256)
+        items = cv.string_list(value, max_items=1000, max_length=256)
+        if any(not item.removeprefix("group:").strip() for item in items):
+            raise ValueError  # "" or "group:" alone: nobody, by mistake
+        return items
 
     technician = reader.get(raw, "technician", "operators", names, who, ())
-    admin = reader.get(raw, "admin", "operators", names, who, ())
+    # With the table, only those listed may act: without an admin, nobody (root included)
+    # could run a drill or change anything, a trap for a table written for idle_lock alone.
+    admin = reader.get(
+        raw, "admin", "operators", names,
+        f"{who}: with an [operators] table only those listed may act, root included",
+    )  # fmt: skip
+    for key, listed in (("technician", technician), ("admin", admin)):
+        for item in listed if reader.check_paths and isinstance(listed, tuple) else ():
+            group = item.removeprefix("group:")
+            if item.startswith("group:") and not _group_exists(group):
+                reader.problem(f"operators.{key}", item, "a group this machine has")
     idle = cv.duration_between(0.0, 86400.0)
     idle_lock = reader.get(
         raw, "idle_lock", "operators", idle, "a duration up to 1d, like '15m' ('0s': off)", 0.0
@@ -177,3 +190,11 @@ def read_operators(reader: Reader, raw: Any) -> OperatorsConfig:
         'where the operator trail goes as syslog: "udp://host:514" or "tcp://host:601"', "",
     )  # fmt: skip
     return OperatorsConfig(technician, admin, idle_lock, forward, configured=True)
+
+
+def _group_exists(name: str) -> bool:
+    try:
+        grp.getgrnam(name)
+    except KeyError:
+        return False
+    return True

@@ -130,6 +130,26 @@ def test_operators_config_is_read_strictly() -> None:
     assert any(p.startswith("operators.idle_lock = 'forever'") for p in said)
 
 
+def test_an_operators_table_names_its_admins_and_real_groups() -> None:
+    """A table written for idle_lock alone made everyone, root too, a viewer: no drill, no
+    probe, with config check saying OK. An empty name or "group:" alone named nobody."""
+    reader = Reader()
+    read_operators(reader, {"idle_lock": "15m"})
+    assert [str(p) for p in reader.problems] == [
+        'operators.admin: missing; expected a list of user names and "group:NAME"s, like '
+        '["alice", "group:pacs-admins"]: with an [operators] table only those listed may act, '
+        "root included"
+    ]
+    reader = Reader()
+    read_operators(reader, {"admin": ["group:"], "technician": ["", "bob"]})
+    assert [p.key for p in reader.problems] == ["operators.technician", "operators.admin"]
+    reader = Reader(check_paths=True)  # config check: the groups must exist here
+    read_operators(reader, {"admin": ["root", "group:root"], "technician": ["group:no-such-grp"]})
+    assert [str(p) for p in reader.problems] == [
+        "operators.technician = 'group:no-such-grp': expected a group this machine has"
+    ]
+
+
 # -- the engine checks, and the trail records ---------------------------------------------------
 
 
