@@ -341,13 +341,15 @@ class AuditReceiver:
         }
         if self.entry.protocol != "udp":
             metrics["audit_peers"] = float(self.peers)
+        alerts = book.recent_alerts(now)
+        failed = book.failures_within(now, 3600)
+        metrics["audit_failed_logins_last_hour"] = float(failed)
+        metrics["audit_security_alerts_held"] = float(len(alerts))
         details: dict[str, Any] = book.details(now)
         if self.address != self.targets[0].label("address"):  # bound to port 0: the port
             details["listening"] = self.address  # it got (else the facts say it already)
-        alerts = book.recent_alerts(now)
         sessions = len(book.sessions)
         words = f"{sessions} session{'s' if sessions != 1 else ''}"
-        failed = book.failures_within(now, 3600)
         if failed:
             words += f", {failed} failed login{'s' if failed != 1 else ''} in the last hour"
         if alerts:

@@ -56,6 +56,14 @@ METRICS = (
         title="Audit messages a minute",
     ),
     MetricSpec("audit_peers", "", "Peers", description="connections open (TCP, TLS)"),
+    MetricSpec(
+        "audit_failed_logins_last_hour", "", "Failed logins (1 h)",
+        description="failed logins over the last hour (what the reason and the tile say)",
+    ),
+    MetricSpec(
+        "audit_security_alerts_held", "", "Alerts now",
+        description="alerts still within alert_hold (what the status and the tile say)",
+    ),
     _counter("audit_received_total", "Received", "audit messages received"),
     _counter("audit_parsed_total", "Parsed", "audit records read"),
     _counter("audit_unparsed_total", "Unparsed", "messages that were not an audit record"),
@@ -266,13 +274,15 @@ def tile_summary(states: Iterable[TargetState]) -> str:
     sessions = failed = alerts = 0
     for state in states:
         sessions += int(state.metrics.get("audit_sessions", 0))
-        failed += int(state.metrics.get("audit_failed_logins_total", 0))
-        alerts += int(state.metrics.get("audit_security_alerts_total", 0))
+        # Over the windows the receivers' reasons use, not since the collector started: a
+        # running total only grew, and a restart made it 0 while the screen still listed them.
+        failed += int(state.metrics.get("audit_failed_logins_last_hour", 0))
+        alerts += int(state.metrics.get("audit_security_alerts_held", 0))
     parts = [f"{sessions} session{'s' if sessions != 1 else ''}"]
     if failed:
-        parts.append(f"{failed} failed login{'s' if failed != 1 else ''}")
+        parts.append(f"{failed} failed login{'s' if failed != 1 else ''} in 1 h")
     if alerts:
-        parts.append(f"{alerts} security alert{'s' if alerts != 1 else ''}")
+        parts.append(f"{alerts} alert{'s' if alerts != 1 else ''}")
     return " · ".join(parts)
 
 

@@ -268,7 +268,7 @@ async def test_a_datagram_over_max_size_is_dropped_unread(udp: Running) -> None:
 
 
 async def test_a_burst_of_failed_logins_turns_the_receiver_warn(udp: Running) -> None:
-    _, recorder, port = udp
+    receiver, recorder, port = udp
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
         for _ in range(5):
             s.sendto(login("admin", "10.9.9.9", outcome=4), ("127.0.0.1", port))
@@ -277,6 +277,15 @@ async def test_a_burst_of_failed_logins_turns_the_receiver_warn(udp: Running) ->
     assert "5 failed logins in 5 min for user admin from 10.9.9.9" in reason
     assert recorder.results[-1].metrics["audit_failed_logins_total"] == 5
     assert all(r.detail == "outcome 4 (minor failure)" for r in recorder.rows)
+    # The Overview's tile counts over the windows the reason uses, not since the start.
+    from pacs_tui.model import TargetState
+    from pacs_tui.probes.audit_source import tile_summary
+
+    metrics = recorder.results[-1].metrics
+    assert metrics["audit_failed_logins_last_hour"] == 5
+    assert metrics["audit_security_alerts_held"] == 1
+    state = TargetState(receiver.targets[0], metrics=dict(metrics))
+    assert tile_summary([state]) == "0 sessions · 5 failed logins in 1 h · 1 alert"
 
 
 def test_logger_messages_reach_the_receiver(tmp_path: Path) -> None:
