@@ -50,6 +50,9 @@ log = logging.getLogger(__name__)
 ATTACH_SECONDS = 10.0
 #: Seconds a history query may take.
 REQUEST_SECONDS = 15.0
+#: A collector that sends nothing (not even its beat, every 2 s) for this long is taken as
+#: gone: stopped (SIGSTOP) or hung, its socket still open. Its values are then shown stale.
+SILENT_SECONDS = 10.0
 #: Reattach back-off: the first wait, doubled up to the last.
 RETRY_FIRST = 0.5
 RETRY_MAX = 8.0
@@ -382,7 +385,10 @@ class RemoteView:
             if reader is not None:
                 try:
                     while True:
-                        self._handle(await self._frame(reader))
+                        frame = await asyncio.wait_for(self._frame(reader), SILENT_SECONDS)
+                        self._handle(frame)
+                except TimeoutError:  # before OSError, of which it is one
+                    reason = f"it sent nothing for {SILENT_SECONDS:g}s (stopped or hung?)"
                 except (OSError, ValueError, wire.WireError) as exc:
                     reason = _words(exc)
             self._drop_connection(reason)
@@ -415,6 +421,8 @@ class RemoteView:
             self._publish(EventUpdate(wire.event_in(wire.need(frame, "event", dict))))
         elif kind == "reply":
             self._answer(frame)
+        elif kind == "beat":  # nothing to say: the collector is alive
+            pass
         elif kind == "site":  # the collector reloaded its config; a snapshot follows
             self._take_site_facts(frame)
         elif kind == "states":  # the collector resent everything (this viewer fell behind)

@@ -39,6 +39,10 @@ log = logging.getLogger(__name__)
 STATES_EVERY = 0.2
 #: Seconds a new connection has to say hello.
 HELLO_SECONDS = 5.0
+#: A viewer told nothing for this long is sent a beat: a collector that is stopped or hung
+#: (alive, socket open, nothing sent) is then told from one with nothing to say.
+BEAT_SECONDS = 2.0
+_BEAT = wire.encode({"type": "beat"})
 #: Events kept for a viewer that is not reading; past this, it is resynchronised.
 EVENT_BACKLOG = 1000
 #: Requests of one viewer answered at once; more are refused as busy.
@@ -319,7 +323,10 @@ class Viewer:
             for line in snapshot:
                 await self._send(line)
             while True:
-                await self._wake.wait()
+                try:
+                    await asyncio.wait_for(self._wake.wait(), BEAT_SECONDS)
+                except TimeoutError:
+                    self._replies.append(_BEAT)
                 self._wake.clear()
                 if self._soon is not None:
                     self._soon.cancel()

@@ -33,8 +33,8 @@ from pacs_tui.store.schema import SeriesPoint
 
 #: The protocol version this build speaks; a viewer and a collector must agree exactly.
 #: 2: message-log filters (until, control ID, ACK, type, patient), rows with a patient,
-#: message_tree.
-PROTOCOL = 2
+#: message_tree. 3: the collector's ``beat`` when it has had nothing to send for 2 s.
+PROTOCOL = 3
 #: What the hello and the welcome name, so a stray client of another program is told apart.
 MAGIC = "pacs-tui"
 #: The longest line a viewer may send the collector (requests are small).

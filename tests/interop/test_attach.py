@@ -177,6 +177,39 @@ async def test_two_uis_follow_act_and_reattach(site: Site) -> None:
     assert site.stop() == 0
 
 
+async def test_a_stopped_collector_is_said_stale_and_followed_again_when_it_goes_on(
+    site: Site, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SIGSTOP: the collector's socket stays open and nothing comes. Its beat stops with it, so
+    the attached view marks its values stale, in words, and takes up again after SIGCONT."""
+    import asyncio
+
+    from pacs_tui import collector_client
+
+    monkeypatch.setattr(collector_client, "SILENT_SECONDS", 4.0)  # beats come every 2 s
+    site.start()
+    assert site.process is not None
+    view = await RemoteView.attach(site.socket)
+    try:
+        site.process.send_signal(signal.SIGSTOP)
+        deadline = time.monotonic() + 15
+        while view.link.connected:
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.1)
+        assert view.link.reason == "it sent nothing for 4s (stopped or hung?)"
+        assert "values are stale" in view.link.describe()
+        site.process.send_signal(signal.SIGCONT)
+        deadline = time.monotonic() + 30
+        while not view.link.connected:
+            assert time.monotonic() < deadline, view.link.reason
+            await asyncio.sleep(0.1)
+    finally:
+        if site.process is not None:
+            site.process.send_signal(signal.SIGCONT)
+        await view.close()
+    assert site.stop() == 0
+
+
 def test_status_reads_the_collector_unless_fresh(site: Site) -> None:
     site.start()
     deadline = time.monotonic() + 15

@@ -83,6 +83,30 @@ async def until(condition: Callable[[], object], timeout: float = 5.0) -> None:
         await asyncio.sleep(0.01)
 
 
+async def test_a_quiet_collector_beats_and_a_silent_one_is_taken_as_gone(
+    site: tuple[Engine, CollectorServer, list[Flipping]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Hourly checks: nothing to send for long stretches. The beat keeps the view attached;
+    when the collector says nothing at all (stopped, hung), the view takes it as gone."""
+    from pacs_tui import collector_client
+
+    _, collector, _ = site
+    monkeypatch.setattr(collector_server, "BEAT_SECONDS", 0.2)
+    monkeypatch.setattr(collector_client, "SILENT_SECONDS", 1.0)
+    view = await RemoteView.attach(collector.path)
+    try:
+        loop = asyncio.get_running_loop()
+        quiet_until = loop.time() + 2.5
+        while loop.time() < quiet_until:
+            assert view.link.connected, view.link.reason
+            await asyncio.sleep(0.05)
+        monkeypatch.setattr(collector_server, "BEAT_SECONDS", 3600.0)  # as if it hung
+        await until(lambda: not view.link.connected, 5)
+        assert view.link.reason == "it sent nothing for 1s (stopped or hung?)"
+    finally:
+        await view.close()
+
+
 async def test_a_viewer_sees_the_snapshot_then_every_change(
     site: tuple[Engine, CollectorServer, list[Flipping]],
 ) -> None:
