@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, NoReturn
 
 from pacs_tui import __version__
 from pacs_tui.config import (
+    ENV_CONFIG,
     Config,
     ConfigError,
     ConfigNotFound,
@@ -568,7 +569,9 @@ KIND_NOUNS = {
 def cmd_config_init(args: argparse.Namespace) -> int:
     from pacs_tui.config_init import write_starter
 
-    path: Path = args.path or default_config_path()
+    # Where the other commands would look first: --path, else --config, else $PACS_TUI_CONFIG.
+    env = os.environ.get(ENV_CONFIG)
+    path: Path = args.path or args.config or (Path(env) if env else None) or default_config_path()
     try:
         write_starter(path, force=args.force)
     except FileExistsError as exc:
@@ -578,7 +581,8 @@ def cmd_config_init(args: argparse.Namespace) -> int:
         _err(f"pacs-tui: cannot write {path}: {exc.strerror}")
         return 1
     print(visible(f"Wrote a starter config to {path}"))
-    print(
-        "Edit the examples (delete the sections you do not need), then run: pacs-tui config check"
-    )
+    # The check command as it finds this file: without --config only at the default place.
+    found_there = path == default_config_path() or (env and path == Path(env))
+    check = "pacs-tui config check" if found_there else f"pacs-tui --config {path} config check"
+    print(visible(f"Edit the examples (delete the sections you do not need), then run: {check}"))
     return 0

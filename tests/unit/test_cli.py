@@ -100,11 +100,22 @@ def test_config_check_lists_every_problem(tmp_path: Path) -> None:
 
 def test_config_init_then_check(tmp_path: Path) -> None:
     target = tmp_path / "c.toml"
-    assert run("config", "init", "--path", str(target), cwd=tmp_path).returncode == 0
+    wrote = run("config", "init", "--path", str(target), cwd=tmp_path)
+    assert wrote.returncode == 0
+    # The command it says to run next finds the file it wrote.
+    assert f"then run: pacs-tui --config {target} config check" in wrote.stdout
     out = run("config", "check", "--config", str(target), cwd=tmp_path)
     assert out.returncode == 0 and "OK" in out.stdout
     again = run("config", "init", "--path", str(target), cwd=tmp_path)
     assert again.returncode == 1 and "already exists" in again.stderr
+    # --config and $PACS_TUI_CONFIG say where, as they do for every other command.
+    by_option = tmp_path / "by-option.toml"
+    assert run("--config", str(by_option), "config", "init", cwd=tmp_path).returncode == 0
+    by_env = tmp_path / "by-env.toml"
+    made = run("config", "init", cwd=tmp_path, env={"PACS_TUI_CONFIG": str(by_env)})
+    assert made.returncode == 0 and "then run: pacs-tui config check" in made.stdout
+    assert by_option.is_file() and by_env.is_file()
+    assert not (tmp_path / "xdg").exists()  # nothing at the default place
 
 
 def test_status_json_contract_and_exit_code(tmp_path: Path, echo_server: int) -> None:
