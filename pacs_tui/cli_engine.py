@@ -338,6 +338,8 @@ async def _history_read(
         return remote
     try:
         _known(path, args, await store.targets())
+        if args.metric is not None and not args.event:
+            _known_metric(path, args.metric, await store.metric_names())
         samples = (
             []
             if args.event
@@ -445,6 +447,19 @@ async def _messages_read(
         return await store.messages(link, since=since, limit=MESSAGES_SHOWN)
     finally:
         await store.close()
+
+
+def _known_metric(where: Path, metric: str, known: list[str]) -> None:
+    """``LookupError`` (with the closest name) for a --metric the history has no series of."""
+    if metric in known:
+        return
+    # "echo" for "echo_seconds": a name typed without its unit's suffix is the likely slip.
+    close = next((k for k in known if k.startswith(metric)), None) or closest(metric, known)
+    hint = f" (did you mean {close!r}?)" if close else ""
+    shown = ", ".join(known[:30]) + (", …" if len(known) > 30 else "")
+    raise LookupError(
+        f"no metric {metric!r} in the history {where}{hint}; known: {shown or 'none yet'}"
+    )
 
 
 def _known(where: Path, args: argparse.Namespace, targets: list[Target]) -> None:

@@ -256,6 +256,11 @@ class QueriesMixin:
             Target(tid, kind, self._json(labels, "a target's labels")) for tid, kind, labels in rows
         ]
 
+    async def metric_names(self) -> list[str]:
+        """Every metric the history has a series of, by name."""
+        rows = await self._fetch("SELECT DISTINCT metric FROM series ORDER BY metric")
+        return [str(name) for (name,) in rows]
+
     async def last_statuses(self) -> dict[str, tuple[Status, str, float]]:
         """Per target, its newest status-change event as (status, summary, ts)."""
         rows = await self._fetch(

@@ -203,6 +203,11 @@ def test_collect_stops_cleanly_and_history_reads_back(
 
     bad = run("history", "--since", "yesterday", "--config", str(config), cwd=tmp_path)
     assert bad.returncode != 0 and "not a duration" in bad.stderr
+    # A metric the history has no series of is said, with the closest: not every event alone.
+    typo = run("history", "--metric", "echo", "--config", str(config), cwd=tmp_path)
+    assert typo.returncode == 1 and typo.stdout == ""
+    assert "no metric 'echo' in the history" in typo.stderr
+    assert "did you mean 'echo_seconds'?" in typo.stderr
 
 
 def test_the_collector_runs_on_the_event_loop_asked_for() -> None:
