@@ -96,9 +96,17 @@ class TableRows(PacsScreen):
             self._keys = {s.id: self._sort_key(s) for s in self.states()}
         keys = self._keys
 
+        reverse = self.sort_reverse
+
         def key(row: str) -> tuple[Any, ...]:
             found = keys.get(row)
-            return found if found is not None else (True, row)
+            if found is None:
+                found = (True, row)
+            # A key that starts with "no value" (True: an echo, a trend, a since it has not)
+            # keeps those rows last in either direction: "fastest first" began with the DOWN.
+            if reverse and type(found[0]) is bool:
+                return (not found[0], *found[1:])
+            return found
 
         for column in self._columns:
             table.set_column_label(column.key, self._header(column))

@@ -461,9 +461,17 @@ async def test_sort_is_named_once_and_the_header_shows_it() -> None:
         await pilot.press("s")  # echo latency, slowest first: descending
         assert str(summary.render()).endswith("sort: echo, slowest first")
         assert headers()["latency"] == "Echo ▾"
+        assert app.ctx is not None
+        down = {s.id for s in app.ctx.view.states() if s.status is Status.DOWN}
+
+        def rows() -> list[str]:
+            return [str(row.key.value) for row in table.ordered_rows]
+
+        assert down and set(rows()[-len(down) :]) == down  # no echo: last
         await pilot.press("r")
         assert str(summary.render()).endswith("sort: echo, fastest first")
         assert headers()["latency"] == "Echo ▴"
+        assert set(rows()[-len(down) :]) == down  # still last, not "fastest"
         assert table.virtual_size.width <= 80
 
 
