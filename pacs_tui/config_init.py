@@ -31,7 +31,7 @@ def starter_document(site_name: str = "My Hospital") -> tomlkit.TOMLDocument:
     history.add(
         tomlkit.comment('path = "/var/lib/pacs-tui/history.sqlite"  # default: XDG state dir')
     )
-    history.add(tomlkit.comment("A year of 1,000 targets x 4 metrics at 30 s: ~1.6 GB (README)."))
+    history.add(tomlkit.comment("A year of 1,000 targets x 4 metrics at 30 s: ~1.4 GiB (README)."))
     history.add("raw_retention", "24h")
     history.add("five_minute_retention", "35d")
     history.add("hour_retention", "400d")
@@ -56,8 +56,12 @@ def starter_document(site_name: str = "My Hospital") -> tomlkit.TOMLDocument:
 
     for source in SOURCES:
         doc.add(tomlkit.nl())
+        items = source.example()
+        if not items:  # it names entries of other sections: nothing to write before they exist
+            doc.add(tomlkit.comment(f"-- {source.title}: {source.entry}: see the README --"))
+            continue
         doc.add(tomlkit.comment(f"-- {source.title}: {source.entry} (delete if unused) --"))
-        for key, item in source.example():
+        for key, item in items:
             doc.add(key, item)
     return doc
 
