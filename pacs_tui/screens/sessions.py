@@ -222,6 +222,8 @@ class SessionsScreen(TargetTableScreen):
     #: rows the screen itself does not scroll, header and footer with it.
     VERTICAL_BREAKPOINTS = [(0, "-short"), (22, "-tall")]
 
+    probes = False  # audit receivers report on their own
+
     def __init__(self, ctx: UiContext, source: Source, *, screen_id: str | None = None) -> None:
         super().__init__(ctx, source, screen_id=screen_id)
         self._panel_timer: Timer | None = None

@@ -417,6 +417,16 @@ class TargetTableScreen(TableRows):
         if self.ctx.view.state(target_id) is not None and self.is_active:
             self.app.push_screen(TargetDetailScreen(self.ctx, target_id))
 
+    #: Whether any target of this screen can be probed: the Sessions screen's receivers
+    #: report on their own, so there ``p`` is left out of the footer (and does nothing)
+    #: rather than offered only to say it cannot. (On a wall it stays: it says read-only.)
+    probes = True
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "probe_selected" and not self.probes:
+            return False
+        return super().check_action(action, parameters)
+
     def action_probe_selected(self) -> None:
         target_id = self.selected_id()
         if target_id is None:

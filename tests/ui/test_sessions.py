@@ -235,6 +235,7 @@ async def test_at_80_columns_the_footer_keeps_quit_in_sight_and_gives_up_the_pal
 
         await wait_for(pilot, lambda: "q Quit" in footer())
         assert "/ Filter audit" in footer() and "^p" not in footer()
+        assert "Probe" not in footer()  # receivers report on their own: nothing to probe
         await pilot.resize_terminal(120, 30)
         await wait_for(pilot, lambda: "^p Commands" in footer())
         assert "q Quit" in footer()
