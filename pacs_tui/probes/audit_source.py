@@ -44,8 +44,8 @@ def _counter(name: str, label: str, description: str) -> MetricSpec:
 
 METRICS = (
     MetricSpec(
-        "audit_sessions", "", "Sessions", description="active sessions (login seen, or activity)",
-        headline=True, title="Active sessions",
+        "audit_sessions", "", "Sessions", description="open sessions, idle ones too",
+        headline=True, title="Open sessions",
     ),
     MetricSpec(
         "audit_idle_sessions", "", "Idle", description="sessions idle past the policy"

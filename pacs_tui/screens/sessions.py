@@ -236,7 +236,7 @@ class SessionsScreen(TargetTableScreen):
         # The panels scroll together in their share of the screen: taller than the screen (80x24
         # with sessions and alerts), they made the screen itself scroll, header and all.
         with VerticalScroll(id="sessions-panels"):
-            yield Label("Active sessions", id="sessions-title", classes="section-title")
+            yield Label("Open sessions", id="sessions-title", classes="section-title")
             yield LightTable(id="sessions-table")
             yield Label("Failed logins and alerts", id="alerts-title", classes="section-title")
             yield LightTable(id="alerts-table")
@@ -331,7 +331,7 @@ class SessionsScreen(TargetTableScreen):
         )
         title = self.query_one("#sessions-title", Label)
         idle = sum(1 for row in sessions if row.get("idle"))
-        count = f"Active sessions: {len(sessions)}"
+        count = f"Open sessions: {len(sessions)}"
         title.update(count + (f" ({idle} idle past the policy)" if idle else ""))
         if not sessions:
             table.set_rows([[plain(""), plain("no session seen yet")]])

@@ -226,7 +226,7 @@ async def test_every_header_of_the_active_sessions_is_whole(size: tuple[int, int
     async with app.run_test(size=size) as pilot:
         await open_sessions(pilot)
         shown = lines(app)
-        title = next(i for i, line in enumerate(shown) if "Active sessions:" in line)
+        title = next(i for i, line in enumerate(shown) if "Open sessions:" in line)
         header = shown[title + 1]
         labels = re.split(r"\s{2,}", header.strip())
         assert labels[:2] == ["State", "User"], header
