@@ -118,7 +118,8 @@ def _chosen(states: list[TargetState], target: str | None, kind: str | None) -> 
                 raise CheckProblem(f"this site has no target of kind {asked!r}")
             close = closest(asked, known)
             hint = f" (did you mean {close!r}?)" if close else ""
-            raise CheckProblem(f"no {what} {asked!r}{hint}")
+            listed = ", ".join(known[:20]) + (", …" if len(known) > 20 else "")
+            raise CheckProblem(f"no {what} {asked!r}{hint}; known: {listed or 'none'}")
     return [
         s
         for s in states

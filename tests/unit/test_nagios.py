@@ -152,3 +152,5 @@ def test_a_kind_the_site_has_none_of_is_said_apart_from_a_typo() -> None:
         _chosen(states, None, "backup")
     with pytest.raises(CheckProblem, match=r"^no kind of target 'dicom-nod' \(did you mean"):
         _chosen(states, None, "dicom-nod")
+    with pytest.raises(CheckProblem, match=r"^no kind of target 'nodes'; known: dicom-node$"):
+        _chosen(states, None, "nodes")  # nothing close: the kinds it has, listed
