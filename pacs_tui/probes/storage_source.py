@@ -139,7 +139,9 @@ _UNITS = {
     "B": 1, "KB": 1e3, "MB": 1e6, "GB": 1e9, "TB": 1e12, "PB": 1e15,
     "KIB": 2**10, "MIB": 2**20, "GIB": 2**30, "TIB": 2**40, "PIB": 2**50,
 }  # fmt: skip
-_SIZE_EXPECTED = 'a size like "500 GiB" or "2TB" (B, KB/KiB, MB/MiB, GB/GiB, TB/TiB, PB/PiB)'
+_SIZE_EXPECTED = (
+    'a size of at least 1 MiB, like "500 GiB" or "2TB" (B, KB/KiB, MB/MiB, GB/GiB, TB/TiB, PB/PiB)'
+)
 
 
 def _size(value: Any) -> float:

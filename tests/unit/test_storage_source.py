@@ -243,7 +243,8 @@ async def test_a_folder_too_big_to_add_up_is_unknown_in_words(
 def test_a_budget_must_be_a_size(size: object) -> None:
     shown = f'"{size}"' if isinstance(size, str) else str(size)
     found = config_problems(f'id = "a"\npath = "/d"\nbudget = {shown}')
-    assert any(".budget = " in p and "expected a size like" in p for p in found), found
+    expected = "expected a size of at least 1 MiB, like"
+    assert any(".budget = " in p and expected in p for p in found), found
 
 
 @pytest.mark.parametrize(
