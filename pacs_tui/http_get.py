@@ -4,6 +4,7 @@ and a size bound, every failure said in words (:class:`HttpError`), never a trac
 
 from __future__ import annotations
 
+import ssl
 import urllib.error
 import urllib.request
 from collections.abc import Mapping
@@ -34,6 +35,10 @@ def get_bounded(
         raise HttpError(f"HTTP {exc.code} {visible(str(exc.reason), 60)}", exc.code) from None
     except urllib.error.URLError as exc:
         reason = exc.reason
+        if isinstance(reason, ssl.SSLError) and "WRONG_VERSION_NUMBER" in str(reason):
+            # The classic: https:// to a port that speaks plain HTTP.
+            no_tls = "cannot reach it: no TLS on that port (http://, not https://?)"
+            raise HttpError(no_tls) from None
         words = reason.strerror if isinstance(reason, OSError) and reason.strerror else reason
         raise HttpError(f"cannot reach it: {visible(str(words), 120)}") from None
     except TimeoutError:

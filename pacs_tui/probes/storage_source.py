@@ -610,7 +610,10 @@ def read_statistics(entry: ArchiveConfig, password: str | None) -> dict[str, flo
             headers=headers,
         )  # fmt: skip
     except HttpError as exc:
-        hint = " (username or password wrong?)" if exc.status == 401 else ""
+        hint = {
+            401: " (username or password wrong?)",
+            404: " for /statistics (is the url Orthanc's REST address?)",
+        }.get(exc.status or 0, "")
         raise ArchiveError(f"{exc}{hint}") from None
     try:
         found = json.loads(body)

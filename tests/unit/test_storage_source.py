@@ -401,6 +401,42 @@ async def test_an_archive_sends_its_secret_as_basic_auth_at_each_check(no_keyrin
     assert "s3cr3t" not in found.reason + missing.reason
 
 
+async def test_an_archive_at_the_wrong_address_says_what_to_look_at() -> None:
+    """A web server that is not Orthanc (404 for /statistics), and https:// to a port that
+    speaks plain HTTP: the reason points at the url, not at a status or an SSL library."""
+    from pacs_tui.probes.storage_source import ArchiveCheck, ArchiveConfig
+
+    peer = Answers(b"")
+    try:
+        https = peer.url.replace("http://", "https://")
+        tls = await ArchiveCheck(ArchiveConfig("o", https, "", timeout=2)).check()
+    finally:
+        peer.close()
+    assert tls.reason == "cannot reach it: no TLS on that port (http://, not https://?)"
+    assert "SSL" not in tls.reason
+
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class NotFound(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_error(404, "File not found")
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), NotFound)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}"
+        missing = await ArchiveCheck(ArchiveConfig("o", url, "", timeout=2)).check()
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert missing.reason.endswith(
+        "HTTP 404 File not found for /statistics (is the url Orthanc's REST address?)"
+    )
+
+
 async def test_a_folder_over_its_budget_says_by_how_much(tmp_path: Path) -> None:
     (tmp_path / "big.dcm").write_bytes(b"\1" * 3 * 2**20)
     entry = VolumeConfig("quota", str(tmp_path), budget=2.0 * 2**20, timeout=2)
