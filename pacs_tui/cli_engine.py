@@ -45,7 +45,8 @@ def cmd_status(args: argparse.Namespace) -> int:
 
     async def once() -> int:
         stopped: list[str] = []
-        followed = await _collector_states(config, stopped)
+        unreadable: list[str] = []
+        followed = await _collector_states(config, stopped, unreadable)
         states = None if args.fresh else followed
         if states is None:
             history = await open_history_readonly(config)
@@ -53,7 +54,9 @@ def cmd_status(args: argparse.Namespace) -> int:
                 engine = Engine(config, history=history)
                 engine.remember(await history.last_statuses() if history is not None else {})
                 try:
-                    states = await engine.run_once(stopped[0] if stopped else "")
+                    states = await engine.run_once(
+                        stopped[0] if stopped else "", unreadable[0] if unreadable else ""
+                    )
                 finally:
                     await engine.stop()
             finally:
@@ -71,10 +74,13 @@ def cmd_status(args: argparse.Namespace) -> int:
     return asyncio.run(once())
 
 
-async def _collector_states(config: Config, stopped: list[str]) -> list[TargetState] | None:
+async def _collector_states(
+    config: Config, stopped: list[str], unreadable: list[str]
+) -> list[TargetState] | None:
     """The running collector's states (worst first), or None when none answers (then
-    ``status`` checks every target itself). A collector that answers but refuses is said; one
-    that was killed (its socket left) is said, and its words go in ``stopped``."""
+    ``status`` checks every target itself). A collector that answers but refuses is said, and
+    its words go in ``unreadable``; one that was killed (its socket left) is said, and its
+    words go in ``stopped``."""
     from pacs_tui.collector_client import AttachError, CollectorStopped, collector_states
 
     try:
@@ -85,6 +91,7 @@ async def _collector_states(config: Config, stopped: list[str]) -> list[TargetSt
         return None
     except AttachError as exc:
         log.warning("status: not reading the collector (checking every target here): %s", exc)
+        unreadable.append(str(exc))
         return None
     return found[0] if found is not None else None
 

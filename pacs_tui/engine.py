@@ -310,11 +310,15 @@ class Engine:
                 state, status=status, reason=reason, since=since, checked=since
             )
 
-    async def run_once(self, collector_stopped: str = "") -> list[TargetState]:
+    async def run_once(
+        self, collector_stopped: str = "", collector_unreadable: str = ""
+    ) -> list[TargetState]:
         """Every check once (for ``status``): the states, worst first. A long-running
         service's targets (a listener, a tap, a log tail) cannot be checked once: they say so,
         and where they are followed — or, when ``collector_stopped`` says the collector that
-        runs them is gone (its socket left behind), they are DOWN with those words."""
+        runs them is gone (its socket left behind), they are DOWN with those words; when
+        ``collector_unreadable`` says why the collector that follows them cannot be read from
+        here (another user, say), they say that."""
         await self._scheduler.run_once()
         now = time.time()
         for run in self.checks:
@@ -330,6 +334,10 @@ class Engine:
                             reason=collector_stopped,
                             checked=now,
                         )
+                    elif collector_unreadable:
+                        why = collector_unreadable
+                        words = f"followed by the collector, not readable from here: {why}"
+                        self.states[target.id] = replace(state, reason=words)
                     else:
                         self.states[target.id] = replace(state, reason=ONCE_IS_NOT_ENOUGH)
         return self.worst_first()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -549,3 +550,37 @@ def test_status_without_a_collector_says_where_a_log_is_followed(tmp_path: Path)
     out = run("status", "--config", str(config), cwd=tmp_path)
     assert out.returncode == 3  # UNKNOWN: not checked here
     assert "followed only while it runs" in out.stdout and "pacs-tui collect" in out.stdout
+
+
+
+def test_status_beside_a_collector_it_may_not_read_says_so_on_the_row(tmp_path: Path) -> None:
+    """Another user's status: the collector runs and refuses it. The log's row says the
+    collector follows it and why it cannot be read from here, not that none runs."""
+    import socket
+    import threading
+
+    log = tmp_path / "Orthanc.log"
+    log.write_text("")
+    config = tmp_path / "c.toml"
+    config.write_text(
+        f'[history]\npath = "{tmp_path / "h.sqlite"}"\n'
+        f'[[logtail]]\nid = "orthanc"\npath = "{log}"\n'
+    )
+    refusal = {"type": "refused", "reason": "carol may not attach to this collector"}
+    with socket.socket(socket.AF_UNIX) as server:
+        server.bind(str(tmp_path / "h.collector.sock"))  # where the config's collector listens
+        server.listen()
+
+        def refuse() -> None:
+            with contextlib.suppress(OSError):
+                conn, _ = server.accept()
+                with conn:
+                    conn.recv(4096)
+                    conn.sendall(json.dumps(refusal).encode() + b"\n")
+
+        threading.Thread(target=refuse, daemon=True).start()
+        out = run("status", "--config", str(config), cwd=tmp_path)
+    row = next(line for line in out.stdout.splitlines() if "orthanc" in line)
+    assert "followed by the collector, not readable from here:" in row
+    assert "carol may not attach" in out.stdout + out.stderr
+    assert "followed only while it runs" not in out.stdout
