@@ -86,4 +86,7 @@ def format_value(unit: str, value: float | None) -> str:
 
 
 def format_metric(spec: MetricSpec, value: float | None) -> str:
-    return format_value(spec.unit, value)
+    """``value`` as :func:`format_value` writes it, a rate with its "/s" ("13 B/s")."""
+    shown = format_value(spec.unit, value)
+    rate = spec.name.endswith("_per_second") and spec.unit in ("B", "c", "")
+    return f"{shown}/s" if rate and value is not None and math.isfinite(value) else shown

@@ -552,7 +552,6 @@ def test_status_without_a_collector_says_where_a_log_is_followed(tmp_path: Path)
     assert "followed only while it runs" in out.stdout and "pacs-tui collect" in out.stdout
 
 
-
 def test_status_beside_a_collector_it_may_not_read_says_so_on_the_row(tmp_path: Path) -> None:
     """Another user's status: the collector runs and refuses it. The log's row says the
     collector follows it and why it cannot be read from here, not that none runs."""

@@ -372,6 +372,13 @@ def test_values_read_as_an_admin_reads_them() -> None:
     assert format_value("B", 483.0 * 2**30) == "483 GiB"
     assert format_value("s", 0.0123) == "12 ms"
     assert format_value("", 1234567.0) == "1,234,567"
+    # A rate keeps its "per second" in the value, in history's text as on screen.
+    from pacs_tui.units import format_metric
+
+    assert format_metric(metric_spec("host", "network_receive_bytes_per_second"), 13.0) == (
+        "13 B/s"
+    )
+    assert format_metric(metric_spec("host", "disk_read_bytes_per_second"), None) == "—"
     # A label made safe for a metric name shows without its hash.
     assert spec_from_name("perf.quoted_label~0e2d6f4cbaca_seconds").label == "quoted_label"
     assert spec_from_name("perf.quoted_label~0e2d6f4cbaca_seconds").unit == "s"
