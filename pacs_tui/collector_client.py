@@ -16,6 +16,7 @@ import dataclasses
 import errno
 import logging
 import os
+import stat
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import replace
@@ -37,6 +38,7 @@ from pacs_tui.model import (
     worst_first,
 )
 from pacs_tui.operators import NotAllowed, Operator, Role, probe_action
+from pacs_tui.private_paths import file_kind
 from pacs_tui.subscribers import Subscribers
 from pacs_tui.view import LinkState, LinkUpdate, ViewSubscriber
 from pacs_tui.visible import TEXT_LIMIT, visible
@@ -501,6 +503,12 @@ async def collector_states(path: Path) -> tuple[list[TargetState], dict[str, flo
 def _connect_error(path: str, exc: OSError) -> AttachError:
     if exc.errno in (errno.ENOENT, errno.ENOTDIR):
         return NoCollector(f"no collector socket at {path}")
+    if exc.errno == errno.ECONNREFUSED and (kind := _not_a_socket(path)):
+        # A Unix connect to a regular file is refused too: a config file given to --attach.
+        return AttachError(
+            f"{path} is not a socket but a {kind}: --attach takes the collector's socket "
+            "(beside its history: history.collector.sock)"
+        )
     if exc.errno == errno.ECONNREFUSED:
         return CollectorStopped(
             f"the collector is not running: its socket {path} refuses connections (it was "
@@ -512,6 +520,18 @@ def _connect_error(path: str, exc: OSError) -> AttachError:
             "the collector's user, or ask for its [collector] group"
         )
     return AttachError(f"cannot connect to the collector's socket {path}: {_words(exc)}")
+
+
+def _not_a_socket(path: str) -> str:
+    """What ``path`` is when it is there and not a socket ("regular file", "directory"); ""
+    for a socket, or for nothing there."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return ""
+    if stat.S_ISSOCK(mode):
+        return ""
+    return file_kind(mode) or "regular file"
 
 
 def _words(exc: BaseException) -> str:

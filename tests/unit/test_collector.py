@@ -269,6 +269,12 @@ async def test_no_collector_is_told_apart_from_a_refusal(folder: Path) -> None:
     dead.close()
     with pytest.raises(CollectorStopped, match="the collector is not running: its socket "):
         await RemoteView.attach(folder / "dead.sock")  # a NoCollector too: `run` starts its own
+    # A config file given where the socket goes: said as what it is, not as a dead collector.
+    config = folder / "site.toml"
+    config.write_text("[site]\n")
+    with pytest.raises(AttachError, match=r"site.toml is not a socket but a regular file") as info:
+        await RemoteView.attach(config)
+    assert not isinstance(info.value, NoCollector)
 
 
 def ran(checks: list[Flipping], runs: int) -> bool:
