@@ -157,19 +157,11 @@ async def _ack(
                 return verdict(result.status, result.reason)
     except TimeoutError:
         stray = mllp.not_mllp(framer)
-        step("ACK", False, started, f"none within {timeout:g} s" + (f": {stray}" if stray else ""))
-        return verdict(
-            Status.DOWN, f"no ACK within {timeout:g} s" + (f": {stray}" if stray else "")
-        )
+        step("ACK", False, started, f"none within {timeout:g} s{stray}")
+        return verdict(Status.DOWN, f"no ACK within {timeout:g} s{stray}")
     except OSError as exc:
         step("ACK", False, started, f"connection lost: {visible(str(exc), 200)}")
         return verdict(Status.DOWN, "connection lost before an ACK")
     stray = mllp.not_mllp(framer)
-    step(
-        "ACK",
-        False,
-        started,
-        "the receiver closed the connection" + (f": {stray}" if stray else ""),
-    )
-    closed = "the receiver closed the connection without an ACK"
-    return verdict(Status.DOWN, f"{closed}: {stray}" if stray else closed)
+    step("ACK", False, started, f"the receiver closed the connection{stray}")
+    return verdict(Status.DOWN, f"the receiver closed the connection without an ACK{stray}")

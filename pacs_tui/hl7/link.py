@@ -188,12 +188,12 @@ class LinkCheck:
                     return verdict_of(item.data, metrics, self.entry.ack_warn, control)
         except TimeoutError:
             if stray := mllp.not_mllp(framer):
-                words = f"no ACK within {self.entry.timeout:g} s: {stray}"
-                return Result(Status.DOWN, words, metrics)
+                return Result(
+                    Status.DOWN, f"no ACK within {self.entry.timeout:g} s{stray}", metrics
+                )
             raise
-        closed = "the receiver closed the connection without an ACK"
-        stray = mllp.not_mllp(framer)
-        return Result(Status.DOWN, f"{closed}: {stray}" if stray else closed, metrics)
+        closed = f"the receiver closed the connection without an ACK{mllp.not_mllp(framer)}"
+        return Result(Status.DOWN, closed, metrics)
 
     async def close(self) -> None:
         """Nothing kept open between checks."""

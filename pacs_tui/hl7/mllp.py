@@ -222,9 +222,10 @@ def _too_large(size: int, limit: int) -> str:
 
 
 def not_mllp(framer: Framer) -> str:
-    """What a peer that should answer in MLLP sent instead, in words ("" when nothing stray
-    came): "it answered 'HTTP/1.1 400 Bad Request…', not MLLP (the wrong port?)"."""
+    """What a peer that should answer in MLLP sent instead, as words to add to a reason (""
+    when nothing stray came): ": it answered 'HTTP/1.1 400 Bad Request…', not MLLP (the wrong
+    port?)"."""
     if not framer.junk_head:
         return ""
     head = framer.junk_head.decode("latin-1")
-    return f"it answered {visible(head, JUNK_KEPT)!r}, not MLLP (the wrong port?)"
+    return f": it answered {visible(head, JUNK_KEPT)!r}, not MLLP (the wrong port?)"

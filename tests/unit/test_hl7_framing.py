@@ -154,7 +154,7 @@ def test_what_came_instead_of_mllp_is_kept_bounded_for_the_words() -> None:
         framer.feed(b"HTTP/1.1 400 Bad Request\r\n" + b"x" * 16384)
     assert framer.junk_head == b"HTTP/1.1 400 Bad Request\r\n" + b"x" * 15  # 41 bytes, no more
     assert not_mllp(framer) == (
-        "it answered 'HTTP/1.1 400 Bad Request␍␊xxxxxxxxxxxxx…', not MLLP (the wrong port?)"
+        ": it answered 'HTTP/1.1 400 Bad Request␍␊xxxxxxxxxxxxx…', not MLLP (the wrong port?)"
     )
     clean = Framer(max_frame=1024, frame_timeout=5.0)
     clean.feed(b"\x0bMSH|^~\\&|A\x1c\r")
