@@ -539,7 +539,8 @@ def test_status_without_a_collector_forecasts_from_the_recorded_history(tmp_path
     assert target["metrics"]["days_to_full"] < 1  # 3 MiB free at ~12 MiB a day
 
 
-def test_status_without_a_collector_says_where_a_log_is_followed(tmp_path: Path) -> None:
+def log_site(tmp_path: Path) -> Path:
+    """A config with a history (h.sqlite) and one log followed (an empty Orthanc.log)."""
     log = tmp_path / "Orthanc.log"
     log.write_text("")
     config = tmp_path / "c.toml"
@@ -547,6 +548,11 @@ def test_status_without_a_collector_says_where_a_log_is_followed(tmp_path: Path)
         f'[history]\npath = "{tmp_path / "h.sqlite"}"\n'
         f'[[logtail]]\nid = "orthanc"\npath = "{log}"\n'
     )
+    return config
+
+
+def test_status_without_a_collector_says_where_a_log_is_followed(tmp_path: Path) -> None:
+    config = log_site(tmp_path)
     out = run("status", "--config", str(config), cwd=tmp_path)
     assert out.returncode == 3  # UNKNOWN: not checked here
     assert "followed only while it runs" in out.stdout and "pacs-tui collect" in out.stdout
@@ -558,13 +564,7 @@ def test_status_beside_a_collector_it_may_not_read_says_so_on_the_row(tmp_path: 
     import socket
     import threading
 
-    log = tmp_path / "Orthanc.log"
-    log.write_text("")
-    config = tmp_path / "c.toml"
-    config.write_text(
-        f'[history]\npath = "{tmp_path / "h.sqlite"}"\n'
-        f'[[logtail]]\nid = "orthanc"\npath = "{log}"\n'
-    )
+    config = log_site(tmp_path)
     refusal = {"type": "refused", "reason": "carol may not attach to this collector"}
     with socket.socket(socket.AF_UNIX) as server:
         server.bind(str(tmp_path / "h.collector.sock"))  # where the config's collector listens
