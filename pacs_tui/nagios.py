@@ -11,6 +11,7 @@ reporting OK. No Textual, no I/O here.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -18,6 +19,7 @@ from pacs_tui.model import Status, TargetState, never_drilled
 from pacs_tui.probes import headline, metric_spec
 from pacs_tui.probes.perfdata import Range
 from pacs_tui.scheduler import MAX_BACKOFF
+from pacs_tui.source import plain_number as _number
 from pacs_tui.units import format_metric
 from pacs_tui.visible import visible
 
@@ -31,6 +33,8 @@ WORDS = {
     Status.DOWN: "CRITICAL",
     Status.UNKNOWN: "UNKNOWN",
 }
+#: A range as :func:`~pacs_tui.source.threshold_labels` writes one.
+_RANGE = re.compile(r"-?[0-9]+(\.[0-9]+)?:?")
 #: Problems named in the summary of several targets; the rest are counted.
 NAMED_PROBLEMS = 3
 #: Longest reason shown for one target.
@@ -159,8 +163,9 @@ def perfdata(state: TargetState, thresholds: Thresholds = Thresholds()) -> list[
             and (thresholds.warn_text or thresholds.crit_text)
         ):
             warn, crit = thresholds.warn_text, thresholds.crit_text
-        else:
-            warn, crit = _number(spec.warn), _number(spec.crit)
+        else:  # the target's own (its config's), else the declared default
+            warn = _own(state, "warn", name) or _number(spec.warn)
+            crit = _own(state, "crit", name) or _number(spec.crit)
         # The declared units (s, B, %, c or none) are the guidelines' UOMs as they are; a
         # ratio is a plain number from 0 to 1 (as --warn/--crit give it, in base units), and
         # days a plain number of days.
@@ -184,11 +189,11 @@ def _label(text: str) -> str:
     return f"'{cleaned}'"
 
 
-def _number(value: float | None) -> str:
-    if value is None:
-        return ""
-    text = f"{value:.6f}".rstrip("0").rstrip(".")
-    return text if text not in ("", "-0") else "0"
+def _own(state: TargetState, word: str, metric: str) -> str:
+    """The target's own threshold on ``metric`` (:func:`~pacs_tui.source.threshold_labels`);
+    "" when it has none, or when the label is not a plain range (it came over a socket)."""
+    text = state.target.label(f"{word}:{metric}")
+    return text if _RANGE.fullmatch(text) else ""
 
 
 def _age(seconds: float) -> str:

@@ -98,7 +98,8 @@ def _address(state: TargetState) -> str:
     if "host" in labels:
         address = host_port(labels["host"], labels.get("port"))
         return f"{visible(labels['aet'], VALUE_LIMIT)}@{address}" if "aet" in labels else address
-    for key in ("address", "path"):  # an audit receiver's "tcp 0.0.0.0:6514", a log's file
+    # An audit receiver's "tcp 0.0.0.0:6514", a log's file, a host's "this server" or exporter URL.
+    for key in ("address", "path", "where"):
         if labels.get(key):
             return visible(labels[key], VALUE_LIMIT)
     return ""

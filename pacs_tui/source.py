@@ -79,6 +79,35 @@ def over_threshold(
     return None
 
 
+def plain_number(value: float | None) -> str:
+    """A number as perfdata writes it: no exponent, no trailing zeros; "" for None.
+
+    >>> plain_number(0.85), plain_number(14.0), plain_number(1e-7), plain_number(None)
+    ('0.85', '14', '0', '')
+    """
+    if value is None:
+        return ""
+    text = f"{value:.6f}".rstrip("0").rstrip(".")
+    return text if text not in ("", "-0") else "0"
+
+
+def threshold_labels(
+    metric: str, warn: float | None, crit: float | None, *, below: bool = False
+) -> dict[str, str]:
+    """A target's own thresholds on one of its metrics, carried in its labels to ``pacs-tui
+    check``'s perfdata: Nagios ranges in base units under ``warn:METRIC`` and ``crit:METRIC``;
+    ``below``, a value under the limit alerts (days to full).
+
+    >>> threshold_labels("days_to_full", 14, 3, below=True)
+    {'warn:days_to_full': '14:', 'crit:days_to_full': '3:'}
+    """
+    labels: dict[str, str] = {}
+    for word, limit in (("warn", warn), ("crit", crit)):
+        if limit is not None:
+            labels[f"{word}:{metric}"] = plain_number(limit) + (":" if below else "")
+    return labels
+
+
 #: Metric-name suffixes that carry the unit of a metric no source declared in advance (a
 #: plugin's perfdata): Prometheus' base-unit naming.
 UNIT_SUFFIXES: tuple[tuple[str, str], ...] = (

@@ -15,7 +15,15 @@ from tomlkit.items import AoT
 from pacs_tui import config_reader as cv
 from pacs_tui.config_reader import Reader
 from pacs_tui.model import Target, TargetKind
-from pacs_tui.source import BuildContext, Column, MetricSpec, Runnable, Source, WorkerLimit
+from pacs_tui.source import (
+    BuildContext,
+    Column,
+    MetricSpec,
+    Runnable,
+    Source,
+    WorkerLimit,
+    threshold_labels,
+)
 
 ROLES = ("archive", "modality", "viewer", "ris", "his", "mirror", "other")
 
@@ -157,6 +165,7 @@ def node_target(node: DicomNodeConfig) -> Target:
             "role": node.role,
             "site": node.site,
             "description": node.description,
+            **threshold_labels("echo_seconds", node.warn_latency, None),
         },
     )
 

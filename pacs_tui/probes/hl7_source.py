@@ -40,6 +40,7 @@ from pacs_tui.source import (
     Runnable,
     Source,
     WorkerLimit,
+    threshold_labels,
 )
 from pacs_tui.visible import visible
 
@@ -345,6 +346,7 @@ def link_target(entry: LinkConfig) -> Target:
             "mode": "test message" if entry.send else "connect",
             "site": entry.site,
             "description": entry.description,
+            **(threshold_labels("ack_seconds", entry.ack_warn, None) if entry.send else {}),
         },
     )
 

@@ -25,7 +25,15 @@ from pacs_tui import config_reader as cv
 from pacs_tui.config_reader import Reader
 from pacs_tui.http_get import HttpError, get_bounded, hide_credentials, http_url
 from pacs_tui.model import Result, Status, Target, TargetKind, TargetState
-from pacs_tui.source import BuildContext, Column, MetricSpec, Runnable, Source, WorkerLimit
+from pacs_tui.source import (
+    BuildContext,
+    Column,
+    MetricSpec,
+    Runnable,
+    Source,
+    WorkerLimit,
+    threshold_labels,
+)
 from pacs_tui.units import format_value
 from pacs_tui.visible import VALUE_LIMIT, visible
 
@@ -144,6 +152,8 @@ def _entry(reader: Reader, t: Mapping[str, Any], path: str, site: str) -> HostCo
 def host_target(entry: HostConfig) -> Target:
     where = "this server" if entry.local else _shown_url(entry.url)
     labels = {"where": where, "site": entry.site, "description": entry.description}
+    labels.update(threshold_labels("cpu_ratio", entry.cpu_warn, entry.cpu_crit))
+    labels.update(threshold_labels("memory_used_ratio", entry.memory_warn, entry.memory_crit))
     return Target(entry.id, TargetKind.HOST, labels)
 
 
@@ -377,7 +387,7 @@ class HostCheck:
         if cpu is not None:
             for status, limit in ((Status.CRIT, entry.cpu_crit), (Status.WARN, entry.cpu_warn)):
                 if cpu >= limit:
-                    problems.append((status, f"CPU {format_value('ratio', cpu)} busy"))
+                    problems.append((status, f"CPU {_ratio(cpu)} busy ≥ {_ratio(limit)}"))
                     break
         memory = metrics.get("memory_used_ratio")
         if memory is not None:
@@ -386,7 +396,8 @@ class HostCheck:
                 (Status.WARN, entry.memory_warn),
             ):
                 if memory >= limit:
-                    problems.append((status, f"memory {format_value('ratio', memory)} used"))
+                    words = f"memory {_ratio(memory)} used ≥ {_ratio(limit)}"
+                    problems.append((status, words))
                     break
         details: dict[str, Any] = {"where": self.target.label("where")}
         if now.users is not None:
@@ -575,3 +586,7 @@ SOURCE = Source(
     detail_text=detail_text,
     tile_summary=tile_summary,
 )
+
+
+def _ratio(value: float) -> str:
+    return format_value("ratio", value)

@@ -38,6 +38,7 @@ from pacs_tui.source import (
     Runnable,
     Source,
     WorkerLimit,
+    threshold_labels,
 )
 from pacs_tui.units import format_value
 from pacs_tui.visible import VALUE_LIMIT, visible
@@ -340,6 +341,9 @@ def volume_target(entry: VolumeConfig) -> Target:
     labels = {"path": entry.path, "site": entry.site, "description": entry.description}
     if entry.budget is not None:
         labels["budget"] = format_value("B", entry.budget)
+    labels.update(threshold_labels("used_ratio", entry.warn, entry.crit))
+    labels.update(threshold_labels("inodes_used_ratio", entry.warn, entry.crit))
+    labels.update(threshold_labels("days_to_full", entry.warn_days, entry.crit_days, below=True))
     return Target(entry.id, TargetKind.VOLUME, labels)
 
 
@@ -697,7 +701,8 @@ def judge(
     if inodes is not None:
         for status, limit in ((Status.CRIT, entry.crit), (Status.WARN, entry.warn)):
             if inodes >= limit:
-                found.append((status, f"inodes {format_value('ratio', inodes)} used"))
+                shown = format_value("ratio", inodes)
+                found.append((status, f"inodes {shown} used ≥ {format_value('ratio', limit)}"))
                 break
     if space.used > space.size:  # a budget overrun
         over = format_value("B", space.used - space.size)

@@ -13,14 +13,16 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import psutil
 import pytest
 
-from pacs_tui.model import Status
+from pacs_tui.model import Status, TargetState
 from pacs_tui.probes import host_source
 from pacs_tui.probes.host_source import (
     HostCheck,
     HostConfig,
     ScrapeError,
+    host_target,
     parse_node_exporter,
 )
+from pacs_tui.report import status_table
 from tests.unit.config_problems import problems
 
 
@@ -72,7 +74,7 @@ async def test_a_quiet_server_is_ok_with_its_figures() -> None:
     await check.check()
     result = await check.check()
     if result.status is Status.CRIT:  # a machine busy to its last cycle (CI) meets 100 %
-        assert result.reason == "CPU 100 % busy"
+        assert result.reason == "CPU 100 % busy ≥ 100 %"
         return
     assert result.status is Status.OK
     assert result.reason.startswith("CPU ") and " of " in result.reason and "load " in result.reason
@@ -199,3 +201,12 @@ async def test_this_servers_os_sessions_are_read_and_said_in_words() -> None:
     words = detail_text("os_sessions", judged.details["os_sessions"])
     assert words is not None and words.startswith("alice on pts/0 from 10.1.1.2 since ")
     assert detail_text("os_sessions", []) == "nobody" and detail_text("where", "x") is None
+
+
+def test_status_says_where_a_host_is_watched_from() -> None:
+    local = host_target(HostConfig("here", local=True))
+    remote = host_target(HostConfig("pacs-db", local=False, url="http://127.0.0.1:9100/metrics"))
+    text = status_table("site", [TargetState(local), TargetState(remote)])
+    here_row = next(line for line in text.splitlines() if " here " in line)
+    db_row = next(line for line in text.splitlines() if " pacs-db " in line)
+    assert "this server" in here_row and "127.0.0.1:9100" in db_row

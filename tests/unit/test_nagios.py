@@ -7,7 +7,9 @@ import pytest
 
 from pacs_tui.model import Status, Target, TargetKind, TargetState
 from pacs_tui.nagios import Thresholds, judge, render
+from pacs_tui.probes.dicom_source import DicomNodeConfig, node_target
 from pacs_tui.probes.perfdata import parse_output, parse_range
+from pacs_tui.probes.storage_source import VolumeConfig, volume_target
 from pacs_tui.scheduler import MAX_BACKOFF
 
 NOW = 1_800_000_000.0
@@ -154,3 +156,29 @@ def test_a_kind_the_site_has_none_of_is_said_apart_from_a_typo() -> None:
         _chosen(states, None, "dicom-nod")
     with pytest.raises(CheckProblem, match=r"^no kind of target 'nodes'; known: dicom-node$"):
         _chosen(states, None, "nodes")  # nothing close: the kinds it has, listed
+
+
+def test_perfdata_carries_each_targets_own_thresholds_from_its_config() -> None:
+    volume = volume_target(
+        VolumeConfig("archive", "/archive", warn=0.7, crit=0.9, warn_days=10, crit_days=2)
+    )
+    slow_node = node_target(DicomNodeConfig("ct", "CT", "127.0.0.1", 104, warn_latency=1.5))
+    metrics = {"used_ratio": 0.5, "inodes_used_ratio": 0.1, "days_to_full": 40.0}
+    states = [
+        TargetState(volume, Status.OK, "ok", metrics=metrics, checked=NOW),
+        TargetState(slow_node, Status.OK, "ok", metrics={"echo_seconds": 0.9}, checked=NOW),
+    ]
+    perf = {p.label: p for p in parse_output(render(judge(states, now=NOW))).perfdata}
+    assert (perf["archive used"].warn, perf["archive used"].crit) == ("0.7", "0.9")
+    assert (perf["archive inodes"].warn, perf["archive inodes"].crit) == ("0.7", "0.9")
+    # Fewer days than the limit alerts: Nagios' "N:" (outside N to infinity).
+    assert (perf["archive full in"].warn, perf["archive full in"].crit) == ("10:", "2:")
+    assert perf["ct echo"].warn == "1.5"  # not the declared 0.5
+    assert perf["ct echo"].warn_range is not None and not perf["ct echo"].warn_range.alerts(0.9)
+
+
+def test_a_threshold_label_that_is_not_a_range_falls_back_to_the_declared_one() -> None:
+    target = Target("ct", TargetKind.DICOM_NODE, {"warn:echo_seconds": "1;2 | 'x'=3"})
+    state = TargetState(target, Status.OK, "ok", metrics={"echo_seconds": 0.2}, checked=NOW)
+    (echo,) = parse_output(render(judge([state], now=NOW))).perfdata
+    assert echo.warn == "0.5"

@@ -110,7 +110,7 @@ async def test_inodes_running_out_is_said_even_with_space_left() -> None:
     disk = Disk(100 * GIB)
     disk.inodes_used = 0.97
     result = await VolumeCheck(volume(), space=disk, clock=Clock()).check()
-    assert result.status is Status.CRIT and "inodes 97 % used" in result.reason
+    assert result.status is Status.CRIT and "inodes 97 % used ≥ 95 %" in result.reason
 
 
 async def test_growth_makes_it_warn_then_crit_with_the_days_left() -> None:
