@@ -126,6 +126,18 @@ class MirrorCheck:
             "oldest_missing": _study_line(report.oldest_missing) if report.oldest_missing else "",
             "queries": load,
         }
+        if report.counted == 0 and report.on_both:  # nothing to count differences in
+            del metrics["mirror_different_studies"]
+            studies = _plural(report.on_both, "study", "studies")
+            details["different"] = (
+                f"not compared: no instance counts for the {studies} on both "
+                "(NumberOfStudyRelatedInstances not given)"
+            )
+        elif report.counted < report.on_both:
+            details["compared"] = (
+                f"instance counts of {report.counted} of the {report.on_both} studies on both "
+                "(the others came without NumberOfStudyRelatedInstances)"
+            )
         if report.unusable:
             details["unusable"] = f"{_plural(report.unusable, 'answer')} without a study UID"
         if report.split_days:

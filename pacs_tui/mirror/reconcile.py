@@ -86,6 +86,9 @@ class Report:
     missing_count: int = 0
     different_count: int = 0
     extra_count: int = 0
+    #: Studies on both nodes, and those of them whose instance counts both gave (compared).
+    on_both: int = 0
+    counted: int = 0
     #: The oldest study missing on the mirror (the lag's measure), if any.
     oldest_missing: Study | None = None
     queries: int = 0
@@ -132,11 +135,12 @@ def compare(report: Report, primary: Mapping[str, Study], mirror: Mapping[str, S
             _keep(report.missing, study)
             if report.oldest_missing is None or _order(study) < _order(report.oldest_missing):
                 report.oldest_missing = study
-        elif (
-            study.instances is not None
-            and other.instances is not None
-            and study.instances != other.instances
-        ):
+            continue
+        report.on_both += 1
+        if study.instances is None or other.instances is None:
+            continue  # a node that does not give NumberOfStudyRelatedInstances: not compared
+        report.counted += 1
+        if study.instances != other.instances:
             report.different_count += 1
             if len(report.different) < KEEP:
                 report.different.append(Different(study, other))

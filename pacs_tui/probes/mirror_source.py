@@ -287,6 +287,7 @@ SOURCE = Source(
         "window": "Window",
         "missing": "Missing on mirror",
         "different": "Different",
+        "compared": "Compared",
         "extra": "Extra on mirror",
         "oldest_missing": "Oldest missing",
         "queries": "Load",

@@ -390,3 +390,27 @@ def test_a_split_day_is_said_in_the_detail() -> None:
         "2026-12-01: asked in parts of the day (max_answers); studies there without a "
         "StudyTime were not compared"
     )
+
+
+def _result(primary: dict[str, Study], mirror: dict[str, Study]) -> Any:
+    entry = MirrorConfig("pair", "a", "b", days=1, rpo=3600.0)
+    report = Report(days=1)
+    compare(report, primary, mirror)
+    with ThreadPoolExecutor(1) as pool:
+        return MirrorCheck(mirror_target(entry), entry, pool).result(report, 0.0)
+
+
+def test_nodes_that_give_no_instance_counts_have_no_difference_figure() -> None:
+    # dcmqrscp answers a study-level C-FIND without NumberOfStudyRelatedInstances: "0 differ"
+    # would claim a comparison that never happened.
+    both = {f"1.{n}": Study(f"1.{n}", "20261201", "080000") for n in range(3)}
+    result = _result(both, dict(both))
+    assert "mirror_different_studies" not in result.metrics
+    assert result.details["different"] == (
+        "not compared: no instance counts for the 3 studies on both "
+        "(NumberOfStudyRelatedInstances not given)"
+    )
+    part = {**both, "1.9": Study("1.9", "20261201", "090000", 4)}
+    result = _result(part, {**both, "1.9": Study("1.9", "20261201", "090000", 4)})
+    assert result.metrics["mirror_different_studies"] == 0
+    assert result.details["compared"].startswith("instance counts of 1 of the 4 studies on both")
