@@ -425,14 +425,28 @@ def entry() -> NoReturn:
     sys.exit(code)
 
 
+def _option_hint(parser: argparse.ArgumentParser, command: str, extra: Sequence[str]) -> str:
+    """ "; did you mean '--json'?" for the first unknown option among ``extra`` (``--jsn``), from
+    the options ``command`` takes; "" when there is none close."""
+    typed = next((word.split("=", 1)[0] for word in extra if word.startswith("--")), None)
+    if typed is None:
+        return ""
+    for action in parser._actions:  # argparse keeps its subparsers there, and only there
+        if isinstance(action, argparse._SubParsersAction) and command in action.choices:
+            options = action.choices[command]._option_string_actions
+            return did_you_mean(typed, tuple(o for o in options if o.startswith("--")))
+    return ""
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
     command = args.command or "run"
     if extra:
         code = Status.UNKNOWN.exit_code if command in ("status", "check") else EXIT_USAGE
+        hint = _option_hint(parser, command, extra)
         if command == "check":  # a plugin's one line, on stdout
-            print(visible(f"PACS-TUI UNKNOWN - unrecognized arguments: {' '.join(extra)}"))
+            print(visible(f"PACS-TUI UNKNOWN - unrecognized arguments: {' '.join(extra)}{hint}"))
             return code
         if command == "secrets":  # the extra word may be a value typed there: not echoed
             _err("pacs-tui secrets: too many arguments (a value is read from the terminal or")
@@ -442,7 +456,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             _err("pacs-tui totp: too many arguments (a code is read from the terminal or")
             _err("stdin, never given on the command line). Try 'pacs-tui totp --help'.")
             return code
-        _err(f"pacs-tui {command}: unrecognized arguments: {' '.join(extra)}")
+        _err(f"pacs-tui {command}: unrecognized arguments: {' '.join(extra)}{hint}")
         _err(f"Try 'pacs-tui {command} --help'.")
         return code
     # The commands' modules are imported for the command that runs (start-up stays light).

@@ -398,6 +398,8 @@ def test_the_command_leaves_within_a_bound_whatever_threads_remain(tmp_path: Pat
         (["config", "chek"], 2, "pacs-tui config: unknown action 'chek'; did you mean 'check'?"),
         (["status", "--log-level", "debgu"], 3, "invalid choice: 'debgu'; did you mean 'debug'?"),
         (["frobnicate"], 2, "pacs-tui: unknown command 'frobnicate' (known: run, demo,"),
+        (["status", "--jsn"], 3, "unrecognized arguments: --jsn; did you mean '--json'?"),
+        (["history", "--sinse=1h"], 2, "arguments: --sinse=1h; did you mean '--since'?"),
     ],
 )
 def test_a_mistyped_command_or_choice_names_the_closest(

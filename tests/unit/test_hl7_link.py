@@ -273,12 +273,13 @@ async def test_an_ack_slower_than_ack_warn_is_warn_and_the_perfdata_says_the_sam
     assert re.fullmatch(r"AA in [\d,]+ ms, slower than 100 ms", result.reason), result.reason
     assert 0.25 < result.metrics["ack_seconds"] < 3
     assert unhurried.status is Status.OK and re.fullmatch(r"AA in [\d,]+ ms", unhurried.reason)
-    # The default threshold is the declared metric's warn: the line and its perfdata agree.
+    # The default threshold is the declared metric's warn; the perfdata gives the link's own,
+    # so the line and its perfdata agree.
     assert LinkConfig("x", "h", 1).ack_warn == metric_spec(TargetKind.HL7_LINK, "ack_seconds").warn
     state = TargetState(link_target(slow), result.status, result.reason, metrics=result.metrics)
     line = render(judge([state], now=0.0))
     assert line.startswith("PACS-TUI WARNING - ris-link WARN: AA in "), line
-    assert re.search(r"'ris-link ack time'=[\d.]+s;1;;0", line), line
+    assert re.search(r"'ris-link ack time'=[\d.]+s;0.1;;0", line), line
 
 
 async def test_a_slow_error_or_reject_keeps_the_receivers_words(
