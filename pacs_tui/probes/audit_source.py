@@ -138,10 +138,19 @@ def _roles(reader: Reader, raw: Any) -> RoleMap:
         if role in raw:
             patterns[role] = reader.get(
                 raw, role, "audit.roles",
-                lambda v: cv.string_list(v, max_items=1000, max_length=256),
-                'a list of user IDs, patterns like "rad-*" or "role:CODE"', (),
+                _patterns,
+                'a list of user IDs, patterns like "rad-*" or "role:CODE" (none empty)', (),
             )  # fmt: skip
     return RoleMap(patterns)
+
+
+def _patterns(value: Any) -> tuple[str, ...]:
+    """A role's user IDs and patterns; an empty one (``""``, ``"role:"``) matches nobody the
+    admin meant, so it is refused rather than kept silently."""
+    items = cv.string_list(value, max_items=1000, max_length=256)
+    if any(not item.strip() or item.strip() == "role:" for item in items):
+        raise ValueError
+    return items
 
 
 def _networks(value: Any) -> tuple[Network, ...]:

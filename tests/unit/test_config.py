@@ -564,3 +564,11 @@ def test_the_audit_policy_compares_its_durations_only_when_both_read() -> None:
     assert problems('[audit]\nidle_after = "13h"\n' + receiver) == [
         "audit.expire_after = '43200s (the default)': expected at least idle_after (13h)"
     ]
+
+
+@pytest.mark.parametrize("pattern", ["", "  ", "role:"])
+def test_an_empty_role_pattern_is_refused(pattern: str) -> None:
+    receiver = '[[audit.syslog]]\nid = "atna"\nbind = "127.0.0.1:5514"\n'
+    text = f'[audit.roles]\nadmin = ["pacsadmin", "{pattern}"]\n' + receiver
+    (problem,) = problems(text)
+    assert problem.startswith("audit.roles.admin = ") and "(none empty)" in problem
