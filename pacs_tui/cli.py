@@ -557,27 +557,14 @@ def _said_secrets(lines: list[str], missing: int) -> int:
 def _watched(config: Config) -> str:
     """What the config watches, per source: "3 DICOM nodes, 1 command check"."""
     from pacs_tui.probes import SOURCES
+    from pacs_tui.source import counted
 
     parts = []
     for source in SOURCES:
         section = config.section(source.name)
         found = source.targets(section) if section is not None else []
-        for kind in source.kinds:
-            count = sum(1 for t in found if t.kind == kind)
-            # A source of several kinds (volumes and archives) says each by its own name.
-            noun = source.noun if len(source.kinds) == 1 else KIND_NOUNS.get(kind, kind)
-            if count:
-                parts.append(f"{count} {noun}{'s' if count != 1 else ''}")
+        parts.extend(counted(source, [t.kind for t in found], each=True))
     return ", ".join(parts)
-
-
-#: How ``config check`` counts the targets of a source that has several kinds.
-KIND_NOUNS = {
-    "volume": "volume",
-    "archive": "archive",
-    "hl7-listener": "HL7 listener/tap",
-    "hl7-link": "HL7 link",
-}
 
 
 def cmd_config_init(args: argparse.Namespace) -> int:

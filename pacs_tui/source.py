@@ -79,6 +79,34 @@ def over_threshold(
     return None
 
 
+#: How a source of several kinds counts each ("2 volumes, 1 archive").
+KIND_NOUNS = {
+    "volume": "volume",
+    "archive": "archive",
+    "hl7-listener": "HL7 listener/tap",
+    "hl7-link": "HL7 link",
+    "backup": "backup",
+    "mirror": "mirror pair",
+    "drill": "drill",
+}
+
+
+def counted(source: Source, kinds: Sequence[str], *, each: bool = False) -> list[str]:
+    """``source``'s targets of ``kinds`` counted in words: ["3 HL7 endpoints"]; for a source of
+    several kinds, each by its own name (["2 volumes", "1 archive"]) when ``each`` is asked or
+    when the source's noun is one kind's (an archive is no volume). None counted, none said."""
+    split = each or source.noun in (KIND_NOUNS.get(k) for k in source.kinds)
+    if len(source.kinds) == 1 or not split or any(k not in KIND_NOUNS for k in source.kinds):
+        return [f"{len(kinds)} {source.noun}{'s' if len(kinds) != 1 else ''}"] if kinds else []
+    words = []
+    for kind in source.kinds:
+        count = sum(1 for k in kinds if k == kind)
+        noun = source.noun if len(source.kinds) == 1 else KIND_NOUNS.get(kind, kind)
+        if count:
+            words.append(f"{count} {noun}{'s' if count != 1 else ''}")
+    return words
+
+
 def plain_number(value: float | None) -> str:
     """A number as perfdata writes it: no exponent, no trailing zeros; "" for None.
 

@@ -20,7 +20,7 @@ from textual.widgets.data_table import ColumnKey
 
 from pacs_tui.model import Status, TargetState
 from pacs_tui.screens import WIDE
-from pacs_tui.source import Column, MetricSpec, Source
+from pacs_tui.source import Column, MetricSpec, Source, counted
 from pacs_tui.ui_format import DOWN_MARK
 from pacs_tui.units import NONE_TEXT, format_metric
 from pacs_tui.visible import ELLIPSIS, TEXT_LIMIT, VALUE_LIMIT, host_port, visible
@@ -137,9 +137,8 @@ def summary(source: Source, states: Sequence[TargetState], shown: int | None, or
     if shown is not None:
         parts = [f"{shown} of {len(states)} match"]
     else:
-        noun = source.noun + ("s" if len(states) != 1 else "")
         bad = sum(1 for s in states if s.status is not Status.OK)
-        parts = [f"{len(states)} {noun}", f"{bad} not OK"]
+        parts = [", ".join(counted(source, [s.target.kind for s in states])), f"{bad} not OK"]
     return " · ".join([*parts, order])
 
 

@@ -14,7 +14,7 @@ from pacs_tui.config import Config, ConfigError, parse_config
 from pacs_tui.config_init import starter_document
 from pacs_tui.config_reader import Reader
 from pacs_tui.engine import Engine, EngineUpdate, EventUpdate
-from pacs_tui.model import Event, EventKind, Result, Status, Target
+from pacs_tui.model import Event, EventKind, Result, Status, Target, TargetKind
 from pacs_tui.probes import SOURCES, metric_spec, source_of_kind
 from pacs_tui.scheduler import Scheduler, Services
 from pacs_tui.source import BatchCheck, Check, Emit, Service, over_threshold, spec_from_name
@@ -391,3 +391,18 @@ def test_a_defaulted_timeout_over_the_interval_is_named_as_the_default() -> None
         "dicom.timeout (default 5s): expected less than the interval (dicom.interval = 5s); "
         "set timeout"
     ]
+
+
+def test_a_source_of_several_kinds_counts_each_by_its_name() -> None:
+    from pacs_tui.probes.storage_source import SOURCE as STORAGE
+    from pacs_tui.source import counted
+
+    kinds = [TargetKind.VOLUME, TargetKind.ARCHIVE, TargetKind.VOLUME]
+    assert counted(STORAGE, kinds) == ["2 volumes", "1 archive"]
+    assert counted(STORAGE, [TargetKind.ARCHIVE]) == ["1 archive"]
+    assert counted(STORAGE, []) == []
+    from pacs_tui.probes.hl7_source import SOURCE as HL7
+
+    both = [TargetKind.HL7_LISTENER, TargetKind.HL7_LINK]
+    assert counted(HL7, both) == ["2 HL7 endpoints"]  # the screen's word covers both kinds
+    assert counted(HL7, both, each=True) == ["1 HL7 listener/tap", "1 HL7 link"]  # config check
