@@ -44,7 +44,10 @@ REPORT_SECONDS = 5.0
 #: What a row's ``version`` says of the record's style.
 STYLES = {"dicom": "DICOM PS3.15", "rfc3881": "RFC 3881"}
 OUTCOMES = {0: "success", 4: "minor failure", 8: "serious failure", 12: "major failure"}
-COUNTS = ("received", "parsed", "unparsed", "dropped", "too_large", "framing_errors", "refused")
+COUNTS = (
+    "received", "parsed", "unparsed", "dropped", "too_large", "framing_errors", "refused",
+    "tls_failed",
+)  # fmt: skip
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 #: Records up to this size are parsed on the event loop (at most ~5 ms of XML walking, even for
 #: a record of tiny elements); larger ones on the receiver's worker thread.
@@ -130,15 +133,13 @@ class AuditReceiver:
             )
             _widen_receive_buffer(datagrams.get_extra_info("socket"))
             bound = datagrams.get_extra_info("sockname")
+        elif entry.protocol == "tls":
+            context = tls_context(entry)
+            factory = lambda: _TlsStream(self, context)  # noqa: E731
+            server = await loop.create_server(factory, entry.host, entry.port)
+            bound = server.sockets[0].getsockname()
         else:
-            context = tls_context(entry) if entry.protocol == "tls" else None
-            server = await loop.create_server(
-                lambda: _Stream(self),
-                entry.host,
-                entry.port,
-                ssl=context,
-                ssl_handshake_timeout=entry.frame_timeout if context else None,
-            )
+            server = await loop.create_server(lambda: _Stream(self), entry.host, entry.port)
             bound = server.sockets[0].getsockname()
         self.address = f"{entry.protocol} {host_port(*bound[:2])}"
         log.info("audit receiver %s on %s", self.id, self.address)
@@ -177,6 +178,18 @@ class AuditReceiver:
         if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
             address = address.ipv4_mapped
         return any(address in network for network in self.entry.allow)
+
+    def admit(self, peer: str, transport: asyncio.Transport) -> bool:
+        """Whether a new stream connection from ``peer`` may stay: from an allowed address,
+        under ``max_connections``; else dropped and closed."""
+        if not self.allowed(peer):
+            self.drop("refused", peer, "not in allow: connection closed")
+        elif self.peers >= self.entry.max_connections:
+            self.drop("refused", peer, "too many connections: closed")
+        else:
+            return True
+        transport.abort()
+        return False
 
     def drop(self, kind: str, peer: str, words: str) -> None:
         self.counts["dropped"] += 1
@@ -455,6 +468,32 @@ class _Datagrams(asyncio.DatagramProtocol):
         log.info("audit receiver %s: %s", self.receiver.id, exc)
 
 
+def _peer(transport: asyncio.BaseTransport) -> str:
+    name = transport.get_extra_info("peername")
+    return str(name[0]) if isinstance(name, tuple) and name else "a peer"
+
+
+#: OpenSSL's reasons for bytes that are not a TLS handshake at all.
+_NOT_TLS = ("WRONG_VERSION_NUMBER", "HTTP_REQUEST", "UNKNOWN_PROTOCOL", "RECORD_LAYER_FAILURE",
+            "PACKET_LENGTH_TOO_LONG", "UNEXPECTED_MESSAGE", "UNEXPECTED_RECORD")  # fmt: skip
+
+
+def handshake_words(exc: ssl.SSLError) -> str:
+    """Why a TLS handshake failed, in words an admin can act on."""
+    reason = str(exc.reason or "").upper()
+    if reason in _NOT_TLS:
+        return 'not TLS (a plain TCP sender? protocol = "tcp" takes that)'
+    if "PEER_DID_NOT_RETURN_A_CERTIFICATE" in reason:
+        return "no client certificate (ca is set: the sender must show one)"
+    if "CERTIFICATE_VERIFY_FAILED" in reason:
+        return "its certificate is not signed by the ca"
+    if "UNKNOWN_CA" in reason or "BAD_CERTIFICATE" in reason:
+        return "the sender does not trust this receiver's certificate"
+    if "VERSION" in reason or "UNSUPPORTED_PROTOCOL" in reason:
+        return "the sender's TLS is older than 1.2"
+    return visible(str(exc.reason or exc), 120)
+
+
 class _Stream(asyncio.Protocol):
     """One TCP or TLS connection (RFC 6587 / 5425): frames as they come, each taken in order.
     A frame under way that misses ``frame_timeout`` ends the connection, as does a framing
@@ -472,15 +511,8 @@ class _Stream(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
         receiver = self.receiver
-        name = transport.get_extra_info("peername")
-        self.peer = str(name[0]) if isinstance(name, tuple) and name else "a peer"
-        if not receiver.allowed(self.peer):
-            receiver.drop("refused", self.peer, "not in allow: connection closed")
-            transport.abort()
-            return
-        if receiver.peers >= receiver.entry.max_connections:
-            receiver.drop("refused", self.peer, "too many connections: closed")
-            transport.abort()
+        self.peer = _peer(transport)
+        if not receiver.admit(self.peer, transport):
             return
         receiver.peers += 1
         self.transport = transport
@@ -586,3 +618,101 @@ def record_of(row: LoggedMessage) -> tuple[float, AuditEvent, str] | None:
         patients=(row.patient,) if row.patient else (), object_count=count, style=row.version,
     )  # fmt: skip
     return row.ts, event, _ROLE_CODES.get(row.receiver_facility, "")
+
+
+class _TlsStream(_Stream):
+    """One TLS connection (RFC 5425): the sender's address is checked before any handshake,
+    the handshake must end within ``frame_timeout``, and one that fails is counted and said in
+    words ("not TLS: a plain TCP sender?"). The TLS is :mod:`ssl`'s own, pumped through memory
+    buffers as asyncio's TLS transport does it; the pump is ours because asyncio's TLS server
+    closes a failed handshake in silence (debug log only) and uvloop's ``start_tls`` (0.23)
+    does not complete a server-side handshake at all: an admin whose PACS sends plain syslog
+    to the TLS port would see nothing arrive, and nothing wrong."""
+
+    def __init__(self, receiver: AuditReceiver, context: ssl.SSLContext) -> None:
+        super().__init__(receiver)
+        self._incoming, self._outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+        self._tls = context.wrap_bio(self._incoming, self._outgoing, server_side=True)
+        self._shaken = False
+        self._given_up = False  # the handshake failed and was said: once
+        self._handshake_timer: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)
+        if self.transport is not None:
+            timeout = self.receiver.entry.frame_timeout
+            loop = asyncio.get_running_loop()
+            self._handshake_timer = loop.call_later(timeout, self._handshake_expired)
+
+    def data_received(self, data: bytes) -> None:
+        if self.transport is None or self._given_up:
+            return
+        self._incoming.write(data)
+        if not self._shaken:
+            try:
+                self._tls.do_handshake()
+            except ssl.SSLWantReadError:
+                self._send()
+                return
+            except ssl.SSLError as exc:
+                self._send()  # the alert that tells the sender why
+                self._failed(handshake_words(exc))
+                return
+            self._shaken = True
+            if self._handshake_timer is not None:
+                self._handshake_timer.cancel()
+                self._handshake_timer = None
+        plain = bytearray()
+        while True:  # everything this read decrypts to (bounded by what was read)
+            try:
+                chunk = self._tls.read(64 * 1024)
+            except ssl.SSLWantReadError:
+                break
+            except ssl.SSLZeroReturnError:  # the sender's close_notify
+                break
+            except ssl.SSLError as exc:
+                words = visible(str(exc.reason or exc), 120)
+                self.receiver.drop("framing_errors", self.peer, f"TLS: {words}: closed")
+                self._abort()
+                return
+            if not chunk:
+                break
+            plain += chunk
+        self._send()  # what the TLS layer answers (TLS 1.3 tickets, key updates)
+        if plain:
+            super().data_received(bytes(plain))
+
+    def _send(self) -> None:
+        pending = self._outgoing.read()
+        if pending and self.transport is not None:
+            self.transport.write(pending)
+
+    def _failed(self, words: str) -> None:
+        if self._given_up:
+            return
+        self._given_up = True
+        self.receiver.drop("tls_failed", self.peer, f"TLS handshake failed: {words}: closed")
+        self._abort()
+
+    def _abort(self) -> None:
+        if self.transport is not None:
+            self.transport.abort()
+
+    def _handshake_expired(self) -> None:
+        self._handshake_timer = None
+        if not self._shaken and self.transport is not None:
+            self._failed(f"no handshake within {self.receiver.entry.frame_timeout:g} s")
+
+    def eof_received(self) -> bool:
+        if not self._shaken:
+            self._failed("the sender closed the connection during the handshake")
+            return False
+        return super().eof_received()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self._shaken and self.transport is not None:  # a reset: said unless it was
+            self._failed("the sender closed the connection during the handshake")
+        if self._handshake_timer is not None:
+            self._handshake_timer.cancel()
+            self._handshake_timer = None
+        super().connection_lost(exc)

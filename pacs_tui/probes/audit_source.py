@@ -71,6 +71,8 @@ METRICS = (
     _counter("audit_too_large_total", "Too large", "messages over max_size"),
     _counter("audit_framing_errors_total", "Framing errors", "bytes that were not syslog frames"),
     _counter("audit_refused_total", "Refused", "senders outside allow, connections over the limit"),
+    _counter("audit_tls_failed_total", "TLS failed",
+             "TLS handshakes that failed: a plain TCP sender, no or a wrong certificate"),
     _counter("audit_failed_logins_total", "Failed logins", "logins with an outcome other than 0"),
     _counter("audit_security_alerts_total", "Security alerts", "110113 events"),
     _counter("audit_exports_total", "Exports", "110106 events"),

@@ -346,15 +346,58 @@ async def test_tls_with_octet_counting_from_pythons_ssl_client(pki: Path) -> Non
         writer.close()
 
 
-async def test_tls_refuses_a_plain_tcp_peer_without_taking_its_bytes(pki: Path) -> None:
+async def test_tls_refuses_a_plain_tcp_peer_without_taking_its_bytes_and_says_so(
+    pki: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A PACS configured for plain syslog on the TLS port: nothing arrives, and the admin must
+    # be told why (asyncio's own TLS server closed such a connection in silence).
     entry = config("tls", cert=str(pki / "cert.pem"), key=str(pki / "key.pem"))
-    async with start(entry) as (_, recorder, port):
+    async with start(entry) as (receiver, recorder, port):
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         writer.write(syslog_frame(login()))
         await writer.drain()
         assert await asyncio.wait_for(reader.read(), 5) == b""
         assert recorder.rows == []
         writer.close()
+        await until(lambda: receiver.counts["tls_failed"] == 1)
+        assert receiver.result(time.time()).metrics["audit_tls_failed_total"] == 1
+    assert "127.0.0.1: TLS handshake failed: not TLS (a plain TCP sender?" in caplog.text
+
+
+async def test_a_tls_peer_that_never_shakes_hands_is_closed_at_frame_timeout(
+    pki: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    entry = config("tls", cert=str(pki / "cert.pem"), key=str(pki / "key.pem"), frame_timeout=0.3)
+    async with start(entry) as (receiver, _, port):
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        assert await asyncio.wait_for(reader.read(), 5) == b""  # closed by the receiver
+        writer.close()
+        await until(lambda: receiver.peers == 0)
+        assert receiver.counts["tls_failed"] == 1
+    assert "TLS handshake failed: no handshake within 0.3 s: closed" in caplog.text
+
+
+async def test_tls_with_a_ca_wants_a_client_certificate_and_says_when_none_came(
+    pki: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    cert = str(pki / "cert.pem")
+    entry = config("tls", cert=cert, key=str(pki / "key.pem"), ca=cert)
+    async with start(entry) as (receiver, recorder, port):
+        client = ssl.create_default_context(cafile=cert)  # trusts the receiver, shows nothing
+        with contextlib.suppress(ssl.SSLError, ConnectionError):
+            reader, writer = await asyncio.open_connection("127.0.0.1", port, ssl=client)
+            writer.write(syslog_frame(login()))
+            await writer.drain()
+            await asyncio.wait_for(reader.read(), 5)
+        await until(lambda: receiver.counts["tls_failed"] == 1)
+        mutual = ssl.create_default_context(cafile=cert)
+        mutual.load_cert_chain(cert, str(pki / "key.pem"))  # signed by the ca: taken
+        _, writer = await asyncio.open_connection("127.0.0.1", port, ssl=mutual)
+        writer.write(syslog_frame(login()))
+        await writer.drain()
+        await until(lambda: len(recorder.rows) == 1)
+        writer.close()
+    assert "TLS handshake failed: no client certificate (ca is set" in caplog.text
 
 
 def test_a_tls_key_every_user_can_read_is_refused_in_words(pki: Path, tmp_path: Path) -> None:
