@@ -555,3 +555,25 @@ async def test_a_restarted_receiver_reads_its_sessions_back_from_the_history(
     assert len(book.failures) == 5
     assert any("5 failed logins" in a.words for a in book.recent_alerts(time.time()))
     assert (book.logins, book.failed_logins) == (0, 0)  # this run's counters start at zero
+
+
+def test_tls_on_uvloop_as_collect_runs_it(pki: Path) -> None:
+    import uvloop
+
+    cert = str(pki / "cert.pem")
+
+    async def scenario() -> tuple[int, int]:
+        entry = config("tls", cert=cert, key=str(pki / "key.pem"))
+        async with start(entry) as (receiver, recorder, port):
+            reader, plain = await asyncio.open_connection("127.0.0.1", port)
+            plain.write(syslog_frame(login()))
+            assert await asyncio.wait_for(reader.read(), 5) == b""
+            client = ssl.create_default_context(cafile=cert)
+            _, writer = await asyncio.open_connection("127.0.0.1", port, ssl=client)
+            writer.write(syslog_frame(login()))
+            await writer.drain()
+            await until(lambda: len(recorder.rows) == 1)
+            writer.close()
+            return receiver.counts["tls_failed"], len(recorder.rows)
+
+    assert uvloop.run(scenario()) == (1, 1)
