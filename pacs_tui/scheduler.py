@@ -134,6 +134,17 @@ class _Slot:
     removed: bool = False
 
 
+def _slot(check: Periodic) -> _Slot:
+    """A check's slot; a check with a ``bind_wake`` method is given the slot's wake, to ask
+    for a run now when it has news between its runs (a repository's integrity check that
+    ended)."""
+    slot = _Slot(check, {t.id: t for t in _targets(check)})
+    bind = getattr(check, "bind_wake", None)
+    if callable(bind):
+        bind(slot.wake.set)
+    return slot
+
+
 class Scheduler:
     """Owns one looping task per periodic check until :meth:`stop`.
 
@@ -154,7 +165,7 @@ class Scheduler:
         rng: random.Random | None = None,
         pools: Mapping[str, int] | None = None,
     ) -> None:
-        self._slots = {_name(c): _Slot(c, {t.id: t for t in _targets(c)}) for c in checks}
+        self._slots = {_name(c): _slot(c) for c in checks}
         #: Which slot runs each target (a batch runs several).
         self._by_target = {tid: slot for slot in self._slots.values() for tid in slot.targets}
         self._pools = {name: asyncio.Semaphore(size) for name, size in (pools or {}).items()}
@@ -185,7 +196,7 @@ class Scheduler:
         """Run these checks too (a config reload); started at once if the scheduler runs."""
         for check in checks:
             name = _name(check)
-            slot = _Slot(check, {t.id: t for t in _targets(check)})
+            slot = _slot(check)
             self._slots[name] = slot
             self._by_target.update(dict.fromkeys(slot.targets, slot))
             if self._started and not self._stopping:

@@ -222,7 +222,9 @@ class Check(Protocol):
     when it has not answered ``timeout`` + 1 seconds after it started (the probe's own timeouts
     should fire first, with a better reason) and backs off while the target is DOWN. ``check``
     must not raise for a failure of the target: it returns a DOWN result whose reason says what
-    went wrong in words. ``pool`` names the worker limit it waits for (its source's name).
+    went wrong in words. ``pool`` names the worker limit it waits for (its source's name). A
+    check with news between its runs (work it started in the background that ended) may have a
+    ``bind_wake(wake)`` method: the scheduler gives it a callable that runs it again now.
     """
 
     target: Target

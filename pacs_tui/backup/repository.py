@@ -200,6 +200,12 @@ class RepositoryCheck:
         self._clock = clock
         self._seeded = False
         self._state = _Checking()
+        self._wake: Callable[[], None] | None = None
+
+    def bind_wake(self, wake: Callable[[], None]) -> None:
+        """The scheduler's "run me now": called when an integrity check ends, so that its
+        verdict is shown at once, not "running" until the next listing (up to ``interval``)."""
+        self._wake = wake
 
     def __repr__(self) -> str:
         return f"RepositoryCheck({self.tool.name}, {self.target.id!r})"
@@ -354,6 +360,8 @@ class RepositoryCheck:
             state.due = outcome.at + interval
         if run is not None and run.timed_out:
             await self._unlock(env, UNLOCK_TIMEOUT)
+        if self._wake is not None:
+            self._wake()
 
     async def _unlock(self, env: dict[str, str], timeout: float) -> None:
         """Remove the stale lock a killed run left (restic's ``unlock`` removes only locks of

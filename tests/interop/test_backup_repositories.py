@@ -27,6 +27,7 @@ from pacs_tui.config import parse_config
 from pacs_tui.engine import Engine
 from pacs_tui.model import Result, Status
 from pacs_tui.probes import backup_source
+from pacs_tui.scheduler import Scheduler
 from pacs_tui.source import BuildContext, Check
 from pacs_tui.store import Store
 
@@ -201,6 +202,28 @@ async def test_a_restic_repository_is_measured_and_checked(
         assert result.status is Status.OK and result.metrics["backup_check_ok"] == 1
         assert RESTIC_PW not in repr(result)
     finally:
+        await check.close()
+
+
+async def test_an_integrity_check_that_ends_is_shown_at_once_not_at_the_next_listing(
+    restic: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    repo = restic_repository(restic, tmp_path)
+    give_secret("env", "restic-pacs", RESTIC_PW, monkeypatch)
+    # Listed once an hour: only the check's own "run me now" can bring its verdict sooner.
+    check = check_of(restic_entry(repo, 'interval = "1h"'))
+    results: list[Result] = []
+    scheduler = Scheduler([check], lambda _t, result: results.append(result), first_run_spread=0)
+    scheduler.start()
+    try:
+        deadline = time.monotonic() + WAIT
+        while not any("check passed" in r.reason for r in results):
+            assert time.monotonic() < deadline, [r.reason for r in results]
+            await asyncio.sleep(0.05)
+        assert results[0].details["check"].startswith("running since")
+        assert len(results) == 2  # the first listing, and the one the ended check asked for
+    finally:
+        await scheduler.stop()
         await check.close()
 
 
