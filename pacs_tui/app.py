@@ -709,7 +709,9 @@ class PacsApp(App[None]):
         """Every binding, grouped by where it works, with the keymap applied."""
         keymap = self.keymap_overrides
         display = self.get_key_display
-        everywhere = key_rows(bindings_of(type(self)), keymap, display)
+        # The lock key only where there is an idle lock: elsewhere it does nothing.
+        app_keys = [b for b in bindings_of(type(self)) if b.action != "lock" or self.lock_after()]
+        everywhere = key_rows(app_keys, keymap, display)
         # Textual's own focus keys (a screen's, so not listed with ours): said once here.
         focus = KeyRow(
             "tab",

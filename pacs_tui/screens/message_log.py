@@ -102,6 +102,18 @@ def parse_filter(text: str) -> MessageFilter:
     return MessageFilter(type_prefix, ack, control_id, patient)
 
 
+#: What each ``/`` key takes, as said when one is typed with nothing after it.
+FILTER_EXAMPLES = {"type": "type:ADT^A01", "ack": "ack:AE", "id": "id:MSG0001",
+                   "patient": "patient:ID or patient:#ref"}  # fmt: skip
+
+
+def empty_keys(text: str) -> list[str]:
+    """The ``/`` field's keys typed with nothing after them (``patient:``): said, not ignored."""
+    return [
+        w.lower() for w in text.split() if w.endswith(":") and w[:-1].lower() in FILTER_EXAMPLES
+    ]
+
+
 def ack_cell(message: LoggedMessage, style: Callable[[Status], Style] | None = None) -> Text:
     """``✓ AA``, ``▲ AE``, ``✖ AR`` (coloured by ``style`` when given), ``— none``."""
     if message.ack is None:
@@ -182,8 +194,7 @@ class MessageLog(Vertical):
             "clear_filter",
             "Clear filter",
             id="log.clear_filter",
-            show=False,
-            tooltip="Show every message again",
+            tooltip="Show every message again",  # in the footer while a filter is set
         ),
         Binding(
             "left_square_bracket",
@@ -454,8 +465,20 @@ class MessageLog(Vertical):
             return
         self.reload()
 
+    @property
+    def filtering(self) -> bool:
+        """Is a filter open or set (escape clears it, and the footer says so)?"""
+        bar = self.query_one("#log-filter-bar")
+        return self.match != MessageFilter() or bar.has_class("-filtering")
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "clear_filter":
+            return self.filtering
+        return super().check_action(action, parameters)
+
     def action_filter(self) -> None:
         self.query_one("#log-filter-bar").add_class("-filtering")
+        self.screen.refresh_bindings()
         # At once (Input.focus() waits a turn): keys typed right behind "/" are the field's.
         self.screen.set_focus(self.query_one("#log-filter", Input))
 
@@ -465,6 +488,7 @@ class MessageLog(Vertical):
         self.screen.set_focus(self.table)
         if self.match != MessageFilter():
             self._set_filter(MessageFilter())
+        self.screen.refresh_bindings()
 
     def _placeholder(self) -> str:
         """What the field accepts: on a wall, without the patient search it refuses there."""
@@ -483,6 +507,12 @@ class MessageLog(Vertical):
     @on(Input.Submitted, "#log-filter")
     def _filter_submitted(self, event: Input.Submitted) -> None:
         event.stop()
+        empty = empty_keys(event.value)
+        if empty:  # "patient:" alone would silently match every message
+            said = "; ".join(
+                f"'{k}' has nothing after it: {FILTER_EXAMPLES[k[:-1]]}" for k in empty
+            )
+            self.app.notify(said, severity="warning", markup=False)
         match = self.parse(event.value)
         if match.patient and getattr(self.app, "wall", False) is True:
             self.query_one("#log-filter", Input).value = ""  # wall mode: no patient search

@@ -77,8 +77,7 @@ class TargetTableScreen(TableRows):
             "clear_filter",
             "Clear filter",
             id="table.clear_filter",
-            show=False,
-            tooltip="Clear the filter and show every row",
+            tooltip="Clear the filter and show every row",  # in the footer while one is set
         ),
         Binding(
             "enter",
@@ -371,8 +370,14 @@ class TargetTableScreen(TableRows):
 
     # -- filter -----------------------------------------------------------------------------
 
+    @property
+    def filtering(self) -> bool:
+        """Is a filter open or set (escape clears it, and the footer says so)?"""
+        return bool(self.filter_text) or self.query_one("#filter-bar").has_class("-filtering")
+
     def action_filter(self) -> None:
         self.query_one("#filter-bar").add_class("-filtering")
+        self.refresh_bindings()
         # At once, not at the next turn as Input.focus() does: the keys of a paste or of a
         # fast typist are already queued behind "/", and went to the table's own keys.
         self.set_focus(self.query_one("#filter", Input))
@@ -385,6 +390,7 @@ class TargetTableScreen(TableRows):
         if self.filter_text:
             self.filter_text = ""
             self._apply_filter()
+        self.refresh_bindings()
 
     @on(Input.Changed, "#filter")
     def _filter_changed(self, event: Input.Changed) -> None:
@@ -425,6 +431,8 @@ class TargetTableScreen(TableRows):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "probe_selected" and not self.probes:
             return False
+        if action == "clear_filter":
+            return self.filtering
         return super().check_action(action, parameters)
 
     def action_probe_selected(self) -> None:

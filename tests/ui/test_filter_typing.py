@@ -3,12 +3,13 @@ not to the table's own keys (``s`` sorts, ``r`` reverses)."""
 
 from __future__ import annotations
 
+import pytest
 from textual import events
 from textual.widgets import Input
 
 from pacs_tui.app import PacsApp
 
-from .conftest import NOW, scripted_engine
+from .conftest import NOW, screen_text, scripted_engine
 from .test_app import settle, show_nodes, until
 
 
@@ -43,3 +44,49 @@ async def test_keys_typed_at_once_after_slash_go_into_the_message_log_filter() -
         burst(app, "/ae")  # "a" alone would be "probe all" on the table
         field = app.screen.query_one("#log-filter", Input)
         await until(pilot, lambda: field.value == "ae")
+
+
+def footer(app: PacsApp) -> str:
+    return screen_text(app).splitlines()[-1]
+
+
+async def test_the_footer_says_escape_clears_the_filter_while_there_is_one() -> None:
+    app = PacsApp(scripted_engine(), clock=lambda: NOW)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await show_nodes(pilot)
+        assert "esc Clear filter" not in footer(app)  # nothing to clear: not offered
+        await pilot.press("slash", *"flaky")
+        await until(pilot, lambda: "esc Clear filter" in footer(app))
+        await pilot.press("enter")  # the filter stays set, the table has the keys again
+        await until(pilot, lambda: "p Probe" in footer(app))
+        assert "esc Clear filter" in footer(app)
+        await pilot.press("escape")
+        await until(pilot, lambda: "esc Clear filter" not in footer(app))
+
+
+async def test_a_message_filter_key_with_nothing_after_it_is_said() -> None:
+    from .test_hl7_tracker import make_app, open_tracker
+
+    app = make_app()
+    async with app.run_test(size=(160, 48), notifications=True) as pilot:
+        await open_tracker(pilot)
+        await pilot.press("tab")
+        await until(pilot, lambda: getattr(app.focused, "id", "") == "message-table")
+        await pilot.press("slash", *"patient:", "enter")
+        said = "'patient:' has nothing after it: patient:ID or patient:#ref"
+        await until(pilot, lambda: said in screen_text(app))
+        assert "esc Clear filter" in footer(app)
+
+
+@pytest.mark.parametrize("idle_lock", [False, True])
+async def test_the_keys_list_has_the_lock_key_only_where_there_is_an_idle_lock(
+    idle_lock: bool,
+) -> None:
+    from .test_idle_lock import locking_engine
+
+    app = PacsApp(locking_engine(60) if idle_lock else scripted_engine(), clock=lambda: NOW)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await show_nodes(pilot)
+        await pilot.press("question_mark")
+        await until(pilot, lambda: "Binding id" in screen_text(app))
+        assert ("Lock the screen now" in screen_text(app)) is idle_lock
