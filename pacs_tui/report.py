@@ -17,7 +17,7 @@ from typing import Any
 
 from pacs_tui.model import Event, LoggedMessage, Sample, Status, TargetState, iso
 from pacs_tui.probes import find_metric, headline
-from pacs_tui.units import NONE_TEXT, format_metric
+from pacs_tui.units import NONE_TEXT, format_metric, format_value
 from pacs_tui.visible import TEXT_LIMIT, VALUE_LIMIT, host_port, visible
 
 STATUS_SCHEMA_VERSION = 1
@@ -216,10 +216,11 @@ def messages_table(messages: Sequence[LoggedMessage]) -> str:
             visible(m.type, 20),
             visible(m.control_id, CELL_LIMIT),
             visible(m.ack, 4) if m.ack is not None else "-",
-            f"{m.latency * 1000:.0f} ms" if m.latency is not None else "",
+            format_value("s", m.latency) if m.latency is not None else "",
             f"{m.size:,}",
-            visible(" ".join(x for x in (m.sender, m.sender_facility) if x), CELL_LIMIT),
-            visible(" ".join(x for x in (m.receiver, m.receiver_facility) if x), CELL_LIMIT),
+            # app^facility, as HL7 writes a party and the UI's log shows it
+            visible("^".join(x for x in (m.sender, m.sender_facility) if x), CELL_LIMIT),
+            visible("^".join(x for x in (m.receiver, m.receiver_facility) if x), CELL_LIMIT),
             visible(m.patient, CELL_LIMIT),
             visible(m.detail, TEXT_LIMIT),
         ]

@@ -162,7 +162,7 @@ def test_message_table_cuts_a_huge_cell_so_the_other_rows_keep_their_width() -> 
     lines = messages_table([huge, small]).splitlines()
     assert max(len(line) for line in lines) < 200
     assert "U" * 39 + ELLIPSIS in lines[2] and "U" * 41 not in lines[2]
-    assert "rad-martin␛[2J 10.1.2.3" in lines[3] and ESC not in lines[3]
+    assert "rad-martin␛[2J^10.1.2.3" in lines[3] and ESC not in lines[3]
 
 
 # -- log lines ------------------------------------------------------------------------------
@@ -296,3 +296,15 @@ def test_json_metrics_are_rounded_to_the_microsecond() -> None:
     assert doc["targets"][0]["metrics"] == {"echo_seconds": 0.012346}
     history = json.loads(history_json_text([Sample(0.0, "ct-1", "echo_seconds", 1 / 3)], []))
     assert history["samples"][0]["value"] == 0.333333
+
+
+def test_the_message_table_writes_parties_and_latency_as_the_ui_does() -> None:
+    from pacs_tui.model import LoggedMessage
+    from pacs_tui.report import messages_table
+
+    row = LoggedMessage(
+        1_800_000_000.0, "adt", "in", "ADT^A01", "MSG1", "AA", 0.0004, 231, sender="HIS",
+        receiver="RIS", sender_facility="WARD", receiver_facility="RAD",
+    )  # fmt: skip
+    line = messages_table([row]).splitlines()[-1]
+    assert "HIS^WARD" in line and "RIS^RAD" in line and "0.4 ms" in line
