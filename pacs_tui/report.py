@@ -18,6 +18,7 @@ from typing import Any
 from pacs_tui.model import Event, LoggedMessage, Sample, Status, TargetState, iso
 from pacs_tui.probes import find_metric, headline
 from pacs_tui.units import NONE_TEXT, format_metric, format_value
+from pacs_tui.source import plain_number
 from pacs_tui.visible import TEXT_LIMIT, VALUE_LIMIT, host_port, visible
 
 STATUS_SCHEMA_VERSION = 1
@@ -130,7 +131,8 @@ def history_csv(samples: Iterable[Sample]) -> str:
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(["ts", "target", "metric", "value"])
     for s in samples:
-        writer.writerow([iso(s.ts), s.target, s.metric, repr(s.value)])
+        # To the microsecond, as the JSON has it, and never in exponent form (1e-05).
+        writer.writerow([iso(s.ts), s.target, s.metric, plain_number(s.value)])
     return out.getvalue()
 
 

@@ -7,6 +7,7 @@ import contextlib
 import json
 import logging
 import os
+import re
 import signal
 import socket
 import sqlite3
@@ -201,6 +202,8 @@ def test_collect_stops_cleanly_and_history_reads_back(
     lines = csv_out.stdout.splitlines()
     assert lines[0] == "ts,target,metric,value" and len(lines) > 2
     assert all(",archive," in line for line in lines[1:])
+    # Every value to the microsecond at most, never in exponent form: a spreadsheet's numbers.
+    assert all(re.fullmatch(r"-?\d+(\.\d{1,6})?", line.rsplit(",", 1)[1]) for line in lines[1:])
 
     bad = run("history", "--since", "yesterday", "--config", str(config), cwd=tmp_path)
     assert bad.returncode != 0 and "not a duration" in bad.stderr
