@@ -17,8 +17,8 @@ from typing import Any
 
 from pacs_tui.model import Event, LoggedMessage, Sample, Status, TargetState, iso
 from pacs_tui.probes import find_metric, headline
-from pacs_tui.units import NONE_TEXT, format_metric, format_value
 from pacs_tui.source import plain_number
+from pacs_tui.units import NONE_TEXT, format_metric, format_value
 from pacs_tui.visible import TEXT_LIMIT, VALUE_LIMIT, host_port, visible
 
 STATUS_SCHEMA_VERSION = 1
