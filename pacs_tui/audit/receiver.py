@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import ipaddress
 import logging
 import os
@@ -31,6 +32,7 @@ from typing import Any, cast
 from pacs_tui.audit.atna import AuditEvent, AuditParseError, extract_xml, parse_audit
 from pacs_tui.audit.sessions import LOGIN, LOGOUT, ROLES, Policy, RoleMap, SessionBook
 from pacs_tui.audit.syslog import FrameProblem, SyslogFramer, SyslogMessage, parse_syslog
+from pacs_tui.backup.rpo import span_words
 from pacs_tui.minute_rate import MinuteRate
 from pacs_tui.model import LoggedMessage, Result, Status, Target
 from pacs_tui.patient_key import PatientKey
@@ -286,6 +288,9 @@ class AuditReceiver:
         outcome = OUTCOMES.get(event.outcome, "outcome not given")
         if event.outcome >= 0:
             outcome = f"outcome {event.outcome} ({outcome})"
+        late = lateness(event.when, ts)
+        if late:
+            outcome += f"; {late}"
         if event.studies:
             outcome += f"; {len(event.studies)} stud{'y' if len(event.studies) == 1 else 'ies'}"
         return LoggedMessage(
@@ -592,6 +597,27 @@ READ_BACK = 20_000
 _ROLE_CODES = {words: code for code, words in ROLES.items()}
 #: DICOM's names of the User Authentication types (PS3.16 CID ...): as a row stores them.
 _TYPES = {"login": LOGIN, "110122": LOGIN, "logout": LOGOUT, "110123": LOGOUT}
+#: An event dated this far from its arrival is said in its row (a queue that held the
+#: records back, or a source whose clock is wrong): the trail shows arrival times.
+LATE_AFTER = 120.0
+
+
+def lateness(when: str, arrived: float) -> str:
+    """ "dated 12 min before it came" for an EventDateTime far from the arrival; "" when it is
+    near, or does not read as an ISO 8601 time with a zone."""
+    try:
+        dated = dt.datetime.fromisoformat(when.strip().replace("Z", "+00:00"))
+    except ValueError:
+        return ""
+    if dated.tzinfo is None:  # a local time of an unknown zone: not compared
+        return ""
+    gap = arrived - dated.timestamp()
+    if abs(gap) < LATE_AFTER:
+        return ""
+    side = "before" if gap > 0 else "after"
+    return f"dated {span_words(abs(gap))} {side} it came"
+
+
 _OUTCOME = re.compile(r"^outcome (\d+) ")
 _STUDIES = re.compile(r"; (\d+) stud(?:y|ies)$")
 

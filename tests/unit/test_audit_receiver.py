@@ -25,6 +25,7 @@ from pacs_tui.audit.receiver import (
     AuditReceiver,
     ReceiverError,
     SyslogConfig,
+    record_of,
     tls_context,
 )
 from pacs_tui.audit.sessions import Policy, RoleMap, SessionBook
@@ -577,3 +578,19 @@ def test_tls_on_uvloop_as_collect_runs_it(pki: Path) -> None:
             return receiver.counts["tls_failed"], len(recorder.rows)
 
     assert uvloop.run(scenario()) == (1, 1)
+
+
+def test_a_record_dated_far_from_its_arrival_says_so_in_its_row() -> None:
+    receiver = AuditReceiver(config("udp"), receiver_target(config("udp")))
+    arrived = dt.datetime(2026, 12, 2, 10, 12, tzinfo=dt.UTC).timestamp()
+
+    def login_at(minute: int, second: int = 0) -> bytes:
+        when = dt.datetime(2026, 12, 2, 10, minute, second, tzinfo=dt.UTC)
+        return audit_xml("110114", "rad-martin", "10.1.20.11", type_code="110122", when=when)
+
+    row = receiver.row(parse_audit(login_at(0), str), arrived, 500, "10.1.20.11")
+    assert row.detail == "outcome 0 (success); dated 12 min before it came"
+    on_time = receiver.row(parse_audit(login_at(11, 30), str), arrived, 500, "10.1.20.11")
+    assert on_time.detail == "outcome 0 (success)"
+    record = record_of(row)  # read back at a restart: the outcome still reads
+    assert record is not None and record[1].outcome == 0
