@@ -175,13 +175,15 @@ def _receiver(reader: Reader, t: Mapping[str, Any], path: str, site: str) -> Sys
         t, "bind", path, cv.bind_address,
         'an IP address and port to listen on, like "127.0.0.1:6514" (loopback unless told)',
     )  # fmt: skip
-    if t.get("protocol", "udp") in ("udp", "tcp", "tls"):  # else no telling which socket
+    # A protocol that did not read is not judged against: no telling which it was meant to be.
+    known = t.get("protocol", "udp") in ("udp", "tcp", "tls")
+    if known:
         reader.listens_on(f"{path}.bind", "udp" if protocol == "udp" else "tcp", bind)
     framing = get(
         t, "framing", path, cv.choice(("auto", "octet-counting", "newline")),
         '"auto" (both, frame by frame), "octet-counting" or "newline"', "auto",
     )  # fmt: skip
-    if protocol == "udp" and "framing" in t:
+    if known and protocol == "udp" and "framing" in t:
         reader.problem(f"{path}.framing", t["framing"], 'nothing for protocol = "udp"')
     allow = get(
         t, "allow", path, _networks,
@@ -198,7 +200,7 @@ def _receiver(reader: Reader, t: Mapping[str, Any], path: str, site: str) -> Sys
     tls = {}
     for name in ("cert", "key", "ca"):
         value = get(t, name, path, cv.nonempty_str, "a path to a PEM file", "")
-        if value and protocol != "tls":
+        if value and known and protocol != "tls":
             reader.problem(f"{path}.{name}", t[name], 'nothing unless protocol = "tls"')
         tls[name] = str(reader.resolve(value)) if value else ""
     if protocol == "tls" and not (tls["cert"] and tls["key"]):

@@ -572,3 +572,12 @@ def test_an_empty_role_pattern_is_refused(pattern: str) -> None:
     text = f'[audit.roles]\nadmin = ["pacsadmin", "{pattern}"]\n' + receiver
     (problem,) = problems(text)
     assert problem.startswith("audit.roles.admin = ") and "(none empty)" in problem
+
+
+def test_a_protocol_that_does_not_read_is_said_alone() -> None:
+    # framing and cert are judged against the protocol meant, which a typo does not tell.
+    receiver = '[[audit.syslog]]\nid = "a"\nbind = "127.0.0.1:5514"\nprotocol = "udpp"\n'
+    assert problems(receiver + 'framing = "newline"\ncert = "/etc/ssl/c.pem"\n') == [
+        'audit.syslog "a" (#1).protocol = \'udpp\': expected "udp" (RFC 5426), "tcp" (RFC 6587) '
+        'or "tls" (RFC 5425)'
+    ]
