@@ -226,7 +226,7 @@ class OverviewScreen(PacsScreen):
         now = self.ctx.now()
         events = list(self.ctx.recent)[-RECENT_ROWS:]
         narrow = width < WIDE
-        self._fit_recent(events, width, now)
+        self._fit_recent(events, width - table.styles.scrollbar_size_vertical, now)
         # A long reason wraps onto more lines rather than being cut.
         table.set_rows(self._event_cells(table, event, now, narrow) for event in reversed(events))
 
