@@ -273,6 +273,11 @@ class SessionsScreen(TargetTableScreen):
         """Escape shows the whole audit trail again."""
         self.log_view.action_clear_filter()
 
+    @property
+    def filtering(self) -> bool:
+        """The audit trail's filter is this screen's (``/`` and escape are the trail's)."""
+        return self.log_view.filtering
+
     def sync(self) -> None:
         super().sync()
         self._draw_panels()
