@@ -51,7 +51,7 @@ METRICS = (
         "audit_idle_sessions", "", "Idle", description="sessions idle past the policy"
     ),
     MetricSpec(
-        "audit_received_per_minute", "", "Per min",
+        "audit_received_per_minute", "", "Received/min",
         description="audit messages received a minute, over the last minute",
         title="Audit messages a minute",
     ),
@@ -73,8 +73,10 @@ METRICS = (
     _counter("audit_refused_total", "Refused", "senders outside allow, connections over the limit"),
     _counter("audit_tls_failed_total", "TLS failed",
              "TLS handshakes that failed: a plain TCP sender, no or a wrong certificate"),
-    _counter("audit_failed_logins_total", "Failed logins", "logins with an outcome other than 0"),
-    _counter("audit_security_alerts_total", "Security alerts", "110113 events"),
+    _counter("audit_failed_logins_total", "Failed logins (total)",
+             "logins with an outcome other than 0, since the receiver started"),
+    _counter("audit_security_alerts_total", "110113 alerts (total)",
+             "Security Alert events (110113) received"),
     _counter("audit_exports_total", "Exports", "110106 events"),
 )  # fmt: skip
 
