@@ -192,7 +192,7 @@ class MessageLog(Vertical):
         Binding(
             "escape",
             "clear_filter",
-            "Clear filter",
+            "Clear",
             id="log.clear_filter",
             tooltip="Show every message again",  # in the footer while a filter is set
         ),

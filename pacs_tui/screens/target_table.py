@@ -75,7 +75,7 @@ class TargetTableScreen(TableRows):
         Binding(
             "escape",
             "clear_filter",
-            "Clear filter",
+            "Clear",
             id="table.clear_filter",
             tooltip="Clear the filter and show every row",  # in the footer while one is set
         ),
