@@ -54,7 +54,7 @@ class TapConfig:
     store_phi: bool = False
 
 
-@dataclass
+@dataclass(eq=False)  # one message each: kept in a set by identity
 class _Pending:
     """A message forwarded upstream and not answered yet."""
 
@@ -86,6 +86,10 @@ class Tap(MllpServer):
         self.entry = entry
         self.upstream = f"{entry.upstream_host}:{entry.upstream_port}"
         self.upstream_error: str | None = None
+        #: Messages past ``ack_timeout`` still waiting for the upstream's answer: the tap is
+        #: WARN while there is one (a stalled receiver is seen while it stalls).
+        self._overdue: set[_Pending] = set()
+        self._emit: Emit | None = None
 
     @property
     def settings(self) -> TapConfig:
@@ -93,14 +97,29 @@ class Tap(MllpServer):
 
     def state(self) -> tuple[Status, str]:
         reason = f"tapping {self.address} → {self.upstream}; {self.peers_text()}"
+        if self._overdue:
+            waited = time.monotonic() - min(p.sent for p in self._overdue)
+            many = len(self._overdue)
+            what = "a message" if many == 1 else f"{many} messages"
+            return Status.WARN, (
+                f"the upstream has not answered {what} for {waited:.0f} s "
+                f"(ack_timeout {self.entry.ack_timeout:g} s); {reason}"
+            )
         if self.upstream_error is not None:
             return Status.WARN, f"{reason}; upstream: {self.upstream_error}"
         return Status.OK, reason
+
+    def _report_now(self) -> None:
+        """The status at once when it turns (an overdue answer, or its end), not at the next
+        report."""
+        if self._emit is not None:
+            self._report(self._emit)
 
     async def handle(
         self, emit: Emit, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, peer: str
     ) -> None:
         entry = self.entry
+        self._emit = emit
         try:
             up_reader, up_writer = await asyncio.wait_for(
                 asyncio.open_connection(entry.upstream_host, entry.upstream_port),
@@ -244,6 +263,9 @@ class Tap(MllpServer):
     def _answered(self, emit: Emit, pending: _Pending, code: str, words: str = "") -> None:
         if pending.timer is not None:
             pending.timer.cancel()
+        if pending in self._overdue:
+            self._overdue.discard(pending)
+            self._report_now()
         self.counts[code if code in ACK_CODES else "other_ack"] += 1
         took = time.monotonic() - pending.sent
         late = f"{LATE_ACK} {took:.1f} s" if pending.late else ""
@@ -258,6 +280,8 @@ class Tap(MllpServer):
         """No ACK within ``ack_timeout``: counted now; the row waits for a late one."""
         pending.late = True
         self.counts["no_ack"] += 1
+        self._overdue.add(pending)
+        self._report_now()
         log.info(
             "HL7 tap %s: no ACK within %g s for %s %s",
             self.id,
@@ -269,6 +293,7 @@ class Tap(MllpServer):
     def _unanswered(self, emit: Emit, pending: _Pending, reason: str) -> None:
         if pending.timer is not None:
             pending.timer.cancel()
+        self._overdue.discard(pending)
         if not pending.late:
             self.counts["no_ack"] += 1
         detail = "; ".join(x for x in (pending.row.detail, f"no ACK: {reason}") if x)

@@ -180,6 +180,30 @@ async def test_a_silent_receiver_means_no_ack_counted_then_recorded(
     assert recorder.rows[0].detail == "no ACK: the connection ended before an ACK came"
 
 
+async def test_a_stalled_receiver_makes_the_tap_warn_while_it_stalls(
+    stop_later: list[Any],
+) -> None:
+    go_on = asyncio.Event()
+
+    async def stalls(msg: Any, writer: Any) -> None:
+        await go_on.wait()  # the RIS stalls, then answers after all
+        await ack(msg, writer)
+
+    server, up_port, _ = await upstream(stalls)
+    tap, recorder, task = await tapping(up_port, ack_timeout=0.2)
+    stop_later += [task, server]
+    reader, writer = await asyncio.open_connection("127.0.0.1", port_of(tap))
+    writer.write(VT + message("S1") + END)
+    await until(lambda: recorder.results[-1].status is Status.WARN)  # at once, not in 5 s
+    assert recorder.results[-1].reason.startswith("the upstream has not answered a message for ")
+    assert "(ack_timeout 0.2 s); tapping " in recorder.results[-1].reason
+    go_on.set()
+    async with asyncio.timeout(5):
+        assert MSA.findall(await reader.readuntil(END)) == [(b"AA", b"S1")]
+    await until(lambda: recorder.results[-1].status is Status.OK)
+    writer.close()
+
+
 async def test_a_receiver_gone_mid_stream_ends_the_senders_connection(
     stop_later: list[Any],
 ) -> None:
