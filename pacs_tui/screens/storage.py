@@ -41,7 +41,9 @@ class StorageScreen(TargetTableScreen):
 
     def compose_body(self) -> ComposeResult:
         yield from super().compose_body()
-        yield Label("Hosts and logs", id="storage-panel-title", classes="section-title")
+        yield Label(
+            "Hosts and logs, worst first", id="storage-panel-title", classes="section-title"
+        )
         yield LightTable(id="storage-panel")
 
     @property
@@ -68,7 +70,8 @@ class StorageScreen(TargetTableScreen):
 
     def _panel_states(self) -> list[TargetState]:
         states = [s for s in self.ctx.view.states() if s.target.kind in PANEL_KINDS]
-        return sorted(states, key=lambda s: (s.target.kind, -s.status.rank, s.target.id))
+        # Worst first, as the table above: a WARN log is not listed under an OK host.
+        return sorted(states, key=lambda s: (-s.status.rank, s.target.kind, s.target.id))
 
     def _draw_panel(self) -> None:
         self._panel_timer = None
