@@ -16,7 +16,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -107,11 +107,20 @@ FILTER_EXAMPLES = {"type": "type:ADT^A01", "ack": "ack:AE", "id": "id:MSG0001",
                    "patient": "patient:ID or patient:#ref"}  # fmt: skip
 
 
-def empty_keys(text: str) -> list[str]:
-    """The ``/`` field's keys typed with nothing after them (``patient:``): said, not ignored."""
-    return [
-        w.lower() for w in text.split() if w.endswith(":") and w[:-1].lower() in FILTER_EXAMPLES
-    ]
+def filter_problems(text: str, examples: Mapping[str, str], acks: bool = True) -> list[str]:
+    """What is wrong in the ``/`` field's words, to be said rather than silently ignored: a key
+    with nothing after it (``patient:``), an ACK that is no ACK code (``ack:XX``)."""
+    said = []
+    for word in text.split():
+        key, sep, value = word.partition(":")
+        key = key.lower()
+        if sep and key in examples and not value:
+            said.append(f"'{visible(word, 20)}' has nothing after it: {examples[key]}")
+        elif acks and sep and key == "ack" and value.upper() not in (*ACK_CODES, "NONE", "NOACK"):
+            said.append(
+                f"'{visible(value, 20)}' is not an ACK code (AA, AE, AR, CA, CE, CR or none)"
+            )
+    return said
 
 
 def ack_cell(message: LoggedMessage, style: Callable[[Status], Style] | None = None) -> Text:
@@ -376,6 +385,10 @@ class MessageLog(Vertical):
         """What the ``/`` field's words ask for."""
         return parse_filter(text)
 
+    def filter_problems(self, text: str) -> list[str]:
+        """What the ``/`` field's words get wrong (:func:`filter_problems`)."""
+        return filter_problems(text, FILTER_EXAMPLES)
+
     def cells(self, m: LoggedMessage, now: float) -> list[Text]:
         return [
             Text(when(m.ts, now, self.tz)),
@@ -507,13 +520,12 @@ class MessageLog(Vertical):
     @on(Input.Submitted, "#log-filter")
     def _filter_submitted(self, event: Input.Submitted) -> None:
         event.stop()
-        empty = empty_keys(event.value)
-        if empty:  # "patient:" alone would silently match every message
-            said = "; ".join(
-                f"'{k}' has nothing after it: {FILTER_EXAMPLES[k[:-1]]}" for k in empty
-            )
-            self.app.notify(said, severity="warning", markup=False)
+        problems = self.filter_problems(event.value)
+        if problems:  # "patient:" alone would silently match every message
+            self.app.notify("; ".join(problems), severity="warning", markup=False)
         match = self.parse(event.value)
+        if problems and match == MessageFilter():  # nothing left to filter by: not shown as one
+            self.query_one("#log-filter", Input).value = ""
         if match.patient and getattr(self.app, "wall", False) is True:
             self.query_one("#log-filter", Input).value = ""  # wall mode: no patient search
             self.app.notify(NO_PATIENT_SEARCH, severity="warning", markup=False)

@@ -32,7 +32,7 @@ from textual.widgets import DataTable, Label
 
 from pacs_tui.model import LoggedMessage, Status, TargetKind, TargetState
 from pacs_tui.screens import UiContext
-from pacs_tui.screens.message_log import MessageFilter, MessageLog
+from pacs_tui.screens.message_log import MessageFilter, MessageLog, filter_problems
 from pacs_tui.screens.target_table import TargetTableScreen
 from pacs_tui.source import Source
 from pacs_tui.ui_format import when
@@ -129,6 +129,11 @@ def _cell(text: str, style: str | Style = "", justify: JustifyMethod | None = No
     return Text(text, style=style, justify=justify, no_wrap=True, overflow="ellipsis", end="")
 
 
+#: What each of the audit trail's ``/`` keys takes.
+AUDIT_FILTER_EXAMPLES = {"type": "type:110114", "user": "user:rad-martin",
+                         "patient": "patient:ID or patient:#ref"}  # fmt: skip
+
+
 class AuditLog(MessageLog):
     """The audit receivers' rows of the message log, in audit terms, in columns fitted to the
     screen's width."""
@@ -185,6 +190,9 @@ class AuditLog(MessageLog):
             else:
                 sender = value
         return MessageFilter(type_prefix=type_prefix, patient=patient, sender=sender)
+
+    def filter_problems(self, text: str) -> list[str]:
+        return filter_problems(text, AUDIT_FILTER_EXAMPLES, acks=False)
 
     def cells(self, m: LoggedMessage, now: float) -> list[Text]:
         """The row's cells, for the columns the table has now."""

@@ -75,7 +75,10 @@ async def test_a_message_filter_key_with_nothing_after_it_is_said() -> None:
         await pilot.press("slash", *"patient:", "enter")
         said = "'patient:' has nothing after it: patient:ID or patient:#ref"
         await until(pilot, lambda: said in screen_text(app))
-        assert "esc Clear" in footer(app)
+        field = app.screen.query_one("#log-filter", Input)
+        assert field.value == ""  # nothing left to filter by: not shown as if it were a filter
+        await pilot.press("slash", *"ack:XX", "enter")
+        await until(pilot, lambda: "'XX' is not an ACK code (AA, AE" in screen_text(app))
 
 
 @pytest.mark.parametrize("idle_lock", [False, True])
