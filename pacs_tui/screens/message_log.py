@@ -37,6 +37,7 @@ from pacs_tui.view import EngineView
 from pacs_tui.visible import TEXT_LIMIT, VALUE_LIMIT, visible
 from pacs_tui.wall import NO_MESSAGE_BODY, NO_PATIENT_SEARCH
 from pacs_tui.widgets import StatusTable
+from pacs_tui.widgets.filter_input import FilterInput
 
 log = logging.getLogger(__name__)
 
@@ -254,7 +255,7 @@ class MessageLog(Vertical):
         yield Label(self.TITLE, classes="section-title", id="log-title")
         with Horizontal(id="log-filter-bar"):
             yield Label("Filter:", id="log-filter-label")
-            yield Input(placeholder=self._placeholder(), id="log-filter", compact=True)
+            yield FilterInput(placeholder=self._placeholder(), id="log-filter", compact=True)
         yield MessageTable(id="message-table", cursor_type="row", zebra_stripes=True)
         yield Label("", id="log-summary", markup=False)
 

@@ -45,6 +45,7 @@ from pacs_tui.ui_format import (
     when,
 )
 from pacs_tui.widgets import StatusTable
+from pacs_tui.widgets.filter_input import FilterInput
 
 log = logging.getLogger(__name__)
 
@@ -152,7 +153,7 @@ class TargetTableScreen(TableRows):
         yield Label("", id="table-summary", markup=False)
         with Horizontal(id="filter-bar"):
             yield Label("Filter:", id="filter-label")
-            yield Input(placeholder=cells.filter_hint(self.source), id="filter", compact=True)
+            yield FilterInput(placeholder=cells.filter_hint(self.source), id="filter", compact=True)
         yield StatusTable(id="target-table", cursor_type="row", zebra_stripes=True)
         yield Static("", id="table-selected")
 

@@ -107,3 +107,15 @@ async def test_with_a_filter_set_the_footer_keeps_quit_at_80_columns_on_every_ta
             await until(pilot, lambda: "esc Clear" in footer(app))
             assert footer(app).rstrip().endswith("q Quit"), footer(app)
             await pilot.press("escape")
+
+
+async def test_a_paste_with_control_characters_filters_by_what_the_field_shows() -> None:
+    app = PacsApp(scripted_engine(), clock=lambda: NOW)
+    async with app.run_test(size=(120, 30)) as pilot:
+        await show_nodes(pilot)
+        await pilot.press("slash")
+        field = app.screen.query_one("#filter", Input)
+        await until(pilot, lambda: field.has_focus)
+        field.post_message(events.Paste("fla\x01ky\x1b\x07"))  # from a log, escapes and all
+        await until(pilot, lambda: field.value == "flaky")  # what it shows, in order
+        await until(pilot, lambda: "1 of 7 match" in screen_text(app))
