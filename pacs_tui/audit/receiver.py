@@ -43,6 +43,8 @@ log = logging.getLogger(__name__)
 
 #: How often the counts and the sessions are reported (seconds).
 REPORT_SECONDS = 5.0
+#: A record that changed the sessions is reported this soon after it (at most this often).
+SOON = 0.5
 #: What a row's ``version`` says of the record's style.
 STYLES = {"dicom": "DICOM PS3.15", "rfc3881": "RFC 3881"}
 OUTCOMES = {0: "success", 4: "minor failure", 8: "serious failure", 12: "major failure"}
@@ -109,6 +111,7 @@ class AuditReceiver:
         self._rate = MinuteRate()
         self._transports: set[asyncio.BaseTransport] = set()
         self._emit: Emit | None = None
+        self._soon: asyncio.TimerHandle | None = None
         self._said: dict[str, float] = {}  # kind of drop → when it was last logged
         #: Records waiting their turn behind one parsed on the worker: (bytes, peer, time).
         self._waiting: deque[tuple[bytes, str, float]] = deque()
@@ -158,6 +161,9 @@ class AuditReceiver:
                 transport.close()
             if self._draining is not None:
                 self._draining.cancel()
+            if self._soon is not None:
+                self._soon.cancel()
+                self._soon = None
             if self._worker is not None:
                 self._worker.shutdown(wait=False, cancel_futures=True)
                 self._worker = None
@@ -277,6 +283,19 @@ class AuditReceiver:
         if alert is not None:
             log.warning("audit receiver %s: %s", self.id, visible(alert.words, 200))
             self.report()  # the status says it now, not at the next report
+        else:
+            self._report_soon()
+
+    def _report_soon(self) -> None:
+        """A record changed the sessions: reported within :data:`SOON` (at most that often),
+        so that the open sessions follow the trail (a logout in the trail, its session still
+        listed for up to 5 s, read as a session left open)."""
+        if self._soon is None and self._emit is not None:
+            self._soon = asyncio.get_running_loop().call_later(SOON, self._reported_soon)
+
+    def _reported_soon(self) -> None:
+        self._soon = None
+        self.report()
 
     def row(self, event: AuditEvent, ts: float, size: int, peer: str) -> LoggedMessage:
         """The message-log row of an audit record: the event and its type, the user (sending

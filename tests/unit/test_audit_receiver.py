@@ -594,3 +594,17 @@ def test_a_record_dated_far_from_its_arrival_says_so_in_its_row() -> None:
     assert on_time.detail == "outcome 0 (success)"
     record = record_of(row)  # read back at a restart: the outcome still reads
     assert record is not None and record[1].outcome == 0
+
+
+async def test_the_sessions_follow_a_login_and_a_logout_within_a_second(udp: Running) -> None:
+    _, recorder, port = udp
+
+    def open_sessions() -> list[str]:
+        return [s["user"] for s in recorder.results[-1].details.get("sessions", [])]
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.sendto(syslog_frame(login("rad-quick")), ("127.0.0.1", port))
+        await until(lambda: open_sessions() == ["rad-quick"], seconds=2.0)  # not in 5 s
+        logout = audit_xml("110114", "rad-quick", "10.1.20.11", type_code="110123")
+        sock.sendto(syslog_frame(logout), ("127.0.0.1", port))
+        await until(lambda: open_sessions() == [], seconds=2.0)
