@@ -56,7 +56,8 @@ def forecast(
         span = (fit[-1][0] - fit[0][0]) if fit else 0.0
         words = (
             f"no forecast yet: {len(fit)} point{'s' if len(fit) != 1 else ''} over "
-            f"{_span_words(span)} (it needs {MIN_POINTS} points over {_span_words(min_span)})"
+            f"{_span_words(span)} (it needs {MIN_POINTS} or more spread over at least "
+            f"{_span_words(min_span)})"
         )
         if start > 0:
             words += ", since a purge"

@@ -854,6 +854,11 @@ SOURCE = Source(
     entry="[[storage.volume]]",
     screen="storage",
     screen_title="Storage",
-    detail_labels={"path": "Path", "forecast": "Forecast", "growth": "Growth", "fit_points": "Fit"},
+    detail_labels={
+        "forecast": "Forecast",
+        "growth": "Growth",
+        "fit_points": "Readings fitted",
+    },
+    hidden_details=frozenset({"path"}),  # the target's own Path fact says it
     tile_summary=tile_summary,
 )
