@@ -54,7 +54,8 @@ log = logging.getLogger(__name__)
 #: What a one-shot run says of a target only a running collector can follow.
 #: An on-demand drill's words until one has run (its status stays UNKNOWN: nothing is known).
 NO_DRILL_YET = (
-    "no drill run yet: an admin runs one with p on its row, or [dr] drill_interval schedules it"
+    # Its first words the key: a tile at 80 columns shows ~45 characters of a reason.
+    "no drill run yet: p on its row runs one (an admin), or [dr] drill_interval schedules it"
 )
 ONCE_IS_NOT_ENOUGH = (
     "followed only while it runs (a listener, a tap, a log tail): `pacs-tui collect` follows it "

@@ -217,7 +217,7 @@ def test_status_shows_the_pair_and_runs_no_drill(archives: Archives, tmp_path: P
     assert rows["pair"]["status"] == "OK"
     assert rows["pair"]["reason"].startswith("2 studies missing on the mirror, the oldest acquired")
     assert rows["dr-drill"]["status"] == "UNKNOWN"
-    assert rows["dr-drill"]["reason"].startswith("no drill run yet: an admin runs one with p")
+    assert rows["dr-drill"]["reason"].startswith("no drill run yet: p on its row runs one")
 
 
 def test_an_orthanc_that_caps_its_answers_has_its_days_asked_in_parts(tmp_path: Path) -> None:
