@@ -44,6 +44,7 @@ from pacs_tui.ui_format import (
     ago,
     when,
 )
+from pacs_tui.wall import READ_ONLY, WallView
 from pacs_tui.widgets import StatusTable
 from pacs_tui.widgets.filter_input import FilterInput
 
@@ -97,6 +98,9 @@ class TargetTableScreen(TableRows):
             id="table.probe",
             tooltip="Check the selected target now",
         ),
+        # On a wall, p is not offered in the footer (it refuses every action) yet still says
+        # why it does nothing: this unlisted binding takes it there.
+        Binding("p", "probe_refused", show=False),
         Binding(
             "s",
             "next_sort",
@@ -426,15 +430,22 @@ class TargetTableScreen(TableRows):
 
     #: Whether any target of this screen can be probed: the Sessions screen's receivers
     #: report on their own, so there ``p`` is left out of the footer (and does nothing)
-    #: rather than offered only to say it cannot. (On a wall it stays: it says read-only.)
+    #: rather than offered only to say it cannot. (On a wall it is not offered either, and
+    #: says read-only when pressed.)
     probes = True
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action == "probe_selected" and not self.probes:
+        wall = isinstance(self.ctx.view, WallView)
+        if action == "probe_selected" and (not self.probes or wall):
             return False
+        if action == "probe_refused":
+            return self.probes and wall
         if action == "clear_filter":
             return self.filtering
         return super().check_action(action, parameters)
+
+    def action_probe_refused(self) -> None:
+        self.notify(READ_ONLY, severity="warning", markup=False)
 
     def action_probe_selected(self) -> None:
         target_id = self.selected_id()

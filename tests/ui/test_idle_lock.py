@@ -312,7 +312,8 @@ async def test_wall_mode_never_locks_says_wall_and_refuses_the_action_keys() -> 
         await wait_for(pilot, lambda: isinstance(app.screen, TargetTableScreen))
         await wait_for(pilot, lambda: "WALL" in screen_text(app).splitlines()[0])
         probes = sum(c.calls for c in engine.checks if isinstance(c, FixedCheck))
-        await pilot.press("p")
+        assert "Probe" not in screen_text(app).splitlines()[-1]  # not offered on a wall
+        await pilot.press("p")  # yet it says why it does nothing
         await wait_for(pilot, lambda: notified(app, READ_ONLY))
         app.clear_notifications()
         await pilot.press("a")
