@@ -712,13 +712,26 @@ class PacsApp(App[None]):
         # The lock key only where there is an idle lock: elsewhere it does nothing.
         app_keys = [b for b in bindings_of(type(self)) if b.action != "lock" or self.lock_after()]
         everywhere = key_rows(app_keys, keymap, display)
-        # Textual's own focus keys (a screen's, so not listed with ours): said once here.
-        focus = KeyRow(
-            "tab",
-            "Next list or field of the screen, shift+tab back (the HL7 links, their messages)",
-            "",
+        # Textual's own keys (a screen's and the lists', so not listed with ours, and not
+        # rebound by a keymap): said once here.
+        textual = (
+            KeyRow(
+                "tab",
+                "Next list or field of the screen, shift+tab back (the HL7 links, their messages)",
+                "(Textual's)",
+            ),
+            KeyRow(
+                "↑ ↓ pgup pgdn",
+                "Move in a list (home, end too); scroll the Overview to what is below it",
+                "(Textual's)",
+            ),
+            KeyRow(
+                "← →",
+                "Move a wide list sideways a column (the message log); with shift, a page",
+                "(Textual's)",
+            ),
         )
-        sections = [KeySection("Everywhere", (*everywhere, focus))]
+        sections = [KeySection("Everywhere", (*everywhere, *textual))]
         # The target tables (the HL7 tracker is one too) share their keys: one section for all.
         titles: dict[type[Screen[None]], list[str]] = {}
         for spec in SCREENS:
