@@ -157,8 +157,8 @@ COLUMNS = (
     ("ack", "ACK"),
     ("latency", "Latency"),
     ("size", "Size"),
-    ("note", "Note"),
     ("patient", "Patient"),
+    ("note", "Note"),  # last: the one of any length, so the one a narrow screen cuts
 )
 
 
@@ -402,8 +402,8 @@ class MessageLog(Vertical):
             ack_cell(m, self.table.status_style),
             Text(ms(m.latency) if m.latency is not None else NONE_TEXT, justify="right"),
             Text(size(m.size), justify="right"),
-            Text(visible(m.detail, NOTE_LIMIT), style="dim"),
             Text(visible(m.patient, CELL_LIMIT)),
+            Text(visible(m.detail, NOTE_LIMIT), style="dim"),
         ]
 
     def _summarise(self) -> None:
