@@ -29,6 +29,7 @@ from textual.containers import VerticalScroll
 from textual.events import Resize
 from textual.timer import Timer
 from textual.widgets import DataTable, Label
+from textual.widgets.data_table import ColumnKey
 
 from pacs_tui.model import LoggedMessage, Status, TargetKind, TargetState
 from pacs_tui.screens import UiContext
@@ -118,6 +119,16 @@ def audit_columns(width: int, time_width: int = 8, padding: int = 1) -> tuple[Co
     return tuple(columns)
 
 
+def event_words(kind: str, width: int) -> str:
+    """The Event cell: ``110114 User Authentication / Login`` whole when it fits in ``width``,
+    else its code and its type (``110114 Login``): a login and a logout cut to their common
+    start ("110114 User Authent…") read the same."""
+    if len(kind) <= width or " / " not in kind:
+        return kind
+    code, _, rest = kind.partition(" ")
+    return f"{code} {rest.rpartition(' / ')[2]}"
+
+
 def outcome_words(detail: str) -> str:
     """An outcome under the "Outcome" header: ``outcome 4 (minor failure); 1 study`` reads
     ``4 minor failure; 1 study``; anything else (an unparsed message's error) as it is."""
@@ -199,9 +210,11 @@ class AuditLog(MessageLog):
         failed = m.detail.startswith("outcome ") and not m.detail.startswith("outcome 0 ")
         outcome = outcome_words(visible(m.detail, TEXT_LIMIT))
         style = self.table.status_style(Status.WARN) if failed else "dim"
+        event = self.table.columns.get(ColumnKey("type"))
+        kind = visible(m.type, VALUE_LIMIT)
         by_key = {
             "time": _cell(when(m.ts, now, self.tz)),
-            "type": _cell(visible(m.type, VALUE_LIMIT) or "—"),
+            "type": _cell((event_words(kind, event.width) if event else kind) or "—"),
             "user": _cell(visible(m.sender, VALUE_LIMIT)),
             "role": _cell(visible(m.receiver_facility, VALUE_LIMIT)),
             "host": _cell(visible(m.sender_facility, VALUE_LIMIT)),
@@ -243,11 +256,13 @@ class SessionsScreen(TargetTableScreen):
         yield from super().compose_body()
         # The panels scroll together in their share of the screen: taller than the screen (80x24
         # with sessions and alerts), they made the screen itself scroll, header and all.
+        # What made the receiver WARN comes first: at 80x24 the alerts under five sessions
+        # were below the panels' fold, the receiver WARN with no reason in sight.
         with VerticalScroll(id="sessions-panels"):
-            yield Label("Open sessions", id="sessions-title", classes="section-title")
-            yield LightTable(id="sessions-table")
             yield Label("Failed logins and alerts", id="alerts-title", classes="section-title")
             yield LightTable(id="alerts-table")
+            yield Label("Open sessions", id="sessions-title", classes="section-title")
+            yield LightTable(id="sessions-table")
             yield Label("Logged in to the servers (OS)", id="os-title", classes="section-title")
             yield LightTable(id="os-table")
         yield AuditLog(

@@ -260,3 +260,12 @@ async def test_on_a_short_terminal_the_panels_scroll_and_the_screen_does_not(row
         top = screen_text(app).splitlines()
         assert "St. Example" in top[0] and "audit receiver" in top[1]
         assert "q Quit" in top[-1]
+
+
+def test_a_narrow_event_cell_keeps_the_code_and_the_type() -> None:
+    from pacs_tui.screens.sessions import event_words
+
+    login, logout = "110114 User Authentication / Login", "110114 User Authentication / Logout"
+    assert (event_words(login, 20), event_words(logout, 20)) == ("110114 Login", "110114 Logout")
+    assert event_words(login, 40) == login  # whole where it fits
+    assert event_words("110103 DICOM Instances Accessed", 20).startswith("110103 DICOM")
