@@ -28,7 +28,7 @@ def ms(seconds: float | None) -> str:
         return f"{seconds:.2f} s"
     if seconds < 100:  # a drill's RTO: "66.4 s", not "66.41 s" beside "2.0 h"
         return f"{seconds:.1f} s"
-    if seconds < 600:
+    if seconds < 120:  # past two minutes, minutes: "3 min" beside "2.1 h", not "181 s"
         return f"{seconds:.0f} s"
     if seconds < 90 * 60:
         return f"{seconds / 60:.0f} min"

@@ -235,7 +235,8 @@ class CommandCheck:
         details: dict[str, Any] = {
             "path": self.entry.command[0],
             "exit_code": run.exit_code,
-            "exit": words,
+            # "1 (WARNING)": the code the plugin gave, and what it means
+            "exit": f"{run.exit_code} ({words})" if own else words,
             "long_text": "\n".join(parsed.long_text)[:TEXT_LIMIT],
             "perfdata_problems": list(parsed.problems)[:8],
             "truncated": run.truncated,

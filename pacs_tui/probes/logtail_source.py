@@ -32,7 +32,7 @@ from pacs_tui.visible import TEXT_LIMIT, VALUE_LIMIT, visible
 
 METRICS = (
     MetricSpec(
-        "log_errors_per_minute", "", "Errors/min", description="matching lines a minute",
+        "log_errors_per_minute", "", "Matches/min", description="matching lines a minute",
         headline=True, title="Matching lines a minute",
     ),
     MetricSpec("log_lines_total", "c", "Lines", kind="counter", description="lines read"),

@@ -85,7 +85,9 @@ def test_ago_never() -> None:
         (1.0, "1.00 s"),
         (1.254, "1.25 s"),
         (66.41, "66.4 s"),
-        (412.7, "413 s"),
+        (119.4, "119 s"),
+        (181.0, "3 min"),
+        (412.7, "7 min"),
     ],
 )
 def test_ms(seconds: float | None, text: str) -> None:
