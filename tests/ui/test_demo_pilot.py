@@ -143,7 +143,7 @@ async def test_demo_site_end_to_end(demo_engine: Engine) -> None:
         assert ("Everywhere", "3", "screen.checks") in rows
         assert ("Everywhere", "4", "screen.hl7") in rows
         assert ("Everywhere", "5", "screen.storage") in rows
-        assert ("Everywhere", "tab", "") in rows  # Textual's own focus key, said too
+        assert ("Everywhere", "tab", "(Textual's)") in rows  # Textual's own focus key, said too
         screens = "Nodes, Checks, HL7, Storage, Hosts, Logs, Sessions, Backups"
         assert (screens, "/", "table.filter") in rows
         await pilot.press("escape")  # back to the Checks screen it was opened over
