@@ -241,7 +241,9 @@ class SessionsScreen(TargetTableScreen):
     ]
     #: Under 22 rows the audit trail gives up two of its rows (app.tcss), so that down to 18
     #: rows the screen itself does not scroll, header and footer with it.
-    VERTICAL_BREAKPOINTS = [(0, "-short"), (22, "-tall")]
+    #: From 36 rows the alerts get six lines of the panels, below it three (the newest alert
+    #: and failed logins, scrolling for more), so that the open sessions stay in sight too.
+    VERTICAL_BREAKPOINTS = [(0, "-short"), (22, "-tall"), (36, "-roomy")]
 
     probes = False  # audit receivers report on their own
 
