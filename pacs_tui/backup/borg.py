@@ -181,7 +181,7 @@ def failure(
     if code == 0:
         return None
     text = scrub(run.stderr, secret)
-    low = text.lower()
+    low = run.stderr.lower()  # the tool's own phrases, read before any line is masked
     repo = visible(entry.repo, VALUE_LIMIT)
     if "passphrase supplied in" in low and "incorrect" in low:
         return Failure(

@@ -189,7 +189,7 @@ def failure(
     if code == 0:
         return None
     text = scrub(run.stderr, secret)
-    low = text.lower()
+    low = run.stderr.lower()  # the tool's own phrases, read before any line is masked
     if code == 12 or "wrong password" in low:
         return Failure(
             "password", f"wrong password for the repository (secret {entry.password_secret})"

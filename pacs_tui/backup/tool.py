@@ -74,8 +74,12 @@ def private_dir(tool: str) -> str:
 
 
 def scrub(text: str, secret: str | None) -> str:
-    """``text`` with every occurrence of ``secret`` masked."""
-    return text.replace(secret, MASK) if secret else text
+    """``text`` with every line that holds ``secret`` masked whole: masking the password alone
+    would show where it stood, and a password that is a word ("wrong") would be read back
+    from "••• password or no key found"."""
+    if not secret or secret not in text:
+        return text
+    return "\n".join(MASK if secret in line else line for line in text.splitlines())
 
 
 _NOISE = re.compile(

@@ -5,6 +5,7 @@ remembered from the history (a stand-in restic that records how it was called)."
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import os
 import stat
@@ -812,3 +813,26 @@ def test_the_checked_cell_leads_with_the_last_checks_verdict(
     assert len(checked) == 2  # the backup table's and the Backups screen's
     for column in checked:
         assert value_text(backup_source.SOURCE, state, column) == shown
+
+
+@pytest.mark.parametrize("tool", ["restic", "borg"])
+def test_a_password_that_is_a_word_of_the_tools_message_is_neither_shown_nor_breaks_it(
+    tool: str,
+) -> None:
+    from pacs_tui.backup.repository import RepositoryConfig
+    from pacs_tui.probes.plugin_run import PluginRun
+
+    entry = RepositoryConfig("pacs", "/srv/restic", 86400.0, password_secret="restic-pacs")
+    stderr = {
+        "restic": "Fatal: wrong password or no key found\n",
+        "borg": "passphrase supplied in BORG_PASSPHRASE is incorrect.\n",
+    }[tool]
+    secret = {"restic": "wrong", "borg": "incorrect"}[tool]  # a password that is a word of it
+    run = PluginRun(1 if tool == "restic" else 2, None, "", stderr, False, False, 0.1, None)
+    module = restic if tool == "restic" else borg
+    found = module.failure(run, "listing", entry, secret)
+    assert found is not None and found.kind == "password"
+    assert found.words == "wrong password for the repository (secret restic-pacs)"
+    other = dataclasses.replace(run, stderr=f"Fatal: unable to open {secret} thing\nnext line\n")
+    said = module.failure(other, "listing", entry, secret)
+    assert said is not None and secret not in said.words.replace("wrong password", "")
