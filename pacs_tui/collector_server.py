@@ -169,6 +169,8 @@ class CollectorServer:
         self._viewers.add(viewer)
         try:
             await viewer.serve()
+        except ConnectionError as exc:  # it left before its answer (a check that gave up)
+            log.info("viewer %s: left before it was answered (%s)", viewer.who, exc)
         except Exception:
             log.exception("viewer %s: dropped after an error", viewer.who)
         finally:

@@ -559,3 +559,22 @@ async def test_an_attached_viewer_filters_the_message_log_and_sees_a_message_mas
         await view.close()
         await collector.stop()
         await engine.stop()
+
+
+async def test_a_viewer_that_leaves_before_its_answer_is_one_line_not_a_traceback(
+    site: tuple[Engine, CollectorServer, list[Flipping]], caplog: pytest.LogCaptureFixture
+) -> None:
+    # A check that gave up waiting (the collector was busy, or stopped) closes its end while
+    # the collector is still to answer: routine, not an error with a traceback in the journal.
+    _, collector, _ = site
+    caplog.set_level(logging.INFO, logger="pacs_tui.collector_server")
+    for _ in range(3):
+        _, writer = await raw(collector.path)
+        hello = {"type": "hello", "magic": wire.MAGIC, "version": wire.PROTOCOL}
+        writer.write(wire.encode(hello))
+        writer.close()
+    await until(lambda: caplog.text.count("left before it was answered") >= 1)
+    assert "Traceback" not in caplog.text and "dropped after an error" not in caplog.text
+    view = await RemoteView.attach(collector.path)  # the others are served
+    assert len(view.states()) == 2
+    await view.close()
