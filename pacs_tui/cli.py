@@ -245,6 +245,8 @@ def build_parser() -> argparse.ArgumentParser:
         "verdict. Exit code: 0 OK, 1 WARN, 2 CRIT or DOWN, 3 UNKNOWN. No config needed.",
     )
     _common(p)
+    # Its own usage mistakes are UNKNOWN (3), as its verdicts' codes say, never 2 (CRIT).
+    p.usage_exit = Status.UNKNOWN.exit_code
     p.add_argument("kind", choices=["hl7"], help="what to test: hl7 (a receiver over MLLP)")
     p.add_argument("address", metavar="HOST:PORT", help="the receiver, e.g. ris.example.org:2575")
     p.add_argument(
@@ -443,7 +445,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args, extra = parser.parse_known_args(argv)
     command = args.command or "run"
     if extra:
-        code = Status.UNKNOWN.exit_code if command in ("status", "check") else EXIT_USAGE
+        plugin_like = command in ("status", "check", "diagnose")  # 2 would read as CRIT
+        code = Status.UNKNOWN.exit_code if plugin_like else EXIT_USAGE
         hint = _option_hint(parser, command, extra)
         if command == "check":  # a plugin's one line, on stdout
             print(visible(f"PACS-TUI UNKNOWN - unrecognized arguments: {' '.join(extra)}{hint}"))
