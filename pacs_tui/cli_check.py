@@ -40,6 +40,8 @@ def cmd_check(args: argparse.Namespace) -> int:
     try:
         thresholds = _thresholds(args.warn, args.crit)
         timeout = parse_duration(args.timeout)
+        if not 0.1 <= timeout <= 600:  # "0s" waited for nothing, and said "no answer within 0s"
+            raise ValueError("expected from 100ms to 10m")
         config = load_config(args.config)
     except CheckProblem as exc:
         return unknown(str(exc))

@@ -109,7 +109,9 @@ def _over(state: TargetState, thresholds: Thresholds) -> tuple[Status, str] | No
             base = f"{value:g} {spec.unit}".strip()
             if base.replace(" ", "") != shown.replace(" ", ""):
                 shown = f"{shown} ({base})"
-            return status, f"{spec.label.lower()} {shown} outside {text}"
+            # "@0:1" alerts inside 0..1: said as such, not "outside @0:1".
+            where = f"inside {text.removeprefix('@')}" if limit.inside else f"outside {text}"
+            return status, f"{spec.label.lower()} {shown} {where}"
     return None
 
 

@@ -81,6 +81,7 @@ def test_its_own_failures_are_unknown_on_one_line(tmp_path: Path) -> None:
         (("--target", "flapy"), "PACS-TUI UNKNOWN - no target 'flapy' (did you mean 'flappy'?)"),
         (("--crit", "ten"), "PACS-TUI UNKNOWN - --crit 'ten': expected a Nagios range"),
         (("--timeout", "soon"), "PACS-TUI UNKNOWN - --timeout 'soon':"),
+        (("--timeout", "0s"), "PACS-TUI UNKNOWN - --timeout '0s': expected from 100ms to 10m"),
         (("--frobnicate",), "PACS-TUI UNKNOWN - unrecognized arguments: --frobnicate"),
         (("--target", "a", "--kind", "b"), "PACS-TUI UNKNOWN - argument --kind: not allowed"),
     ):

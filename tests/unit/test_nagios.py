@@ -94,6 +94,9 @@ def test_thresholds_on_the_headline_value() -> None:
     assert down.status is Status.DOWN  # no value: the threshold cannot make it better
     perf = parse_output(render([fast], limits)).perfdata
     assert (perf[0].warn, perf[0].crit) == ("0.01", "0.1")
+    inside = Thresholds(parse_range("@0:0.01"), None, "@0:0.01", "")
+    (quick,) = judge([node("fast", Status.OK, 0.005, NOW)], now=NOW, thresholds=inside)
+    assert (quick.status, quick.reason) == (Status.WARN, "echo 5.0 ms (0.005 s) inside 0:0.01")
 
 
 def test_outside_strings_cannot_break_the_line() -> None:
