@@ -59,6 +59,12 @@ METRICS = (
     MetricSpec(
         "write_bytes_per_second", "B", "Write/s", description="the device's writes a second"
     ),
+    # An archive's counts (Orthanc's /statistics); instances are its headline.
+    MetricSpec("archive_instances", "", "Instances", description="instances the archive holds"),
+    MetricSpec("archive_studies", "", "Studies", description="studies the archive holds"),
+    MetricSpec("archive_series", "", "Series", description="series the archive holds"),
+    MetricSpec("archive_patients", "", "Patients", description="patients the archive holds"),
+    MetricSpec("archive_disk_bytes", "B", "Archive size", description="its storage, as it counts"),
 )
 
 #: Volumes checked at once (threads: ``statvfs`` blocks).

@@ -396,6 +396,11 @@ async def test_an_archive_sends_its_secret_as_basic_auth_at_each_check(no_keyrin
         f"no $PACS_TUI_SECRET_ORTHANC_ADMIN; no file {no_keyring}"
     )
     assert found.status is Status.OK and found.metrics["archive_instances"] == 7
+    from pacs_tui.probes.storage_source import archive_target
+    from pacs_tui.report import headline_text
+
+    state = TargetState(archive_target(entry), found.status, metrics=found.metrics)
+    assert headline_text(state) == "instances 7"  # its label, not "archive_instances 7"
     token = base64.b64encode(b"pacs-tui:s3cr3t:x").decode()
     assert peer.authorizations == [f"Basic {token}"]
     assert "s3cr3t" not in found.reason + missing.reason
