@@ -13,7 +13,7 @@ import re
 import stat
 import tomllib
 import unicodedata
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -472,9 +472,10 @@ KERNEL_FILE_SYSTEMS = (Path("/proc"), Path("/sys"), Path("/dev"))
 
 
 def history_path_problems(path: Path, key: str = "history.path", value: str = "") -> list[Problem]:
-    """Why the history could not be created or opened at ``path``, from ``stat`` calls only:
-    nothing is created. Refused: a path under /proc, /sys or /dev; an existing directory or
-    anything but a regular file; a path one of whose folders is a file. A folder we may not
+    """Why the history could not be created or opened at ``path``, from ``stat`` calls and a
+    read of an existing file's header: nothing is created. Refused: a path under /proc, /sys or
+    /dev; an existing directory or anything but a regular file; an existing file that is not a
+    pacs-tui history (another program's); a path one of whose folders is a file. A folder we may not
     enter is left for the store to report (``config check`` may run as another user)."""
     shown = value or str(path)
     full = Path(os.path.abspath(path))
@@ -504,7 +505,26 @@ def history_path_problems(path: Path, key: str = "history.path", value: str = ""
             return problem(f"the path of a file, not a directory (like {full / 'history.sqlite'})")
         if kind:
             return problem(f"a regular file or a path where one can be created, not a {kind}")
+        return _existing_history_problems(full, problem)
+    return _folder_problems(full, problem)
+
+
+def _existing_history_problems(
+    full: Path, problem: Callable[[str], list[Problem]]
+) -> list[Problem]:
+    """A file already there must be a pacs-tui history (or empty), as collect will demand: its
+    header is read (100 bytes, no SQLite). One this user cannot read is left for the store."""
+    from pacs_tui.store.errors import StoreError
+    from pacs_tui.store.files import header_problem, read_header_of
+
+    try:
+        found = header_problem(read_header_of(full, full))
+    except (StoreError, OSError):
         return []
+    return problem(f"a pacs-tui history or a new file, and this is not one{found}") if found else []
+
+
+def _folder_problems(full: Path, problem: Callable[[str], list[Problem]]) -> list[Problem]:
     for parent in full.parents:
         try:
             st = os.stat(parent)  # a symlinked folder is fine

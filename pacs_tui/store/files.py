@@ -26,6 +26,29 @@ _USER_VERSION_AT = 60
 _APPLICATION_ID_AT = 68
 
 
+def header_problem(header: bytes) -> str | None:
+    """Why a file that starts with ``header`` is not a pacs-tui history, as words to follow
+    "… is not a pacs-tui history": " (not an SQLite database)" or ": it is another program's
+    SQLite file (…)". None for an empty file, or an SQLite file whose application id is ours
+    or none yet (a new one; its WAL may say more)."""
+    import struct
+
+    from pacs_tui.store.schema import APPLICATION_ID
+
+    if not header:
+        return None
+    if len(header) < _HEADER_SIZE or not header.startswith(_MAGIC):
+        return " (not an SQLite database)"
+    (version,) = struct.unpack_from(">i", header, _USER_VERSION_AT)
+    (app_id,) = struct.unpack_from(">i", header, _APPLICATION_ID_AT)
+    if app_id not in (0, APPLICATION_ID):
+        return (
+            ": it is another program's SQLite file "
+            f"(application_id 0x{app_id & 0xFFFFFFFF:08x}, user_version {version})"
+        )
+    return None
+
+
 def _refusal(path: Path, kind: str) -> StoreError:
     if kind == "symbolic link":
         return StoreError(f"{path} is a symbolic link; give the real path of the history")
@@ -159,7 +182,7 @@ def _read_header(fd: int) -> bytes:
     return b"".join(chunks)
 
 
-def _read_header_of(path: Path, real: Path) -> bytes:
+def read_header_of(path: Path, real: Path) -> bytes:
     """The history's header for a reader: opened ``O_NOFOLLOW | O_NONBLOCK``, checked to be a
     regular file on the descriptor, read without SQLite (which would make -wal and -shm files
     beside a WAL-mode database just to look at it)."""

@@ -20,18 +20,16 @@ import aiosqlite
 from pacs_tui.store.errors import StoreError, _describe
 from pacs_tui.store.files import (
     _APPLICATION_ID_AT,
-    _HEADER_SIZE,
-    _MAGIC,
-    _USER_VERSION_AT,
     _check_paths,
     _open_for_writing,
     _probe_query,
     _read_header,
-    _read_header_of,
     _real_path,
     _same_file,
     _tighten,
     _uri,
+    header_problem,
+    read_header_of,
 )
 from pacs_tui.store.journal import MessageJournal, journal_files, read_journal
 from pacs_tui.store.maintenance import MaintenanceMixin
@@ -231,7 +229,7 @@ class Store(WriterMixin, MaintenanceMixin, QueriesMixin):
             raise StoreError(f"cannot read the history {self.path}: {exc.strerror}") from None
         if not exists:
             raise StoreError(f"no history at {self.path}")
-        header = await asyncio.to_thread(_read_header_of, self.path, real)
+        header = await asyncio.to_thread(read_header_of, self.path, real)
         app_id = self._identity_from_header(header)
         if app_id is None:
             raise StoreError(f"the history {self.path} is empty: nothing recorded yet")
@@ -388,12 +386,10 @@ class Store(WriterMixin, MaintenanceMixin, QueriesMixin):
         """
         if not header:
             return None
-        if len(header) < _HEADER_SIZE or not header.startswith(_MAGIC):
-            raise StoreError(f"{self.path} is not a pacs-tui history (not an SQLite database)")
-        (version,) = struct.unpack_from(">i", header, _USER_VERSION_AT)
+        problem = header_problem(header)
+        if problem is not None:
+            raise StoreError(f"{self.path} is not a pacs-tui history{problem}")
         (app_id,) = struct.unpack_from(">i", header, _APPLICATION_ID_AT)
-        if app_id not in (0, APPLICATION_ID):
-            raise self._foreign(app_id, version)
         return int(app_id)
 
     async def _probe_identity(self, real: Path, header_id: int) -> None:

@@ -422,9 +422,13 @@ def test_a_usage_error_quoting_what_was_typed_is_made_visible(tmp_path: Path) ->
     assert "\x1b" not in out.stderr and "\x07" not in out.stderr
 
 
-@pytest.mark.parametrize("kind", ["directory", "under a file", "under /proc"])
+@pytest.mark.parametrize("kind", ["directory", "under a file", "under /proc", "another file"])
 def test_config_check_refuses_a_history_that_cannot_be_created(tmp_path: Path, kind: str) -> None:
-    if kind == "directory":
+    if kind == "another file":  # collect would refuse it: so does config check
+        history = tmp_path / "orthanc.json"
+        history.write_text('{"Name": "ORTHANC"}\n')
+        expected = "expected a pacs-tui history or a new file, and this is not one (not an SQLite"
+    elif kind == "directory":
         (tmp_path / "state").mkdir()
         history, expected = tmp_path / "state", "expected the path of a file, not a directory"
     elif kind == "under a file":
