@@ -175,6 +175,11 @@ class _Checking:
     sized: dict[str, float | None] = field(default_factory=dict)  # newest id → its size
 
 
+#: How far back the history's raw samples are asked for first (they keep their own times; the
+#: history serves a window this short from its raw table).
+RECENT = 5 * 3600.0  # under the raw table's 6-hour window, with room for two clocks
+
+
 class RepositoryCheck:
     """One repository every ``interval``: its recovery points, the newest's age against the
     RPO, its size, and the integrity check's verdict."""
@@ -397,17 +402,21 @@ class RepositoryCheck:
         interval = self.entry.check_interval
         if self._history is None or interval is None:
             return
-        since = now - min(max(2 * interval, DAY), 400 * DAY)
-        try:
-            ages = await self._history.series(self.target.id, "backup_check_age_seconds", since)
-            oks = await self._history.series(self.target.id, "backup_check_ok", since)
-        except Exception:  # a history that cannot answer: the check runs at the first listing
+        # The last hours first, as raw samples, whose times are exact; else the rolled-up
+        # buckets (a bucket's time is its start: the check's time is then within a bucket).
+        for since in (now - RECENT, now - min(max(2 * interval, DAY), 400 * DAY)):
+            try:
+                ages = await self._history.series(self.target.id, "backup_check_age_seconds", since)
+                oks = await self._history.series(self.target.id, "backup_check_ok", since)
+            except Exception:  # a history that cannot answer: the check runs at the first listing
+                return
+            age = next((p for p in reversed(ages) if p.count), None)
+            ok = next((p for p in reversed(oks) if p.count), None)
+            if age is not None and ok is not None:
+                break
+        else:
             return
-        age = next((p for p in reversed(ages) if p.count), None)
-        ok = next((p for p in reversed(oks) if p.count), None)
-        if age is None or ok is None:
-            return
-        at = age.ts - age.min  # the bucket's first sample: within a result of the truth
+        at = age.ts - age.min  # a raw sample's own time: exact
         passed = ok.min >= 1  # a failure anywhere in the last bucket counts
         words = "passed" if passed else "errors found (recorded before a restart)"
         state = self._state

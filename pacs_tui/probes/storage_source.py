@@ -19,7 +19,7 @@ from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import tomlkit
 from tomlkit.items import AoT
@@ -42,6 +42,9 @@ from pacs_tui.source import (
 )
 from pacs_tui.units import format_value
 from pacs_tui.visible import VALUE_LIMIT, visible
+
+if TYPE_CHECKING:
+    from pacs_tui.store.schema import SeriesPoint
 
 USED_RATIO = MetricSpec(
     "used_ratio", "ratio", "Used", description="space used (as df counts it)", headline=True,
@@ -67,6 +70,9 @@ METRICS = (
     MetricSpec("archive_disk_bytes", "B", "Archive size", description="its storage, as it counts"),
 )
 
+#: How far back the forecast's seed asks for the history's raw samples (the history serves a
+#: window this short from its raw table, each sample at its own time).
+RECENT = 5 * 3600.0  # under the raw table's 6-hour window, with room for two clocks
 #: Volumes checked at once (threads: ``statvfs`` blocks).
 THREADS = 8
 #: Points of a volume's usage kept for the forecast (a week at 30 s is 20,160).
@@ -507,12 +513,21 @@ class VolumeCheck:
         self._seeded = True
         if self._history is None:
             return
+        # The last hours as raw samples, at their own times; before them the rolled-up buckets
+        # (at their start: an hour's error on a forecast over days). A window read whole came
+        # as buckets only, and a day of samples read as "2 points over 48 min".
+        window = self.entry.window
+        recent = now - min(window, RECENT)
         try:
-            points = await self._history.series(
-                self.target.id, "used_bytes", now - self.entry.window
-            )
+            older: Sequence[SeriesPoint] = ()
+            if window > RECENT:
+                older = await self._history.series(
+                    self.target.id, "used_bytes", now - window, until=recent - 1
+                )
+            points = await self._history.series(self.target.id, "used_bytes", recent)
         except Exception:  # a history that cannot answer: the forecast starts from now
             return
+        self._points.extend((p.ts, p.avg) for p in older if p.count and p.ts < recent)
         self._points.extend((p.ts, p.avg) for p in points if p.count)
 
     def _result(self, space: Space, now: float) -> Result:

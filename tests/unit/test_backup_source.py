@@ -836,3 +836,32 @@ def test_a_password_that_is_a_word_of_the_tools_message_is_neither_shown_nor_bre
     other = dataclasses.replace(run, stderr=f"Fatal: unable to open {secret} thing\nnext line\n")
     said = module.failure(other, "listing", entry, secret)
     assert said is not None and secret not in said.words.replace("wrong password", "")
+
+
+async def test_after_a_restart_the_checks_age_is_its_own_not_its_buckets(
+    tmp_path: Path, secrets: None
+) -> None:
+    """The age's last raw sample says when the check ran, to the second: a window read whole
+    came as 5-minute buckets, each at its start, and the age read up to 5 minutes older."""
+    from pacs_tui.model import Sample
+    from pacs_tui.store import Store
+
+    program = stand_in(
+        tmp_path, {"snapshots": (0, SNAPSHOTS, ""), "stats": (0, '{"total_size": 9}', "")}
+    )
+    now = time.time()
+    checked = now - 180  # the check ended three minutes ago
+    store = await Store.open(tmp_path / "h.sqlite")
+    try:
+        store.upsert_targets([Target("pacs", TargetKind.BACKUP, {})])
+        store.add_samples(
+            Sample(at, "pacs", name, value)
+            for at in (now - 120, now - 60)
+            for name, value in (("backup_check_age_seconds", at - checked), ("backup_check_ok", 1))
+        )
+        await store.flush()
+        check = restic_check(tmp_path, program, Clock(now), store)  # type: ignore[arg-type]
+        result = await check.check()
+    finally:
+        await store.close()
+    assert result.metrics["backup_check_age_seconds"] == pytest.approx(180, abs=1)

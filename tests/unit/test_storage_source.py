@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from pacs_tui.probes.storage_source import (
     VolumeConfig,
     read_space,
     tile_summary,
+    volume_target,
 )
 from pacs_tui.store.schema import SeriesPoint
 
@@ -145,7 +147,7 @@ class History:
         self, target: str, metric: str, since: float, until: float | None = None
     ) -> Sequence[SeriesPoint]:
         self.asked.append((target, metric, since))
-        return self.points
+        return [p for p in self.points if since <= p.ts and (until is None or p.ts <= until)]
 
 
 async def test_the_forecast_starts_from_the_history_after_a_restart() -> None:
@@ -154,10 +156,40 @@ async def test_the_forecast_starts_from_the_history_after_a_restart() -> None:
     disk.used = 50 * GIB
     check = VolumeCheck(volume(), history=history, space=disk, clock=clock)
     result = await check.check()
-    assert history.asked == [("archive", "used_bytes", clock.now - 7 * DAY)]
+    # The week in buckets, the last five hours as raw samples (at their own times).
+    assert history.asked == [
+        ("archive", "used_bytes", clock.now - 7 * DAY),
+        ("archive", "used_bytes", clock.now - 5 * 3600),
+    ]
     assert result.metrics["days_to_full"] == pytest.approx(50.0, rel=0.01)  # 1 GiB a day
+    assert result.details["fit_points"] == 49  # each point once, and this reading
     await check.check()
-    assert len(history.asked) == 1  # read once
+    assert len(history.asked) == 2  # read once
+
+
+async def test_after_a_restart_minutes_of_samples_are_minutes_not_a_bucket(tmp_path: Path) -> None:
+    """Three samples two minutes apart, read back as themselves: a window read whole came as
+    one 5-minute bucket at its start ("2 points over 48 min" in a reviewer's run)."""
+    from pacs_tui.model import Sample
+    from pacs_tui.store import Store
+
+    now = time.time()
+    store = await Store.open(tmp_path / "h.sqlite")
+    try:
+        store.upsert_targets([volume_target(volume())])
+        store.add_samples(
+            Sample(now - 120 + 60 * n, "archive", "used_bytes", 50 * GIB + n * GIB)
+            for n in range(3)
+        )
+        await store.flush()
+        disk = Disk(100 * GIB)
+        disk.used = 53 * GIB
+        clock = Clock()
+        clock.now = now + 10
+        result = await VolumeCheck(volume(), history=store, space=disk, clock=clock).check()
+    finally:
+        await store.close()
+    assert result.details["forecast"].startswith("no forecast yet: 4 points over 2 min ")
 
 
 async def test_a_filesystem_that_hangs_is_down_and_not_asked_again_meanwhile() -> None:
