@@ -82,6 +82,10 @@ class Borg:
         glob = self.entry.glob_archives
         return [f"--glob-archives={glob}"] if glob else []
 
+    def chosen(self) -> str:
+        glob = self.entry.glob_archives
+        return f"matching {visible(glob, VALUE_LIMIT)} (glob_archives)" if glob else ""
+
     def list_argv(self, *, no_lock: bool) -> list[str]:
         lock = ["--bypass-lock"] if no_lock else []
         return self._argv("list", "--json", *lock, *self._glob())

@@ -124,6 +124,11 @@ class Tool(Protocol):
         """None when the run succeeded, else what went wrong in words."""
         ...
 
+    def chosen(self) -> str:
+        """The config's choice of points in words ("with tag db"), "" when every one counts:
+        a choice that matches nothing must not read as an empty repository."""
+        ...
+
 
 def repository_target(kind: str, entry: RepositoryConfig) -> Target:
     labels = {
@@ -473,7 +478,9 @@ class RepositoryCheck:
             now,
             self.entry.rpo,
             f"newest good {tool.point}",
-            f"no {tool.point} in the repository",
+            f"no {tool.point} {chosen} in the repository"
+            if (chosen := tool.chosen())
+            else f"no {tool.point} in the repository",
         )
         parts: list[tuple[Status, str]] = []
         if len(groups) > 1:

@@ -65,6 +65,15 @@ class Restic:
         argv = [self.entry.program or "restic", f"--repo={self.entry.repo}"]
         return [*argv, "--no-lock"] if no_lock else argv
 
+    def chosen(self) -> str:
+        entry = self.entry
+        parts = [
+            *([f"tag {visible(','.join(entry.tags), VALUE_LIMIT)}"] if entry.tags else []),
+            *(f"path {visible(path, VALUE_LIMIT)}" for path in entry.paths),
+            *([f"host {visible(entry.host, VALUE_LIMIT)}"] if entry.host else []),
+        ]
+        return f"with {', '.join(parts)} (the config's choice)" if parts else ""
+
     def list_argv(self, *, no_lock: bool) -> list[str]:
         argv = [*self._base(no_lock=no_lock), "snapshots", "--json"]
         entry = self.entry

@@ -865,3 +865,18 @@ async def test_after_a_restart_the_checks_age_is_its_own_not_its_buckets(
     finally:
         await store.close()
     assert result.metrics["backup_check_age_seconds"] == pytest.approx(180, abs=1)
+
+
+async def test_a_tag_that_matches_nothing_is_not_said_as_an_empty_repository(
+    tmp_path: Path, secrets: None
+) -> None:
+    program = stand_in(tmp_path, {"snapshots": (0, "[]", "")})  # restic --tag=nosuchtag: none
+    check = restic_check(tmp_path, program, Clock(NOW), tags=("nosuchtag",), check_interval=None)
+    try:
+        result = await check.check()
+    finally:
+        await check.close()
+    assert result.status is Status.CRIT
+    assert result.reason.startswith(
+        "no snapshot with tag nosuchtag (the config's choice) in the repository"
+    )
