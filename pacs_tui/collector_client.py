@@ -278,6 +278,9 @@ class RemoteView:
         self._send("probe_now", {"target": target_id})
         return True
 
+    def can_probe(self, target_id: str) -> bool:
+        return target_id in self._probeable
+
     def probe_all(self) -> int:
         self._check("probe-all", "probe_all", {})
         if not self._link.connected:

@@ -137,6 +137,11 @@ class EngineView(Protocol):
         :class:`~pacs_tui.operators.NotAllowed` when the operator's role does not allow it."""
         ...
 
+    def can_probe(self, target_id: str) -> bool:
+        """Whether :meth:`probe_now` could check that target (False for one that reports on
+        its own: a listener, a tap, an audit receiver), whatever the operator's role."""
+        ...
+
     def probe_all(self) -> int:
         """Check every periodic target now; how many were asked (or NotAllowed)."""
         ...
@@ -215,6 +220,9 @@ class LocalView:
 
     def probe_now(self, target_id: str) -> bool:
         return self._engine.probe_now(target_id, self._who)
+
+    def can_probe(self, target_id: str) -> bool:
+        return target_id in self._engine.probeable()
 
     def probe_all(self) -> int:
         return self._engine.probe_all(self._who)

@@ -102,5 +102,8 @@ class WallView:
     def probe_now(self, target_id: str) -> bool:
         raise NotAllowed(READ_ONLY)
 
+    def can_probe(self, target_id: str) -> bool:
+        return self.inner.can_probe(target_id)  # so that p still says read-only where it would
+
     def probe_all(self) -> int:
         raise NotAllowed(READ_ONLY)

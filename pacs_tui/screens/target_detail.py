@@ -391,5 +391,12 @@ class TargetDetailScreen(PacsScreen):
     def action_back(self) -> None:
         self.app.pop_screen()
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # A target that reports on its own (a listener, a tap, an audit receiver) is not
+        # offered a probe its detail could only say it cannot take.
+        if action == "probe" and not self.ctx.view.can_probe(self.target_id):
+            return False
+        return super().check_action(action, parameters)
+
     def action_probe(self) -> None:
         probe_now(self, self.target_id)

@@ -190,6 +190,16 @@ async def test_the_demo_hl7_feed_flows_through_the_tap(
             assert any(r.ack == "AA" and r.latency is not None for r in rows)
             assert "MARTIN" not in repr(rows) and "9000" not in repr([r.detail for r in rows])
 
+            # The tap reports on its own: its detail offers no probe; the link's check does.
+            for target_id, offered in (("his-to-ris", False), ("ris-hl7", True)):
+                table.move_cursor(row=row_ids(table).index(target_id))
+                await pilot.press("enter")
+                await wait_for(pilot, lambda: isinstance(app.screen, TargetDetailScreen))
+                await wait_for(pilot, lambda: "esc Back" in screen_text(app).splitlines()[-1])
+                assert ("p Probe" in screen_text(app).splitlines()[-1]) is offered, target_id
+                await pilot.press("escape")
+                await wait_for(pilot, lambda: isinstance(app.screen, TargetTableScreen))
+
             # The tracker's log shows the tap's messages; Enter opens one, its patient masked.
             await pilot.press("tab", "enter")
             await wait_for(pilot, lambda: isinstance(app.screen, MessageDetailScreen))
