@@ -28,6 +28,7 @@ from pacs_tui.backup.tool import (
 )
 from pacs_tui.model import Result, Status, Target, TargetKind
 from pacs_tui.source import HistoryReader
+from pacs_tui.store.schema import RAW_RECENT
 from pacs_tui.units import format_value
 from pacs_tui.visible import VALUE_LIMIT, visible
 
@@ -178,11 +179,6 @@ class _Checking:
     due: float | None = None  # None: at the first good listing
     unlocking: asyncio.Task[None] | None = None  # a stale lock being removed
     sized: dict[str, float | None] = field(default_factory=dict)  # newest id → its size
-
-
-#: How far back the history's raw samples are asked for first (they keep their own times; the
-#: history serves a window this short from its raw table).
-RECENT = 5 * 3600.0  # under the raw table's 6-hour window, with room for two clocks
 
 
 class RepositoryCheck:
@@ -409,7 +405,7 @@ class RepositoryCheck:
             return
         # The last hours first, as raw samples, whose times are exact; else the rolled-up
         # buckets (a bucket's time is its start: the check's time is then within a bucket).
-        for since in (now - RECENT, now - min(max(2 * interval, DAY), 400 * DAY)):
+        for since in (now - RAW_RECENT, now - min(max(2 * interval, DAY), 400 * DAY)):
             try:
                 ages = await self._history.series(self.target.id, "backup_check_age_seconds", since)
                 oks = await self._history.series(self.target.id, "backup_check_ok", since)

@@ -40,6 +40,7 @@ from pacs_tui.source import (
     WorkerLimit,
     threshold_labels,
 )
+from pacs_tui.store.schema import RAW_RECENT
 from pacs_tui.units import format_value
 from pacs_tui.visible import VALUE_LIMIT, visible
 
@@ -70,9 +71,6 @@ METRICS = (
     MetricSpec("archive_disk_bytes", "B", "Archive size", description="its storage, as it counts"),
 )
 
-#: How far back the forecast's seed asks for the history's raw samples (the history serves a
-#: window this short from its raw table, each sample at its own time).
-RECENT = 5 * 3600.0  # under the raw table's 6-hour window, with room for two clocks
 #: Volumes checked at once (threads: ``statvfs`` blocks).
 THREADS = 8
 #: Points of a volume's usage kept for the forecast (a week at 30 s is 20,160).
@@ -517,10 +515,10 @@ class VolumeCheck:
         # (at their start: an hour's error on a forecast over days). A window read whole came
         # as buckets only, and a day of samples read as "2 points over 48 min".
         window = self.entry.window
-        recent = now - min(window, RECENT)
+        recent = now - min(window, RAW_RECENT)
         try:
             older: Sequence[SeriesPoint] = ()
-            if window > RECENT:
+            if window > RAW_RECENT:
                 older = await self._history.series(
                     self.target.id, "used_bytes", now - window, until=recent - 1
                 )

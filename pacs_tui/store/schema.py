@@ -12,6 +12,10 @@ HOUR = 3600.0
 DAY = 86400.0
 #: The widest window a chart reads from raw samples (6 h at 30 s: 720 points).
 RAW_MAX_WINDOW = 6 * HOUR
+#: A window a reader can be sure to get as raw samples, each at its own time (a bucket's time
+#: is its start): under :data:`RAW_MAX_WINDOW` by an hour, room for the reader's clock and the
+#: store's to differ. A restart's seeds ask for it first.
+RAW_RECENT = RAW_MAX_WINDOW - HOUR
 #: The widest window read from the 5-minute tier (7 days: 2,016 points); wider from the hours.
 FIVE_MINUTE_MAX_WINDOW = 7 * DAY
 
