@@ -101,9 +101,8 @@ def counted(source: Source, kinds: Sequence[str], *, each: bool = False) -> list
     words = []
     for kind in source.kinds:
         count = sum(1 for k in kinds if k == kind)
-        noun = source.noun if len(source.kinds) == 1 else KIND_NOUNS.get(kind, kind)
         if count:
-            words.append(f"{count} {noun}{'s' if count != 1 else ''}")
+            words.append(f"{count} {KIND_NOUNS[kind]}{'s' if count != 1 else ''}")
     return words
 
 

@@ -67,11 +67,11 @@ class Restic:
 
     def chosen(self) -> str:
         entry = self.entry
-        parts = [
-            *([f"tag {visible(','.join(entry.tags), VALUE_LIMIT)}"] if entry.tags else []),
-            *(f"path {visible(path, VALUE_LIMIT)}" for path in entry.paths),
-            *([f"host {visible(entry.host, VALUE_LIMIT)}"] if entry.host else []),
-        ]
+        parts = [f"path {visible(path, VALUE_LIMIT)}" for path in entry.paths]
+        if entry.tags:
+            parts.insert(0, f"tag {visible(','.join(entry.tags), VALUE_LIMIT)}")
+        if entry.host:
+            parts.append(f"host {visible(entry.host, VALUE_LIMIT)}")
         return f"with {', '.join(parts)} (the config's choice)" if parts else ""
 
     def list_argv(self, *, no_lock: bool) -> list[str]:

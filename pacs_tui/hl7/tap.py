@@ -263,9 +263,8 @@ class Tap(MllpServer):
     def _answered(self, emit: Emit, pending: _Pending, code: str, words: str = "") -> None:
         if pending.timer is not None:
             pending.timer.cancel()
-        if pending in self._overdue:
-            self._overdue.discard(pending)
-            self._report_now()
+        overdue = pending in self._overdue
+        self._overdue.discard(pending)
         self.counts[code if code in ACK_CODES else "other_ack"] += 1
         took = time.monotonic() - pending.sent
         late = f"{LATE_ACK} {took:.1f} s" if pending.late else ""
@@ -275,6 +274,8 @@ class Tap(MllpServer):
         # able to make a row read as late (the no-ACK filter looks at the start only).
         detail = "; ".join(x for x in (late, pending.row.detail, said) if x)
         _record(emit, replace(pending.row, ack=code, latency=took, detail=detail))
+        if overdue:  # the stall is over: OK again at once, with this answer counted
+            self._report_now()
 
     def _late(self, pending: _Pending) -> None:
         """No ACK within ``ack_timeout``: counted now; the row waits for a late one."""
