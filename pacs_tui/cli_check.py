@@ -13,7 +13,7 @@ import logging
 import time
 
 from pacs_tui.config import Config, ConfigError, ConfigNotFound, load_config
-from pacs_tui.config_reader import closest
+from pacs_tui.config_reader import closest, some_of
 from pacs_tui.durations import parse_duration
 from pacs_tui.logs import setup_logging
 from pacs_tui.model import Status, TargetKind, TargetState, never_drilled
@@ -120,7 +120,7 @@ def _chosen(states: list[TargetState], target: str | None, kind: str | None) -> 
                 raise CheckProblem(f"this site has no target of kind {asked!r}")
             close = closest(asked, known)
             hint = f" (did you mean {close!r}?)" if close else ""
-            listed = ", ".join(known[:20]) + (", …" if len(known) > 20 else "")
+            listed = some_of(known, 20)
             raise CheckProblem(f"no {what} {asked!r}{hint}; known: {listed or 'none'}")
     return [
         s

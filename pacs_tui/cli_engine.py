@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from pacs_tui.cli_common import EXIT_USAGE, _err, _load, log
 from pacs_tui.config import Config, ConfigError, load_file
-from pacs_tui.config_reader import closest
+from pacs_tui.config_reader import closest, some_of
 from pacs_tui.durations import parse_duration
 from pacs_tui.gc_pauses import freeze_startup_objects
 from pacs_tui.logs import setup_logging
@@ -463,7 +463,7 @@ def _known_metric(where: Path, metric: str, known: list[str]) -> None:
     # "echo" for "echo_seconds": a name typed without its unit's suffix is the likely slip.
     close = next((k for k in known if k.startswith(metric)), None) or closest(metric, known)
     hint = f" (did you mean {close!r}?)" if close else ""
-    shown = ", ".join(known[:30]) + (", …" if len(known) > 30 else "")
+    shown = some_of(known, 30)
     raise LookupError(
         f"no metric {metric!r} in the history {where}{hint}; known: {shown or 'none yet'}"
     )

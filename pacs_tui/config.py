@@ -6,7 +6,6 @@ a check off.
 
 from __future__ import annotations
 
-import grp
 import ipaddress
 import os
 import re
@@ -390,11 +389,8 @@ def _collector(reader: Reader, t: Mapping[str, Any]) -> CollectorConfig:
     path = reader.get(t, "socket", "collector", cv.nonempty_str, "a file path", None)
     group = reader.get(t, "group", "collector", cv.nonempty_str, "a group name", None)
     socket = reader.resolve(path) if path else None
-    if group is not None and reader.check_paths:
-        try:
-            grp.getgrnam(group)
-        except KeyError:
-            reader.problem("collector.group", group, "a group that exists on this machine")
+    if group is not None and reader.check_paths and not cv.group_exists(group):
+        reader.problem("collector.group", group, "a group that exists on this machine")
     return CollectorConfig(socket=socket, group=group)
 
 

@@ -115,6 +115,22 @@ def closest(word: str, known: Iterable[str]) -> str | None:
     return close[0] if close else None
 
 
+def some_of(names: Sequence[str], limit: int) -> str:
+    """The first ``limit`` of ``names``, joined, "…" when there are more; "" for none."""
+    return ", ".join(names[:limit]) + (", …" if len(names) > limit else "")
+
+
+def group_exists(name: str) -> bool:
+    """Whether this machine has the group ``name`` (a config check of ``group:`` names)."""
+    import grp
+
+    try:
+        grp.getgrnam(name)
+    except KeyError:
+        return False
+    return True
+
+
 def did_you_mean(word: str, known: set[str] | tuple[str, ...]) -> str:
     """ "; did you mean 'x'?" for the closest known word, or ""."""
     close = closest(word, known)

@@ -179,7 +179,7 @@ def read_operators(reader: Reader, raw: Any) -> OperatorsConfig:
     for key, listed in (("technician", technician), ("admin", admin)):
         for item in listed if reader.check_paths and isinstance(listed, tuple) else ():
             group = item.removeprefix("group:")
-            if item.startswith("group:") and not _group_exists(group):
+            if item.startswith("group:") and not cv.group_exists(group):
                 reader.problem(f"operators.{key}", item, "a group this machine has")
     idle = cv.duration_between(0.0, 86400.0)
     idle_lock = reader.get(
@@ -190,11 +190,3 @@ def read_operators(reader: Reader, raw: Any) -> OperatorsConfig:
         'where the operator trail goes as syslog: "udp://host:514" or "tcp://host:601"', "",
     )  # fmt: skip
     return OperatorsConfig(technician, admin, idle_lock, forward, configured=True)
-
-
-def _group_exists(name: str) -> bool:
-    try:
-        grp.getgrnam(name)
-    except KeyError:
-        return False
-    return True
