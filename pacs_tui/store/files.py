@@ -41,12 +41,15 @@ def header_problem(header: bytes) -> str | None:
         return " (not an SQLite database)"
     (version,) = struct.unpack_from(">i", header, _USER_VERSION_AT)
     (app_id,) = struct.unpack_from(">i", header, _APPLICATION_ID_AT)
-    if app_id not in (0, APPLICATION_ID):
-        return (
-            ": it is another program's SQLite file "
-            f"(application_id 0x{app_id & 0xFFFFFFFF:08x}, user_version {version})"
-        )
-    return None
+    return foreign_words(app_id, version) if app_id not in (0, APPLICATION_ID) else None
+
+
+def foreign_words(app_id: int, version: int) -> str:
+    """ ": it is another program's SQLite file (application_id …, user_version …)"."""
+    return (
+        ": it is another program's SQLite file "
+        f"(application_id 0x{app_id & 0xFFFFFFFF:08x}, user_version {version})"
+    )
 
 
 def _refusal(path: Path, kind: str) -> StoreError:

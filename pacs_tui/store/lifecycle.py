@@ -28,6 +28,7 @@ from pacs_tui.store.files import (
     _same_file,
     _tighten,
     _uri,
+    foreign_words,
     header_problem,
     read_header_of,
 )
@@ -412,10 +413,7 @@ class Store(WriterMixin, MaintenanceMixin, QueriesMixin):
             await probe.close()
 
     def _foreign(self, app_id: int, version: int) -> StoreError:
-        return StoreError(
-            f"{self.path} is not a pacs-tui history: it is another program's SQLite file "
-            f"(application_id 0x{app_id & 0xFFFFFFFF:08x}, user_version {version})"
-        )
+        return StoreError(f"{self.path} is not a pacs-tui history{foreign_words(app_id, version)}")
 
     async def _check_identity(self, db: aiosqlite.Connection) -> int:
         """The schema version of a pacs-tui history, 0 for a new (empty) file; StoreError for
