@@ -239,23 +239,50 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "diagnose",
-        help="test one HL7 link step by step",
-        description="Test one receiver step by step — the name looked up, the TCP connection, "
-        "with --send a test message and its ACK — each timed and said as it happens, then a "
-        "verdict. Exit code: 0 OK, 1 WARN, 2 CRIT or DOWN, 3 UNKNOWN. No config needed.",
+        help="test one HL7 receiver or DICOM node step by step",
+        description="Test one HL7 receiver or DICOM node step by step, each step timed and said "
+        "as it happens, then a verdict. hl7: the name looked up, the TCP connection, with "
+        "--send a test message and its ACK. dicom: the name looked up, the TCP connection, an "
+        "association (the peer's implementation, which common SOP classes it accepts), a "
+        "C-ECHO, the release. Exit code: 0 OK, 1 WARN, 2 CRIT or DOWN, 3 UNKNOWN. "
+        "No config needed.",
     )
     _common(p)
     # Its own usage mistakes are UNKNOWN (3), as its verdicts' codes say, never 2 (CRIT).
     p.usage_exit = Status.UNKNOWN.exit_code
-    p.add_argument("kind", choices=["hl7"], help="what to test: hl7 (a receiver over MLLP)")
-    p.add_argument("address", metavar="HOST:PORT", help="the receiver, e.g. ris.example.org:2575")
+    p.add_argument(
+        "kind",
+        choices=["hl7", "dicom"],
+        help="what to test: hl7 (a receiver over MLLP) or dicom (a DICOM node)",
+    )
+    p.add_argument(
+        "address",
+        metavar="HOST:PORT",
+        help="the receiver or node, e.g. ris.example.org:2575 or pacs.example.org:104",
+    )
     p.add_argument(
         "--send",
         metavar="FILE",
         type=Path,
-        help="a file holding one HL7 message to send (it is really sent: use a test message)",
+        help="hl7: a file holding one HL7 message to send (it is really sent: use a test message)",
     )
-    p.add_argument("--timeout", metavar="DURATION", default="5s", help="for each step (default 5s)")
+    p.add_argument(
+        "--called-aet",
+        metavar="AET",
+        help="dicom: the node's AE title (default ANY-SCP; many nodes refuse a wrong one)",
+    )
+    p.add_argument(
+        "--calling-aet",
+        metavar="AET",
+        help="dicom: the AE title to call from (default PACSTUI, as [dicom] calling_aet)",
+    )
+    p.add_argument(
+        "--timeout",
+        metavar="DURATION",
+        default="5s",
+        help="for each step (default 5s); dicom's association, C-ECHO and release share it, as "
+        "a node's check does",
+    )
     p.add_argument("--json", action="store_true", help="the steps and the verdict as JSON")
 
     p = sub.add_parser(

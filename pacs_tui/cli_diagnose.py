@@ -1,4 +1,4 @@
-"""``pacs-tui diagnose hl7 HOST:PORT``: the steps as they run, then the verdict (or JSON)."""
+"""``pacs-tui diagnose hl7|dicom HOST:PORT``: the steps as they run, then the verdict (or JSON)."""
 
 from __future__ import annotations
 
@@ -14,19 +14,36 @@ from pacs_tui.visible import visible
 
 
 def cmd_diagnose(args: argparse.Namespace) -> int:
-    from pacs_tui.hl7.diagnose import Diagnosis, Step, diagnose_link
+    from pacs_tui.diagnosis import Diagnosis, Step
     from pacs_tui.model import Status
     from pacs_tui.probes.hl7_source import host_port
 
     setup_logging(args.log_level if args.log_level != "info" else "warning")
+    dicom = args.kind == "dicom"
 
     def mistake(reason: str) -> int:
         """A usage mistake: UNKNOWN (exit 3, as ``status``), in JSON too with ``--json``."""
         if args.json:
-            document = Diagnosis(visible(args.address, 100), Status.UNKNOWN, reason).document()
-            print(json.dumps(document, indent=2))
+            learned: dict[str, object] = {"ack": None} if not dicom else {}
+            found = Diagnosis(visible(args.address, 100), Status.UNKNOWN, reason, learned=learned)
+            print(json.dumps(found.document(), indent=2))
         _err(f"pacs-tui diagnose: {reason}")
         return Status.UNKNOWN.exit_code
+
+    if dicom and args.send is not None:
+        return mistake("--send is for hl7 (a DICOM node is tested with a C-ECHO)")
+    if not dicom and (args.called_aet is not None or args.calling_aet is not None):
+        option = "--called-aet" if args.called_aet is not None else "--calling-aet"
+        return mistake(f"{option} is for dicom (an HL7 receiver has no AE title)")
+    called = args.called_aet if args.called_aet is not None else "ANY-SCP"
+    calling = args.calling_aet if args.calling_aet is not None else "PACSTUI"
+    if dicom:
+        from pacs_tui.probes.dicom import aet_problem
+
+        for option, value in (("--called-aet", called), ("--calling-aet", calling)):
+            problem = aet_problem(value)
+            if problem is not None:
+                return mistake(f"{option} {visible(value, 40)!r}: {problem}")
 
     try:
         host, port = host_port(args.address)
@@ -44,9 +61,19 @@ def cmd_diagnose(args: argparse.Namespace) -> int:
             mark = "✔" if step.ok else "✖"
             took = step.seconds * 1000
             print(f"{mark} {step.name:<18} {took:9,.1f} ms  {visible(step.detail)}")
+            for line in step.lines:
+                print(f"    {visible(line)}")
             sys.stdout.flush()
 
-    found = asyncio.run(diagnose_link(host, port, args.send, timeout, say))
+    if dicom:
+        from pacs_tui.probes.dicom_diagnose import diagnose_node
+
+        run = diagnose_node(host, port, called, calling, timeout, say)
+    else:
+        from pacs_tui.hl7.diagnose import diagnose_link
+
+        run = diagnose_link(host, port, args.send, timeout, say)
+    found = asyncio.run(run)
     if args.json:
         print(json.dumps(found.document(), indent=2))
     else:
@@ -59,7 +86,7 @@ def _address_problem(address: str) -> str:
     shown = repr(visible(address, 100))
     _, colon, port = address.rpartition(":")
     if not colon or not port:
-        return f"{shown}: expected HOST:PORT, like ris.example.org:2575"
+        return f"{shown}: expected HOST:PORT, like ris.example.org:2575 or pacs.example.org:104"
     if not port.isdigit() or not 1 <= int(port) <= 65535:
         return f"{shown}: the port {visible(port, 20)!r} is not a number from 1 to 65535"
     return f"{shown}: expected HOST:PORT (a host name or an IP address, then a port)"

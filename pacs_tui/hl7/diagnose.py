@@ -6,14 +6,11 @@ own control ID (``PTDIAG…``); the receiver's words are shown with HL7's escape
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import socket
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
+from pacs_tui.diagnosis import Diagnosis, Step, Steps, close_quietly, look_up
 from pacs_tui.hl7 import mllp
 from pacs_tui.hl7.link import (
     MAX_ANSWER,
@@ -30,36 +27,6 @@ from pacs_tui.model import Status
 from pacs_tui.visible import visible
 
 
-@dataclass(frozen=True, slots=True)
-class Step:
-    name: str
-    ok: bool
-    seconds: float
-    detail: str
-
-
-@dataclass
-class Diagnosis:
-    target: str
-    verdict: Status = Status.UNKNOWN
-    reason: str = ""
-    steps: list[Step] = field(default_factory=list)
-    ack: dict[str, str] = field(default_factory=dict)
-
-    def document(self) -> dict[str, Any]:
-        """The ``--json`` document (ARCHITECTURE's diagnose contract)."""
-        return {
-            "target": self.target,
-            "verdict": self.verdict.value,
-            "reason": self.reason,
-            "steps": [
-                {"name": s.name, "ok": s.ok, "seconds": round(s.seconds, 6), "detail": s.detail}
-                for s in self.steps
-            ],
-            "ack": self.ack or None,
-        }
-
-
 async def diagnose_link(
     host: str,
     port: int,
@@ -67,18 +34,10 @@ async def diagnose_link(
     timeout: float,
     on_step: Callable[[Step], None] = lambda step: None,
 ) -> Diagnosis:
-    """Run the steps, each within ``timeout``; ``on_step`` hears each as it ends."""
-    found = Diagnosis(f"{host}:{port}")
-
-    def step(name: str, ok: bool, started: float, detail: str) -> bool:
-        done = Step(name, ok, time.monotonic() - started, detail)
-        found.steps.append(done)
-        on_step(done)
-        return ok
-
-    def verdict(status: Status, reason: str) -> Diagnosis:
-        found.verdict, found.reason = status, reason
-        return found
+    """Run the steps, each within ``timeout``; ``on_step`` hears each as it ends. The JSON
+    document's ``ack`` is the receiver's answer (``code``, ``text``), null when none came."""
+    steps = Steps(Diagnosis(f"{host}:{port}", learned={"ack": None}), on_step)
+    step, verdict = steps.step, steps.verdict
 
     body = None
     if send is not None:
@@ -90,18 +49,8 @@ async def diagnose_link(
             return verdict(Status.UNKNOWN, str(exc))
         step("read test message", True, started, f"{len(body):,} bytes from {send}")
 
-    started = time.monotonic()
-    loop = asyncio.get_running_loop()
-    try:
-        infos = await asyncio.wait_for(
-            loop.getaddrinfo(host, port, type=socket.SOCK_STREAM), timeout
-        )
-    except (TimeoutError, OSError) as exc:
-        words = "no answer from the resolver" if isinstance(exc, TimeoutError) else "not found"
-        step("resolve", False, started, f"{visible(host, 100)}: {words}")
-        return verdict(Status.DOWN, f"host not found: {visible(host, 100)}")
-    addresses = sorted({str(info[4][0]) for info in infos})
-    step("resolve", True, started, ", ".join(addresses[:4]))
+    if not await look_up(host, port, timeout, steps):
+        return steps.found
 
     started = time.monotonic()
     try:
@@ -123,21 +72,15 @@ async def diagnose_link(
             step("send", False, started, f"could not send: {visible(str(exc), 200)}")
             return verdict(Status.DOWN, "the message could not be sent")
         step("send", True, started, f"{len(body):,} bytes, control ID {control}")
-        return await _ack(found, reader, timeout, step, verdict, control)
+        return await _ack(steps, reader, timeout, control)
     finally:
-        writer.close()
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(writer.wait_closed(), 0.5)
+        await close_quietly(writer)
 
 
 async def _ack(
-    found: Diagnosis,
-    reader: asyncio.StreamReader,
-    timeout: float,
-    step: Callable[[str, bool, float, str], bool],
-    verdict: Callable[[Status, str], Diagnosis],
-    control: str,
+    steps: Steps, reader: asyncio.StreamReader, timeout: float, control: str
 ) -> Diagnosis:
+    step, verdict = steps.step, steps.verdict
     started = time.monotonic()
     framer = mllp.Framer(max_frame=MAX_ANSWER, frame_timeout=timeout)
     try:
@@ -152,7 +95,7 @@ async def _ack(
                 took = time.monotonic() - started
                 result = verdict_of(item.data, {"ack_seconds": took}, sent=control)
                 code, text = ack_fields(item.data)
-                found.ack = {"code": code, "text": text}
+                steps.found.learned["ack"] = {"code": code, "text": text}
                 step("ACK", result.status is Status.OK, started, result.reason)
                 return verdict(result.status, result.reason)
     except TimeoutError:

@@ -31,9 +31,9 @@ from pynetdicom.sop_class import (  # type: ignore[attr-defined]
 from pacs_tui.mirror.node import Node
 from pacs_tui.probes.dicom import (
     _abort_reason,
-    _aet_problem,
     _connect_reason,
     _resolve,
+    aet_problem,
     reject_reason,
 )
 from pacs_tui.probes.dicom_transport import Budget, ProbeAE, seconds_text
@@ -125,7 +125,7 @@ class NodeSession:
         self._drop()
         node = self.node
         for name, value in (("called", node.aet), ("calling", node.calling_aet)):
-            problem = _aet_problem(value)
+            problem = aet_problem(value)
             if problem is not None:
                 raise DicomFailure(f"invalid {name} AE title {value!r}: {problem}")
         where = host_port(node.host, node.port)

@@ -58,7 +58,7 @@ import functools
 import logging
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -75,9 +75,12 @@ from pacs_tui.source import over_threshold
 from pacs_tui.visible import host_port, visible
 
 __all__ = [
+    "ContextAnswer",
     "DicomEchoCheck",
     "EchoOutcome",
+    "aet_problem",
     "echo",
+    "echo_result",
     "make_executor",
     "reject_reason",
 ]
@@ -109,6 +112,14 @@ _REJECT_DIAGNOSTIC: dict[int, dict[int, str]] = {
     3: {1: "temporary congestion", 2: "local limit exceeded"},
 }
 
+# PS3.8 Table 9-18, the Result/Reason of a presentation context in an A-ASSOCIATE-AC.
+_CONTEXT_REFUSAL = {
+    1: "rejected by the peer (user rejection)",
+    2: "rejected, no reason given",
+    3: "SOP class not supported",
+    4: "none of the transfer syntaxes supported",
+}
+
 # PS3.8 Table 9-26, A-ABORT PDU: reason/diag. when the source is the service-provider.
 _ABORT_REASON = {
     0: "reason not specified",
@@ -131,6 +142,18 @@ def reject_reason(result: int | None, source: int | None, diagnostic: int | None
         words = f"reason {diagnostic} from source {source}"
     kind = _REJECT_RESULT.get(result or 0, f"result {result}")
     return f"{words} ({kind})"
+
+
+@dataclass(frozen=True, slots=True)
+class ContextAnswer:
+    """The peer's answer to one presentation context we proposed."""
+
+    abstract_syntax: str
+    accepted: bool
+    transfer_syntax: str | None = None
+    """The transfer syntax it chose (as the peer wrote it), when accepted."""
+    refusal: str = ""
+    """Why not, in words, when not accepted."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,6 +197,8 @@ class EchoOutcome:
     reject_diagnostic: int | None = None
     address: str | None = None
     """The IP address the host name resolved to."""
+    contexts: tuple[ContextAnswer, ...] = ()
+    """The peer's answer to each presentation context proposed, once it accepted."""
 
     def metrics(self) -> dict[str, float]:
         """The timings that were measured, keyed by metric name (seconds)."""
@@ -223,7 +248,7 @@ def _abort_reason(primitive: Any) -> str:
     return "association aborted"
 
 
-def _aet_problem(value: str) -> str | None:
+def aet_problem(value: str) -> str | None:
     """Why ``value`` is not a valid AE title (PS3.5 AE: 1-16 characters, not all spaces, no
     backslash or control characters), or ``None``."""
     if not value.strip():
@@ -242,8 +267,13 @@ def echo(
     calling_aet: str,
     *,
     timeout: float,
+    propose: Sequence[str] = (),
 ) -> EchoOutcome:
     """Open an association to ``called_aet`` at ``host:port``, send one C-ECHO, release.
+
+    ``propose``: more SOP classes (UIDs) to ask presentation contexts for, beside Verification,
+    to learn which the peer accepts (``contexts``); a peer that accepts the association but not
+    Verification is then a failure, said in words.
 
     Blocking; run it in a thread pool. Every wait (name lookup excepted: the system resolver
     has its own timeouts) gets what is left of ``timeout`` seconds since the start, and at least
@@ -270,7 +300,7 @@ def echo(
         )
 
     for name, value in (("called", called_aet), ("calling", calling_aet)):
-        problem = _aet_problem(value)
+        problem = aet_problem(value)
         if problem is not None:
             return outcome(False, f"invalid {name} AE title {value!r}: {problem}")
 
@@ -283,7 +313,7 @@ def echo(
 
     ae = ProbeAE(calling_aet, budget, pdata_limit=ECHO_PDATA_LIMIT, expecting="a C-ECHO response")
     try:
-        result = _exchange(ae, base, where, budget, start, timeout, outcome)
+        result = _exchange(ae, base, where, budget, start, timeout, outcome, propose)
     except Exception as exc:  # pynetdicom failing on what a peer sent, in the caller's thread
         LOGGER.debug("C-ECHO of %s failed inside pynetdicom", where, exc_info=True)
         detail = visible(f"{type(exc).__name__}: {exc}", 160)
@@ -314,10 +344,14 @@ def _exchange(
     start: float,
     timeout: float,
     outcome: Callable[..., EchoOutcome],
+    propose: Sequence[str] = (),
 ) -> EchoOutcome:
     """Associate, C-ECHO and release on ``ae``; the body of :func:`echo`. What it learns goes
     into ``base``, which ``outcome`` reads."""
     ae.add_requested_context(VERIFICATION_SOP_CLASS)
+    for uid in propose:
+        if uid != VERIFICATION_SOP_CLASS:
+            ae.add_requested_context(uid)
     # Never pynetdicom's defaults (no connect timeout, ACSE 30 s, DIMSE 30 s, network 60 s).
     connect_timeout = budget.left()
     ae.connection_timeout = connect_timeout
@@ -369,6 +403,7 @@ def _exchange(
         base["peer_implementation_class_uid"] = _text(assoc.acceptor.implementation_class_uid)
         base["peer_implementation_version_name"] = _text(assoc.acceptor.implementation_version_name)
         base["peer_max_pdu"] = assoc.acceptor.maximum_length
+        base["contexts"] = _answers(assoc)
 
     if isinstance(response, A_ASSOCIATE) and response.result in (1, 2):
         base["associate_seconds"] = (reply_at[0] if reply_at else associated) - start
@@ -396,6 +431,17 @@ def _exchange(
                 False, f"timed out after {seconds_text(waited)} waiting for A-ASSOCIATE response"
             )
         return outcome(False, "association aborted: no valid reply to the A-ASSOCIATE request")
+
+    if propose and not any(
+        cx.abstract_syntax == VERIFICATION_SOP_CLASS for cx in assoc.accepted_contexts
+    ):
+        assoc.acse_timeout = budget.left()
+        assoc.release()
+        return outcome(
+            False,
+            "the peer accepted the association but not the Verification SOP Class: "
+            "it does not answer C-ECHO",
+        )
 
     dimse_timeout = budget.left()
     assoc.dimse_timeout = dimse_timeout
@@ -453,6 +499,20 @@ def _exchange(
     return outcome(ok, reason)
 
 
+def _answers(assoc: Any) -> tuple[ContextAnswer, ...]:
+    """The peer's answer to each presentation context proposed, in the order proposed."""
+    answers = []
+    contexts = [*assoc.accepted_contexts, *assoc.rejected_contexts]
+    for cx in sorted(contexts, key=lambda cx: cx.context_id or 0):
+        if cx.result == 0:
+            chosen = str(cx.transfer_syntax[0]) if cx.transfer_syntax else None
+            answers.append(ContextAnswer(str(cx.abstract_syntax), True, chosen))
+        else:
+            words = _CONTEXT_REFUSAL.get(cx.result, f"not accepted (result {cx.result})")
+            answers.append(ContextAnswer(str(cx.abstract_syntax), False, refusal=words))
+    return tuple(answers)
+
+
 def _wrong_response(commands: list[Any]) -> str | None:
     """Why the reply to our C-ECHO (message 1) is not its C-ECHO-RSP, in words, or ``None``.
 
@@ -480,6 +540,30 @@ def _wrong_response(commands: list[Any]) -> str | None:
 
 def _text(value: Any) -> str | None:
     return None if value is None else str(value).strip()
+
+
+def echo_result(outcome: EchoOutcome, warn_latency: float) -> Result:
+    """Fold an :class:`EchoOutcome` into a :class:`Result`: DOWN when it failed, WARN when the
+    release failed or the whole exchange took ``warn_latency`` or more, else OK."""
+    details: dict[str, Any] = {
+        "called_aet": outcome.called_aet,
+        "calling_aet": outcome.calling_aet,
+        "accepted": outcome.accepted,
+        "peer_implementation_version_name": outcome.peer_implementation_version_name,
+        "peer_implementation_class_uid": outcome.peer_implementation_class_uid,
+        "peer_max_pdu": outcome.peer_max_pdu,
+        "echo_status": outcome.status,
+        "address": outcome.address,
+    }
+    metrics = outcome.metrics()
+    if not outcome.ok:
+        return Result(Status.DOWN, outcome.reason, metrics=metrics, details=details)
+    if outcome.reason:  # echo answered, release did not go cleanly
+        return Result(Status.WARN, outcome.reason, metrics=metrics, details=details)
+    over = over_threshold(ECHO_SECONDS, outcome.echo_seconds, warn=warn_latency)
+    if over is not None:
+        return Result(over[0], over[1], metrics=metrics, details=details)
+    return Result(Status.OK, "echo ok", metrics=metrics, details=details)
 
 
 def make_executor(max_workers: int = 8) -> ThreadPoolExecutor:
@@ -552,25 +636,7 @@ class DicomEchoCheck:
 
     def result(self, outcome: EchoOutcome) -> Result:
         """Fold an :class:`EchoOutcome` into a :class:`Result`."""
-        details: dict[str, Any] = {
-            "called_aet": outcome.called_aet,
-            "calling_aet": outcome.calling_aet,
-            "accepted": outcome.accepted,
-            "peer_implementation_version_name": outcome.peer_implementation_version_name,
-            "peer_implementation_class_uid": outcome.peer_implementation_class_uid,
-            "peer_max_pdu": outcome.peer_max_pdu,
-            "echo_status": outcome.status,
-            "address": outcome.address,
-        }
-        metrics = outcome.metrics()
-        if not outcome.ok:
-            return Result(Status.DOWN, outcome.reason, metrics=metrics, details=details)
-        if outcome.reason:  # echo answered, release did not go cleanly
-            return Result(Status.WARN, outcome.reason, metrics=metrics, details=details)
-        over = over_threshold(ECHO_SECONDS, outcome.echo_seconds, warn=self.warn_latency)
-        if over is not None:
-            return Result(over[0], over[1], metrics=metrics, details=details)
-        return Result(Status.OK, "echo ok", metrics=metrics, details=details)
+        return echo_result(outcome, self.warn_latency)
 
     async def close(self) -> None:
         """Nothing to close: every check opens and releases its own association."""

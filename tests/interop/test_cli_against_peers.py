@@ -43,3 +43,52 @@ def test_status_json_against_orthanc_and_dcmqrscp(
     assert by_id["wrong-aet"]["reason"].startswith(
         "association rejected: called AE title not recognised"
     )
+
+
+def diagnose(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "pacs_tui", "diagnose", "dicom", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+#: What each peer is known to take: storescp stores, dcmqrscp answers queries, Orthanc both.
+TAKES = {
+    "storescp": ({"CT Image Storage"}, {"Study Root query (C-FIND)"}),
+    "dcmqrscp": ({"Study Root query (C-FIND)", "CT Image Storage"}, {"Modality Worklist (C-FIND)"}),
+    "orthanc": (
+        {"Study Root query (C-FIND)", "Study Root retrieve (C-MOVE)", "CT Image Storage"},
+        {"Modality Performed Procedure Step"},
+    ),
+}
+
+
+def test_diagnose_dicom_against_each_peer(peer: Peer) -> None:
+    """Each step as it ran, the node's implementation, which SOP classes it takes, the verdict."""
+    address = f"{HOST}:{peer.port}"
+    shown = diagnose(address, "--called-aet", peer.aet)
+    assert shown.returncode == 0, shown.stdout + shown.stderr
+    lines = shown.stdout.splitlines()
+    steps = [line.split()[1] for line in lines if line[:1] in "✔✖"]
+    assert steps == ["resolve", "connect", "associate", "C-ECHO", "release"]
+    assert "    the peer: OFFIS_DCMTK_" in shown.stdout  # all three are built on DCMTK
+    assert lines[-1].startswith("verdict: ✔ OK — C-ECHO answered in ")
+    document = json.loads(diagnose(address, "--called-aet", peer.aet, "--json").stdout)
+    assert (document["verdict"], document["echo_status"]) == ("OK", 0)
+    accepted = {c["name"] for c in document["contexts"] if c["accepted"]}
+    refused = {c["name"] for c in document["contexts"] if not c["accepted"]}
+    takes, refuses = TAKES[peer.name]
+    assert "Verification (C-ECHO)" in accepted
+    assert takes <= accepted and refuses <= refused, (accepted, refused)
+    assert document["peer"]["implementation_version_name"].startswith("OFFIS_DCMTK_")
+
+
+def test_diagnose_dicom_says_which_ae_title_a_node_refused(orthanc: Peer) -> None:
+    refused = diagnose(f"{HOST}:{orthanc.port}")  # ANY-SCP: Orthanc checks the called AE title
+    assert refused.returncode == 2
+    assert refused.stdout.splitlines()[-1] == (
+        "verdict: ▼ DOWN — association rejected: called AE title not recognised (permanent); "
+        "'ANY-SCP' was asked for (--called-aet sets it)"
+    )

@@ -302,7 +302,7 @@ def test_diagnose_says_each_step_and_the_verdict(tmp_path: Path) -> None:
     said = json.loads(out_of_range.stdout)
     assert said["verdict"] == "UNKNOWN" and said["steps"] == []
     assert "the port '99999' is not a number from 1 to 65535" in said["reason"]
-    for argv in (["dicom", f"{HOST}:{port}"], ["hl7", f"{HOST}:{port}", "--bogus"]):
+    for argv in (["smtp", f"{HOST}:{port}"], ["hl7", f"{HOST}:{port}", "--bogus"]):
         mistaken = subprocess.run([*PACS_TUI, "diagnose", *argv], capture_output=True, text=True)
         assert mistaken.returncode == 3, (argv, mistaken.stderr)  # argparse's own are too
 

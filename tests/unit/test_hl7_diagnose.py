@@ -16,7 +16,8 @@ import hl7
 import hl7.mllp
 import pytest
 
-from pacs_tui.hl7.diagnose import Diagnosis, Step, diagnose_link
+from pacs_tui.diagnosis import Diagnosis, Step
+from pacs_tui.hl7.diagnose import diagnose_link
 from pacs_tui.hl7.listener import Listener, ListenerConfig
 from pacs_tui.model import Status
 from pacs_tui.probes.hl7_source import listener_target
@@ -82,7 +83,7 @@ async def test_the_receivers_escaped_words_are_shown_unescaped(
     )
     words = "ADT^A01 without its required EVN segment"
     assert (found.verdict, found.reason) == (Status.WARN, f"AE: {words}")
-    assert found.ack == {"code": "AE", "text": words}
+    assert found.learned["ack"] == {"code": "AE", "text": words}
     assert (steps[-1].name, steps[-1].ok, steps[-1].detail) == ("ACK", False, f"AE: {words}")
 
 

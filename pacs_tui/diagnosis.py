@@ -1,0 +1,100 @@
+"""What ``pacs-tui diagnose`` finds, whatever it tests: the steps (each timed, said as it ends),
+the verdict, and what the test learned about the peer; the steps every test starts with (the
+name looked up, the TCP connection). The HL7 and DICOM tests build on it."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from pacs_tui.model import Status
+from pacs_tui.visible import visible
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    name: str
+    ok: bool
+    seconds: float
+    detail: str
+    lines: tuple[str, ...] = ()
+    """More to say under the step's line (the text output only: JSON has it structured)."""
+
+
+@dataclass
+class Diagnosis:
+    target: str
+    verdict: Status = Status.UNKNOWN
+    reason: str = ""
+    steps: list[Step] = field(default_factory=list)
+    learned: dict[str, Any] = field(default_factory=dict)
+    """What the test learned about the peer, as the JSON document's own keys."""
+
+    def document(self) -> dict[str, Any]:
+        """The ``--json`` document (ARCHITECTURE's diagnose contract)."""
+        return {
+            "target": self.target,
+            "verdict": self.verdict.value,
+            "reason": self.reason,
+            "steps": [
+                {"name": s.name, "ok": s.ok, "seconds": round(s.seconds, 6), "detail": s.detail}
+                for s in self.steps
+            ],
+            **self.learned,
+        }
+
+
+class Steps:
+    """Records a diagnosis as it runs: each step into ``found`` and to ``on_step`` at once."""
+
+    def __init__(self, found: Diagnosis, on_step: Callable[[Step], None]) -> None:
+        self.found = found
+        self._on_step = on_step
+
+    def step(
+        self, name: str, ok: bool, started: float, detail: str, lines: tuple[str, ...] = ()
+    ) -> bool:
+        """A step that began at ``started`` (``time.monotonic()``) ends now."""
+        return self.took(name, ok, time.monotonic() - started, detail, lines)
+
+    def took(
+        self, name: str, ok: bool, seconds: float, detail: str, lines: tuple[str, ...] = ()
+    ) -> bool:
+        """A step that took ``seconds`` (timed elsewhere) is said."""
+        done = Step(name, ok, seconds, detail, lines)
+        self.found.steps.append(done)
+        self._on_step(done)
+        return ok
+
+    def verdict(self, status: Status, reason: str) -> Diagnosis:
+        self.found.verdict, self.found.reason = status, reason
+        return self.found
+
+
+async def look_up(host: str, port: int, timeout: float, steps: Steps) -> bool:
+    """The "resolve" step: ``host``'s addresses (the verdict DOWN when it has none)."""
+    started = time.monotonic()
+    loop = asyncio.get_running_loop()
+    try:
+        infos = await asyncio.wait_for(
+            loop.getaddrinfo(host, port, type=socket.SOCK_STREAM), timeout
+        )
+    except (TimeoutError, OSError, UnicodeError) as exc:
+        words = "no answer from the resolver" if isinstance(exc, TimeoutError) else "not found"
+        steps.step("resolve", False, started, f"{visible(host, 100)}: {words}")
+        steps.verdict(Status.DOWN, f"host not found: {visible(host, 100)}")
+        return False
+    addresses = sorted({str(info[4][0]) for info in infos})
+    return steps.step("resolve", True, started, ", ".join(addresses[:4]))
+
+
+async def close_quietly(writer: asyncio.StreamWriter) -> None:
+    """Close a connection without waiting long for the peer to agree."""
+    writer.close()
+    with contextlib.suppress(Exception):
+        await asyncio.wait_for(writer.wait_closed(), 0.5)

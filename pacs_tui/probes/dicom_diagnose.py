@@ -1,0 +1,190 @@
+"""``pacs-tui diagnose dicom HOST:PORT``: one DICOM node tested step by step — the name looked
+up, the TCP connection, the association (what the peer is, which of the common SOP classes it
+accepts), a C-ECHO, the release — each timed, then a verdict: the status a node's C-ECHO check
+would give with the default ``warn_latency``. The association, the C-ECHO and the release run
+as the check runs them (:func:`~pacs_tui.probes.dicom.echo`, in a thread), sharing ``timeout``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import time
+from collections.abc import Callable
+from typing import Any
+
+from pydicom.uid import UID
+
+from pacs_tui.diagnosis import Diagnosis, Step, Steps, close_quietly, look_up
+from pacs_tui.model import Status
+from pacs_tui.probes.dicom import (
+    VERIFICATION_SOP_CLASS,
+    EchoOutcome,
+    _connect_reason,
+    echo,
+    echo_result,
+)
+from pacs_tui.probes.dicom_source import DEFAULT_WARN_LATENCY
+from pacs_tui.visible import host_port, visible
+
+#: What the association asks for, to learn what the node does: the services a PACS, a RIS, a
+#: modality or a viewer asks of an archive, and the common image and document classes.
+PROPOSED: tuple[tuple[str, str], ...] = (
+    (VERIFICATION_SOP_CLASS, "Verification (C-ECHO)"),
+    ("1.2.840.10008.5.1.4.1.2.2.1", "Study Root query (C-FIND)"),
+    ("1.2.840.10008.5.1.4.1.2.2.2", "Study Root retrieve (C-MOVE)"),
+    ("1.2.840.10008.5.1.4.1.2.2.3", "Study Root retrieve (C-GET)"),
+    ("1.2.840.10008.5.1.4.1.2.1.1", "Patient Root query (C-FIND)"),
+    ("1.2.840.10008.5.1.4.31", "Modality Worklist (C-FIND)"),
+    ("1.2.840.10008.3.1.2.3.3", "Modality Performed Procedure Step"),
+    ("1.2.840.10008.1.20.1", "Storage Commitment"),
+    ("1.2.840.10008.5.1.4.1.1.2", "CT Image Storage"),
+    ("1.2.840.10008.5.1.4.1.1.4", "MR Image Storage"),
+    ("1.2.840.10008.5.1.4.1.1.1", "CR Image Storage"),
+    ("1.2.840.10008.5.1.4.1.1.1.1", "DX Image Storage"),
+    ("1.2.840.10008.5.1.4.1.1.1.2", "Mammography Image Storage"),
+    ("1.2.840.10008.5.1.4.1.1.6.1", "Ultrasound Image Storage"),
+    ("1.2.840.10008.5.1.4.1.1.20", "NM Image Storage"),
+    ("1.2.840.10008.5.1.4.1.1.128", "PET Image Storage"),
+    ("1.2.840.10008.5.1.4.1.1.7", "Secondary Capture Storage"),
+    ("1.2.840.10008.5.1.4.1.1.104.1", "Encapsulated PDF Storage"),
+)
+_NAMES = dict(PROPOSED)
+
+#: The names the C-ECHO's Status may carry (PS3.7 9.1.5.1.4, C.4).
+_ECHO_STATUS = {0x0000: "success", 0x0122: "SOP class not supported", 0x0210: "duplicate"}
+
+
+async def diagnose_node(
+    host: str,
+    port: int,
+    called_aet: str,
+    calling_aet: str,
+    timeout: float,
+    on_step: Callable[[Step], None] = lambda step: None,
+) -> Diagnosis:
+    """Run the steps; ``on_step`` hears each as it ends. The JSON document adds ``called_aet``,
+    ``calling_aet``, ``peer`` (its implementation and largest PDU, null until it accepted),
+    ``contexts`` (each SOP class asked for and the answer) and ``echo_status``."""
+    learned: dict[str, Any] = {
+        "called_aet": called_aet,
+        "calling_aet": calling_aet,
+        "peer": None,
+        "contexts": [],
+        "echo_status": None,
+    }
+    steps = Steps(Diagnosis(f"{host_port(host, port)}", learned=learned), on_step)
+    if not await look_up(host, port, timeout, steps):
+        return steps.found
+
+    started = time.monotonic()
+    try:
+        _, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout)
+    except (TimeoutError, OSError) as exc:
+        words = _connect_reason(exc, host_port(host, port), timeout)
+        steps.step("connect", False, started, words)
+        return steps.verdict(Status.DOWN, words)
+    steps.step("connect", True, started, "the port is open")
+    await close_quietly(writer)
+
+    call = functools.partial(
+        echo, host, port, called_aet, calling_aet, timeout=timeout, propose=tuple(_NAMES)
+    )
+    outcome = await asyncio.to_thread(call)
+    _said(outcome, steps)
+    result = echo_result(outcome, DEFAULT_WARN_LATENCY)
+    reason = result.reason + _aet_hint(outcome)
+    if result.status is Status.OK and outcome.dimse_seconds is not None:
+        reason = f"C-ECHO answered in {_ms(outcome.dimse_seconds)}"
+    return steps.verdict(result.status, reason)
+
+
+def _said(outcome: EchoOutcome, steps: Steps) -> None:
+    """The association's, the C-ECHO's and the release's steps, from what :func:`echo` found."""
+    learned = steps.found.learned
+    learned["contexts"] = [
+        {
+            "sop_class": answer.abstract_syntax,
+            "name": _NAMES.get(answer.abstract_syntax, answer.abstract_syntax),
+            "accepted": answer.accepted,
+            "transfer_syntax": answer.transfer_syntax and visible(answer.transfer_syntax, 64),
+            "refusal": answer.refusal or None,
+        }
+        for answer in outcome.contexts
+    ]
+    learned["echo_status"] = outcome.status
+    associated = outcome.associate_seconds or outcome.elapsed_seconds
+    if not outcome.accepted:
+        steps.took("associate", False, associated, outcome.reason + _aet_hint(outcome))
+        return
+    learned["peer"] = {
+        "implementation_class_uid": _peer_text(outcome.peer_implementation_class_uid),
+        "implementation_version_name": _peer_text(outcome.peer_implementation_version_name),
+        "max_pdu": outcome.peer_max_pdu,
+    }
+    accepted = sum(answer.accepted for answer in outcome.contexts)
+    detail = (
+        f"accepted by {visible(outcome.called_aet)}, "
+        f"{accepted} of the {len(outcome.contexts)} SOP classes asked for"
+    )
+    lines = (f"the peer: {_implementation(outcome)}", *_context_lines(learned["contexts"]))
+    steps.took("associate", True, associated, detail, lines)
+    if outcome.status is None:
+        steps.took("C-ECHO", False, outcome.elapsed_seconds - associated, outcome.reason)
+        return
+    status = outcome.status
+    words = f"status 0x{status:04X} ({_ECHO_STATUS.get(status, 'failure')})"
+    steps.took("C-ECHO", status == 0, outcome.dimse_seconds or 0.0, words)
+    if outcome.released:
+        steps.took("release", True, outcome.release_seconds or 0.0, "released")
+    elif status == 0:
+        spent = outcome.elapsed_seconds - associated - (outcome.dimse_seconds or 0.0)
+        steps.took("release", False, spent, outcome.reason)
+
+
+def _aet_hint(outcome: EchoOutcome) -> str:
+    """Which AE title a peer that named one as its reason to reject was given, and the option
+    that sets it."""
+    if not outcome.rejected or outcome.reject_source != 1:
+        return ""
+    if outcome.reject_diagnostic == 7:
+        return f"; {visible(outcome.called_aet)!r} was asked for (--called-aet sets it)"
+    if outcome.reject_diagnostic == 3:
+        return f"; the call came from {visible(outcome.calling_aet)!r} (--calling-aet sets it)"
+    return ""
+
+
+def _implementation(outcome: EchoOutcome) -> str:
+    """The peer's implementation in words: its version name, its class UID, its largest PDU."""
+    name = _peer_text(outcome.peer_implementation_version_name)
+    uid = _peer_text(outcome.peer_implementation_class_uid) or "no implementation class UID"
+    pdu = outcome.peer_max_pdu
+    largest = "no PDU limit" if not pdu else f"PDUs up to {pdu:,} bytes"
+    return f"{name} ({uid}), {largest}" if name else f"{uid}, {largest}"
+
+
+def _context_lines(contexts: list[dict[str, Any]]) -> tuple[str, ...]:
+    """A line for each SOP class asked for: accepted (with which transfer syntax) or why not."""
+    width = max((len(c["name"]) for c in contexts), default=0)
+    lines = []
+    for c in contexts:
+        if c["accepted"]:
+            syntax = c["transfer_syntax"] or ""
+            lines.append(f"✔ {c['name']:<{width}}  {_syntax_name(syntax)}")
+        else:
+            lines.append(f"✖ {c['name']:<{width}}  {c['refusal']}")
+    return tuple(lines)
+
+
+def _syntax_name(uid: str) -> str:
+    """A transfer syntax's name when pydicom knows it, else its UID."""
+    name = UID(uid).name if uid else ""
+    return name if name and name != uid else uid
+
+
+def _peer_text(value: str | None) -> str | None:
+    return visible(value, 64) if value else None
+
+
+def _ms(seconds: float) -> str:
+    return f"{seconds * 1000:,.1f} ms"

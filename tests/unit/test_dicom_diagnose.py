@@ -1,0 +1,145 @@
+"""``diagnose dicom`` against in-process pynetdicom nodes on loopback: each step said as it ends,
+which SOP classes the node accepts, and the verdict a node's C-ECHO check would give."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pynetdicom import AE, evt
+from pynetdicom.sop_class import CTImageStorage  # type: ignore[attr-defined]
+
+from pacs_tui.diagnosis import Step
+from pacs_tui.model import Status
+from pacs_tui.probes.dicom import VERIFICATION_SOP_CLASS
+from pacs_tui.probes.dicom_diagnose import PROPOSED, diagnose_node
+
+from .test_dicom_probe import HOST, SCP_AET, free_port, serve
+
+CT = str(CTImageStorage)
+MR = "1.2.840.10008.5.1.4.1.1.4"
+
+
+def names(steps: list[Step]) -> list[tuple[str, bool]]:
+    return [(step.name, step.ok) for step in steps]
+
+
+async def test_a_node_that_answers_is_ok_and_says_what_it_accepts() -> None:
+    heard: list[Step] = []
+    with serve() as port:
+        ae_ct = AE()  # only to build the CT context the node also takes
+        ae_ct.add_supported_context(CTImageStorage)
+        with serve(supported_contexts=ae_ct.supported_contexts) as ct_port:
+            found = await diagnose_node(HOST, ct_port, SCP_AET, "PACSTUI", 3.0, heard.append)
+        plain = await diagnose_node(HOST, port, SCP_AET, "PACSTUI", 3.0)
+    assert found.verdict is Status.OK
+    assert found.reason.startswith("C-ECHO answered in ") and found.reason.endswith(" ms")
+    expected = [("resolve", True), ("connect", True), ("associate", True)]
+    assert names(heard) == [*expected, ("C-ECHO", True), ("release", True)]
+    assert heard == found.steps  # said as they ended, in order
+    document = found.document()
+    by_uid = {c["sop_class"]: c for c in document["contexts"]}
+    assert [c["sop_class"] for c in document["contexts"]] == [uid for uid, _ in PROPOSED]
+    assert {uid for uid, c in by_uid.items() if c["accepted"]} == {VERIFICATION_SOP_CLASS, CT}
+    assert by_uid[MR] == {
+        "sop_class": MR,
+        "name": "MR Image Storage",
+        "accepted": False,
+        "transfer_syntax": None,
+        "refusal": "SOP class not supported",
+    }
+    assert by_uid[CT]["transfer_syntax"] == "1.2.840.10008.1.2"  # pynetdicom's first choice
+    assert document["echo_status"] == 0
+    assert document["peer"]["max_pdu"] == 16382  # pynetdicom's default
+    assert document["peer"]["implementation_class_uid"]
+    associate = found.steps[2]
+    assert (
+        associate.detail == f"accepted by {SCP_AET}, 2 of the {len(PROPOSED)} SOP classes asked for"
+    )
+    assert associate.lines[0].startswith("the peer: PYNETDICOM_")
+    assert any(
+        line.startswith("✔ CT Image Storage ") and "Implicit VR Little Endian" in line
+        for line in associate.lines
+    )
+    assert any(
+        line.startswith("✖ MR Image Storage ") and line.endswith("SOP class not supported")
+        for line in associate.lines
+    )
+    assert plain.verdict is Status.OK
+    assert [c["name"] for c in plain.document()["contexts"] if c["accepted"]] == [
+        "Verification (C-ECHO)"
+    ]
+
+
+async def test_a_wrong_called_ae_title_is_down_and_says_the_option() -> None:
+    with serve() as port:
+        found = await diagnose_node(HOST, port, "ANY-SCP", "PACSTUI", 3.0)
+    assert found.verdict is Status.DOWN
+    assert found.reason == (
+        "association rejected: called AE title not recognised (permanent); "
+        "'ANY-SCP' was asked for (--called-aet sets it)"
+    )
+    assert names(found.steps) == [("resolve", True), ("connect", True), ("associate", False)]
+    document = found.document()
+    assert document["peer"] is None and document["contexts"] == []
+    assert document["echo_status"] is None
+
+
+async def test_a_node_that_refuses_the_caller_says_calling_aet() -> None:
+    with serve(require_calling_aet=["MODALITY1"]) as port:
+        found = await diagnose_node(HOST, port, SCP_AET, "PACSTUI", 3.0)
+    assert found.verdict is Status.DOWN
+    assert found.reason.endswith("; the call came from 'PACSTUI' (--calling-aet sets it)")
+    assert "calling AE title not recognised" in found.reason
+
+
+async def test_a_node_without_verification_is_down_though_it_associates() -> None:
+    node = AE(ae_title=SCP_AET)  # a storage-only node: no Verification
+    node.add_supported_context(CTImageStorage)
+    server = node.start_server((HOST, 0), block=False)
+    assert server is not None
+    try:
+        found = await diagnose_node(HOST, server.server_address[1], SCP_AET, "PACSTUI", 3.0)
+    finally:
+        server.shutdown()
+    assert found.verdict is Status.DOWN
+    assert found.reason == (
+        "the peer accepted the association but not the Verification SOP Class: "
+        "it does not answer C-ECHO"
+    )
+    assert names(found.steps) == [
+        ("resolve", True),
+        ("connect", True),
+        ("associate", True),
+        ("C-ECHO", False),
+    ]
+    accepted = [c["name"] for c in found.document()["contexts"] if c["accepted"]]
+    assert accepted == ["CT Image Storage"]
+
+
+async def test_a_failure_status_is_down_with_its_words() -> None:
+    def refuse(event: Any) -> int:
+        return 0x0122
+
+    with serve(handlers=[(evt.EVT_C_ECHO, refuse)]) as port:
+        found = await diagnose_node(HOST, port, SCP_AET, "PACSTUI", 3.0)
+    assert found.verdict is Status.DOWN
+    assert found.reason == "C-ECHO failed with status 0x0122"
+    assert found.steps[3] == Step(
+        "C-ECHO", False, found.steps[3].seconds, "status 0x0122 (SOP class not supported)"
+    )
+    assert found.document()["echo_status"] == 0x0122
+
+
+async def test_a_closed_port_stops_at_connect() -> None:
+    port = free_port()
+    found = await diagnose_node(HOST, port, SCP_AET, "PACSTUI", 3.0)
+    assert found.verdict is Status.DOWN
+    assert found.reason == f"connection refused by {HOST}:{port}"
+    assert names(found.steps) == [("resolve", True), ("connect", False)]
+
+
+async def test_an_unknown_host_stops_at_resolve() -> None:
+    found = await diagnose_node("no-such-host.invalid", 104, SCP_AET, "PACSTUI", 3.0)
+    assert found.verdict is Status.DOWN
+    assert found.reason == "host not found: no-such-host.invalid"
+    assert names(found.steps) == [("resolve", False)]
