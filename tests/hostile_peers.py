@@ -490,6 +490,13 @@ def no_max_length(conn: Conn) -> None:
     polite_after_ac(conn)
 
 
+def odd_transfer_syntax(conn: Conn) -> None:
+    """Accept with a transfer syntax that is no UID: an escape, a CSI, a byte past ASCII
+    (pynetdicom aborts on the last, "unexpected PDU parameter", and shows the rest as it came)."""
+    conn.send(associate_ac(conn.read_pdu(), transfer_syntax=b"1.2.840\x1b[31m\x9b2J\xff"))
+    polite_after_ac(conn)
+
+
 def no_transfer_syntax(conn: Conn) -> None:
     """Accept the context with no transfer syntax (pynetdicom: IndexError in the caller)."""
     conn.send(associate_ac(conn.read_pdu(), transfer_syntax=None))
@@ -652,6 +659,7 @@ BEHAVIOURS: dict[str, Behaviour] = {
     "rsp_charset_escape": rsp_charset_escape,
     "no_max_length": no_max_length,
     "no_transfer_syntax": no_transfer_syntax,
+    "odd_transfer_syntax": odd_transfer_syntax,
     "even_context_id": even_context_id,
     "protocol_version_2": protocol_version_2,
     "unknown_field_fragmented": unknown_field_fragmented,

@@ -220,9 +220,22 @@ def accept_problem(body: bytes | bytearray) -> str | None:
         syntaxes = _items(value, 4)
         if syntaxes is None:
             return f"{prefix}: a transfer syntax runs past the end of its context item"
-        if result == 0 and not [v for t, v in syntaxes if t == 0x40 and v.strip(b"\0 ")]:
+        chosen = [v.rstrip(b"\0 ") for t, v in syntaxes if t == 0x40]
+        if result == 0 and not any(chosen):
             return f"{prefix}: it accepts presentation context {context_id} with no transfer syntax"
+        if result == 0 and not all(_is_uid(uid) for uid in chosen):
+            # pynetdicom aborts on a non-ASCII one ("unexpected PDU parameter") and shows
+            # another as it came: a UID is digits and dots (PS3.5 9.1), nothing else.
+            return (
+                f"{prefix}: the transfer syntax it accepts for presentation context "
+                f"{context_id} is not a UID"
+            )
     return None
+
+
+def _is_uid(value: bytes | bytearray) -> bool:
+    """Digits and dots, 1 to 64 of them (PS3.5 9.1)."""
+    return 0 < len(value) <= 64 and not bytes(value).strip(b"0123456789.")
 
 
 def accepted_contexts(body: bytes | bytearray) -> set[int]:

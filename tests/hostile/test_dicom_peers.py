@@ -103,6 +103,10 @@ EXPECTED: dict[str, tuple[Status, str]] = {
     ),
     "rsp_charset_escape": (Status.DOWN, r"^C-ECHO failed with status 0xC001$"),
     "no_max_length": (Status.DOWN, AC_INVALID + r"it does not say the largest PDU it can receive$"),
+    "odd_transfer_syntax": (
+        Status.DOWN,
+        AC_INVALID + r"the transfer syntax it accepts for presentation context 1 is not a UID$",
+    ),
     "no_transfer_syntax": (
         Status.DOWN,
         AC_INVALID + r"it accepts presentation context 1 with no transfer syntax$",
@@ -263,3 +267,27 @@ async def test_healthy_node_keeps_its_cadence_beside_stalling_peers() -> None:
         assert seen and all(r.status is Status.DOWN for _, r in seen), name
         assert re.match(r"(peer |timed out after )", seen[-1][1].reason), seen[-1][1].reason
     assert stopped < 5.0
+
+
+def test_diagnose_shows_what_a_hostile_peer_wrote_visibly() -> None:
+    """``diagnose dicom`` prints what the peer wrote in its A-ASSOCIATE-AC (its implementation
+    class UID, here with an escape sequence in it): made visible, never passed to the terminal;
+    and a peer that accepts every SOP class asked for is listed as taking each."""
+    from pacs_tui.diagnosis import Step
+    from pacs_tui.probes.dicom_diagnose import PROPOSED, diagnose_node
+
+    def odd_uid(conn: hp.Conn) -> None:
+        conn.send(hp.associate_ac(conn.read_pdu(), implementation_uid=b"1.2\x1b[2J\x07.3"))
+        hp.polite_after_ac(conn)
+
+    heard: list[Step] = []
+    with hp.running(odd_uid) as peer:
+        run = diagnose_node(hp.HOST, peer.port, "ANY", "PACSTUI", TIMEOUT, heard.append)
+        found = asyncio.run(run)
+    assert found.verdict is Status.OK, found.reason
+    said = "".join(f"{s.detail}\n" + "".join(f"{line}\n" for line in s.lines) for s in heard)
+    assert "1.2␛[2J␇.3" in said
+    assert not any(ord(ch) < 0x20 and ch != "\n" for ch in said), said
+    document = found.document()
+    assert document["peer"]["implementation_class_uid"] == "1.2␛[2J␇.3"
+    assert [c["accepted"] for c in document["contexts"]] == [True] * len(PROPOSED)
