@@ -257,8 +257,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "address",
-        metavar="HOST:PORT",
-        help="the receiver or node, e.g. ris.example.org:2575 or pacs.example.org:104",
+        metavar="HOST:PORT|ID",
+        help="the receiver or node, e.g. ris.example.org:2575 or pacs.example.org:104; or the "
+        "id of a configured [[hl7.link]] or [[dicom.node]], tested with its settings (its AE "
+        "titles, timeout, test message, warning limit; an option given wins)",
     )
     p.add_argument(
         "--send",
@@ -279,9 +281,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--timeout",
         metavar="DURATION",
-        default="5s",
-        help="for each step (default 5s); dicom's association, C-ECHO and release share it, as "
-        "a node's check does",
+        help="for each step (default 5s, or the configured entry's); dicom's association, "
+        "C-ECHO and release share it, as a node's check does",
     )
     p.add_argument("--json", action="store_true", help="the steps and the verdict as JSON")
 

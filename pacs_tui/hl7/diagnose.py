@@ -13,6 +13,7 @@ from pathlib import Path
 from pacs_tui.diagnosis import Diagnosis, Step, Steps, close_quietly, look_up
 from pacs_tui.hl7 import mllp
 from pacs_tui.hl7.link import (
+    DEFAULT_ACK_WARN,
     MAX_ANSWER,
     MessageFileError,
     ack_fields,
@@ -33,8 +34,10 @@ async def diagnose_link(
     send: Path | None,
     timeout: float,
     on_step: Callable[[Step], None] = lambda step: None,
+    ack_warn: float | None = None,
 ) -> Diagnosis:
-    """Run the steps, each within ``timeout``; ``on_step`` hears each as it ends. The JSON
+    """Run the steps, each within ``timeout``; ``on_step`` hears each as it ends; an accept
+    slower than ``ack_warn`` (default: a link's default) is WARN. The JSON
     document's ``ack`` is the receiver's answer (``code``, ``text``), null when none came."""
     steps = Steps(Diagnosis(f"{host}:{port}", learned={"ack": None}), on_step)
     step, verdict = steps.step, steps.verdict
@@ -72,13 +75,14 @@ async def diagnose_link(
             step("send", False, started, f"could not send: {visible(str(exc), 200)}")
             return verdict(Status.DOWN, "the message could not be sent")
         step("send", True, started, f"{len(body):,} bytes, control ID {control}")
-        return await _ack(steps, reader, timeout, control)
+        warn = ack_warn if ack_warn is not None else DEFAULT_ACK_WARN
+        return await _ack(steps, reader, timeout, control, warn)
     finally:
         await close_quietly(writer)
 
 
 async def _ack(
-    steps: Steps, reader: asyncio.StreamReader, timeout: float, control: str
+    steps: Steps, reader: asyncio.StreamReader, timeout: float, control: str, ack_warn: float
 ) -> Diagnosis:
     step, verdict = steps.step, steps.verdict
     started = time.monotonic()
@@ -93,7 +97,7 @@ async def _ack(
                         return verdict(Status.DOWN, f"no ACK: {item.words}")
                     continue
                 took = time.monotonic() - started
-                result = verdict_of(item.data, {"ack_seconds": took}, sent=control)
+                result = verdict_of(item.data, {"ack_seconds": took}, ack_warn, sent=control)
                 code, text = ack_fields(item.data)
                 steps.found.learned["ack"] = {"code": code, "text": text}
                 step("ACK", result.status is Status.OK, started, result.reason)

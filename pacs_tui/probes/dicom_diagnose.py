@@ -62,8 +62,10 @@ async def diagnose_node(
     calling_aet: str,
     timeout: float,
     on_step: Callable[[Step], None] = lambda step: None,
+    warn_latency: float | None = None,
 ) -> Diagnosis:
-    """Run the steps; ``on_step`` hears each as it ends. The JSON document adds ``called_aet``,
+    """Run the steps; ``on_step`` hears each as it ends; a whole exchange slower than
+    ``warn_latency`` (default: a node's default) is WARN. The JSON document adds ``called_aet``,
     ``calling_aet``, ``peer`` (its implementation and largest PDU, null until it accepted),
     ``contexts`` (each SOP class asked for and the answer) and ``echo_status``."""
     learned: dict[str, Any] = {
@@ -92,7 +94,8 @@ async def diagnose_node(
     )
     outcome = await asyncio.to_thread(call)
     _said(outcome, steps)
-    result = echo_result(outcome, DEFAULT_WARN_LATENCY)
+    warn = warn_latency if warn_latency is not None else DEFAULT_WARN_LATENCY
+    result = echo_result(outcome, warn)
     reason = result.reason + _aet_hint(outcome)
     if result.status is Status.OK and outcome.dimse_seconds is not None:
         reason = f"C-ECHO answered in {_ms(outcome.dimse_seconds)}"

@@ -3,6 +3,11 @@ which SOP classes the node accepts, and the verdict a node's C-ECHO check would 
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 from pynetdicom import AE, evt
@@ -143,3 +148,49 @@ async def test_an_unknown_host_stops_at_resolve() -> None:
     assert found.verdict is Status.DOWN
     assert found.reason == "host not found: no-such-host.invalid"
     assert names(found.steps) == [("resolve", False)]
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "pacs_tui", "diagnose", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "PACS_TUI_CONFIG": "/nonexistent/pacs-tui.toml"},
+    )
+
+
+def test_a_configured_node_is_tested_by_its_id_with_its_settings(tmp_path: Path) -> None:
+    config = tmp_path / "site.toml"
+    with serve() as port:
+        config.write_text(
+            '[site]\nname = "T"\n'
+            f'[[dicom.node]]\nid = "archive"\naet = "{SCP_AET}"\nhost = "{HOST}"\nport = {port}\n'
+            'calling_aet = "NOC1"\ntimeout = "2s"\n'
+            f'[[dicom.node]]\nid = "ct-1"\naet = "CT1"\nhost = "{HOST}"\nport = {port}\n'
+        )
+        shown = run_cli("dicom", "archive", "--config", str(config))
+        as_json = run_cli("dicom", "archive", "--config", str(config), "--json")
+        overridden = run_cli("dicom", "archive", "--config", str(config), "--called-aet", "X")
+    assert shown.returncode == 0, shown.stderr
+    first, *_, last = shown.stdout.splitlines()
+    assert first == f"dicom.node archive: {SCP_AET} at {HOST}:{port} (from {config})"
+    assert last.startswith("verdict: ✔ OK — C-ECHO answered in ")
+    document = json.loads(as_json.stdout)
+    assert (document["called_aet"], document["calling_aet"]) == (SCP_AET, "NOC1")
+    assert document["target"] == f"{HOST}:{port}" and document["verdict"] == "OK"
+    assert overridden.returncode == 2  # the option wins: TESTSCP refuses X
+    assert "'X' was asked for (--called-aet sets it)" in overridden.stdout
+
+    typo = run_cli("dicom", "archiv", "--config", str(config))
+    assert typo.returncode == 3
+    assert typo.stderr.strip() == (
+        "pacs-tui diagnose: 'archiv' is neither HOST:PORT nor a [[dicom.node]] id in the "
+        "config; did you mean 'archive'?"
+    )
+    other_kind = run_cli("hl7", "archive", "--config", str(config))
+    assert other_kind.returncode == 3
+    assert "'archive' is not HOST:PORT, and the config has no [[hl7.link]]" in other_kind.stderr
+    no_config = run_cli("dicom", "archive")
+    assert no_config.returncode == 3
+    assert "; or a configured id (no config found)" in no_config.stderr

@@ -188,3 +188,41 @@ async def test_an_answer_that_is_not_mllp_says_what_came(tmp_path: Path) -> None
         "the receiver closed the connection without an ACK: it answered 'HTTP/1.1 400 Bad "
         "Request␍␊␍␊', not MLLP (the wrong port?)"
     )
+
+
+async def test_a_configured_link_is_tested_by_its_id_with_its_message_and_limit(
+    tmp_path: Path,
+) -> None:
+    """``diagnose hl7 ID``: the [[hl7.link]]'s host, port, test message and ``ack_warn`` (an
+    accept after 300 ms is WARN under the link's 100 ms, OK under the default 1 s)."""
+    seen: list[str] = []
+    server = await hl7.mllp.start_hl7_server(python_hl7(seen, delay=0.3), "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    message = write(tmp_path, A08)
+    config = tmp_path / "site.toml"
+    config.write_text(
+        '[site]\nname = "T"\n'
+        f'[[hl7.link]]\nid = "ris"\nhost = "127.0.0.1"\nport = {port}\nsend = "{message}"\n'
+        'ack_warn = "100ms"\n'
+    )
+    try:
+        runs = []
+        for extra in ((), ("127.0.0.1:" + str(port), "--send", str(message))):
+            args = extra or ("ris", "--config", str(config))
+            process = await asyncio.create_subprocess_exec(
+                *(sys.executable, "-m", "pacs_tui", "diagnose", "hl7", *args),
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+            )
+            stdout, stderr = await asyncio.wait_for(process.communicate(), 60)
+            runs.append((process.returncode, stdout.decode(), stderr.decode()))
+    finally:
+        server.close()
+    (code, out, err), (plain_code, plain_out, plain_err) = runs
+    assert plain_out.splitlines()[0].startswith("✔ read test message")
+    assert code == 1, err  # the link's own ack_warn
+    assert out.splitlines()[0] == f"hl7.link ris: 127.0.0.1:{port} (from {config})"
+    assert out.splitlines()[-1].startswith("verdict: ▲ WARN — AA in ")
+    assert out.splitlines()[-1].endswith(" ms, slower than 100 ms")
+    assert plain_code == 0, plain_err  # the default ack_warn
+    assert len(seen) == 2
