@@ -312,9 +312,9 @@ def cmd_history(args: argparse.Namespace) -> int:
         except (StoreError, PermissionError, FileNotFoundError) as exc:
             _err(f"pacs-tui: {exc}")
             return 1
-        except LookupError as exc:  # no such target or kind
+        except LookupError as exc:  # no such target or kind: a mistyped value
             _err(f"pacs-tui: {exc.args[0]}")
-            return 1
+            return EXIT_USAGE
         samples, events = found
         if args.json:
             print(history_json_text(samples, events))
@@ -403,7 +403,10 @@ def _print_messages(config: Config, args: argparse.Namespace, since: float) -> i
     async def read() -> int:
         try:
             found = await _messages_read(config, args, since)
-        except (StoreError, PermissionError, FileNotFoundError, LookupError) as exc:
+        except LookupError as exc:  # no such target: a mistyped value
+            _err(f"pacs-tui: {exc.args[0]}")
+            return EXIT_USAGE
+        except (StoreError, PermissionError, FileNotFoundError) as exc:
             _err(f"pacs-tui: {exc}")
             return 1
         if len(found) >= MESSAGES_SHOWN:

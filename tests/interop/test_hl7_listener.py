@@ -171,7 +171,7 @@ def test_each_message_is_answered_by_the_rules_once_recorded(
         text=True,
         timeout=60,
     )
-    assert typo.returncode == 1 and typo.stdout == ""
+    assert typo.returncode == 2 and typo.stdout == ""  # a mistyped value
     assert "no target 'his-cpy' in the history" in typo.stderr
     assert "did you mean 'his-copy'?" in typo.stderr and "Traceback" not in typo.stderr
     # The patient as a keyed hash: the same on each of that patient's messages, never the ID.

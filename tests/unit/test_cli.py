@@ -209,7 +209,7 @@ def test_collect_stops_cleanly_and_history_reads_back(
     assert bad.returncode != 0 and "not a duration" in bad.stderr
     # A metric the history has no series of is said, with the closest: not every event alone.
     typo = run("history", "--metric", "echo", "--config", str(config), cwd=tmp_path)
-    assert typo.returncode == 1 and typo.stdout == ""
+    assert typo.returncode == 2 and typo.stdout == ""  # a mistyped value, as README says
     assert "no metric 'echo' in the history" in typo.stderr
     assert "did you mean 'echo_seconds'?" in typo.stderr
 
@@ -316,7 +316,7 @@ def test_history_names_unknown_kinds(tmp_path: Path) -> None:
 
     asyncio.run(record())
     out = run("history", "--kind", "dicom-nodes", "--config", str(config), cwd=tmp_path)
-    assert out.returncode == 1
+    assert out.returncode == 2  # a mistyped value
     assert "no target of kind 'dicom-nodes'" in out.stderr and "known: dicom-node" in out.stderr
 
 
