@@ -28,6 +28,10 @@ from pacs_tui.view import LinkState
 from pacs_tui.visible import VALUE_LIMIT, visible
 
 DEMO_MARKER = "DEMO — simulated hospital on loopback"
+#: Below :data:`SHORT_DEMO_BELOW` columns: the long marker was cut ("… hospital on") at 80
+#: columns beside the site, the status, the wall marker and the clock.
+DEMO_MARKER_SHORT = "DEMO — loopback"
+SHORT_DEMO_BELOW = 100
 #: Below this width the line about the collector is the short one ("collector gone 14:03:12",
 #: the overall status saying "stale"): the long one, beside the site and the clock, was cut
 #: before "stale" at 80 columns.
@@ -190,3 +194,6 @@ class StatusHeader(Horizontal):
 
     def on_resize(self) -> None:
         self.refresh_link()
+        short = (self.size.width or self.app.size.width) < SHORT_DEMO_BELOW
+        for label in self.query("#header-demo").results(Label):
+            label.update(DEMO_MARKER_SHORT if short else DEMO_MARKER)

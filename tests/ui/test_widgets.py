@@ -307,6 +307,26 @@ async def test_header_says_the_collector_is_gone_in_full_even_at_80_columns() ->
             assert said.content_size.width >= len(overall)  # not cut
 
 
+class DemoHeaderApp(App[None]):
+    def compose(self) -> ComposeResult:
+        yield StatusHeader("Demo Hospital", lambda: Status.CRIT, lambda: 0.0, tz="UTC", demo=True)
+
+
+async def test_the_demo_marker_is_whole_at_80_columns_and_long_when_there_is_room() -> None:
+    """At 80 columns the long marker was cut ("… hospital on"): the short one is whole there."""
+    app = DemoHeaderApp()
+    async with app.run_test(size=(160, 5)) as pilot:
+        marker = app.query_one("#header-demo", Label)
+        await wait_for(
+            pilot, lambda: str(marker.render()) == "DEMO — simulated hospital on loopback"
+        )
+        await pilot.resize_terminal(80, 5)
+        await wait_for(pilot, lambda: str(marker.render()) == "DEMO — loopback")
+        assert marker.content_size.width >= len("DEMO — loopback")
+        await pilot.resize_terminal(120, 5)
+        await wait_for(pilot, lambda: str(marker.render()).endswith("hospital on loopback"))
+
+
 async def test_a_stale_header_narrowed_to_80_columns_says_since_when_whole() -> None:
     """The long stale words at 160 columns give their room up at 80."""
     app = HeaderApp(LinkState("pacs-srv", 4242, "/run/c.sock", gone_since=3723.0))
