@@ -135,9 +135,10 @@ def ack_cell(message: LoggedMessage, style: Callable[[Status], Style] | None = N
     return Text(f"{ACK_GLYPH.get(code, '?')} {code}", style=style(status) if style else "")
 
 
-def party(app: str, facility: str) -> str:
-    """``RIS^HOSP`` style: the application and, when given, its facility."""
-    return visible(f"{app}^{facility}" if facility else app, VALUE_LIMIT)
+def party(app: str, facility: str, limit: int = VALUE_LIMIT) -> str:
+    """``RIS^HOSP`` style: the application and, when given, its facility; made visible, cut
+    at ``limit``."""
+    return visible(f"{app}^{facility}" if facility else app, limit)
 
 
 #: A cell of the log is cut (with "…") at this many characters, its note at NOTE_LIMIT: one
@@ -397,8 +398,8 @@ class MessageLog(Vertical):
             Text(visible(m.link, CELL_LIMIT)),
             Text(visible(m.type, CELL_LIMIT) or "—"),
             Text(visible(m.control_id, CELL_LIMIT)),
-            Text(visible(party(m.sender, m.sender_facility), CELL_LIMIT)),
-            Text(visible(party(m.receiver, m.receiver_facility), CELL_LIMIT)),
+            Text(party(m.sender, m.sender_facility, CELL_LIMIT)),
+            Text(party(m.receiver, m.receiver_facility, CELL_LIMIT)),
             ack_cell(m, self.table.status_style),
             Text(ms(m.latency) if m.latency is not None else NONE_TEXT, justify="right"),
             Text(size(m.size), justify="right"),
