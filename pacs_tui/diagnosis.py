@@ -93,6 +93,28 @@ async def look_up(host: str, port: int, timeout: float, steps: Steps) -> bool:
     return steps.step("resolve", True, started, ", ".join(addresses[:4]))
 
 
+async def connect(
+    host: str,
+    port: int,
+    timeout: float,
+    steps: Steps,
+    failed: Callable[[OSError], str],
+    done: Callable[[asyncio.StreamWriter], str],
+) -> tuple[asyncio.StreamReader, asyncio.StreamWriter] | None:
+    """The "connect" step: the connection, or ``None`` with the verdict DOWN and the words
+    ``failed`` has for why (a timeout is a :class:`TimeoutError`, an ``OSError``)."""
+    started = time.monotonic()
+    try:
+        reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout)
+    except (TimeoutError, OSError) as exc:
+        words = failed(exc)
+        steps.step("connect", False, started, words)
+        steps.verdict(Status.DOWN, words)
+        return None
+    steps.step("connect", True, started, done(writer))
+    return reader, writer
+
+
 async def close_quietly(writer: asyncio.StreamWriter) -> None:
     """Close a connection without waiting long for the peer to agree."""
     writer.close()

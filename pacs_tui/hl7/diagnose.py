@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from pacs_tui.diagnosis import Diagnosis, Step, Steps, close_quietly, look_up
+from pacs_tui.diagnosis import Diagnosis, Step, Steps, close_quietly, connect, look_up
 from pacs_tui.hl7 import mllp
 from pacs_tui.hl7.link import (
     DEFAULT_ACK_WARN,
@@ -55,14 +55,17 @@ async def diagnose_link(
     if not await look_up(host, port, timeout, steps):
         return steps.found
 
-    started = time.monotonic()
-    try:
-        reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout)
-    except (TimeoutError, OSError) as exc:
-        words = connect_words(exc, host, timeout)
-        step("connect", False, started, words)
-        return verdict(Status.DOWN, words)
-    step("connect", True, started, f"connected to {peer_name(writer)}")
+    connected = await connect(
+        host,
+        port,
+        timeout,
+        steps,
+        lambda exc: connect_words(exc, host, timeout),
+        lambda writer: f"connected to {peer_name(writer)}",
+    )
+    if connected is None:
+        return steps.found
+    reader, writer = connected
     try:
         if body is None:
             return verdict(Status.OK, "connected (no test message: --send FILE sends one)")

@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import time
 from collections.abc import Callable
 from typing import Any
 
 from pydicom.uid import UID
 
-from pacs_tui.diagnosis import Diagnosis, Step, Steps, close_quietly, look_up
+from pacs_tui.diagnosis import Diagnosis, Step, Steps, close_quietly, connect, look_up
 from pacs_tui.model import Status
 from pacs_tui.probes.dicom import (
     VERIFICATION_SOP_CLASS,
@@ -79,15 +78,18 @@ async def diagnose_node(
     if not await look_up(host, port, timeout, steps):
         return steps.found
 
-    started = time.monotonic()
-    try:
-        _, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout)
-    except (TimeoutError, OSError) as exc:
-        words = _connect_reason(exc, host_port(host, port), timeout)
-        steps.step("connect", False, started, words)
-        return steps.verdict(Status.DOWN, words)
-    steps.step("connect", True, started, "the port is open")
-    await close_quietly(writer)
+    where = host_port(host, port)
+    connected = await connect(
+        host,
+        port,
+        timeout,
+        steps,
+        lambda exc: _connect_reason(exc, where, timeout),
+        lambda writer: "the port is open",
+    )
+    if connected is None:
+        return steps.found
+    await close_quietly(connected[1])
 
     call = functools.partial(
         echo, host, port, called_aet, calling_aet, timeout=timeout, propose=tuple(_NAMES)

@@ -59,6 +59,17 @@ def python_hl7(seen: list[str], delay: float = 0.0) -> Callable[[Any, Any], Awai
     return accept
 
 
+async def run_diagnose(*args: str) -> tuple[int | None, str, str]:
+    """``pacs-tui diagnose hl7 ARGS`` in a process of its own: exit code, stdout, stderr."""
+    process = await asyncio.create_subprocess_exec(
+        *(sys.executable, "-m", "pacs_tui", "diagnose", "hl7", *args),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    stdout, stderr = await asyncio.wait_for(process.communicate(), 60)
+    return process.returncode, stdout.decode(), stderr.decode()
+
+
 def write(tmp_path: Path, text: str) -> Path:
     path = tmp_path / "test.hl7"
     path.write_text(text)
@@ -104,14 +115,8 @@ async def test_the_command_line_shows_them_unescaped_and_visible(
     try:
         runs: list[tuple[int | None, str, str]] = []
         for port in (listener_port, server.sockets[0].getsockname()[1]):
-            process = await asyncio.create_subprocess_exec(
-                *(sys.executable, "-m", "pacs_tui", "diagnose", "hl7", f"127.0.0.1:{port}"),
-                *("--send", str(message), "--timeout", "5s"),
-                stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.PIPE,
-            )
-            stdout, stderr = await asyncio.wait_for(process.communicate(), 60)
-            runs.append((process.returncode, stdout.decode(), stderr.decode()))
+            address = f"127.0.0.1:{port}"
+            runs.append(await run_diagnose(address, "--send", str(message), "--timeout", "5s"))
     finally:
         server.close()
     (code, out, err), (sly_code, sly_out, sly_err) = runs
@@ -206,16 +211,10 @@ async def test_a_configured_link_is_tested_by_its_id_with_its_message_and_limit(
         'ack_warn = "100ms"\n'
     )
     try:
-        runs = []
-        for extra in ((), ("127.0.0.1:" + str(port), "--send", str(message))):
-            args = extra or ("ris", "--config", str(config))
-            process = await asyncio.create_subprocess_exec(
-                *(sys.executable, "-m", "pacs_tui", "diagnose", "hl7", *args),
-                stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.PIPE,
-            )
-            stdout, stderr = await asyncio.wait_for(process.communicate(), 60)
-            runs.append((process.returncode, stdout.decode(), stderr.decode()))
+        runs = [
+            await run_diagnose("ris", "--config", str(config)),
+            await run_diagnose(f"127.0.0.1:{port}", "--send", str(message)),
+        ]
     finally:
         server.close()
     (code, out, err), (plain_code, plain_out, plain_err) = runs
