@@ -366,11 +366,13 @@ def string_list(value: Any, *, max_items: int = 256, max_length: int = 4096) -> 
     return tuple(value)
 
 
-_HOST_LABEL = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
+# RFC 1123 and an underscore: Windows and Active Directory sites name hosts so (pacs_srv1),
+# and the resolver finds them in /etc/hosts and DNS alike.
+_HOST_LABEL = re.compile(r"^(?!-)[A-Za-z0-9_-]{1,63}(?<!-)$")
 
 
 def host(value: Any) -> str:
-    """An IP address or an RFC 1123 host name."""
+    """An IP address or a host name (RFC 1123, underscores allowed)."""
     name = nonempty_str(value)
     try:
         ipaddress.ip_address(name)

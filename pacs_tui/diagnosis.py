@@ -7,13 +7,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from pacs_tui.model import Status
 from pacs_tui.visible import visible
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,13 +79,41 @@ class Steps:
         return self.found
 
 
+async def in_thread(call: Callable[[], T]) -> T:
+    """``call()`` in a daemon thread of its own. Not the loop's executor, which
+    ``asyncio.run`` waits for at its end: Ctrl-C would wait out a name lookup the resolver
+    holds or an association's whole timeout (``pacs-tui``'s exit leaves such threads)."""
+    loop = asyncio.get_running_loop()
+    done: asyncio.Future[T] = loop.create_future()
+
+    def settle(value: T | None, error: BaseException | None) -> None:
+        if done.done():  # cancelled meanwhile: nobody waits any more
+            return
+        if error is not None:
+            done.set_exception(error)
+        else:
+            done.set_result(value)  # type: ignore[arg-type]
+
+    def run() -> None:
+        try:
+            value = call()
+        except BaseException as exc:  # handed to the awaiting task, raised there
+            with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits
+                loop.call_soon_threadsafe(settle, None, exc)
+            return
+        with contextlib.suppress(RuntimeError):
+            loop.call_soon_threadsafe(settle, value, None)
+
+    threading.Thread(target=run, name="diagnose", daemon=True).start()
+    return await done
+
+
 async def look_up(host: str, port: int, timeout: float, steps: Steps) -> bool:
     """The "resolve" step: ``host``'s addresses (the verdict DOWN when it has none)."""
     started = time.monotonic()
-    loop = asyncio.get_running_loop()
     try:
         infos = await asyncio.wait_for(
-            loop.getaddrinfo(host, port, type=socket.SOCK_STREAM), timeout
+            in_thread(lambda: socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)), timeout
         )
     except (TimeoutError, OSError, UnicodeError) as exc:
         words = "no answer from the resolver" if isinstance(exc, TimeoutError) else "not found"

@@ -27,7 +27,13 @@ from typing import Any, cast
 from pynetdicom import AE, ALL_TRANSFER_SYNTAXES, AllStoragePresentationContexts, evt
 from pynetdicom.transport import ThreadedAssociationServer
 
-from pacs_tui.probes.dicom_conduct import ASSOCIATE_CAP, FIXED_LENGTH, PDU_NAMES, named
+from pacs_tui.probes.dicom_conduct import (
+    ASSOCIATE_CAP,
+    FIXED_LENGTH,
+    PDU_NAMES,
+    named,
+    not_dicom,
+)
 from pacs_tui.probes.dicom_transport import Budget, seconds_text
 from pacs_tui.units import format_value
 from pacs_tui.visible import host_port, visible
@@ -111,17 +117,17 @@ class _PduJudge:
             if len(self.head) < 6:
                 return None
             pdu_type, _, length = struct.unpack(">BBL", self.head)
-            self.head = b""
-            problem = _header_problem(pdu_type, length)
+            head, self.head = self.head, b""
+            problem = _header_problem(pdu_type, length, head)
             if problem is not None:
                 return problem
             self.body_left = length
         return None
 
 
-def _header_problem(pdu_type: int, length: int) -> str | None:
+def _header_problem(pdu_type: int, length: int, head: bytes) -> str | None:
     if pdu_type not in PDU_NAMES:
-        return f"sent bytes that are not a DICOM PDU (PDU type 0x{pdu_type:02X})"
+        return f"sent bytes that are not a DICOM PDU{not_dicom(head)}"
     fixed = FIXED_LENGTH.get(pdu_type)
     if fixed is not None and length != fixed:
         return f"sent {named(pdu_type)} of {length:,} bytes (it is always {fixed})"

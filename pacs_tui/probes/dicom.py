@@ -58,6 +58,7 @@ import functools
 import logging
 import socket
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -94,6 +95,10 @@ ECHO_PDATA_LIMIT = 64 * 1024
 # Implementation Class UID, logs a warning and raises a UserWarning on every check (~4 lines
 # each time). The probe validates nothing through pydicom, so reading validation is off.
 pydicom.config.settings.reading_validation_mode = pydicom.config.IGNORE
+# pydicom also warns (UserWarning) about what a peer's datasets hold, such as a character set it
+# does not know; the probe says what the peer did in its own words, and a warning would put
+# pydicom's file and line on the command line and in the log.
+warnings.filterwarnings("ignore", category=UserWarning, module=r"pydicom(\.|$)")
 
 VERIFICATION_SOP_CLASS = "1.2.840.10008.1.1"
 """Verification SOP Class UID (PS3.4 Annex A), the only context an echo asks for."""

@@ -22,6 +22,8 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass, field
 
+from pacs_tui.visible import visible
+
 PDU_NAMES = {
     0x01: "A-ASSOCIATE-RQ",
     0x02: "A-ASSOCIATE-AC",
@@ -80,6 +82,26 @@ DIMSE_COMMANDS = {
 }
 
 
+#: What a service on a port that is not DICOM's first sends, by its first bytes.
+_OTHER_SERVICES = (
+    (b"HTTP/", "an HTTP server: the wrong port?"),
+    (b"SSH-", "an SSH server: the wrong port?"),
+    (b"\x15\x03", "TLS: does the node want DICOM over TLS?"),
+    (b"\x0b", "an HL7 MLLP service: the wrong port?"),
+)
+
+
+def not_dicom(first: bytes) -> str:
+    """What the first bytes a peer sent in place of a PDU were, for the words after "not a
+    DICOM PDU": shown (visible) when they read as text, else in hex; what they look like."""
+    if sum(32 <= b < 127 for b in first) * 2 > len(first):
+        shown = f"'{visible(first.decode('latin-1'))}'"
+    else:
+        shown = " ".join(f"{b:02X}" for b in first)
+    guess = (words for start, words in _OTHER_SERVICES if first.startswith(start))
+    return f": {shown} ({next(guess, 'the wrong port?')})"
+
+
 def named(pdu_type: int) -> str:
     """``an A-ASSOCIATE-AC``, ``a P-DATA-TF``, ``a PDU`` for an unknown type."""
     name = PDU_NAMES.get(pdu_type)
@@ -112,11 +134,14 @@ class PeerConduct:
     def we_sent(self, pdu_type: int) -> None:
         self.sent.add(pdu_type)
 
-    def header_problem(self, pdu_type: int, length: int) -> str | None:
-        """Judge a PDU by its 6-byte header, before its body is read."""
+    def header_problem(self, pdu_type: int, length: int, header: bytes = b"") -> str | None:
+        """Judge a PDU by its 6-byte header (``header``, when given, is said for a header
+        that is no DICOM PDU's), before its body is read."""
         name = PDU_NAMES.get(pdu_type)
         if name is None:
-            return f"peer sent bytes that are not a DICOM PDU (PDU type 0x{pdu_type:02X})"
+            return (
+                f"peer sent bytes that are not a DICOM PDU{not_dicom(header or bytes([pdu_type]))}"
+            )
         fixed = FIXED_LENGTH.get(pdu_type)
         if fixed is not None and length != fixed:
             return f"peer sent {named(pdu_type)} of {length:,} bytes (it is always {fixed})"

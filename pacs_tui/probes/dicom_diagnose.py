@@ -7,14 +7,21 @@ as the check runs them (:func:`~pacs_tui.probes.dicom.echo`, in a thread), shari
 
 from __future__ import annotations
 
-import asyncio
 import functools
 from collections.abc import Callable
 from typing import Any
 
 from pydicom.uid import UID
 
-from pacs_tui.diagnosis import Diagnosis, Step, Steps, close_quietly, connect, look_up
+from pacs_tui.diagnosis import (
+    Diagnosis,
+    Step,
+    Steps,
+    close_quietly,
+    connect,
+    in_thread,
+    look_up,
+)
 from pacs_tui.model import Status
 from pacs_tui.probes.dicom import (
     VERIFICATION_SOP_CLASS,
@@ -62,9 +69,12 @@ async def diagnose_node(
     timeout: float,
     on_step: Callable[[Step], None] = lambda step: None,
     warn_latency: float | None = None,
+    aet_from: tuple[str, str] = ("--called-aet sets it", "--calling-aet sets it"),
 ) -> Diagnosis:
     """Run the steps; ``on_step`` hears each as it ends; a whole exchange slower than
-    ``warn_latency`` (default: a node's default) is WARN. The JSON document adds ``called_aet``,
+    ``warn_latency`` (default: a node's default) is WARN. ``aet_from``: where the called and
+    the calling AE title came from, in words, said when a node rejects one of them.
+    The JSON document adds ``called_aet``,
     ``calling_aet``, ``peer`` (its implementation and largest PDU, null until it accepted),
     ``contexts`` (each SOP class asked for and the answer) and ``echo_status``."""
     learned: dict[str, Any] = {
@@ -88,19 +98,34 @@ async def diagnose_node(
         lambda writer: "the port is open",
     )
     if connected is None:
+        if steps.found.reason.startswith("connection refused"):
+            steps.found.reason += (
+                "; nothing listens there: is the DICOM service running, on this port?"
+            )
         return steps.found
     await close_quietly(connected[1])
 
     call = functools.partial(
         echo, host, port, called_aet, calling_aet, timeout=timeout, propose=tuple(_NAMES)
     )
-    outcome = await asyncio.to_thread(call)
+    outcome = await in_thread(call)
     _said(outcome, steps)
     warn = warn_latency if warn_latency is not None else DEFAULT_WARN_LATENCY
     result = echo_result(outcome, warn)
-    reason = result.reason + _aet_hint(outcome)
-    if result.status is Status.OK and outcome.dimse_seconds is not None:
-        reason = f"C-ECHO answered in {_ms(outcome.dimse_seconds)}"
+    reason = result.reason + _hint(outcome, aet_from)
+    if outcome.ok and not outcome.reason and outcome.echo_seconds is not None:
+        parts = (
+            f"association {_ms(outcome.associate_seconds or 0.0)}, "
+            f"C-ECHO {_ms(outcome.dimse_seconds or 0.0)}, "
+            f"release {_ms(outcome.release_seconds or 0.0)}"
+        )
+        if result.status is Status.OK:
+            reason = f"C-ECHO answered in {_ms(outcome.dimse_seconds or 0.0)}"
+        else:  # slow: the whole exchange, which no one step shows
+            reason = (
+                f"the exchange took {_ms(outcome.echo_seconds)} ({parts}), over the "
+                f"{_ms(warn)} warning limit"
+            )
     return steps.verdict(result.status, reason)
 
 
@@ -120,7 +145,7 @@ def _said(outcome: EchoOutcome, steps: Steps) -> None:
     learned["echo_status"] = outcome.status
     associated = outcome.associate_seconds or outcome.elapsed_seconds
     if not outcome.accepted:
-        steps.took("associate", False, associated, outcome.reason + _aet_hint(outcome))
+        steps.took("associate", False, associated, outcome.reason)
         return
     learned["peer"] = {
         "implementation_class_uid": _peer_text(outcome.peer_implementation_class_uid),
@@ -129,7 +154,7 @@ def _said(outcome: EchoOutcome, steps: Steps) -> None:
     }
     accepted = sum(answer.accepted for answer in outcome.contexts)
     detail = (
-        f"accepted by {visible(outcome.called_aet)}, "
+        f"accepted when called '{visible(outcome.called_aet)}', "
         f"{accepted} of the {len(outcome.contexts)} SOP classes asked for"
     )
     lines = (f"the peer: {_implementation(outcome)}", *_context_lines(learned["contexts"]))
@@ -147,16 +172,24 @@ def _said(outcome: EchoOutcome, steps: Steps) -> None:
         steps.took("release", False, spent, outcome.reason)
 
 
-def _aet_hint(outcome: EchoOutcome) -> str:
-    """Which AE title a peer that named one as its reason to reject was given, and the option
-    that sets it."""
-    if not outcome.rejected or outcome.reject_source != 1:
+def _hint(outcome: EchoOutcome, aet_from: tuple[str, str]) -> str:
+    """What to look at after a rejection: the AE title a node named as its reason (and where
+    it came from), the caller a node may not know, a busy node."""
+    if not outcome.rejected:
         return ""
+    if outcome.reject_result == 2:
+        return "; the node is busy or at its limit: try again in a while"
+    if outcome.reject_source != 1:
+        return ""
+    called, calling = visible(outcome.called_aet), visible(outcome.calling_aet)
     if outcome.reject_diagnostic == 7:
-        return f"; {visible(outcome.called_aet)!r} was asked for (--called-aet sets it)"
+        return f"; '{called}' was asked for ({aet_from[0]})"
     if outcome.reject_diagnostic == 3:
-        return f"; the call came from {visible(outcome.calling_aet)!r} (--calling-aet sets it)"
-    return ""
+        return f"; the call came from '{calling}' ({aet_from[1]})"
+    return (
+        f"; many nodes refuse a caller they do not know: is '{calling}' at this host's "
+        f"address among the node's peers, and '{called}' its own AE title?"
+    )
 
 
 def _implementation(outcome: EchoOutcome) -> str:

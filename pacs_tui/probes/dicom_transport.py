@@ -189,7 +189,7 @@ class ProbeAssociationSocket(AssociationSocket):
         if header:
             pdu_type, _, length = struct.unpack(">BBL", data)
             self._pdu.pdu_type, self._pdu.wanted = pdu_type, 6 + length
-            problem = self.conduct.header_problem(pdu_type, length)
+            problem = self.conduct.header_problem(pdu_type, length, bytes(data))
             if problem is None:
                 self._pending_type = pdu_type
         else:

@@ -27,7 +27,11 @@ BOUND = TIMEOUT + 1.0
 # behaviour -> (status, pattern the reason must match)
 EXPECTED: dict[str, tuple[Status, str]] = {
     "silent": (Status.DOWN, r"^timed out after 1\.0s waiting for A-ASSOCIATE response$"),
-    "random_bytes": (Status.DOWN, r"^peer sent bytes that are not a DICOM PDU \(PDU type 0x"),
+    "random_bytes": (
+        Status.DOWN,
+        r"^peer sent bytes that are not a DICOM PDU: ([0-9A-F]{2} ?){6} \(the wrong port\?\)$|"
+        r"^peer sent bytes that are not a DICOM PDU: '.{6}' \(the wrong port\?\)$",
+    ),
     "huge_header_silent": (
         Status.DOWN,
         r"^peer announced an A-ASSOCIATE-AC of 4,294,967,295 bytes, over the 256 kB limit$",
@@ -291,3 +295,22 @@ def test_diagnose_shows_what_a_hostile_peer_wrote_visibly() -> None:
     document = found.document()
     assert document["peer"]["implementation_class_uid"] == "1.2␛[2J␇.3"
     assert [c["accepted"] for c in document["contexts"]] == [True] * len(PROPOSED)
+
+
+def test_pydicoms_warnings_about_a_peers_bytes_stay_off_the_command_line() -> None:
+    """A C-ECHO response naming a character set pydicom does not know (escape sequences in
+    it): ``diagnose dicom`` says the status; pydicom's own warning (its file and line, logged
+    through ``py.warnings``) is not printed."""
+    import subprocess
+    import sys
+
+    with hp.running(hp.rsp_charset_escape) as peer:
+        done = subprocess.run(
+            [sys.executable, "-m", "pacs_tui", "diagnose", "dicom", f"{hp.HOST}:{peer.port}"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert done.returncode == 2, done.stderr
+    assert done.stdout.splitlines()[-1] == "verdict: ▼ DOWN — C-ECHO failed with status 0xC001"
+    assert done.stderr == ""

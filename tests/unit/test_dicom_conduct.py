@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import struct
 
+import pytest
+
 from pacs_tui.probes.dicom_conduct import (
     PeerConduct,
     accept_problem,
+    not_dicom,
     pdata_problem,
     user_info_problem,
 )
@@ -89,3 +92,24 @@ def test_aborts_must_carry_a_defined_source_and_reason() -> None:
         "peer aborted with out-of-range fields (source 1, reason 0)"
     )
     assert "source 2, reason 3" in (conduct.body_problem(0x07, bytes([0, 0, 2, 3])) or "")
+
+
+@pytest.mark.parametrize(
+    ("first", "words"),
+    [
+        (b"HTTP/1", ": 'HTTP/1' (an HTTP server: the wrong port?)"),
+        (b"SSH-2.", ": 'SSH-2.' (an SSH server: the wrong port?)"),
+        (
+            b"\x15\x03\x03\x00\x02\x02",
+            ": 15 03 03 00 02 02 (TLS: does the node want DICOM over TLS?)",
+        ),
+        (b"\x1b[31mX", ": '␛[31mX' (the wrong port?)"),
+        (b"\x9b\xff\x00\x01\x02\x03", ": 9B FF 00 01 02 03 (the wrong port?)"),
+    ],
+)
+def test_bytes_that_are_no_pdu_are_said_with_what_they_look_like(first: bytes, words: str) -> None:
+    assert not_dicom(first) == words
+    said = PeerConduct(
+        max_pdu=16382, pdata_limit=1000, expecting="a C-ECHO response"
+    ).header_problem(first[0], 0, first)
+    assert said == f"peer sent bytes that are not a DICOM PDU{words}"

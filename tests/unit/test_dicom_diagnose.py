@@ -57,8 +57,8 @@ async def test_a_node_that_answers_is_ok_and_says_what_it_accepts() -> None:
     assert document["peer"]["max_pdu"] == 16382  # pynetdicom's default
     assert document["peer"]["implementation_class_uid"]
     associate = found.steps[2]
-    assert (
-        associate.detail == f"accepted by {SCP_AET}, 2 of the {len(PROPOSED)} SOP classes asked for"
+    assert associate.detail == (
+        f"accepted when called '{SCP_AET}', 2 of the {len(PROPOSED)} SOP classes asked for"
     )
     assert associate.lines[0].startswith("the peer: PYNETDICOM_")
     assert any(
@@ -139,7 +139,10 @@ async def test_a_closed_port_stops_at_connect() -> None:
     port = free_port()
     found = await diagnose_node(HOST, port, SCP_AET, "PACSTUI", 3.0)
     assert found.verdict is Status.DOWN
-    assert found.reason == f"connection refused by {HOST}:{port}"
+    assert found.reason == (
+        f"connection refused by {HOST}:{port}; nothing listens there: is the DICOM service "
+        "running, on this port?"
+    )
     assert names(found.steps) == [("resolve", True), ("connect", False)]
 
 
