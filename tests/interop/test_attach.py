@@ -371,7 +371,7 @@ def test_history_through_the_collector_when_the_file_is_out_of_reach() -> None:
             wrong = subprocess.run(
                 [*argv, "--target", "flapy"], capture_output=True, text=True, timeout=60
             )
-            assert wrong.returncode == 1
+            assert wrong.returncode == 2  # a mistyped value
             assert "no target 'flapy'" in wrong.stderr and "did you mean 'flappy'" in wrong.stderr
             assert site.stop() == 0
             # No collector: the file's problem, in words.
