@@ -244,14 +244,16 @@ def build_parser() -> argparse.ArgumentParser:
         "as it happens, then a verdict. hl7: the name looked up, the TCP connection, with "
         "--send a test message and its ACK. dicom: the name looked up, the TCP connection, an "
         "association (the peer's implementation, which common SOP classes it accepts), a "
-        "C-ECHO, the release. Exit code: 0 OK, 1 WARN, 2 CRIT or DOWN, 3 UNKNOWN. "
-        "No config needed.",
+        "C-ECHO, the release. Exit code: 0 OK, 1 WARN, 2 CRIT or DOWN, 3 UNKNOWN (a usage "
+        "mistake too), 130 after Ctrl-C. No config needed for HOST:PORT.",
     )
     _common(p)
     # Its own usage mistakes are UNKNOWN (3), as its verdicts' codes say, never 2 (CRIT).
     p.usage_exit = Status.UNKNOWN.exit_code
     p.add_argument(
         "kind",
+        metavar="hl7|dicom",
+        type=str.lower,
         choices=["hl7", "dicom"],
         help="what to test: hl7 (a receiver over MLLP) or dicom (a DICOM node)",
     )
@@ -271,18 +273,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--called-aet",
         metavar="AET",
-        help="dicom: the node's AE title (default ANY-SCP; many nodes refuse a wrong one)",
+        help="dicom: the node's AE title (default ANY-SCP; with an ID, the node's aet; many "
+        "nodes refuse a wrong one)",
     )
     p.add_argument(
         "--calling-aet",
         metavar="AET",
-        help="dicom: the AE title to call from (default PACSTUI, as [dicom] calling_aet)",
+        help="dicom: the AE title to call from (default PACSTUI; with an ID, the node's "
+        "calling_aet)",
     )
     p.add_argument(
         "--timeout",
         metavar="DURATION",
-        help="for each step (default 5s, or the configured entry's); dicom's association, "
-        "C-ECHO and release share it, as a node's check does",
+        help="for each step, from 100ms to 10m (default 5s, or the configured entry's); "
+        "dicom's association, C-ECHO and release share it, as a node's check does",
     )
     p.add_argument("--json", action="store_true", help="the steps and the verdict as JSON")
 
@@ -468,7 +472,18 @@ def _option_hint(parser: argparse.ArgumentParser, command: str, extra: Sequence[
     return ""
 
 
+def _tolerant_streams() -> None:
+    """A terminal or pipe that cannot take UTF-8 (``LANG=C`` on an old server,
+    ``PYTHONIOENCODING=ascii``) gets "?" for a glyph such as ✔: never a traceback."""
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None and getattr(stream, "errors", "") == "strict":
+            with contextlib.suppress(Exception):
+                reconfigure(errors="replace")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    _tolerant_streams()
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
     command = args.command or "run"

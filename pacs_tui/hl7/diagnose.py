@@ -25,7 +25,7 @@ from pacs_tui.hl7.link import (
 )
 from pacs_tui.hl7.server import peer_name
 from pacs_tui.model import Status
-from pacs_tui.visible import visible
+from pacs_tui.visible import host_port, visible
 
 
 async def diagnose_link(
@@ -60,7 +60,7 @@ async def diagnose_link(
         port,
         timeout,
         steps,
-        lambda exc: connect_words(exc, host, timeout),
+        lambda exc: _connect_words(exc, host, port, timeout),
         lambda writer: f"connected to {peer_name(writer)}",
     )
     if connected is None:
@@ -68,7 +68,13 @@ async def diagnose_link(
     reader, writer = connected
     try:
         if body is None:
-            return verdict(Status.OK, "connected (no test message: --send FILE sends one)")
+            # A port that takes a connection is all that is known: a proxy or another service
+            # would take it too.
+            return verdict(
+                Status.OK,
+                "the port takes connections; nothing was sent (--send FILE sends a test "
+                "message and reads the ACK)",
+            )
         control = control_id("PTDIAG")
         started = time.monotonic()
         writer.write(b"\x0b" + with_control_id(body, control) + mllp.END)
@@ -82,6 +88,14 @@ async def diagnose_link(
         return await _ack(steps, reader, timeout, control, warn)
     finally:
         await close_quietly(writer)
+
+
+def _connect_words(exc: BaseException, host: str, port: int, timeout: float) -> str:
+    """A link check's words for a failed connection, with the address and what to look at."""
+    words = connect_words(exc, host, timeout)
+    if isinstance(exc, ConnectionRefusedError):
+        words += f" by {host_port(host, port)}; nothing listens there: is the receiver running?"
+    return words
 
 
 async def _ack(
@@ -102,7 +116,7 @@ async def _ack(
                 took = time.monotonic() - started
                 result = verdict_of(item.data, {"ack_seconds": took}, ack_warn, sent=control)
                 code, text = ack_fields(item.data)
-                steps.found.learned["ack"] = {"code": code, "text": text}
+                steps.found.learned["ack"] = {"code": visible(code, 8), "text": visible(text)}
                 step("ACK", result.status is Status.OK, started, result.reason)
                 return verdict(result.status, result.reason)
     except TimeoutError:
@@ -110,8 +124,12 @@ async def _ack(
         step("ACK", False, started, f"none within {timeout:g} s{stray}")
         return verdict(Status.DOWN, f"no ACK within {timeout:g} s{stray}")
     except OSError as exc:
-        step("ACK", False, started, f"connection lost: {visible(str(exc), 200)}")
-        return verdict(Status.DOWN, "connection lost before an ACK")
+        if isinstance(exc, ConnectionResetError):
+            words = "the receiver reset the connection (not an MLLP receiver? the wrong port?)"
+        else:
+            words = f"connection lost: {visible(exc.strerror or str(exc), 200)}"
+        step("ACK", False, started, words)
+        return verdict(Status.DOWN, f"no ACK: {words}")
     stray = mllp.not_mllp(framer)
     step("ACK", False, started, f"the receiver closed the connection{stray}")
     return verdict(Status.DOWN, f"the receiver closed the connection without an ACK{stray}")

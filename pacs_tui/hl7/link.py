@@ -74,12 +74,18 @@ def test_message(path: Path) -> bytes:
         raise MessageFileError(f"cannot read {path}: {exc.strerror or exc}") from None
     if len(data) > MAX_MESSAGE_FILE:
         raise MessageFileError(f"{path} is over {MAX_MESSAGE_FILE:,} bytes")
-    body = data.strip(b"\x0b\x1c\r\n")  # framed or not
+    # Framed or not; a UTF-8 byte order mark first (Windows editors write one) is not HL7's.
+    body = data.removeprefix(b"\xef\xbb\xbf").strip(b"\x0b\x1c\r\n")
     body = _LINE_ENDS.sub(b"\r", body) + b"\r"
     try:
         read_header(body)
     except HeaderError as exc:
         raise MessageFileError(f"{path} is not an HL7 message: {exc}") from None
+    messages = body.count(b"\rMSH") + 1
+    if messages > 1:  # sent as one frame, a receiver reads one message with extra segments
+        raise MessageFileError(
+            f"{path} holds {messages} messages (an MSH segment each): one a file"
+        )
     return body
 
 

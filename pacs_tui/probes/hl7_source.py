@@ -315,7 +315,8 @@ def host_port(value: Any) -> tuple[str, int]:
     """``"ris.example.org:2575"``, ``"10.1.2.3:2575"`` or ``"[fd00::5]:2575"``."""
     text = cv.nonempty_str(value)
     name, colon, port_text = text.rpartition(":")
-    if not colon or not port_text.isdigit() or not 1 <= int(port_text) <= 65535:
+    digits = port_text.isascii() and port_text.isdigit()  # int() reads fullwidth digits too
+    if not colon or not digits or not 1 <= int(port_text) <= 65535:
         raise ValueError
     if name.startswith("[") and name.endswith("]"):
         name = name[1:-1]

@@ -290,7 +290,10 @@ def test_diagnose_says_each_step_and_the_verdict(tmp_path: Path) -> None:
     )
     assert refused.returncode == 2
     down = json.loads(refused.stdout)
-    assert (down["verdict"], down["reason"]) == ("DOWN", "connection refused")
+    assert (down["verdict"], down["reason"]) == (
+        "DOWN",
+        f"connection refused by {HOST}:{port}; nothing listens there: is the receiver running?",
+    )
     assert [(s["name"], s["ok"]) for s in down["steps"]] == [("resolve", True), ("connect", False)]
     # A usage mistake is UNKNOWN (3, as status says it), never DOWN's 2; in JSON with --json.
     bad = subprocess.run([*PACS_TUI, "diagnose", "hl7", "nowhere"], capture_output=True, text=True)

@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import json
 import os
+import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
 from pynetdicom import AE, evt
 from pynetdicom.sop_class import CTImageStorage  # type: ignore[attr-defined]
 
@@ -153,13 +156,16 @@ async def test_an_unknown_host_stops_at_resolve() -> None:
     assert names(found.steps) == [("resolve", False)]
 
 
-def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
+CLI = (sys.executable, "-m", "pacs_tui", "diagnose")
+
+
+def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    """``pacs-tui diagnose ARGS`` where no config is found unless ``--config`` names one."""
+    env = {k: v for k, v in os.environ.items() if k != "PACS_TUI_CONFIG"}
+    home = cwd or Path("/nonexistent")
+    env |= {"XDG_CONFIG_HOME": str(home / "config"), "HOME": str(home)}
     return subprocess.run(
-        [sys.executable, "-m", "pacs_tui", "diagnose", *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={**os.environ, "PACS_TUI_CONFIG": "/nonexistent/pacs-tui.toml"},
+        [*CLI, *args], capture_output=True, text=True, timeout=60, env=env, cwd=cwd or "/"
     )
 
 
@@ -171,19 +177,34 @@ def test_a_configured_node_is_tested_by_its_id_with_its_settings(tmp_path: Path)
             f'[[dicom.node]]\nid = "archive"\naet = "{SCP_AET}"\nhost = "{HOST}"\nport = {port}\n'
             'calling_aet = "NOC1"\ntimeout = "2s"\n'
             f'[[dicom.node]]\nid = "ct-1"\naet = "CT1"\nhost = "{HOST}"\nport = {port}\n'
+            f'[[hl7.link]]\nid = "ris"\nhost = "{HOST}"\nport = {port}\n'
+            '[[hl7.listener]]\nid = "adt-copy"\nbind = "127.0.0.1:2575"\n'
         )
         shown = run_cli("dicom", "archive", "--config", str(config))
         as_json = run_cli("dicom", "archive", "--config", str(config), "--json")
         overridden = run_cli("dicom", "archive", "--config", str(config), "--called-aet", "X")
+        wrong_in_config = run_cli("dicom", "ct-1", "--config", str(config))
     assert shown.returncode == 0, shown.stderr
     first, *_, last = shown.stdout.splitlines()
-    assert first == f"dicom.node archive: {SCP_AET} at {HOST}:{port} (from {config})"
+    assert first == (
+        f"dicom.node archive at {HOST}:{port}, called '{SCP_AET}', calling 'NOC1' (from {config})"
+    )
     assert last.startswith("verdict: ✔ OK — C-ECHO answered in ")
     document = json.loads(as_json.stdout)
     assert (document["called_aet"], document["calling_aet"]) == (SCP_AET, "NOC1")
     assert document["target"] == f"{HOST}:{port}" and document["verdict"] == "OK"
-    assert overridden.returncode == 2  # the option wins: TESTSCP refuses X
+    assert document["entry"] == "dicom.node archive"
+    # The option wins, and the first line says so; TESTSCP refuses X.
+    assert overridden.returncode == 2
+    assert overridden.stdout.splitlines()[0] == (
+        f"dicom.node archive at {HOST}:{port}, called 'X', calling 'NOC1' "
+        f"(from {config}; --called-aet given)"
+    )
     assert "'X' was asked for (--called-aet sets it)" in overridden.stdout
+    # The config's AE title was refused: the config is where to look.
+    assert wrong_in_config.stdout.splitlines()[-1].endswith(
+        "'CT1' was asked for (the node's aet in the config; --called-aet tries another)"
+    )
 
     typo = run_cli("dicom", "archiv", "--config", str(config))
     assert typo.returncode == 3
@@ -193,7 +214,82 @@ def test_a_configured_node_is_tested_by_its_id_with_its_settings(tmp_path: Path)
     )
     other_kind = run_cli("hl7", "archive", "--config", str(config))
     assert other_kind.returncode == 3
-    assert "'archive' is not HOST:PORT, and the config has no [[hl7.link]]" in other_kind.stderr
-    no_config = run_cli("dicom", "archive")
+    assert other_kind.stderr.strip() == (
+        "pacs-tui diagnose: 'archive' is a [[dicom.node]]: pacs-tui diagnose dicom archive"
+    )
+    link = run_cli("dicom", "ris", "--config", str(config))
+    assert link.stderr.strip().endswith("'ris' is an [[hl7.link]]: pacs-tui diagnose hl7 ris")
+    listener = run_cli("hl7", "adt-copy", "--config", str(config))
+    assert listener.stderr.strip().endswith(
+        "'adt-copy' is an [[hl7.listener]], pacs-tui's own receiver on 127.0.0.1:2575: "
+        "pacs-tui diagnose hl7 127.0.0.1:2575 tests it"
+    )
+    no_config = run_cli("dicom", "archive", cwd=tmp_path)
     assert no_config.returncode == 3
-    assert "; or a configured id (no config found)" in no_config.stderr
+    assert "; or a configured id, but no config was found (looked in " in no_config.stderr
+    missing = run_cli("dicom", "archive", "--config", str(tmp_path / "none.toml"))
+    assert missing.stderr.strip().endswith(
+        f"; or a configured id, but the config file {tmp_path / 'none.toml'} (from --config) "
+        "does not exist"
+    )
+    broken = tmp_path / "broken.toml"
+    broken.write_text(config.read_text() + "[dicom]\ntimeout = 'soon'\n")
+    refused = run_cli("dicom", "archive", "--config", str(broken), "--json")
+    assert refused.returncode == 3
+    assert "dicom.timeout = 'soon'" in refused.stderr  # the config's problem, said first
+    assert json.loads(refused.stdout)["reason"] == (
+        "'archive' is not HOST:PORT, and the config has the problems above: fix them first, "
+        "or test by address ('pacs-tui diagnose dicom HOST:PORT', with its options)"
+    )
+
+
+@pytest.mark.parametrize(
+    ("address", "words"),
+    [
+        ("[::1]", "no port; expected [ADDRESS]:PORT, like [fd00::5]:104"),
+        ("fd00::5", "an IPv6 address goes in brackets before its port, like [fd00::5]:104"),
+        ("pacs:\uff10\uff14", "the port '\uff10\uff14' is not a number from 1 to 65535"),
+        ("pacs:99999", "the port '99999' is not a number from 1 to 65535"),
+        (":104", "no host before the port"),
+        ("pàcs.example:104", "the host name is not ASCII (write an IDN in its xn-- form)"),
+        ("a" * 70 + ".org:104", "a part of the host name is over 63 characters"),
+        ("pacs", "expected HOST:PORT, like ris.example.org:2575 or pacs.example.org:104"),
+    ],
+)
+def test_an_address_that_is_not_one_says_why(address: str, words: str) -> None:
+    done = run_cli("dicom", address, "--json")
+    assert done.returncode == 3
+    assert words in done.stderr
+    document = json.loads(done.stdout)
+    assert document["verdict"] == "UNKNOWN" and document["steps"] == []
+    assert set(document) >= {"called_aet", "calling_aet", "peer", "contexts", "echo_status"}
+
+
+def test_an_underscore_host_name_is_tried() -> None:
+    """Windows and Active Directory sites name hosts pacs_srv1: looked up, not refused."""
+    done = run_cli("dicom", "no_such_host.invalid:104", "--timeout", "2s")
+    assert done.returncode == 2, done.stderr
+    assert done.stdout.splitlines()[0].startswith("✖ resolve ")
+
+
+def test_ctrl_c_stops_a_test_at_once_and_says_so() -> None:
+    """A node that takes the connection and never answers: Ctrl-C during the association
+    ends the run then (exit 130, as a shell says SIGINT), not after the timeout of 60 s."""
+    with socket.socket() as silent:
+        silent.bind((HOST, 0))
+        silent.listen(4)
+        process = subprocess.Popen(
+            [*CLI, "dicom", f"{HOST}:{silent.getsockname()[1]}", "--timeout", "60s"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+        )
+        assert process.stdout is not None
+        lines = [process.stdout.readline() for _ in range(2)]
+        assert lines[1].startswith("✔ connect ")  # the association is under way now
+        process.send_signal(signal.SIGINT)
+        rest, err = process.communicate(timeout=30)  # well before the 60 s
+    assert process.returncode == 130, err
+    assert rest.splitlines()[-1] == "interrupted (Ctrl-C)"
+    assert err == ""

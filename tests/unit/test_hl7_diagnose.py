@@ -220,7 +220,10 @@ async def test_a_configured_link_is_tested_by_its_id_with_its_message_and_limit(
     (code, out, err), (plain_code, plain_out, plain_err) = runs
     assert plain_out.splitlines()[0].startswith("✔ read test message")
     assert code == 1, err  # the link's own ack_warn
-    assert out.splitlines()[0] == f"hl7.link ris: 127.0.0.1:{port} (from {config})"
+    assert (
+        out.splitlines()[0]
+        == f"hl7.link ris at 127.0.0.1:{port}, sending {message} (from {config})"
+    )
     assert out.splitlines()[-1].startswith("verdict: ▲ WARN — AA in ")
     assert out.splitlines()[-1].endswith(" ms, slower than 100 ms")
     assert plain_code == 0, plain_err  # the default ack_warn

@@ -19,6 +19,7 @@ import pytest
 
 from pacs_tui.config import ConfigError, parse_config
 from pacs_tui.hl7.link import LinkCheck, LinkConfig, control_id
+from pacs_tui.hl7.link import test_message as read_test_message
 from pacs_tui.model import Status, TargetKind, TargetState
 from pacs_tui.nagios import judge, render
 from pacs_tui.probes import metric_spec
@@ -231,13 +232,24 @@ async def test_a_test_message_that_is_not_one_is_said_so(
     text.write_text("call the RIS team\n")
     fifo = tmp_path / "fifo.hl7"
     os.mkfifo(fifo)
+    two = tmp_path / "two.hl7"
+    one = "MSH|^~\\&|PT|IT|RIS|RAD|2026||ADT^A08|X|T|2.5\nEVN|A08\nPID|1\nPV1|1\n"
+    two.write_text(one + one)
     for path, words in (
         (text, "is not an HL7 message: no MSH segment first"),
+        (two, "holds 2 messages (an MSH segment each): one a file"),
         (fifo, "is not a regular file"),  # and the check did not wait for a writer
         (tmp_path / "missing.hl7", "cannot read"),
     ):
         result = await asyncio.wait_for(check(port, path).check(), 3)
         assert result.status is Status.UNKNOWN and words in result.reason
+
+
+def test_a_test_message_saved_with_a_byte_order_mark_is_read_without_it(tmp_path: Path) -> None:
+    """Windows Notepad saves UTF-8 with a BOM: the message still starts with MSH on the wire."""
+    path = tmp_path / "bom.hl7"
+    path.write_bytes(b"\xef\xbb\xbfMSH|^~\\&|PT|IT|RIS|RAD|2026||ADT^A08|X|T|2.5\r\nEVN|A08\r\n")
+    assert read_test_message(path) == b"MSH|^~\\&|PT|IT|RIS|RAD|2026||ADT^A08|X|T|2.5\rEVN|A08\r"
 
 
 def slow_receiver(delay: float, seen: list[str]) -> Callable[[Any, Any], Awaitable[None]]:
