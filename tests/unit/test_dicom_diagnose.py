@@ -293,3 +293,16 @@ def test_ctrl_c_stops_a_test_at_once_and_says_so() -> None:
     assert process.returncode == 130, err
     assert rest.splitlines()[-1] == "interrupted (Ctrl-C)"
     assert err == ""
+
+
+def test_a_terminal_that_cannot_take_utf8_gets_question_marks_not_a_traceback() -> None:
+    """``LANG=C`` on an old server, or ``PYTHONIOENCODING=ascii``: ✔ and ▼ cannot be written."""
+    port = free_port()
+    env = {**os.environ, "PYTHONIOENCODING": "ascii"}
+    done = subprocess.run(
+        [*CLI, "dicom", f"{HOST}:{port}"], capture_output=True, text=True, timeout=60, env=env
+    )
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stderr
+    assert done.stdout.splitlines()[0].startswith("? resolve ")
+    assert done.stdout.splitlines()[-1].startswith("verdict: ? DOWN ? connection refused by ")
