@@ -468,7 +468,13 @@ def _option_hint(parser: argparse.ArgumentParser, command: str, extra: Sequence[
     for action in parser._actions:  # argparse keeps its subparsers there, and only there
         if isinstance(action, argparse._SubParsersAction) and command in action.choices:
             options = action.choices[command]._option_string_actions
-            return did_you_mean(typed, tuple(o for o in options if o.startswith("--")))
+            long = tuple(o for o in options if o.startswith("--"))
+            # "--aet": the last word of "--called-aet" and "--calling-aet", too short a part
+            # of either for difflib to call it close.
+            ending = sorted(o for o in long if o.endswith("-" + typed.removeprefix("--")))
+            if ending and len(typed) > 3:
+                return f"; did you mean {' or '.join(repr(o) for o in ending)}?"
+            return did_you_mean(typed, long)
     return ""
 
 

@@ -403,6 +403,11 @@ def test_the_command_leaves_within_a_bound_whatever_threads_remain(tmp_path: Pat
         (["frobnicate"], 2, "pacs-tui: unknown command 'frobnicate' (known: run, demo,"),
         (["status", "--jsn"], 3, "unrecognized arguments: --jsn; did you mean '--json'?"),
         (["history", "--sinse=1h"], 2, "arguments: --sinse=1h; did you mean '--since'?"),
+        (
+            ["diagnose", "dicom", "pacs:104", "--aet", "X"],
+            3,
+            "--aet X; did you mean '--called-aet' or '--calling-aet'?",
+        ),
     ],
 )
 def test_a_mistyped_command_or_choice_names_the_closest(
