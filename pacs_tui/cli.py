@@ -283,6 +283,13 @@ def build_parser() -> argparse.ArgumentParser:
         "calling_aet)",
     )
     p.add_argument(
+        "--find",
+        action="store_true",
+        help="dicom: also a study-level C-FIND (Study Root) for the studies dated today, on an "
+        "association of its own: counted, up to 1,000 (only their UIDs are asked for: no "
+        "patient data); a node that answers C-ECHO but fails the query is CRIT",
+    )
+    p.add_argument(
         "--timeout",
         metavar="DURATION",
         help="for each step, from 100ms to 10m (default 5s, or the configured entry's); "

@@ -36,6 +36,8 @@ def cmd_diagnose(args: argparse.Namespace) -> int:
             learned["called_aet"] = aim.called if aim else None
             learned["calling_aet"] = aim.calling if aim else None
             learned |= {"peer": None, "contexts": [], "echo_status": None}
+            if args.find:
+                learned["find"] = None
         else:
             learned["ack"] = None
         target = host_port_text(aim.host, aim.port) if aim and aim.host else args.address
@@ -54,6 +56,8 @@ def cmd_diagnose(args: argparse.Namespace) -> int:
     if not dicom and (args.called_aet is not None or args.calling_aet is not None):
         option = "--called-aet" if args.called_aet is not None else "--calling-aet"
         return mistake(f"{option} is for dicom (an HL7 receiver has no AE title)")
+    if not dicom and args.find:
+        return mistake("--find is for dicom (a C-FIND; --send tests an HL7 receiver)")
 
     aim = _Aim()
     config = None
@@ -133,6 +137,7 @@ def cmd_diagnose(args: argparse.Namespace) -> int:
                 aim.called_from or "--called-aet sets it",
                 aim.calling_from or "--calling-aet sets it",
             ),
+            find=args.find,
         )
     else:
         from pacs_tui.hl7.diagnose import diagnose_link

@@ -8,6 +8,7 @@ as the check runs them (:func:`~pacs_tui.probes.dicom.echo`, in a thread), shari
 from __future__ import annotations
 
 import functools
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -22,6 +23,7 @@ from pacs_tui.diagnosis import (
     in_thread,
     look_up,
 )
+from pacs_tui.mirror.node import Node
 from pacs_tui.model import Status
 from pacs_tui.probes.dicom import (
     VERIFICATION_SOP_CLASS,
@@ -31,13 +33,18 @@ from pacs_tui.probes.dicom import (
     echo_result,
 )
 from pacs_tui.probes.dicom_source import DEFAULT_WARN_LATENCY
+from pacs_tui.probes.dicom_transport import Budget
 from pacs_tui.visible import host_port, visible
+
+STUDY_ROOT_FIND = "1.2.840.10008.5.1.4.1.2.2.1"
+#: ``--find`` reads this many answers at most (a busy archive's day can hold thousands).
+FIND_LIMIT = 1000
 
 #: What the association asks for, to learn what the node does: the services a PACS, a RIS, a
 #: modality or a viewer asks of an archive, and the common image and document classes.
 PROPOSED: tuple[tuple[str, str], ...] = (
     (VERIFICATION_SOP_CLASS, "Verification (C-ECHO)"),
-    ("1.2.840.10008.5.1.4.1.2.2.1", "Study Root query (C-FIND)"),
+    (STUDY_ROOT_FIND, "Study Root query (C-FIND)"),
     ("1.2.840.10008.5.1.4.1.2.2.2", "Study Root retrieve (C-MOVE)"),
     ("1.2.840.10008.5.1.4.1.2.2.3", "Study Root retrieve (C-GET)"),
     ("1.2.840.10008.5.1.4.1.2.1.1", "Patient Root query (C-FIND)"),
@@ -70,13 +77,16 @@ async def diagnose_node(
     on_step: Callable[[Step], None] = lambda step: None,
     warn_latency: float | None = None,
     aet_from: tuple[str, str] = ("--called-aet sets it", "--calling-aet sets it"),
+    find: bool = False,
 ) -> Diagnosis:
     """Run the steps; ``on_step`` hears each as it ends; a whole exchange slower than
     ``warn_latency`` (default: a node's default) is WARN. ``aet_from``: where the called and
     the calling AE title came from, in words, said when a node rejects one of them.
     The JSON document adds ``called_aet``,
     ``calling_aet``, ``peer`` (its implementation and largest PDU, null until it accepted),
-    ``contexts`` (each SOP class asked for and the answer) and ``echo_status``."""
+    ``contexts`` (each SOP class asked for and the answer) and ``echo_status``; with ``find``
+    (a study-level C-FIND for the studies dated today, on an association of its own, once the
+    echo passed), ``find``: ``{"studies", "cut_short", "seconds"}`` or null."""
     learned: dict[str, Any] = {
         "called_aet": called_aet,
         "calling_aet": calling_aet,
@@ -84,6 +94,8 @@ async def diagnose_node(
         "contexts": [],
         "echo_status": None,
     }
+    if find:
+        learned["find"] = None
     steps = Steps(Diagnosis(f"{host_port(host, port)}", learned=learned), on_step)
     if not await look_up(host, port, timeout, steps):
         return steps.found
@@ -126,7 +138,69 @@ async def diagnose_node(
                 f"the exchange took {_ms(outcome.echo_seconds)} ({parts}), over the "
                 f"{_ms(warn)} warning limit"
             )
+    if find and result.status is not Status.DOWN:
+        failed = await _find(outcome, timeout, steps)
+        if failed is not None:  # it answers C-ECHO, not the queries asked for
+            return steps.verdict(Status.CRIT, failed)
+        reason += f"; C-FIND: {steps.found.steps[-1].detail}"
     return steps.verdict(result.status, reason)
+
+
+async def _find(outcome: EchoOutcome, timeout: float, steps: Steps) -> str | None:
+    """The C-FIND step: the studies dated today, counted (only their UIDs asked for: no
+    patient data). ``None`` when it passed, else the verdict's reason."""
+    if not any(a.accepted and a.abstract_syntax == STUDY_ROOT_FIND for a in outcome.contexts):
+        steps.took("C-FIND", False, 0.0, "not tried: the node takes no Study Root queries")
+        return None
+    started = time.monotonic()
+    counted, words = await in_thread(
+        functools.partial(
+            _studies_today,
+            Node("diagnose", outcome.host, outcome.port, outcome.called_aet, outcome.calling_aet),
+            timeout,
+        )
+    )
+    ok = counted is not None
+    seconds = time.monotonic() - started
+    steps.took("C-FIND", ok, seconds, f"{words} in {_ms(seconds)}" if ok else words)
+    if ok:
+        cut = words.startswith("over ")
+        steps.found.learned["find"] = {"studies": counted, "cut_short": cut, "seconds": seconds}
+        return None
+    calling = visible(outcome.calling_aet)
+    return (
+        f"C-FIND failed: {words}; many archives answer queries only from callers they know: "
+        f"is '{calling}' among the node's peers?"
+    )
+
+
+def _studies_today(node: Node, timeout: float) -> tuple[int | None, str]:
+    """How many studies the node holds dated today (this machine's date), and that in words;
+    ``None`` and why when the query failed. Blocking."""
+    from pydicom.dataset import Dataset
+
+    from pacs_tui.mirror.association import DicomFailure, NodeSession
+
+    query = Dataset()
+    query.QueryRetrieveLevel = "STUDY"
+    query.StudyDate = time.strftime("%Y%m%d")
+    query.StudyInstanceUID = ""
+    session = NodeSession(
+        node,
+        Budget.for_timeout(time.perf_counter(), timeout),
+        request_timeout=timeout,
+        pdata_limit=FIND_LIMIT * 2048 + 64 * 1024,
+        expecting="study-level C-FIND answers",
+    )
+    try:
+        rows = session.find(query, ("StudyInstanceUID",), FIND_LIMIT)
+    except DicomFailure as exc:
+        return None, str(exc)
+    finally:
+        session.close()
+    if rows is None:
+        return FIND_LIMIT, f"over {FIND_LIMIT:,} studies dated today (the rest not read)"
+    return len(rows), f"{len(rows):,} stud{'y' if len(rows) == 1 else 'ies'} dated today"
 
 
 def _said(outcome: EchoOutcome, steps: Steps) -> None:

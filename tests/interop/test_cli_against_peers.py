@@ -92,3 +92,45 @@ def test_diagnose_dicom_says_which_ae_title_a_node_refused(orthanc: Peer) -> Non
         "verdict: ▼ DOWN — association rejected: called AE title not recognised (permanent); "
         "'ANY-SCP' was asked for (--called-aet sets it)"
     )
+
+
+def test_diagnose_dicom_find_counts_todays_studies_on_orthanc(tmp_path: Path) -> None:
+    """A real archive holding two studies dated today and one of yesterday: --find counts the
+    two; an archive that answers C-FIND only to callers it knows is CRIT, and says so."""
+    import datetime as dt
+
+    from tests.synthetic_studies import instances, store, studies
+
+    from .conftest import orthanc_command, start_peer
+
+    for folder in ("a", "s"):
+        (tmp_path / folder).mkdir()
+    today = dt.date.today()
+    made = studies(3, 2, today, seed="diagnose-find")  # days: today, yesterday, today
+    every = [ds for study in made for ds in instances(study)]
+    archive = start_peer(
+        "orthanc", "FINDME", tmp_path / "a", orthanc_command(tmp_path / "a", "FINDME")
+    )
+    strict = start_peer(
+        "orthanc",
+        "STRICT",
+        tmp_path / "s",
+        orthanc_command(tmp_path / "s", "STRICT", DicomAlwaysAllowFind=False),
+    )
+    try:
+        assert store(HOST, archive.port, archive.aet, every) == len(every)
+        found = diagnose(f"{HOST}:{archive.port}", "--called-aet", "FINDME", "--find", "--json")
+        refused = diagnose(f"{HOST}:{strict.port}", "--called-aet", "STRICT", "--find")
+    finally:
+        archive.stop()
+        strict.stop()
+    document = json.loads(found.stdout)
+    assert found.returncode == 0, found.stderr
+    assert document["find"]["studies"] == 2
+    assert document["reason"].startswith("C-ECHO answered in ")
+    assert "; C-FIND: 2 studies dated today in " in document["reason"]
+    assert "SYNTHETIC" not in found.stdout  # the patient is never asked for
+    assert refused.returncode == 2  # CRIT
+    last = refused.stdout.splitlines()[-1]
+    assert last.startswith("verdict: ✖ CRIT — C-FIND failed: ")
+    assert last.endswith("is 'PACSTUI' among the node's peers?")

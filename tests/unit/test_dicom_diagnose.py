@@ -9,6 +9,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,7 @@ from pynetdicom.sop_class import CTImageStorage  # type: ignore[attr-defined]
 from pacs_tui.diagnosis import Step
 from pacs_tui.model import Status
 from pacs_tui.probes.dicom import VERIFICATION_SOP_CLASS
-from pacs_tui.probes.dicom_diagnose import PROPOSED, diagnose_node
+from pacs_tui.probes.dicom_diagnose import FIND_LIMIT, PROPOSED, diagnose_node
 
 from .test_dicom_probe import HOST, SCP_AET, free_port, serve
 
@@ -306,3 +307,86 @@ def test_a_terminal_that_cannot_take_utf8_gets_question_marks_not_a_traceback() 
     assert "Traceback" not in done.stderr
     assert done.stdout.splitlines()[0].startswith("? resolve ")
     assert done.stdout.splitlines()[-1].startswith("verdict: ? DOWN ? connection refused by ")
+
+
+def find_node(answers: int, final: int = 0x0000) -> Any:
+    """A pynetdicom node taking Verification and Study Root C-FIND that answers ``answers``
+    studies dated as asked, then ``final``; it notes each query's keys."""
+    from pydicom.dataset import Dataset
+    from pynetdicom.sop_class import (  # type: ignore[attr-defined]
+        StudyRootQueryRetrieveInformationModelFind,
+    )
+
+    asked: list[Dataset] = []
+
+    def on_find(event: Any) -> Any:
+        asked.append(event.identifier)
+        for n in range(answers):
+            found = Dataset()
+            found.QueryRetrieveLevel = "STUDY"
+            found.StudyInstanceUID = f"1.2.3.{n}"
+            found.PatientName = "NOT^ASKED^FOR"  # sent anyway: never read
+            yield 0xFF00, found
+        yield final, None
+
+    finder = AE()
+    finder.add_supported_context(StudyRootQueryRetrieveInformationModelFind)
+    server = serve(
+        supported_contexts=finder.supported_contexts, handlers=[(evt.EVT_C_FIND, on_find)]
+    )
+    return server, asked
+
+
+async def test_find_counts_the_studies_dated_today_without_patient_data() -> None:
+    server, asked = find_node(3)
+    with server as port:
+        found = await diagnose_node(HOST, port, SCP_AET, "PACSTUI", 3.0, find=True)
+    assert found.verdict is Status.OK, found.reason
+    step = found.steps[-1]
+    assert (step.name, step.ok) == ("C-FIND", True)
+    assert step.detail.startswith("3 studies dated today in ")
+    assert found.reason.startswith("C-ECHO answered in ")
+    assert "; C-FIND: 3 studies dated today in " in found.reason
+    assert found.document()["find"]["studies"] == 3
+    assert found.document()["find"]["cut_short"] is False
+    (query,) = asked
+    assert query.StudyDate == time.strftime("%Y%m%d")
+    assert "PatientName" not in query and "PatientID" not in query
+    assert "NOT^ASKED^FOR" not in repr(found.document())
+
+
+async def test_find_reads_no_more_than_its_limit() -> None:
+    server, _ = find_node(FIND_LIMIT + 5)
+    with server as port:
+        found = await diagnose_node(HOST, port, SCP_AET, "PACSTUI", 5.0, find=True)
+    assert found.verdict is Status.OK, found.reason
+    assert found.steps[-1].detail.startswith("over 1,000 studies dated today (the rest not read)")
+    assert found.document()["find"]["cut_short"] is True
+
+
+async def test_a_failed_query_is_crit_with_what_to_look_at() -> None:
+    server, _ = find_node(0, final=0xC000)
+    with server as port:
+        found = await diagnose_node(HOST, port, SCP_AET, "PACSTUI", 3.0, find=True)
+    assert found.verdict is Status.CRIT
+    assert found.reason == (
+        "C-FIND failed: C-FIND failed with status 0xC000; many archives answer queries only "
+        "from callers they know: is 'PACSTUI' among the node's peers?"
+    )
+    assert found.document()["find"] is None
+
+
+async def test_find_is_not_tried_on_a_node_that_takes_no_queries() -> None:
+    with serve() as port:
+        found = await diagnose_node(HOST, port, SCP_AET, "PACSTUI", 3.0, find=True)
+    assert found.verdict is Status.OK
+    assert found.steps[-1] == Step(
+        "C-FIND", False, 0.0, "not tried: the node takes no Study Root queries"
+    )
+    assert found.reason.endswith("; C-FIND: not tried: the node takes no Study Root queries")
+
+
+def test_find_is_for_dicom_only() -> None:
+    done = run_cli("hl7", "127.0.0.1:2575", "--find")
+    assert done.returncode == 3
+    assert "--find is for dicom" in done.stderr
