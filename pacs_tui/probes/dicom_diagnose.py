@@ -81,12 +81,14 @@ async def diagnose_node(
 ) -> Diagnosis:
     """Run the steps; ``on_step`` hears each as it ends; a whole exchange slower than
     ``warn_latency`` (default: a node's default) is WARN. ``aet_from``: where the called and
-    the calling AE title came from, in words, said when a node rejects one of them.
-    The JSON document adds ``called_aet``,
-    ``calling_aet``, ``peer`` (its implementation and largest PDU, null until it accepted),
-    ``contexts`` (each SOP class asked for and the answer) and ``echo_status``; with ``find``
-    (a study-level C-FIND for the studies dated today, on an association of its own, once the
-    echo passed), ``find``: ``{"studies", "cut_short", "seconds"}`` or null."""
+    the calling AE title came from, in words, said when a node rejects one of them. With
+    ``find``, a study-level C-FIND for the studies dated today follows the echo, on an
+    association of its own.
+
+    The JSON document adds ``called_aet``, ``calling_aet``, ``peer`` (its implementation and
+    largest PDU, null until it accepted), ``contexts`` (each SOP class asked for and the
+    answer), ``echo_status`` and with ``find`` ``find`` (``{"studies", "cut_short",
+    "seconds"}``, null when it failed)."""
     learned: dict[str, Any] = {
         "called_aet": called_aet,
         "calling_aet": calling_aet,
@@ -96,11 +98,11 @@ async def diagnose_node(
     }
     if find:
         learned["find"] = None
-    steps = Steps(Diagnosis(f"{host_port(host, port)}", learned=learned), on_step)
+    where = host_port(host, port)
+    steps = Steps(Diagnosis(where, learned=learned), on_step)
     if not await look_up(host, port, timeout, steps):
         return steps.found
 
-    where = host_port(host, port)
     connected = await connect(
         host,
         port,
