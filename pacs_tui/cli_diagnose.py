@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import json
 import os
+import signal
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -143,18 +144,23 @@ def cmd_diagnose(args: argparse.Namespace) -> int:
         from pacs_tui.hl7.diagnose import diagnose_link
 
         run = diagnose_link(aim.host, aim.port, aim.send, aim.timeout, say, aim.warn)
-    try:
-        found = asyncio.run(run)
-    except KeyboardInterrupt:
+
+    def interrupted(signum: int, frame: object) -> None:
+        """Ctrl-C: said, and the process ends now, as a shell says a process ended by SIGINT
+        (130). Not through asyncio's own handling, which cancels the run: Python 3.11's
+        ``wait_for`` can swallow that cancel (then the run went on to its timeout, seen in
+        CI), and pynetdicom's threads of an association under way are not daemons."""
         if args.json:
             print(document(Status.UNKNOWN, "interrupted (Ctrl-C)", aim))
         else:
             print("interrupted (Ctrl-C)")
-        # Now, as a shell says a process ended by SIGINT: pynetdicom's threads of the
-        # association under way are not daemons, and waiting for them is what Ctrl-C stops.
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(130)
+
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:  # not when ignored
+        signal.signal(signal.SIGINT, interrupted)
+    found = asyncio.run(run)
     found.learned["entry"] = aim.entry or None
     if args.json:
         print(json.dumps(found.document(), indent=2))
