@@ -227,10 +227,12 @@ def _escape(text: str, sep: str, enc: str) -> str:
     return "".join(out)[:200]
 
 
-def read_msa(answer: bytes) -> tuple[str, str, str] | None:
+def read_msa(answer: bytes, free_text: bool = True) -> tuple[str, str, str] | None:
     """An answer's MSA-1 (upper case), MSA-2 (the control ID it answers, cut at 180) and words
     (MSA-3, else its first ERR segment's fields, cut at 300); None when it has no header or no
-    MSA (not an ACK)."""
+    MSA (not an ACK). Without ``free_text`` the words are only what is coded: the first ERR's
+    error number and place ("error 204 at PID-3"): a receiver's own words about a real
+    message may name its patient ("Unknown patient DOE^JANE")."""
     try:
         header = read_header(answer)
     except HeaderError:
@@ -243,17 +245,18 @@ def read_msa(answer: bytes) -> tuple[str, str, str] | None:
         if fields[0] == "MSA" and msa is None:
             msa = [f.strip() for f in fields[1:4]] + ["", "", ""]
         elif fields[0] == "ERR" and not err:
-            err = _err_words(fields, header.encoding)
+            err = _err_words(fields, header.encoding, free_text)
     if msa is None:
         return None
-    return msa[0].upper(), msa[1][:180], (msa[2] or err)[:300]
+    words = (msa[2] or err) if free_text else err
+    return msa[0].upper(), msa[1][:180], words[:300]
 
 
 _SEGMENT_ID = re.compile(r"[A-Z][A-Z0-9]{2}")
 _CODE = re.compile(r"[A-Za-z0-9_.\-]{1,20}")
 
 
-def _err_words(fields: list[str], encoding: str) -> str:
+def _err_words(fields: list[str], encoding: str, free_text: bool = True) -> str:
     """An ERR segment as people read it: "Unsupported version id (203) at MSH-12: its words"
     (ERR-3's text and code, ERR-2's place, ERR-8 or else ERR-7), or before 2.5 from ERR-1
     (segment^sequence^field^code&text); its fields joined by spaces when neither reads."""
@@ -278,6 +281,8 @@ def _err_words(fields: list[str], encoding: str) -> str:
     if not _SEGMENT_ID.fullmatch(segment):  # not a place: free text where one belongs
         segment = field = ""
     at = f"{segment}-{field}" if segment and field.isdigit() else segment
+    if not free_text:  # the number and the place only: a name or words may be anything
+        return " at ".join(x for x in (f"error {number}" if number else "", at) if x)
     if not (what or at):
         return said or " ".join(x for x in fields[1:] if x.strip()).strip()
     head = " at ".join(x for x in (what or "error", at) if x)

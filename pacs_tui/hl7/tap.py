@@ -222,7 +222,7 @@ class Tap(MllpServer):
                 continue
             writer.write(b"\x0b" + item.data + mllp.END)
             await writer.drain()
-            code, echoed, words = _answer(item.data)
+            code, echoed, words = _answer(item.data, self.entry.store_phi)
             if code is None:
                 continue  # relayed all the same: the tap does not judge the upstream
             # The answer names its message in MSA-2; one that does not is taken as the oldest
@@ -268,8 +268,13 @@ class Tap(MllpServer):
         self.counts[code if code in ACK_CODES else "other_ack"] += 1
         took = time.monotonic() - pending.sent
         late = f"{LATE_ACK} {took:.1f} s" if pending.late else ""
-        # Why the receiver did not accept it, in its own words (an ERR's codes, its MSA-3).
-        said = f"{code}: {visible(words, 200)}" if words and code[1:] != "A" else ""
+        # Why the receiver did not accept it: in its own words (MSA-3, an ERR's) with
+        # store_phi, else what is coded (an ERR's number and place) and where the words went.
+        said = ""
+        if code[1:] != "A":
+            kept = "" if self.entry.store_phi else " (its words are kept with store_phi = true)"
+            said = f"{code}: {visible(words, 200)}{kept}" if words else f"{code}{kept}"
+            said = said if words or kept else ""
         # The late mark first: what follows it may be the receiver's words, which must not be
         # able to make a row read as late (the no-ACK filter looks at the start only).
         detail = "; ".join(x for x in (late, pending.row.detail, said) if x)
@@ -310,10 +315,11 @@ def _record(emit: Emit, row: LoggedMessage) -> None:
         log.error("HL7 tap %s: message not recorded: %s", row.link, exc)
 
 
-def _answer(data: bytes) -> tuple[str | None, str, str]:
+def _answer(data: bytes, free_text: bool) -> tuple[str | None, str, str]:
     """MSA-1 (its two letters), MSA-2 and the words (MSA-3, else ERR; HL7's escapes undone) of
-    an answer (``None``, "" and "" when it is not an ACK)."""
-    found = read_msa(data)
+    an answer (``None``, "" and "" when it is not an ACK); without ``free_text`` (``store_phi``
+    off) only the ERR's error number and place: the receiver's words may name the patient."""
+    found = read_msa(data, free_text)
     if found is None or not found[0]:
         return None, "", ""
     words = unescape(found[2], read_header(data)) if found[2] else ""

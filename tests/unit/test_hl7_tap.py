@@ -229,28 +229,41 @@ async def test_a_receiver_gone_mid_stream_ends_the_senders_connection(
     assert rows["G2"].ack is None and "the upstream closed the connection" in rows["G2"].detail
 
 
-async def test_a_refusal_is_recorded_with_the_receivers_words(stop_later: list[Any]) -> None:
+@pytest.mark.parametrize("store_phi", [False, True])
+async def test_a_refusal_keeps_the_receivers_words_only_with_store_phi(
+    stop_later: list[Any], store_phi: bool
+) -> None:
+    """A receiver's words about a real message may name its patient ("Unknown patient
+    DOE^JANE"): without store_phi only what is coded (the ERR's number and place) is
+    recorded; with it, the words as people read them (HL7's escapes undone)."""
+
     async def refuse(msg: Any, writer: Any) -> None:
         control = str(msg.segment("MSH")[10])
-        # HL7's escapes in its words (\S\ is "^"): recorded as people read them.
         answer = (
-            f"MSH|^~\\&|RIS|RAD|HIS|WARD|2026||ACK|R1|P|2.5\rMSA|AE|{control}|PID-3 missing "
-            "in ADT\\S\\A01"
+            f"MSH|^~\\&|RIS|RAD|HIS|WARD|2026||ACK|R1|P|2.5\rMSA|AE|{control}|Unknown patient "
+            "DOE\\S\\JANE MRN123456\rERR||PID^1^3|204^Unknown key identifier^HL70357|E||||"
+            "no patient DOE\\S\\JANE"
         )
         writer.writemessage(hl7.parse(answer))
         await writer.drain()
 
     server, up_port, _ = await upstream(refuse)
-    tap, recorder, task = await tapping(up_port)
+    tap, recorder, task = await tapping(up_port, store_phi=store_phi)
     stop_later += [task, server]
     reader, writer = await asyncio.open_connection("127.0.0.1", port_of(tap))
     writer.write(VT + message("E1") + END)
     async with asyncio.timeout(5):
-        await reader.readuntil(END)
+        answer = await reader.readuntil(END)
     writer.close()
+    assert b"DOE\\S\\JANE" in answer  # relayed byte for byte all the same
     await until(lambda: len(recorder.rows) == 1)
     (row,) = recorder.rows
-    assert row.ack == "AE" and row.detail == "AE: PID-3 missing in ADT^A01"
+    assert row.ack == "AE"
+    if store_phi:
+        assert row.detail == "AE: Unknown patient DOE^JANE MRN123456"
+    else:
+        assert row.detail == "AE: error 204 at PID-3 (its words are kept with store_phi = true)"
+        assert "DOE" not in repr(row) and "MRN123456" not in repr(row)
 
 
 async def test_an_accept_then_application_ack_are_both_relayed_and_recorded_once(
