@@ -225,8 +225,11 @@ class OverviewScreen(PacsScreen):
         table = self.query_one("#recent", LightTable)
         now = self.ctx.now()
         events = list(self.ctx.recent)[-RECENT_ROWS:]
-        narrow = width < WIDE
-        self._fit_recent(events, width - table.styles.scrollbar_size_vertical, now)
+        # The words and the column's width are chosen from the same width (at 120 columns
+        # the column was fitted narrow, beside the scrollbar, and the words wide: cut).
+        room = width - table.styles.scrollbar_size_vertical
+        narrow = room < WIDE
+        self._fit_recent(events, room, now)
         # A long reason wraps onto more lines rather than being cut.
         table.set_rows(self._event_cells(table, event, now, narrow) for event in reversed(events))
 

@@ -418,6 +418,23 @@ async def test_selected_node_shows_its_full_reason_at_80x24() -> None:
         assert "slow: echo 812 ms > 500 ms" in str(line.render())
 
 
+@pytest.mark.parametrize("width", [119, 120, 121, 125, 160])
+async def test_the_recent_changes_say_each_change_whole_at_every_width(width: int) -> None:
+    """At 120 columns the Change column was fitted narrow (beside the scrollbar) while its
+    words were the wide ones: "✔ OK → ▼ DO". Words and width now come from the same room."""
+    engine = scripted_engine()
+    app = PacsApp(engine, clock=lambda: NOW)
+    async with app.run_test(size=(width, 40)) as pilot:
+        await settle(pilot)
+        await report(pilot, engine, "ct-1", Result(Status.DOWN, "connection refused", ts=NOW))
+        recent = app.screen.query_one("#recent", LightTable)
+        await until(pilot, lambda: "ct-1" in screen_text(app).split("Recent status changes")[-1])
+        lines = screen_text(app).split("Recent status changes")[-1].splitlines()
+        line = next(line for line in lines if " ct-1 " in line)
+        assert "→ ▼ DOWN " in line, line
+        assert recent.row_count >= 1
+
+
 async def test_overview_tile_keeps_the_age_of_a_long_reason() -> None:
     engine = scripted_engine()
     app = PacsApp(engine, clock=lambda: NOW)
