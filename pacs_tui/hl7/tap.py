@@ -105,8 +105,8 @@ class Tap(MllpServer):
                 f"the upstream has not answered {what} for {waited:.0f} s "
                 f"(ack_timeout {self.entry.ack_timeout:g} s); {reason}"
             )
-        if self.upstream_error is not None:
-            return Status.WARN, f"{reason}; upstream: {self.upstream_error}"
+        if self.upstream_error is not None:  # the fault first: a cell cuts the end
+            return Status.WARN, f"upstream: {self.upstream_error}; {reason}"
         return Status.OK, reason
 
     def _report_now(self) -> None:
