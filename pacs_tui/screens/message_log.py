@@ -188,6 +188,15 @@ class MessageTable(StatusTable):
         ),
     ]
 
+    def action_scroll_top(self) -> None:
+        """Home: the newest row; from an older page, the newest page, followed live (the
+        README's "Home follows the newest")."""
+        log = next((a for a in self.ancestors if isinstance(a, MessageLog)), None)
+        if log is not None and log.until is not None:
+            log.action_follow()
+            return
+        super().action_scroll_top()
+
 
 class MessageLog(Vertical):
     """Title, filter field, the rows, and a line saying what is shown: the rows of the links

@@ -142,6 +142,11 @@ async def test_brackets_page_back_through_the_history_and_forward_to_live(
         await wait_for(pilot, lambda: "paused (Home follows)" in summary(app))
         await pilot.press("home")
         await wait_for(pilot, lambda: "· live ·" in summary(app))
+        # Two pages back, Home is the newest page again, followed live.
+        await pilot.press("left_square_bracket", "left_square_bracket")
+        await wait_for(pilot, lambda: first() == "HIS0000005")
+        await pilot.press("home")
+        await wait_for(pilot, lambda: first() == "HIS0000029" and "· live ·" in summary(app))
 
 
 async def test_an_oldest_page_exactly_full_says_there_is_nothing_older(
