@@ -5,7 +5,9 @@ It keeps a mirror of the collector's states (the snapshot, then each change) so 
 are local and never wait on the socket; history queries are requests with a deadline; actions
 are sent and recorded by the collector under the user the kernel names for this connection.
 When the collector goes away the mirror stays (stale, said by :attr:`RemoteView.link`) and the
-view reattaches with back-off; a fresh snapshot then updates every target. No Textual here.
+view reattaches with back-off; a fresh snapshot then updates every target. Once a reattach shows
+the collector is not running (its socket refuses or is gone), what only it runs (listeners,
+taps, receivers) is DOWN in those words rather than its last known OK. No Textual here.
 """
 
 from __future__ import annotations
@@ -60,7 +62,7 @@ RETRY_FIRST = 0.5
 RETRY_MAX = 8.0
 #: The welcome's facts about the site and the viewer's role, sent again in a ``site`` frame
 #: after a reload.
-SITE_FACTS = ("site", "timezone", "probeable", "intervals", "idle_lock", "role")
+SITE_FACTS = ("site", "timezone", "probeable", "intervals", "served", "idle_lock", "role")
 
 
 class AttachError(Exception):
@@ -92,6 +94,8 @@ class RemoteView:
         self._subscribers: Subscribers[StateUpdate | EventUpdate | LinkUpdate] = Subscribers()
         self._welcome: dict[str, Any] = {}
         self._probeable: set[str] = set()
+        #: The targets of the collector's long-running services.
+        self._served: set[str] = set()
         self._writer: asyncio.StreamWriter | None = None
         self._reader: asyncio.StreamReader | None = None
         self._pending: dict[int, asyncio.Future[Any]] = {}
@@ -407,6 +411,8 @@ class RemoteView:
                     await self._connect()
                 except AttachError as exc:
                     self._link = replace(self._link, reason=str(exc))
+                    if isinstance(exc, NoCollector):
+                        self._services_stopped(exc)
                     delay = min(delay * 2, RETRY_MAX)
                     continue
                 self._publish(LinkUpdate(self._link))
@@ -447,6 +453,32 @@ class RemoteView:
         """What the welcome (or a ``site`` frame after a reload) says of the site."""
         self._welcome.update({k: frame[k] for k in SITE_FACTS if k in frame})
         self._probeable = {t for t in frame.get("probeable", ()) if isinstance(t, str)}
+        self._served = {t for t in frame.get("served", ()) if isinstance(t, str)}
+
+    def _services_stopped(self, exc: NoCollector) -> None:
+        """The collector is not running, so neither is what it served: a tap's feed is cut
+        now, and its last known OK would say otherwise. Those targets are DOWN in the words
+        ``status`` gives them, until a reattach brings the collector's own states back."""
+        if _running(self._link.pid):
+            return  # its socket was removed or replaced, but the collector is still there
+        if isinstance(exc, CollectorStopped):
+            words = str(exc)
+        else:
+            words = (
+                f"the collector is not running: no socket at {self.path} (it was stopped; "
+                "`pacs-tui collect` starts it again)"
+            )
+        for target_id in sorted(self._served):
+            before = self._states.get(target_id)
+            if before is None or before.reason == words:
+                continue
+            was_down = before.status is Status.DOWN
+            since = before.since if was_down else self._link.gone_since
+            state = replace(before, status=Status.DOWN, reason=words, since=since)
+            self._states[target_id] = state
+            if not was_down:
+                self._order = None
+            self._publish(StateUpdate(state, before.status))
 
     def _answer(self, frame: dict[str, Any]) -> None:
         ident = frame.get("id")
@@ -523,6 +555,19 @@ def _connect_error(path: str, exc: OSError) -> AttachError:
             "the collector's user, or ask for its [collector] group"
         )
     return AttachError(f"cannot connect to the collector's socket {path}: {_words(exc)}")
+
+
+def _running(pid: int) -> bool:
+    """Whether process ``pid`` is there (a Unix socket's collector is on this host)."""
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except PermissionError:  # another user's: there
+        return True
+    except OSError:
+        return False
+    return True
 
 
 def _not_a_socket(path: str) -> str:

@@ -128,6 +128,7 @@ class CollectorServer:
             "timezone": config.site.timezone,
             "probeable": sorted(self.engine.probeable()),
             "intervals": self.engine.intervals(),
+            "served": sorted(self.engine.served()),
             "idle_lock": config.operators.idle_lock,
         }
 

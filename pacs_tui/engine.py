@@ -495,6 +495,11 @@ class Engine:
             for t in runnable_targets(run)
         }
 
+    def served(self) -> set[str]:
+        """The targets of long-running services (listeners, taps, receivers, log tails): they
+        run only while this engine runs."""
+        return {t.id for run in self.checks if isinstance(run, Service) for t in run.targets}
+
     def probeable(self) -> set[str]:
         """The targets :meth:`probe_now` can check (the periodic ones)."""
         return self._scheduler.triggerable()

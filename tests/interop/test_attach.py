@@ -406,6 +406,44 @@ def test_a_killed_collector_is_said_and_what_it_ran_is_down(tmp_path: Path) -> N
     assert counted.returncode == 0 and "the collector is not running" in counted.stderr
 
 
+async def test_what_a_killed_collector_ran_is_down_on_screen_until_it_is_back(
+    tmp_path: Path,
+) -> None:
+    """A tap lives in the collector: with the collector killed the HIS feed through it is cut,
+    and the attached UI says so (DOWN, the status command's words) instead of its last known
+    OK; a periodic check keeps its last known value, stale. Back with the collector."""
+    from pacs_tui.app import SCREENS
+
+    listener = f'[[hl7.listener]]\nid = "his-copy"\nbind = "127.0.0.1:{free_port()}"\n'
+    site = Site(tmp_path, listener)
+    hl7_key = next(spec.key for spec in SCREENS if spec.name == "hl7")
+    try:
+        site.start()
+        app = PacsApp(partial(RemoteView.attach, site.socket))
+        async with app.run_test(size=(160, 48)) as pilot:
+            await until(pilot, lambda: "attached to collector on" in screen_text(app), 15)
+            await pilot.press(hl7_key)
+            await until(pilot, lambda: "✔ OK" in row_of(app, "his-copy"), 15)
+            site.kill()
+            await until(pilot, lambda: "▼ DOWN" in row_of(app, "his-copy"), 15)
+            # The whole reason under the table (the row is the selected one).
+            assert "the collector is not running: its socket " in screen_text(app)
+            await pilot.press("3")
+            await until(pilot, lambda: "OK" in line_of(app, "flappy"), 5)  # last known, stale
+            await pilot.press(hl7_key)
+            pid = site.start()
+            await until(pilot, lambda: f"(pid {pid})" in screen_text(app), 20)
+            await until(pilot, lambda: "✔ OK" in row_of(app, "his-copy"), 15)
+        assert site.stop() == 0
+    finally:
+        site.kill()
+
+
+def row_of(app: PacsApp, target: str) -> str:
+    """The first line on screen that names ``target``."""
+    return next((line for line in screen_text(app).splitlines() if f" {target} " in line), "")
+
+
 async def test_sighup_reloads_the_config_and_viewers_follow(site: Site) -> None:
     import asyncio
 
