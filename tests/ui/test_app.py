@@ -9,6 +9,8 @@ from typing import Any
 
 import pytest
 from rich.console import Console
+from rich.style import Style
+from textual.color import Color
 from textual.command import CommandPalette
 from textual.pilot import Pilot
 from textual.widgets import Input, Label, Static
@@ -336,6 +338,12 @@ async def test_no_color_and_ansi_keep_glyph_and_word(
         table = table_of(app)
         assert table.get_cell("flaky-us", "status").plain == "▼ DOWN"
         assert table.get_cell("slow-viewer", "status").plain == "▲ WARN"
+        if not ansi:  # colours are turned to greys: a problem is not fainter than the text
+            text = table.styles.color.monochrome.brightness
+            for target in ("flaky-us", "slow-viewer"):
+                cell = table.get_cell(target, "status").style
+                assert isinstance(cell, Style) and cell.color is not None and cell.bold
+                assert Color.from_rich_color(cell.color).monochrome.brightness >= text
 
 
 async def test_theme_change_recolours_status_cells() -> None:
