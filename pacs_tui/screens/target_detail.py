@@ -293,6 +293,9 @@ class TargetDetailScreen(PacsScreen):
             ("Site", target.label("site")),
             ("Since", moment(state.since)),
             ("Last seen", self._last_seen(state, moment)),
+            # A DOWN node is checked less and less often (up to every 5 minutes): its reason
+            # is as old as this; p checks now.
+            ("Last checked", moment(state.checked)),
         ]
         if self.metric:
             pairs.append(

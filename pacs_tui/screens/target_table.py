@@ -61,6 +61,8 @@ STATUS_FLUSH = 0.05
 #: How often the trend's window slides while the screen shows; a screen hidden (or a collector
 #: gone) longer than this reads the history again when shown (seconds).
 TREND_REFRESH = 30.0
+#: A result this old (seconds) has its age said after "since" on the selected line.
+CHECKED_SHOWN_AFTER = 60.0
 
 
 class TargetTableScreen(TableRows):
@@ -306,6 +308,10 @@ class TargetTableScreen(TableRows):
         if state.since is not None:
             moment = when(state.since, self.shown_now(), self.ctx.tz)
             since = f"since {moment} ({self._ago(state.since)})"
+            checked = state.checked
+            if checked is not None and self.shown_now() - checked >= CHECKED_SHOWN_AFTER:
+                # The reason is this old: a DOWN node is checked less and less often.
+                since += f", checked {self._ago(checked)}"
         # The line's width inside its padding: "since" is kept whole on one line of it. Its
         # room (max-height, less the rule above it) bounds a long reason, cut with "…".
         line = self.query_one("#table-selected", Static)

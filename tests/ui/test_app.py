@@ -424,6 +424,11 @@ async def test_selected_node_shows_its_full_reason_at_80x24() -> None:
         table.move_cursor(row=ids(table).index("slow-viewer"))
         await pilot.pause()
         assert "slow: echo 812 ms > 500 ms" in str(line.render())
+        assert "checked" not in str(line.render())  # its result is 2 s old
+        # A result over a minute old says its age: a DOWN node is checked less and less often.
+        table.move_cursor(row=ids(table).index("flaky-us"))
+        await pilot.pause()
+        assert "since 03:09:00 (3m ago), checked 3m ago" in " ".join(str(line.render()).split())
 
 
 @pytest.mark.parametrize("width", [119, 120, 121, 125, 160])
