@@ -9,6 +9,7 @@ showing; a screen that is not showing gets nothing and re-reads the view's state
 
 from __future__ import annotations
 
+import asyncio
 import bisect
 import time
 from collections import deque
@@ -42,6 +43,9 @@ TICK_SECONDS = 5.0
 WIDE = 120
 #: How long a "probing now" notice stays (short: it must not hide the chart for long).
 NOTIFY_SECONDS = 2.0
+#: How long a probe's result is waited for, to be said when it comes (seconds): a drill's
+#: retrieve, or a check behind a busy pool, takes its time; a later result is not this one's.
+PROBE_RESULT_WAIT = 300.0
 
 
 @dataclass
@@ -255,10 +259,49 @@ def probe_and_say(view: EngineView, notify: Callable[..., None], target_id: str)
             else f"Probing {shown} now"
         )
         notify(f"{doing}…", timeout=NOTIFY_SECONDS, markup=False)
+        say_result(view, notify, target_id, state)
     elif view.state(target_id) is not None:
         notify(f"{shown} reports on its own; it cannot be probed.", markup=False)
     else:
         notify(f"{shown} is not a known target.", severity="error", markup=False)
+
+
+def say_result(
+    view: EngineView, notify: Callable[..., None], target_id: str, before: TargetState | None
+) -> None:
+    """Say the next result of ``target_id`` once it comes ("ct-1: ▼ DOWN — connection refused"):
+    the row changes in place, or not at all, and a probe that answered nothing new looked like
+    one that was never run."""
+    checked = before.checked if before is not None else None
+
+    def on_update(update: object) -> None:
+        state = getattr(update, "state", None)
+        if not isinstance(state, TargetState) or state.id != target_id:
+            return
+        if state.checked is None or state.checked == checked:
+            return
+        unsubscribe()
+        words = "" if state.reason == state.status.word else visible(state.reason, TEXT_LIMIT)
+        shown = visible(target_id, VALUE_LIMIT)
+        notify(
+            f"{shown}: {state.status.label}" + (f" — {words}" if words else ""),
+            severity=RESULT_SEVERITY[state.status],
+            timeout=NOTIFY_SECONDS * 2,
+            markup=False,
+        )
+
+    unsubscribe = view.subscribe(on_update)
+    asyncio.get_running_loop().call_later(PROBE_RESULT_WAIT, unsubscribe)
+
+
+#: A probe's result said at the level of its status.
+RESULT_SEVERITY = {
+    Status.OK: "information",
+    Status.UNKNOWN: "information",
+    Status.WARN: "warning",
+    Status.CRIT: "error",
+    Status.DOWN: "error",
+}
 
 
 class StartingScreen(Screen[None]):

@@ -725,6 +725,32 @@ async def test_probe_notice_is_short_and_one_line() -> None:
         assert toast.region.y <= 2  # at the top, not over the selected node's line at the bottom
 
 
+async def test_a_probe_says_its_result_when_it_comes() -> None:
+    """The row changes in place (or not at all): the result is said in words too, once."""
+    engine = scripted_engine()
+    app = PacsApp(engine, clock=lambda: NOW)
+    async with app.run_test(size=(100, 30), notifications=True) as pilot:
+        await show_nodes(pilot)
+        table = table_of(app)
+        table.move_cursor(row=ids(table).index("ct-1"))
+        check_of(engine, "ct-1").result = Result(Status.DOWN, "connection refused", ts=NOW + 1)
+        await pilot.press("p")
+
+        def said() -> list[str]:
+            return [n.message for n in app._notifications if n.message.startswith("ct-1:")]
+
+        await until(pilot, said)
+        assert said() == ["ct-1: ▼ DOWN — connection refused"]
+        notice = next(n for n in app._notifications if n.message.startswith("ct-1:"))
+        assert notice.severity == "error"
+        # The next result of ct-1 (no probe asked) is not said again.
+        check_of(engine, "ct-1").result = Result(Status.OK, "OK", ts=NOW + 2)
+        engine.probe_now("ct-1")
+        await until(pilot, lambda: "✔ OK" in str(table.get_cell("ct-1", "status")))
+        await pilot.pause(0.1)
+        assert len(said()) == 1
+
+
 async def test_a_history_that_cannot_be_flushed_at_quit_is_said_not_a_traceback() -> None:
     """A full disk at quit: the app still leaves, and says why the history is incomplete."""
     engine = scripted_engine()
