@@ -504,6 +504,10 @@ class Engine:
         """The targets :meth:`probe_now` can check (the periodic ones)."""
         return self._scheduler.triggerable()
 
+    def can_probe(self, target_id: str) -> bool:
+        """Whether :meth:`probe_now` can check ``target_id`` (without copying the set)."""
+        return self._scheduler.can_trigger(target_id)
+
     def look_up_patient(self, operator: Operator, patient: str) -> None:
         """A search of the message log by patient (technician or admin): recorded by the
         patient's reference, never the ID typed. A log that follows with the filter on reads

@@ -232,6 +232,9 @@ class Scheduler:
         """The ids :meth:`trigger` can run now."""
         return set(self._by_target)
 
+    def can_trigger(self, target_id: str) -> bool:
+        return target_id in self._by_target
+
     def is_running(self, target_id: str) -> bool:
         slot = self._by_target.get(target_id)
         return bool(slot and slot.running)

@@ -222,7 +222,7 @@ class LocalView:
         return self._engine.probe_now(target_id, self._who)
 
     def can_probe(self, target_id: str) -> bool:
-        return target_id in self._engine.probeable()
+        return self._engine.can_probe(target_id)
 
     def probe_all(self) -> int:
         return self._engine.probe_all(self._who)

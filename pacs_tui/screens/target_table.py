@@ -442,13 +442,19 @@ class TargetTableScreen(TableRows):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         wall = isinstance(self.ctx.view, WallView)
-        if action == "probe_selected" and (not self.probes or wall):
+        if action == "probe_selected" and (not self.probes or wall or not self._any_probeable()):
             return False
         if action == "probe_refused":
             return self.probes and wall
         if action == "clear_filter":
             return self.filtering
         return super().check_action(action, parameters)
+
+    def _any_probeable(self) -> bool:
+        """Whether a target of this screen can be checked now: HL7 listeners and taps report
+        on their own, so an HL7 screen without a link is not offered ``p``."""
+        view = self.ctx.view
+        return any(view.can_probe(s.id) for s in self.states())
 
     def action_probe_refused(self) -> None:
         self.notify(READ_ONLY, severity="warning", markup=False)

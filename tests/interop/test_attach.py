@@ -424,12 +424,15 @@ async def test_what_a_killed_collector_ran_is_down_on_screen_until_it_is_back(
             await until(pilot, lambda: "attached to collector on" in screen_text(app), 15)
             await pilot.press(hl7_key)
             await until(pilot, lambda: "✔ OK" in row_of(app, "his-copy"), 15)
+            # A listener reports on its own: no p offered where nothing can be probed.
+            assert "p Probe" not in screen_text(app).splitlines()[-1]
             site.kill()
             await until(pilot, lambda: "▼ DOWN" in row_of(app, "his-copy"), 15)
             # The whole reason under the table (the row is the selected one).
             assert "the collector is not running: its socket " in screen_text(app)
             await pilot.press("3")
             await until(pilot, lambda: "OK" in line_of(app, "flappy"), 5)  # last known, stale
+            assert "p Probe" in screen_text(app).splitlines()[-1]  # command checks can be
             await pilot.press(hl7_key)
             pid = site.start()
             await until(pilot, lambda: f"(pid {pid})" in screen_text(app), 20)
