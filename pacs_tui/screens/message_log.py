@@ -86,13 +86,16 @@ def parse_filter(text: str) -> MessageFilter:
     """Words of the ``/`` field: ``type:ADT^A01``, ``ack:AE``, ``id:MSG0001``, ``patient:ID``
     (PID-3's ID, or a ``#`` reference) say what they are; a bare ACK code (AA, AE, …, or
     ``none``) is an ACK, a word like ``ADT`` or ``ORU^R01`` a type, a ``#`` reference a patient,
-    anything else a control ID. The last word of each kind wins."""
+    anything else a control ID. The last word of each kind wins; an ``ack:`` that is no ACK code
+    filters nothing (:func:`filter_problems` says so)."""
     type_prefix = ack = control_id = patient = ""
     for word in text.split():
         key, sep, value = word.partition(":")
         kind = key.lower() if sep and key.lower() in ("type", "ack", "id", "patient") else ""
         value = value if kind else word
-        if kind == "ack" or (not kind and value.upper() in (*ACK_CODES, "NONE", "NOACK")):
+        if kind == "ack" and not _is_ack(value):
+            continue
+        if kind == "ack" or (not kind and _is_ack(value)):
             ack = NO_ACK if value.lower() in (NO_ACK, "noack") else value.upper()
         elif kind == "type" or (not kind and _TYPE.fullmatch(value)):
             type_prefix = value.upper() if not kind else value
@@ -103,6 +106,10 @@ def parse_filter(text: str) -> MessageFilter:
     return MessageFilter(type_prefix, ack, control_id, patient)
 
 
+def _is_ack(word: str) -> bool:
+    return word.upper() in (*ACK_CODES, "NONE", "NOACK")
+
+
 #: What each ``/`` key takes, as said when one is typed with nothing after it.
 FILTER_EXAMPLES = {"type": "type:ADT^A01", "ack": "ack:AE", "id": "id:MSG0001",
                    "patient": "patient:ID or patient:#ref"}  # fmt: skip
@@ -110,17 +117,23 @@ FILTER_EXAMPLES = {"type": "type:ADT^A01", "ack": "ack:AE", "id": "id:MSG0001",
 
 def filter_problems(text: str, examples: Mapping[str, str], acks: bool = True) -> list[str]:
     """What is wrong in the ``/`` field's words, to be said rather than silently ignored: a key
-    with nothing after it (``patient:``), an ACK that is no ACK code (``ack:XX``)."""
+    with nothing after it (``patient:``), an ACK that is no ACK code (``ack:XX``), two ACK codes
+    (one is filtered by at a time: the last)."""
     said = []
+    codes: list[str] = []
     for word in text.split():
         key, sep, value = word.partition(":")
         key = key.lower()
         if sep and key in examples and not value:
             said.append(f"'{visible(word, 20)}' has nothing after it: {examples[key]}")
-        elif acks and sep and key == "ack" and value.upper() not in (*ACK_CODES, "NONE", "NOACK"):
+        elif acks and sep and key == "ack" and not _is_ack(value):
             said.append(
                 f"'{visible(value, 20)}' is not an ACK code (AA, AE, AR, CA, CE, CR or none)"
             )
+        elif acks and ((sep and key == "ack") or (not sep and _is_ack(word))):
+            codes.append((value if sep else word).upper())
+    if len(codes) > 1:
+        said.append(f"one ACK code at a time: {', '.join(codes[:-1])} left out, {codes[-1]} kept")
     return said
 
 
@@ -532,9 +545,15 @@ class MessageLog(Vertical):
     def _filter_submitted(self, event: Input.Submitted) -> None:
         event.stop()
         problems = self.filter_problems(event.value)
-        if problems:  # "patient:" alone would silently match every message
-            self.app.notify("; ".join(problems), severity="warning", markup=False)
         match = self.parse(event.value)
+        # Nothing right left to filter by: the filter set before stays, and the field keeps
+        # what was typed, to be mended.
+        unchanged = bool(problems) and match == MessageFilter() != self.match
+        if problems:  # "patient:" alone would silently match every message
+            said = "; ".join(problems) + ("; the filter is unchanged" if unchanged else "")
+            self.app.notify(said, severity="warning", markup=False)
+        if unchanged:
+            return
         if problems and match == MessageFilter():  # nothing left to filter by: not shown as one
             self.query_one("#log-filter", Input).value = ""
         if match.patient and getattr(self.app, "wall", False) is True:

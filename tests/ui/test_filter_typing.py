@@ -65,7 +65,7 @@ async def test_the_footer_says_escape_clears_the_filter_while_there_is_one() -> 
 
 
 async def test_a_message_filter_key_with_nothing_after_it_is_said() -> None:
-    from .test_hl7_tracker import make_app, open_tracker
+    from .test_hl7_tracker import make_app, open_tracker, summary
 
     app = make_app()
     async with app.run_test(size=(160, 48), notifications=True) as pilot:
@@ -79,6 +79,19 @@ async def test_a_message_filter_key_with_nothing_after_it_is_said() -> None:
         assert field.value == ""  # nothing left to filter by: not shown as if it were a filter
         await pilot.press("slash", *"ack:XX", "enter")
         await until(pilot, lambda: "'XX' is not an ACK code (AA, AE" in screen_text(app))
+        assert "· ACK XX" not in screen_text(app)  # said wrong: not filtered by either
+        # A filter set, then a wrong one: the one set stays, and the typing to mend with it.
+        await pilot.press("escape", "slash", *"AE", "enter")
+        await until(pilot, lambda: "ACK AE" in summary(app))
+        await pilot.press("slash", "ctrl+u", *"ack:QQ", "enter")
+        await until(pilot, lambda: "the filter is unchanged" in screen_text(app))
+        assert "ACK AE" in summary(app) and field.value == "ack:QQ"
+        # Two ACK codes: one at a time, and which one is said.
+        await pilot.press("ctrl+u", *"AE AA", "enter")
+        await until(
+            pilot, lambda: "one ACK code at a time: AE left out, AA kept" in screen_text(app)
+        )
+        assert "ACK AA" in summary(app)
 
 
 @pytest.mark.parametrize("idle_lock", [False, True])
