@@ -30,7 +30,7 @@ from textual.containers import VerticalScroll
 from textual.events import Resize
 from textual.widgets import Label, Static
 
-from pacs_tui.model import Event, EventKind, Status, TargetState
+from pacs_tui.model import Event, EventKind, Status, Target, TargetState
 from pacs_tui.probes import source_of_kind
 from pacs_tui.screens import PacsScreen, UiContext, probe_now
 from pacs_tui.screens.table_cells import address, shown_id
@@ -150,6 +150,10 @@ class FactsGrid:
             yield single
 
 
+#: What a detail says of a target the site no longer watches.
+GONE_WORDS = "no longer watched: not in the site's config now"
+
+
 class TargetDetailScreen(PacsScreen):
     """Everything known about one target."""
 
@@ -175,12 +179,22 @@ class TargetDetailScreen(PacsScreen):
         #: Status changes in the chart's window, from the history: (ts, before, after).
         self._changes: list[tuple[float, object, object]] = []
         self._loaded = False
+        #: The target's last state seen: what is shown once it is gone from the site (a reload,
+        #: or a collector back with another config, while this screen was open).
+        self._last = first or TargetState(Target(target_id, "unknown"))
 
     @property
     def state(self) -> TargetState:
         state = self.ctx.view.state(self.target_id)
-        assert state is not None, "a detail screen opens only for a known target"
-        return state
+        if state is not None:
+            self._last = state
+            return state
+        return self._last
+
+    @property
+    def gone(self) -> bool:
+        """The target is no longer watched (the site's config has it no more)."""
+        return self.ctx.view.state(self.target_id) is None
 
     @property
     def spec(self) -> MetricSpec:
@@ -210,6 +224,10 @@ class TargetDetailScreen(PacsScreen):
     def sync(self) -> None:
         self._show_state()
         self._show_chart()
+        link = self.ctx.view.link
+        if not self._loaded and not self.gone and (link is None or link.connected):
+            self.load_history()  # opened while the collector was away
+        self.refresh_bindings()  # p: not for a target gone
 
     def apply_state(self, state: TargetState, previous: Status) -> None:
         if state.id != self.target_id:
@@ -255,9 +273,13 @@ class TargetDetailScreen(PacsScreen):
         state = self.state
         title = self.query_one("#detail-title", Label)
         reason = "" if state.reason == state.status.word else f" — {state.reason}"
-        title.update(visible(f"{state.status.label}  {shown_id(state)}{reason}", TEXT_LIMIT))
+        shown = state.status
+        if self.gone:
+            reason = f" — {GONE_WORDS}; last known: {state.status.label}{reason}"
+            shown = Status.UNKNOWN
+        title.update(visible(f"{shown.label}  {shown_id(state)}{reason}", TEXT_LIMIT))
         for status in STATUS_ORDER:
-            title.set_class(status is state.status, status_class(status))
+            title.set_class(status is shown, status_class(status))
         self.query_one("#detail-facts", Static).update(self._facts(state))
 
     def _last_seen(self, state: TargetState, moment: Callable[[float | None], str]) -> str:

@@ -442,6 +442,43 @@ async def test_what_a_killed_collector_ran_is_down_on_screen_until_it_is_back(
         site.kill()
 
 
+async def test_a_detail_reads_its_history_on_reattach_and_outlives_its_target(
+    site: Site,
+) -> None:
+    """A detail opened while the collector was away reads its history once it is back; a
+    reload that removes its target leaves it saying so (it raised, and the UI was gone)."""
+    site.start()
+    app = PacsApp(partial(RemoteView.attach, site.socket))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await until(pilot, lambda: "attached to collector on" in screen_text(app), 15)
+        await pilot.press("3")
+        await until(pilot, lambda: "OK" in line_of(app, "flappy"), 15)
+        await pilot.press("slash", *"flappy", "enter")
+        site.kill()
+        await until(pilot, lambda: "collector gone since" in screen_text(app), 15)
+        await pilot.press("enter")
+        await until(pilot, lambda: "Last checked" in screen_text(app))
+        assert "UNKNOWN → OK" not in screen_text(app)  # no history to read: none on screen
+        pid = site.start()
+        await until(pilot, lambda: f"(pid {pid})" in screen_text(app), 20)
+        await until(pilot, lambda: "UNKNOWN → OK: ok" in screen_text(app), 15)
+        await until(pilot, lambda: "✔ OK  flappy — ok" in screen_text(app), 15)  # checked again
+        text = site.config.read_text()
+        start = text.index('[[command]]\nid = "flappy"')
+        site.config.write_text(text[:start] + text[text.index('[[command]]\nid = "counted"') :])
+        assert site.process is not None
+        site.process.send_signal(signal.SIGHUP)
+        gone = (
+            "? UNKNOWN  flappy — no longer watched: not in the site's config now; last known: ✔ OK"
+        )
+        await until(pilot, lambda: gone in screen_text(app), 15)
+        await until(pilot, lambda: "p Probe" not in screen_text(app).splitlines()[-1])
+        await pilot.press("escape", "escape")  # back to the table, and its filter cleared
+        await until(pilot, lambda: "counted" in screen_text(app))
+        assert " flappy " not in screen_text(app)
+    assert site.stop() == 0
+
+
 def row_of(app: PacsApp, target: str) -> str:
     """The first line on screen that names ``target``."""
     return next((line for line in screen_text(app).splitlines() if f" {target} " in line), "")
