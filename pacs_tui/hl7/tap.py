@@ -237,11 +237,17 @@ class Tap(MllpServer):
                 self._answered(emit, match, code, words)
                 if not conn.pending:
                     conn.emptied.set()
+        if not conn.pending:
+            # Nothing lost: many receivers close a connection left idle. The sender's ends too
+            # (as it would without the tap) and its next one gets an upstream of its own.
+            log.info("HL7 tap %s: %s with no message waiting", self.id, reason)
+            return
         self.upstream_error = reason
         while conn.pending:
             self._unanswered(emit, conn.pending.popleft(), reason)
             conn.space.release()
         log.warning("HL7 tap %s: %s", self.id, reason)
+        self._report_now()
 
     def _row(self, data: bytes) -> tuple[LoggedMessage, str]:
         """The message's log row, and its character set (MSH-18) for the detail view."""

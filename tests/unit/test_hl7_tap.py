@@ -228,6 +228,32 @@ async def test_a_receiver_gone_mid_stream_ends_the_senders_connection(
     rows = {r.control_id: r for r in recorder.rows}
     assert rows["G1"].ack == "AA"
     assert rows["G2"].ack is None and "the upstream closed the connection" in rows["G2"].detail
+    # A message lost its answer: the tap says so at once, the fault first.
+    await until(lambda: recorder.results[-1].status is Status.WARN)
+    assert recorder.results[-1].reason.startswith("upstream: the upstream closed the connection;")
+
+
+async def test_a_receiver_that_closes_an_idle_connection_is_no_fault(
+    stop_later: list[Any],
+) -> None:
+    """Many receivers close a connection left idle: nothing was waiting, nothing is lost,
+    so the tap stays OK (it warned until the next message came, maybe hours later)."""
+
+    async def answer_then_close(msg: Any, writer: Any) -> None:
+        await ack(msg, writer)
+        writer.close()
+
+    server, up_port, _ = await upstream(answer_then_close)
+    tap, recorder, task = await tapping(up_port)
+    stop_later += [task, server]
+    reader, writer = await asyncio.open_connection("127.0.0.1", port_of(tap))
+    writer.write(VT + message("I1") + END)
+    assert MSA.findall(await asyncio.wait_for(reader.readuntil(END), 5)) == [(b"AA", b"I1")]
+    async with asyncio.timeout(5):
+        assert await reader.read() == b""  # its connection ends with the upstream's
+    await until(lambda: tap.state()[1].endswith("0 peers connected"))
+    assert tap.state()[0] is Status.OK, tap.state()
+    assert [(r.control_id, r.ack) for r in recorder.rows] == [("I1", "AA")]
 
 
 @pytest.mark.parametrize("store_phi", [False, True])
