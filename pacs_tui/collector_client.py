@@ -391,18 +391,23 @@ class RemoteView:
         while not self._closed:
             reader = self._reader
             reason = "gone"
+            gone_since = None
             if reader is not None:
+                heard = self._clock()
                 try:
                     while True:
                         frame = await asyncio.wait_for(self._frame(reader), SILENT_SECONDS)
+                        heard = self._clock()
                         self._handle(frame)
                 except TimeoutError:  # before OSError, of which it is one
                     reason = f"it sent nothing for {SILENT_SECONDS:g}s (stopped or hung?)"
+                    gone_since = heard  # silent since then, not since it was noticed
                 except (OSError, ValueError, wire.WireError) as exc:
                     reason = _words(exc)
             self._drop_connection(reason)
             log.warning("the collector at %s is gone (%s); reconnecting", self.path, reason)
-            self._link = replace(self._link, gone_since=self._clock(), reason=reason)
+            since = gone_since if gone_since is not None else self._clock()
+            self._link = replace(self._link, gone_since=since, reason=reason)
             self._publish(LinkUpdate(self._link))
             delay = RETRY_FIRST
             while not self._closed:

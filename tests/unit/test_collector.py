@@ -10,6 +10,7 @@ import os
 import socket
 import stat
 import tempfile
+import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from functools import partial
 from pathlib import Path
@@ -101,8 +102,13 @@ async def test_a_quiet_collector_beats_and_a_silent_one_is_taken_as_gone(
             assert view.link.connected, view.link.reason
             await asyncio.sleep(0.05)
         monkeypatch.setattr(collector_server, "BEAT_SECONDS", 3600.0)  # as if it hung
+        hung = time.time()  # its last beat is at most 0.2 s after this
         await until(lambda: not view.link.connected, 5)
+        noticed = time.time()
         assert view.link.reason == "it sent nothing for 1s (stopped or hung?)"
+        # Gone since it was last heard, not since the silence was noticed a second later.
+        assert view.link.gone_since is not None
+        assert hung - 0.3 <= view.link.gone_since <= hung + 0.3 < noticed - 0.5
     finally:
         await view.close()
 
