@@ -288,4 +288,9 @@ def _address_problem(address: str) -> str:
         return f"{shown}: the host name is not ASCII (write an IDN in its xn-- form)"
     if any(len(label) > 63 for label in name.split(".")):
         return f"{shown}: a part of the host name is over 63 characters"
+    if name.rstrip(".").rpartition(".")[2].isdigit():
+        return (
+            f"{shown}: '{visible(name, 60)}' is not an IPv4 address "
+            "(four numbers from 0 to 255, like 10.0.0.5)"
+        )
     return f"{shown}: expected HOST:PORT (a host name or an IP address, then a port)"

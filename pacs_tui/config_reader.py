@@ -382,6 +382,8 @@ def host(value: Any) -> str:
     labels = name.rstrip(".").split(".")
     if len(name) > 253 or not all(_HOST_LABEL.match(label) for label in labels):
         raise ValueError
+    if labels[-1].isdigit():  # no top-level domain is a number: 256.1.1.1 is a bad address
+        raise ValueError
     return name
 
 

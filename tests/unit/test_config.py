@@ -93,6 +93,12 @@ def test_missing_required_keys_are_named() -> None:
     assert any(p.startswith('dicom.node "x" (#1).port: missing') for p in found)
 
 
+def test_a_mistyped_ip_address_is_no_host_name() -> None:
+    # 256.1.1.1 reads as a host name to a resolver, and would be DOWN "host not found".
+    found = problems("[[dicom.node]]\nid='a'\naet='A'\nhost='256.1.1.1'\nport=104\n")
+    assert found == ["dicom.node \"a\" (#1).host = '256.1.1.1': expected a host name or IP address"]
+
+
 def test_duplicate_ids_and_timeout_not_below_interval() -> None:
     node = "[[dicom.node]]\nid='a'\naet='A'\nhost='h'\nport=104\n"
     found = problems(node + node + "timeout='1m'\ninterval='30s'\n")

@@ -254,6 +254,8 @@ def test_a_configured_node_is_tested_by_its_id_with_its_settings(tmp_path: Path)
         (":104", "no host before the port"),
         ("pàcs.example:104", "the host name is not ASCII (write an IDN in its xn-- form)"),
         ("a" * 70 + ".org:104", "a part of the host name is over 63 characters"),
+        ("256.1.1.1:104", "'256.1.1.1' is not an IPv4 address (four numbers from 0 to 255"),
+        ("10.0.5:104", "'10.0.5' is not an IPv4 address (four numbers from 0 to 255"),
         ("pacs", "expected HOST:PORT, like ris.example.org:2575 or pacs.example.org:104"),
     ],
 )
