@@ -201,6 +201,40 @@ class MessageTable(StatusTable):
         ),
     ]
 
+    def action_page_right(self) -> None:
+        self.scroll_to(x=self._page_edge(+1), animate=False)
+
+    def action_page_left(self) -> None:
+        self.scroll_to(x=self._page_edge(-1), animate=False)
+
+    def _page_edge(self, way: int) -> float:
+        """Where a screen sideways goes: the Time column stays (fixed), so a page is the rest
+        of the width, and it starts at a column's edge (a page cut "ize" out of "Size")."""
+        widths = [c.get_render_width(self) for c in self.columns.values()]
+        fixed = sum(widths[: self.fixed_columns])
+        room = max(1, self.scrollable_content_region.width - fixed)
+        starts, x = [], fixed
+        for width in widths[self.fixed_columns :]:
+            starts.append(x)
+            x += width
+        now = self.scroll_x
+        if way > 0:  # the first column not wholly shown now starts the page
+            cut = next(
+                (
+                    a
+                    for a, w in zip(starts, widths[self.fixed_columns :], strict=True)
+                    if a + w > now + fixed + room
+                ),
+                None,
+            )
+            if cut is None:
+                return now  # the last column is wholly shown: nothing more to the right
+            edge = cut - fixed if cut - fixed > now else now + room
+        else:  # the page that ends where this one starts, from a column's edge
+            edge = next((a - fixed for a in starts if a >= now + fixed - room), 0)
+            edge = min(edge, max(0, now - 1)) if edge >= now else edge
+        return max(0, min(edge, self.max_scroll_x))
+
     def action_scroll_top(self) -> None:
         """Home: the newest row; from an older page, the newest page, followed live (the
         README's "Home follows the newest")."""
@@ -279,7 +313,9 @@ class MessageLog(Vertical):
         with Horizontal(id="log-filter-bar"):
             yield Label("Filter:", id="log-filter-label")
             yield FilterInput(placeholder=self._placeholder(), id="log-filter", compact=True)
-        yield MessageTable(id="message-table", cursor_type="row", zebra_stripes=True)
+        yield MessageTable(
+            id="message-table", cursor_type="row", zebra_stripes=True, fixed_columns=1
+        )
         yield Label("", id="log-summary", markup=False)
 
     def on_mount(self) -> None:
