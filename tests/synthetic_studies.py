@@ -55,11 +55,11 @@ def instances(study: SyntheticStudy) -> list[Dataset]:
     ]
 
 
-def store(host: str, port: int, aet: str, datasets: Iterable[Dataset]) -> int:
+def store(host: str, port: int, aet: str, datasets: Iterable[Dataset], timeout: float = 30) -> int:
     """C-STORE every dataset over one association; how many the archive accepted."""
     ae = AE(ae_title="SYNTHLOAD")
     ae.add_requested_context(SECONDARY_CAPTURE, ExplicitVRLittleEndian)
-    ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = 30
+    ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = timeout
     assoc = ae.associate(host, port, ae_title=aet)
     if not assoc.is_established:
         raise RuntimeError(f"{aet}@{host}:{port} refused the association")

@@ -182,7 +182,8 @@ def test_a_flood_over_the_drills_byte_limit_is_cut_off() -> None:
     with running(max_bytes=4096) as moved:
         # Cut off part way: the sender's association is gone before its next C-STORE.
         with pytest.raises(RuntimeError, match="must be established"):
-            store(HOST, port_of(moved), AET, sent)
+            # (a short timeout: pynetdicom's sender waits it out once its peer is gone)
+            store(HOST, port_of(moved), AET, sent, timeout=3)
         wait_for(lambda: "limit" in moved.refused_words())
         assert "sent over 4.0 KiB in all (the drill's limit)" in moved.refused_words()
         assert moved.instances < len(sent)
