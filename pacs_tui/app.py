@@ -43,6 +43,7 @@ from textual.widgets import Input, Label
 
 from pacs_tui.collector_client import AttachError, RemoteView
 from pacs_tui.commands import PacsCommandPalette, PacsCommands
+from pacs_tui.durations import seconds_words
 from pacs_tui.engine import Engine, EngineUpdate, EventUpdate, ReloadUpdate, StateUpdate
 from pacs_tui.gc_pauses import freeze_startup_objects
 from pacs_tui.logs import close_logs
@@ -401,7 +402,8 @@ class PacsApp(App[None]):
             if self._remote is not None:
                 await self._remote.close()
         except TimeoutError:
-            stopped = f"engine did not stop within {HANG_UP_GRACE:g}s; history may be incomplete"
+            grace = seconds_words(HANG_UP_GRACE)
+            stopped = f"engine did not stop within {grace}; history may be incomplete"
         except Exception:
             log.exception("stopping the engine after a hang-up")
             stopped = "engine stop failed; history may be incomplete"

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from pacs_tui import wire
 from pacs_tui.collector_socket import address
+from pacs_tui.durations import seconds_words
 from pacs_tui.engine import EventUpdate, StateUpdate
 from pacs_tui.model import (
     Event,
@@ -315,7 +316,7 @@ class RemoteView:
             return await asyncio.wait_for(future, REQUEST_SECONDS)
         except TimeoutError:
             raise AttachError(
-                f"the collector did not answer {op} within {REQUEST_SECONDS:g}s"
+                f"the collector did not answer {op} within {seconds_words(REQUEST_SECONDS)}"
             ) from None
 
     def _gone_words(self) -> str:
@@ -334,7 +335,7 @@ class RemoteView:
                 )
         except TimeoutError:
             raise AttachError(
-                f"the collector at {path} did not accept within {ATTACH_SECONDS:g}s"
+                f"the collector at {path} did not accept within {seconds_words(ATTACH_SECONDS)}"
             ) from None
         except OSError as exc:
             raise _connect_error(path, exc) from None
@@ -361,7 +362,8 @@ class RemoteView:
         except TimeoutError:
             writer.close()
             raise AttachError(
-                f"the collector at {path} did not send its state within {ATTACH_SECONDS:g}s"
+                f"the collector at {path} did not send its state within "
+                f"{seconds_words(ATTACH_SECONDS)}"
             ) from None
         except (wire.WireError, AttachError, OSError, ValueError) as exc:
             writer.close()
@@ -400,7 +402,8 @@ class RemoteView:
                         heard = self._clock()
                         self._handle(frame)
                 except TimeoutError:  # before OSError, of which it is one
-                    reason = f"it sent nothing for {SILENT_SECONDS:g}s (stopped or hung?)"
+                    silent = seconds_words(SILENT_SECONDS)
+                    reason = f"it sent nothing for {silent} (stopped or hung?)"
                     gone_since = heard  # silent since then, not since it was noticed
                 except (OSError, ValueError, wire.WireError) as exc:
                     reason = _words(exc)

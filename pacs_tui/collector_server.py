@@ -285,7 +285,7 @@ class Viewer:
         try:
             line = await asyncio.wait_for(self.reader.readline(), HELLO_SECONDS)
         except TimeoutError:
-            log.warning("dropped %s: no hello within %gs", self.who, HELLO_SECONDS)
+            log.warning("dropped %s: no hello within %g s", self.who, HELLO_SECONDS)
             return None
         except (ValueError, asyncio.LimitOverrunError):
             log.warning("dropped %s: hello longer than %d bytes", self.who, wire.REQUEST_LIMIT)

@@ -34,3 +34,13 @@ def parse_duration(text: str) -> float:
     if pos != len(cleaned) or pos == 0:
         raise ValueError(f"{text!r} is not a duration like 30s, 5m, 1h30m or 2d")
     return total
+
+
+def seconds_words(seconds: float) -> str:
+    """A timeout or a wait as every reason writes it: "5 s", "0.5 s", "2.5 s"; from ten
+    minutes on "15 min", from two hours "2 h" (the config's "5s" is how it is typed, not said)."""
+    if seconds < 600:
+        return f"{round(seconds, 2):g} s"
+    if seconds < 7200:
+        return f"{round(seconds / 60, 1):g} min"
+    return f"{round(seconds / 3600, 1):g} h"

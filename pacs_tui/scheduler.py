@@ -19,6 +19,7 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from pacs_tui.durations import seconds_words
 from pacs_tui.model import Event, LoggedMessage, Result, Status, Target
 from pacs_tui.source import BatchCheck, Check, Service
 from pacs_tui.visible import visible
@@ -98,7 +99,9 @@ async def run_with_timeout(check: Periodic, run: Awaitable[Any] | None = None) -
             outcome = await asyncio.wait_for(asyncio.shield(run), limit)
         return _results(check, outcome)
     except TimeoutError:
-        return _results(check, Result(Status.DOWN, f"timed out after {check.timeout:g}s"))
+        return _results(
+            check, Result(Status.DOWN, f"timed out after {seconds_words(check.timeout)}")
+        )
     except asyncio.CancelledError:
         raise
     except Exception as exc:  # a probe bug must not kill the scheduler
@@ -445,7 +448,7 @@ class Services:
                 failures = 0
             failures += 1
             delay = min(self._first * 2 ** min(failures - 1, 30), self._max)
-            reason = f"{why}; restarting in {delay:g}s"
+            reason = f"{why}; restarting in {seconds_words(delay)}"
             for target in service.targets:
                 self.deliver(target, Result(Status.DOWN, reason))
             await asyncio.sleep(delay)

@@ -6,7 +6,9 @@
 #     tests start their own; without them (not root) the interop tests skip naming the
 #     missing peer, except under CI=true where a missing peer fails the run;
 #   - the project and its test extras into ./.venv (created if missing);
-#   - pytest over tests/ (unit, interop, ui). Extra arguments go to pytest.
+#   - pytest over tests/ (unit, interop, ui), one worker per CPU (pytest-xdist: most tests wait
+#     on a peer or a subprocess, so two workers on two cores take about half the time; `-n 0`
+#     runs them in this process). Extra arguments go to pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -66,4 +68,4 @@ echo "== installing pacs-tui[test] into .venv"
     | { grep -v "^WARNING: Location 'file:" || true; }
 
 echo "== running the test suite"
-exec .venv/bin/python -m pytest "$@"
+exec .venv/bin/python -m pytest -n auto --dist worksteal "$@"

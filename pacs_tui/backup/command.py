@@ -25,12 +25,12 @@ from pacs_tui.backup.tool import (
     BASE_PATH,
     LINE_LIMIT,
     Unreadable,
-    duration_words,
     error_line,
     load_json,
     parse_time,
     size_value,
 )
+from pacs_tui.durations import seconds_words
 from pacs_tui.model import Result, Status, Target, TargetKind
 from pacs_tui.source import HistoryReader
 from pacs_tui.visible import visible
@@ -156,7 +156,7 @@ class CommandBackupCheck:
         if run.error is not None:
             return unknown(visible(run.error, LINE_LIMIT))
         if run.timed_out:
-            words = f"{program} did not answer within {duration_words(self.timeout)}"
+            words = f"{program} did not answer within {seconds_words(self.timeout)}"
             return Result(Status.DOWN, words, details=details, ts=now)
         if run.signal is not None:
             return unknown(f"{program} was killed by signal {run.signal}")

@@ -21,11 +21,11 @@ from pacs_tui.backup.tool import (
     NoPassword,
     Unreadable,
     check_errors,
-    duration_words,
     error_line,
     private_dir,
     resolve_password,
 )
+from pacs_tui.durations import seconds_words
 from pacs_tui.model import Result, Status, Target, TargetKind
 from pacs_tui.source import HistoryReader
 from pacs_tui.store.schema import RAW_RECENT
@@ -152,7 +152,7 @@ def verdict(tool: Tool, run: PluginRun, secret: str | None, at: float) -> CheckO
     if failure.kind == "other":
         return CheckOutcome(False, check_errors(run.stderr, secret), at)
     if failure.kind == "timeout":
-        words = f"{doing} did not finish within {duration_words(run.timeout)}"
+        words = f"{doing} did not finish within {seconds_words(run.timeout)}"
         return CheckOutcome(None, words, at)
     if failure.kind == "locked":
         return CheckOutcome(None, f"{doing} could not lock the repository: {failure.words}", at)

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import platformdirs
 
+from pacs_tui.durations import seconds_words
 from pacs_tui.private_paths import make_private_dirs
 from pacs_tui.visible import visible
 
@@ -99,19 +100,12 @@ def error_line(text: str, secret: str | None = None) -> str:
     return visible(found.removeprefix("Fatal:").strip(), LINE_LIMIT)
 
 
-def duration_words(seconds: float) -> str:
-    """A timeout as the reasons write it: "60s" up to 10 minutes, then "1 h"."""
-    from pacs_tui.backup.rpo import span_words
-
-    return f"{seconds:g}s" if seconds < 600 else span_words(seconds)
-
-
 def run_failure(run: PluginRun, doing: str) -> Failure | None:
     """The failures every tool has alike: not started, timed out, killed by a signal."""
     if run.error is not None:
         return Failure("start", f"{doing}: {visible(run.error, LINE_LIMIT)}")
     if run.timed_out:
-        return Failure("timeout", f"{doing} did not answer within {duration_words(run.timeout)}")
+        return Failure("timeout", f"{doing} did not answer within {seconds_words(run.timeout)}")
     if run.signal is not None:
         return Failure("other", f"{doing} was killed by signal {run.signal}")
     return None

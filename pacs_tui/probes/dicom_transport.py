@@ -40,6 +40,7 @@ from pynetdicom import AE
 from pynetdicom.fsm import StateMachine
 from pynetdicom.transport import AddressInformation, AssociationSocket
 
+from pacs_tui.durations import seconds_words
 from pacs_tui.probes.dicom_conduct import PDU_NAMES, PeerConduct, named
 from pacs_tui.visible import visible
 
@@ -79,8 +80,8 @@ class Budget:
 
 
 def seconds_text(value: float) -> str:
-    """``2.0s`` for a timeout, ``250 ms`` below a second."""
-    return f"{value:.1f}s" if value >= 0.95 else f"{value * 1000:.0f} ms"
+    """``2 s`` for a timeout, ``250 ms`` below a second."""
+    return seconds_words(value) if value >= 0.95 else f"{value * 1000:.0f} ms"
 
 
 class ProbeSocket(socket.socket):

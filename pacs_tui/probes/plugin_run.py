@@ -39,6 +39,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from signal import SIGKILL, Signals
 
+from pacs_tui.durations import seconds_words
+
 __all__ = [
     "DRAIN_GRACE",
     "KILL_GRACE",
@@ -83,7 +85,7 @@ def exit_status_words(run: PluginRun) -> tuple[int, str]:
     if run.error is not None:
         return UNKNOWN, run.error
     if run.timed_out:
-        return UNKNOWN, f"timed out after {run.timeout:g}s, process group killed"
+        return UNKNOWN, f"timed out after {seconds_words(run.timeout)}, process group killed"
     if run.signal is not None:
         return UNKNOWN, f"killed by signal {run.signal} ({_signal_name(run.signal)})"
     code = run.exit_code

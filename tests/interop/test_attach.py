@@ -196,7 +196,7 @@ async def test_a_stopped_collector_is_said_stale_and_followed_again_when_it_goes
         while view.link.connected:
             assert time.monotonic() < deadline
             await asyncio.sleep(0.1)
-        assert view.link.reason == "it sent nothing for 4s (stopped or hung?)"
+        assert view.link.reason == "it sent nothing for 4 s (stopped or hung?)"
         assert "values are stale" in view.link.describe()
         site.process.send_signal(signal.SIGCONT)
         deadline = time.monotonic() + 30
@@ -422,6 +422,9 @@ async def test_what_a_killed_collector_ran_is_down_on_screen_until_it_is_back(
         app = PacsApp(partial(RemoteView.attach, site.socket))
         async with app.run_test(size=(160, 48)) as pilot:
             await until(pilot, lambda: "attached to collector on" in screen_text(app), 15)
+            # A last known value for the periodic check before the kill (else it is UNKNOWN).
+            await pilot.press("3")
+            await until(pilot, lambda: "OK" in line_of(app, "flappy"), 15)
             await pilot.press(hl7_key)
             await until(pilot, lambda: "✔ OK" in row_of(app, "his-copy"), 15)
             # A listener reports on its own: no p offered where nothing can be probed.

@@ -10,9 +10,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -228,12 +230,16 @@ async def test_an_integrity_check_that_ends_is_shown_at_once_not_at_the_next_lis
 
 
 async def test_each_restic_path_and_tag_is_measured_against_the_rpo(
-    restic: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    restic: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
 ) -> None:
     """The images were backed up a minute ago, the database dumps' backups stopped five days
     ago: the repository is CRIT and names the database's group, not OK from the images."""
     repo, env = tmp_path / "restic-repo", restic_env(tmp_path)
-    images, dumps = tmp_path / "images", tmp_path / "dumps"
+    # The data in a short folder: a group's name is its host and paths, cut when long (as
+    # pytest's temporary paths are under xdist), and the reason must still name the tag.
+    short = Path(tempfile.mkdtemp(prefix="rpo-"))
+    request.addfinalizer(lambda: shutil.rmtree(short, ignore_errors=True))
+    images, dumps = short / "images", short / "dumps"
     for folder, name in ((images, "study.dcm"), (dumps, "ris.sql")):
         folder.mkdir()
         (folder / name).write_bytes(os.urandom(4096))
@@ -405,7 +411,7 @@ async def test_a_hung_restic_repository_is_down_and_the_password_is_not_in_ps(
         silent.close()
     assert (result.status, result.reason) == (
         Status.DOWN,
-        "restic snapshots did not answer within 2s",
+        "restic snapshots did not answer within 2 s",
     )
     assert took < 4
     assert processes_with(repo) == []
@@ -528,7 +534,7 @@ async def test_a_hung_borg_repository_is_down_and_the_password_is_not_in_ps(
         result = await hung_while_watching(check, str(hung), BORG_PW, "BORG_PASSPHRASE")
     finally:
         await check.close()
-    assert (result.status, result.reason) == (Status.DOWN, "borg list did not answer within 2s")
+    assert (result.status, result.reason) == (Status.DOWN, "borg list did not answer within 2 s")
     assert processes_with(str(hung)) == []
 
 

@@ -147,7 +147,7 @@ async def test_a_hung_plugin_is_killed_with_its_process_group(tmp_path: Path) ->
     result = await check.check()
     assert time.monotonic() - started < 1.5
     assert result.status is Status.CRIT
-    assert "timed out after 0.5s" in result.reason
+    assert "timed out after 0.5 s" in result.reason
     pids = [int(p) for p in pids_file.read_text().split()]
     assert len(pids) == 2  # the plugin and the sleep it started
     deadline = time.monotonic() + 5

@@ -173,7 +173,7 @@ async def test_hung_peer_times_out(own_storescp: Peer, executor: ThreadPoolExecu
     finally:
         own_storescp.resume()
     assert result.status is Status.DOWN
-    assert result.reason == "timed out after 1.0s waiting for A-ASSOCIATE response"
+    assert result.reason == "timed out after 1 s waiting for A-ASSOCIATE response"
     assert elapsed < timeout + 1.0
 
 

@@ -100,7 +100,7 @@ async def test_a_hung_real_plugin_is_killed_at_our_deadline(listening: int) -> N
     argv = [check("check_tcp"), "-H", HOST, "-p", str(listening), "-e", "220", "-t", "10"]
     done = await run_plugin(argv, timeout=0.5, env=ENV)
     assert done.timed_out and done.elapsed < 1.0
-    assert exit_status_words(done) == (3, "timed out after 0.5s, process group killed")
+    assert exit_status_words(done) == (3, "timed out after 0.5 s, process group killed")
 
 
 async def test_check_disk_perfdata_is_in_bytes_and_mb_means_mebibytes() -> None:

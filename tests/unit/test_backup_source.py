@@ -442,7 +442,7 @@ def script(tmp_path: Path, body: str) -> str:
          "the command printed something that is not JSON"),
         ('sys.stderr.write("cannot reach the director\\n"); sys.exit(2)', Status.UNKNOWN,
          "report.py exited with code 2: cannot reach the director"),
-        ("signal.pause()", Status.DOWN, "report.py did not answer within 1s"),
+        ("signal.pause()", Status.DOWN, "report.py did not answer within 1 s"),
     ],
 )  # fmt: skip
 async def test_a_backup_jobs_report_is_measured_against_the_rpo(
@@ -693,7 +693,7 @@ async def test_a_check_killed_at_its_timeout_has_its_stale_lock_removed(
     await until_called(tmp_path, "unlock")  # a killed restic's exclusive lock would stop backups
     result = await check.check()
     assert result.status is Status.WARN
-    assert "restic check did not finish within 0.3s" in result.reason
+    assert "restic check did not finish within 0.3 s" in result.reason
     assert [c["argv"] for c in calls(tmp_path) if "unlock" in c["argv"]] == [
         ["--repo=/srv/restic", "unlock"]  # without --remove-all: only the dead process's lock
     ]
@@ -726,7 +726,7 @@ async def test_a_listing_killed_at_its_timeout_has_its_lock_removed_in_the_backg
     result = await check.check()
     assert (result.status, result.reason) == (
         Status.DOWN,
-        "restic snapshots did not answer within 0.3s",
+        "restic snapshots did not answer within 0.3 s",
     )
     await until_called(tmp_path, "unlock")
     await check.close()

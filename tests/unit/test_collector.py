@@ -105,7 +105,7 @@ async def test_a_quiet_collector_beats_and_a_silent_one_is_taken_as_gone(
         hung = time.time()  # its last beat is at most 0.2 s after this
         await until(lambda: not view.link.connected, 5)
         noticed = time.time()
-        assert view.link.reason == "it sent nothing for 1s (stopped or hung?)"
+        assert view.link.reason == "it sent nothing for 1 s (stopped or hung?)"
         # Gone since it was last heard, not since the silence was noticed a second later.
         assert view.link.gone_since is not None
         assert hung - 0.3 <= view.link.gone_since <= hung + 0.3 < noticed - 0.5
@@ -342,7 +342,7 @@ async def test_hostile_clients_are_dropped_in_words_and_others_still_served(
         "not a pacs-tui viewer",
         "protocol version 99",
         f"hello longer than {wire.REQUEST_LIMIT} bytes",
-        "no hello within 0.3s",
+        "no hello within 0.3 s",
     ):
         assert words in said
     view = await RemoteView.attach(collector.path)  # the collector is none the worse

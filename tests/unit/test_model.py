@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pacs_tui.durations import parse_duration
+from pacs_tui.durations import parse_duration, seconds_words
 from pacs_tui.model import Status, iso
 
 
@@ -52,3 +52,14 @@ def test_parse_duration(text: str, seconds: float) -> None:
 def test_parse_duration_rejects(text: str) -> None:
     with pytest.raises(ValueError):
         parse_duration(text)
+
+
+@pytest.mark.parametrize(
+    ("seconds", "words"),
+    [(5.0, "5 s"), (0.5, "0.5 s"), (2.5, "2.5 s"), (0.05, "0.05 s"), (1 / 3, "0.33 s"),
+     (599, "599 s"), (900, "15 min"), (5400, "90 min"), (7200, "2 h"), (86400, "24 h")],
+)  # fmt: skip
+def test_a_wait_is_said_one_way_everywhere(seconds: float, words: str) -> None:
+    """Every reason writes a timeout with a space before its unit ("no ACK within 5 s"); the
+    config's "5s" is how it is typed."""
+    assert seconds_words(seconds) == words

@@ -122,7 +122,7 @@ def test_status_words_for_runs_that_never_exited() -> None:
     odd = PluginRun(None, 77, "", "", False, False, 0.1, None, 5.0)
     assert exit_status_words(odd) == (3, "killed by signal 77 (unknown signal)")
     late = PluginRun(None, 9, "", "", False, True, 2.5, None, 2.5)
-    assert exit_status_words(late) == (3, "timed out after 2.5s, process group killed")
+    assert exit_status_words(late) == (3, "timed out after 2.5 s, process group killed")
 
 
 # --- deadlines and grandchildren -------------------------------------------------------------
@@ -136,7 +136,7 @@ async def test_timeout_kills_the_whole_process_group(tmp_path: Path) -> None:
         assert time.monotonic() - started < 1.0 + SLACK
         assert run.timed_out and run.signal == signal.SIGKILL and run.exit_code is None
         assert run.output.startswith("HELPER OK - started helper")
-        assert exit_status_words(run) == (3, "timed out after 1s, process group killed")
+        assert exit_status_words(run) == (3, "timed out after 1 s, process group killed")
         plugin_pid, grandchild_pid = pids(pidfile)
         assert await wait_until(lambda: gone(plugin_pid) and gone(grandchild_pid))
 

@@ -35,7 +35,7 @@ async def test_timeout_gives_down_with_reason() -> None:
     check = ScriptedCheck("slow", delay=5, timeout=0.1)
     result = (await asyncio.wait_for(run_with_timeout(check), 3))["slow"]
     assert result.status is Status.DOWN
-    assert result.reason == "timed out after 0.1s"
+    assert result.reason == "timed out after 0.1 s"
 
 
 async def test_probe_exception_is_contained() -> None:

@@ -231,9 +231,9 @@ async def test_a_service_that_dies_is_down_with_the_reason_and_restarted() -> No
     downs = [r for r in seen if r.status is Status.DOWN]
     assert len(downs) == 2
     assert downs[0].reason == (
-        "failed: ConnectionResetError: listener socket closed; restarting in 0.05s"
+        "failed: ConnectionResetError: listener socket closed; restarting in 0.05 s"
     )
-    assert downs[1].reason.endswith("restarting in 0.1s")  # back-off doubles
+    assert downs[1].reason.endswith("restarting in 0.1 s")  # back-off doubles
 
 
 async def test_a_listener_whose_port_is_taken_says_so_in_words() -> None:
@@ -260,7 +260,7 @@ async def test_a_listener_whose_port_is_taken_says_so_in_words() -> None:
             await services.stop()
     down = next(r for r in seen if r.status is Status.DOWN)
     assert down.reason == (
-        "cannot listen: the port is already in use by another program; restarting in 0.05s"
+        "cannot listen: the port is already in use by another program; restarting in 0.05 s"
     )
 
 
