@@ -103,7 +103,7 @@ class DemoHl7Feed:
                 code, problem = "AA", None
                 if header.message_type.startswith("QRY"):
                     code, problem = "AR", Problem(200, "QRY^A19 is not taken here")
-                elif self._random.random() < 0.04:
+                elif self._random.random() < 0.015:  # with the AR, ~3.5 %: under error_warn
                     words = "PV1-3: a ward the RIS does not know"  # 103: table value not found
                     code, problem = "AE", Problem(103, words, "PV1", 3)
                 writer.write(b"\x0b" + build_ack(header, code, problem) + mllp.END)

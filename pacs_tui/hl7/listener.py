@@ -19,6 +19,7 @@ from typing import cast
 
 from pacs_tui.hl7 import mllp
 from pacs_tui.hl7.ack import Problem, answers, build_ack
+from pacs_tui.hl7.error_share import DEFAULT_CRIT, DEFAULT_WARN
 from pacs_tui.hl7.header import Header, HeaderError, read_header
 from pacs_tui.hl7.server import MllpServer, message_row, peer_name
 from pacs_tui.hl7.validate import check_message
@@ -48,6 +49,8 @@ class ListenerConfig:
     site: str = ""
     description: str = ""
     store_phi: bool = False
+    error_warn: float = DEFAULT_WARN
+    error_crit: float = DEFAULT_CRIT
 
 
 class Listener(MllpServer):
@@ -59,7 +62,15 @@ class Listener(MllpServer):
     def __init__(
         self, entry: ListenerConfig, target: Target, key: PatientKey | None = None
     ) -> None:
-        super().__init__(entry.id, entry.host, entry.port, entry.max_connections, target, key)
+        super().__init__(
+            entry.id,
+            entry.host,
+            entry.port,
+            entry.max_connections,
+            target,
+            key,
+            error_limits=(entry.error_warn, entry.error_crit),
+        )
         self.entry = entry
         self._transports: set[asyncio.Transport] = set()
 

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from pacs_tui.hl7.ack import ERROR_NAMES, Problem
+from pacs_tui.hl7.error_share import DEFAULT_CRIT, DEFAULT_WARN, ErrorShare
 from pacs_tui.hl7.header import Header
 from pacs_tui.hl7.patient import patient_id
 from pacs_tui.hl7.recent import RecentMessages
@@ -40,6 +41,8 @@ class MllpServer(ABC):
     what = "HL7 server"
     #: The counts reported as ``hl7_<name>_total`` metrics (ACK codes as ``hl7_ack_aa_total``).
     counted: tuple[str, ...] = ()
+    #: The counts that are failed messages, whose recent share turns the status WARN or CRIT.
+    failures: tuple[str, ...] = ("AE", "AR", "CE", "CR", "framing_errors")
 
     def __init__(
         self,
@@ -49,6 +52,8 @@ class MllpServer(ABC):
         max_connections: int,
         target: Target,
         key: PatientKey | None = None,
+        *,
+        error_limits: tuple[float, float] = (DEFAULT_WARN, DEFAULT_CRIT),
     ):
         self.id = entry_id
         self.targets: Sequence[Target] = (target,)
@@ -64,6 +69,8 @@ class MllpServer(ABC):
         #: When the last message came (wall clock), None before the first.
         self.last_message: float | None = None
         self._minute_rate = MinuteRate()
+        self._error_share = ErrorShare(self.failures)
+        self._error_limits = error_limits
 
     async def message_tree(self, ts: float, control_id: str) -> MessageTree | None:
         """The masked segment tree of a recent message (parsed in a thread: a message may be
@@ -174,6 +181,14 @@ class MllpServer(ABC):
             if (k.startswith("framing_") and k != "framing_errors") or k.startswith("error ")
         }
         status, reason = self.state()
+        share = self._error_share(time.monotonic(), self.counts)
+        if share.ratio is not None:
+            metrics["hl7_error_ratio"] = round(share.ratio, 4)
+        judged = share.judge(*self._error_limits)
+        if judged is not None:  # the worse of the two says its words first
+            worse = Status.worst((status, judged[0]))
+            reason = f"{judged[1]}; {reason}" if worse is judged[0] else f"{reason}; {judged[1]}"
+            status = worse
         emit.result(self.id, Result(status, reason, metrics, details))
 
     def _rate(self, now: float) -> float:

@@ -20,6 +20,7 @@ from typing import Any
 
 from pacs_tui.hl7 import mllp
 from pacs_tui.hl7.ack import read_msa
+from pacs_tui.hl7.error_share import DEFAULT_CRIT, DEFAULT_WARN
 from pacs_tui.hl7.header import Header, HeaderError, read_header
 from pacs_tui.hl7.link import connect_words, unescape
 from pacs_tui.hl7.server import ACK_CODES, MllpServer, message_row
@@ -52,6 +53,8 @@ class TapConfig:
     site: str = ""
     description: str = ""
     store_phi: bool = False
+    error_warn: float = DEFAULT_WARN
+    error_crit: float = DEFAULT_CRIT
 
 
 @dataclass(eq=False)  # one message each: kept in a set by identity
@@ -80,9 +83,18 @@ class Tap(MllpServer):
 
     what = "HL7 tap"
     counted = COUNTS
+    failures = (*MllpServer.failures, "no_ack")
 
     def __init__(self, entry: TapConfig, target: Target, key: PatientKey | None = None) -> None:
-        super().__init__(entry.id, entry.host, entry.port, entry.max_connections, target, key)
+        super().__init__(
+            entry.id,
+            entry.host,
+            entry.port,
+            entry.max_connections,
+            target,
+            key,
+            error_limits=(entry.error_warn, entry.error_crit),
+        )
         self.entry = entry
         self.upstream = f"{entry.upstream_host}:{entry.upstream_port}"
         self.upstream_error: str | None = None

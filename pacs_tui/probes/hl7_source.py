@@ -21,7 +21,8 @@ import tomlkit
 from tomlkit.items import AoT
 
 from pacs_tui import config_reader as cv
-from pacs_tui.config_reader import Reader
+from pacs_tui.config_reader import NO_VALUE, Reader
+from pacs_tui.hl7.error_share import DEFAULT_CRIT, DEFAULT_WARN
 from pacs_tui.hl7.link import (
     DEFAULT_ACK_WARN,
     LinkCheck,
@@ -64,6 +65,16 @@ METRICS = (
     _counter("hl7_no_ack_total", "No ACK", "messages the upstream did not answer in time (tap)"),
     _counter("hl7_upstream_down_total", "Upstream down", "connections the upstream refused (tap)"),
     MetricSpec("hl7_peers", "", "Peers", description="connections open"),
+    MetricSpec(
+        "hl7_error_ratio",
+        "ratio",
+        "Failed",
+        description="share of the last 5 minutes' messages that failed (AE, AR, CE, CR, no "
+        "ACK, framing): WARN over error_warn, CRIT over error_crit",
+        warn=DEFAULT_WARN,
+        crit=DEFAULT_CRIT,
+        title="Failed messages",
+    ),
     MetricSpec(
         "hl7_received_per_minute",
         "",
@@ -193,6 +204,8 @@ def _listener(reader: Reader, t: Mapping[str, Any], path: str, site: str) -> Ent
         "frame_timeout",
         "max_connections",
         "store_phi",
+        "error_warn",
+        "error_crit",
         "site",
         "description",
     }
@@ -260,6 +273,15 @@ def _listener(reader: Reader, t: Mapping[str, Any], path: str, site: str) -> Ent
         "true (keep PID-3's ID in the message log) or false (a keyed hash of it)",
         False,
     )
+    error_warn = get(t, "error_warn", path, _share, _SHARE_EXPECTED, DEFAULT_WARN)
+    error_crit = get(t, "error_crit", path, _share, _SHARE_EXPECTED, DEFAULT_CRIT)
+    if isinstance(error_warn, float) and isinstance(error_crit, float) and error_crit < error_warn:
+        expected = f"at least error_warn ({error_warn * 100:g}%)"
+        if "error_crit" in t:
+            reader.problem(f"{path}.error_crit", t["error_crit"], expected)
+        else:  # the default's to mend, not a value the user wrote
+            crit = f"{path}.error_crit (default {error_crit * 100:g}%)"
+            reader.problem(crit, NO_VALUE, f"{expected}; set error_crit")
     entry_site = get(t, "site", path, cv.nonempty_str, "a non-empty string", site)
     description = get(t, "description", path, cv.string, "a string", "")
     if len(reader.problems) > before:
@@ -280,6 +302,8 @@ def _listener(reader: Reader, t: Mapping[str, Any], path: str, site: str) -> Ent
             site=entry_site,
             description=description,
             store_phi=store_phi,
+            error_warn=error_warn,
+            error_crit=error_crit,
         )
     return ListenerConfig(
         entry_id,
@@ -291,6 +315,8 @@ def _listener(reader: Reader, t: Mapping[str, Any], path: str, site: str) -> Ent
         entry_site,
         description,
         store_phi=store_phi,
+        error_warn=error_warn,
+        error_crit=error_crit,
     )
 
 
@@ -309,6 +335,25 @@ def _to_itself(bind: tuple[str, int], upstream: tuple[str, int]) -> bool:
         return False  # a name: where it points is the resolver's to say, not the config's
     listening = ipaddress.ip_address(host)
     return address.is_loopback and (listening.is_unspecified or listening.is_loopback)
+
+
+_SHARE_EXPECTED = (
+    'a percentage from 0% to 100%, like "5%" (of the last 5 minutes\' messages; 0%: any failure)'
+)
+
+
+def _share(value: Any) -> float:
+    """ "5%" (or 5) → 0.05: the share of failed messages a listener or tap tolerates."""
+    if isinstance(value, bool):
+        raise ValueError
+    if isinstance(value, str):
+        text = value.strip()
+        if not text.endswith("%"):
+            raise ValueError
+        value = float(text[:-1])
+    if not isinstance(value, int | float) or not 0 <= value <= 100:
+        raise ValueError
+    return float(value) / 100
 
 
 def host_port(value: Any) -> tuple[str, int]:
@@ -334,6 +379,7 @@ def listener_target(entry: Entry) -> Target:
     if isinstance(entry, TapConfig):
         labels["mode"] = "tap"
         labels["upstream"] = f"{entry.upstream_host}:{entry.upstream_port}"
+    labels.update(threshold_labels("hl7_error_ratio", entry.error_warn, entry.error_crit))
     return Target(entry.id, TargetKind.HL7_LISTENER, labels)
 
 
@@ -412,6 +458,8 @@ def example() -> list[tuple[str, Any]]:
     entry.add(tomlkit.comment('frame_timeout = "30s"'))
     entry.add(tomlkit.comment("max_connections = 64"))
     entry.add(tomlkit.comment("store_phi = false  # true: PID-3's ID in the log, not its hash"))
+    entry.add(tomlkit.comment('error_warn = "5%"  # of the last 5 minutes\' messages failed: WARN'))
+    entry.add(tomlkit.comment('error_crit = "25%"  # ... and CRIT'))
     link = tomlkit.table()
     link.add(tomlkit.comment("A link check: does the RIS take a connection (and a test message)?"))
     link.add("id", "ris-adt")

@@ -99,6 +99,17 @@ def collector(tmp_path: Path) -> Iterator[Collector]:
         running.stop()
 
 
+def status_of(collector: Collector, target: str) -> dict[str, Any]:
+    shown = subprocess.run(
+        [*PACS_TUI, "status", "--json", "--config", str(collector.config)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    rows = {row["id"]: row for row in json.loads(shown.stdout)["targets"]}
+    return dict(rows[target])
+
+
 def send(collector: Collector, folder: Path, data: bytes) -> list[tuple[str, str]]:
     batch = folder / "batch.hl7"
     batch.write_bytes(data)
@@ -122,6 +133,24 @@ def test_each_message_is_answered_by_the_rules_once_recorded(
     expected = [("AA", f"C{i:04d}") for i in range(10)] + [("AR", "V2.9"), ("AE", "")]
     expected += [("AA", f"C{i:04d}") for i in range(10, 20)]
     assert acks == expected
+    # 2 of 22 answered AE/AR is over the default error_warn (5 %): the listener is WARN and
+    # says why, in the collector's status and the Nagios check, not "✔ OK" for an open port.
+    deadline = time.monotonic() + 20
+    while (row := status_of(collector, "his-copy"))["status"] != "WARN":
+        assert time.monotonic() < deadline, row
+        time.sleep(0.2)
+    assert row["reason"].startswith(
+        "2 of 22 messages failed in the last 5 min (9.1 % > 5 %: AE 1, AR 1); listening on "
+    )
+    check = subprocess.run(
+        [*PACS_TUI, "check", "--config", str(collector.config)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert check.returncode == 1, check.stdout
+    assert "his-copy WARN: 2 of 22 messages failed" in check.stdout
+    assert "'his-copy failed'=0.0909;0.05;0.25;0;1 " in check.stdout  # perfdata, with limits
     # Every row was durable before its ACK went (in the message journal); the table has them
     # after the collector's next flush, within a second.
     deadline = time.monotonic() + 10

@@ -468,6 +468,28 @@ def test_an_hl7_tap_needs_its_upstream_and_a_listener_none() -> None:
     ]
 
 
+def test_an_hl7_endpoints_error_limits_are_percentages_crit_at_least_warn() -> None:
+    config = parse_config(
+        '[[hl7.listener]]\nid = "l"\nbind = 2575\nerror_warn = "0%"\nerror_crit = 10\n'
+        '[[hl7.listener]]\nid = "d"\nbind = 2576\n'
+    )
+    chosen, default = config.section("hl7").listeners
+    assert (chosen.error_warn, chosen.error_crit) == (0.0, 0.1)
+    assert (default.error_warn, default.error_crit) == (0.05, 0.25)
+    found = problems(
+        '[[hl7.listener]]\nid = "a"\nbind = 2575\nerror_warn = "5"\n'
+        '[[hl7.listener]]\nid = "b"\nbind = 2576\nerror_warn = "30%"\n'
+        '[[hl7.listener]]\nid = "c"\nbind = 2577\nerror_warn = "20%"\nerror_crit = "10%"\n'
+    )
+    assert found == [
+        "hl7.listener \"a\" (#1).error_warn = '5': expected a percentage from 0% to 100%, like "
+        '"5%" (of the last 5 minutes\' messages; 0%: any failure)',
+        'hl7.listener "b" (#2).error_crit (default 25%): expected at least error_warn '
+        "(30%); set error_crit",
+        "hl7.listener \"c\" (#3).error_crit = '10%': expected at least error_warn (20%)",
+    ]
+
+
 @pytest.mark.parametrize(
     ("bind", "upstream", "loops"),
     [

@@ -314,3 +314,34 @@ async def test_an_accept_then_application_ack_are_both_relayed_and_recorded_once
     assert [c for c, _ in MSA.findall(answers)] == [b"CA", b"AA", b"CA", b"AA"]
     await until(lambda: len(recorder.rows) == 2)
     assert sorted((r.control_id, r.ack) for r in recorder.rows) == [("E1", "CA"), ("E2", "CA")]
+
+
+async def test_a_receiver_that_rejects_many_turns_the_tap_crit_with_the_count(
+    stop_later: list[Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The port is open and every answer relayed, but the RIS rejects a third of the orders:
+    the tap is CRIT (over error_crit) and says how many of what, not "✔ OK"."""
+    monkeypatch.setattr(server_module, "REPORT_SECONDS", 0.05)
+
+    async def picky(msg: Any, writer: Any) -> None:
+        control = str(msg.segment("MSH")[10])
+        writer.writemessage(msg.create_ack("AR" if control.endswith("X") else "AA"))
+        await writer.drain()
+
+    server, up_port, _ = await upstream(picky)
+    tap, recorder, task = await tapping(up_port, error_warn=0.0, error_crit=0.3)
+    stop_later += [task, server]
+    reader, writer = await asyncio.open_connection("127.0.0.1", port_of(tap))
+    controls = [f"R{i}" + ("X" if i % 3 == 0 else "") for i in range(12)]  # 4 of 12 rejected
+    writer.write(b"".join(VT + message(c) + END for c in controls))
+    async with asyncio.timeout(5):
+        for _ in controls:
+            await reader.readuntil(END)
+    await until(lambda: recorder.results[-1].metrics.get("hl7_ack_ar_total") == 4)
+    result = recorder.results[-1]
+    assert result.status is Status.CRIT
+    assert result.reason.startswith(
+        "4 of 12 messages failed in the last 5 min (33.3 % > 30 %: AR 4); tapping "
+    )
+    assert result.metrics["hl7_error_ratio"] == pytest.approx(4 / 12, abs=1e-4)
+    writer.close()
