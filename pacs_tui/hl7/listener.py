@@ -21,7 +21,7 @@ from pacs_tui.hl7 import mllp
 from pacs_tui.hl7.ack import Problem, answers, build_ack
 from pacs_tui.hl7.error_share import DEFAULT_CRIT, DEFAULT_WARN
 from pacs_tui.hl7.header import Header, HeaderError, read_header
-from pacs_tui.hl7.server import MllpServer, message_row, peer_name
+from pacs_tui.hl7.server import LINE_ENDS, MllpServer, message_row, peer_name
 from pacs_tui.hl7.validate import check_message
 from pacs_tui.model import Status, Target
 from pacs_tui.patient_key import PatientKey
@@ -96,6 +96,8 @@ class Listener(MllpServer):
     def answer(self, emit: Emit, data: bytes, transport: asyncio.WriteTransport, peer: str) -> None:
         """Record one message, then send what HL7 says it is owed."""
         received = time.time()
+        if data[:1] in LINE_ENDS:  # a sender's stray line end before MSH (CRLF split at CR)
+            data = data.lstrip(b"\r\n")
         try:
             header = read_header(data)
             problem = check_message(header, data)

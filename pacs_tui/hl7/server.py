@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 import time
 from abc import ABC, abstractmethod
 from collections import Counter
@@ -33,6 +34,9 @@ log = logging.getLogger(__name__)
 #: How often the counters are reported (seconds).
 REPORT_SECONDS = 5.0
 ACK_CODES = ("AA", "AE", "AR", "CA", "CE", "CR")
+#: A message's first byte that is a line end: skipped before its MSH (some senders end each
+#: segment with CRLF and split at the CR, so the next message starts with an LF).
+LINE_ENDS = (b"\r", b"\n")
 
 
 class MllpServer(ABC):
@@ -235,21 +239,45 @@ def message_row(
 ) -> LoggedMessage:
     """The message-log row of a message: its header's metadata and what was wrong, nothing of
     its body."""
+    apps = (
+        header.sending_app,
+        header.receiving_app,
+        header.sending_facility,
+        header.receiving_facility,
+    )
+    kind = header.message_type
+    if problem is not None:  # a header that is wrong may not be a header at all: see _hd
+        apps = _hd(apps, header.encoding[:1] or "^")
+        kind = kind if _TYPE.fullmatch(kind) else ""
     # Positional: a third quicker than by keyword, and this runs for every message.
     return LoggedMessage(
         ts,
         link,
         "in",
-        header.message_type,
+        kind,
         header.control_id,
         ack,
         None,
         size,
-        header.sending_app,
-        header.receiving_app,
+        apps[0],
+        apps[1],
         problem.words if problem is not None else "",
         header.version,
-        header.sending_facility,
-        header.receiving_facility,
+        apps[2],
+        apps[3],
         patient,
     )
+
+
+#: What MSH-9 can be once its structure is left out: a message code and a trigger event.
+_TYPE = re.compile(r"[A-Z0-9]{3}(?:\W[A-Z0-9]{2,3})?")
+
+
+def _hd(fields: tuple[str, str, str, str], component: str) -> tuple[str, str, str, str]:
+    """MSH-3 to MSH-6 of a message with a problem, each kept only if it can be an application
+    or facility (HL7's HD type: at most three components); MSH-9 likewise only if it can be a
+    type. A message sent without its MSH by a tool that puts one in front (python-hl7's
+    ``mllp_send --loose``) has its PID there: ``999^^^HOSP^MR``, a patient's identifier, must
+    not reach the message log as a receiver, nor a name as its type."""
+    kept = tuple(f if f.count(component) <= 2 else "" for f in fields)
+    return kept[0], kept[1], kept[2], kept[3]

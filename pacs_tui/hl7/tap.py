@@ -23,7 +23,7 @@ from pacs_tui.hl7.ack import read_msa
 from pacs_tui.hl7.error_share import DEFAULT_CRIT, DEFAULT_WARN
 from pacs_tui.hl7.header import Header, HeaderError, read_header
 from pacs_tui.hl7.link import connect_words, unescape
-from pacs_tui.hl7.server import ACK_CODES, MllpServer, message_row
+from pacs_tui.hl7.server import ACK_CODES, LINE_ENDS, MllpServer, message_row
 from pacs_tui.hl7.validate import check_message
 from pacs_tui.model import LATE_ACK, LoggedMessage, Status, Target
 from pacs_tui.patient_key import PatientKey
@@ -263,6 +263,8 @@ class Tap(MllpServer):
 
     def _row(self, data: bytes) -> tuple[LoggedMessage, str]:
         """The message's log row, and its character set (MSH-18) for the detail view."""
+        if data[:1] in LINE_ENDS:  # judged as the listener does; forwarded as it came
+            data = data.lstrip(b"\r\n")
         try:
             header: Header | None = read_header(data)
         except HeaderError:

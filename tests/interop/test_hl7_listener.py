@@ -214,6 +214,42 @@ def test_each_message_is_answered_by_the_rules_once_recorded(
     assert b"ZEBEDEE" not in stored and b"900001" not in stored and b"BREST" not in stored
 
 
+def test_a_message_sent_without_its_header_leaves_no_patient_field_in_the_log(
+    collector: Collector, tmp_path: Path
+) -> None:
+    """``mllp_send --loose`` puts ``MSH|^~\\&|`` before a file's text: a message without its
+    header arrives with a PID where MSH-3 to MSH-10 should be. It gets an AE, and none of the
+    PID's fields reach the message log as applications, facilities or a type."""
+    loose = tmp_path / "no-msh.hl7"
+    loose.write_text("PID|1||999777^^^HOSP^MR||ZEBEDEE^JOHN^^^^^L|ADT^A01\n")
+    done = subprocess.run(
+        [mllp_send(), "--loose", "-p", str(collector.port), "-f", str(loose), HOST],
+        capture_output=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr.decode(errors="replace")
+    assert [code for code, _ in MSA.findall(done.stdout)] == [b"AE"]
+    # A sender's stray line end before MSH (CRLF split at the CR) is no reason to refuse.
+    with socket.create_connection((HOST, collector.port), timeout=10) as sock:
+        sock.sendall(VT + b"\n" + message("LF0001") + END)
+        answer = b""
+        while END not in answer:
+            chunk = sock.recv(65536)
+            assert chunk, answer
+            answer += chunk
+    assert MSA.findall(answer) == [(b"AA", b"LF0001")]
+    deadline = time.monotonic() + 10
+    while len(rows := collector.rows("ack, type, sender, receiver, control_id")) < 2:
+        assert time.monotonic() < deadline, rows
+        time.sleep(0.05)
+    (ae, *garbled), (aa, *good) = rows
+    assert ae == "AE" and aa == "AA"
+    assert good == ["ADT^A01", "HIS", "RIS", "LF0001"]
+    assert not any("999777" in str(f) or "ZEBEDEE" in str(f) for f in garbled), garbled
+    stored = b"".join(p.read_bytes() for p in tmp_path.iterdir() if p.name.startswith("h.sqlite"))
+    assert b"999777" not in stored and b"ZEBEDEE" not in stored
+
+
 def test_every_acked_message_survives_kill_9(collector: Collector, tmp_path: Path) -> None:
     batch = tmp_path / "many.hl7"
     batch.write_bytes(framed(*(message(f"K{i:05d}") for i in range(5000))))
