@@ -106,7 +106,13 @@ async def _ack(
     framer = mllp.Framer(max_frame=MAX_ANSWER, frame_timeout=timeout)
     try:
         async with asyncio.timeout(timeout):
-            read = mllp.frames(reader, max_frame=MAX_ANSWER, frame_timeout=timeout, framer=framer)
+            read = mllp.frames(
+                reader,
+                max_frame=MAX_ANSWER,
+                frame_timeout=timeout,
+                framer=framer,
+                junk_grace=mllp.JUNK_GRACE,
+            )
             async for item in read:
                 if isinstance(item, mllp.FramingProblem):
                     if item.fatal:

@@ -182,7 +182,13 @@ class LinkCheck:
     ) -> Result:
         left = max(0.01, deadline - time.monotonic())
         framer = mllp.Framer(max_frame=MAX_ANSWER, frame_timeout=left)
-        frames = mllp.frames(reader, max_frame=MAX_ANSWER, frame_timeout=left, framer=framer)
+        frames = mllp.frames(
+            reader,
+            max_frame=MAX_ANSWER,
+            frame_timeout=left,
+            framer=framer,
+            junk_grace=mllp.JUNK_GRACE,
+        )
         try:
             async with asyncio.timeout(left):
                 async for item in frames:

@@ -31,6 +31,9 @@ _CR = 0x0D
 CHUNK = 65536
 #: Stray bytes kept (the first of them) for a caller to say what came instead of MLLP.
 JUNK_KEPT = 40
+#: How long a client awaiting an answer gives bytes that are not MLLP to be followed by a
+#: start block before it takes them as the answer (another protocol: the wrong port).
+JUNK_GRACE = 0.5
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,16 +195,26 @@ async def frames(
     max_frame: int,
     frame_timeout: float,
     framer: Framer | None = None,
+    junk_grace: float | None = None,
 ) -> AsyncIterator[Frame | FramingProblem]:
     """The frames of one connection read through a :class:`Framer` (``framer``, when the
     caller wants to ask it afterwards what came), and what came between them, until it ends
-    (EOF) or a fatal problem (yielded last)."""
+    (EOF) or a fatal problem (yielded last). With ``junk_grace`` (a client awaiting one
+    answer), bytes that are not MLLP and no start block after them within that many seconds
+    are a fatal "not_mllp": the peer has answered, in another protocol, and waiting longer
+    for an ACK would only wait out the timeout."""
     framer = framer or Framer(max_frame=max_frame, frame_timeout=frame_timeout)
     while True:
         # Without a deadline between frames, within the frame's own in one.
         deadline = framer.deadline
         try:
-            if deadline is None:
+            if deadline is None and junk_grace is not None and framer.junk_head:
+                try:
+                    chunk = await asyncio.wait_for(reader.read(CHUNK), junk_grace)
+                except TimeoutError:
+                    yield FramingProblem("not_mllp", not_mllp(framer).removeprefix(": "), True)
+                    return
+            elif deadline is None:
                 chunk = await reader.read(CHUNK)
             else:
                 left = deadline - time.monotonic()
@@ -227,5 +240,13 @@ def not_mllp(framer: Framer) -> str:
     port?)"."""
     if not framer.junk_head:
         return ""
-    head = framer.junk_head.decode("latin-1")
+    # Here, not at the top: importing pacs_tui.probes from hl7/ at load time loops back here
+    # through the source registry.
+    from pacs_tui.probes.dicom_conduct import PDU_NAMES
+
+    first = framer.junk_head
+    pdu = PDU_NAMES.get(first[0])
+    if pdu is not None and first[1:2] == b"\0" and len(first) >= 6:  # type, 0, a length
+        return f": it answered with a DICOM {pdu}, not MLLP (a DICOM port, not an HL7 one?)"
+    head = first.decode("latin-1")
     return f": it answered {visible(head, JUNK_KEPT)!r}, not MLLP (the wrong port?)"

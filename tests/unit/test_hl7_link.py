@@ -132,8 +132,13 @@ def raw(data: bytes, close: bool) -> Answer:
         (
             b"MSH|^~\\&|RIS|RAD|PT|IT|2026||ACK|1|T|2.5\rMSA|AA|X\r",
             False,
-            "no ACK within 1 s: it answered 'MSH|^~\\\\&|RIS|RAD|PT|IT|2026||ACK|1|T|2.…', "
+            "no ACK: it answered 'MSH|^~\\\\&|RIS|RAD|PT|IT|2026||ACK|1|T|2.…', "
             "not MLLP (the wrong port?)",
+        ),
+        (  # a DICOM port: an A-ABORT, the connection left open; said at once, not in 5 s
+            b"\x07\x00\x00\x00\x00\x04\x00\x00\x00\x00",
+            False,
+            "no ACK: it answered with a DICOM A-ABORT, not MLLP (a DICOM port, not an HL7 one?)",
         ),
     ],
 )
@@ -145,7 +150,7 @@ async def test_an_answer_that_is_not_mllp_is_said(
     reason: str,
 ) -> None:
     port = await receiver(raw(data, close))
-    result = await check(port, message_file, timeout=1.0).check()
+    result = await check(port, message_file, timeout=5.0).check()
     assert (result.status, result.reason) == (Status.DOWN, reason)
 
 
